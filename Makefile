@@ -1,0 +1,212 @@
+# Building Language Models from Scratch, in C -- the only entry point.
+#
+#   make               install what is missing, build every program, draw every
+#                      figure from the committed data, weave the HTML book and the PDF
+#   make test          run every test; the last line is "N passed, N failed"
+#   make ch01          build one chapter's program: build/bin/ch01-markov
+#   make ch01-figures  rerun chapter 1's experiments (rewrites figures/data) and redraw
+#   make figures       the same for every chapter
+#   make html | pdf    one half of the book
+#   make bench         CPU matmul against OpenBLAS
+#   make clean
+#
+# Everything generated goes to build/, book/html/, book/book.pdf and figures/*.{svg,pdf}.
+
+SHELL       := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
+.DEFAULT_GOAL := all
+MAKEFLAGS   += --no-builtin-rules
+
+CC       ?= gcc
+ifeq ($(origin CC),default)
+CC       := gcc
+endif
+NOWEBLIB ?= /usr/lib/noweb
+PYTHON   ?= python3
+PANDOC   ?= pandoc
+GNUPLOT  ?= gnuplot
+
+# ---- What this machine has -------------------------------------------------
+OPENMP := $(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo -fopenmp)
+NVCC   := $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+BLAS   := $(shell echo 'int main(void){return 0;}' | $(CC) -x c - -lopenblas -o /dev/null 2>/dev/null && echo -lopenblas)
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-function
+CFLAGS   ?= -O2 -march=native -g
+ALLCFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(OPENMP) -Icommon \
+            -DBOOK_ROOT='"$(CURDIR)"'
+LDLIBS   := -lm $(OPENMP) -lpthread
+ASANFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+
+# ---- Chapters ----------------------------------------------------------------
+# chapters/NN-name/name.nw  ->  build/NN-name/  ->  build/bin/chNN-name
+CHAPTER_DIRS := $(sort $(wildcard chapters/[0-9][0-9]-*))
+CHAPTERS     := $(notdir $(CHAPTER_DIRS))
+num  = $(firstword $(subst -, ,$(1)))
+name = $(patsubst $(call num,$(1))-%,%,$(1))
+bin  = build/bin/ch$(call num,$(1))-$(call name,$(1))
+src  = chapters/$(1)/$(call name,$(1)).nw
+figs = $(shell sed -n 's/^<<\(ch[0-9][0-9]-[A-Za-z0-9_-]*\)\.gp>>=.*/\1/p' $(call src,$(1)) | sort -u)
+
+WEAVE_DEPS := book/nw2md.py book/highlight.py
+PROGRAMS := $(foreach c,$(CHAPTERS),$(call bin,$(c)))
+STAMPS   := $(foreach c,$(CHAPTERS),build/$(c)/.tangled)
+FIGURES  := $(foreach c,$(CHAPTERS),$(foreach f,$(call figs,$(c)),figures/$(f).svg figures/$(f).pdf))
+CHAPTER_INCLUDES := $(foreach c,$(CHAPTERS),-Ibuild/$(c))
+
+# ---- The common runtime ------------------------------------------------------
+COMMON_SRC := $(sort $(wildcard common/*.c))
+COMMON_HDR := $(wildcard common/*.h)
+COMMON_OBJ := $(patsubst common/%.c,build/common/%.o,$(COMMON_SRC))
+LIBCOMMON  := build/libcommon.a
+ASAN_OBJ   := $(patsubst common/%.c,build/asan/common/%.o,$(COMMON_SRC))
+ASAN_LIB   := build/asan/libcommon.a
+
+.PHONY: all setup programs figures draw html pdf book test test-c bench clean info
+.PHONY: $(foreach c,$(CHAPTERS),ch$(call num,$(c)) ch$(call num,$(c))-figures ch$(call num,$(c))-draw)
+
+all: setup
+	@$(MAKE) --no-print-directory info programs draw book
+
+setup:
+	@tools/setup
+
+info:
+	@echo "build: $$($(CC) --version | head -1); OpenMP: $(if $(OPENMP),yes,no (single-threaded matmul));" \
+	  "nvcc: $(if $(NVCC),$(NVCC),none (CPU only));" \
+	  "OpenBLAS: $(if $(BLAS),yes,no (make bench unavailable))"
+
+programs: $(PROGRAMS)
+
+build/common/%.o: common/%.c $(COMMON_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) -c $< -o $@
+
+$(LIBCOMMON): $(COMMON_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/asan/common/%.o: common/%.c $(COMMON_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) $(ASANFLAGS) -c $< -o $@
+
+$(ASAN_LIB): $(ASAN_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+define chapter_rules
+build/$(1)/.tangled: $(call src,$(1)) tools/tangle
+	@mkdir -p build/$(1)
+	tools/tangle $$< build/$(1)
+	@touch $$@
+
+$(call bin,$(1)): build/$(1)/.tangled $(LIBCOMMON)
+	@mkdir -p $$(@D)
+	$(CC) $(ALLCFLAGS) -Ibuild/$(1) -o $$@ build/$(1)/$(call name,$(1)).c $(LIBCOMMON) $(LDLIBS)
+
+ch$(call num,$(1)): $(call bin,$(1))
+
+build/book/$(1).md: $(call src,$(1)) $$(WEAVE_DEPS) $(wildcard figures/data/*.tsv)
+	@mkdir -p $$(@D)
+	$$(NOWEBLIB)/markup $$< | $$(NOWEBLIB)/autodefs.c | $$(NOWEBLIB)/finduses | $$(NOWEBLIB)/noidx \
+	  | $$(PYTHON) book/nw2md.py --chapter $(1) > $$@.tmp
+	@mv $$@.tmp $$@
+
+ch$(call num,$(1))-figures: $(call bin,$(1))
+	$(call bin,$(1)) all --out figures/data
+	@$(MAKE) --no-print-directory ch$(call num,$(1))-draw
+
+ch$(call num,$(1))-draw: $(foreach f,$(call figs,$(1)),figures/$(f).svg figures/$(f).pdf)
+
+figures/ch$(call num,$(1))-%.svg: build/$(1)/.tangled common/style.gp $(wildcard figures/data/ch$(call num,$(1))-*.tsv)
+	$(GNUPLOT) -e "fmt='svg'; outfile='$$@'; datadir='figures/data'" common/style.gp build/$(1)/ch$(call num,$(1))-$$*.gp
+
+figures/ch$(call num,$(1))-%.pdf: build/$(1)/.tangled common/style.gp $(wildcard figures/data/ch$(call num,$(1))-*.tsv)
+	$(GNUPLOT) -e "fmt='pdf'; outfile='$$@'; datadir='figures/data'" common/style.gp build/$(1)/ch$(call num,$(1))-$$*.gp
+endef
+$(foreach c,$(CHAPTERS),$(eval $(call chapter_rules,$(c))))
+
+draw: $(FIGURES)
+
+figures: $(foreach c,$(CHAPTERS),ch$(call num,$(c))-figures)
+
+# ---- The book ----------------------------------------------------------------
+# .nw -> noweb's markup stream -> our backend -> pandoc Markdown -> HTML / LaTeX
+BOOK_MD    := $(foreach c,$(CHAPTERS),build/book/$(c).md)
+HTML_PAGES := $(foreach c,$(CHAPTERS),book/html/$(c).html) book/html/index.html book/html/appendix-runtime.html
+TEX_PARTS  := $(foreach c,$(CHAPTERS),build/book/$(c).tex)
+PANDOC_COMMON := --from markdown+tex_math_dollars+raw_html+raw_tex+fenced_divs+bracketed_spans \
+                 --lua-filter book/filters/book.lua --resource-path=.
+
+
+build/book/appendix-runtime.md: book/front/appendix-runtime.md $(COMMON_HDR) book/includes.py
+	@mkdir -p $(@D)
+	$(PYTHON) book/includes.py $< > $@.tmp && mv $@.tmp $@
+
+book/html/%.html: build/book/%.md book/templates/page.html book/filters/book.lua build/book/chapters.json | book/html/.assets
+	$(PANDOC) $(PANDOC_COMMON) --to html5 --standalone --template book/templates/page.html \
+	  --katex=katex/ --toc --toc-depth=2 --number-sections --default-image-extension=svg \
+	  --metadata-file build/book/chapters.json -M page=$* --section-divs -o $@ $<
+
+book/html/index.html: book/front/index.md book/templates/page.html build/book/chapters.json | book/html/.assets
+	$(PANDOC) $(PANDOC_COMMON) --to html5 --standalone --template book/templates/page.html \
+	  --katex=katex/ --metadata-file build/book/chapters.json -M page=index -o $@ $<
+
+build/book/chapters.json: $(BOOK_MD) build/book/appendix-runtime.md book/chapters.py
+	$(PYTHON) book/chapters.py $(BOOK_MD) build/book/appendix-runtime.md > $@.tmp && mv $@.tmp $@
+
+book/html/.assets: book/style.css $(FIGURES)
+	@mkdir -p book/html/figures book/html/katex
+	cp -r /usr/share/javascript/katex/katex.min.js /usr/share/javascript/katex/katex.min.css \
+	      /usr/share/javascript/katex/fonts book/html/katex/
+	cp book/style.css book/html/
+	$(if $(filter %.svg,$(FIGURES)),cp $(filter %.svg,$(FIGURES)) book/html/figures/)
+	@touch $@
+
+html: $(HTML_PAGES)
+
+build/book/%.tex: build/book/%.md book/filters/book.lua
+	$(PANDOC) $(PANDOC_COMMON) --to latex --top-level-division=chapter \
+	  --default-image-extension=pdf -o $@ $<
+
+book/book.pdf: $(TEX_PARTS) build/book/appendix-runtime.tex book/templates/book.tex book/mkbook.py $(FIGURES)
+	$(PYTHON) book/mkbook.py book/templates/book.tex $(TEX_PARTS) build/book/appendix-runtime.tex > build/book/book.tex
+	cd build/book && for pass in 1 2; do \
+	  xelatex -interaction=nonstopmode -halt-on-error book.tex > xelatex.log 2>&1 \
+	    || { tail -30 xelatex.log; echo "xelatex failed: see build/book/xelatex.log"; exit 1; }; done
+	cp build/book/book.pdf $@
+
+pdf: book/book.pdf
+
+book: html pdf
+
+# ---- Tests ---------------------------------------------------------------------
+TEST_SRC  := $(sort $(wildcard tests/test_*.c))
+TEST_BINS := $(patsubst tests/%.c,build/tests/%,$(TEST_SRC))
+ASAN_BINS := $(patsubst tests/%.c,build/asan/tests/%,$(TEST_SRC))
+
+build/tests/%: tests/%.c $(LIBCOMMON) $(STAMPS)
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) -DTESTING $(CHAPTER_INCLUDES) -o $@ $< $(LIBCOMMON) $(LDLIBS)
+
+build/asan/tests/%: tests/%.c $(ASAN_LIB) $(STAMPS)
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) $(ASANFLAGS) -DTESTING $(CHAPTER_INCLUDES) -o $@ $< $(ASAN_LIB) $(LDLIBS)
+
+test-c: $(TEST_BINS) $(ASAN_BINS) $(PROGRAMS)
+
+test: setup
+	@$(MAKE) --no-print-directory info test-c html draw
+	@tests/run
+
+# ---- Benchmarks ----------------------------------------------------------------
+build/bin/bench-matmul: bench/matmul.c $(LIBCOMMON)
+	@mkdir -p $(@D)
+	$(if $(BLAS),,@echo "make bench needs OpenBLAS: sudo apt-get install libopenblas-dev"; exit 1)
+	$(CC) $(ALLCFLAGS) -O3 -o $@ $< $(LIBCOMMON) $(BLAS) $(LDLIBS)
+
+bench: build/bin/bench-matmul
+	build/bin/bench-matmul
+
+clean:
+	rm -rf build book/html book/book.pdf figures/*.svg figures/*.pdf

@@ -1,0 +1,193 @@
+/* util.c -- see util.h for the contracts. */
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef BOOK_ROOT
+#define BOOK_ROOT "."
+#endif
+
+extern char *program_invocation_short_name;
+
+void die(const char *fmt, ...) {
+    va_list ap;
+    fflush(stdout);
+    fprintf(stderr, "%s: ", program_invocation_short_name);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+void warn(const char *fmt, ...) {
+    va_list ap;
+    fflush(stdout);
+    fprintf(stderr, "%s: warning: ", program_invocation_short_name);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+void *xmalloc(size_t size) {
+    void *p = malloc(size ? size : 1);
+    if (!p) die("out of memory (asked for %zu bytes)", size);
+    return p;
+}
+
+void *xmalloc_array(size_t n, size_t size) {
+    if (size && n > SIZE_MAX / size) die("out of memory (%zu x %zu bytes overflows)", n, size);
+    return xmalloc(n * size);
+}
+
+void *xcalloc(size_t n, size_t size) {
+    if (size && n > SIZE_MAX / size) die("out of memory (%zu x %zu bytes overflows)", n, size);
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) die("out of memory (asked for %zu x %zu bytes)", n, size);
+    return p;
+}
+
+void *xrealloc(void *p, size_t size) {
+    void *q = realloc(p, size ? size : 1);
+    if (!q) die("out of memory (asked for %zu bytes)", size);
+    return q;
+}
+
+char *xstrdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    return memcpy(xmalloc(n), s, n);
+}
+
+char *xasprintf(const char *fmt, ...) {
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) die("xasprintf: bad format \"%s\"", fmt);
+    char *s = xmalloc((size_t)n + 1);
+    vsnprintf(s, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    return s;
+}
+
+FILE *xfopen(const char *path, const char *mode) {
+    FILE *fp = fopen(path, mode);
+    if (!fp)
+        die("cannot open %s for %s: %s", path, mode[0] == 'r' ? "reading" : "writing",
+            strerror(errno));
+    return fp;
+}
+
+char *file_read(const char *path, size_t *len, char *err, size_t errlen) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        if (err) snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = xmalloc(cap);
+    for (;;) {
+        if (n + 1 >= cap) buf = xrealloc(buf, cap *= 2);
+        size_t got = fread(buf + n, 1, cap - n - 1, fp);
+        n += got;
+        if (got == 0) break;
+    }
+    bool bad = ferror(fp);
+    fclose(fp);
+    if (bad) {
+        if (err) snprintf(err, errlen, "cannot read %s", path);
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    if (len) *len = n;
+    return buf;
+}
+
+bool file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+void mkdir_p(const char *path) {
+    char *p = xstrdup(path);
+    for (char *s = p + 1; ; s++) {
+        if (*s == '/' || *s == '\0') {
+            char c = *s;
+            *s = '\0';
+            if (mkdir(p, 0777) != 0 && errno != EEXIST)
+                die("cannot create directory %s: %s", p, strerror(errno));
+            *s = c;
+            if (c == '\0') break;
+        }
+    }
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) die("%s is not a directory", path);
+    free(p);
+}
+
+FILE *atomic_open(AtomicFile *af, const char *path) {
+    af->path = xstrdup(path);
+    af->tmp = xasprintf("%s.tmp-XXXXXX", path);
+    int fd = mkstemp(af->tmp);
+    if (fd < 0) die("cannot create %s: %s", af->tmp, strerror(errno));
+    af->fp = fdopen(fd, "wb");
+    if (!af->fp) die("cannot open %s: %s", af->tmp, strerror(errno));
+    return af->fp;
+}
+
+bool atomic_commit(AtomicFile *af) {
+    bool ok = fflush(af->fp) == 0 && !ferror(af->fp);
+    ok = ok && fsync(fileno(af->fp)) == 0;
+    int saved = errno;
+    if (fclose(af->fp) != 0 && ok) { ok = false; saved = errno; }
+    af->fp = NULL;
+    if (ok && rename(af->tmp, af->path) != 0) { ok = false; saved = errno; }
+    if (!ok) unlink(af->tmp);
+    free(af->tmp);
+    free(af->path);
+    af->tmp = af->path = NULL;
+    errno = saved;
+    return ok;
+}
+
+void atomic_commit_or_die(AtomicFile *af) {
+    char *path = xstrdup(af->path);
+    if (!atomic_commit(af)) die("cannot write %s: %s", path, strerror(errno));
+    free(path);
+}
+
+void atomic_abort(AtomicFile *af) {
+    if (af->fp) fclose(af->fp);
+    if (af->tmp) unlink(af->tmp);
+    free(af->tmp);
+    free(af->path);
+    af->fp = NULL;
+    af->tmp = af->path = NULL;
+}
+
+double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void date_iso(char *buf, size_t n) {
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+const char *book_root(void) {
+    const char *r = getenv("BOOK_ROOT");
+    return (r && *r) ? r : BOOK_ROOT;
+}

@@ -1,0 +1,66 @@
+/* util.h -- what every program of the book needs before anything else:
+ * fatal errors, checked allocation, files that are written atomically, clocks.
+ *
+ * Contract.  Every function here either succeeds or ends the program with
+ * one line on stderr, "<program>: <what went wrong>", and exit status 1; none
+ * returns a half-made result.  The exceptions say so (atomic_commit reports
+ * failure to its caller so that a writer can clean up first).
+ * Ownership: what an x* function returns belongs to the caller (free it). */
+#ifndef UTIL_H
+#define UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Print "<program>: <message>" and exit(1).  The message is one line. */
+_Noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print "<program>: warning: <message>" and go on. */
+void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Checked allocation: die("out of memory ...") instead of returning NULL.
+ * xcalloc and xmalloc_array check n * size for overflow. */
+void *xmalloc(size_t size);
+void *xcalloc(size_t n, size_t size);
+void *xmalloc_array(size_t n, size_t size);
+void *xrealloc(void *p, size_t size);
+char *xstrdup(const char *s);
+/* printf into a fresh string. */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* fopen that dies with "cannot open PATH for reading: reason". */
+FILE *xfopen(const char *path, const char *mode);
+/* Read a whole file into memory (NUL-terminated, *len excludes the NUL).
+ * Returns NULL and fills err (if not NULL) instead of dying, so that
+ * loaders can say which file was the problem in their own words. */
+char *file_read(const char *path, size_t *len, char *err, size_t errlen);
+/* Create a directory and its parents (like mkdir -p); dies on failure. */
+void mkdir_p(const char *path);
+bool file_exists(const char *path);
+
+/* Atomic files.  Writers never leave a half-written file under the final
+ * name: atomic_open writes to "PATH.tmp-XXXXXX" in the same directory, and
+ * atomic_commit flushes, fsyncs, closes and renames it onto PATH.  If the
+ * program dies before the commit, PATH still holds the previous complete
+ * version (or does not exist).  atomic_abort removes the temporary file. */
+typedef struct {
+    FILE *fp;          /* write here */
+    char *path;        /* final name */
+    char *tmp;         /* temporary name, same directory */
+} AtomicFile;
+FILE *atomic_open(AtomicFile *af, const char *path);  /* dies if it cannot */
+bool atomic_commit(AtomicFile *af);  /* false (errno set, tmp removed) on any I/O error */
+void atomic_commit_or_die(AtomicFile *af);
+void atomic_abort(AtomicFile *af);
+
+/* Clocks.  now_seconds: monotonic, for timing; date_iso: "2026-11-27T21:33:41Z". */
+double now_seconds(void);
+void date_iso(char *buf, size_t n);
+
+/* The repository root: $BOOK_ROOT if set, else the directory this build was
+ * compiled in.  Programs find node_modules/ (the corpora) and .git there. */
+const char *book_root(void);
+
+#endif
