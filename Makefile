@@ -131,33 +131,37 @@ draw: $(FIGURES)
 figures: $(foreach c,$(CHAPTERS),ch$(call num,$(c))-figures)
 
 # ---- The book ----------------------------------------------------------------
-# .nw -> noweb's markup stream -> our backend -> pandoc Markdown -> HTML / LaTeX
-BOOK_MD    := $(foreach c,$(CHAPTERS),build/book/$(c).md)
-HTML_PAGES := $(foreach c,$(CHAPTERS),book/html/$(c).html) book/html/index.html book/html/appendix-runtime.html
-TEX_PARTS  := $(foreach c,$(CHAPTERS),build/book/$(c).tex)
-PANDOC_COMMON := --from markdown+tex_math_dollars+raw_html+raw_tex+fenced_divs+bracketed_spans \
-                 --lua-filter book/filters/book.lua --resource-path=.
+# .nw -> noweb's markup stream -> our backend (book/nw2md.py) -> pandoc Markdown
+#     -> one HTML page per chapter, and one LaTeX document for the whole PDF.
+APPENDICES := $(patsubst book/front/%.md,build/book/%.md,$(sort $(wildcard book/front/appendix-*.md)))
+BOOK_MD    := $(foreach c,$(CHAPTERS),build/book/$(c).md) $(APPENDICES)
+PAGES      := $(basename $(notdir $(BOOK_MD)))
+HTML_PAGES := $(foreach p,$(PAGES),book/html/$(p).html) book/html/index.html
+PANDOC_MD  := markdown+tex_math_dollars+raw_html+raw_tex+raw_attribute+fenced_divs+bracketed_spans
+PANDOC_COMMON := --from $(PANDOC_MD) --lua-filter book/filters/book.lua --resource-path=.
 
-
-build/book/appendix-runtime.md: book/front/appendix-runtime.md $(COMMON_HDR) book/includes.py
+build/book/appendix-%.md: book/front/appendix-%.md $(COMMON_HDR) book/includes.py
 	@mkdir -p $(@D)
 	$(PYTHON) book/includes.py $< > $@.tmp && mv $@.tmp $@
 
-book/html/%.html: build/book/%.md book/templates/page.html book/filters/book.lua build/book/chapters.json | book/html/.assets
-	$(PANDOC) $(PANDOC_COMMON) --to html5 --standalone --template book/templates/page.html \
-	  --katex=katex/ --toc --toc-depth=2 --number-sections --default-image-extension=svg \
-	  --metadata-file build/book/chapters.json -M page=$* --section-divs -o $@ $<
+build/book/meta.stamp: $(BOOK_MD) book/chapters.py book/front/index.md
+	$(PYTHON) book/chapters.py build/book book/front/index.md $(BOOK_MD)
+	@touch $@
 
-book/html/index.html: book/front/index.md book/templates/page.html build/book/chapters.json | book/html/.assets
+book/html/%.html: build/book/%.md build/book/meta.stamp book/templates/page.html book/filters/book.lua | book/html/.assets
 	$(PANDOC) $(PANDOC_COMMON) --to html5 --standalone --template book/templates/page.html \
-	  --katex=katex/ --metadata-file build/book/chapters.json -M page=index -o $@ $<
+	  --katex=katex/ --toc --toc-depth=2 --section-divs --default-image-extension=svg \
+	  --metadata-file build/book/meta/$*.json \
+	  $(if $(filter appendix-%,$*),,--number-sections --number-offset=$$(( 10#$(call num,$*) - 1 ))) \
+	  -o $@ $<
 
-build/book/chapters.json: $(BOOK_MD) build/book/appendix-runtime.md book/chapters.py
-	$(PYTHON) book/chapters.py $(BOOK_MD) build/book/appendix-runtime.md > $@.tmp && mv $@.tmp $@
+book/html/index.html: build/book/meta.stamp book/templates/page.html | book/html/.assets
+	$(PANDOC) $(PANDOC_COMMON) --to html5 --standalone --template book/templates/page.html \
+	  --katex=katex/ --metadata-file build/book/meta/index.json -o $@ build/book/index.md
 
 book/html/.assets: book/style.css $(FIGURES)
 	@mkdir -p book/html/figures book/html/katex
-	cp -r /usr/share/javascript/katex/katex.min.js /usr/share/javascript/katex/katex.min.css \
+	cp -rL /usr/share/javascript/katex/katex.min.js /usr/share/javascript/katex/katex.min.css \
 	      /usr/share/javascript/katex/fonts book/html/katex/
 	cp book/style.css book/html/
 	$(if $(filter %.svg,$(FIGURES)),cp $(filter %.svg,$(FIGURES)) book/html/figures/)
@@ -165,14 +169,22 @@ book/html/.assets: book/style.css $(FIGURES)
 
 html: $(HTML_PAGES)
 
-build/book/%.tex: build/book/%.md book/filters/book.lua
-	$(PANDOC) $(PANDOC_COMMON) --to latex --top-level-division=chapter \
-	  --default-image-extension=pdf -o $@ $<
+build/book/book.tex: $(BOOK_MD) book/mkbook.py book/templates/preamble.tex book/filters/book.lua
+	$(PYTHON) book/mkbook.py $(BOOK_MD) > build/book/book.md
+	$(PANDOC) $(PANDOC_COMMON) --to latex --standalone --top-level-division=chapter \
+	  --default-image-extension=pdf --include-in-header=book/templates/preamble.tex \
+	  --toc --toc-depth=1 --number-sections \
+	  -V documentclass=book -V classoption=oneside -V fontsize=10pt -V geometry:margin=1in \
+	  -V colorlinks=true -V linkcolor=blue!50!black -V urlcolor=blue!50!black \
+	  -V mainfont="DejaVu Serif" -V sansfont="DejaVu Sans" -V monofont="DejaVu Sans Mono" \
+	  -V monofontoptions="Scale=0.85" -V mainfontoptions="Scale=0.95" \
+	  -M title="Building Language Models from Scratch, in C" \
+	  -M date="$$(git log -1 --format=%cs 2>/dev/null || date +%F)" \
+	  -o $@ build/book/book.md
 
-book/book.pdf: $(TEX_PARTS) build/book/appendix-runtime.tex book/templates/book.tex book/mkbook.py $(FIGURES)
-	$(PYTHON) book/mkbook.py book/templates/book.tex $(TEX_PARTS) build/book/appendix-runtime.tex > build/book/book.tex
-	cd build/book && for pass in 1 2; do \
-	  xelatex -interaction=nonstopmode -halt-on-error book.tex > xelatex.log 2>&1 \
+book/book.pdf: build/book/book.tex $(FIGURES)
+	cd build/book && for pass in 1 2 3; do \
+	  TEXINPUTS=$(CURDIR):$(CURDIR)/figures: xelatex -interaction=nonstopmode -halt-on-error book.tex > xelatex.log 2>&1 \
 	    || { tail -30 xelatex.log; echo "xelatex failed: see build/book/xelatex.log"; exit 1; }; done
 	cp build/book/book.pdf $@
 

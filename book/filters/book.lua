@@ -1,0 +1,173 @@
+-- book.lua -- the pandoc filter every page of the book goes through.
+--
+--  * Figures: an image alone in a paragraph with an id "fig:..." is a
+--    numbered figure.  In HTML its caption starts "Figure N.k:" (N the chapter,
+--    from the metadata field `chapter`); in LaTeX, LaTeX numbers it.  A
+--    citation-like reference @fig:name in the prose becomes a link
+--    "Figure N.k" (HTML) or "Figure~\ref{fig:name}" (LaTeX).  A reference to
+--    a figure that does not exist stops the build.
+--  * Tables: a table whose caption ends with {#tbl:name} gets the same
+--    treatment, with "Table N.k".
+--  * Solutions: a div of class "solution" inside an exercise (an item of an
+--    ordered list) folds away under a <details> element in HTML; in LaTeX it
+--    is moved to a "Solutions" section at the end of its chapter, headed
+--    with the exercise's number.
+
+local chapter = nil
+local is_latex = FORMAT:match("latex") ~= nil
+local figures, tables = {}, {}
+
+local function number_of(kind, n)
+  if chapter then return string.format("%s.%d", chapter, n) end
+  return tostring(n)
+end
+
+local function stringify(x) return pandoc.utils.stringify(x) end
+
+-- Pass 1: number figures and tables, in document order.
+local function collect(doc)
+  local nfig, ntab = 0, 0
+  doc:walk({
+    Image = function(img)
+      if img.identifier:match("^fig:") then
+        nfig = nfig + 1
+        figures[img.identifier] = number_of("fig", nfig)
+      end
+    end,
+    Table = function(t)
+      local cap = stringify(t.caption.long or {})
+      local id = cap:match("{#(tbl:[%w%-_]+)}%s*$")
+      if id then
+        ntab = ntab + 1
+        tables[id] = number_of("tbl", ntab)
+      end
+    end,
+  })
+end
+
+local function caption_prefix(label, num)
+  return { pandoc.Strong({ pandoc.Str(label), pandoc.Space(), pandoc.Str(num .. ":") }), pandoc.Space() }
+end
+
+local filter_figures = {
+  Para = function(p)
+    if #p.content ~= 1 or p.content[1].t ~= "Image" then return nil end
+    local img = p.content[1]
+    local num = figures[img.identifier]
+    if not num or is_latex then return nil end
+    local cap = caption_prefix("Figure", num)
+    for _, x in ipairs(img.caption) do table.insert(cap, x) end
+    img.caption = cap
+    return pandoc.Para({ img })
+  end,
+  Table = function(t)
+    local blocks = t.caption.long
+    if not blocks or #blocks == 0 then return nil end
+    local last = blocks[#blocks]
+    local text = stringify(last)
+    local id = text:match("{#(tbl:[%w%-_]+)}%s*$")
+    if not id then return nil end
+    -- drop the trailing {#tbl:...} from the caption's inlines
+    local inl = last.content
+    while #inl > 0 do
+      local s = stringify(inl[#inl])
+      table.remove(inl)
+      if s:match("^{#tbl:") then break end
+    end
+    while #inl > 0 and inl[#inl].t == "Space" do table.remove(inl) end
+    if is_latex then
+      table.insert(inl, pandoc.RawInline("latex", "\\label{" .. id .. "}"))
+    else
+      local cap = caption_prefix("Table", tables[id])
+      for _, x in ipairs(inl) do table.insert(cap, x) end
+      last.content = cap
+      t.attr.identifier = id
+    end
+    return t
+  end,
+  Cite = function(c)
+    local id = c.citations[1].id
+    local kind = id:match("^(fig):") or id:match("^(tbl):")
+    if not kind then return nil end
+    local num = (kind == "fig" and figures or tables)[id]
+    local label = kind == "fig" and "Figure" or "Table"
+    if not num then
+      io.stderr:write("book.lua: reference to unknown " .. label:lower() .. " @" .. id .. "\n")
+      os.exit(1)
+    end
+    if is_latex then
+      return pandoc.RawInline("latex", label .. "~\\ref{" .. id .. "}")
+    end
+    return pandoc.Link({ pandoc.Str(label), pandoc.Str("\u{00A0}" .. num) }, "#" .. id)
+  end,
+}
+
+-- Solutions -----------------------------------------------------------------
+
+local function is_solution(b) return b.t == "Div" and b.classes:includes("solution") end
+
+local function fold_html(div, label)
+  local blocks = { pandoc.RawBlock("html", '<details class="solution"><summary>Solution' ..
+      (label and (" to exercise " .. label) or "") .. "</summary>") }
+  for _, x in ipairs(div.content) do table.insert(blocks, x) end
+  table.insert(blocks, pandoc.RawBlock("html", "</details>"))
+  return blocks
+end
+
+local function process_solutions(blocks)
+  local out, pending, chap_num, chap_count = {}, {}, chapter, 0
+
+  local function flush()
+    if #pending == 0 then return end
+    table.insert(out, pandoc.Header(2, { pandoc.Str("Solutions") }, pandoc.Attr("", { "unnumbered" })))
+    for _, s in ipairs(pending) do
+      table.insert(out, pandoc.Para({ pandoc.Strong({ pandoc.Str("Exercise " .. s.label .. ".") }) }))
+      for _, x in ipairs(s.content) do table.insert(out, x) end
+    end
+    pending = {}
+  end
+
+  for _, b in ipairs(blocks) do
+    if b.t == "Header" and b.classes:includes("nw-index-head") then
+      flush()
+    end
+    if b.t == "Header" and b.level == 1 then
+      flush()
+      chap_count = chap_count + 1
+    end
+    if b.t == "OrderedList" then
+      local start = b.listAttributes.start or 1
+      for i, item in ipairs(b.content) do
+        local label = tostring(start + i - 1)
+        local kept = {}
+        for _, x in ipairs(item) do
+          if is_solution(x) then
+            if is_latex then
+              table.insert(pending, { label = label, content = x.content })
+            else
+              for _, y in ipairs(fold_html(x, label)) do table.insert(kept, y) end
+            end
+          else
+            table.insert(kept, x)
+          end
+        end
+        b.content[i] = kept
+      end
+    elseif is_solution(b) and not is_latex then
+      for _, y in ipairs(fold_html(b, nil)) do table.insert(out, y) end
+      goto continue
+    end
+    table.insert(out, b)
+    ::continue::
+  end
+  flush()
+  return out
+end
+
+function Pandoc(doc)
+  if doc.meta.chapter then chapter = stringify(doc.meta.chapter) end
+  collect(doc)
+  doc = doc:walk(filter_figures)
+  doc.blocks = process_solutions(doc.blocks)
+  return doc
+end
