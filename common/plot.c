@@ -1,0 +1,405 @@
+/* plot.c -- see plot.h for the contract. */
+#include "plot.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "util.h"
+
+struct Tsv {
+    AtomicFile af;
+    char *name;          /* "ch01-orders" */
+    char *description, *command, *device, *columns;
+    int threads;
+    size_t ncols;
+    bool header_done;
+    char **escaped;      /* tsv_escape's strings since the last row */
+    size_t nescaped, capescaped;
+};
+
+/* ---- Provenance ------------------------------------------------------------- */
+
+char *provenance_cpu(int threads) {
+    char model[256] = "unknown CPU";
+    FILE *fp = fopen("/proc/cpuinfo", "r");
+    if (fp) {
+        char line[512];
+        while (fgets(line, sizeof line, fp)) {
+            if (strncmp(line, "model name", 10) != 0) continue;
+            char *v = strchr(line, ':');
+            if (!v) continue;
+            v++;
+            while (*v == ' ' || *v == '\t') v++;
+            size_t n = strcspn(v, "\n");
+            while (n > 0 && isspace((unsigned char)v[n - 1])) n--;
+            if (n) snprintf(model, sizeof model, "%.*s", (int)n, v);
+            break;
+        }
+        fclose(fp);
+    }
+    return xasprintf("cpu (%s, %d thread%s)", model, threads, threads == 1 ? "" : "s");
+}
+
+/* Run a shell command; its first line of output (without the newline), or
+ * NULL if it printed nothing or failed. */
+static char *first_line_of(const char *cmd, bool *any_output) {
+    FILE *p = popen(cmd, "r");
+    if (!p) return NULL;
+    char buf[256];
+    bool got = fgets(buf, sizeof buf, p) != NULL;
+    while (got && fgetc(p) != EOF) {}  /* drain, so the command ends normally */
+    int status = pclose(p);
+    if (any_output) *any_output = got;
+    if (!got || status != 0) return NULL;
+    buf[strcspn(buf, "\n")] = '\0';
+    return xstrdup(buf);
+}
+
+static char *shell_quote(const char *s) {
+    char *q = xmalloc(4 * strlen(s) + 3), *p = q;
+    *p++ = '\'';
+    for (; *s; s++) {
+        if (*s == '\'') p = stpcpy(p, "'\\''");
+        else *p++ = *s;
+    }
+    *p++ = '\'';
+    *p = '\0';
+    return q;
+}
+
+char *provenance_git(const char *root) {
+    char *q = shell_quote(root);
+    char *cmd = xasprintf("git -C %s rev-parse --short HEAD 2>/dev/null", q);
+    char *rev = first_line_of(cmd, NULL);
+    free(cmd);
+    if (!rev) {
+        free(q);
+        return xstrdup("unknown");
+    }
+    cmd = xasprintf("git -C %s status --porcelain --untracked-files=no -- . ':(exclude)figures' 2>/dev/null", q);
+    bool dirty = false;
+    char *line = first_line_of(cmd, &dirty);
+    free(line);
+    free(cmd);
+    free(q);
+    char *s = xasprintf("%s%s", rev, dirty ? " (modified)" : "");
+    free(rev);
+    return s;
+}
+
+/* ---- Writing ---------------------------------------------------------------- */
+
+static size_t count_fields(const char *s) {
+    size_t n = 1;
+    for (; *s; s++) n += *s == '\t';
+    return n;
+}
+
+static char *one_line(const char *s) {
+    char *c = xstrdup(s ? s : "");
+    for (char *p = c; *p; p++)
+        if (*p == '\n' || *p == '\r') *p = ' ';
+    return c;
+}
+
+Tsv *tsv_create(const char *dir, const char *name, const CliCommon *common, const char *description,
+                const char *columns) {
+    if (!name || !*name || strchr(name, '/')) die("tsv_create: bad file name '%s' (a name without '/')", name ? name : "");
+    if (!columns || !*columns || strpbrk(columns, "\n\r"))
+        die("tsv_create: %s: the columns must be one non-empty line", name);
+    for (const char *c = columns; *c; c++)
+        if (*c == '\t' && (c == columns || c[1] == '\t' || c[1] == '\0'))
+            die("tsv_create: %s: a column has an empty name in \"%s\"", name, columns);
+    size_t nlen = strlen(name);
+    bool has_ext = nlen > 4 && strcmp(name + nlen - 4, ".tsv") == 0;
+
+    Tsv *t = xcalloc(1, sizeof *t);
+    t->name = has_ext ? strndup(name, nlen - 4) : xstrdup(name);
+    if (!t->name) die("out of memory");
+    t->description = one_line(description);
+    t->command = one_line(common && common->command_line ? common->command_line : "unknown");
+    t->columns = xstrdup(columns);
+    t->ncols = count_fields(columns);
+#ifdef _OPENMP
+    t->threads = omp_get_max_threads();
+#else
+    t->threads = 1;
+#endif
+    if (common && common->threads > 0) t->threads = (int)common->threads;
+    t->device = provenance_cpu(t->threads);
+
+    const char *d = dir && *dir ? dir : ".";
+    mkdir_p(d);
+    char *path = xasprintf("%s/%s.tsv", d, t->name);
+    atomic_open(&t->af, path);
+    free(path);
+    return t;
+}
+
+void tsv_set_device(Tsv *t, const char *device) {
+    if (t->header_done) die("tsv_set_device: %s: the header is already written", t->af.path);
+    free(t->device);
+    t->device = one_line(device);
+}
+
+const char *tsv_path(const Tsv *t) { return t->af.path; }
+
+static void write_header(Tsv *t) {
+    if (t->header_done) return;
+    char date[32];
+    date_iso(date, sizeof date);
+    char *git = provenance_git(book_root());
+    fprintf(t->af.fp, "# %s: %s\n# command: %s\n# device: %s\n# date: %s\n# git: %s\n%s\n", t->name,
+            t->description, t->command, t->device, date, git, t->columns);
+    free(git);
+    t->header_done = true;
+}
+
+static void free_escaped(Tsv *t) {
+    for (size_t i = 0; i < t->nescaped; i++) free(t->escaped[i]);
+    t->nescaped = 0;
+}
+
+void tsv_row(Tsv *t, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *row = NULL;
+    int n = vasprintf(&row, fmt, ap);
+    va_end(ap);
+    if (n < 0) die("tsv_row: %s: out of memory or bad format \"%s\"", t->af.path, fmt);
+    if (strpbrk(row, "\n\r"))
+        die("tsv_row: %s: a row has a newline in it (escape text with tsv_escape): \"%.*s...\"", t->af.path,
+            (int)strcspn(row, "\n\r"), row);
+    if (row[0] == '#') die("tsv_row: %s: a row starts with '#', which readers skip as a comment", t->af.path);
+    size_t fields = count_fields(row);
+    if (fields != t->ncols)
+        die("tsv_row: %s: a row has %zu field%s but there are %zu columns (%s): \"%.60s\"", t->af.path, fields,
+            fields == 1 ? "" : "s", t->ncols, t->columns, row);
+    write_header(t);
+    fputs(row, t->af.fp);
+    fputc('\n', t->af.fp);
+    free(row);
+    free_escaped(t);
+    if (ferror(t->af.fp)) die("tsv_row: cannot write %s", t->af.path);
+}
+
+const char *tsv_escape(Tsv *t, const char *s) {
+    if (!s) s = "";
+    char *e = xmalloc(2 * strlen(s) + 1), *p = e;
+    for (; *s; s++) {
+        switch (*s) {
+        case '\\': p = stpcpy(p, "\\\\"); break;
+        case '\t': p = stpcpy(p, "\\t"); break;
+        case '\n': p = stpcpy(p, "\\n"); break;
+        case '\r': p = stpcpy(p, "\\r"); break;
+        default: *p++ = *s;
+        }
+    }
+    *p = '\0';
+    if (t->nescaped == t->capescaped) {
+        t->capescaped = t->capescaped ? 2 * t->capescaped : 8;
+        t->escaped = xrealloc(t->escaped, t->capescaped * sizeof *t->escaped);
+    }
+    t->escaped[t->nescaped++] = e;
+    return e;
+}
+
+static void tsv_destroy(Tsv *t) {
+    free_escaped(t);
+    free(t->escaped);
+    free(t->name);
+    free(t->description);
+    free(t->command);
+    free(t->device);
+    free(t->columns);
+    free(t);
+}
+
+void tsv_close(Tsv *t) {
+    write_header(t);
+    atomic_commit_or_die(&t->af);
+    tsv_destroy(t);
+}
+
+void tsv_abort(Tsv *t) {
+    atomic_abort(&t->af);
+    tsv_destroy(t);
+}
+
+/* ---- Reading ------------------------------------------------------------------------- */
+
+struct TsvTable {
+    char *text;            /* the file, cut into NUL-terminated cells in place */
+    size_t nrows, ncols;
+    char **colnames;       /* ncols */
+    char **cells;          /* nrows * ncols, row-major */
+    char **keys, **values; /* metadata */
+    size_t nmeta;
+    char *name, *description;
+};
+
+/* Undo tsv_escape in place. */
+static void unescape(char *s) {
+    char *w = s;
+    for (char *r = s; *r; r++) {
+        if (*r == '\\' && r[1]) {
+            char c = r[1];
+            char out = c == 't' ? '\t' : c == 'n' ? '\n' : c == 'r' ? '\r' : c == '\\' ? '\\' : 0;
+            if (out) {
+                *w++ = out;
+                r++;
+                continue;
+            }
+        }
+        *w++ = *r;
+    }
+    *w = '\0';
+}
+
+/* Split line at tabs into at most max fields (stored in out); the count. */
+static size_t split(char *line, char **out, size_t max) {
+    size_t n = 0;
+    for (char *p = line;;) {
+        char *tab = strchr(p, '\t');
+        if (n < max) out[n] = p;
+        n++;
+        if (!tab) break;
+        *tab = '\0';
+        p = tab + 1;
+    }
+    return n;
+}
+
+static void add_meta(TsvTable *t, char *key, char *value) {
+    t->keys = xrealloc(t->keys, (t->nmeta + 1) * sizeof *t->keys);
+    t->values = xrealloc(t->values, (t->nmeta + 1) * sizeof *t->values);
+    t->keys[t->nmeta] = key;
+    t->values[t->nmeta] = value;
+    t->nmeta++;
+}
+
+TsvTable *tsv_load(const char *path, char *err, size_t errlen) {
+    char dummy[8];
+    if (!err) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    size_t len;
+    char *text = file_read(path, &len, err, errlen);
+    if (!text) return NULL;
+    if (memchr(text, '\0', len)) {
+        snprintf(err, errlen, "%s is not a text file (it has NUL bytes)", path);
+        free(text);
+        return NULL;
+    }
+    TsvTable *t = xcalloc(1, sizeof *t);
+    t->text = text;
+    size_t cap = 0, lineno = 0;
+    bool first_comment = true;
+    for (char *line = text; *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl) *nl = '\0';
+        lineno++;
+        char *next = nl ? nl + 1 : line + strlen(line);
+        if (line[0] == '#') {
+            if (!t->colnames) {
+                char *k = line + 1;
+                while (*k == ' ') k++;
+                char *colon = strstr(k, ": ");
+                if (colon && colon > k) {
+                    *colon = '\0';
+                    add_meta(t, k, colon + 2);
+                    if (first_comment) {
+                        t->name = k;
+                        t->description = colon + 2;
+                    }
+                }
+                first_comment = false;
+            }
+        } else if (!t->colnames) {
+            if (!*line) {
+                snprintf(err, errlen, "%s:%zu: an empty line where the column names should be", path, lineno);
+                tsv_free(t);
+                return NULL;
+            }
+            t->ncols = count_fields(line);
+            t->colnames = xmalloc_array(t->ncols, sizeof *t->colnames);
+            split(line, t->colnames, t->ncols);
+            for (size_t c = 0; c < t->ncols; c++) unescape(t->colnames[c]);
+        } else {
+            if (t->nrows == cap) {
+                cap = cap ? 2 * cap : 64;
+                t->cells = xrealloc(t->cells, cap * t->ncols * sizeof *t->cells);
+            }
+            char **row = t->cells + t->nrows * t->ncols;
+            size_t n = split(line, row, t->ncols);
+            if (n != t->ncols) {
+                snprintf(err, errlen, "%s:%zu: %zu field%s, but the header names %zu column%s", path, lineno, n,
+                         n == 1 ? "" : "s", t->ncols, t->ncols == 1 ? "" : "s");
+                tsv_free(t);
+                return NULL;
+            }
+            for (size_t c = 0; c < n; c++) unescape(row[c]);
+            t->nrows++;
+        }
+        line = next;
+    }
+    if (!t->colnames) {
+        snprintf(err, errlen, "%s: %s", path, len == 0 ? "the file is empty" : "no line of column names");
+        tsv_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+size_t tsv_rows(const TsvTable *t) { return t->nrows; }
+size_t tsv_cols(const TsvTable *t) { return t->ncols; }
+
+int tsv_col(const TsvTable *t, const char *name) {
+    for (size_t c = 0; c < t->ncols; c++)
+        if (strcmp(t->colnames[c], name) == 0) return (int)c;
+    return -1;
+}
+
+const char *tsv_colname(const TsvTable *t, int col) {
+    if (col < 0 || (size_t)col >= t->ncols) die("tsv_colname: column %d out of range (%zu columns)", col, t->ncols);
+    return t->colnames[col];
+}
+
+const char *tsv_cell(const TsvTable *t, size_t row, int col) {
+    if (row >= t->nrows || col < 0 || (size_t)col >= t->ncols)
+        die("tsv_cell: row %zu, column %d out of range (%zu rows, %zu columns)", row, col, t->nrows, t->ncols);
+    return t->cells[row * t->ncols + (size_t)col];
+}
+
+double tsv_num(const TsvTable *t, size_t row, int col) {
+    const char *s = tsv_cell(t, row, col);
+    if (!*s || isspace((unsigned char)*s)) return NAN;
+    char *end;
+    double v = strtod(s, &end);
+    return *end == '\0' ? v : NAN;
+}
+
+const char *tsv_meta(const TsvTable *t, const char *key) {
+    if (strcmp(key, "name") == 0) return t->name;
+    if (strcmp(key, "description") == 0) return t->description;
+    for (size_t i = 0; i < t->nmeta; i++)
+        if (strcmp(t->keys[i], key) == 0) return t->values[i];
+    return NULL;
+}
+
+void tsv_free(TsvTable *t) {
+    if (!t) return;
+    free(t->text);
+    free(t->colnames);
+    free(t->cells);
+    free(t->keys);
+    free(t->values);
+    free(t);
+}
