@@ -1,0 +1,339 @@
+/* matmul.c -- blocked, packed, threaded sgemm; see matmul.h for the contract.
+ *
+ * The idea (Goto and van de Geijn, 2008; the BLIS papers).  A matrix
+ * multiply does 2MNK flops on MN + MK + KN numbers, so each number can be
+ * reused about min(M, N, K) times -- but only if it is still in a register
+ * or a cache when it is needed again.  The loops are cut into blocks sized
+ * to the memory hierarchy, innermost first:
+ *
+ *   registers  An MR x NR block of C lives in vector registers for a whole
+ *              KC-long run of k.  Each step of k loads one row of NR values
+ *              of B (NR/VLEN vectors), broadcasts MR values of A, and does
+ *              MR * NR/VLEN fused multiply-adds.  With AVX-512 (32 registers
+ *              of 16 floats), MR x NR = 12 x 32: 24 accumulators + 2 for B +
+ *              1 for A = 27 registers, and 24 FMAs per 14 loads -- enough
+ *              independent FMAs to hide their 4-cycle latency on 2 pipes.
+ *   L1         The micro-kernel streams a KC x NR sliver of packed B (KC=256:
+ *              32 KB) against MC/MR slivers of packed A in turn, so that B
+ *              sliver is read from L1 again and again (L1d here: 48 KB).
+ *   L2         A block of MC x KC of A (MC=144: 144 KB) is packed once and
+ *              reused for every NR-wide sliver of B (L2 here: 1 MB).
+ *   L3         A panel of KC x NC of B (NC=4096: 4 MB) is packed once and
+ *              reused for every MC-tall block of A.
+ *
+ * Packing copies a block into the exact order the micro-kernel reads it --
+ * contiguous, aligned, zero-padded to whole tiles -- which also makes the
+ * four transpose cases the same problem: only the packing routines know
+ * about trans_a, trans_b and the leading dimensions.
+ *
+ * Loops, outermost first (C is M x N, A is M x K, B is K x N after op):
+ *
+ *   for jc in steps of NC over N:             B panel columns
+ *     for pc in steps of KC over K:           the k range of this pass
+ *       pack B[pc:pc+KC, jc:jc+NC]             (threads share the work)
+ *       for each work item (an MC block of rows, a range of B slivers):
+ *         pack A[ic:ic+MC, pc:pc+KC]           (each thread its own)
+ *         for jr in steps of NR:               B sliver stays in L1
+ *           for ir in steps of MR:             A sliver from L2
+ *             C[ir, jr] tile (+)= A sliver x B sliver    (micro-kernel)
+ *
+ * The first pass over k applies the caller's beta; later passes add (beta 1).
+ * Threads: work items are independent blocks of C, handed out dynamically;
+ * each element of C is always computed by one thread, in the same order. */
+#include "matmul.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* ---- Tile and block sizes ------------------------------------------------------- */
+
+#if defined(__AVX512F__)
+#define VLEN 16  /* floats per vector register */
+#define MR 12
+#elif defined(__AVX__)
+#define VLEN 8
+#define MR 6
+#else
+#define VLEN 4
+#define MR 4
+#endif
+#define NV 2               /* vectors per row of the tile */
+#define NR (NV * VLEN)     /* columns of the tile */
+
+#ifndef MC
+#define MC 144             /* rows of an A block (a multiple of MR) */
+#endif
+#ifndef KC
+#define KC 256             /* depth of a pass over k */
+#endif
+#ifndef NC
+#define NC 4096            /* columns of a B panel (a multiple of NR) */
+#endif
+
+/* Small products are not worth waking threads for (flops below this). */
+#define PARALLEL_MIN_FLOPS (1 << 22)
+
+typedef float vfloat __attribute__((vector_size(VLEN * sizeof(float))));
+/* The same vector as it is loaded from and stored to float arrays, which it
+ * is allowed to alias: vfloat_mem at any address, vfloat_aligned at a
+ * multiple of its size (the packed panels and the tile buffer). */
+typedef float vfloat_mem __attribute__((vector_size(VLEN * sizeof(float)), aligned(4), may_alias));
+typedef float vfloat_aligned __attribute__((vector_size(VLEN * sizeof(float)), may_alias));
+
+/* ISO C mode (-std=c11) turns off contracting a * b + c into one fused
+ * multiply-add; the micro-kernel asks for it back, so that its inner loop
+ * compiles to vfmadd instructions. */
+#if defined(__clang__)
+#define FMA_CONTRACT
+#define FMA_CONTRACT_BODY _Pragma("clang fp contract(fast)")
+#elif defined(__GNUC__)
+#define FMA_CONTRACT __attribute__((optimize("fp-contract=fast")))
+#define FMA_CONTRACT_BODY
+#else
+#define FMA_CONTRACT
+#define FMA_CONTRACT_BODY
+#endif
+
+static int imin(int a, int b) { return a < b ? a : b; }
+/* x in every lane.  (Written x - 0 rather than 0 + x: adding +0 is not an
+ * identity for x = -0, so the compiler would have to keep the add.) */
+static inline vfloat splat(float x) { return x - (vfloat){0}; }
+static int round_up(int x, int m) { return (x + m - 1) / m * m; }
+
+/* ---- The micro-kernel -------------------------------------------------------------- */
+
+/* One MR x NR tile:  tile[i][j] = sum_k Ap[k][i] * Bp[k][j]  over kc steps,
+ * each term added with one fused multiply-add, k in order.  Ap holds kc
+ * groups of MR values (a column of the A tile per k), Bp holds kc rows of NR
+ * values; Bp and tile are 64-byte aligned. */
+FMA_CONTRACT
+static void micro_kernel(int kc, const float *restrict Ap, const float *restrict Bp, float *restrict tile) {
+    FMA_CONTRACT_BODY
+    vfloat acc[MR][NV];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++)
+        for (int v = 0; v < NV; v++) acc[i][v] = (vfloat){0};
+    for (int k = 0; k < kc; k++, Ap += MR, Bp += NR) {
+        vfloat b[NV];
+        for (int v = 0; v < NV; v++) b[v] = *(const vfloat_aligned *)(Bp + v * VLEN);
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; i++) {
+            vfloat a = splat(Ap[i]);
+            for (int v = 0; v < NV; v++) acc[i][v] += a * b[v];
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++)
+        for (int v = 0; v < NV; v++) *(vfloat_aligned *)(tile + i * NR + v * VLEN) = acc[i][v];
+}
+
+/* C[i][j] = alpha * tile[i][j] + beta * C[i][j]  for the mr x nr corner of the
+ * tile (C not read when beta == 0).  This is compiled without contraction, so
+ * a full tile (vectors) and a tile cut short by the edge of C (scalars) round
+ * identically: alpha * t, beta * c and their sum, each rounded once.  Which
+ * tile an element of C falls in depends on the blocking and the thread
+ * count; its value does not. */
+static void write_tile(const float *tile, int mr, int nr, float *C, int ldc, float alpha, float beta) {
+    if (mr == MR && nr == NR) {
+        for (int i = 0; i < MR; i++) {
+            for (int v = 0; v < NV; v++) {
+                vfloat_mem *c = (vfloat_mem *)(C + (size_t)i * ldc + v * VLEN);
+                vfloat r = alpha * *(const vfloat_aligned *)(tile + i * NR + v * VLEN);
+                *c = beta == 0 ? r : r + beta * (vfloat)*c;
+            }
+        }
+        return;
+    }
+    for (int i = 0; i < mr; i++) {
+        float *c = C + (size_t)i * ldc;
+        for (int j = 0; j < nr; j++) {
+            float r = alpha * tile[i * NR + j];
+            c[j] = beta == 0 ? r : r + beta * c[j];
+        }
+    }
+}
+
+/* ---- Packing ------------------------------------------------------------------------ */
+
+/* Pack rows [i0, i0+mc) x columns [p0, p0+kc) of op(A) into slivers of MR
+ * rows: sliver s holds, for each k, the MR values op(A)[i0 + s*MR + r][p0 + k],
+ * r = 0..MR-1, with rows past mc set to zero. */
+static void pack_a(bool trans_a, const float *A, int lda, int i0, int mc, int p0, int kc, float *Ap) {
+    for (int s = 0; s * MR < mc; s++, Ap += (size_t)kc * MR) {
+        int rows = imin(MR, mc - s * MR);
+        if (rows < MR) memset(Ap, 0, sizeof(float) * (size_t)kc * MR);
+        if (trans_a) {  /* op(A)[i][k] = A[k][i]: a row of A is a run of i */
+            for (int k = 0; k < kc; k++) {
+                const float *src = A + (size_t)(p0 + k) * lda + i0 + s * MR;
+                for (int r = 0; r < rows; r++) Ap[k * MR + r] = src[r];
+            }
+        } else {        /* op(A)[i][k] = A[i][k]: a row of A is a run of k */
+            for (int r = 0; r < rows; r++) {
+                const float *src = A + (size_t)(i0 + s * MR + r) * lda + p0;
+                for (int k = 0; k < kc; k++) Ap[k * MR + r] = src[k];
+            }
+        }
+    }
+}
+
+/* Pack sliver t of B: rows [p0, p0+kc) x columns [j0, j0+NR) of op(B), row
+ * by row, columns past nc (the panel's width) set to zero. */
+static void pack_b_sliver(bool trans_b, const float *B, int ldb, int p0, int kc, int j0, int nc, int t,
+                          float *Bp) {
+    float *dst = Bp + (size_t)t * kc * NR;
+    int c0 = t * NR, cols = imin(NR, nc - c0);
+    if (cols < NR) memset(dst, 0, sizeof(float) * (size_t)kc * NR);
+    if (trans_b) {  /* op(B)[k][j] = B[j][k] */
+        for (int c = 0; c < cols; c++) {
+            const float *src = B + (size_t)(j0 + c0 + c) * ldb + p0;
+            for (int k = 0; k < kc; k++) dst[k * NR + c] = src[k];
+        }
+    } else {
+        for (int k = 0; k < kc; k++) {
+            const float *src = B + (size_t)(p0 + k) * ldb + j0 + c0;
+            for (int c = 0; c < cols; c++) dst[k * NR + c] = src[c];
+        }
+    }
+}
+
+/* ---- The macro-kernel: one block of C against the packed panels ---------------------- */
+
+/* C[i0:i0+mc, columns of B slivers t0..t1) (+)= packed A block x packed B
+ * slivers, tile by tile: the B sliver outside (it stays in L1), the A slivers
+ * inside. */
+static void macro_kernel(int mc, int nc, int kc, const float *Ap, const float *Bp, int t0, int t1, float *C,
+                         int ldc, float alpha, float beta) {
+    _Alignas(64) float tile[MR * NR];
+    for (int t = t0; t < t1; t++) {
+        int nr = imin(NR, nc - t * NR);
+        const float *b = Bp + (size_t)t * kc * NR;
+        for (int s = 0; s * MR < mc; s++) {
+            int mr = imin(MR, mc - s * MR);
+            const float *a = Ap + (size_t)s * kc * MR;
+            micro_kernel(kc, a, b, tile);
+            write_tile(tile, mr, nr, C + (size_t)s * MR * ldc + (size_t)t * NR, ldc, alpha, beta);
+        }
+    }
+}
+
+/* ---- Driver ---------------------------------------------------------------------------- */
+
+static float *aligned_floats(size_t n) {
+    size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+    float *p = aligned_alloc(64, bytes ? bytes : 64);
+    if (!p) die("matmul_f32: out of memory (asked for %zu bytes of packing space)", bytes);
+    return p;
+}
+
+/* C = beta * C (overwrite with 0 when beta == 0). */
+static void scale_c(int M, int N, float beta, float *C, int ldc) {
+    for (int i = 0; i < M; i++) {
+        float *c = C + (size_t)i * ldc;
+        for (int j = 0; j < N; j++) c[j] = beta == 0 ? 0.0f : beta * c[j];
+    }
+}
+
+static void check_args(const char *who, bool trans_a, bool trans_b, int M, int N, int K, const float *A, int lda,
+                       const float *B, int ldb, const float *C, int ldc, float alpha) {
+    if (M < 0 || N < 0 || K < 0) die("%s: negative dimension (M=%d, N=%d, K=%d)", who, M, N, K);
+    int a_cols = trans_a ? M : K, b_cols = trans_b ? K : N;
+    if (lda < (a_cols > 1 ? a_cols : 1))
+        die("%s: lda=%d is less than the %d columns of A as stored%s", who, lda, a_cols, trans_a ? " (trans_a)" : "");
+    if (ldb < (b_cols > 1 ? b_cols : 1))
+        die("%s: ldb=%d is less than the %d columns of B as stored%s", who, ldb, b_cols, trans_b ? " (trans_b)" : "");
+    if (ldc < (N > 1 ? N : 1)) die("%s: ldc=%d is less than N=%d", who, ldc, N);
+    if (M > 0 && N > 0 && !C) die("%s: C is NULL", who);
+    if (M > 0 && N > 0 && K > 0 && alpha != 0 && (!A || !B)) die("%s: %s is NULL", who, A ? "B" : "A");
+}
+
+/* How to cut M into blocks: as many as MC-row blocks would need, rounded up
+ * to a multiple of the thread count, then rows shared out evenly (a multiple
+ * of MR each), so that every thread gets the same amount of work.  When M
+ * gives fewer blocks than threads (a few rows), cut the columns too. */
+typedef struct { int mc, n_ib, n_jb; } Split;
+
+static Split split_work(int M, int n_slivers, int nthreads) {
+    Split s = {0, round_up((M + MC - 1) / MC, nthreads), 1};
+    s.mc = round_up((M + s.n_ib - 1) / s.n_ib, MR);
+    s.n_ib = (M + s.mc - 1) / s.mc;
+    if (s.n_ib < nthreads) s.n_jb = imin(n_slivers, (nthreads + s.n_ib - 1) / s.n_ib);
+    return s;
+}
+
+void matmul_f32(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                const float *B, int ldb, float beta, float *C, int ldc) {
+    check_args("matmul_f32", trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, alpha);
+    if (M == 0 || N == 0) return;
+    if (alpha == 0 || K == 0) { scale_c(M, N, beta, C, ldc); return; }
+
+    int nthreads = 1;
+#ifdef _OPENMP
+    if (2.0 * M * N * K >= PARALLEL_MIN_FLOPS) nthreads = omp_get_max_threads();
+#endif
+    int nc_max = imin(N, NC), kc_max = imin(K, KC);
+    Split sp = split_work(M, (nc_max + NR - 1) / NR, nthreads);
+    size_t a_size = (size_t)sp.mc * kc_max;
+    float *Bp = aligned_floats((size_t)round_up(nc_max, NR) * kc_max);
+    float *Ap_all = aligned_floats(a_size * nthreads);
+
+#pragma omp parallel num_threads(nthreads)
+    {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        float *Ap = Ap_all + a_size * tid;
+        for (int jc = 0; jc < N; jc += NC) {
+            int nc = imin(NC, N - jc), n_slivers = (nc + NR - 1) / NR;
+            for (int pc = 0; pc < K; pc += KC) {
+                int kc = imin(KC, K - pc);
+                float beta_pass = pc == 0 ? beta : 1.0f;
+#pragma omp for schedule(static)
+                for (int t = 0; t < n_slivers; t++) pack_b_sliver(trans_b, B, ldb, pc, kc, jc, nc, t, Bp);
+                /* (the implicit barrier: B is packed before anyone uses it) */
+                int per_jb = (n_slivers + sp.n_jb - 1) / sp.n_jb;
+#pragma omp for schedule(dynamic, 1)
+                for (int item = 0; item < sp.n_ib * sp.n_jb; item++) {
+                    int ib = item / sp.n_jb, jb = item % sp.n_jb;
+                    int i0 = ib * sp.mc, mc = imin(sp.mc, M - i0);
+                    int t0 = jb * per_jb, t1 = imin(n_slivers, t0 + per_jb);
+                    if (t0 >= t1) continue;
+                    pack_a(trans_a, A, lda, i0, mc, pc, kc, Ap);
+                    macro_kernel(mc, nc, kc, Ap, Bp, t0, t1, C + (size_t)i0 * ldc + jc, ldc, alpha, beta_pass);
+                }
+                /* (and another: every block is done with this B before it is repacked) */
+            }
+        }
+    }
+    free(Bp);
+    free(Ap_all);
+}
+
+/* ---- The reference ---------------------------------------------------------------------- */
+
+/* C[i][j] = alpha * sum_k op(A)[i][k] op(B)[k][j] + beta * C[i][j], the sum in
+ * double, one rounding to f32 at the end. */
+void matmul_ref_f32(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                    const float *B, int ldb, float beta, float *C, int ldc) {
+    check_args("matmul_ref_f32", trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, alpha);
+    for (int i = 0; i < M; i++) {
+        for (int j = 0; j < N; j++) {
+            double sum = 0;
+            for (int k = 0; alpha != 0 && k < K; k++) {
+                double a = trans_a ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+                double b = trans_b ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+                sum += a * b;
+            }
+            float *c = C + (size_t)i * ldc + j;
+            double r = (double)alpha * sum;
+            *c = (float)(beta == 0 ? r : r + (double)beta * *c);
+        }
+    }
+}
