@@ -45,7 +45,9 @@ typedef struct {
     bool opening;       /* an opening bracket or quote (a ' after it opens) */
 } Piece;
 
-static bool is_word(const char *w, size_t n, const char *lit) { return strlen(lit) == n && memcmp(w, lit, n) == 0; }
+static bool is_word(const char *w, size_t n, const char *lit) {
+    return strlen(lit) == n && memcmp(w, lit, n) == 0;
+}
 
 static bool is_any(const char *w, size_t n, const char *const *lits) {
     for (; *lits; lits++)
@@ -192,12 +194,14 @@ static void clean_into(const char *in, size_t len, Buf *out) {
         } else {
             /* `` right before punctuation is a mistake for '' (4 times in Brown) */
             for (size_t i = 0; i + 1 < nwords; i++)
-                if (is_word(words[i].w, words[i].n, "``") && is_any(words[i + 1].w, words[i + 1].n, closing_punct))
+                if (is_word(words[i].w, words[i].n, "``") &&
+                    is_any(words[i + 1].w, words[i + 1].n, closing_punct))
                     words[i] = (Word){"''", 2};
             /* Closing quotes and punctuation that begin a line end the sentence before it
              * (the corpus's sentence splitter cut "?)" and "?''" in two). */
             size_t k = 0;
-            while (k < nwords && (is_any(words[k].w, words[k].n, closing_punct) || is_word(words[k].w, words[k].n, "''")))
+            while (k < nwords && (is_any(words[k].w, words[k].n, closing_punct) ||
+                                  is_word(words[k].w, words[k].n, "''")))
                 k++;
             if (k > 0 && out->len > start && out->p[out->len - 1] == '\n') {
                 out->len--;
@@ -278,7 +282,8 @@ static Corpus *load_brown(char *err, size_t errlen) {
                 free(entries);
                 free(dir);
                 corpus_free(c);
-                return fail(err, errlen, "the Brown corpus is damaged: bad line in cats.txt; reinstall it: rm -rf node_modules; make");
+                return fail(err, errlen, "the Brown corpus is damaged: bad line in cats.txt; "
+                                         "reinstall it: rm -rf node_modules; make");
             }
             if (n == cap) entries = xrealloc(entries, (cap *= 2) * sizeof *entries);
             memcpy(entries[n].id, id, (size_t)(sp - id));
@@ -404,8 +409,8 @@ Corpus *corpus_try_load(const char *name_or_path, char *err, size_t errlen) {
         if (strcmp(name_or_path, known[i].name) == 0) return known[i].load(err, errlen);
     struct stat st;
     if (stat(name_or_path, &st) != 0 && errno == ENOENT)
-        return fail(err, errlen, "no corpus named '%s' and no file %s; known corpora: %s", name_or_path, name_or_path,
-                    corpus_known_names());
+        return fail(err, errlen, "no corpus named '%s' and no file %s; known corpora: %s", name_or_path,
+                    name_or_path, corpus_known_names());
     return load_file(name_or_path, err, errlen);
 }
 
@@ -583,62 +588,73 @@ void tokens_write(const char *path, const uint32_t *ids, size_t n, uint32_t voca
     atomic_commit_or_die(&af);
 }
 
-static uint32_t *tok_fail(char *err, size_t errlen, void *free_me, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static uint32_t *tok_fail(char *err, size_t errlen, void *free_me, const char *fmt, ...) {
-    free(free_me);
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
+/* Check a token file's bytes; NULL if they are sound, else what is wrong
+ * (in msg), always ending with what to do. */
+static const char *check_token_file(const char *path, const unsigned char *u, size_t len, char *msg, size_t n) {
+    static const char *const redo = "delete it and rerun the command that made it";
+    if (len < 8 || memcmp(u, tok_magic, 8) != 0) {
+        snprintf(msg, n, "%s is not a token file (it does not start with LLMCTOK); give the path of one that "
+                         "tokens_write made", path);
+        return msg;
     }
-    return NULL;
+    if (len < TOK_HEADER) {
+        snprintf(msg, n, "%s is truncated: %zu bytes, less than the 28-byte header; %s", path, len, redo);
+        return msg;
+    }
+    uint32_t version = get_u32(u + 8), vs = get_u32(u + 12), bpt = get_u32(u + 16);
+    uint64_t count = get_u64(u + 20), body = (uint64_t)(len - TOK_HEADER);
+    if (version != TOK_VERSION)
+        snprintf(msg, n, "%s is a token file of version %u; this program reads version %d; %s", path, version,
+                 TOK_VERSION, redo);
+    else if (bpt != 2 && bpt != 4)
+        snprintf(msg, n, "%s says %u bytes per token (2 or 4 expected): the file is damaged; %s", path, bpt,
+                 redo);
+    else if (bpt == 2 && vs > 65536)
+        snprintf(msg, n, "%s: a vocabulary of %u cannot fit 2 bytes per token: the file is damaged; %s", path, vs,
+                 redo);
+    else if (vs == 0 && count > 0)
+        snprintf(msg, n, "%s: vocabulary size 0 with %llu tokens: the file is damaged; %s", path,
+                 (unsigned long long)count, redo);
+    else if (count > body / bpt || count * bpt != body)
+        snprintf(msg, n, "%s is %s: the header says %llu tokens (%llu bytes) but %llu bytes follow it; %s", path,
+                 count > body / bpt ? "truncated" : "damaged", (unsigned long long)count,
+                 (unsigned long long)(count * bpt), (unsigned long long)body, redo);
+    else
+        return NULL;
+    return msg;
 }
 
 uint32_t *tokens_read(const char *path, size_t *n, uint32_t *vocab_size, char *err, size_t errlen) {
-    static const char *const redo = "delete it and rerun the command that made it";
     char msg[512];
     size_t len;
     char *data = file_read(path, &len, msg, sizeof msg);
-    if (!data) return tok_fail(err, errlen, NULL, "%s", msg);
     const unsigned char *u = (const unsigned char *)data;
-    if (len < 8 || memcmp(data, tok_magic, 8) != 0)
-        return tok_fail(err, errlen, data, "%s is not a token file (it does not start with LLMCTOK); give the path of one that tokens_write made", path);
-    if (len < TOK_HEADER)
-        return tok_fail(err, errlen, data, "%s is truncated: %zu bytes, less than the 28-byte header; %s", path, len, redo);
-    uint32_t version = get_u32(u + 8), vs = get_u32(u + 12), bpt = get_u32(u + 16);
-    uint64_t count = get_u64(u + 20);
-    if (version != TOK_VERSION)
-        return tok_fail(err, errlen, data, "%s is a token file of version %u; this program reads version %d; %s", path,
-                        version, TOK_VERSION, redo);
-    if (bpt != 2 && bpt != 4)
-        return tok_fail(err, errlen, data, "%s says %u bytes per token (2 or 4 expected): the file is damaged; %s", path,
-                        bpt, redo);
-    if (bpt == 2 && vs > 65536)
-        return tok_fail(err, errlen, data, "%s: a vocabulary of %u cannot fit 2 bytes per token: the file is damaged; %s",
-                        path, vs, redo);
-    if (vs == 0 && count > 0)
-        return tok_fail(err, errlen, data, "%s: vocabulary size 0 with %llu tokens: the file is damaged; %s", path,
-                        (unsigned long long)count, redo);
-    uint64_t body = (uint64_t)(len - TOK_HEADER);
-    if (count > body / bpt || count * bpt != body)
-        return tok_fail(err, errlen, data, "%s is %s: the header says %llu tokens (%llu bytes) but %llu bytes follow it; %s",
-                        path, count > body / bpt ? "truncated" : "damaged", (unsigned long long)count,
-                        (unsigned long long)count * bpt, (unsigned long long)body, redo);
-    uint32_t *ids = xmalloc_array((size_t)count ? (size_t)count : 1, sizeof *ids);
-    const unsigned char *p = u + TOK_HEADER;
-    for (size_t i = 0; i < count; i++) {
-        uint32_t id = bpt == 2 ? (uint32_t)(p[2 * i] | p[2 * i + 1] << 8) : get_u32(p + 4 * i);
-        if (id >= vs) {
-            free(ids);
-            return tok_fail(err, errlen, data, "%s: token %zu is %u, outside the vocabulary of %u: the file is damaged; %s",
-                            path, i, id, vs, redo);
+    const char *bad = data ? check_token_file(path, u, len, msg, sizeof msg) : msg;
+    uint32_t *ids = NULL, vs = 0;
+    size_t count = 0;
+    if (!bad) {
+        uint32_t bpt = get_u32(u + 16);
+        vs = get_u32(u + 12);
+        count = (size_t)get_u64(u + 20);
+        const unsigned char *p = u + TOK_HEADER;
+        ids = xmalloc_array(count ? count : 1, sizeof *ids);
+        for (size_t i = 0; i < count && !bad; i++) {
+            ids[i] = bpt == 2 ? (uint32_t)(p[2 * i] | p[2 * i + 1] << 8) : get_u32(p + 4 * i);
+            if (ids[i] >= vs) {
+                snprintf(msg, sizeof msg,
+                         "%s: token %zu is %u, outside the vocabulary of %u: the file is damaged; delete it and "
+                         "rerun the command that made it", path, i, ids[i], vs);
+                bad = msg;
+            }
         }
-        ids[i] = id;
     }
     free(data);
-    *n = (size_t)count;
+    if (bad) {
+        free(ids);
+        if (err && errlen) snprintf(err, errlen, "%s", bad);
+        return NULL;
+    }
+    *n = count;
     if (vocab_size) *vocab_size = vs;
     return ids;
 }

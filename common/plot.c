@@ -110,7 +110,8 @@ static char *one_line(const char *s) {
 
 Tsv *tsv_create(const char *dir, const char *name, const CliCommon *common, const char *description,
                 const char *columns) {
-    if (!name || !*name || strchr(name, '/')) die("tsv_create: bad file name '%s' (a name without '/')", name ? name : "");
+    if (!name || !*name || strchr(name, '/'))
+        die("tsv_create: bad file name '%s' (a name without '/')", name ? name : "");
     if (!columns || !*columns || strpbrk(columns, "\n\r"))
         die("tsv_create: %s: the columns must be one non-empty line", name);
     for (const char *c = columns; *c; c++)
@@ -368,7 +369,8 @@ int tsv_col(const TsvTable *t, const char *name) {
 }
 
 const char *tsv_colname(const TsvTable *t, int col) {
-    if (col < 0 || (size_t)col >= t->ncols) die("tsv_colname: column %d out of range (%zu columns)", col, t->ncols);
+    if (col < 0 || (size_t)col >= t->ncols)
+        die("tsv_colname: column %d out of range (%zu columns)", col, t->ncols);
     return t->colnames[col];
 }
 
