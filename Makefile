@@ -16,6 +16,7 @@ SHELL       := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
 .DEFAULT_GOAL := all
 MAKEFLAGS   += --no-builtin-rules
+.DELETE_ON_ERROR:
 
 CC       ?= gcc
 ifeq ($(origin CC),default)
@@ -108,7 +109,7 @@ ch$(call num,$(1)): $(call bin,$(1))
 
 build/book/$(1).md: $(call src,$(1)) $$(WEAVE_DEPS) $(wildcard figures/data/*.tsv)
 	@mkdir -p $$(@D)
-	$$(NOWEBLIB)/markup $$< | $$(NOWEBLIB)/autodefs.c | $$(NOWEBLIB)/finduses | $$(NOWEBLIB)/noidx \
+	$$(NOWEBLIB)/markup $$< | $$(NOWEBLIB)/finduses | $$(NOWEBLIB)/noidx \
 	  | $$(PYTHON) book/nw2md.py --chapter $(1) > $$@.tmp
 	@mv $$@.tmp $$@
 
@@ -133,6 +134,10 @@ figures: $(foreach c,$(CHAPTERS),ch$(call num,$(c))-figures)
 # ---- The book ----------------------------------------------------------------
 # .nw -> noweb's markup stream -> our backend (book/nw2md.py) -> pandoc Markdown
 #     -> one HTML page per chapter, and one LaTeX document for the whole PDF.
+# Identifiers are the ones each chapter declares with "@ %def" (functions,
+# types, constants): noweb's autodefs.c is not in the pipeline, because in
+# chunks that are pieces of function bodies it takes every local variable
+# (m, t, k, alpha, ...) for a definition and links every use of it.
 APPENDICES := $(patsubst book/front/%.md,build/book/%.md,$(sort $(wildcard book/front/appendix-*.md)))
 BOOK_MD    := $(foreach c,$(CHAPTERS),build/book/$(c).md) $(APPENDICES)
 PAGES      := $(basename $(notdir $(BOOK_MD)))
@@ -208,7 +213,7 @@ build/asan/tests/%: tests/%.c $(ASAN_LIB) $(STAMPS)
 test-c: $(TEST_BINS) $(ASAN_BINS) $(PROGRAMS)
 
 test: setup
-	@$(MAKE) --no-print-directory info test-c html draw
+	@$(MAKE) --no-print-directory info test-c book
 	@tests/run
 
 # ---- Benchmarks ----------------------------------------------------------------

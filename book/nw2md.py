@@ -274,7 +274,39 @@ def load_tsv(stem):
     return _tsv_cache[stem]
 
 
+_SAFE = {"abs": abs, "min": min, "max": max, "log": math.log, "log2": math.log2,
+         "log10": math.log10, "exp": math.exp, "sqrt": math.sqrt}
+
+
+def row_value(path, cols, row, expr):
+    """A column's value (a string), or an arithmetic expression of columns."""
+    if expr in cols:
+        return row[expr]
+    env = {}
+    for c in cols:
+        try:
+            env[c] = float(row[c])
+        except ValueError:
+            pass
+    try:
+        return repr(float(eval(expr, {"__builtins__": {}}, dict(_SAFE, **env))))
+    except NameError as e:
+        raise DataError("%s has no column %s (columns: %s)" % (path, str(e).split("'")[1], ", ".join(cols)))
+    except Exception as e:
+        raise DataError("cannot evaluate '%s' on %s: %s" % (expr, path, e))
+
+
+def as_number(s):
+    try:
+        return float(s)
+    except ValueError:
+        return None
+
+
 def select_rows(stem, selectors):
+    """Rows of a data file that pass every selector, in order:
+    row=first|last|N, EXPR=min|max (the row where EXPR is smallest/largest),
+    EXPR=VALUE (numeric or string equality)."""
     path, cols, rows, _ = load_tsv(stem)
     out = rows
     for sel in selectors:
@@ -287,15 +319,20 @@ def select_rows(stem, selectors):
             else:
                 out = out[int(v):int(v) + 1]
             continue
-        if k not in cols:
-            raise DataError("%s has no column '%s' (columns: %s)" % (path, k, ", ".join(cols)))
+        vals = [row_value(path, cols, r, k) for r in out]
+        if v in ("min", "max"):
+            nums = [(as_number(x), i) for i, x in enumerate(vals) if as_number(x) is not None
+                    and not math.isnan(as_number(x))]
+            if not nums:
+                raise DataError("%s: no numeric values of '%s' to take the %s of" % (path, k, v))
+            best = (min if v == "min" else max)(nums)
+            out = [out[best[1]]]
+            continue
 
         def same(a, b):
-            try:
-                return float(a) == float(b)
-            except ValueError:
-                return a == b
-        out = [r for r in out if same(r[k], v)]
+            x, y = as_number(a), as_number(b)
+            return x == y if x is not None and y is not None else a == b
+        out = [r for r, x in zip(out, vals) if same(x, v)]
     return path, cols, out
 
 
@@ -333,11 +370,9 @@ def resolve_inline(body):
     if toks[-1].startswith(":"):
         spec = toks.pop()
     path, cols, rows = select_rows(stem, toks[2:])
-    if col not in cols:
-        raise DataError("%s has no column '%s' (columns: %s)" % (path, col, ", ".join(cols)))
     if len(rows) != 1:
         raise DataError("%s: the selectors %s match %d rows, not one" % (path, toks[2:] or "(none)", len(rows)))
-    return format_value(rows[0][col], spec)
+    return format_value(row_value(path, cols, rows[0], col), spec)
 
 
 def resolve_table(body):

@@ -153,8 +153,15 @@ local function process_solutions(blocks)
         end
         b.content[i] = kept
       end
-    elseif is_solution(b) and not is_latex then
-      for _, y in ipairs(fold_html(b, nil)) do table.insert(out, y) end
+    elseif is_solution(b) then
+      -- a solution after its exercise (it holds code chunks, which cannot
+      -- sit inside a list item); the attribute ex names the exercise
+      local label = b.attributes.ex
+      if is_latex then
+        table.insert(pending, { label = label or "?", content = b.content })
+      else
+        for _, y in ipairs(fold_html(b, label)) do table.insert(out, y) end
+      end
       goto continue
     end
     table.insert(out, b)

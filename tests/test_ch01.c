@@ -1,0 +1,539 @@
+/* test_ch01.c -- chapter 1, the simplest language model.
+ *
+ * Includes the tangled program (build/01-markov/markov.c, with TESTING
+ * defined so that it has no main) and the tangled solutions to the coding
+ * exercises, then checks every derivation of the chapter numerically:
+ *   the chain rule (a joint recovered from its conditionals; a model's
+ *   product of conditionals sums to 1 over all sequences), counting is
+ *   maximum likelihood (normalized counts; stationarity; every feasible
+ *   perturbation lowers the likelihood), smoothing sums to one, the
+ *   Dirichlet posterior mean is add-alpha (numerical integration), the
+ *   uniform model has perplexity V (exactly, on a de Bruijn sequence),
+ *   sampling matches the model (chi-square), the arithmetic coder decodes
+ *   what it encodes within two bits of the model's cross-entropy;
+ * then runs every experiment in --quick mode into a temporary directory and
+ * checks the TSV files it writes, and checks the program's one-line errors.
+ * Run from the repository root (make test does). */
+#include "markov.c"
+#include "ch01-solutions.c"
+
+#include "check.h"
+#include "expect_die.h"
+
+#include <sys/stat.h>
+
+/* A small text over a few symbols, deterministic. */
+static uint32_t *random_text(Rng *rng, size_t n, int V) {
+    uint32_t *x = xmalloc_array(n, sizeof *x);
+    for (size_t i = 0; i < n; i++) {
+        /* skewed: symbol s with weight V - s, and some structure: repeat the previous now and then */
+        if (i > 0 && rng_uniform(rng) < 0.3) x[i] = x[i - 1];
+        else {
+            double w[16];
+            for (int s = 0; s < V; s++) w[s] = V - s;
+            x[i] = (uint32_t)rng_categorical(rng, w, (size_t)V);
+        }
+    }
+    return x;
+}
+
+static void test_counts(Check *t) {
+    Rng rng;
+    rng_seed(&rng, 11);
+    size_t N = 20000;
+    int V = 5;
+    uint32_t *x = random_text(&rng, N, V);
+    Bigram b;
+    bigram_train(&b, V, x, N);
+    uint64_t sum = 0;
+    for (int i = 0; i < V * V; i++) sum += b.count[i];
+    check_true(t, sum == N - 1, "bigram counts sum to N - 1 (%" PRIu64 ")", sum);
+    for (int k = 0; k <= 5; k++) {
+        Ngram m;
+        ngram_train(&m, k, V, x, N);
+        uint64_t g = 0, c = 0;
+        for (size_t i = 0; i < m.gram.cap; i++) if (m.gram.pos[i] != EMPTY) g += m.gram.count[i];
+        for (size_t i = 0; i < m.ctx.cap; i++) if (m.ctx.pos[i] != EMPTY) c += m.ctx.count[i];
+        check_true(t, g == N - (size_t)k && c == N - (size_t)k,
+                   "order %d: (k+1)-gram and context counts both sum to N - k", k);
+        /* dense and hashed bigram agree */
+        if (k == 1) {
+            bool same = true;
+            uint32_t w[2];
+            for (uint32_t a = 0; a < (uint32_t)V; a++)
+                for (uint32_t c2 = 0; c2 < (uint32_t)V; c2++)
+                    for (double alpha = 0; alpha <= 2; alpha += 0.5) {
+                        w[0] = a, w[1] = c2;
+                        same &= fabs(ngram_prob(&m, w, alpha) - bigram_prob(&b, a, c2, alpha)) < 1e-15;
+                    }
+            check_true(t, same, "hashed order-1 model equals the dense bigram table, alpha 0..2");
+        }
+        ngram_free(&m);
+    }
+    bigram_free(&b);
+    free(x);
+}
+
+/* Sum over b of P(b | context) for the context x[i-k .. i-1] and for an unseen one. */
+static void test_rows_sum_to_one(Check *t) {
+    Rng rng;
+    rng_seed(&rng, 12);
+    size_t N = 5000;
+    int V = 6;
+    uint32_t *x = random_text(&rng, N, V);
+    const double alphas[] = {0, 1e-3, 0.5, 1, 10};
+    for (int k = 0; k <= 4; k++) {
+        Ngram m;
+        ngram_train(&m, k, V, x, N);
+        double worst = 0;
+        uint32_t w[MAX_ORDER + 1];
+        for (int trial = 0; trial < 50; trial++) {
+            size_t i = (size_t)k + rng_below(&rng, N - (size_t)k);
+            memcpy(w, x + i - k, (size_t)k * sizeof *w);
+            if (trial % 10 == 9) for (int j = 0; j < k; j++) w[j] = (uint32_t)V - 1 - (uint32_t)j % 2; /* maybe unseen */
+            for (int a = 0; a < 5; a++) {
+                double s = 0;
+                for (int b = 0; b < V; b++) { w[k] = (uint32_t)b; s += ngram_prob(&m, w, alphas[a]); }
+                worst = fmax(worst, fabs(s - 1));
+            }
+        }
+        check_true(t, worst < 1e-12, "order %d: every row sums to 1 (worst |sum - 1| = %.1e)", k, worst);
+        ngram_free(&m);
+    }
+    free(x);
+}
+
+/* Maximum likelihood: the estimate is the normalized counts, the Lagrangian's
+ * gradient is constant across the row, and feasible moves lower the likelihood. */
+static void test_mle(Check *t) {
+    Rng rng;
+    rng_seed(&rng, 13);
+    size_t N = 30000;
+    int V = 6;
+    uint32_t *x = random_text(&rng, N, V);
+    Bigram m;
+    bigram_train(&m, V, x, N);
+    int worse = 0, trials = 0;
+    double max_grad_spread = 0;
+    for (uint32_t a = 0; a < (uint32_t)V; a++) {
+        double theta[16], c[16], n = (double)m.total[a];
+        for (int b = 0; b < V; b++) {
+            c[b] = (double)m.count[(size_t)a * V + b];
+            theta[b] = bigram_prob(&m, a, (uint32_t)b, 0);
+            check_close(t, theta[b], c[b] / n, 0, 1e-15, "P(%d | %u) is count / total", b, a);
+        }
+        /* d/dtheta_b sum c log theta = c_b / theta_b, equal (to n) for every b with c_b > 0 */
+        for (int b = 0; b < V; b++)
+            if (c[b] > 0) max_grad_spread = fmax(max_grad_spread, fabs(c[b] / theta[b] - n) / n);
+        double ll0 = 0;
+        for (int b = 0; b < V; b++) if (c[b] > 0) ll0 += c[b] * log(theta[b]);
+        for (int trial = 0; trial < 200; trial++) {
+            double d[16], mean = 0, th[16], ll = 0;
+            for (int b = 0; b < V; b++) mean += (d[b] = rng_normal(&rng)) / V;
+            bool ok = true;
+            for (int b = 0; b < V; b++) { th[b] = theta[b] + 1e-3 * (d[b] - mean); ok &= th[b] > 0; }
+            if (!ok) continue;
+            for (int b = 0; b < V; b++) if (c[b] > 0) ll += c[b] * log(th[b]);
+            trials++;
+            worse += ll < ll0;
+        }
+    }
+    check_true(t, max_grad_spread < 1e-12, "the log-likelihood's gradient is the same for every symbol at the MLE (stationary on the simplex)");
+    check_true(t, trials > 500 && worse == trials, "every one of %d feasible perturbations of the MLE lowers the log-likelihood (%d did)", trials, worse);
+    bigram_free(&m);
+    free(x);
+}
+
+/* The chain rule, both ways. */
+static void test_chain_rule(Check *t) {
+    /* (a) a random joint over sequences of length 3 over 3 symbols, recovered
+     * from conditionals computed by marginalization */
+    Rng rng;
+    rng_seed(&rng, 14);
+    double joint[27], total = 0;
+    for (int i = 0; i < 27; i++) total += (joint[i] = rng_uniform(&rng) + 0.01);
+    for (int i = 0; i < 27; i++) joint[i] /= total;
+    double worst = 0;
+    for (int s = 0; s < 27; s++) {
+        int a = s / 9, b = (s / 3) % 3, c = s % 3;
+        double pa = 0, pab = 0;
+        for (int u = 0; u < 9; u++) pa += joint[a * 9 + u];
+        for (int u = 0; u < 3; u++) pab += joint[a * 9 + b * 3 + u];
+        double product = pa * (pab / pa) * (joint[a * 9 + b * 3 + c] / pab);
+        worst = fmax(worst, fabs(product - joint[s]));
+    }
+    check_true(t, worst < 1e-15, "chain rule: P(a) P(b|a) P(c|a,b) recovers the joint (worst %.1e)", worst);
+
+    /* (b) an autoregressive model's product of conditionals sums to 1 over all V^L sequences */
+    size_t N = 3000;
+    int V = 3, K = 2, L = 6;
+    uint32_t *x = random_text(&rng, N, V);
+    Ngram models[3];
+    for (int j = 0; j <= K; j++) ngram_train(&models[j], j, V, x, N);
+    double sum = 0;
+    uint32_t seq[8];
+    int nseq = 1;
+    for (int i = 0; i < L; i++) nseq *= V;
+    for (int s = 0; s < nseq; s++) {
+        int code = s;
+        for (int i = 0; i < L; i++) { seq[i] = (uint32_t)(code % V); code /= V; }
+        double p = 1;
+        for (int i = 0; i < L; i++) {
+            int j = i < K ? i : K;   /* the longest context available, as generate does */
+            p *= ngram_prob(&models[j], seq + i - j, 0.5);
+        }
+        sum += p;
+    }
+    check_close(t, sum, 1, 1e-12, 0, "the order-2 model's probabilities of all %d sequences of length %d sum to 1", nseq, L);
+    for (int j = 0; j <= K; j++) ngram_free(&models[j]);
+    free(x);
+}
+
+/* A de Bruijn sequence of order n over V symbols contains every n-gram exactly
+ * once (cyclically); the order n-1 MLE model is uniform on it. */
+static void de_bruijn_step(int t, int p, int V, int n, int *a, uint32_t *out, size_t *len) {
+    if (t > n) {
+        if (n % p == 0)
+            for (int i = 1; i <= p; i++) out[(*len)++] = (uint32_t)a[i];
+        return;
+    }
+    a[t] = a[t - p];
+    de_bruijn_step(t + 1, p, V, n, a, out, len);
+    for (int j = a[t - p] + 1; j < V; j++) {
+        a[t] = j;
+        de_bruijn_step(t + 1, t, V, n, a, out, len);
+    }
+}
+
+static size_t de_bruijn(int V, int n, uint32_t *out) {
+    int a[32] = {0};
+    size_t len = 0;
+    de_bruijn_step(1, 1, V, n, a, out, &len);
+    return len;
+}
+
+static void test_perplexity(Check *t) {
+    int V = 3, n = 4;
+    uint32_t seq[256];
+    size_t len = de_bruijn(V, n, seq);
+    check_true(t, len == 81, "de Bruijn B(3,4) has 81 symbols (%zu)", len);
+    for (int i = 0; i < n - 1; i++) seq[len + (size_t)i] = seq[i];   /* unroll the cycle */
+    size_t N = len + (size_t)n - 1;
+    Ngram m;
+    ngram_train(&m, n - 1, V, seq, N);
+    double h = cross_entropy(&m, seq, N, (size_t)n - 1, 0);
+    check_close(t, exp(h), V, 0, 1e-12, "a model uniform over V = 3 symbols at every step has perplexity exactly V");
+    check_close(t, h / log(2), log2(V), 0, 1e-12, "bits per character = log2 perplexity");
+    ngram_free(&m);
+    /* a model that knows nothing (alpha -> infinity) has perplexity V on any text */
+    Rng rng;
+    rng_seed(&rng, 15);
+    uint32_t *x = random_text(&rng, 2000, 7);
+    Ngram m2;
+    ngram_train(&m2, 2, 7, x, 2000);
+    check_close(t, exp(cross_entropy(&m2, x, 2000, 2, 1e12)), 7, 0, 1e-6, "alpha -> infinity gives perplexity V = 7");
+    /* perplexity is at least 1, and 1 for a certain, correct model */
+    uint32_t same[100];
+    for (int i = 0; i < 100; i++) same[i] = (uint32_t)(i % 2);
+    Ngram m3;
+    ngram_train(&m3, 1, 2, same, 100);
+    check_close(t, exp(cross_entropy(&m3, same, 100, 1, 0)), 1, 0, 1e-15, "a certain, correct model has perplexity 1");
+    /* one unseen (k+1)-gram with alpha = 0 makes the perplexity infinite */
+    uint32_t other[4] = {0, 0, 1, 1};
+    check_true(t, isinf(cross_entropy(&m3, other, 4, 1, 0)), "an unseen bigram under maximum likelihood gives infinite cross-entropy");
+    ngram_free(&m2);
+    ngram_free(&m3);
+    free(x);
+}
+
+/* Simpson's rule for the posterior mean of theta under Beta(c1 + a, c2 + a). */
+static void test_dirichlet(Check *t) {
+    const double cases[][3] = {{3, 5, 1}, {0, 4, 1}, {10, 2, 2.5}, {1, 1, 1}, {7, 0, 3}, {2, 9, 1.5}};
+    for (size_t q = 0; q < sizeof cases / sizeof cases[0]; q++) {
+        double c1 = cases[q][0], c2 = cases[q][1], a = cases[q][2];
+        int n = 200000;
+        double num = 0, den = 0, h = 1.0 / n;
+        for (int i = 0; i <= n; i++) {
+            double th = i * h, w = (i == 0 || i == n) ? 1 : (i % 2 ? 4 : 2);
+            double dens = pow(th, c1 + a - 1) * pow(1 - th, c2 + a - 1);
+            num += w * th * dens;
+            den += w * dens;
+        }
+        double posterior_mean = num / den;
+        /* the chapter's add-alpha estimate for a 2-symbol context with these counts */
+        uint32_t text[64];
+        size_t len = 0;
+        for (int i = 0; i < (int)c1; i++) { text[len++] = 0; text[len++] = 0; }
+        for (int i = 0; i < (int)c2; i++) { text[len++] = 0; text[len++] = 1; }
+        Ngram m;
+        ngram_train(&m, 1, 2, text, len);
+        /* count(0 0) includes the pairs across blocks; use the model's own counts */
+        uint32_t w00[2] = {0, 0}, w01[2] = {0, 1};
+        double n00 = table_count(&m.gram, w00), n01 = table_count(&m.gram, w01);
+        double mean2 = (n00 + a) / (n00 + n01 + 2 * a);
+        check_close(t, ngram_prob(&m, w00, a), mean2, 0, 1e-14, "add-alpha equals (c + a)/(n + 2a) (case %zu)", q);
+        check_close(t, posterior_mean, (c1 + a) / (c1 + c2 + 2 * a), 0, 1e-6,
+                    "posterior mean of Beta(%g + %g, %g + %g) by integration is (c1 + a)/(n + 2a)", c1, a, c2, a);
+        ngram_free(&m);
+    }
+}
+
+static void test_sampling(Check *t) {
+    double p[6] = {0.05, 0.3, 0.1, 0.25, 0.2, 0.1};
+    int n = 200000;
+    long seen[6] = {0};
+    Rng a, b;
+    rng_seed(&a, 21);
+    rng_seed(&b, 21);
+    bool same = true;
+    for (int i = 0; i < n; i++) {
+        uint32_t s = sample_categorical(p, 6, &a);
+        same &= s == (uint32_t)rng_categorical(&b, p, 6);
+        seen[s]++;
+    }
+    double chi2 = 0;
+    for (int s = 0; s < 6; s++) chi2 += pow(seen[s] - n * p[s], 2) / (n * p[s]);
+    check_true(t, chi2 < 20.52, "sample frequencies match the distribution: chi-square %.2f < 20.52 (5 df, p = 0.001)", chi2);
+    check_true(t, same, "sample_categorical draws what rng_categorical draws from the same stream");
+    double q[3] = {0, 1, 0};
+    check_true(t, sample_categorical(q, 3, &a) == 1, "a certain symbol is always drawn");
+}
+
+static void test_coder(Check *t) {
+    Rng rng;
+    rng_seed(&rng, 31);
+    size_t N = 50000;
+    int V = 7;
+    uint32_t *x = random_text(&rng, N, V);
+    for (int k = 0; k <= 3; k++) {
+        Ngram m;
+        ngram_train(&m, k, V, x, N / 2);   /* trained on the first half, coding all */
+        Encoder e = {.low = 0, .high = CODE_TOP};
+        uint32_t freq[16], window[MAX_ORDER + 1];
+        double ideal = 0;
+        for (size_t i = (size_t)k; i < N; i++) {
+            memcpy(window, x + i - k, (size_t)k * sizeof *window);
+            uint32_t total = model_freqs(&m, window, 0.5, freq), cum = 0;
+            for (uint32_t b = 0; b < x[i]; b++) cum += freq[b];
+            encode_symbol(&e, cum, cum + freq[x[i]], total);
+            ideal -= log2((double)freq[x[i]] / total);
+        }
+        encode_finish(&e);
+        Decoder d;
+        decode_start(&d, e.bits, e.nbits);
+        bool ok = true;
+        uint32_t *y = xmalloc_array(N, sizeof *y);
+        memcpy(y, x, (size_t)k * sizeof *y);
+        for (size_t i = (size_t)k; i < N; i++) {
+            memcpy(window, y + i - k, (size_t)k * sizeof *window);
+            uint32_t total = model_freqs(&m, window, 0.5, freq);
+            y[i] = decode_symbol(&d, freq, V, total);
+            ok &= y[i] == x[i];
+        }
+        check_true(t, ok, "order %d: the decoder returns every symbol the encoder coded", k);
+        check_true(t, e.nbits <= ideal + 2 && e.nbits >= ideal - 1,
+                   "order %d: %zu coded bits within 2 of the ideal %.1f", k, e.nbits, ideal);
+        free(y);
+        free(e.bits);
+        ngram_free(&m);
+    }
+    free(x);
+}
+
+static void test_lexicon_and_folding(Check *t) {
+    Lexicon lx;
+    lexicon_init(&lx);
+    char word[16];
+    bool dense = true;
+    for (int i = 0; i < 5000; i++) {
+        snprintf(word, sizeof word, "w%dx", i);
+        dense &= lexicon_add(&lx, word, strlen(word)) == (uint32_t)i;
+    }
+    check_true(t, dense, "the lexicon gives new words the ids 0, 1, 2, ...");
+    bool ok = true;
+    for (int i = 0; i < 5000; i++) {
+        snprintf(word, sizeof word, "W%dX", i);   /* upper case finds the lower-case entry */
+        ok &= lexicon_find(&lx, word, strlen(word)) == (uint32_t)i;
+    }
+    check_true(t, ok && lx.size == 5000, "the lexicon finds every word, case-insensitively, after growing");
+    check_true(t, lexicon_find(&lx, "w5000x", 6) == LEXICON_NONE, "an absent word is absent");
+    lexicon_free(&lx);
+    size_t n;
+    const char *in = "The jury's \"report\" (1961)--said:\nNo.";
+    char *f = fold27(in, strlen(in), &n);
+    check_true(t, strcmp(f, "the jury s report said no ") == 0, "fold27 keeps letters, lower-cased, one space per run: '%s'", f);
+    free(f);
+}
+
+/* The solutions to the coding exercises do what the chapter says. */
+static void test_solutions(Check *t, Run *r) {
+    Ngram models[7];
+    for (int j = 0; j <= 6; j++) ngram_train(&models[j], j, r->vocab.size, r->xtrain, r->ntrain);
+    double best_add = INFINITY, lambda = 0;
+    for (int a = 0; a < NALPHA; a++)
+        best_add = fmin(best_add, exp(cross_entropy(&models[6], r->xval, r->nval, 6, ALPHAS[a])));
+    double interp = interp_val_ppl(models, 6, r->xval, r->nval, 6, &lambda);
+    check_true(t, interp < best_add, "exercise 6: interpolated order 6 (%.2f) beats add-alpha order 6 (%.2f)", interp, best_add);
+    /* exercise 7: temperature */
+    double p[5] = {0.1, 0.5, 0.2, 0.15, 0.05};
+    Rng rng;
+    rng_seed(&rng, 41);
+    int argmax = 0, n = 20000;
+    long seen[5] = {0};
+    for (int i = 0; i < 2000; i++) argmax += sample_at_temperature(p, 5, 0.01, &rng) == 1;
+    check_true(t, argmax == 2000, "exercise 7: T -> 0 always draws the most probable symbol");
+    for (int i = 0; i < n; i++) seen[sample_at_temperature(p, 5, 1.0, &rng)]++;
+    double chi2 = 0;
+    for (int s = 0; s < 5; s++) chi2 += pow(seen[s] - n * p[s], 2) / (n * p[s]);
+    check_true(t, chi2 < 18.47, "exercise 7: T = 1 samples the distribution (chi-square %.2f < 18.47)", chi2);
+    long flat[5] = {0};
+    for (int i = 0; i < n; i++) flat[sample_at_temperature(p, 5, 1000.0, &rng)]++;
+    chi2 = 0;
+    for (int s = 0; s < 5; s++) chi2 += pow(flat[s] - n / 5.0, 2) / (n / 5.0);
+    check_true(t, chi2 < 18.47, "exercise 7: large T is nearly uniform (chi-square %.2f)", chi2);
+    /* exercise 8: greedy decoding becomes periodic */
+    size_t len = 3000;
+    uint32_t *out = xmalloc_array(len, sizeof *out);
+    out[0] = (uint32_t)r->vocab.id_of['\n'];
+    generate_greedy(models, 5, out, 1, len);
+    bool periodic = false;
+    for (size_t period = 1; period < 1000 && !periodic; period++) {
+        bool all = true;
+        for (size_t i = len - 1000; i < len && all; i++) all = out[i] == out[i - period];
+        periodic = all;
+    }
+    check_true(t, periodic, "exercise 8: greedy decoding with the order-5 model falls into a loop");
+    free(out);
+    for (int j = 0; j <= 6; j++) ngram_free(&models[j]);
+}
+
+/* --quick runs of every experiment, and what they write. */
+static double num(Check *t, TsvTable *tab, size_t row, const char *col) {
+    int c = tsv_col(tab, col);
+    if (c < 0) { check_true(t, false, "column %s exists", col); return NAN; }
+    return tsv_num(tab, row, c);
+}
+
+static TsvTable *load(Check *t, const char *dir, const char *name) {
+    char *path = xasprintf("%s/%s.tsv", dir, name), err[256];
+    TsvTable *tab = tsv_load(path, err, sizeof err);
+    check_true(t, tab != NULL, "%s is a well-formed TSV file%s%s", path, tab ? "" : ": ", tab ? "" : err);
+    if (tab) check_true(t, tsv_meta(tab, "command") && tsv_meta(tab, "date") && tsv_meta(tab, "git"),
+                        "%s records its provenance", name);
+    free(path);
+    return tab;
+}
+
+static void test_quick_experiments(Check *t, Run *r) {
+    check_true(t, experiment_all(r) == 0, "every experiment runs in --quick mode");
+    const char *d = r->c.out;
+    TsvTable *o = load(t, d, "ch01-orders");
+    if (o) {
+        size_t n = tsv_rows(o);
+        check_true(t, n == 5, "orders 0..4 in quick mode (%zu rows)", n);
+        bool falling = true, finite = true;
+        for (size_t i = 0; i < n; i++) {
+            finite &= isfinite(num(t, o, i, "val_ppl_best")) && num(t, o, i, "val_ppl_best") >= 1;
+            if (i > 0) falling &= num(t, o, i, "train_ppl") < num(t, o, i - 1, "train_ppl");
+        }
+        check_true(t, finite, "validation perplexities are finite and >= 1");
+        check_true(t, falling, "training perplexity falls with every order");
+        check_true(t, num(t, o, 2, "val_ppl_best") < num(t, o, 0, "val_ppl_best"), "order 2 predicts validation text better than order 0");
+        check_true(t, num(t, o, 0, "val_ppl_best") < r->vocab.size, "order 0 beats the uniform model (perplexity < V)");
+        tsv_free(o);
+    }
+    TsvTable *b = load(t, d, "ch01-bigram");
+    if (b) {
+        check_true(t, tsv_rows(b) == 27 * 27, "the bigram matrix has 27 x 27 cells");
+        double worst = 0;
+        for (size_t a = 0; a < 27; a++) {
+            double s = 0;
+            for (size_t c = 0; c < 27; c++) s += num(t, b, a * 27 + c, "prob");
+            worst = fmax(worst, fabs(s - 1));
+        }
+        check_true(t, worst < 1e-4, "every row of the written bigram matrix sums to 1 (worst %.1e)", worst);
+        tsv_free(b);
+    }
+    TsvTable *s = load(t, d, "ch01-samples");
+    if (s) {
+        check_true(t, num(t, s, 3, "real_words") > num(t, s, 0, "real_words"), "order 5 writes more real words than order 1");
+        check_true(t, num(t, s, 4, "copied_12grams") >= num(t, s, 1, "copied_12grams"), "order 8 copies more than order 2");
+        tsv_free(s);
+    }
+    TsvTable *c = load(t, d, "ch01-compress");
+    if (c) {
+        bool close = true;
+        for (size_t i = 0; i < tsv_rows(c); i++)
+            if (strcmp(tsv_cell(c, i, tsv_col(c, "method")), "model") == 0)
+                close &= fabs(num(t, c, i, "overhead")) < 0.01;
+        check_true(t, close, "the coder's output is within 1%% of the model's cross-entropy");
+        tsv_free(c);
+    }
+    const char *others[] = {"ch01-corpus", "ch01-smoothing", "ch01-smoothing-table", "ch01-trigram",
+                            "ch01-sparsity", "ch01-vocab", "ch01-samples-info", "ch01-compress-info"};
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+        TsvTable *x = load(t, d, others[i]);
+        if (x) {
+            check_true(t, tsv_rows(x) > 0, "%s has rows", others[i]);
+            tsv_free(x);
+        }
+    }
+}
+
+/* The program itself: one-line errors and nonzero exits on bad input. */
+static void test_command_line(Check *t) {
+    const struct { const char *args; int status; const char *needle; } cases[] = {
+        {"orders --max-order 99", 2, "--max-order"},
+        {"ordrs", 2, "unknown experiment"},
+        {"orders --bogus", 2, "unknown option"},
+        {"corpus --device cuda", 2, "no GPU code"},
+        {"corpus --data /nonexistent/file.txt", 1, "/nonexistent/file.txt"},
+        {"generate --prompt \"\x01\" --length 5", 1, "prompt"},
+        {"--help", 0, "usage"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *cmd = xasprintf("build/bin/ch01-markov %s 2>&1", cases[i].args);
+        FILE *p = popen(cmd, "r");
+        char out[8192] = "";
+        size_t got = p ? fread(out, 1, sizeof out - 1, p) : 0;
+        out[got] = '\0';
+        int st = p ? pclose(p) : -1;
+        int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        int lines = 0;
+        for (char *q = out; *q; q++) lines += *q == '\n';
+        check_true(t, code == cases[i].status && strstr(out, cases[i].needle) != NULL &&
+                          (cases[i].status == 0 || lines == 1),
+                   "ch01-markov %s: exit %d with one line naming '%s' (got exit %d: %.120s)", cases[i].args,
+                   cases[i].status, cases[i].needle, code, out);
+        free(cmd);
+    }
+}
+
+int main(void) {
+    Check t;
+    check_init(&t, "ch01");
+    test_counts(&t);
+    test_rows_sum_to_one(&t);
+    test_mle(&t);
+    test_chain_rule(&t);
+    test_perplexity(&t);
+    test_dirichlet(&t);
+    test_sampling(&t);
+    test_coder(&t);
+    test_lexicon_and_folding(&t);
+
+    char dir[] = "/tmp/test-ch01-XXXXXX";
+    if (!mkdtemp(dir)) die("cannot make a temporary directory");
+    Run r = {.max_order = 10, .order = 4, .length = 100, .alpha = 0, .prompt = ""};
+    r.c = (CliCommon){.seed = 1, .threads = 1, .out = dir, .quick = true, .data = "brown",
+                      .device = "cpu", .command_line = "test_ch01"};
+    setenv("NO_PROGRESS", "1", 1);
+    test_quick_experiments(&t, &r);
+    test_solutions(&t, &r);
+    unload_corpus(&r);
+    char *rm = xasprintf("rm -rf %s", dir);
+    if (system(rm) != 0) warn("could not remove %s", dir);
+    free(rm);
+    test_command_line(&t);
+    return check_summary(&t);
+}
