@@ -39,8 +39,8 @@ def main():
     for i, e in enumerate(entries):
         meta = {"booktitle": BOOK_TITLE, "pagetitle": e["title"], "chaptitle": e["title"], "chapter": e["num"],
                 "chapters": entries, "toc": True}
-        meta["prev"] = ({k: entries[i - 1][k] for k in ("href", "title", "label")} if i > 0
-                        else {"href": "index.html", "title": "Contents", "label": "Contents"})
+        if i > 0:
+            meta["prev"] = {k: entries[i - 1][k] for k in ("href", "title", "label")}
         if i + 1 < len(entries):
             meta["next"] = {k: entries[i + 1][k] for k in ("href", "title", "label")}
         with open(os.path.join(outdir, "meta", e["stem"] + ".json"), "w") as f:

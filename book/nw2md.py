@@ -354,6 +354,17 @@ def format_value(value, spec):
         x = float(value)
     except ValueError:
         raise DataError("value '%s' is not a number (format %s)" % (value, spec))
+    if fmt.startswith("sci"):
+        # scientific notation as math: :sci -> $5.2 \times 10^{7}$ (2 significant digits),
+        # :sci3 for 3; numbers below 10,000 are written plainly
+        digits = int(fmt[3:] or 2)
+        if x == 0 or (1 <= abs(x) < 1e4 and x == int(x)):
+            return format(int(x), ",d") if x == int(x) else format(x, ".%dg" % digits)
+        e = int(math.floor(math.log10(abs(x))))
+        m = x / 10 ** e
+        if round(m, digits - 1) >= 10:
+            m, e = m / 10, e + 1
+        return "$%.*f \\times 10^{%d}$" % (digits - 1, m, e)
     if fmt.endswith("d"):
         if not math.isfinite(x) or x != int(x):
             raise DataError("value %s is not an integer (format %s)" % (value, spec))

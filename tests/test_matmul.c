@@ -227,8 +227,8 @@ static void test_threads(Check *t, Rng *r) {
     }
     omp_set_num_threads(saved);
 #else
-    (void)r;
-    check_true(t, true, "built without OpenMP: serial only");
+    (void)t, (void)r;
+    printf("note: built without OpenMP; no thread-count checks\n");
 #endif
 }
 
