@@ -50,6 +50,9 @@
 
 #ifdef _OPENMP
 #include <omp.h>
+#define OMP(directive) _Pragma(#directive)
+#else
+#define OMP(directive)  /* serial: no pragma, so no unknown-pragma warning */
 #endif
 
 /* ---- Tile and block sizes ------------------------------------------------------- */
@@ -105,7 +108,10 @@ static int imin(int a, int b) { return a < b ? a : b; }
 /* x in every lane.  (Written x - 0 rather than 0 + x: adding +0 is not an
  * identity for x = -0, so the compiler would have to keep the add.) */
 static inline vfloat splat(float x) { return x - (vfloat){0}; }
-static int round_up(int x, int m) { return (x + m - 1) / m * m; }
+/* ceil(x / m) and x rounded up to a multiple of m, for x >= 0, m > 0, without
+ * forming x + m - 1 (which could overflow for x near INT_MAX). */
+static int ceil_div(int x, int m) { return x == 0 ? 0 : (x - 1) / m + 1; }
+static int round_up(int x, int m) { return ceil_div(x, m) * m; }
 
 /* ---- The micro-kernel -------------------------------------------------------------- */
 
@@ -260,10 +266,10 @@ static void check_args(const char *who, bool trans_a, bool trans_b, int M, int N
 typedef struct { int mc, n_ib, n_jb; } Split;
 
 static Split split_work(int M, int n_slivers, int nthreads) {
-    Split s = {0, round_up((M + MC - 1) / MC, nthreads), 1};
-    s.mc = round_up((M + s.n_ib - 1) / s.n_ib, MR);
-    s.n_ib = (M + s.mc - 1) / s.mc;
-    if (s.n_ib < nthreads) s.n_jb = imin(n_slivers, (nthreads + s.n_ib - 1) / s.n_ib);
+    Split s = {0, round_up(ceil_div(M, MC), nthreads), 1};
+    s.mc = round_up(ceil_div(M, s.n_ib), MR);
+    s.n_ib = ceil_div(M, s.mc);
+    if (s.n_ib < nthreads) s.n_jb = imin(n_slivers, ceil_div(nthreads, s.n_ib));
     return s;
 }
 
@@ -278,28 +284,29 @@ void matmul_f32(bool trans_a, bool trans_b, int M, int N, int K, float alpha, co
     if (2.0 * M * N * K >= PARALLEL_MIN_FLOPS) nthreads = omp_get_max_threads();
 #endif
     int nc_max = imin(N, NC), kc_max = imin(K, KC);
-    Split sp = split_work(M, (nc_max + NR - 1) / NR, nthreads);
+    Split sp = split_work(M, ceil_div(nc_max, NR), nthreads);
     size_t a_size = (size_t)sp.mc * kc_max;
     float *Bp = aligned_floats((size_t)round_up(nc_max, NR) * kc_max);
     float *Ap_all = aligned_floats(a_size * nthreads);
 
-#pragma omp parallel num_threads(nthreads)
+    OMP(omp parallel num_threads(nthreads))
     {
         int tid = 0;
 #ifdef _OPENMP
         tid = omp_get_thread_num();
 #endif
         float *Ap = Ap_all + a_size * tid;
-        for (int jc = 0; jc < N; jc += NC) {
-            int nc = imin(NC, N - jc), n_slivers = (nc + NR - 1) / NR;
-            for (int pc = 0; pc < K; pc += KC) {
-                int kc = imin(KC, K - pc);
+        for (int jc = 0, nc; jc < N; jc += nc) {
+            nc = imin(NC, N - jc);
+            int n_slivers = ceil_div(nc, NR);
+            for (int pc = 0, kc; pc < K; pc += kc) {
+                kc = imin(KC, K - pc);
                 float beta_pass = pc == 0 ? beta : 1.0f;
-#pragma omp for schedule(static)
+                OMP(omp for schedule(static))
                 for (int t = 0; t < n_slivers; t++) pack_b_sliver(trans_b, B, ldb, pc, kc, jc, nc, t, Bp);
                 /* (the implicit barrier: B is packed before anyone uses it) */
-                int per_jb = (n_slivers + sp.n_jb - 1) / sp.n_jb;
-#pragma omp for schedule(dynamic, 1)
+                int per_jb = ceil_div(n_slivers, sp.n_jb);
+                OMP(omp for schedule(dynamic, 1))
                 for (int item = 0; item < sp.n_ib * sp.n_jb; item++) {
                     int ib = item / sp.n_jb, jb = item % sp.n_jb;
                     int i0 = ib * sp.mc, mc = imin(sp.mc, M - i0);
