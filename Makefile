@@ -145,7 +145,7 @@ HTML_PAGES := $(foreach p,$(PAGES),book/html/$(p).html) book/html/index.html
 PANDOC_MD  := markdown+tex_math_dollars+raw_html+raw_tex+raw_attribute+fenced_divs+bracketed_spans
 PANDOC_COMMON := --from $(PANDOC_MD) --lua-filter book/filters/book.lua --resource-path=.
 
-build/book/appendix-%.md: book/front/appendix-%.md $(COMMON_HDR) book/includes.py
+build/book/appendix-%.md: book/front/appendix-%.md $(COMMON_HDR) common/style.gp book/includes.py book/nw2md.py
 	@mkdir -p $(@D)
 	$(PYTHON) book/includes.py $< > $@.tmp && mv $@.tmp $@
 

@@ -12,12 +12,13 @@ void check_init(Check *t, const char *suite) {
     t->suite = suite;
     t->passed = t->failed = 0;
     t->verbose = v && strcmp(v, "1") == 0;
+    t->silent = false;
 }
 
 static bool record(Check *t, bool ok, const char *detail, const char *what, va_list ap) {
     if (ok) t->passed++;
     else t->failed++;
-    if (!ok || t->verbose) {
+    if ((!ok || t->verbose) && !t->silent) {
         printf("%s %s: ", ok ? "ok  " : "FAIL", t->suite);
         vprintf(what, ap);
         if (detail && *detail) printf(" (%s)", detail);

@@ -29,6 +29,7 @@ typedef struct {
     const char *suite;  /* printed before each failure */
     int passed, failed;
     bool verbose;       /* CHECK_VERBOSE=1: print passing checks too */
+    bool silent;        /* print nothing (a scratch Check whose failures are expected) */
 } Check;
 
 void check_init(Check *t, const char *suite);
