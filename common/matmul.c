@@ -28,18 +28,21 @@
  *
  * Loops, outermost first (C is M x N, A is M x K, B is K x N after op):
  *
- *   for jc in steps of NC over N:             B panel columns
- *     for pc in steps of KC over K:           the k range of this pass
- *       pack B[pc:pc+KC, jc:jc+NC]             (threads share the work)
- *       for each work item (an MC block of rows, a range of B slivers):
- *         pack A[ic:ic+MC, pc:pc+KC]           (each thread its own)
- *         for jr in steps of NR:               B sliver stays in L1
- *           for ir in steps of MR:             A sliver from L2
- *             C[ir, jr] tile (+)= A sliver x B sliver    (micro-kernel)
+ *   split C into one part per thread (whole rows or whole columns)
+ *   in each thread, for its part:
+ *     for jc in steps of NC over N:           B panel columns
+ *       for pc in steps of KC over K:         the k range of this pass
+ *         pack B[pc:pc+KC, jc:jc+NC]
+ *         for ic in steps of MC over M:       A block rows
+ *           pack A[ic:ic+MC, pc:pc+KC]
+ *           for jr in steps of NR:            B sliver stays in L1
+ *             for ir in steps of MR:          A sliver from L2
+ *               C[ir, jr] tile (+)= A sliver x B sliver    (micro-kernel)
  *
  * The first pass over k applies the caller's beta; later passes add (beta 1).
- * Threads: work items are independent blocks of C, handed out dynamically;
- * each element of C is always computed by one thread, in the same order. */
+ * Threads share nothing but the inputs and never wait for each other until
+ * the end (see matmul_f32).  Every element of C is the same sum in the same
+ * order whatever the thread count, so the result does not depend on it. */
 #include "matmul.h"
 
 #include <stdint.h>
@@ -105,6 +108,7 @@ typedef float vfloat_aligned __attribute__((vector_size(VLEN * sizeof(float)), m
 #endif
 
 static int imin(int a, int b) { return a < b ? a : b; }
+static int imax(int a, int b) { return a > b ? a : b; }
 /* x in every lane.  (Written x - 0 rather than 0 + x: adding +0 is not an
  * identity for x = -0, so the compiler would have to keep the add.) */
 static inline vfloat splat(float x) { return x - (vfloat){0}; }
@@ -211,25 +215,23 @@ static void pack_b_sliver(bool trans_b, const float *B, int ldb, int p0, int kc,
 
 /* ---- The macro-kernel: one block of C against the packed panels ---------------------- */
 
-/* C[i0:i0+mc, columns of B slivers t0..t1) (+)= packed A block x packed B
- * slivers, tile by tile: the B sliver outside (it stays in L1), the A slivers
- * inside. */
-static void macro_kernel(int mc, int nc, int kc, const float *Ap, const float *Bp, int t0, int t1, float *C,
-                         int ldc, float alpha, float beta) {
+/* C[0:mc, 0:nc] (+)= packed A block x packed B panel, tile by tile: each B
+ * sliver outside (it stays in L1), the A slivers inside. */
+static void macro_kernel(int mc, int nc, int kc, const float *Ap, const float *Bp, float *C, int ldc, float alpha,
+                         float beta) {
     _Alignas(64) float tile[MR * NR];
-    for (int t = t0; t < t1; t++) {
+    for (int t = 0; t * NR < nc; t++) {
         int nr = imin(NR, nc - t * NR);
         const float *b = Bp + (size_t)t * kc * NR;
         for (int s = 0; s * MR < mc; s++) {
             int mr = imin(MR, mc - s * MR);
-            const float *a = Ap + (size_t)s * kc * MR;
-            micro_kernel(kc, a, b, tile);
+            micro_kernel(kc, Ap + (size_t)s * kc * MR, b, tile);
             write_tile(tile, mr, nr, C + (size_t)s * MR * ldc + (size_t)t * NR, ldc, alpha, beta);
         }
     }
 }
 
-/* ---- Driver ---------------------------------------------------------------------------- */
+/* ---- One thread's product ---------------------------------------------------------------- */
 
 static float *aligned_floats(size_t n) {
     size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
@@ -237,6 +239,32 @@ static float *aligned_floats(size_t n) {
     if (!p) die("matmul_f32: out of memory (asked for %zu bytes of packing space)", bytes);
     return p;
 }
+
+/* Rows [i0, i1) x columns [j0, j1) of C, by the loops described at the top,
+ * with B panels nc_block columns wide.  Packing space is this call's own. */
+static void gemm_part(bool trans_a, bool trans_b, int i0, int i1, int j0, int j1, int K, float alpha,
+                      const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc, int nc_block) {
+    int kc_max = imin(K, KC);
+    float *Ap = aligned_floats((size_t)round_up(imin(i1 - i0, MC), MR) * kc_max);
+    float *Bp = aligned_floats((size_t)round_up(imin(j1 - j0, nc_block), NR) * kc_max);
+    for (int jc = j0, nc; jc < j1; jc += nc) {
+        nc = imin(nc_block, j1 - jc);
+        for (int pc = 0, kc; pc < K; pc += kc) {
+            kc = imin(KC, K - pc);
+            float beta_pass = pc == 0 ? beta : 1.0f;
+            for (int t = 0; t * NR < nc; t++) pack_b_sliver(trans_b, B, ldb, pc, kc, jc, nc, t, Bp);
+            for (int ic = i0, mc; ic < i1; ic += mc) {
+                mc = imin(MC, i1 - ic);
+                pack_a(trans_a, A, lda, ic, mc, pc, kc, Ap);
+                macro_kernel(mc, nc, kc, Ap, Bp, C + (size_t)ic * ldc + jc, ldc, alpha, beta_pass);
+            }
+        }
+    }
+    free(Ap);
+    free(Bp);
+}
+
+/* ---- Driver ---------------------------------------------------------------------------- */
 
 /* C = beta * C (overwrite with 0 when beta == 0). */
 static void scale_c(int M, int N, float beta, float *C, int ldc) {
@@ -259,68 +287,47 @@ static void check_args(const char *who, bool trans_a, bool trans_b, int M, int N
     if (M > 0 && N > 0 && K > 0 && alpha != 0 && (!A || !B)) die("%s: %s is NULL", who, A ? "B" : "A");
 }
 
-/* How to cut M into blocks: as many as MC-row blocks would need, rounded up
- * to a multiple of the thread count, then rows shared out evenly (a multiple
- * of MR each), so that every thread gets the same amount of work.  When M
- * gives fewer blocks than threads (a few rows), cut the columns too. */
-typedef struct { int mc, n_ib, n_jb; } Split;
+/* Thread p's share of C: the dimension with more tiles is cut into nparts
+ * runs of whole tiles (equal but for the last), the other is kept whole. */
+typedef struct { int i0, i1, j0, j1; } Part;
 
-static Split split_work(int M, int n_slivers, int nthreads) {
-    Split s = {0, round_up(ceil_div(M, MC), nthreads), 1};
-    s.mc = round_up(ceil_div(M, s.n_ib), MR);
-    s.n_ib = ceil_div(M, s.mc);
-    if (s.n_ib < nthreads) s.n_jb = imin(n_slivers, ceil_div(nthreads, s.n_ib));
-    return s;
+static Part part_of(int p, int nparts, int M, int N) {
+    Part q = {0, M, 0, N};
+    int row_tiles = ceil_div(M, MR), col_tiles = ceil_div(N, NR);
+    if (row_tiles >= col_tiles) {
+        long long per = (long long)ceil_div(row_tiles, nparts) * MR;
+        q.i0 = (int)(p * per < M ? p * per : M), q.i1 = (int)(q.i0 + per < M ? q.i0 + per : M);
+    } else {
+        long long per = (long long)ceil_div(col_tiles, nparts) * NR;
+        q.j0 = (int)(p * per < N ? p * per : N), q.j1 = (int)(q.j0 + per < N ? q.j0 + per : N);
+    }
+    return q;
 }
 
+/* Threads: C is cut into one independent product per thread (part_of), each
+ * packing its own panels, so that the threads never wait for each other
+ * until the end -- no barrier per panel, which matters on a machine where
+ * other programs compete for the cores.  The cost is that each thread packs
+ * all of the operand that is not cut: K x N (or M x K) copies against
+ * 2MNK / threads flops, well under 1% for any product big enough to thread.
+ * When rows are cut, every thread has its own B panel, narrowed (nc_block)
+ * so that together they take about the cache of one. */
 void matmul_f32(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                 const float *B, int ldb, float beta, float *C, int ldc) {
     check_args("matmul_f32", trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, alpha);
     if (M == 0 || N == 0) return;
     if (alpha == 0 || K == 0) { scale_c(M, N, beta, C, ldc); return; }
-
     int nthreads = 1;
 #ifdef _OPENMP
     if (2.0 * M * N * K >= PARALLEL_MIN_FLOPS) nthreads = omp_get_max_threads();
 #endif
-    int nc_max = imin(N, NC), kc_max = imin(K, KC);
-    Split sp = split_work(M, ceil_div(nc_max, NR), nthreads);
-    size_t a_size = (size_t)sp.mc * kc_max;
-    float *Bp = aligned_floats((size_t)round_up(nc_max, NR) * kc_max);
-    float *Ap_all = aligned_floats(a_size * nthreads);
-
-    OMP(omp parallel num_threads(nthreads))
-    {
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
-        float *Ap = Ap_all + a_size * tid;
-        for (int jc = 0, nc; jc < N; jc += nc) {
-            nc = imin(NC, N - jc);
-            int n_slivers = ceil_div(nc, NR);
-            for (int pc = 0, kc; pc < K; pc += kc) {
-                kc = imin(KC, K - pc);
-                float beta_pass = pc == 0 ? beta : 1.0f;
-                OMP(omp for schedule(static))
-                for (int t = 0; t < n_slivers; t++) pack_b_sliver(trans_b, B, ldb, pc, kc, jc, nc, t, Bp);
-                /* (the implicit barrier: B is packed before anyone uses it) */
-                int per_jb = ceil_div(n_slivers, sp.n_jb);
-                OMP(omp for schedule(dynamic, 1))
-                for (int item = 0; item < sp.n_ib * sp.n_jb; item++) {
-                    int ib = item / sp.n_jb, jb = item % sp.n_jb;
-                    int i0 = ib * sp.mc, mc = imin(sp.mc, M - i0);
-                    int t0 = jb * per_jb, t1 = imin(n_slivers, t0 + per_jb);
-                    if (t0 >= t1) continue;
-                    pack_a(trans_a, A, lda, i0, mc, pc, kc, Ap);
-                    macro_kernel(mc, nc, kc, Ap, Bp, t0, t1, C + (size_t)i0 * ldc + jc, ldc, alpha, beta_pass);
-                }
-                /* (and another: every block is done with this B before it is repacked) */
-            }
-        }
+    int nc_block = round_up(imin(NC, imax(NC / nthreads, 8 * NR)), NR);
+    OMP(omp parallel for num_threads(nthreads) schedule(static, 1))
+    for (int p = 0; p < nthreads; p++) {
+        Part q = part_of(p, nthreads, M, N);
+        if (q.i0 < q.i1 && q.j0 < q.j1)
+            gemm_part(trans_a, trans_b, q.i0, q.i1, q.j0, q.j1, K, alpha, A, lda, B, ldb, beta, C, ldc, nc_block);
     }
-    free(Bp);
-    free(Ap_all);
 }
 
 /* ---- The reference ---------------------------------------------------------------------- */

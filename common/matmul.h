@@ -17,20 +17,23 @@
  * matmul_f32 is the fast version: cache blocking with packed panels, an
  * MR x NR register-tiled micro-kernel written with GCC vector extensions
  * (no assembly; 12 x 32 with AVX-512, 6 x 16 with AVX2, 4 x 8 otherwise),
- * threaded with OpenMP over blocks of C.  It uses as many threads as
+ * threaded with OpenMP over independent parts of C.  It uses as many threads as
  * omp_get_max_threads() reports (set by omp_set_num_threads or
  * OMP_NUM_THREADS), fewer for small products; without OpenMP it runs
  * serially.  The source explains the blocking and its numbers.  Its sums
- * are taken in f32 with fused multiply-adds, K terms in blocks of KC; for a
- * fixed thread count and machine its result is deterministic (each element
- * of C is computed by one thread in a fixed order).
+ * are taken in f32 with fused multiply-adds, k ascending, in blocks of KC
+ * terms whose partial sums are added into C.  Each element of C is that same
+ * sum in that same order whatever the thread count and whichever tile it
+ * falls in, so the result is deterministic and does not depend on the
+ * number of threads (tests/test_matmul.c checks bitwise equality).
  *
  * matmul_ref_f32 is the ground truth: the plain triple loop, every dot
  * product accumulated in double and rounded to f32 once at the end.
  *
- * Memory: matmul_f32 allocates its packing buffers per call (at most a few
- * MB: KC x NC floats for B, MC x KC floats per thread for A) and frees them
- * before returning; the caller owns A, B and C.  C must not overlap A or B.
+ * Memory: matmul_f32 allocates its packing buffers per call and per thread
+ * (at most KC x NC floats for B, 4 MB, shared out among the threads, and
+ * MC x KC floats for A, 144 KB, each) and frees them before returning; the
+ * caller owns A, B and C.  C must not overlap A or B.
  *
  * Checked runtime errors (one line via die(), exit status 1): a negative
  * dimension, a leading dimension smaller than the stored row length, a NULL
