@@ -299,14 +299,18 @@ static Corpus *load_brown(char *err, size_t errlen) {
     /* read and clean the documents in parallel, each into its own buffer */
     Buf *docs = xcalloc(n, sizeof *docs);
     int bad = -1;
+#ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 8)
+#endif
     for (size_t i = 0; i < n; i++) {
         char *path = xasprintf("%s/%s", dir, entries[i].id);
         size_t len;
         char *raw = file_read(path, &len, NULL, 0);
         free(path);
         if (!raw) {
+#ifdef _OPENMP
 #pragma omp critical
+#endif
             if (bad < 0 || (int)i < bad) bad = (int)i;
             continue;
         }

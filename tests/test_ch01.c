@@ -49,7 +49,7 @@ static void test_counts(Check *t) {
     for (int i = 0; i < V * V; i++) sum += b.count[i];
     check_true(t, sum == N - 1, "bigram counts sum to N - 1 (%" PRIu64 ")", sum);
     for (int k = 0; k <= 5; k++) {
-        Ngram m;
+        NgramModel m;
         ngram_train(&m, k, V, x, N);
         uint64_t g = 0, c = 0;
         for (size_t i = 0; i < m.gram.cap; i++) if (m.gram.pos[i] != EMPTY) g += m.gram.count[i];
@@ -83,7 +83,7 @@ static void test_rows_sum_to_one(Check *t) {
     uint32_t *x = random_text(&rng, N, V);
     const double alphas[] = {0, 1e-3, 0.5, 1, 10};
     for (int k = 0; k <= 4; k++) {
-        Ngram m;
+        NgramModel m;
         ngram_train(&m, k, V, x, N);
         double worst = 0;
         uint32_t w[MAX_ORDER + 1];
@@ -168,7 +168,7 @@ static void test_chain_rule(Check *t) {
     size_t N = 3000;
     int V = 3, K = 2, L = 6;
     uint32_t *x = random_text(&rng, N, V);
-    Ngram models[3];
+    NgramModel models[3];
     for (int j = 0; j <= K; j++) ngram_train(&models[j], j, V, x, N);
     double sum = 0;
     uint32_t seq[8];
@@ -219,7 +219,7 @@ static void test_perplexity(Check *t) {
     check_true(t, len == 81, "de Bruijn B(3,4) has 81 symbols (%zu)", len);
     for (int i = 0; i < n - 1; i++) seq[len + (size_t)i] = seq[i];   /* unroll the cycle */
     size_t N = len + (size_t)n - 1;
-    Ngram m;
+    NgramModel m;
     ngram_train(&m, n - 1, V, seq, N);
     double h = cross_entropy(&m, seq, N, (size_t)n - 1, 0);
     check_close(t, exp(h), V, 0, 1e-12, "a model uniform over V = 3 symbols at every step has perplexity exactly V");
@@ -229,13 +229,13 @@ static void test_perplexity(Check *t) {
     Rng rng;
     rng_seed(&rng, 15);
     uint32_t *x = random_text(&rng, 2000, 7);
-    Ngram m2;
+    NgramModel m2;
     ngram_train(&m2, 2, 7, x, 2000);
     check_close(t, exp(cross_entropy(&m2, x, 2000, 2, 1e12)), 7, 0, 1e-6, "alpha -> infinity gives perplexity V = 7");
     /* perplexity is at least 1, and 1 for a certain, correct model */
     uint32_t same[100];
     for (int i = 0; i < 100; i++) same[i] = (uint32_t)(i % 2);
-    Ngram m3;
+    NgramModel m3;
     ngram_train(&m3, 1, 2, same, 100);
     check_close(t, exp(cross_entropy(&m3, same, 100, 1, 0)), 1, 0, 1e-15, "a certain, correct model has perplexity 1");
     /* one unseen (k+1)-gram with alpha = 0 makes the perplexity infinite */
@@ -265,7 +265,7 @@ static void test_dirichlet(Check *t) {
         size_t len = 0;
         for (int i = 0; i < (int)c1; i++) { text[len++] = 0; text[len++] = 0; }
         for (int i = 0; i < (int)c2; i++) { text[len++] = 0; text[len++] = 1; }
-        Ngram m;
+        NgramModel m;
         ngram_train(&m, 1, 2, text, len);
         /* count(0 0) includes the pairs across blocks; use the model's own counts */
         uint32_t w00[2] = {0, 0}, w01[2] = {0, 1};
@@ -306,7 +306,7 @@ static void test_coder(Check *t) {
     int V = 7;
     uint32_t *x = random_text(&rng, N, V);
     for (int k = 0; k <= 3; k++) {
-        Ngram m;
+        NgramModel m;
         ngram_train(&m, k, V, x, N / 2);   /* trained on the first half, coding all */
         Encoder e = {.low = 0, .high = CODE_TOP};
         uint32_t freq[16], window[MAX_ORDER + 1];
@@ -367,13 +367,19 @@ static void test_lexicon_and_folding(Check *t) {
 
 /* The solutions to the coding exercises do what the chapter says. */
 static void test_solutions(Check *t, Run *r) {
-    Ngram models[7];
+    NgramModel models[7];
     for (int j = 0; j <= 6; j++) ngram_train(&models[j], j, r->vocab.size, r->xtrain, r->ntrain);
     double best_add = INFINITY, lambda = 0;
     for (int a = 0; a < NALPHA; a++)
         best_add = fmin(best_add, exp(cross_entropy(&models[6], r->xval, r->nval, 6, ALPHAS[a])));
     double interp = interp_val_ppl(models, 6, r->xval, r->nval, 6, &lambda);
     check_true(t, interp < best_add, "exercise 6: interpolated order 6 (%.2f) beats add-alpha order 6 (%.2f)", interp, best_add);
+    double interp4 = interp_val_ppl(models, 4, r->xval, r->nval, 6, &lambda), best_add4 = INFINITY;
+    for (int a = 0; a < NALPHA; a++)
+        best_add4 = fmin(best_add4, exp(cross_entropy(&models[4], r->xval, r->nval, 6, ALPHAS[a])));
+    check_true(t, interp <= interp4 && best_add > best_add4,
+               "exercise 6: from order 4 to 6, interpolation does not get worse (%.3f -> %.3f), add-alpha does (%.3f -> %.3f)",
+               interp4, interp, best_add4, best_add);
     /* exercise 7: temperature */
     double p[5] = {0.1, 0.5, 0.2, 0.15, 0.05};
     Rng rng;
@@ -524,7 +530,7 @@ int main(void) {
 
     char dir[] = "/tmp/test-ch01-XXXXXX";
     if (!mkdtemp(dir)) die("cannot make a temporary directory");
-    Run r = {.max_order = 10, .order = 4, .length = 100, .alpha = 0, .prompt = ""};
+    Run r = {.max_order = 0, .order = 4, .length = 100, .alpha = 0, .prompt = ""};
     r.c = (CliCommon){.seed = 1, .threads = 1, .out = dir, .quick = true, .data = "brown",
                       .device = "cpu", .command_line = "test_ch01"};
     setenv("NO_PROGRESS", "1", 1);

@@ -8,6 +8,10 @@
 --    a figure that does not exist stops the build.
 --  * Tables: a table whose caption ends with {#tbl:name} gets the same
 --    treatment, with "Table N.k".
+--  * Chapter links: [chapter 4](ch:04) links to chapter 4's page when it
+--    exists (the metadata field `chapters` lists the pages) and is plain
+--    text until then, so that forward references can be written now;
+--    ch:A is the first appendix.  In LaTeX they are plain text.
 --  * Solutions: a div of class "solution" inside an exercise (an item of an
 --    ordered list) folds away under a <details> element in HTML; in LaTeX it
 --    is moved to a "Solutions" section at the end of its chapter, headed
@@ -102,6 +106,31 @@ local filter_figures = {
   end,
 }
 
+-- Chapter links -------------------------------------------------------------
+
+local chapter_pages = {}
+
+local function collect_chapters(meta)
+  if not meta.chapters then return end
+  for _, e in ipairs(meta.chapters) do
+    chapter_pages[stringify(e.num)] = stringify(e.href)
+  end
+end
+
+local filter_chapter_links = {
+  Link = function(l)
+    local key = l.target:match("^ch:(%w+)$")
+    if not key then return nil end
+    local num = key:match("^%d+$") and tostring(tonumber(key)) or key
+    local href = chapter_pages[num]
+    if href and not is_latex then
+      l.target = href
+      return l
+    end
+    return pandoc.Span(l.content, pandoc.Attr("", { "chapter-ref" }))
+  end,
+}
+
 -- Solutions -----------------------------------------------------------------
 
 local function is_solution(b) return b.t == "Div" and b.classes:includes("solution") end
@@ -174,7 +203,9 @@ end
 function Pandoc(doc)
   if doc.meta.chapter then chapter = stringify(doc.meta.chapter) end
   collect(doc)
+  collect_chapters(doc.meta)
   doc = doc:walk(filter_figures)
+  doc = doc:walk(filter_chapter_links)
   doc.blocks = process_solutions(doc.blocks)
   return doc
 end
