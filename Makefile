@@ -7,7 +7,7 @@
 #   make ch01-figures  rerun chapter 1's experiments (rewrites figures/data) and redraw
 #   make figures       the same for every chapter
 #   make html | pdf    one half of the book
-#   make bench         CPU matmul against OpenBLAS
+#   make bench         CPU matmul against OpenBLAS (writes figures/data/bench-matmul-cpu.tsv)
 #   make clean
 #
 # Everything generated goes to build/, book/html/, book/book.pdf and figures/*.{svg,pdf}.
@@ -236,7 +236,7 @@ build/bin/bench-matmul: bench/matmul.c $(LIBCOMMON)
 	$(CC) $(ALLCFLAGS) -O3 -o $@ $< $(LIBCOMMON) $(BLAS) $(LDLIBS)
 
 bench: build/bin/bench-matmul
-	build/bin/bench-matmul
+	build/bin/bench-matmul --out figures/data
 
 clean:
 	rm -rf build book/html book/book.pdf figures/*.svg figures/*.pdf

@@ -13,9 +13,9 @@
  * Numerical Algorithms, 3.1).  A disagreement ends the program with status 1
  * before anything is timed.
  *
- * Usage: bench-matmul [--threads N] [--tsv FILE]
+ * Usage: bench-matmul [--threads N] [--out DIR]
  *   --threads N  threads for both libraries (default: the number of cores)
- *   --tsv FILE   also write the table as tab-separated values
+ *   --out DIR    also write the table to DIR/bench-matmul-cpu.tsv, with provenance
  * Run it as `make bench`. */
 #include <cblas.h>
 #include <math.h>
@@ -26,6 +26,8 @@
 
 #include "matmul.h"
 #include "rng.h"
+#include "cli.h"
+#include "plot.h"
 #include "util.h"
 
 #ifdef _OPENMP
@@ -43,24 +45,24 @@ static const Shape SHAPES[] = {
     {2048, 2048, 2048, "square 2048"}, {512, 3072, 768, "GPT-2 MLP 512x768x3072"},
 };
 
-typedef struct { int threads; const char *tsv; } Options;
+typedef struct { int threads; const char *out; } Options;
 
 static Options parse_args(int argc, char **argv) {
     Options o = {(int)sysconf(_SC_NPROCESSORS_ONLN), NULL};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: bench-matmul [--threads N] [--tsv FILE]\n"
+            printf("usage: bench-matmul [--threads N] [--out DIR]\n"
                    "  GFLOP/s of common/matmul's matmul_f32 and OpenBLAS's cblas_sgemm, same threads.\n"
                    "  --threads N  threads for both (default: %d, the number of cores)\n"
-                   "  --tsv FILE   also write the table as TSV\n", o.threads);
+                   "  --out DIR    also write DIR/bench-matmul-cpu.tsv (with provenance)\n", o.threads);
             exit(0);
         } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
             char *end;
             long n = strtol(argv[++i], &end, 10);
             if (*end || n < 1 || n > 1024) die("--threads expects an integer in [1, 1024], got '%s'", argv[i]);
             o.threads = (int)n;
-        } else if (strcmp(argv[i], "--tsv") == 0 && i + 1 < argc) {
-            o.tsv = argv[++i];
+        } else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) {
+            o.out = argv[++i];
         } else {
             die("unknown or incomplete option '%s' (see --help)", argv[i]);
         }
@@ -137,12 +139,12 @@ int main(int argc, char **argv) {
     printf("matmul_f32 vs OpenBLAS %s kernel, %d thread%s, f32, row-major, C = A B (beta 0)\n",
            openblas_get_corename(), o.threads, o.threads == 1 ? "" : "s");
     printf("%-24s %6s %6s %6s %12s %12s %7s\n", "shape", "M", "N", "K", "ours GF/s", "OpenBLAS GF/s", "ratio");
-    AtomicFile af = {0};
-    FILE *tsv = NULL;
-    if (o.tsv) {
-        tsv = atomic_open(&af, o.tsv);
-        fprintf(tsv, "shape\tM\tN\tK\tthreads\tours_gflops\topenblas_gflops\tratio\n");
-    }
+    Tsv *tsv = NULL;
+    CliCommon common = {.threads = o.threads, .command_line = cli_join_argv(argc, argv)};
+    if (o.out)
+        tsv = tsv_create(o.out, "bench-matmul-cpu", &common,
+                         "GFLOP/s of matmul_f32 and OpenBLAS cblas_sgemm, median of timed runs",
+                         "shape\tM\tN\tK\tthreads\topenblas_kernel\tours_gflops\topenblas_gflops\tratio");
     Rng r;
     rng_seed(&r, 1);
     for (size_t n = 0; n < sizeof SHAPES / sizeof SHAPES[0]; n++) {
@@ -165,9 +167,12 @@ int main(int argc, char **argv) {
         double g1 = flops / t_ours / 1e9, g2 = flops / t_blas / 1e9;
         printf("%-24s %6d %6d %6d %12.1f %12.1f %7.2f\n", s->name, s->M, s->N, s->K, g1, g2, g1 / g2);
         fflush(stdout);
-        if (tsv) fprintf(tsv, "%s\t%d\t%d\t%d\t%d\t%.2f\t%.2f\t%.3f\n", s->name, s->M, s->N, s->K, o.threads, g1, g2, g1 / g2);
+        if (tsv)
+            tsv_row(tsv, "%s\t%d\t%d\t%d\t%d\t%s\t%.2f\t%.2f\t%.3f", s->name, s->M, s->N, s->K, o.threads,
+                    openblas_get_corename(), g1, g2, g1 / g2);
         free(A), free(B), free(C1), free(C2);
     }
-    if (tsv) atomic_commit_or_die(&af);
+    if (tsv) tsv_close(tsv);
+    free(common.command_line);
     return 0;
 }
