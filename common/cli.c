@@ -287,7 +287,9 @@ static void option_default(const CliOpt *o, bool is_seed, bool is_threads, char 
         break;
     case OPT_STRING: {
         const char *v = *(const char *const *)o->target;
-        snprintf(buf, n, v ? "default %s" : "no default", v);
+        if (!v) snprintf(buf, n, "no default");
+        else if (!*v) snprintf(buf, n, "default: empty");
+        else snprintf(buf, n, "default %s", v);
         break;
     }
     case OPT_BOOL:

