@@ -170,6 +170,8 @@ def parse(stream):
                 entry[3].append(rest)
         elif kw == "index":
             sub, _, rest = arg.partition(" ")
+            if sub == "nl":            # the newline of an "@ %def" line
+                src_line += 1
             if sub == "use" and isinstance(cur, CodeChunk):
                 pending_ident = (rest, pending_ref)
                 pending_ref = None
