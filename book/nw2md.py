@@ -308,11 +308,16 @@ def as_number(s):
 def select_rows(stem, selectors):
     """Rows of a data file that pass every selector, in order:
     row=first|last|N, EXPR=min|max (the row where EXPR is smallest/largest),
-    EXPR=VALUE (numeric or string equality)."""
+    EXPR=VALUE (numeric or string equality), or a condition (order>3)."""
     path, cols, rows, _ = load_tsv(stem)
     out = rows
     for sel in selectors:
-        k, _, v = sel.partition("=")
+        m = re.match(r"^(.+?)(?<![<>!=])=(?!=)(.*)$", sel)
+        if not m:
+            # a condition such as val_unseen_ctx>0.5: keep the rows where it holds
+            out = [r for r in out if float(row_value(path, cols, r, sel)) != 0]
+            continue
+        k, v = m.group(1), m.group(2)
         if k == "row":
             if v == "last":
                 out = out[-1:]

@@ -2,7 +2,7 @@
  *
  * A chapter program is a set of experiments (subcommands) and flags:
  *
- *     ch01-markov orders --order 5 --quick
+ *     ch01-markov orders --max-order 8 --quick
  *     ch01-markov --seed 7 heatmap
  *
  * The program describes itself once, in a CliSpec, and hands argv to cli_run,
@@ -92,7 +92,7 @@ typedef struct {
 /* Parse argv (argv[0] is the program as invoked), fill *common and the
  * targets, run the named experiment with ctx and return its exit status;
  * 0 after --help; 2 on bad input, with one line on stderr such as
- *   "ch01-markov: --order expects an integer in [1, 12], got 'x'"
+ *   "ch01-markov: --max-order expects an integer in [0, 12], got 'x'"
  *   "ch01-markov: unknown option --ordr (see --help)"
  *   "ch01-markov: unknown experiment 'ordrs'; choose one of: orders, heatmap, all"
  *   "ch01-markov: --device cuda: this chapter has no GPU code (accepted: cpu)" */

@@ -367,19 +367,29 @@ static void test_lexicon_and_folding(Check *t) {
 
 /* The solutions to the coding exercises do what the chapter says. */
 static void test_solutions(Check *t, Run *r) {
-    NgramModel models[7];
-    for (int j = 0; j <= 6; j++) ngram_train(&models[j], j, r->vocab.size, r->xtrain, r->ntrain);
-    double best_add = INFINITY, lambda = 0;
-    for (int a = 0; a < NALPHA; a++)
-        best_add = fmin(best_add, exp(cross_entropy(&models[6], r->xval, r->nval, 6, ALPHAS[a])));
-    double interp = interp_val_ppl(models, 6, r->xval, r->nval, 6, &lambda);
-    check_true(t, interp < best_add, "exercise 6: interpolated order 6 (%.2f) beats add-alpha order 6 (%.2f)", interp, best_add);
-    double interp4 = interp_val_ppl(models, 4, r->xval, r->nval, 6, &lambda), best_add4 = INFINITY;
-    for (int a = 0; a < NALPHA; a++)
-        best_add4 = fmin(best_add4, exp(cross_entropy(&models[4], r->xval, r->nval, 6, ALPHAS[a])));
-    check_true(t, interp <= interp4 && best_add > best_add4,
-               "exercise 6: from order 4 to 6, interpolation does not get worse (%.3f -> %.3f), add-alpha does (%.3f -> %.3f)",
-               interp4, interp, best_add4, best_add);
+    NgramModel models[9];
+    for (int j = 0; j <= 8; j++) ngram_train(&models[j], j, r->vocab.size, r->xtrain, r->ntrain);
+    /* the main text's interpolation, from the orders experiment run to order 6 */
+    r->max_order = 8;
+    check_true(t, experiment_orders(r) == 0, "orders runs to order 8 in quick mode");
+    r->max_order = 0;
+    char *path = xasprintf("%s/ch01-orders.tsv", r->c.out), err[256];
+    TsvTable *o = tsv_load(path, err, sizeof err);
+    free(path);
+    if (!o) { check_true(t, false, "ch01-orders.tsv reloads: %s", err); return; }
+    int ci = tsv_col(o, "val_ppl_interp"), ca = tsv_col(o, "val_ppl_best");
+    double interp6 = tsv_num(o, 6, ci), interp4 = tsv_num(o, 4, ci), add6 = tsv_num(o, 6, ca), add4 = tsv_num(o, 4, ca);
+    double interp8 = tsv_num(o, 8, ci);
+    check_true(t, interp6 < add6, "interpolation at order 6 (%.3f) beats add-alpha at order 6 (%.3f)", interp6, add6);
+    check_true(t, add6 > add4 && interp6 < 1.05 * interp4,
+               "from order 4 to 6 add-alpha rises (%.3f -> %.3f), interpolation barely moves (%.3f -> %.3f)",
+               add4, add6, interp4, interp6);
+    tsv_free(o);
+    /* exercise 6: count-dependent weights beat a single lambda at the high orders */
+    double beta = 0;
+    double dir8 = dirichlet_val_ppl(models, 8, r->xval, r->nval, 8, &beta);
+    check_true(t, dir8 < interp8, "exercise 6: count-dependent weights at order 8 (%.3f, beta %g) beat one lambda (%.3f)",
+               dir8, beta, interp8);
     /* exercise 7: temperature */
     double p[5] = {0.1, 0.5, 0.2, 0.15, 0.05};
     Rng rng;
@@ -410,7 +420,7 @@ static void test_solutions(Check *t, Run *r) {
     }
     check_true(t, periodic, "exercise 8: greedy decoding with the order-5 model falls into a loop");
     free(out);
-    for (int j = 0; j <= 6; j++) ngram_free(&models[j]);
+    for (int j = 0; j <= 8; j++) ngram_free(&models[j]);
 }
 
 /* --quick runs of every experiment, and what they write. */
