@@ -505,8 +505,15 @@ static void test_command_line(Check *t) {
         {"corpus --device cuda", 2, "no GPU code"},
         {"corpus --data /nonexistent/file.txt", 1, "/nonexistent/file.txt"},
         {"generate --prompt \"\x01\" --length 5", 1, "prompt"},
+        {"corpus --data /tmp/test-ch01-tiny.txt", 1, "too small"},
+        {"generate --length 0", 2, "--length"},
         {"--help", 0, "usage"},
     };
+    FILE *tiny = fopen("/tmp/test-ch01-tiny.txt", "w");
+    if (tiny) {
+        fputs("A tiny corpus.\n", tiny);
+        fclose(tiny);
+    }
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *cmd = xasprintf("build/bin/ch01-markov %s 2>&1", cases[i].args);
         FILE *p = popen(cmd, "r");
@@ -523,6 +530,7 @@ static void test_command_line(Check *t) {
                    cases[i].status, cases[i].needle, code, out);
         free(cmd);
     }
+    remove("/tmp/test-ch01-tiny.txt");
 }
 
 int main(void) {
