@@ -274,6 +274,15 @@ static void test_dirichlet(Check *t) {
         check_close(t, ngram_prob(&m, w00, a), mean2, 0, 1e-14, "add-alpha equals (c + a)/(n + 2a) (case %zu)", q);
         check_close(t, posterior_mean, (c1 + a) / (c1 + c2 + 2 * a), 0, 1e-6,
                     "posterior mean of Beta(%g + %g, %g + %g) by integration is (c1 + a)/(n + 2a)", c1, a, c2, a);
+        /* the mode (MAP), by a fine grid search of the log density, for a >= 1 */
+        double best = -INFINITY, mode = 0;
+        for (int i = 1; i < n; i++) {
+            double th = i * h, ld = (c1 + a - 1) * log(th) + (c2 + a - 1) * log(1 - th);
+            if (ld > best) best = ld, mode = th;
+        }
+        if (c1 + a > 1 && c2 + a > 1)
+            check_close(t, mode, (c1 + a - 1) / (c1 + c2 + 2 * (a - 1)), 2 * h, 0,
+                        "posterior mode of Beta(%g + %g, %g + %g) by search is (c1 + a - 1)/(n + 2(a - 1))", c1, a, c2, a);
         ngram_free(&m);
     }
 }
@@ -390,6 +399,18 @@ static void test_solutions(Check *t, Run *r) {
     double dir8 = dirichlet_val_ppl(models, 8, r->xval, r->nval, 8, &beta);
     check_true(t, dir8 < interp8, "exercise 6: count-dependent weights at order 8 (%.3f, beta %g) beat one lambda (%.3f)",
                dir8, beta, interp8);
+    /* exercise 6's model is a distribution at every order: rows sum to one */
+    double worst = 0;
+    uint32_t w[9];
+    for (int trial = 0; trial < 20; trial++) {
+        size_t i = 8 + (size_t)trial * 997;
+        memcpy(w, r->xval + i - 8, 8 * sizeof *w);
+        if (trial % 5 == 4) w[0] = w[1] = (uint32_t)r->vocab.size - 1;   /* likely unseen */
+        double sum = 0;
+        for (int b = 0; b < r->vocab.size; b++) { w[8] = (uint32_t)b; sum += dirichlet_prob(models, 8, w, 16, 0.01); }
+        worst = fmax(worst, fabs(sum - 1));
+    }
+    check_true(t, worst < 1e-9, "exercise 6: every row of the order-8 model sums to 1 (worst %.1e)", worst);
     /* exercise 7: temperature */
     double p[5] = {0.1, 0.5, 0.2, 0.15, 0.05};
     Rng rng;
