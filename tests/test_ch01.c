@@ -83,21 +83,25 @@ static void test_rows_sum_to_one(Check *t) {
     uint32_t *x = random_text(&rng, N, V);
     const double alphas[] = {0, 1e-3, 0.5, 1, 10};
     for (int k = 0; k <= 4; k++) {
+        /* the model's vocabulary has one symbol more than the text uses, so a
+         * context holding it is certainly unseen */
         NgramModel m;
-        ngram_train(&m, k, V, x, N);
+        ngram_train(&m, k, V + 1, x, N);
         double worst = 0;
         uint32_t w[MAX_ORDER + 1];
         for (int trial = 0; trial < 50; trial++) {
             size_t i = (size_t)k + rng_below(&rng, N - (size_t)k);
             memcpy(w, x + i - k, (size_t)k * sizeof *w);
-            if (trial % 10 == 9) for (int j = 0; j < k; j++) w[j] = (uint32_t)V - 1 - (uint32_t)j % 2; /* maybe unseen */
+            bool unseen = k > 0 && trial % 10 == 9;
+            if (unseen) w[0] = (uint32_t)V;
+            if (unseen && table_count(&m.ctx, w) != 0) check_true(t, false, "the planted context is unseen");
             for (int a = 0; a < 5; a++) {
                 double s = 0;
-                for (int b = 0; b < V; b++) { w[k] = (uint32_t)b; s += ngram_prob(&m, w, alphas[a]); }
+                for (int b = 0; b <= V; b++) { w[k] = (uint32_t)b; s += ngram_prob(&m, w, alphas[a]); }
                 worst = fmax(worst, fabs(s - 1));
             }
         }
-        check_true(t, worst < 1e-12, "order %d: every row sums to 1 (worst |sum - 1| = %.1e)", k, worst);
+        check_true(t, worst < 1e-12, "order %d: every row, of seen and of unseen contexts, sums to 1 (worst |sum - 1| = %.1e)", k, worst);
         ngram_free(&m);
     }
     free(x);
