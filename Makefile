@@ -75,7 +75,7 @@ CUDA_HOME  ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 NVCCFLAGS  ?= -O3 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
 ALLNVCCFLAGS = -std=c++17 $(NVCCFLAGS) -Xcompiler -Wall,-Wextra,-Werror -Icommon
 COMMON_OBJ := $(filter-out build/common/gpu_none.o,$(COMMON_OBJ)) build/common/gpu.o
-LDLIBS     += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -Wl,--as-needed -lcublas -lcudart -lstdc++ -Wl,--no-as-needed
+LDLIBS     += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -Wl,--as-needed -lcublasLt -lcublas -lcudart -lstdc++ -Wl,--no-as-needed
 endif
 
 .PHONY: all setup programs figures draw html pdf book test test-c bench test-gpu bench-gpu clean info

@@ -13,6 +13,7 @@
  *     gradient norm) are taken per block into partials and then across
  *     blocks by one more kernel in a fixed order, so they are deterministic;
  *   - matrix products go to cuBLAS, with f32 accumulation. */
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -61,10 +62,14 @@ struct Gpu {
     int device;
     cudaStream_t stream;
     cublasHandle_t blas;
+    cublasLtHandle_t lt;    /* for matrix products with a bias epilogue */
+    void *lt_workspace;
     GpuInfo info;
     void *scratch;          /* partial sums of the reductions */
     size_t scratch_bytes;
 };
+
+#define LT_WORKSPACE ((size_t)32 << 20)
 
 static void *scratch(Gpu *g, size_t bytes) {
     if (bytes > g->scratch_bytes) {
@@ -94,6 +99,8 @@ extern "C" Gpu *gpu_open(int device) {
     CUDA_CHECK(cudaStreamCreateWithFlags(&g->stream, cudaStreamNonBlocking));
     CUBLAS_CHECK(cublasCreate(&g->blas));
     CUBLAS_CHECK(cublasSetStream(g->blas, g->stream));
+    CUBLAS_CHECK(cublasLtCreate(&g->lt));
+    CUDA_CHECK(cudaMalloc(&g->lt_workspace, LT_WORKSPACE));
     cudaDeviceProp p;
     CUDA_CHECK(cudaGetDeviceProperties(&p, device));
     snprintf(g->info.name, sizeof g->info.name, "%s", p.name);
@@ -109,6 +116,8 @@ extern "C" void gpu_close(Gpu *g) {
     CUDA_CHECK(cudaStreamSynchronize(g->stream));
     if (g->scratch) CUDA_CHECK(cudaFree(g->scratch));
     CUBLAS_CHECK(cublasDestroy(g->blas));
+    CUBLAS_CHECK(cublasLtDestroy(g->lt));
+    CUDA_CHECK(cudaFree(g->lt_workspace));
     CUDA_CHECK(cudaStreamDestroy(g->stream));
     free(g);
 }
@@ -206,6 +215,8 @@ template <typename T> __device__ __forceinline__ void store_pack(T *p, const Pac
 static void check_aligned(const void *p, const char *who) {
     if ((uintptr_t)p % 16) die("%s: device pointer %p is not 16-byte aligned", who, p);
 }
+
+static bool aligned16(const void *p) { return ((uintptr_t)p % 16) == 0; }
 
 static unsigned blocks_for(size_t n, unsigned threads) { return (unsigned)((n + threads - 1) / threads); }
 
@@ -396,8 +407,51 @@ template <typename T> static void colsum_add(Gpu *g, T *dst, const T *x, int N, 
     LAUNCH_CHECK("colsum_final");
 }
 
+/* out = inp weight^T + bias in one cuBLASLt call, the bias added in the
+ * GEMM's epilogue (no second pass over out).  Column-major, that is
+ * out^T[OC, N] = weight[OC, C] inp^T[C, N]: A = weight stored as a
+ * column-major C x OC matrix, transposed; B = inp as C x N.  Returns false
+ * when cuBLASLt has no algorithm for the shape (odd sizes), and the caller
+ * falls back to a GEMM and a bias kernel. */
+static bool lt_linear(Gpu *g, DType dt, void *out, const void *inp, const void *weight, const void *bias, int N, int C,
+                      int OC) {
+    cudaDataType_t t = cuda_type(dt);
+    cublasLtMatmulDesc_t desc;
+    cublasLtMatrixLayout_t la, lb, lc;
+    cublasLtMatmulPreference_t pref;
+    cublasOperation_t opT = CUBLAS_OP_T, opN = CUBLAS_OP_N;
+    cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+    size_t ws = LT_WORKSPACE;
+    CUBLAS_CHECK(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &opT, sizeof opT));
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opN, sizeof opN));
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&la, t, C, OC, C));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lb, t, C, N, C));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lc, t, OC, N, OC));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
+    cublasLtMatmulHeuristicResult_t heur;
+    int found = 0;
+    cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(g->lt, desc, la, lb, lc, lc, pref, 1, &heur, &found);
+    bool ok = st == CUBLAS_STATUS_SUCCESS && found > 0;
+    if (ok) {
+        float alpha = 1.0f, beta = 0.0f;
+        CUBLAS_CHECK(cublasLtMatmul(g->lt, desc, &alpha, weight, la, inp, lb, &beta, out, lc, out, lc, &heur.algo,
+                                    g->lt_workspace, LT_WORKSPACE, g->stream));
+    }
+    CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
+    CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(la));
+    CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lb));
+    CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lc));
+    CUBLAS_CHECK(cublasLtMatmulDescDestroy(desc));
+    return ok;
+}
+
 extern "C" void linear_forward_cuda(Gpu *g, DType dt, void *out, const void *inp, const void *weight,
                                     const void *bias, int N, int C, int OC) {
+    if (bias && N > 0 && OC > 0 && C > 0 && lt_linear(g, dt, out, inp, weight, bias, N, C, OC)) return;
     gemm_cuda(g, dt, false, true, N, OC, C, 1.0f, inp, C, weight, C, 0.0f, out, OC);
     if (!bias) return;
     DISPATCH(dt, T, {
@@ -415,14 +469,22 @@ extern "C" void linear_backward_cuda(Gpu *g, DType dt, void *dinp, void *dweight
 
 /* ---- Embedding ------------------------------------------------------------------------------ */
 
-template <typename T> __global__ void embedding_fwd_kernel(T *out, const int32_t *tokens, const T *wte,
-                                                          const T *wpe, int BT, int T_, int C) {
-    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+template <typename T, bool VEC> __global__ void embedding_fwd_kernel(T *out, const int32_t *tokens, const T *wte,
+                                                                    const T *wpe, int BT, int T_, int C) {
+    constexpr int P = VEC ? Pack<T>::N : 1;
+    size_t i = (blockIdx.x * (size_t)blockDim.x + threadIdx.x) * P;
     if (i >= (size_t)BT * C) return;
     int row = (int)(i / C), c = (int)(i % C);
-    float v = tof(wte[(size_t)tokens[row] * C + c]);
-    if (wpe) v += tof(wpe[(size_t)(row % T_) * C + c]);
-    out[i] = fromf<T>(v);
+    const T *e = wte + (size_t)tokens[row] * C + c, *p = wpe ? wpe + (size_t)(row % T_) * C + c : NULL;
+    if (VEC) {
+        Pack<T> a = load_pack(e), b, o;
+        if (p) b = load_pack(p);
+#pragma unroll
+        for (int k = 0; k < Pack<T>::N; k++) o.v[k] = fromf<T>(tof(a.v[k]) + (p ? tof(b.v[k]) : 0.0f));
+        store_pack(out + i, o);
+    } else {
+        out[i] = fromf<T>(tof(*e) + (p ? tof(*p) : 0.0f));
+    }
 }
 
 __device__ __forceinline__ void atomic_add_t(float *p, float v) { atomicAdd(p, v); }
@@ -443,8 +505,12 @@ extern "C" void embedding_forward_cuda(Gpu *g, DType dt, void *out, const int32_
                                        const void *wpe, int B, int T, int C) {
     size_t n = (size_t)B * T * C;
     DISPATCH(dt, Ty, {
-        embedding_fwd_kernel<Ty><<<blocks_for(n, 256), 256, 0, g->stream>>>((Ty *)out, tokens, (const Ty *)wte,
-                                                                          (const Ty *)wpe, B * T, T, C);
+        if (C % Pack<Ty>::N == 0 && aligned16(out) && aligned16(wte) && (!wpe || aligned16(wpe)))
+            embedding_fwd_kernel<Ty, true><<<blocks_for(n / Pack<Ty>::N, 256), 256, 0, g->stream>>>(
+                (Ty *)out, tokens, (const Ty *)wte, (const Ty *)wpe, B * T, T, C);
+        else
+            embedding_fwd_kernel<Ty, false><<<blocks_for(n, 256), 256, 0, g->stream>>>(
+                (Ty *)out, tokens, (const Ty *)wte, (const Ty *)wpe, B * T, T, C);
         LAUNCH_CHECK("embedding_forward");
     })
 }
@@ -554,10 +620,189 @@ template <typename K> static int shared_warps(K kernel, size_t per_warp, size_t 
     return w;
 }
 
+
+/* The fast path for rows that divide into packs (C a multiple of 4 floats or
+ * 8 halves, up to 32 * 8 packs): a warp per row, the row held in registers
+ * between passes, every access 16 bytes wide.  Lane l owns packs l, l + 32,
+ * ..., at most K of them, so a warp's loads are 512 contiguous bytes.  RMS
+ * selects RMS norm (no mean, no bias).  The backward pass keeps each lane's
+ * weight-gradient sums in registers across all the rows its warp visits,
+ * then sums the warps of a block in order, then the blocks in order. */
+template <typename T, int K, bool RMS>
+__global__ void norm_fwd_fast(T *out, float *stat1, float *stat2, const T *inp, const T *w, const T *b, int N, int C) {
+    constexpr int P = Pack<T>::N;
+    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32, np = C / P;
+    if (row >= N) return;
+    const T *x = inp + (size_t)row * C;
+    float v[K][P], s = 0;
+#pragma unroll
+    for (int k = 0; k < K; k++) {
+        int p = lane + 32 * k;
+        if (p < np) {
+            Pack<T> a = load_pack(x + (size_t)p * P);
+#pragma unroll
+            for (int j = 0; j < P; j++) v[k][j] = tof(a.v[j]), s += RMS ? v[k][j] * v[k][j] : v[k][j];
+        }
+    }
+    float m = 0, r;
+    if (RMS) {
+        r = rsqrtf(warp_sum(s) / C + NN_NORM_EPS);
+    } else {
+        m = warp_sum(s) / C;
+        float q = 0;
+#pragma unroll
+        for (int k = 0; k < K; k++)
+            if (lane + 32 * k < np)
+#pragma unroll
+                for (int j = 0; j < P; j++) q += (v[k][j] - m) * (v[k][j] - m);
+        r = rsqrtf(warp_sum(q) / C + NN_NORM_EPS);
+    }
+    T *y = out + (size_t)row * C;
+#pragma unroll
+    for (int k = 0; k < K; k++) {
+        int p = lane + 32 * k;
+        if (p < np) {
+            Pack<T> wp = load_pack(w + (size_t)p * P), bp, o;
+            if (!RMS && b) bp = load_pack(b + (size_t)p * P);
+#pragma unroll
+            for (int j = 0; j < P; j++)
+                o.v[j] = fromf<T>((v[k][j] - m) * r * tof(wp.v[j]) + (!RMS && b ? tof(bp.v[j]) : 0.0f));
+            store_pack(y + (size_t)p * P, o);
+        }
+    }
+    if (lane == 0) {
+        if (RMS) {
+            if (stat1) stat1[row] = r;
+        } else {
+            if (stat1) stat1[row] = m;
+            if (stat2) stat2[row] = r;
+        }
+    }
+}
+
+template <typename T, int K, bool RMS>
+__global__ void norm_bwd_fast(T *dinp, float *partials, const T *dout, const T *inp, const T *w, const float *mean,
+                              const float *rstd, int N, int C) {
+    constexpr int P = Pack<T>::N;
+    extern __shared__ float sh[];  /* [warps][2C] */
+    int nw = blockDim.x / 32, warp = threadIdx.x / 32, lane = threadIdx.x % 32, np = C / P;
+    float dwa[K][P], dba[K][P];
+#pragma unroll
+    for (int k = 0; k < K; k++)
+#pragma unroll
+        for (int j = 0; j < P; j++) dwa[k][j] = 0, dba[k][j] = 0;
+    for (int row = blockIdx.x * nw + warp; row < N; row += gridDim.x * nw) {
+        const T *x = inp + (size_t)row * C, *dy = dout + (size_t)row * C;
+        float m = RMS ? 0.0f : mean[row], r = rstd[row], sg = 0, sgx = 0;
+        float xh[K][P], gg[K][P];
+#pragma unroll
+        for (int k = 0; k < K; k++) {
+            int p = lane + 32 * k;
+            if (p < np) {
+                Pack<T> xp = load_pack(x + (size_t)p * P), dp = load_pack(dy + (size_t)p * P);
+                Pack<T> wp = load_pack(w + (size_t)p * P);
+#pragma unroll
+                for (int j = 0; j < P; j++) {
+                    float d = tof(dp.v[j]);
+                    xh[k][j] = (tof(xp.v[j]) - m) * r;
+                    gg[k][j] = d * tof(wp.v[j]);
+                    sg += gg[k][j], sgx += gg[k][j] * xh[k][j];
+                    dwa[k][j] += d * xh[k][j], dba[k][j] += d;
+                }
+            }
+        }
+        sg = RMS ? 0.0f : warp_sum(sg) / C;
+        sgx = warp_sum(sgx) / C;
+        if (!dinp) continue;
+        T *dx = dinp + (size_t)row * C;
+#pragma unroll
+        for (int k = 0; k < K; k++) {
+            int p = lane + 32 * k;
+            if (p < np) {
+                Pack<T> o = load_pack(dx + (size_t)p * P);
+#pragma unroll
+                for (int j = 0; j < P; j++) o.v[j] = fromf<T>(tof(o.v[j]) + r * (gg[k][j] - sg - xh[k][j] * sgx));
+                store_pack(dx + (size_t)p * P, o);
+            }
+        }
+    }
+    float *dw = sh + (size_t)warp * 2 * C, *db = dw + C;
+#pragma unroll
+    for (int k = 0; k < K; k++) {
+        int p = lane + 32 * k;
+        if (p < np)
+#pragma unroll
+            for (int j = 0; j < P; j++) dw[p * P + j] = dwa[k][j], db[p * P + j] = dba[k][j];
+    }
+    __syncthreads();
+    int width = RMS ? C : 2 * C;
+    for (int c = threadIdx.x; c < width; c += blockDim.x) {
+        float s = 0;
+        for (int k = 0; k < nw; k++) s += sh[(size_t)k * 2 * C + c];
+        partials[(size_t)blockIdx.x * width + c] = s;
+    }
+}
+
+
+/* K for a row of C values: the smallest of 1, 2, 3, 4, 6, 8 packs per lane that holds it; 0 if none. */
+template <typename T> static int fast_k(int C) {
+    constexpr int P = Pack<T>::N;
+    if (C % P) return 0;
+    int need = (C / P + 31) / 32;
+    static const int ks[] = {1, 2, 3, 4, 6, 8};
+    for (int i = 0; i < 6; i++)
+        if (ks[i] >= need) return ks[i];
+    return 0;
+}
+
+#define NORM_K_SWITCH(K, CALL)                                                                  \
+    switch (K) {                                                                                \
+    case 1: CALL(1); break;                                                                     \
+    case 2: CALL(2); break;                                                                     \
+    case 3: CALL(3); break;                                                                     \
+    case 4: CALL(4); break;                                                                     \
+    case 6: CALL(6); break;                                                                     \
+    case 8: CALL(8); break;                                                                     \
+    }
+
+template <typename T, bool RMS>
+static bool norm_fwd_fast_launch(Gpu *g, T *out, float *s1, float *s2, const T *inp, const T *w, const T *b, int N,
+                                 int C) {
+    int K = fast_k<T>(C);
+    if (!K || !aligned16(out) || !aligned16(inp) || !aligned16(w) || (b && !aligned16(b))) return false;
+#define FWD(KK) norm_fwd_fast<T, KK, RMS><<<blocks_for(N, 8), 256, 0, g->stream>>>(out, s1, s2, inp, w, b, N, C)
+    NORM_K_SWITCH(K, FWD)
+#undef FWD
+    LAUNCH_CHECK(RMS ? "rmsnorm_forward (fast)" : "layernorm_forward (fast)");
+    return true;
+}
+
+/* returns the number of blocks whose partials are in part, 0 if the fast path does not apply */
+template <typename T, bool RMS>
+static int norm_bwd_fast_launch(Gpu *g, T *dinp, float **part, const T *dout, const T *inp, const T *w,
+                                const float *mean, const float *rstd, int N, int C) {
+    int K = fast_k<T>(C);
+    if (!K || (dinp && !aligned16(dinp)) || !aligned16(dout) || !aligned16(inp) || !aligned16(w)) return 0;
+    size_t shbytes = 0;
+    int warps = 0;
+#define WARPS(KK) warps = shared_warps(norm_bwd_fast<T, KK, RMS>, 2 * (size_t)C, &shbytes)
+    NORM_K_SWITCH(K, WARPS)
+#undef WARPS
+    int nb = row_blocks(g, N, warps);
+    *part = (float *)scratch(g, (size_t)nb * 2 * C * sizeof(float));
+#define BWD(KK) norm_bwd_fast<T, KK, RMS><<<nb, 32 * warps, shbytes, g->stream>>>(dinp, *part, dout, inp, w, mean, rstd, N, C)
+    NORM_K_SWITCH(K, BWD)
+#undef BWD
+    LAUNCH_CHECK(RMS ? "rmsnorm_backward (fast)" : "layernorm_backward (fast)");
+    return nb;
+}
+
 extern "C" void layernorm_forward_cuda(Gpu *g, DType dt, void *out, float *mean, float *rstd, const void *inp,
                                        const void *weight, const void *bias, int N, int C) {
     check_aligned(inp, "layernorm_forward_cuda"), check_aligned(out, "layernorm_forward_cuda");
     DISPATCH(dt, T, {
+        if (norm_fwd_fast_launch<T, false>(g, (T *)out, mean, rstd, (const T *)inp, (const T *)weight, (const T *)bias, N, C))
+            return;
         layernorm_fwd_kernel<T><<<blocks_for(N, 8), 256, 0, g->stream>>>((T *)out, mean, rstd, (const T *)inp,
                                                                          (const T *)weight, (const T *)bias, N, C);
         LAUNCH_CHECK("layernorm_forward");
@@ -568,13 +813,18 @@ extern "C" void layernorm_backward_cuda(Gpu *g, DType dt, void *dinp, void *dwei
                                         const void *inp, const void *weight, const float *mean, const float *rstd,
                                         int N, int C) {
     DISPATCH(dt, T, {
-        size_t shbytes;
-        int w = shared_warps(layernorm_bwd_kernel<T>, 2 * (size_t)C, &shbytes);
-        int nb = row_blocks(g, N, w);
-        float *part = (float *)scratch(g, (size_t)nb * 2 * C * sizeof(float));
-        layernorm_bwd_kernel<T><<<nb, 32 * w, shbytes, g->stream>>>((T *)dinp, part, (const T *)dout, (const T *)inp,
-                                                                   (const T *)weight, mean, rstd, N, C);
-        LAUNCH_CHECK("layernorm_backward");
+        float *part = NULL;
+        int nb = norm_bwd_fast_launch<T, false>(g, (T *)dinp, &part, (const T *)dout, (const T *)inp, (const T *)weight,
+                                                mean, rstd, N, C);
+        if (!nb) {
+            size_t shbytes;
+            int w = shared_warps(layernorm_bwd_kernel<T>, 2 * (size_t)C, &shbytes);
+            nb = row_blocks(g, N, w);
+            part = (float *)scratch(g, (size_t)nb * 2 * C * sizeof(float));
+            layernorm_bwd_kernel<T><<<nb, 32 * w, shbytes, g->stream>>>((T *)dinp, part, (const T *)dout,
+                                                                       (const T *)inp, (const T *)weight, mean, rstd, N, C);
+            LAUNCH_CHECK("layernorm_backward");
+        }
         if (dweight) {
             partials_final_kernel<T><<<blocks_for(C, 256), 256, 0, g->stream>>>((T *)dweight, part, nb, 2 * C, 0, C);
             LAUNCH_CHECK("layernorm_backward (dweight)");
@@ -634,6 +884,7 @@ extern "C" void rmsnorm_forward_cuda(Gpu *g, DType dt, void *out, float *rrms, c
                                      int N, int C) {
     check_aligned(inp, "rmsnorm_forward_cuda"), check_aligned(out, "rmsnorm_forward_cuda");
     DISPATCH(dt, T, {
+        if (norm_fwd_fast_launch<T, true>(g, (T *)out, rrms, NULL, (const T *)inp, (const T *)weight, NULL, N, C)) return;
         rmsnorm_fwd_kernel<T><<<blocks_for(N, 8), 256, 0, g->stream>>>((T *)out, rrms, (const T *)inp,
                                                                        (const T *)weight, N, C);
         LAUNCH_CHECK("rmsnorm_forward");
@@ -643,13 +894,18 @@ extern "C" void rmsnorm_forward_cuda(Gpu *g, DType dt, void *out, float *rrms, c
 extern "C" void rmsnorm_backward_cuda(Gpu *g, DType dt, void *dinp, void *dweight, const void *dout, const void *inp,
                                       const void *weight, const float *rrms, int N, int C) {
     DISPATCH(dt, T, {
-        size_t shbytes;
-        int w = shared_warps(rmsnorm_bwd_kernel<T>, (size_t)C, &shbytes);
-        int nb = row_blocks(g, N, w);
-        float *part = (float *)scratch(g, (size_t)nb * C * sizeof(float));
-        rmsnorm_bwd_kernel<T><<<nb, 32 * w, shbytes, g->stream>>>((T *)dinp, part, (const T *)dout, (const T *)inp,
-                                                                 (const T *)weight, rrms, N, C);
-        LAUNCH_CHECK("rmsnorm_backward");
+        float *part = NULL;
+        int nb = norm_bwd_fast_launch<T, true>(g, (T *)dinp, &part, (const T *)dout, (const T *)inp, (const T *)weight,
+                                               NULL, rrms, N, C);
+        if (!nb) {
+            size_t shbytes;
+            int w = shared_warps(rmsnorm_bwd_kernel<T>, (size_t)C, &shbytes);
+            nb = row_blocks(g, N, w);
+            part = (float *)scratch(g, (size_t)nb * C * sizeof(float));
+            rmsnorm_bwd_kernel<T><<<nb, 32 * w, shbytes, g->stream>>>((T *)dinp, part, (const T *)dout, (const T *)inp,
+                                                                     (const T *)weight, rrms, N, C);
+            LAUNCH_CHECK("rmsnorm_backward");
+        }
         if (dweight) {
             partials_final_kernel<T><<<blocks_for(C, 256), 256, 0, g->stream>>>((T *)dweight, part, nb, C, 0, C);
             LAUNCH_CHECK("rmsnorm_backward (dweight)");
@@ -765,34 +1021,69 @@ extern "C" void residual_backward_cuda(Gpu *g, DType dt, void *da, void *db, con
 
 __device__ __forceinline__ float sigmoid_f(float x) { return 1.0f / (1.0f + __expf(-x)); }
 
-template <typename T> __global__ void swiglu_fwd_kernel(T *out, const T *inp, int N, int H) {
-    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+/* a thread per pack of P hidden units when H divides into packs, else per unit */
+template <typename T, bool VEC> __global__ void swiglu_fwd_kernel(T *out, const T *inp, int N, int H) {
+    constexpr int P = VEC ? Pack<T>::N : 1;
+    size_t i = (blockIdx.x * (size_t)blockDim.x + threadIdx.x) * P;
     if (i >= (size_t)N * H) return;
     size_t n = i / H, h = i % H;
-    float gt = tof(inp[n * 2 * H + h]), up = tof(inp[n * 2 * H + H + h]);
-    out[i] = fromf<T>(gt * sigmoid_f(gt) * up);
+    const T *gp = inp + n * 2 * H + h, *up = gp + H;
+    if (VEC) {
+        Pack<T> a = load_pack(gp), b = load_pack(up), o;
+#pragma unroll
+        for (int k = 0; k < Pack<T>::N; k++) {
+            float gt = tof(a.v[k]);
+            o.v[k] = fromf<T>(gt * sigmoid_f(gt) * tof(b.v[k]));
+        }
+        store_pack(out + i, o);
+    } else {
+        float gt = tof(*gp);
+        out[i] = fromf<T>(gt * sigmoid_f(gt) * tof(*up));
+    }
 }
 
-template <typename T> __global__ void swiglu_bwd_kernel(T *dinp, const T *dout, const T *inp, int N, int H) {
-    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+template <typename T, bool VEC> __global__ void swiglu_bwd_kernel(T *dinp, const T *dout, const T *inp, int N, int H) {
+    constexpr int P = VEC ? Pack<T>::N : 1;
+    size_t i = (blockIdx.x * (size_t)blockDim.x + threadIdx.x) * P;
     if (i >= (size_t)N * H) return;
     size_t n = i / H, h = i % H, ig = n * 2 * H + h, iu = ig + H;
-    float gt = tof(inp[ig]), up = tof(inp[iu]), d = tof(dout[i]), s = sigmoid_f(gt);
-    dinp[ig] = fromf<T>(tof(dinp[ig]) + d * up * s * (1.0f + gt * (1.0f - s)));
-    dinp[iu] = fromf<T>(tof(dinp[iu]) + d * gt * s);
+    if (VEC) {
+        Pack<T> a = load_pack(inp + ig), b = load_pack(inp + iu), d = load_pack(dout + i);
+        Pack<T> dg = load_pack(dinp + ig), du = load_pack(dinp + iu);
+#pragma unroll
+        for (int k = 0; k < Pack<T>::N; k++) {
+            float gt = tof(a.v[k]), up = tof(b.v[k]), dd = tof(d.v[k]), sg = sigmoid_f(gt);
+            dg.v[k] = fromf<T>(tof(dg.v[k]) + dd * up * sg * (1.0f + gt * (1.0f - sg)));
+            du.v[k] = fromf<T>(tof(du.v[k]) + dd * gt * sg);
+        }
+        store_pack(dinp + ig, dg), store_pack(dinp + iu, du);
+    } else {
+        float gt = tof(inp[ig]), up = tof(inp[iu]), dd = tof(dout[i]), sg = sigmoid_f(gt);
+        dinp[ig] = fromf<T>(tof(dinp[ig]) + dd * up * sg * (1.0f + gt * (1.0f - sg)));
+        dinp[iu] = fromf<T>(tof(dinp[iu]) + dd * gt * sg);
+    }
 }
 
 extern "C" void swiglu_forward_cuda(Gpu *g, DType dt, void *out, const void *inp, int N, int H) {
     DISPATCH(dt, T, {
-        swiglu_fwd_kernel<T><<<blocks_for((size_t)N * H, 256), 256, 0, g->stream>>>((T *)out, (const T *)inp, N, H);
+        size_t n = (size_t)N * H;
+        if (H % Pack<T>::N == 0 && aligned16(out) && aligned16(inp))
+            swiglu_fwd_kernel<T, true><<<blocks_for(n / Pack<T>::N, 256), 256, 0, g->stream>>>((T *)out, (const T *)inp, N, H);
+        else
+            swiglu_fwd_kernel<T, false><<<blocks_for(n, 256), 256, 0, g->stream>>>((T *)out, (const T *)inp, N, H);
         LAUNCH_CHECK("swiglu_forward");
     })
 }
 
 extern "C" void swiglu_backward_cuda(Gpu *g, DType dt, void *dinp, const void *dout, const void *inp, int N, int H) {
     DISPATCH(dt, T, {
-        swiglu_bwd_kernel<T><<<blocks_for((size_t)N * H, 256), 256, 0, g->stream>>>((T *)dinp, (const T *)dout,
-                                                                                   (const T *)inp, N, H);
+        size_t n = (size_t)N * H;
+        if (H % Pack<T>::N == 0 && aligned16(dinp) && aligned16(dout) && aligned16(inp))
+            swiglu_bwd_kernel<T, true><<<blocks_for(n / Pack<T>::N, 256), 256, 0, g->stream>>>((T *)dinp, (const T *)dout,
+                                                                                             (const T *)inp, N, H);
+        else
+            swiglu_bwd_kernel<T, false><<<blocks_for(n, 256), 256, 0, g->stream>>>((T *)dinp, (const T *)dout,
+                                                                                  (const T *)inp, N, H);
         LAUNCH_CHECK("swiglu_backward");
     })
 }
@@ -824,27 +1115,63 @@ for (int k = 0; k < Pack<T>::N; k++) ps += __expf(tof(p.v[k]) - pm);
 }
 
 template <typename T> __global__ void softmax_fwd_kernel(T *out, const T *inp, int V) {
+    constexpr int P = Pack<T>::N;
     const T *x = inp + (size_t)blockIdx.x * V;
     T *y = out + (size_t)blockIdx.x * V;
     float m, s;
     row_lse(x, V, m, s);
     float inv = 1.0f / s;
-    for (int c = threadIdx.x; c < V; c += blockDim.x) y[c] = fromf<T>(__expf(tof(x[c]) - m) * inv);
+    if (V % P == 0 && ((uintptr_t)x % 16) == 0 && ((uintptr_t)y % 16) == 0) {
+        for (int c0 = threadIdx.x * P; c0 < V; c0 += blockDim.x * P) {
+            Pack<T> a = load_pack(x + c0), o;
+#pragma unroll
+            for (int k = 0; k < P; k++) o.v[k] = fromf<T>(__expf(tof(a.v[k]) - m) * inv);
+            store_pack(y + c0, o);
+        }
+    } else {
+        for (int c = threadIdx.x; c < V; c += blockDim.x) y[c] = fromf<T>(__expf(tof(x[c]) - m) * inv);
+    }
 }
 
 template <typename T> __global__ void softmax_bwd_kernel(T *dinp, const T *dout, const T *out, int V) {
+    constexpr int P = Pack<T>::N;
     size_t off = (size_t)blockIdx.x * V;
+    const T *dy = dout + off, *y = out + off;
+    T *dx = dinp + off;
+    bool vec = V % P == 0 && ((uintptr_t)dy % 16) == 0 && ((uintptr_t)y % 16) == 0 && ((uintptr_t)dx % 16) == 0;
     float dot = 0;
-    for (int c = threadIdx.x; c < V; c += blockDim.x) dot += tof(dout[off + c]) * tof(out[off + c]);
+    if (vec) {
+        for (int c0 = threadIdx.x * P; c0 < V; c0 += blockDim.x * P) {
+            Pack<T> a = load_pack(dy + c0), b = load_pack(y + c0);
+#pragma unroll
+            for (int k = 0; k < P; k++) dot += tof(a.v[k]) * tof(b.v[k]);
+        }
+    } else {
+        for (int c = threadIdx.x; c < V; c += blockDim.x) dot += tof(dy[c]) * tof(y[c]);
+    }
     dot = block_sum(dot);
-    for (int c = threadIdx.x; c < V; c += blockDim.x)
-        dinp[off + c] = fromf<T>(tof(dinp[off + c]) + tof(out[off + c]) * (tof(dout[off + c]) - dot));
+    if (vec) {
+        for (int c0 = threadIdx.x * P; c0 < V; c0 += blockDim.x * P) {
+            Pack<T> a = load_pack(dy + c0), b = load_pack(y + c0), o = load_pack(dx + c0);
+#pragma unroll
+            for (int k = 0; k < P; k++) o.v[k] = fromf<T>(tof(o.v[k]) + tof(b.v[k]) * (tof(a.v[k]) - dot));
+            store_pack(dx + c0, o);
+        }
+    } else {
+        for (int c = threadIdx.x; c < V; c += blockDim.x) dx[c] = fromf<T>(tof(dx[c]) + tof(y[c]) * (tof(dy[c]) - dot));
+    }
+}
+
+/* threads for a block that owns a row of V values: one pack each, 64 to 512 */
+template <typename T> static int row_threads(int V) {
+    int packs = (V + Pack<T>::N - 1) / Pack<T>::N, t = (packs + 31) / 32 * 32;
+    return t < 64 ? 64 : t > ROW_THREADS ? ROW_THREADS : t;
 }
 
 extern "C" void softmax_forward_cuda(Gpu *g, DType dt, void *out, const void *inp, int N, int V) {
     if (N == 0) return;
     DISPATCH(dt, T, {
-        softmax_fwd_kernel<T><<<N, ROW_THREADS, 0, g->stream>>>((T *)out, (const T *)inp, V);
+        softmax_fwd_kernel<T><<<N, row_threads<T>(V), 0, g->stream>>>((T *)out, (const T *)inp, V);
         LAUNCH_CHECK("softmax_forward");
     })
 }
@@ -852,7 +1179,7 @@ extern "C" void softmax_forward_cuda(Gpu *g, DType dt, void *out, const void *in
 extern "C" void softmax_backward_cuda(Gpu *g, DType dt, void *dinp, const void *dout, const void *out, int N, int V) {
     if (N == 0) return;
     DISPATCH(dt, T, {
-        softmax_bwd_kernel<T><<<N, ROW_THREADS, 0, g->stream>>>((T *)dinp, (const T *)dout, (const T *)out, V);
+        softmax_bwd_kernel<T><<<N, row_threads<T>(V), 0, g->stream>>>((T *)dinp, (const T *)dout, (const T *)out, V);
         LAUNCH_CHECK("softmax_backward");
     })
 }
@@ -911,6 +1238,42 @@ template <typename T> __global__ void xent_fused_kernel(float *losses, T *logits
     xent_grad_row(x, x, l, t, dloss, V, true);
 }
 
+/* The fused pass with the row staged in shared memory: the logits are read
+ * from device memory once and written once (the version above reads them
+ * twice, and a vocabulary row of 100 KB does not stay in L2 between the two
+ * reads while hundreds of rows are in flight). */
+template <typename T> __global__ void xent_fused_smem_kernel(float *losses, T *logits, const int32_t *targets,
+                                                            float dloss, int V) {
+    constexpr int P = Pack<T>::N;
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    T *row = reinterpret_cast<T *>(smem_raw);
+    T *x = logits + (size_t)blockIdx.x * V;
+    float m = -INFINITY, s = 0;
+    for (int c0 = threadIdx.x * P; c0 < V; c0 += blockDim.x * P) {
+        Pack<T> a = load_pack(x + c0);
+        store_pack(row + c0, a);
+        float pm = -INFINITY, ps = 0;
+#pragma unroll
+        for (int k = 0; k < P; k++) pm = fmaxf(pm, tof(a.v[k]));
+#pragma unroll
+        for (int k = 0; k < P; k++) ps += __expf(tof(a.v[k]) - pm);
+        lse_merge(m, s, pm, ps);
+    }
+    block_lse(m, s);  /* its barriers also make the staged row visible to every thread */
+    float l = m + logf(s);
+    int t = targets[blockIdx.x];
+    if (threadIdx.x == 0 && losses) losses[blockIdx.x] = t >= 0 ? l - tof(row[t]) : 0.0f;
+    for (int c0 = threadIdx.x * P; c0 < V; c0 += blockDim.x * P) {
+        Pack<T> a = load_pack(row + c0), o;
+#pragma unroll
+        for (int k = 0; k < P; k++) {
+            float gr = t < 0 ? 0.0f : dloss * (__expf(tof(a.v[k]) - l) - (c0 + k == t ? 1.0f : 0.0f));
+            o.v[k] = fromf<T>(gr);
+        }
+        store_pack(x + c0, o);
+    }
+}
+
 extern "C" void cross_entropy_forward_cuda(Gpu *g, DType dt, float *losses, float *lse, const void *logits,
                                            const int32_t *targets, int N, int V) {
     if (N == 0) return;
@@ -933,7 +1296,14 @@ extern "C" void cross_entropy_fused_cuda(Gpu *g, DType dt, float *losses, void *
                                          float dloss, int N, int V) {
     if (N == 0) return;
     DISPATCH(dt, T, {
-        xent_fused_kernel<T><<<N, ROW_THREADS, 0, g->stream>>>(losses, (T *)logits, targets, dloss, V);
+        size_t bytes = (size_t)V * sizeof(T);
+        if (V % Pack<T>::N == 0 && aligned16(logits) && bytes <= 200 * 1024) {
+            CUDA_CHECK(cudaFuncSetAttribute(xent_fused_smem_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                            (int)bytes));
+            xent_fused_smem_kernel<T><<<N, ROW_THREADS, bytes, g->stream>>>(losses, (T *)logits, targets, dloss, V);
+        } else {
+            xent_fused_kernel<T><<<N, ROW_THREADS, 0, g->stream>>>(losses, (T *)logits, targets, dloss, V);
+        }
         LAUNCH_CHECK("cross_entropy_fused");
     })
 }
@@ -1106,8 +1476,15 @@ extern "C" void adamw_update_cuda(Gpu *g, DType dt, void *param, float *master, 
 }
 
 template <typename T> __global__ void sumsq_kernel(double *partials, const T *x, size_t n) {
+    constexpr int P = Pack<T>::N;
     float s = 0;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    size_t packs = ((uintptr_t)x % 16) == 0 ? n / P : 0, stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < packs; i += stride) {
+        Pack<T> a = load_pack(x + i * P);
+#pragma unroll
+        for (int k = 0; k < P; k++) s += tof(a.v[k]) * tof(a.v[k]);
+    }
+    for (size_t i = packs * P + blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += stride) {
         float v = tof(x[i]);
         s += v * v;
     }
