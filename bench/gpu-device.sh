@@ -34,4 +34,7 @@ if [ "$stage" = bench ] || [ "$stage" = all ]; then
   tail -26 "$out/bench-f32.log"
   python3 bench/gpu_torch.py --dtype bf16 --out "$out/data" 2>&1 | tee "$out/bench-torch.log" || rc=1
 fi
+# one log file back instead of many (the device tool returns at most 8 files)
+for f in "$out"/*.log; do [ -f "$f" ] && { echo "==== $(basename "$f")"; cat "$f"; rm -f "$f"; }; done >> "$out/logs-$stage.txt"
+[ -d "$out/data" ] && mv "$out"/data/*.tsv "$out"/ 2>/dev/null && rmdir "$out/data"
 exit $rc

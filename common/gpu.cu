@@ -594,15 +594,27 @@ template <typename T> __global__ void layernorm_bwd_kernel(T *dinp, float *parti
     }
 }
 
-/* dst[c] += sum over blocks of partials[block][offset + c] (stride `width`) */
+/* dst[c] += sum over blocks of partials[block][offset + c] (stride `width`).
+ * A block per 32 columns; its 16 rows of threads take every 16th block's
+ * partial, then add their 16 sums in order: parallel, and deterministic. */
 template <typename T> __global__ void partials_final_kernel(T *dst, const float *partials, int nblocks, int width,
                                                             int offset, int C) {
-    int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= C) return;
+    __shared__ float acc[16][33];
+    int c = blockIdx.x * 32 + threadIdx.x;
     float s = 0;
-    for (int k = 0; k < nblocks; k++) s += partials[(size_t)k * width + offset + c];
-    dst[c] = fromf<T>(tof(dst[c]) + s);
+    if (c < C)
+        for (int k = threadIdx.y; k < nblocks; k += 16) s += partials[(size_t)k * width + offset + c];
+    acc[threadIdx.y][threadIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.y == 0 && c < C) {
+        float t = 0;
+        for (int k = 0; k < 16; k++) t += acc[k][threadIdx.x];
+        dst[c] = fromf<T>(tof(dst[c]) + t);
+    }
 }
+
+#define PARTIALS_FINAL(T, dst, part, nb, width, offset, C)                                               \
+    partials_final_kernel<T><<<((C) + 31) / 32, dim3(32, 16), 0, g->stream>>>(dst, part, nb, width, offset, C)
 
 static int row_blocks(Gpu *g, int N, int rows_per_block) {
     int want = (N + rows_per_block - 1) / rows_per_block, cap = 2 * g->info.sms;
@@ -826,11 +838,11 @@ extern "C" void layernorm_backward_cuda(Gpu *g, DType dt, void *dinp, void *dwei
             LAUNCH_CHECK("layernorm_backward");
         }
         if (dweight) {
-            partials_final_kernel<T><<<blocks_for(C, 256), 256, 0, g->stream>>>((T *)dweight, part, nb, 2 * C, 0, C);
+            PARTIALS_FINAL(T, (T *)dweight, part, nb, 2 * C, 0, C);
             LAUNCH_CHECK("layernorm_backward (dweight)");
         }
         if (dbias) {
-            partials_final_kernel<T><<<blocks_for(C, 256), 256, 0, g->stream>>>((T *)dbias, part, nb, 2 * C, C, C);
+            PARTIALS_FINAL(T, (T *)dbias, part, nb, 2 * C, C, C);
             LAUNCH_CHECK("layernorm_backward (dbias)");
         }
     })
@@ -907,7 +919,7 @@ extern "C" void rmsnorm_backward_cuda(Gpu *g, DType dt, void *dinp, void *dweigh
             LAUNCH_CHECK("rmsnorm_backward");
         }
         if (dweight) {
-            partials_final_kernel<T><<<blocks_for(C, 256), 256, 0, g->stream>>>((T *)dweight, part, nb, C, 0, C);
+            PARTIALS_FINAL(T, (T *)dweight, part, nb, C, 0, C);
             LAUNCH_CHECK("rmsnorm_backward (dweight)");
         }
     })
@@ -1168,9 +1180,51 @@ template <typename T> static int row_threads(int V) {
     return t < 64 ? 64 : t > ROW_THREADS ? ROW_THREADS : t;
 }
 
+/* Softmax forward with the row in registers: K packs per thread, one read
+ * and one write of device memory (the kernel above reads the row twice). */
+template <typename T, int K> __global__ void softmax_fwd_reg_kernel(T *out, const T *inp, int V) {
+    constexpr int P = Pack<T>::N;
+    const T *x = inp + (size_t)blockIdx.x * V;
+    T *y = out + (size_t)blockIdx.x * V;
+    int np = V / P;
+    float v[K][P], m = -INFINITY, s = 0;
+#pragma unroll
+    for (int k = 0; k < K; k++) {
+        int p = threadIdx.x + k * blockDim.x;
+        if (p < np) {
+            Pack<T> a = load_pack(x + (size_t)p * P);
+            float pm = -INFINITY, ps = 0;
+#pragma unroll
+            for (int j = 0; j < P; j++) v[k][j] = tof(a.v[j]), pm = fmaxf(pm, v[k][j]);
+#pragma unroll
+            for (int j = 0; j < P; j++) ps += __expf(v[k][j] - pm);
+            lse_merge(m, s, pm, ps);
+        }
+    }
+    block_lse(m, s);
+    float inv = 1.0f / s;
+#pragma unroll
+    for (int k = 0; k < K; k++) {
+        int p = threadIdx.x + k * blockDim.x;
+        if (p < np) {
+            Pack<T> o;
+#pragma unroll
+            for (int j = 0; j < P; j++) o.v[j] = fromf<T>(__expf(v[k][j] - m) * inv);
+            store_pack(y + (size_t)p * P, o);
+        }
+    }
+}
+
 extern "C" void softmax_forward_cuda(Gpu *g, DType dt, void *out, const void *inp, int N, int V) {
     if (N == 0) return;
     DISPATCH(dt, T, {
+        int packs = V / Pack<T>::N;
+        if (V % Pack<T>::N == 0 && aligned16(out) && aligned16(inp) && packs <= 4 * 512) {
+            int threads = ((packs + 3) / 4 + 31) / 32 * 32;
+            softmax_fwd_reg_kernel<T, 4><<<N, threads, 0, g->stream>>>((T *)out, (const T *)inp, V);
+            LAUNCH_CHECK("softmax_forward (registers)");
+            return;
+        }
         softmax_fwd_kernel<T><<<N, row_threads<T>(V), 0, g->stream>>>((T *)out, (const T *)inp, V);
         LAUNCH_CHECK("softmax_forward");
     })

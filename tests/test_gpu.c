@@ -383,6 +383,8 @@ int main(void) {
         test_pointwise(&c, 1001, 7, 33);
         test_pointwise(&c, 4096, 8, 64);
         test_softmax_xent(&c, 13, 1001);
+        test_softmax_xent(&c, 9, 3072);
+        test_softmax_xent(&c, 5, 776);
         test_softmax_xent(&c, 4, 50304);
         test_attention(&c, 2, 17, 48, 3);
         test_attention(&c, 2, 64, 128, 4);
