@@ -692,17 +692,19 @@ __global__ void norm_fwd_fast(T *out, float *stat1, float *stat2, const T *inp, 
     }
 }
 
+/* Each warp keeps its weight-gradient sums in shared memory, laid out
+ * [k][j][lane] so that the 32 lanes of a warp touch 32 different banks;
+ * registers hold only the current row (xhat and g), which leaves room for
+ * three blocks on a multiprocessor. */
 template <typename T, int K, bool RMS>
-__global__ void norm_bwd_fast(T *dinp, float *partials, const T *dout, const T *inp, const T *w, const float *mean,
-                              const float *rstd, int N, int C) {
-    constexpr int P = Pack<T>::N;
-    extern __shared__ float sh[];  /* [warps][2C] */
+__global__ void __launch_bounds__(256, 3) norm_bwd_fast(T *dinp, float *partials, const T *dout, const T *inp,
+                                                        const T *w, const float *mean, const float *rstd, int N, int C) {
+    constexpr int P = Pack<T>::N, W = K * P * 32;  /* floats per warp per sum */
+    extern __shared__ float sh[];                 /* [warps][2][W] */
     int nw = blockDim.x / 32, warp = threadIdx.x / 32, lane = threadIdx.x % 32, np = C / P;
-    float dwa[K][P], dba[K][P];
+    float *dw = sh + (size_t)warp * 2 * W, *db = dw + W;
 #pragma unroll
-    for (int k = 0; k < K; k++)
-#pragma unroll
-        for (int j = 0; j < P; j++) dwa[k][j] = 0, dba[k][j] = 0;
+    for (int i = 0; i < K * P; i++) dw[i * 32 + lane] = 0, db[i * 32 + lane] = 0;
     for (int row = blockIdx.x * nw + warp; row < N; row += gridDim.x * nw) {
         const T *x = inp + (size_t)row * C, *dy = dout + (size_t)row * C;
         float m = RMS ? 0.0f : mean[row], r = rstd[row], sg = 0, sgx = 0;
@@ -719,7 +721,8 @@ __global__ void norm_bwd_fast(T *dinp, float *partials, const T *dout, const T *
                     xh[k][j] = (tof(xp.v[j]) - m) * r;
                     gg[k][j] = d * tof(wp.v[j]);
                     sg += gg[k][j], sgx += gg[k][j] * xh[k][j];
-                    dwa[k][j] += d * xh[k][j], dba[k][j] += d;
+                    dw[(k * P + j) * 32 + lane] += d * xh[k][j];
+                    db[(k * P + j) * 32 + lane] += d;
                 }
             }
         }
@@ -738,23 +741,16 @@ __global__ void norm_bwd_fast(T *dinp, float *partials, const T *dout, const T *
             }
         }
     }
-    float *dw = sh + (size_t)warp * 2 * C, *db = dw + C;
-#pragma unroll
-    for (int k = 0; k < K; k++) {
-        int p = lane + 32 * k;
-        if (p < np)
-#pragma unroll
-            for (int j = 0; j < P; j++) dw[p * P + j] = dwa[k][j], db[p * P + j] = dba[k][j];
-    }
     __syncthreads();
     int width = RMS ? C : 2 * C;
     for (int c = threadIdx.x; c < width; c += blockDim.x) {
+        int half = c >= C, cc = c - half * C, p = cc / P, j = cc % P;
+        int idx = half * W + ((p / 32) * P + j) * 32 + p % 32;
         float s = 0;
-        for (int k = 0; k < nw; k++) s += sh[(size_t)k * 2 * C + c];
+        for (int k = 0; k < nw; k++) s += sh[(size_t)k * 2 * W + idx];
         partials[(size_t)blockIdx.x * width + c] = s;
     }
 }
-
 
 /* K for a row of C values: the smallest of 1, 2, 3, 4, 6, 8 packs per lane that holds it; 0 if none. */
 template <typename T> static int fast_k(int C) {
@@ -797,10 +793,11 @@ static int norm_bwd_fast_launch(Gpu *g, T *dinp, float **part, const T *dout, co
     if (!K || (dinp && !aligned16(dinp)) || !aligned16(dout) || !aligned16(inp) || !aligned16(w)) return 0;
     size_t shbytes = 0;
     int warps = 0;
-#define WARPS(KK) warps = shared_warps(norm_bwd_fast<T, KK, RMS>, 2 * (size_t)C, &shbytes)
+#define WARPS(KK) warps = shared_warps(norm_bwd_fast<T, KK, RMS>, 2 * (size_t)KK * Pack<T>::N * 32, &shbytes)
     NORM_K_SWITCH(K, WARPS)
 #undef WARPS
-    int nb = row_blocks(g, N, warps);
+    int nb = (N + warps - 1) / warps, cap = 3 * g->info.sms;
+    if (nb > cap) nb = cap;
     *part = (float *)scratch(g, (size_t)nb * 2 * C * sizeof(float));
 #define BWD(KK) norm_bwd_fast<T, KK, RMS><<<nb, 32 * warps, shbytes, g->stream>>>(dinp, *part, dout, inp, w, mean, rstd, N, C)
     NORM_K_SWITCH(K, BWD)
