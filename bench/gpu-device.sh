@@ -34,6 +34,15 @@ if [ "$stage" = bench ] || [ "$stage" = all ]; then
   tail -26 "$out/bench-f32.log"
   python3 bench/gpu_torch.py --dtype bf16 --out "$out/data" 2>&1 | tee "$out/bench-torch.log" || rc=1
 fi
+# The device machine's checkout carries the .git of the session's start and
+# its clock may differ from ours: the caller passes the commit and date
+# (BENCH_GIT, BENCH_DATE) and they replace the provenance lines.
+for f in "$out"/data/*.tsv; do
+  [ -f "$f" ] || continue
+  [ -n "${BENCH_GIT:-}" ] && sed -i "s/^# git: .*/# git: $BENCH_GIT/" "$f"
+  [ -n "${BENCH_DATE:-}" ] && sed -i "s/^# date: .*/# date: $BENCH_DATE/" "$f"
+  sed -i "s|^# command: \(.*\) --out .*|# command: \1 --out figures/data (via bench/gpu-device.sh, make bench-gpu)|" "$f"
+done
 # one log file back instead of many (the device tool returns at most 8 files)
 for f in "$out"/*.log; do [ -f "$f" ] && { echo "==== $(basename "$f")"; cat "$f"; rm -f "$f"; }; done >> "$out/logs-$stage.txt"
 [ -d "$out/data" ] && mv "$out"/data/*.tsv "$out"/ 2>/dev/null && rmdir "$out/data"
