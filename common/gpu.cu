@@ -200,6 +200,7 @@ template <typename T> struct alignas(16) Pack {
 template <typename T> __device__ __forceinline__ Pack<T> load_pack(const T *p) {
     return *reinterpret_cast<const Pack<T> *>(p);
 }
+
 template <typename T> __device__ __forceinline__ void store_pack(T *p, const Pack<T> &x) {
     *reinterpret_cast<Pack<T> *>(p) = x;
 }
@@ -946,9 +947,8 @@ __device__ __forceinline__ void packed_map(size_t n, Full full, Scalar scalar) {
 template <typename T> __global__ void gelu_fwd_kernel(T *out, const T *inp, size_t n) {
     packed_map<T>(n, [&](size_t i0) {
         Pack<T> x = load_pack(inp + i0), y;
-        
 #pragma unroll
-for (int k = 0; k < Pack<T>::N; k++) y.v[k] = fromf<T>(gelu_f(tof(x.v[k])));
+        for (int k = 0; k < Pack<T>::N; k++) y.v[k] = fromf<T>(gelu_f(tof(x.v[k])));
         store_pack(out + i0, y);
     }, [&](size_t i) { out[i] = fromf<T>(gelu_f(tof(inp[i]))); });
 }
@@ -956,9 +956,8 @@ for (int k = 0; k < Pack<T>::N; k++) y.v[k] = fromf<T>(gelu_f(tof(x.v[k])));
 template <typename T> __global__ void gelu_bwd_kernel(T *dinp, const T *dout, const T *inp, size_t n) {
     packed_map<T>(n, [&](size_t i0) {
         Pack<T> x = load_pack(inp + i0), d = load_pack(dout + i0), acc = load_pack(dinp + i0);
-        
 #pragma unroll
-for (int k = 0; k < Pack<T>::N; k++)
+        for (int k = 0; k < Pack<T>::N; k++)
             acc.v[k] = fromf<T>(tof(acc.v[k]) + gelu_grad(tof(x.v[k])) * tof(d.v[k]));
         store_pack(dinp + i0, acc);
     }, [&](size_t i) { dinp[i] = fromf<T>(tof(dinp[i]) + gelu_grad(tof(inp[i])) * tof(dout[i])); });
@@ -967,9 +966,8 @@ for (int k = 0; k < Pack<T>::N; k++)
 template <typename T> __global__ void residual_fwd_kernel(T *out, const T *a, const T *b, size_t n) {
     packed_map<T>(n, [&](size_t i0) {
         Pack<T> x = load_pack(a + i0), y = load_pack(b + i0), z;
-        
 #pragma unroll
-for (int k = 0; k < Pack<T>::N; k++) z.v[k] = fromf<T>(tof(x.v[k]) + tof(y.v[k]));
+        for (int k = 0; k < Pack<T>::N; k++) z.v[k] = fromf<T>(tof(x.v[k]) + tof(y.v[k]));
         store_pack(out + i0, z);
     }, [&](size_t i) { out[i] = fromf<T>(tof(a[i]) + tof(b[i])); });
 }
@@ -977,9 +975,8 @@ for (int k = 0; k < Pack<T>::N; k++) z.v[k] = fromf<T>(tof(x.v[k]) + tof(y.v[k])
 template <typename T> __global__ void accumulate_kernel(T *dst, const T *src, size_t n) {
     packed_map<T>(n, [&](size_t i0) {
         Pack<T> x = load_pack(dst + i0), y = load_pack(src + i0);
-        
 #pragma unroll
-for (int k = 0; k < Pack<T>::N; k++) x.v[k] = fromf<T>(tof(x.v[k]) + tof(y.v[k]));
+        for (int k = 0; k < Pack<T>::N; k++) x.v[k] = fromf<T>(tof(x.v[k]) + tof(y.v[k]));
         store_pack(dst + i0, x);
     }, [&](size_t i) { dst[i] = fromf<T>(tof(dst[i]) + tof(src[i])); });
 }
@@ -988,9 +985,8 @@ for (int k = 0; k < Pack<T>::N; k++) x.v[k] = fromf<T>(tof(x.v[k]) + tof(y.v[k])
 template <typename T> __global__ void residual_bwd_kernel(T *da, T *db, const T *dout, size_t n) {
     packed_map<T>(n, [&](size_t i0) {
         Pack<T> d = load_pack(dout + i0), x = load_pack(da + i0), y = load_pack(db + i0);
-        
 #pragma unroll
-for (int k = 0; k < Pack<T>::N; k++) {
+        for (int k = 0; k < Pack<T>::N; k++) {
             x.v[k] = fromf<T>(tof(x.v[k]) + tof(d.v[k]));
             y.v[k] = fromf<T>(tof(y.v[k]) + tof(d.v[k]));
         }
@@ -1108,13 +1104,11 @@ template <typename T> __device__ void row_lse(const T *x, int V, float &m, float
         for (int c0 = threadIdx.x * Pack<T>::N; c0 < V; c0 += blockDim.x * Pack<T>::N) {
             Pack<T> p = load_pack(x + c0);
             float pm = -INFINITY;
-            
 #pragma unroll
-for (int k = 0; k < Pack<T>::N; k++) pm = fmaxf(pm, tof(p.v[k]));
+            for (int k = 0; k < Pack<T>::N; k++) pm = fmaxf(pm, tof(p.v[k]));
             float ps = 0;
-            
 #pragma unroll
-for (int k = 0; k < Pack<T>::N; k++) ps += __expf(tof(p.v[k]) - pm);
+            for (int k = 0; k < Pack<T>::N; k++) ps += __expf(tof(p.v[k]) - pm);
             lse_merge(m, s, pm, ps);
         }
     } else {
@@ -1254,9 +1248,8 @@ template <typename T> __device__ void xent_grad_row(T *dx, const T *x, float l, 
         for (int c0 = threadIdx.x * Pack<T>::N; c0 < V; c0 += blockDim.x * Pack<T>::N) {
             Pack<T> p = load_pack(x + c0), o;
             if (!overwrite) o = load_pack(dx + c0);
-            
 #pragma unroll
-for (int k = 0; k < Pack<T>::N; k++) {
+            for (int k = 0; k < Pack<T>::N; k++) {
                 float gr = t < 0 ? 0.0f : dloss * (__expf(tof(p.v[k]) - l) - (c0 + k == t ? 1.0f : 0.0f));
                 o.v[k] = fromf<T>(overwrite ? gr : tof(o.v[k]) + gr);
             }
