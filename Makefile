@@ -6,7 +6,7 @@
 #   make ch01          build one chapter's program: build/bin/ch01-markov
 #   make ch01-figures  rerun chapter 1's experiments (rewrites figures/data) and redraw
 #   make figures       the same for every chapter
-#   make html | pdf    one half of the book
+#   make html | pdf | epub   one format of the book
 #   make bench         CPU matmul against OpenBLAS (writes figures/data/bench-matmul-cpu.tsv)
 #   make clean
 #
@@ -52,7 +52,7 @@ figs = $(shell sed -n 's/^<<\(ch[0-9][0-9]-[A-Za-z0-9_-]*\)\.gp>>=.*/\1/p' $(cal
 WEAVE_DEPS := book/nw2md.py book/highlight.py
 PROGRAMS := $(foreach c,$(CHAPTERS),$(call bin,$(c)))
 STAMPS   := $(foreach c,$(CHAPTERS),build/$(c)/.tangled)
-FIGURES  := $(foreach c,$(CHAPTERS),$(foreach f,$(call figs,$(c)),figures/$(f).svg figures/$(f).pdf))
+FIGURES  := $(foreach c,$(CHAPTERS),$(foreach f,$(call figs,$(c)),figures/$(f).svg figures/$(f)-dark.svg figures/$(f).pdf))
 CHAPTER_INCLUDES := $(foreach c,$(CHAPTERS),-Ibuild/$(c))
 
 # ---- The common runtime ------------------------------------------------------
@@ -63,7 +63,7 @@ LIBCOMMON  := build/libcommon.a
 ASAN_OBJ   := $(patsubst common/%.c,build/asan/common/%.o,$(COMMON_SRC))
 ASAN_LIB   := build/asan/libcommon.a
 
-.PHONY: all setup programs figures draw html pdf book test test-c bench clean info
+.PHONY: all setup programs figures draw html pdf epub book test test-c bench clean info
 .PHONY: $(foreach c,$(CHAPTERS),ch$(call num,$(c)) ch$(call num,$(c))-figures ch$(call num,$(c))-draw)
 
 all: setup
@@ -117,10 +117,16 @@ ch$(call num,$(1))-figures: $(call bin,$(1))
 	$(call bin,$(1)) all --out figures/data
 	@$(MAKE) --no-print-directory ch$(call num,$(1))-draw
 
-ch$(call num,$(1))-draw: $(foreach f,$(call figs,$(1)),figures/$(f).svg figures/$(f).pdf)
+ch$(call num,$(1))-draw: $(foreach f,$(call figs,$(1)),figures/$(f).svg figures/$(f)-dark.svg figures/$(f).pdf)
 
 figures/ch$(call num,$(1))-%.svg: build/$(1)/.tangled common/style.gp $(wildcard figures/data/ch$(call num,$(1))-*.tsv)
 	$(GNUPLOT) -e "fmt='svg'; outfile='$$@'; datadir='figures/data'" common/style.gp build/$(1)/ch$(call num,$(1))-$$*.gp
+
+# The dark-mode SVG (the HTML book in dark mode): gnuplot's default black,
+# used by text and arrows given no colour, becomes the light ink.
+figures/ch$(call num,$(1))-%-dark.svg: build/$(1)/.tangled common/style.gp $(wildcard figures/data/ch$(call num,$(1))-*.tsv)
+	$(GNUPLOT) -e "fmt='svgdark'; outfile='$$@'; datadir='figures/data'" common/style.gp build/$(1)/ch$(call num,$(1))-$$*.gp
+	sed -i 's/="black"/="#dcdcd8"/g' $$@
 
 figures/ch$(call num,$(1))-%.pdf: build/$(1)/.tangled common/style.gp $(wildcard figures/data/ch$(call num,$(1))-*.tsv)
 	$(GNUPLOT) -e "fmt='pdf'; outfile='$$@'; datadir='figures/data'" common/style.gp build/$(1)/ch$(call num,$(1))-$$*.gp
@@ -144,6 +150,7 @@ PAGES      := $(basename $(notdir $(BOOK_MD)))
 HTML_PAGES := $(foreach p,$(PAGES),book/html/$(p).html) book/html/index.html
 PANDOC_MD  := markdown+tex_math_dollars+raw_html+raw_tex+raw_attribute+fenced_divs+bracketed_spans
 PANDOC_COMMON := --from $(PANDOC_MD) --lua-filter book/filters/book.lua --resource-path=.
+MINISEARCH := node_modules/minisearch/dist/umd/index.js
 
 build/book/appendix-%.md: book/front/appendix-%.md $(COMMON_HDR) common/style.gp book/includes.py book/nw2md.py
 	@mkdir -p $(@D)
@@ -164,16 +171,24 @@ book/html/index.html: build/book/meta.stamp book/templates/page.html | book/html
 	$(PANDOC) $(PANDOC_COMMON) --to html5 --standalone --template book/templates/page.html \
 	  --katex=katex/ --metadata-file build/book/meta/index.json -o $@ build/book/index.md
 
-book/html/.assets: book/style.css $(FIGURES)
+book/html/.assets: book/style.css book/search.js $(MINISEARCH) $(FIGURES)
 	@rm -rf book/html/figures
 	@mkdir -p book/html/figures book/html/katex
 	cp -rL /usr/share/javascript/katex/katex.min.js /usr/share/javascript/katex/katex.min.css \
 	      /usr/share/javascript/katex/fonts book/html/katex/
-	cp book/style.css book/html/
+	cp book/style.css book/search.js book/html/
+	cp $(MINISEARCH) book/html/minisearch.js
 	$(if $(filter %.svg,$(FIGURES)),cp $(filter %.svg,$(FIGURES)) book/html/figures/)
 	@touch $@
 
-html: $(HTML_PAGES)
+# Search: the index of every page (sections, chunks, identifiers, figures),
+# built here into a script the pages load (book/search.js), so that search
+# works from disk without a server.
+book/html/search-index.js: $(filter-out book/html/index.html,$(HTML_PAGES)) book/search_docs.py book/search_index.js $(MINISEARCH)
+	$(PYTHON) book/search_docs.py build/book/meta $(filter %.html,$^) > build/book/search-docs.json
+	node book/search_index.js build/book/search-docs.json $@
+
+html: $(HTML_PAGES) book/html/search-index.js
 
 build/book/book.tex: $(BOOK_MD) book/mkbook.py book/templates/preamble.tex book/filters/book.lua
 	$(PYTHON) book/mkbook.py $(BOOK_MD) > build/book/book.md
@@ -196,7 +211,18 @@ book/book.pdf: build/book/book.tex $(FIGURES)
 
 pdf: book/book.pdf
 
-book: html pdf
+# The EPUB: the same document as the PDF (build/book/book.md), math as
+# MathML, code chunks as their HTML, figures as SVG.
+book/book.epub: build/book/book.tex book/epub.css book/filters/book.lua $(FIGURES)
+	$(PANDOC) $(PANDOC_COMMON) --to epub3 --mathml --default-image-extension=svg \
+	  --toc --toc-depth=2 --epub-chapter-level=1 --css book/epub.css \
+	  -M title="Building Language Models from Scratch, in C" -M lang=en \
+	  -M date="$$(git log -1 --format=%cs 2>/dev/null || date +%F)" \
+	  -o $@ build/book/book.md
+
+epub: book/book.epub
+
+book: html pdf epub
 
 # ---- Tests ---------------------------------------------------------------------
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
@@ -239,4 +265,4 @@ bench: build/bin/bench-matmul
 	build/bin/bench-matmul --out figures/data
 
 clean:
-	rm -rf build book/html book/book.pdf figures/*.svg figures/*.pdf
+	rm -rf build book/html book/book.pdf book/book.epub figures/*.svg figures/*.pdf
