@@ -39,12 +39,6 @@ def main():
     for i, e in enumerate(entries):
         meta = {"booktitle": BOOK_TITLE, "pagetitle": e["title"], "chaptitle": e["title"], "chapter": e["num"],
                 "chapters": entries, "toc": True}
-        # nw2md.py ends a chapter with its index of chunks and, when the
-        # chapter declares identifiers, its index of identifiers: the sidebar links them
-        with open(pages[i], encoding="utf-8") as f:
-            text = f.read()
-        meta["chunkindex"] = "## Index of chunks " in text
-        meta["identindex"] = "## Index of identifiers " in text
         if i > 0:
             meta["prev"] = {k: entries[i - 1][k] for k in ("href", "title", "label")}
         if i + 1 < len(entries):
