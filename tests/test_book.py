@@ -9,14 +9,28 @@
     every image in the HTML loads from disk;
   * no {{data reference}} and no raw $math$ delimiters survive into the HTML
     outside the KaTeX-rendered spans;
-  * the PDF exists, and LaTeX reported no undefined references.
+  * the PDF exists, and LaTeX reported no undefined references;
+  * print quality: no code line runs off the page (no overfull box set in
+    the monospaced font) and nothing else sticks out more than 20pt; no
+    character is missing from its font; every font is embedded; the figure
+    PDFs are vector drawings (no raster images); and a sample of Greek, CJK
+    and emoji, in prose and in a code chunk, set with the book's preamble,
+    finds a font for every character;
+  * every figure has its dark-mode drawing (figures/x-dark.svg);
+  * the EPUB exists, has every chapter, math as MathML, and passes
+    epubcheck (where Debian's epubcheck is installed).
 
-Run from the repository root after `make html pdf`; prints "N passed, N failed".
+The browser's view of the HTML book is tests/test_browser.sh.
+Run from the repository root after `make html pdf epub`; prints "N passed, N failed".
 """
 import glob
 import os
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
+import zipfile
 from html.parser import HTMLParser
 
 passed = failed = 0
@@ -116,8 +130,117 @@ def main():
             text = f.read()
         undefined = re.findall(r"Reference `([^']+)' on page", text)
         check(not undefined, "the PDF has no undefined references%s" % ((" (%s)" % ", ".join(undefined[:5])) if undefined else ""))
+    print_quality()
+    epub(chapters)
+    for nw in chapters:
+        with open(nw, encoding="utf-8") as f:
+            for fig in re.findall(r"!\[[^\]]*\]\((figures/[^)\s]+)\)", f.read()):
+                check(os.path.exists(fig + "-dark.svg"), "%s: %s has its dark-mode drawing %s-dark.svg" % (nw, fig, fig))
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
+
+
+def overfull(log_text):
+    """(points, line range, is code) for every overfull box xelatex reported."""
+    out = []
+    lines = log_text.split("\n")
+    for i, line in enumerate(lines):
+        m = re.match(r"Overfull \\hbox \(([\d.]+)pt too wide\) (?:in paragraph|in alignment|detected) at lines? (\S+)", line)
+        if m:
+            following = " ".join(lines[i + 1:i + 3])
+            out.append((float(m.group(1)), m.group(2), "Mono" in following))
+    return out
+
+
+SAMPLE = r"""\documentclass{book}
+\usepackage{fontspec}
+\setmainfont{DejaVu Serif}[Scale=0.95]
+\setsansfont{DejaVu Sans}
+\setmonofont{DejaVu Sans Mono}[Scale=0.85]
+\usepackage{hyperref}
+\input{%s}
+\begin{document}
+Greek: \(\alpha\) and αβγδ λόγος; Chinese: 你好，世界; Japanese: こんにちは; Korean: 안녕;
+emoji: 😀 🚀 👍 ❤; \textbf{bold 字 😀}, \texttt{mono 字 😀 αβ}.
+\begin{nwchunk}
+\nwhead{c10-sample}{Print a few tokens}{}%%
+\begin{nwcode}
+printf("\nwst{你好, 世界 😀 αβγ}\\n");   \nwco{/* 中文 */}
+const char *s = "🚀👍";
+\end{nwcode}
+\end{nwchunk}
+\end{document}
+"""
+
+
+def print_quality():
+    log = "build/book/xelatex.log"
+    if not os.path.exists(log):
+        check(False, "build/book/xelatex.log exists (make pdf)")
+        return
+    with open(log, encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    boxes = overfull(text)
+    code = [b for b in boxes if b[2] and b[0] > 1.0]
+    check(not code, "no code line runs off the page%s" % (
+        " (overfull code at book.tex lines %s)" % ", ".join("%s by %.0fpt" % (b[1], b[0]) for b in code[:5]) if code else ""))
+    wide = [b for b in boxes if b[0] > 20.0]
+    check(not wide, "nothing sticks out more than 20pt%s" % (
+        " (book.tex lines %s)" % ", ".join("%s by %.0fpt" % (b[1], b[0]) for b in wide[:5]) if wide else ""))
+    missing = sorted(set(re.findall(r"Missing character: There is no (.*?) in font", text)))
+    check(not missing, "every character of the PDF has a font%s" % (" (missing: %s)" % " ".join(missing[:10]) if missing else ""))
+    if shutil.which("pdffonts") and os.path.exists("book/book.pdf"):
+        out = subprocess.run(["pdffonts", "book/book.pdf"], capture_output=True, text=True).stdout.splitlines()[2:]
+        unembedded = [l.split()[0] for l in out if l.split() and l.split()[-5] != "yes"]
+        check(not unembedded, "every font of the PDF is embedded%s" % (" (not: %s)" % ", ".join(unembedded) if unembedded else ""))
+    if shutil.which("pdfimages"):
+        for pdf in sorted(glob.glob("figures/*.pdf")):
+            out = subprocess.run(["pdfimages", "-list", pdf], capture_output=True, text=True).stdout.splitlines()[2:]
+            check(not out, "%s is a vector drawing (no raster images)" % pdf)
+    # the fallback fonts, on a sample of what chapter 10 prints
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(os.path.join(tmp, "sample.tex"), "w", encoding="utf-8") as f:
+            f.write(SAMPLE % os.path.abspath("book/templates/preamble.tex"))
+        r = subprocess.run(["xelatex", "-interaction=nonstopmode", "-halt-on-error", "sample.tex"],
+                           cwd=tmp, capture_output=True, text=True)
+        check(r.returncode == 0, "a sample of Greek, CJK and emoji compiles with the book's preamble")
+        slog = open(os.path.join(tmp, "sample.log"), encoding="utf-8", errors="replace").read() \
+            if os.path.exists(os.path.join(tmp, "sample.log")) else ""
+        miss = sorted(set(re.findall(r"Missing character: There is no (.*?) in font", slog)))
+        check(r.returncode == 0 and not miss, "every Greek, CJK and emoji character of the sample has a font%s" % (
+            " (missing: %s)" % " ".join(miss[:10]) if miss else ""))
+        if r.returncode == 0 and shutil.which("pdffonts"):
+            fonts = subprocess.run(["pdffonts", os.path.join(tmp, "sample.pdf")], capture_output=True, text=True).stdout
+            check("CJK" in fonts and "Symbola" in fonts, "the sample embeds the CJK and emoji fallback fonts")
+
+
+def epub(chapters):
+    path = "book/book.epub"
+    check(os.path.exists(path), "book/book.epub exists (make epub)")
+    if not os.path.exists(path):
+        return
+    with zipfile.ZipFile(path) as z:
+        names = z.namelist()
+        text = "".join(z.read(n).decode("utf-8", "replace") for n in names if n.endswith(".xhtml"))
+    check(names[0] == "mimetype", "the EPUB starts with its mimetype")
+    for nw in chapters:
+        stem = os.path.basename(os.path.dirname(nw))
+        md = "build/book/%s.md" % stem
+        if os.path.exists(md):
+            with open(md, encoding="utf-8") as f:
+                title = re.sub(r"\s*\{[^}]*\}\s*$", "", f.readline()[2:]).strip()
+            check(title and title in text, "the EPUB has %s (%s)" % (stem, title))
+    prose = re.sub(r"<pre.*?</pre>|<code.*?</code>|<annotation.*?</annotation>", "", text, flags=re.S)
+    raw = re.findall(r"\\frac|\\\(|\$[^$<]*\\[a-z]+[^$<]*\$", prose)
+    check("<math" in text and not raw, "the EPUB's math is MathML%s" % (" (raw TeX: %s)" % raw[0][:40] if raw else ""))
+    check('class="nw-chunk"' in text, "the EPUB has the code chunks")
+    jar = "/usr/bin/epubcheck" if os.path.exists("/usr/bin/epubcheck") else shutil.which("epubcheck")
+    if jar and shutil.which("java"):
+        r = subprocess.run(["java", "-jar", jar, "-q", path], capture_output=True, text=True)
+        msgs = [l for l in (r.stdout + r.stderr).splitlines() if re.match(r"(ERROR|FATAL|WARNING)", l)]
+        check(r.returncode == 0 and not msgs, "epubcheck finds no error in the EPUB%s" % (" (%s)" % msgs[0][:160] if msgs else ""))
+    else:
+        print("note: epubcheck not installed; the EPUB was not validated")
 
 
 if __name__ == "__main__":
