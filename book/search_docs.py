@@ -27,7 +27,7 @@ SKIP = {"script", "style", "header", "footer", "nav", "button"}
 class Doc:
     def __init__(self, kind, anchor, level=0):
         self.kind, self.anchor, self.level = kind, anchor, level
-        self.title, self.text = [], []
+        self.title, self.text, self.plain = [], [], []   # plain: the text with math as "…"
 
 
 class Extract(HTMLParser):
@@ -58,6 +58,11 @@ class Extract(HTMLParser):
         elif tag == "ul" and "nw-ident-index" in cls:
             self.in_ident_index = True
             flags.add("ident-index")
+        if tag == "span" and "math" in cls:
+            flags.add("math")
+            self.math = getattr(self, "math", 0) + 1
+            if self.open and self.heading is None:
+                self.open[-1].plain.append(" … ")
         if tag in SKIP or (tag == "div" and "nw-foot" in cls) \
                 or (tag == "span" and ("nw-nav" in cls or "nw-eq" in cls)):
             flags.add("skip")
@@ -92,6 +97,8 @@ class Extract(HTMLParser):
                 self.skip -= 1
             if "heading" in flags:
                 self.heading = None
+            if "math" in flags:
+                self.math -= 1
             if "ident-index" in flags:
                 self.in_ident_index = False
             if doc is not None:
@@ -110,6 +117,8 @@ class Extract(HTMLParser):
             if self.heading.kind != "figure":
                 return
         self.open[-1].text.append(data)
+        if not getattr(self, "math", 0):
+            self.open[-1].plain.append(data)
 
 
 def squash(parts):
@@ -132,14 +141,16 @@ def main():
         with open(path, encoding="utf-8") as f:
             p.feed(f.read())
         for d in p.docs:
-            title, text = squash(d.title), squash(d.text)
+            title, text, plain = squash(d.title), squash(d.text), squash(d.plain)
+            plain = re.sub(r"(\s*…\s*)+", " … ", plain).replace(" … .", "….").replace(" … ,", "…,")
             if d.kind == "figure":
                 title = re.sub(r"^(Figure [\w.]+):.*", r"\1", title)
+                plain = re.sub(r"^Figure [\w.]+:\s*", "", plain)
             if not title and not text:
                 continue
             out.append({"id": "%s#%s" % (name, d.anchor), "href": "%s#%s" % (name, d.anchor), "kind": d.kind,
                         "title": title, "page": label, "text": text,
-                        "excerpt": text[:160] + ("…" if len(text) > 160 else "")})
+                        "excerpt": plain[:160] + ("…" if len(plain) > 160 else "")})
         for ident, anchor in p.idents:
             out.append({"id": "%s#%s/%s" % (name, anchor, ident), "href": "%s#%s" % (name, anchor),
                         "kind": "identifier", "title": ident, "page": label, "text": ident,

@@ -214,6 +214,7 @@ async function main() {
       const hits = await search("perplexity");
       check(hits.length > 0 && hits[0].startsWith("01-markov.html#"),
         `search for "perplexity" from the contents page: first hit in chapter 1 (${hits[0]})`);
+      await page.screenshot({ path: path.join(shotDir, "search.png"), clip: { x: 0, y: 0, width: 1300, height: 800 } });
       const [f, a] = (hits[0] || "#").split("#");
       check(info[f] && info[f].ids.includes(a), `search hit ${hits[0]} names an existing anchor`);
       // follow it with the keyboard
@@ -261,7 +262,7 @@ async function main() {
     c = await page.evaluate(colours);
     check(c.theme === "light" && luminance(c.page) > 0.8, "the toggle switches back to light");
     await page.evaluate(() => localStorage.removeItem("theme"));
-    for (const f of ["light.png", "dark.png"]) {
+    for (const f of ["light.png", "dark.png", "search.png"]) {
       const p = path.join(shotDir, f);
       check(fs.existsSync(p) && fs.statSync(p).size > 20000, `screenshot build/screenshots/${f} taken`);
     }

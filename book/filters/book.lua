@@ -102,6 +102,10 @@ local filter_figures = {
     local num = figures[img.identifier]
     if not num or is_latex then return nil end
     local cap = caption_prefix("Figure", num)
+    if not is_epub then
+      -- the number links to the figure itself: a link a reader can copy
+      cap[1] = pandoc.Link({ cap[1] }, "#" .. img.identifier, "", pandoc.Attr("", { "fig-anchor" }))
+    end
     for _, x in ipairs(img.caption) do table.insert(cap, x) end
     if is_epub then
       img.caption = cap
