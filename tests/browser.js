@@ -66,6 +66,10 @@ function inspect() {
     text: text.join(" "),
     imgs,
     searchBox: !!document.getElementById("search-box"),
+    anchorless: [...document.querySelectorAll(".nw-chunk, figure")].filter((e) => !e.id).length,
+    anchored: document.querySelectorAll(".nw-chunk[id], figure[id]").length,
+    prevNext: [...document.querySelectorAll('a[rel="prev"], a[rel="next"]')].map((a) => a.getAttribute("href")),
+    toc: document.querySelectorAll("#TOC a").length,
     firstIdent: (document.querySelector(".nw-ident-index li code") || {}).textContent || null,
     firstIdentHref: ((document.querySelector(".nw-ident-index li a") || {}).getAttribute || (() => null))
       .call(document.querySelector(".nw-ident-index li a"), "href"),
@@ -189,6 +193,17 @@ async function main() {
     // Search, from the contents page (the box is the same on every page).
     const chapters = pages.filter((p) => /^\d\d-/.test(p));
     for (const name of pages) check(info[name].searchBox, `${name}: has the search box`);
+    // Navigation: the chapters in order, each with its contents in the sidebar;
+    // every chunk and figure carries an id a reader can link to.
+    const order = pages.filter((p) => p !== "index.html");
+    order.forEach((name, i) => {
+      const want = [order[i - 1], order[i + 1]].filter(Boolean);
+      const d = info[name];
+      check(want.every((w) => d.prevNext.includes(w)) && d.hrefs.includes("index.html"),
+        `${name}: links to the previous and next pages (${want.join(", ")}) and the contents`);
+      check(d.toc > 0, `${name}: a sidebar with the chapter's contents (${d.toc} entries)`);
+      check(d.anchorless === 0, `${name}: all ${d.anchored} chunks and figures have an anchor`);
+    });
     const search = async (term) => {
       if (!page.url().endsWith("/index.html")) await page.goto(url("index.html"), { waitUntil: "load" });
       await page.click("#search-box", { clickCount: 3 });
