@@ -1,7 +1,7 @@
 # Building Language Models from Scratch, in C -- the only entry point.
 #
 #   make               install what is missing, build every program, draw every
-#                      figure from the committed data, weave the HTML book and the PDF
+#                      figure from the committed data, weave the HTML book, the PDF and the EPUB
 #   make test          run every test; the last line is "N passed, N failed"
 #   make ch01          build one chapter's program: build/bin/ch01-markov
 #   make ch01-figures  rerun chapter 1's experiments (rewrites figures/data) and redraw

@@ -132,6 +132,24 @@ def main():
             text = f.read()
         undefined = re.findall(r"Reference `([^']+)' on page", text)
         check(not undefined, "the PDF has no undefined references%s" % ((" (%s)" % ", ".join(undefined[:5])) if undefined else ""))
+    # solutions: folded under their exercises in HTML, gathered at the end
+    # of the chapter in the PDF
+    tex = open("build/book/book.tex", encoding="utf-8").read() if os.path.exists("build/book/book.tex") else ""
+    for nw in chapters:
+        stem = os.path.basename(os.path.dirname(nw))
+        with open(nw, encoding="utf-8") as f:
+            n = len(re.findall(r"^\s*:::+\s*\{?\s*\.solution\b", f.read(), re.M))
+        if not n:
+            continue
+        page = os.path.join("book/html", stem + ".html")
+        html_text = open(page, encoding="utf-8").read() if os.path.exists(page) else ""
+        check(html_text.count('<details class="solution">') == n,
+              "%s: its %d solutions fold away under their exercises in HTML" % (stem, n))
+        chap = re.search(r"\\setcounter\{chapter\}\{%d\}(.*?)(?:\\setcounter\{chapter\}|\\appendix|\Z)" % (int(stem[:2]) - 1), tex, re.S)
+        body = chap.group(1) if chap else ""
+        tail = body.split("\\section*{Solutions}")[-1] if "\\section*{Solutions}" in body else ""
+        check(len(re.findall(r"\\textbf\{Exercise \d+\.\}", tail)) == n,
+              "%s: the PDF gathers its %d solutions at the end of the chapter" % (stem, n))
     print_quality()
     epub(chapters)
     for nw in chapters:
