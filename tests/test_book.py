@@ -16,7 +16,10 @@
     PDFs are vector drawings (no raster images); and a sample of Greek, CJK
     and emoji, in prose and in a code chunk, set with the book's preamble,
     finds a font for every character;
-  * every figure has its dark-mode drawing (figures/x-dark.svg);
+  * every figure has its dark-mode drawing (figures/x-dark.svg), and in
+    both drawings the text (and in the dark one the curves) contrasts with
+    the background: a colour fixed in a figure script that vanishes on the
+    dark page is caught here (common/style.gp offers ink, faint, paper);
   * the EPUB exists, has every chapter, math as MathML, and passes
     epubcheck (where Debian's epubcheck is installed).
 
@@ -156,8 +159,76 @@ def main():
         with open(nw, encoding="utf-8") as f:
             for fig in re.findall(r"!\[[^\]]*\]\((figures/[^)\s]+)\)", f.read()):
                 check(os.path.exists(fig + "-dark.svg"), "%s: %s has its dark-mode drawing %s-dark.svg" % (nw, fig, fig))
+                for svg, paper, dark in ((fig + ".svg", "#ffffff", False), (fig + "-dark.svg", "#1d1f23", True)):
+                    if os.path.exists(svg):
+                        weak = svg_weak_colours(svg, paper, dark)
+                        check(not weak, "%s: its text%s reads on its background%s" % (
+                            svg, " and curves" if dark else "", " (%s)" % ", ".join(weak[:4]) if weak else ""))
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
+
+
+NAMED = {"black": (0, 0, 0), "white": (255, 255, 255), "gray": (128, 128, 128), "grey": (128, 128, 128)}
+
+
+def rgb_of(c):
+    c = (c or "").strip().lower()
+    if c in NAMED:
+        return NAMED[c]
+    m = re.match(r"#([0-9a-f]{6})$", c)
+    if m:
+        return tuple(int(m.group(1)[i:i + 2], 16) for i in (0, 2, 4))
+    m = re.match(r"rgba?\(\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)", c)
+    return tuple(int(x) for x in m.groups()) if m else None
+
+
+def contrast(a, b):
+    def lum(rgb):
+        f = [(x / 255) / 12.92 if x / 255 <= 0.03928 else ((x / 255 + 0.055) / 1.055) ** 2.4 for x in rgb]
+        return 0.2126 * f[0] + 0.7152 * f[1] + 0.0722 * f[2]
+    x, y = lum(a), lum(b)
+    return (max(x, y) + 0.05) / (min(x, y) + 0.05)
+
+
+def svg_weak_colours(path, paper, curves):
+    """Colours in a gnuplot SVG that do not read on its background: text
+    below a contrast of 3 and, when curves is set, lines 2px or wider
+    (the curves, not the grid) below 1.5.  Colours are inherited from the
+    enclosing groups; stroke="currentColor" takes the color attribute."""
+    import xml.etree.ElementTree as ET
+    bg = rgb_of(paper)
+    weak = set()
+
+    def walk(e, inh):
+        a = dict(inh)
+        for k in ("fill", "stroke", "color", "stroke-width"):
+            if e.get(k) is not None:
+                a[k] = e.get(k)
+        tag = e.tag.split("}")[-1]
+        if tag == "defs":
+            return
+        if tag == "text":
+            c = rgb_of(a.get("fill"))
+            if c and contrast(c, bg) < 3.0:
+                weak.add("text in %s" % a.get("fill"))
+        elif curves and tag in ("path", "polyline", "line"):
+            stroke = a.get("stroke")
+            if stroke == "currentColor":
+                stroke = a.get("color")
+            c = rgb_of(stroke)
+            try:
+                width = float(a.get("stroke-width", "1"))
+            except ValueError:
+                width = 1
+            if c and width >= 2 and contrast(c, bg) < 1.5:
+                weak.add("line in %s" % stroke)
+        for child in e:
+            walk(child, a)
+    try:
+        walk(ET.parse(path).getroot(), {"fill": "black"})
+    except ET.ParseError as err:
+        return ["unreadable SVG: %s" % err]
+    return sorted(weak)
 
 
 def overfull(log_text):
