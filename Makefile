@@ -63,7 +63,7 @@ LIBCOMMON  := build/libcommon.a
 ASAN_OBJ   := $(patsubst common/%.c,build/asan/common/%.o,$(COMMON_SRC))
 ASAN_LIB   := build/asan/libcommon.a
 
-.PHONY: all setup programs figures draw html pdf epub book test test-c bench clean info
+.PHONY: all setup programs figures draw html pdf book test test-c bench clean info
 .PHONY: $(foreach c,$(CHAPTERS),ch$(call num,$(c)) ch$(call num,$(c))-figures ch$(call num,$(c))-draw)
 
 all: setup
@@ -220,6 +220,7 @@ book/book.epub: build/book/book.tex book/epub.css book/filters/book.lua $(FIGURE
 	  -M date="$$(git log -1 --format=%cs 2>/dev/null || date +%F)" \
 	  -o $@ build/book/book.md
 
+.PHONY: epub
 epub: book/book.epub
 
 book: html pdf epub
