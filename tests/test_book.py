@@ -16,7 +16,7 @@
     PDFs are vector drawings (no raster images); and a sample of Greek, CJK
     and emoji, in prose and in a code chunk, set with the book's preamble,
     finds a font for every character;
-  * every figure has its dark-mode drawing (figures/x-dark.svg), and in
+  * every gnuplot figure has its dark-mode drawing (figures/x-dark.svg), and in
     both drawings the text (and in the dark one the curves) contrasts with
     the background: a colour fixed in a figure script that vanishes on the
     dark page is caught here (common/style.gp offers ink, faint, paper);
@@ -157,13 +157,18 @@ def main():
     epub(chapters)
     for nw in chapters:
         with open(nw, encoding="utf-8") as f:
-            for fig in re.findall(r"!\[[^\]]*\]\((figures/[^)\s]+)\)", f.read()):
+            src = f.read()
+        gnuplot = set(re.findall(r"^<<(ch\d\d-[A-Za-z0-9_-]+)\.gp>>=", src, re.M))
+        for fig in re.findall(r"!\[[^\]]*\]\((figures/[^)\s]+)\)", src):
+            # gnuplot draws its figures for the dark page too; a figure drawn
+            # otherwise (graphviz, say) sits on a white card in dark mode
+            if os.path.basename(fig) in gnuplot:
                 check(os.path.exists(fig + "-dark.svg"), "%s: %s has its dark-mode drawing %s-dark.svg" % (nw, fig, fig))
-                for svg, paper, dark in ((fig + ".svg", "#ffffff", False), (fig + "-dark.svg", "#1d1f23", True)):
-                    if os.path.exists(svg):
-                        weak = svg_weak_colours(svg, paper, dark)
-                        check(not weak, "%s: its text%s reads on its background%s" % (
-                            svg, " and curves" if dark else "", " (%s)" % ", ".join(weak[:4]) if weak else ""))
+            for svg, paper, dark in ((fig + ".svg", "#ffffff", False), (fig + "-dark.svg", "#1d1f23", True)):
+                if os.path.exists(svg):
+                    weak = svg_weak_colours(svg, paper, dark)
+                    check(not weak, "%s: its text%s reads on its background%s" % (
+                        svg, " and curves" if dark else "", " (%s)" % ", ".join(weak[:4]) if weak else ""))
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 
@@ -284,10 +289,21 @@ def print_quality():
         out = subprocess.run(["pdffonts", "book/book.pdf"], capture_output=True, text=True).stdout.splitlines()[2:]
         unembedded = [l.split()[0] for l in out if l.split() and l.split()[-5] != "yes"]
         check(not unembedded, "every font of the PDF is embedded%s" % (" (not: %s)" % ", ".join(unembedded) if unembedded else ""))
-    if shutil.which("pdfimages"):
+    if shutil.which("pdfimages") and shutil.which("pdffonts"):
+        # vector figures: text set in fonts, lines as paths; the one raster
+        # image allowed is a data grid a script plots "with image" (a heat
+        # map at the data's own resolution), never a picture of the figure
+        scripts = {}
+        for nw in glob.glob("chapters/[0-9][0-9]-*/*.nw"):
+            with open(nw, encoding="utf-8") as f:
+                for name, body in re.findall(r"^<<(ch\d\d-[A-Za-z0-9_-]+)\.gp>>=\n(.*?)^@", f.read(), re.M | re.S):
+                    scripts[name] = body
         for pdf in sorted(glob.glob("figures/*.pdf")):
-            out = subprocess.run(["pdfimages", "-list", pdf], capture_output=True, text=True).stdout.splitlines()[2:]
-            check(not out, "%s is a vector drawing (no raster images)" % pdf)
+            fonts = subprocess.run(["pdffonts", pdf], capture_output=True, text=True).stdout.splitlines()[2:]
+            images = subprocess.run(["pdfimages", "-list", pdf], capture_output=True, text=True).stdout.splitlines()[2:]
+            grid = re.search(r"with image(?! pixels)", scripts.get(os.path.basename(pdf)[:-4], ""))
+            check(fonts and (not images or grid), "%s is a vector drawing (%d fonts, %d raster images%s)" % (
+                pdf, len(fonts), len(images), ", a data grid" if images and grid else ""))
     # the fallback fonts, on a sample of what chapter 10 prints
     with tempfile.TemporaryDirectory() as tmp:
         with open(os.path.join(tmp, "sample.tex"), "w", encoding="utf-8") as f:
