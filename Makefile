@@ -52,7 +52,7 @@ figs = $(shell sed -n 's/^<<\(ch[0-9][0-9]-[A-Za-z0-9_-]*\)\.gp>>=.*/\1/p' $(cal
 WEAVE_DEPS := book/nw2md.py book/highlight.py
 PROGRAMS := $(foreach c,$(CHAPTERS),$(call bin,$(c)))
 STAMPS   := $(foreach c,$(CHAPTERS),build/$(c)/.tangled)
-FIGURES  := $(foreach c,$(CHAPTERS),$(foreach f,$(call figs,$(c)),figures/$(f).svg figures/$(f)-dark.svg figures/$(f).pdf))
+FIGURES  := $(foreach c,$(CHAPTERS),$(foreach f,$(call figs,$(c)),figures/$(f).svg figures/$(f).pdf))
 CHAPTER_INCLUDES := $(foreach c,$(CHAPTERS),-Ibuild/$(c))
 
 # ---- The common runtime ------------------------------------------------------
@@ -117,7 +117,7 @@ ch$(call num,$(1))-figures: $(call bin,$(1))
 	$(call bin,$(1)) all --out figures/data
 	@$(MAKE) --no-print-directory ch$(call num,$(1))-draw
 
-ch$(call num,$(1))-draw: $(foreach f,$(call figs,$(1)),figures/$(f).svg figures/$(f)-dark.svg figures/$(f).pdf)
+ch$(call num,$(1))-draw: $(foreach f,$(call figs,$(1)),figures/$(f).svg figures/$(f).pdf)
 
 figures/ch$(call num,$(1))-%.svg: build/$(1)/.tangled common/style.gp $(wildcard figures/data/ch$(call num,$(1))-*.tsv)
 	$(GNUPLOT) -e "fmt='svg'; outfile='$$@'; datadir='figures/data'" common/style.gp build/$(1)/ch$(call num,$(1))-$$*.gp
@@ -128,10 +128,15 @@ figures/ch$(call num,$(1))-%-dark.svg: build/$(1)/.tangled common/style.gp $(wil
 	$(GNUPLOT) -e "fmt='svgdark'; outfile='$$@'; datadir='figures/data'" common/style.gp build/$(1)/ch$(call num,$(1))-$$*.gp
 	sed -i 's/="black"/="#dcdcd8"/g' $$@
 
+ch$(call num,$(1))-draw: $(foreach f,$(call figs,$(1)),figures/$(f)-dark.svg)
+
 figures/ch$(call num,$(1))-%.pdf: build/$(1)/.tangled common/style.gp $(wildcard figures/data/ch$(call num,$(1))-*.tsv)
 	$(GNUPLOT) -e "fmt='pdf'; outfile='$$@'; datadir='figures/data'" common/style.gp build/$(1)/ch$(call num,$(1))-$$*.gp
 endef
 $(foreach c,$(CHAPTERS),$(eval $(call chapter_rules,$(c))))
+
+# Every gnuplot figure is drawn for the dark page too (figures/x-dark.svg).
+FIGURES += $(foreach c,$(CHAPTERS),$(foreach f,$(call figs,$(c)),figures/$(f)-dark.svg))
 
 draw: $(FIGURES)
 
