@@ -95,6 +95,51 @@ local function file_exists(path)
   return false
 end
 
+-- Text for an image's alt attribute: the caption, with its math as plain
+-- text (d/dx sin x rather than \frac{d}{dx}\sin x).
+local SYMBOL = {
+  alpha = "α", beta = "β", gamma = "γ", delta = "δ", epsilon = "ε", varepsilon = "ε", eta = "η",
+  theta = "θ", lambda = "λ", mu = "μ", pi = "π", rho = "ρ", sigma = "σ", tau = "τ", phi = "φ",
+  chi = "χ", psi = "ψ", omega = "ω", Delta = "Δ", Sigma = "Σ", Omega = "Ω", nabla = "∇",
+  times = "×", cdot = "·", le = "≤", leq = "≤", ge = "≥", geq = "≥", ne = "≠", neq = "≠",
+  approx = "≈", infty = "∞", sum = "Σ", prod = "Π", to = "→", mid = "|", ldots = "…", dots = "…",
+  partial = "∂", sqrt = "√", pm = "±", mathrm = "", text = "", mathbf = "", operatorname = "",
+}
+
+local function plain_math(tex)
+  local t = tex
+  for _ = 1, 3 do
+    t = t:gsub("\\[dt]?frac%s*(%b{})%s*(%b{})", function(a, b) return a:sub(2, -2) .. "/" .. b:sub(2, -2) end)
+  end
+  t = t:gsub("\\left", ""):gsub("\\right", ""):gsub("\\[,;!: ]", " ")
+  t = t:gsub("\\(%a+)", function(w) return SYMBOL[w] or w end):gsub("[{}]", ""):gsub("%s+", " ")
+  return t
+end
+
+local function alt_text(inlines)
+  local plain = pandoc.Inlines(inlines):walk({
+    Math = function(m) return pandoc.Str(plain_math(m.text)) end,
+  })
+  return stringify(plain)
+end
+
+-- EPUB: SVG files may not declare an external DTD (epubcheck OPF-073);
+-- Graphviz writes one.  Such a file goes into the EPUB as a copy without it.
+local function epub_svg(src)
+  if not src:match("%.svg$") then return src end
+  local f = io.open(src, "r")
+  if not f then return src end
+  local text = f:read("a")
+  f:close()
+  if not text:find("<!DOCTYPE", 1, true) then return src end
+  os.execute("mkdir -p build/book/epub-media")
+  local copy = "build/book/epub-media/" .. src:gsub("^.*/", "")
+  local out = assert(io.open(copy, "w"))
+  out:write((text:gsub("<!DOCTYPE[^>]*>%s*", "", 1)))
+  out:close()
+  return copy
+end
+
 local filter_figures = {
   Para = function(p)
     if #p.content ~= 1 or p.content[1].t ~= "Image" then return nil end
@@ -108,12 +153,14 @@ local filter_figures = {
     end
     for _, x in ipairs(img.caption) do table.insert(cap, x) end
     if is_epub then
+      img.attributes.alt = alt_text(cap)
+      img.src = epub_svg(img.src)
       img.caption = cap
       return pandoc.Para({ img })
     end
     -- HTML: <figure id=...> with the light image, the dark one if drawn,
     -- and the caption (rendered by pandoc, so its math goes to KaTeX).
-    local alt = { pandoc.Str(stringify(img.caption)) }
+    local alt = { pandoc.Str(alt_text(img.caption)) }
     local dark_src = img.src:gsub("%.svg$", "-dark.svg")
     local has_dark = dark_src ~= img.src and file_exists(dark_src)
     local imgs = { pandoc.Image(alt, img.src, "", pandoc.Attr("", { has_dark and "only-light" or "figure-card" })) }
