@@ -1,12 +1,12 @@
 # Building Language Models from Scratch, in C -- the only entry point.
 #
 #   make               install what is missing, build every program, draw every
-#                      figure from the committed data, weave the HTML book and the PDF
+#                      figure from the committed data, weave the HTML book, the PDF and the EPUB
 #   make test          run every test; the last line is "N passed, N failed"
 #   make ch01          build one chapter's program: build/bin/ch01-markov
 #   make ch01-figures  rerun chapter 1's experiments (rewrites figures/data) and redraw
 #   make figures       the same for every chapter
-#   make html | pdf    one half of the book
+#   make html | pdf | epub   one format of the book
 #   make bench         CPU matmul against OpenBLAS (writes figures/data/bench-matmul-cpu.tsv)
 #   make test-gpu      (on a GPU machine) every kernel against its CPU reference, and
 #                      under compute-sanitizer; make bench-gpu times them
@@ -141,10 +141,21 @@ ch$(call num,$(1))-draw: $(foreach f,$(call figs,$(1)),figures/$(f).svg figures/
 figures/ch$(call num,$(1))-%.svg: build/$(1)/.tangled common/style.gp $(wildcard figures/data/ch$(call num,$(1))-*.tsv)
 	$(GNUPLOT) -e "fmt='svg'; outfile='$$@'; datadir='figures/data'" common/style.gp build/$(1)/ch$(call num,$(1))-$$*.gp
 
+# The dark-mode SVG (the HTML book in dark mode): gnuplot's default black,
+# used by text and arrows given no colour, becomes the light ink.
+figures/ch$(call num,$(1))-%-dark.svg: build/$(1)/.tangled common/style.gp $(wildcard figures/data/ch$(call num,$(1))-*.tsv)
+	$(GNUPLOT) -e "fmt='svgdark'; outfile='$$@'; datadir='figures/data'" common/style.gp build/$(1)/ch$(call num,$(1))-$$*.gp
+	sed -i 's/="black"/="#dcdcd8"/g' $$@
+
+ch$(call num,$(1))-draw: $(foreach f,$(call figs,$(1)),figures/$(f)-dark.svg)
+
 figures/ch$(call num,$(1))-%.pdf: build/$(1)/.tangled common/style.gp $(wildcard figures/data/ch$(call num,$(1))-*.tsv)
 	$(GNUPLOT) -e "fmt='pdf'; outfile='$$@'; datadir='figures/data'" common/style.gp build/$(1)/ch$(call num,$(1))-$$*.gp
 endef
 $(foreach c,$(CHAPTERS),$(eval $(call chapter_rules,$(c))))
+
+# Every gnuplot figure is drawn for the dark page too (figures/x-dark.svg).
+FIGURES += $(foreach c,$(CHAPTERS),$(foreach f,$(call figs,$(c)),figures/$(f)-dark.svg))
 
 draw: $(FIGURES)
 
@@ -163,6 +174,7 @@ PAGES      := $(basename $(notdir $(BOOK_MD)))
 HTML_PAGES := $(foreach p,$(PAGES),book/html/$(p).html) book/html/index.html
 PANDOC_MD  := markdown+tex_math_dollars+raw_html+raw_tex+raw_attribute+fenced_divs+bracketed_spans
 PANDOC_COMMON := --from $(PANDOC_MD) --lua-filter book/filters/book.lua --resource-path=.
+MINISEARCH := node_modules/minisearch/dist/umd/index.js
 
 build/book/appendix-%.md: book/front/appendix-%.md $(COMMON_HDR) common/style.gp book/includes.py book/nw2md.py
 	@mkdir -p $(@D)
@@ -183,16 +195,24 @@ book/html/index.html: build/book/meta.stamp book/templates/page.html | book/html
 	$(PANDOC) $(PANDOC_COMMON) --to html5 --standalone --template book/templates/page.html \
 	  --katex=katex/ --metadata-file build/book/meta/index.json -o $@ build/book/index.md
 
-book/html/.assets: book/style.css $(FIGURES)
+book/html/.assets: book/style.css book/search.js $(MINISEARCH) $(FIGURES)
 	@rm -rf book/html/figures
 	@mkdir -p book/html/figures book/html/katex
 	cp -rL /usr/share/javascript/katex/katex.min.js /usr/share/javascript/katex/katex.min.css \
 	      /usr/share/javascript/katex/fonts book/html/katex/
-	cp book/style.css book/html/
+	cp book/style.css book/search.js book/html/
+	cp $(MINISEARCH) book/html/minisearch.js
 	$(if $(filter %.svg,$(FIGURES)),cp $(filter %.svg,$(FIGURES)) book/html/figures/)
 	@touch $@
 
-html: $(HTML_PAGES)
+# Search: the index of every page (sections, chunks, identifiers, figures),
+# built here into a script the pages load (book/search.js), so that search
+# works from disk without a server.
+book/html/search-index.js: $(filter-out book/html/index.html,$(HTML_PAGES)) book/search_docs.py book/search_index.js $(MINISEARCH)
+	$(PYTHON) book/search_docs.py build/book/meta $(filter %.html,$^) > build/book/search-docs.json
+	node book/search_index.js build/book/search-docs.json $@
+
+html: $(HTML_PAGES) book/html/search-index.js
 
 build/book/book.tex: $(BOOK_MD) book/mkbook.py book/templates/preamble.tex book/filters/book.lua
 	$(PYTHON) book/mkbook.py $(BOOK_MD) > build/book/book.md
@@ -215,7 +235,19 @@ book/book.pdf: build/book/book.tex $(FIGURES)
 
 pdf: book/book.pdf
 
-book: html pdf
+# The EPUB: the same document as the PDF (build/book/book.md), math as
+# MathML, code chunks as their HTML, figures as SVG.
+book/book.epub: build/book/book.tex book/epub.css book/filters/book.lua $(FIGURES)
+	$(PANDOC) $(PANDOC_COMMON) --to epub3 --mathml --default-image-extension=svg \
+	  --toc --toc-depth=2 --epub-chapter-level=1 --css book/epub.css \
+	  -M title="Building Language Models from Scratch, in C" -M lang=en \
+	  -M date="$$(git log -1 --format=%cs 2>/dev/null || date +%F)" \
+	  -o $@ build/book/book.md
+
+.PHONY: epub
+epub: book/book.epub
+
+book: html pdf epub
 
 # ---- Tests ---------------------------------------------------------------------
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
@@ -282,4 +314,4 @@ bench-gpu: build/bin/bench-gpu
 	$(PYTHON) bench/gpu_torch.py --dtype bf16 --out figures/data
 
 clean:
-	rm -rf build book/html book/book.pdf figures/*.svg figures/*.pdf
+	rm -rf build book/html book/book.pdf book/book.epub figures/*.svg figures/*.pdf

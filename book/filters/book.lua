@@ -15,10 +15,19 @@
 --  * Solutions: a div of class "solution" inside an exercise (an item of an
 --    ordered list) folds away under a <details> element in HTML; in LaTeX it
 --    is moved to a "Solutions" section at the end of its chapter, headed
---    with the exercise's number.
+--    with the exercise's number.  The EPUB does as the PDF does (e-readers
+--    handle <details> poorly).
+--  * Dark figures: in HTML a figure figures/x.svg that has a companion
+--    figures/x-dark.svg (drawn by gnuplot for the dark background; see
+--    common/style.gp) shows one or the other, following the page's theme;
+--    the <figure> element carries the figure's id, a stable anchor.
+--  * EPUB: the whole book is one document (book/mkbook.py), so figures,
+--    tables and headings are numbered per chapter here, from the chapter
+--    numbers mkbook.py records, rather than by pandoc.
 
 local chapter = nil
 local is_latex = FORMAT:match("latex") ~= nil
+local is_epub = FORMAT:match("epub") ~= nil
 local figures, tables = {}, {}
 
 local function number_of(kind, n)
@@ -28,10 +37,23 @@ end
 
 local function stringify(x) return pandoc.utils.stringify(x) end
 
--- Pass 1: number figures and tables, in document order.
+-- The chapter a raw block of book/mkbook.py starts: \setcounter{chapter}{N-1}
+-- before chapter N, \appendix before the first appendix.
+local appendix_letter = nil
+local function chapter_marker(b)
+  if b.t ~= "RawBlock" or b.format ~= "latex" then return nil end
+  local n = b.text:match("\\setcounter{chapter}{(%d+)}")
+  if n then return tostring(tonumber(n) + 1) end
+  if b.text:match("\\appendix") then return "appendix" end
+  return nil
+end
+
+-- Pass 1: number figures and tables, in document order (per chapter when
+-- the document is the whole book).
 local function collect(doc)
   local nfig, ntab = 0, 0
-  doc:walk({
+  local letter = 0
+  local walker = {
     Image = function(img)
       if img.identifier:match("^fig:") then
         nfig = nfig + 1
@@ -46,11 +68,76 @@ local function collect(doc)
         tables[id] = number_of("tbl", ntab)
       end
     end,
-  })
+  }
+  local in_appendix = false
+  for _, b in ipairs(doc.blocks) do
+    local m = chapter_marker(b)
+    if m == "appendix" then
+      in_appendix = true
+    elseif m then
+      chapter = m; nfig, ntab = 0, 0
+    end
+    if in_appendix and b.t == "Header" and b.level == 1 then
+      letter = letter + 1
+      chapter = string.char(64 + letter); nfig, ntab = 0, 0
+    end
+    pandoc.Blocks({ b }):walk(walker)
+  end
 end
 
 local function caption_prefix(label, num)
   return { pandoc.Strong({ pandoc.Str(label), pandoc.Space(), pandoc.Str(num .. ":") }), pandoc.Space() }
+end
+
+local function file_exists(path)
+  local f = io.open(path, "r")
+  if f then f:close() return true end
+  return false
+end
+
+-- Text for an image's alt attribute: the caption, with its math as plain
+-- text (d/dx sin x rather than \frac{d}{dx}\sin x).
+local SYMBOL = {
+  alpha = "α", beta = "β", gamma = "γ", delta = "δ", epsilon = "ε", varepsilon = "ε", eta = "η",
+  theta = "θ", lambda = "λ", mu = "μ", pi = "π", rho = "ρ", sigma = "σ", tau = "τ", phi = "φ",
+  chi = "χ", psi = "ψ", omega = "ω", Delta = "Δ", Sigma = "Σ", Omega = "Ω", nabla = "∇",
+  times = "×", cdot = "·", le = "≤", leq = "≤", ge = "≥", geq = "≥", ne = "≠", neq = "≠",
+  approx = "≈", infty = "∞", sum = "Σ", prod = "Π", to = "→", mid = "|", ldots = "…", dots = "…",
+  partial = "∂", sqrt = "√", pm = "±", mathrm = "", text = "", mathbf = "", operatorname = "",
+}
+
+local function plain_math(tex)
+  local t = tex
+  for _ = 1, 3 do
+    t = t:gsub("\\[dt]?frac%s*(%b{})%s*(%b{})", function(a, b) return a:sub(2, -2) .. "/" .. b:sub(2, -2) end)
+  end
+  t = t:gsub("\\left", ""):gsub("\\right", ""):gsub("\\[,;!: ]", " ")
+  t = t:gsub("\\(%a+)", function(w) return SYMBOL[w] or w end):gsub("[{}]", ""):gsub("%s+", " ")
+  return t
+end
+
+local function alt_text(inlines)
+  local plain = pandoc.Inlines(inlines):walk({
+    Math = function(m) return pandoc.Str(plain_math(m.text)) end,
+  })
+  return stringify(plain)
+end
+
+-- EPUB: SVG files may not declare an external DTD (epubcheck OPF-073);
+-- Graphviz writes one.  Such a file goes into the EPUB as a copy without it.
+local function epub_svg(src)
+  if not src:match("%.svg$") then return src end
+  local f = io.open(src, "r")
+  if not f then return src end
+  local text = f:read("a")
+  f:close()
+  if not text:find("<!DOCTYPE", 1, true) then return src end
+  os.execute("mkdir -p build/book/epub-media")
+  local copy = "build/book/epub-media/" .. src:gsub("^.*/", "")
+  local out = assert(io.open(copy, "w"))
+  out:write((text:gsub("<!DOCTYPE[^>]*>%s*", "", 1)))
+  out:close()
+  return copy
 end
 
 local filter_figures = {
@@ -60,9 +147,33 @@ local filter_figures = {
     local num = figures[img.identifier]
     if not num or is_latex then return nil end
     local cap = caption_prefix("Figure", num)
+    if not is_epub then
+      -- the number links to the figure itself: a link a reader can copy
+      cap[1] = pandoc.Link({ cap[1] }, "#" .. img.identifier, "", pandoc.Attr("", { "fig-anchor" }))
+    end
     for _, x in ipairs(img.caption) do table.insert(cap, x) end
-    img.caption = cap
-    return pandoc.Para({ img })
+    if is_epub then
+      img.attributes.alt = alt_text(cap)
+      img.src = epub_svg(img.src)
+      img.caption = cap
+      return pandoc.Para({ img })
+    end
+    -- HTML: <figure id=...> with the light image, the dark one if drawn,
+    -- and the caption (rendered by pandoc, so its math goes to KaTeX).
+    local alt = { pandoc.Str(alt_text(img.caption)) }
+    local dark_src = img.src:gsub("%.svg$", "-dark.svg")
+    local has_dark = dark_src ~= img.src and file_exists(dark_src)
+    local imgs = { pandoc.Image(alt, img.src, "", pandoc.Attr("", { has_dark and "only-light" or "figure-card" })) }
+    if has_dark then
+      table.insert(imgs, pandoc.Image(alt, dark_src, "", pandoc.Attr("", { "only-dark" })))
+    end
+    return {
+      pandoc.RawBlock("html", '<figure id="' .. img.identifier .. '">'),
+      pandoc.Plain(imgs),
+      pandoc.RawBlock("html", "<figcaption>"),
+      pandoc.Plain(cap),
+      pandoc.RawBlock("html", "</figcaption>\n</figure>"),
+    }
   end,
   Table = function(t)
     local blocks = t.caption.long
@@ -123,7 +234,7 @@ local filter_chapter_links = {
     if not key then return nil end
     local num = key:match("^%d+$") and tostring(tonumber(key)) or key
     local href = chapter_pages[num]
-    if href and not is_latex then
+    if href and not is_latex and not is_epub then
       l.target = href
       return l
     end
@@ -171,7 +282,7 @@ local function process_solutions(blocks)
         local kept = {}
         for _, x in ipairs(item) do
           if is_solution(x) then
-            if is_latex then
+            if is_latex or is_epub then
               table.insert(pending, { label = label, content = x.content })
             else
               for _, y in ipairs(fold_html(x, label)) do table.insert(kept, y) end
@@ -186,7 +297,7 @@ local function process_solutions(blocks)
       -- a solution after its exercise (it holds code chunks, which cannot
       -- sit inside a list item); the attribute ex names the exercise
       local label = b.attributes.ex
-      if is_latex then
+      if is_latex or is_epub then
         table.insert(pending, { label = label or "?", content = b.content })
       else
         for _, y in ipairs(fold_html(b, label)) do table.insert(out, y) end
@@ -200,6 +311,39 @@ local function process_solutions(blocks)
   return out
 end
 
+-- EPUB headings: "1.3 The corpus as symbols", numbered by the chapter's
+-- own number (chapter 7 stays 7 while chapters 2-6 are being written).
+local function number_headings(blocks)
+  local chap, counts, letter, in_appendix = nil, {}, 0, false
+  for _, b in ipairs(blocks) do
+    local m = chapter_marker(b)
+    if m == "appendix" then in_appendix = true
+    elseif m then chap = m end
+    if b.t == "Header" and not b.classes:includes("unnumbered") then
+      if b.level == 1 then
+        if in_appendix then
+          letter = letter + 1
+          chap = string.char(64 + letter)
+        end
+        counts = {}
+        if chap then
+          table.insert(b.content, 1, pandoc.Space())
+          table.insert(b.content, 1, pandoc.Span({ pandoc.Str((in_appendix and "Appendix " or "") .. chap) },
+            pandoc.Attr("", { "header-section-number" })))
+        end
+      elseif chap and b.level <= 3 then
+        counts[b.level] = (counts[b.level] or 0) + 1
+        for l = b.level + 1, 6 do counts[l] = nil end
+        local parts = { chap }
+        for l = 2, b.level do table.insert(parts, tostring(counts[l] or 0)) end
+        table.insert(b.content, 1, pandoc.Space())
+        table.insert(b.content, 1, pandoc.Span({ pandoc.Str(table.concat(parts, ".")) },
+          pandoc.Attr("", { "header-section-number" })))
+      end
+    end
+  end
+end
+
 function Pandoc(doc)
   if doc.meta.chapter then chapter = stringify(doc.meta.chapter) end
   collect(doc)
@@ -207,5 +351,15 @@ function Pandoc(doc)
   doc = doc:walk(filter_figures)
   doc = doc:walk(filter_chapter_links)
   doc.blocks = process_solutions(doc.blocks)
+  if is_epub then
+    number_headings(doc.blocks)
+    -- math in a heading would put MathML into the EPUB's table of contents,
+    -- which EPUB 3 does not allow there (epubcheck OPF-014): set it as text
+    doc = doc:walk({ Header = function(h)
+      return h:walk({ Math = function(m)
+        return pandoc.Emph({ pandoc.Str((m.text:gsub("\\", ""))) })
+      end })
+    end })
+  end
   return doc
 end
