@@ -42,9 +42,8 @@
  *
  * Failure.  The ckpt_* functions report bad input and I/O errors by
  * returning false or NULL with a one-line message in err (truncated to
- * errlen; err may be NULL).  They die (util.h) only when memory runs out or
- * when the temporary file of an atomic save cannot be created even though
- * its directory is writable. */
+ * errlen; err may be NULL), a full disk and an unwritable or missing
+ * directory included.  They die (util.h) only when memory runs out. */
 #ifndef CKPT_H
 #define CKPT_H
 
