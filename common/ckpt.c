@@ -350,6 +350,7 @@ static bool read_entry(const char *name, const JValue *v, size_t data_len, CkptT
                        char *err, size_t errlen) {
     char s[48], d[48];
     shown(name, s);
+    if (!*name) return set_err(err, errlen, "a tensor has an empty name"), false;
     const JValue *dt = v->kind == J_OBJECT ? member(v, "dtype") : NULL;
     const JValue *shape = v->kind == J_OBJECT ? member(v, "shape") : NULL;
     const JValue *offs = v->kind == J_OBJECT ? member(v, "data_offsets") : NULL;

@@ -169,6 +169,11 @@ FILE *atomic_try_open(AtomicFile *af, const char *path, char *err, size_t errlen
     af->tmp = xasprintf("%s.tmp-XXXXXX", path);
     af->fp = NULL;
     int fd = mkstemp(af->tmp);
+    if (fd >= 0) {  /* mkstemp makes it 0600; a file written normally gets 0666 less the umask */
+        mode_t mask = umask(0);
+        umask(mask);
+        fchmod(fd, 0666 & ~mask);
+    }
     if (fd >= 0 && !(af->fp = fdopen(fd, "wb"))) {
         int saved = errno;
         close(fd);
