@@ -73,13 +73,14 @@ bool trainstate_save(const char *path, const TrainState *s, char *err, size_t er
             t[nt++] = f32_tensor(names[2 * i + 1], p, p->v);
         }
     }
-    char step[32], pos[32], rng[80];
+    char step[32], pos[32], rng[80], loss[40];
+    snprintf(loss, sizeof loss, "%.17g", s->loss);
     snprintf(step, sizeof step, "%" PRId64, s->step);
     snprintf(pos, sizeof pos, "%" PRIu64, s->data_pos);
     snprintf(rng, sizeof rng, "%016" PRIx64 ",%016" PRIx64 ",%016" PRIx64 ",%016" PRIx64, s->rng.s[0], s->rng.s[1],
              s->rng.s[2], s->rng.s[3]);
     const char *meta[] = {"format", TS_FORMAT, "version", TS_VERSION, "step", step, "data_pos", pos,
-                          "rng", rng, "config", s->config, NULL};
+                          "loss", loss, "rng", rng, "config", s->config, NULL};
     bool ok = ckpt_save(path, t, nt, meta, err, errlen);
     for (size_t i = 0; i < 2 * s->nparams; i++) free(names[i]);
     free(names);
@@ -97,6 +98,14 @@ static bool parse_dec(const char *s, uint64_t *v) {
         *v = *v * 10 + (uint64_t)(s[i] - '0');
     }
     return true;
+}
+
+/* A number as "%.17g" writes it (or nan, inf, -inf), nothing else. */
+static bool parse_double(const char *s, double *v) {
+    if (!*s || strspn(s, "0123456789+-.eEnainfNAINF") != strlen(s)) return false;
+    char *end;
+    *v = strtod(s, &end);
+    return *end == '\0';
 }
 
 /* Four words of exactly 16 lowercase hex digits, comma-separated. */
@@ -144,13 +153,16 @@ bool trainstate_from_ckpt(const Ckpt *c, TrainState *s, char *err, size_t errlen
         return fail(err, errlen, "a training checkpoint of another version (%.20s); this program reads version " TS_VERSION,
                     version ? version : "none");
     const char *step_s = ckpt_meta(c, "step"), *pos_s = ckpt_meta(c, "data_pos"), *rng_s = ckpt_meta(c, "rng");
-    const char *config = ckpt_meta(c, "config");
+    const char *config = ckpt_meta(c, "config"), *loss_s = ckpt_meta(c, "loss");
     uint64_t step, pos;
+    double loss;
     Rng rng;
     if (!step_s || !parse_dec(step_s, &step) || step > INT64_MAX)
         return fail(err, errlen, "the step in the metadata is missing or not a decimal number");
     if (!pos_s || !parse_dec(pos_s, &pos))
         return fail(err, errlen, "the data position in the metadata is missing or not a decimal number");
+    if (!loss_s || !parse_double(loss_s, &loss))
+        return fail(err, errlen, "the loss in the metadata is missing or not a number");
     if (!rng_s || !parse_rng(rng_s, &rng))
         return fail(err, errlen, "the rng state in the metadata is missing, malformed or all zeros");
     if (!config || strcmp(config, s->config) != 0)
@@ -186,6 +198,7 @@ bool trainstate_from_ckpt(const Ckpt *c, TrainState *s, char *err, size_t errlen
         s->step = (int64_t)step;
         s->data_pos = pos;
         s->rng = rng;
+        s->loss = loss;
     }
     free(src);
     return ok;

@@ -17,6 +17,7 @@
  *     NAME.adam_v     F32, Adam's second moment, same shape   (when v is given)
  *     __metadata__    "format": "llmc-trainstate", "version": "1",
  *                     "step": decimal, "data_pos": decimal,
+ *                     "loss": the last step's loss, "%.17g" (exact; "nan" before the first),
  *                     "rng": the four words of the Rng, 16 hex digits each,
  *                            separated by commas,
  *                     "config": the caller's description of the run
@@ -32,7 +33,7 @@
  * only then copies the values in.  It returns false with one line in err,
  * and leaves *s untouched, when: the file cannot be read or is not a sound
  * safetensors file (ckpt.h's checks); it is not a trainstate (format,
- * version); step, data_pos or rng are not what is described above (an Rng
+ * version); step, data_pos, loss or rng are not what is described above (an Rng
  * state of all zeros is refused: xoshiro256** would stay at zero); the
  * config differs from the caller's (resuming another run's checkpoint);
  * a parameter or moment is missing, is not F32, or has another shape; the
@@ -65,6 +66,7 @@ typedef struct {
     int64_t step;                      /* optimizer steps taken, >= 0 */
     uint64_t data_pos;                 /* where the next batch starts */
     Rng rng;                           /* the generator, as it is after `step` steps */
+    double loss;                       /* the loss of the last step, so that a resumed run can report it */
     const char *config;                /* what run this is ("mlp h=128 lr=0.01 ..."); not NULL */
 } TrainState;
 

@@ -4,6 +4,7 @@
  * DIR/trainstate, DIR/tsv, DIR/cli and DIR/corpus.  tests/fuzz/corpus/ holds
  * its output (committed), plus copies of real files (the TSV files of figures/data,
  * the start of a Brown document). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,13 +74,13 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 12; i++) w[i] = (float)i / 7, wm[i] = (float)i / 100, wv[i] = (float)i / 1000;
     for (int i = 0; i < 4; i++) b[i] = (float)-i;
     TrainParam tp[2] = {{"w", 2, {3, 4}, w, wm, wv}, {"b", 1, {4}, b, NULL, NULL}};
-    TrainState s = {tp, 2, 0, 0, {{0}}, "fuzz run"};
+    TrainState s = {.params = tp, .nparams = 2, .loss = NAN, .config = "fuzz run"};
     rng_seed(&s.rng, 1);
     char err[512];
     p = xasprintf("%s/start.safetensors", d);
     if (!trainstate_save(p, &s, err, sizeof err)) die("%s", err);
     free(p);
-    s.step = 1234, s.data_pos = 987654321;
+    s.step = 1234, s.data_pos = 987654321, s.loss = 2.718281828459045;
     rng_u64(&s.rng);
     p = xasprintf("%s/later.safetensors", d);
     if (!trainstate_save(p, &s, err, sizeof err)) die("%s", err);
