@@ -88,14 +88,16 @@ bool trainstate_save(const char *path, const TrainState *s, char *err, size_t er
     return ok;
 }
 
-/* A decimal number of at most 19 digits (so it fits int64_t), nothing else. */
+/* A decimal number that fits uint64_t, without sign, spaces or leading zeros. */
 static bool parse_dec(const char *s, uint64_t *v) {
     size_t n = strlen(s);
-    if (n == 0 || n > 19 || (n > 1 && s[0] == '0')) return false;
+    if (n == 0 || n > 20 || (n > 1 && s[0] == '0')) return false;
     *v = 0;
     for (size_t i = 0; i < n; i++) {
         if (s[i] < '0' || s[i] > '9') return false;
-        *v = *v * 10 + (uint64_t)(s[i] - '0');
+        unsigned d = (unsigned)(s[i] - '0');
+        if (*v > (UINT64_MAX - d) / 10) return false;
+        *v = *v * 10 + d;
     }
     return true;
 }
