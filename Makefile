@@ -8,6 +8,7 @@
 #   make figures       the same for every chapter
 #   make html | pdf    one half of the book
 #   make bench         CPU matmul against OpenBLAS (writes figures/data/bench-matmul-cpu.tsv)
+#   make fuzz          run each fuzz target of tests/fuzz for FUZZ_SECONDS (180) and report
 #   make clean
 #
 # Everything generated goes to build/, book/html/, book/book.pdf and figures/*.{svg,pdf}.
