@@ -12,7 +12,8 @@
  * a die is a graceful rejection, counted in fuzz_dies, never a crash.
  *
  * Files.  Loaders that take a path get the input through fuzz_file(), one
- * file per process in /dev/shm (or $TMPDIR), rewritten for every input. */
+ * file per process in /dev/shm (or $TMPDIR), rewritten for every input and
+ * removed when the process exits. */
 #ifndef FUZZ_H
 #define FUZZ_H
 
@@ -47,26 +48,32 @@ _Noreturn void die_exit(const char *message) {
 /* A message promised to be one line: non-empty, no newline. */
 #define FUZZ_ONE_LINE(msg) FUZZ_ASSERT((msg)[0] && !strpbrk((msg), "\n\r"), "message \"%s\"", (msg))
 
-/* The input as a file; returns its path (static storage). */
+static char fuzz_in_path[256], fuzz_out_name[300];
+
+static void fuzz_remove_files(void) {
+    if (fuzz_in_path[0]) unlink(fuzz_in_path);
+    if (fuzz_out_name[0]) unlink(fuzz_out_name);
+}
+
+static const char *fuzz_dir(void) {
+    static int registered;
+    if (!registered) registered = 1, atexit(fuzz_remove_files);
+    return access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+}
+
+/* The input as a file; returns its path (static storage; removed at exit). */
 static const char *fuzz_file(const uint8_t *data, size_t size) {
-    static char path[256];
-    if (!path[0]) {
-        const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-        snprintf(path, sizeof path, "%s/llmc-fuzz-%d", dir, (int)getpid());
-    }
+    char *path = fuzz_in_path;
+    if (!path[0]) snprintf(path, sizeof fuzz_in_path, "%s/llmc-fuzz-%d", fuzz_dir(), (int)getpid());
     FILE *fp = fopen(path, "wb");
     if (!fp || (size && fwrite(data, 1, size, fp) != size) || fclose(fp) != 0) abort();
     return path;
 }
 
-/* A scratch path beside it, for writers. */
+/* A scratch path beside it, for writers (removed at exit). */
 static const char *fuzz_out_path(void) {
-    static char path[300];
-    if (!path[0]) {
-        const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-        snprintf(path, sizeof path, "%s/llmc-fuzz-out-%d", dir, (int)getpid());
-    }
-    return path;
+    if (!fuzz_out_name[0]) snprintf(fuzz_out_name, sizeof fuzz_out_name, "%s/llmc-fuzz-out-%d", fuzz_dir(), (int)getpid());
+    return fuzz_out_name;
 }
 
 #endif
