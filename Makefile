@@ -8,6 +8,8 @@
 #   make figures       the same for every chapter
 #   make html | pdf    one half of the book
 #   make bench         CPU matmul against OpenBLAS (writes figures/data/bench-matmul-cpu.tsv)
+#   make test-gpu      (on a GPU machine) every kernel against its CPU reference, and
+#                      under compute-sanitizer; make bench-gpu times them
 #   make fuzz          run each fuzz target of tests/fuzz for FUZZ_SECONDS (180) and report
 #   make clean
 #
@@ -64,7 +66,20 @@ LIBCOMMON  := build/libcommon.a
 ASAN_OBJ   := $(patsubst common/%.c,build/asan/common/%.o,$(COMMON_SRC))
 ASAN_LIB   := build/asan/libcommon.a
 
-.PHONY: all setup programs figures draw html pdf book test test-c bench clean info
+# The GPU half: with nvcc, common/gpu.cu (for Hopper, sm_90, plus PTX that
+# newer GPUs compile at load time); without it, common/gpu_none.c, whose
+# functions say the build has no CUDA.  The AddressSanitizer build always
+# takes gpu_none.c.  Programs link cuBLAS and the CUDA runtime only if they
+# call into gpu.h (--as-needed).
+ifneq ($(NVCC),)
+CUDA_HOME  ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+NVCCFLAGS  ?= -O3 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+ALLNVCCFLAGS = -std=c++17 $(NVCCFLAGS) -Xcompiler -Wall,-Wextra,-Werror -Icommon
+COMMON_OBJ := $(filter-out build/common/gpu_none.o,$(COMMON_OBJ)) build/common/gpu.o
+LDLIBS     += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -Wl,--as-needed -lcublasLt -lcublas -lcudart -lstdc++ -Wl,--no-as-needed
+endif
+
+.PHONY: all setup programs figures draw html pdf book test test-c bench test-gpu bench-gpu clean info
 .PHONY: $(foreach c,$(CHAPTERS),ch$(call num,$(c)) ch$(call num,$(c))-figures ch$(call num,$(c))-draw)
 
 all: setup
@@ -83,6 +98,10 @@ programs: $(PROGRAMS)
 build/common/%.o: common/%.c $(COMMON_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) -c $< -o $@
+
+build/common/gpu.o: common/gpu.cu $(COMMON_HDR)
+	@mkdir -p $(@D)
+	$(NVCC) $(ALLNVCCFLAGS) -c $< -o $@
 
 $(LIBCOMMON): $(COMMON_OBJ)
 	@rm -f $@
@@ -224,7 +243,7 @@ build/asan/tests/%: tests/%.c $(ASAN_LIB) $(TEST_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) $(ASANFLAGS) -DTESTING -o $@ $< $(ASAN_LIB) $(LDLIBS)
 
-test-c: $(TEST_BINS) $(ASAN_BINS) $(PROGRAMS)
+test-c: $(TEST_BINS) $(ASAN_BINS) $(PROGRAMS) $(if $(NVCC),build/bin/bench-gpu)
 
 test: setup
 	@$(MAKE) --no-print-directory info test-c book
@@ -271,6 +290,30 @@ build/bin/bench-matmul: bench/matmul.c $(LIBCOMMON)
 
 bench: build/bin/bench-matmul
 	build/bin/bench-matmul --out figures/data
+
+# ---- The GPU (run these on a machine with one) -----------------------------------
+# make test-gpu   every kernel against its CPU reference, then the same suite
+#                 under compute-sanitizer's memcheck and racecheck
+# make bench-gpu  every kernel beside the copy and GEMM ceilings, bf16 and f32,
+#                 and PyTorch doing the same jobs (writes figures/data/bench-gpu-*.tsv)
+SANITIZER ?= $(or $(shell command -v compute-sanitizer 2>/dev/null),$(wildcard $(CUDA_HOME)/bin/compute-sanitizer))
+
+build/bin/bench-gpu: bench/gpu.c $(LIBCOMMON)
+	@mkdir -p $(@D)
+	$(if $(NVCC),,@echo "make bench-gpu needs nvcc (CUDA)"; exit 1)
+	$(CC) $(ALLCFLAGS) -o $@ $< $(LIBCOMMON) $(LDLIBS)
+
+test-gpu: build/tests/test_gpu
+	$(if $(NVCC),,@echo "make test-gpu needs nvcc (CUDA)"; exit 1)
+	build/tests/test_gpu
+	$(if $(SANITIZER),,@echo "compute-sanitizer not found"; exit 1)
+	$(SANITIZER) --tool memcheck --leak-check full --error-exitcode 1 build/tests/test_gpu
+	$(SANITIZER) --tool racecheck --error-exitcode 1 build/tests/test_gpu
+
+bench-gpu: build/bin/bench-gpu
+	build/bin/bench-gpu --dtype bf16 --out figures/data
+	build/bin/bench-gpu --dtype f32 --out figures/data
+	$(PYTHON) bench/gpu_torch.py --dtype bf16 --out figures/data
 
 clean:
 	rm -rf build book/html book/book.pdf figures/*.svg figures/*.pdf

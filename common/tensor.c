@@ -159,6 +159,7 @@ Arena *arena_new(const char *name, Device dev, size_t capacity) {
 
 void arena_free(Arena *a) {
     if (!a) return;
+    if (a->device != DEV_CPU) die("arena \"%s\": device arenas are freed with gpu_arena_free", a->name);
     UNPOISON(a->base, a->capacity);
     free(a->base);
     free(a);
@@ -178,7 +179,11 @@ void *arena_alloc(Arena *a, size_t bytes) {
     return p;
 }
 
-void *arena_alloc_zero(Arena *a, size_t bytes) { return memset(arena_alloc(a, bytes), 0, bytes); }
+void *arena_alloc_zero(Arena *a, size_t bytes) {
+    if (a->device != DEV_CPU) die("arena \"%s\": arena_alloc_zero on %s memory (use gpu_zero)", a->name,
+                                  device_name(a->device));
+    return memset(arena_alloc(a, bytes), 0, bytes);
+}
 
 ArenaMark arena_mark(const Arena *a) { return (ArenaMark){a->used, a->requested, a->nallocs}; }
 
@@ -235,7 +240,9 @@ Tensor tensor_wrap(DType dt, Device dev, int ndim, const int64_t *shape, void *d
 
 Tensor tensor_new(Arena *a, DType dt, int ndim, const int64_t *shape) {
     int64_t n = checked_numel(dt, ndim, shape, "tensor_new");
-    void *data = arena_alloc_zero(a, (size_t)n * dtype_size(dt));
+    /* device memory is zeroed by the GPU runtime (gpu_zero), not here */
+    void *data = a->device == DEV_CPU ? arena_alloc_zero(a, (size_t)n * dtype_size(dt))
+                                      : arena_alloc(a, (size_t)n * dtype_size(dt));
     return tensor_wrap(dt, a->device, ndim, shape, data);
 }
 

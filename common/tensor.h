@@ -33,9 +33,12 @@
  * zero-filled; tensor_wrap describes memory owned by someone else;
  * tensor_view and tensor_transpose make new descriptions of the same data.
  *
- * Device.  Every arena and tensor says where its bytes live.  Only DEV_CPU is
- * implemented here; asking for DEV_CUDA memory dies with a message, and the
- * functions that touch data die on a tensor that is not on the CPU.
+ * Device.  Every arena and tensor says where its bytes live.  arena_new makes
+ * CPU arenas only (asking it for DEV_CUDA dies with a message); gpu.h's
+ * gpu_arena_new makes device arenas, from which arena_alloc, marks, releases
+ * and reports work the same way.  tensor_new on a device arena leaves the
+ * data uninitialized (zero it with gpu_zero); arena_alloc_zero and the
+ * functions that touch data die on memory that is not on the CPU.
  *
  * Checked runtime errors (one line via die(), exit status 1): an invalid
  * dtype or device value; ndim outside 0..TENSOR_MAX_DIMS; a negative
@@ -125,7 +128,7 @@ typedef struct {
     void *data;                         /* not owned */
 } Tensor;
 
-/* Contiguous, row-major, zero-filled, data in arena `a` (on a's device). */
+/* Contiguous, row-major, data in arena `a` (on a's device); zero-filled on the CPU. */
 Tensor tensor_new(Arena *a, DType dt, int ndim, const int64_t *shape);
 /* Contiguous description of memory owned by the caller. */
 Tensor tensor_wrap(DType dt, Device dev, int ndim, const int64_t *shape, void *data);

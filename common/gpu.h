@@ -1,0 +1,183 @@
+/* gpu.h -- the GPU half of the runtime: a context, device memory with byte
+ * accounting, copies and conversions, event timing, and the layers of nn.h
+ * as CUDA kernels with the same arguments.
+ *
+ * Context.  gpu_open(device) returns a Gpu: one CUDA stream, one cuBLAS
+ * handle, and a small scratch buffer for reductions.  Every function below
+ * takes it first and runs on its stream, in order; nothing here is global.
+ * Results on the device are ready after gpu_sync (or any function that
+ * returns a host value, which synchronizes).  gpu_open dies with one line
+ * when the program was built without CUDA, when no CUDA device is present,
+ * or when the device cannot be used; gpu_available() asks the same question
+ * without dying.
+ *
+ * Memory.  Device arenas are tensor.h Arenas whose device is DEV_CUDA: one
+ * cudaMalloc at creation (never managed memory), then arena_alloc bumps a
+ * pointer and counts bytes exactly as on the CPU (arena_report prints the
+ * same line).  Release with gpu_arena_free, not arena_free.  Tensors made
+ * with tensor_new on such an arena describe device memory; functions of
+ * tensor.h that touch data refuse them.
+ *
+ * Dtypes.  The kernels take a DType for their activations, weights and
+ * gradients: DT_F32, DT_BF16 or DT_F16.  All arithmetic is in f32 (sums over
+ * a row are f32 with a tree reduction), and each value is rounded to the
+ * dtype once, when it is stored.  Saved statistics (mean, rstd, rrms, lse,
+ * losses) and AdamW's moments and master weights are always f32.  Token ids
+ * and targets are int32 on the device.
+ *
+ * Semantics.  Each *_cuda function computes what its nn.h namesake computes,
+ * on device pointers, with the same layouts; backward passes accumulate into
+ * gradients (+=), and NULL gradients are skipped, as on the CPU.  The
+ * exceptions are stated at the function.  tests/test_gpu.c holds every one
+ * of them to its CPU reference; bench/gpu.c times them.
+ *
+ * Checked runtime errors (one line via die(), exit status 1): every CUDA and
+ * cuBLAS call's status, and every kernel launch (cudaGetLastError), naming
+ * the call, the file and line and CUDA's message; an unsupported dtype; a
+ * device arena that runs out (as on the CPU).  Not checked: whether a
+ * pointer is device memory of the right size. */
+#ifndef GPU_H
+#define GPU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nn.h"
+#include "tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct Gpu Gpu;
+
+typedef struct {
+    char name[256];
+    int major, minor;          /* compute capability */
+    int sms;                   /* multiprocessors */
+    size_t memory;             /* bytes of device memory */
+    size_t l2;                 /* bytes of L2 cache */
+    int driver, runtime;       /* versions, e.g. 13000 */
+} GpuInfo;
+
+bool gpu_available(void);                  /* built with CUDA and a device present */
+Gpu *gpu_open(int device);                 /* dies with one line if not available */
+void gpu_close(Gpu *g);                    /* NULL is fine */
+GpuInfo gpu_info(const Gpu *g);
+void gpu_sync(Gpu *g);                     /* wait for the stream; check for errors */
+
+/* ---- Memory -------------------------------------------------------------------- */
+
+Arena *gpu_arena_new(Gpu *g, const char *name, size_t capacity);
+void gpu_arena_free(Arena *a);
+void *gpu_malloc(size_t bytes);            /* plain cudaMalloc, checked */
+void gpu_free(void *p);
+void gpu_upload(Gpu *g, void *dst, const void *src, size_t bytes);    /* host -> device */
+void gpu_download(Gpu *g, void *dst, const void *src, size_t bytes);  /* device -> host, synchronizes */
+void gpu_copy(Gpu *g, void *dst, const void *src, size_t bytes);      /* device -> device */
+void gpu_zero(Gpu *g, void *dst, size_t bytes);
+/* dst[i] = (dst_dt) src[i] for n values; F32, BF16, F16 in any pair;
+ * narrowing rounds to nearest even, as tensor.h does on the CPU. */
+void gpu_convert(Gpu *g, DType dst_dt, void *dst, DType src_dt, const void *src, size_t n);
+/* Upload n f32 values from the host into dst, converted to dt. */
+void gpu_upload_f32(Gpu *g, DType dt, void *dst, const float *src, size_t n);
+/* Download n values of dtype dt from the device into f32 on the host. */
+void gpu_download_f32(Gpu *g, DType dt, float *dst, const void *src, size_t n);
+
+/* ---- Timing ---------------------------------------------------------------------- */
+
+typedef struct GpuTimer GpuTimer;
+GpuTimer *gpu_timer_new(Gpu *g);
+void gpu_timer_free(GpuTimer *t);
+void gpu_timer_start(GpuTimer *t);         /* records an event on the stream */
+float gpu_timer_stop(GpuTimer *t);         /* records, synchronizes; milliseconds since start */
+
+/* ---- Matrix multiplication (cuBLAS) ------------------------------------------- */
+
+/* C = alpha op(A) op(B) + beta C, row-major, exactly matmul_f32's contract,
+ * with A, B, C of dtype dt and f32 accumulation (for DT_F32: true f32, no
+ * TF32).  beta == 0 overwrites. */
+void gemm_cuda(Gpu *g, DType dt, bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+               const void *A, int lda, const void *B, int ldb, float beta, void *C, int ldc);
+
+void linear_forward_cuda(Gpu *g, DType dt, void *out, const void *inp, const void *weight,
+                         const void *bias, int N, int C, int OC);
+void linear_backward_cuda(Gpu *g, DType dt, void *dinp, void *dweight, void *dbias,
+                          const void *dout, const void *inp, const void *weight,
+                          int N, int C, int OC);
+
+/* ---- The layers of nn.h -------------------------------------------------------- */
+
+/* Backward: dwte and dwpe accumulate with atomic adds, so their last bits
+ * depend on the order the additions land in (f32 and bf16 alike). */
+void embedding_forward_cuda(Gpu *g, DType dt, void *out, const int32_t *tokens, const void *wte,
+                            const void *wpe, int B, int T, int C);
+void embedding_backward_cuda(Gpu *g, DType dt, void *dwte, void *dwpe, const void *dout,
+                             const int32_t *tokens, int B, int T, int C);
+
+void layernorm_forward_cuda(Gpu *g, DType dt, void *out, float *mean, float *rstd, const void *inp,
+                            const void *weight, const void *bias, int N, int C);
+/* dweight and dbias: sums over N rows, taken per block and then across
+ * blocks in a fixed order (deterministic). */
+void layernorm_backward_cuda(Gpu *g, DType dt, void *dinp, void *dweight, void *dbias,
+                             const void *dout, const void *inp, const void *weight,
+                             const float *mean, const float *rstd, int N, int C);
+
+void rmsnorm_forward_cuda(Gpu *g, DType dt, void *out, float *rrms, const void *inp,
+                          const void *weight, int N, int C);
+void rmsnorm_backward_cuda(Gpu *g, DType dt, void *dinp, void *dweight, const void *dout,
+                           const void *inp, const void *weight, const float *rrms, int N, int C);
+
+void gelu_forward_cuda(Gpu *g, DType dt, void *out, const void *inp, size_t n);
+void gelu_backward_cuda(Gpu *g, DType dt, void *dinp, const void *dout, const void *inp, size_t n);
+
+void swiglu_forward_cuda(Gpu *g, DType dt, void *out, const void *inp, int N, int H);
+void swiglu_backward_cuda(Gpu *g, DType dt, void *dinp, const void *dout, const void *inp, int N, int H);
+
+void residual_forward_cuda(Gpu *g, DType dt, void *out, const void *a, const void *b, size_t n);
+void residual_backward_cuda(Gpu *g, DType dt, void *da, void *db, const void *dout, size_t n);
+
+void softmax_forward_cuda(Gpu *g, DType dt, void *out, const void *inp, int N, int V);
+void softmax_backward_cuda(Gpu *g, DType dt, void *dinp, const void *dout, const void *out, int N, int V);
+
+/* losses[N] and lse[N] (f32, device).  The mean is the caller's: download
+ * the losses (the CPU version returns it). */
+void cross_entropy_forward_cuda(Gpu *g, DType dt, float *losses, float *lse, const void *logits,
+                                const int32_t *targets, int N, int V);
+void cross_entropy_backward_cuda(Gpu *g, DType dt, void *dlogits, const void *logits, const float *lse,
+                                 const int32_t *targets, float dloss, int N, int V);
+/* Forward and backward in one pass over the logits, for training: the loss
+ * of each row into losses, and the gradient written over the logits
+ * (dlogits = dloss (softmax - onehot)), never accumulated. */
+void cross_entropy_fused_cuda(Gpu *g, DType dt, float *losses, void *logits, const int32_t *targets,
+                              float dloss, int N, int V);
+
+/* Causal multi-head attention, the plain way: Q, K, V gathered per head,
+ * S = Q K^T / sqrt(hs) by a batched GEMM, a causal softmax, O = P V by a
+ * batched GEMM, scattered back.  att[B,NH,T,T] holds P (zeros above the
+ * diagonal), as on the CPU.  scratch must hold attention_scratch_bytes. */
+size_t attention_scratch_bytes(DType dt, int B, int T, int C, int NH);
+void attention_forward_cuda(Gpu *g, DType dt, void *out, void *att, const void *qkv, void *scratch,
+                            int B, int T, int C, int NH);
+void attention_backward_cuda(Gpu *g, DType dt, void *dqkv, const void *dout, const void *qkv,
+                             const void *att, void *scratch, int B, int T, int C, int NH);
+
+/* ---- Optimizer -------------------------------------------------------------------- */
+
+/* One AdamW step on n parameters, fused in one kernel.  With dt == DT_F32,
+ * param is the f32 weights and master must be NULL.  Otherwise master holds
+ * the f32 weights (updated), and param receives them rounded to dt (the
+ * copy the forward pass reads).  grad has dtype dt; m and v are f32. */
+void adamw_update_cuda(Gpu *g, DType dt, void *param, float *master, const void *grad, float *m,
+                       float *v, size_t n, const AdamW *opt, int step, float grad_scale);
+
+/* sum of g[i]^2 over n values of dtype dt, in f32 per block and double
+ * across blocks, in a fixed order; returns to the host (synchronizes). */
+double grad_norm_squared_cuda(Gpu *g, DType dt, const void *grad, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
