@@ -1,6 +1,7 @@
 /* fault_trainer.c -- a small trainer for the fault-injection test
  * (tests/test_faults.py): a character-level MLP (three characters of
- * context, embeddings of 16, one tanh layer, softmax) trained with Adam on a
+ * context, embeddings of 16, one tanh layer, softmax) trained with Adam
+ * (nn.h adamw_update, no weight decay) on a
  * slice of a text, checkpointing its whole training state (trainstate.h)
  * every few steps and writing its data (a token file, a TSV of the loss)
  * atomically (util.h).  The test kills it at random moments, fills its disk, takes
@@ -25,6 +26,7 @@
 
 #include "cli.h"
 #include "corpus.h"
+#include "nn.h"
 #include "rng.h"
 #include "trainstate.h"
 #include "util.h"
@@ -126,17 +128,9 @@ static double batch_step(Model *m, const uint32_t *tok, const size_t *pos, int n
 }
 
 static void adam(Model *m, int64_t step, double lr) {
-    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
-    double c1 = 1 - pow(b1, (double)step), c2 = 1 - pow(b2, (double)step);
+    const AdamW opt = {(float)lr, 0.9f, 0.999f, 1e-8f, 0.0f};
     float *g[5] = {m->gE, m->gW1, m->gb1, m->gW2, m->gb2};
-    for (int i = 0; i < 5; i++) {
-        TrainParam *p = &m->p[i];
-        for (size_t k = 0; k < numel(p); k++) {
-            p->m[k] = (float)(b1 * p->m[k] + (1 - b1) * g[i][k]);
-            p->v[k] = (float)(b2 * p->v[k] + (1 - b2) * g[i][k] * g[i][k]);
-            p->param[k] -= (float)(lr * (p->m[k] / c1) / (sqrt(p->v[k] / c2) + eps));
-        }
-    }
+    for (int i = 0; i < 5; i++) adamw_update(m->p[i].param, g[i], m->p[i].m, m->p[i].v, numel(&m->p[i]), &opt, (int)step, 1.0f);
 }
 
 /* The tokens of DIR/tokens.bin, written from the first --bytes of --data the first time. */
