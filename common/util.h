@@ -7,8 +7,8 @@
  * failure to its caller so that a writer can clean up first; atomic_try_open
  * reports it so that a writer can fail gently).  A message is one line
  * whatever it quotes: die and warn print control characters in it as
- * escapes (\n, \r, \x01; a tab stays a tab), so a path or a flag value with a newline in it
- * cannot break the line.
+ * escapes (\n, \r, \x01; a tab stays a tab), so a path or a flag value
+ * with a newline in it cannot break the line; a message is cut at 2 KB.
  * Ownership: what an x* function returns belongs to the caller (free it).
  *
  * Fuzzing.  die() prints its line and then calls die_exit(message), whose
@@ -78,7 +78,8 @@ FILE *atomic_try_open(AtomicFile *af, const char *path, char *err, size_t errlen
  * Call it only where no other process is writing PATH. */
 size_t atomic_sweep(const char *path);
 bool atomic_commit(AtomicFile *af);  /* false (errno set, tmp removed) on any I/O error;
-                                        on success the directory is fsynced too */
+                                        after the rename the directory is fsynced too
+                                        (best effort), so the new name survives a crash */
 void atomic_commit_or_die(AtomicFile *af);
 void atomic_abort(AtomicFile *af);
 
