@@ -276,6 +276,7 @@ build/fuzz/make_seeds: tests/fuzz/make_seeds.c $(LIBCOMMON)
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) -o $@ $< $(LIBCOMMON) $(LDLIBS)
 
+.SECONDARY: $(FUZZ_OBJ)
 test-c: $(FUZZ_BINS) build/tests/fault_trainer
 
 .PHONY: fuzz

@@ -9,7 +9,7 @@ This test
   1. runs it once uninterrupted: the reference;
   2. kills it with SIGKILL at random moments (two kills in three during a
      write: when a temporary file appears, plus 0 to 4 ms), FAULT_TRIALS times (default
-     12; a trial kills it up to three times before letting it finish), and
+     10; a trial kills it up to three times before letting it finish), and
      after every kill checks that each file under a final name is complete
      (the token file equals the reference's, the state loads, the TSV
      parses), that the checkpoint never went back to an earlier step, and
@@ -41,7 +41,7 @@ os.chdir(ROOT)
 TRAINER = os.path.abspath("build/tests/fault_trainer")
 WORK = os.path.abspath("build/test-faults")
 STEPS, EVERY = 30, 2
-TRIALS = int(os.environ.get("FAULT_TRIALS", "12"))
+TRIALS = int(os.environ.get("FAULT_TRIALS", "10"))
 SEED = int(os.environ.get("FAULT_SEED", str(int(time.time()))))
 
 passed = failed = 0
