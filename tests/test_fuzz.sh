@@ -13,6 +13,7 @@ secs=${FUZZ_TEST_SECONDS:-2}
 pass=0 fail=0
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
+export TMPDIR=$scratch   # where the targets put the input files their loaders read
 mkdir -p build/fuzz/crashes
 for name in $(fuzz_targets); do
   bin=build/fuzz/fuzz_$name

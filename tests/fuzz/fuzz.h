@@ -12,8 +12,10 @@
  * a die is a graceful rejection, counted in fuzz_dies, never a crash.
  *
  * Files.  Loaders that take a path get the input through fuzz_file(), one
- * file per process in /dev/shm (or $TMPDIR), rewritten for every input and
- * removed when the process exits. */
+ * file per process in $TMPDIR (else /dev/shm, else /tmp), rewritten for
+ * every input and removed when the process exits normally; libFuzzer ends
+ * some runs with _Exit, so tests/test_fuzz.sh and tests/fuzz/run point
+ * TMPDIR at a scratch folder of their own and remove it. */
 #ifndef FUZZ_H
 #define FUZZ_H
 
@@ -58,7 +60,8 @@ static void fuzz_remove_files(void) {
 static const char *fuzz_dir(void) {
     static int registered;
     if (!registered) registered = 1, atexit(fuzz_remove_files);
-    return access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    const char *t = getenv("TMPDIR");
+    return t && *t && access(t, W_OK) == 0 ? t : access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
 }
 
 /* The input as a file; returns its path (static storage; removed at exit). */
