@@ -10,6 +10,7 @@
 #   make bench         CPU matmul against OpenBLAS (writes figures/data/bench-matmul-cpu.tsv)
 #   make test-gpu      (on a GPU machine) every kernel against its CPU reference, and
 #                      under compute-sanitizer; make bench-gpu times them
+#   make fuzz          run each fuzz target of tests/fuzz for FUZZ_SECONDS (180) and report
 #   make clean
 #
 # Everything generated goes to build/, book/html/, book/book.pdf and figures/*.{svg,pdf}.
@@ -279,6 +280,40 @@ test-c: $(TEST_BINS) $(ASAN_BINS) $(PROGRAMS) $(if $(NVCC),build/bin/bench-gpu)
 test: setup
 	@$(MAKE) --no-print-directory info test-c book
 	@tests/run
+
+# ---- Fuzzing and fault injection ---------------------------------------------
+# tests/fuzz/fuzz_*.c: one libFuzzer target per loader of outside bytes, built
+# with clang, AddressSanitizer and UndefinedBehaviorSanitizer against a copy of
+# common/ instrumented for coverage.  make test replays their corpora
+# (tests/fuzz/corpus/, tests/fuzz/regress/) and fuzzes each for a few seconds
+# (tests/test_fuzz.sh); make fuzz runs each for FUZZ_SECONDS and reports.
+# build/tests/fault_trainer is the trainer tests/test_faults.py kills.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 180
+FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC)) build/fuzz/make_seeds
+FUZZ_OBJ  := $(patsubst common/%.c,build/fuzz/common/%.o,$(COMMON_SRC))
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -O1 -g -fno-omit-frame-pointer -Icommon -DBOOK_ROOT='"$(CURDIR)"' \
+               -fno-sanitize-recover=all
+
+build/fuzz/common/%.o: common/%.c $(COMMON_HDR)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OBJ)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Itests/fuzz -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_OBJ) -lm
+
+build/fuzz/make_seeds: tests/fuzz/make_seeds.c $(LIBCOMMON)
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) -o $@ $< $(LIBCOMMON) $(LDLIBS)
+
+.SECONDARY: $(FUZZ_OBJ)
+test-c: $(FUZZ_BINS) build/tests/fault_trainer
+
+.PHONY: fuzz
+fuzz: $(FUZZ_BINS) build/tests/fault_trainer
+	tests/fuzz/run $(FUZZ_SECONDS)
 
 # ---- Benchmarks ----------------------------------------------------------------
 build/bin/bench-matmul: bench/matmul.c $(LIBCOMMON)

@@ -350,6 +350,7 @@ static bool read_entry(const char *name, const JValue *v, size_t data_len, CkptT
                        char *err, size_t errlen) {
     char s[48], d[48];
     shown(name, s);
+    if (!*name) return set_err(err, errlen, "a tensor has an empty name"), false;
     const JValue *dt = v->kind == J_OBJECT ? member(v, "dtype") : NULL;
     const JValue *shape = v->kind == J_OBJECT ? member(v, "shape") : NULL;
     const JValue *offs = v->kind == J_OBJECT ? member(v, "data_offsets") : NULL;
@@ -675,20 +676,6 @@ static Buf make_header(const CkptTensor *t, size_t n, const char *const *meta, s
     return b;
 }
 
-/* The directory that will hold path's temporary file must be writable:
- * atomic_open dies otherwise, and a save should fail politely. */
-static bool directory_writable(const char *path, char *err, size_t errlen) {
-    char *dir = xstrdup(path);
-    char *slash = strrchr(dir, '/');
-    if (!slash) strcpy(dir, ".");
-    else if (slash == dir) slash[1] = '\0';
-    else *slash = '\0';
-    bool ok = access(dir, W_OK | X_OK) == 0;
-    if (!ok) set_err(err, errlen, "cannot write %s: directory %s: %s", path, dir, strerror(errno));
-    free(dir);
-    return ok;
-}
-
 bool ckpt_save(const char *path, const CkptTensor *t, size_t n, const char *const *meta, char *err, size_t errlen) {
     size_t nmeta = 0;
     while (meta && meta[2 * nmeta]) {
@@ -707,9 +694,13 @@ bool ckpt_save(const char *path, const CkptTensor *t, size_t n, const char *cons
         free(h.s);
         return set_err(err, errlen, "the header would be %zu bytes, over the limit of %u", h.n, CKPT_MAX_HEADER), false;
     }
-    if (!directory_writable(path, err, errlen)) { free(h.s); return false; }
     AtomicFile af;
-    FILE *fp = atomic_open(&af, path);
+    FILE *fp = atomic_try_open(&af, path, NULL, 0);
+    if (!fp) {
+        int saved = errno;
+        free(h.s);
+        return set_err(err, errlen, "cannot write %s: %s", path, strerror(saved)), false;
+    }
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.n >> (8 * i));
     bool ok = fwrite(len8, 1, 8, fp) == 8 && fwrite(h.s, 1, h.n, fp) == h.n;

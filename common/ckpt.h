@@ -23,7 +23,8 @@
  * larger than the file or than CKPT_MAX_HEADER (100 MB); the header is not
  * strict JSON of the subset used (objects, arrays, strings with escapes,
  * integers; no floats, true, false or null; valid UTF-8; nesting at most 16
- * deep; arrays of at most 64 items); a key repeats in an object (so tensor names are unique); the top
+ * deep; arrays of at most 64 items); a key repeats in an object (so tensor names are unique); a
+ * tensor's name is empty (ckpt_save refuses one, so a file read can be written back); the top
  * level is not an object; a tensor entry lacks dtype, shape or data_offsets
  * or has other keys; a dtype is not one of tensor.h's; a shape has more than
  * 8 dimensions, a negative dimension, or a byte size that overflows;
@@ -42,9 +43,8 @@
  *
  * Failure.  The ckpt_* functions report bad input and I/O errors by
  * returning false or NULL with a one-line message in err (truncated to
- * errlen; err may be NULL).  They die (util.h) only when memory runs out or
- * when the temporary file of an atomic save cannot be created even though
- * its directory is writable. */
+ * errlen; err may be NULL), a full disk and an unwritable or missing
+ * directory included.  They die (util.h) only when memory runs out. */
 #ifndef CKPT_H
 #define CKPT_H
 

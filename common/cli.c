@@ -49,12 +49,14 @@ static void common_options(const CliSpec *spec, CliCommon *c, CliOpt opts[NCOMMO
 
 static int usage(const CliSpec *spec, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int usage(const CliSpec *spec, const char *fmt, ...) {
+    char msg[1024];  /* a huge value is cut, and control characters in one escaped: one line */
     va_list ap;
     fflush(stdout);
-    fprintf(stderr, "%s: ", spec->program);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    fprintf(stderr, "%s: ", spec->program);
+    fput_one_line(stderr, msg, 0);
     fputc('\n', stderr);
     return 2;
 }
@@ -497,7 +499,9 @@ int cli_run(const CliSpec *spec, CliCommon *common, int argc, char **argv, void 
         if (strcmp(spec->commands[i].name, experiment) == 0) cmd = &spec->commands[i];
     if (!cmd && strcmp(experiment, "all") != 0) {
         fflush(stdout);
-        fprintf(stderr, "%s: unknown experiment '%s'; choose one of: ", spec->program, experiment);
+        fprintf(stderr, "%s: unknown experiment '", spec->program);
+        fput_one_line(stderr, experiment, 100);
+        fputs("'; choose one of: ", stderr);
         list_experiments(spec, stderr);
         fputc('\n', stderr);
         return 2;

@@ -24,7 +24,9 @@
  * refused, an infinity only where the range includes it) or out of range;
  * choices not in the list; booleans that are not one of the words above;
  * an unknown experiment; a second experiment name; --device naming a device
- * the chapter has no code for.  No experiment at all prints the help to
+ * the chapter has no code for.  The message stays one line whatever the
+ * argument: a value's control characters are escaped (\n) and a message
+ * longer than 1 KB is cut.  No experiment at all prints the help to
  * stderr and returns 2.
  *
  * Programming errors in the spec (an option with no name or target, two

@@ -2,6 +2,7 @@
 #include "plot.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -187,7 +188,12 @@ void tsv_row(Tsv *t, const char *fmt, ...) {
     fputc('\n', t->af.fp);
     free(row);
     free_escaped(t);
-    if (ferror(t->af.fp)) die("tsv_row: cannot write %s", t->af.path);
+    if (ferror(t->af.fp)) {
+        int e = errno;
+        char *path = xstrdup(t->af.path);
+        atomic_abort(&t->af);  /* no temporary file left behind on a full disk */
+        die("tsv_row: cannot write %s: %s", path, strerror(e));
+    }
 }
 
 const char *tsv_escape(Tsv *t, const char *s) {

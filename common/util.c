@@ -1,6 +1,7 @@
 /* util.c -- see util.h for the contracts. */
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -15,25 +16,48 @@
 
 extern char *program_invocation_short_name;
 
-void die(const char *fmt, ...) {
-    va_list ap;
+void fput_one_line(FILE *fp, const char *s, size_t max) {
+    size_t i = 0;
+    for (; s[i] && (max == 0 || i < max); i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\n') fputs("\\n", fp);
+        else if (c == '\r') fputs("\\r", fp);
+        else if ((c < 0x20 && c != '\t') || c == 0x7f) fprintf(fp, "\\x%02x", c);
+        else fputc(c, fp);
+    }
+    if (s[i]) fputs("...", fp);
+}
+
+/* "<program>: <prefix><message>\n" on stderr, the message kept on one line;
+ * the message (truncated to n bytes) is left in buf. */
+static void report(char *buf, size_t n, const char *prefix, const char *fmt, va_list ap) {
     fflush(stdout);
-    fprintf(stderr, "%s: ", program_invocation_short_name);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
+    vsnprintf(buf, n, fmt, ap);
+    fprintf(stderr, "%s: %s", program_invocation_short_name, prefix);
+    fput_one_line(stderr, buf, 0);
     fputc('\n', stderr);
+}
+
+__attribute__((weak)) void die_exit(const char *message) {
+    (void)message;
     exit(1);
 }
 
-void warn(const char *fmt, ...) {
+void die(const char *fmt, ...) {
+    char msg[2048];
     va_list ap;
-    fflush(stdout);
-    fprintf(stderr, "%s: warning: ", program_invocation_short_name);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    report(msg, sizeof msg, "", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    die_exit(msg);
+}
+
+void warn(const char *fmt, ...) {
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    report(msg, sizeof msg, "warning: ", fmt, ap);
+    va_end(ap);
 }
 
 void *xmalloc(size_t size) {
@@ -92,6 +116,12 @@ char *file_read(const char *path, size_t *len, char *err, size_t errlen) {
         if (err) snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
         return NULL;
     }
+    struct stat st;
+    if (fstat(fileno(fp), &st) != 0 || !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
+        if (err) snprintf(err, errlen, "%s is not a regular file", path);
+        fclose(fp);
+        return NULL;
+    }
     size_t cap = 1 << 16, n = 0;
     char *buf = xmalloc(cap);
     for (;;) {
@@ -134,14 +164,75 @@ void mkdir_p(const char *path) {
     free(p);
 }
 
-FILE *atomic_open(AtomicFile *af, const char *path) {
+FILE *atomic_try_open(AtomicFile *af, const char *path, char *err, size_t errlen) {
     af->path = xstrdup(path);
     af->tmp = xasprintf("%s.tmp-XXXXXX", path);
+    af->fp = NULL;
     int fd = mkstemp(af->tmp);
-    if (fd < 0) die("cannot create %s: %s", af->tmp, strerror(errno));
-    af->fp = fdopen(fd, "wb");
-    if (!af->fp) die("cannot open %s: %s", af->tmp, strerror(errno));
+    if (fd >= 0) {  /* mkstemp makes it 0600; a file written normally gets 0666 less the umask */
+        mode_t mask = umask(0);
+        umask(mask);
+        fchmod(fd, 0666 & ~mask);
+    }
+    if (fd >= 0 && !(af->fp = fdopen(fd, "wb"))) {
+        int saved = errno;
+        close(fd);
+        unlink(af->tmp);
+        errno = saved;
+    }
+    if (!af->fp) {
+        int saved = errno;
+        if (err && errlen) snprintf(err, errlen, "cannot create %s: %s", af->tmp, strerror(saved));
+        free(af->tmp);
+        free(af->path);
+        af->tmp = af->path = NULL;
+        errno = saved;
+        return NULL;
+    }
     return af->fp;
+}
+
+FILE *atomic_open(AtomicFile *af, const char *path) {
+    char err[1024];
+    if (!atomic_try_open(af, path, err, sizeof err)) die("%s", err);
+    return af->fp;
+}
+
+/* Make a rename durable: fsync the directory that holds path. */
+static bool sync_dir_of(const char *path) {
+    char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (!slash) strcpy(dir, ".");
+    else if (slash == dir) slash[1] = '\0';
+    else *slash = '\0';
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    free(dir);
+    if (fd < 0) return false;
+    bool ok = fsync(fd) == 0 || errno == EINVAL;  /* some file systems cannot sync a directory */
+    close(fd);
+    return ok;
+}
+
+size_t atomic_sweep(const char *path) {
+    char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    const char *base = slash ? slash + 1 : path;
+    if (!slash) strcpy(dir, ".");
+    else if (slash == dir) slash[1] = '\0';
+    else *slash = '\0';
+    char *prefix = xasprintf("%s.tmp-", base);
+    size_t plen = strlen(prefix), removed = 0;
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (strncmp(e->d_name, prefix, plen) != 0 || strlen(e->d_name) != plen + 6) continue;
+        char *full = xasprintf("%s/%s", dir, e->d_name);
+        if (unlink(full) == 0) removed++;
+        free(full);
+    }
+    if (d) closedir(d);
+    free(prefix);
+    free(dir);
+    return removed;
 }
 
 bool atomic_commit(AtomicFile *af) {
@@ -152,6 +243,7 @@ bool atomic_commit(AtomicFile *af) {
     af->fp = NULL;
     if (ok && rename(af->tmp, af->path) != 0) { ok = false; saved = errno; }
     if (!ok) unlink(af->tmp);
+    else sync_dir_of(af->path);
     free(af->tmp);
     free(af->path);
     af->tmp = af->path = NULL;

@@ -4,8 +4,18 @@
  * Contract.  Every function here either succeeds or ends the program with
  * one line on stderr, "<program>: <what went wrong>", and exit status 1; none
  * returns a half-made result.  The exceptions say so (atomic_commit reports
- * failure to its caller so that a writer can clean up first).
- * Ownership: what an x* function returns belongs to the caller (free it). */
+ * failure to its caller so that a writer can clean up first; atomic_try_open
+ * reports it so that a writer can fail gently).  A message is one line
+ * whatever it quotes: die and warn print control characters in it as
+ * escapes (\n, \r, \x01; a tab stays a tab), so a path or a flag value
+ * with a newline in it cannot break the line; a message is cut at 2 KB.
+ * Ownership: what an x* function returns belongs to the caller (free it).
+ *
+ * Fuzzing.  die() prints its line and then calls die_exit(message), whose
+ * definition here is weak and calls exit(1).  A fuzzing harness (tests/fuzz/)
+ * links its own die_exit, which longjmps back to the harness: there a die()
+ * is a graceful rejection of the input, not a crash.  die_exit must not
+ * return.  Programs and tests never define it. */
 #ifndef UTIL_H
 #define UTIL_H
 
@@ -19,6 +29,12 @@
 _Noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print "<program>: warning: <message>" and go on. */
 void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The last step of die(): exit(1).  Weak; see "Fuzzing" above.  message is
+ * the one line die() printed, without the program's name. */
+_Noreturn void die_exit(const char *message);
+/* Write s to fp with control characters but tab escaped (\n, \r, \xNN) and at
+ * most max bytes of it (then "..."; max 0: all), so that it stays on one line. */
+void fput_one_line(FILE *fp, const char *s, size_t max);
 
 /* Checked allocation: die("out of memory ...") instead of returning NULL.
  * xcalloc and xmalloc_array check n * size for overflow. */
@@ -34,7 +50,9 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 FILE *xfopen(const char *path, const char *mode);
 /* Read a whole file into memory (NUL-terminated, *len excludes the NUL).
  * Returns NULL and fills err (if not NULL) instead of dying, so that
- * loaders can say which file was the problem in their own words. */
+ * loaders can say which file was the problem in their own words.  A
+ * directory or a device (/dev/zero, a terminal) is refused ("PATH is not a
+ * regular file"); pipes are read to their end. */
 char *file_read(const char *path, size_t *len, char *err, size_t errlen);
 /* Create a directory and its parents (like mkdir -p); dies on failure. */
 void mkdir_p(const char *path);
@@ -51,7 +69,17 @@ typedef struct {
     char *tmp;         /* temporary name, same directory */
 } AtomicFile;
 FILE *atomic_open(AtomicFile *af, const char *path);  /* dies if it cannot */
-bool atomic_commit(AtomicFile *af);  /* false (errno set, tmp removed) on any I/O error */
+/* The same, but returns NULL with "cannot create PATH.tmp-XXXXXX: reason"
+ * in err and errno set (full disk, unwritable or missing directory), *af
+ * emptied. */
+FILE *atomic_try_open(AtomicFile *af, const char *path, char *err, size_t errlen);
+/* Remove the temporary files "PATH.tmp-XXXXXX" that writers killed before
+ * their commit (SIGKILL, power loss) left beside PATH; returns how many.
+ * Call it only where no other process is writing PATH. */
+size_t atomic_sweep(const char *path);
+bool atomic_commit(AtomicFile *af);  /* false (errno set, tmp removed) on any I/O error;
+                                        after the rename the directory is fsynced too
+                                        (best effort), so the new name survives a crash */
 void atomic_commit_or_die(AtomicFile *af);
 void atomic_abort(AtomicFile *af);
 

@@ -1,0 +1,218 @@
+/* test_trainstate.c -- common/trainstate (a training state saved and loaded
+ * whole: round trip bit for bit, every refusal the contract lists, and a
+ * refused load that leaves the state untouched), and the parts of
+ * common/util that writers lean on: atomic_try_open failing gently,
+ * atomic_sweep, the permissions of atomic files, file_read refusing
+ * devices, and die()'s one line. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "expect_die.h"
+#include "trainstate.h"
+#include "util.h"
+
+static char tmpdir[64];
+
+static char *tmp_path(const char *name) { return xasprintf("%s/%s", tmpdir, name); }
+
+typedef struct {
+    float w[6], wm[6], wv[6], b[3];
+    TrainParam p[2];
+    TrainState s;
+} Fixture;
+
+static void fixture(Fixture *f, const char *config, float fill) {
+    for (int i = 0; i < 6; i++) f->w[i] = f->wm[i] = f->wv[i] = fill;
+    for (int i = 0; i < 3; i++) f->b[i] = fill;
+    f->p[0] = (TrainParam){"w", 2, {2, 3}, f->w, f->wm, f->wv};
+    f->p[1] = (TrainParam){"b", 1, {3}, f->b, NULL, NULL};
+    f->s = (TrainState){.params = f->p, .nparams = 2, .step = 0, .data_pos = 0, .loss = 0, .config = config};
+    rng_seed(&f->s.rng, 0);
+}
+
+static bool same_state(const Fixture *a, const Fixture *b) {
+    return memcmp(a->w, b->w, sizeof a->w) == 0 && memcmp(a->wm, b->wm, sizeof a->wm) == 0 &&
+           memcmp(a->wv, b->wv, sizeof a->wv) == 0 && memcmp(a->b, b->b, sizeof a->b) == 0 &&
+           a->s.step == b->s.step && a->s.data_pos == b->s.data_pos &&
+           memcmp(&a->s.rng, &b->s.rng, sizeof a->s.rng) == 0 &&
+           (a->s.loss == b->s.loss || (isnan(a->s.loss) && isnan(b->s.loss)));
+}
+
+static void test_round_trip(Check *t) {
+    Fixture a, b;
+    fixture(&a, "run A", 0);
+    Rng r;
+    rng_seed(&r, 42);
+    for (int i = 0; i < 6; i++) a.w[i] = (float)rng_normal(&r), a.wm[i] = -a.w[i] / 3, a.wv[i] = a.w[i] * a.w[i];
+    a.w[5] = -0.0f, a.b[0] = 1e-45f, a.b[1] = NAN, a.b[2] = -INFINITY;  /* odd values survive too */
+    a.s.step = INT64_MAX, a.s.data_pos = UINT64_MAX, a.s.loss = 1.0 / 3;
+    rng_seed(&a.s.rng, 7);
+    rng_u64(&a.s.rng);
+    char err[512], *path = tmp_path("state.safetensors");
+    check_true(t, trainstate_save(path, &a.s, err, sizeof err), "save (%s)", err);
+    fixture(&b, "run A", 9);
+    check_true(t, trainstate_load(path, &b.s, err, sizeof err) && same_state(&a, &b),
+               "load gives back every bit: parameters, moments, step, data position, rng, loss (%s)", err);
+    Rng x = a.s.rng, y = b.s.rng;
+    check_true(t, rng_u64(&x) == rng_u64(&y), "the resumed generator continues the same stream");
+    a.s.loss = NAN;
+    check_true(t, trainstate_save(path, &a.s, err, sizeof err) && trainstate_load(path, &b.s, err, sizeof err) &&
+                      isnan(b.s.loss), "a NaN loss (before the first step) round-trips");
+    Ckpt *c = ckpt_load(path, err, sizeof err);
+    check_true(t, c && c->n == 4 && ckpt_find(c, "w") && ckpt_find(c, "w.adam_m") && ckpt_find(c, "w.adam_v") &&
+                      ckpt_find(c, "b") && !ckpt_find(c, "b.adam_m") && ckpt_meta(c, "step") &&
+                      strcmp(ckpt_meta(c, "step"), "9223372036854775807") == 0 &&
+                      strcmp(ckpt_meta(c, "format"), "llmc-trainstate") == 0,
+               "the file is a plain safetensors checkpoint: weights under their names, moments beside them");
+    ckpt_free(c);
+    free(path);
+}
+
+/* Write a variant of a good state file with one metadata value changed (or removed: NULL). */
+static void save_variant(const char *path, const char *key, const char *value, bool drop_tensor) {
+    Fixture a;
+    fixture(&a, "run A", 1);
+    char err[512];
+    if (!trainstate_save(path, &a.s, err, sizeof err)) die("%s", err);
+    Ckpt *c = ckpt_load(path, err, sizeof err);
+    if (!c) die("%s", err);
+    const char *meta[32];
+    size_t k = 0;
+    for (size_t i = 0; i < c->nmeta; i++) {
+        if (strcmp(c->keys[i], key) == 0) {
+            if (value) meta[k++] = c->keys[i], meta[k++] = value;
+        } else {
+            meta[k++] = c->keys[i], meta[k++] = c->values[i];
+        }
+    }
+    meta[k] = NULL;
+    if (!ckpt_save(path, c->tensors, c->n - (drop_tensor ? 1 : 0), meta, err, sizeof err)) die("%s", err);
+    ckpt_free(c);
+}
+
+static void test_refusals(Check *t) {
+    char *path = tmp_path("bad.safetensors"), err[512];
+    struct { const char *key, *value; bool drop; const char *needle; } cases[] = {
+        {"format", NULL, false, "not a training checkpoint"},
+        {"format", "pt", false, "not a training checkpoint"},
+        {"version", "2", false, "another version"},
+        {"step", "-1", false, "step"},
+        {"step", "01", false, "step"},
+        {"step", "99999999999999999999", false, "step"},
+        {"data_pos", "1e3", false, "data position"},
+        {"loss", "", false, "loss"},
+        {"loss", "1.5x", false, "loss"},
+        {"rng", "0000000000000000,0000000000000000,0000000000000000,0000000000000000", false, "all zeros"},
+        {"rng", "0123456789abcdef,0123456789abcdef,0123456789abcdef", false, "rng"},
+        {"rng", "0123456789ABCDEF,0123456789abcdef,0123456789abcdef,0123456789abcdef", false, "rng"},
+        {"config", "run B", false, "another run"},
+        {"config", "run A", true, "no tensor b"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        save_variant(path, cases[i].key, cases[i].value, cases[i].drop);
+        Fixture f, before;
+        fixture(&f, "run A", 5);
+        fixture(&before, "run A", 5);
+        bool ok = trainstate_load(path, &f.s, err, sizeof err);
+        check_true(t, !ok && strstr(err, cases[i].needle) && strstr(err, path) && !strchr(err, '\n') && same_state(&f, &before),
+                   "%s = %s%s is refused with \"...%s...\", the state untouched (%s)", cases[i].key,
+                   cases[i].value ? cases[i].value : "(none)", cases[i].drop ? " and a tensor missing" : "",
+                   cases[i].needle, err);
+    }
+    /* Shapes, dtypes and extra tensors. */
+    Fixture a, f;
+    fixture(&a, "run A", 1);
+    check_true(t, trainstate_save(path, &a.s, err, sizeof err), "save");
+    fixture(&f, "run A", 5);
+    f.p[0].shape[0] = 3, f.p[0].shape[1] = 2;
+    check_true(t, !trainstate_load(path, &f.s, err, sizeof err) && strstr(err, "this run needs F32 [3x2]"),
+               "another shape is refused (%s)", err);
+    fixture(&f, "run A", 5);
+    f.s.nparams = 1;
+    check_true(t, !trainstate_load(path, &f.s, err, sizeof err) && strstr(err, "holds 4 tensors, this run has 3"),
+               "a tensor the run does not describe is refused (%s)", err);
+    fixture(&f, "run A", 5);
+    f.p[1].m = f.wm, f.p[1].v = f.wv;
+    f.p[1].shape[0] = 3;
+    check_true(t, !trainstate_load(path, &f.s, err, sizeof err) && strstr(err, "no tensor b.adam_m"),
+               "missing moments are refused (%s)", err);
+    check_true(t, !trainstate_load("/nonexistent/state.safetensors", &f.s, err, sizeof err) && strstr(err, "cannot open"),
+               "a missing file is refused (%s)", err);
+    fixture(&f, "run A", 5);
+    f.p[0].name = "w.adam_m";
+    check_true(t, !trainstate_save(path, &f.s, err, sizeof err) && strstr(err, ".adam_"), "a name with .adam_ is refused (%s)", err);
+    fixture(&f, "run A", 5);
+    f.p[0].v = NULL;
+    check_true(t, !trainstate_save(path, &f.s, err, sizeof err) && strstr(err, "only one of Adam"),
+               "one moment without the other is refused (%s)", err);
+    free(path);
+}
+
+static void test_atomic(Check *t) {
+    char err[512];
+    AtomicFile af;
+    check_true(t, atomic_try_open(&af, "/nonexistent-dir/x", err, sizeof err) == NULL && af.tmp == NULL &&
+                      strstr(err, "cannot create /nonexistent-dir/x.tmp-") && strstr(err, "No such file or directory"),
+               "atomic_try_open fails gently on a missing folder (%s)", err);
+    char *path = tmp_path("perm.txt");
+    mode_t mask = umask(022);
+    FILE *fp = atomic_open(&af, path);
+    fputs("x\n", fp);
+    check_true(t, atomic_commit(&af), "commit");
+    struct stat st;
+    check_true(t, stat(path, &st) == 0 && (st.st_mode & 0777) == 0644,
+               "an atomic file gets 0666 less the umask, like any file (mode %o)", st.st_mode & 0777);
+    umask(mask);
+    /* three temporaries a killed writer would leave, and two look-alikes that are not */
+    const char *names[] = {"perm.txt.tmp-abc123", "perm.txt.tmp-ZZZZZZ", "perm.txt.tmp-000000", "perm.txt.tmp-1234567",
+                           "other.txt.tmp-abc123"};
+    for (int i = 0; i < 5; i++) {
+        char *p = tmp_path(names[i]);
+        FILE *f = fopen(p, "w");
+        if (f) fclose(f);
+        free(p);
+    }
+    check_true(t, atomic_sweep(path) == 3, "atomic_sweep removes exactly the writer's temporaries");
+    char *keep = tmp_path("perm.txt.tmp-1234567"), *keep2 = tmp_path("other.txt.tmp-abc123");
+    check_true(t, file_exists(keep) && file_exists(keep2) && file_exists(path), "and nothing else");
+    unlink(keep), unlink(keep2);
+    free(keep), free(keep2), free(path);
+}
+
+static void read_dev_zero(void *ctx) {
+    (void)ctx;
+    char err[256];
+    if (!file_read("/dev/zero", NULL, err, sizeof err)) die("%s", err);
+}
+
+static void die_with_newline(void *ctx) {
+    (void)ctx;
+    die("cannot open %s", "evil\nname\r\x01");
+}
+
+static void test_util(Check *t) {
+    char err[256] = "";
+    check_true(t, file_read("/dev/zero", NULL, err, sizeof err) == NULL && strstr(err, "not a regular file"),
+               "file_read refuses a device instead of reading forever (%s)", err);
+    expect_die(t, read_dev_zero, NULL, "/dev/zero is not a regular file", "a loader given /dev/zero");
+    expect_die(t, die_with_newline, NULL, "cannot open evil\\nname\\r\\x01", "die with control characters in its message");
+}
+
+int main(void) {
+    Check t;
+    check_init(&t, "trainstate");
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_trainstate-XXXXXX");
+    if (!mkdtemp(tmpdir)) die("cannot create a temporary directory");
+    test_round_trip(&t);
+    test_refusals(&t);
+    test_atomic(&t);
+    test_util(&t);
+    char *cmd = xasprintf("rm -rf %s", tmpdir);
+    if (system(cmd) != 0) check_true(&t, false, "remove %s", tmpdir);
+    free(cmd);
+    return check_summary(&t);
+}
