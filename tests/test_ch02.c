@@ -533,14 +533,17 @@ static void test_quick_experiments(Check *t, Run *r) {
             tsv_free(x);
         }
     }
-    const char *dots[] = {"ch02-graph", "ch02-flow"};
-    for (int i = 0; i < 2; i++) {
+    const char *dots[] = {"ch02-graph", "ch02-flow", "ch02-orders"};
+    for (int i = 0; i < 3; i++) {
         char *path = xasprintf("%s/%s.dot", d, dots[i]), err[256];
         size_t len;
         char *s = file_read(path, &len, err, sizeof err);
         check_true(t, s && strstr(s, "// command: ") && strstr(s, "digraph G {") && s[len - 2] == '}',
                    "%s.dot is a DOT graph with provenance", dots[i]);
         if (s && i == 1) check_true(t, strstr(s, "grad 8}") != NULL, "the flow shows a's gradient, 8");
+        if (s && i == 2)
+            check_true(t, strstr(s, "tangent 8\"") && strstr(s, "grad 3\""),
+                       "the orders figure: forward finds df/da = 8, reverse also df/db = 3");
         free(s), free(path);
     }
 }
