@@ -57,6 +57,10 @@ PROGRAMS := $(foreach c,$(CHAPTERS),$(call bin,$(c)))
 STAMPS   := $(foreach c,$(CHAPTERS),build/$(c)/.tangled)
 FIGURES  := $(foreach c,$(CHAPTERS),$(foreach f,$(call figs,$(c)),figures/$(f).svg figures/$(f).pdf))
 CHAPTER_INCLUDES := $(foreach c,$(CHAPTERS),-Ibuild/$(c))
+# Graphs: an experiment writes figures/data/chNN-*.dot, Graphviz's dot draws it.
+DOT         ?= dot
+DOT_FIGURES := $(patsubst figures/data/%.dot,figures/%,$(wildcard figures/data/ch[0-9][0-9]-*.dot))
+FIGURES     += $(DOT_FIGURES:=.svg) $(DOT_FIGURES:=.pdf)
 
 # ---- The common runtime ------------------------------------------------------
 COMMON_SRC := $(sort $(wildcard common/*.c))
@@ -137,7 +141,8 @@ ch$(call num,$(1))-figures: $(call bin,$(1))
 	$(call bin,$(1)) all --out figures/data
 	@$(MAKE) --no-print-directory ch$(call num,$(1))-draw
 
-ch$(call num,$(1))-draw: $(foreach f,$(call figs,$(1)),figures/$(f).svg figures/$(f).pdf)
+ch$(call num,$(1))-draw: $(foreach f,$(call figs,$(1)),figures/$(f).svg figures/$(f).pdf) \
+  $(filter figures/ch$(call num,$(1))-%,$(DOT_FIGURES:=.svg) $(DOT_FIGURES:=.pdf))
 
 figures/ch$(call num,$(1))-%.svg: build/$(1)/.tangled common/style.gp $(wildcard figures/data/ch$(call num,$(1))-*.tsv)
 	$(GNUPLOT) -e "fmt='svg'; outfile='$$@'; datadir='figures/data'" common/style.gp build/$(1)/ch$(call num,$(1))-$$*.gp
@@ -159,6 +164,12 @@ $(foreach c,$(CHAPTERS),$(eval $(call chapter_rules,$(c))))
 FIGURES += $(foreach c,$(CHAPTERS),$(foreach f,$(call figs,$(c)),figures/$(f)-dark.svg))
 
 draw: $(FIGURES)
+
+$(DOT_FIGURES:=.svg): figures/%.svg: figures/data/%.dot
+	$(DOT) -Tsvg $< -o $@
+
+$(DOT_FIGURES:=.pdf): figures/%.pdf: figures/data/%.dot
+	$(DOT) -Tpdf $< -o $@
 
 figures: $(foreach c,$(CHAPTERS),ch$(call num,$(c))-figures)
 
