@@ -114,6 +114,7 @@ static Value *every_op_graph(Graph *g, const double *x, Value **leaves) {
     e = v_add(g, e, v_div(g, v_exp(g, a), v_add(g, v_log(g, c), v_leaf(g, 2, NULL))));
     e = v_sub(g, v_tanh(g, v_mul(g, e, v_sin(g, b))), v_relu(g, v_mul(g, a, c)));
     e = v_add(g, e, v_mul(g, a, a));   /* a used again */
+    e = v_add(g, e, v_cos(g, v_mul(g, b, c)));
     leaves[0] = a, leaves[1] = b, leaves[2] = c;
     return e;
 }
@@ -206,6 +207,10 @@ static void test_modes(Check *t) {
     check_true(t, p.d == 5 && q.d == exp(0.5) && l.d == 0.5, "dual arithmetic: d(5x) = 5, d(e^x) = e^x, d(log x) = 1/x");
     Dual th = dual_tanh(dual_var(0.3));
     check_close(t, th.d, 1 / (cosh(0.3) * cosh(0.3)), 1e-15, 1e-14, "d tanh x = 1 / cosh^2 x");
+    Dual co = dual_cos(dual_mul(dual_var(0.7), dual_const(2)));
+    check_close(t, co.d, -2 * sin(1.4), 1e-15, 1e-14, "d cos 2x = -2 sin 2x");
+    Dual si = dual_sin(dual_var(0.7));
+    check_true(t, co.v == cos(1.4) && si.d == cos(0.7), "dual sin and cos: values and tangents");
     double jf[40], jr[40];
     jacobian_forward(0.3, 40, jf);
     jacobian_reverse(&g, 0.3, 40, jr);
