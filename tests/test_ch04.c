@@ -220,6 +220,9 @@ static void test_activations(Check *t) {
     check_true(t, gap < 5e-4, "the tanh formula is within 5e-4 of x Phi(x) (max %.1e)", gap);
     check_true(t, fabs(minv + 0.17) < 0.005 && fabs(argmin + 0.75) < 0.02, "GELU's minimum is about -0.17 near -0.75 (%.3f at %.2f)",
                minv, argmin);
+    double smin = 0;
+    for (int i = 0; i <= 12000; i++) smin = fmin(smin, swish((float)(-6 + 0.001 * i)));
+    check_true(t, fabs(smin + 0.278) < 0.002, "Swish's minimum is about -0.28 (%.3f)", smin);
     /* GELU's derivative is Phi(x) + x phi(x) */
     double d = 0;
     for (int i = 0; i <= 120; i++) {
