@@ -466,22 +466,22 @@ static void test_solutions(Check *t, Run *r) {
     }
     check_true(t, worst < 1e-3, "solution 6: leaky ReLU's derivative against central differences (%.1e)", worst);
     check_true(t, leaky_relu(-2, 0.01f) == -0.02f && leaky_relu(3, 0.01f) == 3, "solution 6: leaky ReLU's values");
-    /* temperature: T -> 0 is the argmax; T = 1 samples the softmax (chi-square) */
+    /* temperature: tau -> 0 is the argmax; tau = 1 samples the softmax (chi-square) */
     Rng rng;
     rng_seed(&rng, 31);
     float z[5] = {0.5f, 2.0f, -1.0f, 1.0f, 0.0f}, q[5];
     bool greedy = true;
     for (int k = 0; k < 200; k++) greedy &= sample_temperature(z, 5, 1e-3, &rng) == 1;
-    check_true(t, greedy, "solution 7: at T = 0.001 sampling always picks the largest logit");
+    check_true(t, greedy, "solution 7: at tau = 0.001 sampling always picks the largest logit");
     softmax_row(q, z, 5);
     int n = 100000, cnt[5] = {0};
     for (int k = 0; k < n; k++) cnt[sample_temperature(z, 5, 1.0, &rng)]++;
     double chi = 0;
     for (int j = 0; j < 5; j++) chi += (cnt[j] - n * q[j]) * (cnt[j] - n * q[j]) / (n * q[j]);
-    check_true(t, chi < 18.5, "solution 7: at T = 1 draws follow the softmax (chi-square %.1f, 4 dof, p = 0.001 at 18.5)", chi);
+    check_true(t, chi < 18.5, "solution 7: at tau = 1 draws follow the softmax (chi-square %.1f, 4 dof, p = 0.001 at 18.5)", chi);
     int top = 0;
     for (int k = 0; k < n; k++) top += sample_temperature(z, 5, 100.0, &rng) == 1;
-    check_true(t, fabs((double)top / n - 0.2) < 0.01, "solution 7: at T = 100 every symbol is nearly equally likely (%.3f)",
+    check_true(t, fabs((double)top / n - 0.2) < 0.01, "solution 7: at tau = 100 every symbol is nearly equally likely (%.3f)",
                (double)top / n);
     /* label smoothing: its gradient, and eps = 0 is the plain loss */
     float zz[3 * 7], g[3 * 7], lse[3];
