@@ -1,0 +1,567 @@
+/* test_ch04.c -- chapter 4, a neural language model.
+ *
+ * Includes the tangled program (build/04-mlp/mlp.c, with TESTING defined so
+ * that it has no main) and the tangled solutions to the coding exercises,
+ * then checks every derivation of the chapter numerically:
+ *   a one-hot row times the embedding matrix is a lookup; the parameter
+ *   count formula; the log-sum-exp trick (equal where the naive formula is
+ *   computable, finite where it overflows); softmax is the maximum-entropy
+ *   distribution; the chapter's softmax and cross-entropy agree with nn.h's;
+ *   the gradient of the cross-entropy is q - e_y (central differences);
+ *   cross-entropy is -log likelihood / N, and its minimizer over free
+ *   logits is chapter 1's normalized counts; the derivatives of ReLU, GELU
+ *   and Swish; GELU's tanh formula against x Phi(x); the whole model's
+ *   gradient against central differences (every activation, depths 0-3);
+ *   perplexity is exp(mean loss) = 1 / geometric mean of probabilities;
+ *   power-iteration PCA; the interpolating ReLU network and its error bound;
+ *   a checkpoint round trip;
+ * then runs every experiment in --quick mode into a temporary directory and
+ * checks the TSV files it writes, and checks the program's one-line errors.
+ * CPU only: tests/test_ch04_gpu.c compares the devices.
+ * Run from the repository root (make test does). */
+#include "mlp.c"
+#include "ch04-solutions.c"
+
+#include "check.h"
+#include "expect_die.h"
+#include "matmul.h"
+
+#include <sys/wait.h>
+
+static void random_fill(float *x, size_t n, double scale, Rng *rng) {
+    for (size_t i = 0; i < n; i++) x[i] = (float)(scale * rng_normal(rng));
+}
+
+static void test_embedding_is_lookup(Check *t) {
+    Rng rng;
+    rng_seed(&rng, 3);
+    int V = 7, D = 5;
+    float E[35], onehot[7 * 7] = {0}, prod[35], look[35];
+    random_fill(E, 35, 1, &rng);
+    int32_t ids[7] = {3, 0, 6, 3, 1, 2, 5};
+    for (int i = 0; i < V; i++) onehot[i * V + ids[i]] = 1;
+    matmul_f32(false, false, V, D, V, 1, onehot, V, E, D, 0, prod, D);
+    embedding_forward(look, ids, E, NULL, 1, V, D);
+    bool same = memcmp(prod, look, sizeof prod) == 0;
+    check_true(t, same, "one-hot rows times E equal the lookup E[ids], bit for bit");
+}
+
+static void test_param_count(Check *t) {
+    MlpConfig c = {.V = 5, .T = 3, .D = 2, .H = 4, .L = 1, .act = ACT_RELU};
+    /* by hand: (5+1)*2 + (4*6 + 4) + (5*4 + 5) = 12 + 28 + 25 */
+    check_true(t, mlp_param_count(&c) == 65, "parameters of V5 T3 D2 H4 L1: 65 (got %zu)", mlp_param_count(&c));
+    for (int L = 0; L <= 4; L++) {
+        MlpConfig d = {.V = 85, .T = 16, .D = 24, .H = 512, .L = L};
+        MlpTensors tt;
+        size_t used = mlp_layout(&tt, NULL, &d);
+        check_true(t, used == mlp_param_count(&d), "L=%d: the layout uses exactly the counted parameters", L);
+    }
+}
+
+static void test_log_sum_exp(Check *t) {
+    Rng rng;
+    rng_seed(&rng, 5);
+    float z[85];
+    random_fill(z, 85, 3, &rng);
+    check_close(t, log_sum_exp(z, 85), log_sum_exp_naive(z, 85), 1e-5, 1e-6, "LSE = naive formula for moderate scores");
+    for (int j = 0; j < 85; j++) z[j] = 100;
+    check_true(t, isinf(log_sum_exp_naive(z, 85)), "the naive formula overflows for scores of 100");
+    check_close(t, log_sum_exp(z, 85), 100 + log(85.0), 1e-6, 1e-7, "LSE of 85 scores of 100 is 100 + ln 85");
+    for (int j = 0; j < 85; j++) z[j] = -110;
+    check_true(t, isinf(log_sum_exp_naive(z, 85)), "the naive formula underflows to log 0 for scores of -110");
+    check_close(t, log_sum_exp(z, 85), -110 + log(85.0), 1e-6, 1e-7, "LSE of scores of -110 is -110 + ln 85");
+    /* shift invariance of the softmax */
+    float q1[85], q2[85], z2[85];
+    random_fill(z, 85, 2, &rng);
+    for (int j = 0; j < 85; j++) z2[j] = z[j] + 1000;
+    softmax_row(q1, z, 85), softmax_row(q2, z2, 85);
+    check_close_f32(t, q2, q1, 85, 1e-6, 1e-3, "softmax(z + 1000) = softmax(z)");
+}
+
+static double entropy(const double *q, int V) {
+    double h = 0;
+    for (int j = 0; j < V; j++) h -= q[j] > 0 ? q[j] * log(q[j]) : 0;
+    return h;
+}
+
+static void test_softmax(Check *t) {
+    Rng rng;
+    rng_seed(&rng, 7);
+    int N = 6, V = 11;
+    float z[66], mine[66], ref[66];
+    random_fill(z, 66, 2, &rng);
+    for (int n = 0; n < N; n++) softmax_row(mine + n * V, z + n * V, V);
+    softmax_forward(ref, z, N, V);
+    check_close_f32(t, mine, ref, 66, F32_ATOL, F32_RTOL, "softmax_row agrees with nn.h softmax_forward");
+    /* maximum entropy: perturbations keeping sum(q) = 1 and sum(q z) fixed lower the entropy */
+    double q[11], best;
+    double lz = log_sum_exp(z, V);
+    for (int j = 0; j < V; j++) q[j] = exp(z[j] - lz);   /* the softmax, in double */
+    best = entropy(q, V);
+    int lower = 0, tries = 200;
+    for (int k = 0; k < tries; k++) {
+        double d[11], a = 0, b = 0, c = 0, e = 0, f = 0;
+        for (int j = 0; j < V; j++) d[j] = rng_normal(&rng);
+        /* project d onto {sum d = 0, sum d z = 0} (Gram-Schmidt against 1 and z - mean z) */
+        double zm = 0;
+        for (int j = 0; j < V; j++) zm += z[j] / V;
+        for (int j = 0; j < V; j++) a += d[j];
+        for (int j = 0; j < V; j++) d[j] -= a / V;
+        for (int j = 0; j < V; j++) b += d[j] * (z[j] - zm), c += (z[j] - zm) * (z[j] - zm);
+        for (int j = 0; j < V; j++) d[j] -= b / c * (z[j] - zm);
+        double eps = 1e-5, p[11];
+        for (int j = 0; j < V; j++) p[j] = q[j] + eps * d[j], e += p[j] - q[j], f += (p[j] - q[j]) * z[j];
+        bool feasible = fabs(e) < 1e-12 && fabs(f) < 1e-9;
+        for (int j = 0; j < V; j++) feasible &= p[j] > 0;
+        lower += feasible && entropy(p, V) < best;
+    }
+    check_true(t, lower == tries, "softmax has the largest entropy at its expected score (%d of %d perturbations lower it)",
+               lower, tries);
+}
+
+typedef struct { const int32_t *y; int B, V; } XentCtx;
+static double xent_loss_f32(const float *z, void *ctx) {
+    XentCtx *c = ctx;
+    float lse[16];
+    return xent_forward(lse, z, c->y, c->B, c->V);
+}
+
+static void test_cross_entropy(Check *t) {
+    Rng rng;
+    rng_seed(&rng, 9);
+    int B = 5, V = 13;
+    float z[65], lse[5], lse_ref[5], losses[5], g[65], gref[65];
+    int32_t y[5] = {0, 12, 4, 4, 7};
+    random_fill(z, 65, 2, &rng);
+    double mine = xent_forward(lse, z, y, B, V), ref = cross_entropy_forward(losses, lse_ref, z, y, B, V);
+    check_close(t, mine, ref, 1e-6, 1e-6, "xent_forward agrees with nn.h cross_entropy_forward");
+    check_close_f32(t, lse, lse_ref, 5, F32_ATOL, F32_RTOL, "and so do the saved log-sum-exps");
+    xent_backward(g, z, lse, y, B, V);
+    memset(gref, 0, sizeof gref);
+    cross_entropy_backward(gref, z, lse_ref, y, 1.0f / B, B, V);
+    check_close_f32(t, g, gref, 65, F32_ATOL, F32_RTOL, "xent_backward agrees with nn.h cross_entropy_backward");
+    XentCtx c = {y, B, V};
+    GradErr e = gradcheck_f32(xent_loss_f32, &c, z, 65, g, 1e-2f);
+    check_true(t, e.max_abs < 1e-4, "d loss / d z = (q - e_y) / B against central differences (max abs err %.1e)", e.max_abs);
+    /* bounded: every component of q - e_y is in [-1, 1] */
+    bool bounded = true;
+    for (int i = 0; i < 65; i++) bounded &= fabsf(g[i] * B) <= 1.0f;
+    check_true(t, bounded, "every component of q - e_y lies in [-1, 1]");
+}
+
+/* Cross-entropy is -log likelihood / N; its minimizer over free logits is the counts. */
+static void test_mle(Check *t) {
+    Rng rng;
+    rng_seed(&rng, 13);
+    int V = 4, N = 3000;
+    int32_t *x = xmalloc_array((size_t)N, sizeof *x);
+    for (int i = 0; i < N; i++) x[i] = i > 0 && rng_uniform(&rng) < 0.5 ? (x[i - 1] + 1) % V : (int32_t)rng_below(&rng, (uint64_t)V);
+    /* a free logit row per previous symbol: Z[V, V] */
+    float Z[16], *logits = xmalloc_array((size_t)(N - 1) * V, sizeof *logits), *lse = xmalloc_array((size_t)N, sizeof *lse);
+    random_fill(Z, 16, 1, &rng);
+    for (int i = 1; i < N; i++) memcpy(logits + (size_t)(i - 1) * V, Z + x[i - 1] * V, (size_t)V * sizeof *Z);
+    double loss = xent_forward(lse, logits, x + 1, N - 1, V), loglik = 0;
+    for (int i = 1; i < N; i++) {
+        float q[4];
+        softmax_row(q, Z + x[i - 1] * V, V);
+        loglik += log(q[x[i]]);
+    }
+    check_close(t, loss, -loglik / (N - 1), 1e-9, 1e-6, "mean cross-entropy = -(log likelihood) / N");
+    /* gradient descent on the mean cross-entropy of the free rows converges to the counts */
+    double counts[16] = {0}, tot[4] = {0};
+    for (int i = 1; i < N; i++) counts[x[i - 1] * V + x[i]]++, tot[x[i - 1]]++;
+    float *g = xmalloc_array((size_t)(N - 1) * V, sizeof *g);
+    for (int it = 0; it < 3000; it++) {
+        for (int i = 1; i < N; i++) memcpy(logits + (size_t)(i - 1) * V, Z + x[i - 1] * V, (size_t)V * sizeof *Z);
+        xent_forward(lse, logits, x + 1, N - 1, V);
+        xent_backward(g, logits, lse, x + 1, N - 1, V);
+        float dZ[16] = {0};
+        for (int i = 1; i < N; i++)
+            for (int j = 0; j < V; j++) dZ[x[i - 1] * V + j] += g[(size_t)(i - 1) * V + j];
+        for (int k = 0; k < 16; k++) Z[k] -= 20.0f * dZ[k];
+    }
+    double worst = 0;
+    for (int a = 0; a < V; a++) {
+        float q[4];
+        softmax_row(q, Z + a * V, V);
+        for (int b = 0; b < V; b++) worst = fmax(worst, fabs(q[b] - counts[a * V + b] / tot[a]));
+    }
+    check_true(t, worst < 2e-3, "minimizing cross-entropy over free logits gives the normalized counts (worst %.1e)", worst);
+    free(x), free(logits), free(lse), free(g);
+}
+
+typedef struct { Activation a; } ActCtx;
+static void test_activations(Check *t) {
+    double worst[3] = {0};
+    for (int a = 0; a < 3; a++)
+        for (int i = 0; i <= 240; i++) {
+            float x = -6.0f + 0.05f * i + 0.013f;   /* off the kink of ReLU */
+            float h = 1e-2f, fp, fm;
+            act_forward((Activation)a, &fp, (float[]){x + h}, 1);
+            act_forward((Activation)a, &fm, (float[]){x - h}, 1);
+            double fd = ((double)fp - fm) / (2 * h);
+            worst[a] = fmax(worst[a], fabs(fd - act_grad((Activation)a, x)));
+        }
+    for (int a = 0; a < 3; a++)
+        check_true(t, worst[a] < 2e-3, "%s' against central differences (max err %.1e)", ACT_NAMES[a], worst[a]);
+    float xs[241], mine[241], ref[241], gm[241], gr[241], ones[241];
+    double gap = 0, minv = 0, argmin = 0;
+    for (int i = 0; i <= 240; i++) xs[i] = -6.0f + 0.05f * i, ones[i] = 1.0f;
+    for (int i = 0; i <= 240; i++) mine[i] = gelu_tanh(xs[i]), gm[i] = gelu_tanh_grad(xs[i]), gr[i] = 0;
+    gelu_forward(ref, xs, 241);
+    gelu_backward(gr, ones, xs, 241);
+    check_close_f32(t, mine, ref, 241, 1e-6, 1e-5, "gelu_tanh agrees with nn.h gelu_forward");
+    check_close_f32(t, gm, gr, 241, 1e-5, 1e-4, "gelu_tanh_grad agrees with nn.h gelu_backward");
+    for (int i = 0; i <= 12000; i++) {
+        double x = -6 + 0.001 * i;
+        gap = fmax(gap, fabs(gelu_exact(x) - gelu_tanh((float)x)));
+        if (gelu_exact(x) < minv) minv = gelu_exact(x), argmin = x;
+    }
+    check_true(t, gap < 5e-4, "the tanh formula is within 5e-4 of x Phi(x) (max %.1e)", gap);
+    check_true(t, fabs(minv + 0.17) < 0.005 && fabs(argmin + 0.75) < 0.02, "GELU's minimum is about -0.17 near -0.75 (%.3f at %.2f)",
+               minv, argmin);
+    double smin = 0;
+    for (int i = 0; i <= 12000; i++) smin = fmin(smin, swish((float)(-6 + 0.001 * i)));
+    check_true(t, fabs(smin + 0.278) < 0.002, "Swish's minimum is about -0.28 (%.3f)", smin);
+    /* GELU's derivative is Phi(x) + x phi(x) */
+    double d = 0;
+    for (int i = 0; i <= 120; i++) {
+        double x = -6 + 0.1 * i, phi = exp(-x * x / 2) / sqrt(2 * M_PI), Phi = 0.5 * (1 + erf(x / sqrt(2)));
+        double fd = (gelu_exact(x + 1e-5) - gelu_exact(x - 1e-5)) / 2e-5;
+        d = fmax(d, fabs(fd - (Phi + x * phi)));
+    }
+    check_true(t, d < 1e-6, "d/dx x Phi(x) = Phi(x) + x phi(x) (max err %.1e)", d);
+}
+
+/* The whole model's gradient against central differences. */
+typedef struct { Mlp *m; int B; } ModelCtx;
+static double model_loss(const float *params, void *ctx) {
+    ModelCtx *c = ctx;
+    (void)params;   /* gradcheck perturbs m->params in place */
+    mlp_forward(c->m, c->B);
+    return xent_forward(c->m->lse, c->m->logits, c->m->y, c->B, c->m->cfg.V);
+}
+
+static void test_model_gradient(Check *t) {
+    for (int a = 0; a < 3; a++)
+        for (int L = 0; L <= 3; L++) {
+            MlpConfig c = {.V = 7, .T = 3, .D = 4, .H = 6, .L = L, .act = (Activation)a};
+            Mlp *m = mlp_new(&c, 5, 100 + (uint64_t)L);
+            Rng rng;
+            rng_seed(&rng, 21);
+            for (size_t i = 0; i < m->n; i++) m->params[i] += (float)(0.3 * rng_normal(&rng));  /* biases too */
+            for (int i = 0; i < 5 * 3; i++) m->ctx[i] = (int32_t)rng_below(&rng, 8);       /* padding too */
+            for (int i = 0; i < 5; i++) m->y[i] = (int32_t)rng_below(&rng, 7);
+            mlp_gradients(m, 5);
+            float *g = xmalloc_array(m->n, sizeof *g);
+            memcpy(g, m->grads, m->n * sizeof *g);
+            ModelCtx mc = {m, 5};
+            GradErr e = gradcheck_f32(model_loss, &mc, m->params, m->n, g, 1e-3f);
+            check_true(t, e.max_abs < 3e-3, "%s, %d hidden layers: every gradient against central differences (max abs err %.1e)",
+                       ACT_NAMES[a], L, e.max_abs);
+            free(g);
+            mlp_free(m);
+        }
+}
+
+static void test_small_pieces(Check *t) {
+    uint32_t x[6] = {1, 2, 3, 4, 5, 6};
+    int32_t ctx[4];
+    fill_context(ctx, x, 2, 4, 99);
+    check_true(t, ctx[0] == 99 && ctx[1] == 99 && ctx[2] == 1 && ctx[3] == 2, "contexts before the text are padded");
+    check_close(t, lr_at(0, 1000, 1), 1.0 / 21, 1e-12, 1e-9, "the learning rate warms up from lr / warm-up steps");
+    check_close(t, lr_at(20, 1000, 1), 1.0, 1e-12, 1e-9, "and peaks when warm-up ends");
+    check_close(t, lr_at(999, 1000, 1), 0.1, 1e-5, 1e-3, "and decays to a tenth");
+    /* PCA: points spread mostly along u, then along w */
+    Rng rng;
+    rng_seed(&rng, 4);
+    int n = 2000, d = 5;
+    double u[5] = {0.6, 0.8, 0, 0, 0}, w[5] = {0, 0, 0, 1, 0};
+    float *X = xmalloc_array((size_t)n * d, sizeof *X);
+    for (int i = 0; i < n; i++) {
+        double a = 3 * rng_normal(&rng), b = 1.5 * rng_normal(&rng);
+        for (int k = 0; k < d; k++) X[i * d + k] = (float)(a * u[k] + b * w[k] + 0.1 * rng_normal(&rng) + 7);
+    }
+    double dirs[10], frac[2], du = 0, dw = 0;
+    pca2(X, n, d, dirs, frac);
+    for (int k = 0; k < d; k++) du += dirs[k] * u[k], dw += dirs[d + k] * w[k];
+    check_true(t, fabs(du) > 0.999 && fabs(dw) > 0.999, "power iteration finds the two principal directions (%.4f, %.4f)", du, dw);
+    check_true(t, frac[0] > 0.75 && frac[0] < 0.85 && frac[1] > 0.15 && frac[1] < 0.22,
+               "and their shares of the variance (%.3f, %.3f; about 9/11.3 and 2.25/11.3)", frac[0], frac[1]);
+    free(X);
+}
+
+static void test_uat(Check *t) {
+    for (int n = 4; n <= 256; n *= 4) {
+        float q[3 * 256 + 1];
+        uat_construct(n, -2, 2, uat_target, q, q + n, q + 2 * n, q + 3 * n);
+        double knot = 0, worst = 0, h = 4.0 / n;
+        for (int k = 0; k <= n; k++) knot = fmax(knot, fabs(uat_eval(n, q, -2 + k * h) - uat_target(-2 + k * h)));
+        for (int i = 0; i <= 4000; i++) {
+            double x = -2 + 4.0 * i / 4000;
+            worst = fmax(worst, fabs(uat_eval(n, q, x) - uat_target(x)));
+        }
+        check_true(t, knot < 1e-4, "width %d: the constructed network passes through f at every knot (%.1e)", n, knot);
+        check_true(t, worst <= h * h / 8 * 16.5 + 1e-5, "width %d: its error %.2e is within h^2 max|f''| / 8 = %.2e", n, worst,
+                   h * h / 8 * 16.5);
+    }
+}
+
+static void die_load(void *path) { mlp_load(path, 85, 4); }
+static void die_load_other(void *path) { mlp_load(path, 84, 4); }
+
+static void test_checkpoint(Check *t, const char *dir) {
+    MlpConfig c = {.V = 85, .T = 5, .D = 3, .H = 7, .L = 2, .act = ACT_SWISH};
+    Mlp *m = mlp_new(&c, 4, 77);
+    char *path = xasprintf("%s/model.safetensors", dir);
+    mlp_save(m, path);
+    Mlp *k = mlp_load(path, 85, 4);
+    check_true(t, k->n == m->n && memcmp(k->params, m->params, m->n * sizeof(float)) == 0 && k->cfg.act == ACT_SWISH &&
+                      k->cfg.L == 2 && k->cfg.T == 5,
+               "a saved model loads back with the same configuration and parameters");
+    expect_die(t, die_load_other, path, "vocabulary", "a model for another vocabulary is refused");
+    char *bad = xasprintf("%s/garbage.safetensors", dir);
+    FILE *f = fopen(bad, "w");
+    if (f) fputs("this is not a checkpoint at all, just text", f), fclose(f);
+    expect_die(t, die_load, bad, "garbage.safetensors", "a corrupt checkpoint gives one line naming the file");
+    mlp_free(m), mlp_free(k);
+    free(path), free(bad);
+}
+
+/* Perplexity = exp(mean loss) = 1 / geometric mean of the probabilities. */
+static void test_perplexity(Check *t, Run *r) {
+    load_corpus(r);
+    MlpConfig c = {.V = r->vocab.size, .T = 8, .D = 4, .H = 16, .L = 1, .act = ACT_GELU};
+    Mlp *m = mlp_new(&c, 64, 1);
+    size_t n = 2000;
+    double ce = mlp_cross_entropy(m, r->xval, n, CH01_START, 1), logprod = 0;
+    float *q = xmalloc_array((size_t)c.V, sizeof *q);
+    for (size_t i = CH01_START; i < n; i++) {
+        fill_context(m->ctx, r->xval, i, c.T, c.V);
+        mlp_forward(m, 1);
+        softmax_row(q, m->logits, c.V);
+        logprod += log(q[r->xval[i]]);
+    }
+    check_close(t, exp(ce), exp(-logprod / (double)(n - CH01_START)), 1e-6, 1e-5,
+                "exp(mean loss) = (product of q)^(-1/N), on the model's own predictions");
+    check_close(t, exp(ce), c.V, 0, 0.2, "an untrained model is near the uniform perplexity V (%.1f)", exp(ce));
+    free(q);
+    mlp_free(m);
+}
+
+/* --quick runs of every experiment, and what they write. */
+static double num(Check *t, TsvTable *tab, size_t row, const char *col) {
+    int c = tsv_col(tab, col);
+    if (c < 0) { check_true(t, false, "column %s exists", col); return NAN; }
+    return tsv_num(tab, row, c);
+}
+
+static TsvTable *load(Check *t, const char *dir, const char *name) {
+    char *path = xasprintf("%s/%s.tsv", dir, name), err[256];
+    TsvTable *tab = tsv_load(path, err, sizeof err);
+    check_true(t, tab != NULL, "%s is a well-formed TSV file%s%s", path, tab ? "" : ": ", tab ? "" : err);
+    if (tab) check_true(t, tsv_meta(tab, "command") && tsv_meta(tab, "date") && tsv_meta(tab, "git"),
+                        "%s records its provenance", name);
+    free(path);
+    return tab;
+}
+
+static bool all_finite(Check *t, TsvTable *tab, const char *col) {
+    bool ok = tsv_rows(tab) > 0;
+    for (size_t i = 0; i < tsv_rows(tab); i++) ok &= isfinite(num(t, tab, i, col));
+    return ok;
+}
+
+static void test_quick_experiments(Check *t, Run *r) {
+    check_true(t, experiment_all(r) == 0, "every experiment runs in --quick mode");
+    const char *d = r->c.out;
+    TsvTable *c = load(t, d, "ch04-curve");
+    if (c) {
+        size_t n = tsv_rows(c);
+        check_true(t, all_finite(t, c, "train_loss") && all_finite(t, c, "val_loss"), "the learning curve is finite");
+        check_close(t, num(t, c, 0, "val_loss"), log(r->vocab.size), 0, 0.1, "it starts near ln V (%.3f)", num(t, c, 0, "val_loss"));
+        check_true(t, num(t, c, n - 1, "train_loss") < num(t, c, 0, "train_loss") - 0.3 &&
+                          num(t, c, n - 1, "val_loss") < num(t, c, 0, "val_loss") - 0.3,
+                   "training lowers both losses by more than 0.3 nats");
+        tsv_free(c);
+    }
+    TsvTable *tr = load(t, d, "ch04-train");
+    if (tr) {
+        double v = num(t, tr, 0, "val_ppl");
+        check_true(t, isfinite(v) && v > 1 && v < r->vocab.size, "validation perplexity is in (1, V): %.2f", v);
+        check_true(t, num(t, tr, 0, "val_positions") == (double)(r->nval - CH01_START),
+                   "it is measured on chapter 1's validation positions");
+        check_close(t, num(t, tr, 0, "val_bpc"), log2(v), 1e-3, 1e-3, "bits per character = log2 perplexity");
+        tsv_free(tr);
+    }
+    TsvTable *e = load(t, d, "ch04-embed");
+    if (e) {
+        check_true(t, (int)tsv_rows(e) == r->vocab.size && all_finite(t, e, "pc1") && all_finite(t, e, "pc2"),
+                   "one embedding point per symbol, finite");
+        check_true(t, num(t, e, 0, "var1") >= num(t, e, 0, "var2") && num(t, e, 0, "var1") + num(t, e, 0, "var2") <= 1.0001,
+                   "the first component explains at least as much as the second, together at most all");
+        tsv_free(e);
+    }
+    TsvTable *a = load(t, d, "ch04-activations");
+    if (a) {
+        check_true(t, tsv_rows(a) == 3, "three activations compared");
+        check_true(t, num(t, a, 0, "zero_frac") > 0.2 && num(t, a, 2, "zero_frac") < 0.01,
+                   "ReLU outputs are often exactly zero (%.2f), Swish's almost never (%.4f)", num(t, a, 0, "zero_frac"),
+                   num(t, a, 2, "zero_frac"));
+        check_true(t, num(t, a, 0, "flat_frac") >= num(t, a, 2, "flat_frac"), "ReLU is flat at least as often as Swish");
+        check_true(t, all_finite(t, a, "val_ppl"), "their perplexities are finite");
+        tsv_free(a);
+    }
+    TsvTable *s = load(t, d, "ch04-sweep");
+    if (s) {
+        check_true(t, tsv_rows(s) == 20, "the sweep writes 4 knobs x 5 values (%zu rows)", tsv_rows(s));
+        check_true(t, all_finite(t, s, "val_ppl") && all_finite(t, s, "ms_per_step"), "finite perplexities and times");
+        bool more = true;   /* wider layers have more parameters */
+        for (size_t i = 1; i < tsv_rows(s); i++)
+            if (strcmp(tsv_cell(s, i, 0), "hidden") == 0 && strcmp(tsv_cell(s, i - 1, 0), "hidden") == 0)
+                more &= num(t, s, i, "value") < num(t, s, i - 1, "value") || num(t, s, i, "params") >= num(t, s, i - 1, "params");
+        check_true(t, more, "parameters grow with the width");
+        tsv_free(s);
+    }
+    TsvTable *u = load(t, d, "ch04-uat-error");
+    if (u) {
+        size_t n = tsv_rows(u);
+        bool falls = true, within = true;
+        for (size_t i = 0; i < n; i++) {
+            within &= num(t, u, i, "constructed_max_in") <= num(t, u, i, "bound") + 1e-5;
+            if (i > 0) falls &= num(t, u, i, "constructed_rms_in") < num(t, u, i - 1, "constructed_rms_in");
+        }
+        check_true(t, falls && within, "the constructed network's error falls with width and stays within the bound");
+        check_true(t, num(t, u, n - 1, "trained_rms_out") > 10 * num(t, u, n - 1, "trained_rms_in"),
+                   "outside the training interval the trained network is far worse (%.3f against %.3f)",
+                   num(t, u, n - 1, "trained_rms_out"), num(t, u, n - 1, "trained_rms_in"));
+        tsv_free(u);
+    }
+    const char *others[] = {"ch04-samples", "ch04-act-curves", "ch04-act-map", "ch04-act-hist", "ch04-act-shapes",
+                            "ch04-sweep-curves", "ch04-uat"};
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+        TsvTable *x = load(t, d, others[i]);
+        if (x) {
+            check_true(t, tsv_rows(x) > 0, "%s has rows", others[i]);
+            tsv_free(x);
+        }
+    }
+}
+
+/* The worked solutions of the coding exercises. */
+typedef struct { const int32_t *y; int B, V; double eps; } SmoothCtx;
+static double smooth_loss_f32(const float *z, void *ctx) {
+    SmoothCtx *c = ctx;
+    float lse[8];
+    return xent_smooth_forward(lse, z, c->y, c->B, c->V, c->eps);
+}
+
+static void test_solutions(Check *t, Run *r) {
+    (void)r;
+    double worst = 0;
+    for (int i = 0; i <= 200; i++) {
+        float x = -5.0f + 0.05f * i + 0.013f, h = 1e-3f;
+        double fd = ((double)leaky_relu(x + h, 0.01f) - leaky_relu(x - h, 0.01f)) / (2 * h);
+        worst = fmax(worst, fabs(fd - leaky_relu_grad(x, 0.01f)));
+    }
+    check_true(t, worst < 1e-3, "solution 6: leaky ReLU's derivative against central differences (%.1e)", worst);
+    check_true(t, leaky_relu(-2, 0.01f) == -0.02f && leaky_relu(3, 0.01f) == 3, "solution 6: leaky ReLU's values");
+    /* temperature: tau -> 0 is the argmax; tau = 1 samples the softmax (chi-square) */
+    Rng rng;
+    rng_seed(&rng, 31);
+    float z[5] = {0.5f, 2.0f, -1.0f, 1.0f, 0.0f}, q[5];
+    bool greedy = true;
+    for (int k = 0; k < 200; k++) greedy &= sample_temperature(z, 5, 1e-3, &rng) == 1;
+    check_true(t, greedy, "solution 7: at tau = 0.001 sampling always picks the largest logit");
+    softmax_row(q, z, 5);
+    int n = 100000, cnt[5] = {0};
+    for (int k = 0; k < n; k++) cnt[sample_temperature(z, 5, 1.0, &rng)]++;
+    double chi = 0;
+    for (int j = 0; j < 5; j++) chi += (cnt[j] - n * q[j]) * (cnt[j] - n * q[j]) / (n * q[j]);
+    check_true(t, chi < 18.5, "solution 7: at tau = 1 draws follow the softmax (chi-square %.1f, 4 dof, p = 0.001 at 18.5)", chi);
+    int top = 0;
+    for (int k = 0; k < n; k++) top += sample_temperature(z, 5, 100.0, &rng) == 1;
+    check_true(t, fabs((double)top / n - 0.2) < 0.01, "solution 7: at tau = 100 every symbol is nearly equally likely (%.3f)",
+               (double)top / n);
+    /* label smoothing: its gradient, and eps = 0 is the plain loss */
+    float zz[3 * 7], g[3 * 7], lse[3];
+    int32_t y[3] = {2, 6, 0};
+    random_fill(zz, 21, 2, &rng);
+    double plain = xent_forward(lse, zz, y, 3, 7), s0 = xent_smooth_forward(lse, zz, y, 3, 7, 0);
+    check_close(t, s0, plain, 1e-9, 1e-9, "solution 8: eps = 0 gives the plain cross-entropy");
+    xent_smooth_forward(lse, zz, y, 3, 7, 0.1);
+    xent_smooth_backward(g, zz, lse, y, 3, 7, 0.1);
+    SmoothCtx c = {y, 3, 7, 0.1};
+    GradErr e = gradcheck_f32(smooth_loss_f32, &c, zz, 21, g, 1e-2f);
+    check_true(t, e.max_abs < 1e-4, "solution 8: the smoothed gradient q - (1-eps) e_y - eps/V against central differences (%.1e)",
+               e.max_abs);
+}
+
+/* The program itself: one-line errors and nonzero exits on bad input. */
+static void test_command_line(Check *t, const char *dir) {
+    char *garbage = xasprintf("%s/garbage.safetensors", dir);
+    char *cases[][3] = {
+        {"train --activation tanh", "2", "--activation"},
+        {"train --layers 99", "2", "--layers"},
+        {"trian", "2", "unknown experiment"},
+        {"train --bogus", "2", "unknown option"},
+        {"gpu-agree", "1", "--device cuda"},
+        {"train --data /nonexistent/file.txt", "1", "/nonexistent/file.txt"},
+        {"generate --model /nonexistent/model.safetensors", "1", "/nonexistent/model.safetensors"},
+        {NULL, "1", "garbage.safetensors"},
+        {"generate --length 0", "2", "--length"},
+        {"--help", "0", "usage"},
+    };
+    char *gen = xasprintf("generate --model %s", garbage);
+    cases[7][0] = gen;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *cmd = xasprintf("build/bin/ch04-mlp %s 2>&1", cases[i][0]);
+        FILE *p = popen(cmd, "r");
+        char out[8192] = "";
+        size_t got = p ? fread(out, 1, sizeof out - 1, p) : 0;
+        out[got] = '\0';
+        int st = p ? pclose(p) : -1;
+        int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1, want = atoi(cases[i][1]);
+        int lines = 0;
+        for (char *q = out; *q; q++) lines += *q == '\n';
+        check_true(t, code == want && strstr(out, cases[i][2]) != NULL && (want == 0 || lines == 1),
+                   "ch04-mlp %s: exit %d with one line naming '%s' (got exit %d: %.120s)", cases[i][0], want,
+                   cases[i][2], code, out);
+        free(cmd);
+    }
+    free(gen), free(garbage);
+}
+
+int main(void) {
+    Check t;
+    check_init(&t, "ch04");
+    setenv("NO_PROGRESS", "1", 1);
+    test_embedding_is_lookup(&t);
+    test_param_count(&t);
+    test_log_sum_exp(&t);
+    test_softmax(&t);
+    test_cross_entropy(&t);
+    test_mle(&t);
+    test_activations(&t);
+    test_model_gradient(&t);
+    test_small_pieces(&t);
+    test_uat(&t);
+
+    char dir[] = "/tmp/test-ch04-XXXXXX";
+    if (!mkdtemp(dir)) die("cannot make a temporary directory");
+    test_checkpoint(&t, dir);
+    char *model = xasprintf("%s/quick.safetensors", dir);
+    Run r = {.context = 8, .embed = 8, .hidden = 64, .layers = 2, .steps = 0, .batch = 32, .length = 50,
+             .lr = 3e-3, .activation = "gelu", .model = model, .prompt = ""};
+    r.c = (CliCommon){.seed = 1, .threads = 1, .out = dir, .quick = true, .data = "brown",
+                      .device = "cpu", .command_line = "test_ch04"};
+    test_perplexity(&t, &r);
+    test_quick_experiments(&t, &r);
+    test_solutions(&t, &r);
+    unload_corpus(&r);
+    test_command_line(&t, dir);
+    char *rm = xasprintf("rm -rf %s", dir);
+    if (system(rm) != 0) warn("could not remove %s", dir);
+    free(rm), free(model);
+    return check_summary(&t);
+}
