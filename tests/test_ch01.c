@@ -21,6 +21,7 @@
 #include "expect_die.h"
 
 #include <sys/stat.h>
+#include "chapter_test.h"
 
 /* A small text over a few symbols, deterministic. */
 static uint32_t *random_text(Rng *rng, size_t n, int V) {
@@ -449,22 +450,6 @@ static void test_solutions(Check *t, Run *r) {
 }
 
 /* --quick runs of every experiment, and what they write. */
-static double num(Check *t, TsvTable *tab, size_t row, const char *col) {
-    int c = tsv_col(tab, col);
-    if (c < 0) { check_true(t, false, "column %s exists", col); return NAN; }
-    return tsv_num(tab, row, c);
-}
-
-static TsvTable *load(Check *t, const char *dir, const char *name) {
-    char *path = xasprintf("%s/%s.tsv", dir, name), err[256];
-    TsvTable *tab = tsv_load(path, err, sizeof err);
-    check_true(t, tab != NULL, "%s is a well-formed TSV file%s%s", path, tab ? "" : ": ", tab ? "" : err);
-    if (tab) check_true(t, tsv_meta(tab, "command") && tsv_meta(tab, "date") && tsv_meta(tab, "git"),
-                        "%s records its provenance", name);
-    free(path);
-    return tab;
-}
-
 static void test_quick_experiments(Check *t, Run *r) {
     check_true(t, experiment_all(r) == 0, "every experiment runs in --quick mode");
     const char *d = r->c.out;

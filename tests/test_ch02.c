@@ -22,6 +22,7 @@
 
 #include "check.h"
 #include "expect_die.h"
+#include "chapter_test.h"
 
 /* ---- Derivatives from the limit ---------------------------------------------- */
 
@@ -438,22 +439,6 @@ static void test_solutions(Check *t) {
 }
 
 /* ---- --quick runs of every experiment -------------------------------------------------- */
-
-static double num(Check *t, TsvTable *tab, size_t row, const char *col) {
-    int c = tsv_col(tab, col);
-    if (c < 0) { check_true(t, false, "column %s exists", col); return NAN; }
-    return tsv_num(tab, row, c);
-}
-
-static TsvTable *load(Check *t, const char *dir, const char *name) {
-    char *path = xasprintf("%s/%s.tsv", dir, name), err[256];
-    TsvTable *tab = tsv_load(path, err, sizeof err);
-    check_true(t, tab != NULL, "%s is a well-formed TSV file%s%s", path, tab ? "" : ": ", tab ? "" : err);
-    if (tab) check_true(t, tsv_meta(tab, "command") && tsv_meta(tab, "date") && tsv_meta(tab, "git"),
-                        "%s records its provenance", name);
-    free(path);
-    return tab;
-}
 
 static void test_quick_experiments(Check *t, Run *r) {
     check_true(t, experiment_all(r) == 0, "every experiment runs in --quick mode");

@@ -23,6 +23,7 @@
 
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include "chapter_test.h"
 
 /* ---- the verify table, at test size --------------------------------------- */
 
@@ -286,22 +287,6 @@ static void test_solutions(Check *t) {
 }
 
 /* ---- --quick runs of every experiment, and what they write ------------------ */
-
-static double num(Check *t, TsvTable *tab, size_t row, const char *col) {
-    int c = tsv_col(tab, col);
-    if (c < 0) { check_true(t, false, "column %s exists", col); return NAN; }
-    return tsv_num(tab, row, c);
-}
-
-static TsvTable *load(Check *t, const char *dir, const char *name) {
-    char *path = xasprintf("%s/%s.tsv", dir, name), err[256];
-    TsvTable *tab = tsv_load(path, err, sizeof err);
-    check_true(t, tab != NULL, "%s is a well-formed TSV file%s%s", path, tab ? "" : ": ", tab ? "" : err);
-    if (tab) check_true(t, tsv_meta(tab, "command") && tsv_meta(tab, "date") && tsv_meta(tab, "git"),
-                        "%s records its provenance", name);
-    free(path);
-    return tab;
-}
 
 /* The row of ch03-depth with the given act, init, residual and layer, or -1. */
 static double depth_ratio(TsvTable *d, const char *act, const char *init, int res, int layer) {

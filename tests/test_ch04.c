@@ -27,6 +27,7 @@
 #include "matmul.h"
 
 #include <sys/wait.h>
+#include "chapter_test.h"
 
 static void random_fill(float *x, size_t n, double scale, Rng *rng) {
     for (size_t i = 0; i < n; i++) x[i] = (float)(scale * rng_normal(rng));
@@ -350,22 +351,6 @@ static void test_perplexity(Check *t, Run *r) {
 }
 
 /* --quick runs of every experiment, and what they write. */
-static double num(Check *t, TsvTable *tab, size_t row, const char *col) {
-    int c = tsv_col(tab, col);
-    if (c < 0) { check_true(t, false, "column %s exists", col); return NAN; }
-    return tsv_num(tab, row, c);
-}
-
-static TsvTable *load(Check *t, const char *dir, const char *name) {
-    char *path = xasprintf("%s/%s.tsv", dir, name), err[256];
-    TsvTable *tab = tsv_load(path, err, sizeof err);
-    check_true(t, tab != NULL, "%s is a well-formed TSV file%s%s", path, tab ? "" : ": ", tab ? "" : err);
-    if (tab) check_true(t, tsv_meta(tab, "command") && tsv_meta(tab, "date") && tsv_meta(tab, "git"),
-                        "%s records its provenance", name);
-    free(path);
-    return tab;
-}
-
 static bool all_finite(Check *t, TsvTable *tab, const char *col) {
     bool ok = tsv_rows(tab) > 0;
     for (size_t i = 0; i < tsv_rows(tab); i++) ok &= isfinite(num(t, tab, i, col));
