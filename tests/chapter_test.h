@@ -1,12 +1,17 @@
-/* chapter_test.h -- what every chapter's test suite does with the data files
- * its program's --quick experiments write: load one (it must be a
- * well-formed TSV that records its provenance) and read a number from it
- * (the column must exist).  Both report through the suite's Check. */
+/* chapter_test.h -- what every chapter's test suite does with its program:
+ * load a data file its --quick experiments wrote (it must be a well-formed
+ * TSV that records its provenance) and read a number from it (the column
+ * must exist); and run the program with arguments and hold it to the
+ * contract for bad input (the expected exit status and, when it fails, one
+ * line naming the problem).  All report through the suite's Check. */
 #ifndef CHAPTER_TEST_H
 #define CHAPTER_TEST_H
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
 
 #include "check.h"
 #include "plot.h"
@@ -28,6 +33,24 @@ static TsvTable *load(Check *t, const char *dir, const char *name) {
                         "%s records its provenance", name);
     free(path);
     return tab;
+}
+
+/* Run "build/bin/PROGRAM ARGS" (progress bars off, stderr captured): it must
+ * exit with `status`, print `needle`, and, if the status is not 0, print
+ * exactly one line. */
+static void expect_program(Check *t, const char *program, const char *args, int status, const char *needle) {
+    char *cmd = xasprintf("NO_PROGRESS=1 build/bin/%s %s 2>&1", program, args);
+    FILE *p = popen(cmd, "r");
+    char out[8192] = "";
+    size_t got = p ? fread(out, 1, sizeof out - 1, p) : 0;
+    out[got] = '\0';
+    int st = p ? pclose(p) : -1;
+    int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1, lines = 0;
+    for (char *q = out; *q; q++) lines += *q == '\n';
+    check_true(t, code == status && strstr(out, needle) != NULL && (status == 0 || lines == 1),
+               "%s %s: exit %d with one line naming '%s' (got exit %d: %.160s)", program, args, status, needle, code,
+               out);
+    free(cmd);
 }
 
 #endif

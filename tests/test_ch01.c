@@ -524,22 +524,8 @@ static void test_command_line(Check *t) {
         fputs("A tiny corpus.\n", tiny);
         fclose(tiny);
     }
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *cmd = xasprintf("build/bin/ch01-markov %s 2>&1", cases[i].args);
-        FILE *p = popen(cmd, "r");
-        char out[8192] = "";
-        size_t got = p ? fread(out, 1, sizeof out - 1, p) : 0;
-        out[got] = '\0';
-        int st = p ? pclose(p) : -1;
-        int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-        int lines = 0;
-        for (char *q = out; *q; q++) lines += *q == '\n';
-        check_true(t, code == cases[i].status && strstr(out, cases[i].needle) != NULL &&
-                          (cases[i].status == 0 || lines == 1),
-                   "ch01-markov %s: exit %d with one line naming '%s' (got exit %d: %.120s)", cases[i].args,
-                   cases[i].status, cases[i].needle, code, out);
-        free(cmd);
-    }
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_program(t, "ch01-markov", cases[i].args, cases[i].status, cases[i].needle);
     remove("/tmp/test-ch01-tiny.txt");
 }
 

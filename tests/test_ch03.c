@@ -426,22 +426,8 @@ static void test_command_line(Check *t) {
         {"depth --width 1", 2, "--width"},
         {"--help", 0, "usage"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *cmd = xasprintf("build/bin/ch03-backprop %s 2>&1", cases[i].args);
-        FILE *p = popen(cmd, "r");
-        char out[8192] = "";
-        size_t got = p ? fread(out, 1, sizeof out - 1, p) : 0;
-        out[got] = '\0';
-        int st = p ? pclose(p) : -1;
-        int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-        int lines = 0;
-        for (char *q = out; *q; q++) lines += *q == '\n';
-        check_true(t, code == cases[i].status && strstr(out, cases[i].needle) != NULL &&
-                          (cases[i].status == 0 || lines == 1),
-                   "ch03-backprop %s: exit %d with one line naming '%s' (got exit %d: %.120s)", cases[i].args,
-                   cases[i].status, cases[i].needle, code, out);
-        free(cmd);
-    }
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_program(t, "ch03-backprop", cases[i].args, cases[i].status, cases[i].needle);
 }
 
 int main(void) {

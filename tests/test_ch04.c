@@ -499,21 +499,8 @@ static void test_command_line(Check *t, const char *dir) {
     };
     char *gen = xasprintf("generate --model %s", garbage);
     cases[7][0] = gen;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *cmd = xasprintf("build/bin/ch04-mlp %s 2>&1", cases[i][0]);
-        FILE *p = popen(cmd, "r");
-        char out[8192] = "";
-        size_t got = p ? fread(out, 1, sizeof out - 1, p) : 0;
-        out[got] = '\0';
-        int st = p ? pclose(p) : -1;
-        int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1, want = atoi(cases[i][1]);
-        int lines = 0;
-        for (char *q = out; *q; q++) lines += *q == '\n';
-        check_true(t, code == want && strstr(out, cases[i][2]) != NULL && (want == 0 || lines == 1),
-                   "ch04-mlp %s: exit %d with one line naming '%s' (got exit %d: %.120s)", cases[i][0], want,
-                   cases[i][2], code, out);
-        free(cmd);
-    }
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_program(t, "ch04-mlp", cases[i][0], atoi(cases[i][1]), cases[i][2]);
     free(gen), free(garbage);
 }
 
