@@ -30,7 +30,7 @@
 
 #include "cli.h"
 #include "gpu.h"
-#include "plot.h"
+#include "tsv.h"
 #include "rng.h"
 #include "util.h"
 
@@ -305,18 +305,18 @@ int main(int argc, char **argv) {
            b.sets, b.sets == 1 ? "" : "s", runs, warmup);
     printf("%-24s %-22s %10s %10s %9s\n", "kernel", "shape", "time ms", "GB/s|TF/s", "% ceiling");
     Tsv *tsv = NULL;
-    CliCommon common = {.command_line = cli_join_argv(argc, argv)};
-    char name[64];
+    char *line = cli_join_argv(argc, argv), name[64], devline[400];
+    Provenance prov;
+    provenance_init(&prov, line, 0);
+    free(line);
+    snprintf(devline, sizeof devline, "cuda (%s, %d SMs, CUDA runtime %d, driver %d)", info.name, info.sms,
+             info.runtime, info.driver);
+    provenance_set_device(&prov, devline);
     snprintf(name, sizeof name, "bench-gpu-%s", dtname);
-    if (out) {
-        tsv = tsv_create(out, name, &common, "common/gpu kernels against the copy and GEMM ceilings of the same run",
+    if (out)
+        tsv = tsv_create(out, name, &prov, "common/gpu kernels against the copy and GEMM ceilings of the same run",
                          "kernel\tshape\tdtype\tms_median\tms_min\tms_max\tbytes\tflops\tgbs\ttflops\tpct_ceiling"
                          "\tcopy_gbs\tgemm_tflops");
-        char devline[400];
-        snprintf(devline, sizeof devline, "cuda (%s, %d SMs, CUDA runtime %d, driver %d)", info.name, info.sms,
-                 info.runtime, info.driver);
-        tsv_set_device(tsv, devline);
-    }
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         Case *cs = &cases[i];
         Timing tmg = time_case(&b, cs->run, warmup, runs);
@@ -331,7 +331,7 @@ int main(int argc, char **argv) {
                     cs->flops, gbs, tfl, pct, copy_gbs, gemm_tflops);
     }
     if (tsv) tsv_close(tsv);
-    free(common.command_line);
+    provenance_free(&prov);
     gpu_close(g);
     return 0;
 }

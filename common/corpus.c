@@ -468,32 +468,40 @@ static size_t cut_point(const char *s, size_t len, size_t keep) {
     return p;
 }
 
-void corpus_split(const Corpus *c, double val_fraction, Text *train, Text *val) {
-    if (!(val_fraction >= 0 && val_fraction <= 0.5))
-        die("corpus_split: the validation fraction %g is outside [0, 0.5]", val_fraction);
+void corpus_split(const Corpus *c, double fraction, Text *train, Text *val, Text *test) {
+    if (!(fraction >= 0 && fraction <= 1.0 / 3))
+        die("corpus_split: the fraction %g is outside [0, 1/3]", fraction);
     if (c->ndocs == 1) {
         const CorpusDoc *d = &c->docs[0];
-        size_t cut = val_fraction == 0 ? d->len : cut_point(c->text + d->offset, d->len,
-                                                            (size_t)llround((1 - val_fraction) * (double)d->len));
-        text_set(train, c->text + d->offset, cut);
-        text_set(val, c->text + d->offset + cut, d->len - cut);
+        const char *s = c->text + d->offset;
+        size_t cut1 = d->len, cut2 = d->len;
+        if (fraction > 0) {
+            cut1 = cut_point(s, d->len, (size_t)llround((1 - 2 * fraction) * (double)d->len));
+            cut2 = cut_point(s, d->len, (size_t)llround((1 - fraction) * (double)d->len));
+            if (cut2 < cut1) cut2 = cut1;
+        }
+        text_set(train, s, cut1);
+        text_set(val, s + cut1, cut2 - cut1);
+        text_set(test, s + cut2, d->len - cut2);
         return;
     }
-    size_t k = val_fraction == 0 ? 0 : (size_t)llround(1 / val_fraction);
+    size_t k = fraction == 0 ? 0 : (size_t)llround(1 / fraction);
     size_t *seen = xcalloc((size_t)c->ngenres + 1, sizeof *seen);
-    Buf tr = {0}, va = {0};
+    Buf tr = {0}, va = {0}, te = {0};
     buf_reserve(&tr, c->len);
-    buf_reserve(&va, k ? c->len / k * 2 : 0);
     for (size_t i = 0; i < c->ndocs; i++) {
         const CorpusDoc *d = &c->docs[i];
         size_t idx = seen[d->genre]++;
-        buf_add(k && idx % k == k / 2 ? &va : &tr, c->text + d->offset, d->len);
+        Buf *to = !k ? &tr : idx % k == 0 ? &te : idx % k == k / 2 ? &va : &tr;
+        buf_add(to, c->text + d->offset, d->len);
     }
     free(seen);
-    train->text = tr.p ? tr.p : xcalloc(1, 1);
-    train->len = tr.len;
-    val->text = va.p ? va.p : xcalloc(1, 1);
-    val->len = va.len;
+    Buf *bufs[3] = {&tr, &va, &te};
+    Text *out[3] = {train, val, test};
+    for (int i = 0; i < 3; i++) {
+        out[i]->text = bufs[i]->p ? bufs[i]->p : xcalloc(1, 1);
+        out[i]->len = bufs[i]->len;
+    }
 }
 
 void text_free(Text *t) {
@@ -531,6 +539,42 @@ void vocab_decode(const Vocab *v, const uint32_t *ids, size_t n, char *text) {
             die("vocab_decode: id %u at position %zu is outside the vocabulary of %d", ids[i], i, v->size);
         text[i] = (char)v->byte_of[ids[i]];
     }
+}
+
+/* ---- The dataset ---------------------------------------------------------------------------------- */
+
+/* The first `cap` characters of t (all of it if cap is 0), encoded. */
+static void split_set(DataSplit *d, Text *t, size_t cap, const Vocab *v) {
+    d->len = cap && t->len > cap ? cap : t->len;
+    d->text = t->text;
+    d->text[d->len] = '\0';
+    d->ids = xmalloc_array(d->len ? d->len : 1, sizeof *d->ids);
+    vocab_encode(v, d->text, d->len, d->ids);
+    t->text = NULL, t->len = 0;  /* now the split's */
+}
+
+Dataset *dataset_load(const char *name_or_path, bool quick) {
+    Dataset *d = xcalloc(1, sizeof *d);
+    d->corpus = corpus_load(name_or_path);
+    d->quick = quick;
+    Text tr, va, te;
+    corpus_split(d->corpus, SPLIT_FRACTION, &tr, &va, &te);
+    if (tr.len == 0 || va.len == 0 || te.len == 0)
+        die("corpus %s is too small to split: %zu training, %zu validation and %zu test characters", name_or_path,
+            tr.len, va.len, te.len);
+    vocab_build(&d->vocab, d->corpus->text, d->corpus->len);
+    split_set(&d->train, &tr, quick ? DATASET_QUICK_TRAIN : 0, &d->vocab);
+    split_set(&d->val, &va, quick ? DATASET_QUICK_HELDOUT : 0, &d->vocab);
+    split_set(&d->test, &te, quick ? DATASET_QUICK_HELDOUT : 0, &d->vocab);
+    return d;
+}
+
+void dataset_free(Dataset *d) {
+    if (!d) return;
+    DataSplit *s[3] = {&d->train, &d->val, &d->test};
+    for (int i = 0; i < 3; i++) free(s[i]->text), free(s[i]->ids);
+    corpus_free(d->corpus);
+    free(d);
 }
 
 /* ---- Token files ------------------------------------------------------------------------------------ */
