@@ -36,8 +36,8 @@ static void common_options(const CliSpec *spec, CliCommon *c, CliOpt opts[NCOMMO
     opts[1] = (CliOpt){"threads", OPT_INT, &c->threads, "CPU threads", 1, 65536, NULL};
     opts[2] = (CliOpt){"out", OPT_STRING, &c->out, "where the experiments write their data", 0, 0, "DIR"};
     opts[3] = (CliOpt){"quick", OPT_BOOL, &c->quick, "test-size run that finishes in seconds", 0, 0, NULL};
-    opts[4] = (CliOpt){"data", OPT_STRING, &c->data, "corpus: a name (corpus.h) or a text file", 0, 0,
-                       "NAME|PATH"};
+    opts[4] = (CliOpt){"data", OPT_STRING, &c->data, "corpus: brown, sotu, mobydick, names (corpus.h) or a text file",
+                       0, 0, "NAME|PATH"};
     opts[5] = (CliOpt){"device", OPT_DEVICE, &c->device, "where the experiments run", 0, 0, devices_of(spec)};
 }
 

@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "cli.h"
+#include "corpus.h"
 #include "expect_die.h"
 #include "util.h"
 
@@ -382,6 +383,9 @@ static void test_help(Check *t) {
                "help lists the common flags");
     check_true(t, out && strstr(out, "  all ") && strstr(out, "orders, heatmap, in turn, each one timed"),
                "help says what 'all' runs");
+    char *names = xasprintf("corpus: %s (corpus.h)", corpus_known_names());
+    check_true(t, out && strstr(out, names), "help names the corpora corpus.h knows (%s)", names);
+    free(names);
     cli_free(&r.common);
 
     run_args(&r, false, ARGS("-h"));
