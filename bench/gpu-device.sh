@@ -32,9 +32,9 @@ suites=$(ls tests/test_ch*_gpu.c 2>/dev/null | sed 's|tests/\(.*\)\.c|build/test
 make NOTANGLE=1 -j"$(nproc)" build/tests/test_gpu build/bin/bench-gpu $suites programs > "$out/build.log" 2>&1 \
   || { tail -30 "$out/build.log"; exit 1; }
 
-sanitize() {  # tool: the suite under compute-sanitizer, at most 240 s
+sanitize() {  # tool: the suite under compute-sanitizer, at most SANITIZE_S (240) seconds
   local extra=; [ "$1" = memcheck ] && extra="--leak-check full"
-  timeout 240 compute-sanitizer --tool "$1" $extra --error-exitcode 1 build/tests/test_gpu > "$out/sanitize-$1.log" 2>&1
+  timeout "${SANITIZE_S:-240}" compute-sanitizer --tool "$1" $extra --error-exitcode 1 build/tests/test_gpu > "$out/sanitize-$1.log" 2>&1
   echo $? > "$out/sanitize-$1.rc"
 }
 
