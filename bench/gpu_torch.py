@@ -313,7 +313,7 @@ for cs in cases:
 print(f"prepared in {time.time() - t_start:.0f} s", flush=True)
 if args.wait_for:
     t0 = time.time()
-    while not os.path.exists(args.wait_for):
+    while not os.path.exists(args.wait_for) and time.time() - t0 < 600:
         time.sleep(0.2)
     print(f"waited {time.time() - t0:.0f} s for {args.wait_for}", flush=True)
 
