@@ -390,8 +390,8 @@ if args.out:
     date = os.environ.get("BOOK_DATE") or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     command = os.environ.get("BOOK_COMMAND") or "python3 " + " ".join(sys.argv)
 
-    def cell(x):
-        return "" if x != x else f"{x:.5f}"
+    def cell(x, fmt=".4f"):  # an empty cell for a job not run that way
+        return "" if x != x else format(x, fmt)
 
     with open(path + ".tmp", "w") as f:
         f.write(f"# bench-gpu-torch-{args.dtype}: PyTorch {torch.__version__} doing bench/gpu.c's jobs, same sizes, "
@@ -401,6 +401,6 @@ if args.out:
                 "\tflops\teager_pct\tgraph_pct\tcompile_pct\tcopy_gbs\tgemm_tflops\n")
         for r in rows:
             f.write("\t".join([r[0], r[1], r[2], r[3], cell(r[4]), cell(r[5]), cell(r[6]), cell(r[7]), cell(r[8]),
-                               str(r[9]), f"{r[10]:.0f}", f"{r[11]:.0f}", f"{r[12]:.1f}", f"{r[13]:.1f}",
-                               f"{r[14]:.1f}", f"{r[15]:.0f}", f"{r[16]:.1f}"]) + "\n")
+                               str(r[9]), f"{r[10]:.0f}", f"{r[11]:.0f}", cell(r[12], ".1f"), cell(r[13], ".1f"),
+                               cell(r[14], ".1f"), f"{r[15]:.0f}", f"{r[16]:.1f}"]) + "\n")
     os.replace(path + ".tmp", path)
