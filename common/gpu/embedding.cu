@@ -167,16 +167,25 @@ __global__ void embedding_bwd_fixup(T *dwte, const float *partials, const int32_
     if (i1 == BT || keys[i1] != key) return;                      /* the last segment ends in this tile */
     if (i0 > 0 && keys[i0] == key && keys[i0 - 1] == key) return; /* it began in an earlier tile */
     if (cp >= C / P) return;
+    /* the segment's last tile: the keys are sorted, so a binary search finds
+     * its end, and the tiles' partial sums can then all be in flight at
+     * once (a token that is one in ten of a batch of 16384 spans 200 tiles) */
+    int lo = i1, hi = BT;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (keys[mid] > key) hi = mid;
+        else lo = mid + 1;
+    }
+    int last = (lo - 1) / ETILE;
     float acc[P];
     const float *src = partials + ((size_t)tile * 2 + 1) * C + (size_t)cp * P;
 #pragma unroll
     for (int j = 0; j < P; j++) acc[j] = src[j];
-    for (int u = tile + 1;; u++) {
+#pragma unroll 8
+    for (int u = tile + 1; u <= last; u++) {
         src = partials + (size_t)u * 2 * C + (size_t)cp * P;
 #pragma unroll
         for (int j = 0; j < P; j++) acc[j] += src[j];
-        int u1 = min(BT, (u + 1) * ETILE);
-        if (u1 == BT || keys[u1] != key) break;
     }
     T *dst = dwte + (size_t)key * C + (size_t)cp * P;
 #pragma unroll

@@ -5,12 +5,14 @@
 
 #define ROW_THREADS 512
 
-/* Packs a thread loads before it uses any of them in the row loops below:
- * 4 x 16 bytes in flight per thread.  With one (the loop as first written)
- * an H200, whose memory is faster than an H100's by more than its
- * multiprocessors are, ran the cross-entropy forward at about 80% of its
- * copy bandwidth (bench/gpu-notes.md). */
-#define ROW_U 4
+/* Packs a thread loads before it uses any of them in the row loops below.
+ * One: four (64 bytes in flight per thread) was tried on an H200 for the
+ * cross-entropy forward, which reaches only about 80% of the copy there,
+ * and made it slower (72%) and the backward much slower (97% -> 77%): the
+ * registers it takes cost blocks per multiprocessor, and the forward in
+ * bf16 is not short of bytes in flight but of instructions (in f32, the
+ * same loop reads at 110% of the copy).  bench/gpu-notes.md has the numbers. */
+#define ROW_U 1
 
 /* Fold one pack into this thread's (m, s): the running maximum moves only
  * when the pack holds a larger value (rarely, after the first few), so each
