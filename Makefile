@@ -402,7 +402,9 @@ bench: build/bin/bench-matmul
 # make test-gpu   every kernel against its CPU reference, then the same suite
 #                 under compute-sanitizer's memcheck and racecheck
 # make bench-gpu  every kernel beside the copy and GEMM ceilings, bf16 and f32,
-#                 and PyTorch doing the same jobs (writes figures/data/bench-gpu-*.tsv)
+#                 each change beside the kernel it replaced (bench/gpu_before.cu),
+#                 and PyTorch doing the same jobs, eager, as a CUDA graph and
+#                 compiled (writes figures/data/bench-gpu-*.tsv)
 SANITIZER ?= $(or $(shell command -v compute-sanitizer 2>/dev/null),$(wildcard $(CUDA_HOME)/bin/compute-sanitizer))
 
 # bench/gpu_before.cu: the kernels as they were before each change, timed
@@ -424,9 +426,9 @@ test-gpu: build/tests/test_gpu
 	$(SANITIZER) --tool racecheck --error-exitcode 1 build/tests/test_gpu
 
 bench-gpu: build/bin/bench-gpu
-	build/bin/bench-gpu --dtype bf16 --out figures/data
+	build/bin/bench-gpu --dtype bf16 --variants --out figures/data
 	build/bin/bench-gpu --dtype f32 --out figures/data
-	$(PYTHON) bench/gpu_torch.py --dtype bf16 --out figures/data
+	$(PYTHON) bench/gpu_torch.py --dtype bf16 --out figures/data --ours figures/data/bench-gpu-bf16.tsv
 
 clean:
 	rm -rf build book/html book/book.pdf book/book.epub figures/*.svg figures/*.pdf
