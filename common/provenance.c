@@ -99,7 +99,7 @@ void provenance_init(Provenance *p, const char *command, int threads) {
         threads = 1;
 #endif
     }
-    p->command = one_line(command && *command ? command : "unknown");
+    p->command = one_line(env("BOOK_COMMAND") ? env("BOOK_COMMAND") : command && *command ? command : "unknown");
     p->threads = threads;
     p->cpu = provenance_cpu(threads);
     p->device = xstrdup(p->cpu);

@@ -5,7 +5,7 @@
  * What it records.  Five things, enough to rerun the command that made a
  * number and to know how far to trust a timing:
  *     command   the command line, shell-quoted so that it can be pasted back:
- *               "build/bin/ch01-markov orders --out figures/data"
+ *               "build/bin/ch01-markov orders --out figures/data" (or $BOOK_COMMAND)
  *     device    where the experiments ran: "cpu (AMD EPYC 7B13, 2 threads)", or
  *               "cuda (NVIDIA H200)" once the run opens a GPU (cli.h cli_open_gpu)
  *     threads   the CPU threads the run used (cli.h --threads)
@@ -21,9 +21,11 @@
  * Overrides.  A run on a machine without the repository's .git (the lent GPU
  * machine gets a copy of the tree) or a build that must be reproducible sets
  * BOOK_GIT and BOOK_DATE in the environment: provenance_init then records
- * their values as they are, instead of asking git and the clock, so that no
- * script has to rewrite provenance lines afterwards.  An empty variable
- * counts as unset.
+ * their values as they are, instead of asking git and the clock.  A script
+ * that runs a program with --out elsewhere and moves its files into
+ * figures/data sets BOOK_COMMAND to the command that reproduces them
+ * (bench/gpu_torch.py honours the same three).  So no script has to rewrite
+ * provenance lines afterwards.  An empty variable counts as unset.
  *
  * Writing.  provenance_write prints the four lines every data file starts
  * with, each behind a comment prefix ("# " for TSV, "// " for DOT):
@@ -48,7 +50,7 @@
 #include "util.h"
 
 typedef struct Provenance {
-    char *command;   /* "build/bin/ch01-markov orders --quick"; "unknown" if not given */
+    char *command;   /* "build/bin/ch01-markov orders --quick"; "unknown" if not given; or $BOOK_COMMAND */
     char *device;    /* the device line data files carry; starts as `cpu` */
     char *cpu;       /* "cpu (AMD EPYC 7B13, 2 threads)" */
     int threads;

@@ -491,6 +491,7 @@ static void test_common_init(Check *t) {
 int main(void) {
     Check t;
     check_init(&t, "cli");
+    unsetenv("BOOK_COMMAND"), unsetenv("BOOK_GIT"), unsetenv("BOOK_DATE");  /* the provenance measured */
     test_happy(&t);
     test_exit_status(&t);
     test_errors(&t);

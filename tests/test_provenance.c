@@ -74,7 +74,7 @@ static void test_git(Check *t) {
 }
 
 static void test_init(Check *t) {
-    unsetenv("BOOK_GIT"), unsetenv("BOOK_DATE");
+    unsetenv("BOOK_GIT"), unsetenv("BOOK_DATE"), unsetenv("BOOK_COMMAND");
     Provenance p;
     provenance_init(&p, "build/bin/x run\n--quick", 2);
     check_true(t, strcmp(p.command, "build/bin/x run --quick") == 0, "the command, one line (%s)", p.command);
@@ -105,6 +105,12 @@ static void test_env(Check *t) {
     check_true(t, strcmp(p.git, "c54801d") == 0 && strcmp(p.date, "2026-01-02T03:04:05Z") == 0,
                "BOOK_GIT and BOOK_DATE are taken as they are (%s, %s)", p.git, p.date);
     provenance_free(&p);
+
+    setenv("BOOK_COMMAND", "make bench-gpu", 1);
+    provenance_init(&p, "build/bin/bench-gpu --out /tmp/x", 1);
+    check_true(t, strcmp(p.command, "make bench-gpu") == 0, "BOOK_COMMAND names the command (%s)", p.command);
+    provenance_free(&p);
+    unsetenv("BOOK_COMMAND");
 
     setenv("BOOK_GIT", "a\nb", 1);
     provenance_init(&p, "cmd", 1);

@@ -245,6 +245,7 @@ static void test_malformed(Check *t) {
 int main(void) {
     Check t;
     check_init(&t, "tsv");
+    unsetenv("BOOK_COMMAND"), unsetenv("BOOK_GIT"), unsetenv("BOOK_DATE");  /* the provenance measured */
     if (!mkdtemp(tmpdir)) die("mkdtemp failed");
     test_round_trip(&t);
     test_write_errors(&t);
