@@ -203,19 +203,19 @@ ch$(call num,$(1))-figures: $(call bin,$(1))
 ch$(call num,$(1))-draw: $(foreach f,$(call figs,$(1)),figures/$(f).svg figures/$(f).pdf) \
   $(filter figures/ch$(call num,$(1))-%,$(DOT_FIGURES:=.svg) $(DOT_FIGURES:=.pdf))
 
-figures/ch$(call num,$(1))-%.svg: build/$(1)/.tangled common/style.gp $(wildcard figures/data/ch$(call num,$(1))-*.tsv)
-	$(GNUPLOT) -e "fmt='svg'; outfile='$$@'; datadir='figures/data'" common/style.gp build/$(1)/ch$(call num,$(1))-$$*.gp
+figures/ch$(call num,$(1))-%.svg: build/$(1)/.tangled figures/style.gp $(wildcard figures/data/ch$(call num,$(1))-*.tsv)
+	$(GNUPLOT) -e "fmt='svg'; outfile='$$@'; datadir='figures/data'" figures/style.gp build/$(1)/ch$(call num,$(1))-$$*.gp
 
 # The dark-mode SVG (the HTML book in dark mode): gnuplot's default black,
 # used by text and arrows given no colour, becomes the light ink.
-figures/ch$(call num,$(1))-%-dark.svg: build/$(1)/.tangled common/style.gp $(wildcard figures/data/ch$(call num,$(1))-*.tsv)
-	$(GNUPLOT) -e "fmt='svgdark'; outfile='$$@'; datadir='figures/data'" common/style.gp build/$(1)/ch$(call num,$(1))-$$*.gp
+figures/ch$(call num,$(1))-%-dark.svg: build/$(1)/.tangled figures/style.gp $(wildcard figures/data/ch$(call num,$(1))-*.tsv)
+	$(GNUPLOT) -e "fmt='svgdark'; outfile='$$@'; datadir='figures/data'" figures/style.gp build/$(1)/ch$(call num,$(1))-$$*.gp
 	sed -i 's/="black"/="#dcdcd8"/g' $$@
 
 ch$(call num,$(1))-draw: $(foreach f,$(call figs,$(1)),figures/$(f)-dark.svg)
 
-figures/ch$(call num,$(1))-%.pdf: build/$(1)/.tangled common/style.gp $(wildcard figures/data/ch$(call num,$(1))-*.tsv)
-	$(GNUPLOT) -e "fmt='pdf'; outfile='$$@'; datadir='figures/data'" common/style.gp build/$(1)/ch$(call num,$(1))-$$*.gp
+figures/ch$(call num,$(1))-%.pdf: build/$(1)/.tangled figures/style.gp $(wildcard figures/data/ch$(call num,$(1))-*.tsv)
+	$(GNUPLOT) -e "fmt='pdf'; outfile='$$@'; datadir='figures/data'" figures/style.gp build/$(1)/ch$(call num,$(1))-$$*.gp
 endef
 $(foreach c,$(CHAPTERS),$(eval $(call chapter_rules,$(c))))
 
@@ -247,7 +247,7 @@ PANDOC_MD  := markdown+tex_math_dollars+raw_html+raw_tex+raw_attribute+fenced_di
 PANDOC_COMMON := --from $(PANDOC_MD) --lua-filter book/filters/book.lua --resource-path=.
 MINISEARCH := node_modules/minisearch/dist/umd/index.js
 
-build/book/appendix-%.md: book/front/appendix-%.md $(COMMON_HDR) common/style.gp book/includes.py book/nw2md.py
+build/book/appendix-%.md: book/front/appendix-%.md $(COMMON_HDR) figures/style.gp book/includes.py book/nw2md.py
 	@mkdir -p $(@D)
 	$(PYTHON) book/includes.py $< > $@.tmp && mv $@.tmp $@
 
