@@ -52,7 +52,7 @@ bin  = build/bin/ch$(call num,$(1))-$(call name,$(1))
 src  = chapters/$(1)/$(call name,$(1)).nw
 figs = $(shell sed -n 's/^<<\(ch[0-9][0-9]-[A-Za-z0-9_-]*\)\.gp>>=.*/\1/p' $(call src,$(1)) | sort -u)
 
-WEAVE_DEPS := book/nw2md.py book/highlight.py
+WEAVE_DEPS := book/nw2md.py book/highlight.py book/dataref.py tools/nwreader.py
 PROGRAMS := $(foreach c,$(CHAPTERS),$(call bin,$(c)))
 STAMPS   := $(foreach c,$(CHAPTERS),build/$(c)/.tangled)
 FIGURES  := $(foreach c,$(CHAPTERS),$(foreach f,$(call figs,$(c)),figures/$(f).svg figures/$(f).pdf))
@@ -120,7 +120,7 @@ $(ASAN_LIB): $(ASAN_OBJ)
 	ar rcs $@ $^
 
 define chapter_rules
-build/$(1)/.tangled: $(call src,$(1)) tools/tangle
+build/$(1)/.tangled: $(call src,$(1)) tools/tangle tools/nwtangle.py tools/nwreader.py
 	@mkdir -p build/$(1)
 	tools/tangle $$< build/$(1)
 	@touch $$@
@@ -188,7 +188,7 @@ PANDOC_MD  := markdown+tex_math_dollars+raw_html+raw_tex+raw_attribute+fenced_di
 PANDOC_COMMON := --from $(PANDOC_MD) --lua-filter book/filters/book.lua --resource-path=.
 MINISEARCH := node_modules/minisearch/dist/umd/index.js
 
-build/book/appendix-%.md: book/front/appendix-%.md $(COMMON_HDR) common/style.gp book/includes.py book/nw2md.py
+build/book/appendix-%.md: book/front/appendix-%.md $(COMMON_HDR) common/style.gp book/includes.py book/dataref.py
 	@mkdir -p $(@D)
 	$(PYTHON) book/includes.py $< > $@.tmp && mv $@.tmp $@
 
