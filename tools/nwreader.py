@@ -39,6 +39,21 @@ identifiers its "@ %def" line declares).
 """
 
 
+def segments_text(segments):
+    """Segments as the source wrote them: uses as <<name>>, quotes as [[...]]."""
+    out = []
+    for s in segments:
+        if s[0] == "use":
+            out.append("<<%s>>" % s[1])
+        elif s[0] == "quote":
+            out.append("[[%s]]" % segments_text(s[1]))
+        elif s[0] == "nl":
+            out.append("\n")
+        else:
+            out.append(s[1])
+    return "".join(out)
+
+
 class Line:
     __slots__ = ("src", "segments", "nl")
 
@@ -46,8 +61,8 @@ class Line:
         self.src, self.segments, self.nl = src, segments if segments is not None else [], nl
 
     def text(self):
-        """The line as written, every use as <<name>>."""
-        return "".join(s[1] if s[0] != "use" else "<<%s>>" % s[1] for s in self.segments)
+        """The line as written: every use as <<name>>, quotes as [[...]]."""
+        return segments_text(self.segments)
 
     def __repr__(self):
         return "Line(%d, %r%s)" % (self.src, self.segments, ", nl" if self.nl else "")
