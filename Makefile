@@ -187,6 +187,13 @@ HTML_PAGES := $(foreach p,$(PAGES),book/html/$(p).html) book/html/index.html
 PANDOC_MD  := markdown+tex_math_dollars+raw_html+raw_tex+raw_attribute+fenced_divs+bracketed_spans
 PANDOC_COMMON := --from $(PANDOC_MD) --lua-filter book/filters/book.lua --resource-path=.
 MINISEARCH := node_modules/minisearch/dist/umd/index.js
+# Math is typeset when a page is built (book/filters/katex.lua runs KaTeX
+# under node once per page), so pages show it at once, without JavaScript;
+# they load KaTeX's stylesheet and fonts, from Debian's libjs-katex.
+KATEX_DIR   ?= /usr/share/javascript/katex
+KATEX_DEPS  := book/filters/katex.lua book/katex_render.js
+export KATEX_JS ?= $(KATEX_DIR)/katex.min.js
+PANDOC_HTML  = --to html5 --standalone --template book/templates/page.html --lua-filter book/filters/katex.lua
 
 build/book/appendix-%.md: book/front/appendix-%.md $(COMMON_HDR) common/style.gp book/includes.py book/dataref.py
 	@mkdir -p $(@D)
@@ -196,22 +203,19 @@ build/book/meta.stamp: $(BOOK_MD) book/chapters.py book/front/index.md
 	$(PYTHON) book/chapters.py build/book book/front/index.md $(BOOK_MD)
 	@touch $@
 
-book/html/%.html: build/book/%.md build/book/meta.stamp book/templates/page.html book/filters/book.lua | book/html/.assets
-	$(PANDOC) $(PANDOC_COMMON) --to html5 --standalone --template book/templates/page.html \
-	  --katex=katex/ --toc --toc-depth=2 --section-divs --default-image-extension=svg \
+book/html/%.html: build/book/%.md build/book/meta.stamp book/templates/page.html book/filters/book.lua $(KATEX_DEPS) | book/html/.assets
+	$(PANDOC) $(PANDOC_COMMON) $(PANDOC_HTML) --toc --toc-depth=2 --section-divs --default-image-extension=svg \
 	  --metadata-file build/book/meta/$*.json \
 	  $(if $(filter appendix-%,$*),,--number-sections --number-offset=$$(( 10#$(call num,$*) - 1 ))) \
 	  -o $@ $<
 
-book/html/index.html: build/book/meta.stamp book/templates/page.html | book/html/.assets
-	$(PANDOC) $(PANDOC_COMMON) --to html5 --standalone --template book/templates/page.html \
-	  --katex=katex/ --metadata-file build/book/meta/index.json -o $@ build/book/index.md
+book/html/index.html: build/book/meta.stamp book/templates/page.html book/filters/book.lua $(KATEX_DEPS) | book/html/.assets
+	$(PANDOC) $(PANDOC_COMMON) $(PANDOC_HTML) --metadata-file build/book/meta/index.json -o $@ build/book/index.md
 
 book/html/.assets: book/style.css book/search.js $(MINISEARCH) $(FIGURES)
-	@rm -rf book/html/figures
+	@rm -rf book/html/figures book/html/katex
 	@mkdir -p book/html/figures book/html/katex
-	cp -rL /usr/share/javascript/katex/katex.min.js /usr/share/javascript/katex/katex.min.css \
-	      /usr/share/javascript/katex/fonts book/html/katex/
+	cp -rL $(KATEX_DIR)/katex.min.css $(KATEX_DIR)/fonts book/html/katex/
 	cp book/style.css book/search.js book/html/
 	cp $(MINISEARCH) book/html/minisearch.js
 	$(if $(filter %.svg,$(FIGURES)),cp $(filter %.svg,$(FIGURES)) book/html/figures/)
