@@ -15,7 +15,13 @@
     reference;
   * book/nw2md.py: a quote written against inline code ([[f]]`(x)`) is one
     code span, not two run together as ``;
-  * book/chapters.py: every page's metadata, the contents page's title.
+  * book/chapters.py: every page's metadata, the contents page's title;
+  * book/filters/book.lua: figure and table ids scoped by chapter (the
+    whole book's LaTeX and EPUB have each chapter's own; a chapter's page
+    keeps them as written); a reference to one the chapter lacks stops the
+    build, naming the chapter; an id given twice is reported;
+  * book/filters/katex.lua: every formula typeset when the page is built,
+    macros kept across a page, and one line for a formula KaTeX refuses.
 
 Run from the repository root; prints "N passed, N failed".
 """
@@ -440,10 +446,91 @@ def test_contents(tmp):
           "the contents list every page")
 
 
+# ---------------------------------------------------------------------------
+# The pandoc filters: ids scoped by chapter, math typeset at build time
+# ---------------------------------------------------------------------------
+
+CHAPTER_MD = """\
+# Chapter {n}
+
+| a | b |
+|---|---|
+| 1 | 2 |
+
+: Numbers of chapter {n}. {{#tbl:same}}
+
+![A figure of chapter {n}](figures/none){{#fig:same}}
+
+See @tbl:same and @fig:same.
+"""
+
+
+def pandoc(args, text, cwd):
+    return subprocess.run(["pandoc", "--from", "markdown+tex_math_dollars+raw_html+raw_tex+raw_attribute+fenced_divs",
+                           "--lua-filter", os.path.join(ROOT, "book/filters/book.lua"), "--wrap=none"] + args,
+                          input=text, capture_output=True, text=True, cwd=cwd)
+
+
+def test_filters(tmp):
+    pages = []
+    for n in (3, 4):
+        p = os.path.join(tmp, "%02d-x.md" % n)
+        with open(p, "w") as f:
+            f.write(CHAPTER_MD.format(n=n))
+        pages.append(p)
+    book = subprocess.run([sys.executable, os.path.join(ROOT, "book/mkbook.py")] + pages,
+                          capture_output=True, text=True).stdout
+    r = pandoc(["--to", "latex"], book, tmp)
+    labels = re.findall(r"\\label\{([^}]*:[^}]*)\}", r.stdout)
+    refs = re.findall(r"\\ref\{([^}]*)\}", r.stdout)
+    check(r.returncode == 0 and sorted(labels) == ["ch03-fig:same", "ch03-tbl:same", "ch04-fig:same", "ch04-tbl:same"],
+          "the whole book's LaTeX: each chapter's ids made unique by its chapter (%s; %s)" % (labels, r.stderr.strip()))
+    check(refs == ["ch03-tbl:same", "ch03-fig:same", "ch04-tbl:same", "ch04-fig:same"],
+          "a reference names the figure or table of its own chapter (%s)" % refs)
+    r = pandoc(["--to", "html5"], book, tmp)
+    links = re.findall(r'<a href="#([^"]*)"[^>]*>(Table|Figure)\xa0([\d.]+)</a>', r.stdout)
+    check(links == [("ch03-tbl:same", "Table", "3.1"), ("ch03-fig:same", "Figure", "3.1"),
+                    ("ch04-tbl:same", "Table", "4.1"), ("ch04-fig:same", "Figure", "4.1")],
+          "the whole book (as the EPUB has it): numbers and links per chapter (%s)" % links)
+    r = pandoc(["--to", "html5", "-M", "chapter=3"], CHAPTER_MD.format(n=3), tmp)
+    check('id="tbl:same"' in r.stdout and 'id="fig:same"' in r.stdout and 'href="#tbl:same"' in r.stdout,
+          "a chapter's own HTML page keeps its ids as written")
+    r = pandoc(["--to", "html5", "-M", "chapter=3"], CHAPTER_MD.format(n=3) + "\nAnd @tbl:other.\n", tmp)
+    check(r.returncode != 0 and "chapter 3: reference to unknown table @tbl:other" in r.stderr,
+          "a reference to a table the chapter lacks stops the build, naming the chapter (%s)" % r.stderr.strip())
+    r = pandoc(["--to", "latex"], book.replace("Chapter 4\n", "Chapter 4\n\nSee @tbl:gone.\n"), tmp)
+    check(r.returncode != 0 and "chapter 4: reference to unknown table @tbl:gone" in r.stderr,
+          "in the whole book too (%s)" % r.stderr.strip())
+    twice = CHAPTER_MD.format(n=3) + "\n| c |\n|---|\n| 3 |\n\n: Again. {#tbl:same}\n"
+    r = pandoc(["--to", "html5", "-M", "chapter=3"], twice, tmp)
+    check("chapter 3: table id tbl:same is given twice" in r.stderr, "an id given twice in a chapter is reported (%s)" % r.stderr.strip())
+
+    # math, typeset when the page is built
+    md = os.path.join(tmp, "01-m.md")
+    with open(md, "w") as f:
+        f.write("# M\n\nInline $x^2$ and\n\n$$\\sum_{i=1}^n i$$\n\n$\\gdef\\half{\\tfrac12}\\half$, $\\half$.\n")
+    html = subprocess.run(["pandoc", md, "--to", "html5", "--lua-filter", os.path.join(ROOT, "book/filters/katex.lua")],
+                          capture_output=True, text=True, cwd=ROOT)
+    spans = re.findall(r'<span class="math (inline|display)"><span class="(katex|katex-display)">', html.stdout)
+    check(html.returncode == 0 and spans == [("inline", "katex"), ("display", "katex-display"), ("inline", "katex"), ("inline", "katex")],
+          "katex.lua: every formula typeset in its span.math (%s; %s)" % (spans, html.stderr.strip()))
+    check("<script" not in html.stdout and "\\sum" in html.stdout and "<annotation" in html.stdout,
+          "katex.lua: no script; the TeX kept in the MathML for search and screen readers")
+    check(html.stdout.count("<mfrac>") == 2, "katex.lua: a macro defined in one formula holds in the next, as on the page before")
+    with open(md, "w") as f:
+        f.write("# M\n\nFine $x$, wrong $\\nosuch{x}$.\n")
+    html = subprocess.run(["pandoc", md, "--to", "html5", "--lua-filter", os.path.join(ROOT, "book/filters/katex.lua")],
+                          capture_output=True, text=True, cwd=ROOT)
+    err = html.stderr.strip().split("\n")
+    check(html.returncode == 0 and 'class="katex-error"' in html.stdout and len(err) == 1
+          and err[0].startswith("book: 01-m: KaTeX cannot set $\\nosuch{x}$"),
+          "a formula KaTeX cannot set: one line naming the page and the formula, and a katex-error the tests find (%r)" % html.stderr)
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         for name, fn in (("reader", test_reader), ("tangler", test_tangler), ("dataref", test_dataref),
-                         ("weave", test_weave_errors), ("contents", test_contents)):
+                         ("weave", test_weave_errors), ("contents", test_contents), ("filters", test_filters)):
             d = os.path.join(tmp, name)
             os.makedirs(d)
             try:
