@@ -21,7 +21,8 @@
     keeps them as written); a reference to one the chapter lacks stops the
     build, naming the chapter; an id given twice is reported;
   * book/filters/katex.lua: every formula typeset when the page is built,
-    macros kept across a page, and one line for a formula KaTeX refuses.
+    macros kept across a page, and one line for a formula KaTeX refuses;
+    book/search_docs.py reads a typeset formula as its TeX.
 
 Run from the repository root; prints "N passed, N failed".
 """
@@ -517,6 +518,17 @@ def test_filters(tmp):
     check("<script" not in html.stdout and "\\sum" in html.stdout and "<annotation" in html.stdout,
           "katex.lua: no script; the TeX kept in the MathML for search and screen readers")
     check(html.stdout.count("<mfrac>") == 2, "katex.lua: a macro defined in one formula holds in the next, as on the page before")
+    # search reads a typeset formula as its TeX, as it read the formula before
+    page = os.path.join(tmp, "01-m.html")
+    with open(md, "w") as f:
+        f.write("# M\n\n## Squares\n\nThe square $x^2 + y$ grows.\n")
+    subprocess.run(["pandoc", md, "--to", "html5", "--section-divs", "-o", page,
+                    "--lua-filter", os.path.join(ROOT, "book/filters/katex.lua")], cwd=ROOT, check=True)
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "book/search_docs.py"), tmp, page], capture_output=True, text=True)
+    docs = {d["title"]: d for d in json.loads(r.stdout or "[]")}
+    sq = docs.get("Squares", {})
+    check(sq.get("text") == "The square x^2 + y grows." and sq.get("excerpt") == "The square … grows.",
+          "search_docs.py: a typeset formula is searched as its TeX (%r, %r)" % (sq.get("text"), sq.get("excerpt")))
     with open(md, "w") as f:
         f.write("# M\n\nFine $x$, wrong $\\nosuch{x}$.\n")
     html = subprocess.run(["pandoc", md, "--to", "html5", "--lua-filter", os.path.join(ROOT, "book/filters/katex.lua")],
