@@ -22,9 +22,9 @@
 //     shown; code highlighting and math keep their contrast.
 // Screenshots of a page with math, code and a figure, light and dark, and of
 // a phone's view of a wide equation, go to build/screenshots/.  Prints each
-// page's load time (navigation start to the load event, the median of
-// three loads) and "N passed, N failed".  BOOK_HTML names another directory
-// of pages to check (the default is book/html).
+// page's load time (navigation start to the load event; BROWSER_LOADS=N
+// loads each page N times and prints the median) and "N passed, N failed".
+// BOOK_HTML names another directory of pages to check (default book/html).
 "use strict";
 const fs = require("fs");
 const os = require("os");
@@ -35,6 +35,7 @@ const htmlDir = path.resolve(process.env.BOOK_HTML || path.join(root, "book/html
 const shotDir = path.join(root, "build/screenshots");
 let passed = 0, failed = 0;
 
+const loads = Math.max(1, parseInt(process.env.BROWSER_LOADS || "1", 10) || 1);
 const t0 = Date.now();
 const timing = process.env.BROWSER_TIMING;
 function check(ok, what) {
@@ -213,14 +214,15 @@ async function main() {
     for (const name of pages) {
       errors = []; failedReq = [];
       // load time: navigation start to the end of the load event (by then
-      // math typeset by a script in the page would be done too); median of 3
+      // math typeset by a script in the page would be done too); with
+      // BROWSER_LOADS=N the median of N loads (default 1)
       const times = [];
-      for (let k = 0; k < 3; k++) {
+      for (let k = 0; k < loads; k++) {
         await page.goto(url(name), { waitUntil: "load" });
         await page.waitForFunction(() => document.readyState === "complete");
         times.push(await page.evaluate(() => performance.getEntriesByType("navigation")[0].loadEventEnd));
       }
-      loadMs[name] = times.sort((a, b) => a - b)[1];
+      loadMs[name] = times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
       const d = await page.evaluate(inspect);
       info[name] = d;
       check(errors.length === 0, `${name}: no JavaScript errors${errors.length ? " (" + errors[0] + ")" : ""}`);
@@ -234,7 +236,7 @@ async function main() {
       check(bad.length === 0, `${name}: all ${d.imgs.length} images load${bad.length ? " (" + bad.join(", ") + ")" : ""}`);
     }
     const ms = pages.map((n) => loadMs[n]);
-    console.log("page load (ms, median of 3): " + pages.map((n) => `${n} ${loadMs[n].toFixed(0)}`).join(", ") +
+    console.log(`page load (ms, median of ${loads}): ` + pages.map((n) => `${n} ${loadMs[n].toFixed(0)}`).join(", ") +
       `; total ${ms.reduce((a, b) => a + b, 0).toFixed(0)}, slowest ${Math.max(...ms).toFixed(0)}`);
 
     // With JavaScript off, on a phone: the math is there, and nothing but
