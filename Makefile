@@ -134,7 +134,7 @@ ch$(call num,$(1)): $(call bin,$(1))
 build/book/$(1).md: $(call src,$(1)) $$(WEAVE_DEPS) $(wildcard figures/data/*.tsv)
 	@mkdir -p $$(@D)
 	$$(NOWEBLIB)/markup $$< | $$(NOWEBLIB)/finduses | $$(NOWEBLIB)/noidx \
-	  | $$(PYTHON) book/nw2md.py --chapter $(1) > $$@.tmp
+	  | $$(PYTHON) book/nw2md.py --chapter $(1) > $$@.tmp || { rm -f $$@.tmp; exit 1; }
 	@mv $$@.tmp $$@
 
 ch$(call num,$(1))-figures: $(call bin,$(1))
