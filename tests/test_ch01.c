@@ -433,6 +433,17 @@ static void test_sampling(Check *t) {
 }
 
 static void test_coder(Check *t) {
+    /* the chapter's worked example: q(a, b, c) = 0.3, 0.4, 0.3; the message "bc" codes as 1010,
+     * with one pending bit after b */
+    Encoder ex = {.low = 0, .high = CODE_TOP};
+    encode_symbol(&ex, 3, 7, 10);
+    check_true(t, ex.nbits == 0 && ex.pending == 1, "worked example: after b nothing is settled and one bit is pending");
+    encode_symbol(&ex, 7, 10, 10);
+    check_true(t, ex.nbits == 2 && ex.bits[0] == 1 && ex.bits[1] == 0 && ex.pending == 0,
+               "worked example: c settles 1, then the pending bit's opposite 0");
+    encode_finish(&ex);
+    check_true(t, ex.nbits == 4 && ex.bits[2] == 1 && ex.bits[3] == 0, "worked example: the code of bc is 1010");
+    free(ex.bits);
     Rng rng;
     rng_seed(&rng, 31);
     size_t N = 50000;
@@ -525,6 +536,7 @@ static void test_solutions(Check *t, Run *r) {
     double dir8 = dirichlet_val_ppl(models, 8, d->val.ids, d->val.len, 8, &beta);
     check_true(t, dir8 < interp8, "exercise 6: count-dependent weights at order 8 (%.3f, beta %g) beat one lambda (%.3f)",
                dir8, beta, interp8);
+    check_true(t, kn8 < dir8, "exercise 6: Kneser-Ney at order 8 (%.3f) beats count-dependent weights (%.3f)", kn8, dir8);
     /* exercise 6's model is a distribution at every order: rows sum to one */
     double worst = 0;
     uint32_t w[9];
