@@ -649,9 +649,8 @@ static void test_quick_experiments(Check *t, Run *r) {
         bool in_range = true;
         for (size_t i = 1; i < tsv_rows(dc); i++)
             for (int r1 = 1; r1 <= 3; r1++) {
-                char col[8];
-                snprintf(col, sizeof col, "D%d", r1);
-                double D = num(t, dc, i, col);
+                static const char *const cols[] = {"D1", "D2", "D3"};
+                double D = num(t, dc, i, cols[r1 - 1]);
                 in_range &= D > 0 && D < r1;
             }
         check_true(t, in_range, "every discount D_r lies in (0, r)");
