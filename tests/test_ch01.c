@@ -10,7 +10,12 @@
  *   Dirichlet posterior mean is add-alpha (numerical integration), the
  *   uniform model has perplexity V (exactly, on a de Bruijn sequence),
  *   sampling matches the model (chi-square), the arithmetic coder decodes
- *   what it encodes within two bits of the model's cross-entropy;
+ *   what it encodes within two bits of the model's cross-entropy (and codes
+ *   the chapter's worked example "bc" as 1010, with one pending bit);
+ *   modified Kneser-Ney: discounts and continuation counts as worked by hand
+ *   on a 22-symbol text, every row of every order sums to one (seen and
+ *   unseen contexts, one and three discounts), the one-pass scorers agree
+ *   with the probabilities they add up;
  * then runs every experiment in --quick mode into a temporary directory and
  * checks the TSV files it writes, and checks the program's one-line errors.
  * Run from the repository root (make test does). */
@@ -638,6 +643,28 @@ static void test_quick_experiments(Check *t, Run *r) {
                    kn, jm, add);
         check_true(t, isfinite(knt) && knt > 1 && knt < r->data->vocab.size, "the test perplexity is sane (%.3f)", knt);
         tsv_free(sm);
+    }
+    TsvTable *vo = load(t, d, "ch01-vocab");
+    if (vo) {
+        /* rows: characters orders 0..7, then words 0..2, each add-alpha, interpolated, Kneser-Ney */
+        double c_add = INFINITY, c_kn = INFINITY, w_add1 = NAN, w_kn1 = NAN;
+        bool bounded = true;
+        for (size_t i = 0; i < tsv_rows(vo); i++) {
+            bool chars = strcmp(tsv_cell(vo, i, tsv_col(vo, "unit")), "characters") == 0;
+            const char *m = tsv_cell(vo, i, tsv_col(vo, "method"));
+            double v = num(t, vo, i, "val_bpc"), te = num(t, vo, i, "test_bpc");
+            int k = (int)num(t, vo, i, "order");
+            bounded &= v > 0 && v < log2(27) + 1e-9 && isfinite(te);
+            if (chars && !strcmp(m, "add-alpha")) c_add = fmin(c_add, v);
+            if (chars && !strcmp(m, "Kneser-Ney")) c_kn = fmin(c_kn, v);
+            if (!chars && k == 1 && !strcmp(m, "add-alpha")) w_add1 = v;
+            if (!chars && k == 1 && !strcmp(m, "Kneser-Ney")) w_kn1 = v;
+        }
+        check_true(t, tsv_rows(vo) == 3 * (CHAR_ORDERS + 1 + WORD_ORDERS + 1), "ch01-vocab: every unit, order and method");
+        check_true(t, bounded, "ch01-vocab: bits per character in (0, log2 27], test finite");
+        check_true(t, c_kn < c_add && w_kn1 < w_add1, "Kneser-Ney beats add-alpha for characters (%.3f < %.3f) and the "
+                   "word bigram (%.3f < %.3f)", c_kn, c_add, w_kn1, w_add1);
+        tsv_free(vo);
     }
     TsvTable *hd = load(t, d, "ch01-headline");
     if (hd) {

@@ -4,16 +4,20 @@
  * defined so that it has no main) and the tangled solutions to the coding
  * exercises, then checks every derivation of the chapter numerically:
  *   the derivatives of x^2, x^7, e^x, log x, sin x, the product, quotient and
- *   chain rules against central differences at 1000 random points each (and a
- *   wrong derivative is caught); the matrix chain rule J(f o g) = J(f) J(g);
+ *   chain rules against central differences at 1000 random points each and
+ *   against the complex step to 1e-14 (and a wrong derivative is caught); the
+ *   complex step's error term; the matrix chain rule J(f o g) = J(f) J(g);
  *   the scalar engine against the values worked by hand in the text (the
  *   neuron, f = (a + b) a) and against finite differences on an expression
  *   using every operation; the topological order; dual numbers against
  *   central differences and against reverse mode; every tensor backward
- *   (gradcheck_f64), the matmul backward worked by hand, the whole network's
+ *   (the book's tolerance rule), the matmul backward worked by hand, the whole network's
  *   gradient; the freeing backward pass equals the ordinary one and frees
- *   everything; static and dynamic graphs give identical losses; fp32 differs
- *   from fp64 by a single-precision amount; the three solutions;
+ *   everything; the bytes the backward pass reads, counted by hand for a
+ *   small network; static and dynamic graphs give identical losses; fp32 and
+ *   emulated fp16 differ from fp64 by single- and half-precision amounts;
+ *   backward of an output with no parameter dies with one line; the three
+ *   solutions, exercise 6 at its kink (a zero last layer trains);
  * then runs every experiment in --quick mode into a temporary directory and
  * checks the files it writes, and checks the program's one-line errors.
  * Run from the repository root (make test does). */
