@@ -344,7 +344,7 @@ static void test_perplexity(Check *t, Run *r) {
     MlpConfig c = {.V = d->vocab.size, .T = 8, .D = 4, .H = 16, .L = 1, .act = ACT_GELU};
     Mlp *m = mlp_new(&c, 64, 1);
     size_t n = 2000;
-    double ce = mlp_cross_entropy(m, d->val.ids, n, CH01_START, 1), logprod = 0;
+    double ce = mlp_cross_entropy(m, d->val.ids, n, CH01_START, 1, NULL), logprod = 0;
     float *q = xmalloc_array((size_t)c.V, sizeof *q);
     for (size_t i = CH01_START; i < n; i++) {
         fill_context(m->ctx, d->val.ids, i, c.T, c.V);
