@@ -235,11 +235,13 @@ static void test_activations(Check *t) {
 }
 
 /* The whole model's gradient against central differences. */
-typedef struct { Mlp *m; int B; } ModelCtx;
+typedef struct { Mlp *m; int B; bool training; } ModelCtx;
 static double model_loss(const float *params, void *ctx) {
     ModelCtx *c = ctx;
     (void)params;   /* gradcheck perturbs m->params in place */
+    c->m->training = c->training;   /* with dropout: the same step, so the same masks */
     mlp_forward(c->m, c->B);
+    c->m->training = false;
     return xent_forward(c->m->lse, c->m->logits, c->m->y, c->B, c->m->cfg.V);
 }
 
@@ -256,13 +258,82 @@ static void test_model_gradient(Check *t) {
             mlp_gradients(m, 5);
             float *g = xmalloc_array(m->n, sizeof *g);
             memcpy(g, m->grads, m->n * sizeof *g);
-            ModelCtx mc = {m, 5};
+            ModelCtx mc = {m, 5, false};
             GradErr e = gradcheck_f32(model_loss, &mc, m->params, m->n, g, 1e-3f);
             check_true(t, e.max_abs < 3e-3, "%s, %d hidden layers: every gradient against central differences (max abs err %.1e)",
                        ACT_NAMES[a], L, e.max_abs);
             free(g);
             mlp_free(m);
         }
+}
+
+/* Dropout: the mask's statistics, the identity E[mask] = 1, the gradient through a fixed mask,
+ * and nothing dropped at evaluation. */
+static void test_dropout(Check *t) {
+    size_t n = 200000, zeros = 0;
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        float mk = drop_mask(12345, i, 0.3f);
+        zeros += mk == 0, sum += mk;
+        if (mk != 0 && mk != 1.0f / 0.7f) { check_true(t, false, "a mask value is 0 or 1/(1-p) (%g)", mk); break; }
+    }
+    check_close(t, (double)zeros / n, 0.3, 0.005, 0, "dropout 0.3 zeroes 30%% of the units (%.4f)", (double)zeros / n);
+    check_close(t, sum / n, 1, 0.01, 0, "and the mask's mean is 1, so E[output] is unchanged (%.4f)", sum / n);
+    check_true(t, drop_mask(1, 7, 0.3f) == drop_mask(1, 7, 0.3f) && drop_mask(1, 7, 0.5f) != drop_mask(2, 7, 0.5f) + 5,
+               "the mask is a function of (key, index): the same draw every time");
+    for (int a = 0; a < 3; a++) {   /* the whole model's gradient with dropout on: the mask is fixed by the step */
+        MlpConfig c = {.V = 7, .T = 3, .D = 4, .H = 6, .L = 2, .act = (Activation)a};
+        Mlp *m = mlp_new(&c, 5, 200);
+        m->dropout = 0.4f, m->step = 3;
+        Rng rng;
+        rng_seed(&rng, 22);
+        for (size_t i = 0; i < m->n; i++) m->params[i] += (float)(0.3 * rng_normal(&rng));
+        for (int i = 0; i < 5 * 3; i++) m->ctx[i] = (int32_t)rng_below(&rng, 8);
+        for (int i = 0; i < 5; i++) m->y[i] = (int32_t)rng_below(&rng, 7);
+        mlp_gradients(m, 5);
+        float *g = xmalloc_array(m->n, sizeof *g);
+        memcpy(g, m->grads, m->n * sizeof *g);
+        ModelCtx mc = {m, 5, true};
+        GradErr e = gradcheck_f32(model_loss, &mc, m->params, m->n, g, 1e-3f);
+        check_true(t, e.max_abs < 3e-3, "%s with dropout 0.4: every gradient against central differences (%.1e)",
+                   ACT_NAMES[a], e.max_abs);
+        mlp_forward(m, 5);   /* evaluation: no mask */
+        float *h = xmalloc_array(5 * 6, sizeof *h);
+        act_forward(c.act, h, m->pre[1], 5 * 6);
+        check_close_f32(t, m->h[1], h, 5 * 6, 0, 0, "%s: at evaluation nothing is dropped", ACT_NAMES[a]);
+        free(g), free(h);
+        mlp_free(m);
+    }
+}
+
+/* Weight decay shrinks the weights and the embeddings, never the biases; the spans tile the block. */
+static void test_weight_decay(Check *t) {
+    MlpConfig c = {.V = 7, .T = 3, .D = 4, .H = 6, .L = 2, .act = ACT_RELU};
+    Mlp *m = mlp_new(&c, 5, 300);
+    Span sp[2 * MAX_LAYERS + 3];
+    int k = mlp_spans(&c, sp);
+    size_t covered = 0;
+    bool tiled = true;
+    for (int i = 0; i < k; i++) tiled &= sp[i].at == covered, covered += sp[i].n;
+    check_true(t, tiled && covered == m->n && k == 2 * c.L + 3, "the spans tile the parameter block (%zu of %zu)", covered,
+               m->n);
+    for (int l = 0; l <= c.L; l++)
+        for (int j = 0; j < layer_out(&c, l); j++) m->p.b[l][j] = 1;
+    float *before = xmalloc_array(m->n, sizeof *before);
+    memcpy(before, m->params, m->n * sizeof *before);
+    memset(m->grads, 0, m->n * sizeof(float));
+    m->weight_decay = 0.5f;
+    mlp_update(m, 0.1, 1);   /* zero gradients: only the decay moves anything */
+    bool shrunk = true, kept = true;
+    for (int i = 0; i < k; i++)
+        for (size_t j = sp[i].at; j < sp[i].at + sp[i].n; j++) {
+            if (sp[i].decay) shrunk &= fabsf(m->params[j] - before[j] * (1 - 0.1f * 0.5f)) <= 1e-6f * fabsf(before[j]) + 1e-9f;
+            else kept &= m->params[j] == before[j];
+        }
+    check_true(t, shrunk, "weight decay multiplies every weight and embedding by 1 - lr lambda");
+    check_true(t, kept, "and leaves the biases alone");
+    free(before);
+    mlp_free(m);
 }
 
 static void test_small_pieces(Check *t) {
@@ -283,8 +354,9 @@ static void test_small_pieces(Check *t) {
         double a = 3 * rng_normal(&rng), b = 1.5 * rng_normal(&rng);
         for (int k = 0; k < d; k++) X[i * d + k] = (float)(a * u[k] + b * w[k] + 0.1 * rng_normal(&rng) + 7);
     }
-    double dirs[10], frac[2], du = 0, dw = 0;
-    pca2(X, n, d, dirs, frac);
+    double dirs[10], frac[2], du = 0, dw = 0, mu[5];
+    pca2(X, n, d, dirs, frac, mu);
+    check_close(t, mu[0], 7, 0.2, 0, "pca2 returns the mean it centred by (%.3f)", mu[0]);
     for (int k = 0; k < d; k++) du += dirs[k] * u[k], dw += dirs[d + k] * w[k];
     check_true(t, fabs(du) > 0.999 && fabs(dw) > 0.999, "power iteration finds the two principal directions (%.4f, %.4f)", du, dw);
     check_true(t, frac[0] > 0.75 && frac[0] < 0.85 && frac[1] > 0.15 && frac[1] < 0.22,
@@ -526,6 +598,8 @@ int main(void) {
     test_mle(&t);
     test_activations(&t);
     test_model_gradient(&t);
+    test_dropout(&t);
+    test_weight_decay(&t);
     test_small_pieces(&t);
     test_uat(&t);
 
