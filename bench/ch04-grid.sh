@@ -16,7 +16,7 @@
 # ch04-gpu-probs.bin.  BOOK_GIT names the commit in the data files' git line.
 set -u -o pipefail
 cd "$(dirname "$0")/.."
-export PATH=/usr/local/cuda/bin:$PATH NO_PROGRESS=1
+export PATH=/usr/local/cuda/bin:$PATH NO_PROGRESS=1 BOOK_ROOT=$(pwd)
 out=${OUT:-build/gpu-out}
 work=$(mktemp -d)
 mkdir -p "$work/reg" "$out"
