@@ -61,7 +61,7 @@ if [ -f "$work/ch04-reg.tsv" ]; then
   best=$(awk -F'\t' '!/^#/ && $1 != "run" { if (b == "" || $16 < v) { v = $16; b = $1 } } END { print b }' "$work/ch04-reg.tsv")
   log "best run on validation: $best"
   cp "$work/reg/probs.$best" "$out/ch04-gpu-probs.bin"
-  cut -f1,2,7,8,9,10,11,13,14,15,16,17,19 "$work/ch04-reg.tsv" | grep -v '^#' | column -t -s$'\t'
+  cut -f1,2,7,8,9,10,11,13,14,15,16,17,19 "$work/ch04-reg.tsv" | grep -v '^#'
 fi
 cp "$work/reg/ch04-gpu-agree.tsv" "$work/" 2>/dev/null
 rm -f "$work"/reg/probs.*
