@@ -504,8 +504,22 @@ static void test_quick_experiments(Check *t, Run *r) {
                    num(t, u, n - 1, "trained_rms_out"), num(t, u, n - 1, "trained_rms_in"));
         tsv_free(u);
     }
+    TsvTable *mx = load(t, d, "ch04-mix-cpu");
+    if (mx) {
+        double lam = num(t, mx, 0, "lambda"), mix = num(t, mx, 0, "mix_val_ppl");
+        check_true(t, lam >= 0 && lam <= 1 && mix <= num(t, mx, 0, "mlp_val_ppl") + 1e-9 &&
+                          mix <= num(t, mx, 0, "kn_val_ppl") + 1e-9,
+                   "mix: lambda in [0, 1], the mixture no worse on validation than either part (%.3f)", mix);
+        check_true(t, num(t, mx, 0, "kn_order") >= 0 && num(t, mx, 0, "kn_order") <= 4, "mix: Kneser-Ney's order chosen in 0..4");
+        tsv_free(mx);
+    }
+    TsvTable *nn = load(t, d, "ch04-embed-nn");
+    if (nn) {
+        check_true(t, tsv_rows(nn) > 10 && all_finite(t, nn, "first_cos"), "the nearest-neighbour table has a row per query");
+        tsv_free(nn);
+    }
     const char *others[] = {"ch04-samples", "ch04-act-curves", "ch04-act-map", "ch04-act-hist", "ch04-act-shapes",
-                            "ch04-sweep-curves", "ch04-uat"};
+                            "ch04-sweep-curves", "ch04-uat", "ch04-mix-curve-cpu"};
     for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
         TsvTable *x = load(t, d, others[i]);
         if (x) {
@@ -513,6 +527,42 @@ static void test_quick_experiments(Check *t, Run *r) {
             tsv_free(x);
         }
     }
+}
+
+/* The regularized grid at --quick size: a row per run, early stopping's step within the run. */
+static void test_quick_regularize(Check *t, Run *r) {
+    const char *keep = r->probs;
+    r->probs = "";
+    check_true(t, experiment_regularize(r) == 0, "regularize --quick runs every run of the grid");
+    r->probs = keep;
+    TsvTable *g = load(t, r->c.out, "ch04-reg");
+    if (!g) return;
+    check_true(t, tsv_rows(g) == (size_t)NREG, "one row per run (%zu of %d)", tsv_rows(g), NREG);
+    bool ok = true;
+    for (size_t i = 0; i < tsv_rows(g); i++)
+        ok &= num(t, g, i, "best_step") <= num(t, g, i, "last_step") && isfinite(num(t, g, i, "val_ppl")) &&
+              isfinite(num(t, g, i, "test_ppl")) && num(t, g, i, "val_ppl") < r->data->vocab.size;
+    check_true(t, ok, "every run: the kept step is within the run, its perplexities finite and below V");
+    tsv_free(g);
+}
+
+/* The held-out log-probabilities: a round trip, and a file for another corpus refused. */
+static void die_read_probs(void *path) { free(read_logprobs(path, 7, 3)); }
+static void test_logprobs_file(Check *t, Run *r) {
+    char *path = xasprintf("%s/lp.bin", r->c.out);
+    float lp[5] = {-0.5f, -1.25f, -3.0f, -0.125f, -7.5f};
+    write_logprobs(path, lp, 3, 2);
+    float *back = read_logprobs(path, 3, 2);
+    check_true(t, memcmp(back, lp, sizeof lp) == 0, "log-probabilities written and read back are the same");
+    expect_die(t, die_read_probs, path, "3 validation and 2 test", "a file for other counts is refused in one line");
+    free(back), free(path);
+    /* the mixture's weight: the search includes both ends, so the mixture is never worse than either part */
+    float a[4] = {-1, -2, -0.5f, -3}, b[4] = {-1.5f, -1, -2, -0.2f};
+    double best = INFINITY;
+    for (int j = 0; j <= 100; j++) best = fmin(best, mix_nll(a, b, 4, j / 100.0));
+    check_true(t, best <= mix_nll(a, b, 4, 0) && best <= mix_nll(a, b, 4, 1), "the best mixture is no worse than either model");
+    check_close(t, mix_nll(a, b, 4, 1), 1.625, 1e-12, 0, "lambda = 1 is the first model alone (mean -log p = 1.625)");
+    check_close(t, mix_nll(a, a, 4, 0.3), 1.625, 1e-12, 1e-12, "a model mixed with itself is itself");
 }
 
 /* The worked solutions of the coding exercises. */
@@ -578,12 +628,27 @@ static void test_command_line(Check *t, const char *dir) {
         {NULL, "1", "garbage.safetensors"},
         {"generate --length 0", "2", "--length"},
         {"--help", "0", "usage"},
+        {"train --hidden 8192 --layers 8 --batch 65536", "1", "--hidden 8192 --layers 8"},
+        {"regularize", "1", "--device cuda"},
+        {"mix --quick --probs /nonexistent/probs.bin", "1", "/nonexistent/probs.bin"},
+        {NULL, "1", "bytes c3 a9"},
     };
     char *gen = xasprintf("generate --model %s", garbage);
+    char *utf = xasprintf("generate --quick --model %s/quick.safetensors --prompt Caf\xc3\xa9", dir);
     cases[7][0] = gen;
+    cases[13][0] = utf;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         expect_program(t, "ch04-mlp", cases[i][0], atoi(cases[i][1]), cases[i][2]);
-    free(gen), free(garbage);
+    /* a corrupt checkpoint: its path once, and no hint to train (it exists) */
+    char *cmd = xasprintf("NO_PROGRESS=1 build/bin/ch04-mlp %s 2>&1", gen), out[1024] = "";
+    FILE *p = popen(cmd, "r");
+    size_t got = p ? fread(out, 1, sizeof out - 1, p) : 0;
+    out[got] = '\0';
+    if (p) pclose(p);
+    const char *first = strstr(out, "garbage.safetensors");
+    check_true(t, first && !strstr(first + 1, "garbage.safetensors") && !strstr(out, "train a model first"),
+               "a corrupt checkpoint's message names it once, without the hint to train (%.120s)", out);
+    free(cmd), free(utf), free(gen), free(garbage);
 }
 
 int main(void) {
@@ -607,17 +672,21 @@ int main(void) {
     if (!mkdtemp(dir)) die("cannot make a temporary directory");
     test_checkpoint(&t, dir);
     char *model = xasprintf("%s/quick.safetensors", dir);
+    char *probs = xasprintf("%s/quick-probs.bin", dir);
     Run r = {.context = 8, .embed = 8, .hidden = 64, .layers = 2, .steps = 0, .batch = 32, .length = 50,
-             .lr = 3e-3, .activation = "gelu", .model = model, .prompt = ""};
+             .lr = 3e-3, .activation = "gelu", .model = model, .prompt = "", .probs = probs, .run = -1,
+             .source = "cpu"};
     quick_common(&r.c, "test_ch04", dir);
     test_perplexity(&t, &r);
     test_quick_experiments(&t, &r);
+    test_quick_regularize(&t, &r);
+    test_logprobs_file(&t, &r);
     test_solutions(&t, &r);
     dataset_free(r.data);
     cli_free(&r.c);
     test_command_line(&t, dir);
     char *rm = xasprintf("rm -rf %s", dir);
     if (system(rm) != 0) warn("could not remove %s", dir);
-    free(rm), free(model);
+    free(rm), free(model), free(probs);
     return check_summary(&t);
 }
