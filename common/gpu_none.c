@@ -152,6 +152,14 @@ void adamw_update_cuda(Gpu *g, DType dt, void *param, float *master, const void 
     (void)g; (void)dt; (void)param; (void)master; (void)grad; (void)m; (void)v; (void)n; (void)opt; (void)step; (void)grad_scale;
     NO_CUDA;
 }
+void rmsprop_update_cuda(Gpu *g, float *param, const float *grad, float *v, size_t n, float lr, float rho, float eps) {
+    (void)g; (void)param; (void)grad; (void)v; (void)n; (void)lr; (void)rho; (void)eps;
+    NO_CUDA;
+}
+void axpby_cuda(Gpu *g, size_t n, float a, const float *x, float b, float *y) {
+    (void)g; (void)n; (void)a; (void)x; (void)b; (void)y;
+    NO_CUDA;
+}
 double grad_norm_squared_cuda(Gpu *g, DType dt, const void *grad, size_t n) {
     (void)g; (void)dt; (void)grad; (void)n;
     NO_CUDA;
