@@ -135,7 +135,8 @@ static void test_rmsprop_and_adam(Check *t) {
     /* the first step of Adam by hand */
     float x = 0, mm = 0, vv = 0, gg = 0.5f;     /* x = 0, so that the step is not rounded away */
     adam_update(&x, &gg, &mm, &vv, 1, 1e-3f, 0.9f, 0.999f, 1e-8f, 0, 1, true);
-    check_true(t, fabsf(mm - 0.05f) < 1e-6f && fabsf(vv - 0.00025f) < 1e-6f * 0.00025f, "g = 0.5: m1 = 0.05 and v1 = 0.00025");
+    check_true(t, fabsf(mm - 0.05f) < 1e-6f && fabsf(vv - 0.00025f) < 1e-4f * 0.00025f,
+                  "g = 0.5: m1 = 0.05 and v1 = 0.00025 (1 - 0.999 is 0.99999e-3 in float)");
     check_close(t, -x, 1e-3, 0, 1e-5, "and the first step is the learning rate (up to epsilon and float rounding)");
     x = 0, mm = 0, vv = 0, gg = -2000;
     adam_update(&x, &gg, &mm, &vv, 1, 1e-3f, 0.9f, 0.999f, 1e-8f, 0, 1, true);
@@ -531,7 +532,9 @@ static void test_quick_experiments(Check *t, Run *r) {
         check_close(t, num(t, x, ADAM, "memory"), 3, 0, 1e-9, "Adam 3x");
         check_true(t, num(t, x, MUON, "memory") > 2 && num(t, x, MUON, "memory") < 3, "Muon between 2x and 3x (%.2f)",
                    num(t, x, MUON, "memory"));
-        check_true(t, all_finite(t, x, "val_loss") && all_finite(t, x, "ms_per_step"), "finite losses and times");
+        check_true(t, all_finite(t, x, "val_loss") && all_finite(t, x, "ms_per_step") && all_finite(t, x, "val_loss_seed2"),
+                   "finite losses (both seeds) and times");
+        check_close(t, num(t, x, ADAM, "ms_vs_adam"), 1, 0, 1e-12, "times are relative to Adam's");
         tsv_free(x);
     }
     x = load(t, d, "ch05-race");
@@ -554,7 +557,8 @@ static void test_quick_experiments(Check *t, Run *r) {
                             "ch05-schedules", "ch05-schedule-curves", "ch05-schedule-final", "ch05-batch", "ch05-batch-info",
                             "ch05-lrfind", "ch05-lrfind-pick", "ch05-slice", "ch05-slice-path", "ch05-slice-paths",
                             "ch05-slice-info", "ch05-ns-map", "ch05-ns-error", "ch05-ns-sv", "ch05-ns-summary",
-                            "ch05-headline", "ch05-headline-curves", "ch05-rates-info"};
+                            "ch05-headline", "ch05-headline-curves", "ch05-rates-info", "ch05-batch-best",
+                            "ch05-headline-tune", "ch05-headline-info", "ch05-lrfind-info"};
     for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
         x = load(t, d, others[i]);
         if (x) {
