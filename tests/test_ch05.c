@@ -14,12 +14,14 @@
  *   chapter 4's lr_at; steepest descent under the spectral norm is U V^T;
  *   odd polynomials act on singular values (Newton-Schulz on a matrix of
  *   known SVD, wide and tall); Jacobi's eigenvalues; Muon's FLOP count; the
- *   model's gradient against central differences; the validation/test deal;
+ *   model's gradient against central differences (and chapter 4's initial draws);
  *   the optimizers' state in bytes; the range test on a quadratic; filter
  *   normalization; then runs every experiment in --quick mode into a
  *   temporary directory and checks the TSV files, and checks the program's
  *   one-line errors.  CPU only: tests/test_ch05_gpu.c compares the devices.
  * Run from the repository root (make test does). */
+#include <unistd.h>
+
 #include "optimization.c"
 #include "ch05-solutions.c"
 
@@ -391,20 +393,10 @@ static void test_model(Check *t) {
     ModelConfig c4 = {.V = 85, .T = 16, .D = 24, .H = 512, .L = 2};
     Model *m4 = model_new(&c4, 4, 1);
     Rng r4;
-    rng_seed(&r4, 1);
+    rng_stream(&r4, 1, STREAM_INIT);
     float e0 = (float)rng_normal(&r4);
     check_true(t, tensor_of(m4, 0)[0] == e0, "the initialization draws from the seed in chapter 4's order");
     model_free(m4);
-}
-
-static void test_split(Check *t) {
-    const char *s = "one a\n\ntwo b\nc\n\nthree\n\nfour\n\nfive\n\n";
-    Text val = {xstrdup(s), strlen(s)}, v, te;
-    split_validation(&val, &v, &te);
-    check_true(t, strcmp(v.text, "one a\n\nthree\n\nfive\n\n") == 0 && strcmp(te.text, "two b\nc\n\nfour\n\n") == 0,
-               "documents are dealt alternately into validation and test");
-    check_true(t, v.len + te.len == val.len, "and none is lost");
-    text_free(&val), text_free(&v), text_free(&te);
 }
 
 /* The range test on noisy gradient descent on f = lambda x^2 / 2 (x is kicked by noise every step):
@@ -505,7 +497,8 @@ static size_t row_of(TsvTable *tab, const char *col, const char *value) {
 }
 
 static void test_quick_experiments(Check *t, Run *r) {
-    check_true(t, experiment_all(r) == 0, "every experiment runs in --quick mode");
+    check_true(t, run_all_experiments("ch05-optimization", COMMANDS, sizeof COMMANDS / sizeof COMMANDS[0], r) == 0,
+               "every experiment of all runs in --quick mode");
     const char *d = r->c.out;
     TsvTable *x = load(t, d, "ch05-rates");
     if (x) {
@@ -568,8 +561,24 @@ static void test_quick_experiments(Check *t, Run *r) {
     }
     x = load(t, d, "ch05-headline");
     if (x) {
-        check_true(t, tsv_rows(x) == 2 && all_finite(t, x, "test_ppl") && num(t, x, 0, "test_ppl") < r->vocab.size,
+        check_true(t, tsv_rows(x) == 2 && all_finite(t, x, "test_ppl") && num(t, x, 0, "test_ppl") < r->data->vocab.size,
                    "the final comparison: two runs with finite test perplexities below V");
+        tsv_free(x);
+    }
+    x = load(t, d, "ch05-headline-info");
+    if (x) {
+        check_true(t, num(t, x, 0, "val_positions") == (double)(r->data->val.len - CH01_START) &&
+                          num(t, x, 0, "test_positions") == (double)(r->data->test.len - CH01_START),
+                   "the final comparison scores every position of the dataset's validation and test splits");
+        tsv_free(x);
+    }
+    x = load(t, d, "ch05-timings");
+    if (x) {
+        bool ok = tsv_rows(x) == NEXPERIMENTS + 1 && all_finite(t, x, "cpu_seconds");
+        double sum = 0;
+        for (size_t i = 0; ok && i < NEXPERIMENTS; i++) sum += num(t, x, i, "cpu_seconds");
+        check_true(t, ok && fabs(sum - num(t, x, NEXPERIMENTS, "cpu_seconds")) < 0.05 * NEXPERIMENTS + 1e-9,
+                   "all times each of its %d experiments, and the last row is their sum", NEXPERIMENTS);
         tsv_free(x);
     }
     x = load(t, d, "ch05-slice-path");
@@ -583,20 +592,26 @@ static void test_quick_experiments(Check *t, Run *r) {
 
 static void test_command_line(Check *t, const char *dir) {
     char *race = xasprintf("race --quick --out %s/empty", dir);
+    char *headline = xasprintf("headline --optimizer adagrad --quick --steps 1 --out %s/bad", dir);
+    char *lrfind = xasprintf("lrfind --optimizer adagrad --quick --out %s/bad", dir);
     char *cases[][3] = {
         {"slice --device cuda", "1", "CPU only"},
+        {"quadratic --device cuda", "1", "CPU only"},
         {"gpu-agree", "1", "--device cuda"},
         {"lrfind --layers 9", "2", "--layers"},
-        {"headline --optimizer adagrad --quick --steps 1", "1", "adagrad"},
+        {NULL, "1", "adagrad"},
+        {NULL, "1", "adagrad"},
         {NULL, "1", "run the sweep first"},
         {"sweep --data /nonexistent/file.txt", "1", "/nonexistent/file.txt"},
         {"swep", "2", "unknown experiment"},
         {"--help", "0", "usage"},
     };
-    cases[4][0] = race;
+    cases[4][0] = headline, cases[5][0] = lrfind, cases[6][0] = race;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         expect_program(t, "ch05-optimization", cases[i][0], atoi(cases[i][1]), cases[i][2]);
-    free(race);
+    char *bad = xasprintf("%s/bad", dir);
+    check_true(t, access(bad, F_OK) != 0, "a bad --optimizer stops the experiment before it writes anything");
+    free(race), free(headline), free(lrfind), free(bad);
 }
 
 int main(void) {
@@ -613,7 +628,6 @@ int main(void) {
     test_newton_schulz(&t);
     test_spectral_steepest_descent(&t);
     test_model(&t);
-    test_split(&t);
     test_range_test(&t);
     test_filter_normalization(&t);
     test_solutions(&t);
@@ -621,10 +635,10 @@ int main(void) {
     char dir[] = "/tmp/test-ch05-XXXXXX";
     if (!mkdtemp(dir)) die("cannot make a temporary directory");
     Run r = {.steps = 0, .batch = 32, .context = 16, .embed = 16, .hidden = 0, .layers = 2, .optimizer = "", .sweep = ""};
-    r.c = (CliCommon){.seed = 1, .threads = 1, .out = dir, .quick = true, .data = "brown", .device = "cpu",
-                      .command_line = "test_ch05"};
+    quick_common(&r.c, "test_ch05", dir);
     test_quick_experiments(&t, &r);
-    unload_corpus(&r);
+    dataset_free(r.data);
+    cli_free(&r.c);
     test_command_line(&t, dir);
     char *rm = xasprintf("rm -rf %s", dir);
     if (system(rm) != 0) warn("could not remove %s", dir);

@@ -23,8 +23,9 @@
 static void test_model(Check *t) {
     ModelConfig c = {.V = 85, .T = 16, .D = 16, .H = 128, .L = 2};
     int B = 64;
+    Gpu *G = gpu_open(0);
     Model *cpu = model_new(&c, B, 5), *gpu = model_new(&c, B, 5);
-    model_gpu_attach(gpu);
+    model_gpu_attach(gpu, G);
     Rng rng;
     rng_seed(&rng, 17);
     for (int i = 0; i < B * c.T; i++) cpu->ctx[i] = gpu->ctx[i] = (int32_t)rng_below(&rng, (uint64_t)c.V + 1);
@@ -43,7 +44,7 @@ static void test_model(Check *t) {
     for (int k = 0; k < NMETHODS; k++) {
         Model *a = model_new(&c, B, 5), *b = model_new(&c, B, 5);
         memcpy(a->grads, cpu->grads, cpu->n * sizeof(float));
-        model_gpu_attach(b);
+        model_gpu_attach(b, G);
         gpu_upload(b->gpu->g, b->gpu->grads, cpu->grads, cpu->n * sizeof(float));
         OptimSpec o = optim_defaults((Method)k, k == SGD ? 0.3 : k <= NESTEROV || k == MUON ? 0.03 : 3e-3);
         o.lr_adam = 3e-3;
@@ -56,6 +57,7 @@ static void test_model(Check *t) {
     }
     free(lg), free(g);
     model_free(cpu), model_free(gpu);
+    gpu_close(G);
 }
 
 static void test_newton_schulz_gpu(Check *t) {
@@ -94,9 +96,10 @@ int main(void) {
     char dir[] = "/tmp/test-ch05-gpu-XXXXXX";
     if (!mkdtemp(dir)) die("cannot make a temporary directory");
     Run r = {.steps = 0, .batch = 64, .context = 16, .embed = 16, .hidden = 0, .layers = 2, .optimizer = "", .sweep = ""};
-    r.c = (CliCommon){.seed = 1, .threads = 1, .out = dir, .quick = true, .data = "brown", .device = "cuda",
-                      .command_line = "test_ch05_gpu"};
-    load_corpus(&r);
+    cli_common_init(&r.c, "test_ch05_gpu");
+    r.c.threads = 1, r.c.out = dir, r.c.quick = true, r.c.device = DEV_CUDA;
+    load_data(&r);
+    check_true(&t, r.gpu != NULL, "load_data opens the run's GPU with --device cuda");
     check_true(&t, experiment_sweep(&r) == 0, "sweep --device cuda --quick runs");
     ModelConfig c = race_config(&r);
     for (int k = 0; k < NMETHODS; k++) {
@@ -112,7 +115,9 @@ int main(void) {
         check_true(&t, strncmp(tsv_meta(tab, "device"), "cuda", 4) == 0, "and its device line names the GPU");
         tsv_free(tab);
     }
-    unload_corpus(&r);
+    gpu_close(r.gpu);
+    dataset_free(r.data);
+    cli_free(&r.c);
     char *rm = xasprintf("rm -rf %s", dir);
     if (system(rm) != 0) warn("could not remove %s", dir);
     free(rm), free(path);
