@@ -10,7 +10,7 @@
  *   the sweep and the race in --quick mode with --device cuda.
  * Tolerances (the book's rule |got - ref| <= atol + rtol |ref|): logits
  * atol 1e-5, rtol 1e-4 and gradients atol 1e-6, rtol 1e-3, as in chapter 4
- * (f32 sums in another order; the embedding's atomic adds); parameters after
+ * (f32 sums in another order, in cuBLAS and in the embedding's backward pass); parameters after
  * one step atol 1e-6, rtol 1e-4 (Adam divides by sqrt(v), which amplifies a
  * last-bit difference in a tiny gradient; Muon's iteration multiplies
  * matrices ten times); losses within AGREE_TOL = 1e-3 nats at every step.
