@@ -189,6 +189,40 @@ static void test_bias_correction(Check *t) {
     free(m), free(v);
 }
 
+/* Exercise 4's solution: the ratio of the uncorrected to the corrected step, (1 - b1^t) / sqrt(1 - b2^t),
+ * measured on adam_update itself with a constant gradient (so that m and v follow their formulas exactly). */
+static double step_ratio(double b2, int t) {
+    float p = 0, q = 0, m1 = 0, v1 = 0, m2 = 0, v2 = 0, g = 0.5f, before_p = 0, before_q = 0;
+    for (int k = 1; k <= t; k++) {
+        before_p = p, before_q = q;
+        adam_update(&p, &g, &m1, &v1, 1, 1e-3f, 0.9f, (float)b2, 0, 0, k, false);
+        adam_update(&q, &g, &m2, &v2, 1, 1e-3f, 0.9f, (float)b2, 0, 0, k, true);
+    }
+    return (double)(p - before_p) / (double)(q - before_q);
+}
+static void test_exercise4(Check *t) {
+    int peak = 0;
+    double best = 0;
+    for (int k = 1; k <= 60; k++) {
+        double r = (1 - pow(0.9, k)) / sqrt(1 - pow(0.999, k));
+        if (r > best) best = r, peak = k;
+    }
+    check_true(t, peak == 12 && fabs(best - 6.57) < 0.01, "exercise 4: with (0.9, 0.999) the ratio peaks at t = 12 at 6.57 (%d, %.3f)",
+               peak, best);
+    check_close(t, step_ratio(0.999, 1), sqrt(10), 0, 1e-4, "adam_update's own steps: sqrt(10) at t = 1");
+    check_close(t, step_ratio(0.999, 12), best, 0, 1e-3, "and 6.57 at t = 12");
+    check_close(t, step_ratio(0.999, 100), (1 - pow(0.9, 100)) / sqrt(1 - pow(0.999, 100)), 0, 1e-3,
+                "%.2f at t = 100", step_ratio(0.999, 100));
+    check_close(t, (1 - pow(0.9, 1000)) / sqrt(1 - pow(0.999, 1000)), 1.26, 0, 0.005, "1.26 at t = 1000");
+    check_close(t, step_ratio(0.99, 1), 1, 0, 1e-4, "with beta2 = 0.99 the first steps are equal");
+    best = 0, peak = 0;
+    for (int k = 1; k <= 200; k++) {
+        double r = (1 - pow(0.9, k)) / sqrt(1 - pow(0.99, k));
+        if (r > best) best = r, peak = k;
+    }
+    check_true(t, peak == 13 && fabs(best - 2.13) < 0.01, "and the ratio still peaks, at 2.13 at t = 13 (%d, %.3f)", peak, best);
+}
+
 /* With no data gradient: Adam + L2 moves a weight by ~lr per step for any lambda; AdamW shrinks it
  * by (1 - lr lambda). */
 static void test_decoupled_decay(Check *t) {
@@ -624,6 +658,7 @@ int main(void) {
     test_rmsprop_and_adam(&t);
     test_bias_correction(&t);
     test_decoupled_decay(&t);
+    test_exercise4(&t);
     test_schedules(&t);
     test_newton_schulz(&t);
     test_spectral_steepest_descent(&t);
