@@ -488,7 +488,7 @@ static void test_quick_experiments(Check *t, Run *r) {
     const char *d = r->c.out;
     check_true(t, experiment_variance(r) == 0 && experiment_norms(r) == 0 && experiment_prepost(r) == 0 &&
                   experiment_depth(r) == 0 && experiment_batchnorm(r) == 0 && experiment_regularize(r) == 0 &&
-                  experiment_instability(r) == 0,
+                  experiment_instability(r) == 0 && experiment_cost(r) == 0,
                "every experiment runs at --quick size");
     TsvTable *v = load(t, d, "ch06-variance");
     if (v) {
@@ -539,12 +539,36 @@ static void test_quick_experiments(Check *t, Run *r) {
     }
     TsvTable *rg = load(t, d, "ch06-reg");
     if (rg) {
-        check_true(t, tsv_rows(rg) == 2 * 9, "the regularization table: 9 rows per width");
+        check_true(t, tsv_rows(rg) == 2 * (2 + NREG_DROPOUTS + NREG_DECAYS + 2), "the regularization table: every run of both widths");
         tsv_free(rg);
+    }
+    TsvTable *ch = load(t, d, "ch06-reg-chosen");
+    if (ch) {
+        bool sane = tsv_rows(ch) == 2 * 6 && all_finite(t, ch, "test_loss") && all_finite(t, ch, "gap");
+        for (size_t i = 0; i < tsv_rows(ch); i++)
+            if (strcmp(tsv_cell(ch, i, tsv_col(ch, "method")), "none") == 0) sane &= num(t, ch, i, "test_gain") == 0;
+        check_true(t, sane, "six chosen regularizers per width, with finite losses, gains measured against none");
+        tsv_free(ch);
+    }
+    TsvTable *en = load(t, d, "ch06-ensemble");
+    if (en) {
+        check_true(t, tsv_rows(en) == NENSEMBLE && num(t, en, 0, "vs_scaled") == 0 && all_finite(t, en, "val_loss"),
+                   "the dropout ensemble: one row per K, the weight-scaled pass first");
+        tsv_free(en);
+    }
+    TsvTable *co = load(t, d, "ch06-cost");
+    if (co) {
+        bool pos = tsv_rows(co) == NARCH + 3;
+        for (size_t i = 0; i < tsv_rows(co); i++) pos &= num(t, co, i, "ms_per_step") > 0;
+        check_true(t, pos, "a positive step time for every normalization and regularizer");
+        tsv_free(co);
     }
     TsvTable *in = load(t, d, "ch06-instability");
     if (in) {
         check_true(t, (int)tsv_rows(in) == NSCENARIOS, "one row per scenario");
+        size_t nan_row = find_row(in, "run", "lr 1", NULL, NULL);
+        check_true(t, nan_row != (size_t)-1 && (num(t, in, nan_row, "diverged") == 1 || num(t, in, nan_row, "peak_loss") > 100),
+                   "learning rate 1 without normalization blows up (a NaN, or a loss above 100), even at --quick size");
         tsv_free(in);
     }
     const char *others[] = {"ch06-depth-curves", "ch06-depth-grads", "ch06-bn-trace", "ch06-bn-modes", "ch06-reg-curves",
