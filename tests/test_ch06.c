@@ -13,7 +13,8 @@
  *   their gradients, the running statistics, their dependence on the batch and
  *   on later positions; the whole model's gradient (every normalization,
  *   pre and post, with dropout and z-loss) against central differences; the
- *   z-loss gradient along the shift of all logits; inverted dropout's expectation
+ *   z-loss gradient along the shift of all logits; pre-norm's stream growing like
+ *   sqrt(1 + l), post-norm's gain of one per block and its sqrt(L) sensitivity; inverted dropout's expectation
  *   and the weight-scaling rule as an exact geometric mean for a softmax layer;
  *   weight decay as a Gaussian prior (ridge = MAP); early stopping as L2;
  *   the warm-up schedule; the three-way split;
@@ -301,6 +302,61 @@ static void test_model_pieces(Check *t) {
     check_close(t, lr_at(&sp, 0), 0.01, 1e-12, 1e-9, "warm-up starts at lr / warmup");
     check_close(t, lr_at(&sp, 99), 1, 1e-12, 1e-9, "and reaches lr after warmup steps");
     check_close(t, lr_at(&sp, 999), 0.1, 1e-4, 1e-3, "and the cosine ends at lr / 10");
+}
+
+/* Pre- and post-norm at initialization: the pre-norm stream's variance grows like
+ * 1 + l; the post-norm block passes the gradient with a gain of about one; a small
+ * change of every block moves the post-norm output like sqrt(L). */
+static void test_prepost_init(Check *t) {
+    int L = 16, B = 64;
+    Run r = {.nval = 4000};
+    uint32_t *x = xmalloc_array(r.nval, sizeof *x);
+    Rng rng;
+    rng_seed(&rng, 29);
+    for (size_t i = 0; i < r.nval; i++) x[i] = (uint32_t)rng_below(&rng, 20);
+    r.xval = x;
+    double sens[2][2];
+    for (int place = 0; place < 2; place++)
+        for (int deep = 0; deep < 2; deep++) {
+            ModelConfig c = {.V = 20, .T = 8, .E = 8, .D = 128, .H = 256, .L = deep ? L : 1, .act = ACT_RELU,
+                             .norm = NORM_LAYER, .place = (Place)place, .branch_scale = 1, .bn_momentum = 0.1f};
+            Model *m = model_new(&c, B, 41);
+            double s = 0;
+            for (int k = 0; k < 4; k++) s += output_sensitivity(m, &r, 0.01, &rng) / 4;
+            sens[place][deep] = s;
+            if (deep && place == PLACE_PRE) {
+                model_probe(m, &r);
+                bool grows = true;
+                for (int l = 1; l <= L; l++) {
+                    double rms = sqrt(mean_square(resid(m, l), (size_t)(B < PROBE_ROWS ? B : PROBE_ROWS) * c.D));
+                    grows &= fabs(rms / sqrt(1.0 + l) - 1) < 0.15;
+                }
+                check_true(t, grows, "pre-norm at initialization: the stream's RMS at layer l is sqrt(1 + l) to 15%%");
+            }
+            if (deep && place == PLACE_POST) {
+                double *g = xcalloc((size_t)L + 1, sizeof *g);
+                m->grad_r = g;
+                for (int b = 0; b < B; b++) {
+                    for (int k = 0; k < c.T; k++) m->ctx[b * c.T + k] = (int32_t)rng_below(&rng, 20);
+                    m->y[b] = (int32_t)rng_below(&rng, 20);
+                }
+                model_forward(m, B, MODE_BATCH);
+                loss_forward(m, B, 0, true);
+                model_backward(m, B);
+                double per_block = pow(g[0] / g[L - 1], 1.0 / (L - 1));
+                check_close(t, per_block, 1, 0, 0.05,
+                            "post-norm at initialization: each block passes the gradient with a gain of 1 to 5%% (%.3f)", per_block);
+                m->grad_r = NULL;
+                free(g);
+            }
+            model_free(m);
+        }
+    check_close(t, sens[PLACE_POST][1] / sens[PLACE_POST][0], sqrt((double)L), 0, 0.2,
+                "post-norm: the output's sensitivity to every block grows like sqrt(L) (%.2f for L = 16)",
+                sens[PLACE_POST][1] / sens[PLACE_POST][0]);
+    check_true(t, sens[PLACE_PRE][1] / sens[PLACE_PRE][0] < 0.7 * sqrt((double)L), "pre-norm: it grows much more slowly (%.2f)",
+               sens[PLACE_PRE][1] / sens[PLACE_PRE][0]);
+    free(x);
 }
 
 /* Dropout: E[mask] = 1; and for a softmax of a linear map, the weight-scaled
@@ -613,6 +669,7 @@ int main(void) {
     test_running_statistics(&t);
     test_model_gradient(&t);
     test_model_pieces(&t);
+    test_prepost_init(&t);
     test_dropout(&t);
     test_regularizers(&t);
     test_splits(&t);
