@@ -56,7 +56,7 @@ figs = $(shell sed -n 's/^<<\(ch[0-9][0-9]-[A-Za-z0-9_-]*\)\.gp>>=.*/\1/p' $(cal
 cus  = $(shell sed -n 's/^<<\([A-Za-z0-9_-]*\)\.cu>>=.*/\1/p' $(call src,$(1)) | sort -u)
 culib = $(if $(call cus,$(1)),build/$(1)/libcuda.a)
 
-WEAVE_DEPS := book/nw2md.py book/highlight.py
+WEAVE_DEPS := book/nw2md.py book/highlight.py book/dataref.py tools/nwreader.py
 PROGRAMS := $(foreach c,$(CHAPTERS),$(call bin,$(c)))
 STAMPS   := $(foreach c,$(CHAPTERS),build/$(c)/.tangled)
 FIGURES  := $(foreach c,$(CHAPTERS),$(foreach f,$(call figs,$(c)),figures/$(f).svg figures/$(f).pdf))
@@ -155,7 +155,7 @@ ifdef NOTANGLE
 build/$(1)/.tangled:
 	@test -e $$@ || { echo "make NOTANGLE=1: build/$(1) holds no tangled sources (tangle them where noweb is)"; exit 1; }
 else
-build/$(1)/.tangled: $(call src,$(1)) tools/tangle
+build/$(1)/.tangled: $(call src,$(1)) tools/tangle tools/nwtangle.py tools/nwreader.py
 	@mkdir -p build/$(1)
 	tools/tangle $$< build/$(1)
 	@touch $$@
@@ -193,7 +193,7 @@ ch$(call num,$(1)): $(call bin,$(1))
 build/book/$(1).md: $(call src,$(1)) $$(WEAVE_DEPS) $(wildcard figures/data/*.tsv)
 	@mkdir -p $$(@D)
 	$$(NOWEBLIB)/markup $$< | $$(NOWEBLIB)/finduses | $$(NOWEBLIB)/noidx \
-	  | $$(PYTHON) book/nw2md.py --chapter $(1) > $$@.tmp
+	  | $$(PYTHON) book/nw2md.py --chapter $(1) > $$@.tmp || { rm -f $$@.tmp; exit 1; }
 	@mv $$@.tmp $$@
 
 ch$(call num,$(1))-figures: $(call bin,$(1))
@@ -203,19 +203,19 @@ ch$(call num,$(1))-figures: $(call bin,$(1))
 ch$(call num,$(1))-draw: $(foreach f,$(call figs,$(1)),figures/$(f).svg figures/$(f).pdf) \
   $(filter figures/ch$(call num,$(1))-%,$(DOT_FIGURES:=.svg) $(DOT_FIGURES:=.pdf))
 
-figures/ch$(call num,$(1))-%.svg: build/$(1)/.tangled common/style.gp $(wildcard figures/data/ch$(call num,$(1))-*.tsv)
-	$(GNUPLOT) -e "fmt='svg'; outfile='$$@'; datadir='figures/data'" common/style.gp build/$(1)/ch$(call num,$(1))-$$*.gp
+figures/ch$(call num,$(1))-%.svg: build/$(1)/.tangled figures/style.gp $(wildcard figures/data/ch$(call num,$(1))-*.tsv)
+	$(GNUPLOT) -e "fmt='svg'; outfile='$$@'; datadir='figures/data'" figures/style.gp build/$(1)/ch$(call num,$(1))-$$*.gp
 
 # The dark-mode SVG (the HTML book in dark mode): gnuplot's default black,
 # used by text and arrows given no colour, becomes the light ink.
-figures/ch$(call num,$(1))-%-dark.svg: build/$(1)/.tangled common/style.gp $(wildcard figures/data/ch$(call num,$(1))-*.tsv)
-	$(GNUPLOT) -e "fmt='svgdark'; outfile='$$@'; datadir='figures/data'" common/style.gp build/$(1)/ch$(call num,$(1))-$$*.gp
+figures/ch$(call num,$(1))-%-dark.svg: build/$(1)/.tangled figures/style.gp $(wildcard figures/data/ch$(call num,$(1))-*.tsv)
+	$(GNUPLOT) -e "fmt='svgdark'; outfile='$$@'; datadir='figures/data'" figures/style.gp build/$(1)/ch$(call num,$(1))-$$*.gp
 	sed -i 's/="black"/="#dcdcd8"/g' $$@
 
 ch$(call num,$(1))-draw: $(foreach f,$(call figs,$(1)),figures/$(f)-dark.svg)
 
-figures/ch$(call num,$(1))-%.pdf: build/$(1)/.tangled common/style.gp $(wildcard figures/data/ch$(call num,$(1))-*.tsv)
-	$(GNUPLOT) -e "fmt='pdf'; outfile='$$@'; datadir='figures/data'" common/style.gp build/$(1)/ch$(call num,$(1))-$$*.gp
+figures/ch$(call num,$(1))-%.pdf: build/$(1)/.tangled figures/style.gp $(wildcard figures/data/ch$(call num,$(1))-*.tsv)
+	$(GNUPLOT) -e "fmt='pdf'; outfile='$$@'; datadir='figures/data'" figures/style.gp build/$(1)/ch$(call num,$(1))-$$*.gp
 endef
 $(foreach c,$(CHAPTERS),$(eval $(call chapter_rules,$(c))))
 
@@ -246,8 +246,15 @@ HTML_PAGES := $(foreach p,$(PAGES),book/html/$(p).html) book/html/index.html
 PANDOC_MD  := markdown+tex_math_dollars+raw_html+raw_tex+raw_attribute+fenced_divs+bracketed_spans
 PANDOC_COMMON := --from $(PANDOC_MD) --lua-filter book/filters/book.lua --resource-path=.
 MINISEARCH := node_modules/minisearch/dist/umd/index.js
+# Math is typeset when a page is built (book/filters/katex.lua runs KaTeX
+# under node once per page), so pages show it at once, without JavaScript;
+# they load KaTeX's stylesheet and fonts, from Debian's libjs-katex.
+KATEX_DIR   ?= /usr/share/javascript/katex
+KATEX_DEPS  := book/filters/katex.lua book/katex_render.js
+export KATEX_JS ?= $(KATEX_DIR)/katex.min.js
+PANDOC_HTML  = --to html5 --standalone --template book/templates/page.html --lua-filter book/filters/katex.lua
 
-build/book/appendix-%.md: book/front/appendix-%.md $(COMMON_HDR) common/style.gp book/includes.py book/nw2md.py
+build/book/appendix-%.md: book/front/appendix-%.md $(COMMON_HDR) figures/style.gp book/includes.py book/dataref.py
 	@mkdir -p $(@D)
 	$(PYTHON) book/includes.py $< > $@.tmp && mv $@.tmp $@
 
@@ -255,22 +262,19 @@ build/book/meta.stamp: $(BOOK_MD) book/chapters.py book/front/index.md
 	$(PYTHON) book/chapters.py build/book book/front/index.md $(BOOK_MD)
 	@touch $@
 
-book/html/%.html: build/book/%.md build/book/meta.stamp book/templates/page.html book/filters/book.lua | book/html/.assets
-	$(PANDOC) $(PANDOC_COMMON) --to html5 --standalone --template book/templates/page.html \
-	  --katex=katex/ --toc --toc-depth=2 --section-divs --default-image-extension=svg \
+book/html/%.html: build/book/%.md build/book/meta.stamp book/templates/page.html book/filters/book.lua $(KATEX_DEPS) | book/html/.assets
+	$(PANDOC) $(PANDOC_COMMON) $(PANDOC_HTML) --toc --toc-depth=2 --section-divs --default-image-extension=svg \
 	  --metadata-file build/book/meta/$*.json \
 	  $(if $(filter appendix-%,$*),,--number-sections --number-offset=$$(( 10#$(call num,$*) - 1 ))) \
 	  -o $@ $<
 
-book/html/index.html: build/book/meta.stamp book/templates/page.html | book/html/.assets
-	$(PANDOC) $(PANDOC_COMMON) --to html5 --standalone --template book/templates/page.html \
-	  --katex=katex/ --metadata-file build/book/meta/index.json -o $@ build/book/index.md
+book/html/index.html: build/book/meta.stamp book/templates/page.html book/filters/book.lua $(KATEX_DEPS) | book/html/.assets
+	$(PANDOC) $(PANDOC_COMMON) $(PANDOC_HTML) --metadata-file build/book/meta/index.json -o $@ build/book/index.md
 
 book/html/.assets: book/style.css book/search.js $(MINISEARCH) $(FIGURES)
-	@rm -rf book/html/figures
+	@rm -rf book/html/figures book/html/katex
 	@mkdir -p book/html/figures book/html/katex
-	cp -rL /usr/share/javascript/katex/katex.min.js /usr/share/javascript/katex/katex.min.css \
-	      /usr/share/javascript/katex/fonts book/html/katex/
+	cp -rL $(KATEX_DIR)/katex.min.css $(KATEX_DIR)/fonts book/html/katex/
 	cp book/style.css book/search.js book/html/
 	cp $(MINISEARCH) book/html/minisearch.js
 	$(if $(filter %.svg,$(FIGURES)),cp $(filter %.svg,$(FIGURES)) book/html/figures/)

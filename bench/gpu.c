@@ -42,7 +42,7 @@
 #include "cli.h"
 #include "gpu.h"
 #include "gpu_before.h"
-#include "plot.h"
+#include "tsv.h"
 #include "rng.h"
 #include "util.h"
 
@@ -412,17 +412,18 @@ int main(int argc, char **argv) {
     printf("%-34s %-22s %9s %9s %10s %9s %7s\n", "kernel", "shape", "ms", "ms 1-call", "GB/s|TF/s", "% ceiling",
            "1-call");
     Tsv *tsv = NULL;
-    CliCommon common = {.command_line = cli_join_argv(argc, argv)};
-    char name[64], devline[400];
+    char *line = cli_join_argv(argc, argv), name[64], devline[400];
+    Provenance prov;
+    provenance_init(&prov, line, 0);
+    free(line);
     snprintf(devline, sizeof devline, "cuda (%s, %d SMs, CUDA runtime %d, driver %d)", info.name, info.sms,
              info.runtime, info.driver);
+    provenance_set_device(&prov, devline);
     snprintf(name, sizeof name, "bench-gpu-%s", dtname);
-    if (out) {
-        tsv = tsv_create(out, name, &common, "common/gpu kernels against the copy and GEMM ceilings of the same run",
+    if (out)
+        tsv = tsv_create(out, name, &prov, "common/gpu kernels against the copy and GEMM ceilings of the same run",
                          "kernel\tshape\tdtype\tms_median\tms_min\tms_max\tlaunches\tms_single\tbytes\tflops\tgbs"
                          "\ttflops\tpct_ceiling\tpct_single\tcopy_gbs\tgemm_tflops");
-        tsv_set_device(tsv, devline);
-    }
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         Case *cs = &cases[i];
         Timing tmg = time_case(&b, cs->run, windows);
@@ -461,11 +462,10 @@ int main(int argc, char **argv) {
         };
         printf("\nbefore and after (bench/gpu_before.cu):\n");
         if (out) {
-            tsv = tsv_create(out, "bench-gpu-fixes", &common,
+            tsv = tsv_create(out, "bench-gpu-fixes", &prov,
                              "each kernel change of issue 19 beside the kernel it replaced, the same run",
                              "kernel\tvariant\tshape\tdtype\tms_median\tms_min\tms_max\tlaunches\tbytes\tgbs\tpct_copy"
                              "\tcopy_gbs");
-            tsv_set_device(tsv, devline);
         }
         for (size_t i = 0; i < sizeof vcases / sizeof vcases[0]; i++) {
             Case *cs = &vcases[i];
@@ -483,7 +483,7 @@ int main(int argc, char **argv) {
         }
         if (tsv) tsv_close(tsv);
     }
-    free(common.command_line);
+    provenance_free(&prov);
     gpu_close(g);
     return 0;
 }
