@@ -17,7 +17,7 @@
  *   sqrt(1 + l), post-norm's gain of one per block and its sqrt(L) sensitivity; inverted dropout's expectation
  *   and the weight-scaling rule as an exact geometric mean for a softmax layer;
  *   weight decay as a Gaussian prior (ridge = MAP); early stopping as L2;
- *   the warm-up schedule; the three-way split;
+ *   the warm-up schedule; the smaller training text of whole documents;
  * then runs every experiment in --quick mode into a temporary directory and
  * checks the TSV files it writes, and checks the program's one-line errors.
  * Run from the repository root (make test does). */
@@ -438,15 +438,18 @@ static void test_regularizers(Check *t) {
     check_true(t, worst < 0.21, "and that is L2's c / (c + 1/(eta t)) to within %.3f", worst);
 }
 
-static void test_splits(Check *t) {
+/* A smaller training text: every k-th document, whole. */
+static void test_take_documents(Check *t) {
     const char *txt = "doc one.\n\ndoc two.\n\nthree\n\nfour!\n\n";
-    Text held = {xstrdup(txt), strlen(txt)}, val, test;
-    split_heldout(&held, &val, &test);
-    check_true(t, strcmp(val.text, "doc one.\n\nthree\n\n") == 0 && strcmp(test.text, "doc two.\n\nfour!\n\n") == 0,
-               "the held-out documents alternate between validation and test");
-    Text small = take_documents(&held, 20);
+    Text small = take_documents(txt, strlen(txt), 20);
     check_true(t, strcmp(small.text, "doc two.\n\nfour!\n\n") == 0, "every k-th training document, whole (%s)", small.text);
-    text_free(&held), text_free(&val), text_free(&test), text_free(&small);
+    text_free(&small);
+    small = take_documents(txt, strlen(txt), 1000);
+    check_true(t, strcmp(small.text, txt) == 0, "a target longer than the text keeps all of it");
+    text_free(&small);
+    small = take_documents("no break at all", 15, 5);
+    check_true(t, small.len == 5 && strcmp(small.text, "no br") == 0, "a text without document breaks is cut at the target");
+    text_free(&small);
 }
 
 /* ---- The worked solutions ------------------------------------------------------ */
@@ -542,10 +545,18 @@ static size_t find_row(TsvTable *tab, const char *col, const char *value, const 
 
 static void test_quick_experiments(Check *t, Run *r) {
     const char *d = r->c.out;
-    check_true(t, experiment_variance(r) == 0 && experiment_norms(r) == 0 && experiment_prepost(r) == 0 &&
-                  experiment_depth(r) == 0 && experiment_batchnorm(r) == 0 && experiment_regularize(r) == 0 &&
-                  experiment_instability(r) == 0 && experiment_cost(r) == 0,
-               "every experiment runs at --quick size");
+    check_true(t, run_all_experiments("ch06-stability", COMMANDS, sizeof COMMANDS / sizeof COMMANDS[0], r) == 0,
+               "every experiment of all runs at --quick size");
+    write_times(r);
+    TsvTable *tm = load(t, d, "ch06-times");
+    if (tm) {
+        bool pos = tsv_rows(tm) == NTIMED + 1;
+        double sum = 0;
+        for (size_t i = 0; i < NTIMED && pos; i++) pos &= num(t, tm, i, "seconds") >= 0, sum += num(t, tm, i, "seconds");
+        check_true(t, pos && fabs(num(t, tm, NTIMED, "seconds") - sum) < 0.1 * NTIMED,
+                   "all records the processor time of each experiment, and their sum");
+        tsv_free(tm);
+    }
     TsvTable *v = load(t, d, "ch06-variance");
     if (v) {
         size_t row = find_row(v, "act", "linear", "init", "xavier");
@@ -672,16 +683,16 @@ int main(void) {
     test_prepost_init(&t);
     test_dropout(&t);
     test_regularizers(&t);
-    test_splits(&t);
+    test_take_documents(&t);
     test_solutions(&t);
     char dir[] = "/tmp/test-ch06-XXXXXX";
     if (!mkdtemp(dir)) die("cannot make a temporary directory");
     Run r = {.depth = 8, .width = 128, .steps = 0, .batch = 64, .max_depth = 64, .lr = 0, .branch_scale = 1,
              .norm = "layer", .place = "pre", .act = "relu"};
-    r.c = (CliCommon){.seed = 1, .threads = 1, .out = dir, .quick = true, .data = "brown", .device = "cpu",
-                      .command_line = "test_ch06"};
+    quick_common(&r.c, "test_ch06", dir);
     test_quick_experiments(&t, &r);
-    unload_corpus(&r);
+    unload_data(&r);
+    cli_free(&r.c);
     test_command_line(&t, dir);
     char *rm = xasprintf("rm -rf %s", dir);
     if (system(rm) != 0) warn("could not remove %s", dir);
