@@ -70,6 +70,18 @@ static void test_gauss_expect(Check *t) {
     double q = 1e-4;
     check_close(t, gauss_expect(ACT_TANH, MOMENT_SQUARE, q), q, 0, 1e-3, "E[tanh(z)^2] ~ q for small q");
     check_close(t, gauss_expect(ACT_GELU, MOMENT_MEAN, q), q / sqrt(2 * M_PI), 0, 2e-2, "E[gelu(z)] ~ q / sqrt(2 pi) for small q");
+    check_close(t, gauss_expect(ACT_GELU, MOMENT_SQUARE, q), q / 4, 0, 2e-2,
+                "E[gelu(z)^2] ~ q/4 for small q: Kaiming's gain halves a small GELU signal");
+    /* exercise 1: the variance of relu(z) is q (1/2 - 1/(2 pi)); a gain chosen from it, 1/0.341,
+     * makes the true map q -> 1.47 q */
+    double vr = gauss_expect(ACT_RELU, MOMENT_SQUARE, 1) - pow(gauss_expect(ACT_RELU, MOMENT_MEAN, 1), 2);
+    check_close(t, vr, 0.5 - 1 / (2 * M_PI), 1e-8, 1e-6, "Var(relu(z)) = q (1/2 - 1/(2 pi)) = %.3f q", vr);
+    LayerStats wrong[60];
+    predict_stack(ACT_RELU, 1 / vr, 1, 60, wrong);
+    check_close(t, wrong[59].q / wrong[58].q, 0.5 / vr, 1e-9, 1e-6, "and the map with gain 1/Var grows by %.3f per layer",
+                0.5 / vr);
+    check_true(t, log10(wrong[59].q) > 9.5 && log10(wrong[59].q) < 10.5, "about 10^10 over sixty layers (10^%.1f)",
+               log10(wrong[59].q));
     /* GELU against Monte Carlo */
     Rng rng;
     rng_seed(&rng, 5);
@@ -264,6 +276,20 @@ static void test_model_gradient(Check *t) {
             free(g), free(mc.rm), free(mc.rv);
             model_free(m);
         }
+}
+
+/* Adam's first step, with no history, is lr times the sign of the gradient, whatever its size;
+ * bf16 rounds a number near 100 to within 0.25. */
+static void test_first_step(Check *t) {
+    float p[6] = {0}, g[6] = {1e-3f, -2, 50, -1e-2f, 3, -7e3f}, m[6] = {0}, v[6] = {0};
+    AdamW opt = {.lr = 0.01f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0};
+    adamw_update(p, g, m, v, 6, &opt, 1, 1);
+    bool sign = true;
+    for (int i = 0; i < 6; i++) sign &= fabs(p[i] + 0.01 * (g[i] > 0 ? 1 : -1)) < 1e-5;
+    check_true(t, sign, "Adam's first step moves every parameter by lr against the sign of its gradient");
+    double worst = 0;
+    for (double x = 64; x < 128; x += 0.0137) worst = fmax(worst, fabs(bf16_to_f32(f32_to_bf16((float)x)) - x));
+    check_true(t, worst <= 0.25 + 1e-9, "bf16 keeps a number in [64, 128) to within 0.25 (%.4f)", worst);
 }
 
 static void test_model_pieces(Check *t) {
@@ -571,6 +597,9 @@ static void test_quick_experiments(Check *t, Run *r) {
     if (f) {
         check_true(t, tsv_rows(f) == 3 && fabs(num(t, f, 0, "forward") - 1) < 0.3 && fabs(num(t, f, 1, "backward") - 1) < 0.3,
                    "the fan-in rule keeps the forward signal and the fan-out rule the backward one");
+        double k = num(t, f, 2, "layers");
+        check_close(t, num(t, f, 2, "forward_pred"), pow(4.0 / 3, k), 1e-3, 1e-3, "Glorot's rule on a funnel: (4/3)^layers forward");
+        check_close(t, num(t, f, 2, "backward_pred"), pow(2.0 / 3, k), 1e-3, 1e-3, "and (2/3)^layers backward");
         tsv_free(f);
     }
     TsvTable *nm = load(t, d, "ch06-norms");
@@ -680,6 +709,7 @@ int main(void) {
     test_running_statistics(&t);
     test_model_gradient(&t);
     test_model_pieces(&t);
+    test_first_step(&t);
     test_prepost_init(&t);
     test_dropout(&t);
     test_regularizers(&t);
