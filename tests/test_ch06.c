@@ -204,6 +204,19 @@ static void test_norm_layers(Check *t) {
     }
 }
 
+/* The example worked by hand in the prose: x = (0, 3, 6), gradient (1, 0, 0) at xhat. */
+static void test_worked_example(Check *t) {
+    float x[3] = {0, 3, 6}, mean[1], var[1], rstd[1], xhat[3], g[3] = {1, 0, 0}, dx[3] = {0};
+    norm_statistics(mean, var, rstd, x, 1, 3, AXIS_ROWS, true);
+    normalize_apply(xhat, x, mean, rstd, 1, 3, AXIS_ROWS);
+    normalize_backward(dx, g, xhat, rstd, 1, 3, AXIS_ROWS, true, true);
+    double r = 1 / sqrt(6 + NORM_EPS);
+    check_true(t, fabs(mean[0] - 3) < 1e-6 && fabs(var[0] - 6) < 1e-5 && fabs(xhat[2] - 3 * r) < 1e-5,
+               "worked example: mean 3, variance 6, xhat = (-3, 0, 3) / sqrt 6");
+    check_true(t, fabs(dx[0] - r / 6) < 1e-6 && fabs(dx[1] + r / 3) < 1e-6 && fabs(dx[2] - r / 6) < 1e-6,
+               "worked example: the gradient is (r/6, -r/3, r/6) (%.5f %.5f %.5f)", dx[0], dx[1], dx[2]);
+}
+
 static void test_running_statistics(Check *t) {
     float rm[3] = {0, 0, 0}, rv[3] = {1, 1, 1}, mean[3] = {2, -1, 0.5f}, var[3] = {4, 1, 0.25f};
     bn_update_running(rm, rv, mean, var, 5, 3, 0.1f);
@@ -706,6 +719,7 @@ int main(void) {
     test_length_map(&t);
     test_stack_step(&t);
     test_norm_layers(&t);
+    test_worked_example(&t);
     test_running_statistics(&t);
     test_model_gradient(&t);
     test_model_pieces(&t);
