@@ -670,6 +670,8 @@ static void test_quick_experiments(Check *t, Run *r) {
         bool pos = tsv_rows(co) == NARCH + 3;
         for (size_t i = 0; i < tsv_rows(co); i++) pos &= num(t, co, i, "ms_per_step") > 0;
         check_true(t, pos, "a positive step time for every normalization and regularizer");
+        check_true(t, num(t, co, 0, "relative") == 1 && num(t, co, NARCH, "relative") == 1,
+                   "each group's times are relative to its first configuration");
         tsv_free(co);
     }
     TsvTable *in = load(t, d, "ch06-instability");
