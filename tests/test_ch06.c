@@ -477,6 +477,16 @@ static void test_regularizers(Check *t) {
     check_true(t, worst < 0.21, "and that is L2's c / (c + 1/(eta t)) to within %.3f", worst);
 }
 
+/* The order-0 model by hand: training text 0 0 1, vocabulary of 2: counts plus one are 3 and 2,
+ * so p(0) = 3/5 and p(1) = 2/5. */
+static void test_unigram(Check *t) {
+    uint32_t train[3] = {0, 0, 1}, val[2] = {0, 1};
+    Dataset d = {.vocab = {.size = 2}};
+    Run r = {.data = &d, .xtrain = train, .ntrain = 3};
+    double want = -(log(3.0 / 5) + log(2.0 / 5)) / 2;
+    check_close(t, unigram_loss(&r, val, 2), want, 1e-12, 1e-12, "the order-0 model's loss, by hand");
+}
+
 /* A smaller training text: every k-th document, whole. */
 static void test_take_documents(Check *t) {
     const char *txt = "doc one.\n\ndoc two.\n\nthree\n\nfour!\n\n";
@@ -640,6 +650,12 @@ static void test_quick_experiments(Check *t, Run *r) {
                    "the depth sweep: every normalized model trains to a finite loss below ln V");
         tsv_free(dp);
     }
+    TsvTable *ug = load(t, d, "ch06-unigram");
+    if (ug) {
+        double u = num(t, ug, 0, "val_loss");
+        check_true(t, u > 2.5 && u < log(85), "the order-0 model's validation loss is below ln V (%.3f)", u);
+        tsv_free(ug);
+    }
     TsvTable *g = load(t, d, "ch06-bn-gap");
     if (g) {
         check_true(t, tsv_rows(g) == 2 && all_finite(t, g, "bn_eval") && all_finite(t, g, "ln_eval"),
@@ -730,6 +746,7 @@ int main(void) {
     test_dropout(&t);
     test_regularizers(&t);
     test_take_documents(&t);
+    test_unigram(&t);
     test_solutions(&t);
     char dir[] = "/tmp/test-ch06-XXXXXX";
     if (!mkdtemp(dir)) die("cannot make a temporary directory");
