@@ -527,7 +527,11 @@ static void test_lexicon_and_folding(Check *t) {
 /* The word model's unknown words, by hand: a text of words where "the" occurs 3 times,
  * "cat" twice and "dog", "a" once; with rare = 1 the two words seen once become <unk>. */
 static void test_unknown_words(Check *t) {
-    const char *tr = "the cat the dog the cat a ", *ho = "the cow a cat ";
+    /* the held-out text: WORD_ORDERS words of context, then cow (never seen), a (made unknown), cat */
+    const char *tr = "the cat the dog the cat a ";
+    char ho[256] = "";
+    for (int i = 0; i < WORD_ORDERS; i++) strcat(ho, "the ");
+    strcat(ho, "cow a cat ");
     Lexicon lx;
     lexicon_init(&lx);
     lexicon_add(&lx, "<unk>", 5);
@@ -538,9 +542,10 @@ static void test_unknown_words(Check *t) {
     check_true(t, V == 3 && map[the] == 1 && map[cat] == 2 && map[lexicon_find(&lx, "dog", 3)] == UNK_ID &&
                       map[lexicon_find(&lx, "a", 1)] == UNK_ID,
                "rare = 1: the words seen once (dog, a) become <unk>, the others are renumbered 1, 2 (V = %u)", V);
-    check_true(t, tid[3] == UNK_ID && tid[6] == UNK_ID && hid[1] == UNK_ID && hid[2] == UNK_ID && hid[3] == 2,
+    const int W = WORD_ORDERS;
+    check_true(t, tid[3] == UNK_ID && tid[6] == UNK_ID && hid[W] == UNK_ID && hid[W + 1] == UNK_ID && hid[W + 2] == 2,
                "training and held-out words are rewritten through the map (cow, unknown anyway; a, made unknown)");
-    check_close(t, unknown_share(hid, wh.n), 1.0 / 2, 0, 1e-15, "two of the words after the first two are unknown");
+    check_close(t, unknown_share(hid, wh.n), 2.0 / 3, 0, 1e-15, "two of the three scored words are unknown");
     /* spelling "cow" then a space: by letter frequencies, and by a character model of order 2 */
     Vocab v27;
     vocab_build(&v27, " abcdefghijklmnopqrstuvwxyz", 27);
@@ -553,25 +558,27 @@ static void test_unknown_words(Check *t) {
     kn_build(&kn, cm, 2, false);
     Speller letters = {&cm[0], NULL, 0}, chars = {&cm[0], &kn, 2};
     uint32_t space = (uint32_t)v27.id_of[' '];
-    double by_hand = 0, by_chars = 0;
+    double cow_letters = 0, cow_chars = 0;
     const char *cow = "cow ";
+    size_t at = wh.at[W];   /* where cow starts: after "the " W times */
     for (int j = 0; j < 4; j++) {
         uint32_t c = (uint32_t)v27.id_of[(unsigned char)cow[j]];
-        by_hand -= log((table_count(&cm[0].gram, &c) + 1.0) / (n + 27.0));   /* Laplace, order 0 */
-        uint32_t w[3] = {xh[4 + j - 2], xh[4 + j - 1], c};   /* the two characters before it in "the cow" */
-        by_chars -= log(kn_prob(&kn, 2, w));
+        cow_letters -= log((table_count(&cm[0].gram, &c) + 1.0) / (n + 27.0));   /* Laplace, order 0 */
+        uint32_t w[3] = {xh[at + j - 2], xh[at + j - 1], c};   /* the two characters before it */
+        cow_chars -= log(kn_prob(&kn, 2, w));
     }
-    check_close(t, spelling_nats(&letters, xh, wh.at[1], wh.len[1], space), by_hand, 0, 1e-12,
+    check_true(t, at == 4 * (size_t)W, "cow starts at character %zu", at);
+    check_close(t, spelling_nats(&letters, xh, at, 3, space), cow_letters, 0, 1e-12,
                 "spelling cow by letter frequencies: the Laplace order-0 probabilities of c, o, w and a space");
-    check_close(t, spelling_nats(&chars, xh, wh.at[1], wh.len[1], space), by_chars, 0, 1e-12,
+    check_close(t, spelling_nats(&chars, xh, at, 3, space), cow_chars, 0, 1e-12,
                 "spelling cow by the character model: each letter after the two characters before it");
     Heldout h = heldout_words(&wh, hid, xh, &letters, space);
     uint32_t a = (uint32_t)v27.id_of['a'];
     double spell_a = -log((table_count(&cm[0].gram, &a) + 1.0) / (n + 27.0)) -
                      log((table_count(&cm[0].gram, &space) + 1.0) / (n + 27.0));
-    check_close(t, h.chars, (1 + 1) + (3 + 1), 0, 0, "the scored words (a, cat: the third on) cover their letters and a space each");
-    check_close(t, h.extra_nats, spell_a, 0, 1e-12,
-                "the held-out text adds the spelling of its one unknown scored word, a (cow is word 1, not scored)");
+    check_close(t, h.chars, (3 + 1) + (1 + 1) + (3 + 1), 0, 0, "the scored words cover their letters and a space each");
+    check_close(t, h.extra_nats, cow_letters + spell_a, 0, 1e-12,
+                "the held-out text adds the spellings of its unknown scored words, cow and a");
     kn_free(&kn);
     for (int k = 0; k <= 2; k++) ngram_free(&cm[k]);
     free(f), free(xt), free(xh), free(map), free(tid), free(hid);
