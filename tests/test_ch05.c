@@ -338,6 +338,56 @@ static void test_newton_schulz(Check *t) {
                 ns_flops(768, 768) / layer_flops(768, 768, 500000));
 }
 
+/* One Muon step against the text's formulas, computed here one operation at a time:
+ * b = mu b + (1 - mu) g;  u = (1 - mu) g + mu b;  p = (1 - lr wd) p - lr sqrt(max(1, r/c)) orth(u),
+ * twice (so that the buffer matters), on a tall matrix (scale sqrt(r/c) > 1) and a wide one (scale 1). */
+static void test_muon_step(Check *t) {
+    Rng rng;
+    rng_seed(&rng, 29);
+    const int shapes[2][2] = {{12, 5}, {5, 12}};
+    for (int sh = 0; sh < 2; sh++) {
+        int r = shapes[sh][0], c = shapes[sh][1], n = r * c, s = r < c ? r : c;
+        float p[60], q[60], b[60] = {0}, bq[60] = {0}, u[60], g[60], mu = 0.95f, lr = 0.02f, wd = 0.1f;
+        float *ws = xmalloc_array((size_t)(2 * n + 2 * s * s), sizeof *ws);
+        random_fill(p, (size_t)n, 1, &rng);
+        memcpy(q, p, sizeof p);
+        Dev cpu = {NULL};
+        double scale = sqrt(fmax(1.0, (double)r / c));
+        for (int step = 0; step < 2; step++) {
+            random_fill(g, (size_t)n, 1, &rng);
+            muon_update(&cpu, p, g, b, r, c, lr, mu, wd, ws);
+            for (int i = 0; i < n; i++) bq[i] = mu * bq[i] + (1 - mu) * g[i];
+            for (int i = 0; i < n; i++) u[i] = (1 - mu) * g[i] + mu * bq[i];
+            newton_schulz(&cpu, u, r, c, NS_STEPS, NS_QUINTIC, ws + n);
+            for (int i = 0; i < n; i++) q[i] = (float)((1 - lr * wd) * q[i] - lr * scale * u[i]);
+        }
+        check_close_f32(t, b, bq, (size_t)n, 1e-7, 1e-6, "Muon %dx%d: the momentum buffer is mu b + (1 - mu) g", r, c);
+        check_close_f32(t, p, q, (size_t)n, 1e-6, 1e-5,
+                        "Muon %dx%d: two steps are (1 - lr wd) p - lr %.3f orth((1 - mu) g + mu b)", r, c, scale);
+        free(ws);
+    }
+}
+
+/* Exercise 2: the tuned heavy ball outside its interval, at kappa = 100. */
+static double heavy_ball_modulus(double mu, double a) {       /* the larger |root| of z^2 - (1 + mu - a) z + mu */
+    double b = 1 + mu - a, disc = b * b - 4 * mu;
+    return disc < 0 ? sqrt(mu) : fmax(fabs(b + sqrt(disc)), fabs(b - sqrt(disc))) / 2;
+}
+static void test_exercise2(Check *t) {
+    double pred;
+    OptimSpec o = bowl_spec(MOMENTUM, 100, &pred);
+    double mu = o.momentum, lo = pow(1 + sqrt(mu), 2), hi = 2 * (1 + mu);
+    check_true(t, fabs(lo - 3.31) < 0.005 && fabs(hi - 3.34) < 0.005, "exercise 2: (1 + sqrt mu)^2 = %.3f, 2 (1 + mu) = %.3f",
+               lo, hi);
+    check_close(t, o.lr * 100, lo, 0, 1e-12, "the tuned eta puts eta lambda_max exactly at (1 + sqrt mu)^2");
+    double mid = heavy_ball_modulus(mu, (lo + hi) / 2);
+    check_true(t, mid > sqrt(mu) && mid < 1, "between the two it converges, slower than sqrt(mu) (%.4f against %.4f)", mid,
+               sqrt(mu));
+    check_true(t, heavy_ball_modulus(mu, hi * 1.001) > 1 && heavy_ball_modulus(mu, 2 * lo) > 1,
+               "beyond 2 (1 + mu), and at twice lambda_max, a root has modulus above 1 (%.3f at twice)",
+               heavy_ball_modulus(mu, 2 * lo));
+}
+
 /* <G, D> >= -|G|_* for every D of spectral norm <= 1, with equality at D = -U V^T. */
 static double spectral_norm(const double *D, int r, int c, Rng *rng) {
     double x[20], y[20], s = 0;
@@ -662,6 +712,8 @@ int main(void) {
     test_schedules(&t);
     test_newton_schulz(&t);
     test_spectral_steepest_descent(&t);
+    test_muon_step(&t);
+    test_exercise2(&t);
     test_model(&t);
     test_range_test(&t);
     test_filter_normalization(&t);
