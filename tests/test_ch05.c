@@ -16,7 +16,9 @@
  *   known SVD, wide and tall); Jacobi's eigenvalues; Muon's FLOP count; the
  *   model's gradient against central differences (and chapter 4's initial draws);
  *   the optimizers' state in bytes; the range test on a quadratic; filter
- *   normalization; then runs every experiment in --quick mode into a
+ *   normalization; Muon's step against its formulas; exercise 2's roots; gpu-agree's verdict
+ *   (runs_agree), and the committed GPU data against the committed CPU control
+ *   (figures/data/ch05-gpu-agree.tsv, ch05-butterfly.tsv); then runs every experiment in --quick mode into a
  *   temporary directory and checks the TSV files, and checks the program's
  *   one-line errors.  CPU only: tests/test_ch05_gpu.c compares the devices.
  * Run from the repository root (make test does). */
@@ -537,6 +539,40 @@ static void test_filter_normalization(Check *t) {
     model_free(m);
 }
 
+/* ---- The devices' agreement, judged against the CPU's own chaos --------------------------- */
+
+static void test_runs_agree(Check *t) {
+    double quiet[4] = {1e-7, 1e-7, 1e-7, 1e-7}, small[4] = {1e-7, 2e-6, 5e-5, 4e-4};
+    double drift[4] = {1e-7, 1e-4, 5e-3, 0.1}, nudged[4] = {2e-7, 1e-4, 4e-3, 0.08}, early[4] = {2e-3, 2e-3, 5e-3, 0.1};
+    double nan4[4] = {1e-7, NAN, 0, 0};
+    check_true(t, runs_agree(small, quiet, 4), "runs within the tolerance agree");
+    check_true(t, runs_agree(drift, nudged, 4), "runs that drift as the CPU drifts from itself agree");
+    check_true(t, !runs_agree(early, nudged, 4), "runs that leave the tolerance before the CPU strays do not");
+    check_true(t, !runs_agree(drift, quiet, 4), "nor do runs that drift where the CPU does not");
+    check_true(t, !runs_agree(nan4, nudged, 4), "nor a run that is not finite");
+}
+
+/* The committed GPU data (written on a GPU) against the committed control (written on the CPU): gpu-agree's verdict. */
+static void test_committed_agreement(Check *t) {
+    TsvTable *g = load(t, "figures/data", "ch05-gpu-agree"), *b = load(t, "figures/data", "ch05-butterfly");
+    if (!g || !b) { tsv_free(g), tsv_free(b); return; }
+    for (int k = 0; k < NMETHODS; k++) {
+        double diff[AGREE_STEPS], nudged[AGREE_STEPS];
+        int n = 0, m = 0;
+        for (size_t i = 0; i < tsv_rows(g) && n < AGREE_STEPS; i++)
+            if (strcmp(tsv_cell(g, i, tsv_col(g, "method")), METHOD_NAMES[k]) == 0) {
+                double d = num(t, g, i, "abs_diff");
+                diff[n++] = isfinite(d) ? d : INFINITY;
+            }
+        for (size_t i = 0; i < tsv_rows(b) && m < AGREE_STEPS; i++)
+            if (strcmp(tsv_cell(b, i, tsv_col(b, "method")), METHOD_NAMES[k]) == 0) nudged[m++] = num(t, b, i, "abs_diff");
+        check_true(t, n == AGREE_STEPS && m == AGREE_STEPS && runs_agree(diff, nudged, n),
+                   "figures/data: %s on the GPU agrees with the CPU as well as the CPU agrees with itself (%d, %d steps)",
+                   METHOD_NAMES[k], n, m);
+    }
+    tsv_free(g), tsv_free(b);
+}
+
 /* ---- The worked solutions ------------------------------------------------------------- */
 
 static void test_solutions(Check *t) {
@@ -665,6 +701,14 @@ static void test_quick_experiments(Check *t, Run *r) {
                    "all times each of its %d experiments, and the last row is their sum", NEXPERIMENTS);
         tsv_free(x);
     }
+    check_true(t, experiment_butterfly(r) == 0, "butterfly --quick runs");
+    x = load(t, d, "ch05-butterfly-summary");
+    if (x) {
+        bool ok = tsv_rows(x) == NMETHODS && all_finite(t, x, "max_abs_diff");
+        for (size_t i = 0; ok && i < NMETHODS; i++) ok &= num(t, x, i, "max_abs_diff") < 1;
+        check_true(t, ok, "the nudged runs stay finite and within a nat of the unnudged ones, every optimizer");
+        tsv_free(x);
+    }
     x = load(t, d, "ch05-slice-path");
     if (x) {
         check_close(t, num(t, x, tsv_rows(x) - 1, "distance"), 0, 1e-6, 0, "the path ends at the slice's centre");
@@ -718,6 +762,8 @@ int main(void) {
     test_range_test(&t);
     test_filter_normalization(&t);
     test_solutions(&t);
+    test_runs_agree(&t);
+    test_committed_agreement(&t);
 
     char dir[] = "/tmp/test-ch05-XXXXXX";
     if (!mkdtemp(dir)) die("cannot make a temporary directory");

@@ -103,7 +103,7 @@ int main(void) {
     check_true(&t, experiment_sweep(&r) == 0, "sweep --device cuda --quick runs");
     ModelConfig c = race_config(&r);
     for (int k = 0; k < NMETHODS; k++) {
-        double worst = agree_one(&r, &c, tuned_spec(&r, (Method)k), 100, 100, NULL);
+        double worst = agree_one(&r, &c, tuned_spec(&r, (Method)k), 100, 100, NULL, NULL);
         check_true(&t, worst <= AGREE_TOL, "%s, 100 steps: CPU and GPU losses within %.0e nats (worst %.2e)",
                    METHOD_NAMES[k], AGREE_TOL, worst);
     }
