@@ -335,6 +335,16 @@ static void test_newton_schulz(Check *t) {
     check_true(t, scalar_p(NS_QUINTIC, 0.01, 5) > 0.6 && scalar_p(NS_QUINTIC, 0.01, 5) < 1.3,
                "five quintic iterations lift sigma = 0.01 into the band (%.3f)", scalar_p(NS_QUINTIC, 0.01, 5));
     check_true(t, scalar_p(NS_CUBIC, 0.01, 5) < 0.1, "five cubic ones leave it below 0.1 (%.4f)", scalar_p(NS_CUBIC, 0.01, 5));
+    int half = 0, most = 0;
+    for (int k = 1; k <= 30 && !most; k++) {
+        double v = scalar_p(NS_CUBIC, 1e-3, k);
+        if (!half && v >= 0.5) half = k;
+        if (v >= 0.9) most = k;
+    }
+    check_true(t, half == 16 && most == 18, "the cubic lifts 1e-3 to 0.5 in %d iterations and past 0.9 in %d (the text: 16, 18)",
+               half, most);
+    check_close(t, pow(NS_QUINTIC[0], 5), 485, 0, 0.002, "the quintic multiplies tiny values by a^5 = %.1f per five iterations",
+                pow(NS_QUINTIC[0], 5));
     check_close(t, ns_flops(768, 768) / layer_flops(768, 768, 500000), 5.0 * 768 / 500000, 0, 1e-12,
                 "Newton-Schulz costs 5 s / N of a square layer's training (%.4f at s = 768, N = 500000)",
                 ns_flops(768, 768) / layer_flops(768, 768, 500000));
