@@ -633,13 +633,14 @@ static void test_command_line(Check *t, const char *dir) {
         {"--help", "0", "usage"},
         {"train --hidden 8192 --layers 8 --batch 65536", "1", "--hidden 8192 --layers 8"},
         {"regularize", "1", "--device cuda"},
+        {"regularize --quick --run 10", "1", "--run 10"},
         {"mix --quick --probs /nonexistent/probs.bin", "1", "/nonexistent/probs.bin"},
         {NULL, "1", "bytes c3 a9"},
     };
     char *gen = xasprintf("generate --model %s", garbage);
     char *utf = xasprintf("generate --quick --model %s/quick.safetensors --prompt Caf\xc3\xa9", dir);
     cases[7][0] = gen;
-    cases[13][0] = utf;
+    cases[14][0] = utf;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         expect_program(t, "ch04-mlp", cases[i][0], atoi(cases[i][1]), cases[i][2]);
     /* a corrupt checkpoint: its path once, and no hint to train (it exists) */
