@@ -610,6 +610,13 @@ static void test_quick_experiments(Check *t, Run *r) {
     if (v) {
         size_t row = find_row(v, "act", "linear", "init", "xavier");
         check_true(t, row != (size_t)-1 && num(t, v, row + 1, "q_pred") == 1, "linear, Xavier: the predicted variance is 1");
+        bool means = true;   /* the plain average of the draws lies between the extremes and above the geometric mean */
+        for (size_t i = 0; i < tsv_rows(v); i++)
+            if (num(t, v, i, "layer") >= 1) {
+                double q = num(t, v, i, "q"), qm = num(t, v, i, "q_mean");
+                means &= qm >= q * (1 - 1e-5) && qm >= num(t, v, i, "q_lo") * (1 - 1e-5) && qm <= num(t, v, i, "q_hi") * (1 + 1e-5);
+            }
+        check_true(t, means, "every layer's average variance lies between its smallest and largest draw, above their geometric mean");
         bool close = true;
         for (size_t i = 0; i < tsv_rows(v); i++)
             if (num(t, v, i, "layer") == 1) close &= fabs(num(t, v, i, "step_ratio") - 1) < 0.25;
