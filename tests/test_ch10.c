@@ -254,15 +254,15 @@ static void test_gpt2_by_hand(Check *t, Run *r) {
 }
 
 static void test_encoders_agree(Check *t, Run *r) {
-    size_t na;
-    char *adv = adversarial_text(3, true, &na);
+    size_t na, ns;
+    char *adv = adversarial_text(3, true, &na), *sotu = text_named(r, "sotu", &ns);
     const char *names[] = {"gpt2", "cl100k", "o200k"};
     for (int k = 0; k < 3; k++) {
         Bpe *b = load_tokenizer(r, names[k]);
         const struct { const char *what; const uint8_t *s; size_t n; } texts[] = {
             {"Brown", (const uint8_t *)r->train.text, r->train.len < 200000 ? r->train.len : 200000},
-            {"the adversarial text", (const uint8_t *)adv, na}};
-        for (int x = 0; x < 2; x++) {
+            {"the adversarial text", (const uint8_t *)adv, na}, {"the addresses", (const uint8_t *)sotu, ns}};
+        for (int x = 0; x < 3; x++) {
             IdVec plain = {0}, cached = {0}, nocache = {0}, par = {0}, cut = {0};
             bpe_encode_plain(b, r->uni, texts[x].s, texts[x].n, &plain);
             Encoder e1, e2;
@@ -283,7 +283,7 @@ static void test_encoders_agree(Check *t, Run *r) {
             idvec_free(&plain), idvec_free(&cached), idvec_free(&nocache), idvec_free(&par), idvec_free(&cut);
         }
     }
-    free(adv);
+    free(adv), free(sotu);
 }
 
 static void test_long_pieces(Check *t, Run *r) {
