@@ -606,8 +606,8 @@ int main(void) {
              .model = NULL, .texts = "adversarial", .tokenizers = "gpt2,cl100k,o200k", .vocab = 600};
     char *model = xasprintf("%s/brown.bpe", dir);
     r.model = model;
-    r.c = (CliCommon){.seed = 1, .threads = 2, .out = dir, .quick = true, .data = "brown", .device = "cpu",
-                      .command_line = "test_ch10"};
+    quick_common(&r.c, "test_ch10", dir);
+    r.c.threads = 2;
     load_corpus(&r);
     test_codes(&t);
     test_worked_example(&t);
@@ -624,6 +624,7 @@ int main(void) {
     test_exact_quick(&t, &r);
     test_solutions(&t, &r);
     unload_all(&r);
+    cli_free(&r.c);
     test_command_line(&t, dir);
     char *rm = xasprintf("rm -rf %s", dir);
     if (system(rm) != 0) warn("could not remove %s", dir);
