@@ -429,7 +429,16 @@ static void test_cost(Check *t) {
         check_true(t, fabs(d) < 1e-6 * scale && cost_per_byte(m, f, v * 1.2) > cost_per_byte(m, f, v) &&
                           cost_per_byte(m, f, v / 1.2) > cost_per_byte(m, f, v),
                    "%s: F'(V*) = 0 by central differences and V* = %.0f is a minimum", m->name, v);
+        double lo = cost_crossing(m, f, v, 1.05, -1), hi = cost_crossing(m, f, v, 1.05, +1), best = cost_per_byte(m, f, v);
+        check_true(t, lo < v && v < hi && fabs(cost_per_byte(m, f, lo) / best - 1.05) < 1e-9 &&
+                          fabs(cost_per_byte(m, f, hi) / best - 1.05) < 1e-9,
+                   "%s: F = 1.05 F(V*) at V = %.0f and %.0f, on either side of V*", m->name, lo, hi);
     }
+    CostModel ex5 = {"exercise 5", "ex5", 24, 1024, 8192};
+    double v1 = optimal_vocab_rounds(&ex5, f, 50000, 1), v2 = optimal_vocab_rounds(&ex5, f, v1, 1);
+    check_true(t, fabs(v2 - optimal_vocab_rounds(&ex5, f, 50000, 2)) < 1e-9 * v2 &&
+                      fabs(optimal_vocab_rounds(&ex5, f, 50000, 6) - optimal_vocab(&ex5, f)) < 1e-3 * optimal_vocab(&ex5, f),
+               "exercise 5: rounds compose, and six rounds are within 0.1%% of the fixed point");
 }
 
 /* ---- The experiments, quick ----------------------------------------------------------------------- */
@@ -574,8 +583,8 @@ static void test_solutions(Check *t, Run *r) {
                shorter, longer, greedy, bpe);
     static const struct { const char *piece; size_t greedy, bpe; } EX[] = {{" committeewoman", 2, 4}, {" Prentice", 3, 2}};
     for (int k = 0; k < 2; k++) {
-        size_t n = strlen(EX[k].piece), kg = encode_longest_match(b, (const uint8_t *)EX[k].piece, n, g),
-               kb = merge_short(b, (const uint8_t *)EX[k].piece, n, q, rk);
+        size_t len = strlen(EX[k].piece), kg = encode_longest_match(b, (const uint8_t *)EX[k].piece, len, g),
+               kb = merge_short(b, (const uint8_t *)EX[k].piece, len, q, rk);
         check_true(t, kg == EX[k].greedy && kb == EX[k].bpe, "solution 8: \"%s\" is %zu tokens greedily, %zu by BPE (got %zu, %zu)",
                    EX[k].piece, EX[k].greedy, EX[k].bpe, kg, kb);
     }
