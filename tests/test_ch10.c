@@ -369,6 +369,20 @@ static void test_files(Check *t, Run *r, const char *dir) {
     check_true(t, ids && vs == 50257 && n == direct.n && memcmp(ids, direct.v, n * 4) == 0,
                "tokenize --input writes a token file (vocabulary 50,257) that reads back as the encoding");
     free(ids), idvec_free(&direct), encoder_free(&e), free(in), free(out);
+    /* the corpus's three splits, as the later chapters read them */
+    check_true(t, experiment_tokenize(r) == 0, "tokenize writes the three splits' token files");
+    const DataSplit *split[3] = {&r->train, &r->val, &r->test};
+    static const char *const SPLIT[3] = {"train", "val", "test"};
+    for (int k = 0; k < 3; k++) {
+        char *p = xasprintf("%s/brown-gpt2-%s.tok", r->tokens_dir, SPLIT[k]);
+        uint32_t *got = tokens_read(p, &n, &vs, err, sizeof err);
+        IdVec want = {0};
+        encoder_init(&e, true);
+        encode_text(load_tokenizer(r, "gpt2"), r->uni, &e, (const uint8_t *)split[k]->text, split[k]->len, &want);
+        check_true(t, got && vs == 50257 && n == want.n && memcmp(got, want.v, n * 4) == 0,
+                   "%s: the %s split's token file reads back as its encoding (%zu tokens)", p, SPLIT[k], want.n);
+        free(got), free(p), idvec_free(&want), encoder_free(&e);
+    }
     bpe_free(b), bpe_free(c), words_free(&W), free(path);
 }
 
@@ -439,6 +453,32 @@ static void test_cost(Check *t) {
     check_true(t, fabs(v2 - optimal_vocab_rounds(&ex5, f, 50000, 2)) < 1e-9 * v2 &&
                       fabs(optimal_vocab_rounds(&ex5, f, 50000, 6) - optimal_vocab(&ex5, f)) < 1e-3 * optimal_vocab(&ex5, f),
                "exercise 5: rounds compose, and six rounds are within 0.1%% of the fixed point");
+}
+
+/* ---- Bits per byte ---------------------------------------------------------------------------- */
+
+/* A model whose logits are all equal gives every token probability 1/V: its code for a text of n tokens
+ * and N bytes is n log2 V bits, so bits per byte are log2(V) n / N whatever the tokens are. */
+static void test_bits_per_byte(Check *t, Run *r) {
+    Words W = words_count(r->uni, split_gpt2, (const uint8_t *)r->train.text, r->train.len);
+    Merge m[300];
+    uint32_t done = train_fast(&W, 300, m, NULL);
+    Bpe *b = bpe_from_merges("t", "gpt2", m, done);
+    IdVec ids = {0};
+    encode_parallel(b, r->uni, (const uint8_t *)r->val.text, 20000, 1, &ids, NULL);
+    Rng rng;
+    rng_seed(&rng, 1);
+    TokenMlp *net = tmlp_new((int)b->nvocab, 5, 4, 8, 16, &rng);
+    memset(net->params, 0, net->n * sizeof *net->params);
+    double got = tmlp_bits_per_byte(net, b, ids.v, ids.n), bytes = 0;
+    for (size_t i = 5; i < ids.n; i++) {
+        size_t len;
+        strmap_key(&b->tokens, ids.v[i], &len), bytes += (double)len;
+    }
+    double want = log2((double)b->nvocab) * (double)(ids.n - 5) / bytes;
+    check_true(t, fabs(got - want) < 1e-5 * want, "bits per byte of the uniform model: %.6f = log2(%u) n / N = %.6f", got,
+               b->nvocab, want);
+    tmlp_free(net), idvec_free(&ids), bpe_free(b), words_free(&W);
 }
 
 /* ---- The experiments, quick ----------------------------------------------------------------------- */
@@ -636,6 +676,7 @@ int main(void) {
     test_files(&t, &r, dir);
     test_unigram(&t);
     test_cost(&t);
+    test_bits_per_byte(&t, &r);
     test_quick_experiments(&t, &r);
     test_exact_quick(&t, &r);
     test_solutions(&t, &r);
