@@ -237,6 +237,14 @@ static void test_gpt2_by_hand(Check *t, Run *r) {
     encode_text(b, r->uni, &e, (const uint8_t *)"The jury said", 13, &ids);
     check_true(t, ids.n == 3 && ids.v[0] == 464 && ids.v[1] == 9002 && ids.v[2] == 531,
                "GPT-2: \"The jury said\" is 464 9002 531");
+    static const struct { const char *text; size_t n; uint32_t first, second; } INTRO[] = {
+        {"Fulton", 2, 37, 37944}, {" Fulton", 1, 44373, 0}, {"                    x", 20, 220, 220}};
+    for (int k = 0; k < 3; k++) {
+        ids.n = 0;
+        encode_text(b, r->uni, &e, (const uint8_t *)INTRO[k].text, strlen(INTRO[k].text), &ids);
+        check_true(t, ids.n == INTRO[k].n && ids.v[0] == INTRO[k].first && (ids.n < 2 || ids.v[1] == INTRO[k].second),
+                   "GPT-2: \"%s\" is %zu token(s) (the chapter's opening)", INTRO[k].text, INTRO[k].n);
+    }
     check_true(t, b->nvocab == 50256 && b->vocab_size == 50257 && b->nmerges == 50000 && b->whole_pieces,
                "GPT-2: 50,256 ordinary tokens, 50,257 ids, 50,000 merges, every token encodes to itself");
     bool id_rank = true;
