@@ -493,7 +493,7 @@ static void test_bits_per_byte(Check *t, Run *r) {
 
 static void test_quick_experiments(Check *t, Run *r) {
     static int (*const run[])(void *) = {experiment_compress, experiment_train, experiment_trainers, experiment_spm,
-                                         experiment_speed, experiment_sweep, experiment_perplexity, experiment_patho,
+                                         experiment_speed, experiment_sweep, experiment_bits, experiment_patho,
                                          experiment_unigram};
     for (size_t k = 0; k < sizeof run / sizeof run[0]; k++) check_true(t, run[k](r) == 0, "quick experiment %zu runs", k);
     const char *dir = r->c.out;
@@ -539,10 +539,10 @@ static void test_quick_experiments(Check *t, Run *r) {
                    "ch10-sweep: 256 tokens are bytes (1 byte per token), and larger vocabularies compress more");
         tsv_free(sw);
     }
-    TsvTable *pp = load(t, dir, "ch10-perplexity");
+    TsvTable *pp = load(t, dir, "ch10-bits");
     if (pp) {
         double b0 = num(t, pp, 0, "test_bits_per_byte");
-        check_true(t, isfinite(b0) && b0 > 0.5 && b0 < 8, "ch10-perplexity: bits per byte are sane (%.2f)", b0);
+        check_true(t, isfinite(b0) && b0 > 0.5 && b0 < 8, "ch10-bits: bits per byte are sane (%.2f)", b0);
         tsv_free(pp);
     }
     TsvTable *nm = load(t, dir, "ch10-numbers");
