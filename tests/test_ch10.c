@@ -21,7 +21,8 @@
  * then runs the experiments in --quick mode into a temporary directory
  * (the exactness test on the adversarial text and a prefix of Brown, with
  * node) and checks the TSV files, and checks the program's one-line errors.
- * tests/test_ch10_exact.sh runs the exactness test on whole corpora.
+ * tests/test_ch10_exact.sh runs the exactness test on a 1 MB sample of each
+ * real corpus (exact --sample), or with CH10_EXACT_FULL=1 on the whole corpora.
  * Run from the repository root (make test does). */
 #include "tokenization.c"
 #include "ch10-solutions.c"
