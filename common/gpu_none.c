@@ -14,6 +14,7 @@ void gpu_sync(Gpu *g) { (void)g; NO_CUDA; }
 Arena *gpu_arena_new(Gpu *g, const char *name, size_t capacity) { (void)g, (void)name, (void)capacity; NO_CUDA; }
 void gpu_arena_free(Arena *a) { (void)a; NO_CUDA; }
 void *gpu_malloc(size_t bytes) { (void)bytes; NO_CUDA; }
+void *gpu_try_malloc(size_t bytes) { (void)bytes; NO_CUDA; }
 void gpu_free(void *p) { (void)p; NO_CUDA; }
 GpuTimer *gpu_timer_new(Gpu *g) { (void)g; NO_CUDA; }
 void gpu_upload(Gpu *g, void *dst, const void *src, size_t bytes) {
