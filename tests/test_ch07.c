@@ -94,6 +94,19 @@ static void test_masks(Check *t) {
 
 /* ---- One head: forward ---------------------------------------------------------------- */
 
+/* The worked example of the text: T = 3, d = 1, q = (1, 2, 0), k = (1, 0, 1), v = (3, -1, 2). */
+static void test_worked_example(Check *t) {
+    float qkv[9] = {1, 1, 3, 2, 0, -1, 0, 1, 2}, out[3], P[9];
+    Mask causal = {MASK_CAUSAL, 0, 0};
+    attend_forward(out, P, qkv, 3, 1, &causal, 1.0f);
+    double e2 = exp(2.0);
+    check_close(t, out[0], 3, 1e-6, 0, "worked example: the first position sees only itself, o_0 = v_0 = 3");
+    check_close(t, P[3], e2 / (e2 + 1), 1e-6, 1e-6, "row 1's weights are (e^2, 1) / (e^2 + 1): %.3f", P[3]);
+    check_close(t, out[1], 3 * e2 / (e2 + 1) - 1 / (e2 + 1), 1e-6, 1e-6, "o_1 = 2.523 (%.4f)", out[1]);
+    check_close(t, out[2], 4.0 / 3, 1e-6, 1e-6, "a zero query averages all three values: o_2 = 4/3");
+    check_true(t, P[1] == 0 && P[2] == 0 && P[5] == 0, "and the future gets weight exactly 0");
+}
+
 static void test_attend_forward(Check *t) {
     Rng rng;
     rng_seed(&rng, 11);
@@ -474,6 +487,7 @@ int main(void) {
     setenv("NO_PROGRESS", "1", 1);
     test_lookup(&t);
     test_masks(&t);
+    test_worked_example(&t);
     test_attend_forward(&t);
     test_attend_backward(&t);
     test_window(&t);
@@ -499,5 +513,48 @@ int main(void) {
 }
 
 static void test_solutions(Check *t) {
-    (void)t;
+    /* 7: the one-pass softmax equals the two-pass one, with masked entries and huge scores */
+    Rng rng;
+    rng_seed(&rng, 21);
+    float a[40], b[40];
+    double worst = 0;
+    for (int trial = 0; trial < 50; trial++) {
+        for (int j = 0; j < 40; j++) a[j] = (float)(rng_normal(&rng) * (trial < 25 ? 3 : 300));
+        for (int j = 0; j < 40; j += 3) a[j] = -INFINITY;
+        memcpy(b, a, sizeof a);
+        softmax_online(a, 40);
+        float mx = -INFINITY;
+        for (int j = 0; j < 40; j++) mx = fmaxf(mx, b[j]);
+        double sum = 0;
+        for (int j = 0; j < 40; j++) sum += (b[j] = expf(b[j] - mx));
+        for (int j = 0; j < 40; j++) worst = fmax(worst, fabs(a[j] - b[j] / sum));
+    }
+    check_true(t, worst < 1e-6, "solution 7: the one-pass softmax equals the two-pass one (worst %.1e)", worst);
+    /* 8: global tokens */
+    Mask win = {MASK_WINDOW, 6, 0};
+    bool same = true, closed = true;
+    for (int g = 0; g <= 6; g++)
+        for (int n = 1; n <= 60; n++) {
+            int64_t brute = 0;
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < n; j++) brute += mask_allows_global(&win, g, i, j);
+            same &= brute == mask_count_global(&win, g, n);
+            if (n - 6 >= g)
+                closed &= mask_count_global(&win, g, n) == 6 * 7 / 2 + (int64_t)(n - 6) * 6 + g * (g + 1) / 2 + (int64_t)(n - 6 - g) * g;
+        }
+    check_true(t, same, "solution 8: mask_count_global counts the pattern (g = 0..6, n = 1..60)");
+    check_true(t, closed, "solution 8: and equals the closed form of the solution");
+    check_true(t, mask_allows_global(&win, 2, 40, 1) && !mask_allows_global(&win, 2, 40, 2) &&
+                      !mask_allows_global(&win, 2, 0, 1),
+               "solution 8: query 40 sees global key 1, not key 2; query 0 never sees the future");
+    /* 9: entropy of uniform causal rows is ln(t + 1) */
+    enum { T = 7 };
+    float P[T * T] = {0};
+    for (int i = 0; i < T; i++)
+        for (int j = 0; j <= i; j++) P[i * T + j] = 1.0f / (float)(i + 1);
+    double h[T];
+    attention_entropy(P, T, h);
+    double err = 0;
+    for (int i = 0; i < T; i++) err = fmax(err, fabs(h[i] - log(i + 1.0)));
+    check_true(t, err < 1e-6, "solution 9: a uniform causal row t has entropy ln(t + 1) (%.1e)", err);
 }
