@@ -420,7 +420,7 @@ static void test_quick_experiments(Check *t, Run *r) {
         check_true(t, all_finite(t, cx, "val_ppl") && all_finite(t, cx, "ms_per_step"), "finite perplexities and times");
         bool quad = true;
         for (size_t i = 0; i < tsv_rows(cx); i++)
-            quad &= num(t, cx, i, "att_bytes_seq") == 4.0 * SWEEP_L * num(t, cx, i, "context") * num(t, cx, i, "context");
+            quad &= num(t, cx, i, "att_bytes_seq") == 4.0 * num(t, cx, i, "layers") * num(t, cx, i, "context") * num(t, cx, i, "context");
         check_true(t, quad, "a sequence's attention weights take L T^2 floats");
         tsv_free(cx);
     }
