@@ -72,8 +72,8 @@ int main(void) {
     if (!mkdtemp(dir)) die("cannot make a temporary directory");
     Run r = {.context = 32, .width = 32, .layers = 2, .hidden = 64, .batch = 4, .window = 8, .stride = 4, .lr = 2e-3,
              .mask = "causal"};
-    r.c = (CliCommon){.seed = 1, .threads = 1, .out = dir, .quick = true, .data = "brown", .device = "cuda",
-                      .command_line = "test_ch07_gpu"};
+    quick_common(&r.c, "test_ch07_gpu", dir);
+    r.c.device = DEV_CUDA;
     check_true(&t, experiment_cost(&r) == 0, "cost --device cuda --quick runs");
     TsvTable *c = load(&t, dir, "ch07-cost-gpu");
     if (c) {
@@ -85,6 +85,8 @@ int main(void) {
         check_true(&t, strncmp(tsv_meta(c, "device"), "cuda", 4) == 0, "and its device line names the GPU");
         tsv_free(c);
     }
+    gpu_close(r.gpu);
+    cli_free(&r.c);
     char *rm = xasprintf("rm -rf %s", dir);
     if (system(rm) != 0) warn("could not remove %s", dir);
     free(rm);
