@@ -526,6 +526,13 @@ static void test_quick_experiments(Check *t, Run *r) {
         check_close(t, num(t, tr, 0, "test_bpc"), log2(te), 1e-3, 1e-3, "bits per character = log2 perplexity");
         tsv_free(tr);
     }
+    TsvTable *stt = load(t, d, "ch07-step-time");
+    if (stt) {
+        check_true(t, tsv_rows(stt) == 2 && all_finite(t, stt, "ms_per_step") && num(t, stt, 0, "ms_per_step") > 0 &&
+                          num(t, stt, 1, "ms_per_step") > 0,
+                   "a step of each model is timed: two positive times");
+        tsv_free(stt);
+    }
     TsvTable *hm = load(t, d, "ch07-heatmap");
     if (hm) {
         bool causal = true;
