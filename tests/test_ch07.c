@@ -47,6 +47,10 @@ static void test_lookup(Check *t) {
     check_close(t, w[0] + w[1] + w[2], 1, 1e-12, 1e-12, "the weights sum to one");
     out = soft_lookup(w, q, keys, values, 3, 2, 200);
     check_close(t, out, hard_lookup(q, keys, values, 3, 2), 1e-9, 0, "beta = 200: the soft lookup is the hard one");
+    /* permuting the keys and the values together leaves the output unchanged */
+    double pk[6] = {-1, 0, 1, 0, 0, 1}, pv[3] = {3, 1, 2};
+    check_close(t, soft_lookup(w, q, pk, pv, 3, 2, 1.7), soft_lookup(w, q, keys, values, 3, 2, 1.7), 1e-12, 1e-12,
+                "keys and values permuted together: the same output (a sum does not care about order)");
     out = soft_lookup(w, q, keys, values, 3, 2, 1e6);
     check_true(t, isfinite(out) && out == 1, "beta = 1e6 (scores far past exp's range): still finite, still 1");
 }
@@ -236,6 +240,27 @@ static void test_scaling_stats(Check *t) {
     check_close(t, s.jacobian, 2 * p0 * (1 - p0), 1e-12, 1e-10, "the Jacobian's norm 2 p (1 - p)");
     /* L = p0 - p1 = 2 p0 - 1, dL/dq = 2 p0 (1 - p0) * (k0 - k1) = 4 p0 (1 - p0) */
     check_close(t, s.grad_q, 4 * p0 * (1 - p0), 1e-12, 1e-10, "and |dL/dq| = 4 p (1 - p)");
+}
+
+/* |J|_F^2 for J = diag(p) - p p^T, entry by entry, against the closed form of the text. */
+static void test_jacobian_norm(Check *t) {
+    Rng rng;
+    rng_seed(&rng, 31);
+    double worst = 0;
+    for (int trial = 0; trial < 20; trial++) {
+        int n = 2 + trial;
+        double q[1] = {1}, K[40], V[40], g[1] = {0}, p[40], dp[40];
+        for (int j = 0; j < n; j++) K[j] = 3 * rng_normal(&rng), V[j] = 0;
+        RowStats s = row_stats(q, K, V, g, n, 1, 1.0, p, dp);
+        double direct = 0;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) {
+                double J = (i == j ? p[i] : 0) - p[i] * p[j];
+                direct += J * J;
+            }
+        worst = fmax(worst, fabs(s.jacobian - sqrt(direct)));
+    }
+    check_true(t, worst < 1e-12, "|J|_F from the closed form equals the sum of the squared entries (worst %.1e)", worst);
 }
 
 static void test_scaling_quick(Check *t, const char *dir) {
@@ -586,6 +611,7 @@ int main(void) {
     test_attend_backward(&t);
     test_window(&t);
     test_scaling_stats(&t);
+    test_jacobian_norm(&t);
     test_param_count(&t);
     test_model_gradient(&t);
     test_cross_entropy_windows(&t);
