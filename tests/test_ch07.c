@@ -525,6 +525,14 @@ static void test_quick_experiments(Check *t, Run *r) {
                    "and its training lowers the loss by more than 0.3 nats");
         tsv_free(bc);
     }
+    check_true(t, experiment_seeds(r) == 0, "seeds runs");
+    TsvTable *sd = load(t, d, "ch07-seeds");
+    if (sd) {
+        check_true(t, tsv_rows(sd) == 2 * sizeof SEEDS / sizeof SEEDS[0] && all_finite(t, sd, "val_ppl") &&
+                          all_finite(t, sd, "test_ppl"),
+                   "both models from each other seed, finite perplexities");
+        tsv_free(sd);
+    }
     check_true(t, experiment_select(r) == 0, "select runs");
     TsvTable *se = load(t, d, "ch07-select");
     if (se) {
