@@ -443,6 +443,8 @@ static bool all_finite(Check *t, TsvTable *tab, const char *col) {
     return ok;
 }
 
+static void test_flow_weights(Check *t, Run *r);
+
 static void test_quick_experiments(Check *t, Run *r) {
     const char *d = r->c.out;
     check_true(t, experiment_lookup(r) == 0, "lookup runs");
@@ -578,12 +580,41 @@ static void test_quick_experiments(Check *t, Run *r) {
         check_close(t, rowsum, 1, 1e-3, 0, "and a row of it sums to one");
         tsv_free(hm);
     }
+    test_flow_weights(t, r);
     char *dot = xasprintf("%s/ch07-flow.dot", d);
     size_t len = 0;
     char *text = file_read(dot, &len, NULL, 0);
     check_true(t, text && strstr(text, "digraph flow") && strstr(text, "// git:") && strstr(text, "next?"),
                "the flow graph is a DOT file with its provenance and the prediction's node");
     free(text), free(dot);
+}
+
+/* The flow graph's edges carry the weights of a forward pass over its FLOW_T
+ * characters: each label equals P[t][j] of that layer, read with rows of
+ * FLOW_T (not of the model's longer context). */
+static void test_flow_weights(Check *t, Run *r) {
+    ModelConfig c = {.V = r->data->vocab.size, .T = 32, .C = 8, .L = 2, .H = 0, .mask = {MASK_CAUSAL, 0, 0}};
+    Model *m = model_new(&c, 1, 5);
+    write_flow(r, m, 0);
+    char *path = xasprintf("%s/ch07-flow.dot", r->c.out);
+    size_t len = 0;
+    char *text = file_read(path, &len, NULL, 0);
+    model_forward(m, 1, FLOW_T);          /* what write_flow computed */
+    int edges = 0, wrong = 0;
+    for (char *q = text ? strstr(text, "penwidth") : NULL; q; q = strstr(q + 1, "penwidth")) {
+        char *line = q;
+        while (line > text && line[-1] != '\n') line--;
+        int l0, j, l1, tq;
+        float w;
+        char *lab = strstr(line, "label=\"");
+        if (sscanf(line, " n%d_%d -> n%d_%d", &l0, &j, &l1, &tq) != 4 || !lab || sscanf(lab, "label=\"%f", &w) != 1) continue;
+        edges++;
+        wrong += fabsf(w - m->att[l0][(size_t)tq * FLOW_T + j]) > 0.006f || j > tq;
+    }
+    check_true(t, text && edges > 0 && wrong == 0, "the flow graph's %d edges carry the weights of their layer (%d wrong)",
+               edges, wrong);
+    free(text), free(path);
+    model_free(m);
 }
 
 static void test_command_line(Check *t) {
