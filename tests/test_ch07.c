@@ -291,6 +291,16 @@ static void test_scaling_quick(Check *t, const char *dir) {
                "and the median row's Jacobian passes back less than a twentieth of the scaled one's (%.2g, %.2g)",
                num(t, s, n - 1, "jac_med_raw"), num(t, s, n - 1, "jac_med_scaled"));
     check_close(t, num(t, s, 0, "ent_raw"), num(t, s, 0, "ent_scaled"), 1e-9, 1e-9, "at d = 1 the two are the same");
+    /* expf overflows above ln(FLT_MAX) = 88.72.  Scaled scores have standard deviation 1: never.  Unscaled, at
+     * d = 1024, 64 scores of standard deviation about 32: 1 - Phi(88.72 / 32)^64 = 0.163 of the rows. */
+    bool none = true;
+    for (size_t i = 0; i < n; i++)
+        none &= num(t, s, i, "overflow_scaled") == 0 && (num(t, s, i, "d") > 256 || num(t, s, i, "overflow_raw") == 0);
+    check_true(t, none, "no scaled score, and no unscaled one up to d = 256, would overflow expf");
+    double pred = 1 - pow(1 - 0.5 * erfc(F32_EXP_MAX / 32 / sqrt(2.0)), 64), trials = num(t, s, n - 1, "trials");
+    check_close(t, num(t, s, n - 1, "overflow_raw"), pred, 5 * sqrt(pred * (1 - pred) / trials), 0,
+                "unscaled, d = 1024: the fraction of rows whose largest score overflows expf (%.3f) is 1 - Phi(88.72/32)^64",
+                num(t, s, n - 1, "overflow_raw"));
     tsv_free(s);
 }
 
@@ -606,8 +616,8 @@ static void test_flow_weights(Check *t, Run *r) {
         while (line > text && line[-1] != '\n') line--;
         int l0, j, l1, tq;
         float w;
-        char *lab = strstr(line, "label=\"");
-        if (sscanf(line, " n%d_%d -> n%d_%d", &l0, &j, &l1, &tq) != 4 || !lab || sscanf(lab, "label=\"%f", &w) != 1) continue;
+        char *lab = strstr(line, "tooltip=\"");
+        if (sscanf(line, " n%d_%d -> n%d_%d", &l0, &j, &l1, &tq) != 4 || !lab || sscanf(lab, "tooltip=\"%f", &w) != 1) continue;
         edges++;
         wrong += fabsf(w - m->att[l0][(size_t)tq * FLOW_T + j]) > 0.006f || j > tq;
     }
