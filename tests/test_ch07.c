@@ -304,6 +304,81 @@ static void test_scaling_quick(Check *t, const char *dir) {
     tsv_free(s);
 }
 
+/* ---- Why three projections ------------------------------------------------------------ */
+
+/* Scores q_t . k_j with q = W_Q x_t, k = W_K x_j (W_Q, W_K: [d, C]), for all pairs of n vectors. */
+static void projected_scores(double *S, const double *WQ, const double *WK, const double *x, int n, int d, int C) {
+    for (int a = 0; a < n; a++)
+        for (int b = 0; b < n; b++) {
+            double s = 0;
+            for (int i = 0; i < d; i++) {
+                double q = 0, k = 0;
+                for (int c = 0; c < C; c++) q += WQ[i * C + c] * x[a * C + c], k += WK[i * C + c] * x[b * C + c];
+                s += q * k;
+            }
+            S[a * n + b] = s;
+        }
+}
+
+/* The text: q . k = x^T (W_Q^T W_K) x', and W_Q -> G W_Q, W_K -> G^{-T} W_K leaves it unchanged (the
+ * 2dC numbers of a head hold 2dC - d^2 degrees of freedom); a plain x . x' is symmetric, a head need not be. */
+static void test_qk_circuit(Check *t) {
+    enum { C = 6, D = 3, N = 5 };
+    Rng rng;
+    rng_seed(&rng, 77);
+    double WQ[D * C], WK[D * C], x[N * C], G[D * D], Gi[D * D], WQ2[D * C] = {0}, WK2[D * C] = {0};
+    for (int i = 0; i < D * C; i++) WQ[i] = rng_normal(&rng), WK[i] = rng_normal(&rng);
+    for (int i = 0; i < N * C; i++) x[i] = rng_normal(&rng);
+    for (int i = 0; i < D * D; i++) G[i] = rng_normal(&rng) + (i % (D + 1) == 0 ? 3 : 0);
+    double det = G[0] * (G[4] * G[8] - G[5] * G[7]) - G[1] * (G[3] * G[8] - G[5] * G[6]) + G[2] * (G[3] * G[7] - G[4] * G[6]);
+    for (int i = 0; i < 3; i++)               /* the adjugate over the determinant */
+        for (int j = 0; j < 3; j++) {
+            int r0 = (j + 1) % 3, r1 = (j + 2) % 3, c0 = (i + 1) % 3, c1 = (i + 2) % 3;
+            Gi[i * 3 + j] = (G[r0 * 3 + c0] * G[r1 * 3 + c1] - G[r0 * 3 + c1] * G[r1 * 3 + c0]) / det;
+        }
+    double id = 0;                            /* check the inverse itself */
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) {
+            double e = 0;
+            for (int k = 0; k < 3; k++) e += G[i * 3 + k] * Gi[k * 3 + j];
+            id = fmax(id, fabs(e - (i == j)));
+        }
+    check_true(t, id < 1e-12, "G Gi = I (worst %.1e)", id);
+    for (int i = 0; i < D; i++)               /* WQ2 = G WQ, WK2 = Gi^T WK */
+        for (int c = 0; c < C; c++)
+            for (int k = 0; k < D; k++) WQ2[i * C + c] += G[i * D + k] * WQ[k * C + c], WK2[i * C + c] += Gi[k * D + i] * WK[k * C + c];
+    double S[N * N], S2[N * N], worst = 0, asym = 0;
+    projected_scores(S, WQ, WK, x, N, D, C), projected_scores(S2, WQ2, WK2, x, N, D, C);
+    for (int i = 0; i < N * N; i++) worst = fmax(worst, fabs(S[i] - S2[i]) / (1 + fabs(S[i])));
+    for (int a = 0; a < N; a++)
+        for (int b = 0; b < N; b++) asym = fmax(asym, fabs(S[a * N + b] - S[b * N + a]));
+    check_true(t, worst < 1e-10, "scores unchanged under W_Q -> G W_Q, W_K -> G^-T W_K (worst %.1e)", worst);
+    check_true(t, asym > 0.1, "and, with separate W_Q and W_K, not symmetric (largest |S_ab - S_ba| %.2f)", asym);
+}
+
+/* Conceptual exercise 2: for q with independent standard normal coordinates, q . q has mean d and variance
+ * 2d, an off-diagonal q . k mean 0 and variance d.  Sampled, held to 5 standard errors. */
+static void test_self_score(Check *t) {
+    enum { D = 64, M = 20000 };
+    Rng rng;
+    rng_seed(&rng, 78);
+    double s1 = 0, s2 = 0, o1 = 0, o2 = 0;
+    for (int m = 0; m < M; m++) {
+        double qq = 0, qk = 0;
+        for (int i = 0; i < D; i++) {
+            double q = rng_normal(&rng), k = rng_normal(&rng);
+            qq += q * q, qk += q * k;
+        }
+        s1 += qq, s2 += qq * qq, o1 += qk, o2 += qk * qk;
+    }
+    double mean = s1 / M, var = s2 / M - mean * mean, omean = o1 / M, ovar = o2 / M - omean * omean;
+    /* standard errors: of a mean, sqrt(var / M); of a variance, about var sqrt(2 / M) plus the kurtosis' share */
+    check_close(t, mean, D, 5 * sqrt(2.0 * D / M), 0, "q . q: mean d = 64 (got %.2f)", mean);
+    check_close(t, var, 2 * D, 5 * 2 * D * sqrt(3.0 / M), 0, "q . q: variance 2d = 128 (got %.1f)", var);
+    check_close(t, omean, 0, 5 * sqrt((double)D / M), 0, "q . k: mean 0 (got %.3f)", omean);
+    check_close(t, ovar, D, 5 * D * sqrt(3.0 / M), 0, "q . k: variance d = 64 (got %.1f)", ovar);
+}
+
 /* ---- The model ---------------------------------------------------------------------- */
 
 static void test_param_count(Check *t) {
@@ -661,6 +736,8 @@ int main(void) {
     test_window(&t);
     test_scaling_stats(&t);
     test_jacobian_norm(&t);
+    test_qk_circuit(&t);
+    test_self_score(&t);
     test_param_count(&t);
     test_model_gradient(&t);
     test_cross_entropy_windows(&t);
