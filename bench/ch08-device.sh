@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# bench/ch08-device.sh -- chapter 8's GPU work in one call on a lent GPU machine
+# (it has nvcc and PyTorch but no noweb: the tangled build/08-transformer and
+# the binaries built for x86-64-v3 travel with the tree; they are rebuilt here
+# only if they do not run).  In order, each step logged and timed:
+#   hf-make        tests/hf_gpt2.py make: a random GPT2LMHeadModel saved by
+#                  transformers, and its float64 results (the fixture)
+#   hf-check-*     ch08-transformer hf-check on the CPU and on the GPU
+#   test-gpt-gpu   tests/test_gpt_gpu (with the fresh fixture)
+#   gpu-agree      the same model on the CPU and the GPU
+#   gpu-train      a larger model on Brown characters, on the GPU
+#   hf-export/-reverse  that model and our results, loaded by transformers
+#   bench          GPT-2 small's training step (ours), with a profile
+#   torch          bench/gpt2_torch.py: PyTorch eager and torch.compile
+# Everything lands in $OUT/ch08-gpu.tar.gz (data/*.tsv, the fixture, logs).
+set -u -o pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-build/gpu-out}
+mkdir -p "$out/data" "$out/logs"
+export PATH=/usr/local/cuda/bin:$PATH BOOK_ROOT=$PWD NO_PROGRESS=1 PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/logs/gpu.txt"
+if ! build/bin/ch08-transformer --help > /dev/null 2>&1 || [ ! -x build/tests/test_gpt_gpu ]; then
+  echo "rebuilding here"
+  make -j16 CFLAGS="-O2 -march=x86-64-v3 -g" build/bin/ch08-transformer build/tests/test_gpt_gpu > "$out/logs/build.txt" 2>&1 \
+    || { tail -20 "$out/logs/build.txt"; exit 1; }
+fi
+step() {   # step NAME TIMEOUT COMMAND...
+  local name=$1 limit=$2; shift 2
+  local t0; t0=$(date +%s)
+  timeout "$limit" "$@" > "$out/logs/$name.txt" 2>&1
+  local rc=$?
+  echo "$name: exit $rc, $(( $(date +%s) - t0 )) s: $(grep -v '^$' "$out/logs/$name.txt" | tail -1 | cut -c1-220)"
+}
+bin=build/bin/ch08-transformer
+step hf-make 120 python3 tests/hf_gpt2.py make "$out/fixture" --out "$out/data"
+step hf-check-cpu 60 $bin hf-check --fixture "$out/fixture" --out "$out/data"
+step hf-check-cuda 60 $bin hf-check --fixture "$out/fixture" --device cuda --out "$out/data"
+if [ -f "$out/fixture/expected.safetensors" ]; then
+  mkdir -p tests/fixtures/gpt2-tiny && cp "$out"/fixture/*.json "$out"/fixture/*.safetensors tests/fixtures/gpt2-tiny/
+fi
+step test-gpt-gpu 120 build/tests/test_gpt_gpu
+step gpu-agree 90 $bin gpu-agree --device cuda --out "$out/data"
+step gpu-train 150 $bin gpu-train --device cuda --out "$out/data" --model /tmp/brown-gpt.safetensors
+step hf-export 60 $bin hf-export --model /tmp/brown-gpt.safetensors --export "$out/ours"
+step hf-reverse 120 python3 tests/hf_gpt2.py check "$out/ours" --out "$out/data"
+step bench 150 $bin bench --device cuda --out "$out/data"
+step torch 200 python3 bench/gpt2_torch.py --out "$out/data" --batch 16
+rm -f "$out/ours/model.safetensors"   # 40 MB: it is the model gpu-train wrote, not needed back
+tar czf "$out/ch08-gpu.tar.gz" -C "$out" data fixture ours logs && rm -rf "$out/data" "$out/fixture" "$out/ours"
+cp "$out/logs/bench.txt" "$out/bench.txt" 2>/dev/null; rm -rf "$out/logs"
+ls -la "$out"
