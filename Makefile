@@ -10,6 +10,8 @@
 #   make bench         CPU matmul against OpenBLAS (writes figures/data/bench-matmul-cpu.tsv)
 #   make test-gpu      (on a GPU machine) every kernel against its CPU reference, and
 #                      under compute-sanitizer; make bench-gpu times them
+#   make NOTANGLE=1 T  build target T from the tangled sources already in build/NN-*/
+#                      (a GPU machine has nvcc but no noweb: bench/gpu-chapters.sh)
 #   make fuzz          run each fuzz target of tests/fuzz for FUZZ_SECONDS (180) and report
 #   make clean
 #
@@ -51,12 +53,16 @@ name = $(patsubst $(call num,$(1))-%,%,$(1))
 bin  = build/bin/ch$(call num,$(1))-$(call name,$(1))
 src  = chapters/$(1)/$(call name,$(1)).nw
 figs = $(shell sed -n 's/^<<\(ch[0-9][0-9]-[A-Za-z0-9_-]*\)\.gp>>=.*/\1/p' $(call src,$(1)) | sort -u)
+cus  = $(shell sed -n 's/^<<\([A-Za-z0-9_-]*\)\.cu>>=.*/\1/p' $(call src,$(1)) | sort -u)
+culib = $(if $(call cus,$(1)),build/$(1)/libcuda.a)
 
-WEAVE_DEPS := book/nw2md.py book/highlight.py
+WEAVE_DEPS := book/nw2md.py book/highlight.py book/dataref.py tools/nwreader.py
 PROGRAMS := $(foreach c,$(CHAPTERS),$(call bin,$(c)))
 STAMPS   := $(foreach c,$(CHAPTERS),build/$(c)/.tangled)
 FIGURES  := $(foreach c,$(CHAPTERS),$(foreach f,$(call figs,$(c)),figures/$(f).svg figures/$(f).pdf))
 CHAPTER_INCLUDES := $(foreach c,$(CHAPTERS),-Ibuild/$(c))
+CHAPTER_CUDA     := $(foreach c,$(CHAPTERS),$(call culib,$(c)))
+CHAPTER_CUDA_ASAN := $(patsubst build/%,build/asan/%,$(CHAPTER_CUDA))
 # Graphs: an experiment writes figures/data/chNN-*.dot, Graphviz's dot draws it.
 DOT         ?= dot
 DOT_FIGURES := $(patsubst figures/data/%.dot,figures/%,$(wildcard figures/data/ch[0-9][0-9]-*.dot))
@@ -70,17 +76,26 @@ LIBCOMMON  := build/libcommon.a
 ASAN_OBJ   := $(patsubst common/%.c,build/asan/common/%.o,$(COMMON_SRC))
 ASAN_LIB   := build/asan/libcommon.a
 
-# The GPU half: with nvcc, common/gpu.cu (for Hopper, sm_90, plus PTX that
-# newer GPUs compile at load time); without it, common/gpu_none.c, whose
-# functions say the build has no CUDA.  The AddressSanitizer build always
-# takes gpu_none.c.  Programs link cuBLAS and the CUDA runtime only if they
-# call into gpu.h (--as-needed).
+# The GPU half: gpu.h, implemented by common/gpu/*.cu, one file per family
+# of kernels (a new file there is picked up by itself), compiled with nvcc
+# for Hopper (sm_90) plus PTX that newer GPUs compile at load time.  Without
+# nvcc, and in the AddressSanitizer and fuzzing builds always, the build
+# generates build/common/gpu_none.c from gpu.h (common/gpu/stubs.py): every
+# function says, in one line, that the program was built without CUDA.
+# Programs link cuBLAS and the CUDA runtime only if they call into gpu.h
+# (--as-needed).
+GPU_CU   := $(sort $(wildcard common/gpu/*.cu))
+GPU_HDR  := $(wildcard common/gpu/*.cuh) $(COMMON_HDR)
+STUBS    := common/gpu/stubs.py
+ASAN_OBJ += build/asan/common/gpu_none.o
 ifneq ($(NVCC),)
 CUDA_HOME  ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 NVCCFLAGS  ?= -O3 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
 ALLNVCCFLAGS = -std=c++17 $(NVCCFLAGS) -Xcompiler -Wall,-Wextra,-Werror -Icommon
-COMMON_OBJ := $(filter-out build/common/gpu_none.o,$(COMMON_OBJ)) build/common/gpu.o
+COMMON_OBJ += $(patsubst common/gpu/%.cu,build/common/gpu/%.o,$(GPU_CU))
 LDLIBS     += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -Wl,--as-needed -lcublasLt -lcublas -lcudart -lstdc++ -Wl,--no-as-needed
+else
+COMMON_OBJ += build/common/gpu_none.o
 endif
 
 .PHONY: all setup programs figures draw html pdf book test test-c bench test-gpu bench-gpu clean info
@@ -103,9 +118,20 @@ build/common/%.o: common/%.c $(COMMON_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) -c $< -o $@
 
-build/common/gpu.o: common/gpu.cu $(COMMON_HDR)
+build/common/gpu/%.o: common/gpu/%.cu $(GPU_HDR)
 	@mkdir -p $(@D)
 	$(NVCC) $(ALLNVCCFLAGS) -c $< -o $@
+
+build/common/gpu_none.c: common/gpu.h $(STUBS)
+	@mkdir -p $(@D)
+	$(PYTHON) $(STUBS) common/gpu.h > $@.tmp && mv $@.tmp $@
+
+build/common/gpu_none.o: build/common/gpu_none.c $(COMMON_HDR)
+	$(CC) $(ALLCFLAGS) -c $< -o $@
+
+build/asan/common/gpu_none.o: build/common/gpu_none.c $(COMMON_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) $(ASANFLAGS) -c $< -o $@
 
 $(LIBCOMMON): $(COMMON_OBJ)
 	@rm -f $@
@@ -119,22 +145,55 @@ $(ASAN_LIB): $(ASAN_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+# A chapter's CUDA: each root chunk NAME.cu of its .nw is tangled to
+# build/NN-x/NAME.cu and compiled with nvcc (build/NN-x/libcuda.a, linked
+# with the chapter's program and its tests); without nvcc, and in the
+# AddressSanitizer build, the stand-in generated from the extern "C"
+# functions it defines (NAME_none.c) takes its place.
 define chapter_rules
-build/$(1)/.tangled: $(call src,$(1)) tools/tangle
+ifdef NOTANGLE
+build/$(1)/.tangled:
+	@test -e $$@ || { echo "make NOTANGLE=1: build/$(1) holds no tangled sources (tangle them where noweb is)"; exit 1; }
+else
+build/$(1)/.tangled: $(call src,$(1)) tools/tangle tools/nwtangle.py tools/nwreader.py
 	@mkdir -p build/$(1)
 	tools/tangle $$< build/$(1)
 	@touch $$@
+endif
 
-$(call bin,$(1)): build/$(1)/.tangled $(LIBCOMMON)
+ifneq ($(call cus,$(1)),)
+build/$(1)/%.cu.o: build/$(1)/.tangled $(GPU_HDR)
+	$(NVCC) $(ALLNVCCFLAGS) -Ibuild/$(1) -c build/$(1)/$$*.cu -o $$@
+
+build/$(1)/%_none.c: build/$(1)/.tangled $(STUBS)
+	$(PYTHON) $(STUBS) build/$(1)/$$*.cu > $$@.tmp && mv $$@.tmp $$@
+
+build/$(1)/%_none.o: build/$(1)/%_none.c $(COMMON_HDR)
+	$(CC) $(ALLCFLAGS) -Ibuild/$(1) -c $$< -o $$@
+
+build/asan/$(1)/%_none.o: build/$(1)/%_none.c $(COMMON_HDR)
 	@mkdir -p $$(@D)
-	$(CC) $(ALLCFLAGS) -Ibuild/$(1) -o $$@ build/$(1)/$(call name,$(1)).c $(LIBCOMMON) $(LDLIBS)
+	$(CC) $(ALLCFLAGS) $(ASANFLAGS) -Ibuild/$(1) -c $$< -o $$@
+
+build/$(1)/libcuda.a: $(foreach u,$(call cus,$(1)),build/$(1)/$(u)$(if $(NVCC),.cu.o,_none.o))
+	@rm -f $$@
+	ar rcs $$@ $$^
+
+build/asan/$(1)/libcuda.a: $(foreach u,$(call cus,$(1)),build/asan/$(1)/$(u)_none.o)
+	@rm -f $$@
+	ar rcs $$@ $$^
+endif
+
+$(call bin,$(1)): build/$(1)/.tangled $(LIBCOMMON) $(call culib,$(1))
+	@mkdir -p $$(@D)
+	$(CC) $(ALLCFLAGS) -Ibuild/$(1) -o $$@ build/$(1)/$(call name,$(1)).c $(call culib,$(1)) $(LIBCOMMON) $(LDLIBS)
 
 ch$(call num,$(1)): $(call bin,$(1))
 
 build/book/$(1).md: $(call src,$(1)) $$(WEAVE_DEPS) $(wildcard figures/data/*.tsv)
 	@mkdir -p $$(@D)
 	$$(NOWEBLIB)/markup $$< | $$(NOWEBLIB)/finduses | $$(NOWEBLIB)/noidx \
-	  | $$(PYTHON) book/nw2md.py --chapter $(1) > $$@.tmp
+	  | $$(PYTHON) book/nw2md.py --chapter $(1) > $$@.tmp || { rm -f $$@.tmp; exit 1; }
 	@mv $$@.tmp $$@
 
 ch$(call num,$(1))-figures: $(call bin,$(1))
@@ -144,19 +203,19 @@ ch$(call num,$(1))-figures: $(call bin,$(1))
 ch$(call num,$(1))-draw: $(foreach f,$(call figs,$(1)),figures/$(f).svg figures/$(f).pdf) \
   $(filter figures/ch$(call num,$(1))-%,$(DOT_FIGURES:=.svg) $(DOT_FIGURES:=.pdf))
 
-figures/ch$(call num,$(1))-%.svg: build/$(1)/.tangled common/style.gp $(wildcard figures/data/ch$(call num,$(1))-*.tsv)
-	$(GNUPLOT) -e "fmt='svg'; outfile='$$@'; datadir='figures/data'" common/style.gp build/$(1)/ch$(call num,$(1))-$$*.gp
+figures/ch$(call num,$(1))-%.svg: build/$(1)/.tangled figures/style.gp $(wildcard figures/data/ch$(call num,$(1))-*.tsv)
+	$(GNUPLOT) -e "fmt='svg'; outfile='$$@'; datadir='figures/data'" figures/style.gp build/$(1)/ch$(call num,$(1))-$$*.gp
 
 # The dark-mode SVG (the HTML book in dark mode): gnuplot's default black,
 # used by text and arrows given no colour, becomes the light ink.
-figures/ch$(call num,$(1))-%-dark.svg: build/$(1)/.tangled common/style.gp $(wildcard figures/data/ch$(call num,$(1))-*.tsv)
-	$(GNUPLOT) -e "fmt='svgdark'; outfile='$$@'; datadir='figures/data'" common/style.gp build/$(1)/ch$(call num,$(1))-$$*.gp
+figures/ch$(call num,$(1))-%-dark.svg: build/$(1)/.tangled figures/style.gp $(wildcard figures/data/ch$(call num,$(1))-*.tsv)
+	$(GNUPLOT) -e "fmt='svgdark'; outfile='$$@'; datadir='figures/data'" figures/style.gp build/$(1)/ch$(call num,$(1))-$$*.gp
 	sed -i 's/="black"/="#dcdcd8"/g' $$@
 
 ch$(call num,$(1))-draw: $(foreach f,$(call figs,$(1)),figures/$(f)-dark.svg)
 
-figures/ch$(call num,$(1))-%.pdf: build/$(1)/.tangled common/style.gp $(wildcard figures/data/ch$(call num,$(1))-*.tsv)
-	$(GNUPLOT) -e "fmt='pdf'; outfile='$$@'; datadir='figures/data'" common/style.gp build/$(1)/ch$(call num,$(1))-$$*.gp
+figures/ch$(call num,$(1))-%.pdf: build/$(1)/.tangled figures/style.gp $(wildcard figures/data/ch$(call num,$(1))-*.tsv)
+	$(GNUPLOT) -e "fmt='pdf'; outfile='$$@'; datadir='figures/data'" figures/style.gp build/$(1)/ch$(call num,$(1))-$$*.gp
 endef
 $(foreach c,$(CHAPTERS),$(eval $(call chapter_rules,$(c))))
 
@@ -187,8 +246,15 @@ HTML_PAGES := $(foreach p,$(PAGES),book/html/$(p).html) book/html/index.html
 PANDOC_MD  := markdown+tex_math_dollars+raw_html+raw_tex+raw_attribute+fenced_divs+bracketed_spans
 PANDOC_COMMON := --from $(PANDOC_MD) --lua-filter book/filters/book.lua --resource-path=.
 MINISEARCH := node_modules/minisearch/dist/umd/index.js
+# Math is typeset when a page is built (book/filters/katex.lua runs KaTeX
+# under node once per page), so pages show it at once, without JavaScript;
+# they load KaTeX's stylesheet and fonts, from Debian's libjs-katex.
+KATEX_DIR   ?= /usr/share/javascript/katex
+KATEX_DEPS  := book/filters/katex.lua book/katex_render.js
+export KATEX_JS ?= $(KATEX_DIR)/katex.min.js
+PANDOC_HTML  = --to html5 --standalone --template book/templates/page.html --lua-filter book/filters/katex.lua
 
-build/book/appendix-%.md: book/front/appendix-%.md $(COMMON_HDR) common/style.gp book/includes.py book/nw2md.py
+build/book/appendix-%.md: book/front/appendix-%.md $(COMMON_HDR) figures/style.gp book/includes.py book/dataref.py
 	@mkdir -p $(@D)
 	$(PYTHON) book/includes.py $< > $@.tmp && mv $@.tmp $@
 
@@ -196,22 +262,19 @@ build/book/meta.stamp: $(BOOK_MD) book/chapters.py book/front/index.md
 	$(PYTHON) book/chapters.py build/book book/front/index.md $(BOOK_MD)
 	@touch $@
 
-book/html/%.html: build/book/%.md build/book/meta.stamp book/templates/page.html book/filters/book.lua | book/html/.assets
-	$(PANDOC) $(PANDOC_COMMON) --to html5 --standalone --template book/templates/page.html \
-	  --katex=katex/ --toc --toc-depth=2 --section-divs --default-image-extension=svg \
+book/html/%.html: build/book/%.md build/book/meta.stamp book/templates/page.html book/filters/book.lua $(KATEX_DEPS) | book/html/.assets
+	$(PANDOC) $(PANDOC_COMMON) $(PANDOC_HTML) --toc --toc-depth=2 --section-divs --default-image-extension=svg \
 	  --metadata-file build/book/meta/$*.json \
 	  $(if $(filter appendix-%,$*),,--number-sections --number-offset=$$(( 10#$(call num,$*) - 1 ))) \
 	  -o $@ $<
 
-book/html/index.html: build/book/meta.stamp book/templates/page.html | book/html/.assets
-	$(PANDOC) $(PANDOC_COMMON) --to html5 --standalone --template book/templates/page.html \
-	  --katex=katex/ --metadata-file build/book/meta/index.json -o $@ build/book/index.md
+book/html/index.html: build/book/meta.stamp book/templates/page.html book/filters/book.lua $(KATEX_DEPS) | book/html/.assets
+	$(PANDOC) $(PANDOC_COMMON) $(PANDOC_HTML) --metadata-file build/book/meta/index.json -o $@ build/book/index.md
 
 book/html/.assets: book/style.css book/search.js $(MINISEARCH) $(FIGURES)
-	@rm -rf book/html/figures
+	@rm -rf book/html/figures book/html/katex
 	@mkdir -p book/html/figures book/html/katex
-	cp -rL /usr/share/javascript/katex/katex.min.js /usr/share/javascript/katex/katex.min.css \
-	      /usr/share/javascript/katex/fonts book/html/katex/
+	cp -rL $(KATEX_DIR)/katex.min.css $(KATEX_DIR)/fonts book/html/katex/
 	cp book/style.css book/search.js book/html/
 	cp $(MINISEARCH) book/html/minisearch.js
 	$(if $(filter %.svg,$(FIGURES)),cp $(filter %.svg,$(FIGURES)) book/html/figures/)
@@ -270,17 +333,17 @@ TEST_HDR  := $(wildcard tests/*.h)
 
 # A chapter's tests include its tangled program; the runtime's do not need
 # any chapter, so a chapter being edited cannot stop them from building.
-build/tests/test_ch%: tests/test_ch%.c $(LIBCOMMON) $(TEST_HDR) $(STAMPS)
+build/tests/test_ch%: tests/test_ch%.c $(LIBCOMMON) $(TEST_HDR) $(STAMPS) $(CHAPTER_CUDA)
 	@mkdir -p $(@D)
-	$(CC) $(ALLCFLAGS) -DTESTING $(CHAPTER_INCLUDES) -o $@ $< $(LIBCOMMON) $(LDLIBS)
+	$(CC) $(ALLCFLAGS) -DTESTING $(CHAPTER_INCLUDES) -o $@ $< $(CHAPTER_CUDA) $(LIBCOMMON) $(LDLIBS)
 
 build/tests/%: tests/%.c $(LIBCOMMON) $(TEST_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) -DTESTING -o $@ $< $(LIBCOMMON) $(LDLIBS)
 
-build/asan/tests/test_ch%: tests/test_ch%.c $(ASAN_LIB) $(TEST_HDR) $(STAMPS)
+build/asan/tests/test_ch%: tests/test_ch%.c $(ASAN_LIB) $(TEST_HDR) $(STAMPS) $(CHAPTER_CUDA_ASAN)
 	@mkdir -p $(@D)
-	$(CC) $(ALLCFLAGS) $(ASANFLAGS) -DTESTING $(CHAPTER_INCLUDES) -o $@ $< $(ASAN_LIB) $(LDLIBS)
+	$(CC) $(ALLCFLAGS) $(ASANFLAGS) -DTESTING $(CHAPTER_INCLUDES) -o $@ $< $(CHAPTER_CUDA_ASAN) $(ASAN_LIB) $(LDLIBS)
 
 build/asan/tests/%: tests/%.c $(ASAN_LIB) $(TEST_HDR)
 	@mkdir -p $(@D)
@@ -303,11 +366,15 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 180
 FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC)) build/fuzz/make_seeds
-FUZZ_OBJ  := $(patsubst common/%.c,build/fuzz/common/%.o,$(COMMON_SRC))
+FUZZ_OBJ  := $(patsubst common/%.c,build/fuzz/common/%.o,$(COMMON_SRC)) build/fuzz/common/gpu_none.o
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -O1 -g -fno-omit-frame-pointer -Icommon -DBOOK_ROOT='"$(CURDIR)"' \
                -fno-sanitize-recover=all
 
 build/fuzz/common/%.o: common/%.c $(COMMON_HDR)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+
+build/fuzz/common/gpu_none.o: build/common/gpu_none.c $(COMMON_HDR)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
 
@@ -339,13 +406,21 @@ bench: build/bin/bench-matmul
 # make test-gpu   every kernel against its CPU reference, then the same suite
 #                 under compute-sanitizer's memcheck and racecheck
 # make bench-gpu  every kernel beside the copy and GEMM ceilings, bf16 and f32,
-#                 and PyTorch doing the same jobs (writes figures/data/bench-gpu-*.tsv)
+#                 each change beside the kernel it replaced (bench/gpu_before.cu),
+#                 and PyTorch doing the same jobs, eager, as a CUDA graph and
+#                 compiled (writes figures/data/bench-gpu-*.tsv)
 SANITIZER ?= $(or $(shell command -v compute-sanitizer 2>/dev/null),$(wildcard $(CUDA_HOME)/bin/compute-sanitizer))
 
-build/bin/bench-gpu: bench/gpu.c $(LIBCOMMON)
+# bench/gpu_before.cu: the kernels as they were before each change, timed
+# beside today's by bench-gpu --variants.
+build/bench/gpu_before.o: bench/gpu_before.cu bench/gpu_before.h $(GPU_HDR)
 	@mkdir -p $(@D)
 	$(if $(NVCC),,@echo "make bench-gpu needs nvcc (CUDA)"; exit 1)
-	$(CC) $(ALLCFLAGS) -o $@ $< $(LIBCOMMON) $(LDLIBS)
+	$(NVCC) $(ALLNVCCFLAGS) -c $< -o $@
+
+build/bin/bench-gpu: bench/gpu.c build/bench/gpu_before.o $(LIBCOMMON)
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) -o $@ $< build/bench/gpu_before.o $(LIBCOMMON) $(LDLIBS)
 
 test-gpu: build/tests/test_gpu build/tests/test_gpt_gpu
 	$(if $(NVCC),,@echo "make test-gpu needs nvcc (CUDA)"; exit 1)
@@ -356,9 +431,9 @@ test-gpu: build/tests/test_gpu build/tests/test_gpt_gpu
 	$(SANITIZER) --tool racecheck --error-exitcode 1 build/tests/test_gpu
 
 bench-gpu: build/bin/bench-gpu
-	build/bin/bench-gpu --dtype bf16 --out figures/data
+	build/bin/bench-gpu --dtype bf16 --variants --out figures/data
 	build/bin/bench-gpu --dtype f32 --out figures/data
-	$(PYTHON) bench/gpu_torch.py --dtype bf16 --out figures/data
+	$(PYTHON) bench/gpu_torch.py --dtype bf16 --out figures/data --ours figures/data/bench-gpu-bf16.tsv
 
 clean:
 	rm -rf build book/html book/book.pdf book/book.epub figures/*.svg figures/*.pdf

@@ -16,12 +16,23 @@
  *
  * Timing.  Inputs are random (never zeros); each input set is replicated
  * enough times that the sets rotate through more memory than the L2 cache
- * holds.  After 5 warm-up runs, each of 50 runs is timed alone with CUDA
- * events; the median is reported (and the spread, min to max, in the TSV).
+ * holds.  A case is timed back to back: L launches between two CUDA events
+ * (L chosen so that the window lasts about 2 ms), the time per launch being
+ * the window over L; after warm-up, the median of 15 such windows is
+ * reported (and their spread, min to max, in the TSV).  Timing one launch
+ * per window instead, as this bench first did, adds the events' own cost
+ * and the launch's ramp and tail to every number: for a kernel of 20 us
+ * that is 10-15 points of the copy ceiling, and the ms_single column keeps
+ * that number beside the other so the difference stays visible.
  *
- * Usage: bench-gpu [--dtype bf16|f32|f16] [--quick] [--out DIR]
- *   --quick   small sizes and few runs (what compute-sanitizer runs)
- *   --out DIR also write DIR/bench-gpu-DTYPE.tsv with provenance
+ * Variants (--variants): the kernels bench/gpu_before.cu keeps as they were
+ * before a change, timed the same way beside today's, into
+ * DIR/bench-gpu-fixes.tsv (bench/gpu-notes.md has the predictions).
+ *
+ * Usage: bench-gpu [--dtype bf16|f32|f16] [--quick] [--variants] [--out DIR]
+ *   --quick    small sizes and few runs (what compute-sanitizer runs)
+ *   --variants also time the kernels before each change (bench/gpu_before.cu)
+ *   --out DIR  also write DIR/bench-gpu-DTYPE.tsv with provenance
  * Run it as `make bench-gpu` on a machine with a GPU. */
 #include <math.h>
 #include <stdio.h>
@@ -30,7 +41,8 @@
 
 #include "cli.h"
 #include "gpu.h"
-#include "plot.h"
+#include "gpu_before.h"
+#include "tsv.h"
 #include "rng.h"
 #include "util.h"
 
@@ -44,7 +56,8 @@ typedef struct {
     /* buffers: [sets] copies of each input */
     void *x[4], *y[4], *dy[4], *dx[4], *w, *b, *dw, *db, *big[2], *qkv, *att, *scr, *dqkv;
     float *mean[4], *rstd[4], *loss, *lse, *m, *v, *master;
-    int32_t *ids, *targets;
+    int32_t *ids, *targets, *zipf;  /* uniform ids, the same as targets, Zipf-distributed ids */
+    void *sort, *zipf_sort;         /* embedding_sort_cuda of ids and of zipf */
 } Bench;
 
 typedef void (*Run)(Bench *b, int k);
@@ -93,6 +106,12 @@ static void r_embedding_fwd(Bench *b, int k) {
 static void r_embedding_bwd(Bench *b, int k) {
     embedding_backward_cuda(b->g, b->dt, b->big[1], b->dw, b->dy[k], b->ids, b->N / b->T, b->T, b->C);
 }
+static void r_embedding_bwd_sorted(Bench *b, int k) {
+    embedding_backward_sorted_cuda(b->g, b->dt, b->big[1], b->dw, b->dy[k], b->sort, b->N / b->T, b->T, b->C);
+}
+static void r_embedding_bwd_zipf(Bench *b, int k) {
+    embedding_backward_cuda(b->g, b->dt, b->big[1], b->dw, b->dy[k], b->zipf, b->N / b->T, b->T, b->C);
+}
 static void r_xent_fwd(Bench *b, int k) {
     (void)k;
     cross_entropy_forward_cuda(b->g, b->dt, b->loss, b->lse, b->big[0], b->targets, b->N, b->V);
@@ -132,6 +151,33 @@ static void r_attention_bwd(Bench *b, int k) {
     attention_backward_cuda(b->g, b->dt, b->dqkv, b->dy[0], b->qkv, b->att, b->scr, b->N / b->T, b->T, b->C, b->NH);
 }
 
+/* the kernels as they were before each change (bench/gpu_before.cu) */
+static void v_gelu_tanh1(Bench *b, int k) { before_gelu_forward(b->g, b->dt, b->y[k], b->x[k], (size_t)b->N * b->H, true, 1); }
+static void v_gelu_tanh2(Bench *b, int k) { before_gelu_forward(b->g, b->dt, b->y[k], b->x[k], (size_t)b->N * b->H, true, 2); }
+static void v_gelu_exp1(Bench *b, int k) { before_gelu_forward(b->g, b->dt, b->y[k], b->x[k], (size_t)b->N * b->H, false, 1); }
+static void v_xent_1_merge2(Bench *b, int k) {
+    (void)k;
+    before_cross_entropy_forward(b->g, b->dt, b->loss, b->lse, b->big[0], b->targets, b->N, b->V, 1, true);
+}
+static void v_xent_4_merge2(Bench *b, int k) {
+    (void)k;
+    before_cross_entropy_forward(b->g, b->dt, b->loss, b->lse, b->big[0], b->targets, b->N, b->V, 4, true);
+}
+static void v_xent_1_running(Bench *b, int k) {
+    (void)k;
+    before_cross_entropy_forward(b->g, b->dt, b->loss, b->lse, b->big[0], b->targets, b->N, b->V, 1, false);
+}
+static void v_xent_bwd(Bench *b, int k) {
+    (void)k;
+    before_cross_entropy_backward(b->g, b->dt, b->big[0], b->big[0], b->lse, b->targets, 1.0f / b->N, b->N, b->V);
+}
+static void v_embedding_atomic(Bench *b, int k) {
+    before_embedding_backward(b->g, b->dt, b->big[1], b->dw, b->dy[k], b->ids, b->N / b->T, b->T, b->C);
+}
+static void v_embedding_atomic_zipf(Bench *b, int k) {
+    before_embedding_backward(b->g, b->dt, b->big[1], b->dw, b->dy[k], b->zipf, b->N / b->T, b->T, b->C);
+}
+
 typedef struct {
     const char *name, *shape;
     Run run;
@@ -165,34 +211,80 @@ static int cmp_float(const void *a, const void *c) {
     return (x > y) - (x < y);
 }
 
-typedef struct { float median, min, max; } Timing;
+typedef struct { float median, min, max, single; int launches; } Timing;
 
-static Timing time_case(Bench *b, Run run, int warmup, int runs) {
+static float median_of(float *ms, int n) {
+    qsort(ms, (size_t)n, sizeof *ms, cmp_float);
+    return ms[n / 2];
+}
+
+/* Back to back: `windows` windows of L launches each, L set so that a
+ * window lasts about 2 ms (at least 4 launches).  Then, for comparison, the
+ * same number of windows of one launch each. */
+static Timing time_case(Bench *b, Run run, int windows) {
     GpuTimer *t = gpu_timer_new(b->g);
-    for (int i = 0; i < warmup; i++) run(b, i % b->sets);
+    for (int i = 0; i < 3; i++) run(b, i % b->sets);
     gpu_sync(b->g);
-    float *ms = xmalloc_array((size_t)runs, sizeof(float));
-    for (int i = 0; i < runs; i++) {
+    gpu_timer_start(t);
+    for (int i = 0; i < 4; i++) run(b, i % b->sets);
+    float est = gpu_timer_stop(t) / 4;
+    int L = (int)fmin(2000, fmax(4, ceil(2.0 / fmax(est, 1e-4))));
+    float *ms = xmalloc_array((size_t)windows, sizeof(float));
+    Timing out = {0};
+    int call = 0;
+    for (int w = 0; w < windows; w++) {
         gpu_timer_start(t);
-        run(b, i % b->sets);
-        ms[i] = gpu_timer_stop(t);
+        for (int i = 0; i < L; i++) run(b, call++ % b->sets);
+        ms[w] = gpu_timer_stop(t) / L;
     }
-    qsort(ms, (size_t)runs, sizeof *ms, cmp_float);
-    Timing out = {ms[runs / 2], ms[0], ms[runs - 1]};
+    out.median = median_of(ms, windows), out.min = ms[0], out.max = ms[windows - 1], out.launches = L;
+    for (int w = 0; w < windows; w++) {
+        gpu_timer_start(t);
+        run(b, call++ % b->sets);
+        ms[w] = gpu_timer_stop(t);
+    }
+    out.single = median_of(ms, windows);
     free(ms);
     gpu_timer_free(t);
     return out;
 }
 
+/* ids drawn from a Zipf distribution over V (P(k) proportional to 1/(k+1)), as words in text are */
+/* how many different ids: the rows of dwte an embedding backward pass must read and write */
+static double distinct(const int32_t *ids, int n, int V) {
+    unsigned char *seen = xcalloc((size_t)V, 1);
+    int d = 0;
+    for (int i = 0; i < n; i++) d += !seen[ids[i]], seen[ids[i]] = 1;
+    free(seen);
+    return d;
+}
+
+static void zipf_ids(int32_t *ids, int n, int V, Rng *r) {
+    double *cdf = xmalloc_array((size_t)V, sizeof(double)), s = 0;
+    for (int k = 0; k < V; k++) cdf[k] = (s += 1.0 / (k + 1));
+    for (int i = 0; i < n; i++) {
+        double u = rng_uniform(r) * s;
+        int lo = 0, hi = V - 1;
+        while (lo < hi) {
+            int mid = (lo + hi) / 2;
+            if (cdf[mid] < u) lo = mid + 1;
+            else hi = mid;
+        }
+        ids[i] = lo;
+    }
+    free(cdf);
+}
+
 int main(int argc, char **argv) {
     const char *out = NULL, *dtname = "bf16";
-    bool quick = false;
+    bool quick = false, variants = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) quick = true;
+        else if (strcmp(argv[i], "--variants") == 0) variants = true;
         else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) out = argv[++i];
         else if (strcmp(argv[i], "--dtype") == 0 && i + 1 < argc) dtname = argv[++i];
         else if (strcmp(argv[i], "--help") == 0) {
-            printf("usage: bench-gpu [--dtype bf16|f32|f16] [--quick] [--out DIR]\n");
+            printf("usage: bench-gpu [--dtype bf16|f32|f16] [--quick] [--variants] [--out DIR]\n");
             return 0;
         } else die("unknown argument '%s' (try --help)", argv[i]);
     }
@@ -208,7 +300,7 @@ int main(int argc, char **argv) {
     size_t per_set = (size_t)b.N * b.C * b.e * 2;
     b.sets = quick ? 1 : (int)fmin(4, ceil(4.0 * info.l2 / per_set));
     if (b.sets < 1) b.sets = 1;
-    int warmup = quick ? 1 : 5, runs = quick ? 3 : 50;
+    int windows = quick ? 3 : 15;
     Rng r;
     rng_seed(&r, 7);
     size_t nmax = (size_t)b.N * b.H;
@@ -226,9 +318,15 @@ int main(int argc, char **argv) {
     fill(&b, b.master, DT_F32, b.nparams, 1, &r);
     int32_t *ids = xmalloc_array((size_t)b.N, sizeof(int32_t));
     for (int i = 0; i < b.N; i++) ids[i] = (int32_t)rng_below(&r, (uint64_t)b.V);
-    b.ids = gpu_malloc((size_t)b.N * 4), b.targets = gpu_malloc((size_t)b.N * 4);
+    double distinct_ids = distinct(ids, b.N, b.V);
+    b.ids = gpu_malloc((size_t)b.N * 4), b.targets = gpu_malloc((size_t)b.N * 4), b.zipf = gpu_malloc((size_t)b.N * 4);
     gpu_upload(g, b.ids, ids, (size_t)b.N * 4), gpu_upload(g, b.targets, ids, (size_t)b.N * 4);
+    zipf_ids(ids, b.N, b.V, &r);
+    double distinct_zipf = distinct(ids, b.N, b.V);
+    gpu_upload(g, b.zipf, ids, (size_t)b.N * 4);
     free(ids);
+    b.sort = gpu_malloc(embedding_sort_bytes(b.N)), b.zipf_sort = gpu_malloc(embedding_sort_bytes(b.N));
+    embedding_sort_cuda(g, b.sort, b.ids, b.N, b.V), embedding_sort_cuda(g, b.zipf_sort, b.zipf, b.N, b.V);
     b.qkv = alloc_fill(&b, (size_t)b.N * 3 * b.C, 1, &r), b.dqkv = alloc_fill(&b, (size_t)b.N * 3 * b.C, 1, &r);
     b.att = gpu_malloc((size_t)(b.N / b.T) * b.NH * b.T * b.T * b.e);
     b.scr = gpu_malloc(attention_scratch_bytes(dt, b.N / b.T, b.T, b.C, b.NH));
@@ -265,6 +363,10 @@ int main(int argc, char **argv) {
 
     double N = b.N, C = b.C, H = b.H, V = b.V, P = (double)b.nparams, e = (double)b.e;
     double Bt = b.N / b.T, T = b.T, NH = b.NH, hs = C / NH;
+    /* the embedding's backward pass reads dout and the ids once, and reads
+     * and writes the rows of dwte its tokens name (each once) and dwpe */
+    double emb_bytes = N * C * e + 2 * distinct_ids * C * e + 2 * T * C * e + 4 * N;
+    double emb_zipf_bytes = N * C * e + 2 * distinct_zipf * C * e + 2 * T * C * e + 4 * N;
     char s_nc[64], s_nh[64], s_nv[64], s_p[64], s_att[64], s_qkv[64], s_fc[64];
     snprintf(s_nc, sizeof s_nc, "%dx%d", b.N, b.C), snprintf(s_nh, sizeof s_nh, "%dx%d", b.N, b.H);
     snprintf(s_nv, sizeof s_nv, "%dx%d", b.N, b.V), snprintf(s_p, sizeof s_p, "%zu", b.nparams);
@@ -284,7 +386,9 @@ int main(int argc, char **argv) {
         {"softmax_forward", s_nh, r_softmax_fwd, 2 * N * H * e, 0},
         {"softmax_backward", s_nh, r_softmax_bwd, 4 * N * H * e, 0},
         {"embedding_forward", s_nc, r_embedding_fwd, 2 * N * C * e + T * C * e + 4 * N, 0},
-        {"embedding_backward", s_nc, r_embedding_bwd, N * C * e + 2 * N * C * e + 2 * T * C * e + 4 * N, 0},
+        {"embedding_backward", s_nc, r_embedding_bwd, emb_bytes, 0},
+        {"embedding_backward (sorted once)", s_nc, r_embedding_bwd_sorted, emb_bytes, 0},
+        {"embedding_backward (Zipf tokens)", s_nc, r_embedding_bwd_zipf, emb_zipf_bytes, 0},
         {"cross_entropy_forward", s_nv, r_xent_fwd, N * V * e + 12 * N, 0},
         {"cross_entropy_backward", s_nv, r_xent_bwd, 2 * N * V * e + 8 * N, 0},
         {"cross_entropy_fused", s_nv, r_xent_fused, 2 * N * V * e + 8 * N, 0},
@@ -301,37 +405,85 @@ int main(int argc, char **argv) {
            info.minor, info.sms, info.memory / 1e9, info.l2 / 1e6, info.runtime, info.driver);
     printf("ceilings: device-to-device copy %.0f GB/s (read + write); cuBLAS bf16 GEMM %dx%dx%d %.0f TFLOP/s\n",
            copy_gbs, S, S, S, gemm_tflops);
-    printf("dtype %s; %d input set%s rotated; median of %d event-timed runs after %d warm-up\n\n", dtype_name(dt),
-           b.sets, b.sets == 1 ? "" : "s", runs, warmup);
-    printf("%-24s %-22s %10s %10s %9s\n", "kernel", "shape", "time ms", "GB/s|TF/s", "% ceiling");
+    printf("dtype %s; %d input set%s rotated; median of %d event-timed windows of back-to-back launches after warm-up\n",
+           dtype_name(dt), b.sets, b.sets == 1 ? "" : "s", windows);
+    printf("distinct token ids in the embedding's batch: %.0f uniform, %.0f Zipf, of %d\n\n", distinct_ids,
+           distinct_zipf, b.N);
+    printf("%-34s %-22s %9s %9s %10s %9s %7s\n", "kernel", "shape", "ms", "ms 1-call", "GB/s|TF/s", "% ceiling",
+           "1-call");
     Tsv *tsv = NULL;
-    CliCommon common = {.command_line = cli_join_argv(argc, argv)};
-    char name[64];
+    char *line = cli_join_argv(argc, argv), name[64], devline[400];
+    Provenance prov;
+    provenance_init(&prov, line, 0);
+    free(line);
+    snprintf(devline, sizeof devline, "cuda (%s, %d SMs, CUDA runtime %d, driver %d)", info.name, info.sms,
+             info.runtime, info.driver);
+    provenance_set_device(&prov, devline);
     snprintf(name, sizeof name, "bench-gpu-%s", dtname);
-    if (out) {
-        tsv = tsv_create(out, name, &common, "common/gpu kernels against the copy and GEMM ceilings of the same run",
-                         "kernel\tshape\tdtype\tms_median\tms_min\tms_max\tbytes\tflops\tgbs\ttflops\tpct_ceiling"
-                         "\tcopy_gbs\tgemm_tflops");
-        char devline[400];
-        snprintf(devline, sizeof devline, "cuda (%s, %d SMs, CUDA runtime %d, driver %d)", info.name, info.sms,
-                 info.runtime, info.driver);
-        tsv_set_device(tsv, devline);
-    }
+    if (out)
+        tsv = tsv_create(out, name, &prov, "common/gpu kernels against the copy and GEMM ceilings of the same run",
+                         "kernel\tshape\tdtype\tms_median\tms_min\tms_max\tlaunches\tms_single\tbytes\tflops\tgbs"
+                         "\ttflops\tpct_ceiling\tpct_single\tcopy_gbs\tgemm_tflops");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         Case *cs = &cases[i];
-        Timing tmg = time_case(&b, cs->run, warmup, runs);
+        Timing tmg = time_case(&b, cs->run, windows);
         double sec = tmg.median * 1e-3;
         double gbs = cs->bytes / sec / 1e9, tfl = cs->flops / sec / 1e12;
         double pct = cs->flops > 0 ? 100 * tfl / gemm_tflops : 100 * gbs / copy_gbs;
-        printf("%-24s %-22s %10.4f %10.1f %8.0f%%\n", cs->name, cs->shape, tmg.median, cs->flops > 0 ? tfl : gbs, pct);
+        double pct1 = pct * tmg.median / tmg.single;
+        printf("%-34s %-22s %9.4f %9.4f %10.1f %8.0f%% %6.0f%%\n", cs->name, cs->shape, tmg.median, tmg.single,
+               cs->flops > 0 ? tfl : gbs, pct, pct1);
         fflush(stdout);
         if (tsv)
-            tsv_row(tsv, "%s\t%s\t%s\t%.5f\t%.5f\t%.5f\t%.0f\t%.0f\t%.1f\t%.2f\t%.1f\t%.0f\t%.1f",
-                    tsv_escape(tsv, cs->name), cs->shape, dtype_name(dt), tmg.median, tmg.min, tmg.max, cs->bytes,
-                    cs->flops, gbs, tfl, pct, copy_gbs, gemm_tflops);
+            tsv_row(tsv, "%s\t%s\t%s\t%.5f\t%.5f\t%.5f\t%d\t%.5f\t%.0f\t%.0f\t%.1f\t%.2f\t%.1f\t%.1f\t%.0f\t%.1f",
+                    tsv_escape(tsv, cs->name), cs->shape, dtype_name(dt), tmg.median, tmg.min, tmg.max, tmg.launches,
+                    tmg.single, cs->bytes, cs->flops, gbs, tfl, pct, pct1, copy_gbs, gemm_tflops);
     }
     if (tsv) tsv_close(tsv);
-    free(common.command_line);
+
+    if (variants) {
+        /* each change beside what it replaced; "now" is the runtime's kernel */
+        Case vcases[] = {
+            {"gelu_forward|fb06733: tanhf, 1 pack/thread", s_nh, v_gelu_tanh1, 2 * N * H * e, 0},
+            {"gelu_forward|tanhf, 2 packs/thread", s_nh, v_gelu_tanh2, 2 * N * H * e, 0},
+            {"gelu_forward|exp form, 1 pack/thread", s_nh, v_gelu_exp1, 2 * N * H * e, 0},
+            {"gelu_forward|now: exp form, 2 packs/thread", s_nh, r_gelu_fwd, 2 * N * H * e, 0},
+            {"cross_entropy_forward|fb06733: 1 pack ahead, 2 exp per merge", s_nv, v_xent_1_merge2, N * V * e + 12 * N, 0},
+            {"cross_entropy_forward|4 packs ahead, 2 exp per merge", s_nv, v_xent_4_merge2, N * V * e + 12 * N, 0},
+            {"cross_entropy_forward|1 pack ahead, running max", s_nv, v_xent_1_running, N * V * e + 12 * N, 0},
+            {"cross_entropy_forward|now: 1 pack ahead, running max", s_nv, r_xent_fwd, N * V * e + 12 * N, 0},
+            {"cross_entropy_backward|fb06733: 1 pack ahead", s_nv, v_xent_bwd, 2 * N * V * e + 8 * N, 0},
+            {"cross_entropy_backward|now: 1 pack ahead", s_nv, r_xent_bwd, 2 * N * V * e + 8 * N, 0},
+            {"embedding_backward|fb06733: atomic adds", s_nc, v_embedding_atomic, emb_bytes, 0},
+            {"embedding_backward|now: sorted, with the sort", s_nc, r_embedding_bwd, emb_bytes, 0},
+            {"embedding_backward|now: sorted once", s_nc, r_embedding_bwd_sorted, emb_bytes, 0},
+            {"embedding_backward (Zipf tokens)|fb06733: atomic adds", s_nc, v_embedding_atomic_zipf, emb_zipf_bytes, 0},
+            {"embedding_backward (Zipf tokens)|now: sorted, with the sort", s_nc, r_embedding_bwd_zipf, emb_zipf_bytes, 0},
+        };
+        printf("\nbefore and after (bench/gpu_before.cu):\n");
+        if (out) {
+            tsv = tsv_create(out, "bench-gpu-fixes", &prov,
+                             "each kernel change of issue 19 beside the kernel it replaced, the same run",
+                             "kernel\tvariant\tshape\tdtype\tms_median\tms_min\tms_max\tlaunches\tbytes\tgbs\tpct_copy"
+                             "\tcopy_gbs");
+        }
+        for (size_t i = 0; i < sizeof vcases / sizeof vcases[0]; i++) {
+            Case *cs = &vcases[i];
+            Timing tmg = time_case(&b, cs->run, windows);
+            double gbs = cs->bytes / (tmg.median * 1e-3) / 1e9;
+            char kname[128];
+            const char *bar = strchr(cs->name, '|');
+            snprintf(kname, sizeof kname, "%.*s", (int)(bar - cs->name), cs->name);
+            printf("%-34s %-52s %9.4f %10.1f %8.0f%%\n", kname, bar + 1, tmg.median, gbs, 100 * gbs / copy_gbs);
+            fflush(stdout);
+            if (tsv)
+                tsv_row(tsv, "%s\t%s\t%s\t%s\t%.5f\t%.5f\t%.5f\t%d\t%.0f\t%.1f\t%.1f\t%.0f", tsv_escape(tsv, kname),
+                        tsv_escape(tsv, bar + 1), cs->shape, dtype_name(dt), tmg.median, tmg.min, tmg.max,
+                        tmg.launches, cs->bytes, gbs, 100 * gbs / copy_gbs, copy_gbs);
+        }
+        if (tsv) tsv_close(tsv);
+    }
+    provenance_free(&prov);
     gpu_close(g);
     return 0;
 }

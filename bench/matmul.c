@@ -27,7 +27,7 @@
 #include "matmul.h"
 #include "rng.h"
 #include "cli.h"
-#include "plot.h"
+#include "tsv.h"
 #include "util.h"
 
 #ifdef _OPENMP
@@ -140,9 +140,12 @@ int main(int argc, char **argv) {
            openblas_get_corename(), o.threads, o.threads == 1 ? "" : "s");
     printf("%-24s %6s %6s %6s %12s %12s %7s\n", "shape", "M", "N", "K", "ours GF/s", "OpenBLAS GF/s", "ratio");
     Tsv *tsv = NULL;
-    CliCommon common = {.threads = o.threads, .command_line = cli_join_argv(argc, argv)};
+    char *line = cli_join_argv(argc, argv);
+    Provenance prov;
+    provenance_init(&prov, line, o.threads);
+    free(line);
     if (o.out)
-        tsv = tsv_create(o.out, "bench-matmul-cpu", &common,
+        tsv = tsv_create(o.out, "bench-matmul-cpu", &prov,
                          "GFLOP/s of matmul_f32 and OpenBLAS cblas_sgemm, median of timed runs",
                          "shape\tM\tN\tK\tthreads\topenblas_kernel\tours_gflops\topenblas_gflops\tratio");
     Rng r;
@@ -173,6 +176,6 @@ int main(int argc, char **argv) {
         free(A), free(B), free(C1), free(C2);
     }
     if (tsv) tsv_close(tsv);
-    free(common.command_line);
+    provenance_free(&prov);
     return 0;
 }

@@ -45,7 +45,7 @@ def main():
             meta["next"] = {k: entries[i + 1][k] for k in ("href", "title", "label")}
         with open(os.path.join(outdir, "meta", e["stem"] + ".json"), "w") as f:
             json.dump(meta, f, indent=1)
-    index_meta = {"booktitle": BOOK_TITLE, "pagetitle": BOOK_TITLE, "pagetitle": e["title"], "chapters": entries}
+    index_meta = {"booktitle": BOOK_TITLE, "pagetitle": BOOK_TITLE, "chapters": entries}
     if entries:
         index_meta["next"] = {k: entries[0][k] for k in ("href", "title", "label")}
     with open(os.path.join(outdir, "meta", "index.json"), "w") as f:
@@ -60,4 +60,5 @@ def main():
         f.write(text.rstrip("\n") + "\n" + "\n".join(lines) + "\n")
 
 
-main()
+if __name__ == "__main__":
+    main()

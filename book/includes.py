@@ -8,15 +8,19 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from nw2md import substitute_data  # noqa: E402
+import dataref  # noqa: E402
 
 LANG = {".h": "c", ".c": "c", ".gp": "gnuplot"}
 out, prose = [], []
+prose_line = 1     # the source line prose[0] is on
 
 
 def flush():
     if prose:
-        out.append(substitute_data("".join(prose), sys.argv[1]))
+        try:
+            out.append(dataref.substitute("".join(prose), sys.argv[1], prose_line))
+        except dataref.DataRefError as e:
+            sys.exit(str(e))
         prose.clear()
 
 
@@ -32,6 +36,8 @@ for n, line in enumerate(open(sys.argv[1], encoding="utf-8"), 1):
         flush()
         out.append("````%s\n%s%s````\n" % (lang, body, "" if body.endswith("\n") else "\n"))
     else:
+        if not prose:
+            prose_line = n
         prose.append(line)
 flush()
 sys.stdout.write("".join(out))

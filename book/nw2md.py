@@ -16,177 +16,30 @@ Guide) and writes one chapter as pandoc Markdown on stdout:
     the chunk is used and continued and what it defines;
   * the chapter ends with an index of its chunks and of its identifiers.
 
-Data references keep every number in the prose tied to the experiment that
-produced it.  Inline:      {{ch01-orders val_ppl order=3 :.2f}}
-                           file stem, column, selectors (column=value, or
-                           row=N / row=last), then an optional format: a Python
-                           format spec after ':' (':,d', ':.3g'), or ':raw'.
-A whole table, alone on its line:
-    {{table ch01-orders cols=order,train_ppl,val_ppl head="Order|Train|Val" fmt=":d|:.2f|:.2f" where=k=v}}
-An unresolvable reference stops the build with a message naming the
-source line, so prose cannot drift from the data.
+The chunks come from noweb's markup stream as tools/nwreader.py reads it
+(the tangler reads it the same way).  Data references ({{ch01-orders
+val_ppl order=3 :.2f}}, and whole tables) are the language of
+book/dataref.py, whose module comment describes it; an unresolvable
+reference stops the build with one line naming the source line and the
+reference, so prose cannot drift from the data.
 
 Usage: markup x.nw | autodefs.c | finduses | noidx | nw2md.py --chapter 01-markov
 """
 import argparse
 import html
-import math
 import os
 import re
-import shlex
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tools"))
+import dataref  # noqa: E402
+import nwreader  # noqa: E402
+from dataref import md_escape  # noqa: E402
 from highlight import classify, language_of  # noqa: E402
 
-DATA_DIR = "figures/data"
 USE_MARK = "\x00"   # stands in for a chunk use while classifying a line
-
-
-# ---------------------------------------------------------------------------
-# The chunks, as read from the pipeline
-# ---------------------------------------------------------------------------
-
-class DocChunk:
-    def __init__(self, line):
-        self.parts = []        # strings and ("quote", [segments])
-        self.line = line       # source line where it starts
-
-
-class CodeChunk:
-    def __init__(self, line):
-        self.line = line
-        self.label = None      # noweb's label for this definition
-        self.name = None
-        self.lines = [[]]      # each line: list of segments
-        self.prevdef = self.nextdef = None
-        self.continued = []    # labels of later definitions (first def only)
-        self.used_in = []      # labels of chunks using this one (first def only)
-        self.notused = False
-        self.defines = []      # identifiers defined here
-        self.seen_header_nl = False
-
-
-class Chapter:
-    def __init__(self):
-        self.chunks = []       # DocChunk and CodeChunk in order
-        self.chunk_list = []   # (label, name, [use labels], [defn labels])
-        self.index = []        # (ident, first def label, [use labels], [defn labels])
-        self.file = None
-
-
-def parse(stream):
-    """Turn the pipeline's keyword lines into a Chapter."""
-    ch = Chapter()
-    cur = None
-    quote = None           # segments of a [[quote]] being read
-    pending_label = pending_ref = None
-    pending_ident = None   # an '@index use' waiting for its @text
-    src_line = 1
-    mode = None            # inside which begin/end group of xref/index lists
-    entry = None
-    for raw in stream:
-        raw = raw.rstrip("\n")
-        if not raw.startswith("@"):
-            continue
-        kw, _, arg = raw[1:].partition(" ")
-        if kw == "file":
-            ch.file = arg
-        elif kw == "begin":
-            kind = arg.split()[0]
-            cur = DocChunk(src_line) if kind == "docs" else CodeChunk(src_line)
-            ch.chunks.append(cur)
-        elif kw == "end":
-            cur = None
-        elif kw == "defn":
-            cur.name = arg
-            cur.label = pending_label
-            pending_label = None
-        elif kw == "nl":
-            src_line += 1
-            if cur is None:
-                continue
-            if isinstance(cur, CodeChunk):
-                if not cur.seen_header_nl:
-                    cur.seen_header_nl = True
-                else:
-                    cur.lines.append([])
-            elif quote is not None:
-                quote.append(("t", "\n"))
-            else:
-                cur.parts.append("\n")
-        elif kw == "text":
-            if cur is None:
-                continue
-            if isinstance(cur, CodeChunk):
-                if pending_ident is not None and arg == pending_ident[0]:
-                    cur.lines[-1].append(("id", arg, pending_ident[1]))
-                else:
-                    cur.lines[-1].append(("t", arg))
-                pending_ident = None
-            elif quote is not None:
-                quote.append(("t", arg))
-            else:
-                cur.parts.append(arg)
-        elif kw == "quote":
-            quote = []
-        elif kw == "endquote":
-            cur.parts.append(("quote", quote))
-            quote = None
-        elif kw == "use":
-            seg = ("use", arg, pending_ref)
-            if isinstance(cur, CodeChunk):
-                cur.lines[-1].append(seg)
-            elif quote is not None:
-                quote.append(seg)
-            pending_ref = None
-        elif kw == "xref":
-            sub, _, rest = arg.partition(" ")
-            if sub == "label":
-                pending_label = rest
-            elif sub == "ref":
-                pending_ref = rest
-            elif sub == "prevdef":
-                cur.prevdef = rest
-            elif sub == "nextdef":
-                cur.nextdef = rest
-            elif sub in ("begindefs", "beginuses", "beginchunks"):
-                mode = sub
-            elif sub in ("enddefs", "enduses", "endchunks"):
-                mode = None
-            elif sub == "defitem" and mode == "begindefs":
-                cur.continued.append(rest)
-            elif sub == "useitem" and mode == "beginuses":
-                cur.used_in.append(rest)
-            elif sub == "notused":
-                cur.notused = True
-            elif sub == "chunkbegin":
-                label, _, name = rest.partition(" ")
-                entry = (label, name, [], [])
-                ch.chunk_list.append(entry)
-            elif sub == "chunkuse":
-                entry[2].append(rest)
-            elif sub == "chunkdefn":
-                entry[3].append(rest)
-        elif kw == "index":
-            sub, _, rest = arg.partition(" ")
-            if sub == "nl":            # the newline of an "@ %def" line
-                src_line += 1
-            if sub == "use" and isinstance(cur, CodeChunk):
-                pending_ident = (rest, pending_ref)
-                pending_ref = None
-            elif sub == "defn" and isinstance(cur, CodeChunk):
-                if rest not in cur.defines:
-                    cur.defines.append(rest)
-            elif sub == "entrybegin":
-                label, _, ident = rest.partition(" ")
-                entry = (ident, label, [], [])
-                ch.index.append(entry)
-            elif sub == "entryuse":
-                entry[2].append(rest)
-            elif sub == "entrydefn":
-                entry[3].append(rest)
-    return ch
 
 
 # ---------------------------------------------------------------------------
@@ -200,7 +53,7 @@ def slugify(name):
 
 def number_chunks(ch, chapnum):
     """Give every code chunk its number (3.12), a stable anchor and a language."""
-    code = [c for c in ch.chunks if isinstance(c, CodeChunk)]
+    code = [c for c in ch.chunks if c.is_code]
     seen = {}
     by_label = {}
     for i, c in enumerate(code, 1):
@@ -214,7 +67,7 @@ def number_chunks(ch, chapnum):
     uses = {}
     for c in code:
         for line in c.lines:
-            for seg in line:
+            for seg in line.segments:
                 if seg[0] == "use":
                     uses.setdefault(c.name, set()).add(seg[1])
     lang = {}
@@ -232,210 +85,6 @@ def number_chunks(ch, chapnum):
         c.lang = lang.get(c.name, "c")
         c.is_root = c.name in roots
     return code, by_label
-
-
-# ---------------------------------------------------------------------------
-# Data references: numbers and tables from figures/data/*.tsv
-# ---------------------------------------------------------------------------
-
-class DataError(Exception):
-    pass
-
-
-_tsv_cache = {}
-
-
-def unescape_tsv(s):
-    return re.sub(r"\\(.)", lambda m: {"t": "\t", "n": "\n", "\\": "\\"}.get(m.group(1), m.group(1)), s)
-
-
-def load_tsv(stem):
-    if stem in _tsv_cache:
-        return _tsv_cache[stem]
-    path = os.path.join(DATA_DIR, stem + ".tsv")
-    if not os.path.exists(path):
-        raise DataError("no data file %s (run the chapter's experiments: make chNN-figures)" % path)
-    meta, cols, rows = {}, None, []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.rstrip("\n")
-            if line.startswith("#"):
-                k, _, v = line[1:].strip().partition(": ")
-                meta[k] = v
-                continue
-            fields = [unescape_tsv(x) for x in line.split("\t")]
-            if cols is None:
-                cols = fields
-            elif line:
-                if len(fields) != len(cols):
-                    raise DataError("%s: a row has %d fields, the header %d" % (path, len(fields), len(cols)))
-                rows.append(dict(zip(cols, fields)))
-    if cols is None:
-        raise DataError("%s has no header line" % path)
-    _tsv_cache[stem] = (path, cols, rows, meta)
-    return _tsv_cache[stem]
-
-
-_SAFE = {"abs": abs, "min": min, "max": max, "log": math.log, "log2": math.log2,
-         "log10": math.log10, "exp": math.exp, "sqrt": math.sqrt}
-
-
-def row_value(path, cols, row, expr):
-    """A column's value (a string), or an arithmetic expression of columns."""
-    if expr in cols:
-        return row[expr]
-    env = {}
-    for c in cols:
-        try:
-            env[c] = float(row[c])
-        except ValueError:
-            pass
-    try:
-        return repr(float(eval(expr, {"__builtins__": {}}, dict(_SAFE, **env))))
-    except NameError as e:
-        raise DataError("%s has no column %s (columns: %s)" % (path, str(e).split("'")[1], ", ".join(cols)))
-    except Exception as e:
-        raise DataError("cannot evaluate '%s' on %s: %s" % (expr, path, e))
-
-
-def as_number(s):
-    try:
-        return float(s)
-    except ValueError:
-        return None
-
-
-def select_rows(stem, selectors):
-    """Rows of a data file that pass every selector, in order:
-    row=first|last|N, EXPR=min|max (the row where EXPR is smallest/largest),
-    EXPR=VALUE (numeric or string equality), or a condition (order>3)."""
-    path, cols, rows, _ = load_tsv(stem)
-    out = rows
-    for sel in selectors:
-        m = re.match(r"^(.+?)(?<![<>!=])=(?!=)(.*)$", sel)
-        if not m:
-            # a condition such as val_unseen_ctx>0.5: keep the rows where it holds
-            out = [r for r in out if float(row_value(path, cols, r, sel)) != 0]
-            continue
-        k, v = m.group(1), m.group(2)
-        if k == "row":
-            if v == "last":
-                out = out[-1:]
-            elif v == "first":
-                out = out[:1]
-            else:
-                out = out[int(v):int(v) + 1]
-            continue
-        vals = [row_value(path, cols, r, k) for r in out]
-        if v in ("min", "max"):
-            nums = [(as_number(x), i) for i, x in enumerate(vals) if as_number(x) is not None
-                    and not math.isnan(as_number(x))]
-            if not nums:
-                raise DataError("%s: no numeric values of '%s' to take the %s of" % (path, k, v))
-            best = (min if v == "min" else max)(nums)
-            out = [out[best[1]]]
-            continue
-
-        def same(a, b):
-            x, y = as_number(a), as_number(b)
-            return x == y if x is not None and y is not None else a == b
-        out = [r for r, x in zip(out, vals) if same(x, v)]
-    return path, cols, out
-
-
-def md_escape(s):
-    return re.sub(r"([\\`*_{}\[\]<>#|$~^])", r"\\\1", s)
-
-
-def format_value(value, spec):
-    if spec == ":raw":
-        return value
-    if spec in ("", ":text"):
-        try:
-            float(value)
-            return value
-        except ValueError:
-            return md_escape(value)
-    fmt = spec[1:]
-    try:
-        x = float(value)
-    except ValueError:
-        raise DataError("value '%s' is not a number (format %s)" % (value, spec))
-    if fmt.startswith("sci"):
-        # scientific notation as math: :sci -> $5.2 \times 10^{7}$ (2 significant digits),
-        # :sci3 for 3; numbers below 10,000 are written plainly
-        digits = int(fmt[3:] or 2)
-        if x == 0 or (1 <= abs(x) < 1e4 and x == int(x)):
-            return format(int(x), ",d") if x == int(x) else format(x, ".%dg" % digits)
-        e = int(math.floor(math.log10(abs(x))))
-        m = x / 10 ** e
-        if round(m, digits - 1) >= 10:
-            m, e = m / 10, e + 1
-        return "$%.*f \\times 10^{%d}$" % (digits - 1, m, e)
-    if fmt.endswith("d"):
-        if not math.isfinite(x) or x != int(x):
-            raise DataError("value %s is not an integer (format %s)" % (value, spec))
-        x = int(x)
-    return format(x, fmt)
-
-
-def resolve_inline(body):
-    toks = shlex.split(body)
-    if len(toks) < 2:
-        raise DataError("a data reference needs a file and a column")
-    stem, col = toks[0], toks[1]
-    spec = ""
-    if toks[-1].startswith(":"):
-        spec = toks.pop()
-    path, cols, rows = select_rows(stem, toks[2:])
-    if len(rows) != 1:
-        raise DataError("%s: the selectors %s match %d rows, not one" % (path, toks[2:] or "(none)", len(rows)))
-    return format_value(row_value(path, cols, rows[0], col), spec)
-
-
-def resolve_table(body):
-    toks = shlex.split(body)
-    stem, opts = toks[1], {}
-    for t in toks[2:]:
-        k, _, v = t.partition("=")
-        opts.setdefault(k, []).append(v)
-    path, cols, rows = select_rows(stem, opts.get("where", []))
-    want = opts.get("cols", [",".join(cols)])[0].split(",")
-    for c in want:
-        if c not in cols:
-            raise DataError("%s has no column '%s' (columns: %s)" % (path, c, ", ".join(cols)))
-    heads = opts["head"][0].split("|") if "head" in opts else want
-    fmts = opts["fmt"][0].split("|") if "fmt" in opts else [""] * len(want)
-    align = opts["align"][0] if "align" in opts else ""
-    if len(heads) != len(want) or len(fmts) != len(want):
-        raise DataError("table %s: cols, head and fmt must have the same number of entries" % stem)
-    if not rows:
-        raise DataError("table %s: no rows match" % stem)
-    rule = []
-    for i in range(len(want)):
-        a = align[i] if i < len(align) else ("l" if fmts[i] in ("", ":text", ":raw") else "r")
-        rule.append({"l": ":---", "r": "---:", "c": ":---:"}[a])
-    out = ["| " + " | ".join(heads) + " |", "|" + "|".join(rule) + "|"]
-    for r in rows:
-        out.append("| " + " | ".join(format_value(r[c], f) for c, f in zip(want, fmts)) + " |")
-    return "\n".join(out)
-
-
-_DATA_REF = re.compile(r"\{\{(.*?)\}\}", re.S)
-
-
-def substitute_data(text, where):
-    def one(m):
-        body = m.group(1).strip()
-        try:
-            if body.startswith("table "):
-                return resolve_table(body)
-            return resolve_inline(body)
-        except DataError as e:
-            sys.exit("%s: {{%s}}: %s" % (where, body, e))
-        except (ValueError, IndexError) as e:
-            sys.exit("%s: {{%s}}: malformed reference (%s)" % (where, body, e))
-    return _DATA_REF.sub(one, text)
 
 
 # ---------------------------------------------------------------------------
@@ -468,7 +117,7 @@ def line_runs(chunk):
         if li:
             flat.append("\n")
             marks.append(None)
-        for seg in line:
+        for seg in line.segments:
             if seg[0] == "use":
                 flat.append(USE_MARK)
                 marks.append(("use", seg[1], seg[2]))
@@ -633,21 +282,91 @@ def inline_code(text):
     return ticks + pad + text + pad + ticks
 
 
-def render_doc(d, renderer, where):
-    out = []
-    for p in d.parts:
-        if isinstance(p, str):
-            out.append(p)
-            continue
-        segs = p[1]
-        if len(segs) == 1 and segs[0][0] == "use":
-            t = renderer.chunk_of_use(segs[0][1], segs[0][2])
-            name = segs[0][1]
-            out.append("[&#x27E8;%s&#x27E9;](#%s)" % (md_escape(name), t.slug) if t else md_escape(name))
+def quote_text(segs):
+    """A [[quote]] as the code it quotes, every use as <<name>>."""
+    return "".join({"use": lambda x: "<<%s>>" % x[1], "nl": lambda x: "\n"}.get(x[0], lambda x: x[1])(x)
+                   for x in segs)
+
+
+_TICKS = re.compile(r"`+")
+
+
+def code_spans(md):
+    """The inline code spans of a Markdown text, as pandoc pairs backticks:
+    (start, end, content) for each, a run of n backticks closed by the next
+    run of exactly n."""
+    spans, i = [], 0
+    while True:
+        m = _TICKS.search(md, i)
+        if not m:
+            return spans
+        n, j = len(m.group()), m.end()
+        i = m.end()
+        while True:
+            r = _TICKS.search(md, j)
+            if not r:
+                break
+            if len(r.group()) == n:
+                spans.append((m.start(), r.end(), md[m.end():r.start()]))
+                i = r.end()
+                break
+            j = r.end()
+
+
+def strip_pad(content):
+    return content[1:-1] if len(content) > 2 and content[0] == " " and content[-1] == " " else content
+
+
+def join_code(pieces):
+    """Join the pieces of a documentation chunk: ("md", text) and ("code",
+    the code of a [[quote]]).  A quote written against inline code, as in
+    [[linear_backward]]`(dX, ...)`, or against another quote, is one stretch
+    of code to the reader: it becomes one code span (written apart, the
+    backticks would run together as ``, which Markdown reads as part of the
+    code)."""
+    merged = []
+    for kind, text in pieces:
+        if kind == "code":
+            if merged and merged[-1][0] == "code":
+                merged[-1] = ("code", merged[-1][1] + text)
+                continue
+            if merged and merged[-1][0] == "md":
+                spans = code_spans(merged[-1][1])
+                if spans and spans[-1][1] == len(merged[-1][1]):
+                    start, _, content = spans[-1]
+                    head = merged[-1][1][:start]
+                    merged[-1] = ("md", head)
+                    text = strip_pad(content) + text
+            merged.append(("code", text))
         else:
-            text = "".join(s[1] if s[0] != "use" else "<<%s>>" % s[1] for s in segs)
-            out.append(inline_code(text))
-    return substitute_data("".join(out), where)
+            if merged and merged[-1][0] == "code":
+                spans = code_spans(text)
+                if spans and spans[0][0] == 0:
+                    merged[-1] = ("code", merged[-1][1] + strip_pad(spans[0][2]))
+                    text = text[spans[0][1]:]
+            merged.append(("md", text))
+    return "".join(inline_code(t) if k == "code" else t for k, t in merged)
+
+
+def render_doc(d, renderer, source):
+    """A documentation chunk as Markdown: quotes as inline code (a quoted
+    chunk use as a link to the chunk), data references resolved."""
+    pieces = []
+    for line in d.lines:
+        for p in line.segments:
+            if p[0] != "quote":
+                pieces.append(("md", p[1]))
+                continue
+            segs = p[1]
+            if len(segs) == 1 and segs[0][0] == "use":
+                t = renderer.chunk_of_use(segs[0][1], segs[0][2])
+                name = segs[0][1]
+                pieces.append(("md", "[&#x27E8;%s&#x27E9;](#%s)" % (md_escape(name), t.slug) if t else md_escape(name)))
+            else:
+                pieces.append(("code", quote_text(segs)))
+        if line.nl:
+            pieces.append(("md", "\n"))
+    return dataref.substitute(join_code(pieces), source, d.line)
 
 
 def render_indexes(ch, renderer):
@@ -677,7 +396,7 @@ def render_indexes(ch, renderer):
            "\n````{=html}\n%s\n````\n" % "\n".join(h),
            "\n````{=latex}\n%s\n````\n" % "\n".join(lx)]
 
-    idents = sorted(ch.index, key=lambda e: e[0].lower())
+    idents = sorted(ch.ident_index, key=lambda e: e[0].lower())
     if idents:
         h = ['<div class="nw-index"><ul class="nw-ident-index">']
         lx = [r"\begin{nwindex}"]
@@ -712,14 +431,17 @@ def main():
     m = re.match(r"(\d+)-", args.chapter)
     chapnum = int(m.group(1)) if m else 0
 
-    ch = parse(sys.stdin)
+    ch = nwreader.read(sys.stdin)
     code, by_label = number_chunks(ch, chapnum)
     r = Renderer(chapnum, code, by_label)
     src = ch.file or args.chapter
     out = []
     for c in ch.chunks:
-        if isinstance(c, DocChunk):
-            out.append(render_doc(c, r, "%s:%d" % (src, c.line)))
+        if not c.is_code:
+            try:
+                out.append(render_doc(c, r, src))
+            except dataref.DataRefError as e:
+                sys.exit(str(e))
         else:
             out.append("\n\n````{=html}\n%s\n````\n\n````{=latex}\n%s\n````\n\n"
                        % (r.html_chunk(c), r.latex_chunk(c)))

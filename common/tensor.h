@@ -34,8 +34,7 @@
  * tensor_view and tensor_transpose make new descriptions of the same data.
  *
  * Device.  Every arena and tensor says where its bytes live.  arena_new makes
- * CPU arenas only (asking it for DEV_CUDA dies with a message); gpu.h's
- * gpu_arena_new makes device arenas, from which arena_alloc, marks, releases
+ * CPU arenas; gpu.h's gpu_arena_new makes device arenas, from which arena_alloc, marks, releases
  * and reports work the same way.  tensor_new on a device arena leaves the
  * data uninitialized (zero it with gpu_zero); arena_alloc_zero and the
  * functions that touch data die on memory that is not on the CPU.
@@ -73,6 +72,7 @@ bool dtype_is_float(DType dt);               /* F32, F64, BF16, F16 */
 const char *dtype_name(DType dt);            /* "F32", "BF16", "I4X2", ... */
 bool dtype_from_name(const char *name, DType *dt);  /* false if the name is unknown */
 const char *device_name(Device dev);         /* "cpu", "cuda" */
+bool device_from_name(const char *name, Device *dev);  /* false if the name is unknown */
 
 /* ---- Conversions (bits of bf16 and f16 in uint16_t) -------------------------- */
 
@@ -105,7 +105,7 @@ typedef struct {
 
 typedef struct { size_t used, requested, nallocs; } ArenaMark;
 
-Arena *arena_new(const char *name, Device dev, size_t capacity);
+Arena *arena_new(const char *name, size_t capacity);   /* a CPU arena */
 void arena_free(Arena *a);                       /* NULL is fine */
 void *arena_alloc(Arena *a, size_t bytes);       /* aligned, contents undefined */
 void *arena_alloc_zero(Arena *a, size_t bytes);  /* aligned, zero-filled */
@@ -149,5 +149,13 @@ void tensor_fill(Tensor *t, double value);
 void tensor_copy(Tensor *dst, const Tensor *src);
 /* "F32[2,3]" into buf (truncated to n bytes); returns buf. */
 char *tensor_describe(const Tensor *t, char *buf, size_t n);
+
+/* A tensor with a name: how checkpoints (ckpt.h) and training states
+ * (trainstate.h) describe what they write and what they expect to read.
+ * The name is not owned: it must outlive the use. */
+typedef struct {
+    const char *name;    /* "layer0.weight" */
+    Tensor t;
+} NamedTensor;
 
 #endif

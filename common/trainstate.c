@@ -25,54 +25,8 @@ static bool fail(char *err, size_t errlen, const char *fmt, ...) {
     return false;
 }
 
-static int64_t numel_of(const TrainParam *p) {
-    int64_t n = 1;
-    for (int d = 0; d < p->ndim; d++) n *= p->shape[d];
-    return n;
-}
-
-static CkptTensor f32_tensor(const char *name, const TrainParam *p, float *data) {
-    CkptTensor t = {.name = (char *)name, .dtype = DT_F32, .ndim = p->ndim, .data = data,
-                    .nbytes = (size_t)numel_of(p) * sizeof(float)};
-    memcpy(t.shape, p->shape, sizeof t.shape);
-    return t;
-}
-
-static bool check_params(const TrainState *s, char *err, size_t errlen) {
-    for (size_t i = 0; i < s->nparams; i++) {
-        const TrainParam *p = &s->params[i];
-        if (!p->name || strstr(p->name, ".adam_"))
-            return fail(err, errlen, "parameter %zu: a name is needed, without \".adam_\" in it", i);
-        if (p->ndim < 0 || p->ndim > TENSOR_MAX_DIMS)
-            return fail(err, errlen, "parameter %s: %d dimensions", p->name, p->ndim);
-        int64_t n = 1;
-        for (int d = 0; d < p->ndim; d++) {
-            if (p->shape[d] < 0 || (p->shape[d] > 0 && n > INT64_MAX / 4 / p->shape[d]))
-                return fail(err, errlen, "parameter %s: bad dimension %d", p->name, d);
-            n *= p->shape[d];
-        }
-        if (!p->param || (!p->m) != (!p->v))
-            return fail(err, errlen, "parameter %s: no values, or only one of Adam's two moments", p->name);
-    }
-    return true;
-}
-
-bool trainstate_save(const char *path, const TrainState *s, char *err, size_t errlen) {
+bool trainstate_save(const char *path, const TrainState *s, const Provenance *prov, char *err, size_t errlen) {
     if (!s->config || s->step < 0) return fail(err, errlen, "trainstate_save: no config, or a negative step");
-    if (!check_params(s, err, errlen)) return false;
-    size_t nt = 0;
-    CkptTensor *t = xcalloc(3 * s->nparams + 1, sizeof *t);
-    char **names = xcalloc(2 * s->nparams + 1, sizeof *names);
-    for (size_t i = 0; i < s->nparams; i++) {
-        const TrainParam *p = &s->params[i];
-        t[nt++] = f32_tensor(p->name, p, p->param);
-        if (p->m) {
-            names[2 * i] = xasprintf("%s.adam_m", p->name);
-            names[2 * i + 1] = xasprintf("%s.adam_v", p->name);
-            t[nt++] = f32_tensor(names[2 * i], p, p->m);
-            t[nt++] = f32_tensor(names[2 * i + 1], p, p->v);
-        }
-    }
     char step[32], pos[32], rng[80], loss[40];
     snprintf(loss, sizeof loss, "%.17g", s->loss);
     snprintf(step, sizeof step, "%" PRId64, s->step);
@@ -81,11 +35,7 @@ bool trainstate_save(const char *path, const TrainState *s, char *err, size_t er
              s->rng.s[2], s->rng.s[3]);
     const char *meta[] = {"format", TS_FORMAT, "version", TS_VERSION, "step", step, "data_pos", pos,
                           "loss", loss, "rng", rng, "config", s->config, NULL};
-    bool ok = ckpt_save(path, t, nt, meta, err, errlen);
-    for (size_t i = 0; i < 2 * s->nparams; i++) free(names[i]);
-    free(names);
-    free(t);
-    return ok;
+    return ckpt_save(path, s->tensors, s->ntensors, prov, meta, err, errlen);
 }
 
 /* A decimal number that fits uint64_t, without sign, spaces or leading zeros. */
@@ -128,26 +78,7 @@ static bool parse_rng(const char *s, Rng *r) {
     return (r->s[0] | r->s[1] | r->s[2] | r->s[3]) != 0;
 }
 
-/* The tensor `name`, F32 and of p's shape, or NULL with the reason in err. */
-static const CkptTensor *find_f32(const Ckpt *c, const char *name, const TrainParam *p, char *err, size_t errlen) {
-    const CkptTensor *t = ckpt_find(c, name);
-    if (!t) return fail(err, errlen, "the checkpoint has no tensor %s", name), NULL;
-    bool same = t->dtype == DT_F32 && t->ndim == p->ndim;
-    for (int d = 0; same && d < p->ndim; d++) same = t->shape[d] == p->shape[d];
-    if (!same) {
-        char want[160] = "", got[160] = "";
-        for (int d = 0; d < p->ndim; d++)
-            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", d ? "x" : "", (long long)p->shape[d]);
-        for (int d = 0; d < t->ndim; d++)
-            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? "x" : "", (long long)t->shape[d]);
-        return fail(err, errlen, "tensor %s is %s [%s], this run needs F32 [%s]", name, dtype_name(t->dtype), got,
-                    want), NULL;
-    }
-    return t;
-}
-
 bool trainstate_from_ckpt(const Ckpt *c, TrainState *s, char *err, size_t errlen) {
-    if (!check_params(s, err, errlen)) return false;
     const char *format = ckpt_meta(c, "format"), *version = ckpt_meta(c, "version");
     if (!format || strcmp(format, TS_FORMAT) != 0)
         return fail(err, errlen, "not a training checkpoint (no \"format\": \"" TS_FORMAT "\" in its metadata)");
@@ -170,40 +101,12 @@ bool trainstate_from_ckpt(const Ckpt *c, TrainState *s, char *err, size_t errlen
     if (!config || strcmp(config, s->config) != 0)
         return fail(err, errlen, "the checkpoint is of another run (its config differs from this one's); "
                                  "use another checkpoint path or the same settings");
-    size_t expected = 0;
-    const CkptTensor **src = xcalloc(3 * s->nparams + 1, sizeof *src);
-    bool ok = true;
-    for (size_t i = 0; i < s->nparams && ok; i++) {
-        const TrainParam *p = &s->params[i];
-        ok = (src[3 * i] = find_f32(c, p->name, p, err, errlen)) != NULL;
-        expected++;
-        if (ok && p->m) {
-            char *mn = xasprintf("%s.adam_m", p->name), *vn = xasprintf("%s.adam_v", p->name);
-            ok = (src[3 * i + 1] = find_f32(c, mn, p, err, errlen)) != NULL &&
-                 (src[3 * i + 2] = find_f32(c, vn, p, err, errlen)) != NULL;
-            free(mn);
-            free(vn);
-            expected += 2;
-        }
-    }
-    if (ok && c->n != expected)
-        ok = fail(err, errlen, "the checkpoint holds %zu tensors, this run has %zu", c->n, expected);
-    if (ok) {
-        for (size_t i = 0; i < s->nparams; i++) {
-            const TrainParam *p = &s->params[i];
-            memcpy(p->param, src[3 * i]->data, src[3 * i]->nbytes);
-            if (p->m) {
-                memcpy(p->m, src[3 * i + 1]->data, src[3 * i + 1]->nbytes);
-                memcpy(p->v, src[3 * i + 2]->data, src[3 * i + 2]->nbytes);
-            }
-        }
-        s->step = (int64_t)step;
-        s->data_pos = pos;
-        s->rng = rng;
-        s->loss = loss;
-    }
-    free(src);
-    return ok;
+    if (!ckpt_read(c, s->tensors, s->ntensors, err, errlen)) return false;
+    s->step = (int64_t)step;
+    s->data_pos = pos;
+    s->rng = rng;
+    s->loss = loss;
+    return true;
 }
 
 bool trainstate_load(const char *path, TrainState *s, char *err, size_t errlen) {

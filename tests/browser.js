@@ -4,8 +4,13 @@
 // Opens every page of book/html/ from disk (file://, as a reader does) in
 // Debian's Chromium, driven headless by puppeteer-core (npm, pinned), and checks:
 //   * no JavaScript error, no failed request (script, style, font, image);
-//   * KaTeX rendered every formula: no span.math left unrendered, no raw
-//     $...\cmd...$ or \frac in the visible text;
+//   * the math is typeset in the page as built (book/filters/katex.lua): every
+//     span.math holds KaTeX's rendering, no raw $...\cmd...$ or \frac in the
+//     visible text, and the page loads no script to do it;
+//   * with JavaScript off, on a phone's screen (390 px wide): every formula
+//     is still typeset, no raw TeX shows, and nothing is wider than the
+//     screen except inside something that scrolls sideways (a wide equation,
+//     code, a table), so the page itself never scrolls sideways;
 //   * every internal link and chunk reference resolves to an element with
 //     that id on the page it names;
 //   * every image loaded (both the light and the dark drawing of a figure);
@@ -15,18 +20,22 @@
 //   * dark mode: following the system setting and through the toggle, which
 //     is remembered across pages; the dark drawing of each figure is the one
 //     shown; code highlighting and math keep their contrast.
-// Screenshots of a page with math, code and a figure, light and dark, go to
-// build/screenshots/.  Prints "N passed, N failed".
+// Screenshots of a page with math, code and a figure, light and dark, and of
+// a phone's view of a wide equation, go to build/screenshots/.  Prints each
+// page's load time (navigation start to the load event; BROWSER_LOADS=N
+// loads each page N times and prints the median) and "N passed, N failed".
+// BOOK_HTML names another directory of pages to check (default book/html).
 "use strict";
 const fs = require("fs");
 const os = require("os");
 const path = require("path");
 
 const root = path.resolve(__dirname, "..");
-const htmlDir = path.join(root, "book/html");
+const htmlDir = path.resolve(process.env.BOOK_HTML || path.join(root, "book/html"));
 const shotDir = path.join(root, "build/screenshots");
 let passed = 0, failed = 0;
 
+const loads = Math.max(1, parseInt(process.env.BROWSER_LOADS || "1", 10) || 1);
 const t0 = Date.now();
 const timing = process.env.BROWSER_TIMING;
 function check(ok, what) {
@@ -63,6 +72,8 @@ function inspect() {
     uses: document.querySelectorAll(".nw-use a").length,
     mathTotal: document.querySelectorAll("span.math").length,
     mathUnrendered: [...document.querySelectorAll("span.math")].filter((s) => !s.querySelector(".katex")).length,
+    mathErrors: document.querySelectorAll(".katex-error").length,
+    katexScript: [...document.scripts].some((s) => /katex/i.test(s.src || "") || /katex\.render/.test(s.textContent)),
     text: text.join(" "),
     imgs,
     searchBox: !!document.getElementById("search-box"),
@@ -73,6 +84,42 @@ function inspect() {
     firstIdent: (document.querySelector(".nw-ident-index li code") || {}).textContent || null,
     firstIdentHref: ((document.querySelector(".nw-ident-index li a") || {}).getAttribute || (() => null))
       .call(document.querySelector(".nw-ident-index li a"), "href"),
+  };
+}
+
+// In the page: elements that stick out of the window sideways and are not
+// inside a container that scrolls sideways.
+function overflow() {
+  const W = document.documentElement.clientWidth;
+  const scrolls = (e) => {
+    for (let p = e.parentElement; p && p !== document.documentElement; p = p.parentElement) {
+      const o = getComputedStyle(p).overflowX;
+      if (o === "auto" || o === "scroll") return true;
+    }
+    return false;
+  };
+  const name = (e) => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") +
+    (e.classList.length ? "." + [...e.classList].join(".") : "");
+  const bad = [];
+  let scrollers = 0;
+  for (const e of document.body.querySelectorAll("*")) {
+    const r = e.getBoundingClientRect();
+    if (r.width === 0 && r.height === 0) continue;
+    if (r.right <= W + 0.5 && r.left >= -0.5) continue;
+    // KaTeX's MathML copy (for screen readers) is clipped out of sight; an
+    // SVG's drawing is clipped by the SVG
+    if (e.closest(".katex-mathml") || (e.ownerSVGElement && e.tagName !== "svg")) continue;
+    if (scrolls(e)) { scrollers++; continue; }
+    // name the outermost culprit, not each of its descendants
+    let p = e.parentElement, inside = false;
+    for (; p && p !== document.body; p = p.parentElement) if (bad.some((b) => b.el === p)) { inside = true; break; }
+    const tex = e.closest(".katex") && e.closest(".katex").querySelector("annotation");
+    if (!inside) bad.push({ el: e, what: `${name(e)} (${Math.round(r.left)}..${Math.round(r.right)} px` +
+      (tex ? ` in $${tex.textContent.slice(0, 50)}$` : "") + ")" });
+  }
+  return {
+    W, scrollW: document.documentElement.scrollWidth, bad: bad.map((b) => b.what), scrollers,
+    wideMath: [...document.querySelectorAll(".katex-display")].filter((e) => e.scrollWidth > e.clientWidth + 1).length,
   };
 }
 
@@ -162,19 +209,81 @@ async function main() {
 
     // Every page.
     const info = {};
+    const loadMs = {}, readyMs = {}, scriptMs = {};
+    const rawTeX = (text) => text.match(/\$[^$\s][^$]*\\[a-zA-Z]+[^$]*\$|\\frac|\\sum_|\\\(|\\\[/);
     for (const name of pages) {
       errors = []; failedReq = [];
-      await page.goto(url(name), { waitUntil: "load" });
-      await page.waitForFunction(() => document.readyState === "complete");
+      // load time: navigation start to the end of the load event (by then
+      // math typeset by a script in the page would be done too); with
+      // BROWSER_LOADS=N the median of N loads (default 1)
+      const times = [], ready = [], scripts = [];
+      for (let k = 0; k < loads; k++) {
+        await page.goto(url(name), { waitUntil: "load" });
+        await page.waitForFunction(() => document.readyState === "complete");
+        const nav = await page.evaluate(() => {
+          const t = performance.getEntriesByType("navigation")[0];
+          return [t.loadEventEnd, t.domContentLoadedEventEnd, t.domContentLoadedEventEnd - t.domContentLoadedEventStart];
+        });
+        times.push(nav[0]);
+        ready.push(nav[1]);
+        scripts.push(nav[2]);
+      }
+      const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+      loadMs[name] = median(times);
+      readyMs[name] = median(ready);
+      scriptMs[name] = median(scripts);
       const d = await page.evaluate(inspect);
       info[name] = d;
       check(errors.length === 0, `${name}: no JavaScript errors${errors.length ? " (" + errors[0] + ")" : ""}`);
       check(failedReq.length === 0, `${name}: every request succeeds${failedReq.length ? " (" + failedReq.slice(0, 3).join(", ") + ")" : ""}`);
-      check(d.mathUnrendered === 0, `${name}: KaTeX rendered all ${d.mathTotal} formulas (${d.mathUnrendered} left)`);
-      const raw = d.text.match(/\$[^$\s][^$]*\\[a-zA-Z]+[^$]*\$|\\frac|\\sum_|\\\(|\\\[/);
+      check(d.mathUnrendered === 0 && d.mathErrors === 0,
+        `${name}: all ${d.mathTotal} formulas typeset (${d.mathUnrendered} left, ${d.mathErrors} KaTeX errors)`);
+      check(!d.katexScript, `${name}: the math comes typeset; no script typesets it in the browser`);
+      const raw = rawTeX(d.text);
       check(!raw, `${name}: no raw TeX in the visible text${raw ? " (" + raw[0].slice(0, 60) + ")" : ""}`);
       const bad = d.imgs.filter((i) => !i.ok).map((i) => i.src);
       check(bad.length === 0, `${name}: all ${d.imgs.length} images load${bad.length ? " (" + bad.join(", ") + ")" : ""}`);
+    }
+    const ms = pages.map((n) => loadMs[n]);
+    const rs = pages.map((n) => readyMs[n]);
+    const sum = (xs) => xs.reduce((a, b) => a + b, 0).toFixed(0);
+    console.log(`page load (ms, median of ${loads}; DOM ready, which includes typesetting by a script in the page / load event): ` +
+      pages.map((n) => `${n} ${readyMs[n].toFixed(0)}/${loadMs[n].toFixed(0)}`).join(", ") +
+      `; total ${sum(rs)}/${sum(ms)}, slowest ${Math.max(...rs).toFixed(0)}/${Math.max(...ms).toFixed(0)}`);
+    console.log("scripts run when the DOM is ready (ms; typesetting math, where a page does it): " +
+      pages.map((n) => `${n} ${scriptMs[n].toFixed(0)}`).join(", "));
+
+    // With JavaScript off, on a phone: the math is there, and nothing but
+    // scrolling containers is wider than the screen.
+    {
+      const phone = await browser.newPage();
+      await phone.setJavaScriptEnabled(false);
+      await phone.setViewport({ width: 390, height: 844, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+      let shot = null;
+      for (const name of pages) {
+        await phone.goto(url(name), { waitUntil: "load" });
+        const d = await phone.evaluate(inspect);
+        check(d.mathUnrendered === 0 && d.mathErrors === 0,
+          `${name} (JavaScript off): all ${d.mathTotal} formulas typeset (${d.mathUnrendered} not)`);
+        const raw = rawTeX(d.text);
+        check(!raw, `${name} (JavaScript off): no raw TeX in the visible text${raw ? " (" + raw[0].slice(0, 60) + ")" : ""}`);
+        const o = await phone.evaluate(overflow);
+        check(o.W === 390 && o.bad.length === 0 && o.scrollW <= o.W,
+          `${name} at 390 px: nothing wider than the screen outside a sideways scroller ` +
+          `(page ${o.scrollW} px wide for a ${o.W} px screen; ${o.scrollers} elements scroll inside their containers` +
+          (o.bad.length ? "; sticking out: " + o.bad.slice(0, 4).join(", ") : "") + ")");
+        if (!shot && o.wideMath > 0) shot = name;
+      }
+      if (shot) {
+        await phone.goto(url(shot), { waitUntil: "load" });
+        await phone.evaluate(() => {
+          const e = [...document.querySelectorAll(".katex-display")].find((x) => x.scrollWidth > x.clientWidth + 1);
+          window.scrollTo(0, e.getBoundingClientRect().top + window.scrollY - 300);
+        });
+        await phone.screenshot({ path: path.join(shotDir, "phone.png") });
+      }
+      check(shot, "some page has an equation wider than a phone's screen, for the screenshot" + (shot ? ` (${shot})` : ""));
+      await phone.close();
     }
     // Links, resolved against the ids each page really has.
     for (const name of pages) {
@@ -277,7 +386,7 @@ async function main() {
     c = await page.evaluate(colours);
     check(c.theme === "light" && luminance(c.page) > 0.8, "the toggle switches back to light");
     await page.evaluate(() => localStorage.removeItem("theme"));
-    for (const f of ["light.png", "dark.png", "search.png"]) {
+    for (const f of ["light.png", "dark.png", "search.png", "phone.png"]) {
       const p = path.join(shotDir, f);
       check(fs.existsSync(p) && fs.statSync(p).size > 20000, `screenshot build/screenshots/${f} taken`);
     }

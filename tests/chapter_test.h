@@ -14,7 +14,8 @@
 #include <sys/wait.h>
 
 #include "check.h"
-#include "plot.h"
+#include "cli.h"
+#include "tsv.h"
 #include "util.h"
 
 /* The number in column `col` of row `row`; NAN (and a failed check) if there is no such column. */
@@ -33,6 +34,21 @@ static TsvTable *load(Check *t, const char *dir, const char *name) {
                         "%s records its provenance", name);
     free(path);
     return tab;
+}
+
+/* Run every experiment of COMMANDS marked in_all, as `PROGRAM all` would. */
+static int run_all_experiments(const char *program, const CliCommand *commands, size_t n, void *ctx) {
+    CliSpec spec = {.program = program, .commands = commands, .ncommands = n};
+    return cli_run_all(&spec, ctx);
+}
+
+/* A CliCommon as a --quick run with `--threads 1 --out DIR` would have it,
+ * with a provenance naming the suite; free with cli_free. */
+static void quick_common(CliCommon *c, const char *suite, const char *dir) {
+    cli_common_init(c, suite);
+    c->threads = 1;
+    c->out = dir;
+    c->quick = true;
 }
 
 /* Run "build/bin/PROGRAM ARGS" (progress bars off, stderr captured): it must

@@ -8,7 +8,13 @@
   * every figure the prose shows exists as SVG (HTML) and PDF (print), and
     every image in the HTML loads from disk;
   * no {{data reference}} and no raw $math$ delimiters survive into the HTML
-    outside the KaTeX-rendered spans;
+    outside the KaTeX-rendered spans; the math is typeset when the page is
+    built (every span.math holds KaTeX's HTML, none is a KaTeX error, no
+    page loads a script to typeset it); no inline code shows two quotes run
+    together (``);
+  * identifiers are unique: no id twice on an HTML page, no LaTeX label
+    twice in the book (and no "multiply defined" from LaTeX), no id twice
+    in the EPUB, whose chapters share one space of ids;
   * the PDF exists, and LaTeX reported no undefined references;
   * print quality: no code line runs off the page (no overfull box set in
     the monospaced font) and nothing else sticks out more than 20pt; no
@@ -19,13 +25,14 @@
   * every gnuplot figure has its dark-mode drawing (figures/x-dark.svg), and in
     both drawings the text (and in the dark one the curves) contrasts with
     the background: a colour fixed in a figure script that vanishes on the
-    dark page is caught here (common/style.gp offers ink, faint, paper);
+    dark page is caught here (figures/style.gp offers ink, faint, paper);
   * the EPUB exists, has every chapter, math as MathML, and passes
     epubcheck (where Debian's epubcheck is installed).
 
 The browser's view of the HTML book is tests/test_browser.sh.
 Run from the repository root after `make html pdf epub`; prints "N passed, N failed".
 """
+import collections
 import glob
 import os
 import re
@@ -52,6 +59,12 @@ class Page(HTMLParser):
     def __init__(self):
         super().__init__()
         self.ids, self.hrefs, self.imgs = set(), [], []
+        self.id_list = []
+        self.math_spans = self.math_typeset = self.math_errors = 0
+        self.scripts = []
+        self.inline_code = []      # text of <code> outside <pre>
+        self.code_depth = self.pre_depth = 0
+        self.in_script = False
         self.in_math = 0
         self.text_outside_math = []
         self.stack = []
@@ -60,22 +73,48 @@ class Page(HTMLParser):
         a = dict(attrs)
         if "id" in a:
             self.ids.add(a["id"])
+            self.id_list.append(a["id"])
+        if tag == "script":
+            self.scripts.append((a.get("src") or "") + " ")
+            self.in_script = True
+        if tag == "code" and not self.pre_depth:
+            if not self.code_depth:
+                self.inline_code.append("")
+            self.code_depth += 1
+        if tag == "pre":
+            self.pre_depth += 1
         if tag == "a" and "href" in a:
             self.hrefs.append(a["href"])
         if tag == "img" and "src" in a:
             self.imgs.append(a["src"])
         cls = a.get("class", "") or ""
         math = tag == "span" and "math" in cls.split()
+        if math:
+            self.math_spans += 1
+        if tag == "span" and "katex" in cls.split() and self.in_math:
+            self.math_typeset += 1
+        if "katex-error" in cls.split():
+            self.math_errors += 1
         skip = tag in ("code", "pre", "script", "style")
         self.stack.append(math or skip)
         if math or skip:
             self.in_math += 1
 
     def handle_endtag(self, tag):
+        if tag == "pre":
+            self.pre_depth -= 1
+        if tag == "code" and self.code_depth:
+            self.code_depth -= 1
+        if tag == "script":
+            self.in_script = False
         if self.stack and self.stack.pop():
             self.in_math -= 1
 
     def handle_data(self, data):
+        if self.in_script:
+            self.scripts[-1] += data
+        if self.code_depth:
+            self.inline_code[-1] += data
         if not self.in_math:
             self.text_outside_math.append(data)
 
@@ -127,6 +166,14 @@ def main():
         check(not leftovers, "%s: no raw TeX outside math%s" % (name, (" (%s)" % leftovers[0][:60]) if leftovers else ""))
         with open(os.path.join("book/html", name), encoding="utf-8") as f:
             check("nw-undefined" not in f.read(), "%s: every chunk use names a defined chunk" % name)
+        twice = sorted(i for i, n in collections.Counter(p.id_list).items() if n > 1)
+        check(not twice, "%s: no id is given twice%s" % (name, (" (%s)" % ", ".join(twice[:5])) if twice else ""))
+        check(p.math_typeset >= p.math_spans and not p.math_errors,
+              "%s: all %d formulas are typeset in the page as built (%d typeset, %d KaTeX errors)" % (
+                  name, p.math_spans, p.math_typeset, p.math_errors))
+        check(not any("katex" in x.lower() for x in p.scripts), "%s: no script typesets math in the browser" % name)
+        run = [c for c in p.inline_code if "``" in c]
+        check(not run, "%s: no inline code shows two quotes run together%s" % (name, (" (%s)" % run[0][:50]) if run else ""))
 
     check(os.path.exists("book/book.pdf") and os.path.getsize("book/book.pdf") > 10000, "book/book.pdf exists")
     log = "build/book/xelatex.log"
@@ -135,9 +182,16 @@ def main():
             text = f.read()
         undefined = re.findall(r"Reference `([^']+)' on page", text)
         check(not undefined, "the PDF has no undefined references%s" % ((" (%s)" % ", ".join(undefined[:5])) if undefined else ""))
+        multiple = re.findall(r"Label `([^']+)' multiply defined", text)
+        check(not multiple and "multiply defined" not in text and "multiply-defined" not in text,
+              "LaTeX finds no label multiply defined%s" % ((" (%s)" % ", ".join(sorted(set(multiple))[:5])) if multiple else ""))
     # solutions: folded under their exercises in HTML, gathered at the end
     # of the chapter in the PDF
     tex = open("build/book/book.tex", encoding="utf-8").read() if os.path.exists("build/book/book.tex") else ""
+    labels = collections.Counter(re.findall(r"\\label\{([^}]*)\}", tex))
+    twice = sorted(l for l, n in labels.items() if n > 1)
+    check(tex and not twice, "no LaTeX label is given twice in the book (%d labels%s)" % (
+        len(labels), "; twice: %s" % ", ".join(twice[:5]) if twice else ""))
     for nw in chapters:
         stem = os.path.basename(os.path.dirname(nw))
         with open(nw, encoding="utf-8") as f:
@@ -341,6 +395,10 @@ def epub(chapters):
     raw = re.findall(r"\\frac|\\\(|\$[^$<]*\\[a-z]+[^$<]*\$", prose)
     check("<math" in text and not raw, "the EPUB's math is MathML%s" % (" (raw TeX: %s)" % raw[0][:40] if raw else ""))
     check('class="nw-chunk"' in text, "the EPUB has the code chunks")
+    ids = collections.Counter(re.findall(r'\sid="([^"]*)"', text))
+    twice = sorted(i for i, n in ids.items() if n > 1)
+    check(not twice, "no id is given twice in the EPUB (its links are resolved by id across chapters)%s" % (
+        " (%s)" % ", ".join(twice[:5]) if twice else ""))
     if EPUBCHECK is None:
         print("note: epubcheck not installed; the EPUB was not validated")
         return

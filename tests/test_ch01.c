@@ -381,8 +381,9 @@ static void test_lexicon_and_folding(Check *t) {
 
 /* The solutions to the coding exercises do what the chapter says. */
 static void test_solutions(Check *t, Run *r) {
+    Dataset *d = load_data(r);
     NgramModel models[9];
-    for (int j = 0; j <= 8; j++) ngram_train(&models[j], j, r->vocab.size, r->xtrain, r->ntrain);
+    for (int j = 0; j <= 8; j++) ngram_train(&models[j], j, d->vocab.size, d->train.ids, d->train.len);
     /* the main text's interpolation, from the orders experiment run to order 6 */
     r->max_order = 8;
     check_true(t, experiment_orders(r) == 0, "orders runs to order 8 in quick mode");
@@ -401,7 +402,7 @@ static void test_solutions(Check *t, Run *r) {
     tsv_free(o);
     /* exercise 6: count-dependent weights beat a single lambda at the high orders */
     double beta = 0;
-    double dir8 = dirichlet_val_ppl(models, 8, r->xval, r->nval, 8, &beta);
+    double dir8 = dirichlet_val_ppl(models, 8, d->val.ids, d->val.len, 8, &beta);
     check_true(t, dir8 < interp8, "exercise 6: count-dependent weights at order 8 (%.3f, beta %g) beat one lambda (%.3f)",
                dir8, beta, interp8);
     /* exercise 6's model is a distribution at every order: rows sum to one */
@@ -409,10 +410,10 @@ static void test_solutions(Check *t, Run *r) {
     uint32_t w[9];
     for (int trial = 0; trial < 20; trial++) {
         size_t i = 8 + (size_t)trial * 997;
-        memcpy(w, r->xval + i - 8, 8 * sizeof *w);
-        if (trial % 5 == 4) w[0] = w[1] = (uint32_t)r->vocab.size - 1;   /* likely unseen */
+        memcpy(w, d->val.ids + i - 8, 8 * sizeof *w);
+        if (trial % 5 == 4) w[0] = w[1] = (uint32_t)d->vocab.size - 1;   /* likely unseen */
         double sum = 0;
-        for (int b = 0; b < r->vocab.size; b++) { w[8] = (uint32_t)b; sum += dirichlet_prob(models, 8, w, 16, 0.01); }
+        for (int b = 0; b < d->vocab.size; b++) { w[8] = (uint32_t)b; sum += dirichlet_prob(models, 8, w, 16, 0.01); }
         worst = fmax(worst, fabs(sum - 1));
     }
     check_true(t, worst < 1e-9, "exercise 6: every row of the order-8 model sums to 1 (worst %.1e)", worst);
@@ -436,7 +437,7 @@ static void test_solutions(Check *t, Run *r) {
     /* exercise 8: greedy decoding becomes periodic */
     size_t len = 3000;
     uint32_t *out = xmalloc_array(len, sizeof *out);
-    out[0] = (uint32_t)r->vocab.id_of['\n'];
+    out[0] = (uint32_t)d->vocab.id_of['\n'];
     generate_greedy(models, 5, out, 1, len);
     bool periodic = false;
     for (size_t period = 1; period < 1000 && !periodic; period++) {
@@ -451,7 +452,8 @@ static void test_solutions(Check *t, Run *r) {
 
 /* --quick runs of every experiment, and what they write. */
 static void test_quick_experiments(Check *t, Run *r) {
-    check_true(t, experiment_all(r) == 0, "every experiment runs in --quick mode");
+    check_true(t, run_all_experiments("ch01-markov", COMMANDS, sizeof COMMANDS / sizeof *COMMANDS, r) == 0,
+               "every experiment of 'all' runs in --quick mode");
     const char *d = r->c.out;
     TsvTable *o = load(t, d, "ch01-orders");
     if (o) {
@@ -465,7 +467,7 @@ static void test_quick_experiments(Check *t, Run *r) {
         check_true(t, finite, "validation perplexities are finite and >= 1");
         check_true(t, falling, "training perplexity falls with every order");
         check_true(t, num(t, o, 2, "val_ppl_best") < num(t, o, 0, "val_ppl_best"), "order 2 predicts validation text better than order 0");
-        check_true(t, num(t, o, 0, "val_ppl_best") < r->vocab.size, "order 0 beats the uniform model (perplexity < V)");
+        check_true(t, num(t, o, 0, "val_ppl_best") < r->data->vocab.size, "order 0 beats the uniform model (perplexity < V)");
         tsv_free(o);
     }
     TsvTable *b = load(t, d, "ch01-bigram");
@@ -545,12 +547,12 @@ int main(void) {
     char dir[] = "/tmp/test-ch01-XXXXXX";
     if (!mkdtemp(dir)) die("cannot make a temporary directory");
     Run r = {.max_order = 0, .order = 4, .length = 100, .alpha = 0, .prompt = ""};
-    r.c = (CliCommon){.seed = 1, .threads = 1, .out = dir, .quick = true, .data = "brown",
-                      .device = "cpu", .command_line = "test_ch01"};
+    quick_common(&r.c, "test_ch01", dir);
     setenv("NO_PROGRESS", "1", 1);
     test_quick_experiments(&t, &r);
     test_solutions(&t, &r);
-    unload_corpus(&r);
+    dataset_free(r.data);
+    cli_free(&r.c);
     char *rm = xasprintf("rm -rf %s", dir);
     if (system(rm) != 0) warn("could not remove %s", dir);
     free(rm);

@@ -445,14 +445,15 @@ int main(void) {
     char dir[] = "/tmp/test-ch03-XXXXXX";
     if (!mkdtemp(dir)) die("cannot make a temporary directory");
     Run r = {.depth = 50, .width = 64, .steps = 10, .lr = 0.1, .gain = 1, .clip = 0, .act = "tanh"};
-    r.c = (CliCommon){.seed = 1, .threads = 1, .out = dir, .quick = true, .data = "brown",
-                      .device = "cpu", .command_line = "test_ch03"};
+    quick_common(&r.c, "test_ch03", dir);
     setenv("NO_PROGRESS", "1", 1);
-    check_true(&t, experiment_all(&r) == 0, "every experiment runs in --quick mode");
+    check_true(&t, run_all_experiments("ch03-backprop", COMMANDS, sizeof COMMANDS / sizeof *COMMANDS, &r) == 0,
+               "every experiment of 'all' runs in --quick mode");
     test_quick_verify(&t, dir);
     test_quick_depth(&t, dir);
     test_quick_clip(&t, dir);
     test_quick_logspace(&t, dir);
+    cli_free(&r.c);
     char *rm = xasprintf("rm -rf %s", dir);
     if (system(rm) != 0) warn("could not remove %s", dir);
     free(rm);

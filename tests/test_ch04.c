@@ -315,11 +315,20 @@ static void test_checkpoint(Check *t, const char *dir) {
     MlpConfig c = {.V = 85, .T = 5, .D = 3, .H = 7, .L = 2, .act = ACT_SWISH};
     Mlp *m = mlp_new(&c, 4, 77);
     char *path = xasprintf("%s/model.safetensors", dir);
-    mlp_save(m, path);
+    Provenance prov;
+    provenance_init(&prov, "test_ch04 checkpoint", 1);
+    mlp_save(m, path, &prov);
+    provenance_free(&prov);
     Mlp *k = mlp_load(path, 85, 4);
     check_true(t, k->n == m->n && memcmp(k->params, m->params, m->n * sizeof(float)) == 0 && k->cfg.act == ACT_SWISH &&
                       k->cfg.L == 2 && k->cfg.T == 5,
                "a saved model loads back with the same configuration and parameters");
+    char err[256];
+    Ckpt *ck = ckpt_load(path, err, sizeof err);
+    check_true(t, ck && ck->n == 7 && ckpt_find(ck, "layer2.bias") && ckpt_meta(ck, "format") &&
+                      strcmp(ckpt_meta(ck, "command"), "test_ch04 checkpoint") == 0 && ckpt_meta(ck, "git"),
+               "it is a safetensors file of named tensors with the run's provenance");
+    ckpt_free(ck);
     expect_die(t, die_load_other, path, "vocabulary", "a model for another vocabulary is refused");
     char *bad = xasprintf("%s/garbage.safetensors", dir);
     FILE *f = fopen(bad, "w");
@@ -331,17 +340,17 @@ static void test_checkpoint(Check *t, const char *dir) {
 
 /* Perplexity = exp(mean loss) = 1 / geometric mean of the probabilities. */
 static void test_perplexity(Check *t, Run *r) {
-    load_corpus(r);
-    MlpConfig c = {.V = r->vocab.size, .T = 8, .D = 4, .H = 16, .L = 1, .act = ACT_GELU};
+    Dataset *d = load_data(r);
+    MlpConfig c = {.V = d->vocab.size, .T = 8, .D = 4, .H = 16, .L = 1, .act = ACT_GELU};
     Mlp *m = mlp_new(&c, 64, 1);
     size_t n = 2000;
-    double ce = mlp_cross_entropy(m, r->xval, n, CH01_START, 1), logprod = 0;
+    double ce = mlp_cross_entropy(m, d->val.ids, n, CH01_START, 1), logprod = 0;
     float *q = xmalloc_array((size_t)c.V, sizeof *q);
     for (size_t i = CH01_START; i < n; i++) {
-        fill_context(m->ctx, r->xval, i, c.T, c.V);
+        fill_context(m->ctx, d->val.ids, i, c.T, c.V);
         mlp_forward(m, 1);
         softmax_row(q, m->logits, c.V);
-        logprod += log(q[r->xval[i]]);
+        logprod += log(q[d->val.ids[i]]);
     }
     check_close(t, exp(ce), exp(-logprod / (double)(n - CH01_START)), 1e-6, 1e-5,
                 "exp(mean loss) = (product of q)^(-1/N), on the model's own predictions");
@@ -358,13 +367,14 @@ static bool all_finite(Check *t, TsvTable *tab, const char *col) {
 }
 
 static void test_quick_experiments(Check *t, Run *r) {
-    check_true(t, experiment_all(r) == 0, "every experiment runs in --quick mode");
+    check_true(t, run_all_experiments("ch04-mlp", COMMANDS, sizeof COMMANDS / sizeof *COMMANDS, r) == 0,
+               "every experiment of 'all' runs in --quick mode");
     const char *d = r->c.out;
     TsvTable *c = load(t, d, "ch04-curve");
     if (c) {
         size_t n = tsv_rows(c);
         check_true(t, all_finite(t, c, "train_loss") && all_finite(t, c, "val_loss"), "the learning curve is finite");
-        check_close(t, num(t, c, 0, "val_loss"), log(r->vocab.size), 0, 0.1, "it starts near ln V (%.3f)", num(t, c, 0, "val_loss"));
+        check_close(t, num(t, c, 0, "val_loss"), log(r->data->vocab.size), 0, 0.1, "it starts near ln V (%.3f)", num(t, c, 0, "val_loss"));
         check_true(t, num(t, c, n - 1, "train_loss") < num(t, c, 0, "train_loss") - 0.3 &&
                           num(t, c, n - 1, "val_loss") < num(t, c, 0, "val_loss") - 0.3,
                    "training lowers both losses by more than 0.3 nats");
@@ -373,15 +383,15 @@ static void test_quick_experiments(Check *t, Run *r) {
     TsvTable *tr = load(t, d, "ch04-train");
     if (tr) {
         double v = num(t, tr, 0, "val_ppl");
-        check_true(t, isfinite(v) && v > 1 && v < r->vocab.size, "validation perplexity is in (1, V): %.2f", v);
-        check_true(t, num(t, tr, 0, "val_positions") == (double)(r->nval - CH01_START),
+        check_true(t, isfinite(v) && v > 1 && v < r->data->vocab.size, "validation perplexity is in (1, V): %.2f", v);
+        check_true(t, num(t, tr, 0, "val_positions") == (double)(r->data->val.len - CH01_START),
                    "it is measured on chapter 1's validation positions");
         check_close(t, num(t, tr, 0, "val_bpc"), log2(v), 1e-3, 1e-3, "bits per character = log2 perplexity");
         tsv_free(tr);
     }
     TsvTable *e = load(t, d, "ch04-embed");
     if (e) {
-        check_true(t, (int)tsv_rows(e) == r->vocab.size && all_finite(t, e, "pc1") && all_finite(t, e, "pc2"),
+        check_true(t, (int)tsv_rows(e) == r->data->vocab.size && all_finite(t, e, "pc1") && all_finite(t, e, "pc2"),
                    "one embedding point per symbol, finite");
         check_true(t, num(t, e, 0, "var1") >= num(t, e, 0, "var2") && num(t, e, 0, "var1") + num(t, e, 0, "var2") <= 1.0001,
                    "the first component explains at least as much as the second, together at most all");
@@ -525,12 +535,12 @@ int main(void) {
     char *model = xasprintf("%s/quick.safetensors", dir);
     Run r = {.context = 8, .embed = 8, .hidden = 64, .layers = 2, .steps = 0, .batch = 32, .length = 50,
              .lr = 3e-3, .activation = "gelu", .model = model, .prompt = ""};
-    r.c = (CliCommon){.seed = 1, .threads = 1, .out = dir, .quick = true, .data = "brown",
-                      .device = "cpu", .command_line = "test_ch04"};
+    quick_common(&r.c, "test_ch04", dir);
     test_perplexity(&t, &r);
     test_quick_experiments(&t, &r);
     test_solutions(&t, &r);
-    unload_corpus(&r);
+    dataset_free(r.data);
+    cli_free(&r.c);
     test_command_line(&t, dir);
     char *rm = xasprintf("rm -rf %s", dir);
     if (system(rm) != 0) warn("could not remove %s", dir);

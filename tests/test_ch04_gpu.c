@@ -5,7 +5,8 @@
  *   backward: every parameter's gradient of the batch's mean loss;
  *   training: AGREE_STEPS steps from one seed on identical batches, the
  *             loss of every step (gpu_agree, the chapter's own experiment);
- *   the train experiment with --device cuda in --quick mode.
+ *   the train experiment with --device cuda in --quick mode, through the
+ *             run's one Gpu (run_gpu), its files' device line naming it.
  * Tolerances (the book's rule |got - ref| <= atol + rtol |ref|): logits
  * atol 1e-5, rtol 1e-4 (f32 sums in a different order: cuBLAS against
  * matmul_f32); gradients atol 1e-6, rtol 1e-3 (the embedding's atomic adds
@@ -15,13 +16,14 @@
  * closing line with nothing checked, which tests/run reports as skipped. */
 #include "mlp.c"
 
+#include "chapter_test.h"
 #include "check.h"
 
-static void test_forward_backward(Check *t) {
+static void test_forward_backward(Check *t, Gpu *dev) {
     MlpConfig c = {.V = 85, .T = 16, .D = 16, .H = 128, .L = 2, .act = ACT_GELU};
     int B = 64;
     Mlp *cpu = mlp_new(&c, B, 5), *gpu = mlp_new(&c, B, 5);
-    mlp_gpu_attach(gpu);
+    mlp_gpu_attach(gpu, dev);
     Rng rng;
     rng_seed(&rng, 17);
     for (int i = 0; i < B * c.T; i++) cpu->ctx[i] = gpu->ctx[i] = (int32_t)rng_below(&rng, (uint64_t)c.V + 1);
@@ -46,15 +48,17 @@ int main(void) {
         return check_summary(&t);
     }
     setenv("NO_PROGRESS", "1", 1);
-    test_forward_backward(&t);
+    Gpu *dev = gpu_open(0);
+    test_forward_backward(&t, dev);
+    gpu_close(dev);
     char dir[] = "/tmp/test-ch04-gpu-XXXXXX";
     if (!mkdtemp(dir)) die("cannot make a temporary directory");
     char *model = xasprintf("%s/quick.safetensors", dir);
     Run r = {.context = 16, .embed = 16, .hidden = 128, .layers = 2, .steps = 0, .batch = 64, .length = 50,
              .lr = 2e-3, .activation = "gelu", .model = model, .prompt = ""};
-    r.c = (CliCommon){.seed = 1, .threads = 1, .out = dir, .quick = true, .data = "brown",
-                      .device = "cuda", .command_line = "test_ch04_gpu"};
-    load_corpus(&r);
+    quick_common(&r.c, "test_ch04_gpu", dir);
+    r.c.device = DEV_CUDA;
+    Dataset *d = load_data(&r);
     double worst = gpu_agree(&r, AGREE_STEPS, NULL);
     check_true(&t, worst <= AGREE_TOL, "%d training steps: CPU and GPU losses within %.0e nats (worst %.2e)", AGREE_STEPS,
                AGREE_TOL, worst);
@@ -64,11 +68,13 @@ int main(void) {
     check_true(&t, tab != NULL, "it writes ch04-train.tsv%s%s", tab ? "" : ": ", tab ? "" : err);
     if (tab) {
         double v = tsv_num(tab, 0, tsv_col(tab, "val_ppl"));
-        check_true(&t, isfinite(v) && v > 1 && v < r.vocab.size, "its validation perplexity is in (1, V): %.2f", v);
+        check_true(&t, isfinite(v) && v > 1 && v < d->vocab.size, "its validation perplexity is in (1, V): %.2f", v);
         check_true(&t, strncmp(tsv_meta(tab, "device"), "cuda", 4) == 0, "and its device line names the GPU");
         tsv_free(tab);
     }
-    unload_corpus(&r);
+    gpu_close(r.gpu);
+    dataset_free(r.data);
+    cli_free(&r.c);
     char *rm = xasprintf("rm -rf %s", dir);
     if (system(rm) != 0) warn("could not remove %s", dir);
     free(rm), free(path), free(model);

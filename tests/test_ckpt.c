@@ -48,20 +48,18 @@ static size_t hand_file(unsigned char *out) {
     return 155;
 }
 
-static CkptTensor ct(const char *name, DType dt, int ndim, const int64_t *shape, const void *data) {
-    CkptTensor t = {.name = (char *)name, .dtype = dt, .ndim = ndim, .data = (void *)data};
-    int64_t n = 1;
-    for (int d = 0; d < ndim; d++) t.shape[d] = shape[d], n *= shape[d];
-    t.nbytes = (size_t)n * dtype_size(dt);
-    return t;
+static NamedTensor ct(const char *name, DType dt, int ndim, const int64_t *shape, const void *data) {
+    return (NamedTensor){name, tensor_wrap(dt, DEV_CPU, ndim, shape, (void *)data)};
 }
+
+static size_t nbytes(const NamedTensor *x) { return tensor_nbytes(&x->t); }
 
 static void test_hand_worked(Check *t) {
     check_true(t, strlen(HAND_HEADER) == 136 && (strlen(HAND_HEADER) - 4) == 132, "the hand count: 132 + 4 bytes");
-    CkptTensor ts[2] = {ct("a", DT_F32, 1, (const int64_t[]){2}, HAND_A), ct("b", DT_U8, 1, (const int64_t[]){3}, HAND_B)};
+    NamedTensor ts[2] = {ct("a", DT_F32, 1, (const int64_t[]){2}, HAND_A), ct("b", DT_U8, 1, (const int64_t[]){3}, HAND_B)};
     const char *meta[] = {"k", "v", NULL};
     char err[256] = "", *path = tmp_path("hand.safetensors");
-    bool ok = ckpt_save(path, ts, 2, meta, err, sizeof err);
+    bool ok = ckpt_save(path, ts, 2, NULL, meta, err, sizeof err);
     check_true(t, ok, "save the hand-worked file (%s)", err);
     size_t len = 0;
     char *got = file_read(path, &len, NULL, 0);
@@ -73,13 +71,14 @@ static void test_hand_worked(Check *t) {
     Ckpt *c = ckpt_parse(want, 155, err, sizeof err);
     check_true(t, c != NULL, "parse the hand-worked bytes (%s)", err);
     if (c) {
-        const CkptTensor *a = ckpt_find(c, "a"), *b = ckpt_find(c, "b");
-        check_true(t, c->n == 2 && a && b && a->dtype == DT_F32 && a->ndim == 1 && a->shape[0] == 2 && a->nbytes == 8 &&
-                          memcmp(a->data, HAND_A, 8) == 0 && b->dtype == DT_U8 && b->shape[0] == 3 &&
-                          memcmp(b->data, HAND_B, 3) == 0, "its tensors read back");
+        const NamedTensor *a = ckpt_find(c, "a"), *b = ckpt_find(c, "b");
+        check_true(t, c->n == 2 && a && b && a->t.dtype == DT_F32 && a->t.ndim == 1 && a->t.shape[0] == 2 &&
+                          nbytes(a) == 8 && memcmp(a->t.data, HAND_A, 8) == 0 && b->t.dtype == DT_U8 &&
+                          b->t.shape[0] == 3 && memcmp(b->t.data, HAND_B, 3) == 0 && a->t.device == DEV_CPU &&
+                          tensor_is_contiguous(&a->t), "its tensors read back, contiguous CPU tensors");
         check_true(t, c->nmeta == 1 && ckpt_meta(c, "k") && strcmp(ckpt_meta(c, "k"), "v") == 0 && !ckpt_meta(c, "x") &&
                           !ckpt_find(c, "c"), "its metadata reads back; missing names give NULL");
-        check_true(t, (uintptr_t)c->blob % 64 == 0 && a->data == c->blob, "data in one 64-byte aligned blob, in file order");
+        check_true(t, (uintptr_t)c->blob % 64 == 0 && a->t.data == c->blob, "data in one 64-byte aligned blob, in file order");
     }
     ckpt_free(c);
     free(path);
@@ -98,7 +97,7 @@ static void test_round_trip(Check *t) {
     unsigned char nib[3] = {0x12, 0xab, 0xf0};
     for (int i = 0; i < 6; i++) f32[i] = (float)rng_normal(&r), i8[i] = (int8_t)(rng_u32(&r) & 0xff);
     for (int i = 0; i < 4; i++) f64[i] = rng_normal(&r), bf[i] = f32_to_bf16((float)rng_normal(&r));
-    CkptTensor ts[] = {
+    NamedTensor ts[] = {
         ct("layer.0.weight", DT_F32, 2, (const int64_t[]){2, 3}, f32),
         ct("emb \"quoted\" \\ \xc3\xbc", DT_BF16, 1, (const int64_t[]){4}, bf),
         ct("i8", DT_I8, 3, (const int64_t[]){3, 1, 2}, i8),
@@ -110,16 +109,16 @@ static void test_round_trip(Check *t) {
     size_t n = sizeof ts / sizeof ts[0];
     const char *meta[] = {"step", "100", "note", "tab\there, newline\nthere, \x01 \"q\" \\ caf\xc3\xa9 \xf0\x9f\x98\x80", "", "empty key", NULL};
     char err[256] = "", *path = tmp_path("round.safetensors");
-    check_true(t, ckpt_save(path, ts, n, meta, err, sizeof err), "save %zu tensors of 7 dtypes (%s)", n, err);
+    check_true(t, ckpt_save(path, ts, n, NULL, meta, err, sizeof err), "save %zu tensors of 7 dtypes (%s)", n, err);
     Ckpt *c = ckpt_load(path, err, sizeof err);
     check_true(t, c != NULL, "load them back (%s)", err);
     if (!c) { free(path); return; }
     int same = 0;
     for (size_t i = 0; i < n; i++) {
-        const CkptTensor *g = ckpt_find(c, ts[i].name);
-        bool ok = g && g->dtype == ts[i].dtype && g->ndim == ts[i].ndim && g->nbytes == ts[i].nbytes &&
-                  (ts[i].nbytes == 0 || memcmp(g->data, ts[i].data, ts[i].nbytes) == 0);
-        for (int d = 0; ok && d < ts[i].ndim; d++) ok = g->shape[d] == ts[i].shape[d];
+        const NamedTensor *g = ckpt_find(c, ts[i].name);
+        bool ok = g && g->t.dtype == ts[i].t.dtype && g->t.ndim == ts[i].t.ndim && nbytes(g) == nbytes(&ts[i]) &&
+                  (nbytes(&ts[i]) == 0 || memcmp(g->t.data, ts[i].t.data, nbytes(&ts[i])) == 0);
+        for (int d = 0; ok && d < ts[i].t.ndim; d++) ok = g->t.shape[d] == ts[i].t.shape[d];
         same += ok;
     }
     check_true(t, same == (int)n && c->n == n, "every name, dtype, shape and byte survives (%d of %zu)", same, n);
@@ -127,20 +126,51 @@ static void test_round_trip(Check *t) {
     for (int i = 0; meta_ok && meta[2 * i]; i++) meta_ok = ckpt_meta(c, meta[2 * i]) && strcmp(ckpt_meta(c, meta[2 * i]), meta[2 * i + 1]) == 0;
     check_true(t, meta_ok, "metadata with escapes and UTF-8 survives");
     for (size_t i = 0; i + 1 < c->n; i++)
-        same = same && (char *)c->tensors[i].data + c->tensors[i].nbytes == (char *)c->tensors[i + 1].data;
+        same = same && (char *)c->tensors[i].t.data + nbytes(&c->tensors[i]) == (char *)c->tensors[i + 1].t.data;
     check_true(t, same, "tensors come back in file order, back to back");
     ckpt_free(c);
 
-    /* The tensor.h bridges. */
-    Arena *a = arena_new("ckpt", DEV_CPU, 1 << 16);
+    /* A tensor from an arena, saved with a provenance and read back into another with ckpt_read. */
+    Arena *a = arena_new("ckpt", 1 << 16);
     Tensor x = tensor_new(a, DT_F16, 2, (const int64_t[]){3, 4});
     tensor_fill(&x, 0.5);
-    CkptTensor cx = ckpt_tensor_of("x", &x);
-    check_true(t, ckpt_save(path, &cx, 1, NULL, err, sizeof err), "save a Tensor through ckpt_tensor_of (%s)", err);
+    Tensor bias = tensor_new(a, DT_F32, 1, (const int64_t[]){3});
+    tensor_fill(&bias, -2);
+    NamedTensor model[2] = {{"x", x}, {"bias", bias}};
+    Provenance prov;
+    provenance_init(&prov, "test_ckpt round trip", 1);
+    const char *mine[] = {"format", "test 1", NULL};
+    check_true(t, ckpt_save(path, model, 2, &prov, mine, err, sizeof err), "save arena tensors with a provenance (%s)", err);
     c = ckpt_load(path, err, sizeof err);
-    Tensor y = c ? ckpt_as_tensor(ckpt_find(c, "x")) : x;
-    check_true(t, c && y.dtype == DT_F16 && y.shape[0] == 3 && y.shape[1] == 4 && ((uint16_t *)y.data)[11] == 0x3800 &&
-                      c->nmeta == 0, "and read it back as a Tensor");
+    check_true(t, c && c->nmeta == 6 && strcmp(c->keys[0], "command") == 0 &&
+                      strcmp(ckpt_meta(c, "command"), "test_ckpt round trip") == 0 &&
+                      strcmp(ckpt_meta(c, "device"), prov.device) == 0 && strcmp(ckpt_meta(c, "threads"), "1") == 0 &&
+                      strcmp(ckpt_meta(c, "git"), prov.git) == 0 && strcmp(ckpt_meta(c, "date"), prov.date) == 0 &&
+                      strcmp(ckpt_meta(c, "format"), "test 1") == 0 && strcmp(c->keys[5], "format") == 0,
+               "the provenance's five values come first in the metadata, then the caller's");
+    Tensor x2 = tensor_new(a, DT_F16, 2, (const int64_t[]){3, 4}), b2 = tensor_new(a, DT_F32, 1, (const int64_t[]){3});
+    NamedTensor into[2] = {{"bias", b2}, {"x", x2}};  /* any order */
+    check_true(t, c && ckpt_read(c, into, 2, err, sizeof err) && ((uint16_t *)x2.data)[11] == 0x3800 &&
+                      ((float *)b2.data)[2] == -2, "ckpt_read copies them into the caller's tensors (%s)", err);
+    const char *dup_meta[] = {"git", "mine", NULL};
+    check_true(t, !ckpt_save(path, model, 2, &prov, dup_meta, err, sizeof err) && strstr(err, "\"git\" appears twice"),
+               "a caller's key that repeats a provenance key is refused (%s)", err);
+    provenance_free(&prov);
+
+    /* ckpt_read is all or nothing */
+    tensor_fill(&x2, 1), tensor_fill(&b2, 1);
+    Tensor short_b = tensor_new(a, DT_F32, 1, (const int64_t[]){2}), f32x = tensor_new(a, DT_F32, 2, (const int64_t[]){3, 4});
+    NamedTensor wrong_shape[2] = {{"x", x2}, {"bias", short_b}}, wrong_dtype[2] = {{"bias", b2}, {"x", f32x}};
+    NamedTensor missing[3] = {{"x", x2}, {"bias", b2}, {"extra", short_b}}, fewer[1] = {{"x", x2}};
+    check_true(t, c && !ckpt_read(c, wrong_shape, 2, err, sizeof err) &&
+                      strstr(err, "tensor \"bias\" is F32[3] in the checkpoint, F32[2] here"), "another shape (%s)", err);
+    check_true(t, c && !ckpt_read(c, wrong_dtype, 2, err, sizeof err) &&
+                      strstr(err, "tensor \"x\" is F16[3,4] in the checkpoint, F32[3,4] here"), "another dtype (%s)", err);
+    check_true(t, c && !ckpt_read(c, missing, 3, err, sizeof err) && strstr(err, "has no tensor \"extra\""),
+               "a missing tensor (%s)", err);
+    check_true(t, c && !ckpt_read(c, fewer, 1, err, sizeof err) &&
+                      strstr(err, "holds a tensor \"bias\" that this program does not have"), "an unexpected tensor (%s)", err);
+    check_true(t, ((uint16_t *)x2.data)[0] == 0x3c00 && ((float *)b2.data)[0] == 1, "a refused read copies nothing");
     ckpt_free(c);
     arena_free(a);
     free(path);
@@ -263,13 +293,11 @@ static void test_refusals(Check *t) {
 static bool consistent(const Ckpt *c, size_t file_len) {
     size_t total = 0;
     for (size_t i = 0; i < c->n; i++) {
-        const CkptTensor *x = &c->tensors[i];
-        int64_t numel = 1;
-        for (int d = 0; d < x->ndim; d++) numel *= x->shape[d];
-        if (x->ndim < 0 || x->ndim > 8 || (size_t)numel * dtype_size(x->dtype) != x->nbytes) return false;
-        if ((char *)x->data != (char *)c->blob + total) return false;
+        const NamedTensor *x = &c->tensors[i];
+        if (x->t.ndim < 0 || x->t.ndim > 8 || x->t.device != DEV_CPU || !tensor_is_contiguous(&x->t)) return false;
+        if ((char *)x->t.data != (char *)c->blob + total) return false;
         if (!x->name || ckpt_find(c, x->name) != x) return false;
-        total += x->nbytes;
+        total += nbytes(x);
     }
     return total <= file_len;
 }
@@ -360,27 +388,34 @@ static int leftover_tmp_files(void) {
 static void test_save_refusals(Check *t) {
     float x[4] = {1, 2, 3, 4};
     char err[256], *path = tmp_path("refuse.safetensors");
-    CkptTensor two[2] = {ct("w", DT_F32, 1, (const int64_t[]){2}, x), ct("w", DT_F32, 1, (const int64_t[]){2}, x + 2)};
-    check_true(t, !ckpt_save(path, two, 2, NULL, err, sizeof err) && strstr(err, "two tensors are named \"w\""),
+    NamedTensor two[2] = {ct("w", DT_F32, 1, (const int64_t[]){2}, x), ct("w", DT_F32, 1, (const int64_t[]){2}, x + 2)};
+    check_true(t, !ckpt_save(path, two, 2, NULL, NULL, err, sizeof err) && strstr(err, "two tensors are named \"w\""),
                "save refuses duplicate names (%s)", err);
-    CkptTensor wrong = ct("w", DT_F32, 1, (const int64_t[]){4}, x);
-    wrong.nbytes = 12;
-    check_true(t, !ckpt_save(path, &wrong, 1, NULL, err, sizeof err) && strstr(err, "nbytes 12, but the shape needs 16"),
-               "save refuses a wrong nbytes (%s)", err);
-    CkptTensor meta_name = ct("__metadata__", DT_F32, 1, (const int64_t[]){1}, x);
-    check_true(t, !ckpt_save(path, &meta_name, 1, NULL, err, sizeof err) && strstr(err, "other than __metadata__"),
+    float grid[6] = {0};
+    Tensor g23 = tensor_wrap(DT_F32, DEV_CPU, 2, (const int64_t[]){2, 3}, grid);
+    NamedTensor strided = {"w", tensor_transpose(&g23, 0, 1)};
+    check_true(t, !ckpt_save(path, &strided, 1, NULL, NULL, err, sizeof err) && strstr(err, "not contiguous"),
+               "save refuses a strided tensor (%s)", err);
+    NamedTensor on_gpu = {"w", tensor_wrap(DT_F32, DEV_CUDA, 1, (const int64_t[]){4}, x)};
+    check_true(t, !ckpt_save(path, &on_gpu, 1, NULL, NULL, err, sizeof err) && strstr(err, "not on the cpu"),
+               "save refuses a device tensor (%s)", err);
+    NamedTensor no_data = ct("w", DT_F32, 1, (const int64_t[]){4}, NULL);
+    check_true(t, !ckpt_save(path, &no_data, 1, NULL, NULL, err, sizeof err) && strstr(err, "no data"),
+               "save refuses a tensor without data (%s)", err);
+    NamedTensor meta_name = ct("__metadata__", DT_F32, 1, (const int64_t[]){1}, x);
+    check_true(t, !ckpt_save(path, &meta_name, 1, NULL, NULL, err, sizeof err) && strstr(err, "other than __metadata__"),
                "save refuses the name __metadata__ (%s)", err);
-    CkptTensor ok1 = ct("w", DT_F32, 1, (const int64_t[]){4}, x);
+    NamedTensor ok1 = ct("w", DT_F32, 1, (const int64_t[]){4}, x);
     const char *odd[] = {"k", NULL};
-    check_true(t, !ckpt_save(path, &ok1, 1, odd, err, sizeof err) && strstr(err, "has no value"),
+    check_true(t, !ckpt_save(path, &ok1, 1, NULL, odd, err, sizeof err) && strstr(err, "has no value"),
                "save refuses a key without a value (%s)", err);
     const char *dup[] = {"k", "1", "k", "2", NULL};
-    check_true(t, !ckpt_save(path, &ok1, 1, dup, err, sizeof err) && strstr(err, "metadata key \"k\" appears twice"),
+    check_true(t, !ckpt_save(path, &ok1, 1, NULL, dup, err, sizeof err) && strstr(err, "metadata key \"k\" appears twice"),
                "save refuses a repeated metadata key (%s)", err);
     const char *bad_utf8[] = {"k", "\xff", NULL};
-    check_true(t, !ckpt_save(path, &ok1, 1, bad_utf8, err, sizeof err) && strstr(err, "not valid UTF-8"),
+    check_true(t, !ckpt_save(path, &ok1, 1, NULL, bad_utf8, err, sizeof err) && strstr(err, "not valid UTF-8"),
                "save refuses metadata that is not UTF-8 (%s)", err);
-    check_true(t, !ckpt_save("/nonexistent-dir/x.safetensors", &ok1, 1, NULL, err, sizeof err) &&
+    check_true(t, !ckpt_save("/nonexistent-dir/x.safetensors", &ok1, 1, NULL, NULL, err, sizeof err) &&
                       strstr(err, "cannot write /nonexistent-dir/x.safetensors: No such file or directory"),
                "save into a missing directory fails without dying (%s)", err);
     check_true(t, !file_exists(path) && leftover_tmp_files() == 0, "refused saves leave no file behind");
@@ -392,15 +427,15 @@ static void test_save_refusals(Check *t) {
 static void test_atomic_failure(Check *t) {
     float small[4] = {1, 2, 3, 4};
     char err[256] = "", *path = tmp_path("atomic.safetensors");
-    CkptTensor a = ct("w", DT_F32, 1, (const int64_t[]){4}, small);
+    NamedTensor a = ct("w", DT_F32, 1, (const int64_t[]){4}, small);
     const char *meta[] = {"version", "old", NULL};
-    check_true(t, ckpt_save(path, &a, 1, meta, err, sizeof err), "save the old file (%s)", err);
+    check_true(t, ckpt_save(path, &a, 1, NULL, meta, err, sizeof err), "save the old file (%s)", err);
     size_t old_len = 0, now_len = 0;
     char *old = file_read(path, &old_len, NULL, 0);
 
     enum { BIG = 1 << 16 };
     float *big = xcalloc(BIG, sizeof *big);
-    CkptTensor b = ct("w", DT_F32, 1, (const int64_t[]){BIG}, big);
+    NamedTensor b = ct("w", DT_F32, 1, (const int64_t[]){BIG}, big);
     const char *meta2[] = {"version", "new", NULL};
     struct rlimit saved, lim;
     getrlimit(RLIMIT_FSIZE, &saved);
@@ -408,7 +443,7 @@ static void test_atomic_failure(Check *t) {
     lim.rlim_cur = 4096;
     void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
     setrlimit(RLIMIT_FSIZE, &lim);
-    bool ok = ckpt_save(path, &b, 1, meta2, err, sizeof err);
+    bool ok = ckpt_save(path, &b, 1, NULL, meta2, err, sizeof err);
     setrlimit(RLIMIT_FSIZE, &saved);
     signal(SIGXFSZ, prev);
     check_true(t, !ok && strstr(err, "cannot write"), "a save past the file size limit fails (%s)", err);
@@ -421,9 +456,9 @@ static void test_atomic_failure(Check *t) {
     ckpt_free(c);
 
     err[0] = '\0';
-    check_true(t, ckpt_save(path, &b, 1, meta2, err, sizeof err), "without the limit the new save succeeds (%s)", err);
+    check_true(t, ckpt_save(path, &b, 1, NULL, meta2, err, sizeof err), "without the limit the new save succeeds (%s)", err);
     c = ckpt_load(path, err, sizeof err);
-    check_true(t, c && strcmp(ckpt_meta(c, "version"), "new") == 0 && ckpt_find(c, "w")->nbytes == BIG * 4,
+    check_true(t, c && strcmp(ckpt_meta(c, "version"), "new") == 0 && nbytes(ckpt_find(c, "w")) == BIG * 4,
                "and replaces the old file");
     ckpt_free(c);
     free(old), free(now), free(big), free(path);
@@ -441,9 +476,9 @@ static void test_python_reads_it(Check *t) {
     char *path = tmp_path("py.safetensors"), err[256] = "";
     float w[6] = {1, 2, 3, 4, 5, 6};
     int32_t idx[3] = {7, -8, 9};
-    CkptTensor ts[2] = {ct("w\"\\\xc3\xa9", DT_F32, 2, (const int64_t[]){2, 3}, w), ct("idx", DT_I32, 1, (const int64_t[]){3}, idx)};
+    NamedTensor ts[2] = {ct("w\"\\\xc3\xa9", DT_F32, 2, (const int64_t[]){2, 3}, w), ct("idx", DT_I32, 1, (const int64_t[]){3}, idx)};
     const char *meta[] = {"note", "a \"b\"\n\xe2\x82\xac", NULL};
-    ckpt_save(path, ts, 2, meta, err, sizeof err);
+    ckpt_save(path, ts, 2, NULL, meta, err, sizeof err);
     char *cmd = xasprintf(
         "python3 - '%s' <<'EOF'\n"
         "import json, struct, sys\n"

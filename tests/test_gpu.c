@@ -163,26 +163,57 @@ static void test_gemm_transposes(Ctx *c) {
         }
 }
 
-static void test_embedding(Ctx *c, int B, int T, int C, int V) {
+static bool same_bits(Ctx *c, const void *a, const void *b, size_t n) {
+    size_t bytes = n * dtype_size(c->dt);
+    unsigned char *x = xmalloc(bytes ? bytes : 1), *y = xmalloc(bytes ? bytes : 1);
+    gpu_download(c->g, x, a, bytes), gpu_download(c->g, y, b, bytes);
+    bool same = memcmp(x, y, bytes) == 0;
+    free(x), free(y);
+    return same;
+}
+
+/* skew: three quarters of the tokens are 0, 1 or 2, so their runs in the
+ * sorted order are long and cross the backward pass's tiles of 8 */
+static void test_embedding(Ctx *c, int B, int T, int C, int V, bool skew) {
     int32_t *ids = xmalloc((size_t)B * T * sizeof(int32_t));
-    for (int i = 0; i < B * T; i++) ids[i] = (int32_t)rng_below(c->r, (uint64_t)V);
+    for (int i = 0; i < B * T; i++)
+        ids[i] = (int32_t)(skew && rng_below(c->r, 4) ? rng_below(c->r, 3) : rng_below(c->r, (uint64_t)V));
     ids[0] = ids[B * T - 1];  /* a repeated token */
+    ids[1] = V - 1;           /* the last id */
     float *wte = hrand(c, (size_t)V * C, 1), *wpe = hrand(c, (size_t)T * C, 1), *dy = hrand(c, (size_t)B * T * C, 1);
     float *dwte = hrand(c, (size_t)V * C, 1), *dwpe = hrand(c, (size_t)T * C, 1);
     void *WTE = dev(c, wte, (size_t)V * C), *WPE = dev(c, wpe, (size_t)T * C), *DY = dev(c, dy, (size_t)B * T * C);
     void *DWTE = dev(c, dwte, (size_t)V * C), *DWPE = dev(c, dwpe, (size_t)T * C);
+    void *DWTE2 = dev(c, dwte, (size_t)V * C), *DWPE2 = dev(c, dwpe, (size_t)T * C);
+    void *DWTE3 = dev(c, dwte, (size_t)V * C), *DWPE3 = dev(c, dwpe, (size_t)T * C), *DWPE4 = dev(c, dwpe, (size_t)T * C);
     void *Y = dev_poisoned(c, (size_t)B * T * C, dtype_size(c->dt));
     int32_t *IDS = dev_ids(c, ids, (size_t)B * T);
     float *y = xmalloc((size_t)B * T * C * sizeof(float));
     embedding_forward(y, ids, wte, wpe, B, T, C);
     embedding_forward_cuda(c->g, c->dt, Y, IDS, WTE, WPE, B, T, C);
     EXPECT(Y, y, (size_t)B * T * C, "embedding forward", B * T, C);
+    float *dwpe_only = hcopy(dwpe, (size_t)T * C);
+    embedding_backward(NULL, dwpe_only, dy, ids, B, T, C);
     embedding_backward(dwte, dwpe, dy, ids, B, T, C);
     embedding_backward_cuda(c->g, c->dt, DWTE, DWPE, DY, IDS, B, T, C);
-    EXPECT(DWTE, dwte, (size_t)V * C, "embedding dwte", B * T, C);
+    EXPECT(DWTE, dwte, (size_t)V * C, skew ? "embedding dwte (skewed tokens)" : "embedding dwte", B * T, C);
     EXPECT(DWPE, dwpe, (size_t)T * C, "embedding dwpe", B * T, C);
+    /* deterministic: a second run from the same gradients gives the same bits */
+    embedding_backward_cuda(c->g, c->dt, DWTE2, DWPE2, DY, IDS, B, T, C);
+    check_true(c->t, same_bits(c, DWTE, DWTE2, (size_t)V * C) && same_bits(c, DWPE, DWPE2, (size_t)T * C),
+               "embedding backward %s (%d, %d): the same bits on a second run", dtype_name(c->dt), B * T, C);
+    /* sorted once, the same bits again */
+    void *SORT = gpu_malloc(embedding_sort_bytes(B * T));
+    embedding_sort_cuda(c->g, SORT, IDS, B * T, V);
+    embedding_backward_sorted_cuda(c->g, c->dt, DWTE3, DWPE3, DY, SORT, B, T, C);
+    check_true(c->t, same_bits(c, DWTE, DWTE3, (size_t)V * C) && same_bits(c, DWPE, DWPE3, (size_t)T * C),
+               "embedding backward %s (%d, %d): sorting once gives the same bits", dtype_name(c->dt), B * T, C);
+    /* no token table: positions only */
+    embedding_backward_cuda(c->g, c->dt, NULL, DWPE4, DY, IDS, B, T, C);
+    EXPECT(DWPE4, dwpe_only, (size_t)T * C, "embedding dwpe alone", B * T, C);
     gpu_free(WTE), gpu_free(WPE), gpu_free(DY), gpu_free(DWTE), gpu_free(DWPE), gpu_free(Y), gpu_free(IDS);
-    free(ids), free(wte), free(wpe), free(dy), free(dwte), free(dwpe), free(y);
+    gpu_free(DWTE2), gpu_free(DWPE2), gpu_free(DWTE3), gpu_free(DWPE3), gpu_free(DWPE4), gpu_free(SORT);
+    free(ids), free(wte), free(wpe), free(dy), free(dwte), free(dwpe), free(y), free(dwpe_only);
 }
 
 static void test_norms(Ctx *c, int N, int C) {
@@ -256,6 +287,34 @@ static void test_pointwise(Ctx *c, size_t n, int N, int H) {
     swiglu_backward_cuda(c->g, c->dt, SDX, SDY, GU, N, H);
     EXPECT(SDX, sdx, 2 * m, "swiglu backward", N, H);
     gpu_free(GU), gpu_free(SDY), gpu_free(SDX), gpu_free(SY), free(gu), free(sdy), free(sdx), free(sy);
+}
+
+/* GELU far out in its tails, where exp(-2u) overflows or underflows: finite,
+ * and x or 0 (its slope 1 or 0) as on the CPU */
+static void test_gelu_tails(Ctx *c) {
+    float x[16] = {-1e4f, -200, -60, -30, -12, -5, -1e-20f, 0, 1e-20f, 0.5f, 5, 12, 30, 60, 200, 3e4f};
+    size_t n = 16;
+    for (size_t i = 0; i < n; i++) x[i] = round_to(c->dt, x[i]);
+    float y[16], dx[16], dy[16], dx0[16];
+    for (size_t i = 0; i < n; i++) dy[i] = 1, dx[i] = dx0[i] = 0;
+    void *X = dev(c, x, n), *Y = dev_poisoned(c, n, dtype_size(c->dt)), *DY = dev(c, dy, n), *DX = dev(c, dx0, n);
+    gelu_forward(y, x, n);
+    gelu_forward_cuda(c->g, c->dt, Y, X, n);
+    gelu_backward(dx, dy, x, n);
+    gelu_backward_cuda(c->g, c->dt, DX, DY, X, n);
+    float gy[16], gd[16];
+    gpu_download_f32(c->g, c->dt, gy, Y, n), gpu_download_f32(c->g, c->dt, gd, DX, n);
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        double ey = fabs(gy[i] - y[i]), ed = fabs(gd[i] - dx[i]);
+        if (!isfinite(gy[i]) || !isfinite(gd[i]) || ey > tol(c->dt) * fmax(1, fabs(y[i])) || ed > 2 * tol(c->dt)) {
+            bad++;
+            printf("  gelu tail %s: x %g: y %g (cpu %g), dy/dx %g (cpu %g)\n", dtype_name(c->dt), x[i], gy[i], y[i], gd[i], dx[i]);
+        }
+    }
+    check_true(c->t, bad == 0, "gelu %s in its tails (|x| up to %g): %zu of %zu values off", dtype_name(c->dt),
+               (double)-x[0], bad, n);
+    gpu_free(X), gpu_free(Y), gpu_free(DY), gpu_free(DX);
 }
 
 static void test_softmax_xent(Ctx *c, int N, int V) {
@@ -376,12 +435,17 @@ int main(void) {
         test_gemm_transposes(&c);
         test_linear(&c, 37, 77, 29);
         test_linear(&c, 64, 768, 256);
-        test_embedding(&c, 3, 17, 40, 101);
+        test_embedding(&c, 3, 17, 40, 101, false);
+        test_embedding(&c, 4, 33, 77, 50, true);
+        test_embedding(&c, 8, 128, 768, 5003, false);
+        test_embedding(&c, 16, 64, 96, 1000, true);
         test_norms(&c, 37, 77);
         test_norms(&c, 64, 768);
         test_norms(&c, 5, 3072);
         test_pointwise(&c, 1001, 7, 33);
         test_pointwise(&c, 4096, 8, 64);
+        test_pointwise(&c, 12293, 3, 40);
+        test_gelu_tails(&c);
         test_softmax_xent(&c, 13, 1001);
         test_softmax_xent(&c, 9, 3072);
         test_softmax_xent(&c, 5, 776);

@@ -13,7 +13,7 @@
 #include "ckpt.h"
 #include "cli.h"
 #include "corpus.h"
-#include "plot.h"
+#include "tsv.h"
 #include "util.h"
 
 static char tmpdir[64];
@@ -35,16 +35,15 @@ static void test_enormous_line(Check *t) {
     check_true(t, c && c->len == w + 2 && strlen(c->text) == w + 2 && memcmp(c->text + w, "\n\n", 2) == 0,
                "a 16 MB file of one line loads (%s)", c ? "ok" : err);
     if (c) {
-        Text tr, va;
-        corpus_split(c, 0.1, &tr, &va);
-        check_true(t, tr.len + va.len == c->len && va.len > 0 && tr.len > 0 &&
-                          ((unsigned char)va.text[0] & 0xC0) != 0x80,
-                   "its split cuts it at a byte (not inside a UTF-8 character): %zu + %zu", tr.len, va.len);
+        Text tr, va, te;
+        corpus_split(c, 0.1, &tr, &va, &te);
+        check_true(t, tr.len + va.len + te.len == c->len && va.len > 0 && tr.len > 0 && te.len > 0 &&
+                          ((unsigned char)va.text[0] & 0xC0) != 0x80 && ((unsigned char)te.text[0] & 0xC0) != 0x80,
+                   "its split cuts it at bytes (not inside a UTF-8 character): %zu + %zu + %zu", tr.len, va.len, te.len);
         Vocab v;
         vocab_build(&v, c->text, c->len);
         check_true(t, v.size == 19, "its vocabulary has the 18 bytes of the line and a newline (%d)", v.size);
-        text_free(&tr);
-        text_free(&va);
+        text_free(&tr), text_free(&va), text_free(&te);
         corpus_free(c);
     }
     double secs = now_seconds() - t0;
@@ -121,8 +120,8 @@ static void test_huge_argument(Check *t) {
     value[100] = '\n';
     int64_t order = 1;
     CliOpt opts[] = {{"order", OPT_INT, &order, "", 0, 12, NULL}};
-    CliCommand cmds[] = {{"run", "", noop}};
-    CliSpec spec = {"prog", "", NULL, cmds, 1, opts, 1, "cpu"};
+    CliCommand cmds[] = {{"run", "", noop, false}};
+    CliSpec spec = {"prog", "", NULL, cmds, 1, opts, 1, false};
     char *argv[] = {"prog", "run", "--order", value, NULL};
     CliCommon common;
     char *errs = NULL;

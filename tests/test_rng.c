@@ -14,6 +14,7 @@
 #include "check.h"
 #include "expect_die.h"
 #include "rng.h"
+#include "util.h"
 
 /* The first outputs for seed 1, and the state after seeding.  They were
  * computed by this implementation and checked independently against a
@@ -300,6 +301,84 @@ static void test_checked_errors(Check *t) {
     expect_die(t, die_shuffle_null, NULL, "NULL array", "shuffle of NULL");
 }
 
+/* rng_stream: deterministic; stream ids and seeds independent of each other;
+ * no overlap between "seed s, stream k" and "seed s + 1, stream k - 1" (what
+ * seed + k schemes get wrong). */
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void test_streams(Check *t) {
+    Rng a, b;
+    rng_stream(&a, 42, 7);
+    rng_stream(&b, 42, 7);
+    bool same = true;
+    for (int i = 0; i < 1000; i++) same = same && rng_u64(&a) == rng_u64(&b);
+    check_true(t, same, "rng_stream: the same seed and stream give the same numbers");
+
+    /* pinned: the first outputs of two streams, so that a change to the mixing is noticed */
+    rng_stream(&a, 1, 0);
+    uint64_t first10 = rng_u64(&a);
+    rng_stream(&a, 0, 0);
+    uint64_t first00 = rng_u64(&a);
+    check_true(t, first10 != first00, "streams (1, 0) and (0, 0) differ");
+    Rng s0;
+    rng_seed(&s0, 1);
+    rng_stream(&a, 1, 0);
+    check_true(t, memcmp(&s0, &a, sizeof a) != 0, "stream 0 of a seed is not rng_seed's stream of it");
+
+    /* a grid of seeds x streams: the first 4 outputs of each, 64 x 64 x 4 numbers, all distinct */
+    enum { S = 64, K = 64, N = 4 };
+    uint64_t *v = xmalloc_array((size_t)S * K * N, sizeof *v);
+    size_t n = 0;
+    for (uint64_t s = 0; s < S; s++)
+        for (uint64_t k = 0; k < K; k++) {
+            rng_stream(&a, s, k);
+            for (int i = 0; i < N; i++) v[n++] = rng_u64(&a);
+        }
+    qsort(v, n, sizeof *v, cmp_u64);
+    size_t dups = 0;
+    for (size_t i = 1; i < n; i++) dups += v[i] == v[i - 1];
+    check_true(t, dups == 0, "%zu outputs of %d seeds x %d streams: %zu repeats", n, S, K, dups);
+    free(v);
+
+    /* the overlap seed + k schemes have: seed 1's stream 1 against seed 2's stream 0, and so on */
+    bool apart = true;
+    for (uint64_t s = 0; s < 100 && apart; s++) {
+        rng_stream(&a, s + 1, 0);
+        rng_stream(&b, s, 1);
+        Rng c;
+        rng_seed(&c, s + 1);
+        uint64_t x = rng_u64(&a), y = rng_u64(&b), z = rng_u64(&c);
+        apart = x != y && y != z && x != z;
+    }
+    check_true(t, apart, "stream (s + 1, 0), stream (s, 1) and rng_seed(s + 1) are three different streams");
+
+    /* independence: neighbouring streams of one seed, and one stream of neighbouring seeds,
+     * are uncorrelated (|r| < 4 / sqrt(n) for n = 20000 pairs of uniforms) */
+    enum { M = 20000 };
+    const uint64_t pairs[3][4] = {{5, 0, 5, 1}, {5, 3, 6, 3}, {0, 0, 1, 0}};
+    for (int p = 0; p < 3; p++) {
+        rng_stream(&a, pairs[p][0], pairs[p][1]);
+        rng_stream(&b, pairs[p][2], pairs[p][3]);
+        double sx = 0, sy = 0, sxy = 0, sxx = 0, syy = 0;
+        for (int i = 0; i < M; i++) {
+            double x = rng_uniform(&a), y = rng_uniform(&b);
+            sx += x, sy += y, sxy += x * y, sxx += x * x, syy += y * y;
+        }
+        double cov = sxy / M - sx / M * sy / M, r = cov / sqrt((sxx / M - sx * sx / M / M) * (syy / M - sy * sy / M / M));
+        check_true(t, fabs(r) < 4 / sqrt((double)M), "streams (%llu, %llu) and (%llu, %llu): correlation %.4f",
+                   (unsigned long long)pairs[p][0], (unsigned long long)pairs[p][1], (unsigned long long)pairs[p][2],
+                   (unsigned long long)pairs[p][3], r);
+    }
+
+    /* extreme ids and seeds are fine */
+    rng_stream(&a, UINT64_MAX, UINT64_MAX);
+    rng_stream(&b, UINT64_MAX, UINT64_MAX - 1);
+    check_true(t, (a.s[0] | a.s[1] | a.s[2] | a.s[3]) != 0 && rng_u64(&a) != rng_u64(&b), "the largest seed and ids");
+}
+
 int main(void) {
     Check t;
     check_init(&t, "rng");
@@ -310,6 +389,7 @@ int main(void) {
     test_below(&t);
     test_categorical(&t);
     test_shuffle(&t);
+    test_streams(&t);
     test_checked_errors(&t);
     return check_summary(&t);
 }

@@ -243,7 +243,8 @@ static void test_hand_picked(Check *t) {
 /* ---- Arenas --------------------------------------------------------------------------- */
 
 static void test_arena(Check *t) {
-    Arena *a = arena_new("scratch", DEV_CPU, 1000);
+    Arena *a = arena_new("scratch", 1000);
+    check_true(t, a->device == DEV_CPU, "arena_new makes a CPU arena");
     check_true(t, a->capacity == 1024 && a->used == 0 && a->peak == 0 && a->nallocs == 0,
                "a new arena: capacity rounded up to 1024, nothing used");
     char *p = arena_alloc(a, 10);
@@ -288,7 +289,7 @@ static void test_arena(Check *t) {
 /* ---- Tensors ---------------------------------------------------------------------------- */
 
 static void test_tensor_basics(Check *t) {
-    Arena *a = arena_new("tensors", DEV_CPU, 1 << 20);
+    Arena *a = arena_new("tensors", 1 << 20);
     const int64_t shape[3] = {2, 3, 4};
     Tensor x = tensor_new(a, DT_F32, 3, shape);
     check_true(t, x.ndim == 3 && x.strides[0] == 12 && x.strides[1] == 4 && x.strides[2] == 1,
@@ -367,19 +368,18 @@ static void test_tensor_basics(Check *t) {
 
 static void die_full(void *c) {
     (void)c;
-    Arena *a = arena_new("activations", DEV_CPU, 4096);
+    Arena *a = arena_new("activations", 4096);
     arena_alloc(a, 4000);
     arena_alloc(a, 200);
 }
-static void die_cuda(void *c) { (void)c; arena_new("gpu", DEV_CUDA, 64); }
 static void die_bad_mark(void *c) {
     (void)c;
-    Arena *a = arena_new("a", DEV_CPU, 4096), *b = arena_new("b", DEV_CPU, 4096);
+    Arena *a = arena_new("a", 4096), *b = arena_new("b", 4096);
     arena_alloc(a, 1000);
     ArenaMark m = arena_mark(a);
     arena_release_to(b, m);
 }
-static Arena *small_arena(void) { return arena_new("t", DEV_CPU, 1 << 16); }
+static Arena *small_arena(void) { return arena_new("t", 1 << 16); }
 static void die_f32(void *c) {
     (void)c;
     Tensor x = tensor_new(small_arena(), DT_BF16, 1, (const int64_t[]){3});
@@ -453,7 +453,6 @@ static void die_cuda_tensor(void *c) {
 static void test_checked_errors(Check *t) {
     expect_die(t, die_full, NULL, "arena \"activations\" is full: asked for 200 bytes with 64 of 4096 free",
                "an arena that runs out");
-    expect_die(t, die_cuda, NULL, "cuda memory is not available", "a CUDA arena in a CPU build");
     expect_die(t, die_bad_mark, NULL, "release to a mark at 1024 bytes", "a mark from another arena");
     expect_die(t, die_f32, NULL, "BF16[3], not F32", "tensor_f32 of a BF16 tensor");
     expect_die(t, die_view_size, NULL, "has 6 elements, the new shape 8", "a view of the wrong size");

@@ -21,16 +21,21 @@ static char *tmp_path(const char *name) { return xasprintf("%s/%s", tmpdir, name
 
 typedef struct {
     float w[6], wm[6], wv[6], b[3];
-    TrainParam p[2];
+    NamedTensor p[4];   /* w with its two moments, and b without any */
     TrainState s;
 } Fixture;
+
+static Tensor f32(int ndim, const int64_t *shape, float *data) { return tensor_wrap(DT_F32, DEV_CPU, ndim, shape, data); }
 
 static void fixture(Fixture *f, const char *config, float fill) {
     for (int i = 0; i < 6; i++) f->w[i] = f->wm[i] = f->wv[i] = fill;
     for (int i = 0; i < 3; i++) f->b[i] = fill;
-    f->p[0] = (TrainParam){"w", 2, {2, 3}, f->w, f->wm, f->wv};
-    f->p[1] = (TrainParam){"b", 1, {3}, f->b, NULL, NULL};
-    f->s = (TrainState){.params = f->p, .nparams = 2, .step = 0, .data_pos = 0, .loss = 0, .config = config};
+    const int64_t w_shape[2] = {2, 3}, b_shape[1] = {3};
+    f->p[0] = (NamedTensor){"w", f32(2, w_shape, f->w)};
+    f->p[1] = (NamedTensor){"w.adam_m", f32(2, w_shape, f->wm)};
+    f->p[2] = (NamedTensor){"w.adam_v", f32(2, w_shape, f->wv)};
+    f->p[3] = (NamedTensor){"b", f32(1, b_shape, f->b)};
+    f->s = (TrainState){.tensors = f->p, .ntensors = 4, .step = 0, .data_pos = 0, .loss = 0, .config = config};
     rng_seed(&f->s.rng, 0);
 }
 
@@ -53,14 +58,14 @@ static void test_round_trip(Check *t) {
     rng_seed(&a.s.rng, 7);
     rng_u64(&a.s.rng);
     char err[512], *path = tmp_path("state.safetensors");
-    check_true(t, trainstate_save(path, &a.s, err, sizeof err), "save (%s)", err);
+    check_true(t, trainstate_save(path, &a.s, NULL, err, sizeof err), "save (%s)", err);
     fixture(&b, "run A", 9);
     check_true(t, trainstate_load(path, &b.s, err, sizeof err) && same_state(&a, &b),
                "load gives back every bit: parameters, moments, step, data position, rng, loss (%s)", err);
     Rng x = a.s.rng, y = b.s.rng;
     check_true(t, rng_u64(&x) == rng_u64(&y), "the resumed generator continues the same stream");
     a.s.loss = NAN;
-    check_true(t, trainstate_save(path, &a.s, err, sizeof err) && trainstate_load(path, &b.s, err, sizeof err) &&
+    check_true(t, trainstate_save(path, &a.s, NULL, err, sizeof err) && trainstate_load(path, &b.s, err, sizeof err) &&
                       isnan(b.s.loss), "a NaN loss (before the first step) round-trips");
     Ckpt *c = ckpt_load(path, err, sizeof err);
     check_true(t, c && c->n == 4 && ckpt_find(c, "w") && ckpt_find(c, "w.adam_m") && ckpt_find(c, "w.adam_v") &&
@@ -69,6 +74,18 @@ static void test_round_trip(Check *t) {
                       strcmp(ckpt_meta(c, "format"), "llmc-trainstate") == 0,
                "the file is a plain safetensors checkpoint: weights under their names, moments beside them");
     ckpt_free(c);
+
+    /* with the run's provenance, the metadata says where the state came from */
+    Provenance prov;
+    provenance_init(&prov, "fault_trainer --steps 5", 1);
+    check_true(t, trainstate_save(path, &a.s, &prov, err, sizeof err) && trainstate_load(path, &b.s, err, sizeof err),
+               "save with a provenance, load (%s)", err);
+    c = ckpt_load(path, err, sizeof err);
+    check_true(t, c && strcmp(ckpt_meta(c, "command"), "fault_trainer --steps 5") == 0 &&
+                      strcmp(ckpt_meta(c, "git"), prov.git) == 0 && ckpt_meta(c, "date") && ckpt_meta(c, "device"),
+               "the provenance is in the metadata");
+    ckpt_free(c);
+    provenance_free(&prov);
     free(path);
 }
 
@@ -77,7 +94,7 @@ static void save_variant(const char *path, const char *key, const char *value, b
     Fixture a;
     fixture(&a, "run A", 1);
     char err[512];
-    if (!trainstate_save(path, &a.s, err, sizeof err)) die("%s", err);
+    if (!trainstate_save(path, &a.s, NULL, err, sizeof err)) die("%s", err);
     Ckpt *c = ckpt_load(path, err, sizeof err);
     if (!c) die("%s", err);
     const char *meta[32];
@@ -90,7 +107,7 @@ static void save_variant(const char *path, const char *key, const char *value, b
         }
     }
     meta[k] = NULL;
-    if (!ckpt_save(path, c->tensors, c->n - (drop_tensor ? 1 : 0), meta, err, sizeof err)) die("%s", err);
+    if (!ckpt_save(path, c->tensors, c->n - (drop_tensor ? 1 : 0), NULL, meta, err, sizeof err)) die("%s", err);
     ckpt_free(c);
 }
 
@@ -110,7 +127,7 @@ static void test_refusals(Check *t) {
         {"rng", "0123456789abcdef,0123456789abcdef,0123456789abcdef", false, "rng"},
         {"rng", "0123456789ABCDEF,0123456789abcdef,0123456789abcdef,0123456789abcdef", false, "rng"},
         {"config", "run B", false, "another run"},
-        {"config", "run A", true, "no tensor b"},
+        {"config", "run A", true, "no tensor \"b\""},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         save_variant(path, cases[i].key, cases[i].value, cases[i].drop);
@@ -126,29 +143,35 @@ static void test_refusals(Check *t) {
     /* Shapes, dtypes and extra tensors. */
     Fixture a, f;
     fixture(&a, "run A", 1);
-    check_true(t, trainstate_save(path, &a.s, err, sizeof err), "save");
+    check_true(t, trainstate_save(path, &a.s, NULL, err, sizeof err), "save");
+    Fixture before;
+    fixture(&before, "run A", 5);
     fixture(&f, "run A", 5);
-    f.p[0].shape[0] = 3, f.p[0].shape[1] = 2;
-    check_true(t, !trainstate_load(path, &f.s, err, sizeof err) && strstr(err, "this run needs F32 [3x2]"),
-               "another shape is refused (%s)", err);
+    f.p[0].t = f32(2, (const int64_t[]){3, 2}, f.w);
+    check_true(t, !trainstate_load(path, &f.s, err, sizeof err) && strstr(err, "is F32[2,3] in the checkpoint, F32[3,2] here") &&
+                      memcmp(f.w, before.w, sizeof f.w) == 0,
+               "another shape is refused, nothing copied (%s)", err);
     fixture(&f, "run A", 5);
-    f.s.nparams = 1;
-    check_true(t, !trainstate_load(path, &f.s, err, sizeof err) && strstr(err, "holds 4 tensors, this run has 3"),
+    f.p[3].t = tensor_wrap(DT_BF16, DEV_CPU, 1, (const int64_t[]){3}, f.b);
+    check_true(t, !trainstate_load(path, &f.s, err, sizeof err) && strstr(err, "tensor \"b\" is F32[3] in the checkpoint, BF16[3] here"),
+               "another dtype is refused (%s)", err);
+    fixture(&f, "run A", 5);
+    f.s.ntensors = 3;
+    check_true(t, !trainstate_load(path, &f.s, err, sizeof err) && strstr(err, "holds a tensor \"b\" that this program does not have"),
                "a tensor the run does not describe is refused (%s)", err);
     fixture(&f, "run A", 5);
-    f.p[1].m = f.wm, f.p[1].v = f.wv;
-    f.p[1].shape[0] = 3;
-    check_true(t, !trainstate_load(path, &f.s, err, sizeof err) && strstr(err, "no tensor b.adam_m"),
+    NamedTensor more[5];
+    memcpy(more, f.p, sizeof f.p);
+    more[4] = (NamedTensor){"b.adam_m", f32(1, (const int64_t[]){3}, f.wm)};
+    f.s.tensors = more, f.s.ntensors = 5;
+    check_true(t, !trainstate_load(path, &f.s, err, sizeof err) && strstr(err, "no tensor \"b.adam_m\""),
                "missing moments are refused (%s)", err);
     check_true(t, !trainstate_load("/nonexistent/state.safetensors", &f.s, err, sizeof err) && strstr(err, "cannot open"),
                "a missing file is refused (%s)", err);
     fixture(&f, "run A", 5);
-    f.p[0].name = "w.adam_m";
-    check_true(t, !trainstate_save(path, &f.s, err, sizeof err) && strstr(err, ".adam_"), "a name with .adam_ is refused (%s)", err);
-    fixture(&f, "run A", 5);
-    f.p[0].v = NULL;
-    check_true(t, !trainstate_save(path, &f.s, err, sizeof err) && strstr(err, "only one of Adam"),
-               "one moment without the other is refused (%s)", err);
+    f.p[1].name = "w";
+    check_true(t, !trainstate_save(path, &f.s, NULL, err, sizeof err) && strstr(err, "two tensors are named \"w\""),
+               "two tensors of one name are refused (%s)", err);
     free(path);
 }
 

@@ -17,49 +17,23 @@ tools/tangle checks, every time, that the result is exactly notangle's
 output once the directives and the name comments are removed.
 """
 import argparse
+import os
 import sys
 
-
-def parse(stream):
-    """chunks: name -> list of parts; a part is a list of (source line, segments)."""
-    chunks, cur, line_no, fname = {}, None, 1, "stdin"
-    for raw in stream:
-        raw = raw.rstrip("\n")
-        if not raw.startswith("@"):
-            continue
-        kw, _, arg = raw[1:].partition(" ")
-        if kw == "file":
-            fname, line_no = arg, 1
-        elif kw == "begin":
-            cur = {"lines": [], "header": True} if arg.split()[0] == "code" else None
-        elif kw == "defn" and cur is not None:
-            chunks.setdefault(arg, []).append(cur)
-        elif kw == "nl":
-            if cur is not None:
-                if cur["header"]:
-                    cur["header"] = False
-                else:
-                    cur["lines"].append(cur.pop("pending", (line_no, [])))
-            line_no += 1
-        elif kw == "index" and arg == "nl":      # the newline of an "@ %def" line
-            line_no += 1
-        elif kw in ("text", "use") and cur is not None and not cur["header"]:
-            cur.setdefault("pending", (line_no, []))[1].append((kw, arg))
-        elif kw == "end" and cur is not None:
-            if "pending" in cur:                 # a last line without a newline
-                cur["lines"].append(cur.pop("pending"))
-            cur = None
-    return chunks, fname
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nwreader  # noqa: E402
 
 
 class Tangler:
-    def __init__(self, chunks, fname, lines):
-        self.chunks, self.fname, self.lines = chunks, fname, lines
+    """Expands chunks of a nwreader.Document's definitions into whole output lines."""
+
+    def __init__(self, defs, fname, lines):
+        self.defs, self.fname, self.lines = defs, fname, lines
         self.out = []            # whole output lines
         self.next_src = None     # the source line a directive-less next line would have
 
     def check(self, name, stack):
-        if name not in self.chunks:
+        if name not in self.defs:
             sys.exit("nwtangle: chunk <<%s>> is used but never defined" % name)
         if name in stack:
             sys.exit("nwtangle: chunk <<%s>> uses itself" % name)
@@ -67,29 +41,29 @@ class Tangler:
     def block(self, name, indent, stack, is_root):
         """Emit chunk `name` as whole lines, each prefixed with indent."""
         self.check(name, stack)
-        for part in self.chunks[name]:
-            for i, (src, segs) in enumerate(part["lines"]):
+        for part in self.defs[name]:
+            for i, line in enumerate(part.lines):
                 if i == 0 and self.lines and not is_root:
                     self.out.append("%s/* %s */" % (indent, name))
                     self.next_src = None         # a comment is no source line
-                self.line(src, segs, indent, stack + [name])
+                self.line(line.src, line.segments, indent, stack + [name])
 
     def line(self, src, segs, indent, stack):
-        uses = [v for k, v in segs if k == "use"]
-        texts = [v for k, v in segs if k == "text"]
-        after = segs[[k for k, _ in segs].index("use") + 1:] if uses else []
-        if len(uses) == 1 and all(not t.strip() for t in texts) and all(v == "" for _, v in after):
+        uses = [s[1] for s in segs if s[0] == "use"]
+        texts = [s[1] for s in segs if s[0] != "use"]
+        after = segs[[s[0] for s in segs].index("use") + 1:] if uses else []
+        if len(uses) == 1 and all(not t.strip() for t in texts) and all(s[1] == "" for s in after):
             # a use alone on its line: its chunk's lines take the line's indentation
             self.block(uses[0], indent + "".join(texts), stack, False)
             return
         if self.lines and src != self.next_src:
             self.out.append('#line %d "%s"' % (src, self.fname))
         text = ""
-        for kind, val in segs:
-            if kind == "text":
-                text += val
+        for seg in segs:
+            if seg[0] != "use":                  # text, or an identifier's text
+                text += seg[1]
             else:
-                inner = self.inline(val, stack)
+                inner = self.inline(seg[1], stack)
                 pad = " " * len(text)
                 text += ("\n" + indent + pad).join(inner)
         self.out.append(indent + text if text else "")
@@ -98,9 +72,17 @@ class Tangler:
     def inline(self, name, stack):
         """Chunk `name` as plain lines (no directives, no comments), for a use inside a line."""
         self.check(name, stack)
-        sub = Tangler(self.chunks, self.fname, False)
+        sub = Tangler(self.defs, self.fname, False)
         sub.block(name, "", stack, False)
         return sub.out or [""]
+
+
+def tangle(stream, root, lines=False):
+    """The root chunk `root` of a markup stream, as a list of output lines."""
+    doc = nwreader.read(stream)
+    t = Tangler(doc.definitions(), doc.file or "stdin", lines)
+    t.block(root, "", [], True)
+    return t.out
 
 
 def main():
@@ -108,10 +90,7 @@ def main():
     ap.add_argument("--root", required=True)
     ap.add_argument("--lines", action="store_true", help="write #line directives and chunk-name comments")
     args = ap.parse_args()
-    chunks, fname = parse(sys.stdin)
-    t = Tangler(chunks, fname, args.lines)
-    t.block(args.root, "", [], True)
-    sys.stdout.write("".join(l + "\n" for l in t.out))
+    sys.stdout.write("".join(l + "\n" for l in tangle(sys.stdin, args.root, args.lines)))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,15 @@
 --    a figure that does not exist stops the build.
 --  * Tables: a table whose caption ends with {#tbl:name} gets the same
 --    treatment, with "Table N.k".
+--  * Identifiers of figures and tables are the chapter's own: chapters 3 and
+--    4 may both have a {#tbl:activations}, and @tbl:activations refers to
+--    the one in its own chapter.  Where several chapters share a document
+--    (the PDF's LaTeX and the EPUB, from book/mkbook.py) each id is made
+--    unique by its chapter, ch03-tbl:activations (appendix-A-... for an
+--    appendix); a chapter's HTML page is the chapter alone and keeps the
+--    ids as written (03-backprop.html#tbl:activations).  An id given twice in
+--    one chapter is reported (and fails tests/test_book.py); a reference to
+--    an id the chapter does not have stops the build.
 --  * Chapter links: [chapter 4](ch:04) links to chapter 4's page when it
 --    exists (the metadata field `chapters` lists the pages) and is plain
 --    text until then, so that forward references can be written now;
@@ -19,7 +28,7 @@
 --    handle <details> poorly).
 --  * Dark figures: in HTML a figure figures/x.svg that has a companion
 --    figures/x-dark.svg (drawn by gnuplot for the dark background; see
---    common/style.gp) shows one or the other, following the page's theme;
+--    figures/style.gp) shows one or the other, following the page's theme;
 --    the <figure> element carries the figure's id, a stable anchor.
 --  * EPUB: the whole book is one document (book/mkbook.py), so figures,
 --    tables and headings are numbered per chapter here, from the chapter
@@ -28,7 +37,9 @@
 local chapter = nil
 local is_latex = FORMAT:match("latex") ~= nil
 local is_epub = FORMAT:match("epub") ~= nil
+-- figures[scope .. " " .. id], tables[...]: { num = "3.2", uid = the id in the output }
 local figures, tables = {}, {}
+local whole_book = false     -- several chapters in one document (book/mkbook.py)
 
 local function number_of(kind, n)
   if chapter then return string.format("%s.%d", chapter, n) end
@@ -48,16 +59,61 @@ local function chapter_marker(b)
   return nil
 end
 
+-- The chapter (its number, or an appendix's letter) each top-level block
+-- belongs to: the metadata's `chapter` on a page of one chapter; in the
+-- whole book, from the markers book/mkbook.py puts before each chapter.
+local function block_scopes(doc)
+  local scopes, cur, letter, in_appendix = {}, chapter or "", 0, false
+  for i, b in ipairs(doc.blocks) do
+    local m = chapter_marker(b)
+    if m == "appendix" then
+      in_appendix = true
+      whole_book = true
+    elseif m then
+      cur = m
+      whole_book = true
+    end
+    if in_appendix and b.t == "Header" and b.level == 1 then
+      letter = letter + 1
+      cur = string.char(64 + letter)
+    end
+    scopes[i] = cur
+  end
+  return scopes
+end
+
+-- The id a figure or table has in the output: as written on a chapter's
+-- own page, prefixed with its chapter where chapters share the document.
+local function scoped_id(scope, id)
+  if not whole_book or scope == "" then return id end
+  if scope:match("^%d+$") then return string.format("ch%02d-%s", tonumber(scope), id) end
+  return "appendix-" .. scope .. "-" .. id
+end
+
+local function where(scope)
+  if scope == "" then return "" end
+  return (scope:match("^%d+$") and "chapter " or "appendix ") .. scope .. ": "
+end
+
+local function register(list, kind, scope, id, num)
+  local key = scope .. " " .. id
+  if list[key] then
+    io.stderr:write("book.lua: " .. where(scope) .. kind .. " id " .. id .. " is given twice\n")
+    return
+  end
+  list[key] = { num = num, uid = scoped_id(scope, id) }
+end
+
 -- Pass 1: number figures and tables, in document order (per chapter when
 -- the document is the whole book).
-local function collect(doc)
+local function collect(doc, scopes)
   local nfig, ntab = 0, 0
-  local letter = 0
+  local scope = nil
   local walker = {
     Image = function(img)
       if img.identifier:match("^fig:") then
         nfig = nfig + 1
-        figures[img.identifier] = number_of("fig", nfig)
+        register(figures, "figure", scope, img.identifier, number_of("fig", nfig))
       end
     end,
     Table = function(t)
@@ -65,24 +121,31 @@ local function collect(doc)
       local id = cap:match("{#(tbl:[%w%-_]+)}%s*$")
       if id then
         ntab = ntab + 1
-        tables[id] = number_of("tbl", ntab)
+        register(tables, "table", scope, id, number_of("tbl", ntab))
       end
     end,
   }
-  local in_appendix = false
-  for _, b in ipairs(doc.blocks) do
-    local m = chapter_marker(b)
-    if m == "appendix" then
-      in_appendix = true
-    elseif m then
-      chapter = m; nfig, ntab = 0, 0
-    end
-    if in_appendix and b.t == "Header" and b.level == 1 then
-      letter = letter + 1
-      chapter = string.char(64 + letter); nfig, ntab = 0, 0
+  for i, b in ipairs(doc.blocks) do
+    if scopes[i] ~= scope then
+      scope = scopes[i]
+      if whole_book then chapter = scope ~= "" and scope or nil end
+      nfig, ntab = 0, 0
     end
     pandoc.Blocks({ b }):walk(walker)
   end
+end
+
+-- Walk each top-level block with a filter that may ask for the block's
+-- chapter (current_scope).
+local current_scope = ""
+local function walk_scoped(doc, scopes, filter)
+  local out = {}
+  for i, b in ipairs(doc.blocks) do
+    current_scope = scopes[i]
+    for _, x in ipairs(pandoc.Blocks({ b }):walk(filter)) do table.insert(out, x) end
+  end
+  doc.blocks = out
+  return doc
 end
 
 local function caption_prefix(label, num)
@@ -144,8 +207,11 @@ local filter_figures = {
   Para = function(p)
     if #p.content ~= 1 or p.content[1].t ~= "Image" then return nil end
     local img = p.content[1]
-    local num = figures[img.identifier]
-    if not num or is_latex then return nil end
+    local fig = figures[current_scope .. " " .. img.identifier]
+    if not fig then return nil end
+    local num = fig.num
+    img.identifier = fig.uid
+    if is_latex then return p end
     local cap = caption_prefix("Figure", num)
     if not is_epub then
       -- the number links to the figure itself: a link a reader can copy
@@ -190,13 +256,14 @@ local filter_figures = {
       if s:match("^{#tbl:") then break end
     end
     while #inl > 0 and inl[#inl].t == "Space" do table.remove(inl) end
+    local tab = tables[current_scope .. " " .. id]
     if is_latex then
-      table.insert(inl, pandoc.RawInline("latex", "\\label{" .. id .. "}"))
+      table.insert(inl, pandoc.RawInline("latex", "\\label{" .. tab.uid .. "}"))
     else
-      local cap = caption_prefix("Table", tables[id])
+      local cap = caption_prefix("Table", tab.num)
       for _, x in ipairs(inl) do table.insert(cap, x) end
       last.content = cap
-      t.attr.identifier = id
+      t.attr.identifier = tab.uid
     end
     return t
   end,
@@ -204,16 +271,17 @@ local filter_figures = {
     local id = c.citations[1].id
     local kind = id:match("^(fig):") or id:match("^(tbl):")
     if not kind then return nil end
-    local num = (kind == "fig" and figures or tables)[id]
+    local target = (kind == "fig" and figures or tables)[current_scope .. " " .. id]
     local label = kind == "fig" and "Figure" or "Table"
-    if not num then
-      io.stderr:write("book.lua: reference to unknown " .. label:lower() .. " @" .. id .. "\n")
+    if not target then
+      io.stderr:write("book.lua: " .. where(current_scope) .. "reference to unknown " .. label:lower() .. " @" .. id ..
+        " (a reference names a " .. label:lower() .. " of its own chapter)\n")
       os.exit(1)
     end
     if is_latex then
-      return pandoc.RawInline("latex", label .. "~\\ref{" .. id .. "}")
+      return pandoc.RawInline("latex", label .. "~\\ref{" .. target.uid .. "}")
     end
-    return pandoc.Link({ pandoc.Str(label), pandoc.Str("\u{00A0}" .. num) }, "#" .. id)
+    return pandoc.Link({ pandoc.Str(label), pandoc.Str("\u{00A0}" .. target.num) }, "#" .. target.uid)
   end,
 }
 
@@ -346,9 +414,10 @@ end
 
 function Pandoc(doc)
   if doc.meta.chapter then chapter = stringify(doc.meta.chapter) end
-  collect(doc)
+  local scopes = block_scopes(doc)
+  collect(doc, scopes)
   collect_chapters(doc.meta)
-  doc = doc:walk(filter_figures)
+  doc = walk_scoped(doc, scopes, filter_figures)
   doc = doc:walk(filter_chapter_links)
   doc.blocks = process_solutions(doc.blocks)
   if is_epub then

@@ -6,7 +6,7 @@
  * the exit status is 0 (help or a run), 2 (bad input: exactly one line on
  * stderr, or the help and a last line when no experiment is given) or what
  * the experiment returned; an experiment runs only with every value in its
- * range. */
+ * range.  An unsigned option (OPT_U64) stands beside --seed. */
 #include <math.h>
 
 #include "cli.h"
@@ -15,6 +15,7 @@
 typedef struct {
     CliCommon common;
     int64_t order, count;
+    uint64_t tokens;
     double alpha, temp;
     const char *name, *mode;
     bool flag;
@@ -29,7 +30,8 @@ static void in_range(const Ctx *c) {
     FUZZ_ASSERT(strcmp(c->mode, "a") == 0 || strcmp(c->mode, "bb") == 0 || strcmp(c->mode, "ccc") == 0, "--mode %s", c->mode);
     FUZZ_ASSERT(c->common.threads >= 1 && c->common.threads <= 65536, "--threads");
     FUZZ_ASSERT(c->common.out && *c->common.out && c->common.data && *c->common.data, "--out, --data");
-    FUZZ_ASSERT(strcmp(c->common.device, "cpu") == 0, "--device %s", c->common.device);
+    FUZZ_ASSERT(c->common.device == DEV_CPU, "--device %d", (int)c->common.device);
+    FUZZ_ASSERT(c->common.prov.command && c->common.prov.git, "the provenance is built before a run");
 }
 
 static int run_ok(void *ctx) { Ctx *c = ctx; in_range(c); c->ran++; return 0; }
@@ -37,6 +39,9 @@ static int run_fail(void *ctx) { Ctx *c = ctx; in_range(c); c->ran++; return 3; 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     enum { MAXARGS = 40 };
+    /* the provenance cli_run builds before a run would ask git every time */
+    setenv("BOOK_GIT", "fuzz", 0);
+    setenv("BOOK_DATE", "2026-01-01T00:00:00Z", 0);
     char *copy = xmalloc(size + 1);
     memcpy(copy, data, size);
     copy[size] = '\0';
@@ -57,9 +62,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         {"name", OPT_STRING, &c.name, "a string", 0, 0, NULL},
         {"flag", OPT_BOOL, &c.flag, "a boolean", 0, 0, NULL},
         {"mode", OPT_CHOICE, &c.mode, "a choice", 0, 0, "a|bb|ccc"},
+        {"tokens", OPT_U64, &c.tokens, "an unsigned 64-bit count", 0, 0, NULL},
     };
-    const CliCommand cmds[] = {{"run", "returns 0", run_ok}, {"fail", "returns 3", run_fail}};
-    const CliSpec spec = {"fuzz_cli", "the fuzzed program", NULL, cmds, 2, opts, sizeof opts / sizeof *opts, "cpu"};
+    const CliCommand cmds[] = {{"run", "returns 0", run_ok, .in_all = true}, {"fail", "returns 3", run_fail, .in_all = true}};
+    const CliSpec spec = {"fuzz_cli", "the fuzzed program", NULL, cmds, 2, opts, sizeof opts / sizeof *opts, false};
 
     char *out = NULL, *errs = NULL;
     size_t out_len = 0, err_len = 0;

@@ -1,7 +1,7 @@
 /* fuzz_corpus.c -- loading a text file as a corpus (corpus_try_load: any
  * bytes, invalid UTF-8, NUL bytes, empty files, one enormous line), then
- * what a program does next with it: the train/validation split and the byte
- * vocabulary; and the Brown cleaner (corpus_clean_brown) on the same bytes,
+ * what a program does next with it: the train/validation/test split and the
+ * byte vocabulary; and the Brown cleaner (corpus_clean_brown) on the same bytes,
  * since a damaged installation feeds it anything. */
 #include "corpus.h"
 #include "fuzz.h"
@@ -18,15 +18,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FUZZ_ASSERT(c->len >= 3 && strlen(c->text) == c->len && memcmp(c->text + c->len - 2, "\n\n", 2) == 0 &&
                         c->text[c->len - 3] != '\n',
                     "the text ends with exactly one blank line");
-        double fractions[] = {0, 0.1, 0.5, size ? data[0] / 510.0 : 0.25};
+        double fractions[] = {0, 0.1, 1.0 / 3, size ? data[0] / 766.0 : 0.25};
         for (int f = 0; f < 4; f++) {
-            Text tr, va;
-            corpus_split(c, fractions[f], &tr, &va);
-            FUZZ_ASSERT(tr.len + va.len == c->len && memcmp(tr.text, c->text, tr.len) == 0 &&
-                            memcmp(va.text, c->text + tr.len, va.len) == 0,
-                        "the split of a file cuts it in two (fraction %g)", fractions[f]);
-            text_free(&tr);
-            text_free(&va);
+            Text tr, va, te;
+            corpus_split(c, fractions[f], &tr, &va, &te);
+            FUZZ_ASSERT(tr.len + va.len + te.len == c->len && memcmp(tr.text, c->text, tr.len) == 0 &&
+                            memcmp(va.text, c->text + tr.len, va.len) == 0 &&
+                            memcmp(te.text, c->text + tr.len + va.len, te.len) == 0,
+                        "the split of a file cuts it in three, in order (fraction %g)", fractions[f]);
+            text_free(&tr), text_free(&va), text_free(&te);
         }
         Vocab v;
         vocab_build(&v, c->text, c->len);

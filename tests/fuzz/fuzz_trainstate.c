@@ -17,8 +17,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     float w[12], wm[12], wv[12], b[4];
     for (int i = 0; i < 12; i++) w[i] = wm[i] = wv[i] = -7;
     for (int i = 0; i < 4; i++) b[i] = -7;
-    TrainParam p[2] = {{"w", 2, {3, 4}, w, wm, wv}, {"b", 1, {4}, b, NULL, NULL}};
-    TrainState s = {.params = p, .nparams = 2, .step = -1, .data_pos = 99, .rng = {{1, 2, 3, 4}}, .loss = -7, .config = "fuzz run"};
+    const int64_t ws[2] = {3, 4}, bs[1] = {4};
+    NamedTensor p[4] = {{"w", tensor_wrap(DT_F32, DEV_CPU, 2, ws, w)}, {"w.adam_m", tensor_wrap(DT_F32, DEV_CPU, 2, ws, wm)},
+                        {"w.adam_v", tensor_wrap(DT_F32, DEV_CPU, 2, ws, wv)}, {"b", tensor_wrap(DT_F32, DEV_CPU, 1, bs, b)}};
+    TrainState s = {.tensors = p, .ntensors = 4, .step = -1, .data_pos = 99, .rng = {{1, 2, 3, 4}}, .loss = -7, .config = "fuzz run"};
     volatile bool ok = false;
     FUZZ_TRY(ok = trainstate_from_ckpt(c, &s, err, sizeof err));
     ckpt_free(c);
@@ -30,10 +32,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     FUZZ_ASSERT(s.step >= 0 && (s.rng.s[0] | s.rng.s[1] | s.rng.s[2] | s.rng.s[3]) != 0, "step or rng");
     const char *out = fuzz_out_path();
-    FUZZ_ASSERT(trainstate_save(out, &s, err, sizeof err), "cannot save what was loaded: %s", err);
+    FUZZ_ASSERT(trainstate_save(out, &s, NULL, err, sizeof err), "cannot save what was loaded: %s", err);
     float w2[12], wm2[12], wv2[12], b2[4];
-    TrainParam p2[2] = {{"w", 2, {3, 4}, w2, wm2, wv2}, {"b", 1, {4}, b2, NULL, NULL}};
-    TrainState s2 = {.params = p2, .nparams = 2, .rng = {{1}}, .config = "fuzz run"};
+    NamedTensor p2[4] = {{"w", tensor_wrap(DT_F32, DEV_CPU, 2, ws, w2)}, {"w.adam_m", tensor_wrap(DT_F32, DEV_CPU, 2, ws, wm2)},
+                         {"w.adam_v", tensor_wrap(DT_F32, DEV_CPU, 2, ws, wv2)}, {"b", tensor_wrap(DT_F32, DEV_CPU, 1, bs, b2)}};
+    TrainState s2 = {.tensors = p2, .ntensors = 4, .rng = {{1}}, .config = "fuzz run"};
     FUZZ_ASSERT(trainstate_load(out, &s2, err, sizeof err), "cannot load what was saved: %s", err);
     FUZZ_ASSERT(s2.step == s.step && s2.data_pos == s.data_pos && memcmp(&s2.rng, &s.rng, sizeof s.rng) == 0 &&
                     (s2.loss == s.loss || (isnan(s2.loss) && isnan(s.loss))) &&

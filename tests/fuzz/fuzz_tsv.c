@@ -1,7 +1,7 @@
-/* fuzz_tsv.c -- reading the data files behind the figures (plot.h tsv_load):
+/* fuzz_tsv.c -- reading the data files behind the figures (tsv.h tsv_load):
  * comments, metadata, column names, rows of the wrong width, escapes. */
 #include "fuzz.h"
-#include "plot.h"
+#include "tsv.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char err[1024] = "";

@@ -11,7 +11,7 @@
 
 #include "ckpt.h"
 #include "corpus.h"
-#include "plot.h"
+#include "tsv.h"
 #include "trainstate.h"
 #include "util.h"
 
@@ -32,9 +32,9 @@ static void put(const char *dir, const char *name, const void *data, size_t n) {
 
 #define PUT(dir, name, lit) put(dir, name, lit, sizeof lit - 1)
 
-static void save(const char *dir, const char *name, const CkptTensor *t, size_t n, const char *const *meta) {
+static void save(const char *dir, const char *name, const NamedTensor *t, size_t n, const char *const *meta) {
     char err[512], *path = xasprintf("%s/%s", dir, name);
-    if (!ckpt_save(path, t, n, meta, err, sizeof err)) die("%s", err);
+    if (!ckpt_save(path, t, n, NULL, meta, err, sizeof err)) die("%s", err);
     free(path);
 }
 
@@ -46,20 +46,20 @@ int main(int argc, char **argv) {
     float f[6] = {1, -2, 3.5f, 0, 1e-30f, 65504};
     double g[2] = {3.141592653589793, -0.0};
     unsigned char bytes[8] = {0, 1, 2, 0x7f, 0x80, 0xfe, 0xff, 0x10};
-    CkptTensor one = {"weight", DT_F32, 2, {2, 3}, f, sizeof f};
+    NamedTensor one = {"weight", tensor_wrap(DT_F32, DEV_CPU, 2, (const int64_t[]){2, 3}, f)};
     save(d, "empty.safetensors", NULL, 0, NULL);
     save(d, "one.safetensors", &one, 1, (const char *const[]){"step", "100", "note", "a \"quoted\"\nline", NULL});
-    CkptTensor all[DT_COUNT + 2];
+    NamedTensor all[DT_COUNT + 2];
     size_t n = 0;
     for (int dt = 0; dt < DT_COUNT; dt++) {
-        all[n] = (CkptTensor){xasprintf("t_%s", dtype_name((DType)dt)), (DType)dt, 1, {(int64_t)(8 / dtype_size((DType)dt))},
-                              bytes, 8};
+        all[n] = (NamedTensor){xasprintf("t_%s", dtype_name((DType)dt)),
+                               tensor_wrap((DType)dt, DEV_CPU, 1, (const int64_t[]){(int64_t)(8 / dtype_size((DType)dt))}, bytes)};
         n++;
     }
-    all[n++] = (CkptTensor){"scalar", DT_F64, 0, {0}, g, 8};
-    all[n++] = (CkptTensor){"empty \xc3\xa9\xe2\x82\xac", DT_F32, 2, {0, 4}, NULL, 0};
+    all[n++] = (NamedTensor){"scalar", tensor_wrap(DT_F64, DEV_CPU, 0, NULL, g)};
+    all[n++] = (NamedTensor){"empty \xc3\xa9\xe2\x82\xac", tensor_wrap(DT_F32, DEV_CPU, 2, (const int64_t[]){0, 4}, NULL)};
     save(d, "dtypes.safetensors", all, n, (const char *const[]){"format", "pt", NULL});
-    for (int dt = 0; dt < DT_COUNT; dt++) free(all[dt].name);
+    for (int dt = 0; dt < DT_COUNT; dt++) free((char *)all[dt].name);
     free(d);
 
     d = dir_of(root, "tokens");
@@ -73,17 +73,19 @@ int main(int argc, char **argv) {
     float w[12], wm[12], wv[12], b[4];
     for (int i = 0; i < 12; i++) w[i] = (float)i / 7, wm[i] = (float)i / 100, wv[i] = (float)i / 1000;
     for (int i = 0; i < 4; i++) b[i] = (float)-i;
-    TrainParam tp[2] = {{"w", 2, {3, 4}, w, wm, wv}, {"b", 1, {4}, b, NULL, NULL}};
-    TrainState s = {.params = tp, .nparams = 2, .loss = NAN, .config = "fuzz run"};
+    const int64_t ws[2] = {3, 4}, bs[1] = {4};
+    NamedTensor tp[4] = {{"w", tensor_wrap(DT_F32, DEV_CPU, 2, ws, w)}, {"w.adam_m", tensor_wrap(DT_F32, DEV_CPU, 2, ws, wm)},
+                         {"w.adam_v", tensor_wrap(DT_F32, DEV_CPU, 2, ws, wv)}, {"b", tensor_wrap(DT_F32, DEV_CPU, 1, bs, b)}};
+    TrainState s = {.tensors = tp, .ntensors = 4, .loss = NAN, .config = "fuzz run"};
     rng_seed(&s.rng, 1);
     char err[512];
     p = xasprintf("%s/start.safetensors", d);
-    if (!trainstate_save(p, &s, err, sizeof err)) die("%s", err);
+    if (!trainstate_save(p, &s, NULL, err, sizeof err)) die("%s", err);
     free(p);
     s.step = 1234, s.data_pos = 987654321, s.loss = 2.718281828459045;
     rng_u64(&s.rng);
     p = xasprintf("%s/later.safetensors", d);
-    if (!trainstate_save(p, &s, err, sizeof err)) die("%s", err);
+    if (!trainstate_save(p, &s, NULL, err, sizeof err)) die("%s", err);
     free(p);
     free(d);
 
@@ -105,6 +107,7 @@ int main(int argc, char **argv) {
         ARGS("--help"), ARGS("run\0--\0--order"), ARGS("all"), ARGS("--order\0run"), ARGS("run\0--order\0-1"),
         ARGS("run\0--order\0x"), ARGS("run\0--name="), ARGS("run\0--seed\0-1"), ARGS("run\0--device\0cuda"),
         ARGS("ordrs"), ARGS("run\0--alpha\0nan"), ARGS("run\0--mode\0d"), ARGS("run\0--flag=maybe"),
+        ARGS("run\0--tokens\0" "18446744073709551615"), ARGS("run\0--tokens\0+1"), ARGS("all\0--device=gpu"),
     };
     for (size_t i = 0; i < sizeof lines / sizeof *lines; i++) {
         char name[32];

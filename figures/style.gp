@@ -1,7 +1,7 @@
 # style.gp -- one visual style for every figure of the book.
 #
 # The Makefile runs   gnuplot -e "fmt='svg'; outfile='figures/x.svg'; datadir='figures/data'" \
-#                             common/style.gp build/NN-name/x.gp
+#                             figures/style.gp build/NN-name/x.gp
 # once for SVG (the HTML book), once with fmt='svgdark' (the HTML book in
 # dark mode: figures/x-dark.svg, light ink on the page's dark background)
 # and once with fmt='pdf' (the printed book).

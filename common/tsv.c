@@ -1,5 +1,5 @@
-/* plot.c -- see plot.h for the contract. */
-#include "plot.h"
+/* tsv.c -- see tsv.h for the contract. */
+#include "tsv.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -7,92 +7,16 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "util.h"
 
 struct Tsv {
     AtomicFile af;
-    char *name;          /* "ch01-orders" */
-    char *description, *command, *device, *columns;
-    int threads;
+    char *columns;
     size_t ncols;
-    bool header_done;
     char **escaped;      /* tsv_escape's strings since the last row */
     size_t nescaped, capescaped;
 };
-
-/* ---- Provenance ------------------------------------------------------------- */
-
-char *provenance_cpu(int threads) {
-    char model[256] = "unknown CPU";
-    FILE *fp = fopen("/proc/cpuinfo", "r");
-    if (fp) {
-        char line[512];
-        while (fgets(line, sizeof line, fp)) {
-            if (strncmp(line, "model name", 10) != 0) continue;
-            char *v = strchr(line, ':');
-            if (!v) continue;
-            v++;
-            while (*v == ' ' || *v == '\t') v++;
-            size_t n = strcspn(v, "\n");
-            while (n > 0 && isspace((unsigned char)v[n - 1])) n--;
-            if (n) snprintf(model, sizeof model, "%.*s", (int)n, v);
-            break;
-        }
-        fclose(fp);
-    }
-    return xasprintf("cpu (%s, %d thread%s)", model, threads, threads == 1 ? "" : "s");
-}
-
-/* Run a shell command; its first line of output (without the newline), or
- * NULL if it printed nothing or failed. */
-static char *first_line_of(const char *cmd, bool *any_output) {
-    FILE *p = popen(cmd, "r");
-    if (!p) return NULL;
-    char buf[256];
-    bool got = fgets(buf, sizeof buf, p) != NULL;
-    while (got && fgetc(p) != EOF) {}  /* drain, so the command ends normally */
-    int status = pclose(p);
-    if (any_output) *any_output = got;
-    if (!got || status != 0) return NULL;
-    buf[strcspn(buf, "\n")] = '\0';
-    return xstrdup(buf);
-}
-
-static char *shell_quote(const char *s) {
-    char *q = xmalloc(4 * strlen(s) + 3), *p = q;
-    *p++ = '\'';
-    for (; *s; s++) {
-        if (*s == '\'') p = stpcpy(p, "'\\''");
-        else *p++ = *s;
-    }
-    *p++ = '\'';
-    *p = '\0';
-    return q;
-}
-
-char *provenance_git(const char *root) {
-    char *q = shell_quote(root);
-    char *cmd = xasprintf("git -C %s rev-parse --short HEAD 2>/dev/null", q);
-    char *rev = first_line_of(cmd, NULL);
-    free(cmd);
-    if (!rev) {
-        free(q);
-        return xstrdup("unknown");
-    }
-    cmd = xasprintf("git -C %s status --porcelain --untracked-files=no -- . ':(exclude)figures' 2>/dev/null", q);
-    bool dirty = false;
-    char *line = first_line_of(cmd, &dirty);
-    free(line);
-    free(cmd);
-    free(q);
-    char *s = xasprintf("%s%s", rev, dirty ? " (modified)" : "");
-    free(rev);
-    return s;
-}
 
 /* ---- Writing ---------------------------------------------------------------- */
 
@@ -102,14 +26,7 @@ static size_t count_fields(const char *s) {
     return n;
 }
 
-static char *one_line(const char *s) {
-    char *c = xstrdup(s ? s : "");
-    for (char *p = c; *p; p++)
-        if (*p == '\n' || *p == '\r') *p = ' ';
-    return c;
-}
-
-Tsv *tsv_create(const char *dir, const char *name, const CliCommon *common, const char *description,
+Tsv *tsv_create(const char *dir, const char *name, const Provenance *prov, const char *description,
                 const char *columns) {
     if (!name || !*name || strchr(name, '/'))
         die("tsv_create: bad file name '%s' (a name without '/')", name ? name : "");
@@ -120,48 +37,21 @@ Tsv *tsv_create(const char *dir, const char *name, const CliCommon *common, cons
             die("tsv_create: %s: a column has an empty name in \"%s\"", name, columns);
     size_t nlen = strlen(name);
     bool has_ext = nlen > 4 && strcmp(name + nlen - 4, ".tsv") == 0;
+    char *file = has_ext ? xstrdup(name) : xasprintf("%s.tsv", name);
 
+    Provenance own = {0};
+    if (!prov) provenance_init(&own, NULL, 0);
     Tsv *t = xcalloc(1, sizeof *t);
-    t->name = has_ext ? strndup(name, nlen - 4) : xstrdup(name);
-    if (!t->name) die("out of memory");
-    t->description = one_line(description);
-    t->command = one_line(common && common->command_line ? common->command_line : "unknown");
     t->columns = xstrdup(columns);
     t->ncols = count_fields(columns);
-#ifdef _OPENMP
-    t->threads = omp_get_max_threads();
-#else
-    t->threads = 1;
-#endif
-    if (common && common->threads > 0) t->threads = (int)common->threads;
-    t->device = provenance_cpu(t->threads);
-
-    const char *d = dir && *dir ? dir : ".";
-    mkdir_p(d);
-    char *path = xasprintf("%s/%s.tsv", d, t->name);
-    atomic_open(&t->af, path);
-    free(path);
+    FILE *fp = provenance_open(&t->af, dir, file, "# ", prov ? prov : &own, description);
+    fprintf(fp, "%s\n", columns);
+    provenance_free(&own);
+    free(file);
     return t;
 }
 
-void tsv_set_device(Tsv *t, const char *device) {
-    if (t->header_done) die("tsv_set_device: %s: the header is already written", t->af.path);
-    free(t->device);
-    t->device = one_line(device);
-}
-
 const char *tsv_path(const Tsv *t) { return t->af.path; }
-
-static void write_header(Tsv *t) {
-    if (t->header_done) return;
-    char date[32];
-    date_iso(date, sizeof date);
-    char *git = provenance_git(book_root());
-    fprintf(t->af.fp, "# %s: %s\n# command: %s\n# device: %s\n# date: %s\n# git: %s\n%s\n", t->name,
-            t->description, t->command, t->device, date, git, t->columns);
-    free(git);
-    t->header_done = true;
-}
 
 static void free_escaped(Tsv *t) {
     for (size_t i = 0; i < t->nescaped; i++) free(t->escaped[i]);
@@ -183,7 +73,6 @@ void tsv_row(Tsv *t, const char *fmt, ...) {
     if (fields != t->ncols)
         die("tsv_row: %s: a row has %zu field%s but there are %zu columns (%s): \"%.60s\"", t->af.path, fields,
             fields == 1 ? "" : "s", t->ncols, t->columns, row);
-    write_header(t);
     fputs(row, t->af.fp);
     fputc('\n', t->af.fp);
     free(row);
@@ -220,16 +109,11 @@ const char *tsv_escape(Tsv *t, const char *s) {
 static void tsv_destroy(Tsv *t) {
     free_escaped(t);
     free(t->escaped);
-    free(t->name);
-    free(t->description);
-    free(t->command);
-    free(t->device);
     free(t->columns);
     free(t);
 }
 
 void tsv_close(Tsv *t) {
-    write_header(t);
     atomic_commit_or_die(&t->af);
     tsv_destroy(t);
 }

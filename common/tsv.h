@@ -1,4 +1,4 @@
-/* plot.h -- the data behind every figure: TSV files with provenance, and
+/* tsv.h -- the data behind every figure: TSV files with provenance, and
  * reading them back.
  *
  * An experiment writes its results with a Tsv; gnuplot scripts (chunks of
@@ -19,15 +19,11 @@
  * only at tsv_close; a program that dies or calls tsv_abort leaves the
  * previous version in place.  NAME is a file name without '/'; ".tsv" is
  * appended if it does not end so, and the first header line names the file
- * without it.  The header is written when the first row (or tsv_close) comes,
- * so tsv_set_device may change it until then.
- *   - device: "cpu (<model name from /proc/cpuinfo>, <common->threads> threads)".
- *   - git: the short revision of the repository at book_root(), with
- *     " (modified)" when tracked files outside figures/ differ from it (the
- *     data files an experiment rewrites do not count; untracked files do not
- *     either, as with `git describe --dirty`); "unknown" without git or a
- *     repository.
- *   - common may be NULL (tests, tools): command "unknown", threads from OpenMP.
+ * without it.  The header, written at once, carries the lines of the run's
+ * Provenance (provenance.h: command, device, date, git; BOOK_GIT and
+ * BOOK_DATE honoured); the Tsv keeps no pointer to it.  prov may be NULL
+ * (tests, tools): the file then gets a Provenance of its own, with command
+ * "unknown".
  *
  * Checked runtime errors (die, one line naming the file): a NAME with '/'
  * or empty; columns empty, with an empty name or a newline; a row whose
@@ -44,19 +40,17 @@
  *
  * Ownership: tsv_create's Tsv is freed by tsv_close or tsv_abort (exactly
  * one of them); tsv_load's TsvTable by tsv_free. */
-#ifndef PLOT_H
-#define PLOT_H
+#ifndef TSV_H
+#define TSV_H
 
 #include <stddef.h>
 
-#include "cli.h"
+#include "provenance.h"
 
 typedef struct Tsv Tsv;
 
-Tsv *tsv_create(const char *dir, const char *name, const CliCommon *common, const char *description,
+Tsv *tsv_create(const char *dir, const char *name, const Provenance *prov, const char *description,
                 const char *columns /* "order\ttrain_ppl\tval_ppl" */);
-/* Override the device line (GPU chapters): "cuda (NVIDIA H100 80GB HBM3)". */
-void tsv_set_device(Tsv *t, const char *device);
 /* One row, printf-style, fields separated by '\t'; dies if the number of
  * fields differs from the columns. */
 void tsv_row(Tsv *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -83,10 +77,5 @@ double tsv_num(const TsvTable *t, size_t row, int col);         /* NAN if not a 
  * NULL if absent. */
 const char *tsv_meta(const TsvTable *t, const char *key);
 void tsv_free(TsvTable *t);
-
-/* The pieces of the header, for other writers (checkpoints, logs).  Each
- * returns a string the caller frees. */
-char *provenance_cpu(int threads);       /* "cpu (AMD EPYC 7B13, 16 threads)" */
-char *provenance_git(const char *root);  /* "a9767c0", "a9767c0 (modified)" or "unknown" */
 
 #endif
