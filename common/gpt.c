@@ -292,6 +292,7 @@ static void carve_activations(Carver *k, const GptConfig *c, DType dt, int B, in
     a->datty = take(k, N * C * e), a->dfch = take(k, N * F * e), a->dfchg = take(k, N * F * e);
     bool gpu = k->dry ? gpu_available() : k->m->gpu != NULL;   /* a dry count is for sizing a GPU */
     a->att_scratch = gpu ? take(k, attention_scratch_bytes(dt, B, T, c->C, c->NH)) : NULL;
+    a->emb_sort = gpu ? take(k, embedding_sort_bytes((int)N)) : NULL;
     a->tokens = take(k, N * 4), a->targets = take(k, N * 4);
 }
 
@@ -349,7 +350,7 @@ void gpt_free(Gpt *m) {
         for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) release(m, ps[i]);
     }
     void *ps[] = {a->encoded, a->lnf, a->scratch, a->logits, a->lnf_mean, a->lnf_rstd, a->losses, a->lse, a->dres,
-                  a->dln, a->dqkv, a->datty, a->dfch, a->dfchg, a->att_scratch, a->tokens, a->targets,
+                  a->dln, a->dqkv, a->datty, a->dfch, a->dfchg, a->att_scratch, a->emb_sort, a->tokens, a->targets,
                   m->params, m->grads, m->m, m->v, m->master};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) release(m, ps[i]);
     free(m->info), free(m->host_targets), free(m->host_losses);
@@ -521,14 +522,16 @@ static void backward_blocks(Gpt *m) {
         TIMED(m, "layernorm bwd", op_layernorm_backward(m, a->dres, gw[GPT_LN1W], gw[GPT_LN1B], a->dln, x, w[GPT_LN1W],
                                                         a->ln1_mean[l], a->ln1_rstd[l], N, C));
     }
-    TIMED(m, "embedding bwd", if (m->gpu) embedding_backward_cuda(m->gpu, m->dt, m->g.wte, m->g.wpe, a->dres, a->tokens, B, T, C);
+    TIMED(m, "embedding bwd", if (m->gpu) embedding_backward_sorted_cuda(m->gpu, m->dt, m->g.wte, m->g.wpe, a->dres, a->emb_sort, B, T, C);
           else embedding_backward(m->g.wte, m->g.wpe, a->dres, a->tokens, B, T, C));
 }
 
 float gpt_forward_backward(Gpt *m, const int32_t *tokens, const int32_t *targets, int B, int T) {
     size_t count = load_batch(m, tokens, targets, B, T);
-    forward_blocks(m);
     int N = B * T, V = m->cfg.V;
+    /* the embedding's backward pass reads the batch's tokens sorted: sort them once, now */
+    if (m->gpu) TIMED(m, "embedding sort", embedding_sort_cuda(m->gpu, m->a.emb_sort, m->a.tokens, N, V));
+    forward_blocks(m);
     float dloss = count ? 1.0f / (float)count : 0.0f;
     GptActivations *a = &m->a;
     TIMED(m, "cross-entropy", if (m->gpu) cross_entropy_fused_cuda(m->gpu, m->dt, a->losses, a->logits, a->targets, dloss, N, V);
@@ -597,20 +600,25 @@ static void transpose(float *dst, const float *src, int64_t rows, int64_t cols) 
         for (int64_t j = 0; j < cols; j++) dst[j * rows + i] = src[i * cols + j];
 }
 
-bool gpt_save(const Gpt *m, const char *path, const char *const *meta, char *err, size_t errlen) {
+/* A NamedTensor of host memory: name, dtype, up to three dimensions. */
+static NamedTensor named(const char *name, DType dt, int ndim, int64_t s0, int64_t s1, int64_t s2, void *data) {
+    int64_t shape[3] = {s0, s1, s2};
+    return (NamedTensor){.name = name, .t = tensor_wrap(dt, DEV_CPU, ndim, shape, data)};
+}
+
+bool gpt_save(const Gpt *m, const char *path, const Provenance *prov, const char *const *meta, char *err,
+              size_t errlen) {
     const GptConfig *c = &m->cfg;
     float *h = xmalloc_array(m->nparams, sizeof *h), *tr = xmalloc_array(m->nparams, sizeof *tr);
     gpt_get_params(m, h);
-    CkptTensor *t = xcalloc(m->ntensors, sizeof *t);
+    NamedTensor *t = xcalloc(m->ntensors, sizeof *t);
     for (size_t i = 0; i < m->ntensors; i++) {
         const GptTensorInfo *ti = &m->info[i];
-        t[i] = (CkptTensor){.name = (char *)ti->name, .dtype = DT_F32, .ndim = ti->ndim, .data = h + ti->offset,
-                            .nbytes = ti->numel * 4};
-        t[i].shape[0] = ti->shape[0];
-        if (ti->ndim == 2) t[i].shape[1] = ti->shape[1];
         if (ti->hf_transposed) {   /* GPT-2's Conv1D layout: [in, out] */
             transpose(tr + ti->offset, h + ti->offset, ti->shape[0], ti->shape[1]);
-            t[i].data = tr + ti->offset, t[i].shape[0] = ti->shape[1], t[i].shape[1] = ti->shape[0];
+            t[i] = named(ti->name, DT_F32, 2, ti->shape[1], ti->shape[0], 0, tr + ti->offset);
+        } else {
+            t[i] = named(ti->name, DT_F32, ti->ndim, ti->shape[0], ti->ndim == 2 ? ti->shape[1] : 0, 0, h + ti->offset);
         }
     }
     char v[6][24];
@@ -623,14 +631,23 @@ bool gpt_save(const Gpt *m, const char *path, const char *const *meta, char *err
     const char **all = xcalloc(nb + nm + 1, sizeof *all);
     memcpy(all, base, sizeof base);
     for (size_t i = 0; i < nm; i++) all[nb + i] = meta[i];
-    bool ok = ckpt_save(path, t, m->ntensors, all, err, errlen);
+    bool ok = ckpt_save(path, t, m->ntensors, prov, all, err, errlen);
     free(all), free(t), free(h), free(tr);
     return ok;
 }
 
 /* The tensor named name, or "transformer." name. */
-static const CkptTensor *find_tensor(const Ckpt *k, const char *name) {
-    const CkptTensor *t = ckpt_find(k, name);
+static const Tensor *find_tensor(const Ckpt *k, const char *name) {
+    const NamedTensor *t = ckpt_find(k, name);
+    if (t) return &t->t;
+    char buf[80];
+    snprintf(buf, sizeof buf, "transformer.%s", name);
+    t = ckpt_find(k, buf);
+    return t ? &t->t : NULL;
+}
+/* The same, as the checkpoint's own entry (for its index). */
+static const NamedTensor *find_named(const Ckpt *k, const char *name) {
+    const NamedTensor *t = ckpt_find(k, name);
     if (t) return t;
     char buf[80];
     snprintf(buf, sizeof buf, "transformer.%s", name);
@@ -658,8 +675,8 @@ static int config_json_heads(const char *path) {
 }
 
 static bool config_of(const Ckpt *k, const char *path, GptConfig *c, char *err, size_t errlen) {
-    const CkptTensor *wte = find_tensor(k, "wte.weight"), *wpe = find_tensor(k, "wpe.weight");
-    const CkptTensor *fc = find_tensor(k, "h.0.mlp.c_fc.weight");
+    const Tensor *wte = find_tensor(k, "wte.weight"), *wpe = find_tensor(k, "wpe.weight");
+    const Tensor *fc = find_tensor(k, "h.0.mlp.c_fc.weight");
     if (!wte || !wpe || !fc || wte->ndim != 2 || wpe->ndim != 2 || fc->ndim != 2) {
         fail(err, errlen, "%s is not a GPT-2 checkpoint: it lacks wte.weight, wpe.weight or h.0.mlp.c_fc.weight of 2 dimensions", path);
         return false;
@@ -693,7 +710,7 @@ bool gpt_read_config(const char *path, GptConfig *c, char *err, size_t errlen) {
 }
 
 /* n values of a checkpoint tensor as f32 */
-static void to_f32(float *dst, const CkptTensor *t, size_t n) {
+static void to_f32(float *dst, const Tensor *t, size_t n) {
     if (t->dtype == DT_F32) memcpy(dst, t->data, n * 4);
     else if (t->dtype == DT_BF16) bf16_to_f32_array(dst, t->data, n);
     else f16_to_f32_array(dst, t->data, n);
@@ -709,7 +726,8 @@ static bool load_ckpt(Gpt *m, const Ckpt *k, const char *path, char *err, size_t
     bool *used = xcalloc(k->n, sizeof *used), ok = true;
     for (size_t i = 0; ok && i < m->ntensors; i++) {
         const GptTensorInfo *ti = &m->info[i];
-        const CkptTensor *t = find_tensor(k, ti->name);
+        const NamedTensor *nt = find_named(k, ti->name);
+        const Tensor *t = nt ? &nt->t : NULL;
         int64_t s0 = ti->hf_transposed ? ti->shape[1] : ti->shape[0], s1 = ti->hf_transposed ? ti->shape[0] : ti->shape[1];
         if (!t) fail(err, errlen, "%s has no tensor %s", path, ti->name), ok = false;
         else if (t->dtype != DT_F32 && t->dtype != DT_BF16 && t->dtype != DT_F16)
@@ -718,7 +736,7 @@ static bool load_ckpt(Gpt *m, const Ckpt *k, const char *path, char *err, size_t
             fail(err, errlen, "%s: tensor %s has the wrong shape for the model (expected [%lld%s%lld])", path, ti->name,
                  (long long)s0, ti->ndim == 2 ? ", " : "", ti->ndim == 2 ? (long long)s1 : 0LL), ok = false;
         if (!ok) break;
-        used[t - k->tensors] = true;
+        used[nt - k->tensors] = true;
         if (ti->hf_transposed) {
             to_f32(tmp, t, ti->numel);
             transpose(h + ti->offset, tmp, s0, s1);
@@ -727,9 +745,10 @@ static bool load_ckpt(Gpt *m, const Ckpt *k, const char *path, char *err, size_t
         }
     }
     for (size_t i = 0; ok && i < k->n; i++) {
-        const CkptTensor *t = &k->tensors[i];
-        if (used[i] || ends_with(t->name, ".attn.bias") || ends_with(t->name, ".attn.masked_bias")) continue;
-        if (strcmp(t->name, "lm_head.weight") == 0) {
+        const NamedTensor *nt = &k->tensors[i];
+        const Tensor *t = &nt->t;
+        if (used[i] || ends_with(nt->name, ".attn.bias") || ends_with(nt->name, ".attn.masked_bias")) continue;
+        if (strcmp(nt->name, "lm_head.weight") == 0) {
             const GptTensorInfo *wte = &m->info[0];
             size_t n = wte->numel;
             if (t->dtype == DT_F32 || t->dtype == DT_BF16 || t->dtype == DT_F16) {
@@ -740,7 +759,7 @@ static bool load_ckpt(Gpt *m, const Ckpt *k, const char *path, char *err, size_t
             }
             fail(err, errlen, "%s: lm_head.weight differs from wte.weight; this model ties them", path), ok = false;
         } else {
-            fail(err, errlen, "%s: unexpected tensor %s (not part of a GPT-2 model)", path, t->name), ok = false;
+            fail(err, errlen, "%s: unexpected tensor %s (not part of a GPT-2 model)", path, nt->name), ok = false;
         }
     }
     if (ok) gpt_set_params(m, h);
@@ -794,26 +813,23 @@ bool gpt_write_reference(Gpt *m, const int32_t *tokens, const int32_t *targets, 
     loss = gpt_forward_backward(m, tokens, targets, B, T);
     gpt_get_grads(m, g);
     for (size_t i = 0; i < N; i++) tok[i] = tokens[i], tok[N + i] = targets[i];
-    CkptTensor *t = xcalloc(nt + 4, sizeof *t);
+    NamedTensor *t = xcalloc(nt + 4, sizeof *t);
     char (*names)[64] = xcalloc(nt, sizeof *names);
-    t[0] = (CkptTensor){.name = "tokens", .dtype = DT_I64, .ndim = 2, .shape = {B, T}, .data = tok, .nbytes = N * 8};
-    t[1] = (CkptTensor){.name = "targets", .dtype = DT_I64, .ndim = 2, .shape = {B, T}, .data = tok + N, .nbytes = N * 8};
-    t[2] = (CkptTensor){.name = "logits", .dtype = DT_F32, .ndim = 3, .shape = {B, T, c->V}, .data = logits,
-                        .nbytes = N * c->V * 4};
-    t[3] = (CkptTensor){.name = "loss", .dtype = DT_F32, .ndim = 1, .shape = {1}, .data = &loss, .nbytes = 4};
+    t[0] = named("tokens", DT_I64, 2, B, T, 0, tok);
+    t[1] = named("targets", DT_I64, 2, B, T, 0, tok + N);
+    t[2] = named("logits", DT_F32, 3, B, T, c->V, logits);
+    t[3] = named("loss", DT_F32, 1, 1, 0, 0, &loss);
     for (size_t i = 0; i < nt; i++) {
         const GptTensorInfo *ti = &m->info[i];
-        CkptTensor *x = &t[4 + i];
         snprintf(names[i], sizeof names[i], "grad.%s", ti->name);
-        *x = (CkptTensor){.name = names[i], .dtype = DT_F32, .ndim = ti->ndim, .data = g + ti->offset,
-                          .nbytes = ti->numel * 4};
-        x->shape[0] = ti->shape[0], x->shape[1] = ti->ndim == 2 ? ti->shape[1] : 0;
         if (ti->hf_transposed) {
             transpose(gt + ti->offset, g + ti->offset, ti->shape[0], ti->shape[1]);
-            x->data = gt + ti->offset, x->shape[0] = ti->shape[1], x->shape[1] = ti->shape[0];
+            t[4 + i] = named(names[i], DT_F32, 2, ti->shape[1], ti->shape[0], 0, gt + ti->offset);
+        } else {
+            t[4 + i] = named(names[i], DT_F32, ti->ndim, ti->shape[0], ti->ndim == 2 ? ti->shape[1] : 0, 0, g + ti->offset);
         }
     }
-    bool ok = ckpt_save(path, t, nt + 4, (const char *const[]){"format", "pt", NULL}, err, errlen);
+    bool ok = ckpt_save(path, t, nt + 4, NULL, (const char *const[]){"format", "pt", NULL}, err, errlen);
     free(logits), free(g), free(gt), free(tok), free(t), free(names);
     return ok;
 }
@@ -835,7 +851,7 @@ static void compare(GptRefRow *r, const char *name, const float *got, const floa
 }
 
 /* An integer tensor [B,T] of the reference as int32; false if it is not one. */
-static bool ref_ints(const CkptTensor *t, int32_t *dst, size_t n) {
+static bool ref_ints(const Tensor *t, int32_t *dst, size_t n) {
     if (!t || t->ndim != 2 || (size_t)(t->shape[0] * t->shape[1]) != n) return false;
     for (size_t i = 0; i < n; i++) {
         if (t->dtype == DT_I64) dst[i] = (int32_t)((const int64_t *)t->data)[i];
@@ -850,18 +866,18 @@ GptRefRow *gpt_compare_reference(Gpt *m, const char *path, double atol, double r
     const GptConfig *c = &m->cfg;
     Ckpt *k = ckpt_load(path, err, errlen);
     if (!k) return NULL;
-    const CkptTensor *tok = ckpt_find(k, "tokens"), *lg = ckpt_find(k, "logits"), *ls = ckpt_find(k, "loss");
+    const Tensor *tok = find_tensor(k, "tokens"), *lg = find_tensor(k, "logits"), *ls = find_tensor(k, "loss");
     int B = tok && tok->ndim == 2 ? (int)tok->shape[0] : 0, T = tok && tok->ndim == 2 ? (int)tok->shape[1] : 0;
     size_t N = (size_t)B * T;
-    if (B <= 0 || T <= 0 || B > m->Bmax || T > m->Tmax || !lg || lg->dtype != DT_F32 || lg->nbytes != N * c->V * 4 ||
-        !ls || ls->dtype != DT_F32 || ls->nbytes != 4) {
+    if (B <= 0 || T <= 0 || B > m->Bmax || T > m->Tmax || !lg || lg->dtype != DT_F32 || tensor_nbytes(lg) != N * c->V * 4 ||
+        !ls || ls->dtype != DT_F32 || tensor_nbytes(ls) != 4) {
         fail(err, errlen, "%s is not a reference for this model: it needs tokens [B,T] (B <= %d, T <= %d), logits F32 "
              "[B,T,%d] and loss F32 [1]", path, m->Bmax, m->Tmax, c->V);
         ckpt_free(k);
         return NULL;
     }
     int32_t *tokens = xmalloc_array(N, sizeof *tokens), *targets = xmalloc_array(N, sizeof *targets);
-    if (!ref_ints(tok, tokens, N) || !ref_ints(ckpt_find(k, "targets"), targets, N)) {
+    if (!ref_ints(tok, tokens, N) || !ref_ints(find_tensor(k, "targets"), targets, N)) {
         fail(err, errlen, "%s: tokens and targets must be I64 or I32 tensors of the same shape", path);
         free(tokens), free(targets), ckpt_free(k);
         return NULL;
@@ -887,8 +903,8 @@ GptRefRow *gpt_compare_reference(Gpt *m, const char *path, double atol, double r
         const GptTensorInfo *ti = &m->info[i];
         char name[64];
         snprintf(name, sizeof name, "grad.%s", ti->name);
-        const CkptTensor *t = ckpt_find(k, name);
-        if (!t || t->dtype != DT_F32 || t->nbytes != ti->numel * 4) {
+        const Tensor *t = find_tensor(k, name);
+        if (!t || t->dtype != DT_F32 || tensor_nbytes(t) != ti->numel * 4) {
             fail(err, errlen, "%s: %s is missing or not F32 of %zu values", path, name, ti->numel);
             free(rows), rows = NULL;
             break;

@@ -41,6 +41,9 @@
  * (the parameters are their rounded copy); AdamW's moments are f32.  The
  * arithmetic is the same on both devices, in the same order of layers; sums
  * are taken in other orders, so results agree to rounding, not to the bit.
+ * The GPU's training pass sorts the batch's tokens once (gpu.h
+ * embedding_sort_cuda) for the embedding's deterministic backward pass, so
+ * a GPU run repeated with the same seed gives the same bits.
  *
  * Using it.
  *     Gpt *m = gpt_new(&cfg, NULL, DT_F32, B, T);  gpt_init(m, seed);
@@ -75,6 +78,7 @@
 
 #include "gpu.h"
 #include "nn.h"
+#include "provenance.h"
 #include "tensor.h"
 
 #define GPT_MAX_LAYERS 64
@@ -146,6 +150,7 @@ typedef struct {
     /* backward scratch */
     void *dres, *dln, *dqkv, *datty, *dfch, *dfchg;   /* [B,T,C], C, 3C, C, F, F */
     void *att_scratch;                          /* GPU: attention_scratch_bytes */
+    void *emb_sort;                             /* GPU: the batch's tokens sorted (embedding_sort_bytes) */
     int32_t *tokens, *targets;                  /* [B,T] on the model's device */
 } GptActivations;
 
@@ -212,8 +217,10 @@ float gpt_step(Gpt *m, const int32_t *tokens, const int32_t *targets, int B, int
 /* Safetensors in GPT-2's naming ("wte.weight", "h.0.attn.c_attn.weight",
  * Conv1D weights [in, out]), f32, with metadata format "pt" (transformers
  * requires it) and n_layer, n_head, n_embd, n_inner, n_positions,
- * vocab_size, plus meta (key, value, ..., NULL; or NULL).  Atomic. */
-bool gpt_save(const Gpt *m, const char *path, const char *const *meta, char *err, size_t errlen);
+ * vocab_size, then the run's provenance (prov; NULL: none; ckpt.h), plus
+ * meta (key, value, ..., NULL; or NULL).  Atomic. */
+bool gpt_save(const Gpt *m, const char *path, const Provenance *prov, const char *const *meta, char *err,
+              size_t errlen);
 /* Read a GPT-2 safetensors file: the names with or without transformers'
  * "transformer." prefix; F32, BF16 or F16; lm_head.weight ignored when it
  * equals wte (tied) and refused otherwise; the causal-mask buffers

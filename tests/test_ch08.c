@@ -120,7 +120,7 @@ static void test_rank(Check *t) {
     char dir[] = "/tmp/test-ch08-rank-XXXXXX";
     if (!mkdtemp(dir)) die("mkdtemp");
     Run r = {0};
-    r.c = (CliCommon){.seed = 1, .threads = 1, .out = dir, .data = "brown", .device = "cpu", .command_line = "test"};
+    quick_common(&r.c, "test_ch08", dir);
     check_true(t, experiment_rank(&r) == 0, "rank runs");
     TsvTable *tab = load(t, dir, "ch08-rank");
     if (tab) {
@@ -133,6 +133,7 @@ static void test_rank(Check *t) {
         check_true(t, ok, "a head of width d has exactly d singular values above 1e-10 of the largest, the rest below 1e-12");
         tsv_free(tab);
     }
+    cli_free(&r.c);
     char *rm = xasprintf("rm -rf %s", dir);
     if (system(rm) != 0) warn("cannot remove %s", dir);
     free(rm);
@@ -446,8 +447,9 @@ static void test_experiments(Check *t) {
     Run r = {.context = 32, .layers = 2, .heads = 4, .embd = 32, .ffn = 4, .batch = 4, .warmup = 2, .length = 20, .lr = 3e-3,
              .norm = "pre", .model = model, .prompt = "", .fixture = "tests/fixtures/gpt2-tiny", .export_dir = dir,
              .dtype = "bf16", .residual = true};
-    r.c = (CliCommon){.seed = 1, .threads = 1, .out = dir, .quick = true, .data = "brown", .device = "cpu", .command_line = "test"};
-    check_true(t, experiment_all(&r) == 0, "all --quick runs");
+    quick_common(&r.c, "test_ch08", dir);
+    check_true(t, run_all_experiments("ch08-transformer", COMMANDS, sizeof COMMANDS / sizeof COMMANDS[0], &r) == 0,
+               "all --quick runs");
     TsvTable *tab = load(t, dir, "ch08-train");
     if (tab) {
         double p = num(t, tab, 0, "test_ppl");
@@ -458,7 +460,7 @@ static void test_experiments(Check *t) {
     if (tab) {
         check_true(t, tsv_rows(tab) == sizeof VARIANTS / sizeof VARIANTS[0], "sweep: one row per variant");
         bool ok = true;
-        for (size_t i = 0; i < tsv_rows(tab); i++) ok &= isfinite(num(t, tab, i, "dev_ppl")) && num(t, tab, i, "params") > 0;
+        for (size_t i = 0; i < tsv_rows(tab); i++) ok &= isfinite(num(t, tab, i, "val_ppl")) && num(t, tab, i, "params") > 0;
         check_true(t, ok, "sweep: every variant has a finite perplexity");
         tsv_free(tab);
     }
@@ -488,7 +490,8 @@ static void test_experiments(Check *t) {
     check_true(t, fixture, "the transformers fixture is present (tests/fixtures/gpt2-tiny)");
     if (fixture)
         check_true(t, experiment_hf_check(&r) == 0, "hf-check: the runtime's GPT agrees with transformers within the bounds");
-    unload_corpus(&r);
+    dataset_free(r.data);
+    cli_free(&r.c);
     char *rm = xasprintf("rm -rf %s", dir);
     if (system(rm) != 0) warn("cannot remove %s", dir);
     free(rm), free(model), free(dot);

@@ -205,12 +205,12 @@ static const char *tmpdir(void) {
 }
 
 /* Write the tensors of file `src` to `dst` with names changed by `edit` (NULL: drop). */
-static void rewrite(const char *src, const char *dst, const char *(*edit)(const char *, char *), const CkptTensor *extra,
+static void rewrite(const char *src, const char *dst, const char *(*edit)(const char *, char *), const NamedTensor *extra,
                     const char *const *meta) {
     char err[256], buf[96];
     Ckpt *k = ckpt_load(src, err, sizeof err);
     if (!k) die("%s", err);
-    CkptTensor *t = xcalloc(k->n + 1, sizeof *t);
+    NamedTensor *t = xcalloc(k->n + 1, sizeof *t);
     char (*names)[96] = xcalloc(k->n, sizeof *names);
     size_t n = 0;
     for (size_t i = 0; i < k->n; i++) {
@@ -220,7 +220,7 @@ static void rewrite(const char *src, const char *dst, const char *(*edit)(const 
         t[n] = k->tensors[i], t[n].name = names[n], n++;
     }
     if (extra) t[n++] = *extra;
-    if (!ckpt_save(dst, t, n, meta, err, sizeof err)) die("%s", err);
+    if (!ckpt_save(dst, t, n, NULL, meta, err, sizeof err)) die("%s", err);
     free(t), free(names);
     ckpt_free(k);
 }
@@ -234,13 +234,13 @@ static void test_files(Check *t) {
     perturb(m, 11);
     char err[256];
     char *path = xasprintf("%s/m.safetensors", tmpdir()), *p2 = xasprintf("%s/p.safetensors", tmpdir());
-    check_true(t, gpt_save(m, path, (const char *const[]){"note", "test", NULL}, err, sizeof err), "gpt_save writes %s", path);
+    check_true(t, gpt_save(m, path, NULL, (const char *const[]){"note", "test", NULL}, err, sizeof err), "gpt_save writes %s", path);
     Ckpt *k = ckpt_load(path, err, sizeof err);
     check_true(t, k != NULL, "and it loads as safetensors");
     if (k) {
-        const CkptTensor *a = ckpt_find(k, "h.1.attn.c_attn.weight"), *f = ckpt_find(k, "h.0.mlp.c_proj.weight");
-        check_true(t, a && a->shape[0] == 8 && a->shape[1] == 24, "c_attn.weight is stored [C, 3C] as GPT-2's Conv1D");
-        check_true(t, f && f->shape[0] == 12 && f->shape[1] == 8, "mlp.c_proj.weight is stored [F, C]");
+        const NamedTensor *a = ckpt_find(k, "h.1.attn.c_attn.weight"), *f = ckpt_find(k, "h.0.mlp.c_proj.weight");
+        check_true(t, a && a->t.shape[0] == 8 && a->t.shape[1] == 24, "c_attn.weight is stored [C, 3C] as GPT-2's Conv1D");
+        check_true(t, f && f->t.shape[0] == 12 && f->t.shape[1] == 8, "mlp.c_proj.weight is stored [F, C]");
         check_true(t, ckpt_meta(k, "format") && strcmp(ckpt_meta(k, "format"), "pt") == 0 && ckpt_meta(k, "n_head") &&
                           strcmp(ckpt_meta(k, "n_head"), "2") == 0 && ckpt_meta(k, "note"),
                    "metadata: format pt, n_head 2, and the caller's");
@@ -259,29 +259,27 @@ static void test_files(Check *t) {
     }
     /* transformers' prefix, a tied lm_head, a mask buffer */
     Ckpt *orig = ckpt_load(path, err, sizeof err);
-    const CkptTensor *wte = ckpt_find(orig, "wte.weight");
-    CkptTensor lm = *wte;
+    const NamedTensor *wte = ckpt_find(orig, "wte.weight");
+    NamedTensor lm = *wte;
     lm.name = "lm_head.weight";
     rewrite(path, p2, add_prefix, &lm, (const char *const[]){"format", "pt", "n_head", "2", NULL});
     b = gpt_load(p2, NULL, DT_F32, 1, 8, err, sizeof err);
     check_true(t, b != NULL, "names with the transformer. prefix and a tied lm_head load%s%s", b ? "" : ": ", b ? "" : err);
     gpt_free(b);
     float *junk = xcalloc(64, 4);
-    CkptTensor mask = {.name = "h.0.attn.bias", .dtype = DT_F32, .ndim = 4, .shape = {1, 1, 8, 8}, .data = junk, .nbytes = 256};
+    NamedTensor mask = {"h.0.attn.bias", tensor_wrap(DT_F32, DEV_CPU, 4, (int64_t[]){1, 1, 8, 8}, junk)};
     rewrite(path, p2, NULL, &mask, (const char *const[]){"format", "pt", "n_head", "2", NULL});
     b = gpt_load(p2, NULL, DT_F32, 1, 8, err, sizeof err);
     check_true(t, b != NULL, "the causal-mask buffer of older GPT-2 files is ignored%s%s", b ? "" : ": ", b ? "" : err);
     gpt_free(b);
     /* refusals */
-    CkptTensor untied = lm;
-    untied.data = junk, untied.dtype = DT_F32;
-    untied.nbytes = wte->nbytes;
-    float *other = xcalloc(wte->nbytes / 4, 4);
-    untied.data = other;
+    NamedTensor untied = lm;
+    float *other = xcalloc(tensor_nbytes(&wte->t) / 4, 4);
+    untied.t.data = other;
     rewrite(path, p2, NULL, &untied, (const char *const[]){"format", "pt", "n_head", "2", NULL});
     b = gpt_load(p2, NULL, DT_F32, 1, 8, err, sizeof err);
     check_true(t, !b && strstr(err, "lm_head") && !strchr(err, '\n'), "an untied lm_head is refused in one line: %s", err);
-    CkptTensor extra = {.name = "h.0.attn.q_norm.weight", .dtype = DT_F32, .ndim = 1, .shape = {4}, .data = junk, .nbytes = 16};
+    NamedTensor extra = {"h.0.attn.q_norm.weight", tensor_wrap(DT_F32, DEV_CPU, 1, (int64_t[]){4}, junk)};
     rewrite(path, p2, NULL, &extra, (const char *const[]){"n_head", "2", NULL});
     b = gpt_load(p2, NULL, DT_F32, 1, 8, err, sizeof err);
     check_true(t, !b && strstr(err, "unexpected tensor h.0.attn.q_norm.weight"), "an extra tensor is refused: %s", err);

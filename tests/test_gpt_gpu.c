@@ -93,7 +93,7 @@ static void test_devices(Check *t, Gpu *g, DType dt) {
         int fd = mkstemp(path);
         if (fd < 0) die("mkstemp");
         char err[256];
-        check_true(t, gpt_save(gpu, path, NULL, err, sizeof err), "gpt_save from the GPU");
+        check_true(t, gpt_save(gpu, path, NULL, NULL, err, sizeof err), "gpt_save from the GPU");
         Gpt *back = gpt_load(path, NULL, DT_F32, 1, 8, err, sizeof err);
         check_true(t, back != NULL, "and it loads on the CPU");
         if (back) {
