@@ -440,6 +440,40 @@ static void test_solutions(Check *t) {
     free(qkv), free(o1), free(o2), free(a1), free(a2), free(sc);
 }
 
+/* Kneser-Ney: counts by hand on a tiny text; every order's distribution sums to one. */
+static void test_kneser_ney(Check *t) {
+    /* "abcabd": bigrams ab (2), bc, ca, bd; b follows a twice but only one distinct
+     * symbol precedes b, while a is preceded by c and by nothing (the start) */
+    uint32_t x[] = {0, 1, 2, 0, 1, 3};
+    Kn *m = kn_build(x, 6, 4);
+    size_t ab = kn_lower(m, 2, 0 * 128 + 1), b = kn_lower(m, 1, 1), a = kn_lower(m, 1, 0);
+    check_true(t, m->n[1] == 4 && m->n[2] == 4 && m->n[3] == 4, "abcabd: 4 distinct unigrams, bigrams, trigrams");
+    check_true(t, m->raw[2][ab] == 2 && m->cont[1][b] == 1 && m->raw[1][b] == 2 && m->cont[1][a] == 1,
+               "abcabd: c(ab) = 2; b occurs twice but after one distinct symbol; a after one (c)");
+    kn_free(m);
+    /* sums to one, every order, at a few contexts of real text */
+    Dataset *d = dataset_load("brown", true);
+    m = kn_build(d->train.ids, d->train.len, d->vocab.size);
+    double worst = 0;
+    uint32_t ctx[KN_MAX];
+    for (size_t i = 100; i < 2000; i += 373) {
+        double sum[KN_MAX + 1] = {0}, p[KN_MAX + 1];
+        memcpy(ctx, d->val.ids + i - (KN_MAX - 1), sizeof ctx);
+        for (int w = 0; w < d->vocab.size; w++) {
+            ctx[KN_MAX - 1] = (uint32_t)w;
+            kn_probs(m, ctx, KN_MAX - 1, p);
+            for (int n = 1; n <= KN_MAX; n++) sum[n] += p[n];
+        }
+        for (int n = 1; n <= KN_MAX; n++) worst = fmax(worst, fabs(sum[n] - 1));
+    }
+    check_true(t, worst < 1e-9, "Kneser-Ney: P(. | h) sums to one at every order (worst %.1e)", worst);
+    bool disc = true;
+    for (int n = 1; n <= KN_MAX; n++) disc &= m->Draw[n] > 0 && m->Draw[n] < 1 && m->Dcont[n] > 0 && m->Dcont[n] < 1;
+    check_true(t, disc, "every discount n1 / (n1 + 2 n2) is in (0, 1)");
+    kn_free(m);
+    dataset_free(d);
+}
+
 static void test_experiments(Check *t) {
     char dir[] = "/tmp/test-ch08-XXXXXX";
     if (!mkdtemp(dir)) die("mkdtemp");
@@ -456,6 +490,20 @@ static void test_experiments(Check *t) {
         check_true(t, isfinite(p) && p > 1 && p < r.vocab.size, "train: test perplexity in (1, V): %.2f", p);
         tsv_free(tab);
     }
+    tab = load(t, dir, "ch08-kn");
+    if (tab) {
+        bool ok = tsv_rows(tab) == KN_MAX, falls = true;
+        for (size_t i = 0; i < tsv_rows(tab); i++) {
+            double p = num(t, tab, i, "val_ppl");
+            ok &= isfinite(p) && p > 1 && p < r.vocab.size * 1.5;
+            if (i > 0 && i < 4) falls &= p < num(t, tab, i - 1, "val_ppl");
+        }
+        check_true(t, ok, "baselines: a finite perplexity for every order");
+        check_true(t, falls, "baselines: orders 1 to 3 improve on the one before");
+        tsv_free(tab);
+    }
+    tab = load(t, dir, "ch08-lr");
+    if (tab) check_true(t, tsv_rows(tab) == 6, "lr: three rates for each of two models"), tsv_free(tab);
     tab = load(t, dir, "ch08-sweep");
     if (tab) {
         check_true(t, tsv_rows(tab) == sizeof VARIANTS / sizeof VARIANTS[0], "sweep: one row per variant");
@@ -522,6 +570,7 @@ int main(void) {
     test_qk_norm(&t);
     test_against_runtime(&t);
     test_scoring(&t);
+    test_kneser_ney(&t);
     test_solutions(&t);
     test_experiments(&t);
     test_errors(&t);
