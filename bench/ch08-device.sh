@@ -32,6 +32,7 @@ step() {   # step NAME TIMEOUT COMMAND...
   BOOK_COMMAND="$(echo "$*" | sed "s|$out/data|figures/data|g") (via bench/ch08-device.sh)" timeout "$limit" "$@" > "$out/logs/$name.txt" 2>&1
   local rc=$?
   echo "$name: exit $rc, $(( $(date +%s) - t0 )) s: $(grep -v '^$' "$out/logs/$name.txt" | tail -1 | cut -c1-220)"
+  tar czf "$out/ch08-data.tar.gz" -C "$out" data logs   # after every step, so that a run cut short still returns its data
 }
 bin=build/bin/ch08-transformer
 step hf-check-cuda 60 $bin hf-check --device cuda --out "$out/data"
@@ -43,6 +44,5 @@ step hf-reverse 90 python3 tests/hf_gpt2.py check "$out/ours" --out "$out/data"
 step bench 90 $bin bench --device cuda --out "$out/data"
 step torch 150 python3 bench/gpt2_torch.py --out "$out/data" --batch 16
 # only small files come back: the TSV files and logs (the exported model stays behind)
-tar czf "$out/ch08-data.tar.gz" -C "$out" data logs
 rm -rf "$out/data" "$out/ours" "$out/logs"
 ls -la "$out"
