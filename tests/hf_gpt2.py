@@ -89,7 +89,8 @@ def write_tsv(path, title, rows, direction, device):
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.write(f"# {os.path.basename(path)[:-4]}: {title}\n")
-        f.write(f"# command: python3 tests/hf_gpt2.py {' '.join(sys.argv[1:])}\n")
+        command = os.environ.get("BOOK_COMMAND") or f"python3 tests/hf_gpt2.py {' '.join(sys.argv[1:])}"
+        f.write(f"# command: {command}\n")
         f.write(f"# device: {device}; torch {torch.__version__}, transformers "
                 f"{__import__('transformers').__version__}\n")
         f.write(f"# date: {date}\n# git: {git}\n")
