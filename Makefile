@@ -55,6 +55,13 @@ src  = chapters/$(1)/$(call name,$(1)).nw
 figs = $(shell sed -n 's/^<<\(ch[0-9][0-9]-[A-Za-z0-9_-]*\)\.gp>>=.*/\1/p' $(call src,$(1)) | sort -u)
 cus  = $(shell sed -n 's/^<<\([A-Za-z0-9_-]*\)\.cu>>=.*/\1/p' $(call src,$(1)) | sort -u)
 culib = $(if $(call cus,$(1)),build/$(1)/libcuda.a)
+# Other C roots NAME.c of a chapter (not its program NAME.c, not chNN-solutions.c):
+# each is its own translation unit, compiled with every chapter's tangled
+# directory on the include path (so it may include another chapter's program,
+# whose functions are all static), into build/NN-x/libtu.a, linked with the
+# chapter's program and its tests.
+tus  = $(filter-out $(call name,$(1)) ch$(call num,$(1))-solutions,$(shell sed -n 's/^<<\([A-Za-z0-9_-]*\)\.c>>=.*/\1/p' $(call src,$(1)) | sort -u))
+tulib = $(if $(call tus,$(1)),build/$(1)/libtu.a)
 
 WEAVE_DEPS := book/nw2md.py book/highlight.py book/dataref.py tools/nwreader.py
 PROGRAMS := $(foreach c,$(CHAPTERS),$(call bin,$(c)))
@@ -63,6 +70,8 @@ FIGURES  := $(foreach c,$(CHAPTERS),$(foreach f,$(call figs,$(c)),figures/$(f).s
 CHAPTER_INCLUDES := $(foreach c,$(CHAPTERS),-Ibuild/$(c))
 CHAPTER_CUDA     := $(foreach c,$(CHAPTERS),$(call culib,$(c)))
 CHAPTER_CUDA_ASAN := $(patsubst build/%,build/asan/%,$(CHAPTER_CUDA))
+CHAPTER_TUS      := $(foreach c,$(CHAPTERS),$(call tulib,$(c)))
+CHAPTER_TUS_ASAN := $(patsubst build/%,build/asan/%,$(CHAPTER_TUS))
 # Graphs: an experiment writes figures/data/chNN-*.dot, Graphviz's dot draws it.
 DOT         ?= dot
 DOT_FIGURES := $(patsubst figures/data/%.dot,figures/%,$(wildcard figures/data/ch[0-9][0-9]-*.dot))
@@ -184,9 +193,26 @@ build/asan/$(1)/libcuda.a: $(foreach u,$(call cus,$(1)),build/asan/$(1)/$(u)_non
 	ar rcs $$@ $$^
 endif
 
-$(call bin,$(1)): build/$(1)/.tangled $(LIBCOMMON) $(call culib,$(1))
+ifneq ($(call tus,$(1)),)
+build/$(1)/%.tu.o: $(STAMPS) $(COMMON_HDR)
+	$(CC) $(ALLCFLAGS) $(CHAPTER_INCLUDES) -c build/$(1)/$$*.c -o $$@
+
+build/asan/$(1)/%.tu.o: $(STAMPS) $(COMMON_HDR)
 	@mkdir -p $$(@D)
-	$(CC) $(ALLCFLAGS) -Ibuild/$(1) -o $$@ build/$(1)/$(call name,$(1)).c $(call culib,$(1)) $(LIBCOMMON) $(LDLIBS)
+	$(CC) $(ALLCFLAGS) $(ASANFLAGS) $(CHAPTER_INCLUDES) -c build/$(1)/$$*.c -o $$@
+
+build/$(1)/libtu.a: $(foreach u,$(call tus,$(1)),build/$(1)/$(u).tu.o)
+	@rm -f $$@
+	ar rcs $$@ $$^
+
+build/asan/$(1)/libtu.a: $(foreach u,$(call tus,$(1)),build/asan/$(1)/$(u).tu.o)
+	@rm -f $$@
+	ar rcs $$@ $$^
+endif
+
+$(call bin,$(1)): build/$(1)/.tangled $(LIBCOMMON) $(call culib,$(1)) $(call tulib,$(1))
+	@mkdir -p $$(@D)
+	$(CC) $(ALLCFLAGS) -Ibuild/$(1) -o $$@ build/$(1)/$(call name,$(1)).c $(call tulib,$(1)) $(call culib,$(1)) $(LIBCOMMON) $(LDLIBS)
 
 ch$(call num,$(1)): $(call bin,$(1))
 
@@ -333,17 +359,17 @@ TEST_HDR  := $(wildcard tests/*.h)
 
 # A chapter's tests include its tangled program; the runtime's do not need
 # any chapter, so a chapter being edited cannot stop them from building.
-build/tests/test_ch%: tests/test_ch%.c $(LIBCOMMON) $(TEST_HDR) $(STAMPS) $(CHAPTER_CUDA)
+build/tests/test_ch%: tests/test_ch%.c $(LIBCOMMON) $(TEST_HDR) $(STAMPS) $(CHAPTER_CUDA) $(CHAPTER_TUS)
 	@mkdir -p $(@D)
-	$(CC) $(ALLCFLAGS) -DTESTING $(CHAPTER_INCLUDES) -o $@ $< $(CHAPTER_CUDA) $(LIBCOMMON) $(LDLIBS)
+	$(CC) $(ALLCFLAGS) -DTESTING $(CHAPTER_INCLUDES) -o $@ $< $(CHAPTER_TUS) $(CHAPTER_CUDA) $(LIBCOMMON) $(LDLIBS)
 
 build/tests/%: tests/%.c $(LIBCOMMON) $(TEST_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) -DTESTING -o $@ $< $(LIBCOMMON) $(LDLIBS)
 
-build/asan/tests/test_ch%: tests/test_ch%.c $(ASAN_LIB) $(TEST_HDR) $(STAMPS) $(CHAPTER_CUDA_ASAN)
+build/asan/tests/test_ch%: tests/test_ch%.c $(ASAN_LIB) $(TEST_HDR) $(STAMPS) $(CHAPTER_CUDA_ASAN) $(CHAPTER_TUS_ASAN)
 	@mkdir -p $(@D)
-	$(CC) $(ALLCFLAGS) $(ASANFLAGS) -DTESTING $(CHAPTER_INCLUDES) -o $@ $< $(CHAPTER_CUDA_ASAN) $(ASAN_LIB) $(LDLIBS)
+	$(CC) $(ALLCFLAGS) $(ASANFLAGS) -DTESTING $(CHAPTER_INCLUDES) -o $@ $< $(CHAPTER_TUS_ASAN) $(CHAPTER_CUDA_ASAN) $(ASAN_LIB) $(LDLIBS)
 
 build/asan/tests/%: tests/%.c $(ASAN_LIB) $(TEST_HDR)
 	@mkdir -p $(@D)

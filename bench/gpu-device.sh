@@ -62,9 +62,11 @@ if [ "$stage" = test ] || [ "$stage" = all ]; then
 fi
 if [ "$stage" = all ] || [ "$stage" = bench ]; then
   log "bench-gpu bf16 (and the variants), f32"
-  build/bin/bench-gpu --dtype bf16 --variants --out "$out/data" > "$out/bench-bf16.log" 2>&1 || rc=1
+  BOOK_COMMAND="build/bin/bench-gpu --dtype bf16 --variants --out figures/data (bench/gpu-device.sh, make bench-gpu)" \
+    build/bin/bench-gpu --dtype bf16 --variants --out "$out/data" > "$out/bench-bf16.log" 2>&1 || rc=1
   cat "$out/bench-bf16.log"
-  build/bin/bench-gpu --dtype f32 --out "$out/data" > "$out/bench-f32.log" 2>&1 || rc=1
+  BOOK_COMMAND="build/bin/bench-gpu --dtype f32 --out figures/data (bench/gpu-device.sh, make bench-gpu)" \
+    build/bin/bench-gpu --dtype f32 --out "$out/data" > "$out/bench-f32.log" 2>&1 || rc=1
   log "PyTorch"
   touch "$out/go"
   wait "$torch_pid" || rc=1
@@ -77,16 +79,10 @@ if [ "$stage" = test ] || [ "$stage" = all ]; then
   cat "$out/chapters.log"
 fi
 log "done, exit $rc"
-# The data files' provenance: the book's commit and date, and the command as
-# the book runs it (the device's checkout has neither).  Writers that honour
-# BOOK_GIT and BOOK_DATE (gpu_torch.py; the runtime's TSV writer once it
-# does) need no rewriting; for the others the lines are replaced here.
-for f in "$out"/data/*.tsv; do
-  [ -f "$f" ] || continue
-  [ -n "${BOOK_GIT:-}" ] && sed -i "s/^# git: .*/# git: $BOOK_GIT/" "$f"
-  [ -n "${BOOK_DATE:-}" ] && sed -i "s/^# date: .*/# date: $BOOK_DATE/" "$f"
-  sed -i "s|^# command: \(build/bin/bench-gpu.*\) --out [^ ]*$|# command: \1 --out figures/data (bench/gpu-device.sh, make bench-gpu)|" "$f"
-done
+# The data files' provenance: every writer (the runtime's TSV writer,
+# gpu_torch.py) takes its git and date lines from BOOK_GIT and BOOK_DATE and
+# its command line from BOOK_COMMAND, set above as the book runs the command,
+# so nothing is rewritten here.
 # one log file back instead of many
 for f in "$out"/*.log; do [ -f "$f" ] && { echo "==== $(basename "$f")"; cat "$f"; rm -f "$f"; }; done > "$out/logs-$stage.txt"
 rm -f "$out"/*.rc "$out/go"

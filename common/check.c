@@ -2,6 +2,7 @@
 #include "check.h"
 
 #include <math.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,4 +128,12 @@ GradErr gradcheck_f32(LossF32 f, void *ctx, float *x, size_t n, const float *gra
         if (rel > e.max_rel) { e.max_rel = rel; e.worst = i; }
     }
     return e;
+}
+
+bool text_matches(const char *s, const char *re) {
+    regex_t r;
+    if (!s || regcomp(&r, re, REG_EXTENDED | REG_NOSUB) != 0) return false;
+    bool ok = regexec(&r, s, 0, NULL, 0) == 0;
+    regfree(&r);
+    return ok;
 }

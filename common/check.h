@@ -47,6 +47,10 @@ bool check_close_f64(Check *t, const double *got, const double *ref, size_t n,
 /* Prints "N passed, N failed"; returns 0 if none failed, else 1. */
 int check_summary(const Check *t);
 
+/* Whether s (NULL: false) matches the POSIX extended regular expression re
+ * anywhere; for checking lines a program wrote (provenance, messages). */
+bool text_matches(const char *s, const char *re);
+
 /* Relative error of one value against a reference, as the book reports it:
  * |a - b| / max(|a|, |b|, floor).  floor keeps exact zeros from dividing by 0. */
 double rel_error(double a, double b, double floor);

@@ -397,7 +397,12 @@ static void help(const CliSpec *spec, const CliCommon *c, FILE *fp) {
         print_options(fp, spec->opts, spec->nopts, width, NULL);
     }
     fprintf(fp, "\ncommon options:\n");
-    print_options(fp, copts, NCOMMON, width, &shown);
+    if (spec->no_corpus) {   /* every common option but --data */
+        print_options(fp, copts, 4, width, &shown);
+        print_options(fp, copts + 5, NCOMMON - 5, width, &shown);
+    } else {
+        print_options(fp, copts, NCOMMON, width, &shown);
+    }
     fprintf(fp, "  %-*s  %s\n", width, "-h, --help", "print this help and exit");
     if (spec->footer) {
         fputc('\n', fp);
@@ -448,7 +453,9 @@ static const CliOpt *find_option(const CliSpec *spec, const CliOpt copts[NCOMMON
         if (strlen(spec->opts[i].name) == len && strncmp(spec->opts[i].name, name, len) == 0)
             return &spec->opts[i];
     for (int i = 0; i < NCOMMON; i++)
-        if (strlen(copts[i].name) == len && strncmp(copts[i].name, name, len) == 0) return &copts[i];
+        if (strlen(copts[i].name) == len && strncmp(copts[i].name, name, len) == 0 &&
+            !(spec->no_corpus && copts[i].target == copts[4].target))   /* --data */
+            return &copts[i];
     return NULL;
 }
 
@@ -519,6 +526,8 @@ int cli_run(const CliSpec *spec, CliCommon *common, int argc, char **argv, void 
                 if (o && o->kind != OPT_BOOL) o = NULL;
                 negated = o != NULL;
             }
+            if (!o && spec->no_corpus && len == 4 && strncmp(name, "data", 4) == 0)
+                return usage(spec, "--data: this chapter reads no corpus");
             if (!o) return usage(spec, "unknown option --%.*s (see --help)", (int)len, name);
             if (o->kind == OPT_BOOL && !eq) {
                 *(bool *)o->target = !negated;

@@ -30,7 +30,8 @@
  * choices not in the list; booleans that are not one of the words above;
  * an unknown experiment; a second experiment name; --device naming a device
  * the chapter has no code for (CliSpec.gpu false: "--device cuda: this
- * chapter has no GPU code (accepted: cpu)").  The message stays one line whatever the
+ * chapter has no GPU code (accepted: cpu)"); --data in a program that reads
+ * no corpus (CliSpec.no_corpus: "--data: this chapter reads no corpus").  The message stays one line whatever the
  * argument: a value's control characters are escaped (\n) and a message
  * longer than 1 KB is cut.  No experiment at all prints the help to
  * stderr and returns 2.
@@ -115,6 +116,7 @@ typedef struct {
     const CliCommand *commands; size_t ncommands;
     const CliOpt *opts; size_t nopts;   /* the program's own flags */
     bool gpu;              /* the program has GPU code: --device cuda is accepted */
+    bool no_corpus;        /* the program reads no text: --data is neither listed nor accepted */
 } CliSpec;
 
 /* Parse argv (argv[0] is the program as invoked), fill *common and the

@@ -195,6 +195,15 @@ void attention_backward_cuda(Gpu *g, DType dt, void *dqkv, const void *dout, con
 void adamw_update_cuda(Gpu *g, DType dt, void *param, float *master, const void *grad, float *m,
                        float *v, size_t n, const AdamW *opt, int step, float grad_scale);
 
+/* One RMSprop step on n f32 parameters: v = rho v + (1 - rho) g^2;
+ * param -= lr g / (sqrt(v) + eps)  (no bias correction, as in PyTorch). */
+void rmsprop_update_cuda(Gpu *g, float *param, const float *grad, float *v, size_t n, float lr, float rho, float eps);
+
+/* y[i] = a x[i] + b y[i] for n f32 values (x may be y: then y = (a + b) y).
+ * The step of every optimizer that is a linear combination of arrays (SGD,
+ * momentum, Nesterov, Muon's update) is one or two of these. */
+void axpby_cuda(Gpu *g, size_t n, float a, const float *x, float b, float *y);
+
 /* sum of g[i]^2 over n values of dtype dt, in f32 per block and double
  * across blocks, in a fixed order; returns to the host (synchronizes). */
 double grad_norm_squared_cuda(Gpu *g, DType dt, const void *grad, size_t n);

@@ -266,11 +266,14 @@ void atomic_abort(AtomicFile *af) {
     af->tmp = af->path = NULL;
 }
 
-double now_seconds(void) {
+static double clock_seconds(clockid_t id) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+double now_seconds(void) { return clock_seconds(CLOCK_MONOTONIC); }
+double cpu_seconds(void) { return clock_seconds(CLOCK_PROCESS_CPUTIME_ID); }
+double thread_seconds(void) { return clock_seconds(CLOCK_THREAD_CPUTIME_ID); }
 
 void date_iso(char *buf, size_t n) {
     time_t t = time(NULL);

@@ -83,8 +83,14 @@ bool atomic_commit(AtomicFile *af);  /* false (errno set, tmp removed) on any I/
 void atomic_commit_or_die(AtomicFile *af);
 void atomic_abort(AtomicFile *af);
 
-/* Clocks.  now_seconds: monotonic, for timing; date_iso: "2026-11-27T21:33:41Z". */
+/* Clocks.  now_seconds: monotonic wall clock, for timing; cpu_seconds: the
+ * processor time of the whole process (every thread); thread_seconds: the
+ * processor time of the calling thread.  The two processor clocks do not
+ * count the time a program waits for a core on a busy machine, so the book
+ * times CPU work by them.  date_iso: "2026-11-27T21:33:41Z". */
 double now_seconds(void);
+double cpu_seconds(void);
+double thread_seconds(void);
 void date_iso(char *buf, size_t n);
 
 /* The repository root: $BOOK_ROOT if set, else the directory this build was

@@ -254,7 +254,7 @@ int main(int argc, char **argv) {
     const CliCommand cmds[] = {{"train", "train, resuming from DIR/state.safetensors if it exists", cmd_train, false},
                                {"check", "load DIR/state.safetensors and print its step", cmd_check, false}};
     const CliSpec spec = {"fault_trainer", "a small trainer that the fault-injection test kills", NULL, cmds, 2,
-                          opts, sizeof opts / sizeof *opts, false};
+                          opts, sizeof opts / sizeof *opts, false, false};
     int rc = cli_run(&spec, &a.common, argc, argv, &a);
     cli_free(&a.common);
     return rc;

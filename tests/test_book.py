@@ -43,16 +43,10 @@ import tempfile
 import zipfile
 from html.parser import HTMLParser
 
-passed = failed = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pycheck import Checks  # noqa: E402
 
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL book: %s" % what)
+check = Checks("FAIL book: ")
 
 
 class Page(HTMLParser):
@@ -223,8 +217,7 @@ def main():
                     weak = svg_weak_colours(svg, paper, dark)
                     check(not weak, "%s: its text%s reads on its background%s" % (
                         svg, " and curves" if dark else "", " (%s)" % ", ".join(weak[:4]) if weak else ""))
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return check.finish()
 
 
 NAMED = {"black": (0, 0, 0), "white": (255, 255, 255), "gray": (128, 128, 128), "grey": (128, 128, 128)}

@@ -10,7 +10,12 @@
  *   Dirichlet posterior mean is add-alpha (numerical integration), the
  *   uniform model has perplexity V (exactly, on a de Bruijn sequence),
  *   sampling matches the model (chi-square), the arithmetic coder decodes
- *   what it encodes within two bits of the model's cross-entropy;
+ *   what it encodes within two bits of the model's cross-entropy (and codes
+ *   the chapter's worked example "bc" as 1010, with one pending bit);
+ *   modified Kneser-Ney: discounts and continuation counts as worked by hand
+ *   on a 22-symbol text, every row of every order sums to one (seen and
+ *   unseen contexts, one and three discounts), the one-pass scorers agree
+ *   with the probabilities they add up;
  * then runs every experiment in --quick mode into a temporary directory and
  * checks the TSV files it writes, and checks the program's one-line errors.
  * Run from the repository root (make test does). */
@@ -105,6 +110,125 @@ static void test_rows_sum_to_one(Check *t) {
         check_true(t, worst < 1e-12, "order %d: every row, of seen and of unseen contexts, sums to 1 (worst |sum - 1| = %.1e)", k, worst);
         ngram_free(&m);
     }
+    free(x);
+}
+
+/* Kneser-Ney on a text small enough to count by hand:
+ *   a b c d e f g g h h i i j j j k k k l l l l     (22 symbols, V = 12)
+ * Order 0, raw counts: a..f once (6), g h i twice (3), j k three times (2),
+ * l four times (1): n1..n4 = 6 3 2 1, so Y = 6/12 = 1/2 and
+ * D1 = 1 - 2(1/2)(3/6) = 1/2, D2 = 2 - 3(1/2)(2/3) = 1, D3+ = 3 - 4(1/2)(1/2) = 2.
+ * Freed mass: 6(1/2) + 3(1) + 3(2) = 12, so P(a) = (1 - 1/2 + 12/12)/22 = 1.5/22
+ * and P(l) = (4 - 2 + 1)/22 = 3/22.
+ * Continuation counts (distinct symbols before each): a 0 (it starts the text),
+ * b..f 1 each, g..l 2 each (f g and g g, g h and h h, ...): total 17.
+ * They give n1..n4 = 5 6 0 0: Y = 5/17, D1 = 1 - 2(5/17)(6/5) = 5/17; the
+ * formula's D2 = 2 and D3+ (0/0) fall outside (0, r) and take the defaults
+ * 1 and 3/2.  Freed mass 5(5/17) + 6(1), so the order-0 continuation
+ * probability of h is (2 - 1 + (25/17 + 6)/12)/17.
+ * Order 1, raw: g is followed by g and h once each (c(g .) = 2); the bigram
+ * counts have n1..n4 = 14 2 1 0, so Y = 14/18 = 7/9, D1 = 1 - 2(7/9)(2/14) = 7/9
+ * (D2 = 5/6; D3+ = 3 falls outside and is 3/2), freed mass 2(7/9), and
+ * P(h | g) = (1 - 7/9 + (14/9) P_cont(h)) / 2. */
+static void test_kneser_ney_by_hand(Check *t) {
+    const char *text = "abcdefgghhiijjjkkkllll";
+    size_t N = strlen(text);
+    Vocab v;
+    vocab_build(&v, text, N);
+    uint32_t *x = encode(&v, text, N);
+    NgramModel models[3];
+    for (int j = 0; j <= 2; j++) ngram_train(&models[j], j, v.size, x, N);
+    KneserNey kn;
+    kn_build(&kn, models, 2, false);
+    const KnLevel *L0 = &kn.level[0];
+    check_true(t, L0->n_raw[1] == 6 && L0->n_raw[2] == 3 && L0->n_raw[3] == 2 && L0->n_raw[4] == 1,
+               "order 0: count-of-counts n1..n4 = 6 3 2 1 (got %g %g %g %g)", L0->n_raw[1], L0->n_raw[2],
+               L0->n_raw[3], L0->n_raw[4]);
+    check_true(t, fabs(L0->d_raw[1] - 0.5) < 1e-12 && fabs(L0->d_raw[2] - 1) < 1e-12 && fabs(L0->d_raw[3] - 2) < 1e-12,
+               "order 0: D1, D2, D3+ = 1/2, 1, 2 as the formula gives (got %g %g %g)", L0->d_raw[1], L0->d_raw[2],
+               L0->d_raw[3]);
+    const int cont_by_hand[12] = {0, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2};   /* a .. l */
+    bool cont_ok = true;
+    uint32_t w[3];
+    for (int b = 0; b < 12; b++) {
+        w[0] = (uint32_t)b;
+        size_t g = table_slot(&models[0].gram, w);
+        cont_ok &= models[0].gram.pos[g] != EMPTY && L0->cont[g] == (uint32_t)cont_by_hand[b];
+    }
+    uint32_t none[1] = {0};
+    check_true(t, fabs(L0->d_cont[1] - 5.0 / 17) < 1e-12 && L0->d_cont[2] == 1 && L0->d_cont[3] == 1.5,
+               "order 0, continuation counts: D1 = 5/17 by the formula, D2 and D3+ the defaults 1 and 3/2");
+    check_true(t, cont_ok && L0->cont_total[table_slot(&models[0].ctx, none)] == 17,
+               "order 0: the continuation counts are the hand-counted 0 1 1 1 1 1 2 2 2 2 2 2, total 17");
+    w[0] = (uint32_t)v.id_of['a'];
+    double pa = kn_prob(&kn, 0, w);
+    w[0] = (uint32_t)v.id_of['l'];
+    double pl = kn_prob(&kn, 0, w);
+    check_true(t, fabs(pa - 1.5 / 22) < 1e-15 && fabs(pl - 3.0 / 22) < 1e-15,
+               "order 0: P(a) = 1.5/22 and P(l) = 3/22 (got %.6f, %.6f)", pa, pl);
+    w[0] = (uint32_t)v.id_of['g'], w[1] = (uint32_t)v.id_of['h'];
+    double cont_h = (2 - 1 + (25.0 / 17 + 6) / 12) / 17;
+    double hand = (1 - 7.0 / 9 + 14.0 / 9 * cont_h) / 2, ph = kn_prob(&kn, 1, w);
+    check_true(t, fabs(ph - hand) < 1e-15, "order 1: P(h | g) = %.9f, as worked by hand (%.9f)", ph, hand);
+    kn_free(&kn);
+    for (int j = 0; j <= 2; j++) ngram_free(&models[j]);
+    free(x);
+}
+
+/* Kneser-Ney and interpolation on a random text: every row sums to one, and
+ * the one-pass scorers agree with the probabilities they add up. */
+static void test_kneser_ney_properties(Check *t) {
+    Rng rng;
+    rng_seed(&rng, 13);
+    size_t N = 20000;
+    int V = 6, K = 5;
+    uint32_t *x = random_text(&rng, N, V);
+    NgramModel models[6];
+    for (int j = 0; j <= K; j++) ngram_train(&models[j], j, V + 1, x, N);   /* symbol V never occurs */
+    for (int one = 0; one <= 1; one++) {
+        KneserNey kn;
+        kn_build(&kn, models, K, one);
+        double worst = 0;
+        uint32_t w[MAX_ORDER + 1];
+        for (int k = 0; k <= K; k++)
+            for (int trial = 0; trial < 40; trial++) {
+                size_t i = (size_t)k + rng_below(&rng, N - (size_t)k);
+                memcpy(w, x + i - k, (size_t)k * sizeof *w);
+                if (k > 0 && trial % 8 == 7) w[rng_below(&rng, (uint64_t)k)] = (uint32_t)V;   /* unseen */
+                double sum = 0;
+                for (int b = 0; b <= V; b++) { w[k] = (uint32_t)b; sum += kn_prob(&kn, k, w); }
+                worst = fmax(worst, fabs(sum - 1));
+            }
+        check_true(t, worst < 1e-12, "Kneser-Ney (%s): every row of orders 0..5, seen and unseen, sums to 1 "
+                   "(worst %.1e)", one ? "one discount" : "three discounts", worst);
+        double nll[MAX_ORDER + 1], gap = 0;
+        kn_nll(&kn, x, 3000, (size_t)K, nll);
+        for (int k = 0; k <= K; k++) {
+            double direct = 0;
+            for (size_t i = (size_t)K; i < 3000; i++) direct -= log(kn_prob(&kn, k, x + i - k));
+            gap = fmax(gap, fabs(direct - nll[k]) / direct);
+        }
+        check_true(t, gap < 1e-12, "kn_nll scores every order as kn_prob does (worst relative gap %.1e)", gap);
+        kn_free(&kn);
+    }
+    double (*nll)[MAX_ORDER + 1] = xmalloc_array(NLAMBDA, sizeof *nll), gap = 0;
+    jm_nll(models, K, x, 3000, (size_t)K, 0.01, nll);
+    for (int l = 0; l < NLAMBDA; l += 5)
+        for (int k = 0; k <= K; k++) {
+            double direct = 0;
+            for (size_t i = (size_t)K; i < 3000; i++) {
+                double q = ngram_prob(&models[0], x + i, 0.01);
+                for (int j = 1; j <= k; j++) {
+                    double c = table_count(&models[j].ctx, x + i - j);
+                    if (c > 0) q = LAMBDAS[l] * table_count(&models[j].gram, x + i - j) / c + (1 - LAMBDAS[l]) * q;
+                }
+                direct -= log(q);
+            }
+            gap = fmax(gap, fabs(direct - nll[l][k]) / direct);
+        }
+    check_true(t, gap < 1e-12, "jm_nll scores every order and weight as the recursion does (worst gap %.1e)", gap);
+    free(nll);
+    for (int j = 0; j <= K; j++) ngram_free(&models[j]);
     free(x);
 }
 
@@ -314,6 +438,17 @@ static void test_sampling(Check *t) {
 }
 
 static void test_coder(Check *t) {
+    /* the chapter's worked example: q(a, b, c) = 0.3, 0.4, 0.3; the message "bc" codes as 1010,
+     * with one pending bit after b */
+    Encoder ex = {.low = 0, .high = CODE_TOP};
+    encode_symbol(&ex, 3, 7, 10);
+    check_true(t, ex.nbits == 0 && ex.pending == 1, "worked example: after b nothing is settled and one bit is pending");
+    encode_symbol(&ex, 7, 10, 10);
+    check_true(t, ex.nbits == 2 && ex.bits[0] == 1 && ex.bits[1] == 0 && ex.pending == 0,
+               "worked example: c settles 1, then the pending bit's opposite 0");
+    encode_finish(&ex);
+    check_true(t, ex.nbits == 4 && ex.bits[2] == 1 && ex.bits[3] == 0, "worked example: the code of bc is 1010");
+    free(ex.bits);
     Rng rng;
     rng_seed(&rng, 31);
     size_t N = 50000;
@@ -384,17 +519,18 @@ static void test_solutions(Check *t, Run *r) {
     Dataset *d = load_data(r);
     NgramModel models[9];
     for (int j = 0; j <= 8; j++) ngram_train(&models[j], j, d->vocab.size, d->train.ids, d->train.len);
-    /* the main text's interpolation, from the orders experiment run to order 6 */
+    /* the main text's interpolation, from the smoothers experiment run to order 8 */
     r->max_order = 8;
-    check_true(t, experiment_orders(r) == 0, "orders runs to order 8 in quick mode");
+    check_true(t, experiment_smoothers(r) == 0, "smoothers runs to order 8 in quick mode");
     r->max_order = 0;
-    char *path = xasprintf("%s/ch01-orders.tsv", r->c.out), err[256];
+    char *path = xasprintf("%s/ch01-smoothers.tsv", r->c.out), err[256];
     TsvTable *o = tsv_load(path, err, sizeof err);
     free(path);
-    if (!o) { check_true(t, false, "ch01-orders.tsv reloads: %s", err); return; }
-    int ci = tsv_col(o, "val_ppl_interp"), ca = tsv_col(o, "val_ppl_best");
+    if (!o) { check_true(t, false, "ch01-smoothers.tsv reloads: %s", err); return; }
+    int ci = tsv_col(o, "val_ppl_jm"), ca = tsv_col(o, "val_ppl_add");
     double interp6 = tsv_num(o, 6, ci), interp4 = tsv_num(o, 4, ci), add6 = tsv_num(o, 6, ca), add4 = tsv_num(o, 4, ca);
-    double interp8 = tsv_num(o, 8, ci);
+    double interp8 = tsv_num(o, 8, ci), kn8 = tsv_num(o, 8, tsv_col(o, "val_ppl_kn"));
+    check_true(t, kn8 < interp8, "Kneser-Ney at order 8 (%.3f) beats interpolation (%.3f)", kn8, interp8);
     check_true(t, interp6 < add6, "interpolation at order 6 (%.3f) beats add-alpha at order 6 (%.3f)", interp6, add6);
     check_true(t, add6 > add4 && interp6 < 1.05 * interp4,
                "from order 4 to 6 add-alpha rises (%.3f -> %.3f), interpolation barely moves (%.3f -> %.3f)",
@@ -405,6 +541,7 @@ static void test_solutions(Check *t, Run *r) {
     double dir8 = dirichlet_val_ppl(models, 8, d->val.ids, d->val.len, 8, &beta);
     check_true(t, dir8 < interp8, "exercise 6: count-dependent weights at order 8 (%.3f, beta %g) beat one lambda (%.3f)",
                dir8, beta, interp8);
+    check_true(t, kn8 < dir8, "exercise 6: Kneser-Ney at order 8 (%.3f) beats count-dependent weights (%.3f)", kn8, dir8);
     /* exercise 6's model is a distribution at every order: rows sum to one */
     double worst = 0;
     uint32_t w[9];
@@ -497,6 +634,55 @@ static void test_quick_experiments(Check *t, Run *r) {
         check_true(t, close, "the coder's output is within 1%% of the model's cross-entropy");
         tsv_free(c);
     }
+    TsvTable *sm = load(t, d, "ch01-smoothers");
+    if (sm) {
+        size_t last = tsv_rows(sm) - 1;
+        double add = num(t, sm, last, "val_ppl_add"), jm = num(t, sm, last, "val_ppl_jm");
+        double kn = num(t, sm, last, "val_ppl_kn"), knt = num(t, sm, last, "test_ppl_kn");
+        check_true(t, kn < jm && jm < add, "at order 4, Kneser-Ney (%.3f) < interpolation (%.3f) < add-alpha (%.3f)",
+                   kn, jm, add);
+        check_true(t, isfinite(knt) && knt > 1 && knt < r->data->vocab.size, "the test perplexity is sane (%.3f)", knt);
+        tsv_free(sm);
+    }
+    TsvTable *vo = load(t, d, "ch01-vocab");
+    if (vo) {
+        /* rows: characters orders 0..7, then words 0..2, each add-alpha, interpolated, Kneser-Ney */
+        double c_add = INFINITY, c_kn = INFINITY, w_add1 = NAN, w_kn1 = NAN;
+        bool bounded = true;
+        for (size_t i = 0; i < tsv_rows(vo); i++) {
+            bool chars = strcmp(tsv_cell(vo, i, tsv_col(vo, "unit")), "characters") == 0;
+            const char *m = tsv_cell(vo, i, tsv_col(vo, "method"));
+            double v = num(t, vo, i, "val_bpc"), te = num(t, vo, i, "test_bpc");
+            int k = (int)num(t, vo, i, "order");
+            bounded &= v > 0 && v < log2(27) + 1e-9 && isfinite(te);
+            if (chars && !strcmp(m, "add-alpha")) c_add = fmin(c_add, v);
+            if (chars && !strcmp(m, "Kneser-Ney")) c_kn = fmin(c_kn, v);
+            if (!chars && k == 1 && !strcmp(m, "add-alpha")) w_add1 = v;
+            if (!chars && k == 1 && !strcmp(m, "Kneser-Ney")) w_kn1 = v;
+        }
+        check_true(t, tsv_rows(vo) == 3 * (CHAR_ORDERS + 1 + WORD_ORDERS + 1), "ch01-vocab: every unit, order and method");
+        check_true(t, bounded, "ch01-vocab: bits per character in (0, log2 27], test finite");
+        check_true(t, c_kn < c_add && w_kn1 < w_add1, "Kneser-Ney beats add-alpha for characters (%.3f < %.3f) and the "
+                   "word bigram (%.3f < %.3f)", c_kn, c_add, w_kn1, w_add1);
+        tsv_free(vo);
+    }
+    TsvTable *hd = load(t, d, "ch01-headline");
+    if (hd) {
+        check_true(t, tsv_rows(hd) == 4, "the headline has one row per method (%zu)", tsv_rows(hd));
+        tsv_free(hd);
+    }
+    TsvTable *dc = load(t, d, "ch01-kn-discounts");
+    if (dc) {
+        bool in_range = true;
+        for (size_t i = 1; i < tsv_rows(dc); i++)
+            for (int r1 = 1; r1 <= 3; r1++) {
+                static const char *const cols[] = {"D1", "D2", "D3"};
+                double D = num(t, dc, i, cols[r1 - 1]);
+                in_range &= D > 0 && D < r1;
+            }
+        check_true(t, in_range, "every discount D_r lies in (0, r)");
+        tsv_free(dc);
+    }
     const char *others[] = {"ch01-corpus", "ch01-smoothing", "ch01-smoothing-table", "ch01-trigram",
                             "ch01-sparsity", "ch01-vocab", "ch01-samples-info", "ch01-compress-info"};
     for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
@@ -536,6 +722,8 @@ int main(void) {
     check_init(&t, "ch01");
     test_counts(&t);
     test_rows_sum_to_one(&t);
+    test_kneser_ney_by_hand(&t);
+    test_kneser_ney_properties(&t);
     test_mle(&t);
     test_chain_rule(&t);
     test_perplexity(&t);

@@ -4,16 +4,20 @@
  * defined so that it has no main) and the tangled solutions to the coding
  * exercises, then checks every derivation of the chapter numerically:
  *   the derivatives of x^2, x^7, e^x, log x, sin x, the product, quotient and
- *   chain rules against central differences at 1000 random points each (and a
- *   wrong derivative is caught); the matrix chain rule J(f o g) = J(f) J(g);
+ *   chain rules against central differences at 1000 random points each and
+ *   against the complex step to 1e-14 (and a wrong derivative is caught); the
+ *   complex step's error term; the matrix chain rule J(f o g) = J(f) J(g);
  *   the scalar engine against the values worked by hand in the text (the
  *   neuron, f = (a + b) a) and against finite differences on an expression
  *   using every operation; the topological order; dual numbers against
  *   central differences and against reverse mode; every tensor backward
- *   (gradcheck_f64), the matmul backward worked by hand, the whole network's
+ *   (the book's tolerance rule), the matmul backward worked by hand, the whole network's
  *   gradient; the freeing backward pass equals the ordinary one and frees
- *   everything; static and dynamic graphs give identical losses; fp32 differs
- *   from fp64 by a single-precision amount; the three solutions;
+ *   everything; the bytes the backward pass reads, counted by hand for a
+ *   small network; static and dynamic graphs give identical losses; fp32 and
+ *   emulated fp16 differ from fp64 by single- and half-precision amounts;
+ *   backward of an output with no parameter dies with one line; the three
+ *   solutions, exercise 6 at its kink (a zero last layer trains);
  * then runs every experiment in --quick mode into a temporary directory and
  * checks the files it writes, and checks the program's one-line errors.
  * Run from the repository root (make test does). */
@@ -42,9 +46,18 @@ static void test_rules(Check *t) {
         check_true(t, worst < 1e-7, "d/dx %s matches central differences at 1000 random points (worst %.1e)", r->name,
                    worst);
     }
-    Rule wrong = {"sin x, derivative written wrong", sin, wrong_d_sin, -6, 6};
-    check_true(t, rule_max_error(&wrong, 1000, 1e-5) > 0.5, "a wrong derivative (sin for cos) is caught");
-    check_true(t, rule_max_error(&RULES[4], 1000, 1e-5) < 1e-7, "rule_max_error passes the right one");
+    Rule wrong = {"sin x, derivative written wrong", sin, wrong_d_sin, -6, 6, csin};
+    check_true(t, rule_tolerance(&wrong, 1000, 1e-5, false) > 0.3, "a wrong derivative (sin for cos) is caught");
+    check_true(t, rule_tolerance(&RULES[4], 1000, 1e-5, false) < 1e-7, "rule_tolerance passes the right one");
+    /* the complex step: no subtraction, so the derivations hold to the last digits */
+    double worst_cs = 0;
+    for (int i = 0; i < NRULES; i++) worst_cs = fmax(worst_cs, rule_tolerance(&RULES[i], 1000, 1e-20, true));
+    check_true(t, worst_cs < 1e-14, "the complex step confirms every rule to %.1e", worst_cs);
+    check_true(t, fabs(complex_step(csin, 1.0, 1e-20) - cos(1.0)) <= 2.3e-16,
+               "the complex step at h = 1e-20 gives cos 1 to a rounding (%.1e)", fabs(complex_step(csin, 1.0, 1e-20) - cos(1.0)));
+    check_true(t, fabs(complex_step(csin, 1.0, 1e-3) - cos(1.0) * (1 + 1e-6 / 6)) < 1e-12,
+               "at h = 1e-3 its error is -h^2 f'''/6 = +h^2 cos(1)/6 (Taylor's next term)");
+    check_true(t, rule_tolerance(&wrong, 1000, 1e-20, true) > 0.3, "the complex step catches the wrong derivative too");
 }
 
 /* J(f o g) = J(f) J(g) for g: R^3 -> R^2, f: R^2 -> R^2, by central differences. */
@@ -233,9 +246,9 @@ static void test_modes(Check *t) {
 
 static void test_tensor_ops(Check *t) {
     for (int i = 0; i < NCHECKS; i++) {
-        GradErr e = check_op(&CHECKS[i], 100, (uint64_t)i);
-        check_true(t, e.max_rel < 1e-6, "backward of %s (%dx%d with %dx%d) matches central differences (%.1e)",
-                   CHECKS[i].name, CHECKS[i].ar, CHECKS[i].ac, CHECKS[i].br, CHECKS[i].bc, e.max_rel);
+        double tol = check_op(&CHECKS[i], 100, (uint64_t)i);
+        check_true(t, tol < 1e-6, "backward of %s (%dx%d with %dx%d) matches central differences (tol %.1e)",
+                   CHECKS[i].name, CHECKS[i].ar, CHECKS[i].ac, CHECKS[i].br, CHECKS[i].bc, tol);
     }
     /* by hand: L = sum(AB), A = [1 2; 3 4], B = [5 6; 7 8]: dA = [11 15; 11 15], dB = [4 4; 6 6] */
     Tape *tp = tape_new("test", 1 << 16);
@@ -290,7 +303,7 @@ static void test_mlp(Check *t) {
     size_t k = 0;
     for (int i = 0; i < m.params->len; i++)
         for (int j = 0; j < m.params->node[i]->rows * m.params->node[i]->cols; j++) p[k++] = m.params->node[i]->data[j];
-    mlp_gradient(&m, tp, X, y, n, false, g);
+    mlp_gradient(&m, tp, X, y, n, PREC_F64, g);
     MlpCtx c = {&m, tp, X, y, n};
     GradErr e = gradcheck_f64(mlp_loss_at, &c, p, np, g, 1e-6);
     check_true(t, e.max_abs < 1e-8, "the whole network's gradient (%zu parameters) matches central differences (%.1e)",
@@ -313,13 +326,30 @@ static void test_mlp(Check *t) {
     for (int i = 1; i < nodes; i++) falling &= used[i] <= used[i - 1];
     check_true(t, falling && used[nodes - 1] == 0, "the freeing backward releases memory monotonically, down to 0 bytes");
     free(used);
-    /* fp32 against fp64 */
+    /* what backward reads, counted by hand for this network (2 hidden layers of 5, n points):
+     * X (n x 2) for dW1, each tanh output (n x 5, twice) for the next dW and its own backward,
+     * -y (n x 1) for dz, exp's output and log's input (n x 1 each), 1/n (1 x 1) for the mean */
+    tape_clear(tp);
+    logistic_loss(tp, mlp_forward(&m, tp, leaf(tp, n, 2, X, false)), leaf(tp, n, 1, y, false));
+    TapeBytes tb = tape_bytes(tp);
+    size_t by_hand = (size_t)(n * 2 + 2 * n * 5 + 3 * n + 1) * sizeof(double);
+    check_true(t, tb.saved == by_hand, "the backward pass reads %zu bytes, as counted by hand (%zu)", tb.saved, by_hand);
+    check_true(t, tb.saved < tb.data && tb.grad < tb.data, "it reads less than the tape holds (%zu of %zu + %zu)",
+               tb.saved, tb.data, tb.grad);
+    /* fp32 and fp16 against fp64 */
     memcpy(Xr, X, sizeof X);
-    mlp_round_params(&m);
-    mlp_gradient(&m, tp, Xr, y, n, false, g);
-    mlp_gradient(&m, tp, Xr, y, n, true, g2);
+    for (int i = 0; i < 2 * n; i++) Xr[i] = round_to(PREC_F16, Xr[i]);
+    mlp_round_params(&m, PREC_F16);
+    mlp_gradient(&m, tp, Xr, y, n, PREC_F64, g);
+    mlp_gradient(&m, tp, Xr, y, n, PREC_F32, g2);
     double d = max_diff(g2, g, (int)np);
     check_true(t, d > 1e-10 && d < 1e-4, "fp32 gradients differ from fp64 by a single-precision amount (%.1e)", d);
+    mlp_gradient(&m, tp, Xr, y, n, PREC_F16, g2);
+    double d16 = max_diff(g2, g, (int)np);
+    check_true(t, d16 > 1e-5 && d16 < 0.1, "fp16 gradients differ by a half-precision amount (%.1e)", d16);
+    check_true(t, round_to(PREC_F16, 1.0 + 1.0 / 4096) == 1.0 && round_to(PREC_F16, 1.0 + 1.0 / 1024) == 1.0 + 1.0 / 1024 &&
+                      round_to(PREC_F16, 70000) == INFINITY && round_to(PREC_F16, 1e-8) == 0,
+               "emulated fp16: 11 bits of mantissa, overflow above 65504, underflow to 0");
     free(p), free(g), free(g2);
     tape_free(tp), tape_free(m.params);
 }
@@ -367,13 +397,76 @@ static void bad_reshape(void *ctx) {
     t_reshape(tp, leaf(tp, 2, 3, NULL, false), 4, 2);
 }
 
+static void backward_without_parameters(void *ctx) {
+    (void)ctx;
+    Tape *tp = tape_new("test", 1 << 16);
+    double x[] = {1, 2};
+    tape_backward(tp, t_sum(tp, leaf(tp, 1, 2, x, false)));
+}
+
 static void test_shape_errors(Check *t) {
+    expect_die(t, backward_without_parameters, NULL, "depends on no parameter",
+               "backward of an output that depends on no parameter");
     expect_die(t, bad_matmul, NULL, "matmul: 2 x 3 times 2 x 3", "a matmul of mismatched shapes");
     expect_die(t, bad_broadcast, NULL, "cannot broadcast 2 x 3 with 3 x 2", "an impossible broadcast");
     expect_die(t, bad_reshape, NULL, "reshape: 2 x 3 has 6 elements", "a reshape to another size");
 }
 
 /* ---- The solutions ------------------------------------------------------------------ */
+
+/* The tempting version of exercise 6, with |u| = relu(u) + relu(-u): wrong at u = 0. */
+static Node *two_relu_loss(Tape *t, Node *z, Node *negy) {
+    double one = 1, minus_one = -1, inv_n = 1.0 / z->rows;
+    Node *m1 = leaf(t, 1, 1, &minus_one, false), *u = t_mul(t, z, negy);
+    Node *pos = t_relu(t, u), *abs_u = t_add(t, pos, t_relu(t, t_mul(t, u, m1)));
+    Node *l = t_add(t, pos, t_log(t, t_add(t, t_exp(t, t_mul(t, abs_u, m1)), leaf(t, 1, 1, &one, false))));
+    return t_mul(t, t_sum(t, l), leaf(t, 1, 1, &inv_n, false));
+}
+
+/* Train a network whose last layer starts at zero, with one of the two losses; the final loss. */
+static double train_from_zero(Node *(*lossfn)(Tape *, Node *, Node *), int steps) {
+    Rng rng;
+    rng_seed(&rng, 29);
+    int n = 64;
+    double X[128], y[64];
+    make_spirals(&rng, n, X, y);
+    for (int i = 0; i < n; i++) y[i] = -y[i];
+    Mlp m;
+    mlp_init(&m, 2, 8, 1, &rng);
+    memset(m.W[1]->data, 0, sizeof(double) * 8);   /* the last layer: z = 0 for every point */
+    double *vel = xcalloc(mlp_nparams(&m), sizeof *vel), loss = 0;
+    Tape *tp = tape_new("test", 1 << 20);
+    for (int s = 0; s < steps; s++) {
+        tape_clear(tp);
+        Node *L = lossfn(tp, mlp_forward(&m, tp, leaf(tp, n, 2, X, false)), leaf(tp, n, 1, y, false));
+        loss = L->data[0];
+        tape_backward(tp, L);
+        sgd_step(&m, 0.1, vel);
+    }
+    tape_free(tp), tape_free(m.params);
+    free(vel);
+    return loss;
+}
+
+static void test_exercise6_kink(Check *t, const double ny[4]) {
+    double z0[4] = {0, 0, 0, 0}, worst = 0;
+    Tape *tp = tape_new("test", 1 << 20);
+    Node *Z = leaf(tp, 4, 1, z0, true);
+    tape_backward(tp, stable_logistic_loss(tp, Z, leaf(tp, 4, 1, ny, false)));
+    for (int i = 0; i < 4; i++) worst = fmax(worst, fabs(Z->grad[i] - ny[i] * 0.5 / 4));
+    check_true(t, worst < 1e-15, "exercise 6: at the kink z = 0 the gradient is -y sigma(0) / N = -y / 2N (%.1e)", worst);
+    tape_clear(tp);
+    Z = leaf(tp, 4, 1, z0, true);
+    tape_backward(tp, two_relu_loss(tp, Z, leaf(tp, 4, 1, ny, false)));
+    bool zero = true;
+    for (int i = 0; i < 4; i++) zero &= Z->grad[i] == 0;
+    check_true(t, zero, "exercise 6: with |u| = relu(u) + relu(-u) the gradient at the kink is 0 (the bug the solution avoids)");
+    tape_free(tp);
+    double stuck = train_from_zero(two_relu_loss, 30), trained = train_from_zero(stable_logistic_loss, 30);
+    check_true(t, fabs(stuck - log(2.0)) < 1e-12, "exercise 6: a zero last layer never trains with the two-ReLU loss "
+               "(still log 2 = %.6f after 30 steps)", stuck);
+    check_true(t, trained < log(2.0) - 1e-3, "exercise 6: it trains with the solution's loss (%.4f after 30 steps)", trained);
+}
 
 static void test_solutions(Check *t) {
     /* 5: jets against central differences of the first derivative */
@@ -419,6 +512,7 @@ static void test_solutions(Check *t) {
     }
     check_true(t, worst6 < 1e-14, "exercise 6: its gradient is -y sigma(-yz) / N (%.1e)", worst6);
     tape_free(t2);
+    test_exercise6_kink(t, ny);
     /* 7: checkpointing */
     Rng rng;
     rng_seed(&rng, 27);
@@ -451,14 +545,15 @@ static void test_quick_experiments(Check *t, Run *r) {
             best_c = fmin(best_c, num(t, lim, i, "central_err")), best_f = fmin(best_f, num(t, lim, i, "forward_err"));
         check_true(t, best_c < 1e-9 && best_f > 1e-10 && best_f < 1e-6,
                    "central differences reach 1e-9, forward ones stop near 1e-8 (%.1e, %.1e)", best_c, best_f);
-        check_true(t, num(t, lim, tsv_rows(lim) - 1, "forward_err") > 0.1, "at h = 1e-16 the forward difference fails");
+        check_true(t, num(t, lim, tsv_rows(lim) - 1, "forward_err") > 0.1, "at h = 1e-20 the forward difference fails");
+        check_true(t, num(t, lim, tsv_rows(lim) - 1, "complex_err") < 1e-15, "at h = 1e-20 the complex step does not");
         tsv_free(lim);
     }
     TsvTable *ru = load(t, d, "ch02-rules");
     if (ru) {
         bool ok = tsv_rows(ru) == (size_t)NRULES;
-        for (size_t i = 0; i < tsv_rows(ru); i++) ok &= num(t, ru, i, "max_rel_err") < 1e-7;
-        check_true(t, ok, "ch02-rules: every rule within 1e-7");
+        for (size_t i = 0; i < tsv_rows(ru); i++) ok &= num(t, ru, i, "tol") < 1e-7 && num(t, ru, i, "complex_tol") < 1e-14;
+        check_true(t, ok, "ch02-rules: every rule within 1e-7 by central differences, 1e-14 by the complex step");
         tsv_free(ru);
     }
     TsvTable *mo = load(t, d, "ch02-modes");
@@ -473,7 +568,7 @@ static void test_quick_experiments(Check *t, Run *r) {
     TsvTable *gc = load(t, d, "ch02-gradcheck");
     if (gc) {
         bool ok = tsv_rows(gc) == (size_t)NCHECKS;
-        for (size_t i = 0; i < tsv_rows(gc); i++) ok &= num(t, gc, i, "max_rel_err") < 1e-6;
+        for (size_t i = 0; i < tsv_rows(gc); i++) ok &= num(t, gc, i, "tol") < 1e-6;
         check_true(t, ok, "ch02-gradcheck: every operation within 1e-6");
         tsv_free(gc);
     }
@@ -509,14 +604,28 @@ static void test_quick_experiments(Check *t, Run *r) {
     }
     TsvTable *to = load(t, d, "ch02-tradeoffs");
     if (to) {
-        check_true(t, tsv_rows(to) == 6, "ch02-tradeoffs: six rows");
+        check_true(t, tsv_rows(to) == 7, "ch02-tradeoffs: seven rows");
         check_true(t, num(t, to, 2, "diff") == 0 && num(t, to, 3, "diff") == 0, "static and dynamic runs agree exactly");
-        double e = num(t, to, 5, "diff");
+        double e = num(t, to, 5, "diff"), e16 = num(t, to, 6, "diff");
         check_true(t, e > 1e-10 && e < 1e-4, "the fp32 gradient error is of single-precision size (%.1e)", e);
+        check_true(t, e16 > 10 * e && e16 < 0.1, "the fp16 gradient error is larger, of half-precision size (%.1e)", e16);
         check_true(t, num(t, to, 0, "diff") < 1e-12, "forward and reverse mode agree");
         tsv_free(to);
     }
-    const char *others[] = {"ch02-neuron", "ch02-points", "ch02-train-info", "ch02-memory-info", "ch02-tradeoffs-info"};
+    TsvTable *mi = load(t, d, "ch02-memory-info");
+    if (mi) {
+        double peak = num(t, mi, 0, "peak_mb"), saved = num(t, mi, 0, "saved_mb"), data = num(t, mi, 0, "data_mb");
+        check_true(t, saved > 0 && saved < data && data < peak, "ch02-memory-info: needed < values < kept (%.3f, %.3f, %.3f MB)",
+                   saved, data, peak);
+        tsv_free(mi);
+    }
+    TsvTable *ti = load(t, d, "ch02-tradeoffs-info");
+    if (ti) {
+        double q = num(t, ti, 0, "graph_ratio"), lo = num(t, ti, 0, "graph_ratio_lo"), hi = num(t, ti, 0, "graph_ratio_hi");
+        check_true(t, q > 0 && lo <= hi && isfinite(q), "ch02-tradeoffs-info: a finite ratio of medians and its spread");
+        tsv_free(ti);
+    }
+    const char *others[] = {"ch02-neuron", "ch02-points", "ch02-train-info", "ch02-modes-info"};
     for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
         TsvTable *x = load(t, d, others[i]);
         if (x) {
@@ -549,6 +658,7 @@ static void test_command_line(Check *t) {
         {"trian", 2, "unknown experiment"},
         {"limits --bogus", 2, "unknown option"},
         {"limits --device cuda", 2, "no GPU code"},
+        {"limits --data brown", 2, "reads no corpus"},
         {"train --lr 90 --steps 200 --out /tmp/test-ch02-diverge", 1, "diverged"},
         {"--help", 0, "usage"},
     };

@@ -10,9 +10,14 @@
  *   its rows sum to zero; layer norm's gradient is orthogonal to the ones
  *   vector and nearly to x-hat; the residual highway passes the gradient
  *   unchanged; backward passes accumulate), attention against common/nn.h
- *   with several sequences and heads, the cross-entropy in place;
+ *   with several sequences and heads, the cross-entropy in place; every
+ *   operation built on chapter 2's tape against the chapter's backward pass;
+ *   the mean-field theory of deep stacks (ReLU's chi, tanh's small-q
+ *   expansion, the power law at the critical gain); attention's row sums
+ *   D = rowsum(dO * O);
  * then runs every experiment in --quick mode into a temporary directory and
- * checks the TSV files (vanishing, exploding and the highway where the
+ * checks the TSV files (the factors per layer multiply to the ratios;
+ * vanishing, exploding and the highway where the
  * chapter says; clipping keeps the weights finite; the naive softmax fails
  * and the log-space one does not), the exercises' solutions, and the
  * program's one-line errors.  Run from the repository root (make test does). */
@@ -43,12 +48,14 @@ static void test_every_backward_pass(Check *t) {
 /* ---- worked examples of the prose ------------------------------------------ */
 
 static void test_worked_examples(Check *t) {
-    /* Y = X W with X = [1 2], W = [3; 4]: Y = 11; dY = 1 gives dX = W^T = [3 4], dW = X^T = [1; 2] */
-    double X[2] = {1, 2}, W[2] = {3, 4}, Y[1], dY[1] = {1}, dX[2] = {0}, dW[2] = {0};
-    ch03_matmul_forward(Y, X, W, 1, 2, 1);
-    ch03_matmul_backward(dX, dW, dY, X, W, 1, 2, 1);
-    check_true(t, Y[0] == 11 && dX[0] == 3 && dX[1] == 4 && dW[0] == 1 && dW[1] == 2,
-               "matmul by hand: Y = 11, dX = (3, 4), dW = (1, 2)");
+    /* the prose's example: X = (1 2), W = [1 0 -1; 2 1 0], dY = (1 0 2) */
+    double X[2] = {1, 2}, W[6] = {1, 0, -1, 2, 1, 0}, Y[3], dY[3] = {1, 0, 2}, dX[2] = {0}, dW[6] = {0};
+    const double Y_ref[3] = {5, 2, -1}, dX_ref[2] = {-1, 2}, dW_ref[6] = {1, 0, 2, 2, 0, 4};
+    ch03_matmul_forward(Y, X, W, 1, 2, 3);
+    ch03_matmul_backward(dX, dW, dY, X, W, 1, 2, 3);
+    check_close_f64(t, Y, Y_ref, 3, 0, 0, "matmul by hand: Y = (5, 2, -1)");
+    check_close_f64(t, dX, dX_ref, 2, 0, 0, "matmul by hand: dX = dY W^T = (-1, 2)");
+    check_close_f64(t, dW, dW_ref, 6, 0, 0, "matmul by hand: dW = X^T dY = [1 0 2; 2 0 4]");
     /* softmax + cross-entropy of (1, 2, 3), target 0, as in the prose */
     double x[3] = {1, 2, 3}, y[3], g[3] = {0};
     ch03_softmax_forward(y, x, 1, 3);
@@ -286,6 +293,78 @@ static void test_solutions(Check *t) {
                err / max_abs(right, PN * PC));
 }
 
+/* ---- mean-field theory of the deep stacks ------------------------------------- */
+
+static void test_mean_field(Check *t) {
+    double ms, chi;
+    mean_field(ACT_RELU, 1.7, 0.8, &ms, &chi);
+    check_close(t, chi, 1.7 / sqrt(2), 1e-12, 1e-12, "mean field, ReLU: chi = g / sqrt(2) (%.6f)", chi);
+    check_close(t, ms, 1.7 * 1.7 * 0.8 / 2, 1e-9, 1e-9, "mean field, ReLU: the mean square halves, times g^2");
+    double q = 1e-3;
+    mean_field(ACT_TANH, 1, q, &ms, &chi);
+    check_close(t, ms, q - 2 * q * q, 0, 1e-5, "mean field, tanh: q' = q - 2q^2 + O(q^3) for small q");
+    check_close(t, chi, 1 - q, 0, 1e-5, "mean field, tanh: chi = 1 - q + O(q^2) for small q (%.8f)", chi);
+    mean_field(ACT_TANH, 0.5, 1e-12, &ms, &chi);
+    check_close(t, chi, 0.5, 0, 1e-9, "mean field, tanh: at the fixed point q = 0, chi = g");
+    /* at g = 1 the signal decays like 1/(2l) and the gradient like a power of L, not exponentially */
+    double m = 1, logprod = 0, logprod_half = 0;
+    for (int l = 0; l < 2000; l++) {
+        mean_field(ACT_TANH, 1, m, &ms, &chi);
+        if (l < 500) logprod_half += log(chi);
+        logprod += log(chi);
+        m = ms;
+    }
+    check_close(t, 2 * 2000 * m, 1, 0, 0.05, "mean field, tanh at g = 1: q_l -> 1/(2l) (2lq = %.3f at l = 2000)",
+                2 * 2000 * m);
+    double ratio = exp(logprod - logprod_half);   /* layers 500 .. 1999: four times as deep costs about 1/2 */
+    check_true(t, ratio > 0.45 && ratio < 0.56, "mean field, tanh at g = 1: layers 500-2000 cost a factor near "
+               "sqrt(500/2000) = 0.5 (%.3f)", ratio);
+    mean_field(ACT_TANH, 2, 1, &ms, &chi);
+    for (int l = 0; l < 200; l++) mean_field(ACT_TANH, 2, ms, &ms, &chi);
+    check_true(t, ms > 0.1 && chi > 1, "mean field, tanh at g = 2: a fixed point q* > 0 with chi > 1 (%.3f)", chi);
+}
+
+/* D = rowsum(dO * O): attention's backward needs no P for the softmax's row sums. */
+static void test_attention_rowsum(Check *t) {
+    enum { T = 5, d = 3 };
+    Rng rng;
+    rng_seed(&rng, 35);
+    double Q[T * d], K[T * d], V[T * d], O[T * d], P[T * T], dO[T * d], dP[T * T] = {0}, worst = 0;
+    for (int i = 0; i < T * d; i++) Q[i] = rng_normal(&rng), K[i] = rng_normal(&rng), V[i] = rng_normal(&rng),
+                                     dO[i] = rng_normal(&rng);
+    ch03_attention_forward(O, P, Q, K, V, T, d);
+    ch03_matmul_backward(dP, NULL, dO, P, V, T, T, d);
+    for (int r = 0; r < T; r++) {
+        double viaP = 0, viaO = 0;
+        for (int k = 0; k < T; k++) viaP += dP[r * T + k] * P[r * T + k];
+        for (int c = 0; c < d; c++) viaO += dO[r * d + c] * O[r * d + c];
+        worst = fmax(worst, fabs(viaP - viaO));
+    }
+    check_true(t, worst < 1e-13, "attention: sum_k dP_tk P_tk = dO_t . O_t for every row (%.1e)", worst);
+}
+
+/* Chapter 2's tape, on operations of a size the probes do not use, against the chapter's passes. */
+static void test_tape(Check *t) {
+    Rng rng;
+    rng_seed(&rng, 36);
+    TapeBox *box = taped_new((size_t)1 << 22);
+    for (int i = 0; i < NTAPE_OPS; i++) {
+        TapeOp op = TAPE_OPS[i];
+        op.n = 7, op.k = 9, op.m = 5;
+        TapeCase c = tape_case(&op, &rng);
+        memset(c.g_tape, 0, c.np * sizeof *c.g_tape), memset(c.g_ours, 0, c.np * sizeof *c.g_ours);
+        TapeCost cost = tape_run(box, &op, &c);
+        ours_run(&op, &c);
+        double err = 0;
+        for (size_t j = 0; j < c.np; j++) err = fmax(err, fabs(c.g_tape[j] - c.g_ours[j]));
+        check_true(t, err < 1e-12 * max_abs(c.g_ours, (int)c.np) && cost.nodes > 1 && cost.bytes > 0,
+                   "chapter 2's tape agrees with the chapter's %s backward pass (%.1e, %d nodes)", op.name, err,
+                   cost.nodes);
+        tape_case_free(&c);
+    }
+    taped_free(box);
+}
+
 /* ---- --quick runs of every experiment, and what they write ------------------ */
 
 /* The row of ch03-depth with the given act, init, residual and layer, or -1. */
@@ -341,6 +420,18 @@ static void test_quick_depth(Check *t, const char *dir) {
     check_true(t, he > 1e-3 && he < 1e3 && he > 1e6 * depth_ratio(d, "relu", "small", 0, 0),
                "relu, He init: the gradient keeps its size far better than with small weights (%.2g)", he);
     check_true(t, depth_ratio(d, "relu", "standard", 1, 0) > 1e3, "relu, residual, standard branches: the gradient explodes");
+    /* the factors per layer multiply up to the ratios (both are geometric means over the same seeds) */
+    int cg = tsv_col(d, "grad_ratio"), cc = tsv_col(d, "chi"), cl = tsv_col(d, "layer"), cm = tsv_col(d, "chi_mf");
+    double worst = 0, logprod = 0;
+    bool mf_ok = true;
+    for (size_t i = tsv_rows(d); i-- > 0;) {
+        if (tsv_num(d, i, cl) == 50) { logprod = 0; continue; }
+        logprod += log(tsv_num(d, i, cc));
+        worst = fmax(worst, fabs(logprod - log(tsv_num(d, i, cg))));
+        if (tsv_num(d, i, tsv_col(d, "residual")) == 0) mf_ok &= isfinite(tsv_num(d, i, cm)) && tsv_num(d, i, cm) > 0;
+    }
+    check_true(t, worst < 1e-4, "the product of the factors chi from layer l up is the ratio at l (%.1e)", worst);
+    check_true(t, mf_ok, "every plain stack's layer has a mean-field prediction");
     tsv_free(d);
 }
 
@@ -393,10 +484,15 @@ static void test_quick_logspace(Check *t, const char *dir) {
     }
     TsvTable *tt = load(t, dir, "ch03-logspace-time");
     if (tt) {
-        check_true(t, tsv_rows(tt) == 2 && num(t, tt, 0, "ns_per_logit") > 0 && num(t, tt, 1, "ns_per_logit") > 0,
-                   "both softmax versions were timed");
+        bool timed = tsv_rows(tt) == 3;
+        for (size_t i = 0; timed && i < 3; i++)
+            timed = num(t, tt, i, "cpu_ns_per_logit") > 0 && num(t, tt, i, "vs_naive") > 0;
+        check_true(t, timed, "all three softmax versions were timed");
+        check_true(t, num(t, tt, 0, "vs_naive") == 1, "the naive version is its own yardstick");
         check_close(t, num(t, tt, 0, "check"), num(t, tt, 1, "check"), 1e-3, 1e-4,
                     "on well-scaled logits the naive and log-space losses agree");
+        check_close(t, num(t, tt, 1, "check"), num(t, tt, 2, "check"), 1e-3, 1e-4,
+                    "the two log-space versions agree");
         tsv_free(tt);
     }
     TsvTable *j = load(t, dir, "ch03-jacobian");
@@ -411,6 +507,17 @@ static void test_quick_logspace(Check *t, const char *dir) {
         check_true(t, worst < 1e-5, "every written row of the Jacobian sums to zero (%.1e)", worst);
         tsv_free(j);
     }
+}
+
+static void test_quick_tape(Check *t, const char *dir) {
+    TsvTable *tp = load(t, dir, "ch03-tape");
+    if (!tp) return;
+    check_true(t, tsv_rows(tp) == (size_t)NTAPE_OPS, "the tape file has one row per operation");
+    bool ok = true;
+    for (size_t i = 0; i < tsv_rows(tp); i++)
+        ok &= num(t, tp, i, "grad_rel") < 1e-12 && num(t, tp, i, "tape_us") > 0 && num(t, tp, i, "ours_us") > 0;
+    check_true(t, ok, "every operation: the tape's gradient agrees to 1e-12, both sides timed");
+    tsv_free(tp);
 }
 
 /* ---- the program itself: one-line errors and nonzero exits on bad input ---- */
@@ -428,6 +535,16 @@ static void test_command_line(Check *t) {
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         expect_program(t, "ch03-backprop", cases[i].args, cases[i].status, cases[i].needle);
+    /* a network that dies is not reported as trained (the expert read's --act relu --gain 3 --lr 1) */
+    char dir[] = "/tmp/test-ch03-train-XXXXXX";
+    if (!mkdtemp(dir)) die("cannot make a temporary directory");
+    char *dead = xasprintf("train --act relu --gain 3 --lr 1 --steps 20 --out %s", dir);
+    char *alive = xasprintf("train --act tanh --gain 1 --lr 0.01 --steps 5 --width 16 --depth 5 --out %s", dir);
+    expect_program(t, "ch03-backprop", dead, 1, "died at step");
+    expect_program(t, "ch03-backprop", alive, 0, "loss");
+    char *rm = xasprintf("rm -rf %s", dir);
+    if (system(rm) != 0) warn("could not remove %s", dir);
+    free(dead), free(alive), free(rm);
 }
 
 int main(void) {
@@ -441,6 +558,9 @@ int main(void) {
     test_attention_heads(&t);
     test_cross_entropy_in_place(&t);
     test_solutions(&t);
+    test_mean_field(&t);
+    test_attention_rowsum(&t);
+    test_tape(&t);
 
     char dir[] = "/tmp/test-ch03-XXXXXX";
     if (!mkdtemp(dir)) die("cannot make a temporary directory");
@@ -453,6 +573,7 @@ int main(void) {
     test_quick_depth(&t, dir);
     test_quick_clip(&t, dir);
     test_quick_logspace(&t, dir);
+    test_quick_tape(&t, dir);
     cli_free(&r.c);
     char *rm = xasprintf("rm -rf %s", dir);
     if (system(rm) != 0) warn("could not remove %s", dir);

@@ -235,11 +235,13 @@ static void test_activations(Check *t) {
 }
 
 /* The whole model's gradient against central differences. */
-typedef struct { Mlp *m; int B; } ModelCtx;
+typedef struct { Mlp *m; int B; bool training; } ModelCtx;
 static double model_loss(const float *params, void *ctx) {
     ModelCtx *c = ctx;
     (void)params;   /* gradcheck perturbs m->params in place */
+    c->m->training = c->training;   /* with dropout: the same step, so the same masks */
     mlp_forward(c->m, c->B);
+    c->m->training = false;
     return xent_forward(c->m->lse, c->m->logits, c->m->y, c->B, c->m->cfg.V);
 }
 
@@ -256,13 +258,82 @@ static void test_model_gradient(Check *t) {
             mlp_gradients(m, 5);
             float *g = xmalloc_array(m->n, sizeof *g);
             memcpy(g, m->grads, m->n * sizeof *g);
-            ModelCtx mc = {m, 5};
+            ModelCtx mc = {m, 5, false};
             GradErr e = gradcheck_f32(model_loss, &mc, m->params, m->n, g, 1e-3f);
             check_true(t, e.max_abs < 3e-3, "%s, %d hidden layers: every gradient against central differences (max abs err %.1e)",
                        ACT_NAMES[a], L, e.max_abs);
             free(g);
             mlp_free(m);
         }
+}
+
+/* Dropout: the mask's statistics, the identity E[mask] = 1, the gradient through a fixed mask,
+ * and nothing dropped at evaluation. */
+static void test_dropout(Check *t) {
+    size_t n = 200000, zeros = 0;
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        float mk = drop_mask(12345, i, 0.3f);
+        zeros += mk == 0, sum += mk;
+        if (mk != 0 && mk != 1.0f / 0.7f) { check_true(t, false, "a mask value is 0 or 1/(1-p) (%g)", mk); break; }
+    }
+    check_close(t, (double)zeros / n, 0.3, 0.005, 0, "dropout 0.3 zeroes 30%% of the units (%.4f)", (double)zeros / n);
+    check_close(t, sum / n, 1, 0.01, 0, "and the mask's mean is 1, so E[output] is unchanged (%.4f)", sum / n);
+    check_true(t, drop_mask(1, 7, 0.3f) == drop_mask(1, 7, 0.3f) && drop_mask(1, 7, 0.5f) != drop_mask(2, 7, 0.5f) + 5,
+               "the mask is a function of (key, index): the same draw every time");
+    for (int a = 0; a < 3; a++) {   /* the whole model's gradient with dropout on: the mask is fixed by the step */
+        MlpConfig c = {.V = 7, .T = 3, .D = 4, .H = 6, .L = 2, .act = (Activation)a};
+        Mlp *m = mlp_new(&c, 5, 200);
+        m->dropout = 0.4f, m->step = 3;
+        Rng rng;
+        rng_seed(&rng, 22);
+        for (size_t i = 0; i < m->n; i++) m->params[i] += (float)(0.3 * rng_normal(&rng));
+        for (int i = 0; i < 5 * 3; i++) m->ctx[i] = (int32_t)rng_below(&rng, 8);
+        for (int i = 0; i < 5; i++) m->y[i] = (int32_t)rng_below(&rng, 7);
+        mlp_gradients(m, 5);
+        float *g = xmalloc_array(m->n, sizeof *g);
+        memcpy(g, m->grads, m->n * sizeof *g);
+        ModelCtx mc = {m, 5, true};
+        GradErr e = gradcheck_f32(model_loss, &mc, m->params, m->n, g, 1e-3f);
+        check_true(t, e.max_abs < 3e-3, "%s with dropout 0.4: every gradient against central differences (%.1e)",
+                   ACT_NAMES[a], e.max_abs);
+        mlp_forward(m, 5);   /* evaluation: no mask */
+        float *h = xmalloc_array(5 * 6, sizeof *h);
+        act_forward(c.act, h, m->pre[1], 5 * 6);
+        check_close_f32(t, m->h[1], h, 5 * 6, 0, 0, "%s: at evaluation nothing is dropped", ACT_NAMES[a]);
+        free(g), free(h);
+        mlp_free(m);
+    }
+}
+
+/* Weight decay shrinks the weights and the embeddings, never the biases; the spans tile the block. */
+static void test_weight_decay(Check *t) {
+    MlpConfig c = {.V = 7, .T = 3, .D = 4, .H = 6, .L = 2, .act = ACT_RELU};
+    Mlp *m = mlp_new(&c, 5, 300);
+    Span sp[2 * MAX_LAYERS + 3];
+    int k = mlp_spans(&c, sp);
+    size_t covered = 0;
+    bool tiled = true;
+    for (int i = 0; i < k; i++) tiled &= sp[i].at == covered, covered += sp[i].n;
+    check_true(t, tiled && covered == m->n && k == 2 * c.L + 3, "the spans tile the parameter block (%zu of %zu)", covered,
+               m->n);
+    for (int l = 0; l <= c.L; l++)
+        for (int j = 0; j < layer_out(&c, l); j++) m->p.b[l][j] = 1;
+    float *before = xmalloc_array(m->n, sizeof *before);
+    memcpy(before, m->params, m->n * sizeof *before);
+    memset(m->grads, 0, m->n * sizeof(float));
+    m->weight_decay = 0.5f;
+    mlp_update(m, 0.1, 1);   /* zero gradients: only the decay moves anything */
+    bool shrunk = true, kept = true;
+    for (int i = 0; i < k; i++)
+        for (size_t j = sp[i].at; j < sp[i].at + sp[i].n; j++) {
+            if (sp[i].decay) shrunk &= fabsf(m->params[j] - before[j] * (1 - 0.1f * 0.5f)) <= 1e-6f * fabsf(before[j]) + 1e-9f;
+            else kept &= m->params[j] == before[j];
+        }
+    check_true(t, shrunk, "weight decay multiplies every weight and embedding by 1 - lr lambda");
+    check_true(t, kept, "and leaves the biases alone");
+    free(before);
+    mlp_free(m);
 }
 
 static void test_small_pieces(Check *t) {
@@ -283,8 +354,9 @@ static void test_small_pieces(Check *t) {
         double a = 3 * rng_normal(&rng), b = 1.5 * rng_normal(&rng);
         for (int k = 0; k < d; k++) X[i * d + k] = (float)(a * u[k] + b * w[k] + 0.1 * rng_normal(&rng) + 7);
     }
-    double dirs[10], frac[2], du = 0, dw = 0;
-    pca2(X, n, d, dirs, frac);
+    double dirs[10], frac[2], du = 0, dw = 0, mu[5];
+    pca2(X, n, d, dirs, frac, mu);
+    check_close(t, mu[0], 7, 0.2, 0, "pca2 returns the mean it centred by (%.3f)", mu[0]);
     for (int k = 0; k < d; k++) du += dirs[k] * u[k], dw += dirs[d + k] * w[k];
     check_true(t, fabs(du) > 0.999 && fabs(dw) > 0.999, "power iteration finds the two principal directions (%.4f, %.4f)", du, dw);
     check_true(t, frac[0] > 0.75 && frac[0] < 0.85 && frac[1] > 0.15 && frac[1] < 0.22,
@@ -344,7 +416,7 @@ static void test_perplexity(Check *t, Run *r) {
     MlpConfig c = {.V = d->vocab.size, .T = 8, .D = 4, .H = 16, .L = 1, .act = ACT_GELU};
     Mlp *m = mlp_new(&c, 64, 1);
     size_t n = 2000;
-    double ce = mlp_cross_entropy(m, d->val.ids, n, CH01_START, 1), logprod = 0;
+    double ce = mlp_cross_entropy(m, d->val.ids, n, CH01_START, 1, NULL), logprod = 0;
     float *q = xmalloc_array((size_t)c.V, sizeof *q);
     for (size_t i = CH01_START; i < n; i++) {
         fill_context(m->ctx, d->val.ids, i, c.T, c.V);
@@ -432,8 +504,22 @@ static void test_quick_experiments(Check *t, Run *r) {
                    num(t, u, n - 1, "trained_rms_out"), num(t, u, n - 1, "trained_rms_in"));
         tsv_free(u);
     }
+    TsvTable *mx = load(t, d, "ch04-mix-cpu");
+    if (mx) {
+        double lam = num(t, mx, 0, "lambda"), mix = num(t, mx, 0, "mix_val_ppl");
+        check_true(t, lam >= 0 && lam <= 1 && mix <= num(t, mx, 0, "mlp_val_ppl") + 1e-9 &&
+                          mix <= num(t, mx, 0, "kn_val_ppl") + 1e-9,
+                   "mix: lambda in [0, 1], the mixture no worse on validation than either part (%.3f)", mix);
+        check_true(t, num(t, mx, 0, "kn_order") >= 0 && num(t, mx, 0, "kn_order") <= 4, "mix: Kneser-Ney's order chosen in 0..4");
+        tsv_free(mx);
+    }
+    TsvTable *nn = load(t, d, "ch04-embed-nn");
+    if (nn) {
+        check_true(t, tsv_rows(nn) > 10 && all_finite(t, nn, "first_cos"), "the nearest-neighbour table has a row per query");
+        tsv_free(nn);
+    }
     const char *others[] = {"ch04-samples", "ch04-act-curves", "ch04-act-map", "ch04-act-hist", "ch04-act-shapes",
-                            "ch04-sweep-curves", "ch04-uat"};
+                            "ch04-sweep-curves", "ch04-uat", "ch04-mix-curve-cpu"};
     for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
         TsvTable *x = load(t, d, others[i]);
         if (x) {
@@ -441,6 +527,43 @@ static void test_quick_experiments(Check *t, Run *r) {
             tsv_free(x);
         }
     }
+}
+
+/* The regularized grid at --quick size: a row per run, early stopping's step within the run. */
+static void test_quick_regularize(Check *t, Run *r) {
+    const char *keep = r->probs;
+    r->probs = "";
+    check_true(t, experiment_regularize(r) == 0, "regularize --quick runs (dropout, decay and both among its runs)");
+    r->probs = keep;
+    TsvTable *g = load(t, r->c.out, "ch04-reg");
+    if (!g) return;
+    check_true(t, tsv_rows(g) == (size_t)(NREG + 1) / 5, "--quick: one row for each of the runs 3, 8, 13, 18 (%zu)",
+               tsv_rows(g));
+    bool ok = true;
+    for (size_t i = 0; i < tsv_rows(g); i++)
+        ok &= num(t, g, i, "best_step") <= num(t, g, i, "last_step") && isfinite(num(t, g, i, "val_ppl")) &&
+              isfinite(num(t, g, i, "test_ppl")) && num(t, g, i, "val_ppl") < r->data->vocab.size;
+    check_true(t, ok, "every run: the kept step is within the run, its perplexities finite and below V");
+    tsv_free(g);
+}
+
+/* The held-out log-probabilities: a round trip, and a file for another corpus refused. */
+static void die_read_probs(void *path) { free(read_logprobs(path, 7, 3)); }
+static void test_logprobs_file(Check *t, Run *r) {
+    char *path = xasprintf("%s/lp.bin", r->c.out);
+    float lp[5] = {-0.5f, -1.25f, -3.0f, -0.125f, -7.5f};
+    write_logprobs(path, lp, 3, 2);
+    float *back = read_logprobs(path, 3, 2);
+    check_true(t, memcmp(back, lp, sizeof lp) == 0, "log-probabilities written and read back are the same");
+    expect_die(t, die_read_probs, path, "3 validation and 2 test", "a file for other counts is refused in one line");
+    free(back), free(path);
+    /* the mixture's weight: the search includes both ends, so the mixture is never worse than either part */
+    float a[4] = {-1, -2, -0.5f, -3}, b[4] = {-1.5f, -1, -2, -0.2f};
+    double best = INFINITY;
+    for (int j = 0; j <= 100; j++) best = fmin(best, mix_nll(a, b, 4, j / 100.0));
+    check_true(t, best <= mix_nll(a, b, 4, 0) && best <= mix_nll(a, b, 4, 1), "the best mixture is no worse than either model");
+    check_close(t, mix_nll(a, b, 4, 1), 1.625, 1e-12, 0, "lambda = 1 is the first model alone (mean -log p = 1.625)");
+    check_close(t, mix_nll(a, a, 4, 0.3), 1.625, 1e-12, 1e-12, "a model mixed with itself is itself");
 }
 
 /* The worked solutions of the coding exercises. */
@@ -506,12 +629,27 @@ static void test_command_line(Check *t, const char *dir) {
         {NULL, "1", "garbage.safetensors"},
         {"generate --length 0", "2", "--length"},
         {"--help", "0", "usage"},
+        {"train --hidden 8192 --layers 8 --batch 65536", "1", "--hidden 8192 --layers 8"},
+        {"regularize", "1", "--device cuda"},
+        {"mix --quick --probs /nonexistent/probs.bin", "1", "/nonexistent/probs.bin"},
+        {NULL, "1", "bytes c3 a9"},
     };
     char *gen = xasprintf("generate --model %s", garbage);
+    char *utf = xasprintf("generate --quick --model %s/quick.safetensors --prompt Caf\xc3\xa9", dir);
     cases[7][0] = gen;
+    cases[13][0] = utf;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         expect_program(t, "ch04-mlp", cases[i][0], atoi(cases[i][1]), cases[i][2]);
-    free(gen), free(garbage);
+    /* a corrupt checkpoint: its path once, and no hint to train (it exists) */
+    char *cmd = xasprintf("NO_PROGRESS=1 build/bin/ch04-mlp %s 2>&1", gen), out[1024] = "";
+    FILE *p = popen(cmd, "r");
+    size_t got = p ? fread(out, 1, sizeof out - 1, p) : 0;
+    out[got] = '\0';
+    if (p) pclose(p);
+    const char *first = strstr(out, "garbage.safetensors");
+    check_true(t, first && !strstr(first + 1, "garbage.safetensors") && !strstr(out, "train a model first"),
+               "a corrupt checkpoint's message names it once, without the hint to train (%.120s)", out);
+    free(cmd), free(utf), free(gen), free(garbage);
 }
 
 int main(void) {
@@ -526,6 +664,8 @@ int main(void) {
     test_mle(&t);
     test_activations(&t);
     test_model_gradient(&t);
+    test_dropout(&t);
+    test_weight_decay(&t);
     test_small_pieces(&t);
     test_uat(&t);
 
@@ -533,17 +673,21 @@ int main(void) {
     if (!mkdtemp(dir)) die("cannot make a temporary directory");
     test_checkpoint(&t, dir);
     char *model = xasprintf("%s/quick.safetensors", dir);
+    char *probs = xasprintf("%s/quick-probs.bin", dir);
     Run r = {.context = 8, .embed = 8, .hidden = 64, .layers = 2, .steps = 0, .batch = 32, .length = 50,
-             .lr = 3e-3, .activation = "gelu", .model = model, .prompt = ""};
+             .lr = 3e-3, .activation = "gelu", .model = model, .prompt = "", .probs = probs, .run = -1,
+             .source = "cpu"};
     quick_common(&r.c, "test_ch04", dir);
     test_perplexity(&t, &r);
     test_quick_experiments(&t, &r);
+    test_quick_regularize(&t, &r);
+    test_logprobs_file(&t, &r);
     test_solutions(&t, &r);
     dataset_free(r.data);
     cli_free(&r.c);
     test_command_line(&t, dir);
     char *rm = xasprintf("rm -rf %s", dir);
     if (system(rm) != 0) warn("could not remove %s", dir);
-    free(rm), free(model);
+    free(rm), free(model), free(probs);
     return check_summary(&t);
 }

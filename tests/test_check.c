@@ -95,10 +95,20 @@ static void test_gradcheck(Check *t) {
                ef.max_rel, ef.worst);
 }
 
+static void test_text_matches(Check *t) {
+    check_true(t, text_matches("# git: a9767c0 (modified)", "^# git: [0-9a-f]{7}( \\(modified\\))?$"),
+               "text_matches: a provenance line matches its pattern");
+    check_true(t, !text_matches("# git: unknown", "^# git: [0-9a-f]{7}$"), "text_matches: a line that differs does not");
+    check_true(t, !text_matches(NULL, "."), "text_matches: NULL matches nothing");
+    check_true(t, !text_matches("x", "("), "text_matches: a malformed pattern matches nothing");
+    check_true(t, text_matches("", "^$"), "text_matches: the empty line matches ^$");
+}
+
 int main(void) {
     Check t;
     check_init(&t, "check");
     test_tolerance(&t);
     test_gradcheck(&t);
+    test_text_matches(&t);
     return check_summary(&t);
 }

@@ -43,6 +43,8 @@ static void set_defaults(Opts *o) {
 
 static CliOpt opt_table[8];
 
+static bool spec_no_corpus;   /* the spec of the next run_args says the program reads no corpus */
+
 static CliSpec make_spec(Opts *o, bool gpu) {
     CliOpt t[8] = {
         {"order", OPT_INT, &o->order, "order of the Markov model", 1, 12, NULL},
@@ -56,7 +58,7 @@ static CliSpec make_spec(Opts *o, bool gpu) {
     };
     memcpy(opt_table, t, sizeof t);
     return (CliSpec){"ch01-markov", "Character-level Markov models of the Brown corpus.",
-                     "Expected run times: orders 2 min, heatmap 5 s.", commands, 3, opt_table, 8, gpu};
+                     "Expected run times: orders 2 min, heatmap 5 s.", commands, 3, opt_table, 8, gpu, spec_no_corpus};
 }
 
 /* Run cli_run on a NULL-terminated list of arguments; stderr goes to *err. */
@@ -402,6 +404,24 @@ static void test_help(Check *t) {
     cli_free(&r.common);
 }
 
+/* A program that reads no corpus neither lists nor accepts --data. */
+static void test_no_corpus(Check *t) {
+    Result r;
+    spec_no_corpus = true;
+    run_args(&r, false, ARGS("orders", "--data", "brown"));
+    expect_error(t, &r, "ch01-markov: --data: this chapter reads no corpus\n");
+    run_args(&r, false, ARGS("--data=x", "orders"));
+    expect_error(t, &r, "--data: this chapter reads no corpus");
+    run_args(&r, false, ARGS("--help"));
+    check_true(t, r.rc == 0 && strstr(r.out, "--seed N") && strstr(r.out, "--device cpu") && !strstr(r.out, "--data"),
+               "no_corpus: help lists the other common flags and not --data");
+    cli_free(&r.common);
+    spec_no_corpus = false;
+    run_args(&r, false, ARGS("orders", "--data", "brown"));
+    check_true(t, r.rc == 0 && strcmp(r.common.data, "brown") == 0, "without no_corpus --data is accepted");
+    cli_free(&r.common);
+}
+
 static void test_join(Check *t) {
     char *argv[] = {"prog", "a b", "it's", "", "plain-1.5/x=y", "$HOME", NULL};
     char *s = cli_join_argv(6, argv);
@@ -414,7 +434,7 @@ static void bad_default(void *arg) {
     (void)arg;
     int64_t order = 0;
     CliOpt opts[] = {{"order", OPT_INT, &order, "order", 1, 12, NULL}};
-    CliSpec spec = {"prog", "s", NULL, commands, 3, opts, 1, false};
+    CliSpec spec = {"prog", "s", NULL, commands, 3, opts, 1, false, false};
     char *argv[] = {"prog", "orders", NULL};
     CliCommon c;
     cli_run(&spec, &c, 2, argv, NULL);
@@ -424,7 +444,7 @@ static void clash(void *arg) {
     (void)arg;
     int64_t seed = 0;
     CliOpt opts[] = {{"seed", OPT_INT, &seed, "seed", 0, 0, NULL}};
-    CliSpec spec = {"prog", "s", NULL, commands, 3, opts, 1, false};
+    CliSpec spec = {"prog", "s", NULL, commands, 3, opts, 1, false, false};
     char *argv[] = {"prog", "orders", NULL};
     CliCommon c;
     cli_run(&spec, &c, 2, argv, NULL);
@@ -434,7 +454,7 @@ static void bad_choice_default(void *arg) {
     (void)arg;
     const char *mode = "fast";
     CliOpt opts[] = {{"mode", OPT_CHOICE, &mode, "mode", 0, 0, "slow|careful"}};
-    CliSpec spec = {"prog", "s", NULL, commands, 3, opts, 1, false};
+    CliSpec spec = {"prog", "s", NULL, commands, 3, opts, 1, false, false};
     char *argv[] = {"prog", "orders", NULL};
     CliCommon c;
     cli_run(&spec, &c, 2, argv, NULL);
@@ -444,7 +464,7 @@ static void u64_range(void *arg) {
     (void)arg;
     uint64_t n = 0;
     CliOpt opts[] = {{"count", OPT_U64, &n, "count", 0, 10, NULL}};
-    CliSpec spec = {"prog", "s", NULL, commands, 3, opts, 1, false};
+    CliSpec spec = {"prog", "s", NULL, commands, 3, opts, 1, false, false};
     char *argv[] = {"prog", "orders", NULL};
     CliCommon c;
     cli_run(&spec, &c, 2, argv, NULL);
@@ -457,7 +477,7 @@ static const CliCommand own_all[] = {
 
 static void defines_all(void *arg) {
     (void)arg;
-    CliSpec spec = {"prog", "s", NULL, own_all, 2, NULL, 0, false};
+    CliSpec spec = {"prog", "s", NULL, own_all, 2, NULL, 0, false, false};
     char *argv[] = {"prog", "orders", NULL};
     CliCommon c;
     cli_run(&spec, &c, 2, argv, NULL);
@@ -467,7 +487,7 @@ static void defines_all(void *arg) {
 static void test_u64_option(Check *t) {
     uint64_t n = 5;
     CliOpt opts[] = {{"tokens", OPT_U64, &n, "how many tokens", 0, 0, NULL}};
-    CliSpec spec = {"prog", "s", NULL, commands, 3, opts, 1, false};
+    CliSpec spec = {"prog", "s", NULL, commands, 3, opts, 1, false, false};
     Ctx ctx = {0};
     int64_t order = 3;
     ctx.order_target = &order;
@@ -496,6 +516,7 @@ int main(void) {
     test_exit_status(&t);
     test_errors(&t);
     test_help(&t);
+    test_no_corpus(&t);
     test_join(&t);
     test_no_all(&t);
     test_device_names(&t);

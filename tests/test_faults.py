@@ -45,18 +45,10 @@ STEPS, EVERY = 30, 2
 TRIALS = int(os.environ.get("FAULT_TRIALS", "10"))
 SEED = int(os.environ.get("FAULT_SEED", str(int(time.time()))))
 
-passed = failed = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pycheck import Checks  # noqa: E402
 
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-        print("ok   " + what)
-    else:
-        failed += 1
-        print("FAIL " + what)
-    return ok
+check = Checks("FAIL ", ok_prefix="ok   ")
 
 
 def train_cmd(d, *extra):
@@ -263,5 +255,4 @@ def disk_tests(ref_state, ref_done, ref_tokens):
 
 
 main()
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+sys.exit(check.finish())

@@ -405,6 +405,41 @@ static void test_adamw(Ctx *c, size_t n) {
     free(p), free(gr), free(m), free(v), free(master);
 }
 
+/* y = a x + b y, f32 only: the same two roundings (a*x, then the fused or
+ * separate add) on both sides, so within one rounding of the result. */
+static void test_axpby(Ctx *c, size_t n) {
+    float *x = hrand(c, n, 1), *y = hrand(c, n, 1), *ref = hcopy(y, n), *got = xmalloc_array(n, sizeof(float));
+    float *X = gpu_malloc(n * 4), *Y = gpu_malloc(n * 4);
+    gpu_upload(c->g, X, x, n * 4), gpu_upload(c->g, Y, y, n * 4);
+    axpby_cuda(c->g, n, -0.25f, X, 0.9f, Y);
+    axpby_cuda(c->g, n, 0.5f, Y, 0.5f, Y);   /* x == y */
+    for (size_t i = 0; i < n; i++) ref[i] = -0.25f * x[i] + 0.9f * ref[i], ref[i] = 0.5f * ref[i] + 0.5f * ref[i];
+    gpu_download(c->g, got, Y, n * 4);
+    check_close_f32(c->t, got, ref, n, 1e-6, 1e-6, "axpby (%zu values, then in place)", n);
+    gpu_free(X), gpu_free(Y);
+    free(x), free(y), free(ref), free(got);
+}
+
+/* RMSprop: the same formula on both sides, three steps. */
+static void test_rmsprop(Ctx *c, size_t n) {
+    float *p = hrand(c, n, 1), *gr = hrand(c, n, 1), *v = xcalloc(n, sizeof(float)), *got = xmalloc_array(n, sizeof(float));
+    float *P = gpu_malloc(n * 4), *G = gpu_malloc(n * 4), *Vv = gpu_malloc(n * 4);
+    gpu_upload(c->g, P, p, n * 4), gpu_upload(c->g, G, gr, n * 4), gpu_zero(c->g, Vv, n * 4);
+    for (int step = 0; step < 3; step++) {
+        for (size_t i = 0; i < n; i++) {
+            v[i] = 0.99f * v[i] + (1.0f - 0.99f) * gr[i] * gr[i];
+            p[i] -= 1e-3f * gr[i] / (sqrtf(v[i]) + 1e-8f);
+        }
+        rmsprop_update_cuda(c->g, P, G, Vv, n, 1e-3f, 0.99f, 1e-8f);
+    }
+    gpu_download(c->g, got, Vv, n * 4);
+    check_close_f32(c->t, got, v, n, 1e-7, 1e-5, "rmsprop second moment (%zu values)", n);
+    gpu_download(c->g, got, P, n * 4);
+    check_close_f32(c->t, got, p, n, 1e-6, 1e-5, "rmsprop parameters (%zu values)", n);
+    gpu_free(P), gpu_free(G), gpu_free(Vv);
+    free(p), free(gr), free(v), free(got);
+}
+
 static void test_arena(Check *t, Gpu *g) {
     Arena *a = gpu_arena_new(g, "device", 1000);
     int64_t shape[2] = {3, 5};
@@ -428,6 +463,9 @@ int main(void) {
     Rng r;
     rng_seed(&r, 20261128);
     test_arena(&t, g);
+    Ctx c32 = {g, &t, &r, DT_F32};
+    test_axpby(&c32, 100003);
+    test_rmsprop(&c32, 10007);
     DType dts[3] = {DT_F32, DT_BF16, DT_F16};
     for (int k = 0; k < 3; k++) {
         Ctx c = {g, &t, &r, dts[k]};

@@ -121,7 +121,7 @@ static void test_huge_argument(Check *t) {
     int64_t order = 1;
     CliOpt opts[] = {{"order", OPT_INT, &order, "", 0, 12, NULL}};
     CliCommand cmds[] = {{"run", "", noop, false}};
-    CliSpec spec = {"prog", "", NULL, cmds, 1, opts, 1, false};
+    CliSpec spec = {"prog", "", NULL, cmds, 1, opts, 1, false, false};
     char *argv[] = {"prog", "run", "--order", value, NULL};
     CliCommon common;
     char *errs = NULL;

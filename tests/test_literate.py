@@ -42,16 +42,10 @@ import nwreader  # noqa: E402
 import nwtangle  # noqa: E402
 
 NOWEBLIB = os.environ.get("NOWEBLIB", "/usr/lib/noweb")
-passed = failed = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pycheck import Checks  # noqa: E402
 
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL literate: %s" % what)
+check = Checks("FAIL literate: ")
 
 
 def markup(path, index=True):
@@ -553,8 +547,7 @@ def main():
                 check(False, "%s tests ran to the end (%s: %s)" % (name, type(e).__name__, e))
     test_chapters()
     test_code_spans()
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return check.finish()
 
 
 if __name__ == "__main__":

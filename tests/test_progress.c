@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
+#include <time.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -177,6 +178,24 @@ static void test_terminal(Check *t) {
     check_true(t, strstr(buf, "[####################] 100%") != NULL, "the bar fills at 100%%");
 }
 
+/* The clocks progress bars and the chapters' timings read (util.h): a busy
+ * loop moves the processor clocks; sleeping moves the wall clock and not them. */
+static void test_clocks(Check *t) {
+    double c0 = cpu_seconds(), h0 = thread_seconds();
+    volatile double x = 0;
+    while (thread_seconds() - h0 < 0.02) x += 1e-9;
+    double busy_c = cpu_seconds() - c0, busy_h = thread_seconds() - h0;
+    check_true(t, busy_h >= 0.02 && busy_c >= busy_h - 1e-3,
+               "clocks: 20 ms of work moves the thread's clock (%.4f s) and the process's (%.4f s)", busy_h, busy_c);
+    c0 = cpu_seconds();
+    double w0 = now_seconds();
+    struct timespec nap = {0, 50000000};
+    nanosleep(&nap, NULL);
+    double slept_w = now_seconds() - w0, slept_c = cpu_seconds() - c0;
+    check_true(t, slept_w >= 0.049 && slept_c < 0.02,
+               "clocks: 50 ms asleep moves the wall clock (%.4f s), not the processor clock (%.4f s)", slept_w, slept_c);
+}
+
 int main(void) {
     Check t;
     check_init(&t, "progress");
@@ -185,5 +204,6 @@ int main(void) {
     test_quiet(&t);
     test_formats(&t);
     test_terminal(&t);
+    test_clocks(&t);
     return check_summary(&t);
 }

@@ -2,7 +2,6 @@
  * our own (clean, changed, only figures changed, no repository), BOOK_GIT and
  * BOOK_DATE overriding git and the clock, the comment lines and the data
  * files other than TSV (DOT), and the checkpoint metadata. */
-#include <regex.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,14 +11,6 @@
 #include "util.h"
 
 static char tmpdir[] = "/tmp/test_provenance-XXXXXX";
-
-static bool matches(const char *s, const char *re) {
-    regex_t r;
-    if (!s || regcomp(&r, re, REG_EXTENDED | REG_NOSUB) != 0) return false;
-    bool ok = regexec(&r, s, 0, NULL, 0) == 0;
-    regfree(&r);
-    return ok;
-}
 
 static void sh(const char *cmd) {
     if (system(cmd) != 0) die("test setup failed: %s", cmd);
@@ -78,13 +69,13 @@ static void test_init(Check *t) {
     Provenance p;
     provenance_init(&p, "build/bin/x run\n--quick", 2);
     check_true(t, strcmp(p.command, "build/bin/x run --quick") == 0, "the command, one line (%s)", p.command);
-    check_true(t, p.threads == 2 && matches(p.cpu, "^cpu \\(.+, 2 threads\\)$") && strcmp(p.device, p.cpu) == 0,
+    check_true(t, p.threads == 2 && text_matches(p.cpu, "^cpu \\(.+, 2 threads\\)$") && strcmp(p.device, p.cpu) == 0,
                "device: the cpu line with the threads (%s)", p.device);
-    check_true(t, matches(p.git, "^([0-9a-f]{7,}( \\(modified\\))?|unknown)$"), "git measured (%s)", p.git);
-    check_true(t, matches(p.date, "^20[0-9]{2}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]Z$"),
+    check_true(t, text_matches(p.git, "^([0-9a-f]{7,}( \\(modified\\))?|unknown)$"), "git measured (%s)", p.git);
+    check_true(t, text_matches(p.date, "^20[0-9]{2}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]Z$"),
                "date measured (%s)", p.date);
     provenance_set_device(&p, "cuda (Test\nGPU)");
-    check_true(t, strcmp(p.device, "cuda (Test GPU)") == 0 && matches(p.cpu, "^cpu "), "set_device: one line; cpu kept");
+    check_true(t, strcmp(p.device, "cuda (Test GPU)") == 0 && text_matches(p.cpu, "^cpu "), "set_device: one line; cpu kept");
     provenance_free(&p);
     check_true(t, !p.command && !p.device && !p.git, "free clears");
     provenance_free(&p);  /* twice is safe */
@@ -120,8 +111,8 @@ static void test_env(Check *t) {
     setenv("BOOK_GIT", "", 1);
     setenv("BOOK_DATE", "", 1);
     provenance_init(&p, "cmd", 1);
-    check_true(t, strcmp(p.git, "a b") != 0 && matches(p.date, "^20[0-9]{2}-") &&
-                      matches(p.git, "^([0-9a-f]{7,}( \\(modified\\))?|unknown)$"),
+    check_true(t, strcmp(p.git, "a b") != 0 && text_matches(p.date, "^20[0-9]{2}-") &&
+                      text_matches(p.git, "^([0-9a-f]{7,}( \\(modified\\))?|unknown)$"),
                "empty variables count as unset (%s, %s)", p.git, p.date);
     provenance_free(&p);
     unsetenv("BOOK_GIT"), unsetenv("BOOK_DATE");

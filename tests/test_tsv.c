@@ -2,7 +2,6 @@
  * the checked errors of writing (in forked children) and of reading. */
 #include <dirent.h>
 #include <math.h>
-#include <regex.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,14 +14,6 @@
 #include "util.h"
 
 static char tmpdir[] = "/tmp/test_tsv-XXXXXX";
-
-static bool matches(const char *s, const char *re) {
-    regex_t r;
-    if (!s || regcomp(&r, re, REG_EXTENDED | REG_NOSUB) != 0) return false;
-    bool ok = regexec(&r, s, 0, NULL, 0) == 0;
-    regfree(&r);
-    return ok;
-}
 
 static size_t files_in(const char *dir) {
     DIR *d = opendir(dir);
@@ -94,17 +85,17 @@ static void test_round_trip(Check *t) {
     check_true(t, tsv_meta(r, "command") && strcmp(tsv_meta(r, "command"), prov.command) == 0 &&
                       strstr(prov.command, "'it'\\''s'"),
                "command line (%s)", tsv_meta(r, "command"));
-    check_true(t, matches(tsv_meta(r, "device"), "^cpu \\(.+, 3 threads\\)$"), "device (%s)", tsv_meta(r, "device"));
-    check_true(t, matches(tsv_meta(r, "date"), "^20[0-9]{2}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]Z$"),
+    check_true(t, text_matches(tsv_meta(r, "device"), "^cpu \\(.+, 3 threads\\)$"), "device (%s)", tsv_meta(r, "device"));
+    check_true(t, text_matches(tsv_meta(r, "date"), "^20[0-9]{2}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]Z$"),
                "date (%s)", tsv_meta(r, "date"));
-    check_true(t, matches(tsv_meta(r, "git"), "^([0-9a-f]{7,}( \\(modified\\))?|unknown)$"), "git (%s)",
+    check_true(t, text_matches(tsv_meta(r, "git"), "^([0-9a-f]{7,}( \\(modified\\))?|unknown)$"), "git (%s)",
                tsv_meta(r, "git"));
     check_true(t, tsv_meta(r, "nonsense") == NULL, "absent key: NULL");
     tsv_free(r);
 
     /* the header's exact shape: five comment lines, then the column names */
     char *text = file_read(path, NULL, NULL, 0);
-    check_true(t, text && matches(text, "^# t01-demo: a demo in two lines\n# command: [^\n]+\n# device: [^\n]+\n"
+    check_true(t, text && text_matches(text, "^# t01-demo: a demo in two lines\n# command: [^\n]+\n# device: [^\n]+\n"
                                          "# date: [^\n]+\n# git: [^\n]+\ni\ttext\tvalue\n0\tplain\\|tab\\\\there\t"),
                "the header lines, in order");
     free(text);
@@ -149,7 +140,7 @@ static void test_round_trip(Check *t) {
     tsv_close(w);
     char *npath = xasprintf("%s/t01-noprov.tsv", dir);
     r = tsv_load(npath, err, sizeof err);
-    check_true(t, r && strcmp(tsv_meta(r, "command"), "unknown") == 0 && matches(tsv_meta(r, "device"), "^cpu \\(") &&
+    check_true(t, r && strcmp(tsv_meta(r, "command"), "unknown") == 0 && text_matches(tsv_meta(r, "device"), "^cpu \\(") &&
                       tsv_meta(r, "date") && tsv_meta(r, "git"),
                "NULL provenance: command unknown, the rest measured");
     tsv_free(r);

@@ -1,5 +1,7 @@
 /* optimizer.cu -- the fused AdamW step (f32 master weights for 16-bit
- * parameters) and the deterministic squared gradient norm.  See gpu.h. */
+ * parameters), the RMSprop step, y = a x + b y (the linear steps of SGD,
+ * momentum, Nesterov and Muon, chapter 5) and the deterministic squared
+ * gradient norm.  See gpu.h. */
 #include "internal.cuh"
 
 template <typename T> __global__ void adamw_kernel(T *param, float *master, const T *grad, float *m, float *v, size_t n,
@@ -28,6 +30,32 @@ extern "C" void adamw_update_cuda(Gpu *g, DType dt, void *param, float *master, 
                                                                   c1, c2, grad_scale);
         LAUNCH_CHECK("adamw");
     })
+}
+
+__global__ void rmsprop_kernel(float *param, const float *grad, float *v, size_t n, float lr, float rho, float eps) {
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    float g = grad[i], vi = rho * v[i] + (1.0f - rho) * g * g;
+    v[i] = vi;
+    param[i] -= lr * g / (sqrtf(vi) + eps);
+}
+
+extern "C" void rmsprop_update_cuda(Gpu *g, float *param, const float *grad, float *v, size_t n, float lr, float rho,
+                                    float eps) {
+    if (n == 0) return;
+    rmsprop_kernel<<<blocks_for(n, 256), 256, 0, g->stream>>>(param, grad, v, n, lr, rho, eps);
+    LAUNCH_CHECK("rmsprop");
+}
+
+__global__ void axpby_kernel(size_t n, float a, const float *x, float b, float *y) {
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (i < n) y[i] = a * x[i] + b * y[i];
+}
+
+extern "C" void axpby_cuda(Gpu *g, size_t n, float a, const float *x, float b, float *y) {
+    if (n == 0) return;
+    axpby_kernel<<<blocks_for(n, 256), 256, 0, g->stream>>>(n, a, x, b, y);
+    LAUNCH_CHECK("axpby");
 }
 
 template <typename T> __global__ void sumsq_kernel(double *partials, const T *x, size_t n) {

@@ -65,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         {"tokens", OPT_U64, &c.tokens, "an unsigned 64-bit count", 0, 0, NULL},
     };
     const CliCommand cmds[] = {{"run", "returns 0", run_ok, .in_all = true}, {"fail", "returns 3", run_fail, .in_all = true}};
-    const CliSpec spec = {"fuzz_cli", "the fuzzed program", NULL, cmds, 2, opts, sizeof opts / sizeof *opts, false};
+    const CliSpec spec = {"fuzz_cli", "the fuzzed program", NULL, cmds, 2, opts, sizeof opts / sizeof *opts, false, false};
 
     char *out = NULL, *errs = NULL;
     size_t out_len = 0, err_len = 0;
