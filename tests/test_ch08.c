@@ -23,6 +23,7 @@
  *   initial parameters, bit for bit; the same logits, loss, gradients and
  *   training step;
  *   the text scorer scores every position once; the learning-rate schedule;
+ *   the spread of the top state (0 for identical states, 1 for states of mean 0);
  *   the solutions of the coding exercises;
  * then runs every CPU experiment in --quick mode into a temporary directory,
  * checks the files they write, and checks the program's one-line errors.
@@ -440,38 +441,22 @@ static void test_solutions(Check *t) {
     free(qkv), free(o1), free(o2), free(a1), free(a2), free(sc);
 }
 
-/* Kneser-Ney: counts by hand on a tiny text; every order's distribution sums to one. */
-static void test_kneser_ney(Check *t) {
-    /* "abcabd": bigrams ab (2), bc, ca, bd; b follows a twice but only one distinct
-     * symbol precedes b, while a is preceded by c and by nothing (the start) */
-    uint32_t x[] = {0, 1, 2, 0, 1, 3};
-    Kn *m = kn_build(x, 6, 4);
-    size_t ab = kn_lower(m, 2, 0 * 128 + 1), b = kn_lower(m, 1, 1), a = kn_lower(m, 1, 0);
-    check_true(t, m->n[1] == 4 && m->n[2] == 4 && m->n[3] == 4, "abcabd: 4 distinct unigrams, bigrams, trigrams");
-    check_true(t, m->raw[2][ab] == 2 && m->cont[1][b] == 1 && m->raw[1][b] == 2 && m->cont[1][a] == 1,
-               "abcabd: c(ab) = 2; b occurs twice but after one distinct symbol; a after one (c)");
-    kn_free(m);
-    /* sums to one, every order, at a few contexts of real text */
-    Dataset *d = dataset_load("brown", true);
-    m = kn_build(d->train.ids, d->train.len, d->vocab.size);
-    double worst = 0;
-    uint32_t ctx[KN_MAX];
-    for (size_t i = 100; i < 2000; i += 373) {
-        double sum[KN_MAX + 1] = {0}, p[KN_MAX + 1];
-        memcpy(ctx, d->val.ids + i - (KN_MAX - 1), sizeof ctx);
-        for (int w = 0; w < d->vocab.size; w++) {
-            ctx[KN_MAX - 1] = (uint32_t)w;
-            kn_probs(m, ctx, KN_MAX - 1, p);
-            for (int n = 1; n <= KN_MAX; n++) sum[n] += p[n];
-        }
-        for (int n = 1; n <= KN_MAX; n++) worst = fmax(worst, fabs(sum[n] - 1));
-    }
-    check_true(t, worst < 1e-9, "Kneser-Ney: P(. | h) sums to one at every order (worst %.1e)", worst);
-    bool disc = true;
-    for (int n = 1; n <= KN_MAX; n++) disc &= m->Draw[n] > 0 && m->Draw[n] < 1 && m->Dcont[n] > 0 && m->Dcont[n] < 1;
-    check_true(t, disc, "every discount n1 / (n1 + 2 n2) is in (0, 1)");
-    kn_free(m);
-    dataset_free(d);
+/* The spread of the top state: 0 when every position has the same state, 1 when the states average to zero. */
+static void test_spread(Check *t) {
+    TfConfig c = tiny();
+    Tf *m = tf_new(&c, 2, 1);
+    m->B = 2, m->T = 3;
+    int C = c.C;
+    for (int n = 0; n < 6; n++)
+        for (int i = 0; i < C; i++) m->xf[n * C + i] = (float)(i + 1);   /* every position alike */
+    check_close(t, top_spread(m), 0, 1e-12, 0, "spread: identical states give 0");
+    for (int n = 0; n < 6; n++)
+        for (int i = 0; i < C; i++) m->xf[n * C + i] = (float)((n % 2 ? 1 : -1) * (i + 1));   /* mean zero */
+    check_close(t, top_spread(m), 1, 1e-12, 0, "spread: states whose mean is zero give 1");
+    for (int n = 0; n < 6; n++)
+        for (int i = 0; i < C; i++) m->xf[n * C + i] = 2.0f + (n % 2 ? 1.0f : -1.0f);   /* 3 and 1: mean 2, deviation 1 */
+    check_close(t, top_spread(m), 1.0 / 5.0, 1e-12, 0, "spread: states 1 and 3 alike in every channel give 1 / (1 + 4)");
+    tf_free(m);
 }
 
 static void test_experiments(Check *t) {
@@ -488,18 +473,6 @@ static void test_experiments(Check *t) {
     if (tab) {
         double p = num(t, tab, 0, "test_ppl");
         check_true(t, isfinite(p) && p > 1 && p < r.vocab.size, "train: test perplexity in (1, V): %.2f", p);
-        tsv_free(tab);
-    }
-    tab = load(t, dir, "ch08-kn");
-    if (tab) {
-        bool ok = tsv_rows(tab) == KN_MAX, falls = true;
-        for (size_t i = 0; i < tsv_rows(tab); i++) {
-            double p = num(t, tab, i, "val_ppl");
-            ok &= isfinite(p) && p > 1 && p < r.vocab.size * 1.5;
-            if (i > 0 && i < 4) falls &= p < num(t, tab, i - 1, "val_ppl");
-        }
-        check_true(t, ok, "baselines: a finite perplexity for every order");
-        check_true(t, falls, "baselines: orders 1 to 3 improve on the one before");
         tsv_free(tab);
     }
     tab = load(t, dir, "ch08-lr");
@@ -526,7 +499,7 @@ static void test_experiments(Check *t) {
         tsv_free(tab);
     }
     const char *names[] = {"ch08-head-stats", "ch08-diversity", "ch08-gradnorm", "ch08-norms", "ch08-norms-summary",
-                           "ch08-stability", "ch08-stability-attention", "ch08-stability-summary", "ch08-curve", "ch08-samples"};
+                           "ch08-norms-state", "ch08-stability", "ch08-stability-attention", "ch08-stability-summary", "ch08-curve", "ch08-samples"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         tab = load(t, dir, names[i]);
         if (tab) check_true(t, tsv_rows(tab) > 0, "%s has rows", names[i]), tsv_free(tab);
@@ -570,7 +543,7 @@ int main(void) {
     test_qk_norm(&t);
     test_against_runtime(&t);
     test_scoring(&t);
-    test_kneser_ney(&t);
+    test_spread(&t);
     test_solutions(&t);
     test_experiments(&t);
     test_errors(&t);
