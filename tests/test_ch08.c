@@ -24,7 +24,8 @@
  *   training step;
  *   the text scorer scores every position once; the learning-rate schedule;
  *   the spread of the top state (0 for identical states, 1 for states of mean 0);
- *   the solutions of the coding exercises;
+ *   the solutions of the coding exercises (local attention, the output cap,
+ *   removing one head);
  * then runs every CPU experiment in --quick mode into a temporary directory,
  * checks the files they write, and checks the program's one-line errors.
  * Run from the repository root (make test does). */
@@ -58,13 +59,6 @@ static void random_tokens(Tf *m, int B, int T, uint64_t seed) {
     rng_seed(&r, seed);
     for (int i = 0; i < B * T; i++)
         m->tok[i] = (int32_t)rng_below(&r, (uint64_t)m->cfg.V), m->tgt[i] = i % 5 == 4 ? -1 : (int32_t)rng_below(&r, (uint64_t)m->cfg.V);
-}
-
-static double log_sum_exp_row(const float *z, int V) {
-    double mx = z[0], s = 0;
-    for (int j = 1; j < V; j++) mx = fmax(mx, z[j]);
-    for (int j = 0; j < V; j++) s += exp(z[j] - mx);
-    return mx + log(s);
 }
 
 static TfConfig tiny(void) {
@@ -419,25 +413,32 @@ static void test_solutions(Check *t) {
     float small[3] = {0.5f, -1, 2}, ks[3];
     softcap_forward(small, ks, 3, 1000);
     check_true(t, fabsf(small[2] - 2) < 8.0f / (3 * 1000 * 1000) + 1e-6f, "exercise 7: a cap of 1000 moves 2 by less than z^3/3cap^2");
-    /* exercise 8: the z-loss gradient */
-    int N = 2, V = 5;
-    float lg[10], dl[10] = {0}, ls[2];
-    fill(lg, 10, 2, &r);
-    for (int n = 0; n < N; n++) ls[n] = (float)log_sum_exp_row(lg + n * V, V);
-    zloss(dl, lg, ls, N, V, 0.01, 1.0f);
-    worst = 0;
-    for (int i = 0; i < 10; i++) {
-        float keep2 = lg[i], l2[2], gdummy[10] = {0};
-        lg[i] = keep2 + 1e-2f;
-        for (int n = 0; n < N; n++) l2[n] = (float)log_sum_exp_row(lg + n * V, V);
-        double up = zloss(gdummy, lg, l2, N, V, 0.01, 0);
-        lg[i] = keep2 - 1e-2f;
-        for (int n = 0; n < N; n++) l2[n] = (float)log_sum_exp_row(lg + n * V, V);
-        double dn = zloss(gdummy, lg, l2, N, V, 0.01, 0);
-        lg[i] = keep2;
-        worst = fmax(worst, fabs((up - dn) / 2e-2 * N - dl[i]));   /* zloss returns the mean over rows; dloss = 1 per row */
+    /* exercise 8: removing one head is subtracting its term W_O^(h) o_h */
+    {
+        TfConfig c = tiny();
+        c.NH = 4;
+        int Bt = 2, Tt = 6, Cc = c.C, hs = Cc / c.NH, h = 2;
+        Tf *m = tf_new(&c, Bt, 3);
+        perturb(m, 12);
+        random_tokens(m, Bt, Tt, 13);
+        double full = tf_forward(m, Bt, Tt);
+        size_t n8 = (size_t)Bt * Tt * Cc;
+        float *ao = xmalloc_array(n8, 4), *before = xmalloc_array(m->n, 4);
+        memcpy(ao, m->h[0].ao, n8 * 4), memcpy(before, m->params, m->n * 4);
+        double without = loss_without_head(m, 0, h, Bt, Tt);
+        check_true(t, memcmp(before, m->params, m->n * 4) == 0, "exercise 8: the columns of W_O come back bit for bit");
+        double worst8 = 0;
+        for (int n = 0; n < Bt * Tt; n++)
+            for (int i = 0; i < Cc; i++) {
+                double term = 0;   /* W_O^(h) o_h: head h's columns of c_proj times its part of atty */
+                for (int j = 0; j < hs; j++) term += (double)m->p.h[0].projw[(size_t)i * Cc + h * hs + j] * m->h[0].atty[(size_t)n * Cc + h * hs + j];
+                worst8 = fmax(worst8, fabs(ao[(size_t)n * Cc + i] - term - m->h[0].ao[(size_t)n * Cc + i]));
+            }
+        check_true(t, worst8 < 1e-5, "exercise 8: without head h the sub-layer's output is the full one minus W_O^(h) o_h (%.1e)", worst8);
+        check_true(t, isfinite(without) && without != full, "exercise 8: and the loss changes (%.4f -> %.4f)", full, without);
+        free(ao), free(before);
+        tf_free(m);
     }
-    check_true(t, worst < 1e-4, "exercise 8: the z-loss gradient agrees with central differences (%.1e)", worst);
     free(qkv), free(o1), free(o2), free(a1), free(a2), free(sc);
 }
 
