@@ -442,6 +442,62 @@ static void test_solutions(Check *t) {
     free(qkv), free(o1), free(o2), free(a1), free(a2), free(sc);
 }
 
+/* The smaller derivations of the prose and the exercises: the variance of q.k
+ * is d (exercise 2); without the position table causal attention does not see
+ * the order of the past (exercise 3); the output layer moves the embedding of
+ * a symbol absent from the inputs (exercise 5); the FLOPs of a training step,
+ * 6N + 12LTC per token, with N the weights of the matrix products. */
+static void test_small_derivations(Check *t) {
+    Rng r;
+    rng_seed(&r, 31);
+    int d = 64, n = 20000;
+    double sum = 0, sq = 0;
+    for (int i = 0; i < n; i++) {
+        double dot = 0;
+        for (int j = 0; j < d; j++) dot += rng_normal(&r) * rng_normal(&r);
+        sum += dot, sq += dot * dot;
+    }
+    double var = sq / n - (sum / n) * (sum / n);
+    check_true(t, fabs(var / d - 1) < 0.05, "Var(q.k) = d for unit-variance entries (d = 64: %.1f)", var);
+    /* permutation of the past, no position table: logits at the last position unchanged */
+    TfConfig c = tiny();
+    c.L = 1, c.T = 6;
+    Tf *m = tf_new(&c, 1, 5);
+    perturb(m, 6);
+    memset(m->p.wpe, 0, (size_t)c.T * c.C * sizeof(float));
+    int32_t seq[6] = {1, 4, 2, 6, 3, 5}, perm[6] = {6, 2, 1, 3, 4, 5};   /* positions 0..4 shuffled, 5 kept */
+    float *z1 = xmalloc_array((size_t)c.V, 4);
+    for (int i = 0; i < 6; i++) m->tok[i] = seq[i], m->tgt[i] = -1;
+    tf_forward(m, 1, 6);
+    memcpy(z1, m->logits + 5 * c.V, (size_t)c.V * 4);
+    for (int i = 0; i < 6; i++) m->tok[i] = perm[i];
+    tf_forward(m, 1, 6);
+    check_close_f32(t, m->logits + 5 * c.V, z1, (size_t)c.V, 1e-5, 1e-5,
+                    "without positions, permuting the past leaves the last position's logits unchanged");
+    /* exercise 5: symbol 0 never occurs as an input, yet its embedding row has a gradient */
+    for (int i = 0; i < 6; i++) m->tok[i] = 1 + i % 6, m->tgt[i] = 2 + i % 5;
+    memset(m->grads, 0, m->n * 4);
+    tf_forward(m, 1, 6);
+    tf_backward(m, 1, 6);
+    double g0 = 0;
+    for (int i = 0; i < c.C; i++) g0 += fabs(m->g.wte[i]);
+    check_true(t, g0 > 1e-6, "the output layer moves the embedding of a symbol absent from the batch (|g| = %.2e)", g0);
+    free(z1);
+    tf_free(m);
+    /* FLOPs: 6 times the weights of the matrix products (every matrix but the position table) + 12 L T C */
+    TfConfig g2 = {.V = 50304, .T = 1024, .L = 12, .NH = 12, .C = 768, .F = 3072, .norm = NORM_PRE, .residual = true};
+    TfTensors tt;
+    TfSpan sp[MAX_SPANS];
+    int ns;
+    tf_layout(&tt, NULL, &g2, sp, &ns);
+    double N = 0;
+    for (int i = 0; i < ns; i++)
+        if (sp[i].cols && strcmp(sp[i].name, "wpe.weight") != 0) N += (double)sp[i].n;
+    GptConfig gc = gpt2_small_config(50304);
+    double want = 6 * N + 12.0 * 12 * 1024 * 768;
+    check_close(t, gpt_flops_per_token(&gc, 1024), want, 0, 1e-12, "FLOPs a token: 6N + 12LTC = %.6g for GPT-2 small", want);
+}
+
 /* The spread of the top state: 0 when every position has the same state, 1 when the states average to zero. */
 static void test_spread(Check *t) {
     TfConfig c = tiny();
@@ -545,6 +601,7 @@ int main(void) {
     test_against_runtime(&t);
     test_scoring(&t);
     test_spread(&t);
+    test_small_derivations(&t);
     test_solutions(&t);
     test_experiments(&t);
     test_errors(&t);
