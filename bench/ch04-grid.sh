@@ -40,7 +40,7 @@ log "gpu-agree"
 BOOK_COMMAND="build/bin/ch04-mlp gpu-agree --device cuda --out figures/data" \
   build/bin/ch04-mlp gpu-agree --device cuda --out "$work/reg" 2>&1 | tail -1
 log "grid: $procs processes, at most $limit s"
-order=${GRID_ORDER:-"14 15 16 3 4 17 18 0 1 2 8 9 10 11 12 13 5 6 7"}
+order=${GRID_ORDER:-"6 7 8 9 0 1 2 3 4 5"}
 export work
 echo $order | tr ' ' '\n' | timeout "$limit" xargs -P "$procs" -I{} sh -c \
   'BOOK_COMMAND="build/bin/ch04-mlp regularize --device cuda --run N --out figures/data for every run N, one process per run, '"$procs"' at a time on one GPU (bench/ch04-grid.sh)" \

@@ -484,15 +484,17 @@ static void test_quick_logspace(Check *t, const char *dir) {
     }
     TsvTable *tt = load(t, dir, "ch03-logspace-time");
     if (tt) {
-        bool timed = tsv_rows(tt) == 3;
-        for (size_t i = 0; timed && i < 3; i++)
+        bool timed = tsv_rows(tt) == NMETHODS;
+        for (size_t i = 0; timed && i < NMETHODS; i++)
             timed = num(t, tt, i, "cpu_ns_per_logit") > 0 && num(t, tt, i, "vs_naive") > 0;
-        check_true(t, timed, "all three softmax versions were timed");
+        check_true(t, timed, "all four softmax versions were timed");
         check_true(t, num(t, tt, 0, "vs_naive") == 1, "the naive version is its own yardstick");
         check_close(t, num(t, tt, 0, "check"), num(t, tt, 1, "check"), 1e-3, 1e-4,
                     "on well-scaled logits the naive and log-space losses agree");
         check_close(t, num(t, tt, 1, "check"), num(t, tt, 2, "check"), 1e-3, 1e-4,
                     "the two log-space versions agree");
+        check_true(t, num(t, tt, 1, "check") == num(t, tt, 3, "check"),
+                   "the max by comparison and by fmaxf give the same losses, bit for bit");
         tsv_free(tt);
     }
     TsvTable *j = load(t, dir, "ch03-jacobian");

@@ -16,7 +16,9 @@
  *   known SVD, wide and tall); Jacobi's eigenvalues; Muon's FLOP count; the
  *   model's gradient against central differences (and chapter 4's initial draws);
  *   the optimizers' state in bytes; the range test on a quadratic; filter
- *   normalization; then runs every experiment in --quick mode into a
+ *   normalization; Muon's step against its formulas; exercise 2's roots; gpu-agree's verdict
+ *   (runs_agree), and the committed GPU data against the committed CPU control
+ *   (figures/data/ch05-gpu-agree.tsv, ch05-butterfly.tsv); then runs every experiment in --quick mode into a
  *   temporary directory and checks the TSV files, and checks the program's
  *   one-line errors.  CPU only: tests/test_ch05_gpu.c compares the devices.
  * Run from the repository root (make test does). */
@@ -333,9 +335,69 @@ static void test_newton_schulz(Check *t) {
     check_true(t, scalar_p(NS_QUINTIC, 0.01, 5) > 0.6 && scalar_p(NS_QUINTIC, 0.01, 5) < 1.3,
                "five quintic iterations lift sigma = 0.01 into the band (%.3f)", scalar_p(NS_QUINTIC, 0.01, 5));
     check_true(t, scalar_p(NS_CUBIC, 0.01, 5) < 0.1, "five cubic ones leave it below 0.1 (%.4f)", scalar_p(NS_CUBIC, 0.01, 5));
+    int half = 0, most = 0;
+    for (int k = 1; k <= 30 && !most; k++) {
+        double v = scalar_p(NS_CUBIC, 1e-3, k);
+        if (!half && v >= 0.5) half = k;
+        if (v >= 0.9) most = k;
+    }
+    check_true(t, half == 16 && most == 18, "the cubic lifts 1e-3 to 0.5 in %d iterations and past 0.9 in %d (the text: 16, 18)",
+               half, most);
+    check_close(t, pow(NS_QUINTIC[0], 5), 485, 0, 0.002, "the quintic multiplies tiny values by a^5 = %.1f per five iterations",
+                pow(NS_QUINTIC[0], 5));
     check_close(t, ns_flops(768, 768) / layer_flops(768, 768, 500000), 5.0 * 768 / 500000, 0, 1e-12,
                 "Newton-Schulz costs 5 s / N of a square layer's training (%.4f at s = 768, N = 500000)",
                 ns_flops(768, 768) / layer_flops(768, 768, 500000));
+}
+
+/* One Muon step against the text's formulas, computed here one operation at a time:
+ * b = mu b + (1 - mu) g;  u = (1 - mu) g + mu b;  p = (1 - lr wd) p - lr sqrt(max(1, r/c)) orth(u),
+ * twice (so that the buffer matters), on a tall matrix (scale sqrt(r/c) > 1) and a wide one (scale 1). */
+static void test_muon_step(Check *t) {
+    Rng rng;
+    rng_seed(&rng, 29);
+    const int shapes[2][2] = {{12, 5}, {5, 12}};
+    for (int sh = 0; sh < 2; sh++) {
+        int r = shapes[sh][0], c = shapes[sh][1], n = r * c, s = r < c ? r : c;
+        float p[60], q[60], b[60] = {0}, bq[60] = {0}, u[60], g[60], mu = 0.95f, lr = 0.02f, wd = 0.1f;
+        float *ws = xmalloc_array((size_t)(2 * n + 2 * s * s), sizeof *ws);
+        random_fill(p, (size_t)n, 1, &rng);
+        memcpy(q, p, sizeof p);
+        Dev cpu = {NULL};
+        double scale = sqrt(fmax(1.0, (double)r / c));
+        for (int step = 0; step < 2; step++) {
+            random_fill(g, (size_t)n, 1, &rng);
+            muon_update(&cpu, p, g, b, r, c, lr, mu, wd, ws);
+            for (int i = 0; i < n; i++) bq[i] = mu * bq[i] + (1 - mu) * g[i];
+            for (int i = 0; i < n; i++) u[i] = (1 - mu) * g[i] + mu * bq[i];
+            newton_schulz(&cpu, u, r, c, NS_STEPS, NS_QUINTIC, ws + n);
+            for (int i = 0; i < n; i++) q[i] = (float)((1 - lr * wd) * q[i] - lr * scale * u[i]);
+        }
+        check_close_f32(t, b, bq, (size_t)n, 1e-7, 1e-6, "Muon %dx%d: the momentum buffer is mu b + (1 - mu) g", r, c);
+        check_close_f32(t, p, q, (size_t)n, 1e-6, 1e-5,
+                        "Muon %dx%d: two steps are (1 - lr wd) p - lr %.3f orth((1 - mu) g + mu b)", r, c, scale);
+        free(ws);
+    }
+}
+
+/* Exercise 2: the tuned heavy ball outside its interval, at kappa = 100. */
+static double heavy_ball_modulus(double mu, double a) {       /* the larger |root| of z^2 - (1 + mu - a) z + mu */
+    double b = 1 + mu - a, disc = b * b - 4 * mu;
+    return disc < 0 ? sqrt(mu) : fmax(fabs(b + sqrt(disc)), fabs(b - sqrt(disc))) / 2;
+}
+static void test_exercise2(Check *t) {
+    double pred;
+    OptimSpec o = bowl_spec(MOMENTUM, 100, &pred);
+    double mu = o.momentum, lo = pow(1 + sqrt(mu), 2), hi = 2 * (1 + mu);
+    check_true(t, fabs(lo - 3.31) < 0.005 && fabs(hi - 3.34) < 0.005, "exercise 2: (1 + sqrt mu)^2 = %.3f, 2 (1 + mu) = %.3f",
+               lo, hi);
+    check_close(t, o.lr * 100, lo, 0, 1e-12, "the tuned eta puts eta lambda_max exactly at (1 + sqrt mu)^2");
+    double mid = heavy_ball_modulus(mu, (lo + hi) / 2);
+    check_true(t, mid > sqrt(mu) && mid < 1, "between the two it converges, slower than sqrt(mu) (%.4f against %.4f)", mid,
+               sqrt(mu));
+    check_true(t, heavy_ball_modulus(mu, hi * 1.001) > 1 && heavy_ball_modulus(mu, 2 * lo) > 1,
+               "beyond 2 (1 + mu), and at twice lambda_max, a root has modulus above 1 (%.3f at twice)",
+               heavy_ball_modulus(mu, 2 * lo));
 }
 
 /* <G, D> >= -|G|_* for every D of spectral norm <= 1, with equality at D = -U V^T. */
@@ -487,6 +549,40 @@ static void test_filter_normalization(Check *t) {
     model_free(m);
 }
 
+/* ---- The devices' agreement, judged against the CPU's own chaos --------------------------- */
+
+static void test_runs_agree(Check *t) {
+    double quiet[4] = {1e-7, 1e-7, 1e-7, 1e-7}, small[4] = {1e-7, 2e-6, 5e-5, 4e-4};
+    double drift[4] = {1e-7, 1e-4, 5e-3, 0.1}, nudged[4] = {2e-7, 1e-4, 4e-3, 0.08}, early[4] = {2e-3, 2e-3, 5e-3, 0.1};
+    double nan4[4] = {1e-7, NAN, 0, 0};
+    check_true(t, runs_agree(small, quiet, 4), "runs within the tolerance agree");
+    check_true(t, runs_agree(drift, nudged, 4), "runs that drift as the CPU drifts from itself agree");
+    check_true(t, !runs_agree(early, nudged, 4), "runs that leave the tolerance before the CPU strays do not");
+    check_true(t, !runs_agree(drift, quiet, 4), "nor do runs that drift where the CPU does not");
+    check_true(t, !runs_agree(nan4, nudged, 4), "nor a run that is not finite");
+}
+
+/* The committed GPU data (written on a GPU) against the committed control (written on the CPU): gpu-agree's verdict. */
+static void test_committed_agreement(Check *t) {
+    TsvTable *g = load(t, "figures/data", "ch05-gpu-agree"), *b = load(t, "figures/data", "ch05-butterfly");
+    if (!g || !b) { tsv_free(g), tsv_free(b); return; }
+    for (int k = 0; k < NMETHODS; k++) {
+        double diff[AGREE_STEPS], nudged[AGREE_STEPS];
+        int n = 0, m = 0;
+        for (size_t i = 0; i < tsv_rows(g) && n < AGREE_STEPS; i++)
+            if (strcmp(tsv_cell(g, i, tsv_col(g, "method")), METHOD_NAMES[k]) == 0) {
+                double d = num(t, g, i, "abs_diff");
+                diff[n++] = isfinite(d) ? d : INFINITY;
+            }
+        for (size_t i = 0; i < tsv_rows(b) && m < AGREE_STEPS; i++)
+            if (strcmp(tsv_cell(b, i, tsv_col(b, "method")), METHOD_NAMES[k]) == 0) nudged[m++] = num(t, b, i, "abs_diff");
+        check_true(t, n == AGREE_STEPS && m == AGREE_STEPS && runs_agree(diff, nudged, n),
+                   "figures/data: %s on the GPU agrees with the CPU as well as the CPU agrees with itself (%d, %d steps)",
+                   METHOD_NAMES[k], n, m);
+    }
+    tsv_free(g), tsv_free(b);
+}
+
 /* ---- The worked solutions ------------------------------------------------------------- */
 
 static void test_solutions(Check *t) {
@@ -615,6 +711,14 @@ static void test_quick_experiments(Check *t, Run *r) {
                    "all times each of its %d experiments, and the last row is their sum", NEXPERIMENTS);
         tsv_free(x);
     }
+    check_true(t, experiment_butterfly(r) == 0, "butterfly --quick runs");
+    x = load(t, d, "ch05-butterfly-summary");
+    if (x) {
+        bool ok = tsv_rows(x) == NMETHODS && all_finite(t, x, "max_abs_diff");
+        for (size_t i = 0; ok && i < NMETHODS; i++) ok &= num(t, x, i, "max_abs_diff") < 1;
+        check_true(t, ok, "the nudged runs stay finite and within a nat of the unnudged ones, every optimizer");
+        tsv_free(x);
+    }
     x = load(t, d, "ch05-slice-path");
     if (x) {
         check_close(t, num(t, x, tsv_rows(x) - 1, "distance"), 0, 1e-6, 0, "the path ends at the slice's centre");
@@ -662,10 +766,14 @@ int main(void) {
     test_schedules(&t);
     test_newton_schulz(&t);
     test_spectral_steepest_descent(&t);
+    test_muon_step(&t);
+    test_exercise2(&t);
     test_model(&t);
     test_range_test(&t);
     test_filter_normalization(&t);
     test_solutions(&t);
+    test_runs_agree(&t);
+    test_committed_agreement(&t);
 
     char dir[] = "/tmp/test-ch05-XXXXXX";
     if (!mkdtemp(dir)) die("cannot make a temporary directory");

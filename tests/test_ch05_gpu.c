@@ -5,9 +5,9 @@
  *   Newton-Schulz: five quintic iterations on a wide and a tall matrix
  *                  (cuBLAS against matmul_f32);
  *   every optimizer: one step on identical gradients, every parameter;
- *   training: every optimizer for 100 steps on identical batches, the loss
+ *   training: every optimizer for 100 steps (a run of 100 steps) on identical batches, the loss
  *             of every step within AGREE_TOL (the chapter's agree_one);
- *   the sweep and the race in --quick mode with --device cuda.
+ *   the sweep, gpu-agree and the race in --quick mode with --device cuda.
  * Tolerances (the book's rule |got - ref| <= atol + rtol |ref|): logits
  * atol 1e-5, rtol 1e-4 and gradients atol 1e-6, rtol 1e-3, as in chapter 4
  * (f32 sums in another order, in cuBLAS and in the embedding's backward pass); parameters after
@@ -103,10 +103,12 @@ int main(void) {
     check_true(&t, experiment_sweep(&r) == 0, "sweep --device cuda --quick runs");
     ModelConfig c = race_config(&r);
     for (int k = 0; k < NMETHODS; k++) {
-        double worst = agree_one(&r, &c, tuned_spec(&r, (Method)k), 100, NULL);
+        double worst = agree_one(&r, &c, tuned_spec(&r, (Method)k), 100, 100, NULL, NULL);
         check_true(&t, worst <= AGREE_TOL, "%s, 100 steps: CPU and GPU losses within %.0e nats (worst %.2e)",
                    METHOD_NAMES[k], AGREE_TOL, worst);
     }
+    check_true(&t, experiment_gpu_agree(&r) == 0,
+               "gpu-agree --quick: the first steps of the race within tolerance on both devices, every optimizer");
     check_true(&t, experiment_race(&r) == 0, "race --device cuda --quick runs");
     char *path = xasprintf("%s/ch05-gpu-tradeoffs.tsv", dir), err[256];
     TsvTable *tab = tsv_load(path, err, sizeof err);
