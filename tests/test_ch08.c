@@ -443,10 +443,12 @@ static void test_solutions(Check *t) {
 }
 
 /* The smaller derivations of the prose and the exercises: the variance of q.k
- * is d (exercise 2); without the position table causal attention does not see
- * the order of the past (exercise 3); the output layer moves the embedding of
- * a symbol absent from the inputs (exercise 5); the FLOPs of a training step,
- * 6N + 12LTC per token, with N the weights of the matrix products. */
+ * is d, and without the division 64 such scores give a nearly one-hot softmax
+ * (exercise 2); without the position table causal attention does not see the
+ * order of the past (exercise 3); the output layer moves the embedding of a
+ * symbol absent from the inputs (exercise 5); GELU's two forms differ by less
+ * than 5e-4; the FLOPs of a training step, 6N + 12LTC per token, with N the
+ * weights of the matrix products. */
 static void test_small_derivations(Check *t) {
     Rng r;
     rng_seed(&r, 31);
@@ -459,6 +461,19 @@ static void test_small_derivations(Check *t) {
     }
     double var = sq / n - (sum / n) * (sum / n);
     check_true(t, fabs(var / d - 1) < 0.05, "Var(q.k) = d for unit-variance entries (d = 64: %.1f)", var);
+    /* exercise 2: softmax of 64 scores of standard deviation 8 is nearly one-hot; of 1, soft */
+    for (int k = 0; k < 2; k++) {
+        double sd = k ? 8 : 1, top = 0;
+        for (int rep = 0; rep < 2000; rep++) {
+            double sc[64], mx = -INFINITY, z = 0, best = 0;
+            for (int j = 0; j < 64; j++) sc[j] = sd * rng_normal(&r), mx = fmax(mx, sc[j]);
+            for (int j = 0; j < 64; j++) z += exp(sc[j] - mx);
+            for (int j = 0; j < 64; j++) best = fmax(best, exp(sc[j] - mx) / z);
+            top += best / 2000;
+        }
+        if (k) check_true(t, top > 0.7, "64 scores of standard deviation 8: the largest weight averages %.2f > 0.7", top);
+        else check_true(t, top < 0.15, "64 scores of standard deviation 1: the largest weight averages %.2f < 0.15", top);
+    }
     /* permutation of the past, no position table: logits at the last position unchanged */
     TfConfig c = tiny();
     c.L = 1, c.T = 6;
@@ -484,6 +499,21 @@ static void test_small_derivations(Check *t) {
     check_true(t, g0 > 1e-6, "the output layer moves the embedding of a symbol absent from the batch (|g| = %.2e)", g0);
     free(z1);
     tf_free(m);
+    /* GELU: the tanh form and the exact one differ by less than 5e-4, most near x = -2.7 */
+    {
+        int ng = 20001;
+        float *x = xmalloc_array((size_t)ng, 4), *y = xmalloc_array((size_t)ng, 4);
+        for (int i = 0; i < ng; i++) x[i] = -10.0f + 1e-3f * (float)i;
+        gelu_forward(y, x, (size_t)ng);
+        double worst = 0, at = 0;
+        for (int i = 0; i < ng; i++) {
+            double dgap = fabs((double)y[i] - gelu_exact(x[i]));
+            if (dgap > worst) worst = dgap, at = x[i];
+        }
+        check_true(t, worst < 5e-4 && worst > 4e-4 && fabs(at + 2.7) < 0.1,
+                   "GELU: tanh form against x Phi(x): largest difference %.2e at x = %.2f", worst, at);
+        free(x), free(y);
+    }
     /* FLOPs: 6 times the weights of the matrix products (every matrix but the position table) + 12 L T C */
     TfConfig g2 = {.V = 50304, .T = 1024, .L = 12, .NH = 12, .C = 768, .F = 3072, .norm = NORM_PRE, .residual = true};
     TfTensors tt;
