@@ -10,8 +10,12 @@ torch.nn.functional.scaled_dot_product_attention (causal; PyTorch picks its
 flash kernel), fused AdamW (lr 6e-4, betas 0.9/0.95, weight decay 0.1 on the
 matrices), the gradient clipped to norm 1.  One step is zero_grad, forward,
 loss, backward, clip, step.  Timed twice: eager, and torch.compile'd (default
-mode).  Each is warmed up, then STEPS steps are timed one by one with CUDA
-events and the median is reported.  MFU counts 6N + 12 L T C FLOPs per token
+mode), and with --cudagraphs also torch.compile(mode="reduce-overhead"),
+which replays the compiled forward and backward passes as CUDA graphs.  Each is
+warmed up, then STEPS steps are timed one by one with CUDA events (a
+synchronization after each, as the runtime's bench does) and the median is
+reported; then STEPS more run back to back between one pair of events, with no
+synchronization between them, and their mean is reported beside it.  MFU counts 6N + 12 L T C FLOPs per token
 (N the parameters of the matrix products, the tied output layer included),
 as gpt.h's gpt_flops_per_token does, against the H100/H200 SXM's dense bf16
 peak of 989.4 TFLOP/s.
@@ -107,12 +111,19 @@ def bench(label, model, opt, B, warm, steps):
         e.record()
         e.synchronize()
         times.append(s.elapsed_time(e))
+    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    s.record()
+    for _ in range(steps):
+        loss = step()
+    e.record()
+    e.synchronize()
+    b2b = s.elapsed_time(e) / steps
     ms = statistics.median(times)
     tok = B * TCTX / (ms / 1000)
     mfu = tok * flops_per_token(TCTX) / PEAK
     print(f"{label:>14}  B {B:3d}  {ms:8.2f} ms/step  {tok / 1000:8.1f}k tok/s  MFU {100 * mfu:5.1f}%  "
-          f"(warm-up {warm_s:.1f} s, loss {float(loss):.3f})", flush=True)
-    return ms, tok, mfu, warm_s, min(times), max(times)
+          f"back to back {b2b:.2f} ms  (warm-up {warm_s:.1f} s, loss {float(loss):.3f})", flush=True)
+    return ms, tok, mfu, warm_s, min(times), max(times), b2b
 
 
 def main():
@@ -121,19 +132,25 @@ def main():
     ap.add_argument("--batch", type=int, nargs="+", default=[16])
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--no-compile", action="store_true")
+    ap.add_argument("--cudagraphs", action="store_true", help="also torch.compile(mode='reduce-overhead') (CUDA graphs)")
     a = ap.parse_args()
     torch.manual_seed(0)
     rows = []
-    for mode in ["eager"] + ([] if a.no_compile else ["compile"]):
+    modes = ["eager"] + ([] if a.no_compile else ["compile"] + (["compile-cudagraphs"] if a.cudagraphs else []))
+    for mode in modes:
         for B in a.batch:
             model = GPT().cuda()
             decay = [p for p in model.parameters() if p.dim() >= 2]
             rest = [p for p in model.parameters() if p.dim() < 2]
             opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}],
                                     lr=6e-4, betas=(0.9, 0.95), eps=1e-8, fused=True)
-            run = torch.compile(model) if mode == "compile" else model
-            r = bench(f"PyTorch {mode}", run, opt, B, 10 if mode == "compile" else 5, a.steps)
-            rows.append((f"pytorch-{mode}", B) + r)
+            run = (torch.compile(model) if mode == "compile" else
+                   torch.compile(model, mode="reduce-overhead") if mode == "compile-cudagraphs" else model)
+            try:
+                r = bench(f"PyTorch {mode}", run, opt, B, 5 if mode == "eager" else 10, a.steps)
+                rows.append((f"pytorch-{mode}", B) + r)
+            except Exception as ex:   # out of memory at a large batch, or a compiler failure: say so, go on
+                print(f"PyTorch {mode} B {B}: {type(ex).__name__}: {str(ex).splitlines()[0][:200]}", flush=True)
             del model, opt, run
             torch.cuda.empty_cache()
     os.makedirs(a.out, exist_ok=True)
@@ -144,9 +161,9 @@ def main():
         f.write(f"# command: python3 bench/gpt2_torch.py {' '.join(sys.argv[1:])}\n")
         f.write(f"# device: cuda ({torch.cuda.get_device_name()}); torch {torch.__version__}\n")
         f.write(f"# date: {date}\n# git: {os.environ.get('BOOK_GIT', 'unknown')}\n")
-        f.write("impl\tbatch\tT\tms_per_step\ttokens_per_s\tmfu\twarmup_s\tms_min\tms_max\tsteps\n")
-        for impl, B, ms, tok, mfu, warm_s, lo, hi in rows:
-            f.write(f"{impl}\t{B}\t{TCTX}\t{ms:.3f}\t{tok:.0f}\t{mfu:.4f}\t{warm_s:.1f}\t{lo:.3f}\t{hi:.3f}\t{a.steps}\n")
+        f.write("impl\tbatch\tT\tms_per_step\ttokens_per_s\tmfu\twarmup_s\tms_min\tms_max\tsteps\tms_back_to_back\n")
+        for impl, B, ms, tok, mfu, warm_s, lo, hi, b2b in rows:
+            f.write(f"{impl}\t{B}\t{TCTX}\t{ms:.3f}\t{tok:.0f}\t{mfu:.4f}\t{warm_s:.1f}\t{lo:.3f}\t{hi:.3f}\t{a.steps}\t{b2b:.3f}\n")
     os.replace(path + ".tmp", path)
     return 0
 
