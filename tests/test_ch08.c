@@ -17,8 +17,8 @@
  *   stays below the f32 rounding noise, about 1e-7 |L| / h), in every
  *   variant (pre-LN, post-LN, no norm, no residual, no FFN, QK-norm, soft
  *   cap);
- *   QK-norm makes the scores invariant to the scale of W_Q and W_K; a large
- *   cap changes nothing;
+ *   QK-norm makes the scores invariant to the scale of W_Q and W_K, and
+ *   bounds them by sqrt(d) max|g_q| max|g_k|; a large cap changes nothing;
  *   the chapter's model and the runtime's GPT (common/gpt.h): the same
  *   initial parameters, bit for bit; the same logits, loss, gradients and
  *   training step;
@@ -289,6 +289,14 @@ static void test_qk_norm(Check *t) {
             if (fabs(s1[i]) > 1e-3) worst = fmax(worst, fabs(m->h[0].score[i] - s1[i])), ratio = fmax(ratio, m->h[0].score[i] / s1[i]);
         if (q) check_true(t, worst < 1e-4, "with QK-norm, scaling W_Q and W_K by 3 leaves the scores unchanged (%.1e)", worst);
         else check_true(t, fabs(ratio - 9) < 1e-3, "without it the scores grow by 3^2 = 9 (%.4f)", ratio);
+        if (q) {   /* Cauchy-Schwarz: |s| <= sqrt(d) max|g_q| max|g_k| */
+            int hs = c.C / c.NH;
+            double gq = 0, gk = 0, top = 0;
+            for (int i = 0; i < hs; i++) gq = fmax(gq, fabs(m->p.h[0].qn[i])), gk = fmax(gk, fabs(m->p.h[0].kn[i]));
+            for (size_t i = 0; i < na; i++) top = fmax(top, fabs(m->h[0].score[i]));
+            check_true(t, top <= sqrt((double)hs) * gq * gk * (1 + 1e-5),
+                       "with QK-norm every score is within sqrt(d) max|g_q| max|g_k| (%.3f <= %.3f)", top, sqrt((double)hs) * gq * gk);
+        }
         free(s1);
         tf_free(m);
     }
