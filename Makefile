@@ -458,9 +458,10 @@ build/bin/bench-gpu: bench/gpu.c build/bench/gpu_before.o $(LIBCOMMON)
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) -o $@ $< build/bench/gpu_before.o $(LIBCOMMON) $(LDLIBS)
 
-test-gpu: build/tests/test_gpu
+test-gpu: build/tests/test_gpu build/tests/test_gpt_gpu
 	$(if $(NVCC),,@echo "make test-gpu needs nvcc (CUDA)"; exit 1)
 	build/tests/test_gpu
+	build/tests/test_gpt_gpu
 	$(if $(SANITIZER),,@echo "compute-sanitizer not found"; exit 1)
 	$(SANITIZER) --tool memcheck --leak-check full --error-exitcode 1 build/tests/test_gpu
 	$(SANITIZER) --tool racecheck --error-exitcode 1 build/tests/test_gpu
