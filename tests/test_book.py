@@ -19,8 +19,8 @@
   * print quality: no code line runs off the page (no overfull box set in
     the monospaced font) and nothing else sticks out more than 20pt; no
     character is missing from its font; every font is embedded; the figure
-    PDFs are vector drawings (no raster images); and a sample of Greek, CJK
-    and emoji, in prose and in a code chunk, set with the book's preamble,
+    PDFs are vector drawings (no raster images); and a sample of Greek, CJK,
+    Devanagari and emoji, in prose and in a code chunk, set with the book's preamble,
     finds a font for every character;
   * every gnuplot figure has its dark-mode drawing (figures/x-dark.svg), and in
     both drawings the text (and in the dark one the curves) contrasts with
@@ -304,12 +304,12 @@ SAMPLE = r"""\documentclass{book}
 \input{%s}
 \begin{document}
 Greek: \(\alpha\) and αβγδ λόγος; Chinese: 你好，世界; Japanese: こんにちは; Korean: 안녕;
-emoji: 😀 🚀 👍 ❤; \textbf{bold 字 😀}, \texttt{mono 字 😀 αβ}.
+Hindi: सभी मनुष्य स्वतंत्र हैं।; emoji: 😀 🚀 👍 ❤; \textbf{bold 字 😀}, \texttt{mono 字 😀 αβ हिंदी}.
 \begin{nwchunk}
 \nwhead{c10-sample}{Print a few tokens}{}%%
 \begin{nwcode}
 printf("\nwst{你好, 世界 😀 αβγ}\\n");   \nwco{/* 中文 */}
-const char *s = "🚀👍";
+const char *s = "🚀👍", *hi = "सभी मनुष्य";
 \end{nwcode}
 \end{nwchunk}
 \end{document}
@@ -357,15 +357,16 @@ def print_quality():
             f.write(SAMPLE % os.path.abspath("book/templates/preamble.tex"))
         r = subprocess.run(["xelatex", "-interaction=nonstopmode", "-halt-on-error", "sample.tex"],
                            cwd=tmp, capture_output=True, text=True)
-        check(r.returncode == 0, "a sample of Greek, CJK and emoji compiles with the book's preamble")
+        check(r.returncode == 0, "a sample of Greek, CJK, Devanagari and emoji compiles with the book's preamble")
         slog = open(os.path.join(tmp, "sample.log"), encoding="utf-8", errors="replace").read() \
             if os.path.exists(os.path.join(tmp, "sample.log")) else ""
         miss = sorted(set(re.findall(r"Missing character: There is no (.*?) in font", slog)))
-        check(r.returncode == 0 and not miss, "every Greek, CJK and emoji character of the sample has a font%s" % (
+        check(r.returncode == 0 and not miss, "every Greek, CJK, Devanagari and emoji character of the sample has a font%s" % (
             " (missing: %s)" % " ".join(miss[:10]) if miss else ""))
         if r.returncode == 0 and shutil.which("pdffonts"):
             fonts = subprocess.run(["pdffonts", os.path.join(tmp, "sample.pdf")], capture_output=True, text=True).stdout
-            check("CJK" in fonts and "Symbola" in fonts, "the sample embeds the CJK and emoji fallback fonts")
+            check("CJK" in fonts and "Symbola" in fonts and "Devanagari" in fonts,
+                  "the sample embeds the CJK, Devanagari and emoji fallback fonts")
 
 
 def epub(chapters):

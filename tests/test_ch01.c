@@ -201,6 +201,16 @@ static void test_kneser_ney_properties(Check *t) {
             }
         check_true(t, worst < 1e-12, "Kneser-Ney (%s): every row of orders 0..5, seen and unseen, sums to 1 "
                    "(worst %.1e)", one ? "one discount" : "three discounts", worst);
+        double q[8], dgap = 0;
+        for (int k = 0; k <= K; k++)
+            for (int trial = 0; trial < 20; trial++) {
+                size_t i = (size_t)k + rng_below(&rng, N - (size_t)k);
+                memcpy(w, x + i - k, (size_t)k * sizeof *w);
+                if (k > 0 && trial % 5 == 4) w[0] = (uint32_t)V;   /* unseen */
+                kn_distribution(&kn, k, w, q);
+                for (int b = 0; b <= V; b++) { w[k] = (uint32_t)b; dgap = fmax(dgap, fabs(q[b] - kn_prob(&kn, k, w))); }
+            }
+        check_true(t, dgap < 1e-15, "kn_distribution gives every symbol the probability kn_prob gives it (%.1e)", dgap);
         double nll[MAX_ORDER + 1], gap = 0;
         kn_nll(&kn, x, 3000, (size_t)K, nll);
         for (int k = 0; k <= K; k++) {
@@ -514,6 +524,95 @@ static void test_lexicon_and_folding(Check *t) {
     free(f);
 }
 
+/* The word model's unknown words, by hand: a text of words where "the" occurs 3 times,
+ * "cat" twice and "dog", "a" once; with rare = 1 the two words seen once become <unk>. */
+static void test_unknown_words(Check *t) {
+    /* the held-out text: WORD_ORDERS words of context, then cow (never seen), a (made unknown), cat */
+    const char *tr = "the cat the dog the cat a ";
+    char ho[256] = "";
+    for (int i = 0; i < WORD_ORDERS; i++) strcat(ho, "the ");
+    strcat(ho, "cow a cat ");
+    Lexicon lx;
+    lexicon_init(&lx);
+    lexicon_add(&lx, "<unk>", 5);
+    Words wt = split_words(&lx, tr, strlen(tr), true), wh = split_words(&lx, ho, strlen(ho), false);
+    uint32_t V, *map = rare_word_map(&lx, &wt, 1, &V);
+    uint32_t *tid = mapped_ids(map, &wt), *hid = mapped_ids(map, &wh);
+    uint32_t the = lexicon_find(&lx, "the", 3), cat = lexicon_find(&lx, "cat", 3);
+    check_true(t, V == 3 && map[the] == 1 && map[cat] == 2 && map[lexicon_find(&lx, "dog", 3)] == UNK_ID &&
+                      map[lexicon_find(&lx, "a", 1)] == UNK_ID,
+               "rare = 1: the words seen once (dog, a) become <unk>, the others are renumbered 1, 2 (V = %u)", V);
+    const int W = WORD_ORDERS;
+    check_true(t, tid[3] == UNK_ID && tid[6] == UNK_ID && hid[W] == UNK_ID && hid[W + 1] == UNK_ID && hid[W + 2] == 2,
+               "training and held-out words are rewritten through the map (cow, unknown anyway; a, made unknown)");
+    check_close(t, unknown_share(hid, wh.n), 2.0 / 3, 0, 1e-15, "two of the three scored words are unknown");
+    /* spelling "cow" then a space: by letter frequencies, and by a character model of order 2 */
+    Vocab v27;
+    vocab_build(&v27, " abcdefghijklmnopqrstuvwxyz", 27);
+    size_t n;
+    char *f = fold27(tr, strlen(tr), &n);
+    uint32_t *xt = encode(&v27, f, n), *xh = encode(&v27, ho, strlen(ho));
+    NgramModel cm[3];
+    for (int k = 0; k <= 2; k++) ngram_train(&cm[k], k, 27, xt, n);
+    KneserNey kn;
+    kn_build(&kn, cm, 2, false);
+    Speller letters = {&cm[0], NULL, 0}, chars = {&cm[0], &kn, 2};
+    uint32_t space = (uint32_t)v27.id_of[' '];
+    double cow_letters = 0, cow_chars = 0;
+    const char *cow = "cow ";
+    size_t at = wh.at[W];   /* where cow starts: after "the " W times */
+    for (int j = 0; j < 4; j++) {
+        uint32_t c = (uint32_t)v27.id_of[(unsigned char)cow[j]];
+        cow_letters -= log((table_count(&cm[0].gram, &c) + 1.0) / (n + 27.0));   /* Laplace, order 0 */
+        uint32_t w[3] = {xh[at + j - 2], xh[at + j - 1], c};   /* the two characters before it */
+        cow_chars -= log(kn_prob(&kn, 2, w));
+    }
+    check_true(t, at == 4 * (size_t)W, "cow starts at character %zu", at);
+    check_close(t, spelling_nats(&letters, xh, at, 3, space), cow_letters, 0, 1e-12,
+                "spelling cow by letter frequencies: the Laplace order-0 probabilities of c, o, w and a space");
+    check_close(t, spelling_nats(&chars, xh, at, 3, space), cow_chars, 0, 1e-12,
+                "spelling cow by the character model: each letter after the two characters before it");
+    Heldout h = heldout_words(&wh, hid, xh, &letters, space);
+    uint32_t a = (uint32_t)v27.id_of['a'];
+    double spell_a = -log((table_count(&cm[0].gram, &a) + 1.0) / (n + 27.0)) -
+                     log((table_count(&cm[0].gram, &space) + 1.0) / (n + 27.0));
+    check_close(t, h.chars, (3 + 1) + (1 + 1) + (3 + 1), 0, 0, "the scored words cover their letters and a space each");
+    check_close(t, h.extra_nats, cow_letters + spell_a, 0, 1e-12,
+                "the held-out text adds the spellings of its unknown scored words, cow and a");
+    kn_free(&kn);
+    for (int k = 0; k <= 2; k++) ngram_free(&cm[k]);
+    free(f), free(xt), free(xh), free(map), free(tid), free(hid);
+    words_free(&wt), words_free(&wh);
+    lexicon_free(&lx);
+}
+
+/* Gibbs' inequality, H(p, q) >= H(p) with equality only at q = p, and exercise 1's bound
+ * on the perplexity of a smoothed model, (n + alpha V) / alpha. */
+static void test_cross_entropy_bounds(Check *t) {
+    Rng rng;
+    rng_seed(&rng, 16);
+    bool gibbs = true;
+    for (int trial = 0; trial < 200; trial++) {
+        double p[8], q[8], sp = 0, sq = 0, h = 0, hq = 0;
+        for (int i = 0; i < 8; i++) sp += p[i] = rng_uniform(&rng), sq += q[i] = rng_uniform(&rng) + 1e-3;
+        for (int i = 0; i < 8; i++) p[i] /= sp, q[i] /= sq;
+        for (int i = 0; i < 8; i++) h -= p[i] * log(p[i]), hq -= p[i] * log(q[i]);
+        gibbs &= hq > h;
+    }
+    check_true(t, gibbs, "cross-entropy exceeds entropy for 200 random pairs p != q (KL > 0)");
+    uint32_t *x = random_text(&rng, 3000, 5);
+    NgramModel m;
+    ngram_train(&m, 2, 5, x, 1500);   /* trained on the first half, scored on the second */
+    uint32_t nmax = 0;
+    for (size_t i = 0; i < m.ctx.cap; i++) if (m.ctx.pos[i] != EMPTY && m.ctx.count[i] > nmax) nmax = m.ctx.count[i];
+    bool bounded = true;
+    for (double alpha = 1e-3; alpha <= 10; alpha *= 10)
+        bounded &= exp(cross_entropy(&m, x + 1500, 1500, 2, alpha)) <= (nmax + alpha * 5) / alpha;
+    check_true(t, bounded, "exercise 1: a smoothed model's perplexity is at most (n + alpha V) / alpha");
+    ngram_free(&m);
+    free(x);
+}
+
 /* The solutions to the coding exercises do what the chapter says. */
 static void test_solutions(Check *t, Run *r) {
     Dataset *d = load_data(r);
@@ -629,9 +728,17 @@ static void test_quick_experiments(Check *t, Run *r) {
     if (c) {
         bool close = true;
         for (size_t i = 0; i < tsv_rows(c); i++)
-            if (strcmp(tsv_cell(c, i, tsv_col(c, "method")), "model") == 0)
+            if (strcmp(tsv_cell(c, i, tsv_col(c, "method")), "gzip") != 0 && strcmp(tsv_cell(c, i, tsv_col(c, "method")), "xz") != 0)
                 close &= fabs(num(t, c, i, "overhead")) < 0.01;
         check_true(t, close, "the coder's output is within 1%% of the model's cross-entropy");
+        double add_best = INFINITY, kn = NAN;
+        for (size_t i = 0; i < tsv_rows(c); i++) {
+            const char *m = tsv_cell(c, i, tsv_col(c, "method"));
+            if (!strcmp(m, "add-alpha")) add_best = fmin(add_best, num(t, c, i, "coded_bpc"));
+            if (!strcmp(m, "Kneser-Ney")) kn = num(t, c, i, "coded_bpc");
+        }
+        check_true(t, kn < add_best, "Kneser-Ney codes the text in fewer bits than the best add-alpha model (%.3f < %.3f)",
+                   kn, add_best);
         tsv_free(c);
     }
     TsvTable *sm = load(t, d, "ch01-smoothers");
@@ -646,25 +753,48 @@ static void test_quick_experiments(Check *t, Run *r) {
     }
     TsvTable *vo = load(t, d, "ch01-vocab");
     if (vo) {
-        /* rows: characters orders 0..7, then words 0..2, each add-alpha, interpolated, Kneser-Ney */
-        double c_add = INFINITY, c_kn = INFINITY, w_add1 = NAN, w_kn1 = NAN;
+        /* rows: characters orders 0..7, then words spelled by letters and by the character
+         * model, orders 0..2, each add-alpha, interpolated, Kneser-Ney */
+        double c_add = INFINITY, c_kn = INFINITY, w_add1 = NAN, w_kn1 = NAN, best_kn[3] = {NAN, NAN, NAN};
         bool bounded = true;
+        int chosen[3][3] = {{0}};
         for (size_t i = 0; i < tsv_rows(vo); i++) {
-            bool chars = strcmp(tsv_cell(vo, i, tsv_col(vo, "unit")), "characters") == 0;
-            const char *m = tsv_cell(vo, i, tsv_col(vo, "method"));
+            const char *sp = tsv_cell(vo, i, tsv_col(vo, "speller")), *m = tsv_cell(vo, i, tsv_col(vo, "method"));
+            int u = !strcmp(sp, "-") ? 0 : !strcmp(sp, "letters") ? 1 : 2;
+            int mi = !strcmp(m, "add-alpha") ? 0 : !strcmp(m, "interpolated") ? 1 : 2;
             double v = num(t, vo, i, "val_bpc"), te = num(t, vo, i, "test_bpc");
             int k = (int)num(t, vo, i, "order");
             bounded &= v > 0 && v < log2(27) + 1e-9 && isfinite(te);
-            if (chars && !strcmp(m, "add-alpha")) c_add = fmin(c_add, v);
-            if (chars && !strcmp(m, "Kneser-Ney")) c_kn = fmin(c_kn, v);
-            if (!chars && k == 1 && !strcmp(m, "add-alpha")) w_add1 = v;
-            if (!chars && k == 1 && !strcmp(m, "Kneser-Ney")) w_kn1 = v;
+            if (num(t, vo, i, "chosen") == 1) {
+                chosen[u][mi]++;
+                if (mi == 2) best_kn[u] = v;
+            }
+            if (u == 0 && mi == 0) c_add = fmin(c_add, v);
+            if (u == 0 && mi == 2) c_kn = fmin(c_kn, v);
+            if (u == 1 && k == 1 && mi == 0) w_add1 = v;
+            if (u == 1 && k == 1 && mi == 2) w_kn1 = v;
         }
-        check_true(t, tsv_rows(vo) == 3 * (CHAR_ORDERS + 1 + WORD_ORDERS + 1), "ch01-vocab: every unit, order and method");
+        bool one_each = true;
+        for (int u = 0; u < 3; u++)
+            for (int mi = 0; mi < 3; mi++) one_each &= chosen[u][mi] == 1;
+        check_true(t, tsv_rows(vo) == 3 * (CHAR_ORDERS + 1) + 6 * (WORD_ORDERS + 1), "ch01-vocab: every unit, speller, order and method");
+        check_true(t, one_each, "ch01-vocab: validation chose exactly one order per unit, speller and method");
         check_true(t, bounded, "ch01-vocab: bits per character in (0, log2 27], test finite");
         check_true(t, c_kn < c_add && w_kn1 < w_add1, "Kneser-Ney beats add-alpha for characters (%.3f < %.3f) and the "
                    "word bigram (%.3f < %.3f)", c_kn, c_add, w_kn1, w_add1);
+        check_true(t, best_kn[2] < best_kn[1], "spelling unknown words with the character model beats spelling them "
+                   "letter by letter (%.3f < %.3f)", best_kn[2], best_kn[1]);
         tsv_free(vo);
+    }
+    TsvTable *un = load(t, d, "ch01-vocab-unknown");
+    if (un) {
+        check_true(t, tsv_rows(un) == (size_t)NRARE, "ch01-vocab-unknown: one row per rare-word threshold");
+        double b0 = num(t, un, 0, "unk_bits"), s0 = num(t, un, 0, "unk_bits_at_share"), b1 = num(t, un, 1, "unk_bits");
+        check_true(t, b0 > s0 + 3 && b1 < b0, "an <unk> never seen in training costs %.1f bits per unknown word, far "
+                   "more than %.1f at its rate; counted from the rare words, %.1f", b0, s0, b1);
+        check_true(t, num(t, un, 0, "val_oov") < num(t, un, 1, "val_oov"), "making rare words unknown makes more "
+                   "validation words unknown");
+        tsv_free(un);
     }
     TsvTable *hd = load(t, d, "ch01-headline");
     if (hd) {
@@ -731,6 +861,8 @@ int main(void) {
     test_sampling(&t);
     test_coder(&t);
     test_lexicon_and_folding(&t);
+    test_unknown_words(&t);
+    test_cross_entropy_bounds(&t);
 
     char dir[] = "/tmp/test-ch01-XXXXXX";
     if (!mkdtemp(dir)) die("cannot make a temporary directory");

@@ -563,6 +563,9 @@ static void test_quick_experiments(Check *t, Run *r) {
             ok &= num(t, mo, i, "grad_maxdiff") < 1e-12 && num(t, mo, i, "jac_maxdiff") < 1e-12 &&
                   num(t, mo, i, "grad_forward_s") > 0 && num(t, mo, i, "jac_reverse_s") > 0;
         check_true(t, ok, "ch02-modes: 4 sizes, positive times, the modes agree");
+        bool bigger = true;
+        for (size_t i = 0; i < tsv_rows(mo); i++) bigger &= num(t, mo, i, "grad_graph_kb") > num(t, mo, i, "graph_kb");
+        check_true(t, bigger, "ch02-modes: the gradient's graph (4n nodes) is bigger than the Jacobian's (1 + 3m)");
         tsv_free(mo);
     }
     TsvTable *gc = load(t, d, "ch02-gradcheck");
@@ -600,6 +603,9 @@ static void test_quick_experiments(Check *t, Run *r) {
         double s1 = num(t, md, 3, "mb_per_layer"), s2 = num(t, md, 7, "mb_per_layer");
         check_true(t, ok && fabs(s2 / s1 - 2) < 0.2, "ch02-memory-depth: peak grows with depth, slope doubles with width (%.2f)",
                    s2 / s1);
+        double n1 = num(t, md, 3, "saved_per_layer"), n2 = num(t, md, 7, "saved_per_layer");
+        check_true(t, n1 > 0 && n1 < s1 && fabs(n2 / n1 - 2) < 0.2,
+                   "ch02-memory-depth: what backward reads grows more slowly than what is kept, and doubles with width");
         tsv_free(md);
     }
     TsvTable *to = load(t, d, "ch02-tradeoffs");

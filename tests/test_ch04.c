@@ -10,7 +10,8 @@
  *   the gradient of the cross-entropy is q - e_y (central differences);
  *   cross-entropy is -log likelihood / N, and its minimizer over free
  *   logits is chapter 1's normalized counts; the derivatives of ReLU, GELU
- *   and Swish; GELU's tanh formula against x Phi(x); the whole model's
+ *   and Swish; Swish's mean square under He's initialization; GELU's
+ *   tanh formula against x Phi(x); the whole model's
  *   gradient against central differences (every activation, depths 0-3);
  *   perplexity is exp(mean loss) = 1 / geometric mean of probabilities;
  *   power-iteration PCA; the interpolating ReLU network and its error bound;
@@ -224,6 +225,18 @@ static void test_activations(Check *t) {
     double smin = 0;
     for (int i = 0; i <= 12000; i++) smin = fmin(smin, swish((float)(-6 + 0.001 * i)));
     check_true(t, fabs(smin + 0.278) < 0.002, "Swish's minimum is about -0.28 (%.3f)", smin);
+    /* The initialization's claim: for z ~ N(0, 1), E[relu(z)^2] = 1/2, E[swish(z)^2] about 0.36,
+     * so He's 2/n keeps about 0.7 of the mean square per Swish layer (midpoint rule on [-12, 12]). */
+    double ms_relu = 0, ms_swish = 0, wsum = 0;
+    for (int k = 0; k < 24000; k++) {
+        double z = -12 + (k + 0.5) * 0.001, w = exp(-z * z / 2);
+        ms_relu += w * relu((float)z) * relu((float)z), ms_swish += w * swish((float)z) * swish((float)z), wsum += w;
+    }
+    ms_relu /= wsum, ms_swish /= wsum;
+    check_close(t, ms_relu, 0.5, 1e-6, 1e-5, "E[relu(z)^2] = 1/2 for z ~ N(0, 1) (%.6f)", ms_relu);
+    check_true(t, fabs(ms_swish - 0.36) < 0.005 && fabs(2 * ms_swish - 0.7) < 0.02,
+               "E[swish(z)^2] is about 0.36, so 2/n keeps about 0.7 of it per layer (%.4f, %.3f)", ms_swish,
+               2 * ms_swish);
     /* GELU's derivative is Phi(x) + x phi(x) */
     double d = 0;
     for (int i = 0; i <= 120; i++) {
@@ -488,6 +501,13 @@ static void test_quick_experiments(Check *t, Run *r) {
             if (strcmp(tsv_cell(s, i, 0), "hidden") == 0 && strcmp(tsv_cell(s, i - 1, 0), "hidden") == 0)
                 more &= num(t, s, i, "value") < num(t, s, i - 1, "value") || num(t, s, i, "params") >= num(t, s, i - 1, "params");
         check_true(t, more, "parameters grow with the width");
+        bool sorted = true;   /* knob by knob, each knob's values increasing, as the table shows them */
+        for (size_t i = 1; i < tsv_rows(s); i++)
+            if (strcmp(tsv_cell(s, i, 0), tsv_cell(s, i - 1, 0)) == 0)
+                sorted &= num(t, s, i, "value") > num(t, s, i - 1, "value");
+        check_true(t, sorted && strcmp(tsv_cell(s, 0, 0), "context") == 0 &&
+                          strcmp(tsv_cell(s, tsv_rows(s) - 1, 0), "layers") == 0,
+                   "the sweep's rows go knob by knob, each knob's values in increasing order");
         tsv_free(s);
     }
     TsvTable *u = load(t, d, "ch04-uat-error");
@@ -512,6 +532,17 @@ static void test_quick_experiments(Check *t, Run *r) {
                    "mix: lambda in [0, 1], the mixture no worse on validation than either part (%.3f)", mix);
         check_true(t, num(t, mx, 0, "kn_order") >= 0 && num(t, mx, 0, "kn_order") <= 4, "mix: Kneser-Ney's order chosen in 0..4");
         tsv_free(mx);
+    }
+    TsvTable *am = load(t, d, "ch04-act-map");
+    if (am) {
+        bool marks = true;   /* the dead column marks exactly ReLU's dead units among the map's */
+        for (size_t i = 0; i < tsv_rows(am); i++) {
+            double dead = num(t, am, i, "dead");
+            marks &= dead == 0 || dead == 1;
+            if (dead == 1) marks &= num(t, am, i, "value") == 0 || strcmp(tsv_cell(am, i, 0), "relu") != 0;
+        }
+        check_true(t, marks, "act-map: a dead unit (0 or 1) is a zero output wherever ReLU's is marked dead");
+        tsv_free(am);
     }
     TsvTable *nn = load(t, d, "ch04-embed-nn");
     if (nn) {

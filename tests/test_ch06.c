@@ -610,6 +610,13 @@ static void test_quick_experiments(Check *t, Run *r) {
     if (v) {
         size_t row = find_row(v, "act", "linear", "init", "xavier");
         check_true(t, row != (size_t)-1 && num(t, v, row + 1, "q_pred") == 1, "linear, Xavier: the predicted variance is 1");
+        bool means = true;   /* the plain average of the draws lies between the extremes and above the geometric mean */
+        for (size_t i = 0; i < tsv_rows(v); i++)
+            if (num(t, v, i, "layer") >= 1) {
+                double q = num(t, v, i, "q"), qm = num(t, v, i, "q_mean");
+                means &= qm >= q * (1 - 1e-5) && qm >= num(t, v, i, "q_lo") * (1 - 1e-5) && qm <= num(t, v, i, "q_hi") * (1 + 1e-5);
+            }
+        check_true(t, means, "every layer's average variance lies between its smallest and largest draw, above their geometric mean");
         bool close = true;
         for (size_t i = 0; i < tsv_rows(v); i++)
             if (num(t, v, i, "layer") == 1) close &= fabs(num(t, v, i, "step_ratio") - 1) < 0.25;
@@ -638,8 +645,18 @@ static void test_quick_experiments(Check *t, Run *r) {
     }
     TsvTable *sn = load(t, d, "ch06-sensitivity");
     if (sn) {
-        check_true(t, tsv_rows(sn) > 0 && all_finite(t, sn, "sensitivity"), "sensitivities are finite");
+        bool unit = tsv_rows(sn) > 0;
+        for (size_t i = 0; i < tsv_rows(sn); i++)
+            if (num(t, sn, i, "depth") == 1) unit &= fabs(num(t, sn, i, "growth") - 1) < 1e-9;
+        check_true(t, tsv_rows(sn) > 0 && all_finite(t, sn, "sensitivity") && all_finite(t, sn, "growth") && unit,
+                   "sensitivities are finite, and their growth is 1 at one block");
         tsv_free(sn);
+    }
+    TsvTable *lr = load(t, d, "ch06-depth-lr");
+    if (lr) {
+        check_true(t, tsv_rows(lr) == 2 * (NLR_CHECK + 1) && all_finite(t, lr, "val_loss") && all_finite(t, lr, "test_loss"),
+                   "the learning-rate check: pre and post at every rate and with warm-up, finite losses");
+        tsv_free(lr);
     }
     TsvTable *dp = load(t, d, "ch06-depth");
     if (dp) {
@@ -653,7 +670,8 @@ static void test_quick_experiments(Check *t, Run *r) {
     TsvTable *ug = load(t, d, "ch06-unigram");
     if (ug) {
         double u = num(t, ug, 0, "val_loss");
-        check_true(t, u > 2.5 && u < log(85), "the order-0 model's validation loss is below ln V (%.3f)", u);
+        double V = num(t, ug, 0, "vocab");
+        check_true(t, V == 85 && u > 2.5 && u < log(V), "the order-0 model's validation loss is below ln V (%.3f)", u);
         tsv_free(ug);
     }
     TsvTable *g = load(t, d, "ch06-bn-gap");
@@ -674,6 +692,13 @@ static void test_quick_experiments(Check *t, Run *r) {
             if (strcmp(tsv_cell(ch, i, tsv_col(ch, "method")), "none") == 0) sane &= num(t, ch, i, "test_gain") == 0;
         check_true(t, sane, "six chosen regularizers per width, with finite losses, gains measured against none");
         tsv_free(ch);
+    }
+    TsvTable *rs = load(t, d, "ch06-reg-seeds");
+    if (rs) {
+        bool differ = tsv_rows(rs) == REG_SEEDS && all_finite(t, rs, "test_loss");
+        for (size_t i = 1; i < tsv_rows(rs) && differ; i++) differ &= num(t, rs, i, "test_loss") != num(t, rs, 0, "test_loss");
+        check_true(t, differ, "the widest unregularized model on %d seeds: finite, and each seed a different run", REG_SEEDS);
+        tsv_free(rs);
     }
     TsvTable *en = load(t, d, "ch06-ensemble");
     if (en) {
@@ -696,10 +721,25 @@ static void test_quick_experiments(Check *t, Run *r) {
         size_t nan_row = find_row(in, "run", "lr 1", NULL, NULL);
         check_true(t, nan_row != (size_t)-1 && (num(t, in, nan_row, "diverged") == 1 || num(t, in, nan_row, "peak_loss") > 100),
                    "learning rate 1 without normalization blows up (a NaN, or a loss above 100), even at --quick size");
+        bool peaks = true;   /* a run that never had a finite loss after step 0 has no peak, not a peak of 0 */
+        for (size_t i = 0; i < tsv_rows(in); i++)
+            if (num(t, in, i, "diverged") == 1 && num(t, in, i, "diverged_at") <= 1) peaks &= isnan(num(t, in, i, "peak_loss"));
+            else peaks &= num(t, in, i, "peak_loss") > 0;
+        check_true(t, peaks, "each scenario's peak loss is a loss it had (nan if it had none after step 0)");
         tsv_free(in);
     }
+    TsvTable *il = load(t, d, "ch06-instability-log");
+    if (il) {
+        bool once = true;
+        int rc = tsv_col(il, "run"), sc = tsv_col(il, "step");
+        for (size_t i = 1; i < tsv_rows(il); i++)
+            once &= !(strcmp(tsv_cell(il, i, rc), tsv_cell(il, i - 1, rc)) == 0 &&
+                      strcmp(tsv_cell(il, i, sc), tsv_cell(il, i - 1, sc)) == 0);
+        check_true(t, once, "the diagnostics log has one row per run and step");
+        tsv_free(il);
+    }
     const char *others[] = {"ch06-depth-curves", "ch06-depth-grads", "ch06-bn-trace", "ch06-bn-modes", "ch06-reg-curves",
-                            "ch06-ensemble", "ch06-instability-log"};
+                            "ch06-ensemble", "ch06-instability-log", "ch06-depth-lr"};
     for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
         TsvTable *x = load(t, d, others[i]);
         if (x) {

@@ -30,6 +30,8 @@
 --    figures/x-dark.svg (drawn by gnuplot for the dark background; see
 --    figures/style.gp) shows one or the other, following the page's theme;
 --    the <figure> element carries the figure's id, a stable anchor.
+--  * Tables in LaTeX: a line in a cell may break after a "|" (chapter 10's
+--    tables show tokens as 12|34|␣+, one long word to LaTeX otherwise).
 --  * EPUB: the whole book is one document (book/mkbook.py), so figures,
 --    tables and headings are numbered per chapter here, from the chapter
 --    numbers mkbook.py records, rather than by pandoc.
@@ -412,6 +414,21 @@ local function number_headings(blocks)
   end
 end
 
+-- Tables in LaTeX: \allowbreak after every "|" of a cell's text.
+local function split_bars(s)
+  if not s.text:find("|", 1, true) then return nil end
+  local out, i = {}, 1
+  while true do
+    local j = s.text:find("|", i, true)
+    if not j then break end
+    table.insert(out, pandoc.Str(s.text:sub(i, j)))
+    table.insert(out, pandoc.RawInline("latex", "\\allowbreak{}"))
+    i = j + 1
+  end
+  if i <= #s.text then table.insert(out, pandoc.Str(s.text:sub(i))) end
+  return out
+end
+
 function Pandoc(doc)
   if doc.meta.chapter then chapter = stringify(doc.meta.chapter) end
   local scopes = block_scopes(doc)
@@ -420,6 +437,9 @@ function Pandoc(doc)
   doc = walk_scoped(doc, scopes, filter_figures)
   doc = doc:walk(filter_chapter_links)
   doc.blocks = process_solutions(doc.blocks)
+  if is_latex then
+    doc = doc:walk({ Table = function(t) return pandoc.walk_block(t, { Str = split_bars }) end })
+  end
   if is_epub then
     number_headings(doc.blocks)
     -- math in a heading would put MathML into the EPUB's table of contents,
