@@ -288,6 +288,7 @@ static void test_experiments(Check *t) {
 static void test_errors(Check *t) {
     expect_program(t, "ch09-positions", "race --quick --ext-factor 3 --out /tmp/test_ch09_never", 1, "--ext-factor");
     expect_program(t, "ch09-positions", "race --quick --heads 3 --out /tmp/test_ch09_never", 1, "--heads");
+    expect_program(t, "ch09-positions", "race --quick --ext-factor 2.5 --out /tmp/test_ch09_never", 1, "integer");
     check_true(t, system("test ! -e /tmp/test_ch09_never") == 0, "a refused run writes nothing");
     expect_program(t, "ch09-positions", "race --context 2", 2, "--context");
     expect_program(t, "ch09-positions", "racee", 2, "unknown experiment");
