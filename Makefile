@@ -146,6 +146,16 @@ $(LIBCOMMON): $(COMMON_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+# A chapter with no CUDA of its own whose program does not accept --device
+# cuda (no ".gpu = true" in its CliSpec) links the CPU half of the runtime
+# with gpu.h's stand-ins instead, so that `make ch01` needs no nvcc.
+LIBCOMMON_CPU := build/libcommon-cpu.a
+$(LIBCOMMON_CPU): $(patsubst common/%.c,build/common/%.o,$(COMMON_SRC)) build/common/gpu_none.o
+	@rm -f $@
+	ar rcs $@ $^
+usesgpu = $(or $(call cus,$(1)),$(shell grep -l '\.gpu = true' $(call src,$(1))))
+libcommon = $(if $(call usesgpu,$(1)),$(LIBCOMMON),$(LIBCOMMON_CPU))
+
 build/asan/common/%.o: common/%.c $(COMMON_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) $(ASANFLAGS) -c $< -o $@
@@ -210,9 +220,9 @@ build/asan/$(1)/libtu.a: $(foreach u,$(call tus,$(1)),build/asan/$(1)/$(u).tu.o)
 	ar rcs $$@ $$^
 endif
 
-$(call bin,$(1)): build/$(1)/.tangled $(LIBCOMMON) $(call culib,$(1)) $(call tulib,$(1))
+$(call bin,$(1)): build/$(1)/.tangled $(call libcommon,$(1)) $(call culib,$(1)) $(call tulib,$(1))
 	@mkdir -p $$(@D)
-	$(CC) $(ALLCFLAGS) -Ibuild/$(1) -o $$@ build/$(1)/$(call name,$(1)).c $(call tulib,$(1)) $(call culib,$(1)) $(LIBCOMMON) $(LDLIBS)
+	$(CC) $(ALLCFLAGS) -Ibuild/$(1) -o $$@ build/$(1)/$(call name,$(1)).c $(call tulib,$(1)) $(call culib,$(1)) $(call libcommon,$(1)) $(LDLIBS)
 
 ch$(call num,$(1)): $(call bin,$(1))
 
@@ -448,9 +458,10 @@ build/bin/bench-gpu: bench/gpu.c build/bench/gpu_before.o $(LIBCOMMON)
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) -o $@ $< build/bench/gpu_before.o $(LIBCOMMON) $(LDLIBS)
 
-test-gpu: build/tests/test_gpu
+test-gpu: build/tests/test_gpu build/tests/test_gpt_gpu
 	$(if $(NVCC),,@echo "make test-gpu needs nvcc (CUDA)"; exit 1)
 	build/tests/test_gpu
+	build/tests/test_gpt_gpu
 	$(if $(SANITIZER),,@echo "compute-sanitizer not found"; exit 1)
 	$(SANITIZER) --tool memcheck --leak-check full --error-exitcode 1 build/tests/test_gpu
 	$(SANITIZER) --tool racecheck --error-exitcode 1 build/tests/test_gpu

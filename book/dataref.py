@@ -21,6 +21,7 @@ A number, inline:
               EXPR=VALUE                        numeric equality (3 = 3.0), else
                                                 string equality; quote a value
                                                 with spaces: run="relu, no clipping"
+              EXPR!=VALUE                       the rows where it is not equal
               a condition: val_unseen_ctx>0.5, step<=100, val_loss<2
   FORMAT    a Python format spec after ':' (:.2f :,d :.1% :.3g :.1e :d ...;
             :d insists on an integer), :sci / :sciN (scientific notation as
@@ -117,6 +118,7 @@ def as_number(s):
 
 
 _SELECTOR = re.compile(r"^(.+?)(?<![<>!=])=(?!=)(.*)$")
+_UNEQUAL = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)!=(?!=)(.*)$")
 
 
 def select_rows(stem, selectors):
@@ -124,6 +126,11 @@ def select_rows(stem, selectors):
     path, cols, rows, _ = load_tsv(stem)
     out = rows
     for sel in selectors:
+        m = _UNEQUAL.match(sel)
+        if m:   # a column unequal to a value: knob!=ablation
+            k, v = m.group(1), m.group(2)
+            out = [r for r in out if not _same(row_value(path, cols, r, k), v)]
+            continue
         m = _SELECTOR.match(sel)
         if not m:
             # a condition such as val_unseen_ctx>0.5: keep the rows where it holds
@@ -149,12 +156,14 @@ def select_rows(stem, selectors):
             best = (min if v == "min" else max)(nums)
             out = [out[best[1]]]
             continue
-
-        def same(a, b):
-            x, y = as_number(a), as_number(b)
-            return x == y if x is not None and y is not None else a == b
-        out = [r for r, x in zip(out, vals) if same(x, v)]
+        out = [r for r, x in zip(out, vals) if _same(x, v)]
     return path, cols, out
+
+
+def _same(a, b):
+    """Numeric equality when both are numbers, else string equality."""
+    x, y = as_number(a), as_number(b)
+    return x == y if x is not None and y is not None else a == b
 
 
 def md_escape(s):

@@ -79,6 +79,9 @@ void gpu_sync(Gpu *g);                     /* wait for the stream; check for err
 Arena *gpu_arena_new(Gpu *g, const char *name, size_t capacity);
 void gpu_arena_free(Arena *a);
 void *gpu_malloc(size_t bytes);            /* plain cudaMalloc, checked */
+/* cudaMalloc that returns NULL when the device has not that much memory free
+ * (any other failure dies, as gpu_malloc does): for finding a device's limit. */
+void *gpu_try_malloc(size_t bytes);
 void gpu_free(void *p);
 void gpu_upload(Gpu *g, void *dst, const void *src, size_t bytes);    /* host -> device */
 void gpu_download(Gpu *g, void *dst, const void *src, size_t bytes);  /* device -> host, synchronizes */

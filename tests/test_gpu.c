@@ -450,6 +450,19 @@ static void test_arena(Check *t, Gpu *g) {
     gpu_arena_free(a);
 }
 
+/* gpu_try_malloc: more than the device holds gives NULL and leaves no error
+ * behind (the next allocation and a kernel launch still work); a size that
+ * fits gives memory. */
+static void test_try_malloc(Check *t, Gpu *g) {
+    GpuInfo info = gpu_info(g);
+    void *huge = gpu_try_malloc(info.memory * 2);
+    check_true(t, huge == NULL, "gpu_try_malloc of twice the device's %zu bytes returns NULL", info.memory);
+    if (huge) gpu_free(huge);
+    void *small = gpu_try_malloc(1 << 20);
+    check_true(t, small != NULL, "gpu_try_malloc of 1 MiB after a failed one returns memory");
+    if (small) gpu_zero(g, small, 1 << 20), gpu_sync(g), gpu_free(small);
+}
+
 int main(void) {
     Check t;
     check_init(&t, "gpu");
@@ -463,6 +476,7 @@ int main(void) {
     Rng r;
     rng_seed(&r, 20261128);
     test_arena(&t, g);
+    test_try_malloc(&t, g);
     Ctx c32 = {g, &t, &r, DT_F32};
     test_axpby(&c32, 100003);
     test_rmsprop(&c32, 10007);

@@ -265,6 +265,8 @@ def test_dataref(tmp):
         ("t1 order val_ppl>9 row=last :d", "3"),
         ("t1 order order>=2 val_ppl<=9 :d", "2"),
         ("t1 order flag>0.5 row=first :d", "2"),
+        ("t1 order order!=1 order!=2.0 :d", "3"),               # unequal (numeric)
+        ('t1 order name!=one flag=1 row=first :d', "2"),     # unequal, as a string
         # columns as expressions
         ("t1 val_ppl-train_ppl order=1 :.2f", "1.75"),
         ("t1 100*flag order=2 :.0f", "100"),

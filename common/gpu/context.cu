@@ -69,6 +69,17 @@ extern "C" void *gpu_malloc(size_t bytes) {
     return p;
 }
 
+extern "C" void *gpu_try_malloc(size_t bytes) {
+    void *p = NULL;
+    cudaError_t e = cudaMalloc(&p, bytes ? bytes : 1);
+    if (e == cudaErrorMemoryAllocation) {
+        (void)cudaGetLastError();   /* clear it, so that the next launch check does not report it */
+        return NULL;
+    }
+    if (e != cudaSuccess) die("CUDA: cannot allocate %zu bytes of device memory: %s", bytes, cudaGetErrorString(e));
+    return p;
+}
+
 extern "C" void gpu_free(void *p) {
     if (p) CUDA_CHECK(cudaFree(p));
 }

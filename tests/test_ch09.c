@@ -1,0 +1,316 @@
+/* test_ch09.c -- chapter 9, positional information.
+ *
+ * Includes the tangled program (build/09-positions/positions.c, TESTING
+ * defined so that it has no main) and the tangled solutions, then checks
+ * every derivation of the chapter numerically:
+ *   the chapter's attention, with no bias, against nn.h's attention_forward
+ *   and attention_backward (written independently);
+ *   permutation equivariance: one block without the mask and without
+ *   positions commutes with shuffling its inputs; the causal mask and every
+ *   encoding break it;
+ *   the sinusoids' shift map PE(p + k) = M_k PE(p), and PE(p).PE(p+k) =
+ *   sum_i cos(k w_i), a function of k alone;
+ *   RoPE: rotation keeps norms, the backward rotation undoes the forward
+ *   one, q(m).k(n) depends on n - m only (3/7 against 100/104 and
+ *   1000/1004);
+ *   ALiBi's slopes for 8 heads are 1/2, 1/4, ..., 1/256;
+ *   the extensions' frequencies: position interpolation divides every
+ *   frequency by s; NTK-aware scaling leaves the first and divides the last
+ *   by exactly s; YaRN leaves pairs that turn more than beta times, divides
+ *   those that turn less than alpha times by s, and multiplies the logits
+ *   by (0.1 ln s + 1)^2;
+ *   the learned table past its last row repeats the last row;
+ *   the whole model's gradient against central differences (Richardson's
+ *   extrapolation of h = 8e-3 and 4e-3), for every encoding, for RoPE with
+ *   each extension, and without the mask;
+ *   the solutions of the coding exercises;
+ * then runs every experiment in --quick mode into a temporary directory,
+ * checks the files they write, and checks the program's one-line errors.
+ * Run from the repository root (make test does). */
+#include "positions.c"
+#include "ch09-solutions.c"
+
+#include "chapter_test.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include "check.h"
+
+static void fill(float *x, size_t n, double scale, Rng *rng) {
+    for (size_t i = 0; i < n; i++) x[i] = (float)(scale * rng_normal(rng));
+}
+
+static void test_attention(Check *t) {
+    int B = 2, T = 7, C = 12, NH = 3;
+    size_t n = (size_t)B * T * 3 * C, no = (size_t)B * T * C, na = (size_t)B * NH * T * T;
+    Rng r;
+    rng_seed(&r, 11);
+    float *qkv = xmalloc_array(n, 4), *o1 = xmalloc_array(no, 4), *o2 = xmalloc_array(no, 4);
+    float *a1 = xmalloc_array(na, 4), *a2 = xmalloc_array(na, 4), *g = xmalloc_array(no, 4);
+    float *d1 = xcalloc(n, 4), *d2 = xcalloc(n, 4), zero[3] = {0, 0, 0};
+    fill(qkv, n, 1, &r), fill(g, no, 1, &r);
+    pos_attention_forward(o1, a1, qkv, B, T, C, NH, zero, 1, true);
+    attention_forward(o2, a2, qkv, B, T, C, NH);
+    check_close_f32(t, o1, o2, no, 1e-6, 1e-5, "attention without bias = nn.h's attention_forward");
+    check_close_f32(t, a1, a2, na, 1e-6, 1e-5, "the same weights");
+    pos_attention_backward(d1, g, qkv, a1, B, T, C, NH, 1, true);
+    attention_backward(d2, g, qkv, a2, B, T, C, NH);
+    check_close_f32(t, d1, d2, n, 1e-6, 1e-4, "attention backward = nn.h's attention_backward");
+    free(qkv), free(o1), free(o2), free(a1), free(a2), free(g), free(d1), free(d2);
+}
+
+static void test_permutation(Check *t) {
+    check_true(t, permutation_gap(POS_NOPE, true, 16, 3) < 1e-5,
+               "no positions, no mask: block(shuffled) = shuffle(block) (gap %.1e)", permutation_gap(POS_NOPE, true, 16, 3));
+    check_true(t, permutation_gap(POS_NOPE, false, 16, 3) > 1e-3, "the causal mask breaks the equivariance");
+    for (int e = 1; e < NPOS; e++)
+        check_true(t, permutation_gap((PosKind)e, true, 16, 3) > 1e-4, "%s breaks the equivariance (gap %.1e)",
+                   POS_NAMES[e], permutation_gap((PosKind)e, true, 16, 3));
+}
+
+static void test_sinusoid(Check *t) {
+    float a[64], b[64], s[64];
+    double worst = 0, dworst = 0;
+    int ks[] = {1, 2, 5, 17, 64, 333};
+    for (size_t j = 0; j < 6; j++) {
+        double dref = 0;
+        for (int i = 0; i < 32; i++) dref += cos(ks[j] * pow(10000.0, -2.0 * i / 64));
+        for (int p = 0; p < 2000; p += 7) {
+            sinusoid_row(a, p, 64), sinusoid_row(b, p + ks[j], 64), sinusoid_shift(s, a, ks[j], 64);
+            double d = 0;
+            for (int i = 0; i < 64; i++) worst = fmax(worst, fabs(s[i] - b[i])), d += (double)a[i] * b[i];
+            dworst = fmax(dworst, fabs(d - dref));
+        }
+    }
+    check_true(t, worst < 1e-5, "PE(p+k) = M_k PE(p) for p < 2000 (largest error %.1e)", worst);
+    check_true(t, dworst < 1e-4, "PE(p).PE(p+k) = sum_i cos(k w_i), whatever p (largest error %.1e)", dworst);
+    sinusoid_row(a, 0, 64);
+    check_true(t, a[0] == 0 && a[1] == 1 && a[62] == 0 && a[63] == 1, "PE(0) alternates 0 and 1");
+}
+
+static void test_rope(Check *t) {
+    float freq[32], q[64], k[64], v[64], w[64];
+    Rng r;
+    rng_seed(&r, 5);
+    fill(q, 64, 1, &r), fill(k, 64, 1, &r);
+    rope_frequencies(freq, 64, 128, EXT_NONE, 1);
+    check_close(t, freq[0], 1, 0, 1e-7, "the first pair turns one radian a position");
+    check_close(t, freq[31], pow(10000.0, -62.0 / 64), 0, 1e-6, "the last pair turns 10000^(-62/64) a position");
+    memcpy(v, q, sizeof q);
+    rope_rotate_vec(v, 64, 1234, freq, +1);
+    double n0 = 0, n1 = 0;
+    for (int i = 0; i < 64; i++) n0 += q[i] * q[i], n1 += v[i] * v[i];
+    check_close(t, n1, n0, 0, 1e-5, "a rotation keeps the norm");
+    rope_rotate_vec(v, 64, 1234, freq, -1);
+    check_close_f32(t, v, q, 64, 1e-5, 1e-5, "turning back undoes the rotation");
+    int pos[][2] = {{3, 7}, {100, 104}, {1000, 1004}, {0, 4}};
+    double ref = 0;
+    for (int j = 0; j < 4; j++) {
+        memcpy(v, q, sizeof q), memcpy(w, k, sizeof k);
+        rope_rotate_vec(v, 64, pos[j][0], freq, +1), rope_rotate_vec(w, 64, pos[j][1], freq, +1);
+        double d = 0;
+        for (int i = 0; i < 64; i++) d += (double)v[i] * w[i];
+        if (j == 0) ref = d;
+        else check_close(t, d, ref, 1e-4, 1e-4, "q(%d).k(%d) = q(3).k(7)", pos[j][0], pos[j][1]);
+    }
+    memcpy(v, q, sizeof q), memcpy(w, k, sizeof k);
+    rope_rotate_vec(v, 64, 7, freq, +1), rope_rotate_vec(w, 64, 3, freq, +1);
+    double d73 = 0;
+    for (int i = 0; i < 64; i++) d73 += (double)v[i] * w[i];
+    check_true(t, fabs(d73 - ref) > 1e-2, "q(7).k(3) differs from q(3).k(7): the sign of the offset matters");
+}
+
+static void test_slopes_and_extensions(Check *t) {
+    float s[8], f0[8], f[8];
+    alibi_slopes(s, 8);
+    for (int h = 0; h < 8; h++) check_close(t, s[h], pow(0.5, h + 1), 0, 1e-7, "ALiBi slope of head %d of 8", h + 1);
+    rope_frequencies(f0, 16, 128, EXT_NONE, 1);
+    float mult = rope_frequencies(f, 16, 128, EXT_PI, 4);
+    for (int i = 0; i < 8; i++) check_close(t, f[i], f0[i] / 4, 0, 1e-6, "PI: pair %d turns 4 times slower", i);
+    check_close(t, mult, 1, 0, 0, "PI leaves the logits alone");
+    rope_frequencies(f, 16, 128, EXT_NTK, 4);
+    check_close(t, f[0], f0[0], 0, 1e-7, "NTK: the fastest pair is unchanged");
+    check_close(t, f[7], f0[7] / 4, 0, 1e-5, "NTK: the slowest pair turns exactly s times slower");
+    for (int i = 1; i < 7; i++) check_true(t, f[i] < f0[i] && f[i] > f0[i] / 4, "NTK: pair %d in between", i);
+    mult = rope_frequencies(f, 16, 128, EXT_YARN, 4);
+    for (int i = 0; i < 8; i++) {
+        double turns = 128 * f0[i] / (2 * M_PI);
+        if (turns >= YARN_BETA) check_close(t, f[i], f0[i], 0, 1e-6, "YaRN: pair %d (%.1f turns) kept", i, turns);
+        else if (turns <= YARN_ALPHA) check_close(t, f[i], f0[i] / 4, 0, 1e-6, "YaRN: pair %d (%.2f turns) interpolated", i, turns);
+        else check_true(t, f[i] < f0[i] && f[i] > f0[i] / 4, "YaRN: pair %d (%.1f turns) in between", i, turns);
+    }
+    check_close(t, mult, pow(0.1 * log(4) + 1, 2), 0, 1e-6, "YaRN's logit multiplier (0.1 ln s + 1)^2");
+}
+
+static PmConfig tiny(PosKind pos) {
+    return (PmConfig){.V = 11, .T = 6, .L = 2, .NH = 2, .C = 8, .F = 16, .pos = pos};
+}
+
+static void random_batch(Pm *m, int B, int T, uint64_t seed) {
+    Rng r;
+    rng_seed(&r, seed);
+    for (int i = 0; i < B * T; i++) m->tok[i] = (int32_t)rng_below(&r, 11), m->tgt[i] = (int32_t)rng_below(&r, 11);
+    m->tgt[1] = -1;
+}
+
+static void test_learned_clamp(Check *t) {
+    PmConfig c = tiny(POS_LEARNED);
+    Pm *m = pm_new(&c, 20, 2 * 20 * 20, 3);
+    for (int i = 0; i < 10; i++) m->tok[i] = 4;
+    pm_embed_forward(m, 1, 10);
+    check_close_f32(t, m->x0 + 9 * 8, m->x0 + 5 * 8, 8, 0, 0, "the learned table repeats its last row past T");
+    check_true(t, m->x0[4 * 8] != m->x0[5 * 8], "rows before T differ");
+    pm_free(m);
+}
+
+/* The loss as a function of parameter j, for the central differences. */
+static double loss_at(Pm *m, size_t j, float v, int B, int T) {
+    float old = m->params[j];
+    m->params[j] = v;
+    double l = pm_forward(m, B, T);
+    m->params[j] = old;
+    return l;
+}
+
+static void gradcheck(Check *t, Pm *m, const char *what, uint64_t seed) {
+    int B = 2, T = 9;   /* T past the learned table's 6 rows: the clamped rows get gradient too */
+    Rng r;
+    rng_seed(&r, seed);
+    for (size_t j = 0; j < m->n; j++) m->params[j] += (float)(0.3 * rng_normal(&r));
+    random_batch(m, B, T, seed + 1);
+    memset(m->grads, 0, m->n * sizeof(float));
+    pm_forward(m, B, T);
+    pm_backward(m, B, T);
+    int bad = 0, checked = 0;
+    double worst = 0;
+    for (size_t j = 0; j < m->n; j += 2 + rng_below(&r, 12), checked++) {
+        float p = m->params[j];
+        double h = 8e-3;
+        double d1 = (loss_at(m, j, p + (float)h, B, T) - loss_at(m, j, p - (float)h, B, T)) / (2 * h);
+        double d2 = (loss_at(m, j, p + (float)(h / 2), B, T) - loss_at(m, j, p - (float)(h / 2), B, T)) / h;
+        double fd = (4 * d2 - d1) / 3, g = m->grads[j];
+        double err = fabs(g - fd) / (2e-4 + 2e-2 * fabs(fd));
+        worst = fmax(worst, err);
+        bad += err > 1;
+    }
+    check_true(t, bad == 0, "%s: %d parameters' gradients against central differences (%d off; worst %.2f of the tolerance)",
+               what, checked, bad, worst);
+}
+
+static void test_gradients(Check *t) {
+    for (int e = 0; e < NPOS; e++) {
+        PmConfig c = tiny((PosKind)e);
+        Pm *m = pm_new(&c, 18, 2 * 2 * 81, 7);
+        if (e == POS_ALIBI) alibi_slopes(m->slope, 2);
+        gradcheck(t, m, POS_NAMES[e], 100 + e);
+        pm_free(m);
+    }
+    for (int x = 1; x < 4; x++) {
+        PmConfig c = tiny(POS_ROPE);
+        Pm *m = pm_new(&c, 18, 2 * 2 * 81, 7);
+        m->att_mult = rope_frequencies(m->freq, 4, 6, (RopeExt)x, 3);
+        char what[64];
+        snprintf(what, sizeof what, "rope, extension %d", x);
+        gradcheck(t, m, what, 200 + x);
+        pm_free(m);
+    }
+    PmConfig c = tiny(POS_ALIBI);
+    c.bidirectional = true;
+    Pm *m = pm_new(&c, 18, 2 * 2 * 81, 7);
+    gradcheck(t, m, "alibi without the mask", 300);
+    pm_free(m);
+}
+
+static void test_experiments(Check *t) {
+    char dir[] = "/tmp/test_ch09_XXXXXX";
+    if (!mkdtemp(dir)) die("mkdtemp");
+    Run r = {0};
+    quick_common(&r.c, "test_ch09", dir);
+    r.context = 16, r.layers = 1, r.heads = 2, r.embd = 16, r.steps = 20, r.batch = 4, r.warmup = 5;
+    r.seeds = 2, r.max_factor = 4, r.ft_steps = 4, r.eval_chars = 512, r.ext_factor = 2, r.lr = 1e-2;
+    check_true(t, run_all_experiments("ch09-positions", COMMANDS, sizeof COMMANDS / sizeof COMMANDS[0], &r) == 0,
+               "every experiment runs in --quick mode");
+    TsvTable *p = load(t, dir, "ch09-perm");
+    if (p) {
+        check_true(t, tsv_rows(p) == 10, "ch09-perm has a row per encoding and mask");
+        check_true(t, num(t, p, 0, "rel_gap") < 1e-5 && num(t, p, 1, "rel_gap") > 1e-3,
+                   "ch09-perm: nope equivariant without the mask only");
+        tsv_free(p);
+    }
+    TsvTable *s = load(t, dir, "ch09-shift");
+    if (s) {
+        bool ok = tsv_rows(s) == 4;
+        for (size_t i = 0; i < tsv_rows(s); i++) ok &= num(t, s, i, "shift_err") < 1e-5 && num(t, s, i, "dot_err") < 1e-4;
+        check_true(t, ok, "ch09-shift: the shift map and the dot products hold");
+        tsv_free(s);
+    }
+    TsvTable *d = load(t, dir, "ch09-rope-dots");
+    if (d) {
+        check_close(t, num(t, d, 1, "dot"), num(t, d, 0, "dot"), 1e-4, 1e-4, "ch09-rope-dots: q(100).k(104) = q(3).k(7)");
+        tsv_free(d);
+    }
+    TsvTable *sum = load(t, dir, "ch09-race-summary");
+    if (sum) {
+        bool ok = tsv_rows(sum) == NMODELS * 3;
+        for (size_t i = 0; i < tsv_rows(sum); i++) {
+            double v = num(t, sum, i, "ppl");
+            ok &= isfinite(v) && v > 1 && v < 60 && num(t, sum, i, "ppl_min") <= v && v <= num(t, sum, i, "ppl_max");
+        }
+        check_true(t, ok, "ch09-race-summary: %d rows of finite perplexities, min <= mean <= max", NMODELS * 3);
+        tsv_free(sum);
+    }
+    TsvTable *rel = load(t, dir, "ch09-relative");
+    if (rel) {
+        check_true(t, num(t, rel, POS_ROPE, "rel_share") > 0.999, "ch09-relative: RoPE's scores are relative");
+        check_true(t, num(t, rel, POS_ALIBI, "rel_share") > 0.999, "ch09-relative: ALiBi's scores are relative");
+        check_true(t, num(t, rel, POS_NOPE, "total") < 1e-9, "ch09-relative: NoPE's scores ignore positions");
+        tsv_free(rel);
+    }
+    TsvTable *dist = load(t, dir, "ch09-distance");
+    if (dist) {
+        double tot = 0;
+        for (size_t i = 0; i < NBINS; i++) tot += num(t, dist, i, "share");
+        check_close(t, tot, 1, 1e-5, 0, "ch09-distance: the shares of one encoding add up to 1");
+        tsv_free(dist);
+    }
+    TsvTable *tr = load(t, dir, "ch09-tradeoff");
+    if (tr) {
+        check_true(t, num(t, tr, POS_LEARNED, "pos_params") == 16 * 16, "ch09-tradeoff: the learned table has T C numbers");
+        tsv_free(tr);
+    }
+    cli_free(&r.c);
+    dataset_free(r.data);
+    char *cmd = xasprintf("rm -rf %s", dir);
+    if (system(cmd) != 0) check_true(t, false, "remove %s", dir);
+    free(cmd);
+}
+
+static void test_errors(Check *t) {
+    expect_program(t, "ch09-positions", "race --quick --ext-factor 3 --out /tmp/test_ch09_never", 1, "--ext-factor");
+    expect_program(t, "ch09-positions", "race --quick --heads 3 --out /tmp/test_ch09_never", 1, "--heads");
+    expect_program(t, "ch09-positions", "race --quick --ext-factor 2.5 --out /tmp/test_ch09_never", 1, "integer");
+    check_true(t, system("test ! -e /tmp/test_ch09_never") == 0, "a refused run writes nothing");
+    expect_program(t, "ch09-positions", "race --context 2", 2, "--context");
+    expect_program(t, "ch09-positions", "racee", 2, "unknown experiment");
+    expect_program(t, "ch09-positions", "--help", 0, "race");
+}
+
+int main(void) {
+    Check t;
+    check_init(&t, "ch09");
+    setenv("NO_PROGRESS", "1", 1);
+#ifdef _OPENMP
+    omp_set_num_threads(1);
+#endif
+    test_attention(&t);
+    test_permutation(&t);
+    test_sinusoid(&t);
+    test_rope(&t);
+    test_slopes_and_extensions(&t);
+    test_learned_clamp(&t);
+    test_gradients(&t);
+    test_solutions(&t);
+    test_experiments(&t);
+    test_errors(&t);
+    return check_summary(&t);
+}

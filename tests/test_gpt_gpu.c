@@ -1,0 +1,155 @@
+/* test_gpt_gpu.c -- common/gpt on a GPU against the same model on the CPU.
+ *
+ *   forward and backward in f32: logits within atol 1e-5 + rtol 1e-4
+ *     (cuBLAS sums in another order than matmul_f32), every gradient within
+ *     atol 1e-6 + rtol 1e-3 (the embedding's backward adds atomically, in
+ *     whatever order the additions land);
+ *   the same in bf16 with f32 master weights, normwise: logits within 2e-2
+ *     and gradients within 1e-1 relative (bf16 keeps 8 bits of mantissa,
+ *     about 4e-3 relative per stored value, and the errors compound over the
+ *     layers);
+ *   40 training steps from one seed on identical batches: f32 losses within
+ *     1e-3 nats of the CPU's at every step;
+ *   the Hugging Face fixture (tests/fixtures/gpt2-tiny) on the GPU in f32,
+ *     within the bounds of tests/test_gpt.c;
+ *   a save from the GPU loads on the CPU with the same parameters;
+ *   the profile names the layers and the step's operations.
+ * Without a GPU (or a build without CUDA) it prints "skipped: ..." and the
+ * closing line with nothing checked, which tests/run reports as skipped. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "gpt.h"
+#include "rng.h"
+#include "util.h"
+
+static double relnorm(const float *a, const float *b, size_t n) {
+    double d = 0, r = 0;
+    for (size_t i = 0; i < n; i++) d += pow((double)a[i] - b[i], 2), r += (double)b[i] * b[i];
+    return sqrt(d / (r > 0 ? r : 1));
+}
+
+static void perturb(float *h, const Gpt *m, uint64_t seed) {
+    Rng r;
+    rng_seed(&r, seed);
+    for (size_t i = 0; i < m->ntensors; i++) {
+        const GptTensorInfo *t = &m->info[i];
+        bool gain = strstr(t->name, "ln_") && strstr(t->name, ".weight");
+        for (size_t j = 0; j < t->numel; j++)
+            h[t->offset + j] = (float)(t->ndim == 2 ? 0.2 * rng_normal(&r) : gain ? 1 + 0.1 * rng_normal(&r) : 0.05 * rng_normal(&r));
+    }
+}
+
+static void test_devices(Check *t, Gpu *g, DType dt) {
+    GptConfig c = {.V = 96, .maxT = 64, .L = 2, .NH = 4, .C = 64, .F = 256};
+    int B = 4, T = 64, N = B * T;
+    Gpt *cpu = gpt_new(&c, NULL, DT_F32, B, T), *gpu = gpt_new(&c, g, dt, B, T);
+    float *h = xcalloc(cpu->nparams, 4);
+    perturb(h, cpu, 3);
+    gpt_set_params(cpu, h), gpt_set_params(gpu, h);
+    int32_t *tok = xmalloc_array(N, 4), *tgt = xmalloc_array(N, 4);
+    Rng r;
+    rng_seed(&r, 4);
+    for (int i = 0; i < N; i++) tok[i] = (int32_t)rng_below(&r, 96), tgt[i] = i % 9 == 0 ? -1 : (int32_t)rng_below(&r, 96);
+    float *lc = xmalloc_array((size_t)N * c.V, 4), *lg = xmalloc_array((size_t)N * c.V, 4);
+    float a = gpt_forward(cpu, tok, tgt, B, T), b = gpt_forward(gpu, tok, tgt, B, T);
+    gpt_get_logits(cpu, lc), gpt_get_logits(gpu, lg);
+    const char *name = dt == DT_F32 ? "f32" : "bf16";
+    if (dt == DT_F32) {
+        check_close_f32(t, lg, lc, (size_t)N * c.V, 1e-5, 1e-4, "GPU f32 logits = CPU logits");
+        check_close(t, b, a, 1e-5, 1e-5, "GPU f32 loss = CPU loss (%.6f)", a);
+    } else {
+        check_true(t, relnorm(lg, lc, (size_t)N * c.V) < 2e-2, "GPU bf16 logits within 2e-2 of the CPU's (%.2e)",
+                   relnorm(lg, lc, (size_t)N * c.V));
+        check_close(t, b, a, 2e-2, 1e-2, "GPU bf16 loss near the CPU's (%.4f, %.4f)", b, a);
+    }
+    gpt_zero_grad(cpu), gpt_zero_grad(gpu);
+    gpt_forward_backward(cpu, tok, tgt, B, T), gpt_forward_backward(gpu, tok, tgt, B, T);
+    float *gc = xmalloc_array(cpu->nparams, 4), *gg = xmalloc_array(cpu->nparams, 4);
+    gpt_get_grads(cpu, gc), gpt_get_grads(gpu, gg);
+    for (size_t i = 0; i < cpu->ntensors; i++) {
+        const GptTensorInfo *ti = &cpu->info[i];
+        if (dt == DT_F32)
+            check_close_f32(t, gg + ti->offset, gc + ti->offset, ti->numel, 1e-6, 1e-3, "GPU f32 gradient of %s", ti->name);
+        else
+            check_true(t, relnorm(gg + ti->offset, gc + ti->offset, ti->numel) < 1e-1, "GPU bf16 gradient of %s within 1e-1 (%.2e)",
+                       ti->name, relnorm(gg + ti->offset, gc + ti->offset, ti->numel));
+    }
+    /* training curves */
+    if (dt == DT_F32) {
+        gpt_init(cpu, 9), gpt_init(gpu, 9);
+        GptAdamW o = {.lr = 3e-3f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f, .grad_clip = 1};
+        double worst = 0;
+        for (int s = 0; s < 40; s++) {
+            for (int i = 0; i < N; i++) tok[i] = (int32_t)rng_below(&r, 96), tgt[i] = (tok[i] * 5 + 1) % 96;
+            worst = fmax(worst, fabs(gpt_step(cpu, tok, tgt, B, T, &o, NULL) - gpt_step(gpu, tok, tgt, B, T, &o, NULL)));
+        }
+        check_true(t, worst < 1e-3, "40 %s training steps: CPU and GPU losses within 1e-3 nats (worst %.2e)", name, worst);
+        /* a save from the GPU loads on the CPU */
+        char path[] = "/tmp/test-gpt-gpu-XXXXXX";
+        int fd = mkstemp(path);
+        if (fd < 0) die("mkstemp");
+        char err[256];
+        check_true(t, gpt_save(gpu, path, NULL, NULL, err, sizeof err), "gpt_save from the GPU");
+        Gpt *back = gpt_load(path, NULL, DT_F32, 1, 8, err, sizeof err);
+        check_true(t, back != NULL, "and it loads on the CPU");
+        if (back) {
+            float *p1 = xmalloc_array(cpu->nparams, 4), *p2 = xmalloc_array(cpu->nparams, 4);
+            gpt_get_params(gpu, p1), gpt_get_params(back, p2);
+            check_true(t, memcmp(p1, p2, cpu->nparams * 4) == 0, "with the same parameters, bit for bit");
+            free(p1), free(p2);
+            gpt_free(back);
+        }
+        unlink(path);
+    }
+    /* the profile */
+    gpt_profile_start(gpu);
+    GptAdamW o = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f, .grad_clip = 1};
+    gpt_step(gpu, tok, tgt, B, T, &o, NULL);
+    GptProfileRow rows[48];
+    int n = gpt_profile_report(gpu, rows, 48);
+    bool has_attn = false, has_adam = false, positive = true;
+    for (int i = 0; i < n; i++) {
+        has_attn |= strcmp(rows[i].name, "attention bwd") == 0 && rows[i].calls == c.L;
+        has_adam |= strcmp(rows[i].name, "adamw") == 0;
+        positive &= rows[i].ms > 0;
+    }
+    check_true(t, has_attn && has_adam && positive, "%s profile: %d operations, each with a positive time", name, n);
+    gpt_profile_stop(gpu);
+    free(h), free(tok), free(tgt), free(lc), free(lg), free(gc), free(gg);
+    gpt_free(cpu), gpt_free(gpu);
+}
+
+static void test_fixture(Check *t, Gpu *g) {
+    char err[256];
+    Gpt *m = gpt_load("tests/fixtures/gpt2-tiny/model.safetensors", g, DT_F32, 4, 32, err, sizeof err);
+    check_true(t, m != NULL, "the transformers fixture loads on the GPU%s%s", m ? "" : ": ", m ? "" : err);
+    if (!m) return;
+    size_t n = 0;
+    GptRefRow *rows = gpt_compare_reference(m, "tests/fixtures/gpt2-tiny/expected.safetensors", 1e-5, 1e-4, &n, err, sizeof err);
+    check_true(t, rows != NULL, "its reference loads%s%s", rows ? "" : ": ", rows ? "" : err);
+    int bad = 0;
+    double worst = 0;
+    for (size_t i = 0; rows && i < n; i++) bad += rows[i].worst > 1, worst = fmax(worst, rows[i].rel);
+    check_true(t, rows && bad == 0, "on the GPU in f32, logits, loss and all gradients agree with transformers (worst rel %.2e)", worst);
+    free(rows);
+    gpt_free(m);
+}
+
+int main(void) {
+    Check t;
+    check_init(&t, "gpt-gpu");
+    if (!gpu_available()) {
+        printf("skipped: no CUDA device (or a build without CUDA)\n");
+        return check_summary(&t);
+    }
+    Gpu *g = gpu_open(0);
+    test_devices(&t, g, DT_F32);
+    test_devices(&t, g, DT_BF16);
+    test_fixture(&t, g);
+    gpu_close(g);
+    return check_summary(&t);
+}
