@@ -30,6 +30,7 @@
 #include "check.h"
 #include "ckpt.h"
 #include "gpt.h"
+#include "gpt_perturb.h"
 #include "rng.h"
 #include "util.h"
 
@@ -41,14 +42,7 @@ static GptConfig tiny(void) { return (GptConfig){.V = 11, .maxT = 8, .L = 2, .NH
  * gains 1 + N(0, 0.2), offsets and biases N(0, 0.1). */
 static void perturb(Gpt *m, uint64_t seed) {
     float *h = xcalloc(m->nparams, sizeof *h);
-    Rng r;
-    rng_seed(&r, seed);
-    for (size_t i = 0; i < m->ntensors; i++) {
-        const GptTensorInfo *t = &m->info[i];
-        bool gain = strstr(t->name, "ln_") && strstr(t->name, ".weight");
-        for (size_t j = 0; j < t->numel; j++)
-            h[t->offset + j] = (float)(t->ndim == 2 ? 0.3 * rng_normal(&r) : gain ? 1 + 0.2 * rng_normal(&r) : 0.1 * rng_normal(&r));
-    }
+    gpt_perturb(h, m, seed, 0.3, 0.2, 0.1);
     gpt_set_params(m, h);
     free(h);
 }

@@ -23,6 +23,7 @@
 
 #include "check.h"
 #include "gpt.h"
+#include "gpt_perturb.h"
 #include "rng.h"
 #include "util.h"
 
@@ -32,23 +33,12 @@ static double relnorm(const float *a, const float *b, size_t n) {
     return sqrt(d / (r > 0 ? r : 1));
 }
 
-static void perturb(float *h, const Gpt *m, uint64_t seed) {
-    Rng r;
-    rng_seed(&r, seed);
-    for (size_t i = 0; i < m->ntensors; i++) {
-        const GptTensorInfo *t = &m->info[i];
-        bool gain = strstr(t->name, "ln_") && strstr(t->name, ".weight");
-        for (size_t j = 0; j < t->numel; j++)
-            h[t->offset + j] = (float)(t->ndim == 2 ? 0.2 * rng_normal(&r) : gain ? 1 + 0.1 * rng_normal(&r) : 0.05 * rng_normal(&r));
-    }
-}
-
 static void test_devices(Check *t, Gpu *g, DType dt) {
     GptConfig c = {.V = 96, .maxT = 64, .L = 2, .NH = 4, .C = 64, .F = 256};
     int B = 4, T = 64, N = B * T;
     Gpt *cpu = gpt_new(&c, NULL, DT_F32, B, T), *gpu = gpt_new(&c, g, dt, B, T);
     float *h = xcalloc(cpu->nparams, 4);
-    perturb(h, cpu, 3);
+    gpt_perturb(h, cpu, 3, 0.2, 0.1, 0.05);
     gpt_set_params(cpu, h), gpt_set_params(gpu, h);
     int32_t *tok = xmalloc_array(N, 4), *tgt = xmalloc_array(N, 4);
     Rng r;
