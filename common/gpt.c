@@ -295,7 +295,7 @@ static void carve_head(Carver *k, const GptConfig *c, DType dt, int B, int T) {
     size_t rows = k->o && k->o->classifier_rows > 0 && (size_t)k->o->classifier_rows < N ? (size_t)k->o->classifier_rows : N;
     a->lnf = take(k, N * C * e);
     a->logits = take(k, rows * (size_t)c->V * e);
-    a->lnf_mean = take(k, N * 4), a->lnf_rstd = take(k, N * 4), a->losses = take(k, N * 4), a->lse = take(k, N * 4);
+    a->lnf_mean = take(k, N * 4), a->lnf_rstd = take(k, N * 4), a->lse = take(k, N * 4);
 }
 
 /* What lives through the whole step: the embedding's output, the backward
@@ -310,6 +310,7 @@ static void carve_base(Carver *k, const GptConfig *c, DType dt, int B, int T) {
     a->att_scratch = gpu ? take(k, attention_scratch_bytes(dt, B, T, c->C, c->NH)) : NULL;
     a->emb_sort = gpu ? take(k, embedding_sort_bytes((int)N)) : NULL;
     a->tokens = take(k, N * 4), a->targets = take(k, N * 4);
+    a->losses = take(k, N * 4);   /* read after the step (the mean loss) */
 }
 
 static void carve_activations(Carver *k, const GptConfig *c, DType dt, int B, int T) {
