@@ -18,6 +18,7 @@
  *   error zero on the CPU);
  *   bad input: one line and a nonzero exit. */
 #include "memory.c"
+#include "ch11-solutions.c"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -141,6 +142,32 @@ static void test_same_results(Check *t) {
     free(ref), free(g);
 }
 
+/* the chapter's chunked classifier against the whole logits at once */
+static void test_chunked(Check *t) {
+    int N = 23, C = 8, V = 37;
+    Rng rng;
+    rng_seed(&rng, 9);
+    float *x = xcalloc((size_t)N * C, 4), *W = xcalloc((size_t)V * C, 4), *z = xcalloc((size_t)N * V, 4);
+    float *l0 = xcalloc(N, 4), *l1 = xcalloc(N, 4), *lse = xcalloc(N, 4), *dx0 = xcalloc((size_t)N * C, 4), *dx1 = xcalloc((size_t)N * C, 4);
+    float *dW0 = xcalloc((size_t)V * C, 4), *dW1 = xcalloc((size_t)V * C, 4), *buf = xcalloc((size_t)5 * V, 4);
+    int32_t y[23];
+    for (int i = 0; i < N * C; i++) x[i] = (float)rng_normal(&rng);
+    for (int i = 0; i < V * C; i++) W[i] = (float)(0.3 * rng_normal(&rng));
+    for (int i = 0; i < N; i++) y[i] = i == 4 ? -1 : (int32_t)rng_below(&rng, (uint64_t)V);
+    int count = N - 1;
+    linear_forward(z, x, W, NULL, N, C, V);
+    float mean = cross_entropy_forward(l0, lse, z, y, N, V);
+    cross_entropy_backward(z, z, lse, y, 1.0f / count, N, V);
+    matmul_f32(false, false, N, C, V, 1.0f, z, V, W, C, 0.0f, dx0, C);
+    matmul_f32(true, false, V, C, N, 1.0f, z, V, x, C, 0.0f, dW0, C);
+    double got = classifier_chunked(x, W, y, N, C, V, 5, l1, dx1, dW1, buf, lse);
+    check_close(t, got, mean, 1e-6, 1e-6, "chunked classifier (5 rows of 23): the mean loss");
+    check_close_f32(t, l1, l0, N, 1e-6, 1e-5, "chunked classifier: every position's loss");
+    check_close_f32(t, dx1, dx0, (size_t)N * C, 1e-7, 1e-5, "chunked classifier: dx");
+    check_close_f32(t, dW1, dW0, (size_t)V * C, 1e-7, 1e-5, "chunked classifier: dW");
+    free(x), free(W), free(z), free(l0), free(l1), free(lse), free(dx0), free(dx1), free(dW0), free(dW1), free(buf);
+}
+
 static void test_experiments(Check *t) {
     char dir[] = "/tmp/test-ch11-XXXXXX";
     if (!mkdtemp(dir)) die("cannot make a temporary directory");
@@ -201,6 +228,8 @@ int main(void) {
     test_prediction(&t, &r);
     test_timeline(&t);
     test_same_results(&t);
+    test_chunked(&t);
+    test_solutions(&t);
     test_experiments(&t);
     test_errors(&t);
     cli_free(&r.c);
