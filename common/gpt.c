@@ -288,7 +288,7 @@ static void carve_layer(Carver *k, const GptConfig *c, DType dt, int B, int T, i
     a->ln2_mean[l] = take(k, N * 4), a->ln2_rstd[l] = take(k, N * 4);
 }
 
-/* The head: the final norm, the logits (R rows with the fused classifier), the losses. */
+/* The head: the final norm, its statistics, the logits (R rows with the fused classifier), their lse. */
 static void carve_head(Carver *k, const GptConfig *c, DType dt, int B, int T) {
     GptActivations *a = k->a;
     size_t e = dtype_size(dt), N = (size_t)B * T, C = (size_t)c->C;
