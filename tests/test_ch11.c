@@ -57,6 +57,10 @@ static void test_block_bytes(Check *t) {
     double sbh = 1024.0 * 8 * 768;
     check_close(t, block_bytes_closed(&s, DT_BF16, 8, 1024) / sbh, 32 + 2.0 * 12 * 1024 / 768 + 16.0 / 768, 1e-12, 1e-12,
                 "GPT-2 small, bf16: the coefficient is 32 + 2as/h + 16/h");
+    Tally hand = {0};
+    tally_block(&hand, &s, DT_BF16, 8, 1024);
+    check_true(t, hand.bytes == 402784256, "the worked example: GPT-2 small, B 8, T 1024, bf16: 402,784,256 bytes a block (got %zu)",
+               hand.bytes);
 }
 
 static void test_prediction(Check *t, Run *r) {
