@@ -580,6 +580,69 @@ static void test_quick_regularize(Check *t, Run *r) {
     tsv_free(g);
 }
 
+/* The learning-rate sweep: its design (equal examples, a ladder of rates), a --quick run, and a
+ * diverged run that stops the run, not the program. */
+static void die_diverge(void *ctx) {
+    Run *r = ctx;
+    MlpConfig c = {.V = r->data->vocab.size, .T = 4, .D = 4, .H = 8, .L = 1, .act = ACT_GELU};
+    Mlp *m = mlp_new(&c, 8, 1);
+    for (size_t k = 0; k < m->n; k++) m->params[k] = NAN;
+    TrainSpec s = {.steps = 5, .batch = 8, .lr = 1e-3, .evals = 1, .eval_positions = 50};
+    train_model(m, r, &s, NULL, "nan");
+}
+static void test_lrbatch(Check *t, Run *r) {
+    bool equal = true, ladder = true, holds = true;
+    for (int i = 0; i < NLRB; i++) {
+        RegRun q = lrb_run(i, false), base = REG_RUNS[REG_BEST];
+        equal &= q.steps * q.batch == LRB_EXAMPLES && q.T == base.T && q.H == base.H && q.dropout == base.dropout &&
+                 q.weight_decay == base.weight_decay;
+        if (i % LRB_RATES) ladder &= q.lr == 2 * lrb_run(i - 1, false).lr && q.batch == lrb_run(i - 1, false).batch;
+        if (i % LRB_RATES == 0) {
+            bool two = false;
+            for (int k = 0; k < LRB_RATES; k++) two |= fabs(lrb_run(i + k, false).lr - 2e-3) < 1e-12;
+            holds &= two;
+        }
+    }
+    check_true(t, NLRB == 20 && equal, "lrbatch: 20 runs, each the grid's best configuration, each 2^21 examples");
+    check_true(t, ladder && holds, "each batch's five rates double from one to the next, and include 2e-3");
+    check_true(t, lrb_run(0, false).batch == 128 && lrb_run(19, false).batch == 2048 &&
+                      fabs(lrb_run(0, false).lr - 5e-4) < 1e-12 && fabs(lrb_run(19, false).lr - 3.2e-2) < 1e-12,
+               "batches 128 to 2,048; rates from 5e-4 (batch 128) to 3.2e-2 (batch 2,048)");
+    char err[256];
+    TsvTable *reg = tsv_load("figures/data/ch04-reg.tsv", err, sizeof err);
+    if (reg) {   /* the sweep's configuration is the grid's best on validation, as the chapter says */
+        size_t best = 0;
+        for (size_t i = 1; i < tsv_rows(reg); i++)
+            if (num(t, reg, i, "val_ppl") < num(t, reg, best, "val_ppl")) best = i;
+        check_true(t, num(t, reg, best, "run") == REG_BEST, "run %d is the grid's best on validation (it is run %.0f)",
+                   REG_BEST, num(t, reg, best, "run"));
+        tsv_free(reg);
+    }
+    check_true(t, experiment_lrbatch(r) == 0, "lrbatch --quick runs (the middle rate of the smallest and the largest batch)");
+    TsvTable *g = load(t, r->c.out, "ch04-lrbatch");
+    if (g) {
+        bool ok = tsv_rows(g) == 2;
+        for (size_t i = 0; ok && i < tsv_rows(g); i++)
+            ok &= num(t, g, i, "examples") == LRB_QUICK_EXAMPLES && num(t, g, i, "steps") * num(t, g, i, "batch") ==
+                  LRB_QUICK_EXAMPLES && num(t, g, i, "diverged_step") == -1 && isfinite(num(t, g, i, "test_ppl")) &&
+                  num(t, g, i, "val_ppl") < r->data->vocab.size && num(t, g, i, "best_step") <= num(t, g, i, "steps");
+        check_true(t, ok, "--quick: two rows, each %d examples, finite and below V", LRB_QUICK_EXAMPLES);
+        check_true(t, num(t, g, 0, "batch") == 4 && num(t, g, 0, "lr") == 2e-3 && num(t, g, 1, "batch") == 64 &&
+                          num(t, g, 1, "lr") == 8e-3,
+                   "--quick: the smallest and largest batches divided by 32, each at its middle rate");
+        tsv_free(g);
+    }
+    /* a non-finite loss: a sweep's run stops and says where; train without the tolerance dies */
+    MlpConfig c = {.V = r->data->vocab.size, .T = 4, .D = 4, .H = 8, .L = 1, .act = ACT_GELU};
+    Mlp *m = mlp_new(&c, 8, 1);
+    for (size_t k = 0; k < m->n; k++) m->params[k] = NAN;
+    TrainSpec s = {.steps = 5, .batch = 8, .lr = 1e-3, .evals = 1, .eval_positions = 50, .tolerate_divergence = true};
+    TrainResult res = train_model(m, r, &s, NULL, "nan");
+    check_true(t, res.diverged_step == 0 && res.last_step == 0, "NaN parameters: the run stops at step 0 and says so");
+    mlp_free(m);
+    expect_die(t, die_diverge, r, "the loss became", "without the tolerance, the program stops in one line");
+}
+
 /* The held-out log-probabilities: a round trip, and a file for another corpus refused. */
 static void die_read_probs(void *path) { free(read_logprobs(path, 7, 3)); }
 static void test_logprobs_file(Check *t, Run *r) {
@@ -667,6 +730,8 @@ static void test_command_line(Check *t, const char *dir) {
         {"regularize --quick --run 10", "1", "--run 10"},
         {"mix --quick --probs /nonexistent/probs.bin", "1", "/nonexistent/probs.bin"},
         {NULL, "1", "bytes c3 a9"},
+        {"lrbatch", "1", "--device cuda"},
+        {"lrbatch --quick --run 20", "1", "--run 20"},
     };
     char *gen = xasprintf("generate --model %s", garbage);
     char *utf = xasprintf("generate --quick --model %s/quick.safetensors --prompt Caf\xc3\xa9", dir);
@@ -715,6 +780,7 @@ int main(void) {
     test_perplexity(&t, &r);
     test_quick_experiments(&t, &r);
     test_quick_regularize(&t, &r);
+    test_lrbatch(&t, &r);
     test_logprobs_file(&t, &r);
     test_solutions(&t, &r);
     dataset_free(r.data);
