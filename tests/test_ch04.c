@@ -643,6 +643,49 @@ static void test_lrbatch(Check *t, Run *r) {
     expect_die(t, die_diverge, r, "the loss became", "without the tolerance, the program stops in one line");
 }
 
+/* lrbatch-best on a made-up sweep whose validation loss is a parabola in log2(rate) with its bottom
+ * at 3e-3 (B / 512)^(1/2): the vertex recovers each bottom, the exponent is 1/2; a bottom beyond
+ * the window is flagged; a second seed's row is found. */
+static void test_lrbatch_best(Check *t, Run *r) {
+    char *dir = xasprintf("%s/lrb", r->c.out), *path = xasprintf("%s/ch04-lrbatch.tsv", dir);
+    char *mk = xasprintf("mkdir -p %s", dir);
+    if (system(mk) != 0) die("cannot make %s", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) die("cannot write %s", path);
+    fprintf(f, "run\tbatch\tlr\tseed\tsteps\tbest_step\tval_ppl\ttest_ppl\n");
+    for (int i = 0; i < NLRB; i++) {
+        RegRun q = lrb_run(i, true);
+        double bottom = 3e-3 * sqrt(q.batch * 32 / 512.0), u = log2(q.lr / bottom);
+        if (q.batch == 4) bottom = 1, u = log2(q.lr);   /* batch 128: the bottom far above the window */
+        fprintf(f, "%d\t%d\t%g\t1\t%" PRId64 "\t%" PRId64 "\t%.10g\t%.10g\n", i, q.batch, q.lr, q.steps, q.steps,
+                exp(1.5 + 0.1 * u * u), exp(1.6 + 0.1 * u * u));
+    }
+    fprintf(f, "99\t16\t0.004\t2\t64\t64\t5.5\t5.75\n");
+    fclose(f);
+    Run rr = *r;
+    rr.c.out = dir;
+    check_true(t, experiment_lrbatch_best(&rr) == 0, "lrbatch-best reads a sweep and writes its summary");
+    TsvTable *g = load(t, dir, "ch04-lrbatch-best");
+    if (g && tsv_rows(g) == 4) {
+        bool ok = true;
+        for (size_t b = 1; b < 4; b++)
+            ok &= fabs(num(t, g, b, "vertex_lr") / (3e-3 * sqrt(num(t, g, b, "batch") * 32 / 512)) - 1) < 2e-3 &&
+                  num(t, g, b, "at_edge") == 0;
+        check_true(t, ok, "the parabola's vertex is each batch's bottom, 3e-3 (B/512)^(1/2), to 0.2%%");
+        check_true(t, num(t, g, 0, "at_edge") == 1 && num(t, g, 0, "best_lr") == 8e-3,
+                   "a bottom beyond the window: the top rung, flagged as an edge");
+        check_close(t, num(t, g, 3, "local_exponent"), 0.5, 0, 2e-3, "the local exponent between 1,024 and 2,048 is 1/2");
+        check_close(t, num(t, g, 3, "sqrt_lr"), 6e-3, 0, 2e-3, "the square-root rule from 512 predicts 6e-3 at 2,048");
+        check_close(t, num(t, g, 3, "linear_lr"), 1.2e-2, 0, 2e-3, "the linear rule predicts 1.2e-2");
+        check_true(t, num(t, g, 1, "seed2_val_ppl") == 5.5 && isnan(num(t, g, 2, "seed2_val_ppl")),
+                   "a second seed's row at the best rate is found, and only there");
+    } else {
+        check_true(t, false, "lrbatch-best writes one row per batch");
+    }
+    if (g) tsv_free(g);
+    free(mk), free(path), free(dir);
+}
+
 /* The held-out log-probabilities: a round trip, and a file for another corpus refused. */
 static void die_read_probs(void *path) { free(read_logprobs(path, 7, 3)); }
 static void test_logprobs_file(Check *t, Run *r) {
@@ -732,6 +775,7 @@ static void test_command_line(Check *t, const char *dir) {
         {NULL, "1", "bytes c3 a9"},
         {"lrbatch", "1", "--device cuda"},
         {"lrbatch --quick --run 20", "1", "--run 20"},
+        {"lrbatch-best --out /nonexistent", "1", "/nonexistent/ch04-lrbatch.tsv"},
     };
     char *gen = xasprintf("generate --model %s", garbage);
     char *utf = xasprintf("generate --quick --model %s/quick.safetensors --prompt Caf\xc3\xa9", dir);
@@ -781,6 +825,7 @@ int main(void) {
     test_quick_experiments(&t, &r);
     test_quick_regularize(&t, &r);
     test_lrbatch(&t, &r);
+    test_lrbatch_best(&t, &r);
     test_logprobs_file(&t, &r);
     test_solutions(&t, &r);
     dataset_free(r.data);
