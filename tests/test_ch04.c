@@ -618,6 +618,22 @@ static void test_lrbatch(Check *t, Run *r) {
                    REG_BEST, num(t, reg, best, "run"));
         tsv_free(reg);
     }
+    TsvTable *book = tsv_load("figures/data/ch04-lrbatch.tsv", err, sizeof err);
+    check_true(t, book != NULL, "the book's sweep, figures/data/ch04-lrbatch.tsv, loads%s%s", book ? "" : ": ", book ? "" : err);
+    if (book) {   /* the book's sweep: what the prose says of it */
+        bool all = tsv_rows(book) >= (size_t)NLRB, none = true, late = true;
+        for (size_t i = 0; all && i < tsv_rows(book); i++) {
+            double steps = num(t, book, i, "steps");
+            if (i < (size_t)NLRB) all &= num(t, book, i, "run") == (double)i && num(t, book, i, "seed") == 1;
+            all &= num(t, book, i, "examples") == LRB_EXAMPLES && steps * num(t, book, i, "batch") == LRB_EXAMPLES;
+            none &= num(t, book, i, "diverged_step") == -1;
+            late &= num(t, book, i, "best_step") >= steps - 2 * (int64_t)(steps / REG_EVALS);
+        }
+        check_true(t, all, "ch04-lrbatch.tsv: the 20 runs with seed 1 in order, then the second seeds, each 2^21 examples");
+        check_true(t, none, "no run of the book's sweep diverged, as the chapter says");
+        check_true(t, late, "every run's best step is its last evaluation or the one before, as the chapter says");
+        tsv_free(book);
+    }
     check_true(t, experiment_lrbatch(r) == 0, "lrbatch --quick runs (the middle rate of the smallest and the largest batch)");
     TsvTable *g = load(t, r->c.out, "ch04-lrbatch");
     if (g) {
