@@ -59,6 +59,39 @@ static void test_attention(Check *t) {
     free(qkv), free(o1), free(o2), free(a1), free(a2), free(g), free(d1), free(d2);
 }
 
+/* The bias itself, against the formula written out: weights = softmax_u(mult q.k / sqrt(hs) - m_h (t - u)), u <= t,
+ * with ALiBi's slopes for 4 heads (1/4 ... 1/256) and a multiplier; a bias of the wrong sign or size fails here,
+ * though it would pass the relative-position and gradient checks. */
+static void test_alibi_bias(Check *t) {
+    int B = 1, T = 40, NH = 4, hs = 4, C = NH * hs;
+    size_t n = (size_t)B * T * 3 * C, no = (size_t)B * T * C, na = (size_t)B * NH * T * T;
+    Rng r;
+    rng_seed(&r, 12);
+    float *qkv = xmalloc_array(n, 4), *o = xmalloc_array(no, 4), *a = xmalloc_array(na, 4), slope[4];
+    fill(qkv, n, 1, &r);
+    alibi_slopes(slope, NH);
+    float mult = 1.7f;
+    pos_attention_forward(o, a, qkv, B, T, C, NH, slope, mult, true);
+    double worst = 0;
+    for (int h = 0; h < NH; h++)
+        for (int q = 0; q < T; q++) {
+            double s[40], mx = -INFINITY, z = 0;
+            for (int u = 0; u <= q; u++) {
+                double d = 0;
+                for (int i = 0; i < hs; i++) d += (double)qkv[(size_t)q * 3 * C + h * hs + i] * qkv[(size_t)u * 3 * C + C + h * hs + i];
+                s[u] = mult * d / sqrt((double)hs) - pow(2.0, -2.0 * (h + 1)) * (q - u);
+                mx = fmax(mx, s[u]);
+            }
+            for (int u = 0; u <= q; u++) z += exp(s[u] - mx);
+            for (int u = 0; u < T; u++) {
+                double want = u <= q ? exp(s[u] - mx) / z : 0;
+                worst = fmax(worst, fabs(a[((size_t)h * T + q) * T + u] - want));
+            }
+        }
+    check_true(t, worst < 1e-6, "ALiBi weights = softmax(mult q.k/sqrt(hs) - 4^-(h+1) (t-u)) over u <= t (largest error %.1e)", worst);
+    free(qkv), free(o), free(a);
+}
+
 static void test_permutation(Check *t) {
     check_true(t, permutation_gap(POS_NOPE, true, 16, 3) < 1e-5,
                "no positions, no mask: block(shuffled) = shuffle(block) (gap %.1e)", permutation_gap(POS_NOPE, true, 16, 3));
@@ -132,13 +165,21 @@ static void test_slopes_and_extensions(Check *t) {
     check_close(t, f[0], f0[0], 0, 1e-7, "NTK: the fastest pair is unchanged");
     check_close(t, f[7], f0[7] / 4, 0, 1e-5, "NTK: the slowest pair turns exactly s times slower");
     for (int i = 1; i < 7; i++) check_true(t, f[i] < f0[i] && f[i] > f0[i] / 4, "NTK: pair %d in between", i);
-    mult = rope_frequencies(f, 16, 128, EXT_YARN, 4);
+    /* exactly: b' = b s^(d/(d-2)) turns pair i by theta_i s^(-2i/(d-2)) */
+    for (int i = 0; i < 8; i++) check_close(t, f[i], f0[i] * pow(4.0, -2.0 * i / 14), 0, 1e-5, "NTK: pair %d is theta_i 4^(-2i/14)", i);
+    /* At T = 4096 the pairs of a 16-channel head turn 652, 206, 65, 21, 6.5, 2.1, 0.65 and 0.21 times: three are kept,
+     * three on the ramp, two interpolated, so every branch of YaRN's rule is taken. */
+    float g0[8];
+    rope_frequencies(g0, 16, 4096, EXT_NONE, 1);
+    mult = rope_frequencies(f, 16, 4096, EXT_YARN, 4);
+    int kept = 0, ramp = 0, interp = 0;
     for (int i = 0; i < 8; i++) {
-        double turns = 128 * f0[i] / (2 * M_PI);
-        if (turns >= YARN_BETA) check_close(t, f[i], f0[i], 0, 1e-6, "YaRN: pair %d (%.1f turns) kept", i, turns);
-        else if (turns <= YARN_ALPHA) check_close(t, f[i], f0[i] / 4, 0, 1e-6, "YaRN: pair %d (%.2f turns) interpolated", i, turns);
-        else check_true(t, f[i] < f0[i] && f[i] > f0[i] / 4, "YaRN: pair %d (%.1f turns) in between", i, turns);
+        double turns = 4096 * g0[i] / (2 * M_PI), g = (turns - 1) / (32 - 1);
+        if (turns >= YARN_BETA) kept++, check_close(t, f[i], g0[i], 0, 1e-6, "YaRN: pair %d (%.1f turns) kept", i, turns);
+        else if (turns <= YARN_ALPHA) interp++, check_close(t, f[i], g0[i] / 4, 0, 1e-6, "YaRN: pair %d (%.2f turns) interpolated", i, turns);
+        else ramp++, check_close(t, f[i], (1 - g) * g0[i] / 4 + g * g0[i], 0, 1e-5, "YaRN: pair %d (%.1f turns) on the ramp, gamma %.3f", i, turns, g);
     }
+    check_true(t, kept == 3 && ramp == 3 && interp == 2, "YaRN at T = 4096: 3 pairs kept, 3 on the ramp, 2 interpolated");
     check_close(t, mult, pow(0.1 * log(4) + 1, 2), 0, 1e-6, "YaRN's logit multiplier (0.1 ln s + 1)^2");
 }
 
@@ -314,6 +355,7 @@ int main(void) {
     omp_set_num_threads(1);
 #endif
     test_attention(&t);
+    test_alibi_bias(&t);
     test_permutation(&t);
     test_sinusoid(&t);
     test_rope(&t);

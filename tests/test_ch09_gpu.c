@@ -195,8 +195,9 @@ int main(void) {
     test_rope(&t, g, 3, 37, 24, 3);
     test_rope(&t, g, 1, 2100, 16, 1);
     test_rope(&t, g, 2, 5, 256, 2);
-    int shapes[][4] = {{2, 1, 8, 2}, {3, 33, 24, 3}, {1, 100, 256, 2}, {2, 70, 64, 4}, {1, 300, 16, 1}};
-    for (int i = 0; i < 5; i++)
+    /* the last shape has PM_MAX_HEADS = 16 heads of 4 channels: every slot of AlibiSlopes is used */
+    int shapes[][4] = {{2, 1, 8, 2}, {3, 33, 24, 3}, {1, 100, 256, 2}, {2, 70, 64, 4}, {1, 300, 16, 1}, {2, 45, 64, 16}};
+    for (int i = 0; i < 6; i++)
         for (int causal = 1; causal >= 0; causal--)
             test_attention(&t, g, shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], causal);
     Dataset *d = dataset_load("brown", true);
