@@ -199,7 +199,8 @@ void attention_backward_cuda(Gpu *g, DType dt, void *dqkv, const void *dout, con
  * attention_forward_cuda, in = {3*T*C, hs, 3*C} (k at +C, v at +2C) and
  * out = {T*C, hs, C}.  Rows must start 16-byte aligned (L.t a multiple of 8).
  * version 1: one thread per row on CUDA cores (any dtype); version 2:
- * tensor cores (bf16, f16).  hs is 64 or 128; the scale is 1/sqrt(hs);
+ * tensor cores (bf16, f16); version 3: version 2 with 32 query rows per
+ * warp in the forward pass (its backward pass is version 2's).  hs is 64 or 128; the scale is 1/sqrt(hs);
  * causal masks key j > query i.  lse[B*NH*T] (f32) receives each row's
  * log-sum-exp of the scaled scores (natural log), which the backward pass
  * reads.  The backward pass adds into dq, dk, dv (+=); scratch must hold

@@ -1,5 +1,5 @@
 /* test_ch12_gpu.c -- chapter 12 on a GPU: the runtime's flash attention
- * (common/gpu/flash.cu), both versions, against the chapter's CPU reference.
+ * (common/gpu/flash.cu), all three versions, against the chapter's CPU reference.
  *
  *   every combination of dtype (bf16, fp16), version (1: a thread per row;
  *   2: tensor cores), head size (64, 128) and mask (causal or not), on
@@ -28,7 +28,7 @@ static void test_cases(Check *t, Gpu *g, bool small) {
     Rng rng;
     rng_seed(&rng, 12);
     for (int di = 0; di < 2; di++)
-        for (int version = 1; version <= 2; version++)
+        for (int version = 1; version <= 3; version++)
             for (int d = 64; d <= 128; d *= 2)
                 for (int causal = 0; causal < 2; causal++)
                     for (int s = 0; s < 3; s++) {
@@ -96,7 +96,7 @@ static void test_packed(Check *t, Gpu *g) {
     FlashLayout in = {(long long)T * 3 * C, d, 3 * C}, ol = {(long long)T * C, d, C};
     const char *q = qkv, *k = (const char *)qkv + (size_t)C * 2, *v = (const char *)qkv + (size_t)2 * C * 2;
     char *dq = dqkv2, *dk = (char *)dqkv2 + (size_t)C * 2, *dv = (char *)dqkv2 + (size_t)2 * C * 2;
-    flash_forward_cuda(g, dt, 2, out2, lse, q, k, v, B, H, T, d, true, in, ol);
+    flash_forward_cuda(g, dt, 3, out2, lse, q, k, v, B, H, T, d, true, in, ol);
     flash_backward_cuda(g, dt, 2, dq, dk, dv, dout, q, k, v, out2, lse, fscr, B, H, T, d, true, in, ol);
     gpu_download_f32(g, dt, a, out1, nout), gpu_download_f32(g, dt, b, out2, nout);
     check_true(t, rel_err(b, a, nout, 1e-30) <= 2e-2, "packed qkv: flash output = plain attention_forward_cuda (%.2e)",
@@ -118,17 +118,17 @@ static void test_experiments(Check *t) {
     check_true(t, experiment_check(&r) == 0, "check --device cuda --quick runs");
     TsvTable *c = load(t, dir, "ch12-check");
     if (c) {
-        bool all = tsv_rows(c) == 48;
+        bool all = tsv_rows(c) == 72;
         for (size_t i = 0; i < tsv_rows(c); i++) all &= num(t, c, i, "pass") == 1;
-        check_true(t, all, "ch12-check: 48 cases, every one within its bounds");
+        check_true(t, all, "ch12-check: 72 cases, every one within its bounds");
         tsv_free(c);
     }
     check_true(t, experiment_speed(&r) == 0, "speed --device cuda --quick runs");
     TsvTable *s = load(t, dir, "ch12-speed");
     if (s) {
-        bool ok = tsv_rows(s) == 8;
+        bool ok = tsv_rows(s) == 12;
         for (size_t i = 0; i < tsv_rows(s); i++) ok &= num(t, s, i, "ms") > 0 && num(t, s, i, "tflops") > 0;
-        check_true(t, ok, "ch12-speed: 8 rows of positive times");
+        check_true(t, ok, "ch12-speed: 12 rows of positive times");
         tsv_free(s);
     }
     check_true(t, experiment_sweep(&r) == 0, "sweep --device cuda --quick runs");
@@ -160,6 +160,7 @@ int main(void) {
     test_cases(&t, g, small);
     test_accumulates(&t, g, 1);
     test_accumulates(&t, g, 2);
+    test_accumulates(&t, g, 3);
     if (!small) test_packed(&t, g);
     gpu_close(g);
     if (!small) test_experiments(&t);

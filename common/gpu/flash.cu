@@ -10,7 +10,9 @@
  *              (or Q and dO) tiles in shared memory: the algorithm, plainly;
  *   version 2  tensor cores (mma.sync m16n8k16, f32 accumulation), a warp
  *              per 16 rows, tiles brought in by cp.async, fragments read
- *              by ldmatrix, the probabilities kept in registers. */
+ *              by ldmatrix, the probabilities kept in registers;
+ *   version 3  the forward pass of version 2 with 32 rows per warp (its
+ *              backward pass is version 2's). */
 #include "internal.cuh"
 
 /* ---- What both versions share ------------------------------------------------------ */
@@ -20,9 +22,9 @@
 static void flash_check(const char *who, DType dt, int version, int B, int NH, int T, int hs) {
     if (B < 1 || NH < 1 || T < 1) die("%s: B = %d, NH = %d, T = %d must be positive", who, B, NH, T);
     if (hs != 64 && hs != 128) die("%s: head size %d is not supported (64 or 128)", who, hs);
-    if (version != 1 && version != 2) die("%s: version %d does not exist (1 or 2)", who, version);
-    if (version == 2 && dt != DT_BF16 && dt != DT_F16)
-        die("%s: version 2 (tensor cores) takes bf16 or f16, not %s", who, dtype_name(dt));
+    if (version < 1 || version > 3) die("%s: version %d does not exist (1, 2 or 3)", who, version);
+    if (version >= 2 && dt != DT_BF16 && dt != DT_F16)
+        die("%s: versions 2 and 3 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
     if ((long long)B * NH > 65535) die("%s: B * NH = %lld is more than 65535", who, (long long)B * NH);
 }
 
@@ -227,18 +229,22 @@ __device__ __forceinline__ void load_tile(T *dst, const T *src, long long ld, in
 
 #define V2_BC 64   /* keys per tile */
 
-/* The forward pass.  NW warps, each owning 16 query rows (BR = 16 NW); keys
- * in tiles of 64, two tiles in flight.  Scores in base-2 units: s2 = s log2 e. */
-template <typename T, int D, int NW>
+/* The forward pass.  NW warps, each owning MT tiles of 16 query rows (BR =
+ * 16 NW MT); keys in tiles of 64, two tiles in flight.  Scores in base-2
+ * units: s2 = s log2 e.  Version 2 is MT = 1; version 3, MT = 2, where each
+ * key and value fragment read from shared memory feeds twice the products.
+ * QREG: the warp's query fragments stay in registers (else they are read
+ * again from shared memory for every tile, to leave room for the rest). */
+template <typename T, int D, int NW, int MT, bool QREG>
 __global__ void __launch_bounds__(NW * 32) flash2_forward_kernel(T *o, float *lse, const T *q, const T *k, const T *v,
                                                                  int NH, int Tn, FlashLayout in, FlashLayout out,
                                                                  float scale, bool causal) {
-    constexpr int BR = 16 * NW, BC = V2_BC, LD = D + 8, THREADS = NW * 32;
+    constexpr int BR = 16 * NW * MT, BC = V2_BC, LD = D + 8, THREADS = NW * 32, QK = QREG ? D / 16 : 1;
     extern __shared__ __align__(16) unsigned char smem[];
     T *Qs = reinterpret_cast<T *>(smem), *Ks = Qs + BR * LD, *Vs = Ks + 2 * BC * LD;
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tig = lane % 4;
     int nqb = (Tn + BR - 1) / BR, qb = causal ? nqb - 1 - (int)blockIdx.x : (int)blockIdx.x;
-    int bh = blockIdx.y, b = bh / NH, h = bh % NH, q0 = qb * BR;
+    int bh = blockIdx.y, b = bh / NH, h = bh % NH, q0 = qb * BR, wrow = warp * 16 * MT;
     const T *qg = q + b * in.b + h * in.h, *kg = k + b * in.b + h * in.h, *vg = v + b * in.b + h * in.h;
     int nkv = (Tn + BC - 1) / BC;
     if (causal) nkv = min(nkv, (q0 + BR - 1) / BC + 1);
@@ -247,10 +253,10 @@ __global__ void __launch_bounds__(NW * 32) flash2_forward_kernel(T *o, float *ls
     load_tile<T, D, LD, BC, THREADS>(Vs, vg, in.t, 0, Tn);
     cp_async_commit();
 
-    uint32_t qf[D / 16][4];                 /* this warp's 16 query rows as A fragments */
-    float acc[D / 8][4] = {};               /* O, unnormalized: 16 rows x D, in D/8 tiles of 16x8 */
-    float m[2] = {-INFINITY, -INFINITY};    /* running maxima of rows g and g + 8 (base 2) */
-    float l[2] = {0, 0};                    /* running sums, this thread's columns only */
+    uint32_t qf[MT][QK][4];                 /* this warp's query rows as A fragments */
+    float acc[MT][D / 8][4] = {};           /* O, unnormalized: 16 rows x D per tile, in D/8 tiles of 16x8 */
+    float m[MT][2], l[MT][2];               /* running maxima (base 2) and sums of rows g and g + 8 */
+    for (int mt = 0; mt < MT; mt++) m[mt][0] = m[mt][1] = -INFINITY, l[mt][0] = l[mt][1] = 0;
     float sl = scale * LOG2E;
     for (int j = 0; j < nkv; j++) {
         const T *Kj = Ks + (j % 2) * BC * LD, *Vj = Vs + (j % 2) * BC * LD;
@@ -263,70 +269,87 @@ __global__ void __launch_bounds__(NW * 32) flash2_forward_kernel(T *o, float *ls
             cp_async_wait<0>();
         }
         __syncthreads();
-        if (j == 0)
-            for (int kk = 0; kk < D / 16; kk++) ldsm_x4(qf[kk], Qs + (warp * 16 + lane % 16) * LD + kk * 16 + lane / 16 * 8);
+        if (QREG && j == 0)
+            for (int mt = 0; mt < MT; mt++)
+                for (int kk = 0; kk < QK; kk++)
+                    ldsm_x4(qf[mt][kk], Qs + (wrow + mt * 16 + lane % 16) * LD + kk * 16 + lane / 16 * 8);
 
-        float s[BC / 8][4] = {};            /* S = Q K^T: 16 rows x 64 keys */
-        for (int kk = 0; kk < D / 16; kk++)
+        float s[MT][BC / 8][4] = {};        /* S = Q K^T: 16 rows x 64 keys per row tile */
+        for (int kk = 0; kk < D / 16; kk++) {
+            if (!QREG)
+                for (int mt = 0; mt < MT; mt++)
+                    ldsm_x4(qf[mt][0], Qs + (wrow + mt * 16 + lane % 16) * LD + kk * 16 + lane / 16 * 8);
             for (int np = 0; np < BC / 16; np++) {
                 uint32_t kf[4];
                 ldsm_x4(kf, Kj + (np * 16 + lane % 8 + lane / 16 * 8) * LD + kk * 16 + (lane / 8 % 2) * 8);
-                mma16816<T>(s[2 * np], qf[kk], kf[0], kf[1]);
-                mma16816<T>(s[2 * np + 1], qf[kk], kf[2], kf[3]);
+                for (int mt = 0; mt < MT; mt++) {
+                    mma16816<T>(s[mt][2 * np], qf[mt][QREG ? kk : 0], kf[0], kf[1]);
+                    mma16816<T>(s[mt][2 * np + 1], qf[mt][QREG ? kk : 0], kf[2], kf[3]);
+                }
             }
-
-        int row0 = q0 + warp * 16 + g;      /* this thread's rows: row0 and row0 + 8 */
-        bool edge = (j + 1) * BC > Tn || (causal && (j + 1) * BC - 1 > q0);
-        for (int nt = 0; nt < BC / 8; nt++)
-            for (int e = 0; e < 4; e++) {
-                int col = j * BC + nt * 8 + tig * 2 + e % 2, row = row0 + e / 2 * 8;
-                s[nt][e] *= sl;
-                if (edge && (col >= Tn || (causal && col > row))) s[nt][e] = -INFINITY;
-            }
-
-        for (int r = 0; r < 2; r++) {
-            float mx = m[r];
-            for (int nt = 0; nt < BC / 8; nt++) mx = fmaxf(mx, fmaxf(s[nt][2 * r], s[nt][2 * r + 1]));
-            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-            float mu = mx == -INFINITY ? 0.0f : mx;     /* a row with nothing seen yet: keep exp2 finite */
-            float alpha = exp2f(m[r] - mu), sum = 0;
-            for (int nt = 0; nt < BC / 8; nt++) {
-                s[nt][2 * r] = exp2f(s[nt][2 * r] - mu);
-                s[nt][2 * r + 1] = exp2f(s[nt][2 * r + 1] - mu);
-                sum += s[nt][2 * r] + s[nt][2 * r + 1];
-            }
-            l[r] = l[r] * alpha + sum;
-            m[r] = mx;
-            for (int dt = 0; dt < D / 8; dt++) acc[dt][2 * r] *= alpha, acc[dt][2 * r + 1] *= alpha;
         }
 
+        bool edge = (j + 1) * BC > Tn || (causal && (j + 1) * BC - 1 > q0);
+        for (int mt = 0; mt < MT; mt++)
+            for (int nt = 0; nt < BC / 8; nt++)
+                for (int e = 0; e < 4; e++) {
+                    int col = j * BC + nt * 8 + tig * 2 + e % 2, row = q0 + wrow + mt * 16 + g + e / 2 * 8;
+                    s[mt][nt][e] *= sl;
+                    if (edge && (col >= Tn || (causal && col > row))) s[mt][nt][e] = -INFINITY;
+                }
+
+        for (int mt = 0; mt < MT; mt++)
+            for (int r = 0; r < 2; r++) {
+                float mx = m[mt][r];
+                for (int nt = 0; nt < BC / 8; nt++) mx = fmaxf(mx, fmaxf(s[mt][nt][2 * r], s[mt][nt][2 * r + 1]));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+                float mu = mx == -INFINITY ? 0.0f : mx;     /* a row with nothing seen yet: keep exp2 finite */
+                float alpha = exp2f(m[mt][r] - mu), sum = 0;
+                for (int nt = 0; nt < BC / 8; nt++) {
+                    s[mt][nt][2 * r] = exp2f(s[mt][nt][2 * r] - mu);
+                    s[mt][nt][2 * r + 1] = exp2f(s[mt][nt][2 * r + 1] - mu);
+                    sum += s[mt][nt][2 * r] + s[mt][nt][2 * r + 1];
+                }
+                l[mt][r] = l[mt][r] * alpha + sum;
+                m[mt][r] = mx;
+                for (int dt = 0; dt < D / 8; dt++) acc[mt][dt][2 * r] *= alpha, acc[mt][dt][2 * r + 1] *= alpha;
+            }
+
         for (int kk = 0; kk < BC / 16; kk++) {  /* O += P V, P straight from the score registers */
-            uint32_t a[4] = {pack2<T>(s[2 * kk][0], s[2 * kk][1]), pack2<T>(s[2 * kk][2], s[2 * kk][3]),
-                             pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]), pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+            uint32_t a[MT][4];
+            for (int mt = 0; mt < MT; mt++) {
+                a[mt][0] = pack2<T>(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+                a[mt][1] = pack2<T>(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+                a[mt][2] = pack2<T>(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+                a[mt][3] = pack2<T>(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+            }
             for (int dp = 0; dp < D / 16; dp++) {
                 uint32_t vf[4];
                 ldsm_x4_t(vf, Vj + (kk * 16 + lane % 8 + (lane / 8 % 2) * 8) * LD + dp * 16 + lane / 16 * 8);
-                mma16816<T>(acc[2 * dp], a, vf[0], vf[1]);
-                mma16816<T>(acc[2 * dp + 1], a, vf[2], vf[3]);
+                for (int mt = 0; mt < MT; mt++) {
+                    mma16816<T>(acc[mt][2 * dp], a[mt], vf[0], vf[1]);
+                    mma16816<T>(acc[mt][2 * dp + 1], a[mt], vf[2], vf[3]);
+                }
             }
         }
         __syncthreads();                    /* this stage is refilled two tiles from now */
     }
 
     T *og = o + b * out.b + h * out.h;
-    for (int r = 0; r < 2; r++) {
-        float lr = l[r];
-        lr += __shfl_xor_sync(0xffffffffu, lr, 1);
-        lr += __shfl_xor_sync(0xffffffffu, lr, 2);
-        int row = q0 + warp * 16 + g + r * 8;
-        if (row >= Tn) continue;
-        float inv = 1.0f / lr;
-        for (int dt = 0; dt < D / 8; dt++)
-            *reinterpret_cast<uint32_t *>(og + row * out.t + dt * 8 + tig * 2) =
-                pack2<T>(acc[dt][2 * r] * inv, acc[dt][2 * r + 1] * inv);
-        if (tig == 0) lse[(size_t)bh * Tn + row] = (m[r] + log2f(lr)) / LOG2E;
-    }
+    for (int mt = 0; mt < MT; mt++)
+        for (int r = 0; r < 2; r++) {
+            float lr = l[mt][r];
+            lr += __shfl_xor_sync(0xffffffffu, lr, 1);
+            lr += __shfl_xor_sync(0xffffffffu, lr, 2);
+            int row = q0 + wrow + mt * 16 + g + r * 8;
+            if (row >= Tn) continue;
+            float inv = 1.0f / lr;
+            for (int dt = 0; dt < D / 8; dt++)
+                *reinterpret_cast<uint32_t *>(og + row * out.t + dt * 8 + tig * 2) =
+                    pack2<T>(acc[mt][dt][2 * r] * inv, acc[mt][dt][2 * r + 1] * inv);
+            if (tig == 0) lse[(size_t)bh * Tn + row] = (m[mt][r] + log2f(lr)) / LOG2E;
+        }
 }
 
 /* The backward pass.  A block owns 64 keys (a warp 16 of them) and walks the
@@ -467,13 +490,14 @@ __global__ void flash_dq_finish_kernel(T *dq, const float *dq_acc, int NH, int T
 
 /* ---- The entry points ------------------------------------------------------------------ */
 
-template <typename T, int D, int NW> static void flash2_forward(Gpu *g, T *o, float *lse, const T *q, const T *k,
-                                                                const T *v, int B, int NH, int Tn, FlashLayout in,
-                                                                FlashLayout out, float scale, bool causal) {
-    size_t smem = (size_t)(16 * NW + 4 * V2_BC) * (D + 8) * sizeof(T);
-    auto kern = flash2_forward_kernel<T, D, NW>;
+template <typename T, int D, int NW, int MT, bool QREG>
+static void flash2_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, const T *v, int B, int NH, int Tn,
+                           FlashLayout in, FlashLayout out, float scale, bool causal) {
+    constexpr int BR = 16 * NW * MT;
+    size_t smem = (size_t)(BR + 4 * V2_BC) * (D + 8) * sizeof(T);
+    auto kern = flash2_forward_kernel<T, D, NW, MT, QREG>;
     CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    dim3 grid((Tn + 16 * NW - 1) / (16 * NW), B * NH);
+    dim3 grid((Tn + BR - 1) / BR, B * NH);
     kern<<<grid, NW * 32, smem, g->stream>>>(o, lse, q, k, v, NH, Tn, in, out, scale, causal);
     LAUNCH_CHECK("flash2_forward");
 }
@@ -503,8 +527,10 @@ static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *
         LAUNCH_CHECK("flash1_forward");
     }
     if constexpr (sizeof(T) == 2) {
-        if (version == 2 && hs == 64) flash2_forward<T, 64, 4>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
-        if (version == 2 && hs == 128) flash2_forward<T, 128, 4>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 2 && hs == 64) flash2_forward<T, 64, 4, 1, true>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 2 && hs == 128) flash2_forward<T, 128, 4, 1, true>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 3 && hs == 64) flash2_forward<T, 64, 4, 2, true>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 3 && hs == 128) flash2_forward<T, 128, 4, 2, false>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
     }
 }
 
@@ -525,7 +551,7 @@ static void flash_backward_typed(Gpu *g, int version, T *dq, T *dk, T *dv, const
     }
     if (version == 1) LAUNCH_CHECK("flash1_backward");
     if constexpr (sizeof(T) == 2) {
-        if (version != 2) return;
+        if (version < 2) return;                /* version 3 changes the forward pass only */
         CUDA_CHECK(cudaMemsetAsync(dq_acc, 0, rows * hs * sizeof(float), g->stream));
         if (hs == 64) flash2_backward<T, 64, 64>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
         else flash2_backward<T, 128, 32>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
