@@ -16,11 +16,17 @@
  *   the plain backward pass equals central differences of sum(dO * O);
  *   the tiled backward pass (P from lse, D_i = do_i . o_i) equals the plain
  *   one, and D_i equals sum_k p_ik dP_ik;
+ *   the formats: fp32's, fp16's and bf16's largest, smallest normal and
+ *   smallest subnormal numbers by formula equal the ones decoded from their
+ *   bit patterns; loss scaling: 1e-8 underflows to 0 in fp16 and survives
+ *   scaled by 2^16 (to fp16's precision); 65520 overflows; 2^-25 rounds to 0;
  *   common/gpu/flash.cu is byte-identical to the chapter's tangled
  *   build/12-memory/flash.cu.in;
  * then runs the CPU experiments in --quick mode into a temporary directory,
  * checks the files they write, and checks the program's one-line errors.
  * Run from the repository root (make test does). */
+#include <float.h>
+
 #include "memory.c"
 
 #include "check.h"
@@ -164,6 +170,25 @@ static void test_backward(Check *t) {
         }
 }
 
+static void test_formats(Check *t) {
+    Format f16 = {"fp16", 5, 10}, bf16 = {"bf16", 8, 7}, f32 = {"fp32", 8, 23};
+    check_true(t, format_max(f16) == 65504 && f16_to_f32(0x7BFF) == 65504, "fp16: largest = (2 - 2^-10) 2^15 = 65504");
+    check_true(t, format_min_normal(f16) == f16_to_f32(0x0400) && format_min_subnormal(f16) == f16_to_f32(0x0001),
+               "fp16: smallest normal 2^-14 and subnormal 2^-24 decode from 0x0400 and 0x0001");
+    check_true(t, format_max(bf16) == bf16_to_f32(0x7F7F) && format_min_normal(bf16) == bf16_to_f32(0x0080) &&
+                      format_min_subnormal(bf16) == bf16_to_f32(0x0001), "bf16: the three extremes decode");
+    check_true(t, format_max(f32) == FLT_MAX && format_min_normal(f32) == FLT_MIN && format_epsilon(f32) == FLT_EPSILON,
+               "fp32: FLT_MAX, FLT_MIN, FLT_EPSILON");
+    check_true(t, f16_to_f32(f32_to_f16(1e-8f)) == 0, "loss scaling: 1e-8 rounds to zero in fp16");
+    float back = f16_to_f32(f32_to_f16(1e-8f * 65536)) / 65536;
+    check_close(t, back, 1e-8, 0, ldexp(1, -11), "  and scaled by 2^16 it survives, to fp16's precision (%.4g)", back);
+    check_true(t, isinf(f16_to_f32(f32_to_f16(65520.0f))), "65520 overflows fp16 (rounds to even: infinity)");
+    check_true(t, f16_to_f32(f32_to_f16((float)ldexp(1, -25))) == 0 &&
+                      f16_to_f32(f32_to_f16((float)ldexp(1.01, -25))) == (float)ldexp(1, -24),
+               "2^-25 rounds to 0 in fp16 (a tie, to even), a little more to 2^-24");
+    check_true(t, bf16_to_f32(f32_to_bf16(1e-8f)) != 0, "bf16 holds 1e-8 without scaling");
+}
+
 static char *slurp(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -226,6 +251,16 @@ static void test_experiments(Check *t) {
         check_true(t, ok, "ch12-tiled-bwd: 6 cases, tiled backward = plain to 1e-5");
         tsv_free(tb);
     }
+    TsvTable *fm = load(t, dir, "ch12-formats");
+    if (fm) {
+        bool ok = tsv_rows(fm) == 3;
+        for (size_t i = 0; i < tsv_rows(fm); i++)
+            ok &= num(t, fm, i, "max") == num(t, fm, i, "max_decoded") &&
+                  num(t, fm, i, "min_normal") == num(t, fm, i, "min_normal_decoded") &&
+                  num(t, fm, i, "min_subnormal") == num(t, fm, i, "min_subnormal_decoded");
+        check_true(t, ok, "ch12-formats: 3 formats, formula = decoded bits");
+        tsv_free(fm);
+    }
     TsvTable *tl = load(t, dir, "ch12-tiles");
     if (tl) {
         int skipped = 0;
@@ -247,6 +282,7 @@ int main(void) {
     test_io(&t);
     test_tiled_forward(&t);
     test_backward(&t);
+    test_formats(&t);
     test_one_artifact(&t);
     test_experiments(&t);
     expect_program(&t, "ch12-memory", "check", 1, "--device cuda");
