@@ -1,6 +1,6 @@
 /* test_ch12.c -- chapter 12, memory optimization (first part: flash attention).
  *
- * Includes the tangled program (build/12-memory/memory.c, with TESTING
+ * Includes the tangled program (build/12-memopt/memopt.c, with TESTING
  * defined so that it has no main) and checks every derivation of the
  * chapter numerically:
  *   the online softmax (one pass, and block by block with merges in any
@@ -21,13 +21,13 @@
  *   bit patterns; loss scaling: 1e-8 underflows to 0 in fp16 and survives
  *   scaled by 2^16 (to fp16's precision); 65520 overflows; 2^-25 rounds to 0;
  *   common/gpu/flash.cu is byte-identical to the chapter's tangled
- *   build/12-memory/flash.cu.in;
+ *   build/12-memopt/flash.cu.in;
  * then runs the CPU experiments in --quick mode into a temporary directory,
  * checks the files they write, and checks the program's one-line errors.
  * Run from the repository root (make test does). */
 #include <float.h>
 
-#include "memory.c"
+#include "memopt.c"
 
 #include "check.h"
 #include "chapter_test.h"
@@ -206,7 +206,7 @@ static char *slurp(const char *path, size_t *len) {
 
 static void test_one_artifact(Check *t) {
     size_t a = 0, b = 0;
-    char *woven = slurp("build/12-memory/flash.cu.in", &a), *runtime = slurp("common/gpu/flash.cu", &b);
+    char *woven = slurp("build/12-memopt/flash.cu.in", &a), *runtime = slurp("common/gpu/flash.cu", &b);
     check_true(t, woven && runtime && a == b && memcmp(woven, runtime, a) == 0,
                "common/gpu/flash.cu is the chapter's tangled flash.cu.in, byte for byte (%zu and %zu bytes)", a, b);
     free(woven), free(runtime);
@@ -217,7 +217,7 @@ static void test_experiments(Check *t) {
     if (!mkdtemp(dir)) die("cannot make a temporary directory");
     Run r = {0};
     quick_common(&r.c, "test_ch12", dir);
-    check_true(t, run_all_experiments("ch12-memory", COMMANDS, sizeof COMMANDS / sizeof COMMANDS[0], &r) == 0,
+    check_true(t, run_all_experiments("ch12-memopt", COMMANDS, sizeof COMMANDS / sizeof COMMANDS[0], &r) == 0,
                "every experiment of all runs in --quick mode");
     TsvTable *io = load(t, dir, "ch12-io");
     if (io) {
@@ -285,9 +285,9 @@ int main(void) {
     test_formats(&t);
     test_one_artifact(&t);
     test_experiments(&t);
-    expect_program(&t, "ch12-memory", "check", 1, "--device cuda");
-    expect_program(&t, "ch12-memory", "io --device cuda", 1, "CPU only");
-    expect_program(&t, "ch12-memory", "nonsense", 2, "nonsense");
-    expect_program(&t, "ch12-memory", "io --data brown", 2, "--data");
+    expect_program(&t, "ch12-memopt", "check", 1, "--device cuda");
+    expect_program(&t, "ch12-memopt", "io --device cuda", 1, "CPU only");
+    expect_program(&t, "ch12-memopt", "nonsense", 2, "nonsense");
+    expect_program(&t, "ch12-memopt", "io --data brown", 2, "--data");
     return check_summary(&t);
 }

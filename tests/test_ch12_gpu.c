@@ -16,7 +16,7 @@
  * CH12_SANITIZE=1 (set by the compute-sanitizer runs) keeps to the smallest
  * shapes and skips the experiments.  Without a GPU (or a build without
  * CUDA) it prints "skipped: ..." and the closing line with nothing checked. */
-#include "memory.c"
+#include "memopt.c"
 
 #include "check.h"
 #include "chapter_test.h"

@@ -1,11 +1,11 @@
 /* flash.cu -- flash attention: attention computed tile by tile with an
  * online softmax, so the T x T matrix of scores never exists in device
- * memory.  Chapter 12 (chapters/12-memory/memory.nw) derives and presents
- * every line of this file and tangles it (build/12-memory/flash.cu.in);
+ * memory.  Chapter 12 (chapters/12-memopt/memopt.nw) derives and presents
+ * every line of this file and tangles it (build/12-memopt/flash.cu.in);
  * tests/test_ch12.c checks that this copy is byte-identical.  Edit the
  * chapter, then copy the tangled file here.  See gpu.h for the contract.
  *
- * Two versions of each pass:
+ * The versions, each a step further:
  *   version 1  one thread per row, f32 arithmetic on CUDA cores, K and V
  *              (or Q and dO) tiles in shared memory: the algorithm, plainly;
  *   version 2  tensor cores (mma.sync m16n8k16, f32 accumulation), a warp
