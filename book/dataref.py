@@ -28,6 +28,14 @@ A number, inline:
             math, N significant digits, 2 by default; plain below 10,000),
             :text (a string, Markdown-escaped; the default), :raw (as is)
 
+A count of rows, inline:
+
+    {{count STEM [SELECTOR ...]}}
+    {{count ch08-hf-reverse quantity!=logits quantity!=loss}}
+
+  the number of rows the selectors leave (any number, zero included),
+  written as an integer with thousands separators.
+
 A whole table, alone on its line:
 
     {{table STEM cols=A,B,C head="A|B|C" fmt=":d|:.2f|:text" align=lrr where=SELECTOR}}
@@ -270,9 +278,22 @@ def resolve_table(body):
     return "\n".join(out)
 
 
+def resolve_count(body):
+    """The number of rows a count reference's selectors leave, given its body."""
+    toks = _tokens(body)
+    if len(toks) < 2:
+        raise DataRefError("a count reference needs a file: {{count STEM [SELECTOR ...]}}")
+    if toks[-1].startswith(":"):
+        raise DataRefError("a count takes no format (it is written as an integer)")
+    _, _, rows = select_rows(toks[1], toks[2:])
+    return format(len(rows), ",d")
+
+
 def resolve(body):
     """The text a reference stands for, given its body."""
     body = body.strip()
+    if body.startswith("count "):
+        return resolve_count(body)
     if body.startswith("table ") or body == "table":
         return resolve_table(body)
     return resolve_inline(body)

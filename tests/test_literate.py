@@ -331,6 +331,14 @@ def test_dataref(tmp):
             got = "error: %s" % e
         check(got == want, "{{%s}} is %r (got %r)" % (body, want, got))
 
+    for body, want in [("count t1", "3"), ("count t1 order>=2", "2"), ("count t1 name!=one flag=1", "2"),
+                       ("count t1 order>5", "0"), ("count t1 n>0 row=last", "1")]:
+        got = ref(body)
+        check(got == want, "{{%s}} counts %s rows (got %r)" % (body, want, got))
+    for body, want in [("count t1 :d", "takes no format"), ("count nothere", "no data file")]:
+        e = err(body)
+        check(want in e, "{{%s}} is refused: %r (got %r)" % (body, want, e))
+
     table = ref('table t1 cols=order,name,val_ppl head="Order|Name|Val" fmt=":d|:text|:.1f" where=order>=2')
     check(table.split("\n") == ["| Order | Name | Val |", "|---:|:---|---:|", "| 2 | two, words | 8.5 |", "| 3 | a\\_b\\*c | 9.8 |"],
           "a table: columns, headings, formats, default alignment, a where selector (%r)" % table)
