@@ -173,7 +173,16 @@ SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)", re.S)
 def spaced_code_spans(prose):
     """Inline code in prose whose text begins or ends with a space: pandoc trims it, so `` ` the` `` reads
     "the" in the book.  A span of two or more backquotes may pad a backquote at its edge with one space."""
-    bad = []
+    bad, kept, fence = [], [], None
+    for line in prose.split("\n"):                 # fenced code blocks are not inline code
+        f = re.match(r"^\s*(`{3,}|~{3,})", line)
+        if fence is None and f:
+            fence = f.group(1)
+        elif fence is not None and f and f.group(1).startswith(fence[0] * len(fence)) and not line.strip().strip(fence[0]):
+            fence = None
+        elif fence is None:
+            kept.append(line)
+    prose = "\n".join(kept)
     for m in SPAN.finditer(prose):
         fence, body = m.group(1), m.group(2)
         if not body.strip():
@@ -446,7 +455,8 @@ def test_code_spans():
         check(got == want, "quotes and inline code: %r -> %r (got %r)" % (pieces, want, got))
     for prose, want in (("the token ` the` and", ["` the`"]), ("`the ` here", ["`the `"]), ("`\u2423the`, `a`", []),
                         ("a `` `x` `` b", []), ("`` ` x` ``", []), ("`` x ``", ["`` x ``"]), ("`run a\nb` c `d`", []),
-                        ("`a` then ` b`", ["` b`"]), ("`` `` and ```", [])):
+                        ("`a` then ` b`", ["` b`"]), ("`` `` and ```", []),
+                        ("text\n    ```\n    $ run \\\n      --flag\n    ```\nafter ` x`", ["` x`"])):
         got = spaced_code_spans(prose)
         check(got == want, "inline code with a space at an edge: %r -> %r (got %r)" % (prose, want, got))
 
