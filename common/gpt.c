@@ -264,42 +264,71 @@ static void op_residual_forward(Gpt *m, void *out, const void *a, const void *b,
 
 /* ---- Making and freeing a model ------------------------------------------------------------------ */
 
-/* Carve the activations, or (m->a untouched, dry) only count their bytes. */
-typedef struct { Gpt *m; bool dry; size_t bytes; } Carver;
+/* Carve the activations, or (m->a untouched, dry) only count their bytes.
+ * With an arena (GptMemOptions.arena) the buffers come from it. */
+typedef struct { Gpt *m; bool dry; size_t bytes; Arena *arena; GptActivations *a; const GptMemOptions *o; } Carver;
 
 static void *take(Carver *k, size_t bytes) {
     bytes = (bytes + 255) / 256 * 256;
     k->bytes += bytes;
     if (k->dry) return NULL;
+    if (k->arena) return k->m->gpu ? arena_alloc(k->arena, bytes) : arena_alloc_zero(k->arena, bytes);
     return k->m->gpu ? gpu_malloc(bytes) : xcalloc(1, bytes);
 }
 
-static void carve_activations(Carver *k, const GptConfig *c, DType dt, int B, int T) {
-    GptActivations *a = k->dry ? &(GptActivations){0} : &k->m->a;
+/* Block l's activations: what its backward pass reads. */
+static void carve_layer(Carver *k, const GptConfig *c, DType dt, int B, int T, int l) {
+    GptActivations *a = k->a;
     size_t e = dtype_size(dt), N = (size_t)B * T, C = (size_t)c->C, F = (size_t)c->F;
-    for (int l = 0; l < c->L; l++) {
-        a->ln1[l] = take(k, N * C * e), a->qkv[l] = take(k, 3 * N * C * e), a->atty[l] = take(k, N * C * e);
-        a->att[l] = take(k, N * (size_t)c->NH * T * e);
-        a->res2[l] = take(k, N * C * e), a->ln2[l] = take(k, N * C * e);
-        a->fch[l] = take(k, N * F * e), a->fchg[l] = take(k, N * F * e), a->res3[l] = take(k, N * C * e);
-        a->ln1_mean[l] = take(k, N * 4), a->ln1_rstd[l] = take(k, N * 4);
-        a->ln2_mean[l] = take(k, N * 4), a->ln2_rstd[l] = take(k, N * 4);
-    }
-    a->encoded = take(k, N * C * e), a->lnf = take(k, N * C * e), a->scratch = take(k, N * C * e);
-    a->logits = take(k, N * (size_t)c->V * e);
-    a->lnf_mean = take(k, N * 4), a->lnf_rstd = take(k, N * 4), a->losses = take(k, N * 4), a->lse = take(k, N * 4);
+    a->ln1[l] = take(k, N * C * e), a->qkv[l] = take(k, 3 * N * C * e), a->atty[l] = take(k, N * C * e);
+    a->att[l] = take(k, N * (size_t)c->NH * T * e);
+    a->res2[l] = take(k, N * C * e), a->ln2[l] = take(k, N * C * e);
+    a->fch[l] = take(k, N * F * e), a->fchg[l] = take(k, N * F * e), a->res3[l] = take(k, N * C * e);
+    a->ln1_mean[l] = take(k, N * 4), a->ln1_rstd[l] = take(k, N * 4);
+    a->ln2_mean[l] = take(k, N * 4), a->ln2_rstd[l] = take(k, N * 4);
+}
+
+/* The head: the final norm, its statistics, the logits (R rows with the fused classifier), their lse. */
+static void carve_head(Carver *k, const GptConfig *c, DType dt, int B, int T) {
+    GptActivations *a = k->a;
+    size_t e = dtype_size(dt), N = (size_t)B * T, C = (size_t)c->C;
+    size_t rows = k->o && k->o->classifier_rows > 0 && (size_t)k->o->classifier_rows < N ? (size_t)k->o->classifier_rows : N;
+    a->lnf = take(k, N * C * e);
+    a->logits = take(k, rows * (size_t)c->V * e);
+    a->lnf_mean = take(k, N * 4), a->lnf_rstd = take(k, N * 4), a->lse = take(k, N * 4);
+}
+
+/* What lives through the whole step: the embedding's output, the backward
+ * scratch, the GPU's attention scratch and sorted tokens, the batch. */
+static void carve_base(Carver *k, const GptConfig *c, DType dt, int B, int T) {
+    GptActivations *a = k->a;
+    size_t e = dtype_size(dt), N = (size_t)B * T, C = (size_t)c->C, F = (size_t)c->F;
+    a->encoded = take(k, N * C * e), a->scratch = take(k, N * C * e);
     a->dres = take(k, N * C * e), a->dln = take(k, N * C * e), a->dqkv = take(k, 3 * N * C * e);
     a->datty = take(k, N * C * e), a->dfch = take(k, N * F * e), a->dfchg = take(k, N * F * e);
     bool gpu = k->dry ? gpu_available() : k->m->gpu != NULL;   /* a dry count is for sizing a GPU */
     a->att_scratch = gpu ? take(k, attention_scratch_bytes(dt, B, T, c->C, c->NH)) : NULL;
     a->emb_sort = gpu ? take(k, embedding_sort_bytes((int)N)) : NULL;
     a->tokens = take(k, N * 4), a->targets = take(k, N * 4);
+    a->losses = take(k, N * 4);   /* read after the step (the mean loss) */
+}
+
+static void carve_activations(Carver *k, const GptConfig *c, DType dt, int B, int T) {
+    carve_base(k, c, dt, B, T);
+    for (int l = 0; l < c->L; l++) carve_layer(k, c, dt, B, T, l);
+    carve_head(k, c, dt, B, T);
+}
+
+size_t gpt_activation_bytes_opts(const GptConfig *c, DType dt, int B, int T, const GptMemOptions *o) {
+    GptActivations scratch_acts;
+    memset(&scratch_acts, 0, sizeof scratch_acts);
+    Carver k = {.m = NULL, .dry = true, .a = &scratch_acts, .o = o};
+    carve_activations(&k, c, dt, B, T);
+    return k.bytes;
 }
 
 size_t gpt_activation_bytes(const GptConfig *c, DType dt, int B, int T) {
-    Carver k = {.m = NULL, .dry = true};
-    carve_activations(&k, c, dt, B, T);
-    return k.bytes;
+    return gpt_activation_bytes_opts(c, dt, B, T, NULL);
 }
 
 static void release(Gpt *m, void *p) {
@@ -309,6 +338,10 @@ static void release(Gpt *m, void *p) {
 }
 
 Gpt *gpt_new(const GptConfig *c, Gpu *g, DType dt, int Bmax, int Tmax) {
+    return gpt_new_opts(c, g, dt, Bmax, Tmax, NULL);
+}
+
+Gpt *gpt_new_opts(const GptConfig *c, Gpu *g, DType dt, int Bmax, int Tmax, const GptMemOptions *o) {
     char err[256];
     if (!gpt_config_valid(c, err, sizeof err)) die("%s", err);
     if (Bmax <= 0 || Tmax <= 0 || Tmax > c->maxT)
@@ -332,9 +365,22 @@ Gpt *gpt_new(const GptConfig *c, Gpu *g, DType dt, int Bmax, int Tmax) {
     }
     gpt_point(c, m->info, m->params, esz(m), &m->p);
     gpt_point(c, m->info, m->grads, esz(m), &m->g);
-    Carver k = {.m = m, .dry = false};
-    carve_activations(&k, c, dt, Bmax, Tmax);
-    m->act_bytes = k.bytes;
+    if (o) {
+        if (o->classifier_rows < 0) die("gpt_new: classifier_rows must be >= 0 (0: the unfused classifier), not %d", o->classifier_rows);
+        m->mem = *o;
+    }
+    if (m->mem.arena) {
+        m->act_bytes = gpt_activation_bytes_opts(c, dt, Bmax, Tmax, &m->mem);
+        if (g) m->arena = gpu_arena_new(g, "activations", m->act_bytes);
+        else m->arena = arena_new("activations", m->act_bytes);
+        Carver k = {.m = m, .dry = false, .a = &m->a, .o = &m->mem, .arena = m->arena};
+        carve_base(&k, c, dt, Bmax, Tmax);
+        m->marks[0] = arena_mark(m->arena);
+    } else {
+        Carver k = {.m = m, .dry = false, .a = &m->a, .o = &m->mem};
+        carve_activations(&k, c, dt, Bmax, Tmax);
+        m->act_bytes = k.bytes;
+    }
     m->host_targets = xmalloc_array((size_t)Bmax * Tmax, sizeof *m->host_targets);
     m->host_losses = xmalloc_array((size_t)Bmax * Tmax, sizeof *m->host_losses);
     return m;
@@ -344,6 +390,11 @@ void gpt_free(Gpt *m) {
     if (!m) return;
     gpt_profile_stop(m);
     GptActivations *a = &m->a;
+    if (m->arena) {   /* every activation lives in the arena */
+        if (m->gpu) gpu_arena_free(m->arena);
+        else arena_free(m->arena);
+        memset(a, 0, sizeof *a);
+    }
     for (int l = 0; l < m->cfg.L; l++) {
         void *ps[] = {a->ln1[l], a->qkv[l], a->atty[l], a->att[l], a->res2[l], a->ln2[l], a->fch[l], a->fchg[l],
                       a->res3[l], a->ln1_mean[l], a->ln1_rstd[l], a->ln2_mean[l], a->ln2_rstd[l]};
@@ -434,14 +485,74 @@ static size_t load_batch(Gpt *m, const int32_t *tokens, const int32_t *targets, 
     return count;
 }
 
+/* ---- Memory options: the arena's timeline, the fused classifier ---------------------------------- */
+
+static void mem_event(Gpt *m, const char *what, int l) {
+    if (m->nevents == GPT_MAX_EVENTS) return;
+    GptMemEvent *e = &m->events[m->nevents++];
+    if (l >= 0) snprintf(e->what, sizeof e->what, "%s %d", what, l);
+    else snprintf(e->what, sizeof e->what, "%s", what);
+    e->live = m->arena->used;
+}
+
+/* mem.arena: carve block l's activations (l < L) or the head's (l == L) for this batch */
+static void arena_push(Gpt *m, int l) {
+    if (!m->arena) return;
+    m->marks[1 + l] = arena_mark(m->arena);
+    Carver k = {.m = m, .dry = false, .a = &m->a, .o = &m->mem, .arena = m->arena};
+    if (l < m->cfg.L) carve_layer(&k, &m->cfg, m->dt, m->B, m->T, l), mem_event(m, "forward block", l);
+    else carve_head(&k, &m->cfg, m->dt, m->B, m->T), mem_event(m, "head", -1);
+}
+
+/* mem.arena: release block l's activations (or the head's, l == L) */
+static void arena_pop(Gpt *m, int l) {
+    if (!m->arena) return;
+    arena_release_to(m->arena, m->marks[1 + l]);
+    if (l < m->cfg.L) mem_event(m, "backward block", l);
+    else mem_event(m, "backward head", -1);
+}
+
+/* The fused classifier: logits, loss and (grad) their gradient R rows at a
+ * time; dln overwritten and dwte accumulated chunk by chunk. */
+static void fused_classifier(Gpt *m, bool grad, float dloss) {
+    const GptConfig *c = &m->cfg;
+    GptActivations *a = &m->a;
+    int N = m->B * m->T, C = c->C, V = c->V, R = m->mem.classifier_rows;
+    for (int r0 = 0; r0 < N; r0 += R) {
+        int n = N - r0 < R ? N - r0 : R;
+        const void *x = at(m, a->lnf, (size_t)r0 * C);
+        TIMED(m, "matmul fwd: lm head", op_linear_forward(m, a->logits, x, m->p.wte, NULL, n, C, V));
+        if (grad) {
+            TIMED(m, "cross-entropy", if (m->gpu) cross_entropy_fused_cuda(m->gpu, m->dt, a->losses + r0, a->logits, a->targets + r0, dloss, n, V);
+                  else {
+                      cross_entropy_forward(a->losses + r0, a->lse + r0, a->logits, a->targets + r0, n, V);
+                      cross_entropy_backward(a->logits, a->logits, a->lse + r0, a->targets + r0, dloss, n, V);
+                  });
+            TIMED(m, "matmul bwd: lm head", op_linear_backward(m, at(m, a->dln, (size_t)r0 * C), m->g.wte, NULL, a->logits, x,
+                                                               m->p.wte, n, C, V));
+        } else {
+            TIMED(m, "cross-entropy", if (m->gpu) cross_entropy_forward_cuda(m->gpu, m->dt, a->losses + r0, a->lse + r0, a->logits, a->targets + r0, n, V);
+                  else cross_entropy_forward(a->losses + r0, a->lse + r0, a->logits, a->targets + r0, n, V));
+        }
+    }
+}
+
+static bool fused(const Gpt *m) { return m->mem.classifier_rows > 0; }
+
 static void forward_blocks(Gpt *m) {
     const GptConfig *c = &m->cfg;
     GptActivations *a = &m->a;
     int B = m->B, T = m->T, N = B * T, C = c->C, F = c->F;
     TIMED(m, "embedding fwd", if (m->gpu) embedding_forward_cuda(m->gpu, m->dt, a->encoded, a->tokens, m->p.wte, m->p.wpe, B, T, C);
           else embedding_forward(a->encoded, a->tokens, m->p.wte, m->p.wpe, B, T, C));
+    if (m->arena) {
+        arena_release_to(m->arena, m->marks[0]);
+        m->nevents = 0;
+        mem_event(m, "embedding", -1);
+    }
     const void *x = a->encoded;
     for (int l = 0; l < c->L; l++) {
+        arena_push(m, l);
         void *const *w = m->p.layer[l];
         TIMED(m, "layernorm fwd", op_layernorm_forward(m, a->ln1[l], a->ln1_mean[l], a->ln1_rstd[l], x, w[GPT_LN1W], w[GPT_LN1B], N, C));
         TIMED(m, "matmul fwd: qkv", op_linear_forward(m, a->qkv[l], a->ln1[l], w[GPT_QKVW], w[GPT_QKVB], N, C, 3 * C));
@@ -455,8 +566,9 @@ static void forward_blocks(Gpt *m) {
         TIMED(m, "residual fwd", op_residual_forward(m, a->res3[l], a->res2[l], a->scratch, (size_t)N * C));
         x = a->res3[l];
     }
+    arena_push(m, c->L);
     TIMED(m, "layernorm fwd", op_layernorm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, x, m->p.lnfw, m->p.lnfb, N, C));
-    TIMED(m, "matmul fwd: lm head", op_linear_forward(m, a->logits, a->lnf, m->p.wte, NULL, N, C, c->V));
+    if (!fused(m)) TIMED(m, "matmul fwd: lm head", op_linear_forward(m, a->logits, a->lnf, m->p.wte, NULL, N, C, c->V));
 }
 
 static float mean_loss(Gpt *m, size_t count) {
@@ -472,6 +584,11 @@ static float mean_loss(Gpt *m, size_t count) {
 float gpt_forward(Gpt *m, const int32_t *tokens, const int32_t *targets, int B, int T) {
     size_t count = load_batch(m, tokens, targets, B, T);
     forward_blocks(m);
+    if (fused(m)) {
+        if (!targets) return NAN;
+        fused_classifier(m, false, 0.0f);
+        return mean_loss(m, count);
+    }
     if (!targets) return NAN;
     int N = B * T, V = m->cfg.V;
     TIMED(m, "cross-entropy", if (m->gpu) cross_entropy_forward_cuda(m->gpu, m->dt, m->a.losses, m->a.lse, m->a.logits, m->a.targets, N, V);
@@ -480,6 +597,7 @@ float gpt_forward(Gpt *m, const int32_t *tokens, const int32_t *targets, int B, 
 }
 
 void gpt_get_logits(const Gpt *m, float *host) {
+    if (fused(m)) die("gpt_get_logits: a model with the fused classifier keeps no logits [B,T,V]");
     size_t n = (size_t)m->B * m->T * m->cfg.V;
     if (m->gpu) gpu_download_f32(m->gpu, m->dt, host, m->a.logits, n);
     else memcpy(host, m->a.logits, n * 4);
@@ -499,10 +617,12 @@ static void backward_blocks(Gpt *m) {
     int B = m->B, T = m->T, N = B * T, C = c->C, F = c->F;
     size_t e = esz(m);
     /* the logits hold their gradient; the tied output layer first */
-    TIMED(m, "matmul bwd: lm head", op_linear_backward(m, a->dln, m->g.wte, NULL, a->logits, a->lnf, m->p.wte, N, C, c->V));
+    if (!fused(m))   /* the fused classifier has already written dln and added into dwte */
+        TIMED(m, "matmul bwd: lm head", op_linear_backward(m, a->dln, m->g.wte, NULL, a->logits, a->lnf, m->p.wte, N, C, c->V));
     TIMED(m, "memset", dev_zero(m, a->dres, (size_t)N * C * e));
     TIMED(m, "layernorm bwd", op_layernorm_backward(m, a->dres, m->g.lnfw, m->g.lnfb, a->dln, a->res3[c->L - 1], m->p.lnfw,
                                                     a->lnf_mean, a->lnf_rstd, N, C));
+    arena_pop(m, c->L);
     for (int l = c->L - 1; l >= 0; l--) {
         void *const *w = m->p.layer[l];
         void *const *gw = m->g.layer[l];
@@ -521,6 +641,7 @@ static void backward_blocks(Gpt *m) {
         TIMED(m, "matmul bwd: qkv", op_linear_backward(m, a->dln, gw[GPT_QKVW], gw[GPT_QKVB], a->dqkv, a->ln1[l], w[GPT_QKVW], N, C, 3 * C));
         TIMED(m, "layernorm bwd", op_layernorm_backward(m, a->dres, gw[GPT_LN1W], gw[GPT_LN1B], a->dln, x, w[GPT_LN1W],
                                                         a->ln1_mean[l], a->ln1_rstd[l], N, C));
+        arena_pop(m, l);
     }
     TIMED(m, "embedding bwd", if (m->gpu) embedding_backward_sorted_cuda(m->gpu, m->dt, m->g.wte, m->g.wpe, a->dres, a->emb_sort, B, T, C);
           else embedding_backward(m->g.wte, m->g.wpe, a->dres, a->tokens, B, T, C));
@@ -534,7 +655,8 @@ float gpt_forward_backward(Gpt *m, const int32_t *tokens, const int32_t *targets
     forward_blocks(m);
     float dloss = count ? 1.0f / (float)count : 0.0f;
     GptActivations *a = &m->a;
-    TIMED(m, "cross-entropy", if (m->gpu) cross_entropy_fused_cuda(m->gpu, m->dt, a->losses, a->logits, a->targets, dloss, N, V);
+    if (fused(m)) fused_classifier(m, true, dloss);
+    else TIMED(m, "cross-entropy", if (m->gpu) cross_entropy_fused_cuda(m->gpu, m->dt, a->losses, a->logits, a->targets, dloss, N, V);
           else {
               cross_entropy_forward(a->losses, a->lse, a->logits, a->targets, N, V);
               cross_entropy_backward(a->logits, a->logits, a->lse, a->targets, dloss, N, V);

@@ -154,6 +154,34 @@ typedef struct {
     int32_t *tokens, *targets;                  /* [B,T] on the model's device */
 } GptActivations;
 
+/* Memory options (chapter 11).  gpt_new is gpt_new_opts with every option
+ * off (NULL), and nothing below changes what a model without them does.
+ *
+ * arena: the activations come from one arena (tensor.h; gpu_arena_new on a
+ * GPU) sized for the whole step: the batch, the backward scratch and the
+ * embedding's output when the model is made, each block's activations when
+ * the forward pass reaches the block, the head's (final norm, logits) after
+ * the last block; the backward pass releases the head and then each block
+ * as it leaves them (stack order).  Every carve and release is recorded as a
+ * GptMemEvent with the bytes then live, the step's memory timeline.
+ *
+ * classifier_rows R > 0: the fused classifier.  The logits buffer holds R
+ * rows of V instead of B T; the output layer, the cross-entropy and (in
+ * training) its gradient run R positions at a time, the gradient of each
+ * chunk consumed (dln, dwte) before the next chunk is computed.  Results
+ * equal the unfused path's to rounding (on a GPU in bf16/f16, dwte is rounded
+ * once per chunk); gpt_get_logits is refused (no full logits exist). */
+typedef struct {
+    bool arena;
+    int classifier_rows;
+} GptMemOptions;
+
+#define GPT_MAX_EVENTS (2 * GPT_MAX_LAYERS + 8)
+typedef struct {
+    char what[40];          /* "embedding", "forward block 3", "head", "backward head", "backward block 3" */
+    size_t live;            /* bytes of the activation arena in use after it */
+} GptMemEvent;
+
 typedef struct {
     GptConfig cfg;
     Gpu *gpu;               /* NULL: the CPU */
@@ -173,6 +201,11 @@ typedef struct {
     float *host_losses;     /* [Bmax,Tmax] */
     int step;               /* AdamW steps taken */
     GptProfile *prof;       /* NULL unless gpt_profile_start */
+    GptMemOptions mem;      /* gpt_new_opts's options (all off for gpt_new) */
+    Arena *arena;           /* mem.arena: the activations' arena, else NULL */
+    ArenaMark marks[GPT_MAX_LAYERS + 2];   /* mem.arena: [0] after the base, [1 + l] before block l, [1 + L] before the head */
+    GptMemEvent events[GPT_MAX_EVENTS];    /* mem.arena: the last step's timeline */
+    int nevents;
 } Gpt;
 
 /* Make a model of configuration c for batches up to Bmax x Tmax, on the CPU
@@ -180,6 +213,11 @@ typedef struct {
  * gpt_load_into fills them. */
 Gpt *gpt_new(const GptConfig *c, Gpu *g, DType dt, int Bmax, int Tmax);
 void gpt_free(Gpt *m);          /* NULL is fine */
+/* gpt_new with memory options (o NULL: none; see GptMemOptions). */
+Gpt *gpt_new_opts(const GptConfig *c, Gpu *g, DType dt, int Bmax, int Tmax, const GptMemOptions *o);
+/* gpt_activation_bytes for a model made with options o (NULL: none); with
+ * o->arena, the arena's capacity. */
+size_t gpt_activation_bytes_opts(const GptConfig *c, DType dt, int B, int T, const GptMemOptions *o);
 /* Bytes gpt_new would allocate on a GPU for activations and scratch (the
  * attention's scratch counted only where a GPU is available). */
 size_t gpt_activation_bytes(const GptConfig *c, DType dt, int B, int T);

@@ -83,6 +83,9 @@ void *gpu_malloc(size_t bytes);            /* plain cudaMalloc, checked */
  * (any other failure dies, as gpu_malloc does): for finding a device's limit. */
 void *gpu_try_malloc(size_t bytes);
 void gpu_free(void *p);
+/* The device's free and total bytes as the driver counts them (cudaMemGetInfo):
+ * every process's and library's allocations, rounded to the driver's pages. */
+void gpu_memory_info(Gpu *g, size_t *free_bytes, size_t *total_bytes);
 void gpu_upload(Gpu *g, void *dst, const void *src, size_t bytes);    /* host -> device */
 void gpu_download(Gpu *g, void *dst, const void *src, size_t bytes);  /* device -> host, synchronizes */
 void gpu_copy(Gpu *g, void *dst, const void *src, size_t bytes);      /* device -> device */

@@ -580,6 +580,128 @@ static void test_quick_regularize(Check *t, Run *r) {
     tsv_free(g);
 }
 
+/* The learning-rate sweep: its design (equal examples, a ladder of rates), a --quick run, and a
+ * diverged run that stops the run, not the program. */
+static void die_diverge(void *ctx) {
+    Run *r = ctx;
+    MlpConfig c = {.V = r->data->vocab.size, .T = 4, .D = 4, .H = 8, .L = 1, .act = ACT_GELU};
+    Mlp *m = mlp_new(&c, 8, 1);
+    for (size_t k = 0; k < m->n; k++) m->params[k] = NAN;
+    TrainSpec s = {.steps = 5, .batch = 8, .lr = 1e-3, .evals = 1, .eval_positions = 50};
+    train_model(m, r, &s, NULL, "nan");
+}
+static void test_lrbatch(Check *t, Run *r) {
+    bool equal = true, ladder = true, holds = true;
+    for (int i = 0; i < NLRB; i++) {
+        RegRun q = lrb_run(i, false), base = REG_RUNS[REG_BEST];
+        equal &= q.steps * q.batch == LRB_EXAMPLES && q.T == base.T && q.H == base.H && q.dropout == base.dropout &&
+                 q.weight_decay == base.weight_decay;
+        if (i % LRB_RATES) ladder &= q.lr == 2 * lrb_run(i - 1, false).lr && q.batch == lrb_run(i - 1, false).batch;
+        if (i % LRB_RATES == 0) {
+            bool two = false;
+            for (int k = 0; k < LRB_RATES; k++) two |= fabs(lrb_run(i + k, false).lr - 2e-3) < 1e-12;
+            holds &= two;
+        }
+    }
+    check_true(t, NLRB == 20 && equal, "lrbatch: 20 runs, each the grid's best configuration, each 2^21 examples");
+    check_true(t, ladder && holds, "each batch's five rates double from one to the next, and include 2e-3");
+    check_true(t, lrb_run(0, false).batch == 128 && lrb_run(19, false).batch == 2048 &&
+                      fabs(lrb_run(0, false).lr - 5e-4) < 1e-12 && fabs(lrb_run(19, false).lr - 3.2e-2) < 1e-12,
+               "batches 128 to 2,048; rates from 5e-4 (batch 128) to 3.2e-2 (batch 2,048)");
+    char err[256];
+    TsvTable *reg = tsv_load("figures/data/ch04-reg.tsv", err, sizeof err);
+    if (reg) {   /* the sweep's configuration is the grid's best on validation, as the chapter says */
+        size_t best = 0;
+        for (size_t i = 1; i < tsv_rows(reg); i++)
+            if (num(t, reg, i, "val_ppl") < num(t, reg, best, "val_ppl")) best = i;
+        check_true(t, num(t, reg, best, "run") == REG_BEST, "run %d is the grid's best on validation (it is run %.0f)",
+                   REG_BEST, num(t, reg, best, "run"));
+        tsv_free(reg);
+    }
+    TsvTable *book = tsv_load("figures/data/ch04-lrbatch.tsv", err, sizeof err);
+    check_true(t, book != NULL, "the book's sweep, figures/data/ch04-lrbatch.tsv, loads%s%s", book ? "" : ": ", book ? "" : err);
+    if (book) {   /* the book's sweep: what the prose says of it */
+        bool all = tsv_rows(book) >= (size_t)NLRB, none = true, late = true;
+        for (size_t i = 0; all && i < tsv_rows(book); i++) {
+            double steps = num(t, book, i, "steps");
+            if (i < (size_t)NLRB) all &= num(t, book, i, "run") == (double)i && num(t, book, i, "seed") == 1;
+            all &= num(t, book, i, "examples") == LRB_EXAMPLES && steps * num(t, book, i, "batch") == LRB_EXAMPLES;
+            none &= num(t, book, i, "diverged_step") == -1;
+            late &= num(t, book, i, "best_step") >= steps - 2 * (int64_t)(steps / REG_EVALS);
+        }
+        check_true(t, all, "ch04-lrbatch.tsv: the 20 runs with seed 1 in order, then the second seeds, each 2^21 examples");
+        check_true(t, none, "no run of the book's sweep diverged, as the chapter says");
+        check_true(t, late, "every run's best step is its last evaluation or the one before, as the chapter says");
+        tsv_free(book);
+    }
+    check_true(t, experiment_lrbatch(r) == 0, "lrbatch --quick runs (the middle rate of the smallest and the largest batch)");
+    TsvTable *g = load(t, r->c.out, "ch04-lrbatch");
+    if (g) {
+        bool ok = tsv_rows(g) == 2;
+        for (size_t i = 0; ok && i < tsv_rows(g); i++)
+            ok &= num(t, g, i, "examples") == LRB_QUICK_EXAMPLES && num(t, g, i, "steps") * num(t, g, i, "batch") ==
+                  LRB_QUICK_EXAMPLES && num(t, g, i, "diverged_step") == -1 && isfinite(num(t, g, i, "test_ppl")) &&
+                  num(t, g, i, "val_ppl") < r->data->vocab.size && num(t, g, i, "best_step") <= num(t, g, i, "steps");
+        check_true(t, ok, "--quick: two rows, each %d examples, finite and below V", LRB_QUICK_EXAMPLES);
+        check_true(t, num(t, g, 0, "batch") == 4 && num(t, g, 0, "lr") == 2e-3 && num(t, g, 1, "batch") == 64 &&
+                          num(t, g, 1, "lr") == 8e-3,
+                   "--quick: the smallest and largest batches divided by 32, each at its middle rate");
+        tsv_free(g);
+    }
+    /* a non-finite loss: a sweep's run stops and says where; train without the tolerance dies */
+    MlpConfig c = {.V = r->data->vocab.size, .T = 4, .D = 4, .H = 8, .L = 1, .act = ACT_GELU};
+    Mlp *m = mlp_new(&c, 8, 1);
+    for (size_t k = 0; k < m->n; k++) m->params[k] = NAN;
+    TrainSpec s = {.steps = 5, .batch = 8, .lr = 1e-3, .evals = 1, .eval_positions = 50, .tolerate_divergence = true};
+    TrainResult res = train_model(m, r, &s, NULL, "nan");
+    check_true(t, res.diverged_step == 0 && res.last_step == 0, "NaN parameters: the run stops at step 0 and says so");
+    mlp_free(m);
+    expect_die(t, die_diverge, r, "the loss became", "without the tolerance, the program stops in one line");
+}
+
+/* lrbatch-best on a made-up sweep whose validation loss is a parabola in log2(rate) with its bottom
+ * at 3e-3 (B / 512)^(1/2): the vertex recovers each bottom, the exponent is 1/2; a bottom beyond
+ * the window is flagged; a second seed's row is found. */
+static void test_lrbatch_best(Check *t, Run *r) {
+    char *dir = xasprintf("%s/lrb", r->c.out), *path = xasprintf("%s/ch04-lrbatch.tsv", dir);
+    char *mk = xasprintf("mkdir -p %s", dir);
+    if (system(mk) != 0) die("cannot make %s", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) die("cannot write %s", path);
+    fprintf(f, "run\tbatch\tlr\tseed\tsteps\tbest_step\tval_ppl\ttest_ppl\n");
+    for (int i = 0; i < NLRB; i++) {
+        RegRun q = lrb_run(i, true);
+        double bottom = 3e-3 * sqrt(q.batch * 32 / 512.0), u = log2(q.lr / bottom);
+        if (q.batch == 4) bottom = 1, u = log2(q.lr);   /* batch 128: the bottom far above the window */
+        fprintf(f, "%d\t%d\t%g\t1\t%" PRId64 "\t%" PRId64 "\t%.10g\t%.10g\n", i, q.batch, q.lr, q.steps, q.steps,
+                exp(1.5 + 0.1 * u * u), exp(1.6 + 0.1 * u * u));
+    }
+    fprintf(f, "99\t16\t0.004\t2\t64\t64\t5.5\t5.75\n");
+    fclose(f);
+    Run rr = *r;
+    rr.c.out = dir;
+    check_true(t, experiment_lrbatch_best(&rr) == 0, "lrbatch-best reads a sweep and writes its summary");
+    TsvTable *g = load(t, dir, "ch04-lrbatch-best");
+    if (g && tsv_rows(g) == 4) {
+        bool ok = true;
+        for (size_t b = 1; b < 4; b++)
+            ok &= fabs(num(t, g, b, "vertex_lr") / (3e-3 * sqrt(num(t, g, b, "batch") * 32 / 512)) - 1) < 2e-3 &&
+                  num(t, g, b, "at_edge") == 0;
+        check_true(t, ok, "the parabola's vertex is each batch's bottom, 3e-3 (B/512)^(1/2), to 0.2%%");
+        check_true(t, num(t, g, 0, "at_edge") == 1 && num(t, g, 0, "best_lr") == 8e-3,
+                   "a bottom beyond the window: the top rung, flagged as an edge");
+        check_close(t, num(t, g, 3, "local_exponent"), 0.5, 0, 2e-3, "the local exponent between 1,024 and 2,048 is 1/2");
+        check_close(t, num(t, g, 3, "sqrt_lr"), 6e-3, 0, 2e-3, "the square-root rule from 512 predicts 6e-3 at 2,048");
+        check_close(t, num(t, g, 3, "linear_lr"), 1.2e-2, 0, 2e-3, "the linear rule predicts 1.2e-2");
+        check_true(t, num(t, g, 1, "seed2_val_ppl") == 5.5 && isnan(num(t, g, 2, "seed2_val_ppl")),
+                   "a second seed's row at the best rate is found, and only there");
+    } else {
+        check_true(t, false, "lrbatch-best writes one row per batch");
+    }
+    if (g) tsv_free(g);
+    free(mk), free(path), free(dir);
+}
+
 /* The held-out log-probabilities: a round trip, and a file for another corpus refused. */
 static void die_read_probs(void *path) { free(read_logprobs(path, 7, 3)); }
 static void test_logprobs_file(Check *t, Run *r) {
@@ -667,6 +789,9 @@ static void test_command_line(Check *t, const char *dir) {
         {"regularize --quick --run 10", "1", "--run 10"},
         {"mix --quick --probs /nonexistent/probs.bin", "1", "/nonexistent/probs.bin"},
         {NULL, "1", "bytes c3 a9"},
+        {"lrbatch", "1", "--device cuda"},
+        {"lrbatch --quick --run 20", "1", "--run 20"},
+        {"lrbatch-best --out /nonexistent", "1", "/nonexistent/ch04-lrbatch.tsv"},
     };
     char *gen = xasprintf("generate --model %s", garbage);
     char *utf = xasprintf("generate --quick --model %s/quick.safetensors --prompt Caf\xc3\xa9", dir);
@@ -715,6 +840,8 @@ int main(void) {
     test_perplexity(&t, &r);
     test_quick_experiments(&t, &r);
     test_quick_regularize(&t, &r);
+    test_lrbatch(&t, &r);
+    test_lrbatch_best(&t, &r);
     test_logprobs_file(&t, &r);
     test_solutions(&t, &r);
     dataset_free(r.data);

@@ -122,6 +122,7 @@ int main(void) {
     test_regularized_training(&t, &r, ACT_SWISH);
     test_regularized_training(&t, &r, ACT_RELU);
     check_true(&t, experiment_regularize(&r) == 0, "regularize --device cuda --quick runs");
+    check_true(&t, experiment_lrbatch(&r) == 0, "lrbatch --device cuda --quick runs");
     check_true(&t, experiment_train(&r) == 0, "train --device cuda --quick runs");
     char *path = xasprintf("%s/ch04-train.tsv", dir), err[256];
     TsvTable *tab = tsv_load(path, err, sizeof err);

@@ -84,6 +84,11 @@ extern "C" void gpu_free(void *p) {
     if (p) CUDA_CHECK(cudaFree(p));
 }
 
+extern "C" void gpu_memory_info(Gpu *g, size_t *free_bytes, size_t *total_bytes) {
+    CUDA_CHECK(cudaSetDevice(g->device));
+    CUDA_CHECK(cudaMemGetInfo(free_bytes, total_bytes));
+}
+
 extern "C" Arena *gpu_arena_new(Gpu *g, const char *name, size_t capacity) {
     (void)g;
     Arena *a = (Arena *)xcalloc(1, sizeof *a);
