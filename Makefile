@@ -458,12 +458,14 @@ build/bin/bench-gpu: bench/gpu.c build/bench/gpu_before.o $(LIBCOMMON)
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) -o $@ $< build/bench/gpu_before.o $(LIBCOMMON) $(LDLIBS)
 
-test-gpu: build/tests/test_gpu build/tests/test_gpt_gpu
+test-gpu: build/tests/test_gpu build/tests/test_gpt_gpu build/tests/test_ch09_gpu
 	$(if $(NVCC),,@echo "make test-gpu needs nvcc (CUDA)"; exit 1)
 	build/tests/test_gpu
 	build/tests/test_gpt_gpu
+	build/tests/test_ch09_gpu
 	$(if $(SANITIZER),,@echo "compute-sanitizer not found"; exit 1)
 	$(SANITIZER) --tool memcheck --leak-check full --error-exitcode 1 build/tests/test_gpu
+	CH09_GPU_SANITIZE=1 $(SANITIZER) --tool memcheck --leak-check full --error-exitcode 1 build/tests/test_ch09_gpu
 	$(SANITIZER) --tool racecheck --error-exitcode 1 build/tests/test_gpu
 
 bench-gpu: build/bin/bench-gpu

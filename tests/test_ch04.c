@@ -627,7 +627,7 @@ static void test_lrbatch(Check *t, Run *r) {
             if (i < (size_t)NLRB) all &= num(t, book, i, "run") == (double)i && num(t, book, i, "seed") == 1;
             all &= num(t, book, i, "examples") == LRB_EXAMPLES && steps * num(t, book, i, "batch") == LRB_EXAMPLES;
             none &= num(t, book, i, "diverged_step") == -1;
-            late &= num(t, book, i, "best_step") >= steps - 2 * (int64_t)(steps / REG_EVALS);
+            late &= num(t, book, i, "best_step") >= steps - (int64_t)(steps / REG_EVALS);   /* the last two evaluations */
         }
         check_true(t, all, "ch04-lrbatch.tsv: the 20 runs with seed 1 in order, then the second seeds, each 2^21 examples");
         check_true(t, none, "no run of the book's sweep diverged, as the chapter says");
@@ -695,11 +695,52 @@ static void test_lrbatch_best(Check *t, Run *r) {
         check_close(t, num(t, g, 3, "linear_lr"), 1.2e-2, 0, 2e-3, "the linear rule predicts 1.2e-2");
         check_true(t, num(t, g, 1, "seed2_val_ppl") == 5.5 && isnan(num(t, g, 2, "seed2_val_ppl")),
                    "a second seed's row at the best rate is found, and only there");
+        check_close(t, num(t, g, 0, "exponent"), 0.5, 0, 2e-3,
+                    "the fitted exponent is 1/2, over the three bottoms inside their windows (the edge left out)");
+        check_true(t, isnan(num(t, g, 1, "local_exponent")), "no local exponent from an edge");
+        bool ls = isnan(num(t, g, 0, "ls_vertex_lr"));
+        for (size_t b = 1; b < 4; b++)
+            ls &= fabs(num(t, g, b, "ls_vertex_lr") / (3e-3 * sqrt(num(t, g, b, "batch") * 32 / 512)) - 1) < 2e-3;
+        check_true(t, ls, "the least-squares parabola through all five rates finds the same bottoms, none beyond a window");
+        check_close(t, num(t, g, 0, "ls_exponent"), 0.5, 0, 2e-3, "... and the same exponent");
     } else {
         check_true(t, false, "lrbatch-best writes one row per batch");
     }
     if (g) tsv_free(g);
-    free(mk), free(path), free(dir);
+    /* the book's summary is what lrbatch-best computes from the book's sweep, and says what the prose says */
+    char err[256], *cp = xasprintf("cp figures/data/ch04-lrbatch.tsv %s/", dir);
+    TsvTable *book = tsv_load("figures/data/ch04-lrbatch-best.tsv", err, sizeof err);
+    check_true(t, book != NULL && system(cp) == 0, "the book's figures/data/ch04-lrbatch-best.tsv loads%s%s",
+               book ? "" : ": ", book ? "" : err);
+    rr.c.quick = false;
+    if (book && experiment_lrbatch_best(&rr) == 0 && (g = load(t, dir, "ch04-lrbatch-best")) != NULL) {
+        bool same = tsv_rows(g) == tsv_rows(book) && tsv_rows(g) == 4, rising = same;
+        double spread = 0;
+        for (size_t b = 0; same && b < 4; b++) {
+            same &= fabs(num(t, g, b, "vertex_lr") / num(t, book, b, "vertex_lr") - 1) < 1e-3 &&
+                    num(t, g, b, "val_ppl") == num(t, book, b, "val_ppl") &&
+                    fabs(num(t, g, b, "exponent") - num(t, book, b, "exponent")) < 1e-3 &&
+                    fabs(num(t, g, b, "ls_exponent") - num(t, book, b, "ls_exponent")) < 1e-3;
+            spread = fmax(spread, fabs(num(t, book, b, "seed2_val_ppl") - num(t, book, b, "val_ppl")));
+        }
+        check_true(t, same, "ch04-lrbatch-best.tsv is lrbatch-best of ch04-lrbatch.tsv");
+        for (size_t b = 1; rising && b < 4; b++)
+            rising &= num(t, book, b, "val_ppl") - num(t, book, b - 1, "val_ppl") > spread &&
+                      num(t, book, b, "test_ppl") > num(t, book, b - 1, "test_ppl");
+        check_true(t, rising, "the book's sweep: each larger batch ends worse, on validation by more than the seeds' "
+                              "spread (%.4f), and on test", spread);
+        bool inside = true;
+        for (size_t b = 0; b < tsv_rows(book); b++) inside &= num(t, book, b, "at_edge") == 0;
+        double a = num(t, book, 0, "exponent"), a_ls = num(t, book, 0, "ls_exponent");
+        check_true(t, inside && fabs(a - 0.5) < 0.15 && fabs(a_ls - a) < 0.02,
+                   "the book's sweep: every bottom inside its window; the exponent %.3f near 1/2 (far from 1), and the "
+                   "five-point reading %.3f agrees with it", a, a_ls);
+        tsv_free(g);
+    } else {
+        check_true(t, false, "lrbatch-best reads the book's sweep");
+    }
+    if (book) tsv_free(book);
+    free(cp), free(mk), free(path), free(dir);
 }
 
 /* The held-out log-probabilities: a round trip, and a file for another corpus refused. */

@@ -697,7 +697,7 @@ static void test_quick_experiments(Check *t, Run *r) {
                             "ch05-lrfind", "ch05-lrfind-pick", "ch05-slice", "ch05-slice-path", "ch05-slice-paths",
                             "ch05-slice-info", "ch05-ns-map", "ch05-ns-error", "ch05-ns-sv", "ch05-ns-summary",
                             "ch05-headline", "ch05-headline-curves", "ch05-rates-info", "ch05-batch-best",
-                            "ch05-headline-tune", "ch05-headline-info", "ch05-lrfind-info", "ch05-descent"};
+                            "ch05-headline-info", "ch05-lrfind-info", "ch05-descent"};
     for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
         x = load(t, d, others[i]);
         if (x) {
@@ -713,6 +713,23 @@ static void test_quick_experiments(Check *t, Run *r) {
         check_true(t, strcmp(tsv_cell(x, 0, tsv_col(x, "activation")), "swish") == 0, "chapter 4's model, with Swish");
         tsv_free(x);
     }
+    x = load(t, d, "ch05-headline-grid");
+    TsvTable *h = load(t, d, "ch05-headline");
+    if (x && h) {
+        check_true(t, tsv_rows(x) == 1 + 2 * GRID_LRS + 4 && all_finite(t, x, "val_loss"),
+                   "the grid: chapter 4's settings, %d rates with and without clipping, 4 variants, all finite", GRID_LRS);
+        double lowest = INFINITY;
+        for (size_t i = 0; i < tsv_rows(x); i++)
+            if (strcmp(tsv_cell(x, i, tsv_col(x, "method")), "adamw") == 0) lowest = fmin(lowest, num(t, x, i, "val_loss"));
+        check_close(t, num(t, h, 1, "val_loss"), lowest, 1e-9, 0,
+                    "the comparison's first seed reruns the grid's lowest AdamW validation loss, to the digit");
+        check_close(t, num(t, h, 0, "val_loss"), num(t, x, 0, "val_loss"), 1e-9, 0,
+                    "... and its baseline reruns the grid's row of chapter 4's settings");
+        check_true(t, num(t, x, 0, "clip") == 1 && num(t, x, 0, "lr") == 2e-3 && num(t, x, 0, "warmup_pct") == 2 &&
+                          num(t, x, 0, "floor") == 0.1,
+                   "the grid's first row is chapter 4's settings");
+    }
+    tsv_free(x), tsv_free(h);
     x = load(t, d, "ch05-headline-summary");
     if (x) {
         check_true(t, tsv_rows(x) == 2 && num(t, x, 0, "change_mean") == 0 && num(t, x, 1, "change_min") <= num(t, x, 1, "change_mean") &&
@@ -773,6 +790,29 @@ static void test_command_line(Check *t, const char *dir) {
     cases[5][0] = headline, cases[6][0] = lrfind, cases[7][0] = race;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         expect_program(t, "ch05-optimization", cases[i][0], atoi(cases[i][1]), cases[i][2]);
+    /* --jobs: the same comparison, its runs in processes of their own, to the digit; and not without --threads 1 */
+    char *grid = xasprintf("grid --quick --threads 1 --out %s/j1", dir);
+    char *one = xasprintf("headline --quick --threads 1 --out %s/j1", dir);
+    char *three = xasprintf("headline --quick --threads 1 --jobs 3 --grid %s/j1/ch05-headline-grid.tsv --out %s/j3", dir, dir);
+    char *j1 = xasprintf("%s/j1", dir), *j3 = xasprintf("%s/j3", dir);
+    mkdir_p(j1), mkdir_p(j3);
+    expect_program(t, "ch05-optimization", grid, 0, "");
+    expect_program(t, "ch05-optimization", one, 0, "");
+    expect_program(t, "ch05-optimization", three, 0, "");
+    expect_program(t, "ch05-optimization", "headline --quick --threads 2 --jobs 3 --out /nonexistent", 1, "--threads 1");
+    TsvTable *a = load(t, j1, "ch05-headline"), *b = load(t, j3, "ch05-headline");
+    TsvTable *ca = load(t, j1, "ch05-headline-curves"), *cb = load(t, j3, "ch05-headline-curves");
+    if (a && b && ca && cb) {
+        bool same = tsv_rows(a) == tsv_rows(b) && tsv_rows(a) > 0 && tsv_rows(ca) == tsv_rows(cb);
+        const char *cols[] = {"val_loss", "test_loss", "test_ppl_change"};
+        for (size_t i = 0; same && i < tsv_rows(a); i++)
+            for (int k = 0; k < 3; k++) same &= strcmp(tsv_cell(a, i, tsv_col(a, cols[k])), tsv_cell(b, i, tsv_col(b, cols[k]))) == 0;
+        for (size_t i = 0; same && i < tsv_rows(ca); i++)
+            for (int k = 0; k < 5; k++) same &= strcmp(tsv_cell(ca, i, k), tsv_cell(cb, i, k)) == 0;
+        check_true(t, same, "headline --jobs 3 writes the same losses and learning curves as one run at a time");
+    }
+    tsv_free(a), tsv_free(b), tsv_free(ca), tsv_free(cb);
+    free(grid), free(one), free(three), free(j1), free(j3);
     char *bad = xasprintf("%s/bad", dir);
     check_true(t, access(bad, F_OK) != 0, "a bad --optimizer stops the experiment before it writes anything");
     free(race), free(headline), free(lrfind), free(bad);
@@ -804,7 +844,7 @@ int main(void) {
     char dir[] = "/tmp/test-ch05-XXXXXX";
     if (!mkdtemp(dir)) die("cannot make a temporary directory");
     Run r = {.steps = 0, .batch = 32, .context = 16, .embed = 16, .hidden = 0, .layers = 2, .optimizer = "",
-             .activation = "swish", .sweep = ""};
+             .activation = "swish", .sweep = "", .grid = "", .jobs = 1};
     quick_common(&r.c, "test_ch05", dir);
     test_quick_experiments(&t, &r);
     dataset_free(r.data);

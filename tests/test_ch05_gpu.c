@@ -95,7 +95,7 @@ int main(void) {
     test_newton_schulz_gpu(&t);
     char dir[] = "/tmp/test-ch05-gpu-XXXXXX";
     if (!mkdtemp(dir)) die("cannot make a temporary directory");
-    Run r = {.steps = 0, .batch = 64, .context = 16, .embed = 16, .hidden = 0, .layers = 2, .optimizer = "", .activation = "gelu", .sweep = ""};
+    Run r = {.steps = 0, .batch = 64, .context = 16, .embed = 16, .hidden = 0, .layers = 2, .optimizer = "", .activation = "gelu", .sweep = "", .grid = "", .jobs = 1};
     cli_common_init(&r.c, "test_ch05_gpu");
     r.c.threads = 1, r.c.out = dir, r.c.quick = true, r.c.device = DEV_CUDA;
     load_data(&r);

@@ -228,6 +228,7 @@ static void test_experiments(Check *t) {
     quick_common(&r.c, "test_ch09", dir);
     r.context = 16, r.layers = 1, r.heads = 2, r.embd = 16, r.steps = 20, r.batch = 4, r.warmup = 5;
     r.seeds = 2, r.max_factor = 4, r.ft_steps = 4, r.eval_chars = 512, r.ext_factor = 2, r.lr = 1e-2;
+    r.lr_grid = "5e-3,1e-2";
     check_true(t, run_all_experiments("ch09-positions", COMMANDS, sizeof COMMANDS / sizeof COMMANDS[0], &r) == 0,
                "every experiment runs in --quick mode");
     TsvTable *p = load(t, dir, "ch09-perm");
@@ -249,7 +250,7 @@ static void test_experiments(Check *t) {
         check_close(t, num(t, d, 1, "dot"), num(t, d, 0, "dot"), 1e-4, 1e-4, "ch09-rope-dots: q(100).k(104) = q(3).k(7)");
         tsv_free(d);
     }
-    TsvTable *sum = load(t, dir, "ch09-race-summary");
+    TsvTable *sum = load(t, dir, "ch09-race-summary-16");
     if (sum) {
         bool ok = tsv_rows(sum) == NMODELS * 3;
         for (size_t i = 0; i < tsv_rows(sum); i++) {
@@ -259,21 +260,28 @@ static void test_experiments(Check *t) {
         check_true(t, ok, "ch09-race-summary: %d rows of finite perplexities, min <= mean <= max", NMODELS * 3);
         tsv_free(sum);
     }
-    TsvTable *rel = load(t, dir, "ch09-relative");
+    TsvTable *tu = load(t, dir, "ch09-tune-16");
+    if (tu) {
+        int chosen = 0;
+        for (size_t i = 0; i < tsv_rows(tu); i++) chosen += num(t, tu, i, "chosen") == 1;
+        check_true(t, tsv_rows(tu) == 2 * NPOS && chosen == NPOS, "ch09-tune: two rates per encoding, one chosen each");
+        tsv_free(tu);
+    }
+    TsvTable *rel = load(t, dir, "ch09-relative-16");
     if (rel) {
         check_true(t, num(t, rel, POS_ROPE, "rel_share") > 0.999, "ch09-relative: RoPE's scores are relative");
         check_true(t, num(t, rel, POS_ALIBI, "rel_share") > 0.999, "ch09-relative: ALiBi's scores are relative");
         check_true(t, num(t, rel, POS_NOPE, "total") < 1e-9, "ch09-relative: NoPE's scores ignore positions");
         tsv_free(rel);
     }
-    TsvTable *dist = load(t, dir, "ch09-distance");
+    TsvTable *dist = load(t, dir, "ch09-distance-16");
     if (dist) {
         double tot = 0;
         for (size_t i = 0; i < NBINS; i++) tot += num(t, dist, i, "share");
         check_close(t, tot, 1, 1e-5, 0, "ch09-distance: the shares of one encoding add up to 1");
         tsv_free(dist);
     }
-    TsvTable *tr = load(t, dir, "ch09-tradeoff");
+    TsvTable *tr = load(t, dir, "ch09-tradeoff-16");
     if (tr) {
         check_true(t, num(t, tr, POS_LEARNED, "pos_params") == 16 * 16, "ch09-tradeoff: the learned table has T C numbers");
         tsv_free(tr);
@@ -289,7 +297,10 @@ static void test_errors(Check *t) {
     expect_program(t, "ch09-positions", "race --quick --ext-factor 3 --out /tmp/test_ch09_never", 1, "--ext-factor");
     expect_program(t, "ch09-positions", "race --quick --heads 3 --out /tmp/test_ch09_never", 1, "--heads");
     expect_program(t, "ch09-positions", "race --quick --ext-factor 2.5 --out /tmp/test_ch09_never", 1, "integer");
+    expect_program(t, "ch09-positions", "race --quick --lr-grid 1e-2,x --out /tmp/test_ch09_never", 1, "--lr-grid");
+    expect_program(t, "ch09-positions", "race --quick --lr-grid 5 --out /tmp/test_ch09_never", 1, "--lr-grid");
     check_true(t, system("test ! -e /tmp/test_ch09_never") == 0, "a refused run writes nothing");
+    expect_program(t, "ch09-positions", "agree --quick --out /tmp/test_ch09_never", 1, "--device cuda");
     expect_program(t, "ch09-positions", "race --context 2", 2, "--context");
     expect_program(t, "ch09-positions", "racee", 2, "unknown experiment");
     expect_program(t, "ch09-positions", "--help", 0, "race");

@@ -519,6 +519,15 @@ static void test_quick_experiments(Check *t, Run *r) {
         check_true(t, same && tsv_rows(tr) >= 2, "ch10-trainers: both trainers agree at every size");
         tsv_free(tr);
     }
+    TsvTable *tm = load(t, dir, "ch10-trainers-merges");
+    if (tm) {
+        bool same = tsv_rows(tm) == 3;
+        for (size_t i = 0; i < tsv_rows(tm); i++)
+            same &= num(t, tm, i, "same") == 1 && num(t, tm, i, "vocab") == 256 + num(t, tm, i, "merges");
+        check_true(t, same && num(t, tm, 2, "merges") == 200,
+                   "ch10-trainers-merges: both trainers agree at 50, 100 and 200 merges");
+        tsv_free(tm);
+    }
     TsvTable *sp = load(t, dir, "ch10-spm");
     if (sp) {
         double share = num(t, sp, tsv_rows(sp) - 1, "share");
@@ -598,6 +607,22 @@ static void test_solutions(Check *t, Run *r) {
                           nb = pieces_of(r, split_gpt2, "The jury said, 'no.'", b2, 64);
     check_true(t, na == nb && memcmp(a, b2, na * sizeof *a) == 0, "solution 6: text without digits cuts as before");
     Bpe *b = load_tokenizer(r, "gpt2");
+    size_t digits = 0, whole = 0;               /* tokens of " 0" .. " 9999": one digit per piece, and GPT-2's own cut */
+    for (int v = 0; v < 10000; v++) {
+        char num_text[16];
+        snprintf(num_text, sizeof num_text, " %d", v);
+        for (int way = 0; way < 2; way++) {
+            size_t lens[8], np = pieces_of(r, way ? split_gpt2 : split_gpt2_digits, num_text, lens, 8), at = 0;
+            for (size_t k = 0; k < np; k++) {
+                uint32_t sym[8], rk[8];
+                size_t nt = merge_short(b, (const uint8_t *)num_text + at, lens[k], sym, rk);
+                *(way ? &whole : &digits) += nt, at += lens[k];
+            }
+        }
+    }
+    check_true(t, digits == 38890 && whole == 19533,
+               "solution 6: \" 0\" .. \" 9999\" take 38,890 GPT-2 tokens one digit per piece, 19,533 as GPT-2 cuts them "
+               "(got %zu, %zu)", digits, whole);
     Rng rng;
     rng_seed(&rng, 12);
     int same0 = 0, bytes1 = 0, tries = 200;
@@ -637,6 +662,18 @@ static void test_solutions(Check *t, Run *r) {
         check_true(t, kg == EX[k].greedy && kb == EX[k].bpe, "solution 8: \"%s\" is %zu tokens greedily, %zu by BPE (got %zu, %zu)",
                    EX[k].piece, EX[k].greedy, EX[k].bpe, kg, kb);
     }
+}
+
+static void test_corpus_label(Check *t) {
+    static const char *const CASES[][2] = {{"brown", "brown"}, {"/tmp/x/sotu.txt", "sotu"}, {"a.b/c", "c"},
+                                           {"dir/.hidden", ".hidden"}, {"notes.v2.txt", "notes.v2"}};
+    bool ok = true;
+    for (int k = 0; k < 5; k++) {
+        Run r = {0};
+        r.c.data = CASES[k][0];
+        ok &= strcmp(corpus_label(&r), CASES[k][1]) == 0;
+    }
+    check_true(t, ok, "sweep names its rows after --data: brown, /tmp/x/sotu.txt -> sotu, a.b/c -> c, ...");
 }
 
 static void test_command_line(Check *t, const char *dir) {
@@ -689,6 +726,7 @@ int main(void) {
     test_quick_experiments(&t, &r);
     test_exact_quick(&t, &r);
     test_solutions(&t, &r);
+    test_corpus_label(&t);
     unload_all(&r);
     cli_free(&r.c);
     test_command_line(&t, dir);

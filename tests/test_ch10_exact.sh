@@ -33,7 +33,25 @@ check() {  # check NAME COMMAND...
   local name=$1; shift
   if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL ch10-exact: $name"; fi
 }
-if ! command -v node > /dev/null; then echo "skipped: node is not installed"; echo "0 passed, 0 failed"; exit 0; fi
+# The chapter's encode examples: each "$ build/bin/ch10-tokenization encode ..." line of the .nw and the
+# line after it (its output), in order; a train line trains into $out (its --model), and the encode lines
+# that name build/ch10-brown.bpe read that file instead, so the book's tokenizer is never touched.
+examples() {
+  local nw=chapters/10-tokenization/tokenization.nw n=0 bad=0 cmd want got
+  while IFS= read -r cmd && IFS= read -r want; do
+    cmd=${cmd#\$ build/bin/ch10-tokenization }
+    cmd=${cmd//build\/ch10-brown.bpe/$out/brown.bpe}
+    case "$cmd" in
+      train*) eval "\"$prog\" $cmd --model \"$out/brown.bpe\" --out \"$out/train\"" 2> /dev/null || bad=$((bad + 1)) ;;
+      encode*) got=$(eval "\"$prog\" $cmd" 2>&1); n=$((n + 1))
+               [ "$got" = "$want" ] || { bad=$((bad + 1)); echo "  $cmd: got '$got', the chapter shows '$want'"; } ;;
+    esac
+  done < <(awk '/^\$ build\/bin\/ch10-tokenization train/ {print; print ""; next}
+                /^\$ build\/bin\/ch10-tokenization encode/ {print; getline; print}' "$nw")
+  [ "$n" -ge 3 ] && [ "$bad" = 0 ]
+}
+check "the chapter's encode examples (trained tokenizer and GPT-2's) print what the chapter shows" examples
+if ! command -v node > /dev/null; then echo "skipped: node is not installed"; echo "$pass passed, $fail failed"; exit 0; fi
 rows_ok() {  # every row of the TSV has mismatches 0 and roundtrip 1, and there are at least $2 rows
   awk -F'\t' -v want="$2" '/^#/ {next} !h {h=1; for (i=1;i<=NF;i++) c[$i]=i; next}
        {n++; if ($c["mismatches"] != 0 || $c["roundtrip"] != 1) bad++}

@@ -159,6 +159,39 @@ def test_chapters():
         check(not bad, "%s: every line the reader gives is its source line%s" % (name, (" (%s)" % "; ".join(bad[:3])) if bad else ""))
         n = sum(len(c.lines) for c in doc.chunks if c.is_code)
         check(n > 100, "%s: the reader finds its code (%d lines)" % (name, n))
+        spaced = []
+        for c in doc.chunks:
+            if not c.is_code:
+                spaced += spaced_code_spans("\n".join(l.text() for l in c.lines))
+        check(not spaced, "%s: no inline code starts or ends with a space, which pandoc drops (write \u2423)%s" % (
+            name, (" (%s)" % "; ".join(spaced[:3])) if spaced else ""))
+
+
+SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)", re.S)
+
+
+def spaced_code_spans(prose):
+    """Inline code in prose whose text begins or ends with a space: pandoc trims it, so `` ` the` `` reads
+    "the" in the book.  A span of two or more backquotes may pad a backquote at its edge with one space."""
+    bad, kept, fence = [], [], None
+    for line in prose.split("\n"):                 # fenced code blocks are not inline code
+        f = re.match(r"^\s*(`{3,}|~{3,})", line)
+        if fence is None and f:
+            fence = f.group(1)
+        elif fence is not None and f and f.group(1).startswith(fence[0] * len(fence)) and not line.strip().strip(fence[0]):
+            fence = None
+        elif fence is None:
+            kept.append(line)
+    prose = "\n".join(kept)
+    for m in SPAN.finditer(prose):
+        fence, body = m.group(1), m.group(2)
+        if not body.strip():
+            continue
+        if len(fence) > 1 and body.startswith(" ") and body.endswith(" ") and "`" in (body[1], body[-2]):
+            body = body[1:-1]
+        if body[0] in " \t" or body[-1] in " \t":
+            bad.append(m.group(0).replace("\n", " "))
+    return bad
 
 
 # ---------------------------------------------------------------------------
@@ -420,6 +453,12 @@ def test_code_spans():
     for pieces, want in cases:
         got = J(pieces)
         check(got == want, "quotes and inline code: %r -> %r (got %r)" % (pieces, want, got))
+    for prose, want in (("the token ` the` and", ["` the`"]), ("`the ` here", ["`the `"]), ("`\u2423the`, `a`", []),
+                        ("a `` `x` `` b", []), ("`` ` x` ``", []), ("`` x ``", ["`` x ``"]), ("`run a\nb` c `d`", []),
+                        ("`a` then ` b`", ["` b`"]), ("`` `` and ```", []),
+                        ("text\n    ```\n    $ run \\\n      --flag\n    ```\nafter ` x`", ["` x`"])):
+        got = spaced_code_spans(prose)
+        check(got == want, "inline code with a space at an edge: %r -> %r (got %r)" % (prose, want, got))
 
 
 def test_contents(tmp):

@@ -1,0 +1,585 @@
+/* flash.cu -- flash attention: attention computed tile by tile with an
+ * online softmax, so the T x T matrix of scores never exists in device
+ * memory.  Chapter 12 (chapters/12-memopt/memopt.nw) derives and presents
+ * every line of this file and tangles it (build/12-memopt/flash.cu.in);
+ * tests/test_ch12.c checks that this copy is byte-identical.  Edit the
+ * chapter, then copy the tangled file here.  See gpu.h for the contract.
+ *
+ * The versions, each a step further:
+ *   version 1  one thread per row, f32 arithmetic on CUDA cores, K and V
+ *              (or Q and dO) tiles in shared memory: the algorithm, plainly;
+ *   version 2  tensor cores (mma.sync m16n8k16, f32 accumulation), a warp
+ *              per 16 rows, tiles brought in by cp.async, fragments read
+ *              by ldmatrix, the probabilities kept in registers;
+ *   version 3  the forward pass of version 2 with 32 rows per warp (its
+ *              backward pass is version 2's). */
+#include "internal.cuh"
+
+/* ---- What both versions share ------------------------------------------------------ */
+
+#define LOG2E 1.4426950408889634f
+
+static void flash_check(const char *who, DType dt, int version, int B, int NH, int T, int hs) {
+    if (B < 1 || NH < 1 || T < 1) die("%s: B = %d, NH = %d, T = %d must be positive", who, B, NH, T);
+    if (hs != 64 && hs != 128) die("%s: head size %d is not supported (64 or 128)", who, hs);
+    if (version < 1 || version > 3) die("%s: version %d does not exist (1, 2 or 3)", who, version);
+    if (version >= 2 && dt != DT_BF16 && dt != DT_F16)
+        die("%s: versions 2 and 3 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
+    if ((long long)B * NH > 65535) die("%s: B * NH = %lld is more than 65535", who, (long long)B * NH);
+}
+
+/* ---- Version 1: one thread per query row -------------------------------------------- */
+
+#define V1_BR 64    /* query rows per block: one per thread */
+#define V1_BC 32    /* keys per tile in shared memory */
+
+template <typename T, int D>
+__global__ void __launch_bounds__(V1_BR) flash1_forward_kernel(T *o, float *lse, const T *q, const T *k, const T *v,
+                                                               int NH, int Tn, FlashLayout in, FlashLayout out,
+                                                               float scale, bool causal) {
+    __shared__ float Ks[V1_BC][D], Vs[V1_BC][D];
+    int bh = blockIdx.y, b = bh / NH, h = bh % NH, i = blockIdx.x * V1_BR + threadIdx.x;
+    const T *qb = q + b * in.b + h * in.h, *kb = k + b * in.b + h * in.h, *vb = v + b * in.b + h * in.h;
+    float qi[D], acc[D], m = -INFINITY, l = 0;
+    for (int d = 0; d < D; d++) qi[d] = i < Tn ? tof(qb[i * in.t + d]) * scale : 0, acc[d] = 0;
+    int kv_end = causal ? min(Tn, (blockIdx.x + 1) * V1_BR) : Tn;
+    for (int j0 = 0; j0 < kv_end; j0 += V1_BC) {
+        __syncthreads();                      /* everyone is done with the last tile */
+        for (int x = threadIdx.x; x < V1_BC * D; x += V1_BR) {
+            int r = x / D, d = x % D, j = j0 + r;
+            Ks[r][d] = j < Tn ? tof(kb[j * in.t + d]) : 0;
+            Vs[r][d] = j < Tn ? tof(vb[j * in.t + d]) : 0;
+        }
+        __syncthreads();
+        int jn = min(V1_BC, Tn - j0);
+        if (causal) jn = min(jn, i - j0 + 1);
+        for (int jj = 0; i < Tn && jj < jn; jj++) {
+            float s = 0;
+            for (int d = 0; d < D; d++) s += qi[d] * Ks[jj][d];
+            float mnew = fmaxf(m, s), alpha = __expf(m - mnew), p = __expf(s - mnew);
+            l = l * alpha + p;
+            for (int d = 0; d < D; d++) acc[d] = acc[d] * alpha + p * Vs[jj][d];
+            m = mnew;
+        }
+    }
+    if (i >= Tn) return;
+    T *ob = o + b * out.b + h * out.h + i * out.t;
+    for (int d = 0; d < D; d++) ob[d] = fromf<T>(acc[d] / l);
+    lse[(size_t)bh * Tn + i] = m + logf(l);
+}
+
+/* dd[row] = sum_d dO[row, d] O[row, d]: a warp per row */
+template <typename T>
+__global__ void flash_dot_kernel(float *dd, const T *dout, const T *o, int NH, int Tn, int hs, FlashLayout out,
+                                 int rows) {
+    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (row >= rows) return;
+    int bh = row / Tn, i = row % Tn, b = bh / NH, h = bh % NH;
+    size_t off = b * out.b + h * out.h + i * out.t;
+    float s = 0;
+    for (int d = lane; d < hs; d += 32) s += tof(dout[off + d]) * tof(o[off + d]);
+    s = warp_sum(s);
+    if (lane == 0) dd[row] = s;
+}
+
+/* dQ: one thread per query row, K and V tiles in shared memory */
+template <typename T, int D>
+__global__ void __launch_bounds__(V1_BR) flash1_dq_kernel(T *dq, const T *dout, const T *q, const T *k, const T *v,
+                                                          const float *lse, const float *dd, int NH, int Tn,
+                                                          FlashLayout in, FlashLayout out, float scale, bool causal) {
+    __shared__ float Ks[V1_BC][D], Vs[V1_BC][D];
+    int bh = blockIdx.y, b = bh / NH, h = bh % NH, i = blockIdx.x * V1_BR + threadIdx.x;
+    size_t ib = b * in.b + h * in.h, ob = b * out.b + h * out.h;
+    float qi[D], doi[D], acc[D], li = 0, di = 0;
+    for (int d = 0; d < D; d++) {
+        qi[d] = i < Tn ? tof(q[ib + i * in.t + d]) * scale : 0;
+        doi[d] = i < Tn ? tof(dout[ob + i * out.t + d]) : 0;
+        acc[d] = 0;
+    }
+    if (i < Tn) li = lse[(size_t)bh * Tn + i], di = dd[(size_t)bh * Tn + i];
+    int kv_end = causal ? min(Tn, (blockIdx.x + 1) * V1_BR) : Tn;
+    for (int j0 = 0; j0 < kv_end; j0 += V1_BC) {
+        __syncthreads();
+        for (int x = threadIdx.x; x < V1_BC * D; x += V1_BR) {
+            int r = x / D, d = x % D, j = j0 + r;
+            Ks[r][d] = j < Tn ? tof(k[ib + j * in.t + d]) : 0;
+            Vs[r][d] = j < Tn ? tof(v[ib + j * in.t + d]) : 0;
+        }
+        __syncthreads();
+        int jn = min(V1_BC, Tn - j0);
+        if (causal) jn = min(jn, i - j0 + 1);
+        for (int jj = 0; i < Tn && jj < jn; jj++) {
+            float s = 0, dp = 0;
+            for (int d = 0; d < D; d++) s += qi[d] * Ks[jj][d], dp += doi[d] * Vs[jj][d];
+            float ds = __expf(s - li) * (dp - di);
+            for (int d = 0; d < D; d++) acc[d] += ds * Ks[jj][d];
+        }
+    }
+    if (i >= Tn) return;
+    for (int d = 0; d < D; d++) {
+        T *p = dq + ib + i * in.t + d;
+        *p = fromf<T>(tof(*p) + acc[d] * scale);
+    }
+}
+
+/* dK and dV: one thread per key row, Q and dO tiles in shared memory */
+template <typename T, int D>
+__global__ void __launch_bounds__(V1_BR) flash1_dkv_kernel(T *dk, T *dv, const T *dout, const T *q, const T *k,
+                                                           const T *v, const float *lse, const float *dd, int NH,
+                                                           int Tn, FlashLayout in, FlashLayout out, float scale,
+                                                           bool causal) {
+    __shared__ float Qs[V1_BC][D], dOs[V1_BC][D], ls[V1_BC], ds_[V1_BC];
+    int bh = blockIdx.y, b = bh / NH, h = bh % NH, j = blockIdx.x * V1_BR + threadIdx.x;
+    size_t ib = b * in.b + h * in.h, ob = b * out.b + h * out.h;
+    float kj[D], vj[D], dkj[D], dvj[D];
+    for (int d = 0; d < D; d++) {
+        kj[d] = j < Tn ? tof(k[ib + j * in.t + d]) * scale : 0;
+        vj[d] = j < Tn ? tof(v[ib + j * in.t + d]) : 0;
+        dkj[d] = dvj[d] = 0;
+    }
+    int q_begin = causal ? blockIdx.x * V1_BR / V1_BC * V1_BC : 0;
+    for (int i0 = q_begin; i0 < Tn; i0 += V1_BC) {
+        __syncthreads();
+        for (int x = threadIdx.x; x < V1_BC * D; x += V1_BR) {
+            int r = x / D, d = x % D, i = i0 + r;
+            Qs[r][d] = i < Tn ? tof(q[ib + i * in.t + d]) : 0;
+            dOs[r][d] = i < Tn ? tof(dout[ob + i * out.t + d]) : 0;
+        }
+        for (int r = threadIdx.x; r < V1_BC; r += V1_BR) {
+            ls[r] = i0 + r < Tn ? lse[(size_t)bh * Tn + i0 + r] : 0;
+            ds_[r] = i0 + r < Tn ? dd[(size_t)bh * Tn + i0 + r] : 0;
+        }
+        __syncthreads();
+        int ii = causal ? max(0, j - i0) : 0, in_ = min(V1_BC, Tn - i0);
+        for (; j < Tn && ii < in_; ii++) {
+            float s = 0, dp = 0;
+            for (int d = 0; d < D; d++) s += Qs[ii][d] * kj[d], dp += dOs[ii][d] * vj[d];
+            float p = __expf(s - ls[ii]), ds = p * (dp - ds_[ii]);
+            for (int d = 0; d < D; d++) dvj[d] += p * dOs[ii][d], dkj[d] += ds * Qs[ii][d];
+        }
+    }
+    if (j >= Tn) return;
+    for (int d = 0; d < D; d++) {
+        T *pk = dk + ib + j * in.t + d, *pv = dv + ib + j * in.t + d;
+        *pk = fromf<T>(tof(*pk) + dkj[d] * scale);
+        *pv = fromf<T>(tof(*pv) + dvj[d]);
+    }
+}
+
+/* ---- Version 2: tensor cores ----------------------------------------------------------- */
+
+/* The instructions, each one line of PTX. */
+__device__ __forceinline__ uint32_t smem_addr(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+/* 16 bytes global -> shared without passing through registers; zeros when !valid */
+__device__ __forceinline__ void cp_async16(void *dst, const void *src, bool valid) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
+                 "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+/* four 8x8 matrices of 16-bit values from shared memory, as mma fragments */
+__device__ __forceinline__ void ldsm_x4(uint32_t r[4], const void *p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(smem_addr(p)));
+}
+__device__ __forceinline__ void ldsm_x4_t(uint32_t r[4], const void *p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(smem_addr(p)));
+}
+
+/* c (16x8, f32) += a (16x16) b (16x8) */
+template <typename T> __device__ __forceinline__ void mma16816(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1);
+template <> __device__ __forceinline__ void mma16816<bf16>(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+                 "{%0, %1, %2, %3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+template <> __device__ __forceinline__ void mma16816<f16>(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+                 "{%0, %1, %2, %3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+/* two floats rounded to T, packed into one register (lo in the low half) */
+template <typename T> __device__ __forceinline__ uint32_t pack2(float lo, float hi);
+template <> __device__ __forceinline__ uint32_t pack2<bf16>(float lo, float hi) {
+    __nv_bfloat162 x = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t *>(&x);
+}
+template <> __device__ __forceinline__ uint32_t pack2<f16>(float lo, float hi) {
+    __half2 x = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<uint32_t *>(&x);
+}
+
+/* rows [row0, row0 + R) of a head (row stride ld elements, D per row) into
+ * shared memory with padded rows of LD elements; rows past Tn become zeros */
+template <typename T, int D, int LD, int R, int THREADS>
+__device__ __forceinline__ void load_tile(T *dst, const T *src, long long ld, int row0, int Tn) {
+    constexpr int CHUNKS = D / 8;             /* 16-byte pieces per row */
+    for (int c = threadIdx.x; c < R * CHUNKS; c += THREADS) {
+        int r = c / CHUNKS, x = c % CHUNKS, row = row0 + r;
+        bool ok = row < Tn;
+        cp_async16(dst + r * LD + x * 8, ok ? src + row * ld + x * 8 : src, ok);
+    }
+}
+
+#define V2_BC 64   /* keys per tile */
+
+/* The forward pass.  NW warps, each owning MT tiles of 16 query rows (BR =
+ * 16 NW MT); keys in tiles of 64, two tiles in flight.  Scores in base-2
+ * units: s2 = s log2 e.  Version 2 is MT = 1; version 3, MT = 2, where each
+ * key and value fragment read from shared memory feeds twice the products.
+ * QREG: the warp's query fragments stay in registers (else they are read
+ * again from shared memory for every tile, to leave room for the rest). */
+template <typename T, int D, int NW, int MT, bool QREG>
+__global__ void __launch_bounds__(NW * 32) flash2_forward_kernel(T *o, float *lse, const T *q, const T *k, const T *v,
+                                                                 int NH, int Tn, FlashLayout in, FlashLayout out,
+                                                                 float scale, bool causal) {
+    constexpr int BR = 16 * NW * MT, BC = V2_BC, LD = D + 8, THREADS = NW * 32, QK = QREG ? D / 16 : 1;
+    extern __shared__ __align__(16) unsigned char smem[];
+    T *Qs = reinterpret_cast<T *>(smem), *Ks = Qs + BR * LD, *Vs = Ks + 2 * BC * LD;
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tig = lane % 4;
+    int nqb = (Tn + BR - 1) / BR, qb = causal ? nqb - 1 - (int)blockIdx.x : (int)blockIdx.x;
+    int bh = blockIdx.y, b = bh / NH, h = bh % NH, q0 = qb * BR, wrow = warp * 16 * MT;
+    const T *qg = q + b * in.b + h * in.h, *kg = k + b * in.b + h * in.h, *vg = v + b * in.b + h * in.h;
+    int nkv = (Tn + BC - 1) / BC;
+    if (causal) nkv = min(nkv, (q0 + BR - 1) / BC + 1);
+    load_tile<T, D, LD, BR, THREADS>(Qs, qg, in.t, q0, Tn);
+    load_tile<T, D, LD, BC, THREADS>(Ks, kg, in.t, 0, Tn);
+    load_tile<T, D, LD, BC, THREADS>(Vs, vg, in.t, 0, Tn);
+    cp_async_commit();
+
+    uint32_t qf[MT][QK][4];                 /* this warp's query rows as A fragments */
+    float acc[MT][D / 8][4] = {};           /* O, unnormalized: 16 rows x D per tile, in D/8 tiles of 16x8 */
+    float m[MT][2], l[MT][2];               /* running maxima (base 2) and sums of rows g and g + 8 */
+    for (int mt = 0; mt < MT; mt++) m[mt][0] = m[mt][1] = -INFINITY, l[mt][0] = l[mt][1] = 0;
+    float sl = scale * LOG2E;
+    for (int j = 0; j < nkv; j++) {
+        const T *Kj = Ks + (j % 2) * BC * LD, *Vj = Vs + (j % 2) * BC * LD;
+        if (j + 1 < nkv) {
+            load_tile<T, D, LD, BC, THREADS>(Ks + ((j + 1) % 2) * BC * LD, kg, in.t, (j + 1) * BC, Tn);
+            load_tile<T, D, LD, BC, THREADS>(Vs + ((j + 1) % 2) * BC * LD, vg, in.t, (j + 1) * BC, Tn);
+            cp_async_commit();
+            cp_async_wait<1>();
+        } else {
+            cp_async_wait<0>();
+        }
+        __syncthreads();
+        if (QREG && j == 0)
+            for (int mt = 0; mt < MT; mt++)
+                for (int kk = 0; kk < QK; kk++)
+                    ldsm_x4(qf[mt][kk], Qs + (wrow + mt * 16 + lane % 16) * LD + kk * 16 + lane / 16 * 8);
+
+        float s[MT][BC / 8][4] = {};        /* S = Q K^T: 16 rows x 64 keys per row tile */
+        for (int kk = 0; kk < D / 16; kk++) {
+            if (!QREG)
+                for (int mt = 0; mt < MT; mt++)
+                    ldsm_x4(qf[mt][0], Qs + (wrow + mt * 16 + lane % 16) * LD + kk * 16 + lane / 16 * 8);
+            for (int np = 0; np < BC / 16; np++) {
+                uint32_t kf[4];
+                ldsm_x4(kf, Kj + (np * 16 + lane % 8 + lane / 16 * 8) * LD + kk * 16 + (lane / 8 % 2) * 8);
+                for (int mt = 0; mt < MT; mt++) {
+                    mma16816<T>(s[mt][2 * np], qf[mt][QREG ? kk : 0], kf[0], kf[1]);
+                    mma16816<T>(s[mt][2 * np + 1], qf[mt][QREG ? kk : 0], kf[2], kf[3]);
+                }
+            }
+        }
+
+        bool edge = (j + 1) * BC > Tn || (causal && (j + 1) * BC - 1 > q0);
+        for (int mt = 0; mt < MT; mt++)
+            for (int nt = 0; nt < BC / 8; nt++)
+                for (int e = 0; e < 4; e++) {
+                    int col = j * BC + nt * 8 + tig * 2 + e % 2, row = q0 + wrow + mt * 16 + g + e / 2 * 8;
+                    s[mt][nt][e] *= sl;
+                    if (edge && (col >= Tn || (causal && col > row))) s[mt][nt][e] = -INFINITY;
+                }
+
+        for (int mt = 0; mt < MT; mt++)
+            for (int r = 0; r < 2; r++) {
+                float mx = m[mt][r];
+                for (int nt = 0; nt < BC / 8; nt++) mx = fmaxf(mx, fmaxf(s[mt][nt][2 * r], s[mt][nt][2 * r + 1]));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+                float mu = mx == -INFINITY ? 0.0f : mx;     /* a row with nothing seen yet: keep exp2 finite */
+                float alpha = exp2f(m[mt][r] - mu), sum = 0;
+                for (int nt = 0; nt < BC / 8; nt++) {
+                    s[mt][nt][2 * r] = exp2f(s[mt][nt][2 * r] - mu);
+                    s[mt][nt][2 * r + 1] = exp2f(s[mt][nt][2 * r + 1] - mu);
+                    sum += s[mt][nt][2 * r] + s[mt][nt][2 * r + 1];
+                }
+                l[mt][r] = l[mt][r] * alpha + sum;
+                m[mt][r] = mx;
+                for (int dt = 0; dt < D / 8; dt++) acc[mt][dt][2 * r] *= alpha, acc[mt][dt][2 * r + 1] *= alpha;
+            }
+
+        for (int kk = 0; kk < BC / 16; kk++) {  /* O += P V, P straight from the score registers */
+            uint32_t a[MT][4];
+            for (int mt = 0; mt < MT; mt++) {
+                a[mt][0] = pack2<T>(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+                a[mt][1] = pack2<T>(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+                a[mt][2] = pack2<T>(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+                a[mt][3] = pack2<T>(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+            }
+            for (int dp = 0; dp < D / 16; dp++) {
+                uint32_t vf[4];
+                ldsm_x4_t(vf, Vj + (kk * 16 + lane % 8 + (lane / 8 % 2) * 8) * LD + dp * 16 + lane / 16 * 8);
+                for (int mt = 0; mt < MT; mt++) {
+                    mma16816<T>(acc[mt][2 * dp], a[mt], vf[0], vf[1]);
+                    mma16816<T>(acc[mt][2 * dp + 1], a[mt], vf[2], vf[3]);
+                }
+            }
+        }
+        __syncthreads();                    /* this stage is refilled two tiles from now */
+    }
+
+    T *og = o + b * out.b + h * out.h;
+    for (int mt = 0; mt < MT; mt++)
+        for (int r = 0; r < 2; r++) {
+            float lr = l[mt][r];
+            lr += __shfl_xor_sync(0xffffffffu, lr, 1);
+            lr += __shfl_xor_sync(0xffffffffu, lr, 2);
+            int row = q0 + wrow + mt * 16 + g + r * 8;
+            if (row >= Tn) continue;
+            float inv = 1.0f / lr;
+            for (int dt = 0; dt < D / 8; dt++)
+                *reinterpret_cast<uint32_t *>(og + row * out.t + dt * 8 + tig * 2) =
+                    pack2<T>(acc[mt][dt][2 * r] * inv, acc[mt][dt][2 * r + 1] * inv);
+            if (tig == 0) lse[(size_t)bh * Tn + row] = (m[mt][r] + log2f(lr)) / LOG2E;
+        }
+}
+
+/* The backward pass.  A block owns 64 keys (a warp 16 of them) and walks the
+ * query tiles of BR rows that can see them, keeping dK and dV in registers;
+ * each warp computes S^T = K Q^T for its keys, so that P^T and dS^T are A
+ * fragments for dV += P^T dO and dK += dS^T Q.  dQ += dS K needs dS the
+ * other way round: it goes through shared memory, and each warp adds its
+ * share of dQ into an f32 buffer with atomicAdd. */
+template <typename T, int D, int BR>
+__global__ void __launch_bounds__(128) flash2_backward_kernel(T *dk, T *dv, float *dq_acc, const T *dout, const T *q,
+                                                              const T *k, const T *v, const float *lse,
+                                                              const float *dd, int NH, int Tn, FlashLayout in,
+                                                              FlashLayout out, float scale, bool causal) {
+    constexpr int BC = V2_BC, LD = D + 8, LDS = BR + 8, THREADS = 128;
+    constexpr int RG = BR / 16, CG = 4 / RG, DC = D / CG;   /* dQ: warps as RG row groups x CG column groups */
+    extern __shared__ __align__(16) unsigned char smem[];
+    T *Ks = reinterpret_cast<T *>(smem), *Vs = Ks + BC * LD, *Qs = Vs + BC * LD, *dOs = Qs + BR * LD;
+    T *dSs = dOs + BR * LD;                                  /* dS^T: BC keys x BR queries */
+    float *ls = reinterpret_cast<float *>(dSs + BC * LDS), *ds_ = ls + BR;
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tig = lane % 4;
+    int bh = blockIdx.y, b = bh / NH, h = bh % NH, k0 = blockIdx.x * BC;
+    size_t ib = b * in.b + h * in.h, ob = b * out.b + h * out.h;
+    load_tile<T, D, LD, BC, THREADS>(Ks, k + ib, in.t, k0, Tn);
+    load_tile<T, D, LD, BC, THREADS>(Vs, v + ib, in.t, k0, Tn);
+    cp_async_commit();
+
+    float dka[D / 8][4] = {}, dva[D / 8][4] = {};          /* this warp's 16 keys x D */
+    float sl = scale * LOG2E;
+    int key0 = k0 + warp * 16 + g;                         /* this thread's keys: key0 and key0 + 8 */
+    for (int q0 = causal ? k0 / BR * BR : 0; q0 < Tn; q0 += BR) {
+        __syncthreads();                                   /* the last tile's readers are done */
+        load_tile<T, D, LD, BR, THREADS>(Qs, q + ib, in.t, q0, Tn);
+        load_tile<T, D, LD, BR, THREADS>(dOs, dout + ob, out.t, q0, Tn);
+        cp_async_commit();
+        for (int r = threadIdx.x; r < BR; r += THREADS) {
+            bool ok = q0 + r < Tn;
+            ls[r] = ok ? lse[(size_t)bh * Tn + q0 + r] * LOG2E : 0;
+            ds_[r] = ok ? dd[(size_t)bh * Tn + q0 + r] : 0;
+        }
+        cp_async_wait<0>();
+        __syncthreads();
+
+        float st[BR / 8][4] = {}, dpt[BR / 8][4] = {};     /* S^T and dP^T = V dO^T: 16 keys x BR queries */
+        for (int kk = 0; kk < D / 16; kk++) {
+            uint32_t ka[4], va[4];
+            ldsm_x4(ka, Ks + (warp * 16 + lane % 16) * LD + kk * 16 + lane / 16 * 8);
+            ldsm_x4(va, Vs + (warp * 16 + lane % 16) * LD + kk * 16 + lane / 16 * 8);
+            for (int np = 0; np < BR / 16; np++) {
+                uint32_t qf[4], of[4];
+                int off = (np * 16 + lane % 8 + lane / 16 * 8) * LD + kk * 16 + (lane / 8 % 2) * 8;
+                ldsm_x4(qf, Qs + off);
+                ldsm_x4(of, dOs + off);
+                mma16816<T>(st[2 * np], ka, qf[0], qf[1]);
+                mma16816<T>(st[2 * np + 1], ka, qf[2], qf[3]);
+                mma16816<T>(dpt[2 * np], va, of[0], of[1]);
+                mma16816<T>(dpt[2 * np + 1], va, of[2], of[3]);
+            }
+        }
+
+        for (int nt = 0; nt < BR / 8; nt++)                /* P^T, then dS^T = P^T (dP^T - dd) */
+            for (int e = 0; e < 4; e++) {
+                int c = nt * 8 + tig * 2 + e % 2, qi = q0 + c, key = key0 + e / 2 * 8;
+                bool keep = qi < Tn && key < Tn && !(causal && key > qi);
+                float p = keep ? exp2f(st[nt][e] * sl - ls[c]) : 0.0f;
+                st[nt][e] = p;
+                dpt[nt][e] = p * (dpt[nt][e] - ds_[c]);
+            }
+
+        for (int kq = 0; kq < BR / 16; kq++) {             /* dV += P^T dO, dK += dS^T Q */
+            uint32_t pa[4] = {pack2<T>(st[2 * kq][0], st[2 * kq][1]), pack2<T>(st[2 * kq][2], st[2 * kq][3]),
+                              pack2<T>(st[2 * kq + 1][0], st[2 * kq + 1][1]),
+                              pack2<T>(st[2 * kq + 1][2], st[2 * kq + 1][3])};
+            uint32_t sa[4] = {pack2<T>(dpt[2 * kq][0], dpt[2 * kq][1]), pack2<T>(dpt[2 * kq][2], dpt[2 * kq][3]),
+                              pack2<T>(dpt[2 * kq + 1][0], dpt[2 * kq + 1][1]),
+                              pack2<T>(dpt[2 * kq + 1][2], dpt[2 * kq + 1][3])};
+            for (int dp = 0; dp < D / 16; dp++) {
+                uint32_t of[4], qf[4];
+                int off = (kq * 16 + lane % 8 + (lane / 8 % 2) * 8) * LD + dp * 16 + lane / 16 * 8;
+                ldsm_x4_t(of, dOs + off);
+                ldsm_x4_t(qf, Qs + off);
+                mma16816<T>(dva[2 * dp], pa, of[0], of[1]);
+                mma16816<T>(dva[2 * dp + 1], pa, of[2], of[3]);
+                mma16816<T>(dka[2 * dp], sa, qf[0], qf[1]);
+                mma16816<T>(dka[2 * dp + 1], sa, qf[2], qf[3]);
+            }
+            for (int r = 0; r < 2; r++)                    /* dS^T to shared memory for dQ */
+                for (int half = 0; half < 2; half++)
+                    *reinterpret_cast<uint32_t *>(dSs + (warp * 16 + g + r * 8) * LDS + kq * 16 + half * 8 + tig * 2) =
+                        sa[2 * half + r];
+        }
+        __syncthreads();
+
+        int rg = warp % RG, cg = warp / RG;                /* dQ[rg rows, cg columns] += dS K */
+        float dqa[DC / 8][4] = {};
+        for (int kc = 0; kc < BC / 16; kc++) {
+            uint32_t a[4];
+            ldsm_x4_t(a, dSs + (kc * 16 + lane % 8 + lane / 16 * 8) * LDS + rg * 16 + (lane / 8 % 2) * 8);
+            for (int dn = 0; dn < DC / 16; dn++) {
+                uint32_t kf[4];
+                ldsm_x4_t(kf, Ks + (kc * 16 + lane % 8 + (lane / 8 % 2) * 8) * LD + cg * DC + dn * 16 + lane / 16 * 8);
+                mma16816<T>(dqa[2 * dn], a, kf[0], kf[1]);
+                mma16816<T>(dqa[2 * dn + 1], a, kf[2], kf[3]);
+            }
+        }
+        for (int r = 0; r < 2; r++) {
+            int qi = q0 + rg * 16 + g + r * 8;
+            if (qi >= Tn) continue;
+            float *dst = dq_acc + ((size_t)bh * Tn + qi) * D + cg * DC + tig * 2;
+            for (int dt = 0; dt < DC / 8; dt++)
+                atomicAdd(dst + dt * 8, dqa[dt][2 * r]), atomicAdd(dst + dt * 8 + 1, dqa[dt][2 * r + 1]);
+        }
+    }
+
+    for (int r = 0; r < 2; r++) {                          /* dK (scaled) and dV, added to what is there */
+        int key = key0 + r * 8;
+        if (key >= Tn) continue;
+        for (int dt = 0; dt < D / 8; dt++)
+            for (int e = 0; e < 2; e++) {
+                T *pk = dk + ib + key * in.t + dt * 8 + tig * 2 + e, *pv = dv + ib + key * in.t + dt * 8 + tig * 2 + e;
+                *pk = fromf<T>(tof(*pk) + dka[dt][2 * r + e] * scale);
+                *pv = fromf<T>(tof(*pv) + dva[dt][2 * r + e]);
+            }
+    }
+}
+
+/* dq += scale dq_acc */
+template <typename T>
+__global__ void flash_dq_finish_kernel(T *dq, const float *dq_acc, int NH, int Tn, int hs, FlashLayout in,
+                                       float scale, size_t n) {
+    size_t x = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (x >= n) return;
+    int d = (int)(x % hs);
+    size_t row = x / hs;
+    int i = (int)(row % Tn), bh = (int)(row / Tn), b = bh / NH, h = bh % NH;
+    T *p = dq + b * in.b + h * in.h + i * in.t + d;
+    *p = fromf<T>(tof(*p) + dq_acc[x] * scale);
+}
+
+/* ---- The entry points ------------------------------------------------------------------ */
+
+template <typename T, int D, int NW, int MT, bool QREG>
+static void flash2_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, const T *v, int B, int NH, int Tn,
+                           FlashLayout in, FlashLayout out, float scale, bool causal) {
+    constexpr int BR = 16 * NW * MT;
+    size_t smem = (size_t)(BR + 4 * V2_BC) * (D + 8) * sizeof(T);
+    auto kern = flash2_forward_kernel<T, D, NW, MT, QREG>;
+    CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    dim3 grid((Tn + BR - 1) / BR, B * NH);
+    kern<<<grid, NW * 32, smem, g->stream>>>(o, lse, q, k, v, NH, Tn, in, out, scale, causal);
+    LAUNCH_CHECK("flash2_forward");
+}
+
+template <typename T, int D, int BR> static void flash2_backward(Gpu *g, T *dk, T *dv, float *dq_acc, const T *dout,
+                                                                 const T *q, const T *k, const T *v, const float *lse,
+                                                                 const float *dd, int B, int NH, int Tn,
+                                                                 FlashLayout in, FlashLayout out, float scale,
+                                                                 bool causal) {
+    size_t smem = (size_t)(2 * V2_BC + 2 * BR) * (D + 8) * sizeof(T) + (size_t)V2_BC * (BR + 8) * sizeof(T) +
+                  2 * BR * sizeof(float);
+    auto kern = flash2_backward_kernel<T, D, BR>;
+    CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    dim3 grid((Tn + V2_BC - 1) / V2_BC, B * NH);
+    kern<<<grid, 128, smem, g->stream>>>(dk, dv, dq_acc, dout, q, k, v, lse, dd, NH, Tn, in, out, scale, causal);
+    LAUNCH_CHECK("flash2_backward");
+}
+
+/* one dtype's launches: version 2 exists for the 16-bit types only */
+template <typename T>
+static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *q, const T *k, const T *v, int B,
+                                int NH, int Tn, int hs, bool causal, FlashLayout in, FlashLayout out, float scale) {
+    dim3 grid((Tn + V1_BR - 1) / V1_BR, B * NH);
+    if (version == 1) {
+        if (hs == 64) flash1_forward_kernel<T, 64><<<grid, V1_BR, 0, g->stream>>>(o, lse, q, k, v, NH, Tn, in, out, scale, causal);
+        else flash1_forward_kernel<T, 128><<<grid, V1_BR, 0, g->stream>>>(o, lse, q, k, v, NH, Tn, in, out, scale, causal);
+        LAUNCH_CHECK("flash1_forward");
+    }
+    if constexpr (sizeof(T) == 2) {
+        if (version == 2 && hs == 64) flash2_forward<T, 64, 4, 1, true>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 2 && hs == 128) flash2_forward<T, 128, 4, 1, true>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 3 && hs == 64) flash2_forward<T, 64, 4, 2, true>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 3 && hs == 128) flash2_forward<T, 128, 4, 2, false>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+    }
+}
+
+template <typename T>
+static void flash_backward_typed(Gpu *g, int version, T *dq, T *dk, T *dv, const T *dout, const T *q, const T *k,
+                                 const T *v, const T *o, const float *lse, float *dq_acc, float *dd, int B, int NH,
+                                 int Tn, int hs, bool causal, FlashLayout in, FlashLayout out, float scale) {
+    size_t rows = (size_t)B * NH * Tn;
+    flash_dot_kernel<T><<<blocks_for(rows, 8), 256, 0, g->stream>>>(dd, dout, o, NH, Tn, hs, out, (int)rows);
+    LAUNCH_CHECK("flash_dot");
+    dim3 grid((Tn + V1_BR - 1) / V1_BR, B * NH);
+    if (version == 1 && hs == 64) {
+        flash1_dq_kernel<T, 64><<<grid, V1_BR, 0, g->stream>>>(dq, dout, q, k, v, lse, dd, NH, Tn, in, out, scale, causal);
+        flash1_dkv_kernel<T, 64><<<grid, V1_BR, 0, g->stream>>>(dk, dv, dout, q, k, v, lse, dd, NH, Tn, in, out, scale, causal);
+    } else if (version == 1) {
+        flash1_dq_kernel<T, 128><<<grid, V1_BR, 0, g->stream>>>(dq, dout, q, k, v, lse, dd, NH, Tn, in, out, scale, causal);
+        flash1_dkv_kernel<T, 128><<<grid, V1_BR, 0, g->stream>>>(dk, dv, dout, q, k, v, lse, dd, NH, Tn, in, out, scale, causal);
+    }
+    if (version == 1) LAUNCH_CHECK("flash1_backward");
+    if constexpr (sizeof(T) == 2) {
+        if (version < 2) return;                /* version 3 changes the forward pass only */
+        CUDA_CHECK(cudaMemsetAsync(dq_acc, 0, rows * hs * sizeof(float), g->stream));
+        if (hs == 64) flash2_backward<T, 64, 64>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
+        else flash2_backward<T, 128, 32>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
+        flash_dq_finish_kernel<T><<<blocks_for(rows * hs, 256), 256, 0, g->stream>>>(dq, dq_acc, NH, Tn, hs, in, scale,
+                                                                                    rows * hs);
+        LAUNCH_CHECK("flash_dq_finish");
+    }
+}
+
+extern "C" void flash_forward_cuda(Gpu *g, DType dt, int version, void *o, float *lse, const void *q, const void *k,
+                                   const void *v, int B, int NH, int T, int hs, bool causal, FlashLayout in,
+                                   FlashLayout out) {
+    flash_check("flash_forward_cuda", dt, version, B, NH, T, hs);
+    DISPATCH(dt, Ty, flash_forward_typed<Ty>(g, version, (Ty *)o, lse, (const Ty *)q, (const Ty *)k, (const Ty *)v, B,
+                                             NH, T, hs, causal, in, out, 1.0f / sqrtf((float)hs)))
+}
+
+extern "C" size_t flash_backward_scratch_bytes(int B, int NH, int T, int hs) {
+    return ((size_t)B * NH * T * hs + (size_t)B * NH * T) * sizeof(float);
+}
+
+extern "C" void flash_backward_cuda(Gpu *g, DType dt, int version, void *dq, void *dk, void *dv, const void *dout,
+                                    const void *q, const void *k, const void *v, const void *o, const float *lse,
+                                    void *scratch, int B, int NH, int T, int hs, bool causal, FlashLayout in,
+                                    FlashLayout out) {
+    flash_check("flash_backward_cuda", dt, version, B, NH, T, hs);
+    float *dq_acc = (float *)scratch, *dd = dq_acc + (size_t)B * NH * T * hs;
+    DISPATCH(dt, Ty, flash_backward_typed<Ty>(g, version, (Ty *)dq, (Ty *)dk, (Ty *)dv, (const Ty *)dout,
+                                              (const Ty *)q, (const Ty *)k, (const Ty *)v, (const Ty *)o, lse, dq_acc,
+                                              dd, B, NH, T, hs, causal, in, out, 1.0f / sqrtf((float)hs)))
+}

@@ -1,0 +1,168 @@
+/* test_ch12_gpu.c -- chapter 12 on a GPU: the runtime's flash attention
+ * (common/gpu/flash.cu), all three versions, against the chapter's CPU reference.
+ *
+ *   every combination of dtype (bf16, fp16), version (1: a thread per row;
+ *   2: tensor cores), head size (64, 128) and mask (causal or not), on
+ *   shapes that break kernels: T = 1; T = 77 and 200 (no multiple of a
+ *   tile); B*H = 3 and 5 (odd); forward (o, lse) and backward (dq, dk, dv),
+ *   each within the chapter's bounds (largest error relative to the
+ *   reference's largest magnitude): bf16 2e-2 forward, 4e-2 backward;
+ *   fp16 4e-3 and 8e-3;
+ *   the backward pass adds into the gradients (run twice: twice the result);
+ *   flash attention reading the runtime's packed qkv in place (strides)
+ *   agrees with the plain attention_forward_cuda / attention_backward_cuda
+ *   (causal, bf16, B = 2, T = 200, 3 heads of 64);
+ *   the check, speed and sweep experiments in --quick mode write their files.
+ * CH12_SANITIZE=1 (set by the compute-sanitizer runs) keeps to the smallest
+ * shapes and skips the experiments.  Without a GPU (or a build without
+ * CUDA) it prints "skipped: ..." and the closing line with nothing checked. */
+#include "memopt.c"
+
+#include "check.h"
+#include "chapter_test.h"
+
+static void test_cases(Check *t, Gpu *g, bool small) {
+    int shapes[][3] = {{1, 1, 1}, {1, 3, 77}, {5, 1, 200}};   /* B, H, T */
+    if (small) shapes[2][0] = 3, shapes[2][2] = 70;
+    DType dts[2] = {DT_BF16, DT_F16};
+    Rng rng;
+    rng_seed(&rng, 12);
+    for (int di = 0; di < 2; di++)
+        for (int version = 1; version <= 3; version++)
+            for (int d = 64; d <= 128; d *= 2)
+                for (int causal = 0; causal < 2; causal++)
+                    for (int s = 0; s < 3; s++) {
+                        int B = shapes[s][0], H = shapes[s][1], T = shapes[s][2];
+                        Errors e = check_case(g, dts[di], version, B, H, T, d, causal, &rng);
+                        double bf = bound_forward(dts[di]), bb = bound_backward(dts[di]);
+                        check_true(t, e.o <= bf && e.lse <= bf && e.dq <= bb && e.dk <= bb && e.dv <= bb,
+                                   "%s v%d d%d %s B%d H%d T%d: o %.2e lse %.2e dq %.2e dk %.2e dv %.2e (bounds %g, %g)",
+                                   dtype_name(dts[di]), version, d, causal ? "causal" : "full", B, H, T, e.o, e.lse,
+                                   e.dq, e.dk, e.dv, bf, bb);
+                    }
+}
+
+/* The backward pass accumulates: run it twice into zeroed gradients. */
+static void test_accumulates(Check *t, Gpu *g, int version) {
+    int B = 1, H = 2, T = 70, d = 64;
+    size_t n = (size_t)B * H * T * d;
+    GpuHeads h;
+    check_true(t, gpu_heads_alloc(&h, DT_F16, B, H, T, d), "the heads fit");
+    float *x = xmalloc_array(n, sizeof *x), *twice = xmalloc_array(n, sizeof *twice);
+    Rng rng;
+    rng_seed(&rng, 5);
+    void *dev[4] = {h.q, h.k, h.v, h.dout};
+    for (int i = 0; i < 4; i++) fill_normal(x, n, &rng), gpu_upload_f32(g, DT_F16, dev[i], x, n);
+    void *grads[3] = {h.dq, h.dk, h.dv};
+    for (int i = 0; i < 3; i++) gpu_zero(g, grads[i], n * 2);
+    gpu_heads_forward(g, &h, version, true);
+    gpu_heads_backward(g, &h, version, true);
+    float *firsts[3];
+    for (int i = 0; i < 3; i++) {
+        firsts[i] = xmalloc_array(n, sizeof(float));
+        gpu_download_f32(g, DT_F16, firsts[i], grads[i], n);
+    }
+    gpu_heads_backward(g, &h, version, true);
+    const char *names[3] = {"dq", "dk", "dv"};
+    for (int i = 0; i < 3; i++) {
+        gpu_download_f32(g, DT_F16, twice, grads[i], n);
+        for (size_t j = 0; j < n; j++) firsts[i][j] *= 2;
+        check_true(t, rel_err(twice, firsts[i], n, 1e-30) <= 2e-3, "version %d: a second backward pass adds: %s doubles",
+                   version, names[i]);
+        free(firsts[i]);
+    }
+    free(x), free(twice);
+    gpu_heads_free(&h);
+}
+
+/* Flash attention on the packed qkv of the runtime's plain attention. */
+static void test_packed(Check *t, Gpu *g) {
+    int B = 2, T = 200, H = 3, d = 64, C = H * d;
+    size_t nqkv = (size_t)B * T * 3 * C, nout = (size_t)B * T * C;
+    DType dt = DT_BF16;
+    float *x = xmalloc_array(nqkv, sizeof *x), *a = xmalloc_array(nqkv, sizeof *a), *b = xmalloc_array(nqkv, sizeof *b);
+    Rng rng;
+    rng_seed(&rng, 7);
+    void *qkv = gpu_malloc(nqkv * 2), *out1 = gpu_malloc(nout * 2), *out2 = gpu_malloc(nout * 2);
+    void *dout = gpu_malloc(nout * 2), *dqkv1 = gpu_malloc(nqkv * 2), *dqkv2 = gpu_malloc(nqkv * 2);
+    void *att = gpu_malloc((size_t)B * H * T * T * 2), *scr = gpu_malloc(attention_scratch_bytes(dt, B, T, C, H));
+    float *lse = gpu_malloc((size_t)B * H * T * sizeof(float));
+    void *fscr = gpu_malloc(flash_backward_scratch_bytes(B, H, T, d));
+    fill_normal(x, nqkv, &rng), gpu_upload_f32(g, dt, qkv, x, nqkv);
+    fill_normal(x, nout, &rng), gpu_upload_f32(g, dt, dout, x, nout);
+    gpu_zero(g, dqkv1, nqkv * 2), gpu_zero(g, dqkv2, nqkv * 2);
+    attention_forward_cuda(g, dt, out1, att, qkv, scr, B, T, C, H);
+    attention_backward_cuda(g, dt, dqkv1, dout, qkv, att, scr, B, T, C, H);
+    FlashLayout in = {(long long)T * 3 * C, d, 3 * C}, ol = {(long long)T * C, d, C};
+    const char *q = qkv, *k = (const char *)qkv + (size_t)C * 2, *v = (const char *)qkv + (size_t)2 * C * 2;
+    char *dq = dqkv2, *dk = (char *)dqkv2 + (size_t)C * 2, *dv = (char *)dqkv2 + (size_t)2 * C * 2;
+    flash_forward_cuda(g, dt, 3, out2, lse, q, k, v, B, H, T, d, true, in, ol);
+    flash_backward_cuda(g, dt, 2, dq, dk, dv, dout, q, k, v, out2, lse, fscr, B, H, T, d, true, in, ol);
+    gpu_download_f32(g, dt, a, out1, nout), gpu_download_f32(g, dt, b, out2, nout);
+    check_true(t, rel_err(b, a, nout, 1e-30) <= 2e-2, "packed qkv: flash output = plain attention_forward_cuda (%.2e)",
+               rel_err(b, a, nout, 1e-30));
+    gpu_download_f32(g, dt, a, dqkv1, nqkv), gpu_download_f32(g, dt, b, dqkv2, nqkv);
+    check_true(t, rel_err(b, a, nqkv, 1e-30) <= 4e-2, "packed qkv: flash dqkv = plain attention_backward_cuda (%.2e)",
+               rel_err(b, a, nqkv, 1e-30));
+    void *all[] = {qkv, out1, out2, dout, dqkv1, dqkv2, att, scr, lse, fscr};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) gpu_free(all[i]);
+    free(x), free(a), free(b);
+}
+
+static void test_experiments(Check *t) {
+    char dir[] = "/tmp/test-ch12-gpu-XXXXXX";
+    if (!mkdtemp(dir)) die("cannot make a temporary directory");
+    Run r = {0};
+    quick_common(&r.c, "test_ch12_gpu", dir);
+    r.c.device = DEV_CUDA;
+    check_true(t, experiment_check(&r) == 0, "check --device cuda --quick runs");
+    TsvTable *c = load(t, dir, "ch12-check");
+    if (c) {
+        bool all = tsv_rows(c) == 72;
+        for (size_t i = 0; i < tsv_rows(c); i++) all &= num(t, c, i, "pass") == 1;
+        check_true(t, all, "ch12-check: 72 cases, every one within its bounds");
+        tsv_free(c);
+    }
+    check_true(t, experiment_speed(&r) == 0, "speed --device cuda --quick runs");
+    TsvTable *s = load(t, dir, "ch12-speed");
+    if (s) {
+        bool ok = tsv_rows(s) == 12;
+        for (size_t i = 0; i < tsv_rows(s); i++) ok &= num(t, s, i, "ms") > 0 && num(t, s, i, "tflops") > 0;
+        check_true(t, ok, "ch12-speed: 12 rows of positive times");
+        tsv_free(s);
+    }
+    check_true(t, experiment_sweep(&r) == 0, "sweep --device cuda --quick runs");
+    TsvTable *w = load(t, dir, "ch12-sweep");
+    if (w) {
+        check_true(t, tsv_rows(w) == 4, "ch12-sweep: plain and flash at 2 lengths (%zu rows)", tsv_rows(w));
+        bool less = true;
+        for (size_t i = 0; i + 1 < tsv_rows(w); i += 2) less &= num(t, w, i + 1, "extra_bytes") < num(t, w, i, "extra_bytes");
+        check_true(t, less, "ch12-sweep: flash attention needs fewer extra bytes at every length");
+        tsv_free(w);
+    }
+    gpu_close(r.gpu);
+    cli_free(&r.c);
+    char *rm = xasprintf("rm -rf %s", dir);
+    if (system(rm) != 0) warn("could not remove %s", dir);
+    free(rm);
+}
+
+int main(void) {
+    Check t;
+    check_init(&t, "ch12-gpu");
+    if (!gpu_available()) {
+        printf("skipped: no CUDA device (or a build without CUDA)\n");
+        return check_summary(&t);
+    }
+    setenv("NO_PROGRESS", "1", 1);
+    bool small = getenv("CH12_SANITIZE") != NULL;
+    Gpu *g = gpu_open(0);
+    test_cases(&t, g, small);
+    test_accumulates(&t, g, 1);
+    test_accumulates(&t, g, 2);
+    test_accumulates(&t, g, 3);
+    if (!small) test_packed(&t, g);
+    gpu_close(g);
+    if (!small) test_experiments(&t);
+    return check_summary(&t);
+}
