@@ -189,6 +189,160 @@ static void test_formats(Check *t) {
     check_true(t, bf16_to_f32(f32_to_bf16(1e-8f)) != 0, "bf16 holds 1e-8 without scaling");
 }
 
+/* ---- The exercises' solutions, at their edges ---------------------------------------- */
+
+/* Exercise 1: scores in increasing order rescale the sum at every step and
+ * still give the two-pass denominator; in decreasing order, never. */
+static void test_exercise_order(Check *t) {
+    enum { N = 64 };
+    float up[N], down[N];
+    for (int i = 0; i < N; i++) up[i] = (float)(0.25 * i - 4);
+    for (int i = 0; i < N; i++) down[i] = up[N - 1 - i];
+    int rescaled_up = 0, rescaled_down = 0;
+    Online a = {-INFINITY, 0}, b = {-INFINITY, 0};
+    for (int i = 0; i < N; i++) {
+        Online a2 = online_step(a, up[i]), b2 = online_step(b, down[i]);
+        rescaled_up += i > 0 && a2.m != a.m, rescaled_down += i > 0 && b2.m != b.m;
+        a = a2, b = b2;
+    }
+    double m = up[N - 1], l = 0;
+    for (int i = 0; i < N; i++) l += exp((double)up[i] - m);
+    check_true(t, rescaled_up == N - 1 && rescaled_down == 0,
+               "exercise 1: increasing order rescales at each of the %d later steps (%d), decreasing never (%d)", N - 1,
+               rescaled_up, rescaled_down);
+    check_close(t, a.l, l, 0, 1e-14, "  and both give the two-pass denominator: increasing %.15g", a.l);
+    check_close(t, b.l, l, 0, 1e-14, "  decreasing %.15g", b.l);
+}
+
+/* Exercise 3's solution: the CPU forward pass a block of Br query rows at a
+ * time, the key tile outside the block's rows, m, l, acc per row. */
+static void forward_block_rows(float *o, float *lse, const float *q, const float *k, const float *v, int T, int d,
+                               bool causal, int Br, int Bc) {
+    double scale = 1 / sqrt((double)d);
+    double *m = xmalloc_array((size_t)Br, sizeof *m), *l = xmalloc_array((size_t)Br, sizeof *l);
+    double *acc = xmalloc_array((size_t)Br * d, sizeof *acc), *s = xmalloc_array((size_t)Br * Bc, sizeof *s);
+    for (int i0 = 0; i0 < T; i0 += Br) {
+        int rows = T - i0 < Br ? T - i0 : Br;
+        for (int r = 0; r < rows; r++) {
+            m[r] = -INFINITY, l[r] = 0;
+            for (int c = 0; c < d; c++) acc[(size_t)r * d + c] = 0;
+        }
+        for (int j0 = 0; j0 < T; j0 += Bc) {
+            int n = T - j0 < Bc ? T - j0 : Bc;
+            for (int r = 0; r < rows; r++) {       /* the Br x Bc tile of scores */
+                int i = i0 + r;
+                double mt = -INFINITY;
+                for (int j = 0; j < n; j++) {
+                    double dot = 0;
+                    for (int c = 0; c < d; c++) dot += (double)q[(size_t)i * d + c] * k[(size_t)(j0 + j) * d + c];
+                    s[(size_t)r * Bc + j] = causal && j0 + j > i ? -INFINITY : dot * scale;
+                    mt = fmax(mt, s[(size_t)r * Bc + j]);
+                }
+                if (mt == -INFINITY) continue;     /* this row's part of the tile is all in its future */
+                double mnew = fmax(m[r], mt), alpha = exp(m[r] - mnew);
+                l[r] *= alpha;
+                for (int c = 0; c < d; c++) acc[(size_t)r * d + c] *= alpha;
+                for (int j = 0; j < n; j++) {
+                    double p = exp(s[(size_t)r * Bc + j] - mnew);
+                    l[r] += p;
+                    for (int c = 0; c < d; c++) acc[(size_t)r * d + c] += p * v[(size_t)(j0 + j) * d + c];
+                }
+                m[r] = mnew;
+            }
+        }
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < d; c++) o[(size_t)(i0 + r) * d + c] = (float)(acc[(size_t)r * d + c] / l[r]);
+            lse[i0 + r] = (float)(m[r] + log(l[r]));
+        }
+    }
+    free(m), free(l), free(acc), free(s);
+}
+
+static void test_exercise_block_rows(Check *t) {
+    int shapes[][4] = {{1, 8, 4, 4}, {7, 8, 3, 4}, {77, 16, 16, 32}, {130, 64, 64, 32}, {65, 16, 1, 7}};  /* T d Br Bc */
+    Rng rng;
+    rng_seed(&rng, 6);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int causal = 0; causal < 2; causal++) {
+            int T = shapes[s][0], d = shapes[s][1], Br = shapes[s][2], Bc = shapes[s][3];
+            Head h = head_new(T, d, &rng);
+            attention_reference(h.o_ref, h.lse_ref, NULL, h.q, h.k, h.v, T, d, causal);
+            forward_block_rows(h.o, h.lse, h.q, h.k, h.v, T, d, causal, Br, Bc);
+            check_close_f32(t, h.o, h.o_ref, (size_t)T * d, 1e-6, 1e-5, "exercise 3: rows in blocks of %d, T %d Bc %d %s",
+                            Br, T, Bc, causal ? "causal" : "full");
+            check_close_f32(t, h.lse, h.lse_ref, (size_t)T, 1e-6, 1e-6, "  and log-sum-exp");
+            head_free(&h);
+        }
+}
+
+/* Exercise 4's solution: with a window (key j visible to query i when
+ * i - w < j <= i), a block of queries [q0, q0 + BR) starts at key tile
+ * max(0, floor((q0 - w + 1) / 64)), and a tile needs the per-element mask
+ * at its back edge if its first key is at most q0 + BR - 1 - w.  Both held to
+ * a brute-force walk of every score, windows from 1 to past the sequence. */
+static void test_exercise_window(Check *t) {
+    enum { BC = 64 };
+    int BRs[2] = {64, 128}, bad_first = 0, bad_edge = 0, cases = 0;
+    for (int bi = 0; bi < 2; bi++)
+        for (int T = 1; T <= 700; T += 99)
+            for (int w = 1; w <= T + 70; w += 13)
+                for (int q0 = 0; q0 < T; q0 += BRs[bi]) {
+                    int BR = BRs[bi], last = q0 + BR - 1 < T - 1 ? q0 + BR - 1 : T - 1;
+                    int first = q0 - w + 1 > 0 ? (q0 - w + 1) / BC : 0, brute_first = -1;
+                    for (int j = 0; j * BC < T; j++) {
+                        bool any = false, back = false;       /* a visible key in the tile; a key cut by the window */
+                        for (int i = q0; i <= last; i++)
+                            for (int key = j * BC; key < (j + 1) * BC && key < T; key++)
+                                any |= i - w < key && key <= i, back |= key <= i - w;
+                        if (any && brute_first < 0) brute_first = j;
+                        bool edge = j * BC <= q0 + BR - 1 - w;
+                        if (any) bad_edge += edge != back && !(edge && q0 + BR - 1 > last);   /* extra masking in a short last block is harmless */
+                    }
+                    bad_first += first != brute_first;
+                    cases++;
+                }
+    check_true(t, bad_first == 0, "exercise 4: the first key tile a windowed block needs (%d cases, %d wrong)", cases,
+               bad_first);
+    check_true(t, bad_edge == 0, "  and the tiles that need the window's mask (%d wrong)", bad_edge);
+}
+
+/* Exercise 5: the ratio of standard to tiled traffic grows as M until a
+ * single query block holds the sequence (then it is 1 + T/d, whatever M),
+ * and below M = 6d the block of one row is all that is left. */
+static void test_exercise_io_range(Check *t) {
+    long T = 4096, d = 64, Br, Bc;
+    io_blocks(6 * T * d, d, &Br, &Bc);
+    double sat = io_standard((double)T, (double)d) / io_tiled(T, d, Br, Bc, false);
+    check_close(t, sat, 1.0 + (double)T / d, 0, 1e-12, "exercise 5: M = 6Td, one query block: ratio 1 + T/d (%.1f)", sat);
+    io_blocks(64 * T * d, d, &Br, &Bc);
+    check_close(t, io_standard((double)T, (double)d) / io_tiled(T, d, Br, Bc, false), sat, 0, 1e-12,
+                "  and a larger M changes nothing");
+    io_blocks(6 * d - 1, d, &Br, &Bc);
+    double floor1 = io_standard((double)T, (double)d) / io_tiled(T, d, Br, Bc, false);
+    check_true(t, Br == 1 && fabs(floor1 - (4.0 * T * d + 4.0 * T * T) / (2.0 * T * d + 2.0 * T * T * d)) < 1e-12,
+               "  M < 6d: blocks of one row, ratio (4Td + 4T^2) / (2Td + 2T^2 d) = %.4f", floor1);
+    double worst = 0;                      /* in between (many query blocks): M / 3d^2, to the block's rounding */
+    for (long M = 4096; M <= 65536; M *= 2) {
+        io_blocks(M, d, &Br, &Bc);
+        double ratio = io_standard((double)T, (double)d) / io_tiled(T, d, Br, Bc, false);
+        worst = fmax(worst, fabs(ratio / (2.0 * Br / d) - 1));
+    }
+    check_true(t, worst < 0.1, "  between, the ratio is 2 Br / d ~ M / 3d^2 (worst %.2f relative)", worst);
+}
+
+/* The FLOP count of the speed tables: 4 T^2 d per head forward, half with
+ * the mask, 3.5x for forward and backward; and the same count as the sum of
+ * 2mnk over the products (two forward; five backward, S recomputed). */
+static void test_flop_count(Check *t) {
+    int B = 3, H = 5, T = 100, d = 64;
+    double mm = 2.0 * T * T * d;                         /* one T x T x d product */
+    check_true(t, attention_flops(B, H, T, d, false, false) == B * H * 2 * mm, "flops: forward = 2 products per head");
+    check_true(t, attention_flops(B, H, T, d, false, true) == B * H * (2 + 5) * mm,
+               "flops: forward + backward = 2 + 5 products (S recomputed in the backward)");
+    check_true(t, attention_flops(B, H, T, d, true, true) == 0.5 * attention_flops(B, H, T, d, false, true),
+               "flops: causal is half");
+}
+
 static char *slurp(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -283,6 +437,11 @@ int main(void) {
     test_tiled_forward(&t);
     test_backward(&t);
     test_formats(&t);
+    test_exercise_order(&t);
+    test_exercise_block_rows(&t);
+    test_exercise_window(&t);
+    test_exercise_io_range(&t);
+    test_flop_count(&t);
     test_one_artifact(&t);
     test_experiments(&t);
     expect_program(&t, "ch12-memopt", "check", 1, "--device cuda");

@@ -2,9 +2,9 @@
  * (common/gpu/flash.cu), all three versions, against the chapter's CPU reference.
  *
  *   every combination of dtype (bf16, fp16), version (1: a thread per row;
- *   2: tensor cores), head size (64, 128) and mask (causal or not), on
- *   shapes that break kernels: T = 1; T = 77 and 200 (no multiple of a
- *   tile); B*H = 3 and 5 (odd); forward (o, lse) and backward (dq, dk, dv),
+ *   2: tensor cores; 3: two row tiles per warp), head size (64, 128) and
+ *   mask (causal or not), on shapes that break kernels: T = 1; T = 77 and
+ *   200 (no multiple of a tile); B*H = 3 and 5 (odd); forward (o, lse) and backward (dq, dk, dv),
  *   each within the chapter's bounds (largest error relative to the
  *   reference's largest magnitude): bf16 2e-2 forward, 4e-2 backward;
  *   fp16 4e-3 and 8e-3;

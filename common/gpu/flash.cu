@@ -33,6 +33,18 @@ static void flash_check(const char *who, DType dt, int version, int B, int NH, i
 #define V1_BR 64    /* query rows per block: one per thread */
 #define V1_BC 32    /* keys per tile in shared memory */
 
+/* rows [row0, row0 + V1_BC) of a and b (row strides lda, ldb) into A and B as
+ * f32, the threads of the block sharing the work; rows past Tn become zeros */
+template <typename T, int D>
+__device__ __forceinline__ void load_rows_f32(float (*A)[D], float (*B)[D], const T *a, const T *b, long long lda,
+                                              long long ldb, int row0, int Tn) {
+    for (int x = threadIdx.x; x < V1_BC * D; x += V1_BR) {
+        int r = x / D, d = x % D, j = row0 + r;
+        A[r][d] = j < Tn ? tof(a[j * lda + d]) : 0;
+        B[r][d] = j < Tn ? tof(b[j * ldb + d]) : 0;
+    }
+}
+
 template <typename T, int D>
 __global__ void __launch_bounds__(V1_BR) flash1_forward_kernel(T *o, float *lse, const T *q, const T *k, const T *v,
                                                                int NH, int Tn, FlashLayout in, FlashLayout out,
@@ -45,11 +57,7 @@ __global__ void __launch_bounds__(V1_BR) flash1_forward_kernel(T *o, float *lse,
     int kv_end = causal ? min(Tn, (blockIdx.x + 1) * V1_BR) : Tn;
     for (int j0 = 0; j0 < kv_end; j0 += V1_BC) {
         __syncthreads();                      /* everyone is done with the last tile */
-        for (int x = threadIdx.x; x < V1_BC * D; x += V1_BR) {
-            int r = x / D, d = x % D, j = j0 + r;
-            Ks[r][d] = j < Tn ? tof(kb[j * in.t + d]) : 0;
-            Vs[r][d] = j < Tn ? tof(vb[j * in.t + d]) : 0;
-        }
+        load_rows_f32<T, D>(Ks, Vs, kb, vb, in.t, in.t, j0, Tn);
         __syncthreads();
         int jn = min(V1_BC, Tn - j0);
         if (causal) jn = min(jn, i - j0 + 1);
@@ -100,11 +108,7 @@ __global__ void __launch_bounds__(V1_BR) flash1_dq_kernel(T *dq, const T *dout, 
     int kv_end = causal ? min(Tn, (blockIdx.x + 1) * V1_BR) : Tn;
     for (int j0 = 0; j0 < kv_end; j0 += V1_BC) {
         __syncthreads();
-        for (int x = threadIdx.x; x < V1_BC * D; x += V1_BR) {
-            int r = x / D, d = x % D, j = j0 + r;
-            Ks[r][d] = j < Tn ? tof(k[ib + j * in.t + d]) : 0;
-            Vs[r][d] = j < Tn ? tof(v[ib + j * in.t + d]) : 0;
-        }
+        load_rows_f32<T, D>(Ks, Vs, k + ib, v + ib, in.t, in.t, j0, Tn);
         __syncthreads();
         int jn = min(V1_BC, Tn - j0);
         if (causal) jn = min(jn, i - j0 + 1);
@@ -140,11 +144,7 @@ __global__ void __launch_bounds__(V1_BR) flash1_dkv_kernel(T *dk, T *dv, const T
     int q_begin = causal ? blockIdx.x * V1_BR / V1_BC * V1_BC : 0;
     for (int i0 = q_begin; i0 < Tn; i0 += V1_BC) {
         __syncthreads();
-        for (int x = threadIdx.x; x < V1_BC * D; x += V1_BR) {
-            int r = x / D, d = x % D, i = i0 + r;
-            Qs[r][d] = i < Tn ? tof(q[ib + i * in.t + d]) : 0;
-            dOs[r][d] = i < Tn ? tof(dout[ob + i * out.t + d]) : 0;
-        }
+        load_rows_f32<T, D>(Qs, dOs, q + ib, dout + ob, in.t, out.t, i0, Tn);
         for (int r = threadIdx.x; r < V1_BC; r += V1_BR) {
             ls[r] = i0 + r < Tn ? lse[(size_t)bh * Tn + i0 + r] : 0;
             ds_[r] = i0 + r < Tn ? dd[(size_t)bh * Tn + i0 + r] : 0;
@@ -187,6 +187,18 @@ __device__ __forceinline__ void ldsm_x4(uint32_t r[4], const void *p) {
 __device__ __forceinline__ void ldsm_x4_t(uint32_t r[4], const void *p) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(smem_addr(p)));
+}
+
+/* This lane's row address for an ldmatrix.x4 of the 16x16 piece at (r0, c0)
+ * of a tile with ld elements per row: its quarters taken down the columns
+ * (top left, bottom left, top right, bottom right) or across the rows. */
+template <typename T> __device__ __forceinline__ const T *quarters_down(const T *t, int ld, int r0, int c0) {
+    int lane = threadIdx.x % 32;
+    return t + (r0 + lane % 16) * ld + c0 + lane / 16 * 8;
+}
+template <typename T> __device__ __forceinline__ const T *quarters_across(const T *t, int ld, int r0, int c0) {
+    int lane = threadIdx.x % 32;
+    return t + (r0 + lane % 8 + lane / 16 * 8) * ld + c0 + (lane / 8 % 2) * 8;
 }
 
 /* c (16x8, f32) += a (16x16) b (16x8) */
@@ -272,16 +284,16 @@ __global__ void __launch_bounds__(NW * 32) flash2_forward_kernel(T *o, float *ls
         if (QREG && j == 0)
             for (int mt = 0; mt < MT; mt++)
                 for (int kk = 0; kk < QK; kk++)
-                    ldsm_x4(qf[mt][kk], Qs + (wrow + mt * 16 + lane % 16) * LD + kk * 16 + lane / 16 * 8);
+                    ldsm_x4(qf[mt][kk], quarters_down(Qs, LD, wrow + mt * 16, kk * 16));
 
         float s[MT][BC / 8][4] = {};        /* S = Q K^T: 16 rows x 64 keys per row tile */
         for (int kk = 0; kk < D / 16; kk++) {
             if (!QREG)
                 for (int mt = 0; mt < MT; mt++)
-                    ldsm_x4(qf[mt][0], Qs + (wrow + mt * 16 + lane % 16) * LD + kk * 16 + lane / 16 * 8);
+                    ldsm_x4(qf[mt][0], quarters_down(Qs, LD, wrow + mt * 16, kk * 16));
             for (int np = 0; np < BC / 16; np++) {
                 uint32_t kf[4];
-                ldsm_x4(kf, Kj + (np * 16 + lane % 8 + lane / 16 * 8) * LD + kk * 16 + (lane / 8 % 2) * 8);
+                ldsm_x4(kf, quarters_across(Kj, LD, np * 16, kk * 16));
                 for (int mt = 0; mt < MT; mt++) {
                     mma16816<T>(s[mt][2 * np], qf[mt][QREG ? kk : 0], kf[0], kf[1]);
                     mma16816<T>(s[mt][2 * np + 1], qf[mt][QREG ? kk : 0], kf[2], kf[3]);
@@ -326,7 +338,7 @@ __global__ void __launch_bounds__(NW * 32) flash2_forward_kernel(T *o, float *ls
             }
             for (int dp = 0; dp < D / 16; dp++) {
                 uint32_t vf[4];
-                ldsm_x4_t(vf, Vj + (kk * 16 + lane % 8 + (lane / 8 % 2) * 8) * LD + dp * 16 + lane / 16 * 8);
+                ldsm_x4_t(vf, quarters_down(Vj, LD, kk * 16, dp * 16));
                 for (int mt = 0; mt < MT; mt++) {
                     mma16816<T>(acc[mt][2 * dp], a[mt], vf[0], vf[1]);
                     mma16816<T>(acc[mt][2 * dp + 1], a[mt], vf[2], vf[3]);
@@ -395,13 +407,12 @@ __global__ void __launch_bounds__(128) flash2_backward_kernel(T *dk, T *dv, floa
         float st[BR / 8][4] = {}, dpt[BR / 8][4] = {};     /* S^T and dP^T = V dO^T: 16 keys x BR queries */
         for (int kk = 0; kk < D / 16; kk++) {
             uint32_t ka[4], va[4];
-            ldsm_x4(ka, Ks + (warp * 16 + lane % 16) * LD + kk * 16 + lane / 16 * 8);
-            ldsm_x4(va, Vs + (warp * 16 + lane % 16) * LD + kk * 16 + lane / 16 * 8);
+            ldsm_x4(ka, quarters_down(Ks, LD, warp * 16, kk * 16));
+            ldsm_x4(va, quarters_down(Vs, LD, warp * 16, kk * 16));
             for (int np = 0; np < BR / 16; np++) {
                 uint32_t qf[4], of[4];
-                int off = (np * 16 + lane % 8 + lane / 16 * 8) * LD + kk * 16 + (lane / 8 % 2) * 8;
-                ldsm_x4(qf, Qs + off);
-                ldsm_x4(of, dOs + off);
+                ldsm_x4(qf, quarters_across(Qs, LD, np * 16, kk * 16));
+                ldsm_x4(of, quarters_across(dOs, LD, np * 16, kk * 16));
                 mma16816<T>(st[2 * np], ka, qf[0], qf[1]);
                 mma16816<T>(st[2 * np + 1], ka, qf[2], qf[3]);
                 mma16816<T>(dpt[2 * np], va, of[0], of[1]);
@@ -427,9 +438,8 @@ __global__ void __launch_bounds__(128) flash2_backward_kernel(T *dk, T *dv, floa
                               pack2<T>(dpt[2 * kq + 1][2], dpt[2 * kq + 1][3])};
             for (int dp = 0; dp < D / 16; dp++) {
                 uint32_t of[4], qf[4];
-                int off = (kq * 16 + lane % 8 + (lane / 8 % 2) * 8) * LD + dp * 16 + lane / 16 * 8;
-                ldsm_x4_t(of, dOs + off);
-                ldsm_x4_t(qf, Qs + off);
+                ldsm_x4_t(of, quarters_down(dOs, LD, kq * 16, dp * 16));
+                ldsm_x4_t(qf, quarters_down(Qs, LD, kq * 16, dp * 16));
                 mma16816<T>(dva[2 * dp], pa, of[0], of[1]);
                 mma16816<T>(dva[2 * dp + 1], pa, of[2], of[3]);
                 mma16816<T>(dka[2 * dp], sa, qf[0], qf[1]);
@@ -446,10 +456,10 @@ __global__ void __launch_bounds__(128) flash2_backward_kernel(T *dk, T *dv, floa
         float dqa[DC / 8][4] = {};
         for (int kc = 0; kc < BC / 16; kc++) {
             uint32_t a[4];
-            ldsm_x4_t(a, dSs + (kc * 16 + lane % 8 + lane / 16 * 8) * LDS + rg * 16 + (lane / 8 % 2) * 8);
+            ldsm_x4_t(a, quarters_across(dSs, LDS, kc * 16, rg * 16));
             for (int dn = 0; dn < DC / 16; dn++) {
                 uint32_t kf[4];
-                ldsm_x4_t(kf, Ks + (kc * 16 + lane % 8 + (lane / 8 % 2) * 8) * LD + cg * DC + dn * 16 + lane / 16 * 8);
+                ldsm_x4_t(kf, quarters_down(Ks, LD, kc * 16, cg * DC + dn * 16));
                 mma16816<T>(dqa[2 * dn], a, kf[0], kf[1]);
                 mma16816<T>(dqa[2 * dn + 1], a, kf[2], kf[3]);
             }
