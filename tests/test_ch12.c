@@ -445,7 +445,9 @@ int main(void) {
     test_one_artifact(&t);
     test_experiments(&t);
     expect_program(&t, "ch12-memopt", "check", 1, "--device cuda");
-    expect_program(&t, "ch12-memopt", "io --device cuda", 1, "CPU only");
+    expect_program(&t, "ch12-memopt", "io --device cuda", 1, "io runs on the CPU only");
+    expect_program(&t, "ch12-memopt", "io --seed abc", 2, "--seed");
+    expect_program(&t, "ch12-memopt", "io --quick extra", 2, "extra");
     expect_program(&t, "ch12-memopt", "nonsense", 2, "nonsense");
     expect_program(&t, "ch12-memopt", "io --data brown", 2, "--data");
     return check_summary(&t);
