@@ -187,6 +187,23 @@ static void test_formats(Check *t) {
                       f16_to_f32(f32_to_f16((float)ldexp(1.01, -25))) == (float)ldexp(1, -24),
                "2^-25 rounds to 0 in fp16 (a tie, to even), a little more to 2^-24");
     check_true(t, bf16_to_f32(f32_to_bf16(1e-8f)) != 0, "bf16 holds 1e-8 without scaling");
+    /* the bounds of the GPU checks: rounding to bf16 errs by at most 2^-8 relative (half the spacing 2^-7), to
+     * fp16 by 2^-11, and both bounds are nearly reached; an update below half the spacing near w is lost */
+    Rng rng;
+    rng_seed(&rng, 8);
+    double worst_bf = 0, worst_h = 0;
+    for (int i = 0; i < 100000; i++) {
+        float x = (float)(ldexp(1 + rng_uniform(&rng), (int)rng_below(&rng, 20) - 10));
+        worst_bf = fmax(worst_bf, fabs(bf16_to_f32(f32_to_bf16(x)) - x) / x);
+        worst_h = fmax(worst_h, fabs(f16_to_f32(f32_to_f16(x)) - x) / x);
+    }
+    check_true(t, worst_bf <= ldexp(1, -8) && worst_bf > 0.9 * ldexp(1, -8),
+               "bf16 rounds with relative error at most 2^-8 and nearly reaches it (%.3g)", worst_bf);
+    check_true(t, worst_h <= ldexp(1, -11) && worst_h > 0.9 * ldexp(1, -11), "fp16: at most 2^-11 (%.3g)", worst_h);
+    float w = 1.0f, w2 = 1.99f;
+    check_true(t, bf16_to_f32(f32_to_bf16(w + (float)ldexp(1, -9))) == w &&
+                      bf16_to_f32(f32_to_bf16(w2 + (float)ldexp(0.99, -8) * w2)) != bf16_to_f32(f32_to_bf16(w2)),
+               "bf16: an update of 2^-9 |w| is lost at w = 1, one of 0.99 2^-8 |w| survives at w = 1.99");
 }
 
 /* ---- The exercises' solutions, at their edges ---------------------------------------- */
