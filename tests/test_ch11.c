@@ -209,6 +209,21 @@ static void test_infer(Check *t, Run *r) {
     infer_free(f), gpt_free(m), free(host);
 }
 
+/* at a fixed number of tokens N = B T, memory is linear in T with slope (L + 1) e N H (the softmax
+ * weights of every block and the attention's scratch) */
+static void test_fixed_tokens(Check *t) {
+    GptConfig c = gpt2_shape(0, 50304);
+    int Bs[] = {64, 32, 16, 8, 4};
+    bool all = true;
+    for (int i = 0; i + 1 < 5; i++) {
+        int B0 = Bs[i], T0 = 16384 / B0, B1 = Bs[i + 1], T1 = 16384 / B1;
+        size_t m0 = predict(&c, &(MemPlan){.dt = DT_BF16, .B = B0, .T = T0, .gpu = true}).total;
+        size_t m1 = predict(&c, &(MemPlan){.dt = DT_BF16, .B = B1, .T = T1, .gpu = true}).total;
+        all &= m1 - m0 == (size_t)(c.L + 1) * 2 * 16384 * c.NH * (size_t)(T1 - T0);
+    }
+    check_true(t, all, "fixed tokens (N 16384): each extra position of context costs (L + 1) e N H = 5,111,808 bytes");
+}
+
 /* the GPU's reduction scratch: 1 MiB at least, N C bytes for the embedding's backward pass */
 static void test_scratch(Check *t) {
     GptConfig c = gpt2_shape(0, 50304);
@@ -299,6 +314,7 @@ int main(void) {
     test_chunked(&t);
     test_infer(&t, &r);
     test_scratch(&t);
+    test_fixed_tokens(&t);
     test_solutions(&t);
     test_experiments(&t);
     test_errors(&t);
