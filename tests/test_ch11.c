@@ -222,6 +222,10 @@ static void test_fixed_tokens(Check *t) {
         all &= m1 - m0 == (size_t)(c.L + 1) * 2 * 16384 * c.NH * (size_t)(T1 - T0);
     }
     check_true(t, all, "fixed tokens (N 16384): each extra position of context costs (L + 1) e N H = 5,111,808 bytes");
+    /* the premise of B* = 16 P / a_T: the activations are linear in B */
+    size_t a8 = predict(&c, &(MemPlan){.dt = DT_BF16, .B = 8, .T = 1024, .gpu = true}).act;
+    size_t a16 = predict(&c, &(MemPlan){.dt = DT_BF16, .B = 16, .T = 1024, .gpu = true}).act;
+    check_close(t, (double)a16, 2.0 * a8, 0, 1e-5, "the activations are linear in B (B 16 against twice B 8)");
 }
 
 /* the GPU's reduction scratch: 1 MiB at least, N C bytes for the embedding's backward pass */
