@@ -63,6 +63,14 @@ static void test_block_bytes(Check *t) {
     tally_block(&hand, &s, DT_BF16, 8, 1024);
     check_true(t, hand.bytes == 402784256, "the worked example: GPT-2 small, B 8, T 1024, bf16: 402,784,256 bytes a block (got %zu)",
                hand.bytes);
+    /* the calculator's head and base by hand (GPT-2 small, B 8, T 1024, bf16, a GPU's plan) */
+    MemPlan p = {.dt = DT_BF16, .B = 8, .T = 1024, .gpu = true};
+    Tally head = {0}, base = {0};
+    tally_head(&head, &s, &p), tally_base(&base, &s, &p);
+    check_true(t, head.bytes == 836861952, "by hand: the head is 836,861,952 bytes (got %zu)", head.bytes);
+    size_t small = sort_bytes(8192) + 3 * r256(8192 * 4);
+    check_true(t, base.bytes == 465569280 + small, "by hand: the base is 465,569,280 bytes plus the batch and sorted tokens (got %zu)",
+               base.bytes - small);
 }
 
 static void test_prediction(Check *t, Run *r) {
