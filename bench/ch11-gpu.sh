@@ -3,7 +3,8 @@
 # call: build from the tangled sources carried in build/NN-*/ (make
 # NOTANGLE=1); the chapter's GPU suite plainly and under compute-sanitizer
 # memcheck, test_gpt_gpu (gpt.c's memory options must leave it as it was);
-# then the book's GPU experiments: grid, timeline, classifier, maxbatch.
+# then the book's GPU experiments: grid, sizes, timeline, classifier, head
+# (with PyTorch's classifier beside it, bench/ch11_torch.py), maxbatch.
 # Data to $OUT/ch11-*.tsv, everything printed to $OUT/ch11-gpu.log.
 # BOOK_GIT and BOOK_DATE, when set, are the git and date lines of the data.
 set -u -o pipefail
@@ -25,8 +26,13 @@ echo "memcheck test_ch11_gpu: exit $? ($(grep -c 'ERROR SUMMARY: 0 errors' "$out
 tail -3 "$out/memcheck.txt" >> "$log"
 build/tests/test_gpt_gpu > "$out/gpt_gpu.txt" 2>&1; echo "test_gpt_gpu: $(tail -1 "$out/gpt_gpu.txt")"
 tail -1 "$out/gpt_gpu.txt" >> "$log"
-for e in grid timeline classifier maxbatch; do
+for e in grid sizes timeline classifier head torch maxbatch; do
   stamp "$e"
+  if [ "$e" = torch ]; then
+    BOOK_COMMAND="python3 bench/ch11_torch.py --out figures/data" \
+      timeout 120 python3 bench/ch11_torch.py --out "$out" >> "$log" 2>&1 || echo "torch failed: exit $?"
+    continue
+  fi
   BOOK_COMMAND="build/bin/ch11-memory $e --device cuda --out figures/data" \
     build/bin/ch11-memory "$e" --device cuda --out "$out" >> "$log" 2>&1 || echo "$e failed: exit $?"
 done

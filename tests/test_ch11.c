@@ -14,6 +14,8 @@
  *   through the backward pass;
  *   the fused classifier and the arena change nothing: same loss, same
  *   gradients (to rounding: loss 1e-6, gradients 1e-5 relative) as the plain model;
+ *   inference with one block's buffers: gpt_forward's loss, in the bytes
+ *   predicted; the GPU's reduction scratch as the runtime sizes it;
  *   a --quick run of every experiment writes well-formed data (the grid's
  *   error zero on the CPU);
  *   bad input: one line and a nonzero exit. */
@@ -61,6 +63,14 @@ static void test_block_bytes(Check *t) {
     tally_block(&hand, &s, DT_BF16, 8, 1024);
     check_true(t, hand.bytes == 402784256, "the worked example: GPT-2 small, B 8, T 1024, bf16: 402,784,256 bytes a block (got %zu)",
                hand.bytes);
+    /* the calculator's head and base by hand (GPT-2 small, B 8, T 1024, bf16, a GPU's plan) */
+    MemPlan p = {.dt = DT_BF16, .B = 8, .T = 1024, .gpu = true};
+    Tally head = {0}, base = {0};
+    tally_head(&head, &s, &p), tally_base(&base, &s, &p);
+    check_true(t, head.bytes == 836861952, "by hand: the head is 836,861,952 bytes (got %zu)", head.bytes);
+    size_t small = sort_bytes(8192) + 3 * r256(8192 * 4);
+    check_true(t, base.bytes == 465569280 + small, "by hand: the base is 465,569,280 bytes plus the batch and sorted tokens (got %zu)",
+               base.bytes - small);
 }
 
 static void test_prediction(Check *t, Run *r) {
@@ -172,6 +182,74 @@ static void test_chunked(Check *t) {
     free(x), free(W), free(z), free(l0), free(l1), free(lse), free(dx0), free(dx1), free(dW0), free(dW1), free(buf);
 }
 
+/* the forward pass with one block's buffers scores a batch as gpt_forward does, in the bytes predicted */
+static void test_infer(Check *t, Run *r) {
+    GptConfig c = {.V = 300, .maxT = 64, .L = 3, .NH = 4, .C = 32, .F = 96};
+    int B = 2, T = 24, N = B * T;
+    Gpt *m = gpt_new(&c, NULL, DT_F32, B, T);
+    gpt_init(m, 21);
+    float *host = xcalloc(m->nparams, sizeof *host);
+    gpt_get_params(m, host);
+    int32_t tok[49], tgt[48];
+    for (int i = 0; i <= N; i++) tok[i] = (i * 61 + 5) % 300;
+    for (int i = 0; i < N; i++) tgt[i] = i == 7 ? -1 : tok[i + 1];
+    float want = gpt_forward(m, tok, tgt, B, T);
+    Infer *f = infer_new(&c, NULL, DT_F32, B, T, host);
+    float got = infer_forward(f, tok, tgt);
+    check_close(t, got, want, 0, 1e-6, "inference with one block's buffers: the loss equals gpt_forward's (%.6f)", want);
+    MemPrediction p = predict(&c, &(MemPlan){.dt = DT_F32, .B = B, .T = T});
+    size_t used = m->nparams * 4 + f->arena->peak;
+    check_true(t, used == p.inference, "inference: parameters + arena %zu = predicted %zu bytes", used, p.inference);
+    check_true(t, f->arena->peak == f->arena->capacity, "inference: the arena is used to its last byte");
+    Measured x = measure_infer(r, &c, DT_F32, B, T, host);
+    check_true(t, x.measured == p.inference, "measure_infer on the CPU: %zu = predicted %zu", x.measured, p.inference);
+    check_true(t, p.inference < predict(&c, &(MemPlan){.dt = DT_F32, .B = B, .T = T}).total, "inference takes less than training");
+    /* the part ratios of training against inference: 16/e for the arrays, L for the blocks, 1 for the head */
+    GptConfig s2 = gpt2_shape(0, 50304);
+    MemPrediction q = predict(&s2, &(MemPlan){.dt = DT_BF16, .B = 8, .T = 1024, .gpu = true});
+    check_true(t, q.params + q.grads + q.optim + q.master == 8 * q.params, "training keeps 16 bytes a parameter, inference 2: ratio 8");
+    check_true(t, q.blocks == (size_t)s2.L * q.block, "training keeps L blocks, inference one: ratio L");
+    Tally ti = {0};
+    tally_infer(&ti, &s2, &(MemPlan){.dt = DT_BF16, .B = 8, .T = 1024, .gpu = true});
+    size_t N2 = 8192;
+    check_true(t, ti.bytes == q.block + q.head + 2 * r256(N2 * 768 * 2) + 3 * r256(N2 * 4) + r256(att_scratch_bytes(&s2, DT_BF16, 8, 1024)),
+               "inference's activations: one block, the head, two [N,C], the batch, the attention scratch");
+    infer_free(f), gpt_free(m), free(host);
+}
+
+/* at a fixed number of tokens N = B T, memory is linear in T with slope (L + 1) e N H (the softmax
+ * weights of every block and the attention's scratch) */
+static void test_fixed_tokens(Check *t) {
+    GptConfig c = gpt2_shape(0, 50304);
+    int Bs[] = {64, 32, 16, 8, 4};
+    bool all = true;
+    for (int i = 0; i + 1 < 5; i++) {
+        int B0 = Bs[i], T0 = 16384 / B0, B1 = Bs[i + 1], T1 = 16384 / B1;
+        size_t m0 = predict(&c, &(MemPlan){.dt = DT_BF16, .B = B0, .T = T0, .gpu = true}).total;
+        size_t m1 = predict(&c, &(MemPlan){.dt = DT_BF16, .B = B1, .T = T1, .gpu = true}).total;
+        all &= m1 - m0 == (size_t)(c.L + 1) * 2 * 16384 * c.NH * (size_t)(T1 - T0);
+    }
+    check_true(t, all, "fixed tokens (N 16384): each extra position of context costs (L + 1) e N H = 5,111,808 bytes");
+    /* the premise of B* = 16 P / a_T: the activations are linear in B */
+    size_t a8 = predict(&c, &(MemPlan){.dt = DT_BF16, .B = 8, .T = 1024, .gpu = true}).act;
+    size_t a16 = predict(&c, &(MemPlan){.dt = DT_BF16, .B = 16, .T = 1024, .gpu = true}).act;
+    check_close(t, (double)a16, 2.0 * a8, 0, 1e-5, "the activations are linear in B (B 16 against twice B 8)");
+}
+
+/* the GPU's reduction scratch: 1 MiB at least, N C bytes for the embedding's backward pass */
+static void test_scratch(Check *t) {
+    GptConfig c = gpt2_shape(0, 50304);
+    MemPlan p = {.dt = DT_BF16, .B = 32, .T = 1024, .gpu = true};
+    check_true(t, reduction_scratch_bytes(&c, &p) == (size_t)32 * 1024 * 768, "scratch at GPT-2 small, B 32, T 1024: N C bytes (24 MiB)");
+    p.B = 1, p.T = 64;
+    check_true(t, reduction_scratch_bytes(&c, &p) == (size_t)1 << 20, "scratch of a tiny step: the 1 MiB minimum");
+    p.B = 8, p.T = 1024;
+    MemPrediction m = predict(&c, &p);
+    check_true(t, m.scratch == (size_t)8192 * 768 && m.total >= m.scratch, "the prediction counts the scratch (6 MiB at B 8)");
+    p.gpu = false;
+    check_true(t, predict(&c, &p).scratch == 0, "no reduction scratch on the CPU");
+}
+
 static void test_experiments(Check *t) {
     char dir[] = "/tmp/test-ch11-XXXXXX";
     if (!mkdtemp(dir)) die("cannot make a temporary directory");
@@ -180,8 +258,9 @@ static void test_experiments(Check *t) {
     quick_common(&r.c, "test_ch11", dir);
     check_true(t, run_all_experiments("ch11-memory", COMMANDS, sizeof COMMANDS / sizeof COMMANDS[0], &r) == 0,
                "every experiment runs with --quick");
-    const char *names[] = {"ch11-params", "ch11-timeline", "ch11-breakdown", "ch11-scaling", "ch11-grid", "ch11-classifier"};
-    for (int i = 0; i < 6; i++) {
+    const char *names[] = {"ch11-params", "ch11-timeline", "ch11-breakdown", "ch11-scaling", "ch11-grid", "ch11-classifier",
+                           "ch11-sizes"};
+    for (int i = 0; i < 7; i++) {
         TsvTable *tab = load(t, dir, names[i]);
         if (!tab) continue;
         check_true(t, tsv_rows(tab) > 0, "%s has rows", names[i]);
@@ -197,6 +276,16 @@ static void test_experiments(Check *t) {
             for (size_t j = 1; j < tsv_rows(tab); j++)
                 if (num(t, tab, j, "B") == num(t, tab, 0, "B"))
                     check_close(t, num(t, tab, j, "loss"), l0, 1e-5, 1e-5, "classifier: fused loss = unfused loss (row %zu)", j);
+        }
+        if (i == 6) {
+            for (size_t j = 0; j < tsv_rows(tab); j++) {
+                check_true(t, num(t, tab, j, "train_pred") == num(t, tab, j, "train_meas") &&
+                                  num(t, tab, j, "infer_pred") == num(t, tab, j, "infer_meas"),
+                           "sizes row %zu: predicted = accounted, training and inference", j);
+                check_true(t, num(t, tab, j, "infer_meas") < num(t, tab, j, "train_meas"), "sizes row %zu: inference < training", j);
+                check_close(t, num(t, tab, j, "infer_loss"), log(256.0), 1e-4, 1e-4, "sizes row %zu: zero weights score log V", j);
+            }
+            check_true(t, num(t, tab, 2, "train_meas") > num(t, tab, 0, "train_meas"), "sizes: a larger model takes more");
         }
         if (i == 3) {
             /* memory against T grows faster than linearly (the T^2 term), against B linearly above the arrays */
@@ -215,6 +304,7 @@ static void test_errors(Check *t) {
     expect_program(t, "ch11-memory", "calc --dtype f8", 2, "dtype");
     expect_program(t, "ch11-memory", "calc --heads 5 --embd 768", 1, "multiple");
     expect_program(t, "ch11-memory", "maxbatch", 1, "needs a GPU");
+    expect_program(t, "ch11-memory", "head", 1, "needs a GPU");
     expect_program(t, "ch11-memory", "calc --batch 0 --quick", 1, "at least 1");
     expect_program(t, "ch11-memory", "calc --recompute full --quick", 0, "chapter 12");
 }
@@ -234,6 +324,9 @@ int main(void) {
     test_timeline(&t);
     test_same_results(&t);
     test_chunked(&t);
+    test_infer(&t, &r);
+    test_scratch(&t);
+    test_fixed_tokens(&t);
     test_solutions(&t);
     test_experiments(&t);
     test_errors(&t);

@@ -7,6 +7,9 @@
  *   the fused classifier: the same loss and gradients to rounding (f32:
  *   1e-5 relative; bf16: the logits' gradient rounded per chunk, 2-norm of
  *   the difference under 1e-2 of the gradient's);
+ *   the classifier's gradient dW alone in bf16, whole and in chunks, against
+ *   an f64 reference with an error bound from the roundings (test_head_grad);
+ *   inference with one block's buffers: gpt_forward's loss, f32 and bf16;
  *   the GPU timeline: every event's live bytes equal the prediction, peak
  *   after the head.
  * Without a GPU it prints "skipped: ..." and checks nothing. */
@@ -63,6 +66,83 @@ static void test_same(Check *t, Gpu *g, DType dt) {
     free(ref), free(gr), free(tok);
 }
 
+/* The classifier's gradient alone, bf16 on the GPU, whole and in chunks, against
+ * an f64 reference from the same (bf16-rounded) inputs.  Error analysis: with
+ * u = 2^-8 (bf16's unit roundoff) and S = sum_n |g_n| |x_n| (the sum of absolute
+ * terms), rounding the logits and the gradient g costs about 3u S, the final
+ * store u |dW|; each of the k chunks' stores adds at most u S more.  So
+ * |got - ref| <= u (b S + 2 |ref|) with b = 4 whole and 4 + k in k chunks; the
+ * test allows b = 6 and 6 + k, and prints the worst ratio. */
+static void test_head_grad(Check *t, Gpu *g) {
+    int N = 192, C = 64, V = 1000;
+    DType dt = DT_BF16;
+    Rng rng;
+    rng_seed(&rng, 17);
+    float *x = xcalloc((size_t)N * C, 4), *W = xcalloc((size_t)V * C, 4), *got = xcalloc((size_t)V * C, 4);
+    double *ref = xcalloc((size_t)V * C, 8), *S = xcalloc((size_t)V * C, 8), *z = xcalloc(V, 8);
+    int32_t *y = xcalloc(N, 4);
+    for (int i = 0; i < N * C; i++) x[i] = 2 * rng_uniform_f32(&rng) - 1;
+    for (int i = 0; i < V * C; i++) W[i] = 0.05f * (2 * rng_uniform_f32(&rng) - 1);
+    for (int i = 0; i < N; i++) y[i] = (int32_t)rng_below(&rng, (uint64_t)V);
+    void *dx_ = gpu_malloc((size_t)N * C * 2), *dW = gpu_malloc((size_t)V * C * 2), *dX = gpu_malloc((size_t)N * C * 2);
+    void *dWt = gpu_malloc((size_t)V * C * 2), *logits = gpu_malloc((size_t)N * V * 2);
+    int32_t *dy = gpu_malloc((size_t)N * 4);
+    float *losses = gpu_malloc((size_t)N * 4);
+    gpu_upload_f32(g, dt, dX, x, (size_t)N * C), gpu_upload_f32(g, dt, dWt, W, (size_t)V * C);
+    gpu_download_f32(g, dt, x, dX, (size_t)N * C), gpu_download_f32(g, dt, W, dWt, (size_t)V * C);   /* the bf16 inputs */
+    gpu_upload(g, dy, y, (size_t)N * 4);
+    for (int n = 0; n < N; n++) {
+        double mx = -1e300, sum = 0;
+        for (int v = 0; v < V; v++) {
+            z[v] = 0;
+            for (int c = 0; c < C; c++) z[v] += (double)x[n * C + c] * W[v * C + c];
+            mx = fmax(mx, z[v]);
+        }
+        for (int v = 0; v < V; v++) sum += exp(z[v] - mx);
+        for (int v = 0; v < V; v++) {
+            double gv = (exp(z[v] - mx) / sum - (v == y[n])) / N;
+            for (int c = 0; c < C; c++) ref[v * C + c] += gv * x[n * C + c], S[v * C + c] += fabs(gv * x[n * C + c]);
+        }
+    }
+    int Rs[] = {N, 50};
+    for (int q = 0; q < 2; q++) {
+        int R = Rs[q], k = (N + R - 1) / R;
+        gpu_zero(g, dW, (size_t)V * C * 2);
+        for (int r0 = 0; r0 < N; r0 += R) {
+            int n = N - r0 < R ? N - r0 : R;
+            const char *xr = (const char *)dX + (size_t)r0 * C * 2;
+            linear_forward_cuda(g, dt, logits, xr, dWt, NULL, n, C, V);
+            cross_entropy_fused_cuda(g, dt, losses + r0, logits, dy + r0, 1.0f / N, n, V);
+            gemm_cuda(g, dt, false, false, n, C, V, 1.0f, logits, V, dWt, C, 0.0f, (char *)dx_ + (size_t)r0 * C * 2, C);
+            gemm_cuda(g, dt, true, false, V, C, n, 1.0f, logits, V, xr, C, 1.0f, dW, C);
+        }
+        gpu_download_f32(g, dt, got, dW, (size_t)V * C);
+        double worst = 0, u = 0x1p-8;
+        for (int i = 0; i < V * C; i++) worst = fmax(worst, fabs(got[i] - ref[i]) / (u * (S[i] + 2 * fabs(ref[i]))));
+        check_true(t, worst <= 6 + (q ? k : 0), "bf16 classifier gradient dW alone, %s: |got - ref| <= u (b S + 2|ref|) "
+                   "with b = %d (worst b %.2f)", q ? "50 rows at a time" : "whole", 6 + (q ? k : 0), worst);
+    }
+    gpu_free(dx_), gpu_free(dW), gpu_free(dX), gpu_free(dWt), gpu_free(logits), gpu_free(dy), gpu_free(losses);
+    free(x), free(W), free(got), free(ref), free(S), free(z), free(y);
+}
+
+/* inference with one block's buffers scores as gpt_forward does, on the GPU */
+static void test_infer_gpu(Check *t, Gpu *g, DType dt) {
+    GptConfig c = {.V = 1000, .maxT = 64, .L = 2, .NH = 4, .C = 64, .F = 256};
+    int B = 3, T = 40, N = B * T;
+    Gpt *m = gpt_new(&c, g, dt, B, T);
+    gpt_init(m, 8);
+    float *host = xcalloc(m->nparams, sizeof *host);
+    gpt_get_params(m, host);
+    int32_t *tok = xmalloc_array((size_t)N + 1, sizeof *tok);
+    for (int i = 0; i <= N; i++) tok[i] = (i * 4099 + 3) % c.V;
+    float want = gpt_forward(m, tok, tok + 1, B, T);
+    Infer *f = infer_new(&c, g, dt, B, T, host);
+    float got = infer_forward(f, tok, tok + 1);
+    check_close(t, got, want, 0, 1e-6, "%s: inference with one block's buffers scores as gpt_forward (%.6f, %.6f)", dtype_name(dt), got, want);
+    infer_free(f), gpt_free(m), free(host), free(tok);
+}
+
 static void test_timeline_gpu(Check *t, Gpu *g, Run *r) {
     GptConfig c = {.V = 512, .maxT = 64, .L = 3, .NH = 4, .C = 64, .F = 256};
     GptMemOptions o = {.arena = true};
@@ -95,6 +175,9 @@ int main(void) {
     test_same(&t, g, DT_F32);
     test_same(&t, g, DT_BF16);
     test_timeline_gpu(&t, g, &r);
+    test_head_grad(&t, g);
+    test_infer_gpu(&t, g, DT_F32);
+    test_infer_gpu(&t, g, DT_BF16);
     gpu_close(g);
     cli_free(&r.c);
     return check_summary(&t);
