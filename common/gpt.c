@@ -1040,3 +1040,59 @@ GptRefRow *gpt_compare_reference(Gpt *m, const char *path, double atol, double r
     ckpt_free(k);
     return rows;
 }
+
+/* ---- Loss scaling (chapter 12) ------------------------------------------------------------------------- */
+
+/* gpt_forward_backward with the loss's gradient multiplied by loss_scale:
+ * the gradients that accumulate are loss_scale times the loss's. */
+float gpt_forward_backward_scaled(Gpt *m, const int32_t *tokens, const int32_t *targets, int B, int T,
+                                  float loss_scale) {
+    size_t count = load_batch(m, tokens, targets, B, T);
+    int N = B * T, V = m->cfg.V;
+    if (m->gpu) TIMED(m, "embedding sort", embedding_sort_cuda(m->gpu, m->a.emb_sort, m->a.tokens, N, V));
+    forward_blocks(m);
+    float dloss = count ? loss_scale / (float)count : 0.0f;
+    GptActivations *a = &m->a;
+    if (fused(m)) fused_classifier(m, true, dloss);
+    else TIMED(m, "cross-entropy", if (m->gpu) cross_entropy_fused_cuda(m->gpu, m->dt, a->losses, a->logits, a->targets, dloss, N, V);
+          else {
+              cross_entropy_forward(a->losses, a->lse, a->logits, a->targets, N, V);
+              cross_entropy_backward(a->logits, a->logits, a->lse, a->targets, dloss, N, V);
+          });
+    backward_blocks(m);
+    return mean_loss(m, count);
+}
+
+/* gpt_update for gradients that hold loss_scale times the loss's gradient:
+ * the norm of the scaled gradients, divided by loss_scale, is the true norm
+ * (returned); clipping uses it, and AdamW multiplies each gradient by
+ * clip / loss_scale in f32 as it reads it.  A non-finite norm (an overflow
+ * somewhere in the scaled backward pass) skips the step: no parameter, no
+ * moment and no step count changes. */
+float gpt_update_scaled(Gpt *m, const GptAdamW *o, float loss_scale) {
+    double ss = 0;
+    TIMED(m, "grad norm", ss = m->gpu ? grad_norm_squared_cuda(m->gpu, m->dt, m->grads, m->nparams)
+                                      : grad_norm_squared(m->grads, m->nparams));
+    float norm = (float)(sqrt(ss) / loss_scale);
+    if (!isfinite(norm)) return norm;
+    float scale = (o->grad_clip > 0 ? clip_scale(norm, o->grad_clip) : 1.0f) / loss_scale;
+    m->step++;
+    AdamW a = {.lr = o->lr, .beta1 = o->beta1, .beta2 = o->beta2, .eps = o->eps, .weight_decay = o->weight_decay};
+    AdamW b = a;
+    b.weight_decay = 0;
+    size_t d = m->ndecay, n = m->nparams;
+    if (m->gpu) {
+        TIMED(m, "adamw", {
+            adamw_update_cuda(m->gpu, m->dt, m->params, m->master, m->grads, m->m, m->v, d, &a, m->step, scale);
+            adamw_update_cuda(m->gpu, m->dt, at(m, m->params, d), m->master ? m->master + d : NULL, at(m, m->grads, d),
+                              m->m + d, m->v + d, n - d, &b, m->step, scale);
+        });
+    } else {
+        float *p = m->params, *g = m->grads;
+        TIMED(m, "adamw", {
+            adamw_update(p, g, m->m, m->v, d, &a, m->step, scale);
+            adamw_update(p + d, g + d, m->m + d, m->v + d, n - d, &b, m->step, scale);
+        });
+    }
+    return norm;
+}

@@ -314,4 +314,17 @@ typedef struct { const char *name; int calls; double ms; } GptProfileRow;
 int gpt_profile_report(const Gpt *m, GptProfileRow *out, int n);
 void gpt_profile_stop(Gpt *m);
 
+/* Loss scaling (chapter 12).  gpt_forward_backward_scaled is
+ * gpt_forward_backward with the loss's gradient multiplied by loss_scale
+ * (a power of two keeps it exact), so the gradients it accumulates are
+ * loss_scale times the loss's; returns the (unscaled) mean loss.
+ * gpt_update_scaled is gpt_update for such gradients: it divides them by
+ * loss_scale in f32 inside AdamW, clips on the true norm (returned), and
+ * skips the step, changing nothing, when the norm is not finite (an
+ * overflow of the scaled gradients).  With loss_scale 1 both are the plain
+ * functions. */
+float gpt_forward_backward_scaled(Gpt *m, const int32_t *tokens, const int32_t *targets, int B, int T,
+                                  float loss_scale);
+float gpt_update_scaled(Gpt *m, const GptAdamW *opt, float loss_scale);
+
 #endif

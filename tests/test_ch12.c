@@ -20,6 +20,15 @@
  *   smallest subnormal numbers by formula equal the ones decoded from their
  *   bit patterns; loss scaling: 1e-8 underflows to 0 in fp16 and survives
  *   scaled by 2^16 (to fp16's precision); 65520 overflows; 2^-25 rounds to 0;
+ *   mixed precision: fp16's fate of a value (flushed, subnormal, normal,
+ *   infinity) by the derived thresholds = by the runtime's conversion, at
+ *   the edges and across 2^-40 .. 2^20; the logits' largest gradient 1/N =
+ *   2^-14; count_fates both ways and against the histogram; the loss
+ *   scaler (an overflow skips and halves, N clean steps double, an
+ *   overflow resets the count, at most one skip per interval); lost
+ *   updates (bf16 loses 1e-3 on a weight of 1, fp16 1e-4); and on the CPU
+ *   gpt_forward_backward_scaled = S x gpt_forward_backward and
+ *   gpt_update_scaled = gpt_update, bit for bit, an infinite S skipped;
  *   common/gpu/flash.cu is byte-identical to the chapter's tangled
  *   build/12-memopt/flash.cu.in;
  * then runs the CPU experiments in --quick mode into a temporary directory,
@@ -360,6 +369,133 @@ static void test_flop_count(Check *t) {
                "flops: causal is half");
 }
 
+/* Mixed precision: the fp16 thresholds two ways, the scaler's rules, lost
+ * updates, and the runtime's loss scale on the CPU (exact). */
+static void test_fates(Check *t) {
+    float edges[] = {(float)ldexp(1, -25), nextafterf((float)ldexp(1, -25), 1), (float)(ldexp(1, -14) - ldexp(1, -25)),
+                     nextafterf((float)(ldexp(1, -14) - ldexp(1, -25)), 0), 65504, 65519.99f, 65520, 1e-30f, 1e30f};
+    Fate want[] = {FATE_ZERO, FATE_SUBNORMAL, FATE_NORMAL, FATE_SUBNORMAL, FATE_NORMAL, FATE_NORMAL, FATE_OVERFLOW,
+                   FATE_ZERO, FATE_OVERFLOW};
+    bool ok = true;
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++)
+        for (int sign = -1; sign <= 1; sign += 2)
+            ok &= fp16_fate(sign * edges[i]) == want[i] && fp16_fate_converted(sign * edges[i]) == want[i];
+    check_true(t, ok, "fp16 fates at the edges: 2^-25 -> 0, just above -> subnormal, 2^-14 - 2^-25 -> normal, "
+               "65520 -> infinity, both ways");
+    int disagree = 0, n = 0;
+    for (double k = -40; k <= 20; k += 1.0 / 64, n++) {
+        float x = (float)exp2(k);
+        disagree += fp16_fate(x) != fp16_fate_converted(x);
+    }
+    check_true(t, disagree == 0, "fp16 fate by the thresholds = by the conversion, %d magnitudes from 2^-40 to 2^20", n);
+    /* the logits' gradient (p - y)/N with N = 2^14 (B 64, T 256) */
+    float N = 16384;
+    check_true(t, fp16_fate_converted(1 / N) == FATE_NORMAL && (float)ldexp(1, -14) == 1 / N,
+               "the largest logit gradient, 1/N = 2^-14, is fp16's smallest normal number");
+    check_true(t, fp16_fate_converted((float)ldexp(1, -11) / N) == FATE_ZERO &&
+                      fp16_fate_converted(1.01f * (float)ldexp(1, -11) / N) == FATE_SUBNORMAL,
+               "a probability of 2^-11 gives p/N = 2^-25, flushed; a little more survives as a subnormal");
+    Rng rng;
+    rng_seed(&rng, 21);
+    enum { M = 20000 };
+    float *g = xmalloc_array(M, sizeof *g);
+    for (int i = 0; i < M; i++) g[i] = i % 50 == 0 ? 0 : (float)((rng_uniform(&rng) < 0.5 ? -1 : 1) * exp2(-45 + 60 * rng_uniform(&rng)));
+    size_t bins[HIST_HI - HIST_LO] = {0}, total = 0;
+    histogram_log2(bins, g, M);
+    for (int k = 0; k < HIST_HI - HIST_LO; k++) total += bins[k];
+    bool same = true;
+    for (int e = 0; e <= 24; e += 8) {
+        FateCount c = count_fates(g, M, (float)ldexp(1, e));
+        size_t below = 0;   /* the histogram's count below 2^-25 / S, from whole bins */
+        for (int k = HIST_LO; k < -25 - e; k++) below += bins[k - HIST_LO];
+        for (int f = 0; f < NFATES; f++) same &= c.formula[f] == c.bits[f];
+        same &= c.zeros == M / 50 && c.nonzero == total && c.formula[FATE_ZERO] >= below;
+    }
+    check_true(t, same, "count_fates: thresholds = conversion at S = 1, 2^8, 2^16, 2^24; zeros apart; the histogram "
+               "holds every nonzero value");
+    FateCount c0 = count_fates(g, M, 1), c16 = count_fates(g, M, 65536);
+    check_true(t, c16.formula[FATE_ZERO] < c0.formula[FATE_ZERO] && c16.formula[FATE_OVERFLOW] > c0.formula[FATE_OVERFLOW],
+               "a scale of 2^16 flushes fewer and overflows more (%zu -> %zu zeros, %zu -> %zu infinities)",
+               c0.formula[FATE_ZERO], c16.formula[FATE_ZERO], c0.formula[FATE_OVERFLOW], c16.formula[FATE_OVERFLOW]);
+    free(g);
+    size_t b2[HIST_HI - HIST_LO] = {0};
+    float few[] = {1, 1.5f, 2, 0.25f, 0, -3};
+    histogram_log2(b2, few, 6);
+    check_true(t, b2[0 - HIST_LO] == 2 && b2[1 - HIST_LO] == 2 && b2[-2 - HIST_LO] == 1,
+               "histogram by hand: 1 and 1.5 in [1,2), 2 and -3 in [2,4), 0.25 in [1/4,1/2), 0 nowhere");
+}
+
+static void test_scaler(Check *t) {
+    LossScaler s = scaler_new(65536, 3);
+    bool took = scaler_update(&s, false);
+    check_true(t, !took && s.scale == 32768 && s.skipped == 1 && s.clean == 0, "an overflow: skip, halve S");
+    scaler_update(&s, true), scaler_update(&s, true);
+    check_true(t, s.scale == 32768 && s.clean == 2, "two clean steps: S unchanged");
+    took = scaler_update(&s, true);
+    check_true(t, took && s.scale == 65536 && s.clean == 0, "the third clean step doubles S");
+    scaler_update(&s, true), scaler_update(&s, true), scaler_update(&s, false);
+    scaler_update(&s, true), scaler_update(&s, true);
+    check_true(t, s.scale == 32768 && s.skipped == 2, "an overflow resets the count of clean steps");
+    LossScaler q = scaler_new(1024, 100);
+    int skipped = 0;
+    for (int i = 0; i < 1000; i++) skipped += !scaler_update(&q, q.scale < 4096);   /* overflow above 2^12 */
+    check_true(t, q.scale <= 4096 && q.skipped == skipped && skipped <= 1000 / 100,
+               "against a ceiling, at most one skipped step per growth interval (%d in 1000)", skipped);
+}
+
+static void test_master(Check *t) {
+    check_true(t, update_lost(1, 1e-3f, DT_BF16) && update_lost(1, -1e-3f, DT_BF16),
+               "bf16: a step of 1e-3 on a weight of 1 is lost, up or down (below 2^-9)");
+    check_true(t, !update_lost(1, 1e-3f, DT_F16) && round_into(DT_F16, 1 + 1e-3f) == 1 + (float)ldexp(1, -10),
+               "fp16: 1e-3 survives, as 1 + 2^-10");
+    check_true(t, update_lost(1, 1e-4f, DT_F16) && update_lost(1, -1e-4f, DT_F16) && !update_lost(1, 1e-4f, DT_F32),
+               "fp16 loses 1e-4 on a weight of 1; f32 keeps it");
+    check_true(t, !update_lost(0.02f, 1e-4f, DT_BF16) && update_lost(0.02f, 1e-5f, DT_BF16),
+               "bf16 on a weight of 0.02 (spacing 2^-13): keeps 1e-4, loses 1e-5");
+    check_true(t, !update_lost(1, 0, DT_BF16), "no update is not a lost update");
+    Snapshot s = {0};
+    float before[4] = {1, 0.02f, 1, 0.5f}, after[4] = {1.001f, 0.0201f, 1, 0.5f + 0.01f};
+    count_lost(&s, before, after, 4);
+    check_true(t, s.updates == 3 && s.lost_bf16 == 1 && s.lost_fp16 == 0, "count_lost by hand: 3 updates, bf16 loses 1");
+}
+
+/* The runtime's loss scale on the CPU, where everything is f32: the scaled
+ * gradients are S times the plain ones, bit for bit, and so is the update. */
+static void test_scaled_cpu(Check *t) {
+    GptConfig c = {.V = 13, .maxT = 8, .L = 2, .NH = 2, .C = 8, .F = 32};
+    int B = 3, T = 8;
+    Gpt *a = gpt_new(&c, NULL, DT_F32, B, T), *b = gpt_new(&c, NULL, DT_F32, B, T);
+    gpt_init(a, 5), gpt_init(b, 5);
+    int32_t tok[24], tgt[24];
+    Rng rng;
+    rng_seed(&rng, 6);
+    for (int i = 0; i < B * T; i++) tok[i] = (int32_t)rng_below(&rng, 13), tgt[i] = i % 7 == 3 ? -1 : (int32_t)rng_below(&rng, 13);
+    float S = 1024;
+    gpt_zero_grad(a), gpt_zero_grad(b);
+    float la = gpt_forward_backward(a, tok, tgt, B, T), lb = gpt_forward_backward_scaled(b, tok, tgt, B, T, S);
+    size_t n = a->nparams;
+    float *ga = xmalloc_array(n, sizeof *ga), *gb = xmalloc_array(n, sizeof *gb);
+    gpt_get_grads(a, ga), gpt_get_grads(b, gb);
+    bool exact = la == lb;
+    for (size_t i = 0; i < n; i++) exact &= gb[i] == S * ga[i];
+    check_true(t, exact, "CPU: the gradients of S L are S times those of L, bit for bit (S = 1024); the loss is L");
+    GptAdamW o = {.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f, .grad_clip = 0.5f};
+    float na = gpt_update(a, &o), nb = gpt_update_scaled(b, &o, S);
+    gpt_get_params(a, ga), gpt_get_params(b, gb);
+    exact = na == nb && a->step == 1 && b->step == 1;
+    for (size_t i = 0; i < n; i++) exact &= ga[i] == gb[i];
+    check_true(t, exact, "CPU: the scaled update (clipped at %.1f of a norm of %.2f) = the plain one, bit for bit", 0.5, na);
+    gpt_zero_grad(b);
+    gpt_forward_backward_scaled(b, tok, tgt, B, T, INFINITY);
+    float nn = gpt_update_scaled(b, &o, INFINITY);
+    gpt_get_params(b, gb);
+    bool same = !isfinite(nn) && b->step == 1;
+    for (size_t i = 0; i < n; i++) same &= ga[i] == gb[i];
+    check_true(t, same, "an overflow (S = infinity): the update is skipped, nothing changes");
+    free(ga), free(gb);
+    gpt_free(a), gpt_free(b);
+}
+
 static char *slurp(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -459,6 +595,10 @@ int main(void) {
     test_exercise_window(&t);
     test_exercise_io_range(&t);
     test_flop_count(&t);
+    test_fates(&t);
+    test_scaler(&t);
+    test_master(&t);
+    test_scaled_cpu(&t);
     test_one_artifact(&t);
     test_experiments(&t);
     expect_program(&t, "ch12-memopt", "check", 1, "--device cuda");
@@ -466,6 +606,7 @@ int main(void) {
     expect_program(&t, "ch12-memopt", "io --seed abc", 2, "--seed");
     expect_program(&t, "ch12-memopt", "io --quick extra", 2, "extra");
     expect_program(&t, "ch12-memopt", "nonsense", 2, "nonsense");
-    expect_program(&t, "ch12-memopt", "io --data brown", 2, "--data");
+    expect_program(&t, "ch12-memopt", "precision", 1, "--device cuda");
+    expect_program(&t, "ch12-memopt", "precision --steps -3", 2, "--steps");
     return check_summary(&t);
 }

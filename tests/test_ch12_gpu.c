@@ -12,7 +12,14 @@
  *   flash attention reading the runtime's packed qkv in place (strides)
  *   agrees with the plain attention_forward_cuda / attention_backward_cuda
  *   (causal, bf16, B = 2, T = 200, 3 heads of 64);
- *   the check, speed and sweep experiments in --quick mode write their files.
+ *   the check, speed and sweep experiments in --quick mode write their files;
+ *   mixed precision: one GPT made in f32 and fp16 from one seed: the fp16
+ *   gradients of S L, over S, equal the f32 gradients within 1e-2 (2-norm,
+ *   relative) and are closer than the unscaled fp16 ones; the true norm and
+ *   the loss after one scaled fp16 step match the f32 step's; S = 2^40
+ *   overflows and the step is skipped; precision --quick writes its files
+ *   (4 runs; underflow counted both ways, alike; the histogram holds every
+ *   nonzero gradient).  CH12_MIXED_ONLY=1 runs only these.
  * CH12_SANITIZE=1 (set by the compute-sanitizer runs) keeps to the smallest
  * shapes and skips the experiments.  Without a GPU (or a build without
  * CUDA) it prints "skipped: ..." and the closing line with nothing checked. */
@@ -109,6 +116,113 @@ static void test_packed(Check *t, Gpu *g) {
     free(x), free(a), free(b);
 }
 
+/* Mixed precision on the GPU: one model made twice from one seed, f32 and
+ * fp16; the fp16 gradients of S L, divided by S, against the f32 ones
+ * (and closer than the fp16 gradients of L itself); the loss after one
+ * scaled fp16 step against the loss after the f32 step; and an overflow
+ * (S = 2^40) skipped, nothing changed. */
+static double rel_diff(const float *a, const float *ref, size_t n, float s) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) num += ((double)a[i] / s - ref[i]) * ((double)a[i] / s - ref[i]), den += (double)ref[i] * ref[i];
+    return sqrt(num / den);
+}
+static void test_mixed(Check *t, Gpu *g) {
+    GptConfig c = {.V = 64, .maxT = 64, .L = 2, .NH = 2, .C = 64, .F = 256};
+    int B = 16, T = 64;
+    Gpt *m32 = gpt_new(&c, g, DT_F32, B, T), *m16 = gpt_new(&c, g, DT_F16, B, T);
+    gpt_init(m32, 9), gpt_init(m16, 9);
+    int32_t *tok = xmalloc_array((size_t)B * T, sizeof *tok), *tgt = xmalloc_array((size_t)B * T, sizeof *tgt);
+    Rng rng;
+    rng_seed(&rng, 10);
+    for (int i = 0; i < B * T; i++) tok[i] = (int32_t)rng_below(&rng, 64), tgt[i] = (int32_t)rng_below(&rng, 64);
+    size_t n = m32->nparams;
+    float *g32 = xmalloc_array(n, sizeof *g32), *g16 = xmalloc_array(n, sizeof *g16), *p = xmalloc_array(n, sizeof *p);
+    float S = 1024;
+    gpt_zero_grad(m32), gpt_zero_grad(m16);
+    gpt_forward_backward(m32, tok, tgt, B, T);
+    gpt_forward_backward(m16, tok, tgt, B, T);
+    gpt_get_grads(m32, g32), gpt_get_grads(m16, g16);
+    double plain = rel_diff(g16, g32, n, 1);
+    gpt_zero_grad(m16);
+    gpt_forward_backward_scaled(m16, tok, tgt, B, T, S);
+    gpt_get_grads(m16, g16);
+    double scaled = rel_diff(g16, g32, n, S);
+    check_true(t, scaled <= 1e-2, "fp16 gradients of S L / S = f32 gradients of L (relative 2-norm %.2e, bound 1e-2)", scaled);
+    check_true(t, scaled < plain, "  closer than the fp16 gradients of L unscaled (%.2e)", plain);
+    GptAdamW o = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f, .grad_clip = 1.0f};
+    float n32 = gpt_update(m32, &o), n16 = gpt_update_scaled(m16, &o, S);
+    check_close(t, n16, n32, 0, 1e-2, "the true gradient norm from the scaled fp16 gradients (%.4f, f32 %.4f)", n16, n32);
+    float l32 = gpt_forward(m32, tok, tgt, B, T), l16 = gpt_forward(m16, tok, tgt, B, T);
+    check_close(t, l16, l32, 0, 2e-3, "the loss after one scaled fp16 step = after the f32 step (%.5f, %.5f)", l16, l32);
+    gpt_get_params(m16, g16);
+    gpt_zero_grad(m16);
+    gpt_forward_backward_scaled(m16, tok, tgt, B, T, (float)ldexp(1, 40));
+    float over = gpt_update_scaled(m16, &o, (float)ldexp(1, 40));
+    gpt_get_params(m16, p);
+    check_true(t, !isfinite(over) && m16->step == 1 && memcmp(p, g16, n * sizeof *p) == 0,
+               "S = 2^40 overflows fp16: the norm is %g, the step is skipped, the weights unchanged", over);
+    free(g32), free(g16), free(p), free(tok), free(tgt);
+    gpt_free(m32), gpt_free(m16);
+}
+
+static void test_precision_quick(Check *t) {
+    char dir[] = "/tmp/test-ch12-mp-XXXXXX";
+    if (!mkdtemp(dir)) die("cannot make a temporary directory");
+    Run r = {0};
+    quick_common(&r.c, "test_ch12_gpu", dir);
+    r.c.device = DEV_CUDA;
+    check_true(t, experiment_precision(&r) == 0, "precision --device cuda --quick runs");
+    TsvTable *s = load(t, dir, "ch12-precision");
+    if (s) {
+        bool ok = tsv_rows(s) == 4;
+        for (size_t i = 0; i < tsv_rows(s); i++)
+            ok &= isfinite(num(t, s, i, "val_loss")) && num(t, s, i, "val_loss") < log(r.data->vocab.size) &&
+                  num(t, s, i, "tokens_per_s") > 0 && num(t, s, i, "model_bytes") > 0;
+        check_true(t, ok, "ch12-precision: 4 runs, each learned something (loss below ln V), speed and memory");
+        double fs = num(t, s, 1, "final_scale");
+        check_true(t, num(t, s, 1, "scaled") == 1 && fs == ldexp(1, ilogb(fs)) &&
+                          (num(t, s, 1, "max_scale") > 65536 || num(t, s, 1, "skipped") > 0),
+                   "  the scaled fp16 run moved its scale (max %g, final %g, a power of two)", num(t, s, 1, "max_scale"), fs);
+        tsv_free(s);
+    }
+    TsvTable *c = load(t, dir, "ch12-precision-curve");
+    if (c) check_true(t, tsv_rows(c) == 4 * 31, "ch12-precision-curve: 31 points of each run (%zu rows)", tsv_rows(c)), tsv_free(c);
+    TsvTable *u = load(t, dir, "ch12-underflow"), *h = load(t, dir, "ch12-gradients");
+    if (u && h) {
+        bool same = tsv_rows(u) == 8, sums = true;
+        const char *f[4] = {"zero", "subnormal", "normal", "overflow"};
+        for (size_t i = 0; i < tsv_rows(u); i++) {
+            double tot = 0;
+            for (int k = 0; k < 4; k++) {
+                char bits[32];
+                snprintf(bits, sizeof bits, "%s_bits", f[k]);
+                same &= num(t, u, i, f[k]) == num(t, u, i, bits);
+                tot += num(t, u, i, f[k]);
+            }
+            sums &= fabs(tot - 1) < 1e-4;
+        }
+        check_true(t, same && sums, "ch12-underflow: 8 rows, thresholds = conversion, fractions sum to 1");
+        double hist = 0;
+        for (size_t i = 0; i < tsv_rows(h); i++) hist += num(t, h, i, "step") == 0 ? num(t, h, i, "weights") : 0;
+        check_true(t, hist == num(t, u, 0, "nonzero"), "ch12-gradients: the histogram at step 0 holds the %g nonzero "
+                   "gradients", num(t, u, 0, "nonzero"));
+    }
+    tsv_free(u), tsv_free(h);
+    TsvTable *w = load(t, dir, "ch12-master");
+    if (w) {
+        bool ok = tsv_rows(w) == 2;
+        for (size_t i = 0; i < tsv_rows(w); i++) ok &= num(t, w, i, "updates") > 0 && num(t, w, i, "lost_bf16") >= num(t, w, i, "lost_fp16");
+        check_true(t, ok, "ch12-master: 2 steps; bf16 loses at least as many updates as fp16");
+        tsv_free(w);
+    }
+    dataset_free(r.data);
+    gpu_close(r.gpu);
+    cli_free(&r.c);
+    char *rm = xasprintf("rm -rf %s", dir);
+    if (system(rm) != 0) warn("could not remove %s", dir);
+    free(rm);
+}
+
 static void test_experiments(Check *t) {
     char dir[] = "/tmp/test-ch12-gpu-XXXXXX";
     if (!mkdtemp(dir)) die("cannot make a temporary directory");
@@ -156,13 +270,20 @@ int main(void) {
     }
     setenv("NO_PROGRESS", "1", 1);
     bool small = getenv("CH12_SANITIZE") != NULL;
+    bool mixed_only = getenv("CH12_MIXED_ONLY") != NULL;
     Gpu *g = gpu_open(0);
+    test_mixed(&t, g);
+    if (mixed_only) {
+        gpu_close(g);
+        if (!small) test_precision_quick(&t);
+        return check_summary(&t);
+    }
     test_cases(&t, g, small);
     test_accumulates(&t, g, 1);
     test_accumulates(&t, g, 2);
     test_accumulates(&t, g, 3);
     if (!small) test_packed(&t, g);
     gpu_close(g);
-    if (!small) test_experiments(&t);
+    if (!small) test_experiments(&t), test_precision_quick(&t);
     return check_summary(&t);
 }
