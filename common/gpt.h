@@ -63,7 +63,8 @@
  * that is not positive, C not a multiple of NH, L above GPT_MAX_LAYERS; B or
  * T beyond what the model was made for; a token outside [0, V) or a target
  * outside [-1, V) (named with its position); a dtype the device cannot take;
- * every CUDA error (gpu.h).  gpt_load and gpt_save return false/NULL with a
+ * memory options out of range (GptMemOptions), or the arena with
+ * recomputation; every CUDA error (gpu.h).  gpt_load and gpt_save return false/NULL with a
  * one-line message instead (a missing or extra tensor, a wrong shape, no
  * head count, an untied lm_head, an I/O error).
  *

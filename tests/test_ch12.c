@@ -308,6 +308,7 @@ static void test_checkpointing(Check *t) {
     check_true(t, b == 403701760.0 && cb == 25165824.0, "GPT-2 small, B16 T1024 bf16, flash: b = 403,701,760, c = 25,165,824 (%.0f, %.0f)", b, cb);
     check_close(t, b / cb, 16.04, 0.005, 0, "b/c = 16.04 with flash");
     check_close(t, block_bytes(&g2, DT_BF16, 16, 1024, false) / cb, 32.01, 0.005, 0, "b/c = 32.01 with the plain attention");
+    check_close(t, cheap_bytes(&g2, DT_BF16, 16, 1024) / b, 6.0 / 16, 0.005, 0, "selective: r/b = (2C + F)/(8C + 2F) = 6/16, to the norms' statistics");
     check_true(t, fabs(12 * b / 1e9 - 4.84) < 0.005 && fabs(segments_bytes(12, 1, b, cb) / 1e9 - 0.68) < 0.005 &&
                   fabs(segments_bytes(12, 3, b, cb) / 1e9 - 1.29) < 0.005,
                "the worked example: 4.84 GB kept, 0.68 GB with every block, 1.29 GB with segments of 3");
