@@ -31,6 +31,7 @@
 
 #include "check.h"
 #include "ckpt.h"
+#include "expect_die.h"
 #include "gpt.h"
 #include "gpt_perturb.h"
 #include "rng.h"
@@ -369,7 +370,16 @@ static float recompute_run(const GptConfig *c, const GptMemOptions *o, const flo
     return loss;
 }
 
+static void new_with(void *ctx) {
+    GptConfig c = {.V = 13, .maxT = 8, .L = 2, .NH = 2, .C = 8, .F = 20};
+    gpt_new_opts(&c, NULL, DT_F32, 1, 8, ctx);
+}
+
 static void test_recompute(Check *t) {
+    GptMemOptions bad[] = {{.arena = true, .recompute = GPT_RECOMPUTE_SELECTIVE}, {.recompute = 7}, {.attention = 3},
+                           {.recompute = GPT_RECOMPUTE_SEGMENTS, .segment = -1}};
+    const char *needle[] = {"arena", "recompute", "attention", "segment"};
+    for (int i = 0; i < 4; i++) expect_die(t, new_with, &bad[i], needle[i], "gpt_new_opts refuses a bad memory option");
     GptConfig c = {.V = 13, .maxT = 8, .L = 5, .NH = 2, .C = 8, .F = 20};
     int B = 2, T = 8, N = B * T;
     GptMemOptions pol[] = {{.recompute = GPT_RECOMPUTE_SELECTIVE}, {.recompute = GPT_RECOMPUTE_SEGMENTS, .segment = 1},
