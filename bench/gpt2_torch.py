@@ -20,7 +20,7 @@ synchronization between them, and their mean is reported beside it.  MFU counts 
 as gpt.h's gpt_flops_per_token does, against the H100/H200 SXM's dense bf16
 peak of 989.4 TFLOP/s.
 
-Writes OUT/ch08-bench-torch.tsv.
+Writes OUT/ch08-bench-torch.tsv (OUT/NAME.tsv with --name NAME).
 """
 import argparse
 import datetime
@@ -132,6 +132,7 @@ def main():
     ap.add_argument("--batch", type=int, nargs="+", default=[16])
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--no-compile", action="store_true")
+    ap.add_argument("--name", default="ch08-bench-torch", help="the data file's stem (chapter 12 re-measures as ch12-gpt2-torch)")
     ap.add_argument("--cudagraphs", action="store_true", help="also torch.compile(mode='reduce-overhead') (CUDA graphs)")
     a = ap.parse_args()
     torch.manual_seed(0)
@@ -154,10 +155,10 @@ def main():
             del model, opt, run
             torch.cuda.empty_cache()
     os.makedirs(a.out, exist_ok=True)
-    path = os.path.join(a.out, "ch08-bench-torch.tsv")
+    path = os.path.join(a.out, a.name + ".tsv")
     date = os.environ.get("BOOK_DATE", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
     with open(path + ".tmp", "w") as f:
-        f.write("# ch08-bench-torch: PyTorch training steps on the GPT-2 small shape, eager and torch.compile\n")
+        f.write(f"# {a.name}: PyTorch training steps on the GPT-2 small shape, eager and torch.compile\n")
         f.write(f"# command: python3 bench/gpt2_torch.py {' '.join(sys.argv[1:])}\n")
         f.write(f"# device: cuda ({torch.cuda.get_device_name()}); torch {torch.__version__}\n")
         f.write(f"# date: {date}\n# git: {os.environ.get('BOOK_GIT', 'unknown')}\n")

@@ -235,16 +235,47 @@ static void op_layernorm_backward(Gpt *m, void *dinp, void *dw, void *db, const 
     else layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C);
 }
 
-static void op_attention_forward(Gpt *m, void *out, void *att, const void *qkv, int B, int T) {
-    const GptConfig *c = &m->cfg;
-    if (m->gpu) attention_forward_cuda(m->gpu, m->dt, out, att, qkv, m->a.att_scratch, B, T, c->C, c->NH);
-    else attention_forward(out, att, qkv, B, T, c->C, c->NH);
+/* Causal attention of block l over its packed qkv [B,T,3C] into atty [B,T,C]:
+ * flash.cu's version 3 where m->flash, else the plain batched GEMMs. */
+static FlashLayout flash_qkv(const Gpt *m) {
+    long long C = m->cfg.C;
+    return (FlashLayout){3 * (long long)m->T * C, C / m->cfg.NH, 3 * C};
+}
+static FlashLayout flash_out(const Gpt *m) {
+    long long C = m->cfg.C;
+    return (FlashLayout){(long long)m->T * C, C / m->cfg.NH, C};
 }
 
-static void op_attention_backward(Gpt *m, void *dqkv, const void *dout, const void *qkv, const void *att, int B, int T) {
+static void op_attention_forward(Gpt *m, int l) {
     const GptConfig *c = &m->cfg;
-    if (m->gpu) attention_backward_cuda(m->gpu, m->dt, dqkv, dout, qkv, att, m->a.att_scratch, B, T, c->C, c->NH);
-    else attention_backward(dqkv, dout, qkv, att, B, T, c->C, c->NH);
+    GptActivations *a = &m->a;
+    int B = m->B, T = m->T;
+    if (m->flash) {
+        const void *q = a->qkv[l];
+        flash_forward_cuda(m->gpu, m->dt, 3, a->atty[l], a->att_lse[l], q, at(m, a->qkv[l], c->C), at(m, a->qkv[l], 2 * c->C),
+                           B, c->NH, T, c->C / c->NH, true, flash_qkv(m), flash_out(m));
+    } else if (m->gpu) {
+        attention_forward_cuda(m->gpu, m->dt, a->atty[l], a->att[l], a->qkv[l], a->att_scratch, B, T, c->C, c->NH);
+    } else {
+        attention_forward(a->atty[l], a->att[l], a->qkv[l], B, T, c->C, c->NH);
+    }
+}
+
+/* dqkv += the gradient of block l's attention, given datty */
+static void op_attention_backward(Gpt *m, int l) {
+    const GptConfig *c = &m->cfg;
+    GptActivations *a = &m->a;
+    int B = m->B, T = m->T;
+    if (m->flash) {
+        size_t C = (size_t)c->C;
+        flash_backward_cuda(m->gpu, m->dt, 3, a->dqkv, at(m, a->dqkv, C), at(m, a->dqkv, 2 * C), a->datty, a->qkv[l],
+                            at(m, a->qkv[l], C), at(m, a->qkv[l], 2 * C), a->atty[l], a->att_lse[l], a->att_scratch, B,
+                            c->NH, T, c->C / c->NH, true, flash_qkv(m), flash_out(m));
+    } else if (m->gpu) {
+        attention_backward_cuda(m->gpu, m->dt, a->dqkv, a->datty, a->qkv[l], a->att[l], a->att_scratch, B, T, c->C, c->NH);
+    } else {
+        attention_backward(a->dqkv, a->datty, a->qkv[l], a->att[l], B, T, c->C, c->NH);
+    }
 }
 
 static void op_gelu_forward(Gpt *m, void *out, const void *inp, size_t n) {
@@ -265,27 +296,98 @@ static void op_residual_forward(Gpt *m, void *out, const void *a, const void *b,
 /* ---- Making and freeing a model ------------------------------------------------------------------ */
 
 /* Carve the activations, or (m->a untouched, dry) only count their bytes.
- * With an arena (GptMemOptions.arena) the buffers come from it. */
-typedef struct { Gpt *m; bool dry; size_t bytes; Arena *arena; GptActivations *a; const GptMemOptions *o; } Carver;
+ * With an arena (GptMemOptions.arena) the buffers come from it.  flash:
+ * the attention keeps its log-sum-exp instead of its probabilities;
+ * segment: GPT_RECOMPUTE_SEGMENTS's blocks a segment (0: none). */
+typedef struct {
+    Gpt *m;
+    bool dry, flash;
+    int segment;
+    size_t bytes;
+    Arena *arena;
+    GptActivations *a;
+    const GptMemOptions *o;
+} Carver;
 
 static void *take(Carver *k, size_t bytes) {
     bytes = (bytes + 255) / 256 * 256;
     k->bytes += bytes;
     if (k->dry) return NULL;
     if (k->arena) return k->m->gpu ? arena_alloc(k->arena, bytes) : arena_alloc_zero(k->arena, bytes);
-    return k->m->gpu ? gpu_malloc(bytes) : xcalloc(1, bytes);
+    void *p = k->m->gpu ? gpu_malloc(bytes) : xcalloc(1, bytes);
+    Gpt *m = k->m;
+    m->owned = xrealloc(m->owned, (m->nowned + 1) * sizeof *m->owned);
+    m->owned[m->nowned++] = p;
+    return p;
 }
 
-/* Block l's activations: what its backward pass reads. */
-static void carve_layer(Carver *k, const GptConfig *c, DType dt, int B, int T, int l) {
+bool gpt_flash_allowed(const GptConfig *c, DType dt, bool gpu) {
+    int hs = c->C / c->NH;
+    return gpu && (dt == DT_BF16 || dt == DT_F16) && (hs == 64 || hs == 128);
+}
+
+int gpt_segment_blocks(const GptConfig *c, const GptMemOptions *o) {
+    if (!o || o->recompute != GPT_RECOMPUTE_SEGMENTS) return 0;
+    int k = o->segment > 0 ? o->segment : (int)lround(sqrt((double)c->L));
+    return k < 1 ? 1 : k > c->L ? c->L : k;
+}
+
+/* Block l's activations: what its backward pass reads.  cheap: also the
+ * three that selective recomputation rebuilds (ln1, ln2, fchg); out: also
+ * the block's output res3. */
+static void carve_layer_parts(Carver *k, const GptConfig *c, DType dt, int B, int T, int l, bool cheap, bool out) {
     GptActivations *a = k->a;
     size_t e = dtype_size(dt), N = (size_t)B * T, C = (size_t)c->C, F = (size_t)c->F;
-    a->ln1[l] = take(k, N * C * e), a->qkv[l] = take(k, 3 * N * C * e), a->atty[l] = take(k, N * C * e);
-    a->att[l] = take(k, N * (size_t)c->NH * T * e);
-    a->res2[l] = take(k, N * C * e), a->ln2[l] = take(k, N * C * e);
-    a->fch[l] = take(k, N * F * e), a->fchg[l] = take(k, N * F * e), a->res3[l] = take(k, N * C * e);
+    if (cheap) a->ln1[l] = take(k, N * C * e);
+    a->qkv[l] = take(k, 3 * N * C * e), a->atty[l] = take(k, N * C * e);
+    if (k->flash) a->att_lse[l] = take(k, N * (size_t)c->NH * 4);
+    else a->att[l] = take(k, N * (size_t)c->NH * T * e);
+    a->res2[l] = take(k, N * C * e);
+    if (cheap) a->ln2[l] = take(k, N * C * e);
+    a->fch[l] = take(k, N * F * e);
+    if (cheap) a->fchg[l] = take(k, N * F * e);
+    if (out) a->res3[l] = take(k, N * C * e);
     a->ln1_mean[l] = take(k, N * 4), a->ln1_rstd[l] = take(k, N * 4);
     a->ln2_mean[l] = take(k, N * 4), a->ln2_rstd[l] = take(k, N * 4);
+}
+
+static void carve_layer(Carver *k, const GptConfig *c, DType dt, int B, int T, int l) {
+    carve_layer_parts(k, c, dt, B, T, l, true, true);
+}
+
+/* Block l uses block j's buffers (all but its output, which the caller sets). */
+static void alias_layer(GptActivations *a, int l, int j) {
+    a->ln1[l] = a->ln1[j], a->qkv[l] = a->qkv[j], a->atty[l] = a->atty[j], a->att[l] = a->att[j];
+    a->att_lse[l] = a->att_lse[j], a->res2[l] = a->res2[j], a->ln2[l] = a->ln2[j];
+    a->fch[l] = a->fch[j], a->fchg[l] = a->fchg[j];
+    a->ln1_mean[l] = a->ln1_mean[j], a->ln1_rstd[l] = a->ln1_rstd[j];
+    a->ln2_mean[l] = a->ln2_mean[j], a->ln2_rstd[l] = a->ln2_rstd[j];
+}
+
+/* The L blocks' activations under the recomputation policy. */
+static void carve_blocks(Carver *k, const GptConfig *c, DType dt, int B, int T) {
+    GptActivations *a = k->a;
+    size_t e = dtype_size(dt), N = (size_t)B * T, C = (size_t)c->C, F = (size_t)c->F;
+    int L = c->L, S = k->segment, policy = k->o ? k->o->recompute : GPT_RECOMPUTE_NONE;
+    if (policy == GPT_RECOMPUTE_SELECTIVE) {   /* one shared ln1, ln2 and fchg */
+        for (int l = 0; l < L; l++) carve_layer_parts(k, c, dt, B, T, l, false, true);
+        void *ln1 = take(k, N * C * e), *ln2 = take(k, N * C * e), *fchg = take(k, N * F * e);
+        for (int l = 0; l < L; l++) a->ln1[l] = ln1, a->ln2[l] = ln2, a->fchg[l] = fchg;
+    } else if (policy == GPT_RECOMPUTE_SEGMENTS) {   /* S slots; each segment's output kept */
+        for (int j = 0; j < S; j++) carve_layer_parts(k, c, dt, B, T, j, true, false);
+        for (int l = 0; l < L; l++) {
+            if (l >= S) alias_layer(a, l, l % S);
+            bool end = (l + 1) % S == 0 || l == L - 1;
+            if (end) a->res3[l] = take(k, N * C * e);
+        }
+        for (int l = 0; l < L; l++)   /* inside a segment, a block's output lives in the slot */
+            if (!((l + 1) % S == 0 || l == L - 1)) {
+                if (l < S) a->res3[l] = take(k, N * C * e);
+                else a->res3[l] = a->res3[l % S];
+            }
+    } else {
+        for (int l = 0; l < L; l++) carve_layer(k, c, dt, B, T, l);
+    }
 }
 
 /* The head: the final norm, its statistics, the logits (R rows with the fused classifier), their lse. */
@@ -307,7 +409,9 @@ static void carve_base(Carver *k, const GptConfig *c, DType dt, int B, int T) {
     a->dres = take(k, N * C * e), a->dln = take(k, N * C * e), a->dqkv = take(k, 3 * N * C * e);
     a->datty = take(k, N * C * e), a->dfch = take(k, N * F * e), a->dfchg = take(k, N * F * e);
     bool gpu = k->dry ? gpu_available() : k->m->gpu != NULL;   /* a dry count is for sizing a GPU */
-    a->att_scratch = gpu ? take(k, attention_scratch_bytes(dt, B, T, c->C, c->NH)) : NULL;
+    size_t att = k->flash ? flash_backward_scratch_bytes(B, c->NH, T, c->C / c->NH)
+                          : gpu ? attention_scratch_bytes(dt, B, T, c->C, c->NH) : 0;
+    a->att_scratch = gpu ? take(k, att) : NULL;
     a->emb_sort = gpu ? take(k, embedding_sort_bytes((int)N)) : NULL;
     a->tokens = take(k, N * 4), a->targets = take(k, N * 4);
     a->losses = take(k, N * 4);   /* read after the step (the mean loss) */
@@ -315,14 +419,15 @@ static void carve_base(Carver *k, const GptConfig *c, DType dt, int B, int T) {
 
 static void carve_activations(Carver *k, const GptConfig *c, DType dt, int B, int T) {
     carve_base(k, c, dt, B, T);
-    for (int l = 0; l < c->L; l++) carve_layer(k, c, dt, B, T, l);
+    carve_blocks(k, c, dt, B, T);
     carve_head(k, c, dt, B, T);
 }
 
 size_t gpt_activation_bytes_opts(const GptConfig *c, DType dt, int B, int T, const GptMemOptions *o) {
     GptActivations scratch_acts;
     memset(&scratch_acts, 0, sizeof scratch_acts);
-    Carver k = {.m = NULL, .dry = true, .a = &scratch_acts, .o = o};
+    Carver k = {.m = NULL, .dry = true, .a = &scratch_acts, .o = o, .segment = gpt_segment_blocks(c, o),
+                .flash = o && o->attention == GPT_ATTENTION_FLASH && gpt_flash_allowed(c, dt, gpu_available())};
     carve_activations(&k, c, dt, B, T);
     return k.bytes;
 }
@@ -367,17 +472,25 @@ Gpt *gpt_new_opts(const GptConfig *c, Gpu *g, DType dt, int Bmax, int Tmax, cons
     gpt_point(c, m->info, m->grads, esz(m), &m->g);
     if (o) {
         if (o->classifier_rows < 0) die("gpt_new: classifier_rows must be >= 0 (0: the unfused classifier), not %d", o->classifier_rows);
+        if (o->attention != GPT_ATTENTION_PLAIN && o->attention != GPT_ATTENTION_FLASH)
+            die("gpt_new: attention must be GPT_ATTENTION_PLAIN or GPT_ATTENTION_FLASH, not %d", o->attention);
+        if (o->recompute < GPT_RECOMPUTE_NONE || o->recompute > GPT_RECOMPUTE_SEGMENTS)
+            die("gpt_new: recompute must be GPT_RECOMPUTE_NONE, _SELECTIVE or _SEGMENTS, not %d", o->recompute);
+        if (o->segment < 0) die("gpt_new: segment must be >= 0 blocks (0: sqrt(L)), not %d", o->segment);
+        if (o->arena && o->recompute != GPT_RECOMPUTE_NONE) die("gpt_new: the arena option cannot be combined with recomputation");
         m->mem = *o;
     }
+    m->flash = m->mem.attention == GPT_ATTENTION_FLASH && gpt_flash_allowed(c, dt, g != NULL);
+    m->segment = gpt_segment_blocks(c, &m->mem);
+    Carver k = {.m = m, .dry = false, .a = &m->a, .o = &m->mem, .flash = m->flash, .segment = m->segment};
     if (m->mem.arena) {
         m->act_bytes = gpt_activation_bytes_opts(c, dt, Bmax, Tmax, &m->mem);
         if (g) m->arena = gpu_arena_new(g, "activations", m->act_bytes);
         else m->arena = arena_new("activations", m->act_bytes);
-        Carver k = {.m = m, .dry = false, .a = &m->a, .o = &m->mem, .arena = m->arena};
+        k.arena = m->arena;
         carve_base(&k, c, dt, Bmax, Tmax);
         m->marks[0] = arena_mark(m->arena);
     } else {
-        Carver k = {.m = m, .dry = false, .a = &m->a, .o = &m->mem};
         carve_activations(&k, c, dt, Bmax, Tmax);
         m->act_bytes = k.bytes;
     }
@@ -389,21 +502,14 @@ Gpt *gpt_new_opts(const GptConfig *c, Gpu *g, DType dt, int Bmax, int Tmax, cons
 void gpt_free(Gpt *m) {
     if (!m) return;
     gpt_profile_stop(m);
-    GptActivations *a = &m->a;
     if (m->arena) {   /* every activation lives in the arena */
         if (m->gpu) gpu_arena_free(m->arena);
         else arena_free(m->arena);
-        memset(a, 0, sizeof *a);
     }
-    for (int l = 0; l < m->cfg.L; l++) {
-        void *ps[] = {a->ln1[l], a->qkv[l], a->atty[l], a->att[l], a->res2[l], a->ln2[l], a->fch[l], a->fchg[l],
-                      a->res3[l], a->ln1_mean[l], a->ln1_rstd[l], a->ln2_mean[l], a->ln2_rstd[l]};
-        for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) release(m, ps[i]);
-    }
-    void *ps[] = {a->encoded, a->lnf, a->scratch, a->logits, a->lnf_mean, a->lnf_rstd, a->losses, a->lse, a->dres,
-                  a->dln, a->dqkv, a->datty, a->dfch, a->dfchg, a->att_scratch, a->emb_sort, a->tokens, a->targets,
-                  m->params, m->grads, m->m, m->v, m->master};
+    for (size_t i = 0; i < m->nowned; i++) release(m, m->owned[i]);
+    void *ps[] = {m->params, m->grads, m->m, m->v, m->master};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) release(m, ps[i]);
+    free(m->owned);
     free(m->info), free(m->host_targets), free(m->host_losses);
     free(m);
 }
@@ -499,7 +605,7 @@ static void mem_event(Gpt *m, const char *what, int l) {
 static void arena_push(Gpt *m, int l) {
     if (!m->arena) return;
     m->marks[1 + l] = arena_mark(m->arena);
-    Carver k = {.m = m, .dry = false, .a = &m->a, .o = &m->mem, .arena = m->arena};
+    Carver k = {.m = m, .dry = false, .a = &m->a, .o = &m->mem, .arena = m->arena, .flash = m->flash};
     if (l < m->cfg.L) carve_layer(&k, &m->cfg, m->dt, m->B, m->T, l), mem_event(m, "forward block", l);
     else carve_head(&k, &m->cfg, m->dt, m->B, m->T), mem_event(m, "head", -1);
 }
@@ -539,10 +645,32 @@ static void fused_classifier(Gpt *m, bool grad, float dloss) {
 
 static bool fused(const Gpt *m) { return m->mem.classifier_rows > 0; }
 
+/* Block l's input: the embedding's output or the block before's */
+static const void *block_input(const Gpt *m, int l) { return l > 0 ? m->a.res3[l - 1] : m->a.encoded; }
+
+/* The forward pass of block l, from its input to res3[l] */
+static void forward_block(Gpt *m, int l) {
+    const GptConfig *c = &m->cfg;
+    GptActivations *a = &m->a;
+    int N = m->B * m->T, C = c->C, F = c->F;
+    void *const *w = m->p.layer[l];
+    const void *x = block_input(m, l);
+    TIMED(m, "layernorm fwd", op_layernorm_forward(m, a->ln1[l], a->ln1_mean[l], a->ln1_rstd[l], x, w[GPT_LN1W], w[GPT_LN1B], N, C));
+    TIMED(m, "matmul fwd: qkv", op_linear_forward(m, a->qkv[l], a->ln1[l], w[GPT_QKVW], w[GPT_QKVB], N, C, 3 * C));
+    TIMED(m, "attention fwd", op_attention_forward(m, l));
+    TIMED(m, "matmul fwd: attn proj", op_linear_forward(m, a->scratch, a->atty[l], w[GPT_ATTPROJW], w[GPT_ATTPROJB], N, C, C));
+    TIMED(m, "residual fwd", op_residual_forward(m, a->res2[l], x, a->scratch, (size_t)N * C));
+    TIMED(m, "layernorm fwd", op_layernorm_forward(m, a->ln2[l], a->ln2_mean[l], a->ln2_rstd[l], a->res2[l], w[GPT_LN2W], w[GPT_LN2B], N, C));
+    TIMED(m, "matmul fwd: fc", op_linear_forward(m, a->fch[l], a->ln2[l], w[GPT_FCW], w[GPT_FCB], N, C, F));
+    TIMED(m, "gelu fwd", op_gelu_forward(m, a->fchg[l], a->fch[l], (size_t)N * F));
+    TIMED(m, "matmul fwd: fc proj", op_linear_forward(m, a->scratch, a->fchg[l], w[GPT_FCPROJW], w[GPT_FCPROJB], N, F, C));
+    TIMED(m, "residual fwd", op_residual_forward(m, a->res3[l], a->res2[l], a->scratch, (size_t)N * C));
+}
+
 static void forward_blocks(Gpt *m) {
     const GptConfig *c = &m->cfg;
     GptActivations *a = &m->a;
-    int B = m->B, T = m->T, N = B * T, C = c->C, F = c->F;
+    int B = m->B, T = m->T, N = B * T, C = c->C;
     TIMED(m, "embedding fwd", if (m->gpu) embedding_forward_cuda(m->gpu, m->dt, a->encoded, a->tokens, m->p.wte, m->p.wpe, B, T, C);
           else embedding_forward(a->encoded, a->tokens, m->p.wte, m->p.wpe, B, T, C));
     if (m->arena) {
@@ -550,24 +678,12 @@ static void forward_blocks(Gpt *m) {
         m->nevents = 0;
         mem_event(m, "embedding", -1);
     }
-    const void *x = a->encoded;
     for (int l = 0; l < c->L; l++) {
         arena_push(m, l);
-        void *const *w = m->p.layer[l];
-        TIMED(m, "layernorm fwd", op_layernorm_forward(m, a->ln1[l], a->ln1_mean[l], a->ln1_rstd[l], x, w[GPT_LN1W], w[GPT_LN1B], N, C));
-        TIMED(m, "matmul fwd: qkv", op_linear_forward(m, a->qkv[l], a->ln1[l], w[GPT_QKVW], w[GPT_QKVB], N, C, 3 * C));
-        TIMED(m, "attention fwd", op_attention_forward(m, a->atty[l], a->att[l], a->qkv[l], B, T));
-        TIMED(m, "matmul fwd: attn proj", op_linear_forward(m, a->scratch, a->atty[l], w[GPT_ATTPROJW], w[GPT_ATTPROJB], N, C, C));
-        TIMED(m, "residual fwd", op_residual_forward(m, a->res2[l], x, a->scratch, (size_t)N * C));
-        TIMED(m, "layernorm fwd", op_layernorm_forward(m, a->ln2[l], a->ln2_mean[l], a->ln2_rstd[l], a->res2[l], w[GPT_LN2W], w[GPT_LN2B], N, C));
-        TIMED(m, "matmul fwd: fc", op_linear_forward(m, a->fch[l], a->ln2[l], w[GPT_FCW], w[GPT_FCB], N, C, F));
-        TIMED(m, "gelu fwd", op_gelu_forward(m, a->fchg[l], a->fch[l], (size_t)N * F));
-        TIMED(m, "matmul fwd: fc proj", op_linear_forward(m, a->scratch, a->fchg[l], w[GPT_FCPROJW], w[GPT_FCPROJB], N, F, C));
-        TIMED(m, "residual fwd", op_residual_forward(m, a->res3[l], a->res2[l], a->scratch, (size_t)N * C));
-        x = a->res3[l];
+        forward_block(m, l);
     }
     arena_push(m, c->L);
-    TIMED(m, "layernorm fwd", op_layernorm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, x, m->p.lnfw, m->p.lnfb, N, C));
+    TIMED(m, "layernorm fwd", op_layernorm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, a->res3[c->L - 1], m->p.lnfw, m->p.lnfb, N, C));
     if (!fused(m)) TIMED(m, "matmul fwd: lm head", op_linear_forward(m, a->logits, a->lnf, m->p.wte, NULL, N, C, c->V));
 }
 
@@ -611,10 +727,76 @@ void gpt_get_losses(const Gpt *m, float *host) {
 
 /* ---- Backward ------------------------------------------------------------------------------------------ */
 
+/* The backward pass of block l: dres holds the gradient of its output on
+ * entry and of its input on return; its weights' gradients accumulate. */
+static void backward_block(Gpt *m, int l) {
+    const GptConfig *c = &m->cfg;
+    GptActivations *a = &m->a;
+    int N = m->B * m->T, C = c->C, F = c->F;
+    size_t e = esz(m);
+    void *const *w = m->p.layer[l];
+    void *const *gw = m->g.layer[l];
+    const void *x = block_input(m, l);
+    /* dres is the gradient of the block's output: the feed-forward half */
+    TIMED(m, "matmul bwd: fc proj", op_linear_backward(m, a->dfchg, gw[GPT_FCPROJW], gw[GPT_FCPROJB], a->dres, a->fchg[l], w[GPT_FCPROJW], N, F, C));
+    TIMED(m, "memset", dev_zero(m, a->dfch, (size_t)N * F * e));
+    TIMED(m, "gelu bwd", op_gelu_backward(m, a->dfch, a->dfchg, a->fch[l], (size_t)N * F));
+    TIMED(m, "matmul bwd: fc", op_linear_backward(m, a->dln, gw[GPT_FCW], gw[GPT_FCB], a->dfch, a->ln2[l], w[GPT_FCW], N, C, F));
+    TIMED(m, "layernorm bwd", op_layernorm_backward(m, a->dres, gw[GPT_LN2W], gw[GPT_LN2B], a->dln, a->res2[l], w[GPT_LN2W],
+                                                    a->ln2_mean[l], a->ln2_rstd[l], N, C));
+    /* dres is now the gradient of res2: the attention half */
+    TIMED(m, "matmul bwd: attn proj", op_linear_backward(m, a->datty, gw[GPT_ATTPROJW], gw[GPT_ATTPROJB], a->dres, a->atty[l], w[GPT_ATTPROJW], N, C, C));
+    TIMED(m, "memset", dev_zero(m, a->dqkv, (size_t)N * 3 * C * e));
+    TIMED(m, "attention bwd", op_attention_backward(m, l));
+    TIMED(m, "matmul bwd: qkv", op_linear_backward(m, a->dln, gw[GPT_QKVW], gw[GPT_QKVB], a->dqkv, a->ln1[l], w[GPT_QKVW], N, C, 3 * C));
+    TIMED(m, "layernorm bwd", op_layernorm_backward(m, a->dres, gw[GPT_LN1W], gw[GPT_LN1B], a->dln, x, w[GPT_LN1W],
+                                                    a->ln1_mean[l], a->ln1_rstd[l], N, C));
+}
+
+/* GPT_RECOMPUTE_SELECTIVE: rebuild block l's two norms' outputs and GELU's
+ * output, the same calls on the same inputs as its forward pass made */
+static void recompute_cheap(Gpt *m, int l) {
+    const GptConfig *c = &m->cfg;
+    GptActivations *a = &m->a;
+    int N = m->B * m->T, C = c->C, F = c->F;
+    void *const *w = m->p.layer[l];
+    TIMED(m, "recompute", {
+        op_gelu_forward(m, a->fchg[l], a->fch[l], (size_t)N * F);
+        op_layernorm_forward(m, a->ln2[l], a->ln2_mean[l], a->ln2_rstd[l], a->res2[l], w[GPT_LN2W], w[GPT_LN2B], N, C);
+        op_layernorm_forward(m, a->ln1[l], a->ln1_mean[l], a->ln1_rstd[l], block_input(m, l), w[GPT_LN1W], w[GPT_LN1B], N, C);
+    });
+}
+
+/* The blocks' backward passes, last to first, under the recomputation policy */
+static void backward_through_blocks(Gpt *m) {
+    int L = m->cfg.L, S = m->segment;
+    if (S == 0) {
+        for (int l = L - 1; l >= 0; l--) {
+            if (m->mem.recompute == GPT_RECOMPUTE_SELECTIVE) recompute_cheap(m, l);
+            backward_block(m, l);
+            arena_pop(m, l);
+        }
+        return;
+    }
+    int last = (L - 1) / S * S;   /* the last segment's first block: its activations are still there */
+    for (int s = last; s >= 0; s -= S) {
+        int end = s + S < L ? s + S : L;
+        if (s != last) {   /* rerun the segment's forward pass, timed as one "recompute" */
+            GptProfile *p = m->prof;
+            prof_begin(m);
+            m->prof = NULL;
+            for (int l = s; l < end; l++) forward_block(m, l);
+            m->prof = p;
+            prof_end(m, "recompute");
+        }
+        for (int l = end - 1; l >= s; l--) backward_block(m, l);
+    }
+}
+
 static void backward_blocks(Gpt *m) {
     const GptConfig *c = &m->cfg;
     GptActivations *a = &m->a;
-    int B = m->B, T = m->T, N = B * T, C = c->C, F = c->F;
+    int B = m->B, T = m->T, N = B * T, C = c->C;
     size_t e = esz(m);
     /* the logits hold their gradient; the tied output layer first */
     if (!fused(m))   /* the fused classifier has already written dln and added into dwte */
@@ -623,46 +805,13 @@ static void backward_blocks(Gpt *m) {
     TIMED(m, "layernorm bwd", op_layernorm_backward(m, a->dres, m->g.lnfw, m->g.lnfb, a->dln, a->res3[c->L - 1], m->p.lnfw,
                                                     a->lnf_mean, a->lnf_rstd, N, C));
     arena_pop(m, c->L);
-    for (int l = c->L - 1; l >= 0; l--) {
-        void *const *w = m->p.layer[l];
-        void *const *gw = m->g.layer[l];
-        const void *x = l > 0 ? a->res3[l - 1] : a->encoded;
-        /* dres is the gradient of the block's output: the feed-forward half */
-        TIMED(m, "matmul bwd: fc proj", op_linear_backward(m, a->dfchg, gw[GPT_FCPROJW], gw[GPT_FCPROJB], a->dres, a->fchg[l], w[GPT_FCPROJW], N, F, C));
-        TIMED(m, "memset", dev_zero(m, a->dfch, (size_t)N * F * e));
-        TIMED(m, "gelu bwd", op_gelu_backward(m, a->dfch, a->dfchg, a->fch[l], (size_t)N * F));
-        TIMED(m, "matmul bwd: fc", op_linear_backward(m, a->dln, gw[GPT_FCW], gw[GPT_FCB], a->dfch, a->ln2[l], w[GPT_FCW], N, C, F));
-        TIMED(m, "layernorm bwd", op_layernorm_backward(m, a->dres, gw[GPT_LN2W], gw[GPT_LN2B], a->dln, a->res2[l], w[GPT_LN2W],
-                                                        a->ln2_mean[l], a->ln2_rstd[l], N, C));
-        /* dres is now the gradient of res2: the attention half */
-        TIMED(m, "matmul bwd: attn proj", op_linear_backward(m, a->datty, gw[GPT_ATTPROJW], gw[GPT_ATTPROJB], a->dres, a->atty[l], w[GPT_ATTPROJW], N, C, C));
-        TIMED(m, "memset", dev_zero(m, a->dqkv, (size_t)N * 3 * C * e));
-        TIMED(m, "attention bwd", op_attention_backward(m, a->dqkv, a->datty, a->qkv[l], a->att[l], B, T));
-        TIMED(m, "matmul bwd: qkv", op_linear_backward(m, a->dln, gw[GPT_QKVW], gw[GPT_QKVB], a->dqkv, a->ln1[l], w[GPT_QKVW], N, C, 3 * C));
-        TIMED(m, "layernorm bwd", op_layernorm_backward(m, a->dres, gw[GPT_LN1W], gw[GPT_LN1B], a->dln, x, w[GPT_LN1W],
-                                                        a->ln1_mean[l], a->ln1_rstd[l], N, C));
-        arena_pop(m, l);
-    }
+    backward_through_blocks(m);
     TIMED(m, "embedding bwd", if (m->gpu) embedding_backward_sorted_cuda(m->gpu, m->dt, m->g.wte, m->g.wpe, a->dres, a->emb_sort, B, T, C);
           else embedding_backward(m->g.wte, m->g.wpe, a->dres, a->tokens, B, T, C));
 }
 
 float gpt_forward_backward(Gpt *m, const int32_t *tokens, const int32_t *targets, int B, int T) {
-    size_t count = load_batch(m, tokens, targets, B, T);
-    int N = B * T, V = m->cfg.V;
-    /* the embedding's backward pass reads the batch's tokens sorted: sort them once, now */
-    if (m->gpu) TIMED(m, "embedding sort", embedding_sort_cuda(m->gpu, m->a.emb_sort, m->a.tokens, N, V));
-    forward_blocks(m);
-    float dloss = count ? 1.0f / (float)count : 0.0f;
-    GptActivations *a = &m->a;
-    if (fused(m)) fused_classifier(m, true, dloss);
-    else TIMED(m, "cross-entropy", if (m->gpu) cross_entropy_fused_cuda(m->gpu, m->dt, a->losses, a->logits, a->targets, dloss, N, V);
-          else {
-              cross_entropy_forward(a->losses, a->lse, a->logits, a->targets, N, V);
-              cross_entropy_backward(a->logits, a->logits, a->lse, a->targets, dloss, N, V);
-          });
-    backward_blocks(m);
-    return mean_loss(m, count);
+    return gpt_forward_backward_scaled(m, tokens, targets, B, T, 1.0f);   /* a scale of 1: the same arithmetic */
 }
 
 void gpt_zero_grad(Gpt *m) {
@@ -670,31 +819,7 @@ void gpt_zero_grad(Gpt *m) {
 }
 
 float gpt_update(Gpt *m, const GptAdamW *o) {
-    double ss = 0;
-    TIMED(m, "grad norm", ss = m->gpu ? grad_norm_squared_cuda(m->gpu, m->dt, m->grads, m->nparams)
-                                      : grad_norm_squared(m->grads, m->nparams));
-    float norm = (float)sqrt(ss);
-    if (!isfinite(norm)) return norm;
-    float scale = o->grad_clip > 0 ? clip_scale(norm, o->grad_clip) : 1.0f;
-    m->step++;
-    AdamW a = {.lr = o->lr, .beta1 = o->beta1, .beta2 = o->beta2, .eps = o->eps, .weight_decay = o->weight_decay};
-    AdamW b = a;
-    b.weight_decay = 0;
-    size_t d = m->ndecay, n = m->nparams;
-    if (m->gpu) {
-        TIMED(m, "adamw", {
-            adamw_update_cuda(m->gpu, m->dt, m->params, m->master, m->grads, m->m, m->v, d, &a, m->step, scale);
-            adamw_update_cuda(m->gpu, m->dt, at(m, m->params, d), m->master ? m->master + d : NULL, at(m, m->grads, d),
-                              m->m + d, m->v + d, n - d, &b, m->step, scale);
-        });
-    } else {
-        float *p = m->params, *g = m->grads;
-        TIMED(m, "adamw", {
-            adamw_update(p, g, m->m, m->v, d, &a, m->step, scale);
-            adamw_update(p + d, g + d, m->m + d, m->v + d, n - d, &b, m->step, scale);
-        });
-    }
-    return norm;
+    return gpt_update_scaled(m, o, 1.0f);
 }
 
 float gpt_step(Gpt *m, const int32_t *tokens, const int32_t *targets, int B, int T, const GptAdamW *opt, float *norm) {
@@ -1043,12 +1168,15 @@ GptRefRow *gpt_compare_reference(Gpt *m, const char *path, double atol, double r
 
 /* ---- Loss scaling (chapter 12) ------------------------------------------------------------------------- */
 
-/* gpt_forward_backward with the loss's gradient multiplied by loss_scale:
- * the gradients that accumulate are loss_scale times the loss's. */
+/* The forward pass, the loss and the backward pass, with the loss's gradient
+ * multiplied by loss_scale: the gradients that accumulate are loss_scale
+ * times the loss's.  gpt_forward_backward is this with a scale of 1 (the
+ * same arithmetic: 1/count is 1.0f/count). */
 float gpt_forward_backward_scaled(Gpt *m, const int32_t *tokens, const int32_t *targets, int B, int T,
                                   float loss_scale) {
     size_t count = load_batch(m, tokens, targets, B, T);
     int N = B * T, V = m->cfg.V;
+    /* the embedding's backward pass reads the batch's tokens sorted: sort them once, now */
     if (m->gpu) TIMED(m, "embedding sort", embedding_sort_cuda(m->gpu, m->a.emb_sort, m->a.tokens, N, V));
     forward_blocks(m);
     float dloss = count ? loss_scale / (float)count : 0.0f;

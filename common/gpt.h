@@ -63,7 +63,8 @@
  * that is not positive, C not a multiple of NH, L above GPT_MAX_LAYERS; B or
  * T beyond what the model was made for; a token outside [0, V) or a target
  * outside [-1, V) (named with its position); a dtype the device cannot take;
- * every CUDA error (gpu.h).  gpt_load and gpt_save return false/NULL with a
+ * memory options out of range (GptMemOptions), or the arena with
+ * recomputation; every CUDA error (gpu.h).  gpt_load and gpt_save return false/NULL with a
  * one-line message instead (a missing or extra tensor, a wrong shape, no
  * head count, an untied lm_head, an I/O error).
  *
@@ -147,6 +148,7 @@ typedef struct {
     float *ln2_mean[GPT_MAX_LAYERS], *ln2_rstd[GPT_MAX_LAYERS];
     void *encoded, *lnf, *logits, *scratch;     /* [B,T,C], [B,T,C], [B,T,V], [B,T,C] */
     float *lnf_mean, *lnf_rstd, *losses, *lse;  /* [B,T] each */
+    float *att_lse[GPT_MAX_LAYERS];             /* flash attention: [B,NH,T] f32, instead of att */
     /* backward scratch */
     void *dres, *dln, *dqkv, *datty, *dfch, *dfchg;   /* [B,T,C], C, 3C, C, F, F */
     void *att_scratch;                          /* GPU: attention_scratch_bytes */
@@ -174,7 +176,42 @@ typedef struct {
 typedef struct {
     bool arena;
     int classifier_rows;
+    int attention;          /* GPT_ATTENTION_*: below */
+    int recompute;          /* GPT_RECOMPUTE_*: below */
+    int segment;            /* GPT_RECOMPUTE_SEGMENTS: blocks a segment (0: the integer nearest sqrt(L)) */
 } GptMemOptions;
+
+/* attention (chapter 12).  GPT_ATTENTION_PLAIN, the default: chapter 8's
+ * batched GEMMs, which keep every head's T x T probabilities (att) for the
+ * backward pass.  GPT_ATTENTION_FLASH: gpu.h's flash attention (version 3)
+ * where the model allows it, gpt_flash_allowed, and the plain path where it
+ * does not; Gpt.flash says which was taken.  A flash block keeps the
+ * log-sum-exp of each head and row (f32) instead of att, and the step's
+ * scratch is flash_backward_scratch_bytes instead of attention_scratch_bytes.
+ * Flash's backward pass adds dQ atomically: its gradients are not the same
+ * bits from run to run, only the same to rounding.
+ *
+ * recompute (chapter 12, gradient checkpointing).  GPT_RECOMPUTE_NONE keeps
+ * every block's activations for the backward pass.  GPT_RECOMPUTE_SELECTIVE
+ * keeps all but the three a block can rebuild element by element (ln1 and
+ * ln2 from the norms' inputs, fchg from fch through GELU): one shared copy
+ * of each, recomputed at the start of each block's backward pass.
+ * GPT_RECOMPUTE_SEGMENTS cuts the L blocks into segments of `segment`
+ * blocks (the last may be shorter) and keeps only each segment's output
+ * (and the embedding's, the first input): one set of `segment` blocks'
+ * activations is shared by all segments, and the backward pass reruns the
+ * forward pass of each segment but the last before going back through it.
+ * segment 1 is "every block"; segment L keeps everything once, as NONE does.
+ * The arithmetic is the same whichever is chosen, in the same order, so
+ * the gradients are the same bits (the plain attention) or the same to
+ * flash's rounding.  Not with the arena (refused: its stack of blocks is
+ * the NONE layout). */
+enum { GPT_ATTENTION_PLAIN, GPT_ATTENTION_FLASH };
+enum { GPT_RECOMPUTE_NONE, GPT_RECOMPUTE_SELECTIVE, GPT_RECOMPUTE_SEGMENTS };
+/* flash attention can run this model: a GPU, dtype bf16 or f16, head size 64 or 128 */
+bool gpt_flash_allowed(const GptConfig *c, DType dt, bool gpu);
+/* the blocks a segment that o asks for (0 unless o->recompute is GPT_RECOMPUTE_SEGMENTS) */
+int gpt_segment_blocks(const GptConfig *c, const GptMemOptions *o);
 
 #define GPT_MAX_EVENTS (2 * GPT_MAX_LAYERS + 8)
 typedef struct {
@@ -202,6 +239,10 @@ typedef struct {
     int step;               /* AdamW steps taken */
     GptProfile *prof;       /* NULL unless gpt_profile_start */
     GptMemOptions mem;      /* gpt_new_opts's options (all off for gpt_new) */
+    bool flash;             /* the attention runs through flash.cu (mem.attention and gpt_flash_allowed) */
+    int segment;            /* GPT_RECOMPUTE_SEGMENTS: blocks a segment, resolved; else 0 */
+    void **owned;           /* every activation buffer (not with the arena), freed by gpt_free */
+    size_t nowned;
     Arena *arena;           /* mem.arena: the activations' arena, else NULL */
     ArenaMark marks[GPT_MAX_LAYERS + 2];   /* mem.arena: [0] after the base, [1 + l] before block l, [1 + L] before the head */
     GptMemEvent events[GPT_MAX_EVENTS];    /* mem.arena: the last step's timeline */

@@ -29,6 +29,11 @@
  *   updates (bf16 loses 1e-3 on a weight of 1, fp16 1e-4); and on the CPU
  *   gpt_forward_backward_scaled = S x gpt_forward_backward and
  *   gpt_update_scaled = gpt_update, bit for bit, an infinite S skipped;
+ *   gradient checkpointing: the worked example's bytes; the calculator's
+ *   buffers against k b + (ceil(L/k) - 1) c and L (b - r) + r; sqrt(L c/b)
+ *   minimizes the continuous form; the best segment switches to two above
+ *   2b/c; the runtime recomputes floor((L-1)/k) k blocks; the calculator
+ *   equals the runtime's count;
  *   common/gpu/flash.cu is byte-identical to the chapter's tangled
  *   build/12-memopt/flash.cu.in;
  * then runs the CPU experiments in --quick mode into a temporary directory,
@@ -576,15 +581,97 @@ static void test_experiments(Check *t) {
                    "ch12-tiles: 8 x 8 tiles, 28 = 8*7/2 skipped");
         tsv_free(tl);
     }
+    TsvTable *ck = load(t, dir, "ch12-ckpt");
+    if (ck) {
+        bool ok = tsv_rows(ck) == 7, exact = true;
+        double none = num(t, ck, 0, "device_bytes");
+        for (size_t i = 0; i < tsv_rows(ck); i++) {
+            ok &= num(t, ck, i, "loss") == num(t, ck, 0, "loss") && num(t, ck, i, "device_bytes") <= none && num(t, ck, i, "ms") > 0;
+            exact &= num(t, ck, i, "device_bytes") == num(t, ck, i, "predicted_bytes");
+        }
+        check_true(t, ok && num(t, ck, 2, "device_bytes") < num(t, ck, 1, "device_bytes"),
+                   "ch12-ckpt: 7 policies, one loss, none keeps the most, every block less than selective");
+        check_true(t, exact, "ch12-ckpt: on the CPU the prediction equals the runtime's count");
+        tsv_free(ck);
+    }
+    TsvTable *dp = load(t, dir, "ch12-ckpt-depth");
+    if (dp) {
+        check_true(t, tsv_rows(dp) == 12 && num(t, dp, 0, "k_best") == 1 && num(t, dp, 11, "k_best") > 1,
+                   "ch12-ckpt-depth: one block is best at L = 12, longer segments at L = 384");
+        tsv_free(dp);
+    }
     cli_free(&r.c);
     char *rm = xasprintf("rm -rf %s", dir);
     if (system(rm) != 0) warn("could not remove %s", dir);
     free(rm);
 }
 
+/* Gradient checkpointing: the worked example; the calculator's buffer list
+ * against the derivation's closed forms and against the runtime's own count;
+ * the optimum segment; the recomputed blocks counted in the runtime. */
+static void test_checkpointing(Check *t) {
+    GptConfig g2 = gpt2_small_config(50304);
+    double b = block_bytes(&g2, DT_BF16, 16, 1024, true), cb = output_bytes(&g2, DT_BF16, 16, 1024);
+    check_true(t, b == 403701760.0 && cb == 25165824.0, "GPT-2 small, B16 T1024 bf16, flash: b = 403,701,760, c = 25,165,824 (%.0f, %.0f)", b, cb);
+    check_close(t, b / cb, 16.04, 0.005, 0, "b/c = 16.04 with flash");
+    check_close(t, block_bytes(&g2, DT_BF16, 16, 1024, false) / cb, 32.01, 0.005, 0, "b/c = 32.01 with the plain attention");
+    check_close(t, cheap_bytes(&g2, DT_BF16, 16, 1024) / b, 6.0 / 16, 0.005, 0, "selective: r/b = (2C + F)/(8C + 2F) = 6/16, to the norms' statistics");
+    check_true(t, fabs(12 * b / 1e9 - 4.84) < 0.005 && fabs(segments_bytes(12, 1, b, cb) / 1e9 - 0.68) < 0.005 &&
+                  fabs(segments_bytes(12, 3, b, cb) / 1e9 - 1.29) < 0.005,
+               "the worked example: 4.84 GB kept, 0.68 GB with every block, 1.29 GB with segments of 3");
+    /* the buffer list against the closed forms (every buffer here a multiple of 256 bytes) */
+    bool same = true;
+    for (int k = 0; k <= 12; k++) {
+        GptMemOptions o = {.attention = GPT_ATTENTION_FLASH, .recompute = k ? GPT_RECOMPUTE_SEGMENTS : GPT_RECOMPUTE_SELECTIVE, .segment = k};
+        Mapped m = {0};
+        add_blocks(&m, &g2, DT_BF16, 16, 1024, true, &o);
+        double want = k ? segments_bytes(12, k, b, cb) : 12 * (b - cheap_bytes(&g2, DT_BF16, 16, 1024)) + cheap_bytes(&g2, DT_BF16, 16, 1024);
+        same &= mapped_total(&m) == want;
+    }
+    check_true(t, same, "the blocks' buffers add up to k b + (ceil(L/k) - 1) c for k = 1..12, and to L (b - r) + r selective");
+    /* the optimum: sqrt(L c/b) minimizes k b + L c/k; with b = c the best integer k is within one of sqrt(L) */
+    bool opt = true;
+    for (int L = 4; L <= 400; L *= 3) {
+        double ks = best_segment_continuous(L, 5.0, 2.0), f0 = ks * 5 + L * 2 / ks;
+        opt &= f0 <= (ks * 1.01) * 5 + L * 2 / (ks * 1.01) && f0 <= (ks * 0.99) * 5 + L * 2 / (ks * 0.99);
+        opt &= abs(best_segment(L, 1, 1) - (int)lround(sqrt((double)L))) <= 1;
+    }
+    check_true(t, opt, "k* = sqrt(L c / b) is the minimum of k b + L c / k; with b = c the best k is sqrt(L) to within one");
+    int first2 = 0;
+    for (int L = 2; L <= 80 && !first2; L += 2) if (best_segment(L, b, cb) == 2) first2 = L;
+    check_true(t, best_segment(12, b, cb) == 1 && first2 > 2 * b / cb && first2 - 2 < 2 * b / cb,
+               "GPT-2 small's best segment is one block at L = 12, and two from the first even L above 2b/c = %.1f (%d)",
+               2 * b / cb, first2);
+    /* the runtime recomputes floor((L-1)/k) segments of k blocks */
+    GptConfig c = {.V = 11, .maxT = 8, .L = 7, .NH = 2, .C = 8, .F = 12};
+    int32_t tok[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    bool counted = true;
+    for (int k = 1; k <= 7; k++) {
+        GptMemOptions o = {.recompute = GPT_RECOMPUTE_SEGMENTS, .segment = k};
+        Gpt *m = gpt_new_opts(&c, NULL, DT_F32, 1, 7, &o);
+        gpt_init(m, 1);
+        gpt_profile_start(m);
+        gpt_forward_backward(m, tok, tok + 1, 1, 7);
+        GptProfileRow rows[48];
+        int n = gpt_profile_report(m, rows, 48), segs = 0;
+        for (int i = 0; i < n; i++) if (!strcmp(rows[i].name, "recompute")) segs = rows[i].calls;
+        counted &= segs * k == recomputed_blocks(7, k) && recomputed_blocks(7, k) == 7 - (7 - (7 - 1) / k * k);
+        gpt_profile_stop(m), gpt_free(m);
+    }
+    check_true(t, counted, "L = 7, k = 1..7: the runtime recomputes floor((L-1)/k) k blocks, all but the last segment");
+    /* the calculator's activations equal the runtime's count, every policy */
+    bool exact = true;
+    for (size_t i = 0; i < sizeof POLICIES / sizeof POLICIES[0]; i++) {
+        GptMemOptions o = {.recompute = POLICIES[i].recompute, .segment = POLICIES[i].segment};
+        exact &= predict_step(&c, DT_F32, 3, 5, &o, false).act == (double)gpt_activation_bytes_opts(&c, DT_F32, 3, 5, &o);
+    }
+    check_true(t, exact, "the calculator predicts the runtime's activation bytes exactly, every policy (CPU)");
+}
+
 int main(void) {
     Check t;
     check_init(&t, "ch12");
+    test_checkpointing(&t);
     test_online(&t);
     test_io(&t);
     test_tiled_forward(&t);

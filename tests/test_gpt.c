@@ -20,7 +20,9 @@
  *     logits, loss and every gradient, computed by PyTorch in float64, agree
  *     with ours within the bounds stated at test_hf_fixture;
  *   training: a few steps lower the loss of a repeated batch; the profile
- *     counts the layer calls.
+ *     counts the layer calls;
+ *   recomputation (gradient checkpointing): every policy gives the same
+ *     loss, gradients and steps, bit for bit, in fewer bytes.
  * Run from the repository root (make test does). */
 #include <math.h>
 #include <stdlib.h>
@@ -29,6 +31,7 @@
 
 #include "check.h"
 #include "ckpt.h"
+#include "expect_die.h"
 #include "gpt.h"
 #include "gpt_perturb.h"
 #include "rng.h"
@@ -346,9 +349,70 @@ static void test_training(Check *t) {
     gpt_free(m);
 }
 
+/* Gradient checkpointing (chapter 12): every policy gives the loss, the
+ * gradients (accumulated over two calls) and three training steps' parameters
+ * of the model that keeps everything, bit for bit, since the recomputed
+ * forward passes repeat the same calls on the same inputs; the fused
+ * classifier combines with them; each policy keeps fewer bytes. */
+/* Loss and gradients (two calls accumulated), then the parameters after three steps, of a model made with o. */
+static float recompute_run(const GptConfig *c, const GptMemOptions *o, const float *h, const int32_t *tok,
+                           const int32_t *tgt, int B, int T, float *g, float *p, size_t *act_bytes) {
+    Gpt *m = gpt_new_opts(c, NULL, DT_F32, B, T, o);
+    GptAdamW opt = {.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f, .grad_clip = 1};
+    gpt_set_params(m, h), gpt_zero_grad(m);
+    float loss = gpt_forward_backward(m, tok, tgt, B, T);
+    gpt_forward_backward(m, tok, tgt, B, T);
+    gpt_get_grads(m, g);
+    for (int s = 0; s < 3; s++) gpt_step(m, tok, tgt, B, T, &opt, NULL);
+    gpt_get_params(m, p);
+    *act_bytes = m->act_bytes;
+    gpt_free(m);
+    return loss;
+}
+
+static void new_with(void *ctx) {
+    GptConfig c = {.V = 13, .maxT = 8, .L = 2, .NH = 2, .C = 8, .F = 20};
+    gpt_new_opts(&c, NULL, DT_F32, 1, 8, ctx);
+}
+
+static void test_recompute(Check *t) {
+    GptMemOptions bad[] = {{.arena = true, .recompute = GPT_RECOMPUTE_SELECTIVE}, {.recompute = 7}, {.attention = 3},
+                           {.recompute = GPT_RECOMPUTE_SEGMENTS, .segment = -1}};
+    const char *needle[] = {"arena", "recompute", "attention", "segment"};
+    for (int i = 0; i < 4; i++) expect_die(t, new_with, &bad[i], needle[i], "gpt_new_opts refuses a bad memory option");
+    GptConfig c = {.V = 13, .maxT = 8, .L = 5, .NH = 2, .C = 8, .F = 20};
+    int B = 2, T = 8, N = B * T;
+    GptMemOptions pol[] = {{.recompute = GPT_RECOMPUTE_SELECTIVE}, {.recompute = GPT_RECOMPUTE_SEGMENTS, .segment = 1},
+                           {.recompute = GPT_RECOMPUTE_SEGMENTS, .segment = 2}, {.recompute = GPT_RECOMPUTE_SEGMENTS},
+                           {.recompute = GPT_RECOMPUTE_SEGMENTS, .segment = 3}, {.recompute = GPT_RECOMPUTE_SEGMENTS, .segment = 5},
+                           {.recompute = GPT_RECOMPUTE_SEGMENTS, .segment = 2, .classifier_rows = 5}};
+    const char *names[] = {"selective", "every block", "segments of 2", "sqrt(L) segments", "segments of 3 (one short)",
+                           "one segment of L", "segments of 2 with the fused classifier (against it alone)"};
+    size_t P = gpt_layout(&c, NULL, NULL), b0, b1;
+    float *h = xcalloc(P, 4), *g0 = xcalloc(P, 4), *g1 = xcalloc(P, 4), *p0 = xcalloc(P, 4), *p1 = xcalloc(P, 4);
+    Gpt *shape = gpt_new(&c, NULL, DT_F32, 1, 1);
+    gpt_perturb(h, shape, 5, 0.3, 0.1, 0.05);
+    gpt_free(shape);
+    int32_t tok[16], tgt[16];
+    for (int i = 0; i < N; i++) tok[i] = (i * 5 + 3) % 13, tgt[i] = i % 7 == 0 ? -1 : (i * 3 + 1) % 13;
+    check_true(t, gpt_segment_blocks(&c, &pol[3]) == 2, "sqrt(L) segments of L = 5 blocks are 2 blocks long");
+    for (size_t k = 0; k < sizeof pol / sizeof pol[0]; k++) {
+        GptMemOptions plain = {.classifier_rows = pol[k].classifier_rows};
+        float l0 = recompute_run(&c, &plain, h, tok, tgt, B, T, g0, p0, &b0);
+        float l1 = recompute_run(&c, &pol[k], h, tok, tgt, B, T, g1, p1, &b1);
+        check_true(t, l1 == l0 && memcmp(g0, g1, P * 4) == 0 && memcmp(p0, p1, P * 4) == 0,
+                   "recompute %s: loss, gradients and 3 steps' parameters bit for bit as without it", names[k]);
+        check_true(t, b1 < b0 || pol[k].segment == c.L, "recompute %s keeps %zu bytes of activations, against %zu",
+                   names[k], b1, b0);
+        check_true(t, gpt_activation_bytes_opts(&c, DT_F32, B, T, &pol[k]) == b1, "and gpt_activation_bytes_opts counts them");
+    }
+    free(h), free(g0), free(g1), free(p0), free(p1);
+}
+
 int main(void) {
     Check t;
     check_init(&t, "gpt");
+    test_recompute(&t);
     test_layout(&t);
     test_gradients(&t);
     test_adamw(&t);

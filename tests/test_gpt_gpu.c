@@ -13,7 +13,12 @@
  *   the Hugging Face fixture (tests/fixtures/gpt2-tiny) on the GPU in f32,
  *     within the bounds of tests/test_gpt.c;
  *   a save from the GPU loads on the CPU with the same parameters;
- *   the profile names the layers and the step's operations.
+ *   the profile names the layers and the step's operations;
+ *   chapter 12's flash attention as the GPT's attention (bf16 and f16, head
+ *     sizes 64 and 128, T not a multiple of a tile): the loss and every
+ *     gradient within the dtype's bound of the plain path's and the CPU's;
+ *   gradient checkpointing (selective, every block, sqrt(L), segments of 3):
+ *     plain attention bit for bit as without it, flash within 2e-2.
  * Without a GPU (or a build without CUDA) it prints "skipped: ..." and the
  * closing line with nothing checked, which tests/run reports as skipped. */
 #include <math.h>
@@ -129,6 +134,88 @@ static void test_fixture(Check *t, Gpu *g) {
     gpt_free(m);
 }
 
+/* One forward-backward pass of model m on the batch: its loss, gradients into g. */
+static float grads_of(Gpt *m, const float *h, const int32_t *tok, const int32_t *tgt, int B, int T, float *g) {
+    gpt_set_params(m, h), gpt_zero_grad(m);
+    float loss = gpt_forward_backward(m, tok, tgt, B, T);
+    gpt_get_grads(m, g);
+    return loss;
+}
+
+/* Chapter 12's flash attention inside the GPT, against the plain path and the CPU:
+ * head sizes 64 and 128, bf16 and f16, a T that is no multiple of a tile. */
+static void test_flash(Check *t, Gpu *g, DType dt, int NH) {
+    GptConfig c = {.V = 96, .maxT = 128, .L = 2, .NH = NH, .C = 128, .F = 512};
+    int B = 3, T = 100, N = B * T, hs = c.C / NH;
+    GptMemOptions fo = {.attention = GPT_ATTENTION_FLASH};
+    Gpt *cpu = gpt_new(&c, NULL, DT_F32, B, T), *plain = gpt_new(&c, g, dt, B, T), *flash = gpt_new_opts(&c, g, dt, B, T, &fo);
+    const char *name = dt == DT_BF16 ? "bf16" : "f16";
+    double bound = dt == DT_BF16 ? 1e-1 : 2e-2;   /* gradients, normwise per tensor (bf16: as above; f16 3 bits finer) */
+    check_true(t, flash->flash && !plain->flash, "%s hs %d: the flash option takes the flash path", name, hs);
+    check_true(t, flash->act_bytes < plain->act_bytes, "%s hs %d: flash keeps %zu bytes of activations, plain %zu", name, hs,
+               flash->act_bytes, plain->act_bytes);
+    float *h = xcalloc(cpu->nparams, 4), *gc = xcalloc(cpu->nparams, 4), *gp = xcalloc(cpu->nparams, 4), *gf = xcalloc(cpu->nparams, 4);
+    gpt_perturb(h, cpu, 7, 0.2, 0.1, 0.05);
+    int32_t *tok = xmalloc_array(N, 4), *tgt = xmalloc_array(N, 4);
+    Rng r;
+    rng_seed(&r, 8);
+    for (int i = 0; i < N; i++) tok[i] = (int32_t)rng_below(&r, 96), tgt[i] = i % 11 == 0 ? -1 : (int32_t)rng_below(&r, 96);
+    float lc = grads_of(cpu, h, tok, tgt, B, T, gc), lp = grads_of(plain, h, tok, tgt, B, T, gp);
+    float lf = grads_of(flash, h, tok, tgt, B, T, gf);
+    check_close(t, lf, lp, dt == DT_BF16 ? 2e-2 : 4e-3, 0, "%s hs %d: flash loss %.5f, plain %.5f, CPU %.5f", name, hs, lf, lp, lc);
+    double worst_fp = 0, worst_fc = 0, worst_pc = 0;
+    for (size_t i = 0; i < cpu->ntensors; i++) {
+        const GptTensorInfo *ti = &cpu->info[i];
+        worst_fp = fmax(worst_fp, relnorm(gf + ti->offset, gp + ti->offset, ti->numel));
+        worst_fc = fmax(worst_fc, relnorm(gf + ti->offset, gc + ti->offset, ti->numel));
+        worst_pc = fmax(worst_pc, relnorm(gp + ti->offset, gc + ti->offset, ti->numel));
+    }
+    check_true(t, worst_fp < bound && worst_fc < bound,
+               "%s hs %d: every gradient of flash within %.0e of plain's (worst %.2e) and the CPU's (%.2e; plain's %.2e)",
+               name, hs, bound, worst_fp, worst_fc, worst_pc);
+    free(h), free(gc), free(gp), free(gf), free(tok), free(tgt);
+    gpt_free(cpu), gpt_free(plain), gpt_free(flash);
+}
+
+/* Gradient checkpointing on the GPU: with the plain attention every policy
+ * gives the bits of the model that keeps everything (the same kernels on the
+ * same inputs, and no atomic sums); with flash attention (whose dQ is summed
+ * with atomics) the same to bf16 rounding, and each policy in fewer bytes. */
+static void test_recompute_gpu(Check *t, Gpu *g, DType dt, int attention) {
+    GptConfig c = {.V = 96, .maxT = 64, .L = 5, .NH = 2, .C = 128, .F = 512};
+    int B = 2, T = 64, N = B * T;
+    GptMemOptions pol[] = {{.recompute = GPT_RECOMPUTE_SELECTIVE}, {.recompute = GPT_RECOMPUTE_SEGMENTS, .segment = 1},
+                           {.recompute = GPT_RECOMPUTE_SEGMENTS}, {.recompute = GPT_RECOMPUTE_SEGMENTS, .segment = 3}};
+    const char *names[] = {"selective", "every block", "sqrt(L) segments", "segments of 3"};
+    GptMemOptions base = {.attention = attention};
+    Gpt *ref = gpt_new_opts(&c, g, dt, B, T, &base);
+    float *h = xcalloc(ref->nparams, 4), *g0 = xcalloc(ref->nparams, 4), *g1 = xcalloc(ref->nparams, 4);
+    gpt_perturb(h, ref, 9, 0.2, 0.1, 0.05);
+    int32_t *tok = xmalloc_array(N, 4), *tgt = xmalloc_array(N, 4);
+    for (int i = 0; i < N; i++) tok[i] = (i * 37 + 5) % 96, tgt[i] = (i * 11 + 2) % 96;
+    float l0 = grads_of(ref, h, tok, tgt, B, T, g0);
+    const char *dn = dt == DT_F32 ? "f32" : dt == DT_BF16 ? "bf16" : "f16";
+    for (size_t k = 0; k < sizeof pol / sizeof pol[0]; k++) {
+        pol[k].attention = attention;
+        Gpt *m = gpt_new_opts(&c, g, dt, B, T, &pol[k]);
+        float l1 = grads_of(m, h, tok, tgt, B, T, g1);
+        if (!ref->flash) {
+            check_true(t, l1 == l0 && memcmp(g0, g1, ref->nparams * 4) == 0,
+                       "GPU %s plain, recompute %s: loss and gradients bit for bit as without it", dn, names[k]);
+        } else {
+            double worst = 0;
+            for (size_t i = 0; i < ref->ntensors; i++)
+                worst = fmax(worst, relnorm(g1 + ref->info[i].offset, g0 + ref->info[i].offset, ref->info[i].numel));
+            check_true(t, l1 == l0 && worst < 2e-2, "GPU %s flash, recompute %s: the same loss, gradients within 2e-2 (worst %.2e)",
+                       dn, names[k], worst);
+        }
+        check_true(t, m->act_bytes < ref->act_bytes, "and %zu bytes of activations against %zu", m->act_bytes, ref->act_bytes);
+        gpt_free(m);
+    }
+    free(h), free(g0), free(g1), free(tok), free(tgt);
+    gpt_free(ref);
+}
+
 int main(void) {
     Check t;
     check_init(&t, "gpt-gpu");
@@ -140,6 +227,13 @@ int main(void) {
     test_devices(&t, g, DT_F32);
     test_devices(&t, g, DT_BF16);
     test_fixture(&t, g);
+    test_flash(&t, g, DT_BF16, 2);
+    test_flash(&t, g, DT_BF16, 1);
+    test_flash(&t, g, DT_F16, 2);
+    test_flash(&t, g, DT_F16, 1);
+    test_recompute_gpu(&t, g, DT_F32, GPT_ATTENTION_PLAIN);
+    test_recompute_gpu(&t, g, DT_BF16, GPT_ATTENTION_PLAIN);
+    test_recompute_gpu(&t, g, DT_BF16, GPT_ATTENTION_FLASH);
     gpu_close(g);
     return check_summary(&t);
 }
