@@ -28,7 +28,9 @@
  *   each extension, and without the mask;
  *   the solutions of the coding exercises;
  * then runs every experiment in --quick mode into a temporary directory,
- * checks the files they write, and checks the program's one-line errors.
+ * checks the files they write (the cost table's rows and units among them),
+ * runs a partial race (--encodings rope) and checks that its models are the
+ * full race's to the digit, and checks the program's one-line errors.
  * Run from the repository root (make test does). */
 #include "positions.c"
 #include "ch09-solutions.c"
@@ -330,6 +332,36 @@ static void test_experiments(Check *t) {
         check_true(t, num(t, tr, POS_LEARNED, "pos_params") == 16 * 16, "ch09-tradeoff: the learned table has T C numbers");
         tsv_free(tr);
     }
+    TsvTable *co = load(t, dir, "ch09-cost");
+    if (co) {
+        bool ok = tsv_rows(co) == 2 * NPOS;
+        for (size_t i = 0; ok && i < tsv_rows(co); i++) {
+            double ms = num(t, co, i, "ms_step"), by = num(t, co, i, "pos_bytes");
+            ok &= isfinite(ms) && ms > 0 && by == 4 * (num(t, co, i, "pos_params") + num(t, co, i, "pos_state"));
+        }
+        check_true(t, ok, "ch09-cost: a row per encoding and length, positive times, 4 bytes a number");
+        check_true(t, tsv_rows(co) == 2 * NPOS && num(t, co, POS_NOPE, "rel_step") == 1 &&
+                          num(t, co, POS_LEARNED, "pos_params") == 16 * 16 &&
+                          num(t, co, NPOS + POS_LEARNED, "pos_params") == 128 * 16 && num(t, co, POS_ROPE, "pos_state") == 4,
+                   "ch09-cost: NoPE is the unit; the learned table has T C numbers at T and 8T; RoPE keeps hs/2");
+        tsv_free(co);
+    }
+    /* A partial race trains the very models of the full one: RoPE's rows must agree to the digit. */
+    r.encodings = "rope", r.tag = "part";
+    check_true(t, experiment_race(&r) == 0, "a partial race (--encodings rope --tag part) runs");
+    TsvTable *full = load(t, dir, "ch09-race-summary-16"), *part = load(t, dir, "ch09-race-summary-part-16");
+    if (full && part) {
+        bool same = tsv_rows(part) == 5 * 3;
+        for (size_t i = 0; same && i < tsv_rows(part); i++) {
+            size_t j = 0;
+            while (j < tsv_rows(full) && (strcmp(tsv_cell(full, j, 0), tsv_cell(part, i, 0)) ||
+                                          num(t, full, j, "factor") != num(t, part, i, "factor")))
+                j++;
+            same &= j < tsv_rows(full) && !strcmp(tsv_cell(full, j, tsv_col(full, "ppl")), tsv_cell(part, i, tsv_col(part, "ppl")));
+        }
+        check_true(t, same, "the partial race: RoPE and its four fine-tunes only, the same perplexities as in the full race");
+    }
+    tsv_free(full), tsv_free(part);
     cli_free(&r.c);
     dataset_free(r.data);
     char *cmd = xasprintf("rm -rf %s", dir);
@@ -343,6 +375,8 @@ static void test_errors(Check *t) {
     expect_program(t, "ch09-positions", "race --quick --ext-factor 2.5 --out /tmp/test_ch09_never", 1, "integer");
     expect_program(t, "ch09-positions", "race --quick --lr-grid 1e-2,x --out /tmp/test_ch09_never", 1, "--lr-grid");
     expect_program(t, "ch09-positions", "race --quick --lr-grid 5 --out /tmp/test_ch09_never", 1, "--lr-grid");
+    expect_program(t, "ch09-positions", "race --quick --encodings rope,rop --out /tmp/test_ch09_never", 1, "--encodings");
+    expect_program(t, "ch09-positions", "race --quick --tag a/b --out /tmp/test_ch09_never", 1, "--tag");
     check_true(t, system("test ! -e /tmp/test_ch09_never") == 0, "a refused run writes nothing");
     expect_program(t, "ch09-positions", "agree --quick --out /tmp/test_ch09_never", 1, "--device cuda");
     expect_program(t, "ch09-positions", "race --context 2", 2, "--context");
