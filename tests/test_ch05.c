@@ -886,7 +886,7 @@ int main(void) {
     char dir[] = "/tmp/test-ch05-XXXXXX";
     if (!mkdtemp(dir)) die("cannot make a temporary directory");
     Run r = {.steps = 0, .batch = 32, .context = 16, .embed = 16, .hidden = 0, .layers = 2, .optimizer = "",
-             .activation = "swish", .sweep = "", .grid = "", .contest = "", .jobs = 1};
+             .activation = "swish", .sweep = "", .grid = "", .contest = "", .keep = "", .jobs = 1};
     quick_common(&r.c, "test_ch05", dir);
     test_quick_experiments(&t, &r);
     dataset_free(r.data);
