@@ -707,9 +707,10 @@ static void test_quick_experiments(Check *t, Run *r) {
     }
     x = load(t, d, "ch05-headline");
     if (x) {
-        check_true(t, tsv_rows(x) == 2 * HEADLINE_SEEDS && all_finite(t, x, "test_ppl") &&
+        check_true(t, tsv_rows(x) == (2 + CONTENDERS) * HEADLINE_SEEDS && all_finite(t, x, "test_ppl") &&
                           num(t, x, 0, "test_ppl") < r->data->vocab.size,
-                   "the final comparison: two runs from each of %d seeds with finite test perplexities below V", HEADLINE_SEEDS);
+                   "the final comparison: %d runs from each of %d seeds with finite test perplexities below V",
+                   2 + CONTENDERS, HEADLINE_SEEDS);
         check_true(t, strcmp(tsv_cell(x, 0, tsv_col(x, "activation")), "swish") == 0, "chapter 4's model, with Swish");
         tsv_free(x);
     }
@@ -730,11 +731,38 @@ static void test_quick_experiments(Check *t, Run *r) {
                    "the grid's first row is chapter 4's settings");
     }
     tsv_free(x), tsv_free(h);
+    x = load(t, d, "ch05-contest");
+    h = load(t, d, "ch05-headline");
+    if (x && h) {
+        bool ok = tsv_rows(x) == CONTENDERS * CONTEST_TRIALS && all_finite(t, x, "val_loss");
+        for (int w = 0; ok && w < CONTENDERS; w++) {
+            int chosen = 0;
+            double lowest = INFINITY, picked = NAN;
+            for (size_t i = 0; i < tsv_rows(x); i++) {
+                if (strcmp(tsv_cell(x, i, tsv_col(x, "contender")), CONTENDER_NAMES[w]) != 0) continue;
+                lowest = fmin(lowest, num(t, x, i, "val_loss"));
+                if (num(t, x, i, "chosen") == 1) chosen++, picked = num(t, x, i, "val_loss");
+            }
+            ok &= chosen == 1 && picked == lowest && strcmp(tsv_cell(h, 2 + w, tsv_col(h, "label")), CONTENDER_NAMES[w]) == 0 &&
+                  fabs(num(t, h, 2 + w, "val_loss") - lowest) < 1e-9;
+        }
+        check_true(t, ok, "the contest: %d trials for each of %d contenders, one chosen each, the lowest on validation, "
+                          "which the comparison's first seed reruns to the digit", CONTEST_TRIALS, CONTENDERS);
+    }
+    tsv_free(x), tsv_free(h);
+    x = load(t, d, "ch05-contest-cost");
+    if (x) {
+        check_true(t, tsv_rows(x) == 2 && all_finite(t, x, "ms_per_step") && num(t, x, 1, "ns_flops") > 0 &&
+                          strcmp(tsv_cell(x, 1, tsv_col(x, "method")), "muon") == 0,
+                   "the contest prices a step of Adam and of Muon on chapter 4's model");
+        tsv_free(x);
+    }
     x = load(t, d, "ch05-headline-summary");
     if (x) {
-        check_true(t, tsv_rows(x) == 2 && num(t, x, 0, "change_mean") == 0 && num(t, x, 1, "change_min") <= num(t, x, 1, "change_mean") &&
-                          num(t, x, 1, "change_mean") <= num(t, x, 1, "change_max"),
-                   "the summary over the seeds: the baseline's change is 0, the other's mean lies in its range");
+        bool ok = tsv_rows(x) == 2 + CONTENDERS && num(t, x, 0, "change_mean") == 0;
+        for (size_t i = 1; ok && i < tsv_rows(x); i++)
+            ok &= num(t, x, i, "change_min") <= num(t, x, i, "change_mean") && num(t, x, i, "change_mean") <= num(t, x, i, "change_max");
+        check_true(t, ok, "the summary over the seeds: the baseline's change is 0, every other mean lies in its range");
         tsv_free(x);
     }
     x = load(t, d, "ch05-headline-info");
@@ -777,6 +805,7 @@ static void test_command_line(Check *t, const char *dir) {
     char *cases[][3] = {
         {"slice --device cuda", "1", "CPU only"},
         {"quadratic --device cuda", "1", "CPU only"},
+        {"contest --device cuda", "1", "CPU only"},
         {"gpu-agree", "1", "--device cuda"},
         {"lrfind --layers 9", "2", "--layers"},
         {"headline --quick --device cuda", "1", "--activation gelu"},
@@ -787,16 +816,20 @@ static void test_command_line(Check *t, const char *dir) {
         {"swep", "2", "unknown experiment"},
         {"--help", "0", "usage"},
     };
-    cases[5][0] = headline, cases[6][0] = lrfind, cases[7][0] = race;
+    cases[6][0] = headline, cases[7][0] = lrfind, cases[8][0] = race;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         expect_program(t, "ch05-optimization", cases[i][0], atoi(cases[i][1]), cases[i][2]);
     /* --jobs: the same comparison, its runs in processes of their own, to the digit; and not without --threads 1 */
     char *grid = xasprintf("grid --quick --threads 1 --out %s/j1", dir);
+    char *contest1 = xasprintf("contest --quick --threads 1 --out %s/j1", dir);
+    char *contest4 = xasprintf("contest --quick --threads 1 --jobs 4 --out %s/j3", dir);
     char *one = xasprintf("headline --quick --threads 1 --out %s/j1", dir);
     char *three = xasprintf("headline --quick --threads 1 --jobs 3 --grid %s/j1/ch05-headline-grid.tsv --out %s/j3", dir, dir);
     char *j1 = xasprintf("%s/j1", dir), *j3 = xasprintf("%s/j3", dir);
     mkdir_p(j1), mkdir_p(j3);
     expect_program(t, "ch05-optimization", grid, 0, "");
+    expect_program(t, "ch05-optimization", contest1, 0, "");
+    expect_program(t, "ch05-optimization", contest4, 0, "");
     expect_program(t, "ch05-optimization", one, 0, "");
     expect_program(t, "ch05-optimization", three, 0, "");
     expect_program(t, "ch05-optimization", "headline --quick --threads 2 --jobs 3 --out /nonexistent", 1, "--threads 1");
@@ -811,6 +844,15 @@ static void test_command_line(Check *t, const char *dir) {
             for (int k = 0; k < 5; k++) same &= strcmp(tsv_cell(ca, i, k), tsv_cell(cb, i, k)) == 0;
         check_true(t, same, "headline --jobs 3 writes the same losses and learning curves as one run at a time");
     }
+    TsvTable *c1 = load(t, j1, "ch05-contest"), *c4 = load(t, j3, "ch05-contest");
+    if (c1 && c4) {
+        bool same = tsv_rows(c1) == tsv_rows(c4) && tsv_rows(c1) == CONTENDERS * CONTEST_TRIALS;
+        for (size_t i = 0; same && i < tsv_rows(c1); i++)
+            same &= strcmp(tsv_cell(c1, i, tsv_col(c1, "val_loss")), tsv_cell(c4, i, tsv_col(c4, "val_loss"))) == 0;
+        check_true(t, same, "contest --jobs 4 writes the same validation losses as one run at a time");
+    }
+    tsv_free(c1), tsv_free(c4);
+    free(contest1), free(contest4);
     tsv_free(a), tsv_free(b), tsv_free(ca), tsv_free(cb);
     free(grid), free(one), free(three), free(j1), free(j3);
     char *bad = xasprintf("%s/bad", dir);
@@ -844,7 +886,7 @@ int main(void) {
     char dir[] = "/tmp/test-ch05-XXXXXX";
     if (!mkdtemp(dir)) die("cannot make a temporary directory");
     Run r = {.steps = 0, .batch = 32, .context = 16, .embed = 16, .hidden = 0, .layers = 2, .optimizer = "",
-             .activation = "swish", .sweep = "", .grid = "", .jobs = 1};
+             .activation = "swish", .sweep = "", .grid = "", .contest = "", .keep = "", .jobs = 1};
     quick_common(&r.c, "test_ch05", dir);
     test_quick_experiments(&t, &r);
     dataset_free(r.data);
