@@ -20,18 +20,6 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 #define JSON_MAX_DEPTH 16
 #define JSON_MAX_ARRAY 64
 
-/* One line into err (newlines become spaces), if err is given. */
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    for (char *c = err; *c; c++)
-        if (*c == '\n' || *c == '\r') *c = ' ';
-}
-
 /* A name from the file, fit for a one-line message: at most 40 printable
  * ASCII characters, others shown as '?'. */
 static const char *shown(const char *s, char out[48]) {
@@ -109,7 +97,7 @@ static bool jfail(JParser *j, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    set_err(j->err, j->errlen, "invalid JSON in the header at byte %zu: %s", (size_t)(j->p - j->start), msg);
+    snprintf_line(j->err, j->errlen, "invalid JSON in the header at byte %zu: %s", (size_t)(j->p - j->start), msg);
     return false;
 }
 
@@ -359,37 +347,38 @@ static bool read_entry(const char *name, const JValue *v, size_t data_len, Entry
                        char *err, size_t errlen) {
     char s[48], d[48];
     shown(name, s);
-    if (!*name) return set_err(err, errlen, "a tensor has an empty name"), false;
+    if (!*name) return snprintf_line(err, errlen, "a tensor has an empty name"), false;
     const JValue *dt = v->kind == J_OBJECT ? member(v, "dtype") : NULL;
     const JValue *shape = v->kind == J_OBJECT ? member(v, "shape") : NULL;
     const JValue *offs = v->kind == J_OBJECT ? member(v, "data_offsets") : NULL;
     if (!dt || !shape || !offs || v->n != 3)
-        return set_err(err, errlen, "tensor \"%s\": expected an object with exactly dtype, shape and data_offsets", s), false;
+        return snprintf_line(err, errlen, "tensor \"%s\": expected an object with exactly dtype, shape and data_offsets", s), false;
     if (dt->kind != J_STRING || !dtype_from_name(dt->str, &t->dtype))
-        return set_err(err, errlen, "tensor \"%s\": unknown dtype \"%s\"", s, dt->kind == J_STRING ? shown(dt->str, d) : "(not a string)"), false;
+        return snprintf_line(err, errlen, "tensor \"%s\": unknown dtype \"%s\"", s,
+                             dt->kind == J_STRING ? shown(dt->str, d) : "(not a string)"), false;
     if (shape->kind != J_ARRAY || shape->n > TENSOR_MAX_DIMS)
-        return set_err(err, errlen, "tensor \"%s\": shape must be an array of at most %d integers", s, TENSOR_MAX_DIMS), false;
+        return snprintf_line(err, errlen, "tensor \"%s\": shape must be an array of at most %d integers", s, TENSOR_MAX_DIMS), false;
     int64_t limit = (int64_t)((uint64_t)INT64_MAX / dtype_size(t->dtype)), numel = 1;
     t->ndim = (int)shape->n;
     for (size_t i = 0; i < shape->n; i++) {
         const JValue *dim = &shape->items[i];
         if (dim->kind != J_INT || dim->num < 0)
-            return set_err(err, errlen, "tensor \"%s\": dimension %zu is not a non-negative integer", s, i), false;
+            return snprintf_line(err, errlen, "tensor \"%s\": dimension %zu is not a non-negative integer", s, i), false;
         if (dim->num > 0 && numel > limit / dim->num)
-            return set_err(err, errlen, "tensor \"%s\": the shape's size overflows", s), false;
+            return snprintf_line(err, errlen, "tensor \"%s\": the shape's size overflows", s), false;
         t->shape[i] = dim->num;
         numel *= dim->num;
     }
     if (offs->kind != J_ARRAY || offs->n != 2 || offs->items[0].kind != J_INT || offs->items[1].kind != J_INT ||
         offs->items[0].num < 0 || offs->items[1].num < offs->items[0].num)
-        return set_err(err, errlen, "tensor \"%s\": data_offsets must be [begin, end] with 0 <= begin <= end", s), false;
+        return snprintf_line(err, errlen, "tensor \"%s\": data_offsets must be [begin, end] with 0 <= begin <= end", s), false;
     uint64_t b = (uint64_t)offs->items[0].num, e = (uint64_t)offs->items[1].num;
     if (e > data_len)
-        return set_err(err, errlen, "tensor \"%s\": data_offsets [%llu, %llu] go past the end of the data (%zu bytes)",
+        return snprintf_line(err, errlen, "tensor \"%s\": data_offsets [%llu, %llu] go past the end of the data (%zu bytes)",
                        s, (unsigned long long)b, (unsigned long long)e, data_len), false;
     t->nbytes = (size_t)numel * dtype_size(t->dtype);
     if (e - b != t->nbytes)
-        return set_err(err, errlen, "tensor \"%s\": %s of %lld elements needs %zu bytes, data_offsets cover %llu", s,
+        return snprintf_line(err, errlen, "tensor \"%s\": %s of %lld elements needs %zu bytes, data_offsets cover %llu", s,
                        dtype_name(t->dtype), (long long)numel, t->nbytes, (unsigned long long)(e - b)), false;
     t->name = xstrdup(name);
     *begin = (size_t)b;
@@ -397,13 +386,13 @@ static bool read_entry(const char *name, const JValue *v, size_t data_len, Entry
 }
 
 static bool read_metadata(Ckpt *c, const JValue *v, char *err, size_t errlen) {
-    if (v->kind != J_OBJECT) return set_err(err, errlen, "__metadata__ must be an object of strings"), false;
+    if (v->kind != J_OBJECT) return snprintf_line(err, errlen, "__metadata__ must be an object of strings"), false;
     c->keys = xcalloc(v->n ? v->n : 1, sizeof *c->keys);
     c->values = xcalloc(v->n ? v->n : 1, sizeof *c->values);
     for (size_t i = 0; i < v->n; i++) {
         char s[48];
         if (v->items[i].kind != J_STRING)
-            return set_err(err, errlen, "__metadata__ value of \"%s\" is not a string", shown(v->keys[i], s)), false;
+            return snprintf_line(err, errlen, "__metadata__ value of \"%s\" is not a string", shown(v->keys[i], s)), false;
         c->keys[i] = xstrdup(v->keys[i]);
         c->values[i] = xstrdup(v->items[i].str);
         c->nmeta++;
@@ -429,22 +418,22 @@ static bool check_tiling(const Entry *t, Span *spans, size_t n, size_t data_len,
     for (size_t i = 0; i < n; i++) {
         const char *name = shown(t[spans[i].index].name, s);
         if (spans[i].begin < expect)
-            return set_err(err, errlen, "tensor \"%s\" overlaps tensor \"%s\" (data_offsets begin at %zu, before %zu)", name,
+            return snprintf_line(err, errlen, "tensor \"%s\" overlaps tensor \"%s\" (data_offsets begin at %zu, before %zu)", name,
                            shown(t[spans[i - 1].index].name, p), spans[i].begin, expect), false;
         if (spans[i].begin > expect)
-            return set_err(err, errlen, "data bytes [%zu, %zu) belong to no tensor (a gap before \"%s\")", expect,
+            return snprintf_line(err, errlen, "data bytes [%zu, %zu) belong to no tensor (a gap before \"%s\")", expect,
                            spans[i].begin, name), false;
         expect = spans[i].end;
     }
     if (expect != data_len)
-        return set_err(err, errlen, "the last %zu bytes of data belong to no tensor", data_len - expect), false;
+        return snprintf_line(err, errlen, "the last %zu bytes of data belong to no tensor", data_len - expect), false;
     return true;
 }
 
 /* Every check of ckpt.h on a parsed header; the tensors come out in file
  * order, each data pointer still an offset (set by attach_blob). */
 static Ckpt *ckpt_from_header(const JValue *root, size_t data_len, size_t **begins_out, char *err, size_t errlen) {
-    if (root->kind != J_OBJECT) return set_err(err, errlen, "the header is not a JSON object"), NULL;
+    if (root->kind != J_OBJECT) return snprintf_line(err, errlen, "the header is not a JSON object"), NULL;
     Ckpt *c = xcalloc(1, sizeof *c);
     Entry *t = xcalloc(root->n ? root->n : 1, sizeof *t);
     Span *spans = xcalloc(root->n ? root->n : 1, sizeof *spans);
@@ -498,11 +487,11 @@ static uint64_t read_le64(const unsigned char *p) {
 
 /* The length prefix, checked against the file size and the limit. */
 static bool check_header_len(uint64_t n, size_t file_len, char *err, size_t errlen) {
-    if (file_len < 8) return set_err(err, errlen, "%zu bytes: too short for the 8-byte header length", file_len), false;
+    if (file_len < 8) return snprintf_line(err, errlen, "%zu bytes: too short for the 8-byte header length", file_len), false;
     if (n > CKPT_MAX_HEADER)
-        return set_err(err, errlen, "header length %llu is larger than the limit of %u bytes", (unsigned long long)n, CKPT_MAX_HEADER), false;
+        return snprintf_line(err, errlen, "header length %llu is larger than the limit of %u bytes", (unsigned long long)n, CKPT_MAX_HEADER), false;
     if (n > file_len - 8)
-        return set_err(err, errlen, "header length %llu is larger than the file (%zu bytes)", (unsigned long long)n, file_len), false;
+        return snprintf_line(err, errlen, "header length %llu is larger than the file (%zu bytes)", (unsigned long long)n, file_len), false;
     return true;
 }
 
@@ -526,13 +515,13 @@ Ckpt *ckpt_parse(const void *buf, size_t len, char *err, size_t errlen) {
 /* Read exactly n bytes or say why not. */
 static bool read_exact(FILE *fp, void *dst, size_t n, const char *path, char *err, size_t errlen) {
     if (n == 0 || fread(dst, 1, n, fp) == n) return true;
-    set_err(err, errlen, "%s: %s", path, ferror(fp) ? strerror(errno) : "the file is shorter than its header says");
+    snprintf_line(err, errlen, "%s: %s", path, ferror(fp) ? strerror(errno) : "the file is shorter than its header says");
     return false;
 }
 
 Ckpt *ckpt_load(const char *path, char *err, size_t errlen) {
     FILE *fp = fopen(path, "rb");
-    if (!fp) return set_err(err, errlen, "cannot open %s: %s", path, strerror(errno)), NULL;
+    if (!fp) return snprintf_line(err, errlen, "cannot open %s: %s", path, strerror(errno)), NULL;
     struct stat st;
     unsigned char len8[8];
     char why[400];
@@ -541,28 +530,28 @@ Ckpt *ckpt_load(const char *path, char *err, size_t errlen) {
     size_t *begins = NULL;
     void *blob = NULL;
     if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
-        set_err(err, errlen, "%s: not a regular file", path);
+        snprintf_line(err, errlen, "%s: not a regular file", path);
         goto done;
     }
     size_t size = (size_t)st.st_size;
     if (size >= 8 && !read_exact(fp, len8, 8, path, err, errlen)) goto done;
     uint64_t n = size >= 8 ? read_le64(len8) : 0;
     if (!check_header_len(n, size, why, sizeof why)) {
-        set_err(err, errlen, "%s: %s", path, why);
+        snprintf_line(err, errlen, "%s: %s", path, why);
         goto done;
     }
     header = xmalloc((size_t)n + 1);
     if (!read_exact(fp, header, (size_t)n, path, err, errlen)) goto done;
     JValue root;
     if (!parse_json(header, (size_t)n, &root, why, sizeof why)) {
-        set_err(err, errlen, "%s: %s", path, why);
+        snprintf_line(err, errlen, "%s: %s", path, why);
         goto done;
     }
     size_t data_len = size - 8 - (size_t)n;
     c = ckpt_from_header(&root, data_len, &begins, why, sizeof why);
     jfree(&root);
     if (!c) {
-        set_err(err, errlen, "%s: %s", path, why);
+        snprintf_line(err, errlen, "%s: %s", path, why);
         goto done;
     }
     blob = aligned_blob(data_len);
@@ -631,31 +620,31 @@ static bool check_for_save(const NamedTensor *t, size_t n, const char *const *me
     for (size_t i = 0; i < n && ok; i++) {
         const NamedTensor *x = &t[i];
         if (!x->name || !*x->name || strcmp(x->name, "__metadata__") == 0 || !utf8_valid(x->name))
-            ok = (set_err(err, errlen, "tensor %zu: a name must be non-empty UTF-8 other than __metadata__", i), false);
+            ok = (snprintf_line(err, errlen, "tensor %zu: a name must be non-empty UTF-8 other than __metadata__", i), false);
         else if ((unsigned)x->t.dtype >= DT_COUNT || x->t.ndim < 0 || x->t.ndim > TENSOR_MAX_DIMS)
-            ok = (set_err(err, errlen, "tensor \"%s\": invalid dtype or number of dimensions", shown(x->name, s)), false);
+            ok = (snprintf_line(err, errlen, "tensor \"%s\": invalid dtype or number of dimensions", shown(x->name, s)), false);
         else if (x->t.device != DEV_CPU)
-            ok = (set_err(err, errlen, "tensor \"%s\": not on the cpu (download it first)", shown(x->name, s)), false);
+            ok = (snprintf_line(err, errlen, "tensor \"%s\": not on the cpu (download it first)", shown(x->name, s)), false);
         int64_t numel = 1, limit = ok ? (int64_t)((uint64_t)INT64_MAX / dtype_size(x->t.dtype)) : 0;
         for (int d = 0; ok && d < x->t.ndim; d++) {
             if (x->t.shape[d] < 0 || (x->t.shape[d] > 0 && numel > limit / x->t.shape[d]))
-                ok = (set_err(err, errlen, "tensor \"%s\": bad dimension %d", shown(x->name, s), d), false);
+                ok = (snprintf_line(err, errlen, "tensor \"%s\": bad dimension %d", shown(x->name, s), d), false);
             else numel *= x->t.shape[d];
         }
         if (ok && !tensor_is_contiguous(&x->t))
-            ok = (set_err(err, errlen, "tensor \"%s\": not contiguous (copy it first)", shown(x->name, s)), false);
-        if (ok && numel > 0 && !x->t.data) ok = (set_err(err, errlen, "tensor \"%s\": no data", shown(x->name, s)), false);
+            ok = (snprintf_line(err, errlen, "tensor \"%s\": not contiguous (copy it first)", shown(x->name, s)), false);
+        if (ok && numel > 0 && !x->t.data) ok = (snprintf_line(err, errlen, "tensor \"%s\": no data", shown(x->name, s)), false);
         names[i] = x->name;
     }
     const char *dup = ok ? first_duplicate(names, n) : NULL;
-    if (dup) ok = (set_err(err, errlen, "two tensors are named \"%s\"", shown(dup, s)), false);
+    if (dup) ok = (snprintf_line(err, errlen, "two tensors are named \"%s\"", shown(dup, s)), false);
     for (size_t i = 0; i < nmeta && ok; i++) {
         if (!utf8_valid(meta[2 * i]) || !utf8_valid(meta[2 * i + 1]))
-            ok = (set_err(err, errlen, "metadata %zu is not valid UTF-8", i), false);
+            ok = (snprintf_line(err, errlen, "metadata %zu is not valid UTF-8", i), false);
         names[i] = meta[2 * i];
     }
     dup = ok ? first_duplicate(names, nmeta) : NULL;
-    if (dup) ok = (set_err(err, errlen, "metadata key \"%s\" appears twice", shown(dup, s)), false);
+    if (dup) ok = (snprintf_line(err, errlen, "metadata key \"%s\" appears twice", shown(dup, s)), false);
     free(names);
     return ok;
 }
@@ -701,7 +690,7 @@ bool ckpt_save(const char *path, const NamedTensor *t, size_t n, const Provenanc
     size_t nuser = 0;
     while (meta && meta[2 * nuser]) {
         if (!meta[2 * nuser + 1])
-            return set_err(err, errlen, "metadata key \"%s\" has no value (meta must end with NULL after a value)", meta[2 * nuser]), false;
+            return snprintf_line(err, errlen, "metadata key \"%s\" has no value (meta must end with NULL after a value)", meta[2 * nuser]), false;
         nuser++;
     }
     /* the provenance's pairs, then the caller's */
@@ -714,7 +703,7 @@ bool ckpt_save(const char *path, const NamedTensor *t, size_t n, const Provenanc
     size_t total = 0;
     for (size_t i = 0; i < n && ok; i++) {
         size_t nbytes = tensor_nbytes(&t[i].t);
-        if (nbytes > SIZE_MAX - total) ok = (set_err(err, errlen, "the tensors' total size overflows"), false);
+        if (nbytes > SIZE_MAX - total) ok = (snprintf_line(err, errlen, "the tensors' total size overflows"), false);
         else total += nbytes;
     }
     Buf h = {0};
@@ -723,14 +712,14 @@ bool ckpt_save(const char *path, const NamedTensor *t, size_t n, const Provenanc
     if (!ok) return false;
     if (h.n > CKPT_MAX_HEADER) {
         free(h.s);
-        return set_err(err, errlen, "the header would be %zu bytes, over the limit of %u", h.n, CKPT_MAX_HEADER), false;
+        return snprintf_line(err, errlen, "the header would be %zu bytes, over the limit of %u", h.n, CKPT_MAX_HEADER), false;
     }
     AtomicFile af;
     FILE *fp = atomic_try_open(&af, path, NULL, 0);
     if (!fp) {
         int saved = errno;
         free(h.s);
-        return set_err(err, errlen, "cannot write %s: %s", path, strerror(saved)), false;
+        return snprintf_line(err, errlen, "cannot write %s: %s", path, strerror(saved)), false;
     }
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.n >> (8 * i));
@@ -743,9 +732,9 @@ bool ckpt_save(const char *path, const NamedTensor *t, size_t n, const Provenanc
     if (!ok) {
         int saved = errno;
         atomic_abort(&af);
-        return set_err(err, errlen, "cannot write %s: %s", path, strerror(saved)), false;
+        return snprintf_line(err, errlen, "cannot write %s: %s", path, strerror(saved)), false;
     }
-    if (!atomic_commit(&af)) return set_err(err, errlen, "cannot write %s: %s", path, strerror(errno)), false;
+    if (!atomic_commit(&af)) return snprintf_line(err, errlen, "cannot write %s: %s", path, strerror(errno)), false;
     return true;
 }
 
@@ -763,10 +752,10 @@ bool ckpt_read(const Ckpt *c, const NamedTensor *dst, size_t n, char *err, size_
         bool same = x && x->t.dtype == d->t.dtype && x->t.ndim == d->t.ndim;
         for (int k = 0; same && k < d->t.ndim; k++) same = x->t.shape[k] == d->t.shape[k];
         if (!x) {
-            ok = (set_err(err, errlen, "the checkpoint has no tensor \"%s\"", shown(d->name, s)), false);
+            ok = (snprintf_line(err, errlen, "the checkpoint has no tensor \"%s\"", shown(d->name, s)), false);
         } else if (!same) {
             tensor_describe(&x->t, got, sizeof got), tensor_describe(&d->t, want, sizeof want);
-            ok = (set_err(err, errlen, "tensor \"%s\" is %s in the checkpoint, %s here", shown(d->name, s), got, want), false);
+            ok = (snprintf_line(err, errlen, "tensor \"%s\" is %s in the checkpoint, %s here", shown(d->name, s), got, want), false);
         }
         src[i] = x;
     }
@@ -774,7 +763,7 @@ bool ckpt_read(const Ckpt *c, const NamedTensor *dst, size_t n, char *err, size_
         bool described = false;
         for (size_t j = 0; j < n && !described; j++) described = strcmp(c->tensors[i].name, dst[j].name) == 0;
         if (!described)
-            ok = (set_err(err, errlen, "the checkpoint holds a tensor \"%s\" that this program does not have",
+            ok = (snprintf_line(err, errlen, "the checkpoint holds a tensor \"%s\" that this program does not have",
                           shown(c->tensors[i].name, s)), false);
     }
     for (size_t i = 0; i < n && ok; i++) {

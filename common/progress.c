@@ -118,10 +118,8 @@ void progress_update(Progress *p, uint64_t done, const char *extra_fmt, ...) {
     if (extra_fmt) {
         va_list ap;
         va_start(ap, extra_fmt);
-        vsnprintf(p->extra, sizeof p->extra, extra_fmt, ap);
+        vsnprintf_line(p->extra, sizeof p->extra, extra_fmt, ap);
         va_end(ap);
-        for (char *c = p->extra; *c; c++)
-            if (*c == '\n' || *c == '\r') *c = ' ';
     }
     double now = now_seconds();
     if (p->tty) {

@@ -14,14 +14,10 @@
 
 static bool fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static bool fail(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-        for (char *c = err; *c; c++)
-            if (*c == '\n' || *c == '\r') *c = ' ';
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf_line(err, errlen, fmt, ap);
+    va_end(ap);
     return false;
 }
 

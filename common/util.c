@@ -102,6 +102,20 @@ char *xasprintf(const char *fmt, ...) {
     return s;
 }
 
+void vsnprintf_line(char *buf, size_t n, const char *fmt, va_list ap) {
+    if (!buf || n == 0) return;
+    vsnprintf(buf, n, fmt, ap);
+    for (char *c = buf; *c; c++)
+        if (*c == '\n' || *c == '\r') *c = ' ';
+}
+
+void snprintf_line(char *buf, size_t n, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf_line(buf, n, fmt, ap);
+    va_end(ap);
+}
+
 FILE *xfopen(const char *path, const char *mode) {
     FILE *fp = fopen(path, mode);
     if (!fp)

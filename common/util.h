@@ -45,6 +45,12 @@ void *xrealloc(void *p, size_t size);
 char *xstrdup(const char *s);
 /* printf into a fresh string. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* printf into buf[0 .. n) as one line: a newline or carriage return becomes a
+ * space.  Does nothing if buf is NULL or n is 0, so a loader can fill the
+ * error buffer its caller may not have given (the char *err, size_t errlen
+ * of ckpt_load, trainstate_load, ...). */
+void snprintf_line(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void vsnprintf_line(char *buf, size_t n, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 
 /* fopen that dies with "cannot open PATH for reading: reason". */
 FILE *xfopen(const char *path, const char *mode);

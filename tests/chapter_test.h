@@ -3,7 +3,8 @@
  * TSV that records its provenance) and read a number from it (the column
  * must exist); and run the program with arguments and hold it to the
  * contract for bad input (the expected exit status and, when it fails, one
- * line naming the problem).  All report through the suite's Check. */
+ * line naming the problem).  All report through the suite's Check.  And it
+ * removes the suite's scratch directory (remove_tree.h). */
 #ifndef CHAPTER_TEST_H
 #define CHAPTER_TEST_H
 
@@ -15,6 +16,7 @@
 
 #include "check.h"
 #include "cli.h"
+#include "remove_tree.h"
 #include "tsv.h"
 #include "util.h"
 
@@ -67,6 +69,19 @@ static void expect_program(Check *t, const char *program, const char *args, int 
                "%s %s: exit %d with one line naming '%s' (got exit %d: %.160s)", program, args, status, needle, code,
                out);
     free(cmd);
+}
+
+/* One case of a program's command-line contract: `PROGRAM args` exits with
+ * status and prints needle (see expect_program). */
+typedef struct {
+    const char *args;
+    int status;
+    const char *needle;
+} ProgramCase;
+
+/* expect_program for each of the n cases. */
+static void expect_programs(Check *t, const char *program, const ProgramCase *cases, size_t n) {
+    for (size_t i = 0; i < n; i++) expect_program(t, program, cases[i].args, cases[i].status, cases[i].needle);
 }
 
 #endif

@@ -826,7 +826,7 @@ static void test_quick_experiments(Check *t, Run *r) {
 
 /* The program itself: one-line errors and nonzero exits on bad input. */
 static void test_command_line(Check *t) {
-    const struct { const char *args; int status; const char *needle; } cases[] = {
+    const ProgramCase cases[] = {
         {"orders --max-order 99", 2, "--max-order"},
         {"ordrs", 2, "unknown experiment"},
         {"orders --bogus", 2, "unknown option"},
@@ -842,8 +842,7 @@ static void test_command_line(Check *t) {
         fputs("A tiny corpus.\n", tiny);
         fclose(tiny);
     }
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        expect_program(t, "ch01-markov", cases[i].args, cases[i].status, cases[i].needle);
+    expect_programs(t, "ch01-markov", cases, sizeof cases / sizeof cases[0]);
     remove("/tmp/test-ch01-tiny.txt");
 }
 
@@ -873,9 +872,7 @@ int main(void) {
     test_solutions(&t, &r);
     dataset_free(r.data);
     cli_free(&r.c);
-    char *rm = xasprintf("rm -rf %s", dir);
-    if (system(rm) != 0) warn("could not remove %s", dir);
-    free(rm);
+    remove_tree(dir);
     test_command_line(&t);
     return check_summary(&t);
 }

@@ -657,7 +657,7 @@ static void test_quick_experiments(Check *t, Run *r) {
 /* ---- The program's one-line errors ---------------------------------------------------------- */
 
 static void test_command_line(Check *t) {
-    const struct { const char *args; int status; const char *needle; } cases[] = {
+    const ProgramCase cases[] = {
         {"train --depth 99", 2, "--depth"},
         {"train --lr 0", 2, "--lr"},
         {"train --steps x", 2, "--steps"},
@@ -668,9 +668,8 @@ static void test_command_line(Check *t) {
         {"train --lr 90 --steps 200 --out /tmp/test-ch02-diverge", 1, "diverged"},
         {"--help", 0, "usage"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        expect_program(t, "ch02-autodiff", cases[i].args, cases[i].status, cases[i].needle);
-    if (system("rm -rf /tmp/test-ch02-diverge") != 0) warn("could not remove /tmp/test-ch02-diverge");
+    expect_programs(t, "ch02-autodiff", cases, sizeof cases / sizeof cases[0]);
+    remove_tree("/tmp/test-ch02-diverge");
 }
 
 int main(void) {
@@ -695,9 +694,7 @@ int main(void) {
     setenv("NO_PROGRESS", "1", 1);
     test_quick_experiments(&t, &r);
     cli_free(&r.c);
-    char *rm = xasprintf("rm -rf %s", dir);
-    if (system(rm) != 0) warn("could not remove %s", dir);
-    free(rm);
+    remove_tree(dir);
     test_command_line(&t);
     return check_summary(&t);
 }

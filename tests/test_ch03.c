@@ -525,7 +525,7 @@ static void test_quick_tape(Check *t, const char *dir) {
 /* ---- the program itself: one-line errors and nonzero exits on bad input ---- */
 
 static void test_command_line(Check *t) {
-    const struct { const char *args; int status; const char *needle; } cases[] = {
+    const ProgramCase cases[] = {
         {"depth --depth 0", 2, "--depth"},
         {"train --act softplus", 2, "--act"},
         {"train --lr -1", 2, "--lr"},
@@ -535,8 +535,7 @@ static void test_command_line(Check *t) {
         {"depth --width 1", 2, "--width"},
         {"--help", 0, "usage"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        expect_program(t, "ch03-backprop", cases[i].args, cases[i].status, cases[i].needle);
+    expect_programs(t, "ch03-backprop", cases, sizeof cases / sizeof cases[0]);
     /* a network that dies is not reported as trained (the expert read's --act relu --gain 3 --lr 1) */
     char dir[] = "/tmp/test-ch03-train-XXXXXX";
     if (!mkdtemp(dir)) die("cannot make a temporary directory");
@@ -544,9 +543,8 @@ static void test_command_line(Check *t) {
     char *alive = xasprintf("train --act tanh --gain 1 --lr 0.01 --steps 5 --width 16 --depth 5 --out %s", dir);
     expect_program(t, "ch03-backprop", dead, 1, "died at step");
     expect_program(t, "ch03-backprop", alive, 0, "loss");
-    char *rm = xasprintf("rm -rf %s", dir);
-    if (system(rm) != 0) warn("could not remove %s", dir);
-    free(dead), free(alive), free(rm);
+    remove_tree(dir);
+    free(dead), free(alive);
 }
 
 int main(void) {
@@ -577,9 +575,7 @@ int main(void) {
     test_quick_logspace(&t, dir);
     test_quick_tape(&t, dir);
     cli_free(&r.c);
-    char *rm = xasprintf("rm -rf %s", dir);
-    if (system(rm) != 0) warn("could not remove %s", dir);
-    free(rm);
+    remove_tree(dir);
     test_command_line(&t);
     return check_summary(&t);
 }

@@ -814,32 +814,31 @@ static void test_solutions(Check *t, Run *r) {
 /* The program itself: one-line errors and nonzero exits on bad input. */
 static void test_command_line(Check *t, const char *dir) {
     char *garbage = xasprintf("%s/garbage.safetensors", dir);
-    char *cases[][3] = {
-        {"train --activation tanh", "2", "--activation"},
-        {"train --layers 99", "2", "--layers"},
-        {"trian", "2", "unknown experiment"},
-        {"train --bogus", "2", "unknown option"},
-        {"gpu-agree", "1", "--device cuda"},
-        {"train --data /nonexistent/file.txt", "1", "/nonexistent/file.txt"},
-        {"generate --model /nonexistent/model.safetensors", "1", "/nonexistent/model.safetensors"},
-        {NULL, "1", "garbage.safetensors"},
-        {"generate --length 0", "2", "--length"},
-        {"--help", "0", "usage"},
-        {"train --hidden 8192 --layers 8 --batch 65536", "1", "--hidden 8192 --layers 8"},
-        {"regularize", "1", "--device cuda"},
-        {"regularize --quick --run 10", "1", "--run 10"},
-        {"mix --quick --probs /nonexistent/probs.bin", "1", "/nonexistent/probs.bin"},
-        {NULL, "1", "bytes c3 a9"},
-        {"lrbatch", "1", "--device cuda"},
-        {"lrbatch --quick --run 20", "1", "--run 20"},
-        {"lrbatch-best --out /nonexistent", "1", "/nonexistent/ch04-lrbatch.tsv"},
+    ProgramCase cases[] = {
+        {"train --activation tanh", 2, "--activation"},
+        {"train --layers 99", 2, "--layers"},
+        {"trian", 2, "unknown experiment"},
+        {"train --bogus", 2, "unknown option"},
+        {"gpu-agree", 1, "--device cuda"},
+        {"train --data /nonexistent/file.txt", 1, "/nonexistent/file.txt"},
+        {"generate --model /nonexistent/model.safetensors", 1, "/nonexistent/model.safetensors"},
+        {NULL, 1, "garbage.safetensors"},
+        {"generate --length 0", 2, "--length"},
+        {"--help", 0, "usage"},
+        {"train --hidden 8192 --layers 8 --batch 65536", 1, "--hidden 8192 --layers 8"},
+        {"regularize", 1, "--device cuda"},
+        {"regularize --quick --run 10", 1, "--run 10"},
+        {"mix --quick --probs /nonexistent/probs.bin", 1, "/nonexistent/probs.bin"},
+        {NULL, 1, "bytes c3 a9"},
+        {"lrbatch", 1, "--device cuda"},
+        {"lrbatch --quick --run 20", 1, "--run 20"},
+        {"lrbatch-best --out /nonexistent", 1, "/nonexistent/ch04-lrbatch.tsv"},
     };
     char *gen = xasprintf("generate --model %s", garbage);
     char *utf = xasprintf("generate --quick --model %s/quick.safetensors --prompt Caf\xc3\xa9", dir);
-    cases[7][0] = gen;
-    cases[14][0] = utf;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        expect_program(t, "ch04-mlp", cases[i][0], atoi(cases[i][1]), cases[i][2]);
+    cases[7].args = gen;
+    cases[14].args = utf;
+    expect_programs(t, "ch04-mlp", cases, sizeof cases / sizeof cases[0]);
     /* a corrupt checkpoint: its path once, and no hint to train (it exists) */
     char *cmd = xasprintf("NO_PROGRESS=1 build/bin/ch04-mlp %s 2>&1", gen), out[1024] = "";
     FILE *p = popen(cmd, "r");
@@ -888,8 +887,7 @@ int main(void) {
     dataset_free(r.data);
     cli_free(&r.c);
     test_command_line(&t, dir);
-    char *rm = xasprintf("rm -rf %s", dir);
-    if (system(rm) != 0) warn("could not remove %s", dir);
-    free(rm), free(model), free(probs);
+    remove_tree(dir);
+    free(model), free(probs);
     return check_summary(&t);
 }

@@ -136,8 +136,7 @@ int main(void) {
     gpu_close(r.gpu);
     dataset_free(r.data);
     cli_free(&r.c);
-    char *rm = xasprintf("rm -rf %s", dir);
-    if (system(rm) != 0) warn("could not remove %s", dir);
-    free(rm), free(path), free(model);
+    remove_tree(dir);
+    free(path), free(model);
     return check_summary(&t);
 }

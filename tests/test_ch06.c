@@ -752,18 +752,17 @@ static void test_quick_experiments(Check *t, Run *r) {
 /* The program itself: one-line errors and nonzero exits on bad input. */
 static void test_command_line(Check *t, const char *dir) {
     char *diverge = xasprintf("train --quick --lr 1 --norm none --depth 16 --steps 20 --out %s", dir);
-    const char *cases[][3] = {
-        {"train --norm group", "2", "--norm"},
-        {"train --depth 999", "2", "--depth"},
-        {"trian", "2", "unknown experiment"},
-        {"train --bogus", "2", "unknown option"},
-        {"train --data /nonexistent/file.txt", "1", "/nonexistent/file.txt"},
-        {"train --dropout 1", "2", "--dropout"},
-        {diverge, "1", "diverged"},
-        {"--help", "0", "usage"},
+    const ProgramCase cases[] = {
+        {"train --norm group", 2, "--norm"},
+        {"train --depth 999", 2, "--depth"},
+        {"trian", 2, "unknown experiment"},
+        {"train --bogus", 2, "unknown option"},
+        {"train --data /nonexistent/file.txt", 1, "/nonexistent/file.txt"},
+        {"train --dropout 1", 2, "--dropout"},
+        {diverge, 1, "diverged"},
+        {"--help", 0, "usage"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        expect_program(t, "ch06-stability", cases[i][0], atoi(cases[i][1]), cases[i][2]);
+    expect_programs(t, "ch06-stability", cases, sizeof cases / sizeof cases[0]);
     free(diverge);
 }
 
@@ -797,8 +796,6 @@ int main(void) {
     unload_data(&r);
     cli_free(&r.c);
     test_command_line(&t, dir);
-    char *rm = xasprintf("rm -rf %s", dir);
-    if (system(rm) != 0) warn("could not remove %s", dir);
-    free(rm);
+    remove_tree(dir);
     return check_summary(&t);
 }

@@ -710,15 +710,14 @@ static void test_flow_weights(Check *t, Run *r) {
 }
 
 static void test_command_line(Check *t) {
-    const char *cases[][3] = {
-        {"train --width 0", "2", "--width"},
-        {"train --mask diagonal", "2", "--mask"},
-        {"train --layers 99", "2", "--layers"},
-        {"nonsense", "2", "nonsense"},
-        {"train --context 4 --mask window --window 0", "2", "--window"},
+    const ProgramCase cases[] = {
+        {"train --width 0", 2, "--width"},
+        {"train --mask diagonal", 2, "--mask"},
+        {"train --layers 99", 2, "--layers"},
+        {"nonsense", 2, "nonsense"},
+        {"train --context 4 --mask window --window 0", 2, "--window"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        expect_program(t, "ch07-attention", cases[i][0], atoi(cases[i][1]), cases[i][2]);
+    expect_programs(t, "ch07-attention", cases, sizeof cases / sizeof cases[0]);
     expect_program(t, "ch07-attention", "train --quick --data /nonexistent/file.txt --out /tmp", 1, "/nonexistent/file.txt");
     if (!gpu_available()) expect_program(t, "ch07-attention", "cost --device cuda --quick --out /tmp", 1, "--device cuda");
     expect_program(t, "ch07-attention", "induction --device cuda --quick --out /tmp", 1, "cost");
@@ -760,9 +759,7 @@ int main(void) {
     test_command_line(&t);
     dataset_free(r.data);
     cli_free(&r.c);
-    char *rm = xasprintf("rm -rf %s", dir);
-    if (system(rm) != 0) warn("could not remove %s", dir);
-    free(rm);
+    remove_tree(dir);
     return check_summary(&t);
 }
 

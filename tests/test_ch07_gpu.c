@@ -87,8 +87,6 @@ int main(void) {
     }
     gpu_close(r.gpu);
     cli_free(&r.c);
-    char *rm = xasprintf("rm -rf %s", dir);
-    if (system(rm) != 0) warn("could not remove %s", dir);
-    free(rm);
+    remove_tree(dir);
     return check_summary(&t);
 }

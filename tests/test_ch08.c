@@ -129,9 +129,7 @@ static void test_rank(Check *t) {
         tsv_free(tab);
     }
     cli_free(&r.c);
-    char *rm = xasprintf("rm -rf %s", dir);
-    if (system(rm) != 0) warn("cannot remove %s", dir);
-    free(rm);
+    remove_tree(dir);
 }
 
 static void test_param_count(Check *t) {
@@ -608,9 +606,8 @@ static void test_experiments(Check *t) {
         check_true(t, experiment_hf_check(&r) == 0, "hf-check: the runtime's GPT agrees with transformers within the bounds");
     dataset_free(r.data);
     cli_free(&r.c);
-    char *rm = xasprintf("rm -rf %s", dir);
-    if (system(rm) != 0) warn("cannot remove %s", dir);
-    free(rm), free(model), free(dot);
+    remove_tree(dir);
+    free(model), free(dot);
 }
 
 static void test_errors(Check *t) {

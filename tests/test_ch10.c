@@ -680,18 +680,17 @@ static void test_command_line(Check *t, const char *dir) {
     char *garbage = xasprintf("%s/garbage.bpe", dir);
     write_file(garbage, "nonsense\n", 9);
     char *enc = xasprintf("encode --tokenizer %s", garbage);
-    const char *cases[][3] = {
-        {"encode --tokenizer /nonexistent/t.bpe", "1", "/nonexistent/t.bpe"},
-        {enc, "1", "not a tokenizer file"},
-        {"train --vocab 10", "2", "--vocab"},
-        {"text --texts bogus", "1", "unknown text 'bogus'"},
-        {"encode --unicode /nonexistent/UnicodeData.txt", "1", "unicode-data"},
-        {"tokenise", "2", "unknown experiment"},
-        {"train --data /nonexistent/file.txt", "1", "/nonexistent/file.txt"},
-        {"--help", "0", "usage"},
+    const ProgramCase cases[] = {
+        {"encode --tokenizer /nonexistent/t.bpe", 1, "/nonexistent/t.bpe"},
+        {enc, 1, "not a tokenizer file"},
+        {"train --vocab 10", 2, "--vocab"},
+        {"text --texts bogus", 1, "unknown text 'bogus'"},
+        {"encode --unicode /nonexistent/UnicodeData.txt", 1, "unicode-data"},
+        {"tokenise", 2, "unknown experiment"},
+        {"train --data /nonexistent/file.txt", 1, "/nonexistent/file.txt"},
+        {"--help", 0, "usage"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        expect_program(t, "ch10-tokenization", cases[i][0], atoi(cases[i][1]), cases[i][2]);
+    expect_programs(t, "ch10-tokenization", cases, sizeof cases / sizeof cases[0]);
     free(enc), free(garbage);
 }
 
@@ -730,8 +729,7 @@ int main(void) {
     unload_all(&r);
     cli_free(&r.c);
     test_command_line(&t, dir);
-    char *rm = xasprintf("rm -rf %s", dir);
-    if (system(rm) != 0) warn("could not remove %s", dir);
-    free(rm), free(model);
+    remove_tree(dir);
+    free(model);
     return check_summary(&t);
 }

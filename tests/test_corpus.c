@@ -11,6 +11,7 @@
 #include "check.h"
 #include "corpus.h"
 #include "expect_die.h"
+#include "remove_tree.h"
 #include "util.h"
 
 static char tmpdir[] = "/tmp/test_corpus-XXXXXX";
@@ -648,8 +649,6 @@ int main(void) {
     check_true(&t, !file_exists(bad), "a refused write leaves no file");
     free(bad);
     corpus_free(brown);
-    char *rm = xasprintf("rm -rf %s", tmpdir);
-    if (system(rm) != 0) printf("note: could not remove %s\n", tmpdir);
-    free(rm);
+    remove_tree(tmpdir);
     return check_summary(&t);
 }

@@ -34,6 +34,7 @@
 #include "expect_die.h"
 #include "gpt.h"
 #include "gpt_perturb.h"
+#include "remove_tree.h"
 #include "rng.h"
 #include "util.h"
 
@@ -419,8 +420,6 @@ int main(void) {
     test_files(&t);
     test_hf_fixture(&t);
     test_training(&t);
-    char *rm = xasprintf("rm -rf %s", tmpdir());
-    if (system(rm) != 0) warn("could not remove %s", tmpdir());
-    free(rm);
+    remove_tree(tmpdir());
     return check_summary(&t);
 }

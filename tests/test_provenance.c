@@ -8,6 +8,7 @@
 
 #include "check.h"
 #include "provenance.h"
+#include "remove_tree.h"
 #include "util.h"
 
 static char tmpdir[] = "/tmp/test_provenance-XXXXXX";
@@ -168,8 +169,6 @@ int main(void) {
     test_env(&t);
     test_write(&t);
     test_git(&t);
-    char *rm = xasprintf("rm -rf %s", tmpdir);
-    sh(rm);
-    free(rm);
+    check_true(&t, remove_tree(tmpdir), "remove %s", tmpdir);
     return check_summary(&t);
 }

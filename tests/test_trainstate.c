@@ -12,6 +12,7 @@
 
 #include "check.h"
 #include "expect_die.h"
+#include "remove_tree.h"
 #include "trainstate.h"
 #include "util.h"
 
@@ -234,8 +235,6 @@ int main(void) {
     test_refusals(&t);
     test_atomic(&t);
     test_util(&t);
-    char *cmd = xasprintf("rm -rf %s", tmpdir);
-    if (system(cmd) != 0) check_true(&t, false, "remove %s", tmpdir);
-    free(cmd);
+    check_true(&t, remove_tree(tmpdir), "remove %s", tmpdir);
     return check_summary(&t);
 }

@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "expect_die.h"
+#include "remove_tree.h"
 #include "cli.h"
 #include "tsv.h"
 #include "util.h"
@@ -241,8 +242,6 @@ int main(void) {
     test_round_trip(&t);
     test_write_errors(&t);
     test_malformed(&t);
-    char *rm = xasprintf("rm -rf %s", tmpdir);
-    if (system(rm) != 0) warn("could not remove %s", tmpdir);
-    free(rm);
+    remove_tree(tmpdir);
     return check_summary(&t);
 }
