@@ -14,7 +14,10 @@ Gradients come from torch.autograd.grad, so dx and dW are new tensors (the
 outputs, as our experiment's dx and dW are).  Memory: the allocator's peak
 during one step (torch.cuda.max_memory_allocated) less what was allocated
 before it (x, W, y) and less the two outputs: the bytes the classifier needs
-beyond its inputs and outputs, the quantity ch11-head-gpu.tsv's `bytes` is.
+beyond its inputs and outputs, the quantity ch11-head-gpu.tsv's `bytes` is,
+provided dx and dW are live at the peak.  Eager PyTorch peaks inside the
+loss's backward pass, before they exist, so its `bytes` is low by their
+size; `peak` (the allocator's peak less x, W, y) is written beside it.
 Time: CUDA events around each step, 3 warm-ups (after compiling), the median
 of 20.  BOOK_GIT, BOOK_DATE, BOOK_COMMAND set the provenance lines.
 
@@ -68,7 +71,8 @@ for name, fn in variants:
     torch.cuda.reset_peak_memory_stats()
     loss, dx, dW = step(fn)
     torch.cuda.synchronize()
-    extra = torch.cuda.max_memory_allocated() - base - (dx.numel() + dW.numel()) * dx.element_size()
+    peak = torch.cuda.max_memory_allocated() - base   # everything the step held at its worst moment
+    extra = peak - (dx.numel() + dW.numel()) * dx.element_size()   # right only if dx, dW were live at the peak
     del dx, dW
     times = []
     for _ in range(20):
@@ -79,7 +83,7 @@ for name, fn in variants:
         b.synchronize()
         times.append(a.elapsed_time(b))
     ms = sorted(times)[10] * 0.5 + sorted(times)[9] * 0.5
-    rows.append((name, ms, extra, float(loss)))
+    rows.append((name, ms, extra, float(loss), peak))
     print(f"torch {name:10s} {ms:8.3f} ms  {extra / 2**20:9.1f} MiB beyond inputs and outputs  loss {float(loss):.5f}")
 
 if args.out:
@@ -98,7 +102,7 @@ if args.out:
                 f"GPT-2 small's shape, bf16: ms (median of 20, CUDA events), bytes beyond inputs and outputs (allocator peak)\n")
         f.write(f"# command: {command}\n# device: cuda ({torch.cuda.get_device_name()})\n# date: {date}\n"
                 f"# git: {git or 'unknown'}\n")
-        f.write("impl\tB\tT\tC\tV\trows\tms\tbytes\tloss\n")
-        for name, ms, extra, loss in rows:
-            f.write(f"{name}\t{B}\t{T}\t{C}\t{V}\t0\t{ms:.4f}\t{extra}\t{loss:.6f}\n")
+        f.write("impl\tB\tT\tC\tV\trows\tms\tbytes\tloss\tpeak\n")
+        for name, ms, extra, loss, peak in rows:
+            f.write(f"{name}\t{B}\t{T}\t{C}\t{V}\t0\t{ms:.4f}\t{extra}\t{loss:.6f}\t{peak}\n")
     os.replace(path + ".tmp", path)

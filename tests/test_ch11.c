@@ -214,6 +214,18 @@ static void test_infer(Check *t, Run *r) {
     size_t N2 = 8192;
     check_true(t, ti.bytes == q.block + q.head + 2 * r256(N2 * 768 * 2) + 3 * r256(N2 * 4) + r256(att_scratch_bytes(&s2, DT_BF16, 8, 1024)),
                "inference's activations: one block, the head, two [N,C], the batch, the attention scratch");
+    /* the base's ratio (working buffers against two [N,C], the attention scratch on both sides) is at most 3
+     * on the GPU, and the totals' ratio lies between 1 and the largest part ratio, max(16/e, L) */
+    size_t base_infer = 2 * r256(N2 * 768 * 2) + 3 * r256(N2 * 4) + r256(att_scratch_bytes(&s2, DT_BF16, 8, 1024));
+    check_true(t, q.base > base_infer && q.base < 3 * base_infer, "the base: at most 3 times inference's (%.2f)",
+               (double)q.base / base_infer);
+    for (int i = 0; i < NSHAPES_GPT2; i++) {
+        GptConfig g2 = gpt2_shape(i, 50304);
+        MemPrediction w = predict(&g2, &(MemPlan){.dt = DT_BF16, .B = 8, .T = 1024, .gpu = true});
+        double ratio = (double)w.total / (double)w.inference, top = g2.L > 8 ? g2.L : 8;
+        check_true(t, ratio > 1 && ratio < top, "%s: training / inference = %.2f, between 1 and max(16/e, L) = %.0f",
+                   GPT2_NAMES[i], ratio, top);
+    }
     infer_free(f), gpt_free(m), free(host);
 }
 
@@ -230,6 +242,11 @@ static void test_fixed_tokens(Check *t) {
         all &= m1 - m0 == (size_t)(c.L + 1) * 2 * 16384 * c.NH * (size_t)(T1 - T0);
     }
     check_true(t, all, "fixed tokens (N 16384): each extra position of context costs (L + 1) e N H = 5,111,808 bytes");
+    /* solution 8: GPT-2 medium's slope, 25 * 2 * 16384 * 16 = 13,107,200 bytes a position */
+    GptConfig md = gpt2_shape(1, 50304);
+    size_t d0 = predict(&md, &(MemPlan){.dt = DT_BF16, .B = 32, .T = 512, .gpu = true}).total;
+    size_t d1 = predict(&md, &(MemPlan){.dt = DT_BF16, .B = 16, .T = 1024, .gpu = true}).total;
+    check_true(t, d1 - d0 == (size_t)13107200 * 512, "solution 8: GPT-2 medium at N 16384 costs 13,107,200 bytes a position");
     /* the premise of B* = 16 P / a_T: the activations are linear in B */
     size_t a8 = predict(&c, &(MemPlan){.dt = DT_BF16, .B = 8, .T = 1024, .gpu = true}).act;
     size_t a16 = predict(&c, &(MemPlan){.dt = DT_BF16, .B = 16, .T = 1024, .gpu = true}).act;
@@ -248,6 +265,33 @@ static void test_scratch(Check *t) {
     check_true(t, m.scratch == (size_t)8192 * 768 && m.total >= m.scratch, "the prediction counts the scratch (6 MiB at B 8)");
     p.gpu = false;
     check_true(t, predict(&c, &p).scratch == 0, "no reduction scratch on the CPU");
+}
+
+/* solutions 4 and 11: the calculator's totals for GPT-2 medium at B 32 (MiB, as calc prints them), and the
+ * largest batches of GPT-2 large in 79 GiB, plain, fused (4096 rows), recomputed, both */
+static size_t calc_total(const GptConfig *c, int B, int rows, int recompute) {
+    return predict(c, &(MemPlan){.dt = DT_BF16, .B = B, .T = 1024, .rows = rows, .recompute = recompute, .gpu = true,
+                                 .page = PAGE}).total;
+}
+
+static void test_solutions_4_11(Check *t) {
+    GptConfig md = gpt2_shape(1, 50304), lg = gpt2_shape(2, 50304);
+    const size_t mib[4] = {60194, 14614, 57444, 11864};
+    const int rows[4] = {0, 0, 4096, 4096}, rec[4] = {RECOMPUTE_NONE, RECOMPUTE_FULL, RECOMPUTE_NONE, RECOMPUTE_FULL};
+    for (int k = 0; k < 4; k++)
+        check_true(t, calc_total(&md, 32, rows[k], rec[k]) == mib[k] << 20, "solution 4: GPT-2 medium, B 32, setting %d: %zu MiB",
+                   k, mib[k]);
+    const int want[4] = {22, 189, 23, 257};
+    const size_t budget = (size_t)79 << 30;
+    for (int k = 0; k < 4; k++)
+        check_true(t, calc_total(&lg, want[k], rows[k], rec[k]) <= budget && calc_total(&lg, want[k] + 1, rows[k], rec[k]) > budget,
+                   "solution 11: GPT-2 large in 79 GiB, setting %d: the largest batch is %d", k, want[k]);
+    check_true(t, calc_total(&md, 1, 4096, RECOMPUTE_NONE) == calc_total(&md, 1, 0, RECOMPUTE_NONE),
+               "solution 4's edge: one sequence, 4096 rows save nothing");
+    GptConfig one = md;
+    one.L = 1;
+    check_true(t, calc_total(&one, 8, 0, RECOMPUTE_FULL) > calc_total(&one, 8, 0, RECOMPUTE_NONE),
+               "solution 4's edge: one block, recomputation costs memory");
 }
 
 static void test_experiments(Check *t) {
@@ -327,6 +371,7 @@ int main(void) {
     test_infer(&t, &r);
     test_scratch(&t);
     test_fixed_tokens(&t);
+    test_solutions_4_11(&t);
     test_solutions(&t);
     test_experiments(&t);
     test_errors(&t);
