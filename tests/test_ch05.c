@@ -852,6 +852,33 @@ static void test_command_line(Check *t, const char *dir) {
         check_true(t, same, "contest --jobs 4 writes the same validation losses as one run at a time");
     }
     tsv_free(c1), tsv_free(c4);
+    /* --keep, as the book's comparison was run: the baseline and the named run only, each row as in the full run */
+    char *keep = xasprintf("headline --quick --threads 1 --jobs 3 --keep 'AdamW, light decay' --grid %s/ch05-headline-grid.tsv "
+                           "--contest %s/ch05-contest.tsv --out %s/jk", j1, j1, dir);
+    char *keep_bad = xasprintf("headline --quick --threads 1 --keep nobody --grid %s/ch05-headline-grid.tsv "
+                               "--contest %s/ch05-contest.tsv --out %s/jk", j1, j1, dir);
+    char *jk = xasprintf("%s/jk", dir);
+    mkdir_p(jk);
+    expect_program(t, "ch05-optimization", keep_bad, 1, "names none");
+    expect_program(t, "ch05-optimization", keep, 0, "");
+    TsvTable *k = load(t, jk, "ch05-headline");
+    if (a && k) {
+        bool same = tsv_rows(k) == 2 * HEADLINE_SEEDS;
+        for (size_t i = 0; same && i < tsv_rows(k); i++) {
+            const char *label = tsv_cell(k, i, tsv_col(k, "label"));
+            bool found = false;
+            same &= strcmp(label, i % 2 ? "AdamW, light decay" : "chapter 4") == 0;
+            for (size_t j = 0; j < tsv_rows(a); j++)
+                if (strcmp(tsv_cell(a, j, tsv_col(a, "label")), label) == 0 &&
+                    strcmp(tsv_cell(a, j, tsv_col(a, "seed")), tsv_cell(k, i, tsv_col(k, "seed"))) == 0)
+                    found = strcmp(tsv_cell(a, j, tsv_col(a, "val_loss")), tsv_cell(k, i, tsv_col(k, "val_loss"))) == 0 &&
+                            strcmp(tsv_cell(a, j, tsv_col(a, "test_loss")), tsv_cell(k, i, tsv_col(k, "test_loss"))) == 0;
+            same &= found;
+        }
+        check_true(t, same, "headline --keep trains the baseline and the named run alone, each seed's losses as in the full comparison");
+    }
+    tsv_free(k);
+    free(keep), free(keep_bad), free(jk);
     free(contest1), free(contest4);
     tsv_free(a), tsv_free(b), tsv_free(ca), tsv_free(cb);
     free(grid), free(one), free(three), free(j1), free(j3);
