@@ -919,8 +919,6 @@ int main(void) {
     dataset_free(r.data);
     cli_free(&r.c);
     test_command_line(&t, dir);
-    char *rm = xasprintf("rm -rf %s", dir);
-    if (system(rm) != 0) warn("could not remove %s", dir);
-    free(rm);
+    if (!remove_tree(dir)) warn("could not remove %s", dir);
     return check_summary(&t);
 }

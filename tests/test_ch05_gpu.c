@@ -19,6 +19,7 @@
 #include "optimization.c"
 
 #include "check.h"
+#include "remove_tree.h"
 
 static void test_model(Check *t) {
     ModelConfig c = {.V = 85, .T = 16, .D = 16, .H = 128, .L = 2};
@@ -120,8 +121,7 @@ int main(void) {
     gpu_close(r.gpu);
     dataset_free(r.data);
     cli_free(&r.c);
-    char *rm = xasprintf("rm -rf %s", dir);
-    if (system(rm) != 0) warn("could not remove %s", dir);
-    free(rm), free(path);
+    if (!remove_tree(dir)) warn("could not remove %s", dir);
+    free(path);
     return check_summary(&t);
 }

@@ -364,9 +364,7 @@ static void test_experiments(Check *t) {
     tsv_free(full), tsv_free(part);
     cli_free(&r.c);
     dataset_free(r.data);
-    char *cmd = xasprintf("rm -rf %s", dir);
-    if (system(cmd) != 0) check_true(t, false, "remove %s", dir);
-    free(cmd);
+    if (!remove_tree(dir)) check_true(t, false, "remove %s", dir);
 }
 
 static void test_errors(Check *t) {

@@ -175,9 +175,7 @@ static void test_experiments(Check *t) {
         check_true(t, ok, "ch09-gpu-agree: 8 models, losses within %.0e", AGREE_TOL);
         tsv_free(ag);
     }
-    cmd = xasprintf("rm -rf %s", dir);
-    if (system(cmd) != 0) check_true(t, false, "remove %s", dir);
-    free(cmd);
+    if (!remove_tree(dir)) check_true(t, false, "remove %s", dir);
 }
 
 int main(void) {

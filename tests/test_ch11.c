@@ -339,9 +339,7 @@ static void test_experiments(Check *t) {
         tsv_free(tab);
     }
     cli_free(&r.c);
-    char *cmd = xasprintf("rm -rf '%s'", dir);
-    if (system(cmd) != 0) check_true(t, false, "removing %s", dir);
-    free(cmd);
+    if (!remove_tree(dir)) check_true(t, false, "removing %s", dir);
 }
 
 static void test_errors(Check *t) {

@@ -601,9 +601,7 @@ static void test_experiments(Check *t) {
         tsv_free(dp);
     }
     cli_free(&r.c);
-    char *rm = xasprintf("rm -rf %s", dir);
-    if (system(rm) != 0) warn("could not remove %s", dir);
-    free(rm);
+    if (!remove_tree(dir)) warn("could not remove %s", dir);
 }
 
 /* Gradient checkpointing: the worked example; the calculator's buffer list

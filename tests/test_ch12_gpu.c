@@ -218,9 +218,7 @@ static void test_precision_quick(Check *t) {
     dataset_free(r.data);
     gpu_close(r.gpu);
     cli_free(&r.c);
-    char *rm = xasprintf("rm -rf %s", dir);
-    if (system(rm) != 0) warn("could not remove %s", dir);
-    free(rm);
+    if (!remove_tree(dir)) warn("could not remove %s", dir);
 }
 
 static void test_experiments(Check *t) {
@@ -256,9 +254,7 @@ static void test_experiments(Check *t) {
     }
     gpu_close(r.gpu);
     cli_free(&r.c);
-    char *rm = xasprintf("rm -rf %s", dir);
-    if (system(rm) != 0) warn("could not remove %s", dir);
-    free(rm);
+    if (!remove_tree(dir)) warn("could not remove %s", dir);
 }
 
 int main(void) {
