@@ -165,12 +165,26 @@ static void test_mixed(Check *t, Gpu *g) {
     gpt_free(m32), gpt_free(m16);
 }
 
+/* a quick run of the chapter's experiments on the GPU into a fresh temporary
+ * directory (dir, a mkdtemp template), and its end: free what the run
+ * loaded and remove the directory */
+static void quick_gpu_begin(Run *r, char *dir) {
+    if (!mkdtemp(dir)) die("cannot make a temporary directory");
+    *r = (Run){0};
+    quick_common(&r->c, "test_ch12_gpu", dir);
+    r->c.device = DEV_CUDA;
+}
+static void quick_gpu_end(Run *r, const char *dir) {
+    dataset_free(r->data);
+    gpu_close(r->gpu);
+    cli_free(&r->c);
+    if (!remove_tree(dir)) warn("could not remove %s", dir);
+}
+
 static void test_precision_quick(Check *t) {
     char dir[] = "/tmp/test-ch12-mp-XXXXXX";
-    if (!mkdtemp(dir)) die("cannot make a temporary directory");
-    Run r = {0};
-    quick_common(&r.c, "test_ch12_gpu", dir);
-    r.c.device = DEV_CUDA;
+    Run r;
+    quick_gpu_begin(&r, dir);
     check_true(t, experiment_precision(&r) == 0, "precision --device cuda --quick runs");
     TsvTable *s = load(t, dir, "ch12-precision");
     if (s) {
@@ -215,18 +229,13 @@ static void test_precision_quick(Check *t) {
         check_true(t, ok, "ch12-master: 2 steps; bf16 loses at least as many updates as fp16");
         tsv_free(w);
     }
-    dataset_free(r.data);
-    gpu_close(r.gpu);
-    cli_free(&r.c);
-    if (!remove_tree(dir)) warn("could not remove %s", dir);
+    quick_gpu_end(&r, dir);
 }
 
 static void test_experiments(Check *t) {
     char dir[] = "/tmp/test-ch12-gpu-XXXXXX";
-    if (!mkdtemp(dir)) die("cannot make a temporary directory");
-    Run r = {0};
-    quick_common(&r.c, "test_ch12_gpu", dir);
-    r.c.device = DEV_CUDA;
+    Run r;
+    quick_gpu_begin(&r, dir);
     check_true(t, experiment_check(&r) == 0, "check --device cuda --quick runs");
     TsvTable *c = load(t, dir, "ch12-check");
     if (c) {
@@ -252,9 +261,7 @@ static void test_experiments(Check *t) {
         check_true(t, less, "ch12-sweep: flash attention needs fewer extra bytes at every length");
         tsv_free(w);
     }
-    gpu_close(r.gpu);
-    cli_free(&r.c);
-    if (!remove_tree(dir)) warn("could not remove %s", dir);
+    quick_gpu_end(&r, dir);
 }
 
 int main(void) {
