@@ -15,7 +15,10 @@
  *   1000/1004);
  *   ALiBi's slopes for 8 heads are 1/2, 1/4, ..., 1/256, and the biased
  *   attention's weights equal the softmax of mult q.k/sqrt(hs) - m_h (t - u)
- *   written out in double;
+ *   written out in double; with q = k = 0 at T = 512, head 0's weights turn
+ *   subnormal exactly at the distances e^(-d/4)/Z < FLT_MIN predicts, and no
+ *   other head's, nor any at T = 64 or with zero slopes (the cost table's
+ *   ALiBi row at 8T);
  *   the extensions' frequencies: position interpolation divides every
  *   frequency by s; NTK-aware scaling leaves the first and divides the last
  *   by exactly s, and pair i by s^(2i/(d-2)); YaRN (at T = 4096, where all
@@ -40,6 +43,7 @@
 #include <omp.h>
 #endif
 #include "check.h"
+#include <float.h>
 
 static void fill(float *x, size_t n, double scale, Rng *rng) {
     for (size_t i = 0; i < n; i++) x[i] = (float)(scale * rng_normal(rng));
@@ -95,6 +99,46 @@ static void test_alibi_bias(Check *t) {
         }
     check_true(t, worst < 3e-6, "ALiBi weights = softmax(mult q.k/sqrt(hs) - 4^-(h+1) (t-u)) over u <= t (largest error %.1e)", worst);
     free(qkv), free(o), free(a);
+}
+
+/* Why ALiBi's step costs more at T = 512 on some processors: with zero scores (q = k = 0) a weight is
+ * e^(-m d) / Z_t, and for head 0 (m = 1/4) it falls below FLT_MIN, the smallest normal float, once
+ * d/4 > ln(1/FLT_MIN) - ln Z = 87.34 - 1.51 (Z = 1/(1 - e^(-1/4)) for long rows): distances from about 344
+ * until it rounds to zero near 410.  Such subnormal weights appear in head 0 alone, only at those
+ * distances, not at all at T = 64 nor with zero slopes (NoPE's). */
+static void test_alibi_subnormals(Check *t) {
+    int NH = 4, hs = 4, C = NH * hs;
+    float slope[4], zero[4] = {0, 0, 0, 0};
+    alibi_slopes(slope, NH);
+    long count[2][2][4] = {{{0}}};             /* [T = 64, 512][ALiBi, NoPE][head] */
+    int dlo = 1 << 30, dhi = -1;
+    for (int k = 0; k < 2; k++) {
+        int T = k ? 512 : 64;
+        float *qkv = xcalloc((size_t)T * 3 * C, 4), *o = xmalloc_array((size_t)T * C, 4);
+        float *a = xmalloc_array((size_t)NH * T * T, 4);
+        for (int z = 0; z < 2; z++) {
+            pos_attention_forward(o, a, qkv, 1, T, C, NH, z ? zero : slope, 1, true);
+            for (int h = 0; h < NH; h++)
+                for (int q = 0; q < T; q++)
+                    for (int u = 0; u <= q; u++)
+                        if (fpclassify(a[((size_t)h * T + q) * T + u]) == FP_SUBNORMAL) {
+                            count[k][z][h]++;
+                            if (k && !z && h == 0) dlo = q - u < dlo ? q - u : dlo, dhi = q - u > dhi ? q - u : dhi;
+                        }
+        }
+        free(qkv), free(o), free(a);
+    }
+    double lnz = -log(1 - exp(-0.25)), first = 4 * (log(1 / (double)FLT_MIN) - lnz);
+    double last = 4 * (log(2 / (double)FLT_TRUE_MIN) - lnz);
+    check_true(t, count[1][0][0] > 0 && dlo >= (int)floor(first) && dlo <= (int)ceil(first) + 1 &&
+                      dhi >= (int)floor(last) - 1 && dhi <= (int)ceil(last),
+               "ALiBi, T = 512: head 0 has %ld subnormal weights, at distances %d..%d (predicted %.1f..%.1f)",
+               count[1][0][0], dlo, dhi, first, last);
+    long others = count[1][0][1] + count[1][0][2] + count[1][0][3], none = 0;
+    for (int h = 0; h < NH; h++) none += count[0][0][h] + count[0][1][h] + count[1][1][h];
+    check_true(t, others == 0 && none == 0,
+               "no subnormal weights in ALiBi's heads 1-3 at T = 512 (%ld), at T = 64, or with NoPE's zero slopes (%ld)",
+               others, none);
 }
 
 static void test_permutation(Check *t) {
@@ -391,6 +435,7 @@ int main(void) {
 #endif
     test_attention(&t);
     test_alibi_bias(&t);
+    test_alibi_subnormals(&t);
     test_permutation(&t);
     test_sinusoid(&t);
     test_rope(&t);
