@@ -26,6 +26,8 @@
  *   those that turn less than alpha times by s, and multiplies the logits
  *   by (0.1 ln s + 1)^2;
  *   the learned table past its last row repeats the last row;
+ *   rope_rotate (its cosines and sines built once a call) turns every query
+ *   and key exactly as rope_rotate_vec does, to the bit;
  *   the whole model's gradient against central differences (Richardson's
  *   extrapolation of h = 8e-3 and 4e-3), for every encoding, for RoPE with
  *   each extension, and without the mask;
@@ -200,6 +202,22 @@ static void test_rope(Check *t) {
     double d73 = 0;
     for (int i = 0; i < 64; i++) d73 += (double)v[i] * w[i];
     check_true(t, fabs(d73 - ref) > 1e-2, "q(7).k(3) differs from q(3).k(7): the sign of the offset matters");
+    /* rope_rotate's table of cosines and sines gives exactly what turning each vector on its own gives */
+    int B = 2, T = 9, NH = 2, hs = 8, C = NH * hs;
+    size_t n = (size_t)B * T * 3 * C;
+    float *x = xmalloc_array(n, 4), *y = xmalloc_array(n, 4), fr[4];
+    fill(x, n, 1, &r), memcpy(y, x, n * 4);
+    rope_frequencies(fr, hs, T, EXT_NONE, 1);
+    for (double sign = 1; sign >= -1; sign -= 2) {
+        rope_rotate(x, B, T, C, NH, fr, sign);
+        for (int b = 0; b < B; b++)
+            for (int p = 0; p < T; p++)
+                for (int j = 0; j < 2 * NH; j++)
+                    rope_rotate_vec(y + ((size_t)b * T + p) * 3 * C + (j / NH) * C + (j % NH) * hs, hs, p, fr, sign);
+        check_true(t, memcmp(x, y, n * 4) == 0, "rope_rotate (sign %+g) = rope_rotate_vec on every query and key, "
+                   "to the bit", sign);
+    }
+    free(x), free(y);
 }
 
 static void test_slopes_and_extensions(Check *t) {
@@ -380,14 +398,21 @@ static void test_experiments(Check *t) {
     if (co) {
         bool ok = tsv_rows(co) == 2 * NPOS;
         for (size_t i = 0; ok && i < tsv_rows(co); i++) {
-            double ms = num(t, co, i, "ms_step"), by = num(t, co, i, "pos_bytes");
-            ok &= isfinite(ms) && ms > 0 && by == 4 * (num(t, co, i, "pos_params") + num(t, co, i, "pos_state"));
+            double ms = num(t, co, i, "ms_step"), by = num(t, co, i, "pos_bytes"), T = num(t, co, i, "context");
+            double table = i % NPOS == POS_ROPE ? T * 8 : 0;   /* RoPE's cosines and sines, in double */
+            ok &= isfinite(ms) && ms > 0 && by == 4 * (num(t, co, i, "pos_params") + num(t, co, i, "pos_state") - table) +
+                                                      8 * table;
+            ok &= num(t, co, i, "rel_q1") <= num(t, co, i, "rel_step") && num(t, co, i, "rel_step") <= num(t, co, i, "rel_q3");
+            ok &= num(t, co, i, "batch") * T == num(t, co, 0, "batch") * num(t, co, 0, "context");
         }
-        check_true(t, ok, "ch09-cost: a row per encoding and length, positive times, 4 bytes a number");
+        check_true(t, ok, "ch09-cost: a row per encoding and length, the same positions a step at T and 8T, positive "
+                   "times, quartiles around the median, 4 bytes a float and 8 a double");
         check_true(t, tsv_rows(co) == 2 * NPOS && num(t, co, POS_NOPE, "rel_step") == 1 &&
                           num(t, co, POS_LEARNED, "pos_params") == 16 * 16 &&
-                          num(t, co, NPOS + POS_LEARNED, "pos_params") == 128 * 16 && num(t, co, POS_ROPE, "pos_state") == 4,
-                   "ch09-cost: NoPE is the unit; the learned table has T C numbers at T and 8T; RoPE keeps hs/2");
+                          num(t, co, NPOS + POS_LEARNED, "pos_params") == 128 * 16 &&
+                          num(t, co, POS_ROPE, "pos_state") == 4 + 16 * 8 && num(t, co, POS_ALIBI, "pos_state") == 2,
+                   "ch09-cost: NoPE is the unit; the learned table has T C numbers at T and 8T; RoPE keeps hs/2 "
+                   "frequencies and T hs cosines and sines; ALiBi H slopes");
         tsv_free(co);
     }
     /* A partial race trains the very models of the full one: RoPE's rows must agree to the digit. */
@@ -419,6 +444,7 @@ static void test_errors(Check *t) {
     expect_program(t, "ch09-positions", "race --quick --lr-grid 5 --out /tmp/test_ch09_never", 1, "--lr-grid");
     expect_program(t, "ch09-positions", "race --quick --encodings rope,rop --out /tmp/test_ch09_never", 1, "--encodings");
     expect_program(t, "ch09-positions", "race --quick --tag a/b --out /tmp/test_ch09_never", 1, "--tag");
+    expect_program(t, "ch09-positions", "cost --batch 12 --out /tmp/test_ch09_never", 1, "multiple of 8");
     check_true(t, system("test ! -e /tmp/test_ch09_never") == 0, "a refused run writes nothing");
     expect_program(t, "ch09-positions", "agree --quick --out /tmp/test_ch09_never", 1, "--device cuda");
     expect_program(t, "ch09-positions", "race --context 2", 2, "--context");
