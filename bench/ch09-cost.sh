@@ -6,7 +6,7 @@
 # is compiled here.  Then:
 #   1. one job alone, one thread: `ch09-positions cost --threads 1`, the
 #      table the chapter prints (ch09-cost.tsv);
-#   2. JOBS jobs at once (default 8), one thread each, each pinned to its own
+#   2. JOBS jobs at once (default 8; 0 for none), one thread each, each pinned to its own
 #      physical core: their rows side by side (ch09-cost-repeats.tsv), which
 #      say how much a step's time moves between runs of the same program.
 # Data go to $OUT (or build/cost-out), a log to $OUT/cost-log.txt; BOOK_GIT
@@ -36,6 +36,7 @@ BOOK_COMMAND="build/bin/ch09-positions cost --threads 1 --out figures/data" \
   build/bin/ch09-positions cost --threads 1 ${QUICK:+--quick} --out build/cost-data/alone > build/cost-data/alone.log 2>&1 || exit 1
 cp build/cost-data/alone/ch09-cost.tsv "$out/"
 cat "$out/ch09-cost.tsv"
+[ "$jobs" -gt 0 ] || { log "done (JOBS=0: no repeats)"; cp build/cost-data/alone.log "$out/cost-log.txt"; exit 0; }
 # One logical CPU of each physical core, as many as the jobs.
 cpus=$(lscpu -p=CPU,CORE,SOCKET | grep -v '^#' | sort -t, -k3,3n -k2,2n -u | cut -d, -f1 | head -n "$jobs")
 log "$jobs jobs at once on CPUs $(echo $cpus)"
