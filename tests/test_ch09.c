@@ -15,7 +15,10 @@
  *   1000/1004);
  *   ALiBi's slopes for 8 heads are 1/2, 1/4, ..., 1/256, and the biased
  *   attention's weights equal the softmax of mult q.k/sqrt(hs) - m_h (t - u)
- *   written out in double;
+ *   written out in double; with q = k = 0 at T = 512, head 0's weights turn
+ *   subnormal exactly at the distances e^(-d/4)/Z < FLT_MIN predicts, and no
+ *   other head's, nor any at T = 64 or with zero slopes (the cost table's
+ *   ALiBi row at 8T);
  *   the extensions' frequencies: position interpolation divides every
  *   frequency by s; NTK-aware scaling leaves the first and divides the last
  *   by exactly s, and pair i by s^(2i/(d-2)); YaRN (at T = 4096, where all
@@ -23,6 +26,8 @@
  *   those that turn less than alpha times by s, and multiplies the logits
  *   by (0.1 ln s + 1)^2;
  *   the learned table past its last row repeats the last row;
+ *   rope_rotate (its cosines and sines built once a call) turns every query
+ *   and key exactly as rope_rotate_vec does, to the bit;
  *   the whole model's gradient against central differences (Richardson's
  *   extrapolation of h = 8e-3 and 4e-3), for every encoding, for RoPE with
  *   each extension, and without the mask;
@@ -40,6 +45,7 @@
 #include <omp.h>
 #endif
 #include "check.h"
+#include <float.h>
 
 static void fill(float *x, size_t n, double scale, Rng *rng) {
     for (size_t i = 0; i < n; i++) x[i] = (float)(scale * rng_normal(rng));
@@ -95,6 +101,46 @@ static void test_alibi_bias(Check *t) {
         }
     check_true(t, worst < 3e-6, "ALiBi weights = softmax(mult q.k/sqrt(hs) - 4^-(h+1) (t-u)) over u <= t (largest error %.1e)", worst);
     free(qkv), free(o), free(a);
+}
+
+/* Why ALiBi's step costs more at T = 512 on some processors: with zero scores (q = k = 0) a weight is
+ * e^(-m d) / Z_t, and for head 0 (m = 1/4) it falls below FLT_MIN, the smallest normal float, once
+ * d/4 > ln(1/FLT_MIN) - ln Z = 87.34 - 1.51 (Z = 1/(1 - e^(-1/4)) for long rows): distances from about 344
+ * until it rounds to zero near 410.  Such subnormal weights appear in head 0 alone, only at those
+ * distances, not at all at T = 64 nor with zero slopes (NoPE's). */
+static void test_alibi_subnormals(Check *t) {
+    int NH = 4, hs = 4, C = NH * hs;
+    float slope[4], zero[4] = {0, 0, 0, 0};
+    alibi_slopes(slope, NH);
+    long count[2][2][4] = {{{0}}};             /* [T = 64, 512][ALiBi, NoPE][head] */
+    int dlo = 1 << 30, dhi = -1;
+    for (int k = 0; k < 2; k++) {
+        int T = k ? 512 : 64;
+        float *qkv = xcalloc((size_t)T * 3 * C, 4), *o = xmalloc_array((size_t)T * C, 4);
+        float *a = xmalloc_array((size_t)NH * T * T, 4);
+        for (int z = 0; z < 2; z++) {
+            pos_attention_forward(o, a, qkv, 1, T, C, NH, z ? zero : slope, 1, true);
+            for (int h = 0; h < NH; h++)
+                for (int q = 0; q < T; q++)
+                    for (int u = 0; u <= q; u++)
+                        if (fpclassify(a[((size_t)h * T + q) * T + u]) == FP_SUBNORMAL) {
+                            count[k][z][h]++;
+                            if (k && !z && h == 0) dlo = q - u < dlo ? q - u : dlo, dhi = q - u > dhi ? q - u : dhi;
+                        }
+        }
+        free(qkv), free(o), free(a);
+    }
+    double lnz = -log(1 - exp(-0.25)), first = 4 * (log(1 / (double)FLT_MIN) - lnz);
+    double last = 4 * (log(2 / (double)FLT_TRUE_MIN) - lnz);
+    check_true(t, count[1][0][0] > 0 && dlo >= (int)floor(first) && dlo <= (int)ceil(first) + 1 &&
+                      dhi >= (int)floor(last) - 1 && dhi <= (int)ceil(last),
+               "ALiBi, T = 512: head 0 has %ld subnormal weights, at distances %d..%d (predicted %.1f..%.1f)",
+               count[1][0][0], dlo, dhi, first, last);
+    long others = count[1][0][1] + count[1][0][2] + count[1][0][3], none = 0;
+    for (int h = 0; h < NH; h++) none += count[0][0][h] + count[0][1][h] + count[1][1][h];
+    check_true(t, others == 0 && none == 0,
+               "no subnormal weights in ALiBi's heads 1-3 at T = 512 (%ld), at T = 64, or with NoPE's zero slopes (%ld)",
+               others, none);
 }
 
 static void test_permutation(Check *t) {
@@ -156,6 +202,22 @@ static void test_rope(Check *t) {
     double d73 = 0;
     for (int i = 0; i < 64; i++) d73 += (double)v[i] * w[i];
     check_true(t, fabs(d73 - ref) > 1e-2, "q(7).k(3) differs from q(3).k(7): the sign of the offset matters");
+    /* rope_rotate's table of cosines and sines gives exactly what turning each vector on its own gives */
+    int B = 2, T = 9, NH = 2, hs = 8, C = NH * hs;
+    size_t n = (size_t)B * T * 3 * C;
+    float *x = xmalloc_array(n, 4), *y = xmalloc_array(n, 4), fr[4];
+    fill(x, n, 1, &r), memcpy(y, x, n * 4);
+    rope_frequencies(fr, hs, T, EXT_NONE, 1);
+    for (double sign = 1; sign >= -1; sign -= 2) {
+        rope_rotate(x, B, T, C, NH, fr, sign);
+        for (int b = 0; b < B; b++)
+            for (int p = 0; p < T; p++)
+                for (int j = 0; j < 2 * NH; j++)
+                    rope_rotate_vec(y + ((size_t)b * T + p) * 3 * C + (j / NH) * C + (j % NH) * hs, hs, p, fr, sign);
+        check_true(t, memcmp(x, y, n * 4) == 0, "rope_rotate (sign %+g) = rope_rotate_vec on every query and key, "
+                   "to the bit", sign);
+    }
+    free(x), free(y);
 }
 
 static void test_slopes_and_extensions(Check *t) {
@@ -336,14 +398,21 @@ static void test_experiments(Check *t) {
     if (co) {
         bool ok = tsv_rows(co) == 2 * NPOS;
         for (size_t i = 0; ok && i < tsv_rows(co); i++) {
-            double ms = num(t, co, i, "ms_step"), by = num(t, co, i, "pos_bytes");
-            ok &= isfinite(ms) && ms > 0 && by == 4 * (num(t, co, i, "pos_params") + num(t, co, i, "pos_state"));
+            double ms = num(t, co, i, "ms_step"), by = num(t, co, i, "pos_bytes"), T = num(t, co, i, "context");
+            double table = i % NPOS == POS_ROPE ? T * 8 : 0;   /* RoPE's cosines and sines, in double */
+            ok &= isfinite(ms) && ms > 0 && by == 4 * (num(t, co, i, "pos_params") + num(t, co, i, "pos_state") - table) +
+                                                      8 * table;
+            ok &= num(t, co, i, "rel_q1") <= num(t, co, i, "rel_step") && num(t, co, i, "rel_step") <= num(t, co, i, "rel_q3");
+            ok &= num(t, co, i, "batch") * T == num(t, co, 0, "batch") * num(t, co, 0, "context");
         }
-        check_true(t, ok, "ch09-cost: a row per encoding and length, positive times, 4 bytes a number");
+        check_true(t, ok, "ch09-cost: a row per encoding and length, the same positions a step at T and 8T, positive "
+                   "times, quartiles around the median, 4 bytes a float and 8 a double");
         check_true(t, tsv_rows(co) == 2 * NPOS && num(t, co, POS_NOPE, "rel_step") == 1 &&
                           num(t, co, POS_LEARNED, "pos_params") == 16 * 16 &&
-                          num(t, co, NPOS + POS_LEARNED, "pos_params") == 128 * 16 && num(t, co, POS_ROPE, "pos_state") == 4,
-                   "ch09-cost: NoPE is the unit; the learned table has T C numbers at T and 8T; RoPE keeps hs/2");
+                          num(t, co, NPOS + POS_LEARNED, "pos_params") == 128 * 16 &&
+                          num(t, co, POS_ROPE, "pos_state") == 4 + 16 * 8 && num(t, co, POS_ALIBI, "pos_state") == 2,
+                   "ch09-cost: NoPE is the unit; the learned table has T C numbers at T and 8T; RoPE keeps hs/2 "
+                   "frequencies and T hs cosines and sines; ALiBi H slopes");
         tsv_free(co);
     }
     /* A partial race trains the very models of the full one: RoPE's rows must agree to the digit. */
@@ -375,6 +444,7 @@ static void test_errors(Check *t) {
     expect_program(t, "ch09-positions", "race --quick --lr-grid 5 --out /tmp/test_ch09_never", 1, "--lr-grid");
     expect_program(t, "ch09-positions", "race --quick --encodings rope,rop --out /tmp/test_ch09_never", 1, "--encodings");
     expect_program(t, "ch09-positions", "race --quick --tag a/b --out /tmp/test_ch09_never", 1, "--tag");
+    expect_program(t, "ch09-positions", "cost --batch 12 --out /tmp/test_ch09_never", 1, "multiple of 8");
     check_true(t, system("test ! -e /tmp/test_ch09_never") == 0, "a refused run writes nothing");
     expect_program(t, "ch09-positions", "agree --quick --out /tmp/test_ch09_never", 1, "--device cuda");
     expect_program(t, "ch09-positions", "race --context 2", 2, "--context");
@@ -391,6 +461,7 @@ int main(void) {
 #endif
     test_attention(&t);
     test_alibi_bias(&t);
+    test_alibi_subnormals(&t);
     test_permutation(&t);
     test_sinusoid(&t);
     test_rope(&t);
