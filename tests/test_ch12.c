@@ -671,15 +671,15 @@ static void test_checkpointing(Check *t) {
 static void test_together(Check *t) {
     GptMemOptions o = {.attention = GPT_ATTENTION_FLASH, .recompute = GPT_RECOMPUTE_SEGMENTS, .segment = 1};
     bool edge = true;
-    for (double budget = 2e9; budget <= 64e9; budget *= 2) {
-        int L = deepest_that_fits(1024, 16, 8, 1024, &o, budget);
+    for (double budget = 8e9; budget <= 128e9; budget *= 2) {
+        int L = deepest_that_fits(1024, 16, 8, 1024, &o, budget, false);
         GptConfig c = {.V = 50304, .maxT = 1024, .L = L, .NH = 16, .C = 1024, .F = 4096}, n = c;
         n.L = L + 1;
-        edge &= L >= 1 && predict_step(&c, DT_BF16, 8, 1024, &o, true).total <= budget &&
-                (L == GPT_MAX_LAYERS || predict_step(&n, DT_BF16, 8, 1024, &o, true).total > budget);
+        edge &= L >= 1 && predict_step(&c, DT_BF16, 8, 1024, &o, false).total <= budget &&
+                (L == GPT_MAX_LAYERS || predict_step(&n, DT_BF16, 8, 1024, &o, false).total > budget);
     }
-    check_true(t, edge, "largest: the deepest model that fits a budget, and one block more does not (2 to 64 GB)");
-    check_true(t, deepest_that_fits(1024, 16, 8, 1024, &o, 1e6) == 0, "largest: nothing fits in a megabyte");
+    check_true(t, edge, "largest: the deepest model that fits a budget, and one block more does not (8 to 128 GB)");
+    check_true(t, deepest_that_fits(1024, 16, 8, 1024, &o, 1e6, false) == 0, "largest: nothing fits in a megabyte");
     GptConfig c = {.V = 96, .maxT = 64, .L = 6, .NH = 4, .C = 64, .F = 256};
     GptMemOptions none = {.attention = GPT_ATTENTION_PLAIN}, every = {.attention = GPT_ATTENTION_PLAIN,
                           .recompute = GPT_RECOMPUTE_SEGMENTS, .segment = 1};
