@@ -15,7 +15,9 @@ which replays the compiled forward and backward passes as CUDA graphs.  Each is
 warmed up, then STEPS steps are timed one by one with CUDA events (a
 synchronization after each, as the runtime's bench does) and the median is
 reported; then STEPS more run back to back between one pair of events, with no
-synchronization between them, and their mean is reported beside it.  MFU counts 6N + 12 L T C FLOPs per token
+synchronization between them, and their mean is reported beside it, and the
+caching allocator's peak (torch.cuda.max_memory_reserved and _allocated, from
+the first warm-up step on).  MFU counts 6N + 12 L T C FLOPs per token
 (N the parameters of the matrix products, the tied output layer included),
 as gpt.h's gpt_flops_per_token does, against the H100/H200 SXM's dense bf16
 peak of 989.4 TFLOP/s.
@@ -98,6 +100,7 @@ def bench(label, model, opt, B, warm, steps):
         opt.step()
         return loss
 
+    torch.cuda.reset_peak_memory_stats()
     t0 = time.time()
     for _ in range(warm):
         loss = step()
@@ -123,7 +126,9 @@ def bench(label, model, opt, B, warm, steps):
     mfu = tok * flops_per_token(TCTX) / PEAK
     print(f"{label:>14}  B {B:3d}  {ms:8.2f} ms/step  {tok / 1000:8.1f}k tok/s  MFU {100 * mfu:5.1f}%  "
           f"back to back {b2b:.2f} ms  (warm-up {warm_s:.1f} s, loss {float(loss):.3f})", flush=True)
-    return ms, tok, mfu, warm_s, min(times), max(times), b2b
+    # the caching allocator's peak: the bytes it held from the device (reserved) and handed out (allocated)
+    peak = (torch.cuda.max_memory_reserved() / 1e9, torch.cuda.max_memory_allocated() / 1e9)
+    return (ms, tok, mfu, warm_s, min(times), max(times), b2b) + peak
 
 
 def main():
@@ -159,12 +164,17 @@ def main():
     date = os.environ.get("BOOK_DATE", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
     with open(path + ".tmp", "w") as f:
         f.write(f"# {a.name}: PyTorch training steps on the GPT-2 small shape, eager and torch.compile\n")
-        f.write(f"# command: python3 bench/gpt2_torch.py {' '.join(sys.argv[1:])}\n")
+        args = sys.argv[1:]   # the command as a reader runs it: the data into figures/data, wherever this run wrote
+        if "--out" in args and args.index("--out") + 1 < len(args):
+            args[args.index("--out") + 1] = "figures/data"
+        f.write(f"# command: python3 bench/gpt2_torch.py {' '.join(args)}\n")
         f.write(f"# device: cuda ({torch.cuda.get_device_name()}); torch {torch.__version__}\n")
         f.write(f"# date: {date}\n# git: {os.environ.get('BOOK_GIT', 'unknown')}\n")
-        f.write("impl\tbatch\tT\tms_per_step\ttokens_per_s\tmfu\twarmup_s\tms_min\tms_max\tsteps\tms_back_to_back\n")
-        for impl, B, ms, tok, mfu, warm_s, lo, hi, b2b in rows:
-            f.write(f"{impl}\t{B}\t{TCTX}\t{ms:.3f}\t{tok:.0f}\t{mfu:.4f}\t{warm_s:.1f}\t{lo:.3f}\t{hi:.3f}\t{a.steps}\t{b2b:.3f}\n")
+        f.write("impl\tbatch\tT\tms_per_step\ttokens_per_s\tmfu\twarmup_s\tms_min\tms_max\tsteps\tms_back_to_back\t"
+                "peak_reserved_gb\tpeak_allocated_gb\n")
+        for impl, B, ms, tok, mfu, warm_s, lo, hi, b2b, res, alloc in rows:
+            f.write(f"{impl}\t{B}\t{TCTX}\t{ms:.3f}\t{tok:.0f}\t{mfu:.4f}\t{warm_s:.1f}\t{lo:.3f}\t{hi:.3f}\t{a.steps}\t"
+                    f"{b2b:.3f}\t{res:.3f}\t{alloc:.3f}\n")
     os.replace(path + ".tmp", path)
     return 0
 

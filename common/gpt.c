@@ -427,7 +427,7 @@ size_t gpt_activation_bytes_opts(const GptConfig *c, DType dt, int B, int T, con
     GptActivations scratch_acts;
     memset(&scratch_acts, 0, sizeof scratch_acts);
     Carver k = {.m = NULL, .dry = true, .a = &scratch_acts, .o = o, .segment = gpt_segment_blocks(c, o),
-                .flash = o && o->attention == GPT_ATTENTION_FLASH && gpt_flash_allowed(c, dt, gpu_available())};
+                .flash = (!o || o->attention == GPT_ATTENTION_FLASH) && gpt_flash_allowed(c, dt, gpu_available())};
     carve_activations(&k, c, dt, B, T);
     return k.bytes;
 }

@@ -157,7 +157,8 @@ typedef struct {
 } GptActivations;
 
 /* Memory options (chapter 11).  gpt_new is gpt_new_opts with every option
- * off (NULL), and nothing below changes what a model without them does.
+ * off (NULL, the same as all zero), and nothing below changes what a model
+ * without them does; zero's attention is flash where it can run (below).
  *
  * arena: the activations come from one arena (tensor.h; gpu_arena_new on a
  * GPU) sized for the whole step: the batch, the backward scratch and the
@@ -181,11 +182,14 @@ typedef struct {
     int segment;            /* GPT_RECOMPUTE_SEGMENTS: blocks a segment (0: the integer nearest sqrt(L)) */
 } GptMemOptions;
 
-/* attention (chapter 12).  GPT_ATTENTION_PLAIN, the default: chapter 8's
- * batched GEMMs, which keep every head's T x T probabilities (att) for the
- * backward pass.  GPT_ATTENTION_FLASH: gpu.h's flash attention (version 3)
- * where the model allows it, gpt_flash_allowed, and the plain path where it
- * does not; Gpt.flash says which was taken.  A flash block keeps the
+/* attention (chapter 12).  GPT_ATTENTION_FLASH, the default (zero, and
+ * gpt_new's): gpu.h's flash attention (version 3) where the model allows it,
+ * gpt_flash_allowed (a GPU, bf16 or f16, head size 64 or 128), and the plain
+ * path where it does not; Gpt.flash says which was taken.
+ * GPT_ATTENTION_PLAIN: chapter 8's batched GEMMs everywhere, which keep
+ * every head's T x T probabilities (att) for the backward pass (chapter 11
+ * measures this path, and the tests that need its bit-for-bit behaviour on
+ * a GPU ask for it by name).  A flash block keeps the
  * log-sum-exp of each head and row (f32) instead of att, and the step's
  * scratch is flash_backward_scratch_bytes instead of attention_scratch_bytes.
  * Flash's backward pass adds dQ atomically: its gradients are not the same
@@ -206,7 +210,7 @@ typedef struct {
  * the gradients are the same bits (the plain attention) or the same to
  * flash's rounding.  Not with the arena (refused: its stack of blocks is
  * the NONE layout). */
-enum { GPT_ATTENTION_PLAIN, GPT_ATTENTION_FLASH };
+enum { GPT_ATTENTION_FLASH, GPT_ATTENTION_PLAIN };
 enum { GPT_RECOMPUTE_NONE, GPT_RECOMPUTE_SELECTIVE, GPT_RECOMPUTE_SEGMENTS };
 /* flash attention can run this model: a GPU, dtype bf16 or f16, head size 64 or 128 */
 bool gpt_flash_allowed(const GptConfig *c, DType dt, bool gpu);

@@ -666,9 +666,49 @@ static void test_checkpointing(Check *t) {
     check_true(t, exact, "the calculator predicts the runtime's activation bytes exactly, every policy (CPU)");
 }
 
+/* All of it together: the search for the largest model stops where the calculator says the
+ * next block no longer fits; the FLOPs recomputation adds; the fast fill keeps gpt_init's rules */
+static void test_together(Check *t) {
+    GptMemOptions o = {.attention = GPT_ATTENTION_FLASH, .recompute = GPT_RECOMPUTE_SEGMENTS, .segment = 1};
+    bool edge = true;
+    for (double budget = 8e9; budget <= 128e9; budget *= 2) {
+        int L = deepest_that_fits(1024, 16, 8, 1024, &o, budget, false);
+        GptConfig c = {.V = 50304, .maxT = 1024, .L = L, .NH = 16, .C = 1024, .F = 4096}, n = c;
+        n.L = L + 1;
+        edge &= L >= 1 && predict_step(&c, DT_BF16, 8, 1024, &o, false).total <= budget &&
+                (L == GPT_MAX_LAYERS || predict_step(&n, DT_BF16, 8, 1024, &o, false).total > budget);
+    }
+    check_true(t, edge, "largest: the deepest model that fits a budget, and one block more does not (8 to 128 GB)");
+    check_true(t, deepest_that_fits(1024, 16, 8, 1024, &o, 1e6, false) == 0, "largest: nothing fits in a megabyte");
+    GptConfig c = {.V = 96, .maxT = 64, .L = 6, .NH = 4, .C = 64, .F = 256};
+    GptMemOptions none = {.attention = GPT_ATTENTION_PLAIN}, every = {.attention = GPT_ATTENTION_PLAIN,
+                          .recompute = GPT_RECOMPUTE_SEGMENTS, .segment = 1};
+    double block = 24.0 * 64 * 64 + 4.0 * 32 * 64;
+    check_close(t, recomputed_flop_share(&c, DT_F32, 32, &none), 0, 0, 0, "together: no recomputation adds no FLOPs");
+    check_close(t, recomputed_flop_share(&c, DT_F32, 32, &every), 5 * block / gpt_flops_per_token(&c, 32), 1e-12, 0,
+                "together: every block a segment recomputes the forward pass of L - 1 blocks");
+    Gpt *shape = gpt_new(&c, NULL, DT_F32, 1, 1), *ref = gpt_new(&c, NULL, DT_F32, 1, 1);
+    gpt_init(ref, 3);
+    float *h = xcalloc(shape->nparams, sizeof *h), *want = xcalloc(shape->nparams, sizeof *want);
+    fill_params_quickly(shape, h, 3);
+    gpt_get_params(ref, want);
+    bool same_rules = true, varied = false;
+    for (size_t i = 0; i < shape->ntensors; i++) {
+        const GptTensorInfo *ti = &shape->info[i];
+        for (size_t j = 0; j < ti->numel; j++) {
+            float a = h[ti->offset + j], b = want[ti->offset + j];
+            if (ti->ndim == 2) same_rules &= fabsf(a) < 0.2f && a != 0, varied |= j > 0 && a != h[ti->offset + j - 1];
+            else same_rules &= a == b;
+        }
+    }
+    check_true(t, same_rules && varied, "fill_params_quickly: gains 1, biases 0 as gpt_init; weights small, nonzero, varied");
+    free(h), free(want), gpt_free(shape), gpt_free(ref);
+}
+
 int main(void) {
     Check t;
     check_init(&t, "ch12");
+    test_together(&t);
     test_checkpointing(&t);
     test_online(&t);
     test_io(&t);
@@ -693,5 +733,7 @@ int main(void) {
     expect_program(&t, "ch12-memopt", "nonsense", 2, "nonsense");
     expect_program(&t, "ch12-memopt", "precision", 1, "--device cuda");
     expect_program(&t, "ch12-memopt", "precision --steps -3", 2, "--steps");
+    expect_program(&t, "ch12-memopt", "together", 1, "--device cuda");
+    expect_program(&t, "ch12-memopt", "largest", 1, "--device cuda");
     return check_summary(&t);
 }

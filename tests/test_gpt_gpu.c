@@ -147,8 +147,8 @@ static float grads_of(Gpt *m, const float *h, const int32_t *tok, const int32_t 
 static void test_flash(Check *t, Gpu *g, DType dt, int NH) {
     GptConfig c = {.V = 96, .maxT = 128, .L = 2, .NH = NH, .C = 128, .F = 512};
     int B = 3, T = 100, N = B * T, hs = c.C / NH;
-    GptMemOptions fo = {.attention = GPT_ATTENTION_FLASH};
-    Gpt *cpu = gpt_new(&c, NULL, DT_F32, B, T), *plain = gpt_new(&c, g, dt, B, T), *flash = gpt_new_opts(&c, g, dt, B, T, &fo);
+    GptMemOptions fo = {.attention = GPT_ATTENTION_FLASH}, po = {.attention = GPT_ATTENTION_PLAIN};
+    Gpt *cpu = gpt_new(&c, NULL, DT_F32, B, T), *plain = gpt_new_opts(&c, g, dt, B, T, &po), *flash = gpt_new_opts(&c, g, dt, B, T, &fo);
     const char *name = dt == DT_BF16 ? "bf16" : "f16";
     double bound = dt == DT_BF16 ? 1e-1 : 2e-2;   /* gradients, normwise per tensor (bf16: as above; f16 3 bits finer) */
     check_true(t, flash->flash && !plain->flash, "%s hs %d: the flash option takes the flash path", name, hs);
