@@ -524,6 +524,56 @@ static void test_one_artifact(Check *t) {
     free(woven), free(runtime);
 }
 
+/* The fragment layouts of the tensor-core version: the four claims of the
+ * ldmatrix paragraph as compositions, each operand's cells owned once, and
+ * the figure's tile sizes as flash.cu has them. */
+static void test_fragments(Check *t) {
+    int bad[4] = {0}, owner_a[16][16] = {{0}}, owner_b[16][8] = {{0}}, owner_c[16][8] = {{0}};
+    for (int l = 0; l < 32; l++)
+        for (int i = 0; i < 4; i++)
+            for (int h = 0; h < 2; h++) {
+                int r, c, r2, c2;
+                frag_a(l, i, h, &r, &c);
+                owner_a[r][c]++;
+                ldmatrix_element(false, false, l, i, h, &r2, &c2);   /* down: a row-major piece is A */
+                bad[0] += r2 != r || c2 != c;
+                ldmatrix_element(true, true, l, i, h, &r2, &c2);     /* across, .trans: a transposed piece is A */
+                bad[1] += r2 != c || c2 != r;
+                frag_b(l, i % 2, h, &r, &c);                         /* n tile i / 2 of a 16-wide B */
+                if (i < 2) owner_b[r][c]++;
+                ldmatrix_element(false, true, l, i, h, &r2, &c2);    /* down, .trans: rows of B as rows */
+                bad[2] += r2 != r || c2 != c + 8 * (i / 2);
+                ldmatrix_element(true, false, l, i, h, &r2, &c2);    /* across: columns of B as rows */
+                bad[3] += r2 != c + 8 * (i / 2) || c2 != r;
+                if (h == 0) frag_c(l, i, &r, &c), owner_c[r][c]++;
+            }
+    check_true(t, bad[0] == 0 && bad[1] == 0, "ldmatrix down = A fragment, across .trans = A of the transpose (%d, %d wrong)",
+               bad[0], bad[1]);
+    check_true(t, bad[2] == 0 && bad[3] == 0, "ldmatrix down .trans and across = two B fragments (%d, %d wrong)", bad[2],
+               bad[3]);
+    bool once = true, c_is_a = true;
+    for (int r = 0; r < 16; r++)
+        for (int c = 0; c < 16; c++) once &= owner_a[r][c] == 1 && (c >= 8 || (owner_b[r][c] == 1 && owner_c[r][c] == 1));
+    check_true(t, once, "every element of A, B and C is held by exactly one lane and register");
+    for (int l = 0; l < 32; l++)    /* C of two 16x8 tiles side by side is A's layout, lane for lane */
+        for (int i = 0; i < 4; i++)
+            for (int h = 0; h < 2; h++) {
+                int ra, ca, rc, cc;
+                frag_a(l, i, h, &ra, &ca);
+                frag_c(l, 2 * (i % 2) + h, &rc, &cc);
+                c_is_a &= ra == rc && ca == cc + 8 * (i / 2);
+            }
+    check_true(t, c_is_a, "C's registers of two adjacent 16x8 tiles are A's registers of one 16x16 tile");
+    size_t n = 0;
+    char *src = slurp("common/gpu/flash.cu", &n), want[3][96];
+    snprintf(want[0], sizeof want[0], "#define V1_BR %d ", LAYOUT_V1_BR);
+    snprintf(want[1], sizeof want[1], "flash2_forward<T, 64, %d, 1, true>", LAYOUT_NW);
+    snprintf(want[2], sizeof want[2], "flash2_forward<T, 64, %d, 2, true>", LAYOUT_NW);
+    check_true(t, src && strstr(src, want[0]) && strstr(src, want[1]) && strstr(src, want[2]),
+               "ch12-threads' tile sizes are flash.cu's (V1_BR %d, %d warps, MT 1 and 2)", LAYOUT_V1_BR, LAYOUT_NW);
+    free(src);
+}
+
 static void test_experiments(Check *t) {
     char dir[] = "/tmp/test-ch12-XXXXXX";
     if (!mkdtemp(dir)) die("cannot make a temporary directory");
@@ -572,6 +622,22 @@ static void test_experiments(Check *t) {
                   num(t, fm, i, "min_subnormal") == num(t, fm, i, "min_subnormal_decoded");
         check_true(t, ok, "ch12-formats: 3 formats, formula = decoded bits");
         tsv_free(fm);
+    }
+    TsvTable *th = load(t, dir, "ch12-threads");
+    if (th) {
+        bool ok = tsv_rows(th) == 3 * 256;
+        for (size_t i = 0; i < tsv_rows(th); i++)
+            ok &= num(t, th, i, "block") * num(t, th, i, "rows_per_block") +
+                      num(t, th, i, "warp") * num(t, th, i, "rows_per_warp") <= num(t, th, i, "row") &&
+                  num(t, th, i, "row") < num(t, th, i, "block") * num(t, th, i, "rows_per_block") +
+                                             (num(t, th, i, "warp") + 1) * num(t, th, i, "rows_per_warp");
+        check_true(t, ok, "ch12-threads: 3 x 256 rows, each inside its block's warp's range");
+        tsv_free(th);
+    }
+    TsvTable *fr = load(t, dir, "ch12-fragments");
+    if (fr) {
+        check_true(t, tsv_rows(fr) == 256 + 128 + 128 + 2 * 256, "ch12-fragments: A, B, C and two 16 x 16 orders");
+        tsv_free(fr);
     }
     TsvTable *tl = load(t, dir, "ch12-tiles");
     if (tl) {
@@ -685,6 +751,7 @@ int main(void) {
     test_master(&t);
     test_scaled_cpu(&t);
     test_one_artifact(&t);
+    test_fragments(&t);
     test_experiments(&t);
     expect_program(&t, "ch12-memopt", "check", 1, "--device cuda");
     expect_program(&t, "ch12-memopt", "io --device cuda", 1, "io runs on the CPU only");
