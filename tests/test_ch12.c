@@ -39,6 +39,7 @@
  * then runs the CPU experiments in --quick mode into a temporary directory,
  * checks the files they write, and checks the program's one-line errors.
  * Run from the repository root (make test does). */
+#include <unistd.h>
 #include <float.h>
 
 #include "memopt.c"
@@ -524,6 +525,68 @@ static void test_one_artifact(Check *t) {
     free(woven), free(runtime);
 }
 
+/* Exercise 8's scaler, with a floor of 1 and a ceiling of 2^24. */
+static bool scaler_update_floored(LossScaler *s, bool finite) {
+    if (!finite) {
+        if (s->scale > 1) s->scale /= 2;
+        s->clean = 0, s->skipped++;
+        return false;
+    }
+    if (++s->clean == s->interval) {
+        if (s->scale < 0x1p24f) s->scale *= 2;
+        s->clean = 0;
+    }
+    return true;
+}
+
+/* Exercises 8, 10, 11 and 12: the numbers their solutions give. */
+static void test_exercise_mixed_ckpt(Check *t) {
+    LossScaler f = scaler_new(65536, 200), e = scaler_new(65536, 200);
+    int to_one = 0;
+    while (f.scale > 1) scaler_update_floored(&f, false), to_one++;
+    for (int i = 0; i < 100; i++) scaler_update_floored(&f, false);
+    check_true(t, to_one == 16 && f.scale == 1 && f.skipped == 116 && e.scale == 65536 && e.skipped == 0,
+               "ex 8: the floored scaler reaches 1 in 16 overflows and stays, every step skipped; no calls, nothing moves");
+    LossScaler g = scaler_new(65536, 1);
+    for (int i = 0; i < 40; i++) scaler_update_floored(&g, true);
+    LossScaler u = scaler_new(65536, 200);
+    for (int i = 0; i < 165; i++) scaler_update(&u, false);
+    bool last_subnormal = u.scale == 0x1p-149f;
+    scaler_update(&u, false);
+    check_true(t, g.scale == 0x1p24f && last_subnormal && u.scale == 0,
+               "ex 8: the ceiling holds at 2^24; without a floor 165 halvings leave 2^-149 and the 166th 0");
+    GptConfig g2 = gpt2_small_config(50304);
+    double b = block_bytes(&g2, DT_BF16, 16, 1024, true), cb = output_bytes(&g2, DT_BF16, 16, 1024);
+    const int ks[6] = {1, 2, 3, 4, 6, 12}, rec[6] = {11, 10, 9, 8, 6, 0};
+    const double mc[6] = {27.04, 37.08, 51.12, 66.17, 97.25, 192.50};
+    bool ten = true;
+    for (int i = 0; i < 6; i++)
+        ten &= fabs(segments_bytes(12, ks[i], b, cb) / cb - mc[i]) < 0.01 && recomputed_blocks(12, ks[i]) == rec[i];
+    GptConfig one = {.V = 11, .maxT = 8, .L = 1, .NH = 2, .C = 8, .F = 12}, five = one;
+    five.L = 5;
+    GptMemOptions o3 = {.recompute = GPT_RECOMPUTE_SEGMENTS, .segment = 3}, o7 = o3;
+    o7.segment = 7;
+    check_true(t, ten && gpt_segment_blocks(&one, &o3) == 1 && gpt_segment_blocks(&five, &o7) == 5,
+               "ex 10: M(k)/c = 27.0 ... 192.5 and R = 11 ... 0 at L = 12; k is clamped to L (L = 1, k = 3; L = 5, k = 7)");
+    double r = cheap_bytes(&g2, DT_BF16, 16, 1024);
+    bool saving = r == 150994944.0;
+    for (int k = 1; k <= 12; k++) {
+        double combined = k * (b - r) + r + ((12 + k - 1) / k - 1) * cb;
+        saving &= fabs(segments_bytes(12, k, b, cb) - combined - (k - 1) * r) < 1;
+    }
+    check_true(t, saving && fabs(2 * r / 1e9 - 0.30) < 0.005,
+               "ex 11: r = 150,994,944; segments without the cheap three save (k - 1) r, 0.30 GB at k = 3");
+    double bp = block_bytes(&g2, DT_BF16, 16, 1024, false), b4 = block_bytes(&g2, DT_BF16, 16, 4096, false),
+           c4 = output_bytes(&g2, DT_BF16, 16, 4096);
+    double m3 = segments_bytes(384, 3, bp, cb) / cb, m4 = segments_bytes(384, 4, bp, cb) / cb;
+    check_true(t, best_segment(384, bp, cb) == 3 && m4 - m3 > 0 && m4 - m3 < 0.02 && fabs(384 * cb / bp - 11.996) < 0.001 &&
+                  fabs(best_segment_continuous(384, bp, cb) - 3.46) < 0.005,
+               "ex 12: at L = 384 three beats four by %.3f c, since L c/b = %.3f is just under 3 * 4", m4 - m3, 384 * cb / bp);
+    check_true(t, fabs(b4 / c4 - 80.01) < 0.005 && best_segment(160, b4, c4) == 1 && best_segment(161, b4, c4) == 1 &&
+                  best_segment(162, b4, c4) == 2,
+               "ex 12: at T = 4,096 b/c = %.2f, and segments of two first pay at L = 162", b4 / c4);
+}
+
 /* The fragment layouts of the tensor-core version: the four claims of the
  * ldmatrix paragraph as compositions, each operand's cells owned once, and
  * the figure's tile sizes as flash.cu has them. */
@@ -581,6 +644,10 @@ static void test_experiments(Check *t) {
     quick_common(&r.c, "test_ch12", dir);
     check_true(t, run_all_experiments("ch12-memopt", COMMANDS, sizeof COMMANDS / sizeof COMMANDS[0], &r) == 0,
                "every experiment of all runs in --quick mode");
+    char ckpath[64];
+    snprintf(ckpath, sizeof ckpath, "%s/ch12-ckpt.tsv", dir);
+    check_true(t, access(ckpath, F_OK) != 0, "all writes no ch12-ckpt.tsv: the GPU's data survive make ch12-figures");
+    check_true(t, experiment_ckpt(&r) == 0, "ckpt runs on the CPU by name, --quick");
     TsvTable *io = load(t, dir, "ch12-io");
     if (io) {
         bool ok = tsv_rows(io) == 9;
@@ -752,6 +819,7 @@ int main(void) {
     test_scaled_cpu(&t);
     test_one_artifact(&t);
     test_fragments(&t);
+    test_exercise_mixed_ckpt(&t);
     test_experiments(&t);
     expect_program(&t, "ch12-memopt", "check", 1, "--device cuda");
     expect_program(&t, "ch12-memopt", "io --device cuda", 1, "io runs on the CPU only");
@@ -760,5 +828,6 @@ int main(void) {
     expect_program(&t, "ch12-memopt", "nonsense", 2, "nonsense");
     expect_program(&t, "ch12-memopt", "precision", 1, "--device cuda");
     expect_program(&t, "ch12-memopt", "precision --steps -3", 2, "--steps");
+    expect_program(&t, "ch12-memopt", "precision --steps 2", 1, "--steps 2 is too few");
     return check_summary(&t);
 }
