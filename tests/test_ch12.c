@@ -447,6 +447,8 @@ static void test_scaler(Check *t) {
     for (int i = 0; i < 1000; i++) skipped += !scaler_update(&q, q.scale < 4096);   /* overflow above 2^12 */
     check_true(t, q.scale <= 4096 && q.skipped == skipped && skipped <= 1000 / 100,
                "against a ceiling, at most one skipped step per growth interval (%d in 1000)", skipped);
+    check_true(t, skipped == (1000 - 1 - 200) / 101 + 1,
+               "and exactly one per N_g + 1 = 101 steps after the first 200 climb to the ceiling (%d)", skipped);
 }
 
 static void test_master(Check *t) {
