@@ -34,13 +34,18 @@
  *   minimizes the continuous form; the best segment switches to two above
  *   2b/c; the runtime recomputes floor((L-1)/k) k blocks; the calculator
  *   equals the runtime's count;
+ *   exercises 8, 10, 11 and 12: the floored scaler, M(k)/c and R(k), the
+ *   clamp of k, the combined policy's saving, the integer optimum at 384;
+ *   the tensor-core fragments: ldmatrix's two address orders, with and
+ *   without .trans, deliver the A and B fragments the prose says; C of two
+ *   16x8 tiles is A of one 16x16; the figures' tile sizes are flash.cu's;
  *   common/gpu/flash.cu is byte-identical to the chapter's tangled
  *   build/12-memopt/flash.cu.in;
  * then runs the CPU experiments in --quick mode into a temporary directory,
  * checks the files they write, and checks the program's one-line errors.
  * Run from the repository root (make test does). */
-#include <unistd.h>
 #include <float.h>
+#include <unistd.h>
 
 #include "memopt.c"
 
