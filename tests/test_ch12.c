@@ -34,12 +34,18 @@
  *   minimizes the continuous form; the best segment switches to two above
  *   2b/c; the runtime recomputes floor((L-1)/k) k blocks; the calculator
  *   equals the runtime's count;
+ *   exercises 8, 10, 11 and 12: the floored scaler, M(k)/c and R(k), the
+ *   clamp of k, the combined policy's saving, the integer optimum at 384;
+ *   the tensor-core fragments: ldmatrix's two address orders, with and
+ *   without .trans, deliver the A and B fragments the prose says; C of two
+ *   16x8 tiles is A of one 16x16; the figures' tile sizes are flash.cu's;
  *   common/gpu/flash.cu is byte-identical to the chapter's tangled
  *   build/12-memopt/flash.cu.in;
  * then runs the CPU experiments in --quick mode into a temporary directory,
  * checks the files they write, and checks the program's one-line errors.
  * Run from the repository root (make test does). */
 #include <float.h>
+#include <unistd.h>
 
 #include "memopt.c"
 
@@ -446,6 +452,8 @@ static void test_scaler(Check *t) {
     for (int i = 0; i < 1000; i++) skipped += !scaler_update(&q, q.scale < 4096);   /* overflow above 2^12 */
     check_true(t, q.scale <= 4096 && q.skipped == skipped && skipped <= 1000 / 100,
                "against a ceiling, at most one skipped step per growth interval (%d in 1000)", skipped);
+    check_true(t, skipped == (1000 - 1 - 200) / 101 + 1,
+               "and exactly one per N_g + 1 = 101 steps after the first 200 climb to the ceiling (%d)", skipped);
 }
 
 static void test_master(Check *t) {
@@ -524,6 +532,118 @@ static void test_one_artifact(Check *t) {
     free(woven), free(runtime);
 }
 
+/* Exercise 8's scaler, with a floor of 1 and a ceiling of 2^24. */
+static bool scaler_update_floored(LossScaler *s, bool finite) {
+    if (!finite) {
+        if (s->scale > 1) s->scale /= 2;
+        s->clean = 0, s->skipped++;
+        return false;
+    }
+    if (++s->clean == s->interval) {
+        if (s->scale < 0x1p24f) s->scale *= 2;
+        s->clean = 0;
+    }
+    return true;
+}
+
+/* Exercises 8, 10, 11 and 12: the numbers their solutions give. */
+static void test_exercise_mixed_ckpt(Check *t) {
+    LossScaler f = scaler_new(65536, 200), e = scaler_new(65536, 200);
+    int to_one = 0;
+    while (f.scale > 1) scaler_update_floored(&f, false), to_one++;
+    for (int i = 0; i < 100; i++) scaler_update_floored(&f, false);
+    check_true(t, to_one == 16 && f.scale == 1 && f.skipped == 116 && e.scale == 65536 && e.skipped == 0,
+               "ex 8: the floored scaler reaches 1 in 16 overflows and stays, every step skipped; no calls, nothing moves");
+    LossScaler g = scaler_new(65536, 1);
+    for (int i = 0; i < 40; i++) scaler_update_floored(&g, true);
+    LossScaler u = scaler_new(65536, 200);
+    for (int i = 0; i < 165; i++) scaler_update(&u, false);
+    bool last_subnormal = u.scale == 0x1p-149f;
+    scaler_update(&u, false);
+    check_true(t, g.scale == 0x1p24f && last_subnormal && u.scale == 0,
+               "ex 8: the ceiling holds at 2^24; without a floor 165 halvings leave 2^-149 and the 166th 0");
+    GptConfig g2 = gpt2_small_config(50304);
+    double b = block_bytes(&g2, DT_BF16, 16, 1024, true), cb = output_bytes(&g2, DT_BF16, 16, 1024);
+    const int ks[6] = {1, 2, 3, 4, 6, 12}, rec[6] = {11, 10, 9, 8, 6, 0};
+    const double mc[6] = {27.04, 37.08, 51.12, 66.17, 97.25, 192.50};
+    bool ten = true;
+    for (int i = 0; i < 6; i++)
+        ten &= fabs(segments_bytes(12, ks[i], b, cb) / cb - mc[i]) < 0.01 && recomputed_blocks(12, ks[i]) == rec[i];
+    GptConfig one = {.V = 11, .maxT = 8, .L = 1, .NH = 2, .C = 8, .F = 12}, five = one;
+    five.L = 5;
+    GptMemOptions o3 = {.recompute = GPT_RECOMPUTE_SEGMENTS, .segment = 3}, o7 = o3;
+    o7.segment = 7;
+    check_true(t, ten && gpt_segment_blocks(&one, &o3) == 1 && gpt_segment_blocks(&five, &o7) == 5,
+               "ex 10: M(k)/c = 27.0 ... 192.5 and R = 11 ... 0 at L = 12; k is clamped to L (L = 1, k = 3; L = 5, k = 7)");
+    double r = cheap_bytes(&g2, DT_BF16, 16, 1024);
+    bool saving = r == 150994944.0;
+    for (int k = 1; k <= 12; k++) {
+        double combined = k * (b - r) + r + ((12 + k - 1) / k - 1) * cb;
+        saving &= fabs(segments_bytes(12, k, b, cb) - combined - (k - 1) * r) < 1;
+    }
+    check_true(t, saving && fabs(2 * r / 1e9 - 0.30) < 0.005,
+               "ex 11: r = 150,994,944; segments without the cheap three save (k - 1) r, 0.30 GB at k = 3");
+    double bp = block_bytes(&g2, DT_BF16, 16, 1024, false), b4 = block_bytes(&g2, DT_BF16, 16, 4096, false),
+           c4 = output_bytes(&g2, DT_BF16, 16, 4096);
+    double m3 = segments_bytes(384, 3, bp, cb) / cb, m4 = segments_bytes(384, 4, bp, cb) / cb;
+    check_true(t, best_segment(384, bp, cb) == 3 && m4 - m3 > 0 && m4 - m3 < 0.02 && fabs(384 * cb / bp - 11.996) < 0.001 &&
+                  fabs(best_segment_continuous(384, bp, cb) - 3.46) < 0.005,
+               "ex 12: at L = 384 three beats four by %.3f c, since L c/b = %.3f is just under 3 * 4", m4 - m3, 384 * cb / bp);
+    check_true(t, fabs(b4 / c4 - 80.01) < 0.005 && best_segment(160, b4, c4) == 1 && best_segment(161, b4, c4) == 1 &&
+                  best_segment(162, b4, c4) == 2,
+               "ex 12: at T = 4,096 b/c = %.2f, and segments of two first pay at L = 162", b4 / c4);
+}
+
+/* The fragment layouts of the tensor-core version: the four claims of the
+ * ldmatrix paragraph as compositions, each operand's cells owned once, and
+ * the figure's tile sizes as flash.cu has them. */
+static void test_fragments(Check *t) {
+    int bad[4] = {0}, owner_a[16][16] = {{0}}, owner_b[16][8] = {{0}}, owner_c[16][8] = {{0}};
+    for (int l = 0; l < 32; l++)
+        for (int i = 0; i < 4; i++)
+            for (int h = 0; h < 2; h++) {
+                int r, c, r2, c2;
+                frag_a(l, i, h, &r, &c);
+                owner_a[r][c]++;
+                ldmatrix_element(false, false, l, i, h, &r2, &c2);   /* down: a row-major piece is A */
+                bad[0] += r2 != r || c2 != c;
+                ldmatrix_element(true, true, l, i, h, &r2, &c2);     /* across, .trans: a transposed piece is A */
+                bad[1] += r2 != c || c2 != r;
+                frag_b(l, i % 2, h, &r, &c);                         /* n tile i / 2 of a 16-wide B */
+                if (i < 2) owner_b[r][c]++;
+                ldmatrix_element(false, true, l, i, h, &r2, &c2);    /* down, .trans: rows of B as rows */
+                bad[2] += r2 != r || c2 != c + 8 * (i / 2);
+                ldmatrix_element(true, false, l, i, h, &r2, &c2);    /* across: columns of B as rows */
+                bad[3] += r2 != c + 8 * (i / 2) || c2 != r;
+                if (h == 0) frag_c(l, i, &r, &c), owner_c[r][c]++;
+            }
+    check_true(t, bad[0] == 0 && bad[1] == 0, "ldmatrix down = A fragment, across .trans = A of the transpose (%d, %d wrong)",
+               bad[0], bad[1]);
+    check_true(t, bad[2] == 0 && bad[3] == 0, "ldmatrix down .trans and across = two B fragments (%d, %d wrong)", bad[2],
+               bad[3]);
+    bool once = true, c_is_a = true;
+    for (int r = 0; r < 16; r++)
+        for (int c = 0; c < 16; c++) once &= owner_a[r][c] == 1 && (c >= 8 || (owner_b[r][c] == 1 && owner_c[r][c] == 1));
+    check_true(t, once, "every element of A, B and C is held by exactly one lane and register");
+    for (int l = 0; l < 32; l++)    /* C of two 16x8 tiles side by side is A's layout, lane for lane */
+        for (int i = 0; i < 4; i++)
+            for (int h = 0; h < 2; h++) {
+                int ra, ca, rc, cc;
+                frag_a(l, i, h, &ra, &ca);
+                frag_c(l, 2 * (i % 2) + h, &rc, &cc);
+                c_is_a &= ra == rc && ca == cc + 8 * (i / 2);
+            }
+    check_true(t, c_is_a, "C's registers of two adjacent 16x8 tiles are A's registers of one 16x16 tile");
+    size_t n = 0;
+    char *src = slurp("common/gpu/flash.cu", &n), want[3][96];
+    snprintf(want[0], sizeof want[0], "#define V1_BR %d ", LAYOUT_V1_BR);
+    snprintf(want[1], sizeof want[1], "flash2_forward<T, 64, %d, 1, true>", LAYOUT_NW);
+    snprintf(want[2], sizeof want[2], "flash2_forward<T, 64, %d, 2, true>", LAYOUT_NW);
+    check_true(t, src && strstr(src, want[0]) && strstr(src, want[1]) && strstr(src, want[2]),
+               "ch12-threads' tile sizes are flash.cu's (V1_BR %d, %d warps, MT 1 and 2)", LAYOUT_V1_BR, LAYOUT_NW);
+    free(src);
+}
+
 static void test_experiments(Check *t) {
     char dir[] = "/tmp/test-ch12-XXXXXX";
     if (!mkdtemp(dir)) die("cannot make a temporary directory");
@@ -531,6 +651,10 @@ static void test_experiments(Check *t) {
     quick_common(&r.c, "test_ch12", dir);
     check_true(t, run_all_experiments("ch12-memopt", COMMANDS, sizeof COMMANDS / sizeof COMMANDS[0], &r) == 0,
                "every experiment of all runs in --quick mode");
+    char ckpath[64];
+    snprintf(ckpath, sizeof ckpath, "%s/ch12-ckpt.tsv", dir);
+    check_true(t, access(ckpath, F_OK) != 0, "all writes no ch12-ckpt.tsv: the GPU's data survive make ch12-figures");
+    check_true(t, experiment_ckpt(&r) == 0, "ckpt runs on the CPU by name, --quick");
     TsvTable *io = load(t, dir, "ch12-io");
     if (io) {
         bool ok = tsv_rows(io) == 9;
@@ -572,6 +696,22 @@ static void test_experiments(Check *t) {
                   num(t, fm, i, "min_subnormal") == num(t, fm, i, "min_subnormal_decoded");
         check_true(t, ok, "ch12-formats: 3 formats, formula = decoded bits");
         tsv_free(fm);
+    }
+    TsvTable *th = load(t, dir, "ch12-threads");
+    if (th) {
+        bool ok = tsv_rows(th) == 3 * 256;
+        for (size_t i = 0; i < tsv_rows(th); i++)
+            ok &= num(t, th, i, "block") * num(t, th, i, "rows_per_block") +
+                      num(t, th, i, "warp") * num(t, th, i, "rows_per_warp") <= num(t, th, i, "row") &&
+                  num(t, th, i, "row") < num(t, th, i, "block") * num(t, th, i, "rows_per_block") +
+                                             (num(t, th, i, "warp") + 1) * num(t, th, i, "rows_per_warp");
+        check_true(t, ok, "ch12-threads: 3 x 256 rows, each inside its block's warp's range");
+        tsv_free(th);
+    }
+    TsvTable *fr = load(t, dir, "ch12-fragments");
+    if (fr) {
+        check_true(t, tsv_rows(fr) == 256 + 128 + 128 + 2 * 256, "ch12-fragments: A, B, C and two 16 x 16 orders");
+        tsv_free(fr);
     }
     TsvTable *tl = load(t, dir, "ch12-tiles");
     if (tl) {
@@ -725,6 +865,8 @@ int main(void) {
     test_master(&t);
     test_scaled_cpu(&t);
     test_one_artifact(&t);
+    test_fragments(&t);
+    test_exercise_mixed_ckpt(&t);
     test_experiments(&t);
     expect_program(&t, "ch12-memopt", "check", 1, "--device cuda");
     expect_program(&t, "ch12-memopt", "io --device cuda", 1, "io runs on the CPU only");
@@ -735,5 +877,6 @@ int main(void) {
     expect_program(&t, "ch12-memopt", "precision --steps -3", 2, "--steps");
     expect_program(&t, "ch12-memopt", "together", 1, "--device cuda");
     expect_program(&t, "ch12-memopt", "largest", 1, "--device cuda");
+    expect_program(&t, "ch12-memopt", "precision --steps 2", 1, "--steps 2 is too few");
     return check_summary(&t);
 }
