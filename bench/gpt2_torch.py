@@ -5,9 +5,12 @@ baseline of chapter 8's bench (build/bin/ch08-transformer bench --device cuda).
 The same model as common/gpt.h, written the usual way: GPT-2 small (12 blocks,
 12 heads, C 768, F 3072, tied embeddings, tanh GELU, pre-LN), vocabulary
 50304, batches of B x 1024 random tokens; f32 parameters and gradients,
-activations in bf16 under autocast, attention by
-torch.nn.functional.scaled_dot_product_attention (causal; PyTorch picks its
-flash kernel), fused AdamW (lr 6e-4, betas 0.9/0.95, weight decay 0.1 on the
+the matrix products and attention in bf16 under autocast, which keeps the
+layer norms and the loss in f32 (the bf16 logits are upcast for the loss),
+attention by torch.nn.functional.scaled_dot_product_attention (causal;
+PyTorch picks one of its fused backends, flash or cuDNN or memory-efficient,
+and the kernels one profiled step launched are recorded as sdpa_backend),
+fused AdamW (lr 6e-4, betas 0.9/0.95, weight decay 0.1 on the
 matrices), the gradient clipped to norm 1.  One step is zero_grad, forward,
 loss, backward, clip, step.  Timed twice: eager, and torch.compile'd (default
 mode), and with --cudagraphs also torch.compile(mode="reduce-overhead"),
@@ -121,14 +124,38 @@ def bench(label, model, opt, B, warm, steps):
     e.record()
     e.synchronize()
     b2b = s.elapsed_time(e) / steps
+    backend = sdpa_backend(step)
     ms = statistics.median(times)
     tok = B * TCTX / (ms / 1000)
     mfu = tok * flops_per_token(TCTX) / PEAK
     print(f"{label:>14}  B {B:3d}  {ms:8.2f} ms/step  {tok / 1000:8.1f}k tok/s  MFU {100 * mfu:5.1f}%  "
-          f"back to back {b2b:.2f} ms  (warm-up {warm_s:.1f} s, loss {float(loss):.3f})", flush=True)
+          f"back to back {b2b:.2f} ms  (warm-up {warm_s:.1f} s, loss {float(loss):.3f}, attention {backend})", flush=True)
     # the caching allocator's peak: the bytes it held from the device (reserved) and handed out (allocated)
     peak = (torch.cuda.max_memory_reserved() / 1e9, torch.cuda.max_memory_allocated() / 1e9)
-    return (ms, tok, mfu, warm_s, min(times), max(times), b2b) + peak
+    return (ms, tok, mfu, warm_s, min(times), max(times), b2b) + peak + (backend,)
+
+
+def sdpa_backend(step):
+    """Which of scaled_dot_product_attention's backends one more step ran, from
+    the names of the CUDA kernels it launched (torch.profiler): flash, cudnn,
+    efficient (memory-efficient), or math (none of the fused ones); the names
+    themselves go to the log."""
+    try:
+        from torch.profiler import profile, ProfilerActivity
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            step()
+            torch.cuda.synchronize()
+        names = {ev.key for ev in prof.key_averages()}
+    except Exception as ex:   # a profiler that cannot run here: say so, go on
+        print(f"sdpa backend: profiler failed: {type(ex).__name__}", flush=True)
+        return "unknown"
+    found = []
+    for tag, keys in (("cudnn", ("cudnn",)), ("flash", ("flash",)), ("efficient", ("fmha", "efficient", "mem_eff"))):
+        hits = sorted(n for n in names if any(k in n.lower() for k in keys))
+        if hits:
+            found.append(tag)
+            print(f"sdpa backend {tag}: " + "; ".join(h[:120] for h in hits[:4]), flush=True)
+    return "+".join(found) if found else "math"
 
 
 def main():
@@ -171,10 +198,10 @@ def main():
         f.write(f"# device: cuda ({torch.cuda.get_device_name()}); torch {torch.__version__}\n")
         f.write(f"# date: {date}\n# git: {os.environ.get('BOOK_GIT', 'unknown')}\n")
         f.write("impl\tbatch\tT\tms_per_step\ttokens_per_s\tmfu\twarmup_s\tms_min\tms_max\tsteps\tms_back_to_back\t"
-                "peak_reserved_gb\tpeak_allocated_gb\n")
-        for impl, B, ms, tok, mfu, warm_s, lo, hi, b2b, res, alloc in rows:
+                "peak_reserved_gb\tpeak_allocated_gb\tsdpa_backend\n")
+        for impl, B, ms, tok, mfu, warm_s, lo, hi, b2b, res, alloc, backend in rows:
             f.write(f"{impl}\t{B}\t{TCTX}\t{ms:.3f}\t{tok:.0f}\t{mfu:.4f}\t{warm_s:.1f}\t{lo:.3f}\t{hi:.3f}\t{a.steps}\t"
-                    f"{b2b:.3f}\t{res:.3f}\t{alloc:.3f}\n")
+                    f"{b2b:.3f}\t{res:.3f}\t{alloc:.3f}\t{backend}\n")
     os.replace(path + ".tmp", path)
     return 0
 

@@ -558,7 +558,7 @@ static void test_experiments(Check *t) {
     char *model = xasprintf("%s/m.safetensors", dir);
     Run r = {.context = 32, .layers = 2, .heads = 4, .embd = 32, .ffn = 4, .batch = 4, .warmup = 2, .length = 20, .lr = 3e-3,
              .norm = "pre", .model = model, .prompt = "", .fixture = "tests/fixtures/gpt2-tiny", .export_dir = dir,
-             .dtype = "bf16", .residual = true};
+             .dtype = "bf16", .residual = true, .run = -1};
     quick_common(&r.c, "test_ch08", dir);
     check_true(t, run_all_experiments("ch08-transformer", COMMANDS, sizeof COMMANDS / sizeof COMMANDS[0], &r) == 0,
                "all --quick runs");
@@ -570,6 +570,26 @@ static void test_experiments(Check *t) {
     }
     tab = load(t, dir, "ch08-lr");
     if (tab) check_true(t, tsv_rows(tab) == 6, "lr: three rates for each of two models"), tsv_free(tab);
+    tab = load(t, dir, "ch08-budget");
+    if (tab) {
+        bool ok = tsv_rows(tab) == 2;   /* --quick: the grid's first two runs */
+        size_t best = 0;
+        for (size_t i = 0; ok && i < tsv_rows(tab); i++) {
+            ok &= isfinite(num(t, tab, i, "val_ppl")) && num(t, tab, i, "run") == (double)i;
+            if (num(t, tab, i, "val_ppl") < num(t, tab, best, "val_ppl")) best = i;
+        }
+        check_true(t, ok, "budget: two runs, each with a finite validation perplexity");
+        TsvTable *pk = load(t, dir, "ch08-pick");
+        if (pk) {
+            const BudgetRun *b = &BUDGET[best];
+            double p = num(t, pk, 0, "test_ppl");
+            check_true(t, num(t, pk, 0, "context") == b->T && num(t, pk, 0, "layers") == b->L &&
+                              num(t, pk, 0, "embd") == b->C && isfinite(p) && p > 1 && p < r.vocab.size,
+                       "pick: the grid's best run, tested: perplexity %.2f", p);
+            tsv_free(pk);
+        }
+        tsv_free(tab);
+    }
     tab = load(t, dir, "ch08-sweep");
     if (tab) {
         check_true(t, tsv_rows(tab) == sizeof VARIANTS / sizeof VARIANTS[0], "sweep: one row per variant");
