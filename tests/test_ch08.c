@@ -570,6 +570,24 @@ static void test_experiments(Check *t) {
     }
     tab = load(t, dir, "ch08-lr");
     if (tab) check_true(t, tsv_rows(tab) == 6, "lr: three rates for each of two models"), tsv_free(tab);
+    tab = load(t, dir, "ch08-budget-steps");
+    if (tab) {
+        bool ok = tsv_rows(tab) == 2;
+        for (size_t i = 0; ok && i < tsv_rows(tab); i++) ok &= num(t, tab, i, "ms_per_step") > 0;
+        check_true(t, ok, "budget-steps: two runs timed, each step taking some time");
+        tsv_free(tab);
+    }
+    {   /* the budget is chapter 4's main model's processor time, as its data file records it */
+        char err[256];
+        TsvTable *c4 = tsv_load(BOOK_ROOT "/figures/data/ch04-train.tsv", err, sizeof err);
+        check_true(t, c4 != NULL, "budget: chapter 4's figures/data/ch04-train.tsv loads (%s)", c4 ? "ok" : err);
+        if (c4) {
+            double sec = num(t, c4, 0, "steps") * num(t, c4, 0, "cpu_ms_per_step") / 1000;
+            check_true(t, fabs(sec - BUDGET_SECONDS) < 0.05, "budget: BUDGET_SECONDS %.1f is chapter 4's %.2f s",
+                       BUDGET_SECONDS, sec);
+            tsv_free(c4);
+        }
+    }
     tab = load(t, dir, "ch08-budget");
     if (tab) {
         bool ok = tsv_rows(tab) == 2;   /* --quick: the grid's first two runs */
