@@ -32,15 +32,9 @@ if ! build/bin/ch08-transformer --help > /dev/null 2>&1 || [ ! -x build/tests/te
     > "$out/logs/build.txt" 2>&1 || { tail -20 "$out/logs/build.txt"; exit 1; }
 fi
 steps=" ${CH08_STEPS:-hf-check-cuda test-gpt-gpu gpu-agree gpu-train hf-export hf-reverse bench torch} "
-step() {   # step NAME TIMEOUT COMMAND...
-  local name=$1 limit=$2; shift 2
-  case "$steps" in *" $name "*) ;; *) return 0 ;; esac
-  local t0; t0=$(date +%s)
-  BOOK_COMMAND="$(echo "$*" | sed "s|$out/data|figures/data|g") (via bench/ch08-device.sh)" timeout "$limit" "$@" > "$out/logs/$name.txt" 2>&1
-  local rc=$?
-  echo "$name: exit $rc, $(( $(date +%s) - t0 )) s: $(grep -v '^$' "$out/logs/$name.txt" | tail -1 | cut -c1-220)"
-  tar czf "$out/ch08-data.tar.gz" -C "$out" data logs   # after every step, so that a run cut short still returns its data
-}
+step_logs=$out/logs step_data=$out/data step_via=bench/ch08-device.sh
+step_after='tar czf "$out/ch08-data.tar.gz" -C "$out" data logs'
+. bench/step.sh
 bin=build/bin/ch08-transformer
 step hf-check-cuda 60 $bin hf-check --device cuda --out "$out/data"
 step test-gpt-gpu 90 build/tests/test_gpt_gpu

@@ -26,14 +26,8 @@ if ! build/bin/ch12-memopt --help > /dev/null 2>&1 || ! [ -x build/tests/test_gp
     > "$out/build.txt" 2>&1 || { tail -20 "$out/build.txt"; exit 1; }
 fi
 steps=" ${CH12_STEPS:-test-gpt-gpu ckpt torch memcheck} "
-step() {   # step NAME TIMEOUT COMMAND...
-  local name=$1 limit=$2; shift 2
-  case "$steps" in *" $name "*) ;; *) return 0 ;; esac
-  local t0; t0=$(date +%s)
-  BOOK_COMMAND="$(echo "$*" | sed "s|$out|figures/data|g") (via bench/ch12-ckpt-device.sh)" timeout "$limit" "$@" > "$out/$name.txt" 2>&1
-  local rc=$?
-  echo "$name: exit $rc, $(( $(date +%s) - t0 )) s: $(grep -v '^$' "$out/$name.txt" | tail -1 | cut -c1-200)"
-}
+step_logs=$out step_data=$out step_via=bench/ch12-ckpt-device.sh
+. bench/step.sh
 step test-gpt-gpu 120 build/tests/test_gpt_gpu
 grep FAIL "$out/test-gpt-gpu.txt"
 step ckpt 200 build/bin/ch12-memopt ckpt --device cuda --out "$out"

@@ -33,15 +33,9 @@ make -j"$(nproc)" NOTANGLE=1 build/bin/ch08-transformer build/bin/ch12-memopt bu
   build/tests/test_ch12_gpu build/tests/test_ch11_gpu > "$out/logs/build.txt" 2>&1 || { tail -30 "$out/logs/build.txt"; exit 1; }
 echo "build: $(( $(date +%s) - t0 )) s"
 steps=" ${STEPS:-test-gpt-gpu test-ch12-gpu bench together torch largest} "
-step() {   # step NAME TIMEOUT COMMAND...
-  local name=$1 limit=$2; shift 2
-  case "$steps" in *" $name "*) ;; *) return 0 ;; esac
-  local t0; t0=$(date +%s)
-  BOOK_COMMAND="$(echo "$*" | sed "s|$out/data|figures/data|g") (via bench/flash-device.sh)" timeout "$limit" "$@" > "$out/logs/$name.txt" 2>&1
-  local rc=$?
-  echo "$name: exit $rc, $(( $(date +%s) - t0 )) s: $(grep -v '^$' "$out/logs/$name.txt" | tail -1 | cut -c1-200)"
-  tar czf "$out/flash-data.tar.gz" -C "$out" data logs
-}
+step_logs=$out/logs step_data=$out/data step_via=bench/flash-device.sh
+step_after='tar czf "$out/flash-data.tar.gz" -C "$out" data logs'
+. bench/step.sh
 step test-gpt-gpu 120 build/tests/test_gpt_gpu
 step test-ch12-gpu 120 build/tests/test_ch12_gpu
 step test-ch11-gpu 90 build/tests/test_ch11_gpu
