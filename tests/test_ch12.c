@@ -85,6 +85,15 @@ static void test_online(Check *t) {
     check_close(t, b.l, 2 * exp(-2.0) + 1, 0, 1e-15, "merge by hand: (1, 2) + (3, 1) = (3, 2e^-2 + 1)");
 }
 
+/* A kernel that writes NaN must fail every comparison that uses max_abs_diff (and so rel_err):
+ * fmax(e, NaN) is e, so a NaN output once passed with error 0. */
+static void test_nan_fails(Check *t) {
+    float ref[3] = {1, 2, 3}, got[3] = {1, NAN, 3}, same[3] = {1, 2, 3};
+    check_true(t, isinf(max_abs_diff(got, ref, 3)), "max_abs_diff: a NaN difference is infinite, not skipped");
+    check_true(t, isinf(rel_err(got, ref, 3, 1e-30)), "rel_err: a NaN output is an infinite error");
+    check_true(t, max_abs_diff(same, ref, 3) == 0, "max_abs_diff: equal arrays differ by 0");
+}
+
 static void test_io(Check *t) {
     long Ms[3] = {16384, 65536, 262144}, d = 64;
     for (int i = 0; i < 3; i++) {
@@ -851,6 +860,7 @@ int main(void) {
     test_together(&t);
     test_checkpointing(&t);
     test_online(&t);
+    test_nan_fails(&t);
     test_io(&t);
     test_tiled_forward(&t);
     test_backward(&t);
