@@ -418,6 +418,23 @@ build/tests/test_flash_emu: tests/test_flash_emu.c $(FLASHEMU_OBJ) $(LIBCOMMON_C
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) -DTESTING -Ibuild/12-memopt -o $@ $< $(FLASHEMU_OBJ) $(LIBCOMMON_CPU) $(LDLIBS) -lstdc++
 
+# The AddressSanitizer build runs the kernel file as the chapter has it (no
+# mutants), so that a kernel reading or writing past a buffer stops it.
+FLASHEMU_ASAN_OBJ := build/asan/flashemu/emu.o build/asan/flashemu/orig.o
+
+build/asan/flashemu/emu.o: tools/flashemu/emu.cpp tools/flashemu/emu.h $(COMMON_HDR)
+	@mkdir -p $(@D)
+	$(CXX) $(FLASHEMU_CXXFLAGS) $(ASANFLAGS) -c $< -o $@
+
+build/asan/flashemu/orig.o: build/flashemu/orig.cpp tools/flashemu/emu.h $(COMMON_HDR)
+	@mkdir -p $(@D)
+	$(CXX) $(FLASHEMU_CXXFLAGS) $(ASANFLAGS) -c $< -o $@
+
+build/asan/tests/test_flash_emu: tests/test_flash_emu.c $(FLASHEMU_ASAN_OBJ) $(ASAN_LIB) $(TEST_HDR) build/12-memopt/.tangled
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) $(ASANFLAGS) -DTESTING -DFLASH_EMU_NO_MUTANTS -Ibuild/12-memopt -o $@ $< $(FLASHEMU_ASAN_OBJ) \
+	  $(ASAN_LIB) $(LDLIBS) -lstdc++
+
 test-c: $(TEST_BINS) $(ASAN_BINS) $(PROGRAMS) $(if $(NVCC),build/bin/bench-gpu)
 
 test: setup

@@ -24,7 +24,9 @@
  *   some case of its kernels is over its bound, or the emulator stops it
  *   (each mutant runs in a child process, so a stop is a catch).
  * FLASH_EMU_ONLY=NAME runs only the cases of variant NAME ("orig" or a
- * mutation) and prints each case. */
+ * mutation) and prints each case (FLASH_EMU_VERBOSE=1 prints them all);
+ * FLASH_EMU_VERSIONS=N checks versions 1 to N (3).  tools/flashemu/run.sh
+ * builds this suite against another copy of flash.cu. */
 #include <errno.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -60,8 +62,10 @@ typedef struct {
     static const Variant variant_##P = {NAME, P##_flash_forward_cuda, P##_flash_backward_cuda,                       \
                                         P##_flash_backward_scratch_bytes, P##_gpu, &P##_mutation_applied};
 
-/* the kernel file as the chapter has it, and its mutants (tools/flashemu/gen.py --list-mutations) */
+/* the kernel file as the chapter has it, and its mutants (tools/flashemu/gen.py --list-mutations);
+ * FLASH_EMU_NO_MUTANTS: the kernel file only (tools/flashemu/run.sh, for another copy of flash.cu) */
 VARIANT(emu_orig, "orig")
+#ifndef FLASH_EMU_NO_MUTANTS
 VARIANT(emu_mut_v1_mask, "v1-mask")
 VARIANT(emu_mut_mask, "mask")
 VARIANT(emu_mut_edge, "edge")
@@ -74,6 +78,9 @@ VARIANT(emu_mut_dq_atomic, "dq-atomic")
 static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut_mask,    &variant_emu_mut_edge,
                                    &variant_emu_mut_ldsm_order, &variant_emu_mut_no_trans, &variant_emu_mut_wait,
                                    &variant_emu_mut_frag_index, &variant_emu_mut_barrier, &variant_emu_mut_dq_atomic};
+#else
+static const Variant *mutants[1];
+#endif
 
 /* ---- Buffers with guards ------------------------------------------------------------- */
 
@@ -169,6 +176,8 @@ enum { NSHAPES = sizeof shapes / sizeof shapes[0] };
 /* Run every case of one variant; with `t`, each is a check; without, stop at
  * the first case over its bound and return how many cases passed before it
  * (-1: none failed). */
+static int versions = 3;   /* 1 .. versions; FLASH_EMU_VERSIONS=N for a file with more */
+
 static int run_cases(Check *t, const Variant *var, bool verbose, uint64_t seed) {
     DType dts[2] = {DT_BF16, DT_F16};
     Rng rng;
@@ -176,7 +185,7 @@ static int run_cases(Check *t, const Variant *var, bool verbose, uint64_t seed) 
     int n = 0;
     for (int s = 0; s < NSHAPES; s++)
         for (int di = 0; di < 2; di++)
-            for (int version = 1; version <= 3; version++)
+            for (int version = 1; version <= versions; version++)
                 for (int d = 64; d <= 128; d *= 2)
                     for (int causal = 0; causal < 2; causal++, n++) {
                         int B = shapes[s][0], H = shapes[s][1], T = shapes[s][2];
@@ -232,9 +241,11 @@ int main(void) {
     Check t;
     check_init(&t, "flash_emu");
     const char *only = getenv("FLASH_EMU_ONLY");
-    bool verbose = only != NULL;
+    bool verbose = only != NULL || getenv("FLASH_EMU_VERBOSE");
+    if (getenv("FLASH_EMU_VERSIONS")) versions = atoi(getenv("FLASH_EMU_VERSIONS"));
+    if (versions < 1) die("FLASH_EMU_VERSIONS=%s: a positive number", getenv("FLASH_EMU_VERSIONS"));
     if (!only || strcmp(only, "orig") == 0) run_cases(&t, &variant_emu_orig, verbose, 12);
-    for (size_t i = 0; i < sizeof mutants / sizeof mutants[0]; i++)
+    for (size_t i = 0; i < sizeof mutants / sizeof mutants[0] && mutants[i]; i++)
         if (!only || strcmp(only, mutants[i]->name) == 0) test_mutant(&t, mutants[i], verbose);
     return check_summary(&t);
 }

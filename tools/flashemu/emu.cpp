@@ -13,6 +13,9 @@
  * waits, reads the old contents. */
 #include "emu.h"
 
+#include <stdarg.h>
+#include <sys/mman.h>
+
 #include <vector>
 
 /* ---- Coroutines ----------------------------------------------------------------- */
@@ -33,6 +36,22 @@ asm(".text\n"
     ".size emu_ctx_switch, .-emu_ctx_switch\n");
 #else
 #include <ucontext.h>
+#endif
+
+/* AddressSanitizer must be told when the stack changes (the coroutines'
+ * stacks are its "fibers"), or it takes one stack's frames for another's */
+#if defined(__SANITIZE_ADDRESS__)
+#define EMU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EMU_ASAN 1
+#endif
+#endif
+#ifdef EMU_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+static const void *sched_bottom;
+static size_t sched_size;
 #endif
 
 enum State { RUNNABLE, AT_BARRIER, AT_WARP, DONE };
@@ -85,25 +104,38 @@ static ucontext_t sched_ctx;
 #endif
 EmuCoords *emu_coords;
 
-[[noreturn]] static void fail(const char *fmt, const char *a = "", int x = 0, int y = 0) {
+[[noreturn]] __attribute__((format(printf, 1, 2))) static void fail(const char *fmt, ...) {
     char msg[512];
-    snprintf(msg, sizeof msg, fmt, a, x, y);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
     die("flashemu: kernel %s, block (%u, %u, %u), thread %d: %s", kernel_name ? kernel_name : "?",
         cur ? cur->coords.block.x : 0, cur ? cur->coords.block.y : 0, cur ? cur->coords.block.z : 0,
         cur ? cur->tid : -1, msg);
 }
 
 static void yield_to_scheduler(void) {
+#ifdef EMU_ASAN
+    void *fake = nullptr;
+    __sanitizer_start_switch_fiber(cur->state == DONE ? nullptr : &fake, sched_bottom, sched_size);
+#endif
 #if defined(__x86_64__)
     emu_ctx_switch(&cur->sp, sched_sp);
 #else
     swapcontext(&cur->ctx, &sched_ctx);
+#endif
+#ifdef EMU_ASAN
+    __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
 #endif
 }
 
 static void complete_groups(Thread *t, size_t keep);
 
 static void thread_main(void) {
+#ifdef EMU_ASAN
+    __sanitizer_finish_switch_fiber(nullptr, &sched_bottom, &sched_size);
+#endif
     (*kernel_body)();
     complete_groups(cur, 0);            /* the hardware finishes what was issued */
     cur->state = DONE;
@@ -128,6 +160,9 @@ static void thread_entry_uc(void) { thread_main(); }
 #endif
 
 static void start(Thread &t) {
+#ifdef EMU_ASAN
+    __asan_unpoison_memory_region(t.stack, STACK);   /* the frames of its last run never returned */
+#endif
 #if defined(__x86_64__)
     uintptr_t top = ((uintptr_t)(t.stack + STACK)) & ~(uintptr_t)15;
     void **sp = (void **)top;
@@ -147,10 +182,17 @@ static void start(Thread &t) {
 static void resume(Thread &t) {
     cur = &t;
     emu_coords = &t.coords;
+#ifdef EMU_ASAN
+    void *fake = nullptr;
+    __sanitizer_start_switch_fiber(&fake, t.stack, STACK);
+#endif
 #if defined(__x86_64__)
     emu_ctx_switch(&sched_sp, t.sp);
 #else
     swapcontext(&sched_ctx, &t.ctx);
+#endif
+#ifdef EMU_ASAN
+    __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
 #endif
 }
 
@@ -159,11 +201,15 @@ static std::vector<unsigned char *> stacks;
 void emu_run_grid(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()> &body, const char *name) {
     size_t nthreads = (size_t)block.x * block.y * block.z;
     kernel_name = name;
-    if (nthreads == 0 || nthreads > 1024) fail("a block of %s threads", nthreads == 0 ? "0" : "more than 1024");
-    if (grid.x == 0 || grid.y == 0 || grid.z == 0) fail("an empty grid%s");
-    if (grid.y > 65535 || grid.z > 65535) fail("grid.y or grid.z over 65535%s");
-    if (smem_bytes > EMU_MAX_DYNAMIC_SMEM) fail("more dynamic shared memory than an H200 has%s");
-    while (stacks.size() < nthreads) stacks.push_back((unsigned char *)xmalloc(STACK));
+    if (nthreads == 0 || nthreads > 1024) fail("a block of %zu threads (1 to 1024)", nthreads);
+    if (grid.x == 0 || grid.y == 0 || grid.z == 0) fail("an empty grid");
+    if (grid.y > 65535 || grid.z > 65535) fail("grid.y or grid.z over 65535");
+    if (smem_bytes > EMU_MAX_DYNAMIC_SMEM) fail("%zu bytes of dynamic shared memory: more than an H200 has", smem_bytes);
+    while (stacks.size() < nthreads) {        /* mapped, with a guard page below: an overflow stops the program */
+        void *p = mmap(nullptr, STACK + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED || mprotect(p, 4096, PROT_NONE) != 0) die("flashemu: cannot map a thread's stack");
+        stacks.push_back((unsigned char *)p + 4096);
+    }
     std::vector<unsigned char> shared(smem_bytes + 16);
     smem = (unsigned char *)(((uintptr_t)shared.data() + 15) & ~(uintptr_t)15);
     smem_size = smem_bytes;
@@ -245,13 +291,13 @@ static Lane &arrive(Op op, int num = 0, int trans = 0, int ab = 0) {
 }
 
 void __syncwarp(unsigned mask) {
-    if (mask != 0xffffffffu) fail("__syncwarp with a partial mask is not emulated%s");
+    if (mask != 0xffffffffu) fail("__syncwarp with a partial mask is not emulated");
     arrive(OP_SYNCWARP);
 }
 
 uint32_t emu_shfl(EmuShfl kind, unsigned mask, uint32_t v, int arg, int width) {
-    if (mask != 0xffffffffu) fail("a shuffle with a partial mask is not emulated%s");
-    if (width < 1 || width > 32 || (width & (width - 1))) fail("a shuffle of width %s%d", "", width);
+    if (mask != 0xffffffffu) fail("a shuffle with a partial mask is not emulated");
+    if (width < 1 || width > 32 || (width & (width - 1))) fail("a shuffle of width %d", width);
     Lane &l = warps[cur->warp].lane[cur->lane];
     l.u[0] = v, l.u[1] = (uint32_t)kind, l.u[2] = (uint32_t)arg, l.u[3] = (uint32_t)width;
     return arrive(OP_SHFL).out[0];
@@ -268,7 +314,7 @@ unsigned char *emu_dynamic_smem(void) { return smem; }
 
 size_t __cvta_generic_to_shared(const void *p) {
     const unsigned char *c = (const unsigned char *)p;
-    if (c < smem || c > smem + smem_size) fail("cvta to shared of an address outside the dynamic shared memory%s");
+    if (c < smem || c > smem + smem_size) fail("cvta to shared of an address outside the dynamic shared memory");
     return (size_t)(c - smem);
 }
 
@@ -279,7 +325,7 @@ size_t __cvta_generic_to_shared(const void *p) {
  * with .trans, the matrix is transposed on the way: row 2(l%4) and 2(l%4)+1,
  * column l/4. */
 void emu_ldmatrix(int num, bool trans, uint32_t addr, uint32_t *r0, uint32_t *r1, uint32_t *r2, uint32_t *r3) {
-    if (num != 1 && num != 2 && num != 4) fail("ldmatrix .x%s%d", "", num);
+    if (num != 1 && num != 2 && num != 4) fail("ldmatrix .x%d", num);
     warps[cur->warp].lane[cur->lane].u[0] = addr;
     Lane &l = arrive(OP_LDMATRIX, num, trans);
     uint32_t *r[4] = {r0, r1, r2, r3};
@@ -305,7 +351,7 @@ static void compute_ldmatrix(Warp &w) {
 
 /* PTX ISA, 9.7.14.5.16 (stmatrix): the inverse of ldmatrix, the same layouts. */
 void emu_stmatrix(int num, bool trans, uint32_t addr, uint32_t r0, uint32_t r1, uint32_t r2, uint32_t r3) {
-    if (num != 1 && num != 2 && num != 4) fail("stmatrix .x%s%d", "", num);
+    if (num != 1 && num != 2 && num != 4) fail("stmatrix .x%d", num);
     Lane &l = warps[cur->warp].lane[cur->lane];
     l.u[0] = addr, l.u[1] = r0, l.u[2] = r1, l.u[3] = r2, l.u[4] = r3;
     arrive(OP_STMATRIX, num, trans);
@@ -403,10 +449,10 @@ static void compute(Warp &w) {
 /* ---- cp.async (PTX ISA 9.7.9.25.3): issued, committed into groups, done at a wait ---- */
 
 void emu_cp_async(uint32_t dst, const void *src, int cp_size, int src_size) {
-    if (cp_size != 4 && cp_size != 8 && cp_size != 16) fail("cp.async of %s%d bytes", "", cp_size);
-    if (src_size < 0 || src_size > cp_size) fail("cp.async with src-size %s%d", "", src_size);
+    if (cp_size != 4 && cp_size != 8 && cp_size != 16) fail("cp.async of %d bytes", cp_size);
+    if (src_size < 0 || src_size > cp_size) fail("cp.async with src-size %d", src_size);
     shared_at(dst, (size_t)cp_size, (size_t)cp_size, "cp.async");
-    if ((uintptr_t)src % (uintptr_t)cp_size) fail("cp.async from a global address not %s%d-byte aligned", "", cp_size);
+    if ((uintptr_t)src % (uintptr_t)cp_size) fail("cp.async from a global address not %d-byte aligned", cp_size);
     cur->open.push_back(Copy{dst, (const unsigned char *)src, cp_size, src_size});
 }
 
@@ -427,8 +473,12 @@ static void complete_groups(Thread *t, size_t keep) {
 }
 
 void emu_cp_async_wait(int n) {
-    if (n < 0) fail("cp.async.wait_group %s%d", "", n);
+    if (n < 0) fail("cp.async.wait_group %d", n);
     complete_groups(cur, (size_t)n);
+}
+
+[[noreturn]] void emu_misaligned(const char *what, const void *p) {
+    fail("%s at %p: misaligned", what, p);
 }
 
 [[noreturn]] void emu_unsupported(const char *ptx) { fail("inline PTX the emulator does not know: %s", ptx); }

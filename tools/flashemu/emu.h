@@ -47,6 +47,12 @@ extern "C" {
 #define __restrict__ __restrict
 #define __grid_constant__
 
+/* The kernels are compiled for an H200 (sm_90): code under
+ * #if __CUDA_ARCH__ >= 900 is the code that runs.  (Host code that tests
+ * __CUDA_ARCH__ to tell itself from device code would take the device
+ * branch here; flash.cu has none.) */
+#define __CUDA_ARCH__ 900
+
 /* ---- The thread's coordinates -------------------------------------------------- */
 
 struct uint3 { unsigned x, y, z; };
@@ -138,11 +144,30 @@ static inline size_t max(size_t a, size_t b) { return a > b ? a : b; }
 static inline float min(float a, float b) { return fminf(a, b); }
 static inline float max(float a, float b) { return fmaxf(a, b); }
 
+struct alignas(8) float2 { float x, y; };
+struct alignas(16) float4 { float x, y, z, w; };
+static inline float2 make_float2(float x, float y) { return float2{x, y}; }
+static inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
+
 /* one OS thread runs every CUDA thread, switching only at a barrier or a
  * warp-collective operation, so an atomic is a plain read-modify-write */
 static inline float atomicAdd(float *p, float v) { float o = *p; *p = o + v; return o; }
 static inline int atomicAdd(int *p, int v) { int o = *p; *p = o + v; return o; }
 static inline unsigned atomicAdd(unsigned *p, unsigned v) { unsigned o = *p; *p = o + v; return o; }
+/* sm_90's vector atomics: the address must be aligned to the vector */
+[[noreturn]] void emu_misaligned(const char *what, const void *p);
+static inline float2 atomicAdd(float2 *p, float2 v) {
+    if ((uintptr_t)p % 8) emu_misaligned("atomicAdd(float2 *)", p);
+    float2 o = *p;
+    p->x += v.x, p->y += v.y;
+    return o;
+}
+static inline float4 atomicAdd(float4 *p, float4 v) {
+    if ((uintptr_t)p % 16) emu_misaligned("atomicAdd(float4 *)", p);
+    float4 o = *p;
+    p->x += v.x, p->y += v.y, p->z += v.z, p->w += v.w;
+    return o;
+}
 static inline float atomicMax(float *p, float v) { float o = *p; *p = fmaxf(o, v); return o; }
 static inline int atomicMax(int *p, int v) { int o = *p; *p = o > v ? o : v; return o; }
 static inline void __threadfence(void) {}
