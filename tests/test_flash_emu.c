@@ -17,7 +17,11 @@
  *   within test_ch12_gpu's bounds (bf16 2e-2 forward, 4e-2 backward; fp16
  *   4e-3, 8e-3), and every result finite (the chapter's rel_err takes its
  *   largest difference with fmax, which passes a NaN over); no kernel writes
- *   outside its buffers (guard bytes on both sides of each one);
+ *   outside its buffers (guard bytes on both sides of each one); all of it
+ *   twice: once with each cp.async landing at its wait and the threads run
+ *   first to last between barriers, once with each landing as it is issued
+ *   and the threads run last to first (two schedules a correct kernel
+ *   must not care about);
  *   the emulator can fail: each mutation of gen.py (a dropped mask, a wrong
  *   fragment index, a wrong ldmatrix order, a missing .trans, a missing
  *   wait or barrier, ...) applied to a copy of the same flash.cu is caught:
@@ -25,7 +29,8 @@
  *   (each mutant runs in a child process, so a stop is a catch).
  * FLASH_EMU_ONLY=NAME runs only the cases of variant NAME ("orig" or a
  * mutation) and prints each case (FLASH_EMU_VERBOSE=1 prints them all);
- * FLASH_EMU_VERSIONS=N checks versions 1 to N (3).  tools/flashemu/run.sh
+ * FLASH_EMU_VERSIONS=N checks versions 1 to N (3), =M-N versions M to N; FLASH_EMU_SHAPES=B:H:T,...
+ * replaces the shapes.  tools/flashemu/run.sh
  * builds this suite against another copy of flash.cu. */
 #include <errno.h>
 #include <sys/wait.h>
@@ -34,6 +39,8 @@
 #include "memopt.c"
 
 #include "check.h"
+
+void flashemu_mode(int eager_copies, int reverse);   /* tools/flashemu/emu.cpp */
 
 typedef void (*FwdFn)(Gpu *, DType, int, void *, float *, const void *, const void *, const void *, int, int, int, int,
                       bool, FlashLayout, FlashLayout);
@@ -170,13 +177,27 @@ static bool within(const EmuResult *r, DType dt) {
 
 /* ---- The cases ------------------------------------------------------------------------ */
 
-static const int shapes[][3] = {{1, 2, 1}, {2, 2, 17}, {1, 2, 80}, {1, 2, 130}};   /* B, H, T */
-enum { NSHAPES = sizeof shapes / sizeof shapes[0] };
+enum { MAXSHAPES = 16 };
+static int shapes[MAXSHAPES][3] = {{1, 2, 1}, {2, 2, 17}, {1, 2, 80}, {1, 2, 130}};   /* B, H, T */
+static int NSHAPES = 4;
+
+/* FLASH_EMU_SHAPES="B:H:T,B:H:T,..." in place of the four above */
+static void parse_shapes(const char *s) {
+    NSHAPES = 0;
+    for (const char *p = s; *p;) {
+        int b, h, t, used;
+        if (NSHAPES == MAXSHAPES || sscanf(p, "%d:%d:%d%n", &b, &h, &t, &used) != 3 || b < 1 || h < 1 || t < 1)
+            die("FLASH_EMU_SHAPES=%s: B:H:T,... (at most %d, each positive)", s, MAXSHAPES);
+        shapes[NSHAPES][0] = b, shapes[NSHAPES][1] = h, shapes[NSHAPES][2] = t, NSHAPES++;
+        p += used;
+        if (*p == ',') p++;
+    }
+}
 
 /* Run every case of one variant; with `t`, each is a check; without, stop at
  * the first case over its bound and return how many cases passed before it
  * (-1: none failed). */
-static int versions = 3;   /* 1 .. versions; FLASH_EMU_VERSIONS=N for a file with more */
+static int versions = 3, first_version = 1;   /* FLASH_EMU_VERSIONS=N or M-N for other versions */
 
 static int run_cases(Check *t, const Variant *var, bool verbose, uint64_t seed) {
     DType dts[2] = {DT_BF16, DT_F16};
@@ -185,7 +206,7 @@ static int run_cases(Check *t, const Variant *var, bool verbose, uint64_t seed) 
     int n = 0;
     for (int s = 0; s < NSHAPES; s++)
         for (int di = 0; di < 2; di++)
-            for (int version = 1; version <= versions; version++)
+            for (int version = first_version; version <= versions; version++)
                 for (int d = 64; d <= 128; d *= 2)
                     for (int causal = 0; causal < 2; causal++, n++) {
                         int B = shapes[s][0], H = shapes[s][1], T = shapes[s][2];
@@ -242,9 +263,20 @@ int main(void) {
     check_init(&t, "flash_emu");
     const char *only = getenv("FLASH_EMU_ONLY");
     bool verbose = only != NULL || getenv("FLASH_EMU_VERBOSE");
-    if (getenv("FLASH_EMU_VERSIONS")) versions = atoi(getenv("FLASH_EMU_VERSIONS"));
-    if (versions < 1) die("FLASH_EMU_VERSIONS=%s: a positive number", getenv("FLASH_EMU_VERSIONS"));
-    if (!only || strcmp(only, "orig") == 0) run_cases(&t, &variant_emu_orig, verbose, 12);
+    const char *vs = getenv("FLASH_EMU_VERSIONS");
+    if (vs && sscanf(vs, "%d-%d", &first_version, &versions) != 2) first_version = 1, versions = atoi(vs);
+    if (getenv("FLASH_EMU_SHAPES")) parse_shapes(getenv("FLASH_EMU_SHAPES"));
+    if (versions < first_version || first_version < 1) die("FLASH_EMU_VERSIONS=%s: a positive number", getenv("FLASH_EMU_VERSIONS"));
+    if (!only || strcmp(only, "orig") == 0) {
+        run_cases(&t, &variant_emu_orig, verbose, 12);
+        if (!getenv("FLASHEMU_CP_ASYNC") && !getenv("FLASHEMU_ORDER")) {   /* the other schedule */
+            Variant other = variant_emu_orig;
+            other.name = "orig (cp.async landing at once, threads last to first)";
+            flashemu_mode(1, 1);
+            run_cases(&t, &other, verbose, 13);
+            flashemu_mode(0, 0);
+        }
+    }
     for (size_t i = 0; i < sizeof mutants / sizeof mutants[0] && mutants[i]; i++)
         if (!only || strcmp(only, mutants[i]->name) == 0) test_mutant(&t, mutants[i], verbose);
     return check_summary(&t);

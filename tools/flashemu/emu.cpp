@@ -88,6 +88,14 @@ struct Warp {
     Lane lane[32];
 };
 
+/* FLASHEMU_CP_ASYNC=eager: a cp.async lands at once, as it is issued (the
+ * other extreme from landing at the wait: an overwrite of a tile that other
+ * warps still read then shows); FLASHEMU_ORDER=reverse: the threads of a
+ * block run last to first (another interleaving between barriers). */
+static int eager = -1, reverse_order;
+
+extern "C" void flashemu_mode(int eager_copies, int reverse) { eager = eager_copies, reverse_order = reverse; }
+
 static const size_t STACK = 256 * 1024;
 static std::vector<Thread> threads;
 static std::vector<Warp> warps;
@@ -201,6 +209,11 @@ static std::vector<unsigned char *> stacks;
 void emu_run_grid(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()> &body, const char *name) {
     size_t nthreads = (size_t)block.x * block.y * block.z;
     kernel_name = name;
+    if (eager < 0) {
+        const char *e = getenv("FLASHEMU_CP_ASYNC"), *o = getenv("FLASHEMU_ORDER");
+        eager = e && strcmp(e, "eager") == 0;
+        reverse_order = o && strcmp(o, "reverse") == 0;
+    }
     if (nthreads == 0 || nthreads > 1024) fail("a block of %zu threads (1 to 1024)", nthreads);
     if (grid.x == 0 || grid.y == 0 || grid.z == 0) fail("an empty grid");
     if (grid.y > 65535 || grid.z > 65535) fail("grid.y or grid.z over 65535");
@@ -239,8 +252,10 @@ void emu_run_grid(dim3 grid, dim3 block, size_t smem_bytes, const std::function<
                 live_threads = (int)nthreads, at_barrier = 0;
                 for (;;) {                   /* round robin until every thread is done */
                     bool ran = false;
-                    for (Thread &t : threads)
+                    for (size_t i = 0; i < nthreads; i++) {
+                        Thread &t = threads[reverse_order ? nthreads - 1 - i : i];
                         if (t.state == RUNNABLE) resume(t), ran = true;
+                    }
                     if (live_threads == 0) break;
                     if (!ran) {
                         cur = nullptr;
@@ -453,7 +468,13 @@ void emu_cp_async(uint32_t dst, const void *src, int cp_size, int src_size) {
     if (src_size < 0 || src_size > cp_size) fail("cp.async with src-size %d", src_size);
     shared_at(dst, (size_t)cp_size, (size_t)cp_size, "cp.async");
     if ((uintptr_t)src % (uintptr_t)cp_size) fail("cp.async from a global address not %d-byte aligned", cp_size);
-    cur->open.push_back(Copy{dst, (const unsigned char *)src, cp_size, src_size});
+    Copy c{dst, (const unsigned char *)src, cp_size, src_size};
+    if (eager) {
+        memcpy(smem + c.dst, c.src, (size_t)c.src_size);
+        memset(smem + c.dst + c.src_size, 0, (size_t)(c.cp_size - c.src_size));
+    } else {
+        cur->open.push_back(c);
+    }
 }
 
 void emu_cp_async_commit(void) {

@@ -213,6 +213,10 @@ void emu_mma_m16n8k16(EmuAB ab, float *d0, float *d1, float *d2, float *d3, uint
 
 /* ---- The launch ------------------------------------------------------------------ */
 
+/* how cp.async lands (0: at the wait, 1: at once) and the order threads run
+ * in (0: first to last, 1: last to first); FLASHEMU_CP_ASYNC=eager and
+ * FLASHEMU_ORDER=reverse set them from the environment */
+extern "C" void flashemu_mode(int eager_copies, int reverse);
 void emu_run_grid(dim3 grid, dim3 block, size_t smem, const std::function<void()> &body, const char *name);
 
 template <typename S, typename... P, typename... A>
