@@ -93,18 +93,35 @@ static const Variant *mutants[1];
 
 enum { GUARD = 256 };   /* bytes before and after each buffer */
 
+/* Under AddressSanitizer the guards are poisoned too, so that a kernel
+ * reading them (a row past the end) stops the program. */
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 static void *guarded(size_t bytes) {
     unsigned char *p = xmalloc(bytes + 2 * GUARD);
     memset(p, 0xa5, GUARD), memset(p + GUARD + bytes, 0xa5, GUARD);
+    POISON(p, GUARD), POISON(p + GUARD + bytes, GUARD);
     return p + GUARD;
 }
 static bool guards_intact(void *b, size_t bytes) {
     unsigned char *p = (unsigned char *)b - GUARD;
+    UNPOISON(p, GUARD), UNPOISON(p + GUARD + bytes, GUARD);
     for (size_t i = 0; i < GUARD; i++)
         if (p[i] != 0xa5 || p[GUARD + bytes + i] != 0xa5) return false;
     return true;
 }
-static void guarded_free(void *b) { free((unsigned char *)b - GUARD); }
+static void guarded_free(void *b, size_t bytes) {
+    unsigned char *p = (unsigned char *)b - GUARD;
+    UNPOISON(p, GUARD), UNPOISON(p + GUARD + bytes, GUARD);
+    free(p);
+}
 
 static void to16(DType dt, uint16_t *dst, const float *src, size_t n) {
     for (size_t i = 0; i < n; i++) dst[i] = dt == DT_BF16 ? f32_to_bf16(src[i]) : f32_to_f16(src[i]);
@@ -143,8 +160,8 @@ static EmuResult emu_case(const Variant *var, DType dt, int version, int B, int 
     from16(dt, x[4], buf[4], n);
     memcpy(x[5], lse, nl * sizeof(float));
     for (int i = 0; i < 3; i++) from16(dt, x[6 + i], buf[5 + i], n);
-    for (int i = 0; i < 8; i++) guarded_free(buf[i]);
-    guarded_free(lse), guarded_free(scr);
+    for (int i = 0; i < 8; i++) guarded_free(buf[i], bytes);
+    guarded_free(lse, nl * sizeof(float)), guarded_free(scr, sbytes);
     for (int i = 4; i < 9; i++)
         for (size_t j = 0; j < (i == 5 ? nl : n); j++) r.nonfinite += !isfinite(x[i][j]);
     /* as chapter 12's check_case holds every head to the CPU reference */
