@@ -9,7 +9,8 @@
  * not (tools/flashemu/README.md).
  *
  *   every combination of dtype (bf16, fp16), version (1: a thread per row;
- *   2: tensor cores; 3: two row tiles per warp), head size (64, 128) and
+ *   2: tensor cores; 3: two row tiles per warp; and any later version the
+ *   file's flash_check accepts), head size (64, 128) and
  *   mask (causal or not), on T = 1, 17, 80 and 130 (B = 1 or 2, 2 heads;
  *   no T a multiple of a tile but 1), fresh random inputs each: forward
  *   (o, lse) and backward (dq, dk, dv) against the chapter's CPU reference
@@ -29,7 +30,8 @@
  *   (each mutant runs in a child process, so a stop is a catch).
  * FLASH_EMU_ONLY=NAME runs only the cases of variant NAME ("orig" or a
  * mutation) and prints each case (FLASH_EMU_VERBOSE=1 prints them all);
- * FLASH_EMU_VERSIONS=N checks versions 1 to N (3), =M-N versions M to N; FLASH_EMU_SHAPES=B:H:T,...
+ * FLASH_EMU_VERSIONS=N checks versions 1 to N, =M-N versions M to N (all
+ * that the file's flash_check accepts); FLASH_EMU_SHAPES=B:H:T,...
  * replaces the shapes.  tools/flashemu/run.sh
  * builds this suite against another copy of flash.cu. */
 #include <errno.h>
@@ -55,6 +57,7 @@ typedef struct {
     ScrFn scratch;
     void *(*gpu)(void);
     const int *applied;
+    const int *versions;   /* the versions the file has, 1 to this (gen.py reads flash_check) */
 } Variant;
 
 #define VARIANT(P, NAME)                                                                                             \
@@ -65,9 +68,10 @@ typedef struct {
                                  bool, FlashLayout, FlashLayout);                                                   \
     size_t P##_flash_backward_scratch_bytes(int, int, int, int);                                                    \
     void *P##_gpu(void);                                                                                            \
-    extern const int P##_mutation_applied;                                                                          \
+    extern const int P##_mutation_applied, P##_versions;                                                           \
     static const Variant variant_##P = {NAME, P##_flash_forward_cuda, P##_flash_backward_cuda,                       \
-                                        P##_flash_backward_scratch_bytes, P##_gpu, &P##_mutation_applied};
+                                        P##_flash_backward_scratch_bytes, P##_gpu, &P##_mutation_applied,            \
+                                        &P##_versions};
 
 /* the kernel file as the chapter has it, and its mutants (tools/flashemu/gen.py --list-mutations);
  * FLASH_EMU_NO_MUTANTS: the kernel file only (tools/flashemu/run.sh, for another copy of flash.cu) */
@@ -214,7 +218,7 @@ static void parse_shapes(const char *s) {
 /* Run every case of one variant; with `t`, each is a check; without, stop at
  * the first case over its bound and return how many cases passed before it
  * (-1: none failed). */
-static int versions = 3, first_version = 1;   /* FLASH_EMU_VERSIONS=N or M-N for other versions */
+static int versions = 0, first_version = 1;   /* 0: all the file has; FLASH_EMU_VERSIONS=N or M-N */
 
 static int run_cases(Check *t, const Variant *var, bool verbose, uint64_t seed) {
     DType dts[2] = {DT_BF16, DT_F16};
@@ -223,7 +227,7 @@ static int run_cases(Check *t, const Variant *var, bool verbose, uint64_t seed) 
     int n = 0;
     for (int s = 0; s < NSHAPES; s++)
         for (int di = 0; di < 2; di++)
-            for (int version = first_version; version <= versions; version++)
+            for (int version = first_version; version <= (versions ? versions : *var->versions); version++)
                 for (int d = 64; d <= 128; d *= 2)
                     for (int causal = 0; causal < 2; causal++, n++) {
                         int B = shapes[s][0], H = shapes[s][1], T = shapes[s][2];
@@ -283,7 +287,7 @@ int main(void) {
     const char *vs = getenv("FLASH_EMU_VERSIONS");
     if (vs && sscanf(vs, "%d-%d", &first_version, &versions) != 2) first_version = 1, versions = atoi(vs);
     if (getenv("FLASH_EMU_SHAPES")) parse_shapes(getenv("FLASH_EMU_SHAPES"));
-    if (versions < first_version || first_version < 1) die("FLASH_EMU_VERSIONS=%s: a positive number", getenv("FLASH_EMU_VERSIONS"));
+    if (vs && (versions < first_version || first_version < 1)) die("FLASH_EMU_VERSIONS=%s: a positive number", getenv("FLASH_EMU_VERSIONS"));
     if (!only || strcmp(only, "orig") == 0) {
         run_cases(&t, &variant_emu_orig, verbose, 12);
         if (!getenv("FLASHEMU_CP_ASYNC") && !getenv("FLASHEMU_ORDER")) {   /* the other schedule */

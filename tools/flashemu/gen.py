@@ -26,9 +26,12 @@ and launch code stays as written):
   - each extern "C" function X is renamed NAME_X, and NAME_gpu() gives the
     Gpu the entry points take.
 --mutate M first applies one of the known mutations (a wrong fragment
-index, a missing mask, ...; --list-mutations), each a text replacement
-that must match exactly once; if it does not match, the generated file's
+index, a missing mask, ...; --list-mutations), each a text replacement of
+the first place its text occurs (the earliest version's, where a later
+version repeats a line); if the text does not occur, the generated file's
 NAME_mutation_applied is 0 and the entry points stop the program.
+NAME_versions is the number of versions the file's flash_check accepts
+(3 if it cannot tell).
 """
 import os
 import re
@@ -323,13 +326,13 @@ def main(argv):
         if mutate not in MUTATIONS:
             fail("no mutation %r (--list-mutations)" % mutate)
         _, old, new = MUTATIONS[mutate]
-        n = src.count(old)
-        if n == 1:
-            src = src.replace(old, new)
+        if old in src:                 # the first occurrence (version 2's, where a later version repeats it)
+            src = src.replace(old, new, 1)
         else:
             applied = 0
-            print("gen.py: mutation %s matches %d times in %s, not once: not applied" % (mutate, n, flash),
-                  file=sys.stderr)
+            print("gen.py: mutation %s does not match %s: not applied" % (mutate, flash), file=sys.stderr)
+    mv = re.search(r"version\s*<\s*1\s*\|\|\s*version\s*>\s*(\d+)", src)
+    versions = int(mv.group(1)) if mv else 3
     inc = '#include "internal.cuh"\n'
     if src.count(inc) != 1:
         fail('%s does not include "internal.cuh" once' % flash)
@@ -349,6 +352,7 @@ def main(argv):
         f.write(src)
         f.write("\n}  // namespace %s\n\n" % prefix)
         f.write('extern "C" const int %s_mutation_applied = %d;\n' % (prefix, applied))
+        f.write('extern "C" const int %s_versions = %d;\n' % (prefix, versions))
         f.write('extern "C" void *%s_gpu(void) { static %s::Gpu g{}; return &g; }\n' % (prefix, prefix))
     os.replace(out + ".tmp", out)
 

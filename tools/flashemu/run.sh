@@ -3,7 +3,8 @@
 # cases (no mutants) on another copy of flash.cu, e.g. another branch's,
 # under the CPU emulator; each case is printed.  Run from the repository
 # root after `make build/12-memopt/.tangled build/libcommon-cpu.a`.
-# FLASH_EMU_VERSIONS=N checks versions 1 to N (default 3); FLASH_EMU_ONLY=orig
+# FLASH_EMU_VERSIONS=N or M-N checks those versions (default: all that the
+# file's flash_check accepts); FLASH_EMU_ONLY=orig
 # is set, so every case is printed; FLASH_EMU_SHAPES=B:H:T,... other shapes;
 # ASAN=1 builds with AddressSanitizer (a kernel reading or writing past a
 # buffer stops it).
