@@ -385,6 +385,56 @@ build/asan/tests/%: tests/%.c $(ASAN_LIB) $(TEST_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) $(ASANFLAGS) -DTESTING -o $@ $< $(ASAN_LIB) $(LDLIBS)
 
+# Chapter 12's CUDA kernels on the CPU (tools/flashemu/README.md): the tangled
+# flash.cu, rewritten by tools/flashemu/gen.py into host C++ that runs under
+# the emulator (emu.h, emu.cpp), once as the chapter has it and once per
+# mutation that tests/test_flash_emu.c must catch.  FLASHEMU_SRC=path runs
+# another copy of flash.cu.
+FLASHEMU_SRC      ?= build/12-memopt/flash.cu.in
+FLASHEMU_MUTANTS  := v1-mask mask edge ldsm-order no-trans wait frag-index barrier dq-atomic
+FLASHEMU_CXXFLAGS := -std=c++17 -O2 -g -fno-strict-aliasing -Wall -Wextra -Wno-unused-function \
+                     -Wno-unused-parameter -Wno-unused-variable -Icommon -Itools/flashemu
+FLASHEMU_OBJ      := build/flashemu/emu.o build/flashemu/orig.o $(patsubst %,build/flashemu/mut-%.o,$(FLASHEMU_MUTANTS))
+FLASHEMU_GEN      := tools/flashemu/gen.py common/gpu/internal.cuh build/12-memopt/.tangled
+
+.SECONDARY: $(patsubst %.o,%.cpp,$(filter-out build/flashemu/emu.o,$(FLASHEMU_OBJ)))
+
+build/flashemu/orig.cpp: $(FLASHEMU_GEN) $(FLASHEMU_SRC)
+	@mkdir -p $(@D)
+	$(PYTHON) tools/flashemu/gen.py $(FLASHEMU_SRC) common/gpu/internal.cuh $@ --prefix emu_orig
+
+build/flashemu/mut-%.cpp: $(FLASHEMU_GEN) $(FLASHEMU_SRC)
+	@mkdir -p $(@D)
+	$(PYTHON) tools/flashemu/gen.py $(FLASHEMU_SRC) common/gpu/internal.cuh $@ --prefix emu_mut_$(subst -,_,$*) --mutate $*
+
+build/flashemu/emu.o: tools/flashemu/emu.cpp tools/flashemu/emu.h $(COMMON_HDR)
+	@mkdir -p $(@D)
+	$(CXX) $(FLASHEMU_CXXFLAGS) -c $< -o $@
+
+build/flashemu/%.o: build/flashemu/%.cpp tools/flashemu/emu.h $(COMMON_HDR)
+	$(CXX) $(FLASHEMU_CXXFLAGS) -c $< -o $@
+
+build/tests/test_flash_emu: tests/test_flash_emu.c $(FLASHEMU_OBJ) $(LIBCOMMON_CPU) $(TEST_HDR) build/12-memopt/.tangled
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) -DTESTING -Ibuild/12-memopt -o $@ $< $(FLASHEMU_OBJ) $(LIBCOMMON_CPU) $(LDLIBS) -lstdc++
+
+# The AddressSanitizer build runs the kernel file as the chapter has it (no
+# mutants), so that a kernel reading or writing past a buffer stops it.
+FLASHEMU_ASAN_OBJ := build/asan/flashemu/emu.o build/asan/flashemu/orig.o
+
+build/asan/flashemu/emu.o: tools/flashemu/emu.cpp tools/flashemu/emu.h $(COMMON_HDR)
+	@mkdir -p $(@D)
+	$(CXX) $(FLASHEMU_CXXFLAGS) $(ASANFLAGS) -c $< -o $@
+
+build/asan/flashemu/orig.o: build/flashemu/orig.cpp tools/flashemu/emu.h $(COMMON_HDR)
+	@mkdir -p $(@D)
+	$(CXX) $(FLASHEMU_CXXFLAGS) $(ASANFLAGS) -c $< -o $@
+
+build/asan/tests/test_flash_emu: tests/test_flash_emu.c $(FLASHEMU_ASAN_OBJ) $(ASAN_LIB) $(TEST_HDR) build/12-memopt/.tangled
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) $(ASANFLAGS) -DTESTING -DFLASH_EMU_NO_MUTANTS -Ibuild/12-memopt -o $@ $< $(FLASHEMU_ASAN_OBJ) \
+	  $(ASAN_LIB) $(LDLIBS) -lstdc++
+
 test-c: $(TEST_BINS) $(ASAN_BINS) $(PROGRAMS) $(if $(NVCC),build/bin/bench-gpu)
 
 test: setup

@@ -1,0 +1,304 @@
+/* test_flash_emu.c -- chapter 12's CUDA kernels (flash.cu) run on the CPU,
+ * without a GPU, under the emulator of tools/flashemu/: the tangled
+ * build/12-memopt/flash.cu.in, every line of it as the chapter has it, is
+ * rewritten by tools/flashemu/gen.py into host C++ (inline PTX into calls of
+ * the emulator, launches into a loop over blocks whose threads are
+ * coroutines) and linked here, so that the kernels' logic (fragment
+ * layouts, indexing, masks, tile edges, the cp.async pipeline, barriers)
+ * is checked where CI has no GPU.  Timing, bank conflicts and races are
+ * not (tools/flashemu/README.md).
+ *
+ *   every combination of dtype (bf16, fp16), version (1: a thread per row;
+ *   2: tensor cores; 3: two row tiles per warp; and any later version the
+ *   file's flash_check accepts), head size (64, 128) and
+ *   mask (causal or not), on T = 1, 17, 80 and 130 (B = 1 or 2, 2 heads;
+ *   no T a multiple of a tile but 1), fresh random inputs each: forward
+ *   (o, lse) and backward (dq, dk, dv) against the chapter's CPU reference
+ *   (attention_reference and attention_reference_backward, in double),
+ *   within test_ch12_gpu's bounds (bf16 2e-2 forward, 4e-2 backward; fp16
+ *   4e-3, 8e-3), and every result finite (the chapter's rel_err takes its
+ *   largest difference with fmax, which passes a NaN over); no kernel writes
+ *   outside its buffers (guard bytes on both sides of each one); all of it
+ *   twice: once with each cp.async landing at its wait and the threads run
+ *   first to last between barriers, once with each landing as it is issued
+ *   and the threads run last to first (two schedules a correct kernel
+ *   must not care about);
+ *   the emulator can fail: each mutation of gen.py (a dropped mask, a wrong
+ *   fragment index, a wrong ldmatrix order, a missing .trans, a missing
+ *   wait or barrier, ...) applied to a copy of the same flash.cu is caught:
+ *   some case of its kernels is over its bound, or the emulator stops it
+ *   (each mutant runs in a child process, so a stop is a catch).
+ * FLASH_EMU_ONLY=NAME runs only the cases of variant NAME ("orig" or a
+ * mutation) and prints each case (FLASH_EMU_VERBOSE=1 prints them all);
+ * FLASH_EMU_VERSIONS=N checks versions 1 to N, =M-N versions M to N (all
+ * that the file's flash_check accepts); FLASH_EMU_SHAPES=B:H:T,...
+ * replaces the shapes.  tools/flashemu/run.sh
+ * builds this suite against another copy of flash.cu. */
+#include <errno.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "memopt.c"
+
+#include "check.h"
+
+void flashemu_mode(int eager_copies, int reverse);   /* tools/flashemu/emu.cpp */
+
+typedef void (*FwdFn)(Gpu *, DType, int, void *, float *, const void *, const void *, const void *, int, int, int, int,
+                      bool, FlashLayout, FlashLayout);
+typedef void (*BwdFn)(Gpu *, DType, int, void *, void *, void *, const void *, const void *, const void *,
+                      const void *, const void *, const float *, void *, int, int, int, int, bool, FlashLayout,
+                      FlashLayout);
+typedef size_t (*ScrFn)(int, int, int, int);
+typedef struct {
+    const char *name;
+    FwdFn fwd;
+    BwdFn bwd;
+    ScrFn scratch;
+    void *(*gpu)(void);
+    const int *applied;
+    const int *versions;   /* the versions the file has, 1 to this (gen.py reads flash_check) */
+} Variant;
+
+#define VARIANT(P, NAME)                                                                                             \
+    void P##_flash_forward_cuda(Gpu *, DType, int, void *, float *, const void *, const void *, const void *, int,  \
+                                int, int, int, bool, FlashLayout, FlashLayout);                                     \
+    void P##_flash_backward_cuda(Gpu *, DType, int, void *, void *, void *, const void *, const void *,             \
+                                 const void *, const void *, const void *, const float *, void *, int, int, int, int, \
+                                 bool, FlashLayout, FlashLayout);                                                   \
+    size_t P##_flash_backward_scratch_bytes(int, int, int, int);                                                    \
+    void *P##_gpu(void);                                                                                            \
+    extern const int P##_mutation_applied, P##_versions;                                                           \
+    static const Variant variant_##P = {NAME, P##_flash_forward_cuda, P##_flash_backward_cuda,                       \
+                                        P##_flash_backward_scratch_bytes, P##_gpu, &P##_mutation_applied,            \
+                                        &P##_versions};
+
+/* the kernel file as the chapter has it, and its mutants (tools/flashemu/gen.py --list-mutations);
+ * FLASH_EMU_NO_MUTANTS: the kernel file only (tools/flashemu/run.sh, for another copy of flash.cu) */
+VARIANT(emu_orig, "orig")
+#ifndef FLASH_EMU_NO_MUTANTS
+VARIANT(emu_mut_v1_mask, "v1-mask")
+VARIANT(emu_mut_mask, "mask")
+VARIANT(emu_mut_edge, "edge")
+VARIANT(emu_mut_ldsm_order, "ldsm-order")
+VARIANT(emu_mut_no_trans, "no-trans")
+VARIANT(emu_mut_wait, "wait")
+VARIANT(emu_mut_frag_index, "frag-index")
+VARIANT(emu_mut_barrier, "barrier")
+VARIANT(emu_mut_dq_atomic, "dq-atomic")
+static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut_mask,    &variant_emu_mut_edge,
+                                   &variant_emu_mut_ldsm_order, &variant_emu_mut_no_trans, &variant_emu_mut_wait,
+                                   &variant_emu_mut_frag_index, &variant_emu_mut_barrier, &variant_emu_mut_dq_atomic};
+#else
+static const Variant *mutants[1];
+#endif
+
+/* ---- Buffers with guards ------------------------------------------------------------- */
+
+enum { GUARD = 256 };   /* bytes before and after each buffer */
+
+/* Under AddressSanitizer the guards are poisoned too, so that a kernel
+ * reading them (a row past the end) stops the program. */
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+static void *guarded(size_t bytes) {
+    unsigned char *p = xmalloc(bytes + 2 * GUARD);
+    memset(p, 0xa5, GUARD), memset(p + GUARD + bytes, 0xa5, GUARD);
+    POISON(p, GUARD), POISON(p + GUARD + bytes, GUARD);
+    return p + GUARD;
+}
+static bool guards_intact(void *b, size_t bytes) {
+    unsigned char *p = (unsigned char *)b - GUARD;
+    UNPOISON(p, GUARD), UNPOISON(p + GUARD + bytes, GUARD);
+    for (size_t i = 0; i < GUARD; i++)
+        if (p[i] != 0xa5 || p[GUARD + bytes + i] != 0xa5) return false;
+    return true;
+}
+static void guarded_free(void *b, size_t bytes) {
+    unsigned char *p = (unsigned char *)b - GUARD;
+    UNPOISON(p, GUARD), UNPOISON(p + GUARD + bytes, GUARD);
+    free(p);
+}
+
+static void to16(DType dt, uint16_t *dst, const float *src, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] = dt == DT_BF16 ? f32_to_bf16(src[i]) : f32_to_f16(src[i]);
+}
+static void from16(DType dt, float *dst, const uint16_t *src, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] = dt == DT_BF16 ? bf16_to_f32(src[i]) : f16_to_f32(src[i]);
+}
+
+/* ---- One case: check_case of chapter 12, with the emulated kernels ---------------------- */
+
+typedef struct {
+    Errors e;
+    bool guards;
+    size_t nonfinite;   /* NaN or inf in o, lse, dq, dk, dv (rel_err's fmax passes NaN over) */
+} EmuResult;
+
+static EmuResult emu_case(const Variant *var, DType dt, int version, int B, int H, int T, int d, bool causal, Rng *rng) {
+    size_t nh = (size_t)T * d, n = (size_t)B * H * nh, nl = (size_t)B * H * T;
+    float *x[9];                                        /* q k v dout, then o lse dq dk dv from the kernels */
+    for (int i = 0; i < 9; i++) x[i] = xcalloc(n, sizeof(float));
+    for (int i = 0; i < 4; i++) fill_normal(x[i], n, rng), round_to(dt, x[i], n);
+    size_t bytes = n * 2, sbytes = var->scratch(B, H, T, d);
+    uint16_t *buf[8];                                   /* q k v dout o dq dk dv */
+    for (int i = 0; i < 8; i++) buf[i] = guarded(bytes), memset(buf[i], 0, bytes);
+    for (int i = 0; i < 4; i++) to16(dt, buf[i], x[i], n);
+    float *lse = guarded(nl * sizeof(float));
+    void *scr = guarded(sbytes);
+    memset(scr, 0xff, sbytes);                          /* the kernels must not count on zeroed scratch */
+    FlashLayout L = layout_bhtd(H, T, d);
+    Gpu *g = var->gpu();
+    var->fwd(g, dt, version, buf[4], lse, buf[0], buf[1], buf[2], B, H, T, d, causal, L, L);
+    var->bwd(g, dt, version, buf[5], buf[6], buf[7], buf[3], buf[0], buf[1], buf[2], buf[4], lse, scr, B, H, T, d,
+             causal, L, L);
+    EmuResult r = {.guards = guards_intact(lse, nl * sizeof(float)) && guards_intact(scr, sbytes)};
+    for (int i = 0; i < 8; i++) r.guards &= guards_intact(buf[i], bytes);
+    from16(dt, x[4], buf[4], n);
+    memcpy(x[5], lse, nl * sizeof(float));
+    for (int i = 0; i < 3; i++) from16(dt, x[6 + i], buf[5 + i], n);
+    for (int i = 0; i < 8; i++) guarded_free(buf[i], bytes);
+    guarded_free(lse, nl * sizeof(float)), guarded_free(scr, sbytes);
+    for (int i = 4; i < 9; i++)
+        for (size_t j = 0; j < (i == 5 ? nl : n); j++) r.nonfinite += !isfinite(x[i][j]);
+    /* as chapter 12's check_case holds every head to the CPU reference */
+    Errors e = {0};
+    float *o = xmalloc_array(nh, sizeof *o), *rl = xmalloc_array((size_t)T, sizeof *rl);
+    float *dq = xmalloc_array(nh, sizeof *dq), *dk = xmalloc_array(nh, sizeof *dk), *dv = xmalloc_array(nh, sizeof *dv);
+    double *P = xmalloc_array((size_t)T * T, sizeof *P);
+    for (int bh = 0; bh < B * H; bh++) {
+        size_t off = (size_t)bh * nh;
+        attention_reference(o, rl, P, x[0] + off, x[1] + off, x[2] + off, T, d, causal);
+        attention_reference_backward(dq, dk, dv, x[3] + off, x[0] + off, x[1] + off, x[2] + off, P, T, d);
+        double G = 1e-3 * fmax(max_abs(dq, nh), fmax(max_abs(dk, nh), max_abs(dv, nh)));
+        e.o = fmax(e.o, rel_err(x[4] + off, o, nh, 1e-30));
+        e.lse = fmax(e.lse, rel_err(x[5] + (size_t)bh * T, rl, (size_t)T, 1));
+        e.dq = fmax(e.dq, rel_err(x[6] + off, dq, nh, G));
+        e.dk = fmax(e.dk, rel_err(x[7] + off, dk, nh, G));
+        e.dv = fmax(e.dv, rel_err(x[8] + off, dv, nh, G));
+    }
+    free(o), free(rl), free(dq), free(dk), free(dv), free(P);
+    for (int i = 0; i < 9; i++) free(x[i]);
+    r.e = e;
+    return r;
+}
+
+/* NaN counts as over the bound */
+static bool within(const EmuResult *r, DType dt) {
+    double bf = bound_forward(dt), bb = bound_backward(dt);
+    return r->guards && r->nonfinite == 0 && r->e.o <= bf && r->e.lse <= bf && r->e.dq <= bb && r->e.dk <= bb && r->e.dv <= bb;
+}
+
+/* ---- The cases ------------------------------------------------------------------------ */
+
+enum { MAXSHAPES = 16 };
+static int shapes[MAXSHAPES][3] = {{1, 2, 1}, {2, 2, 17}, {1, 2, 80}, {1, 2, 130}};   /* B, H, T */
+static int NSHAPES = 4;
+
+/* FLASH_EMU_SHAPES="B:H:T,B:H:T,..." in place of the four above */
+static void parse_shapes(const char *s) {
+    NSHAPES = 0;
+    for (const char *p = s; *p;) {
+        int b, h, t, used;
+        if (NSHAPES == MAXSHAPES || sscanf(p, "%d:%d:%d%n", &b, &h, &t, &used) != 3 || b < 1 || h < 1 || t < 1)
+            die("FLASH_EMU_SHAPES=%s: B:H:T,... (at most %d, each positive)", s, MAXSHAPES);
+        shapes[NSHAPES][0] = b, shapes[NSHAPES][1] = h, shapes[NSHAPES][2] = t, NSHAPES++;
+        p += used;
+        if (*p == ',') p++;
+    }
+}
+
+/* Run every case of one variant; with `t`, each is a check; without, stop at
+ * the first case over its bound and return how many cases passed before it
+ * (-1: none failed). */
+static int versions = 0, first_version = 1;   /* 0: all the file has; FLASH_EMU_VERSIONS=N or M-N */
+
+static int run_cases(Check *t, const Variant *var, bool verbose, uint64_t seed) {
+    DType dts[2] = {DT_BF16, DT_F16};
+    Rng rng;
+    rng_seed(&rng, seed);
+    int n = 0;
+    for (int s = 0; s < NSHAPES; s++)
+        for (int di = 0; di < 2; di++)
+            for (int version = first_version; version <= (versions ? versions : *var->versions); version++)
+                for (int d = 64; d <= 128; d *= 2)
+                    for (int causal = 0; causal < 2; causal++, n++) {
+                        int B = shapes[s][0], H = shapes[s][1], T = shapes[s][2];
+                        EmuResult r = emu_case(var, dts[di], version, B, H, T, d, causal, &rng);
+                        bool ok = within(&r, dts[di]);
+                        char line[300];
+                        snprintf(line, sizeof line,
+                                 "%s: %s v%d d%d %s B%d H%d T%d: o %.2e lse %.2e dq %.2e dk %.2e dv %.2e%s%s (bounds %g, %g)",
+                                 var->name, dtype_name(dts[di]), version, d, causal ? "causal" : "full", B, H, T,
+                                 r.e.o, r.e.lse, r.e.dq, r.e.dk, r.e.dv, r.guards ? "" : ", WROTE OUTSIDE A BUFFER",
+                                 r.nonfinite ? ", NaN OR INF IN THE RESULTS" : "",
+                                 bound_forward(dts[di]), bound_backward(dts[di]));
+                        if (verbose) printf("  %s %s\n", ok ? "ok  " : "FAIL", line), fflush(stdout);
+                        if (t) check_true(t, ok, "emulated %s", line);
+                        else if (!ok) return n;
+                    }
+    return -1;
+}
+
+/* A mutant, in a child process: exit 0 if some case is over its bound, 1 if
+ * every case passed; a stop of the emulator (die, a signal) is a catch too. */
+static void test_mutant(Check *t, const Variant *var, bool verbose) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        if (!*var->applied) _exit(3);
+        if (!verbose) {                     /* the emulator's one-line stop goes nowhere */
+            FILE *f = freopen("/dev/null", "w", stderr);
+            (void)f;
+        }
+        int n = run_cases(NULL, var, verbose, 99);
+        if (n >= 0 && verbose) printf("  mutant %s: caught at case %d\n", var->name, n);
+        fflush(stdout);
+        _exit(n >= 0 ? 0 : 1);
+    }
+    int status;
+    if (waitpid(pid, &status, 0) < 0) die("waitpid: %s", strerror(errno));
+    bool exited = WIFEXITED(status);
+    int code = exited ? WEXITSTATUS(status) : -1;
+    if (exited && code == 3)
+        check_true(t, false, "mutation %s no longer matches flash.cu (update tools/flashemu/gen.py's MUTATIONS)",
+                   var->name);
+    else
+        check_true(t, !(exited && code == 1), "mutation %s is caught (%s)", var->name,
+                   !exited ? "the emulator stopped it: a signal"
+                   : code == 0 ? "a case over its bound"
+                   : code == 1 ? "NOT CAUGHT: every case within its bounds"
+                               : "the emulator stopped it");
+}
+
+int main(void) {
+    Check t;
+    check_init(&t, "flash_emu");
+    const char *only = getenv("FLASH_EMU_ONLY");
+    bool verbose = only != NULL || getenv("FLASH_EMU_VERBOSE");
+    const char *vs = getenv("FLASH_EMU_VERSIONS");
+    if (vs && sscanf(vs, "%d-%d", &first_version, &versions) != 2) first_version = 1, versions = atoi(vs);
+    if (getenv("FLASH_EMU_SHAPES")) parse_shapes(getenv("FLASH_EMU_SHAPES"));
+    if (vs && (versions < first_version || first_version < 1)) die("FLASH_EMU_VERSIONS=%s: a positive number", getenv("FLASH_EMU_VERSIONS"));
+    if (!only || strcmp(only, "orig") == 0) {
+        run_cases(&t, &variant_emu_orig, verbose, 12);
+        if (!getenv("FLASHEMU_CP_ASYNC") && !getenv("FLASHEMU_ORDER")) {   /* the other schedule */
+            Variant other = variant_emu_orig;
+            other.name = "orig (cp.async landing at once, threads last to first)";
+            flashemu_mode(1, 1);
+            run_cases(&t, &other, verbose, 13);
+            flashemu_mode(0, 0);
+        }
+    }
+    for (size_t i = 0; i < sizeof mutants / sizeof mutants[0] && mutants[i]; i++)
+        if (!only || strcmp(only, mutants[i]->name) == 0) test_mutant(&t, mutants[i], verbose);
+    return check_summary(&t);
+}

@@ -1,0 +1,505 @@
+/* emu.cpp -- the run time of the CUDA emulator (emu.h): blocks run one after
+ * another on the calling OS thread; a block's threads are coroutines, each
+ * with its own stack, switched only where a CUDA thread would wait for
+ * others (a barrier, a warp-collective operation), in a fixed order, so a
+ * run is deterministic.  Everything that the hardware would do for the
+ * warp at once (ldmatrix, stmatrix, mma, shuffles) is computed when the last
+ * of its 32 lanes arrives, from every lane's operands, following the PTX
+ * ISA's fragment layouts.  Shared memory starts every block filled with
+ * 0xff bytes (a NaN in bf16, f16 and f32), so that reading what no thread
+ * wrote shows in the results; a cp.async is carried out only when its
+ * thread waits for its group (cp.async.wait_group), so that reading a tile
+ * before waiting for it, or before the barrier after the other threads'
+ * waits, reads the old contents. */
+#include "emu.h"
+
+#include <stdarg.h>
+#include <sys/mman.h>
+
+#include <vector>
+
+/* ---- Coroutines ----------------------------------------------------------------- */
+
+#if defined(__x86_64__)
+/* switch stacks: save the callee-saved registers on this stack, store its
+ * pointer in *from, continue on `to` (a stack saved the same way) */
+extern "C" void emu_ctx_switch(void **from, void *to);
+asm(".text\n"
+    ".globl emu_ctx_switch\n"
+    ".type emu_ctx_switch,@function\n"
+    "emu_ctx_switch:\n"
+    "    pushq %rbp\n    pushq %rbx\n    pushq %r12\n    pushq %r13\n    pushq %r14\n    pushq %r15\n"
+    "    movq %rsp, (%rdi)\n"
+    "    movq %rsi, %rsp\n"
+    "    popq %r15\n    popq %r14\n    popq %r13\n    popq %r12\n    popq %rbx\n    popq %rbp\n"
+    "    ret\n"
+    ".size emu_ctx_switch, .-emu_ctx_switch\n");
+#else
+#include <ucontext.h>
+#endif
+
+/* AddressSanitizer must be told when the stack changes (the coroutines'
+ * stacks are its "fibers"), or it takes one stack's frames for another's */
+#if defined(__SANITIZE_ADDRESS__)
+#define EMU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EMU_ASAN 1
+#endif
+#endif
+#ifdef EMU_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+static const void *sched_bottom;
+static size_t sched_size;
+#endif
+
+enum State { RUNNABLE, AT_BARRIER, AT_WARP, DONE };
+
+struct Copy { uint32_t dst; const unsigned char *src; int cp_size, src_size; };
+
+struct Thread {
+    EmuCoords coords;
+    int tid, warp, lane;
+    State state;
+    unsigned char *stack;
+#if defined(__x86_64__)
+    void *sp;
+#else
+    ucontext_t ctx;
+#endif
+    std::vector<Copy> open;                   /* issued, not yet committed */
+    std::vector<std::vector<Copy>> groups;    /* committed, oldest first, not yet done */
+};
+
+/* what the lanes of a warp bring to a collective operation, and get back */
+enum Op { OP_NONE, OP_SHFL, OP_LDMATRIX, OP_STMATRIX, OP_MMA, OP_SYNCWARP };
+static const char *op_name[] = {"none", "a shuffle", "ldmatrix", "stmatrix", "mma", "__syncwarp"};
+struct Lane {
+    uint32_t u[8];       /* shuffle: value, kind, arg, width, mask; ldmatrix/stmatrix: addr, regs; mma: a, b */
+    float f[4];          /* mma: c */
+    uint32_t out[4];     /* ldmatrix: the registers; shuffle: the value */
+    float fout[4];       /* mma: d */
+};
+struct Warp {
+    int size, live, arrived;
+    Op op;
+    int num, trans, ab;  /* the operation's modifiers, which every lane must agree on */
+    Lane lane[32];
+};
+
+/* FLASHEMU_CP_ASYNC=eager: a cp.async lands at once, as it is issued (the
+ * other extreme from landing at the wait: an overwrite of a tile that other
+ * warps still read then shows); FLASHEMU_ORDER=reverse: the threads of a
+ * block run last to first (another interleaving between barriers). */
+static int eager = -1, reverse_order;
+
+extern "C" void flashemu_mode(int eager_copies, int reverse) { eager = eager_copies, reverse_order = reverse; }
+
+static const size_t STACK = 256 * 1024;
+static std::vector<Thread> threads;
+static std::vector<Warp> warps;
+static Thread *cur;
+static int live_threads, at_barrier;
+static unsigned char *smem;
+static size_t smem_size;
+static const char *kernel_name;
+static const std::function<void()> *kernel_body;
+#if defined(__x86_64__)
+static void *sched_sp;
+#else
+static ucontext_t sched_ctx;
+#endif
+EmuCoords *emu_coords;
+
+[[noreturn]] __attribute__((format(printf, 1, 2))) static void fail(const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    die("flashemu: kernel %s, block (%u, %u, %u), thread %d: %s", kernel_name ? kernel_name : "?",
+        cur ? cur->coords.block.x : 0, cur ? cur->coords.block.y : 0, cur ? cur->coords.block.z : 0,
+        cur ? cur->tid : -1, msg);
+}
+
+static void yield_to_scheduler(void) {
+#ifdef EMU_ASAN
+    void *fake = nullptr;
+    __sanitizer_start_switch_fiber(cur->state == DONE ? nullptr : &fake, sched_bottom, sched_size);
+#endif
+#if defined(__x86_64__)
+    emu_ctx_switch(&cur->sp, sched_sp);
+#else
+    swapcontext(&cur->ctx, &sched_ctx);
+#endif
+#ifdef EMU_ASAN
+    __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+#endif
+}
+
+static void complete_groups(Thread *t, size_t keep);
+
+static void thread_main(void) {
+#ifdef EMU_ASAN
+    __sanitizer_finish_switch_fiber(nullptr, &sched_bottom, &sched_size);
+#endif
+    (*kernel_body)();
+    complete_groups(cur, 0);            /* the hardware finishes what was issued */
+    cur->state = DONE;
+    live_threads--;
+    Warp &w = warps[cur->warp];
+    w.live--;
+    if (w.arrived > 0) fail("exited while lanes of its warp wait at %s", op_name[w.op]);
+    if (live_threads > 0 && at_barrier == live_threads) {   /* the others wait at a barrier: let them go */
+        for (Thread &t : threads)
+            if (t.state == AT_BARRIER) t.state = RUNNABLE;
+        at_barrier = 0;
+    }
+    yield_to_scheduler();
+    abort();                            /* never resumed */
+}
+
+#if defined(__x86_64__)
+extern "C" void emu_thread_entry(void);
+extern "C" void emu_thread_entry(void) { thread_main(); }
+#else
+static void thread_entry_uc(void) { thread_main(); }
+#endif
+
+static void start(Thread &t) {
+#ifdef EMU_ASAN
+    __asan_unpoison_memory_region(t.stack, STACK);   /* the frames of its last run never returned */
+#endif
+#if defined(__x86_64__)
+    uintptr_t top = ((uintptr_t)(t.stack + STACK)) & ~(uintptr_t)15;
+    void **sp = (void **)top;
+    *--sp = nullptr;                          /* the entry's return address: it never returns */
+    *--sp = (void *)emu_thread_entry;         /* where ret goes; 16-aligned slot */
+    for (int i = 0; i < 6; i++) *--sp = nullptr;   /* rbp rbx r12 r13 r14 r15 */
+    t.sp = sp;
+#else
+    getcontext(&t.ctx);
+    t.ctx.uc_stack.ss_sp = t.stack;
+    t.ctx.uc_stack.ss_size = STACK;
+    t.ctx.uc_link = nullptr;
+    makecontext(&t.ctx, thread_entry_uc, 0);
+#endif
+}
+
+static void resume(Thread &t) {
+    cur = &t;
+    emu_coords = &t.coords;
+#ifdef EMU_ASAN
+    void *fake = nullptr;
+    __sanitizer_start_switch_fiber(&fake, t.stack, STACK);
+#endif
+#if defined(__x86_64__)
+    emu_ctx_switch(&sched_sp, t.sp);
+#else
+    swapcontext(&sched_ctx, &t.ctx);
+#endif
+#ifdef EMU_ASAN
+    __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+#endif
+}
+
+static std::vector<unsigned char *> stacks;
+
+void emu_run_grid(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()> &body, const char *name) {
+    size_t nthreads = (size_t)block.x * block.y * block.z;
+    kernel_name = name;
+    if (eager < 0) {
+        const char *e = getenv("FLASHEMU_CP_ASYNC"), *o = getenv("FLASHEMU_ORDER");
+        eager = e && strcmp(e, "eager") == 0;
+        reverse_order = o && strcmp(o, "reverse") == 0;
+    }
+    if (nthreads == 0 || nthreads > 1024) fail("a block of %zu threads (1 to 1024)", nthreads);
+    if (grid.x == 0 || grid.y == 0 || grid.z == 0) fail("an empty grid");
+    if (grid.y > 65535 || grid.z > 65535) fail("grid.y or grid.z over 65535");
+    if (smem_bytes > EMU_MAX_DYNAMIC_SMEM) fail("%zu bytes of dynamic shared memory: more than an H200 has", smem_bytes);
+    while (stacks.size() < nthreads) {        /* mapped, with a guard page below: an overflow stops the program */
+        void *p = mmap(nullptr, STACK + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED || mprotect(p, 4096, PROT_NONE) != 0) die("flashemu: cannot map a thread's stack");
+        stacks.push_back((unsigned char *)p + 4096);
+    }
+    std::vector<unsigned char> shared(smem_bytes + 16);
+    smem = (unsigned char *)(((uintptr_t)shared.data() + 15) & ~(uintptr_t)15);
+    smem_size = smem_bytes;
+    kernel_body = &body;
+    threads.assign(nthreads, Thread());
+    warps.assign((nthreads + 31) / 32, Warp());
+    for (unsigned bz = 0; bz < grid.z; bz++)
+        for (unsigned by = 0; by < grid.y; by++)
+            for (unsigned bx = 0; bx < grid.x; bx++) {
+                memset(smem, 0xff, smem_bytes);
+                for (size_t i = 0; i < warps.size(); i++) {
+                    Warp &w = warps[i];
+                    w.size = w.live = (int)(nthreads - i * 32 < 32 ? nthreads - i * 32 : 32);
+                    w.arrived = 0, w.op = OP_NONE;
+                }
+                for (size_t i = 0; i < nthreads; i++) {
+                    Thread &t = threads[i];
+                    unsigned tx = (unsigned)(i % block.x), ty = (unsigned)(i / block.x % block.y),
+                             tz = (unsigned)(i / block.x / block.y);
+                    t.coords = EmuCoords{uint3{tx, ty, tz}, uint3{bx, by, bz}, block, grid};
+                    t.tid = (int)i, t.warp = (int)(i / 32), t.lane = (int)(i % 32);
+                    t.state = RUNNABLE;
+                    t.stack = stacks[i];
+                    t.open.clear(), t.groups.clear();
+                    start(t);
+                }
+                live_threads = (int)nthreads, at_barrier = 0;
+                for (;;) {                   /* round robin until every thread is done */
+                    bool ran = false;
+                    for (size_t i = 0; i < nthreads; i++) {
+                        Thread &t = threads[reverse_order ? nthreads - 1 - i : i];
+                        if (t.state == RUNNABLE) resume(t), ran = true;
+                    }
+                    if (live_threads == 0) break;
+                    if (!ran) {
+                        cur = nullptr;
+                        for (Thread &t : threads)
+                            if (t.state != DONE) { cur = &t; break; }
+                        fail("deadlock: no thread can go on (this one waits at %s)",
+                             cur->state == AT_BARRIER ? "__syncthreads" : op_name[warps[cur->warp].op]);
+                    }
+                }
+            }
+    cur = nullptr;
+    emu_coords = nullptr;
+    kernel_name = nullptr;
+}
+
+/* ---- Barriers -------------------------------------------------------------------- */
+
+void __syncthreads(void) {
+    cur->state = AT_BARRIER;
+    if (++at_barrier == live_threads) {
+        for (Thread &t : threads)
+            if (t.state == AT_BARRIER) t.state = RUNNABLE;
+        at_barrier = 0;
+    }
+    yield_to_scheduler();
+}
+
+/* ---- Warp-collective operations ----------------------------------------------------- */
+
+static void compute(Warp &w);
+
+/* this lane has put its operands in w.lane[lane]: wait for the rest of the
+ * warp; the last to arrive computes the operation for all */
+static Lane &arrive(Op op, int num = 0, int trans = 0, int ab = 0) {
+    Warp &w = warps[cur->warp];
+    if (w.live < 32) fail("%s with lanes of the warp exited or missing (the mask needs all 32)", op_name[op]);
+    if (w.arrived == 0) w.op = op, w.num = num, w.trans = trans, w.ab = ab;
+    else if (w.op != op || w.num != num || w.trans != trans || w.ab != ab)
+        fail("lanes of one warp at different collective operations (%s and another)", op_name[op]);
+    cur->state = AT_WARP;
+    if (++w.arrived == w.size) {
+        compute(w);
+        w.arrived = 0;
+        for (int l = 0; l < w.size; l++) threads[cur->warp * 32 + l].state = RUNNABLE;
+    }
+    yield_to_scheduler();
+    return w.lane[cur->lane];
+}
+
+void __syncwarp(unsigned mask) {
+    if (mask != 0xffffffffu) fail("__syncwarp with a partial mask is not emulated");
+    arrive(OP_SYNCWARP);
+}
+
+uint32_t emu_shfl(EmuShfl kind, unsigned mask, uint32_t v, int arg, int width) {
+    if (mask != 0xffffffffu) fail("a shuffle with a partial mask is not emulated");
+    if (width < 1 || width > 32 || (width & (width - 1))) fail("a shuffle of width %d", width);
+    Lane &l = warps[cur->warp].lane[cur->lane];
+    l.u[0] = v, l.u[1] = (uint32_t)kind, l.u[2] = (uint32_t)arg, l.u[3] = (uint32_t)width;
+    return arrive(OP_SHFL).out[0];
+}
+
+static unsigned char *shared_at(uint32_t addr, size_t bytes, size_t align, const char *what) {
+    if ((size_t)addr + bytes > smem_size)
+        fail("%s at shared address %d, past the end of dynamic shared memory (%d bytes)", what, (int)addr, (int)smem_size);
+    if (addr % align) fail("%s at shared address %d: not %d-byte aligned", what, (int)addr, (int)align);
+    return smem + addr;
+}
+
+unsigned char *emu_dynamic_smem(void) { return smem; }
+
+size_t __cvta_generic_to_shared(const void *p) {
+    const unsigned char *c = (const unsigned char *)p;
+    if (c < smem || c > smem + smem_size) fail("cvta to shared of an address outside the dynamic shared memory");
+    return (size_t)(c - smem);
+}
+
+/* PTX ISA, 9.7.14.5.15 (ldmatrix): in an .x4, lanes 8i..8i+7 give the
+ * addresses of rows 0..7 of matrix i (.x1: lanes 0-7, .x2: 0-15), each row 8
+ * 16-bit elements (16 bytes).  Register i of lane l receives two elements of
+ * matrix i: row l/4, columns 2(l%4) and 2(l%4)+1 (the lower in the low half);
+ * with .trans, the matrix is transposed on the way: row 2(l%4) and 2(l%4)+1,
+ * column l/4. */
+void emu_ldmatrix(int num, bool trans, uint32_t addr, uint32_t *r0, uint32_t *r1, uint32_t *r2, uint32_t *r3) {
+    if (num != 1 && num != 2 && num != 4) fail("ldmatrix .x%d", num);
+    warps[cur->warp].lane[cur->lane].u[0] = addr;
+    Lane &l = arrive(OP_LDMATRIX, num, trans);
+    uint32_t *r[4] = {r0, r1, r2, r3};
+    for (int i = 0; i < num; i++) *r[i] = l.out[i];
+}
+
+static uint16_t half_at(const Warp &w, int m, int row, int col, const char *what) {
+    uint32_t a = w.lane[m * 8 + row].u[0];
+    uint16_t v;
+    memcpy(&v, shared_at(a, 16, 16, what) + 2 * col, 2);
+    return v;
+}
+
+static void compute_ldmatrix(Warp &w) {
+    for (int l = 0; l < 32; l++)
+        for (int m = 0; m < w.num; m++) {
+            int r = l / 4, c = 2 * (l % 4);
+            uint16_t lo = w.trans ? half_at(w, m, c, r, "ldmatrix") : half_at(w, m, r, c, "ldmatrix");
+            uint16_t hi = w.trans ? half_at(w, m, c + 1, r, "ldmatrix") : half_at(w, m, r, c + 1, "ldmatrix");
+            w.lane[l].out[m] = (uint32_t)lo | (uint32_t)hi << 16;
+        }
+}
+
+/* PTX ISA, 9.7.14.5.16 (stmatrix): the inverse of ldmatrix, the same layouts. */
+void emu_stmatrix(int num, bool trans, uint32_t addr, uint32_t r0, uint32_t r1, uint32_t r2, uint32_t r3) {
+    if (num != 1 && num != 2 && num != 4) fail("stmatrix .x%d", num);
+    Lane &l = warps[cur->warp].lane[cur->lane];
+    l.u[0] = addr, l.u[1] = r0, l.u[2] = r1, l.u[3] = r2, l.u[4] = r3;
+    arrive(OP_STMATRIX, num, trans);
+}
+
+static void compute_stmatrix(Warp &w) {
+    for (int l = 0; l < 32; l++)
+        for (int m = 0; m < w.num; m++) {
+            int r = l / 4, c = 2 * (l % 4);
+            uint32_t v = w.lane[l].u[1 + m];
+            uint16_t lo = (uint16_t)v, hi = (uint16_t)(v >> 16);
+            for (int e = 0; e < 2; e++) {
+                int row = w.trans ? c + e : r, col = w.trans ? r : c + e;
+                unsigned char *p = shared_at(w.lane[m * 8 + row].u[0], 16, 16, "stmatrix") + 2 * col;
+                memcpy(p, e ? &hi : &lo, 2);
+            }
+        }
+}
+
+/* PTX ISA, 9.7.14.5.8 (matrix fragments for mma.m16n8k16, 16-bit A and B,
+ * f32 C and D), with g = lane/4 (groupID) and t = lane%4 (threadID_in_group):
+ *   A (16x16, row): a0 = (g, 2t..2t+1), a1 = (g+8, 2t..2t+1), a2 = (g, 2t+8..2t+9),
+ *                   a3 = (g+8, 2t+8..2t+9), each register two elements, the lower
+ *                   column in the low half;
+ *   B (16x8, col):  b0 = (rows 2t..2t+1, column g), b1 = (rows 2t+8..2t+9, column g);
+ *   C, D (16x8):    c0, c1 = (g, 2t), (g, 2t+1); c2, c3 = (g+8, 2t), (g+8, 2t+1).
+ * The products of two bf16 or two f16 values are exact in f32; the sums are
+ * taken in f32 in k order here (the hardware's order and rounding inside one
+ * mma are its own, within f32's precision). */
+void emu_mma_m16n8k16(EmuAB ab, float *d0, float *d1, float *d2, float *d3, uint32_t a0, uint32_t a1, uint32_t a2,
+                      uint32_t a3, uint32_t b0, uint32_t b1, float c0, float c1, float c2, float c3) {
+    Lane &l = warps[cur->warp].lane[cur->lane];
+    l.u[0] = a0, l.u[1] = a1, l.u[2] = a2, l.u[3] = a3, l.u[4] = b0, l.u[5] = b1;
+    l.f[0] = c0, l.f[1] = c1, l.f[2] = c2, l.f[3] = c3;
+    Lane &r = arrive(OP_MMA, 0, 0, ab);
+    *d0 = r.fout[0], *d1 = r.fout[1], *d2 = r.fout[2], *d3 = r.fout[3];
+}
+
+static float elem(int ab, uint32_t reg, int hi) {
+    uint16_t h = (uint16_t)(hi ? reg >> 16 : reg);
+    return ab == EMU_BF16 ? bf16_to_f32(h) : f16_to_f32(h);
+}
+
+static void compute_mma(Warp &w) {
+    float A[16][16], B[16][8], C[16][8];
+    for (int l = 0; l < 32; l++) {
+        int g = l / 4, t = l % 4;
+        const Lane &x = w.lane[l];
+        for (int e = 0; e < 2; e++) {
+            A[g][2 * t + e] = elem(w.ab, x.u[0], e);
+            A[g + 8][2 * t + e] = elem(w.ab, x.u[1], e);
+            A[g][2 * t + 8 + e] = elem(w.ab, x.u[2], e);
+            A[g + 8][2 * t + 8 + e] = elem(w.ab, x.u[3], e);
+            B[2 * t + e][g] = elem(w.ab, x.u[4], e);
+            B[2 * t + 8 + e][g] = elem(w.ab, x.u[5], e);
+            C[g][2 * t + e] = x.f[e];
+            C[g + 8][2 * t + e] = x.f[2 + e];
+        }
+    }
+    for (int l = 0; l < 32; l++) {
+        int g = l / 4, t = l % 4;
+        for (int i = 0; i < 4; i++) {
+            int row = g + i / 2 * 8, col = 2 * t + i % 2;
+            float s = C[row][col];
+            for (int k = 0; k < 16; k++) s += A[row][k] * B[k][col];
+            w.lane[l].fout[i] = s;
+        }
+    }
+}
+
+static void compute_shfl(Warp &w) {
+    for (int l = 0; l < 32; l++) {
+        const Lane &x = w.lane[l];
+        int kind = (int)x.u[1], arg = (int)x.u[2], width = (int)x.u[3], base = l / width * width, src = l;
+        switch (kind) {
+        case EMU_SHFL_IDX: src = base + ((arg % width) + width) % width; break;
+        case EMU_SHFL_UP: src = l - arg >= base ? l - arg : l; break;
+        case EMU_SHFL_DOWN: src = l + arg < base + width ? l + arg : l; break;
+        case EMU_SHFL_XOR: src = l ^ arg; if (src >= base + width || src < base) src = l; break;
+        }
+        w.lane[l].out[0] = w.lane[src].u[0];
+    }
+}
+
+static void compute(Warp &w) {
+    switch (w.op) {
+    case OP_LDMATRIX: compute_ldmatrix(w); break;
+    case OP_STMATRIX: compute_stmatrix(w); break;
+    case OP_MMA: compute_mma(w); break;
+    case OP_SHFL: compute_shfl(w); break;
+    default: break;
+    }
+}
+
+/* ---- cp.async (PTX ISA 9.7.9.25.3): issued, committed into groups, done at a wait ---- */
+
+void emu_cp_async(uint32_t dst, const void *src, int cp_size, int src_size) {
+    if (cp_size != 4 && cp_size != 8 && cp_size != 16) fail("cp.async of %d bytes", cp_size);
+    if (src_size < 0 || src_size > cp_size) fail("cp.async with src-size %d", src_size);
+    shared_at(dst, (size_t)cp_size, (size_t)cp_size, "cp.async");
+    if ((uintptr_t)src % (uintptr_t)cp_size) fail("cp.async from a global address not %d-byte aligned", cp_size);
+    Copy c{dst, (const unsigned char *)src, cp_size, src_size};
+    if (eager) {
+        memcpy(smem + c.dst, c.src, (size_t)c.src_size);
+        memset(smem + c.dst + c.src_size, 0, (size_t)(c.cp_size - c.src_size));
+    } else {
+        cur->open.push_back(c);
+    }
+}
+
+void emu_cp_async_commit(void) {
+    cur->groups.push_back(cur->open);      /* an empty group is a group too */
+    cur->open.clear();
+}
+
+static void complete_groups(Thread *t, size_t keep) {
+    while (t->groups.size() > keep) {
+        for (const Copy &c : t->groups.front()) {
+            unsigned char *d = smem + c.dst;
+            memcpy(d, c.src, (size_t)c.src_size);
+            memset(d + c.src_size, 0, (size_t)(c.cp_size - c.src_size));
+        }
+        t->groups.erase(t->groups.begin());
+    }
+}
+
+void emu_cp_async_wait(int n) {
+    if (n < 0) fail("cp.async.wait_group %d", n);
+    complete_groups(cur, (size_t)n);
+}
+
+[[noreturn]] void emu_misaligned(const char *what, const void *p) {
+    fail("%s at %p: misaligned", what, p);
+}
+
+[[noreturn]] void emu_unsupported(const char *ptx) { fail("inline PTX the emulator does not know: %s", ptx); }

@@ -1,0 +1,361 @@
+#!/usr/bin/env python3
+"""tools/flashemu/gen.py: turn a CUDA kernel file (flash.cu) into host C++
+that runs its kernels, unchanged, on the CPU under the emulator of
+tools/flashemu/emu.h and emu.cpp.
+
+    gen.py FLASH_CU INTERNAL_CUH OUT_CPP --prefix NAME [--mutate M]
+    gen.py --list-mutations
+
+What is rewritten (and nothing else: every line of the kernels, helpers
+and launch code stays as written):
+  - #include "internal.cuh" becomes the text of internal.cuh, less its CUDA
+    includes and its extern "C" include of gpu.h and util.h (emu.h has
+    them); the whole file goes into namespace NAME, so that several
+    generated files (a kernel file and its mutants) link into one program;
+  - each inline-PTX statement asm(...) becomes a call of the emulator's
+    function for its instruction (cp.async, its commit and wait, ldmatrix,
+    stmatrix, mma.sync m16n8k16 with bf16 or f16 inputs and f32
+    accumulators), its operands passed as the constraints say: outputs by
+    address, inputs by value; an instruction the emulator does not know
+    becomes a call that stops the program with its text;
+  - extern __shared__ T name[] becomes a pointer to the launch's dynamic
+    shared memory; a static __shared__ array becomes a static array (a
+    block's threads run on one OS thread, and blocks one at a time);
+  - kern<<<grid, block, smem, stream>>>(args) becomes
+    emu_launch("kern", kern, grid, block, smem, args);
+  - each extern "C" function X is renamed NAME_X, and NAME_gpu() gives the
+    Gpu the entry points take.
+--mutate M first applies one of the known mutations (a wrong fragment
+index, a missing mask, ...; --list-mutations), each a text replacement of
+the first place its text occurs (the earliest version's, where a later
+version repeats a line); if the text does not occur, the generated file's
+NAME_mutation_applied is 0 and the entry points stop the program.
+NAME_versions is the number of versions the file's flash_check accepts
+(3 if it cannot tell).
+"""
+import os
+import re
+import sys
+
+# name: (what it breaks, the text, its replacement)
+MUTATIONS = {
+    "v1-mask": ("version 1 forward: the causal limit on the keys of a row is dropped",
+                "        if (causal) jn = min(jn, i - j0 + 1);\n        for (int jj = 0; i < Tn && jj < jn; jj++) {\n            float s = 0;\n",
+                "        for (int jj = 0; i < Tn && jj < jn; jj++) {\n            float s = 0;\n"),
+    "mask": ("versions 2-3 forward: the causal mask of the scores is dropped (the sequence-end mask kept)",
+             "if (edge && (col >= Tn || (causal && col > row)))",
+             "if (edge && col >= Tn)"),
+    "edge": ("versions 2-3 forward: a key tile that runs past the sequence's end is not taken for an edge tile",
+             "bool edge = (j + 1) * BC > Tn ||",
+             "bool edge = j * BC > Tn ||"),
+    "ldsm-order": ("versions 2-3 forward: the key fragments of S = Q K^T read with the wrong ldmatrix address order",
+                   "ldsm_x4(kf, quarters_across(Kj, LD, np * 16, kk * 16));",
+                   "ldsm_x4(kf, quarters_down(Kj, LD, np * 16, kk * 16));"),
+    "no-trans": ("versions 2-3 forward: the value fragments of O += P V read without .trans",
+                 "ldsm_x4_t(vf, quarters_down(Vj, LD, kk * 16, dp * 16));",
+                 "ldsm_x4(vf, quarters_down(Vj, LD, kk * 16, dp * 16));"),
+    "wait": ("versions 2-3 forward: the key tile is read before its cp.async group is waited for",
+             "            cp_async_commit();\n            cp_async_wait<1>();",
+             "            cp_async_commit();\n            cp_async_wait<2>();"),
+    "frag-index": ("version 2 backward: dS^T's fragment registers stored to shared memory in the wrong order",
+                   "sa[2 * half + r];",
+                   "sa[2 * r + half];"),
+    "barrier": ("version 2 backward: no barrier between loading a query tile and reading it",
+                "        cp_async_wait<0>();\n        __syncthreads();\n\n        float st[",
+                "        cp_async_wait<0>();\n\n        float st["),
+    "dq-atomic": ("version 2 backward: the second element of each dQ pair added from the first's register",
+                  "atomicAdd(dst + dt * 8 + 1, dqa[dt][2 * r + 1]);",
+                  "atomicAdd(dst + dt * 8 + 1, dqa[dt][2 * r]);"),
+}
+
+
+def fail(msg):
+    sys.exit("gen.py: " + msg)
+
+
+def skip_string(s, i):
+    """index just past the string or character literal starting at s[i]"""
+    q = s[i]
+    i += 1
+    while s[i] != q:
+        i += 2 if s[i] == "\\" else 1
+    return i + 1
+
+
+def match_close(s, i, open_="(", close=")"):
+    """index of the bracket closing the one at s[i] (strings skipped)"""
+    depth = 0
+    while i < len(s):
+        c = s[i]
+        if c in "\"'":
+            i = skip_string(s, i)
+            continue
+        if c == open_:
+            depth += 1
+        elif c == close:
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    fail("unbalanced %s at %r" % (open_, s[:80]))
+
+
+def split_top(s, sep):
+    """split at sep outside brackets and strings"""
+    parts, depth, i, start = [], 0, 0, 0
+    while i < len(s):
+        c = s[i]
+        if c in "\"'":
+            i = skip_string(s, i)
+            continue
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif c == sep and depth == 0:
+            parts.append(s[start:i])
+            start = i + 1
+        i += 1
+    parts.append(s[start:])
+    return parts
+
+
+def c_strings(s):
+    """the text of adjacent C string literals"""
+    out = ""
+    for lit in re.findall(r'"((?:[^"\\]|\\.)*)"', s, re.S):
+        out += lit.encode().decode("unicode_escape")
+    return out
+
+
+# ---- inline PTX ------------------------------------------------------------------
+
+def translate_asm(body):
+    """asm( body ) -> C++ statement calling the emulator"""
+    sections = split_top(body, ":")
+    ptx = c_strings(sections[0])
+    operands = []                       # (constraint, expression)
+    for sec in sections[1:3]:
+        for op in split_top(sec, ","):
+            op = op.strip()
+            if not op:
+                continue
+            m = re.match(r'(?:\[\w+\]\s*)?"([^"]*)"\s*\((.*)\)\s*$', op, re.S)
+            if not m:
+                fail("cannot read the asm operand %r" % op)
+            operands.append((m.group(1), m.group(2).strip()))
+
+    def val(tok):
+        tok = tok.strip()
+        m = re.fullmatch(r"%(\d+)", tok)
+        if m:
+            n = int(m.group(1))
+            if n >= len(operands):
+                fail("asm operand %%%d of %d" % (n, len(operands)))
+            return "(%s)" % operands[n][1]
+        if re.fullmatch(r"-?\d+", tok):
+            return tok
+        fail("cannot read the PTX operand %r in %r" % (tok, ptx))
+
+    def ref(tok):
+        m = re.fullmatch(r"%(\d+)", tok.strip())
+        if not m or "=" not in operands[int(m.group(1))][0] and "+" not in operands[int(m.group(1))][0]:
+            fail("the PTX destination %r of %r is not an output operand" % (tok, ptx))
+        return "&(%s)" % operands[int(m.group(1))][1]
+
+    def vec(tok):
+        tok = tok.strip()
+        if not (tok.startswith("{") and tok.endswith("}")):
+            fail("expected a vector operand {...} in %r" % ptx)
+        return [t for t in split_top(tok[1:-1], ",")]
+
+    def addr(tok):
+        tok = tok.strip()
+        if not (tok.startswith("[") and tok.endswith("]")):
+            fail("expected an address operand [...] in %r" % ptx)
+        return val(tok[1:-1])
+
+    calls = []
+    for ins in ptx.split(";"):
+        ins = " ".join(ins.split())
+        if not ins:
+            continue
+        mn, _, rest = ins.partition(" ")
+        ops = [o.strip() for o in split_top(rest, ",")] if rest else []
+        if re.fullmatch(r"cp\.async\.c[ag](\.shared(::cta)?\.global)(\.L2::\d+B)?", mn):
+            src_size = val(ops[3]) if len(ops) > 3 else val(ops[2])
+            calls.append("emu_cp_async((uint32_t)%s, (const void *)%s, %s, (int)%s)"
+                         % (addr(ops[0]), addr(ops[1]), val(ops[2]), src_size))
+        elif mn == "cp.async.commit_group":
+            calls.append("emu_cp_async_commit()")
+        elif mn == "cp.async.wait_group":
+            calls.append("emu_cp_async_wait((int)%s)" % val(ops[0]))
+        elif mn == "cp.async.wait_all":
+            calls.append("emu_cp_async_commit()")
+            calls.append("emu_cp_async_wait(0)")
+        elif re.fullmatch(r"ldmatrix\.sync\.aligned\.m8n8\.x[124](\.trans)?\.shared(::cta)?\.b16", mn):
+            num = int(re.search(r"\.x(\d)", mn).group(1))
+            regs = [ref(r) for r in vec(ops[0])]
+            if len(regs) != num:
+                fail("ldmatrix .x%d with %d registers" % (num, len(regs)))
+            regs += ["nullptr"] * (4 - num)
+            calls.append("emu_ldmatrix(%d, %s, (uint32_t)%s, %s)"
+                         % (num, "true" if ".trans" in mn else "false", addr(ops[1]), ", ".join(regs)))
+        elif re.fullmatch(r"stmatrix\.sync\.aligned\.m8n8\.x[124](\.trans)?\.shared(::cta)?\.b16", mn):
+            num = int(re.search(r"\.x(\d)", mn).group(1))
+            regs = ["(uint32_t)" + val(r) for r in vec(ops[1])]
+            if len(regs) != num:
+                fail("stmatrix .x%d with %d registers" % (num, len(regs)))
+            regs += ["0"] * (4 - num)
+            calls.append("emu_stmatrix(%d, %s, (uint32_t)%s, %s)"
+                         % (num, "true" if ".trans" in mn else "false", addr(ops[0]), ", ".join(regs)))
+        elif re.fullmatch(r"mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.(bf16|f16)\.(bf16|f16)\.f32", mn):
+            ab = re.search(r"\.f32\.(bf16|f16)\.", mn).group(1)
+            if not mn.endswith(".%s.%s.f32" % (ab, ab)):
+                fail("mma with A and B of different types: %s" % mn)
+            d, a, b, c = (vec(o) for o in ops)
+            if (len(d), len(a), len(b), len(c)) != (4, 4, 2, 4):
+                fail("mma.m16n8k16 operands of the wrong lengths in %r" % ins)
+            calls.append("emu_mma_m16n8k16(%s, %s, %s, %s, %s)"
+                         % ("EMU_BF16" if ab == "bf16" else "EMU_F16", ", ".join(ref(x) for x in d),
+                            ", ".join("(uint32_t)" + val(x) for x in a), ", ".join("(uint32_t)" + val(x) for x in b),
+                            ", ".join("(float)" + val(x) for x in c)))
+        else:
+            calls.append("emu_unsupported(%s)" % c_str(ins))
+    return "do { %s; } while (0)" % "; ".join(calls) if calls else "do { } while (0)"
+
+
+def c_str(s):
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def rewrite_asm(src):
+    out, i = [], 0
+    for m in re.finditer(r"\basm\s*(?:volatile\s*|__volatile__\s*)?\(", src):
+        if m.start() < i:
+            continue
+        open_ = m.end() - 1
+        close = match_close(src, open_)
+        out.append(src[i:m.start()])
+        out.append(translate_asm(src[open_ + 1:close]) + "\n" * src.count("\n", m.start(), close))
+        i = close + 1
+    out.append(src[i:])
+    return "".join(out)
+
+
+# ---- launches and shared memory ----------------------------------------------------
+
+def rewrite_launches(src):
+    while True:
+        k = src.find("<<<")
+        if k < 0:
+            return src
+        j = k
+        while src[j - 1].isspace():
+            j -= 1
+        if src[j - 1] == ">":                      # kern<T, 64>: back to the matching <
+            depth, j = 0, j - 1
+            while True:
+                if src[j] == ">":
+                    depth += 1
+                elif src[j] == "<":
+                    depth -= 1
+                    if depth == 0:
+                        break
+                j -= 1
+        while src[j - 1].isalnum() or src[j - 1] in "_:":
+            j -= 1
+        callee = src[j:k].strip()
+        e = src.find(">>>", k)
+        config = [c.strip() for c in split_top(src[k + 3:e], ",")]
+        if not 2 <= len(config) <= 4:
+            fail("a launch with %d configuration arguments: %s" % (len(config), src[j:e + 3]))
+        config += ["0"] * (4 - len(config))
+        p = e + 3
+        while src[p].isspace():
+            p += 1
+        if src[p] != "(":
+            fail("a launch without arguments: %s" % src[j:p + 1])
+        q = match_close(src, p)
+        args = src[p + 1:q].strip()
+        call = "emu_launch(%s, %s, %s, %s, %s, %s%s)" % (c_str(" ".join(callee.split())), callee, config[0], config[1],
+                                                        config[2], config[3], ", " + args if args else "")
+        src = src[:j] + call + "\n" * src.count("\n", j, q) + src[q + 1:]
+
+
+def rewrite_shared(src):
+    src = re.sub(r"extern\s+__shared__\s+(?:__align__\s*\(\s*\d+\s*\)\s+)?([\w ]+?)\s*(?:__align__\s*\(\s*\d+\s*\)\s*)?"
+                 r"(\w+)\s*\[\s*\]\s*;",
+                 lambda m: "%s *%s = (%s *)emu_dynamic_smem();" % (m.group(1), m.group(2), m.group(1)), src)
+    return re.sub(r"\b__shared__\b", "static", src)
+
+
+def rewrite(src):
+    return rewrite_launches(rewrite_shared(rewrite_asm(src)))
+
+
+def internal_text(path):
+    src = open(path).read()
+    src = re.sub(r"^#include <(cublasLt|cublas_v2|cuda_bf16|cuda_fp16|cuda_runtime)\.h>\n", "", src, flags=re.M)
+    src = re.sub(r'#define _Noreturn.*?\nextern "C" \{.*?\}\n#undef _Noreturn\n', "", src, flags=re.S)
+    if "extern \"C\"" in src:
+        fail("%s: its extern \"C\" include block has changed; update gen.py's internal_text" % path)
+    return src
+
+
+def main(argv):
+    if argv[1:] == ["--list-mutations"]:
+        for k, (what, _, _) in MUTATIONS.items():
+            print("%-11s %s" % (k, what))
+        return
+    args, prefix, mutate = [], None, None
+    it = iter(argv[1:])
+    for a in it:
+        if a == "--prefix":
+            prefix = next(it)
+        elif a == "--mutate":
+            mutate = next(it)
+        else:
+            args.append(a)
+    if len(args) != 3 or not prefix:
+        fail("usage: gen.py FLASH_CU INTERNAL_CUH OUT_CPP --prefix NAME [--mutate M]")
+    flash, internal, out = args
+    src = open(flash).read()
+    applied = 1
+    if mutate:
+        if mutate not in MUTATIONS:
+            fail("no mutation %r (--list-mutations)" % mutate)
+        _, old, new = MUTATIONS[mutate]
+        if old in src:                 # the first occurrence (version 2's, where a later version repeats it)
+            src = src.replace(old, new, 1)
+        else:
+            applied = 0
+            print("gen.py: mutation %s does not match %s: not applied" % (mutate, flash), file=sys.stderr)
+    mv = re.search(r"version\s*<\s*1\s*\|\|\s*version\s*>\s*(\d+)", src)
+    versions = int(mv.group(1)) if mv else 3
+    inc = '#include "internal.cuh"\n'
+    if src.count(inc) != 1:
+        fail('%s does not include "internal.cuh" once' % flash)
+    line = src[:src.index(inc)].count("\n") + 2
+    src = src.replace(inc, '#line 1 "%s"\n%s#line %d "%s"\n' % (internal, internal_text(internal), line, flash))
+    entries = sorted(set(re.findall(r'extern "C"[^(;{]*?\b(\w+)\s*\(', src)))
+    for e in entries:
+        src = re.sub(r"\b%s\b" % e, "%s_%s" % (prefix, e), src)
+    src = rewrite(src)
+    guard = "" if applied else "    die(\"flashemu: mutation %s does not apply to %s\");\n" % (mutate, os.path.basename(flash))
+    if not applied:                    # the entry points stop at once
+        src = re.sub(r'(extern "C"[^;{]*?\)\s*\{\n)', lambda m: m.group(1) + guard, src)
+    with open(out + ".tmp", "w") as f:
+        f.write("/* generated by tools/flashemu/gen.py from %s (%s)%s: do not edit */\n"
+                % (flash, internal, " with mutation " + mutate if mutate else ""))
+        f.write('#include "emu.h"\n\nnamespace %s {\n#line 1 "%s"\n' % (prefix, flash))
+        f.write(src)
+        f.write("\n}  // namespace %s\n\n" % prefix)
+        f.write('extern "C" const int %s_mutation_applied = %d;\n' % (prefix, applied))
+        f.write('extern "C" const int %s_versions = %d;\n' % (prefix, versions))
+        f.write('extern "C" void *%s_gpu(void) { static %s::Gpu g{}; return &g; }\n' % (prefix, prefix))
+    os.replace(out + ".tmp", out)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
