@@ -1,5 +1,6 @@
 /* check.c -- see check.h. */
 #include "check.h"
+#include "util.h"
 
 #include <math.h>
 #include <regex.h>
@@ -105,8 +106,8 @@ GradErr gradcheck_f64(LossF64 f, void *ctx, double *x, size_t n, const double *g
         x[i] = xi;
         double num = (fp - fm) / (2 * h);
         double abs_err = fabs(num - grad[i]), rel = rel_error(num, grad[i], 1e-8);
-        if (abs_err > e.max_abs) e.max_abs = abs_err;
-        if (rel > e.max_rel) { e.max_rel = rel; e.worst = i; }
+        e.max_abs = worst_of(e.max_abs, abs_err);                  /* a NaN makes both infinite */
+        if (isnan(rel) || rel > e.max_rel) { e.max_rel = worst_of(e.max_rel, rel); e.worst = i; }
     }
     return e;
 }
@@ -124,8 +125,8 @@ GradErr gradcheck_f32(LossF32 f, void *ctx, float *x, size_t n, const float *gra
         float up = xi + h, down = xi - h;
         double num = (fp - fm) / ((double)up - (double)down);
         double abs_err = fabs(num - grad[i]), rel = rel_error(num, grad[i], 1e-4);
-        if (abs_err > e.max_abs) e.max_abs = abs_err;
-        if (rel > e.max_rel) { e.max_rel = rel; e.worst = i; }
+        e.max_abs = worst_of(e.max_abs, abs_err);
+        if (isnan(rel) || rel > e.max_rel) { e.max_rel = worst_of(e.max_rel, rel); e.worst = i; }
     }
     return e;
 }

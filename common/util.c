@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -300,3 +301,5 @@ const char *book_root(void) {
     const char *r = getenv("BOOK_ROOT");
     return (r && *r) ? r : BOOK_ROOT;
 }
+
+double worst_of(double worst, double x) { return isnan(x) ? INFINITY : fmax(worst, x); }

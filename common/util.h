@@ -99,6 +99,11 @@ double cpu_seconds(void);
 double thread_seconds(void);
 void date_iso(char *buf, size_t n);
 
+/* worst_of: fmax(worst, x) for the running worst error of a check, except
+ * that a NaN x makes it infinite (fmax would skip the NaN, and a result
+ * that is NaN would pass with error 0). */
+double worst_of(double worst, double x);
+
 /* The repository root: $BOOK_ROOT if set, else the directory this build was
  * compiled in.  Programs find node_modules/ (the corpora) and .git there. */
 const char *book_root(void);

@@ -104,7 +104,7 @@ static void test_rows_sum_to_one(Check *t) {
             for (int a = 0; a < 5; a++) {
                 double s = 0;
                 for (int b = 0; b <= V; b++) { w[k] = (uint32_t)b; s += ngram_prob(&m, w, alphas[a]); }
-                worst = fmax(worst, fabs(s - 1));
+                worst = worst_of(worst, fabs(s - 1));
             }
         }
         check_true(t, worst < 1e-12, "order %d: every row, of seen and of unseen contexts, sums to 1 (worst |sum - 1| = %.1e)", k, worst);
@@ -197,7 +197,7 @@ static void test_kneser_ney_properties(Check *t) {
                 if (k > 0 && trial % 8 == 7) w[rng_below(&rng, (uint64_t)k)] = (uint32_t)V;   /* unseen */
                 double sum = 0;
                 for (int b = 0; b <= V; b++) { w[k] = (uint32_t)b; sum += kn_prob(&kn, k, w); }
-                worst = fmax(worst, fabs(sum - 1));
+                worst = worst_of(worst, fabs(sum - 1));
             }
         check_true(t, worst < 1e-12, "Kneser-Ney (%s): every row of orders 0..5, seen and unseen, sums to 1 "
                    "(worst %.1e)", one ? "one discount" : "three discounts", worst);
@@ -208,7 +208,7 @@ static void test_kneser_ney_properties(Check *t) {
                 memcpy(w, x + i - k, (size_t)k * sizeof *w);
                 if (k > 0 && trial % 5 == 4) w[0] = (uint32_t)V;   /* unseen */
                 kn_distribution(&kn, k, w, q);
-                for (int b = 0; b <= V; b++) { w[k] = (uint32_t)b; dgap = fmax(dgap, fabs(q[b] - kn_prob(&kn, k, w))); }
+                for (int b = 0; b <= V; b++) { w[k] = (uint32_t)b; dgap = worst_of(dgap, fabs(q[b] - kn_prob(&kn, k, w))); }
             }
         check_true(t, dgap < 1e-15, "kn_distribution gives every symbol the probability kn_prob gives it (%.1e)", dgap);
         double nll[MAX_ORDER + 1], gap = 0;
@@ -216,7 +216,7 @@ static void test_kneser_ney_properties(Check *t) {
         for (int k = 0; k <= K; k++) {
             double direct = 0;
             for (size_t i = (size_t)K; i < 3000; i++) direct -= log(kn_prob(&kn, k, x + i - k));
-            gap = fmax(gap, fabs(direct - nll[k]) / direct);
+            gap = worst_of(gap, fabs(direct - nll[k]) / direct);
         }
         check_true(t, gap < 1e-12, "kn_nll scores every order as kn_prob does (worst relative gap %.1e)", gap);
         kn_free(&kn);
@@ -234,7 +234,7 @@ static void test_kneser_ney_properties(Check *t) {
                 }
                 direct -= log(q);
             }
-            gap = fmax(gap, fabs(direct - nll[l][k]) / direct);
+            gap = worst_of(gap, fabs(direct - nll[l][k]) / direct);
         }
     check_true(t, gap < 1e-12, "jm_nll scores every order and weight as the recursion does (worst gap %.1e)", gap);
     free(nll);
@@ -263,7 +263,7 @@ static void test_mle(Check *t) {
         }
         /* d/dtheta_b sum c log theta = c_b / theta_b, equal (to n) for every b with c_b > 0 */
         for (int b = 0; b < V; b++)
-            if (c[b] > 0) max_grad_spread = fmax(max_grad_spread, fabs(c[b] / theta[b] - n) / n);
+            if (c[b] > 0) max_grad_spread = worst_of(max_grad_spread, fabs(c[b] / theta[b] - n) / n);
         double ll0 = 0;
         for (int b = 0; b < V; b++) if (c[b] > 0) ll0 += c[b] * log(theta[b]);
         for (int trial = 0; trial < 200; trial++) {
@@ -299,7 +299,7 @@ static void test_chain_rule(Check *t) {
         for (int u = 0; u < 9; u++) pa += joint[a * 9 + u];
         for (int u = 0; u < 3; u++) pab += joint[a * 9 + b * 3 + u];
         double product = pa * (pab / pa) * (joint[a * 9 + b * 3 + c] / pab);
-        worst = fmax(worst, fabs(product - joint[s]));
+        worst = worst_of(worst, fabs(product - joint[s]));
     }
     check_true(t, worst < 1e-15, "chain rule: P(a) P(b|a) P(c|a,b) recovers the joint (worst %.1e)", worst);
 
@@ -650,7 +650,7 @@ static void test_solutions(Check *t, Run *r) {
         if (trial % 5 == 4) w[0] = w[1] = (uint32_t)d->vocab.size - 1;   /* likely unseen */
         double sum = 0;
         for (int b = 0; b < d->vocab.size; b++) { w[8] = (uint32_t)b; sum += dirichlet_prob(models, 8, w, 16, 0.01); }
-        worst = fmax(worst, fabs(sum - 1));
+        worst = worst_of(worst, fabs(sum - 1));
     }
     check_true(t, worst < 1e-9, "exercise 6: every row of the order-8 model sums to 1 (worst %.1e)", worst);
     /* exercise 7: temperature */
@@ -713,7 +713,7 @@ static void test_quick_experiments(Check *t, Run *r) {
         for (size_t a = 0; a < 27; a++) {
             double s = 0;
             for (size_t c = 0; c < 27; c++) s += num(t, b, a * 27 + c, "prob");
-            worst = fmax(worst, fabs(s - 1));
+            worst = worst_of(worst, fabs(s - 1));
         }
         check_true(t, worst < 1e-4, "every row of the written bigram matrix sums to 1 (worst %.1e)", worst);
         tsv_free(b);

@@ -453,7 +453,7 @@ static void test_exercise6_kink(Check *t, const double ny[4]) {
     Tape *tp = tape_new("test", 1 << 20);
     Node *Z = leaf(tp, 4, 1, z0, true);
     tape_backward(tp, stable_logistic_loss(tp, Z, leaf(tp, 4, 1, ny, false)));
-    for (int i = 0; i < 4; i++) worst = fmax(worst, fabs(Z->grad[i] - ny[i] * 0.5 / 4));
+    for (int i = 0; i < 4; i++) worst = worst_of(worst, fabs(Z->grad[i] - ny[i] * 0.5 / 4));
     check_true(t, worst < 1e-15, "exercise 6: at the kink z = 0 the gradient is -y sigma(0) / N = -y / 2N (%.1e)", worst);
     tape_clear(tp);
     Z = leaf(tp, 4, 1, z0, true);
@@ -508,7 +508,7 @@ static void test_solutions(Check *t) {
     double worst6 = 0;
     for (int i = 0; i < 4; i++) {   /* d/dz of mean log(1 + e^{-yz}) = -y sigma(-yz) / N */
         double u = ny[i] * z[i], want = ny[i] / (1 + exp(-u)) / 4;
-        worst6 = fmax(worst6, fabs(g[i] - want));
+        worst6 = worst_of(worst6, fabs(g[i] - want));
     }
     check_true(t, worst6 < 1e-14, "exercise 6: its gradient is -y sigma(-yz) / N (%.1e)", worst6);
     tape_free(t2);

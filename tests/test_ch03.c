@@ -81,7 +81,7 @@ static void test_softmax_jacobian(Check *t) {
     for (int i = 0; i < V; i++) {
         double s = 0;
         for (int j = 0; j < V; j++) {
-            asym = fmax(asym, fabs(J[i * V + j] - J[j * V + i]));
+            asym = worst_of(asym, fabs(J[i * V + j] - J[j * V + i]));
             s += J[i * V + j];
             explicit_dx[j] += J[i * V + j] * dy[i];
         }
@@ -170,10 +170,10 @@ static void test_attention_heads(Check *t) {
             for (int s = 0; s < T; s++)
                 for (int c = 0; c < HS; c++) {
                     const float *g = dqkv + (size_t)(b * T + s) * 3 * C + h * HS + c;
-                    worst_out = fmax(worst_out, fabs(out[(b * T + s) * C + h * HS + c] - O[s * HS + c]));
-                    worst_grad = fmax(worst_grad, fabs(g[0] - dQ[s * HS + c]));
-                    worst_grad = fmax(worst_grad, fabs(g[C] - dK[s * HS + c]));
-                    worst_grad = fmax(worst_grad, fabs(g[2 * C] - dV[s * HS + c]));
+                    worst_out = worst_of(worst_out, fabs(out[(b * T + s) * C + h * HS + c] - O[s * HS + c]));
+                    worst_grad = worst_of(worst_grad, fabs(g[0] - dQ[s * HS + c]));
+                    worst_grad = worst_of(worst_grad, fabs(g[C] - dK[s * HS + c]));
+                    worst_grad = worst_of(worst_grad, fabs(g[2 * C] - dV[s * HS + c]));
                 }
         }
     check_true(t, worst_out < 1e-5, "attention with 2 sequences and 2 heads: outputs agree with common/nn.h (%.1e)",
@@ -196,7 +196,7 @@ static void test_cross_entropy_in_place(Check *t) {
     for (int n = 0; n < N; n++)
         if (targets[n] >= 0) ch03_cross_entropy_backward(g + n * V, xd + n * V, targets[n], V, 0.5);
     double worst = 0;
-    for (int i = 0; i < N * V; i++) worst = fmax(worst, fabs(logits[i] - g[i]));
+    for (int i = 0; i < N * V; i++) worst = worst_of(worst, fabs(logits[i] - g[i]));
     check_true(t, worst < 1e-6, "cross_entropy_backward in place equals the chapter's gradient; a row without target gets 0 (%.1e)",
                worst);
 }
@@ -288,7 +288,7 @@ static void test_solutions(Check *t) {
     ch03_layernorm_forward(yl, mean, rstd, q, q + PN * PC, q + PN * PC + PC, PN, PC);
     layernorm_backward_no_variance(wrong, lp.r, q + PN * PC, rstd, PN, PC);
     double err = 0;
-    for (int i = 0; i < PN * PC; i++) err = fmax(err, fabs(wrong[i] - right[i]));
+    for (int i = 0; i < PN * PC; i++) err = worst_of(err, fabs(wrong[i] - right[i]));
     check_true(t, err > 1e-2 * max_abs(right, PN * PC), "exercise 8: without the variance term the error is %.2f of the gradient",
                err / max_abs(right, PN * PC));
 }
@@ -338,7 +338,7 @@ static void test_attention_rowsum(Check *t) {
         double viaP = 0, viaO = 0;
         for (int k = 0; k < T; k++) viaP += dP[r * T + k] * P[r * T + k];
         for (int c = 0; c < d; c++) viaO += dO[r * d + c] * O[r * d + c];
-        worst = fmax(worst, fabs(viaP - viaO));
+        worst = worst_of(worst, fabs(viaP - viaO));
     }
     check_true(t, worst < 1e-13, "attention: sum_k dP_tk P_tk = dO_t . O_t for every row (%.1e)", worst);
 }
@@ -356,7 +356,7 @@ static void test_tape(Check *t) {
         TapeCost cost = tape_run(box, &op, &c);
         ours_run(&op, &c);
         double err = 0;
-        for (size_t j = 0; j < c.np; j++) err = fmax(err, fabs(c.g_tape[j] - c.g_ours[j]));
+        for (size_t j = 0; j < c.np; j++) err = worst_of(err, fabs(c.g_tape[j] - c.g_ours[j]));
         check_true(t, err < 1e-12 * max_abs(c.g_ours, (int)c.np) && cost.nodes > 1 && cost.bytes > 0,
                    "chapter 2's tape agrees with the chapter's %s backward pass (%.1e, %d nodes)", op.name, err,
                    cost.nodes);
@@ -427,7 +427,7 @@ static void test_quick_depth(Check *t, const char *dir) {
     for (size_t i = tsv_rows(d); i-- > 0;) {
         if (tsv_num(d, i, cl) == 50) { logprod = 0; continue; }
         logprod += log(tsv_num(d, i, cc));
-        worst = fmax(worst, fabs(logprod - log(tsv_num(d, i, cg))));
+        worst = worst_of(worst, fabs(logprod - log(tsv_num(d, i, cg))));
         if (tsv_num(d, i, tsv_col(d, "residual")) == 0) mf_ok &= isfinite(tsv_num(d, i, cm)) && tsv_num(d, i, cm) > 0;
     }
     check_true(t, worst < 1e-4, "the product of the factors chi from layer l up is the ratio at l (%.1e)", worst);

@@ -186,7 +186,7 @@ static void test_mle(Check *t) {
     for (int a = 0; a < V; a++) {
         float q[4];
         softmax_row(q, Z + a * V, V);
-        for (int b = 0; b < V; b++) worst = fmax(worst, fabs(q[b] - counts[a * V + b] / tot[a]));
+        for (int b = 0; b < V; b++) worst = worst_of(worst, fabs(q[b] - counts[a * V + b] / tot[a]));
     }
     check_true(t, worst < 2e-3, "minimizing cross-entropy over free logits gives the normalized counts (worst %.1e)", worst);
     free(x), free(logits), free(lse), free(g);
@@ -216,7 +216,7 @@ static void test_activations(Check *t) {
     check_close_f32(t, gm, gr, 241, 1e-5, 1e-4, "gelu_tanh_grad agrees with nn.h gelu_backward");
     for (int i = 0; i <= 12000; i++) {
         double x = -6 + 0.001 * i;
-        gap = fmax(gap, fabs(gelu_exact(x) - gelu_tanh((float)x)));
+        gap = worst_of(gap, fabs(gelu_exact(x) - gelu_tanh((float)x)));
         if (gelu_exact(x) < minv) minv = gelu_exact(x), argmin = x;
     }
     check_true(t, gap < 5e-4, "the tanh formula is within 5e-4 of x Phi(x) (max %.1e)", gap);
@@ -242,7 +242,7 @@ static void test_activations(Check *t) {
     for (int i = 0; i <= 120; i++) {
         double x = -6 + 0.1 * i, phi = exp(-x * x / 2) / sqrt(2 * M_PI), Phi = 0.5 * (1 + erf(x / sqrt(2)));
         double fd = (gelu_exact(x + 1e-5) - gelu_exact(x - 1e-5)) / 2e-5;
-        d = fmax(d, fabs(fd - (Phi + x * phi)));
+        d = worst_of(d, fabs(fd - (Phi + x * phi)));
     }
     check_true(t, d < 1e-6, "d/dx x Phi(x) = Phi(x) + x phi(x) (max err %.1e)", d);
 }
@@ -382,10 +382,10 @@ static void test_uat(Check *t) {
         float q[3 * 256 + 1];
         uat_construct(n, -2, 2, uat_target, q, q + n, q + 2 * n, q + 3 * n);
         double knot = 0, worst = 0, h = 4.0 / n;
-        for (int k = 0; k <= n; k++) knot = fmax(knot, fabs(uat_eval(n, q, -2 + k * h) - uat_target(-2 + k * h)));
+        for (int k = 0; k <= n; k++) knot = worst_of(knot, fabs(uat_eval(n, q, -2 + k * h) - uat_target(-2 + k * h)));
         for (int i = 0; i <= 4000; i++) {
             double x = -2 + 4.0 * i / 4000;
-            worst = fmax(worst, fabs(uat_eval(n, q, x) - uat_target(x)));
+            worst = worst_of(worst, fabs(uat_eval(n, q, x) - uat_target(x)));
         }
         check_true(t, knot < 1e-4, "width %d: the constructed network passes through f at every knot (%.1e)", n, knot);
         check_true(t, worst <= h * h / 8 * 16.5 + 1e-5, "width %d: its error %.2e is within h^2 max|f''| / 8 = %.2e", n, worst,
@@ -721,7 +721,7 @@ static void test_lrbatch_best(Check *t, Run *r) {
                     num(t, g, b, "val_ppl") == num(t, book, b, "val_ppl") &&
                     fabs(num(t, g, b, "exponent") - num(t, book, b, "exponent")) < 1e-3 &&
                     fabs(num(t, g, b, "ls_exponent") - num(t, book, b, "ls_exponent")) < 1e-3;
-            spread = fmax(spread, fabs(num(t, book, b, "seed2_val_ppl") - num(t, book, b, "val_ppl")));
+            spread = worst_of(spread, fabs(num(t, book, b, "seed2_val_ppl") - num(t, book, b, "val_ppl")));
         }
         check_true(t, same, "ch04-lrbatch-best.tsv is lrbatch-best of ch04-lrbatch.tsv");
         for (size_t b = 1; rising && b < 4; b++)
@@ -776,7 +776,7 @@ static void test_solutions(Check *t, Run *r) {
     for (int i = 0; i <= 200; i++) {
         float x = -5.0f + 0.05f * i + 0.013f, h = 1e-3f;
         double fd = ((double)leaky_relu(x + h, 0.01f) - leaky_relu(x - h, 0.01f)) / (2 * h);
-        worst = fmax(worst, fabs(fd - leaky_relu_grad(x, 0.01f)));
+        worst = worst_of(worst, fabs(fd - leaky_relu_grad(x, 0.01f)));
     }
     check_true(t, worst < 1e-3, "solution 6: leaky ReLU's derivative against central differences (%.1e)", worst);
     check_true(t, leaky_relu(-2, 0.01f) == -0.02f && leaky_relu(3, 0.01f) == 3, "solution 6: leaky ReLU's values");

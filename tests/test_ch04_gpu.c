@@ -74,7 +74,7 @@ static void test_regularized_training(Check *t, Run *r, Activation act) {
         memcpy(gpu->ctx, cpu->ctx, (size_t)AGREE_BATCH * c.T * sizeof(int32_t));
         memcpy(gpu->y, cpu->y, (size_t)AGREE_BATCH * sizeof(int32_t));
         double lr = lr_at(s, 100, 3e-3), a = mlp_step(cpu, AGREE_BATCH, lr), b = mlp_step(gpu, AGREE_BATCH, lr);
-        worst = fmax(worst, fabs(a - b));
+        worst = worst_of(worst, fabs(a - b));
         if (s == 40) {   /* keep step 40 on each device, and a host snapshot of each to compare with */
             mlp_best_save(cpu), mlp_best_save(gpu);
             memcpy(cpu40, cpu->params, cpu->n * sizeof *cpu40);

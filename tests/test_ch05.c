@@ -88,7 +88,7 @@ static void test_bowl_rates(Check *t) {
     for (int i = 0; i <= 100; i++) {
         double lam = pow(100, i / 100.0), b = 1 + o.momentum - o.lr * lam, disc = b * b - 4 * o.momentum;
         double modulus = disc < 0 ? sqrt(o.momentum) : fmax(fabs(b + sqrt(disc)), fabs(b - sqrt(disc))) / 2;
-        worst = fmax(worst, fabs(modulus - sqrt(o.momentum)));
+        worst = worst_of(worst, fabs(modulus - sqrt(o.momentum)));
     }
     check_true(t, worst < 1e-6, "the tuned heavy ball's roots all have modulus sqrt(mu) (worst deviation %.1e)", worst);
 }
@@ -105,7 +105,7 @@ static void test_nesterov_forms(Check *t) {
         float look[2] = {(float)(th[0] + mu * v[0]), (float)(th[1] + mu * v[1])}, gl[2];
         rosenbrock_f(look, gl, NULL);
         for (int i = 0; i < 2; i++) v[i] = mu * v[i] - lr * gl[i], th[i] += v[i];
-        for (int i = 0; i < 2; i++) worst = fmax(worst, fabs(p[i] - (th[i] + mu * v[i])));
+        for (int i = 0; i < 2; i++) worst = worst_of(worst, fabs(p[i] - (th[i] + mu * v[i])));
     }
     check_true(t, worst < 1e-4, "PyTorch's Nesterov is Sutskever's look-ahead method in other variables (%.1e)", worst);
 }
@@ -253,7 +253,7 @@ static void test_schedules(Check *t) {
         int64_t warm = T / 50 + 1;
         double ref = s < warm ? (double)(s + 1) / (double)warm
                               : 0.1 + 0.9 * 0.5 * (1.0 + cos(M_PI * (double)(s - warm) / (double)(T - warm)));
-        worst = fmax(worst, fabs(lr_multiplier(&c4, s, T) - ref));
+        worst = worst_of(worst, fabs(lr_multiplier(&c4, s, T) - ref));
     }
     check_true(t, worst < 1e-15, "chapter4_schedule reproduces chapter 4's lr_at at every step (%.1e)", worst);
     Schedule st = {SCHED_STEP, 0, 0}, co = {SCHED_COSINE, 100, 0}, k = {SCHED_CONSTANT, 10, 0};
@@ -557,7 +557,7 @@ static void test_filter_normalization(Check *t) {
                 nd += (double)d[at] * d[at], np += (double)m->params[at] * m->params[at];
                 if (m->t[k].role == ROLE_BIAS) bias_zero &= d[at] == 0;
             }
-            if (m->t[k].role != ROLE_BIAS) worst = fmax(worst, fabs(sqrt(nd) - sqrt(np)) / fmax(sqrt(np), 1e-12));
+            if (m->t[k].role != ROLE_BIAS) worst = worst_of(worst, fabs(sqrt(nd) - sqrt(np)) / fmax(sqrt(np), 1e-12));
         }
     check_true(t, worst < 1e-5, "every row of the direction has the norm of the same row of the parameters (%.1e)", worst);
     check_true(t, bias_zero, "and the direction is zero on the biases");

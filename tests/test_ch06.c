@@ -39,7 +39,7 @@ static void test_activations(Check *t) {
         for (int i = 0; i <= 80; i++) {
             double x = -4 + 0.1 * i + 0.013, h = 1e-5;
             double fd = (act_value((Act)a, x + h) - act_value((Act)a, x - h)) / (2 * h);
-            worst = fmax(worst, fabs(fd - act_slope((Act)a, x)));
+            worst = worst_of(worst, fabs(fd - act_slope((Act)a, x)));
         }
     check_true(t, worst < 1e-6, "every activation's slope against central differences (%.1e)", worst);
     float x[64], y[64], dy[64], dx[64] = {0}, dx2[64] = {0};
@@ -50,9 +50,9 @@ static void test_activations(Check *t) {
     gelu_backward(dx, dy, x, 64);
     double dv = 0, ds = 0;
     for (int i = 0; i < 64; i++) {
-        dv = fmax(dv, fabs(y[i] - gelu_value(x[i])));
+        dv = worst_of(dv, fabs(y[i] - gelu_value(x[i])));
         dx2[i] = (float)(dy[i] * gelu_slope(x[i]));
-        ds = fmax(ds, fabs(dx[i] - dx2[i]));
+        ds = worst_of(ds, fabs(dx[i] - dx2[i]));
     }
     check_true(t, dv < 1e-6 && ds < 1e-5, "GELU and its slope agree with nn.h's gelu_forward/backward (%.1e, %.1e)", dv, ds);
 }
@@ -173,7 +173,7 @@ static void check_group_properties(Check *t, const NormBench *b, const char *nam
             m += b->s.xhat[i] / n, msq += b->s.xhat[i] * b->s.xhat[i] / n;
             sum += b->dx[i], dot += b->dx[i] * b->s.xhat[i], scale += fabs(b->dx[i]);
         }
-        worst_mean = fmax(worst_mean, center ? fabs(m) : 0), worst_msq = fmax(worst_msq, fabs(msq - 1));
+        worst_mean = fmax(worst_mean, center ? fabs(m) : 0), worst_msq = worst_of(worst_msq, fabs(msq - 1));
         worst_sum = fmax(worst_sum, center ? fabs(sum) / scale : 0), worst_dot = fmax(worst_dot, fabs(dot) / scale);
     }
     check_true(t, worst_mean < 1e-6 && worst_msq < 1e-4, "%s: each group of xhat has mean 0 and mean square 1 (%.1e, %.1e)",
@@ -301,7 +301,7 @@ static void test_first_step(Check *t) {
     for (int i = 0; i < 6; i++) sign &= fabs(p[i] + 0.01 * (g[i] > 0 ? 1 : -1)) < 1e-5;
     check_true(t, sign, "Adam's first step moves every parameter by lr against the sign of its gradient");
     double worst = 0;
-    for (double x = 64; x < 128; x += 0.0137) worst = fmax(worst, fabs(bf16_to_f32(f32_to_bf16((float)x)) - x));
+    for (double x = 64; x < 128; x += 0.0137) worst = worst_of(worst, fabs(bf16_to_f32(f32_to_bf16((float)x)) - x));
     check_true(t, worst <= 0.25 + 1e-9, "bf16 keeps a number in [64, 128) to within 0.25 (%.4f)", worst);
 }
 
@@ -434,7 +434,7 @@ static void test_dropout(Check *t) {
         zg[j] = logg[j], mx = fmax(mx, zg[j]), mf = fmax(mf, full[j]);
     }
     for (int j = 0; j < V; j++) sg += exp(zg[j] - mx), sf += exp(full[j] - mf);
-    for (int j = 0; j < V; j++) worst = fmax(worst, fabs(exp(zg[j] - mx) / sg - exp(full[j] - mf) / sf));
+    for (int j = 0; j < V; j++) worst = worst_of(worst, fabs(exp(zg[j] - mx) / sg - exp(full[j] - mf) / sf));
     check_true(t, worst < 1e-12, "the full network's softmax = normalized geometric mean of all 1024 thinned ones (%.1e)", worst);
 }
 
@@ -470,8 +470,8 @@ static void test_regularizers(Check *t) {
         double v = 0;
         for (int k = 0; k < steps; k++) v -= eta * c * (v - 1);   /* loss c/2 (v - 1)^2 */
         double kept = 1 - pow(1 - eta * c, steps), ridge = c / (c + 1 / (eta * steps));
-        iter_err = fmax(iter_err, fabs(v - kept));
-        if (eta * c < 1) worst = fmax(worst, fabs(kept - ridge));
+        iter_err = worst_of(iter_err, fabs(v - kept));
+        if (eta * c < 1) worst = worst_of(worst, fabs(kept - ridge));
     }
     check_true(t, iter_err < 1e-12, "gradient descent from 0 keeps exactly 1 - (1 - eta c)^t of each direction");
     check_true(t, worst < 0.21, "and that is L2's c / (c + 1/(eta t)) to within %.3f", worst);
@@ -524,7 +524,7 @@ static void test_solutions(Check *t) {
         for (int j = 0; j < n; j++) {
             double d = 0;
             for (int k = 0; k < n; k++) d += (double)W[i * n + k] * W[j * n + k];
-            worst = fmax(worst, fabs(d - (i == j)));
+            worst = worst_of(worst, fabs(d - (i == j)));
         }
     check_true(t, worst < 1e-6, "orthogonal initialization: W W^T = I (%.1e)", worst);
     /* a linear stack of 30 orthogonal layers keeps every vector's length */

@@ -96,7 +96,7 @@ static void test_alibi_bias(Check *t) {
             for (int u = 0; u <= q; u++) z += exp(s[u] - mx);
             for (int u = 0; u < T; u++) {
                 double want = u <= q ? exp(s[u] - mx) / z : 0;
-                worst = fmax(worst, fabs(a[((size_t)h * T + q) * T + u] - want));
+                worst = worst_of(worst, fabs(a[((size_t)h * T + q) * T + u] - want));
             }
         }
     check_true(t, worst < 3e-6, "ALiBi weights = softmax(mult q.k/sqrt(hs) - 4^-(h+1) (t-u)) over u <= t (largest error %.1e)", worst);
@@ -162,8 +162,8 @@ static void test_sinusoid(Check *t) {
         for (int p = 0; p < 2000; p += 7) {
             sinusoid_row(a, p, 64), sinusoid_row(b, p + ks[j], 64), sinusoid_shift(s, a, ks[j], 64);
             double d = 0;
-            for (int i = 0; i < 64; i++) worst = fmax(worst, fabs(s[i] - b[i])), d += (double)a[i] * b[i];
-            dworst = fmax(dworst, fabs(d - dref));
+            for (int i = 0; i < 64; i++) worst = worst_of(worst, fabs(s[i] - b[i])), d += (double)a[i] * b[i];
+            dworst = worst_of(dworst, fabs(d - dref));
         }
     }
     check_true(t, worst < 1e-5, "PE(p+k) = M_k PE(p) for p < 2000 (largest error %.1e)", worst);

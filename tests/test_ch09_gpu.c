@@ -129,7 +129,7 @@ static void test_attention(Check *t, Gpu *g, int B, int T, int C, int NH, bool c
     double worst = 0;
     for (size_t row = 0; row < (size_t)B * NH * T; row++)
         for (int k = 0; k < NBINS; k++) got[k] += hb[row * NBINS + k];
-    for (int k = 0; k < NBINS; k++) worst = fmax(worst, fabs(got[k] - want[k]) / (1e-6 + fabs(want[k])));
+    for (int k = 0; k < NBINS; k++) worst = worst_of(worst, fabs(got[k] - want[k]) / (1e-6 + fabs(want[k])));
     if (causal) check_true(t, worst < 1e-4, "  the distance histogram (relative error %.1e)", worst);
     gpu_free(dq), gpu_free(dd), gpu_free(dO), gpu_free(dA), gpu_free(dS), gpu_free(dG), gpu_free(bins);
     free(qkv), free(dout), free(out), free(att), free(dqkv), free(o), free(a), free(gr), free(hb);

@@ -69,7 +69,7 @@ static void test_online(Check *t) {
         Online whole = online_blocks(x, n, n + 5);
         for (int block = 1; block <= n + 5; block += 1 + block / 3) {
             Online b = online_blocks(x, n, block);
-            worst_blocks = fmax(worst_blocks, fabs(b.m - whole.m) + fabs(b.l - whole.l) / whole.l);
+            worst_blocks = worst_of(worst_blocks, fabs(b.m - whole.m) + fabs(b.l - whole.l) / whole.l);
         }
         bool finite = true;
         for (int i = 0; i < n; i++) finite &= isfinite(y1[i]) && (i >= masked || y1[i] == 0);
@@ -161,7 +161,7 @@ static void test_backward(Check *t) {
                 double down = loss_of(&h, causal, h.q, h.k, h.v);
                 ins[w][i] = keep;
                 double fd = (up - down) / (2 * (double)eps);
-                worst = fmax(worst, fabs(fd - grads[w][i]) / (1e-3 + fabs(fd)));
+                worst = worst_of(worst, fabs(fd - grads[w][i]) / (1e-3 + fabs(fd)));
             }
             check_true(t, worst <= 2e-3, "%s: plain backward = central differences (%s, worst relative %.1e)", names[w],
                        causal ? "causal" : "full", worst);
@@ -191,7 +191,7 @@ static void test_backward(Check *t) {
                     for (int c = 0; c < d; c++) dp += (double)h.dout[(size_t)i * d + c] * h.v[(size_t)j * d + c];
                     rowdot += P[(size_t)i * T + j] * dp;
                 }
-                worst = fmax(worst, fabs(Di - rowdot) / (1 + fabs(rowdot)));
+                worst = worst_of(worst, fabs(Di - rowdot) / (1 + fabs(rowdot)));
             }
             check_true(t, worst <= 1e-6, "  D_i = do_i . o_i = sum_k p_ik dP_ik (worst %.1e)", worst);
             free(P);
@@ -223,8 +223,8 @@ static void test_formats(Check *t) {
     double worst_bf = 0, worst_h = 0;
     for (int i = 0; i < 100000; i++) {
         float x = (float)(ldexp(1 + rng_uniform(&rng), (int)rng_below(&rng, 20) - 10));
-        worst_bf = fmax(worst_bf, fabs(bf16_to_f32(f32_to_bf16(x)) - x) / x);
-        worst_h = fmax(worst_h, fabs(f16_to_f32(f32_to_f16(x)) - x) / x);
+        worst_bf = worst_of(worst_bf, fabs(bf16_to_f32(f32_to_bf16(x)) - x) / x);
+        worst_h = worst_of(worst_h, fabs(f16_to_f32(f32_to_f16(x)) - x) / x);
     }
     check_true(t, worst_bf <= ldexp(1, -8) && worst_bf > 0.9 * ldexp(1, -8),
                "bf16 rounds with relative error at most 2^-8 and nearly reaches it (%.3g)", worst_bf);
@@ -371,7 +371,7 @@ static void test_exercise_io_range(Check *t) {
     for (long M = 4096; M <= 65536; M *= 2) {
         io_blocks(M, d, &Br, &Bc);
         double ratio = io_standard((double)T, (double)d) / io_tiled(T, d, Br, Bc, false);
-        worst = fmax(worst, fabs(ratio / (2.0 * Br / d) - 1));
+        worst = worst_of(worst, fabs(ratio / (2.0 * Br / d) - 1));
     }
     check_true(t, worst < 0.1, "  between, the ratio is 2 Br / d ~ M / 3d^2 (worst %.2f relative)", worst);
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "check.h"
+#include "util.h"
 
 /* f(x) = sum_i x_i^3 + x_0 x_1: grad_i = 3 x_i^2 (+ x_1 for i = 0, + x_0 for i = 1) */
 static double cubic_f64(const double *x, void *ctx) {
@@ -93,6 +94,19 @@ static void test_gradcheck(Check *t) {
     ef = gradcheck_f32(cubic_f32, &n, xf, n, gf, 1e-2f);
     check_true(t, ef.max_rel > 0.5 && ef.worst == 5, "f32: a wrong sign in coordinate 5 is found (rel %.2f, index %zu)",
                ef.max_rel, ef.worst);
+    /* a NaN gradient must fail: a comparison with NaN is false, so "rel > max" alone would skip it */
+    g[3] = 3 * x[3] * x[3], g[4] = NAN;
+    e = gradcheck_f64(cubic_f64, &n, x, n, g, 1e-5);
+    check_true(t, isinf(e.max_rel) && isinf(e.max_abs) && e.worst == 4, "f64: a NaN in coordinate 4 is an infinite error there");
+    gf[5] = -gf[5], gf[2] = NAN;
+    ef = gradcheck_f32(cubic_f32, &n, xf, n, gf, 1e-2f);
+    check_true(t, isinf(ef.max_rel) && ef.worst == 2, "f32: a NaN in coordinate 2 is an infinite error there");
+}
+
+/* worst_of (util.h), the running worst error of the suites' own loops: a NaN makes it infinite */
+static void test_worst_of(Check *t) {
+    check_true(t, worst_of(0.5, 0.25) == 0.5 && worst_of(0.5, 2) == 2, "worst_of is fmax on numbers");
+    check_true(t, isinf(worst_of(0.5, NAN)) && isinf(worst_of(worst_of(0, NAN), 1)), "worst_of: a NaN makes it infinite, and it stays so");
 }
 
 static void test_text_matches(Check *t) {
@@ -109,6 +123,7 @@ int main(void) {
     check_init(&t, "check");
     test_tolerance(&t);
     test_gradcheck(&t);
+    test_worst_of(&t);
     test_text_matches(&t);
     return check_summary(&t);
 }

@@ -80,7 +80,7 @@ static void test_devices(Check *t, Gpu *g, DType dt) {
         double worst = 0;
         for (int s = 0; s < 40; s++) {
             for (int i = 0; i < N; i++) tok[i] = (int32_t)rng_below(&r, 96), tgt[i] = (tok[i] * 5 + 1) % 96;
-            worst = fmax(worst, fabs(gpt_step(cpu, tok, tgt, B, T, &o, NULL) - gpt_step(gpu, tok, tgt, B, T, &o, NULL)));
+            worst = worst_of(worst, fabs(gpt_step(cpu, tok, tgt, B, T, &o, NULL) - gpt_step(gpu, tok, tgt, B, T, &o, NULL)));
         }
         check_true(t, worst < 1e-3, "40 %s training steps: CPU and GPU losses within 1e-3 nats (worst %.2e)", name, worst);
         /* a save from the GPU loads on the CPU */

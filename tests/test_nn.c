@@ -171,7 +171,7 @@ static void test_pointwise(Check *t, Rng *g) {
     double worst = 0;
     for (size_t i = 0; i < n; i++) {
         double x = c.x[i], exact = 0.5 * x * (1 + erf(x / sqrt(2)));
-        worst = fmax(worst, fabs(c.out[i] - exact));
+        worst = worst_of(worst, fabs(c.out[i] - exact));
     }
     check_true(t, worst < 1e-3, "gelu tanh form within 1e-3 of x Phi(x) (worst %.1e)", worst);
     free(c.x), free(c.out), free(c.r), free(dx);
@@ -294,7 +294,7 @@ static void test_adamw(Check *t, Rng *g) {
     double worst = 0;
     for (size_t i = 0; i < n; i++) {
         double step = p0[i] - p[i], want = opt.lr * (grad[i] > 0 ? 1 : -1);
-        if (fabs(grad[i]) > 1e-3) worst = fmax(worst, fabs(step - want));
+        if (fabs(grad[i]) > 1e-3) worst = worst_of(worst, fabs(step - want));
     }
     check_true(t, worst < 1e-6, "AdamW's first step is lr sign(g) (worst %.1e)", worst);
     /* second step against the formula in double */
@@ -311,7 +311,7 @@ static void test_adamw(Check *t, Rng *g) {
         double mm = 0.9 * m1[i] + 0.1 * gi, vv = 0.95 * v1[i] + 0.05 * gi * gi;
         double mh = mm / (1 - 0.81), vh = vv / (1 - 0.9025);
         double want = before[i] - 1e-2 * (mh / (sqrt(vh) + 1e-8) + 0.1 * before[i]);
-        worst2 = fmax(worst2, fabs(p[i] - want));
+        worst2 = worst_of(worst2, fabs(p[i] - want));
     }
     check_true(t, worst2 < 1e-5, "AdamW step 2 with decay and grad_scale matches the formula (worst %.1e)", worst2);
     /* gradient norm and clipping */
