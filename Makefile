@@ -62,6 +62,10 @@ culib = $(if $(call cus,$(1)),build/$(1)/libcuda.a)
 # chapter's program and its tests.
 tus  = $(filter-out $(call name,$(1)) ch$(call num,$(1))-solutions,$(shell sed -n 's/^<<\([A-Za-z0-9_-]*\)\.c>>=.*/\1/p' $(call src,$(1)) | sort -u))
 tulib = $(if $(call tus,$(1)),build/$(1)/libtu.a)
+# The CUDA of the other chapters whose program a chapter includes (#include "NAME.c"
+# in one of its C roots), which the included program's functions call.
+incs  = $(shell sed -n 's/^\#include "\([A-Za-z0-9_-]*\)\.c".*/\1/p' $(call src,$(1)) | sort -u)
+xculib = $(foreach c,$(filter-out $(1),$(CHAPTERS)),$(if $(filter $(call name,$(c)),$(call incs,$(1))),$(call culib,$(c))))
 
 WEAVE_DEPS := book/nw2md.py book/highlight.py book/dataref.py tools/nwreader.py
 PROGRAMS := $(foreach c,$(CHAPTERS),$(call bin,$(c)))
@@ -220,9 +224,9 @@ build/asan/$(1)/libtu.a: $(foreach u,$(call tus,$(1)),build/asan/$(1)/$(u).tu.o)
 	ar rcs $$@ $$^
 endif
 
-$(call bin,$(1)): build/$(1)/.tangled $(call libcommon,$(1)) $(call culib,$(1)) $(call tulib,$(1))
+$(call bin,$(1)): build/$(1)/.tangled $(call libcommon,$(1)) $(call culib,$(1)) $(call tulib,$(1)) $(call xculib,$(1))
 	@mkdir -p $$(@D)
-	$(CC) $(ALLCFLAGS) -Ibuild/$(1) -o $$@ build/$(1)/$(call name,$(1)).c $(call tulib,$(1)) $(call culib,$(1)) $(call libcommon,$(1)) $(LDLIBS)
+	$(CC) $(ALLCFLAGS) -Ibuild/$(1) -o $$@ build/$(1)/$(call name,$(1)).c $(call tulib,$(1)) $(call culib,$(1)) $(call xculib,$(1)) $(call libcommon,$(1)) $(LDLIBS)
 
 ch$(call num,$(1)): $(call bin,$(1))
 

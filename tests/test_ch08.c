@@ -571,10 +571,13 @@ static void test_experiments(Check *t) {
     tab = load(t, dir, "ch08-lr");
     if (tab) check_true(t, tsv_rows(tab) == 6, "lr: three rates for each of two models"), tsv_free(tab);
     tab = load(t, dir, "ch08-budget-steps");
-    if (tab) {
-        bool ok = tsv_rows(tab) == 2;
-        for (size_t i = 0; ok && i < tsv_rows(tab); i++) ok &= num(t, tab, i, "ms_per_step") > 0;
-        check_true(t, ok, "budget-steps: two runs timed, each step taking some time");
+    if (tab) {   /* --quick: chapter 4's MLP, then the grid's first two runs */
+        bool ok = tsv_rows(tab) == 3 && strcmp(tsv_cell(tab, 0, tsv_col(tab, "model")), "mlp") == 0;
+        for (size_t i = 0; ok && i < tsv_rows(tab); i++)
+            ok &= num(t, tab, i, "ms_min") > 0 && num(t, tab, i, "ms_min") <= num(t, tab, i, "ms_per_step") &&
+                  num(t, tab, i, "ms_per_step") <= num(t, tab, i, "ms_max") && num(t, tab, i, "run") == (double)i - 1;
+        check_true(t, ok, "budget-steps: the MLP and two runs timed, each median between its least and most");
+        check_close(t, num(t, tab, 0, "of_mlp"), 1, 1e-9, 0, "budget-steps: the MLP's own share of its time is 1");
         tsv_free(tab);
     }
     {   /* the budget is chapter 4's main model's processor time, as its data file records it */
@@ -585,7 +588,38 @@ static void test_experiments(Check *t) {
             double sec = num(t, c4, 0, "steps") * num(t, c4, 0, "cpu_ms_per_step") / 1000;
             check_true(t, fabs(sec - BUDGET_SECONDS) < 0.05, "budget: BUDGET_SECONDS %.1f is chapter 4's %.2f s",
                        BUDGET_SECONDS, sec);
+            /* budget-steps times chapter 4's main model as that file records it */
+            MlpBox *b = mlp_box_main(r.vocab.size, 1);
+            check_true(t, num(t, c4, 0, "context") == CH04_CONTEXT && num(t, c4, 0, "embed") == CH04_EMBED &&
+                              num(t, c4, 0, "hidden") == CH04_HIDDEN && num(t, c4, 0, "layers") == CH04_LAYERS &&
+                              num(t, c4, 0, "batch") == CH04_BATCH && num(t, c4, 0, "lr") == CH04_LR &&
+                              num(t, c4, 0, "steps") == CH04_STEPS && num(t, c4, 0, "clip") == 1 &&
+                              num(t, c4, 0, "weight_decay") == 0 && num(t, c4, 0, "dropout") == 0 &&
+                              strcmp(tsv_cell(c4, 0, tsv_col(c4, "activation")), "swish") == 0 &&
+                              num(t, c4, 0, "params") == (double)mlp_box_params(b),
+                       "budget-steps: the MLP it times is chapter 4's main model (%zu parameters)", mlp_box_params(b));
+            mlp_box_free(b);
             tsv_free(c4);
+        }
+    }
+    {   /* the grid's steps fill the MLP's time at the step times committed in ch08-budget-steps.tsv */
+        char err[256];
+        TsvTable *bs = tsv_load(BOOK_ROOT "/figures/data/ch08-budget-steps.tsv", err, sizeof err);
+        check_true(t, bs != NULL, "budget: figures/data/ch08-budget-steps.tsv loads (%s)", bs ? "ok" : err);
+        if (bs) {
+            bool ok = tsv_rows(bs) == NBUDGET + 1 && num(t, bs, 0, "table_steps") == CH04_STEPS;
+            double mlp = CH04_STEPS * num(t, bs, 0, "ms_per_step") / 1000, worst = 0;
+            for (size_t i = 1; ok && i < tsv_rows(bs); i++) {
+                const BudgetRun *b = &BUDGET[i - 1];
+                ok &= num(t, bs, i, "run") == (double)i - 1 && num(t, bs, i, "table_steps") == (double)b->steps &&
+                      num(t, bs, i, "context") == b->T && num(t, bs, i, "layers") == b->L && num(t, bs, i, "embd") == b->C &&
+                      num(t, bs, i, "batch") == b->B;
+                worst = fmax(worst, fabs((double)b->steps * num(t, bs, i, "ms_per_step") / 1000 / mlp - 1));
+            }
+            check_true(t, ok, "budget: ch08-budget-steps.tsv times the MLP and every run of BUDGET, with its steps");
+            check_true(t, worst < BUDGET_TOLERANCE, "budget: every run's steps take the MLP's time within %.0f%% (worst %.1f%%)",
+                       100 * BUDGET_TOLERANCE, 100 * worst);
+            tsv_free(bs);
         }
     }
     tab = load(t, dir, "ch08-budget");
