@@ -94,7 +94,7 @@ static void test_attention(Check *t) {
                 const float *oh = o1 + (size_t)n * C + h * hs;
                 for (int j = 0; j < hs; j++) s += (double)Wo[(size_t)i * C + h * hs + j] * oh[j];
             }
-            worst = fmax(worst, fabs(s - y[(size_t)n * C + i]));
+            worst = worst_of(worst, fabs(s - y[(size_t)n * C + i]));
         }
     check_true(t, worst < 1e-5, "W_O [o_1; ...; o_H] = sum over heads of W_O^(h) o_h (worst difference %.1e)", worst);
     /* a softcap far above the scores changes nothing */
@@ -231,7 +231,7 @@ static void check_model_gradient(Check *t, TfConfig c, const char *what) {
                 d[k] = (up - tf_forward(m, B, T)) / (2.0 * h);
                 *p = keep;
             }
-            worst = fmax(worst, fabs((4 * d[1] - d[0]) / 3 - g[s->offset + j]));   /* Richardson: O(h^4) */
+            worst = worst_of(worst, fabs((4 * d[1] - d[0]) / 3 - g[s->offset + j]));   /* Richardson: O(h^4) */
         }
         double ratio = worst / fmax(scale, 2e-2);   /* 2e-3 of 2e-2 is the rounding noise floor, ~4e-5 */
         worst_ratio = fmax(worst_ratio, ratio);
@@ -284,7 +284,7 @@ static void test_qk_norm(Check *t) {
         tf_forward(m, B, T);
         double worst = 0, ratio = 0;
         for (size_t i = 0; i < na; i++)
-            if (fabs(s1[i]) > 1e-3) worst = fmax(worst, fabs(m->h[0].score[i] - s1[i])), ratio = fmax(ratio, m->h[0].score[i] / s1[i]);
+            if (fabs(s1[i]) > 1e-3) worst = worst_of(worst, fabs(m->h[0].score[i] - s1[i])), ratio = fmax(ratio, m->h[0].score[i] / s1[i]);
         if (q) check_true(t, worst < 1e-4, "with QK-norm, scaling W_Q and W_K by 3 leaves the scores unchanged (%.1e)", worst);
         else check_true(t, fabs(ratio - 9) < 1e-3, "without it the scores grow by 3^2 = 9 (%.4f)", ratio);
         if (q) {   /* Cauchy-Schwarz: |s| <= sqrt(d) max|g_q| max|g_k| */
@@ -355,7 +355,7 @@ static void test_against_runtime(Check *t) {
     for (int i = 0; i < m->nspans; i++)
         for (size_t j = 0; j < m->spans[i].n; j++)
             if (fabsf(g0[m->spans[i].offset + j]) > 1e-4f)
-                worst = fmax(worst, fabs(gp[info[i]->offset + j] - m->params[m->spans[i].offset + j])), compared++;
+                worst = worst_of(worst, fabs(gp[info[i]->offset + j] - m->params[m->spans[i].offset + j])), compared++;
     check_true(t, worst < 1e-5 && compared > m->n / 2, "and after one AdamW step the same parameters (worst difference %.1e over "
                "the %zu of %zu whose gradient exceeds 1e-4)", worst, compared, m->n);
     free(g0);
@@ -413,7 +413,7 @@ static void test_solutions(Check *t) {
         softcap_forward(zz, keep, 6, 30);
         for (int j = 0; j < 6; j++) d[j] = 1;
         softcap_backward(d, keep, 6);
-        worst = fmax(worst, fabs((up - dn) / 2e-2 - d[i]));
+        worst = worst_of(worst, fabs((up - dn) / 2e-2 - d[i]));
     }
     check_true(t, worst < 1e-3, "exercise 7: the cap's derivative agrees with central differences (%.1e)", worst);
     float small[3] = {0.5f, -1, 2}, ks[3];
@@ -438,7 +438,7 @@ static void test_solutions(Check *t) {
             for (int i = 0; i < Cc; i++) {
                 double term = 0;   /* W_O^(h) o_h: head h's columns of c_proj times its part of atty */
                 for (int j = 0; j < hs; j++) term += (double)m->p.h[0].projw[(size_t)i * Cc + h * hs + j] * m->h[0].atty[(size_t)n * Cc + h * hs + j];
-                worst8 = fmax(worst8, fabs(ao[(size_t)n * Cc + i] - term - m->h[0].ao[(size_t)n * Cc + i]));
+                worst8 = worst_of(worst8, fabs(ao[(size_t)n * Cc + i] - term - m->h[0].ao[(size_t)n * Cc + i]));
             }
         check_true(t, worst8 < 1e-5, "exercise 8: without head h the sub-layer's output is the full one minus W_O^(h) o_h (%.1e)", worst8);
         check_true(t, isfinite(without) && without != full, "exercise 8: and the loss changes (%.4f -> %.4f)", full, without);
@@ -614,7 +614,7 @@ static void test_experiments(Check *t) {
                 ok &= num(t, bs, i, "run") == (double)i - 1 && num(t, bs, i, "table_steps") == (double)b->steps &&
                       num(t, bs, i, "context") == b->T && num(t, bs, i, "layers") == b->L && num(t, bs, i, "embd") == b->C &&
                       num(t, bs, i, "batch") == b->B;
-                worst = fmax(worst, fabs((double)b->steps * num(t, bs, i, "ms_per_step") / 1000 / mlp - 1));
+                worst = worst_of(worst, fabs((double)b->steps * num(t, bs, i, "ms_per_step") / 1000 / mlp - 1));
             }
             check_true(t, ok, "budget: ch08-budget-steps.tsv times the MLP and every run of BUDGET, with its steps");
             check_true(t, worst < BUDGET_TOLERANCE, "budget: every run's steps take the MLP's time within %.0f%% (worst %.1f%%)",
