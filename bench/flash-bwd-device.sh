@@ -17,11 +17,13 @@
 #   build          make NOTANGLE=1 -j16: test_ch12_gpu, test_gpt_gpu, ch12-memopt
 #   test-ch12-gpu  the chapter's GPU suite: every version (4 included) against
 #                  the CPU on awkward shapes, accumulation, packed qkv, quick runs
-#   memcheck, racecheck
-#                  the suite's small shapes (CH12_SANITIZE=1) under compute-sanitizer
+#   memcheck, racecheck, synccheck
+#                  the suite's small shapes (CH12_SANITIZE=1; version 4 also at T 200)
+#                  under compute-sanitizer; synccheck for barriers that some
+#                  threads skip (version 4 skips whole warps' products)
 #   test-gpt-gpu   the GPT on the GPU (flash attention inside it; checkpointing's
 #                  self-calibrated bound)
-#     (these four run side by side: correctness only, nothing timed meanwhile)
+#     (these five run side by side: correctness only, nothing timed meanwhile)
 #   speed          ch12-memopt speed: versions 1-4, fwd and fwd+bwd, B16 H12 T1024
 #                  d64 and B4 H16 T4096 d128, causal bf16, CUDA events, medians
 #   torch          ch12-torch.py: PyTorch SDPA's cuDNN, flash, efficient and math
@@ -56,7 +58,7 @@ pack() { tar czf "$out/flash-bwd.tar.gz" -C "$out" data logs 2> /dev/null; }
 : > "$summary"
 say "# bench/flash-bwd-device.sh, BOOK_GIT ${BOOK_GIT:-?}, BOOK_DATE ${BOOK_DATE:-?}"
 say "$(nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader 2>&1 | head -2)"
-steps=" ${STEPS:-build test-ch12-gpu memcheck racecheck test-gpt-gpu speed torch ncu-v2 ncu-v4 sass} "
+steps=" ${STEPS:-build test-ch12-gpu memcheck racecheck synccheck test-gpt-gpu speed torch ncu-v2 ncu-v4 sass} "
 step_logs=$out/logs step_data=$out/data step_via=bench/flash-bwd-device.sh step_after=
 . bench/step.sh
 
@@ -74,9 +76,10 @@ lim=$(limit "$want")
 run_step test-ch12-gpu "$lim" "$t12" &
 run_step memcheck "$lim" env CH12_SANITIZE=1 compute-sanitizer --tool memcheck --error-exitcode 1 "$t12" &
 run_step racecheck "$lim" env CH12_SANITIZE=1 compute-sanitizer --tool racecheck --error-exitcode 1 "$t12" &
+run_step synccheck "$lim" env CH12_SANITIZE=1 compute-sanitizer --tool synccheck --error-exitcode 1 "$t12" &
 run_step test-gpt-gpu "$lim" "$tgpt" &
 wait
-for s in test-ch12-gpu memcheck racecheck test-gpt-gpu; do
+for s in test-ch12-gpu memcheck racecheck synccheck test-gpt-gpu; do
   f=$out/logs/$s.txt
   [ -f "$f" ] || continue
   say "$s: $(grep -E 'passed, [0-9]+ failed' "$f" | tail -1) $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$f" | tail -1)"

@@ -10,7 +10,7 @@ name=$(basename "$0")
 case "$name" in
   nvidia-smi) echo "MOCK GPU, 0.0, 345 MHz, 1980 MHz" ;;
   make) echo "mock make $*" ;;
-  compute-sanitizer) while [ "$1" != "${1#-}" ] || [ "$1" = memcheck ] || [ "$1" = racecheck ] || [ "$1" = 1 ]; do shift; done
+  compute-sanitizer) while [ "$1" != "${1#-}" ] || [ "$1" = memcheck ] || [ "$1" = racecheck ] || [ "$1" = synccheck ] || [ "$1" = 1 ]; do shift; done
                      "$@"; echo "========= ERROR SUMMARY: 0 errors" ;;
   test_ch12_gpu|test_gpt_gpu) sleep 1; echo "ok: mock $name"; echo "12 passed, 0 failed" ;;
   ch12-memopt)

@@ -16,7 +16,7 @@
  *   version 4  version 3's forward pass; a backward pass with eight warps
  *              (128 keys) a block, the next query tile loaded while this
  *              one is computed, dQ added two floats at a time (not yet
- *              measured). */
+ *              run on a GPU). */
 #include "internal.cuh"
 
 /* ---- What both versions share ------------------------------------------------------ */
@@ -754,6 +754,7 @@ extern "C" void flash_backward_cuda(Gpu *g, DType dt, int version, void *dq, voi
                                     void *scratch, int B, int NH, int T, int hs, bool causal, FlashLayout in,
                                     FlashLayout out) {
     flash_check("flash_backward_cuda", dt, version, B, NH, T, hs);
+    if ((uintptr_t)scratch % 8) die("flash_backward_cuda: scratch %p is not 8-byte aligned", scratch);
     float *dq_acc = (float *)scratch, *dd = dq_acc + (size_t)B * NH * T * hs;
     DISPATCH(dt, Ty, flash_backward_typed<Ty>(g, version, (Ty *)dq, (Ty *)dk, (Ty *)dv, (const Ty *)dout,
                                               (const Ty *)q, (const Ty *)k, (const Ty *)v, (const Ty *)o, lse, dq_acc,
