@@ -13,7 +13,10 @@
 # then run (carry [".gpu/fb"], timeout_s 600):
 #   cd .gpu/fb && BOOK_GIT=<commit> BOOK_DATE=<utc> bash bench/flash-bwd-device.sh
 # In order, each step logged (bench/step.sh), every step's time bounded so the
-# whole stays near BUDGET seconds (default 285) after the machine has started:
+# whole stays near BUDGET seconds (default 285) after the machine has started,
+# but with a floor per step (correctness 90 s, speed 40, torch 45, each ncu 25),
+# so that a slow build makes the call longer (at most about 240 + 90 + 160 s)
+# rather than starving the timings:
 #   build          make NOTANGLE=1 -j16: test_ch12_gpu, test_gpt_gpu, ch12-memopt
 #   test-ch12-gpu  the chapter's GPU suite: every version (4 included) against
 #                  the CPU on awkward shapes, accumulation, packed qkv, quick runs
@@ -47,10 +50,10 @@ if [ "${MOCK:-0}" = 1 ]; then . bench/flash-bwd-mock.sh; fi
 summary=$out/summary.txt
 say() { echo "$*" | tee -a "$summary"; }
 left() { echo $(( budget - SECONDS )); }
-limit() {   # seconds for a step: what it wants, at most what is left, at least 5
-  local w=$1 l; l=$(left)
+limit() {   # limit WANT [FLOOR]: seconds for a step: what it wants, at most what is left, at least FLOOR (5)
+  local w=$1 f=${2:-5} l; l=$(left)
   [ "$w" -gt "$l" ] && w=$l
-  [ "$w" -lt 5 ] && w=5
+  [ "$w" -lt "$f" ] && w=$f
   echo "$w"
 }
 run_step() { step "$@" | tee -a "$summary"; }
@@ -72,7 +75,7 @@ done
 
 # correctness, side by side: nothing is timed while these run
 want=$(( $(left) - 120 )); [ "$want" -lt 90 ] && want=90   # leave about 120 s for the timings
-lim=$(limit "$want")
+lim=$(limit "$want" 90)
 run_step test-ch12-gpu "$lim" "$t12" &
 run_step memcheck "$lim" env CH12_SANITIZE=1 compute-sanitizer --tool memcheck --error-exitcode 1 "$t12" &
 run_step racecheck "$lim" env CH12_SANITIZE=1 compute-sanitizer --tool racecheck --error-exitcode 1 "$t12" &
@@ -89,8 +92,8 @@ say "correctness done at +${SECONDS}s"
 pack
 
 # timings, one program at a time on an otherwise idle GPU
-run_step speed "$(limit 50)" "$memopt" speed --device cuda --out "$out/data"
-run_step torch "$(limit 60)" python3 "$torchpy" "$out/data"
+run_step speed "$(limit 50 40)" "$memopt" speed --device cuda --out "$out/data"
+run_step torch "$(limit 60 45)" python3 "$torchpy" "$out/data"
 [ -f "$out/data/ch12-speed.tsv" ] && say "$(python3 bench/flash_bwd_summary.py speed "$out/data" 2>&1)"
 pack
 
@@ -102,7 +105,7 @@ elif [ -n "$ncu_bin" ] || [ "${MOCK:-0}" = 1 ]; then
   ncu_bin=${ncu_bin:-ncu}
   scratch=$(mktemp -d)
   for v in 2 4; do
-    run_step ncu-v$v "$(limit 30)" "$ncu_bin" --clock-control none --set full -k "regex:flash${v}_backward_kernel" -c 1 \
+    run_step ncu-v$v "$(limit 30 25)" "$ncu_bin" --clock-control none --set full -k "regex:flash${v}_backward_kernel" -c 1 \
       --kill yes -f -o "$out/ncu-v$v" "$memopt" speed --device cuda --out "$scratch"
     if [ -f "$out/ncu-v$v.ncu-rep" ]; then
       "$ncu_bin" --import "$out/ncu-v$v.ncu-rep" --page details > "$out/logs/ncu-v$v-details.txt" 2>&1
