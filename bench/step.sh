@@ -3,7 +3,8 @@
 #
 #   step NAME TIMEOUT COMMAND...
 #
-# which runs COMMAND under `timeout TIMEOUT` when the list in $steps names NAME,
+# which runs COMMAND under `timeout -k 10 TIMEOUT` (SIGKILL 10 s after the
+# SIGTERM, for a program that ignores it) when the list in $steps names NAME,
 # its output into $step_logs/NAME.txt, with BOOK_COMMAND (the data files' command
 # line) set to COMMAND as a reader would type it ($step_data replaced by
 # figures/data, then "(via $step_via)"), prints one line (exit status, seconds,
@@ -13,7 +14,7 @@ step() {   # step NAME TIMEOUT COMMAND...
   local name=$1 limit=$2; shift 2
   case "$steps" in *" $name "*) ;; *) return 0 ;; esac
   local t0; t0=$(date +%s)
-  BOOK_COMMAND="$(echo "$*" | sed "s|$step_data|figures/data|g") (via $step_via)" timeout "$limit" "$@" \
+  BOOK_COMMAND="$(echo "$*" | sed "s|$step_data|figures/data|g") (via $step_via)" timeout -k 10 "$limit" "$@" \
     > "$step_logs/$name.txt" 2>&1
   local rc=$?
   echo "$name: exit $rc, $(( $(date +%s) - t0 )) s: $(grep -v '^$' "$step_logs/$name.txt" | tail -1 | cut -c1-220)"

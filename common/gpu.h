@@ -203,7 +203,9 @@ void attention_backward_cuda(Gpu *g, DType dt, void *dqkv, const void *dout, con
  * out = {T*C, hs, C}.  Rows must start 16-byte aligned (L.t a multiple of 8).
  * version 1: one thread per row on CUDA cores (any dtype); version 2:
  * tensor cores (bf16, f16); version 3: version 2 with 32 query rows per
- * warp in the forward pass (its backward pass is version 2's).  hs is 64 or 128; the scale is 1/sqrt(hs);
+ * warp in the forward pass (its backward pass is version 2's); version 4:
+ * version 3's forward pass, a backward pass of 8 warps (128 keys) a block
+ * with the next query tile prefetched.  hs is 64 or 128; the scale is 1/sqrt(hs);
  * causal masks key j > query i.  lse[B*NH*T] (f32) receives each row's
  * log-sum-exp of the scaled scores (natural log), which the backward pass
  * reads.  The backward pass adds into dq, dk, dv (+=); scratch must hold

@@ -1,19 +1,26 @@
 /* test_ch12_gpu.c -- chapter 12 on a GPU: the runtime's flash attention
- * (common/gpu/flash.cu), all three versions, against the chapter's CPU reference.
+ * (common/gpu/flash.cu), all four versions, against the chapter's CPU reference.
  *
  *   every combination of dtype (bf16, fp16), version (1: a thread per row;
- *   2: tensor cores; 3: two row tiles per warp), head size (64, 128) and
+ *   2: tensor cores; 3: two row tiles per warp; 4: version 3's forward, the
+ *   backward pass of 8 warps with a prefetched query tile), head size (64, 128) and
  *   mask (causal or not), on shapes that break kernels: T = 1; T = 77 and
- *   200 (no multiple of a tile); B*H = 3 and 5 (odd); forward (o, lse) and backward (dq, dk, dv),
+ *   200 (no multiple of a tile; 200 is two of version 4's key blocks, the
+ *   second partial, and four of its query tiles, both stages used twice);
+ *   B*H = 3 and 5 (odd); forward (o, lse) and backward (dq, dk, dv),
  *   each within the chapter's bounds (largest error relative to the
  *   reference's largest magnitude): bf16 2e-2 forward, 4e-2 backward;
  *   fp16 4e-3 and 8e-3;
  *   the backward pass adds into the gradients (run twice: twice the result);
  *   flash attention reading the runtime's packed qkv in place (strides)
  *   agrees with the plain attention_forward_cuda / attention_backward_cuda
- *   (causal, bf16, B = 2, T = 200, 3 heads of 64);
+ *   (causal, bf16, B = 2, T = 200, 3 heads of 64), with version 2's backward
+ *   pass and with version 4's;
  *   the check, speed and sweep experiments in --quick mode write their files;
- *   mixed precision: one GPT made in f32 and fp16 from one seed: the fp16
+ *   mixed precision: one GPT made in f32 and fp16 from one seed, B 256 and
+ *   T 64 (N = 2^14 positions, so that every logit gradient, (p - y) / N, is
+ *   smaller than 2^-14, fp16's smallest normal number, unless scaled; B 16
+ *   under the sanitizers, CH12_SANITIZE): the fp16
  *   gradients of S L, over S, equal the f32 gradients within 1e-2 (2-norm,
  *   relative) and are closer than the unscaled fp16 ones; the true norm and
  *   the loss after one scaled fp16 step match the f32 step's; S = 2^40
@@ -21,7 +28,10 @@
  *   (4 runs; underflow counted both ways, alike; the histogram holds every
  *   nonzero gradient).  CH12_MIXED_ONLY=1 runs only these.
  * CH12_SANITIZE=1 (set by the compute-sanitizer runs) keeps to the smallest
- * shapes and skips the experiments.  Without a GPU (or a build without
+ * shapes (T = 70 for the third), plus, for version 4 alone, B = 2 and T = 200,
+ * so that racecheck sees its prefetch overwrite a stage that was read (at
+ * T = 70, d = 64 has only two query tiles) and a second, partial key block
+ * with its masked warps; and skips the experiments.  Without a GPU (or a build without
  * CUDA) it prints "skipped: ..." and the closing line with nothing checked. */
 #include "memopt.c"
 
@@ -29,16 +39,16 @@
 #include "chapter_test.h"
 
 static void test_cases(Check *t, Gpu *g, bool small) {
-    int shapes[][3] = {{1, 1, 1}, {1, 3, 77}, {5, 1, 200}};   /* B, H, T */
+    int shapes[][3] = {{1, 1, 1}, {1, 3, 77}, {5, 1, 200}, {2, 1, 200}};   /* B, H, T */
     if (small) shapes[2][0] = 3, shapes[2][2] = 70;
     DType dts[2] = {DT_BF16, DT_F16};
     Rng rng;
     rng_seed(&rng, 12);
     for (int di = 0; di < 2; di++)
-        for (int version = 1; version <= 3; version++)
+        for (int version = 1; version <= 4; version++)
             for (int d = 64; d <= 128; d *= 2)
                 for (int causal = 0; causal < 2; causal++)
-                    for (int s = 0; s < 3; s++) {
+                    for (int s = 0; s < (small && version == 4 ? 4 : 3); s++) {
                         int B = shapes[s][0], H = shapes[s][1], T = shapes[s][2];
                         Errors e = check_case(g, dts[di], version, B, H, T, d, causal, &rng);
                         double bf = bound_forward(dts[di]), bb = bound_backward(dts[di]);
@@ -82,8 +92,9 @@ static void test_accumulates(Check *t, Gpu *g, int version) {
     gpu_heads_free(&h);
 }
 
-/* Flash attention on the packed qkv of the runtime's plain attention. */
-static void test_packed(Check *t, Gpu *g) {
+/* Flash attention on the packed qkv of the runtime's plain attention, the
+ * backward pass of version bwd (2 or 4). */
+static void test_packed(Check *t, Gpu *g, int bwd) {
     int B = 2, T = 200, H = 3, d = 64, C = H * d;
     size_t nqkv = (size_t)B * T * 3 * C, nout = (size_t)B * T * C;
     DType dt = DT_BF16;
@@ -104,12 +115,13 @@ static void test_packed(Check *t, Gpu *g) {
     const char *q = qkv, *k = (const char *)qkv + (size_t)C * 2, *v = (const char *)qkv + (size_t)2 * C * 2;
     char *dq = dqkv2, *dk = (char *)dqkv2 + (size_t)C * 2, *dv = (char *)dqkv2 + (size_t)2 * C * 2;
     flash_forward_cuda(g, dt, 3, out2, lse, q, k, v, B, H, T, d, true, in, ol);
-    flash_backward_cuda(g, dt, 2, dq, dk, dv, dout, q, k, v, out2, lse, fscr, B, H, T, d, true, in, ol);
+    flash_backward_cuda(g, dt, bwd, dq, dk, dv, dout, q, k, v, out2, lse, fscr, B, H, T, d, true, in, ol);
     gpu_download_f32(g, dt, a, out1, nout), gpu_download_f32(g, dt, b, out2, nout);
     check_true(t, rel_err(b, a, nout, 1e-30) <= 2e-2, "packed qkv: flash output = plain attention_forward_cuda (%.2e)",
                rel_err(b, a, nout, 1e-30));
     gpu_download_f32(g, dt, a, dqkv1, nqkv), gpu_download_f32(g, dt, b, dqkv2, nqkv);
-    check_true(t, rel_err(b, a, nqkv, 1e-30) <= 4e-2, "packed qkv: flash dqkv = plain attention_backward_cuda (%.2e)",
+    check_true(t, rel_err(b, a, nqkv, 1e-30) <= 4e-2,
+               "packed qkv: flash dqkv (version %d's backward) = plain attention_backward_cuda (%.2e)", bwd,
                rel_err(b, a, nqkv, 1e-30));
     void *all[] = {qkv, out1, out2, dout, dqkv1, dqkv2, att, scr, lse, fscr};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) gpu_free(all[i]);
@@ -126,9 +138,9 @@ static double rel_diff(const float *a, const float *ref, size_t n, float s) {
     for (size_t i = 0; i < n; i++) num += ((double)a[i] / s - ref[i]) * ((double)a[i] / s - ref[i]), den += (double)ref[i] * ref[i];
     return sqrt(num / den);
 }
-static void test_mixed(Check *t, Gpu *g) {
+static void test_mixed(Check *t, Gpu *g, bool small) {
     GptConfig c = {.V = 64, .maxT = 64, .L = 2, .NH = 2, .C = 64, .F = 256};
-    int B = 16, T = 64;
+    int B = small ? 16 : 256, T = 64;     /* N = 2^14: unscaled, the logit gradients are fp16 subnormals */
     Gpt *m32 = gpt_new(&c, g, DT_F32, B, T), *m16 = gpt_new(&c, g, DT_F16, B, T);
     gpt_init(m32, 9), gpt_init(m16, 9);
     int32_t *tok = xmalloc_array((size_t)B * T, sizeof *tok), *tgt = xmalloc_array((size_t)B * T, sizeof *tgt);
@@ -239,17 +251,17 @@ static void test_experiments(Check *t) {
     check_true(t, experiment_check(&r) == 0, "check --device cuda --quick runs");
     TsvTable *c = load(t, dir, "ch12-check");
     if (c) {
-        bool all = tsv_rows(c) == 72;
+        bool all = tsv_rows(c) == 96;
         for (size_t i = 0; i < tsv_rows(c); i++) all &= num(t, c, i, "pass") == 1;
-        check_true(t, all, "ch12-check: 72 cases, every one within its bounds");
+        check_true(t, all, "ch12-check: 96 cases (4 versions), every one within its bounds");
         tsv_free(c);
     }
     check_true(t, experiment_speed(&r) == 0, "speed --device cuda --quick runs");
     TsvTable *s = load(t, dir, "ch12-speed");
     if (s) {
-        bool ok = tsv_rows(s) == 12;
+        bool ok = tsv_rows(s) == 16;
         for (size_t i = 0; i < tsv_rows(s); i++) ok &= num(t, s, i, "ms") > 0 && num(t, s, i, "tflops") > 0;
-        check_true(t, ok, "ch12-speed: 12 rows of positive times");
+        check_true(t, ok, "ch12-speed: 16 rows (4 versions, 2 shapes, 2 passes) of positive times");
         tsv_free(s);
     }
     check_true(t, experiment_sweep(&r) == 0, "sweep --device cuda --quick runs");
@@ -275,7 +287,7 @@ int main(void) {
     bool small = getenv("CH12_SANITIZE") != NULL;
     bool mixed_only = getenv("CH12_MIXED_ONLY") != NULL;
     Gpu *g = gpu_open(0);
-    test_mixed(&t, g);
+    test_mixed(&t, g, small);
     if (mixed_only) {
         gpu_close(g);
         if (!small) test_precision_quick(&t);
@@ -285,7 +297,8 @@ int main(void) {
     test_accumulates(&t, g, 1);
     test_accumulates(&t, g, 2);
     test_accumulates(&t, g, 3);
-    if (!small) test_packed(&t, g);
+    test_accumulates(&t, g, 4);
+    if (!small) test_packed(&t, g, 2), test_packed(&t, g, 4);
     gpu_close(g);
     if (!small) test_experiments(&t), test_precision_quick(&t);
     return check_summary(&t);

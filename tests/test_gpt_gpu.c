@@ -18,7 +18,8 @@
  *     sizes 64 and 128, T not a multiple of a tile): the loss and every
  *     gradient within the dtype's bound of the plain path's and the CPU's;
  *   gradient checkpointing (selective, every block, sqrt(L), segments of 3):
- *     plain attention bit for bit as without it, flash within 2e-2.
+ *     plain attention bit for bit as without it, flash within 4 times the
+ *     spread of two runs without it (or 2^-8, relative, if more).
  * Without a GPU (or a build without CUDA) it prints "skipped: ..." and the
  * closing line with nothing checked, which tests/run reports as skipped. */
 #include <math.h>
@@ -180,7 +181,11 @@ static void test_flash(Check *t, Gpu *g, DType dt, int NH) {
 /* Gradient checkpointing on the GPU: with the plain attention every policy
  * gives the bits of the model that keeps everything (the same kernels on the
  * same inputs, and no atomic sums); with flash attention (whose dQ is summed
- * with atomics) the same to bf16 rounding, and each policy in fewer bytes. */
+ * with atomics, in an order that changes from run to run; its forward pass
+ * has none) the same loss, and gradients as close to the reference's as
+ * the reference's two runs are to each other: within 4 times their spread,
+ * or one bf16 rounding step (2^-8, relative) if that is more; and each
+ * policy in fewer bytes. */
 static void test_recompute_gpu(Check *t, Gpu *g, DType dt, int attention) {
     GptConfig c = {.V = 96, .maxT = 64, .L = 5, .NH = 2, .C = 128, .F = 512};
     int B = 2, T = 64, N = B * T;
@@ -195,6 +200,15 @@ static void test_recompute_gpu(Check *t, Gpu *g, DType dt, int attention) {
     for (int i = 0; i < N; i++) tok[i] = (i * 37 + 5) % 96, tgt[i] = (i * 11 + 2) % 96;
     float l0 = grads_of(ref, h, tok, tgt, B, T, g0);
     const char *dn = dt == DT_F32 ? "f32" : dt == DT_BF16 ? "bf16" : "f16";
+    double spread = 0;                     /* the reference against itself: the atomics' order alone */
+    if (ref->flash) {
+        float *g2 = xcalloc(ref->nparams, 4), l2 = grads_of(ref, h, tok, tgt, B, T, g2);
+        for (size_t i = 0; i < ref->ntensors; i++)
+            spread = fmax(spread, relnorm(g2 + ref->info[i].offset, g0 + ref->info[i].offset, ref->info[i].numel));
+        check_true(t, l2 == l0, "GPU %s flash, run twice: the same loss; gradients %.2e apart at most", dn, spread);
+        free(g2);
+    }
+    double bound = fmax(4 * spread, 0x1p-8);
     for (size_t k = 0; k < sizeof pol / sizeof pol[0]; k++) {
         pol[k].attention = attention;
         Gpt *m = gpt_new_opts(&c, g, dt, B, T, &pol[k]);
@@ -206,8 +220,9 @@ static void test_recompute_gpu(Check *t, Gpu *g, DType dt, int attention) {
             double worst = 0;
             for (size_t i = 0; i < ref->ntensors; i++)
                 worst = fmax(worst, relnorm(g1 + ref->info[i].offset, g0 + ref->info[i].offset, ref->info[i].numel));
-            check_true(t, l1 == l0 && worst < 2e-2, "GPU %s flash, recompute %s: the same loss, gradients within 2e-2 (worst %.2e)",
-                       dn, names[k], worst);
+            check_true(t, l1 == l0 && worst <= bound,
+                       "GPU %s flash, recompute %s: the same loss, gradients within %.2e (worst %.2e)", dn, names[k],
+                       bound, worst);
         }
         check_true(t, m->act_bytes < ref->act_bytes, "and %zu bytes of activations against %zu", m->act_bytes, ref->act_bytes);
         gpt_free(m);

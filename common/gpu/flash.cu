@@ -12,7 +12,11 @@
  *              per 16 rows, tiles brought in by cp.async, fragments read
  *              by ldmatrix, the probabilities kept in registers;
  *   version 3  the forward pass of version 2 with 32 rows per warp (its
- *              backward pass is version 2's). */
+ *              backward pass is version 2's);
+ *   version 4  version 3's forward pass; a backward pass with eight warps
+ *              (128 keys) a block, the next query tile loaded while this
+ *              one is computed, dQ added two floats at a time (not yet
+ *              run on a GPU). */
 #include "internal.cuh"
 
 /* ---- What both versions share ------------------------------------------------------ */
@@ -22,9 +26,9 @@
 static void flash_check(const char *who, DType dt, int version, int B, int NH, int T, int hs) {
     if (B < 1 || NH < 1 || T < 1) die("%s: B = %d, NH = %d, T = %d must be positive", who, B, NH, T);
     if (hs != 64 && hs != 128) die("%s: head size %d is not supported (64 or 128)", who, hs);
-    if (version < 1 || version > 3) die("%s: version %d does not exist (1, 2 or 3)", who, version);
+    if (version < 1 || version > 4) die("%s: version %d does not exist (1 to 4)", who, version);
     if (version >= 2 && dt != DT_BF16 && dt != DT_F16)
-        die("%s: versions 2 and 3 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
+        die("%s: versions 2 to 4 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
     if ((long long)B * NH > 65535) die("%s: B * NH = %lld is more than 65535", who, (long long)B * NH);
 }
 
@@ -398,7 +402,7 @@ __global__ void __launch_bounds__(128) flash2_backward_kernel(T *dk, T *dv, floa
         cp_async_commit();
         for (int r = threadIdx.x; r < BR; r += THREADS) {
             bool ok = q0 + r < Tn;
-            ls[r] = ok ? lse[(size_t)bh * Tn + q0 + r] * LOG2E : 0;
+            ls[r] = ok ? lse[(size_t)bh * Tn + q0 + r] : 0;
             ds_[r] = ok ? dd[(size_t)bh * Tn + q0 + r] : 0;
         }
         cp_async_wait<0>();
@@ -424,7 +428,7 @@ __global__ void __launch_bounds__(128) flash2_backward_kernel(T *dk, T *dv, floa
             for (int e = 0; e < 4; e++) {
                 int c = nt * 8 + tig * 2 + e % 2, qi = q0 + c, key = key0 + e / 2 * 8;
                 bool keep = qi < Tn && key < Tn && !(causal && key > qi);
-                float p = keep ? exp2f(st[nt][e] * sl - ls[c]) : 0.0f;
+                float p = keep ? exp2f(st[nt][e] * sl - ls[c] * LOG2E) : 0.0f;
                 st[nt][e] = p;
                 dpt[nt][e] = p * (dpt[nt][e] - ds_[c]);
             }
@@ -498,6 +502,149 @@ __global__ void flash_dq_finish_kernel(T *dq, const float *dq_acc, int NH, int T
     *p = fromf<T>(tof(*p) + dq_acc[x] * scale);
 }
 
+/* 4 bytes global -> shared; a zero when !valid */
+__device__ __forceinline__ void cp_async4(void *dst, const void *src, bool valid) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
+                 "r"(valid ? 4 : 0));
+}
+
+/* p[0] += a, p[1] += b, atomically; p 8-byte aligned (one instruction on sm_90) */
+__device__ __forceinline__ void atomic_add2(float *p, float a, float b) {
+#if __CUDA_ARCH__ >= 900
+    atomicAdd(reinterpret_cast<float2 *>(p), make_float2(a, b));
+#else
+    atomicAdd(p, a), atomicAdd(p + 1, b);
+#endif
+}
+
+/* The backward pass of version 4: NW warps, each 16 keys as in version 2
+ * (BC = 16 NW keys a block), the next query tile loaded into a second
+ * stage of shared memory while this one is computed, dQ added two floats
+ * an atomic. */
+template <typename T, int D, int BR, int NW>
+__global__ void __launch_bounds__(NW * 32) flash4_backward_kernel(T *dk, T *dv, float *dq_acc, const T *dout, const T *q,
+                                                                  const T *k, const T *v, const float *lse,
+                                                                  const float *dd, int NH, int Tn, FlashLayout in,
+                                                                  FlashLayout out, float scale, bool causal) {
+    constexpr int BC = 16 * NW, LD = D + 8, LDS = BR + 8, THREADS = NW * 32;
+    constexpr int RG = BR / 16, CG = NW / RG, DC = D / CG;   /* dQ: warps as RG row groups x CG column groups */
+    static_assert(BC % BR == 0 && NW % RG == 0 && DC % 16 == 0, "the tiles do not divide");
+    extern __shared__ __align__(16) unsigned char smem[];
+    T *Ks = reinterpret_cast<T *>(smem), *Vs = Ks + BC * LD, *Q2 = Vs + BC * LD, *dO2 = Q2 + 2 * BR * LD;
+    T *dSs = dO2 + 2 * BR * LD;                              /* dS^T: BC keys x BR queries */
+    float *l2 = reinterpret_cast<float *>(dSs + BC * LDS), *d2 = l2 + 2 * BR;   /* L and D, two stages each */
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tig = lane % 4;
+    int bh = blockIdx.x, b = bh / NH, h = bh % NH, k0 = blockIdx.y * BC;
+    size_t ib = b * in.b + h * in.h, ob = b * out.b + h * out.h;
+    load_tile<T, D, LD, BC, THREADS>(Ks, k + ib, in.t, k0, Tn);
+    load_tile<T, D, LD, BC, THREADS>(Vs, v + ib, in.t, k0, Tn);
+    cp_async_commit();
+    auto load_query_tile = [&](int qt, int s) {            /* rows qt, qt + 1, ... into stage s */
+        load_tile<T, D, LD, BR, THREADS>(Q2 + s * BR * LD, q + ib, in.t, qt, Tn);
+        load_tile<T, D, LD, BR, THREADS>(dO2 + s * BR * LD, dout + ob, out.t, qt, Tn);
+        for (int r = threadIdx.x; r < BR; r += THREADS) {
+            bool ok = qt + r < Tn;
+            size_t x = (size_t)bh * Tn + (ok ? qt + r : 0);
+            cp_async4(l2 + s * BR + r, lse + x, ok);
+            cp_async4(d2 + s * BR + r, dd + x, ok);
+        }
+    };
+
+    float dka[D / 8][4] = {}, dva[D / 8][4] = {};          /* this warp's 16 keys x D */
+    float sl = scale * LOG2E;
+    int key0 = k0 + warp * 16 + g;                         /* this thread's keys: key0 and key0 + 8 */
+    int q_first = causal ? k0 / BR * BR : 0;
+    load_query_tile(q_first, 0);
+    cp_async_commit();
+    for (int q0 = q_first, s = 0; q0 < Tn; q0 += BR, s ^= 1) {
+        if (q0 + BR < Tn) load_query_tile(q0 + BR, s ^ 1);
+        cp_async_commit();
+        cp_async_wait<1>();                                /* all but the newest group: this tile is here */
+        __syncthreads();                                   /* ...for every thread; and dS^T is free again */
+        const T *Qs = Q2 + s * BR * LD, *dOs = dO2 + s * BR * LD;
+        const float *ls = l2 + s * BR, *ds_ = d2 + s * BR;
+        int kend = causal ? min(q0 + BR, Tn) : Tn;     /* keys below kend see some query of the tile */
+        if (k0 + warp * 16 < kend) {
+            float st[BR / 8][4] = {}, dpt[BR / 8][4] = {};     /* S^T and dP^T = V dO^T: 16 keys x BR queries */
+            for (int kk = 0; kk < D / 16; kk++) {
+                uint32_t ka[4], va[4];
+                ldsm_x4(ka, quarters_down(Ks, LD, warp * 16, kk * 16));
+                ldsm_x4(va, quarters_down(Vs, LD, warp * 16, kk * 16));
+                for (int np = 0; np < BR / 16; np++) {
+                    uint32_t qf[4], of[4];
+                    ldsm_x4(qf, quarters_across(Qs, LD, np * 16, kk * 16));
+                    ldsm_x4(of, quarters_across(dOs, LD, np * 16, kk * 16));
+                    mma16816<T>(st[2 * np], ka, qf[0], qf[1]);
+                    mma16816<T>(st[2 * np + 1], ka, qf[2], qf[3]);
+                    mma16816<T>(dpt[2 * np], va, of[0], of[1]);
+                    mma16816<T>(dpt[2 * np + 1], va, of[2], of[3]);
+                }
+            }
+
+            for (int nt = 0; nt < BR / 8; nt++)                /* P^T, then dS^T = P^T (dP^T - dd) */
+                for (int e = 0; e < 4; e++) {
+                    int c = nt * 8 + tig * 2 + e % 2, qi = q0 + c, key = key0 + e / 2 * 8;
+                    bool keep = qi < Tn && key < Tn && !(causal && key > qi);
+                    float p = keep ? exp2f(st[nt][e] * sl - ls[c] * LOG2E) : 0.0f;
+                    st[nt][e] = p;
+                    dpt[nt][e] = p * (dpt[nt][e] - ds_[c]);
+                }
+
+            for (int kq = 0; kq < BR / 16; kq++) {             /* dV += P^T dO, dK += dS^T Q */
+                uint32_t pa[4] = {pack2<T>(st[2 * kq][0], st[2 * kq][1]), pack2<T>(st[2 * kq][2], st[2 * kq][3]),
+                                  pack2<T>(st[2 * kq + 1][0], st[2 * kq + 1][1]),
+                                  pack2<T>(st[2 * kq + 1][2], st[2 * kq + 1][3])};
+                uint32_t sa[4] = {pack2<T>(dpt[2 * kq][0], dpt[2 * kq][1]), pack2<T>(dpt[2 * kq][2], dpt[2 * kq][3]),
+                                  pack2<T>(dpt[2 * kq + 1][0], dpt[2 * kq + 1][1]),
+                                  pack2<T>(dpt[2 * kq + 1][2], dpt[2 * kq + 1][3])};
+                for (int dp = 0; dp < D / 16; dp++) {
+                    uint32_t of[4], qf[4];
+                    ldsm_x4_t(of, quarters_down(dOs, LD, kq * 16, dp * 16));
+                    ldsm_x4_t(qf, quarters_down(Qs, LD, kq * 16, dp * 16));
+                    mma16816<T>(dva[2 * dp], pa, of[0], of[1]);
+                    mma16816<T>(dva[2 * dp + 1], pa, of[2], of[3]);
+                    mma16816<T>(dka[2 * dp], sa, qf[0], qf[1]);
+                    mma16816<T>(dka[2 * dp + 1], sa, qf[2], qf[3]);
+                }
+                for (int r = 0; r < 2; r++)                    /* dS^T to shared memory for dQ */
+                    for (int half = 0; half < 2; half++)
+                        *reinterpret_cast<uint32_t *>(dSs + (warp * 16 + g + r * 8) * LDS + kq * 16 + half * 8 + tig * 2) =
+                            sa[2 * half + r];
+            }
+        }
+        __syncthreads();
+
+        int rg = warp % RG, cg = warp / RG, nkc = min(NW, (kend - k0 + 15) / 16);   /* dQ[rg rows, cg columns] */
+        float dqa[DC / 8][4] = {};
+        for (int kc = 0; kc < nkc; kc++) {
+            uint32_t a[4];
+            ldsm_x4_t(a, quarters_across(dSs, LDS, kc * 16, rg * 16));
+            for (int dn = 0; dn < DC / 16; dn++) {
+                uint32_t kf[4];
+                ldsm_x4_t(kf, quarters_down(Ks, LD, kc * 16, cg * DC + dn * 16));
+                mma16816<T>(dqa[2 * dn], a, kf[0], kf[1]);
+                mma16816<T>(dqa[2 * dn + 1], a, kf[2], kf[3]);
+            }
+        }
+        for (int r = 0; r < 2; r++) {
+            int qi = q0 + rg * 16 + g + r * 8;
+            if (qi >= Tn) continue;
+            float *dst = dq_acc + ((size_t)bh * Tn + qi) * D + cg * DC + tig * 2;
+            for (int dt = 0; dt < DC / 8; dt++) atomic_add2(dst + dt * 8, dqa[dt][2 * r], dqa[dt][2 * r + 1]);
+        }
+    }
+
+    for (int r = 0; r < 2; r++) {                          /* dK (scaled) and dV, added to what is there */
+        int key = key0 + r * 8;
+        if (key >= Tn) continue;
+        for (int dt = 0; dt < D / 8; dt++)
+            for (int e = 0; e < 2; e++) {
+                T *pk = dk + ib + key * in.t + dt * 8 + tig * 2 + e, *pv = dv + ib + key * in.t + dt * 8 + tig * 2 + e;
+                *pk = fromf<T>(tof(*pk) + dka[dt][2 * r + e] * scale);
+                *pv = fromf<T>(tof(*pv) + dva[dt][2 * r + e]);
+            }
+    }
+}
 /* ---- The entry points ------------------------------------------------------------------ */
 
 template <typename T, int D, int NW, int MT, bool QREG>
@@ -526,6 +673,21 @@ template <typename T, int D, int BR> static void flash2_backward(Gpu *g, T *dk, 
     LAUNCH_CHECK("flash2_backward");
 }
 
+template <typename T, int D, int BR, int NW>
+static void flash4_backward(Gpu *g, T *dk, T *dv, float *dq_acc, const T *dout, const T *q, const T *k, const T *v,
+                            const float *lse, const float *dd, int B, int NH, int Tn, FlashLayout in,
+                            FlashLayout out, float scale, bool causal) {
+    constexpr int BC = 16 * NW;
+    size_t smem = (size_t)(2 * BC + 4 * BR) * (D + 8) * sizeof(T) + (size_t)BC * (BR + 8) * sizeof(T) +
+                  4 * BR * sizeof(float);
+    auto kern = flash4_backward_kernel<T, D, BR, NW>;
+    CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    dim3 grid(B * NH, (Tn + BC - 1) / BC);
+    if (grid.y > 65535) die("flash_backward_cuda: T = %d needs %u key blocks, more than 65535", Tn, grid.y);
+    kern<<<grid, NW * 32, smem, g->stream>>>(dk, dv, dq_acc, dout, q, k, v, lse, dd, NH, Tn, in, out, scale, causal);
+    LAUNCH_CHECK("flash4_backward");
+}
+
 /* one dtype's launches: version 2 exists for the 16-bit types only */
 template <typename T>
 static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *q, const T *k, const T *v, int B,
@@ -539,8 +701,8 @@ static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *
     if constexpr (sizeof(T) == 2) {
         if (version == 2 && hs == 64) flash2_forward<T, 64, 4, 1, true>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 2 && hs == 128) flash2_forward<T, 128, 4, 1, true>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
-        if (version == 3 && hs == 64) flash2_forward<T, 64, 4, 2, true>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
-        if (version == 3 && hs == 128) flash2_forward<T, 128, 4, 2, false>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version >= 3 && hs == 64) flash2_forward<T, 64, 4, 2, true>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version >= 3 && hs == 128) flash2_forward<T, 128, 4, 2, false>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
     }
 }
 
@@ -563,7 +725,11 @@ static void flash_backward_typed(Gpu *g, int version, T *dq, T *dk, T *dv, const
     if constexpr (sizeof(T) == 2) {
         if (version < 2) return;                /* version 3 changes the forward pass only */
         CUDA_CHECK(cudaMemsetAsync(dq_acc, 0, rows * hs * sizeof(float), g->stream));
-        if (hs == 64) flash2_backward<T, 64, 64>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
+        if (version == 4 && hs == 64)
+            flash4_backward<T, 64, 64, 8>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
+        else if (version == 4)
+            flash4_backward<T, 128, 32, 8>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
+        else if (hs == 64) flash2_backward<T, 64, 64>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
         else flash2_backward<T, 128, 32>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
         flash_dq_finish_kernel<T><<<blocks_for(rows * hs, 256), 256, 0, g->stream>>>(dq, dq_acc, NH, Tn, hs, in, scale,
                                                                                     rows * hs);
@@ -588,6 +754,7 @@ extern "C" void flash_backward_cuda(Gpu *g, DType dt, int version, void *dq, voi
                                     void *scratch, int B, int NH, int T, int hs, bool causal, FlashLayout in,
                                     FlashLayout out) {
     flash_check("flash_backward_cuda", dt, version, B, NH, T, hs);
+    if ((uintptr_t)scratch % 8) die("flash_backward_cuda: scratch %p is not 8-byte aligned", scratch);
     float *dq_acc = (float *)scratch, *dd = dq_acc + (size_t)B * NH * T * hs;
     DISPATCH(dt, Ty, flash_backward_typed<Ty>(g, version, (Ty *)dq, (Ty *)dk, (Ty *)dv, (const Ty *)dout,
                                               (const Ty *)q, (const Ty *)k, (const Ty *)v, (const Ty *)o, lse, dq_acc,
