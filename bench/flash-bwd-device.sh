@@ -4,7 +4,7 @@
 # query tile prefetched, float2 atomics for dQ) against version 2's (the one
 # versions 2 and 3 run), beside PyTorch's SDPA back ends, in about 300 s.
 # The machine has nvcc and PyTorch, no noweb: stage a copy of the branch with
-# its tangled sources and the corpus (dev/GUIDE.md), e.g. from /work/s6-flashbwd:
+# its tangled sources and the corpus (dev/GUIDE.md), e.g. from /work/gpu-pending (branch gpu-pending):
 #   rm -rf /work/main/.gpu/fb && mkdir -p /work/main/.gpu/fb
 #   git ls-files -z | xargs -0 cp --parents -t /work/main/.gpu/fb/
 #   for f in chapters/*/*.nw; do d=$(basename $(dirname $f)); tools/tangle $f /work/main/.gpu/fb/build/$d; done
