@@ -193,22 +193,17 @@ def translate_asm(body):
         elif mn == "cp.async.wait_all":
             calls.append("emu_cp_async_commit()")
             calls.append("emu_cp_async_wait(0)")
-        elif re.fullmatch(r"ldmatrix\.sync\.aligned\.m8n8\.x[124](\.trans)?\.shared(::cta)?\.b16", mn):
+        elif re.fullmatch(r"(ld|st)matrix\.sync\.aligned\.m8n8\.x[124](\.trans)?\.shared(::cta)?\.b16", mn):
+            # ldmatrix {regs}, [addr] writes its registers; stmatrix [addr], {regs} reads them
+            load = mn.startswith("ld")
             num = int(re.search(r"\.x(\d)", mn).group(1))
-            regs = [ref(r) for r in vec(ops[0])]
+            regs_op, addr_op = (ops[0], ops[1]) if load else (ops[1], ops[0])
+            regs = [ref(r) if load else "(uint32_t)" + val(r) for r in vec(regs_op)]
             if len(regs) != num:
-                fail("ldmatrix .x%d with %d registers" % (num, len(regs)))
-            regs += ["nullptr"] * (4 - num)
-            calls.append("emu_ldmatrix(%d, %s, (uint32_t)%s, %s)"
-                         % (num, "true" if ".trans" in mn else "false", addr(ops[1]), ", ".join(regs)))
-        elif re.fullmatch(r"stmatrix\.sync\.aligned\.m8n8\.x[124](\.trans)?\.shared(::cta)?\.b16", mn):
-            num = int(re.search(r"\.x(\d)", mn).group(1))
-            regs = ["(uint32_t)" + val(r) for r in vec(ops[1])]
-            if len(regs) != num:
-                fail("stmatrix .x%d with %d registers" % (num, len(regs)))
-            regs += ["0"] * (4 - num)
-            calls.append("emu_stmatrix(%d, %s, (uint32_t)%s, %s)"
-                         % (num, "true" if ".trans" in mn else "false", addr(ops[0]), ", ".join(regs)))
+                fail("%s .x%d with %d registers" % (mn.split(".")[0], num, len(regs)))
+            regs += ["nullptr" if load else "0"] * (4 - num)
+            calls.append("emu_%s(%d, %s, (uint32_t)%s, %s)" % ("ldmatrix" if load else "stmatrix", num,
+                         "true" if ".trans" in mn else "false", addr(addr_op), ", ".join(regs)))
         elif re.fullmatch(r"mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.(bf16|f16)\.(bf16|f16)\.f32", mn):
             ab = re.search(r"\.f32\.(bf16|f16)\.", mn).group(1)
             if not mn.endswith(".%s.%s.f32" % (ab, ab)):
