@@ -16,7 +16,10 @@
  *   version 4  version 3's forward pass; a backward pass with eight warps
  *              (128 keys) a block, the next query tile loaded while this
  *              one is computed, dQ added two floats at a time (not yet
- *              run on a GPU). */
+ *              run on a GPU);
+ *   version 5  version 4's backward pass; a forward pass on Hopper's
+ *              warpgroup instructions (wgmma, sm_90a), 64 query rows a
+ *              warpgroup, two warpgroups a block (not yet run on a GPU). */
 #include "internal.cuh"
 
 /* ---- What both versions share ------------------------------------------------------ */
@@ -26,9 +29,9 @@
 static void flash_check(const char *who, DType dt, int version, int B, int NH, int T, int hs) {
     if (B < 1 || NH < 1 || T < 1) die("%s: B = %d, NH = %d, T = %d must be positive", who, B, NH, T);
     if (hs != 64 && hs != 128) die("%s: head size %d is not supported (64 or 128)", who, hs);
-    if (version < 1 || version > 4) die("%s: version %d does not exist (1 to 4)", who, version);
+    if (version < 1 || version > 5) die("%s: version %d does not exist (1 to 5)", who, version);
     if (version >= 2 && dt != DT_BF16 && dt != DT_F16)
-        die("%s: versions 2 to 4 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
+        die("%s: versions 2 to 5 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
     if ((long long)B * NH > 65535) die("%s: B * NH = %lld is more than 65535", who, (long long)B * NH);
 }
 
@@ -645,6 +648,206 @@ __global__ void __launch_bounds__(NW * 32) flash4_backward_kernel(T *dk, T *dv, 
             }
     }
 }
+/* ---- Version 5: the warpgroup instructions of Hopper (sm_90a) -------------------------------- */
+
+/* the matrix descriptor (PTX ISA, "Matrix Descriptor Format"): start address,
+ * LBO and SBO in bytes, each divided by 16; no swizzle (bits 62-63 zero) */
+__device__ __forceinline__ uint64_t wg_desc(const void *p, uint32_t lbo, uint32_t sbo) {
+    uint64_t d = (smem_addr(p) & 0x3ffff) / 16;
+    d |= (uint64_t)(lbo / 16) << 16;
+    d |= (uint64_t)(sbo / 16) << 32;
+    return d;
+}
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)   /* wgmma exists in sm_90a's instruction set only */
+__device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N> __device__ __forceinline__ void wg_wait() {
+    asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+#else
+__device__ __forceinline__ void wg_fence() { __trap(); }
+__device__ __forceinline__ void wg_commit() { __trap(); }
+template <int N> __device__ __forceinline__ void wg_wait() { __trap(); }
+#endif
+/* this thread's shared memory writes (cp.async's too) made visible to wgmma's reads */
+__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+/* n accumulator registers: no read or write of them moves across this point */
+__device__ __forceinline__ void wg_hold(float *r, int n) {
+    for (int i = 0; i < n; i++) asm volatile("" : "+f"(r[i])::"memory");
+}
+
+/* d (64 x 64 a warpgroup, 32 f32 a thread) = A (64 x 16) B (16 x 64) + (acc ? d : 0):
+ * A and B K-major through descriptors (ss), or A in registers and B N-major (rs) */
+template <typename T> __device__ __forceinline__ void wgmma_ss(float d[32], uint64_t da, uint64_t db, int acc);
+template <typename T> __device__ __forceinline__ void wgmma_rs(float d[32], const uint32_t a[4], uint64_t db);
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+template <> __device__ __forceinline__ void wgmma_ss<bf16>(float d[32], uint64_t da, uint64_t db, int acc) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
+                 "%32, %33, p, 1, 1, 0, 0;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+                   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+                 : "l"(da), "l"(db), "r"(acc));
+}
+template <> __device__ __forceinline__ void wgmma_rs<bf16>(float d[32], const uint32_t a[4], uint64_t db) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
+                 "{%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+                   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
+}
+template <> __device__ __forceinline__ void wgmma_ss<f16>(float d[32], uint64_t da, uint64_t db, int acc) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
+                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
+                 "%32, %33, p, 1, 1, 0, 0;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+                   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+                 : "l"(da), "l"(db), "r"(acc));
+}
+template <> __device__ __forceinline__ void wgmma_rs<f16>(float d[32], const uint32_t a[4], uint64_t db) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
+                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
+                 "{%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+                   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
+}
+#else
+template <typename T> __device__ __forceinline__ void wgmma_ss(float[32], uint64_t, uint64_t, int) { __trap(); }
+template <typename T> __device__ __forceinline__ void wgmma_rs(float[32], const uint32_t[4], uint64_t) { __trap(); }
+#endif
+/* rows [row0, row0 + R) of a head (row stride ld elements, D per row) into
+ * shared memory as core matrices of 8 x 8 (see the text); rows past Tn zeros */
+template <typename T, int D, int R, int THREADS>
+__device__ __forceinline__ void load_tile_core(T *dst, const T *src, long long ld, int row0, int Tn) {
+    for (int i = threadIdx.x; i < R * D / 8; i += THREADS) {
+        int r = i / D * 8 + i % 8, c = i / 8 % (D / 8) * 8, row = row0 + r;
+        bool ok = row < Tn;
+        cp_async16(dst + i * 8, ok ? src + row * ld + c : src, ok);
+    }
+}
+
+#define V5_BC 64   /* keys per tile */
+
+/* The forward pass on warpgroups: NWG warpgroups of 128 threads, each
+ * owning 64 query rows; keys in tiles of 64, two in flight; S = Q K^T and
+ * O += P V by wgmma, Q, K and V from shared memory as core matrices, P
+ * from registers.  Scores in base-2 units, as in version 2. */
+template <typename T, int D, int NWG>
+__global__ void __launch_bounds__(NWG * 128) flash5_forward_kernel(T *o, float *lse, const T *q, const T *k, const T *v,
+                                                                   int NH, int Tn, FlashLayout in, FlashLayout out,
+                                                                   float scale, bool causal) {
+    constexpr int MT = 1, BR = 64 * NWG, BC = V5_BC, THREADS = NWG * 128;
+    extern __shared__ __align__(16) unsigned char smem[];
+    T *Qs = reinterpret_cast<T *>(smem), *Ks = Qs + BR * D, *Vs = Ks + 2 * BC * D;
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tig = lane % 4, wg = warp / 4;
+    int nqb = (Tn + BR - 1) / BR, qb = causal ? nqb - 1 - (int)blockIdx.x : (int)blockIdx.x;
+    int bh = blockIdx.y, b = bh / NH, h = bh % NH, q0 = qb * BR, wrow = warp * 16;
+    const T *qg = q + b * in.b + h * in.h, *kg = k + b * in.b + h * in.h, *vg = v + b * in.b + h * in.h;
+    int nkv = (Tn + BC - 1) / BC;
+    if (causal) nkv = min(nkv, (q0 + BR - 1) / BC + 1);
+    load_tile_core<T, D, BR, THREADS>(Qs, qg, in.t, q0, Tn);
+    load_tile_core<T, D, BC, THREADS>(Ks, kg, in.t, 0, Tn);
+    load_tile_core<T, D, BC, THREADS>(Vs, vg, in.t, 0, Tn);
+    cp_async_commit();
+    float s[MT][BC / 8][4] = {};            /* S, then P: this warp's 16 rows x 64 keys (wgmma's d0..d31) */
+    float acc[MT][D / 8][4] = {};           /* O, unnormalized: 16 rows x D (two 64-column products for D = 128) */
+    float m[MT][2], l[MT][2];               /* running maxima (base 2) and sums of rows g and g + 8 */
+    m[0][0] = m[0][1] = -INFINITY, l[0][0] = l[0][1] = 0;
+    float sl = scale * LOG2E;
+    for (int j = 0; j < nkv; j++) {
+        cp_async_wait<0>();
+        fence_proxy_async();
+        __syncthreads();
+        const T *Kj = Ks + (j % 2) * BC * D, *Vj = Vs + (j % 2) * BC * D;
+        wg_fence();
+        for (int kk = 0; kk < D / 16; kk++)
+            wgmma_ss<T>(s[0][0], wg_desc(Qs + wg * 64 * D + kk * 128, 128, 16 * D), wg_desc(Kj + kk * 128, 128, 16 * D), kk);
+        wg_commit();
+        if (j + 1 < nkv) {
+            load_tile_core<T, D, BC, THREADS>(Ks + (j + 1) % 2 * BC * D, kg, in.t, (j + 1) * BC, Tn);
+            load_tile_core<T, D, BC, THREADS>(Vs + (j + 1) % 2 * BC * D, vg, in.t, (j + 1) * BC, Tn);
+            cp_async_commit();
+        }
+        wg_wait<0>();
+        wg_hold(s[0][0], BC / 2);
+
+        bool edge = (j + 1) * BC > Tn || (causal && (j + 1) * BC - 1 > q0);
+        for (int mt = 0; mt < MT; mt++)
+            for (int nt = 0; nt < BC / 8; nt++)
+                for (int e = 0; e < 4; e++) {
+                    int col = j * BC + nt * 8 + tig * 2 + e % 2, row = q0 + wrow + mt * 16 + g + e / 2 * 8;
+                    s[mt][nt][e] *= sl;
+                    if (edge && (col >= Tn || (causal && col > row))) s[mt][nt][e] = -INFINITY;
+                }
+
+        for (int mt = 0; mt < MT; mt++)
+            for (int r = 0; r < 2; r++) {
+                float mx = m[mt][r];
+                for (int nt = 0; nt < BC / 8; nt++) mx = fmaxf(mx, fmaxf(s[mt][nt][2 * r], s[mt][nt][2 * r + 1]));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+                float mu = mx == -INFINITY ? 0.0f : mx;     /* a row with nothing seen yet: keep exp2 finite */
+                float alpha = exp2f(m[mt][r] - mu), sum = 0;
+                for (int nt = 0; nt < BC / 8; nt++) {
+                    s[mt][nt][2 * r] = exp2f(s[mt][nt][2 * r] - mu);
+                    s[mt][nt][2 * r + 1] = exp2f(s[mt][nt][2 * r + 1] - mu);
+                    sum += s[mt][nt][2 * r] + s[mt][nt][2 * r + 1];
+                }
+                l[mt][r] = l[mt][r] * alpha + sum;
+                m[mt][r] = mx;
+                for (int dt = 0; dt < D / 8; dt++) acc[mt][dt][2 * r] *= alpha, acc[mt][dt][2 * r + 1] *= alpha;
+            }
+
+        uint32_t a[BC / 16][4];                 /* P as A fragments, 16 keys each */
+        for (int kk = 0; kk < BC / 16; kk++) {
+            a[kk][0] = pack2<T>(s[0][2 * kk][0], s[0][2 * kk][1]);
+            a[kk][1] = pack2<T>(s[0][2 * kk][2], s[0][2 * kk][3]);
+            a[kk][2] = pack2<T>(s[0][2 * kk + 1][0], s[0][2 * kk + 1][1]);
+            a[kk][3] = pack2<T>(s[0][2 * kk + 1][2], s[0][2 * kk + 1][3]);
+        }
+        wg_fence();
+        for (int kk = 0; kk < BC / 16; kk++)
+            for (int dn = 0; dn < D / 64; dn++)
+                wgmma_rs<T>(acc[0][8 * dn], a[kk], wg_desc(Vj + kk * 16 * D + dn * 512, 16 * D, 128));
+        wg_commit();
+        wg_wait<0>();
+        wg_hold(acc[0][0], D / 2);
+    }
+
+    T *og = o + b * out.b + h * out.h;
+    for (int mt = 0; mt < MT; mt++)
+        for (int r = 0; r < 2; r++) {
+            float lr = l[mt][r];
+            lr += __shfl_xor_sync(0xffffffffu, lr, 1);
+            lr += __shfl_xor_sync(0xffffffffu, lr, 2);
+            int row = q0 + wrow + mt * 16 + g + r * 8;
+            if (row >= Tn) continue;
+            float inv = 1.0f / lr;
+            for (int dt = 0; dt < D / 8; dt++)
+                *reinterpret_cast<uint32_t *>(og + row * out.t + dt * 8 + tig * 2) =
+                    pack2<T>(acc[mt][dt][2 * r] * inv, acc[mt][dt][2 * r + 1] * inv);
+            if (tig == 0) lse[(size_t)bh * Tn + row] = (m[mt][r] + log2f(lr)) / LOG2E;
+        }
+}
+
 /* ---- The entry points ------------------------------------------------------------------ */
 
 template <typename T, int D, int NW, int MT, bool QREG>
@@ -688,6 +891,21 @@ static void flash4_backward(Gpu *g, T *dk, T *dv, float *dq_acc, const T *dout, 
     LAUNCH_CHECK("flash4_backward");
 }
 
+template <typename T, int D, int NWG>
+static void flash5_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, const T *v, int B, int NH, int Tn,
+                           FlashLayout in, FlashLayout out, float scale, bool causal) {
+    if (g->info.major != 9 || g->info.minor != 0)
+        die("flash_forward_cuda: version 5 needs a GPU of compute capability 9.0 (Hopper), not %d.%d",
+            g->info.major, g->info.minor);
+    constexpr int BR = 64 * NWG;
+    size_t smem = (size_t)(BR + 4 * V5_BC) * D * sizeof(T);
+    auto kern = flash5_forward_kernel<T, D, NWG>;
+    CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    dim3 grid((Tn + BR - 1) / BR, B * NH);
+    kern<<<grid, NWG * 128, smem, g->stream>>>(o, lse, q, k, v, NH, Tn, in, out, scale, causal);
+    LAUNCH_CHECK("flash5_forward");
+}
+
 /* one dtype's launches: version 2 exists for the 16-bit types only */
 template <typename T>
 static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *q, const T *k, const T *v, int B,
@@ -701,8 +919,12 @@ static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *
     if constexpr (sizeof(T) == 2) {
         if (version == 2 && hs == 64) flash2_forward<T, 64, 4, 1, true>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 2 && hs == 128) flash2_forward<T, 128, 4, 1, true>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
-        if (version >= 3 && hs == 64) flash2_forward<T, 64, 4, 2, true>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
-        if (version >= 3 && hs == 128) flash2_forward<T, 128, 4, 2, false>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if ((version == 3 || version == 4) && hs == 64)
+            flash2_forward<T, 64, 4, 2, true>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if ((version == 3 || version == 4) && hs == 128)
+            flash2_forward<T, 128, 4, 2, false>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 5 && hs == 64) flash5_forward<T, 64, 2>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 5 && hs == 128) flash5_forward<T, 128, 2>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
     }
 }
 
@@ -725,9 +947,9 @@ static void flash_backward_typed(Gpu *g, int version, T *dq, T *dk, T *dv, const
     if constexpr (sizeof(T) == 2) {
         if (version < 2) return;                /* version 3 changes the forward pass only */
         CUDA_CHECK(cudaMemsetAsync(dq_acc, 0, rows * hs * sizeof(float), g->stream));
-        if (version == 4 && hs == 64)
+        if (version >= 4 && hs == 64)
             flash4_backward<T, 64, 64, 8>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
-        else if (version == 4)
+        else if (version >= 4)
             flash4_backward<T, 128, 32, 8>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
         else if (hs == 64) flash2_backward<T, 64, 64>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
         else flash2_backward<T, 128, 32>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);

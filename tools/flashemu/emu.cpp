@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <sys/mman.h>
 
+#include <unordered_map>
 #include <vector>
 
 /* ---- Coroutines ----------------------------------------------------------------- */
@@ -54,7 +55,7 @@ static const void *sched_bottom;
 static size_t sched_size;
 #endif
 
-enum State { RUNNABLE, AT_BARRIER, AT_WARP, DONE };
+enum State { RUNNABLE, AT_BARRIER, AT_WARP, AT_WARPGROUP, DONE };
 
 struct Copy { uint32_t dst; const unsigned char *src; int cp_size, src_size; };
 
@@ -70,6 +71,8 @@ struct Thread {
 #endif
     std::vector<Copy> open;                   /* issued, not yet committed */
     std::vector<std::vector<Copy>> groups;    /* committed, oldest first, not yet done */
+    std::vector<uint32_t> unfenced;           /* 16-byte chunks of shared memory this thread wrote
+                                                 (generic proxy) since its last fence.proxy.async */
 };
 
 /* what the lanes of a warp bring to a collective operation, and get back */
@@ -139,6 +142,10 @@ static void yield_to_scheduler(void) {
 }
 
 static void complete_groups(Thread *t, size_t keep);
+static void wg_reset(size_t nthreads, size_t smem_bytes);
+static void wg_exit_check(void);
+static const char *wg_waiting_at(void);
+static void mark_written(Thread *t, uint32_t addr, size_t bytes);
 
 static void thread_main(void) {
 #ifdef EMU_ASAN
@@ -146,6 +153,7 @@ static void thread_main(void) {
 #endif
     (*kernel_body)();
     complete_groups(cur, 0);            /* the hardware finishes what was issued */
+    wg_exit_check();
     cur->state = DONE;
     live_threads--;
     Warp &w = warps[cur->warp];
@@ -246,9 +254,10 @@ void emu_run_grid(dim3 grid, dim3 block, size_t smem_bytes, const std::function<
                     t.tid = (int)i, t.warp = (int)(i / 32), t.lane = (int)(i % 32);
                     t.state = RUNNABLE;
                     t.stack = stacks[i];
-                    t.open.clear(), t.groups.clear();
+                    t.open.clear(), t.groups.clear(), t.unfenced.clear();
                     start(t);
                 }
+                wg_reset(nthreads, smem_bytes);
                 live_threads = (int)nthreads, at_barrier = 0;
                 for (;;) {                   /* round robin until every thread is done */
                     bool ran = false;
@@ -262,7 +271,9 @@ void emu_run_grid(dim3 grid, dim3 block, size_t smem_bytes, const std::function<
                         for (Thread &t : threads)
                             if (t.state != DONE) { cur = &t; break; }
                         fail("deadlock: no thread can go on (this one waits at %s)",
-                             cur->state == AT_BARRIER ? "__syncthreads" : op_name[warps[cur->warp].op]);
+                             cur->state == AT_BARRIER     ? "__syncthreads"
+                             : cur->state == AT_WARPGROUP ? wg_waiting_at()
+                                                          : op_name[warps[cur->warp].op]);
                     }
                 }
             }
@@ -382,6 +393,7 @@ static void compute_stmatrix(Warp &w) {
                 int row = w.trans ? c + e : r, col = w.trans ? r : c + e;
                 unsigned char *p = shared_at(w.lane[m * 8 + row].u[0], 16, 16, "stmatrix") + 2 * col;
                 memcpy(p, e ? &hi : &lo, 2);
+                mark_written(&threads[(size_t)(&w - warps.data()) * 32 + l], (uint32_t)(p - smem), 2);
             }
         }
 }
@@ -472,6 +484,7 @@ void emu_cp_async(uint32_t dst, const void *src, int cp_size, int src_size) {
     if (eager) {
         memcpy(smem + c.dst, c.src, (size_t)c.src_size);
         memset(smem + c.dst + c.src_size, 0, (size_t)(c.cp_size - c.src_size));
+        mark_written(cur, c.dst, (size_t)c.cp_size);
     } else {
         cur->open.push_back(c);
     }
@@ -488,6 +501,7 @@ static void complete_groups(Thread *t, size_t keep) {
             unsigned char *d = smem + c.dst;
             memcpy(d, c.src, (size_t)c.src_size);
             memset(d + c.src_size, 0, (size_t)(c.cp_size - c.src_size));
+            mark_written(t, c.dst, (size_t)c.cp_size);
         }
         t->groups.erase(t->groups.begin());
     }
@@ -503,3 +517,270 @@ void emu_cp_async_wait(int n) {
 }
 
 [[noreturn]] void emu_unsupported(const char *ptx) { fail("inline PTX the emulator does not know: %s", ptx); }
+
+/* ---- wgmma: the warpgroup's asynchronous matrix product (PTX ISA 9.7.15) --------------------
+ *
+ * A warpgroup is four consecutive warps, threads 128i to 128i + 127 of the
+ * block (9.7.15.1); wgmma.mma_async, wgmma.fence, wgmma.commit_group and
+ * wgmma.wait_group are each met by all 128 threads here (the instruction is
+ * .sync.aligned for the warpgroup).  What the emulator makes visible:
+ *
+ *  - the asynchrony: at its issue an operation takes its C (the accumulator
+ *    registers' values, or the result of an earlier operation in flight on
+ *    the same registers: same-shape operations on one accumulator are
+ *    ordered, 9.7.15.7.1) and writes NaN into its accumulator registers; it
+ *    is computed, and its D written, at the wait_group that completes it
+ *    (an operation still in flight on the same registers leaves them NaN);
+ *  - the shared memory it reads: read at the issue and again at the wait,
+ *    and the two must be equal bit for bit (the operands may be read at any
+ *    time until the wait: 9.7.15.5, "the contents of ... shared memory must
+ *    not be modified until the wgmma.mma_async completes"), else the
+ *    emulator stops; the data must have been made visible to the async
+ *    proxy (9.7.15.4): a 16-byte chunk written by a thread's cp.async or
+ *    stmatrix (the generic proxy) and not followed by that thread's
+ *    fence.proxy.async stops the emulator when a wgmma reads it;
+ *  - wgmma.fence (9.7.15.7.1): an operation issued with no wgmma.fence of
+ *    its warpgroup since the warpgroup's last wait_group (or its start)
+ *    stops the emulator (stricter than the ISA, which asks for the fence
+ *    only where registers were touched in between; every such program
+ *    touches them, and this kernel file fences each batch);
+ *  - the shared memory matrix descriptor decoded as 9.7.15.5.1.2.2 defines
+ *    it, the no-swizzle layout only (another mode stops the emulator);
+ *  - a thread that exits with operations of its warpgroup in flight stops it.
+ *
+ * The register fragment of A (.f16x2 registers a0..a3 of thread t of the
+ * warpgroup, warp w = t / 32, lane l, g = l / 4, q = l % 4) and the
+ * accumulator registers d_i are CUTLASS's ALayout_64x16 and CLayout_64xN
+ * (include/cute/atom/mma_traits_sm90_gmma.hpp), as README.md states:
+ *   a_i holds A[16w + g + 8 (i % 2)][2q + 8 (i / 2) + h], h the half;
+ *   d_i holds D[16w + g + 8 ((i / 2) % 2)][8 (i / 4) + 2q + i % 2]. */
+
+void emu_wgmma_a_frag(int t, int i, int h, int *row, int *col) {
+    int w = t / 32, l = t % 32;
+    *row = 16 * w + l / 4 + 8 * (i % 2), *col = 2 * (l % 4) + 8 * (i / 2) + h;
+}
+void emu_wgmma_d_frag(int t, int i, int *row, int *col) {
+    int w = t / 32, l = t % 32;
+    *row = 16 * w + l / 4 + 8 * (i / 2 % 2), *col = 8 * (i / 4) + 2 * (l % 4) + i % 2;
+}
+
+/* Element (r, k) of an operand through a descriptor: r the row of A (M) or
+ * the column of B (N), k the K index; K-major (trans 0) or MN-major (trans 1).
+ * Returns the shared address of its 16-byte chunk row and the byte in it. */
+struct Desc { uint32_t start, lbo, sbo; int base, mode; };
+static Desc decode_desc(uint64_t d) {
+    Desc x;
+    x.start = (uint32_t)(d & 0x3fff) * 16;
+    x.lbo = (uint32_t)(d >> 16 & 0x3fff) * 16;
+    x.sbo = (uint32_t)(d >> 32 & 0x3fff) * 16;
+    x.base = (int)(d >> 49 & 7);
+    x.mode = (int)(d >> 62);
+    if (d & (3ull << 14 | 3ull << 30 | 7ull << 46 | 0x3ffull << 52))
+        fail("a wgmma descriptor 0x%016llx with bits set where the ISA has none", (unsigned long long)d);
+    if (x.mode != 0) fail("a wgmma descriptor with swizzle mode %d: only mode 0 (none) is emulated", x.mode);
+    return x;
+}
+/* no swizzle: core matrices of 8 rows of 16 bytes, each contiguous (128 bytes);
+ * K-major: a core row is 8 K values of one M/N index; MN-major: 8 M/N values
+ * of one K index; LBO steps between core matrices along K, SBO along M/N */
+static uint32_t desc_elem_addr(const Desc &x, bool mn_major, int r, int k) {
+    if (!mn_major) return x.start + (uint32_t)(r / 8) * x.sbo + (uint32_t)(k / 8) * x.lbo + (uint32_t)(r % 8) * 16 + (uint32_t)(k % 8) * 2;
+    return x.start + (uint32_t)(r / 8) * x.sbo + (uint32_t)(k / 8) * x.lbo + (uint32_t)(k % 8) * 16 + (uint32_t)(r % 8) * 2;
+}
+
+static std::vector<int> chunk_writer;       /* per 16-byte chunk of shared memory: the thread + 1 whose
+                                               generic write is not yet fenced, or 0 */
+static void mark_written(Thread *t, uint32_t addr, size_t bytes) {
+    for (uint32_t c = addr / 16; c < (addr + bytes + 15) / 16; c++) {
+        if (chunk_writer[c] != t->tid + 1) t->unfenced.push_back(c);
+        chunk_writer[c] = t->tid + 1;
+    }
+}
+
+/* the rows x 16 operand read through a descriptor, 16-bit values as read now */
+static void read_operand(uint64_t d, bool mn_major, int rows, std::vector<uint16_t> &out, bool check_fence) {
+    Desc x = decode_desc(d);
+    out.assign((size_t)rows * 16, 0);
+    for (int r = 0; r < rows; r++)
+        for (int k = 0; k < 16; k++) {
+            uint32_t a = desc_elem_addr(x, mn_major, r, k);
+            shared_at(a & ~15u, 16, 16, "a wgmma operand");
+            if (check_fence && chunk_writer[a / 16])
+                fail("wgmma reads shared address %u, written by thread %d (generic proxy) with no fence.proxy.async "
+                     "after the write",
+                     a, chunk_writer[a / 16] - 1);
+            memcpy(&out[(size_t)r * 16 + k], smem + a, 2);
+        }
+}
+
+struct WgOp {
+    EmuAB ab;
+    int n, scale_d, scale_a, scale_b, trans_a, trans_b;
+    bool a_reg;
+    uint64_t da, db;
+    std::vector<uint16_t> A, B;   /* A[64][16] (m, k), B[n][16] (n, k), as read at the issue */
+    std::vector<float *> d;       /* 128 threads x n/2 registers */
+    std::vector<float> c;         /* C, where not chained */
+    std::vector<char> chained;    /* C is the result of an earlier operation in flight */
+};
+struct WgStage { float **d; const uint32_t *a; uint64_t da, db; int scale_d; };
+struct WarpGroup {
+    int arrived, op, n, ab, a_reg, sa, sb, ta, tb, arg;
+    bool fenced;
+    WgStage stage[128];
+    std::vector<WgOp> open;
+    std::vector<std::vector<WgOp>> groups;
+    std::unordered_map<float *, int> inflight;   /* register -> operations in flight writing it */
+    std::unordered_map<float *, float> last;     /* register -> the last result computed for it */
+};
+static std::vector<WarpGroup> wgroups;
+enum WgKind { WG_FENCE = 1, WG_MMA, WG_COMMIT, WG_WAIT };
+static const char *wg_name[] = {"", "wgmma.fence", "wgmma.mma_async", "wgmma.commit_group", "wgmma.wait_group"};
+
+template <typename V> static V *find_reg(std::unordered_map<float *, V> &m, float *p) {
+    auto it = m.find(p);
+    return it == m.end() ? nullptr : &it->second;
+}
+
+static void wg_compute(WarpGroup &g);
+
+static WarpGroup &wg_arrive(int kind, int n = 0, int ab = 0, int a_reg = 0, int sa = 0, int sb = 0, int ta = 0, int tb = 0,
+                            int arg = 0) {
+    if (threads.size() % 128) fail("%s in a block of %zu threads (not whole warpgroups of 128)", wg_name[kind], threads.size());
+    WarpGroup &g = wgroups[cur->tid / 128];
+    for (int w = 0; w < 4; w++)
+        if (warps[cur->tid / 128 * 4 + w].live < 32) fail("%s with threads of the warpgroup exited", wg_name[kind]);
+    int key[] = {kind, n, ab, a_reg, sa, sb, ta, tb, arg}, *mine[] = {&g.op, &g.n, &g.ab, &g.a_reg, &g.sa, &g.sb, &g.ta, &g.tb, &g.arg};
+    for (int i = 0; i < 9; i++) {
+        if (g.arrived == 0) *mine[i] = key[i];
+        else if (*mine[i] != key[i])
+            fail("threads of one warpgroup at different wgmma operations or with different modifiers (%s)", wg_name[kind]);
+    }
+    cur->state = AT_WARPGROUP;
+    if (++g.arrived == 128) {
+        wg_compute(g);
+        g.arrived = 0;
+        for (int t = 0; t < 128; t++) threads[cur->tid / 128 * 128 + t].state = RUNNABLE;
+    }
+    yield_to_scheduler();
+    return g;
+}
+
+void emu_wgmma_fence(void) { wg_arrive(WG_FENCE); }
+void emu_wgmma_commit(void) { wg_arrive(WG_COMMIT); }
+void emu_wgmma_wait(int n) {
+    if (n < 0 || n > 7) fail("wgmma.wait_group %d (0 to 7)", n);
+    wg_arrive(WG_WAIT, 0, 0, 0, 0, 0, 0, 0, n);
+}
+
+void emu_wgmma_mma(EmuAB ab, int n, float **d, const uint32_t *a, uint64_t da, uint64_t db, int scale_d, int scale_a,
+                   int scale_b, int trans_a, int trans_b) {
+    if (n < 8 || n > 256 || n % 8) fail("wgmma.mma_async .m64n%dk16", n);
+    if ((scale_a != 1 && scale_a != -1) || (scale_b != 1 && scale_b != -1)) fail("wgmma imm-scale-a/b not 1 or -1");
+    if ((trans_a != 0 && trans_a != 1) || (trans_b != 0 && trans_b != 1)) fail("wgmma imm-trans-a/b not 0 or 1");
+    if (a && trans_a) fail("wgmma with A in registers takes no imm-trans-a");
+    WarpGroup &g = wgroups[cur->tid / 128];
+    g.stage[cur->tid % 128] = WgStage{d, a, da, db, scale_d ? 1 : 0};
+    wg_arrive(WG_MMA, n, ab, a != nullptr, scale_a, scale_b, trans_a, trans_b);
+}
+
+void emu_fence_proxy_async(void) {
+    for (uint32_t c : cur->unfenced)
+        if (chunk_writer[c] == cur->tid + 1) chunk_writer[c] = 0;
+    cur->unfenced.clear();
+}
+
+static float val16(int ab, uint16_t h) { return ab == EMU_BF16 ? bf16_to_f32(h) : f16_to_f32(h); }
+
+static void wg_issue(WarpGroup &g) {
+    if (!g.fenced) fail("wgmma.mma_async with no wgmma.fence since the warpgroup's last wgmma.wait_group");
+    WgOp op;
+    op.ab = (EmuAB)g.ab, op.n = g.n, op.scale_a = g.sa, op.scale_b = g.sb, op.trans_a = g.ta, op.trans_b = g.tb;
+    op.a_reg = g.a_reg, op.da = g.stage[0].da, op.db = g.stage[0].db, op.scale_d = g.stage[0].scale_d;
+    for (int t = 1; t < 128; t++)
+        if (g.stage[t].db != op.db || (!op.a_reg && g.stage[t].da != op.da) || g.stage[t].scale_d != op.scale_d)
+            fail("wgmma.mma_async: the threads of the warpgroup give different descriptors or scale-d");
+    if (op.a_reg) {
+        op.A.assign(64 * 16, 0);
+        for (int t = 0; t < 128; t++)
+            for (int i = 0; i < 4; i++)
+                for (int h = 0; h < 2; h++) {
+                    int r, c;
+                    emu_wgmma_a_frag(t, i, h, &r, &c);
+                    op.A[(size_t)r * 16 + c] = (uint16_t)(g.stage[t].a[i] >> (16 * h));
+                }
+    } else {
+        read_operand(op.da, op.trans_a, 64, op.A, true);
+    }
+    read_operand(op.db, op.trans_b, op.n, op.B, true);
+    int nd = op.n / 2;
+    op.d.resize((size_t)128 * nd), op.c.resize((size_t)128 * nd), op.chained.resize((size_t)128 * nd);
+    for (int t = 0; t < 128; t++)
+        for (int i = 0; i < nd; i++) {
+            float *p = g.stage[t].d[i];
+            size_t k = (size_t)t * nd + i;
+            op.d[k] = p;
+            int *busy = find_reg(g.inflight, p);
+            op.chained[k] = busy && *busy > 0;
+            op.c[k] = op.chained[k] ? NAN : *p;
+            if (busy) ++*busy;
+            else g.inflight[p] = 1;
+            *p = NAN;                    /* read before the wait: NaN */
+        }
+    g.open.push_back(std::move(op));
+}
+
+static void wg_execute(WarpGroup &g, WgOp &op) {
+    std::vector<uint16_t> A = op.A, B;
+    if (!op.a_reg) read_operand(op.da, op.trans_a, 64, A, false);
+    read_operand(op.db, op.trans_b, op.n, B, false);
+    if (A != op.A || B != op.B)
+        fail("shared memory read by a wgmma.mma_async changed between its issue and its wgmma.wait_group");
+    int nd = op.n / 2;
+    for (int t = 0; t < 128; t++)
+        for (int i = 0; i < nd; i++) {
+            int r, c;
+            emu_wgmma_d_frag(t, i, &r, &c);
+            size_t k = (size_t)t * nd + i;
+            float *p = op.d[k];
+            float s = !op.scale_d ? 0.0f : op.chained[k] ? *find_reg(g.last, p) : op.c[k];
+            for (int kk = 0; kk < 16; kk++)
+                s += (float)op.scale_a * val16(op.ab, A[(size_t)r * 16 + kk]) * ((float)op.scale_b * val16(op.ab, B[(size_t)c * 16 + kk]));
+            g.last[p] = s;
+            int *busy = find_reg(g.inflight, p);
+            if (--*busy == 0) *p = s;    /* the last operation in flight on it: the register holds D */
+        }
+}
+
+static void wg_compute(WarpGroup &g) {
+    switch (g.op) {
+    case WG_FENCE: g.fenced = true; break;
+    case WG_MMA: wg_issue(g); break;
+    case WG_COMMIT:
+        g.groups.push_back(std::move(g.open));   /* an empty group is a group too */
+        g.open.clear();
+        break;
+    case WG_WAIT:
+        while (g.groups.size() > (size_t)g.arg) {
+            for (WgOp &op : g.groups.front()) wg_execute(g, op);
+            g.groups.erase(g.groups.begin());
+        }
+        g.fenced = false;
+        break;
+    }
+}
+
+static void wg_reset(size_t nthreads, size_t smem_bytes) {
+    wgroups.assign((nthreads + 127) / 128, WarpGroup());
+    for (WarpGroup &g : wgroups) g.arrived = 0, g.fenced = false;
+    chunk_writer.assign(smem_bytes / 16 + 2, 0);
+}
+
+static void wg_exit_check(void) {
+    if (threads.size() % 128) return;
+    WarpGroup &g = wgroups[cur->tid / 128];
+    if (g.arrived > 0) fail("exited while threads of its warpgroup wait at %s", wg_name[g.op]);
+    if (!g.open.empty() || !g.groups.empty()) fail("exited with wgmma.mma_async operations not waited for");
+}
+
+static const char *wg_waiting_at(void) { return wg_name[wgroups[cur->tid / 128].op]; }

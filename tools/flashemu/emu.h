@@ -52,6 +52,8 @@ extern "C" {
  * __CUDA_ARCH__ to tell itself from device code would take the device
  * branch here; flash.cu has none.) */
 #define __CUDA_ARCH__ 900
+/* ... and for sm_90a, with the architecture-specific instructions (wgmma) */
+#define __CUDA_ARCH_FEAT_SM90_ALL 1
 
 /* ---- The thread's coordinates -------------------------------------------------- */
 
@@ -171,6 +173,7 @@ static inline float4 atomicAdd(float4 *p, float4 v) {
 static inline float atomicMax(float *p, float v) { float o = *p; *p = fmaxf(o, v); return o; }
 static inline int atomicMax(int *p, int v) { int o = *p; *p = o > v ? o : v; return o; }
 static inline void __threadfence(void) {}
+[[noreturn]] static inline void __trap(void) { die("flashemu: __trap()"); }
 static inline void __threadfence_block(void) {}
 
 /* ---- Barriers and warp-collective operations (emu.cpp) ------------------------------ */
@@ -209,6 +212,20 @@ void emu_stmatrix(int num, bool trans, uint32_t addr, uint32_t r0, uint32_t r1, 
 enum EmuAB { EMU_BF16, EMU_F16 };
 void emu_mma_m16n8k16(EmuAB ab, float *d0, float *d1, float *d2, float *d3, uint32_t a0, uint32_t a1, uint32_t a2,
                       uint32_t a3, uint32_t b0, uint32_t b1, float c0, float c1, float c2, float c3);
+/* wgmma (PTX ISA 9.7.15, emu.cpp): .m64nNk16 with f32 accumulators, A from a
+ * shared memory descriptor (a null) or from four .f16x2 registers per thread
+ * (a), B from a descriptor; d: the thread's N/2 accumulator registers.
+ * fence.proxy.async makes the thread's earlier shared memory writes visible
+ * to the wgmma operations (the async proxy). */
+void emu_wgmma_fence(void);
+void emu_wgmma_commit(void);
+void emu_wgmma_wait(int n);
+void emu_wgmma_mma(EmuAB ab, int n, float **d, const uint32_t *a, uint64_t da, uint64_t db, int scale_d, int scale_a,
+                   int scale_b, int trans_a, int trans_b);
+void emu_fence_proxy_async(void);
+/* the fragment layouts the emulator uses (thread t of the warpgroup, register i, half h) */
+void emu_wgmma_a_frag(int t, int i, int h, int *row, int *col);
+void emu_wgmma_d_frag(int t, int i, int *row, int *col);
 [[noreturn]] void emu_unsupported(const char *ptx);
 
 /* ---- The launch ------------------------------------------------------------------ */

@@ -175,10 +175,11 @@ def translate_asm(body):
             fail("expected an address operand [...] in %r" % ptx)
         return val(tok[1:-1])
 
-    calls = []
+    calls, preds = [], {}
     for ins in ptx.split(";"):
+        ins = re.sub(r"^\s*\{\s*\n", "", ins)      # a scope { ... } around the instructions
         ins = " ".join(ins.split())
-        if not ins:
+        if not ins or ins == "}":
             continue
         mn, _, rest = ins.partition(" ")
         ops = [o.strip() for o in split_top(rest, ",")] if rest else []
@@ -215,6 +216,42 @@ def translate_asm(body):
                          % ("EMU_BF16" if ab == "bf16" else "EMU_F16", ", ".join(ref(x) for x in d),
                             ", ".join("(uint32_t)" + val(x) for x in a), ", ".join("(uint32_t)" + val(x) for x in b),
                             ", ".join("(float)" + val(x) for x in c)))
+        elif re.fullmatch(r"\.reg \.pred \w+", ins):
+            preds[ins.split()[-1]] = None
+        elif mn == "setp.ne.b32" and len(ops) == 3 and ops[0] in preds and ops[2] == "0":
+            preds[ops[0]] = "(%s != 0)" % val(ops[1])
+        elif mn in ("wgmma.fence.sync.aligned", "wgmma.commit_group.sync.aligned"):
+            calls.append("emu_wgmma_%s()" % ("fence" if "fence" in mn else "commit"))
+        elif mn == "wgmma.wait_group.sync.aligned":
+            calls.append("emu_wgmma_wait((int)%s)" % val(ops[0]))
+        elif mn in ("fence.proxy.async", "fence.proxy.async.shared::cta"):
+            calls.append("emu_fence_proxy_async()")
+        elif re.fullmatch(r"wgmma\.mma_async\.sync\.aligned\.m64n\d+k16\.f32\.(bf16|f16)\.(bf16|f16)", mn):
+            n = int(re.search(r"\.m64n(\d+)k16", mn).group(1))
+            ab = mn.split(".")[-1]
+            if not mn.endswith(".%s.%s" % (ab, ab)):
+                fail("wgmma with A and B of different types: %s" % mn)
+            d = vec(ops[0])
+            if len(d) != n // 2:
+                fail("wgmma .m64n%dk16 with %d accumulator registers (N/2 = %d) in %r" % (n, len(d), n // 2, ins))
+            a_reg = ops[1].startswith("{")
+            rest = ops[3:]
+            if len(rest) != (4 if a_reg else 5):
+                fail("wgmma with the wrong number of scale and transpose operands in %r" % ins)
+            sd = rest[0]
+            scale_d = (preds[sd] if preds.get(sd) else fail("the predicate %s of %r is not set" % (sd, ins))) \
+                if sd in preds else val(sd)
+            trans = ["0", rest[3]] if a_reg else rest[3:5]
+            pre = "float *emu_wd[] = {%s}; " % ", ".join(ref(x) for x in d)
+            if a_reg:
+                a = vec(ops[1])
+                if len(a) != 4:
+                    fail("wgmma with A in %d registers (4) in %r" % (len(a), ins))
+                pre += "const uint32_t emu_wa[] = {%s}; " % ", ".join("(uint32_t)" + val(x) for x in a)
+            calls.append("{ %semu_wgmma_mma(%s, %d, emu_wd, %s, %s, (uint64_t)%s, (int)%s, %s, %s, %s, %s); }"
+                         % (pre, "EMU_BF16" if ab == "bf16" else "EMU_F16", n, "emu_wa" if a_reg else "nullptr",
+                            "0" if a_reg else "(uint64_t)" + val(ops[1]), val(ops[2]), scale_d, val(rest[1]),
+                            val(rest[2]), val(trans[0]), val(trans[1])))
         else:
             calls.append("emu_unsupported(%s)" % c_str(ins))
     return "do { %s; } while (0)" % "; ".join(calls) if calls else "do { } while (0)"
@@ -348,7 +385,8 @@ def main(argv):
         f.write("\n}  // namespace %s\n\n" % prefix)
         f.write('extern "C" const int %s_mutation_applied = %d;\n' % (prefix, applied))
         f.write('extern "C" const int %s_versions = %d;\n' % (prefix, versions))
-        f.write('extern "C" void *%s_gpu(void) { static %s::Gpu g{}; return &g; }\n' % (prefix, prefix))
+        f.write('extern "C" void *%s_gpu(void) {\n    static %s::Gpu g{};\n    g.info.major = 9, g.info.minor = 0;   '
+                '/* an H200 */\n    return &g;\n}\n' % (prefix, prefix))
     os.replace(out + ".tmp", out)
 
 
