@@ -91,7 +91,10 @@ ASAN_LIB   := build/asan/libcommon.a
 
 # The GPU half: gpu.h, implemented by common/gpu/*.cu, one file per family
 # of kernels (a new file there is picked up by itself), compiled with nvcc
-# for Hopper (sm_90) plus PTX that newer GPUs compile at load time.  Without
+# for Hopper (sm_90a: sm_90 with its architecture-specific instructions,
+# the wgmma of chapter 12's flash attention version 5) plus compute_90 PTX
+# that newer GPUs compile at load time (without those; version 5 refuses
+# any GPU but compute capability 9.0).  Without
 # nvcc, and in the AddressSanitizer and fuzzing builds always, the build
 # generates build/common/gpu_none.c from gpu.h (common/gpu/stubs.py): every
 # function says, in one line, that the program was built without CUDA.
@@ -103,7 +106,7 @@ STUBS    := common/gpu/stubs.py
 ASAN_OBJ += build/asan/common/gpu_none.o
 ifneq ($(NVCC),)
 CUDA_HOME  ?= $(patsubst %/bin/nvcc,%,$(NVCC))
-NVCCFLAGS  ?= -O3 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+NVCCFLAGS  ?= -O3 -gencode arch=compute_90a,code=sm_90a -gencode arch=compute_90,code=compute_90
 ALLNVCCFLAGS = -std=c++17 $(NVCCFLAGS) -Xcompiler -Wall,-Wextra,-Werror -Icommon
 COMMON_OBJ += $(patsubst common/gpu/%.cu,build/common/gpu/%.o,$(GPU_CU))
 LDLIBS     += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -Wl,--as-needed -lcublasLt -lcublas -lcudart -lstdc++ -Wl,--no-as-needed
@@ -395,7 +398,8 @@ build/asan/tests/%: tests/%.c $(ASAN_LIB) $(TEST_HDR)
 # mutation that tests/test_flash_emu.c must catch.  FLASHEMU_SRC=path runs
 # another copy of flash.cu.
 FLASHEMU_SRC      ?= build/12-memopt/flash.cu.in
-FLASHEMU_MUTANTS  := v1-mask mask edge ldsm-order no-trans wait frag-index barrier dq-atomic
+FLASHEMU_MUTANTS  := v1-mask mask edge ldsm-order no-trans wait frag-index barrier dq-atomic \
+                     wg-wait wg-desc wg-overwrite wg-proxy wg-fence wg-afrag wg-trans
 FLASHEMU_CXXFLAGS := -std=c++17 -O2 -g -fno-strict-aliasing -Wall -Wextra -Wno-unused-function \
                      -Wno-unused-parameter -Wno-unused-variable -Icommon -Itools/flashemu
 FLASHEMU_OBJ      := build/flashemu/emu.o build/flashemu/orig.o $(patsubst %,build/flashemu/mut-%.o,$(FLASHEMU_MUTANTS))

@@ -205,7 +205,10 @@ void attention_backward_cuda(Gpu *g, DType dt, void *dqkv, const void *dout, con
  * tensor cores (bf16, f16); version 3: version 2 with 32 query rows per
  * warp in the forward pass (its backward pass is version 2's); version 4:
  * version 3's forward pass, a backward pass of 8 warps (128 keys) a block
- * with the next query tile prefetched.  hs is 64 or 128; the scale is 1/sqrt(hs);
+ * with the next query tile prefetched; version 5: version 4's backward
+ * pass, a forward pass on Hopper's wgmma (bf16, f16; the forward pass dies
+ * with one line on a GPU that is not compute capability 9.0; not yet run
+ * on a GPU).  hs is 64 or 128; the scale is 1/sqrt(hs);
  * causal masks key j > query i.  lse[B*NH*T] (f32) receives each row's
  * log-sum-exp of the scaled scores (natural log), which the backward pass
  * reads.  The backward pass adds into dq, dk, dv (+=); scratch must hold

@@ -9,8 +9,9 @@
  * not (tools/flashemu/README.md).
  *
  *   every combination of dtype (bf16, fp16), version (1: a thread per row;
- *   2: tensor cores; 3: two row tiles per warp; and any later version the
- *   file's flash_check accepts), head size (64, 128) and
+ *   2: tensor cores; 3: two row tiles per warp; 4: its wider backward pass;
+ *   5: the forward pass on wgmma; and any later version the file's
+ *   flash_check accepts), head size (64, 128) and
  *   mask (causal or not), on T = 1, 17, 80 and 130 (B = 1 or 2, 2 heads;
  *   no T a multiple of a tile but 1), fresh random inputs each: forward
  *   (o, lse) and backward (dq, dk, dv) against the chapter's CPU reference
@@ -23,13 +24,17 @@
  *   first to last between barriers, once with each landing as it is issued
  *   and the threads run last to first (two schedules a correct kernel
  *   must not care about);
+ *   first, the emulated wgmma on its own against a plain product, with the
+ *   layouts written here apart from the emulator's (test_wgmma_unit);
  *   the emulator can fail: each mutation of gen.py (a dropped mask, a wrong
  *   fragment index, a wrong ldmatrix order, a missing .trans, a missing
- *   wait or barrier, ...) applied to a copy of the same flash.cu is caught:
+ *   wait or barrier, and version 5's: a missing wgmma wait_group, fence or
+ *   proxy fence, a wrong descriptor stride, a key tile overwritten while a
+ *   product reads it, ...) applied to a copy of the same flash.cu is caught:
  *   some case of its kernels is over its bound, or the emulator stops it
  *   (each mutant runs in a child process, so a stop is a catch).
- * FLASH_EMU_ONLY=NAME runs only the cases of variant NAME ("orig" or a
- * mutation) and prints each case (FLASH_EMU_VERBOSE=1 prints them all);
+ * FLASH_EMU_ONLY=NAME runs only the cases of variant NAME ("orig", "wgmma"
+ * for the unit test, or a mutation) and prints each case (FLASH_EMU_VERBOSE=1 prints them all);
  * FLASH_EMU_VERSIONS=N checks versions 1 to N, =M-N versions M to N (all
  * that the file's flash_check accepts); FLASH_EMU_SHAPES=B:H:T,...
  * replaces the shapes.  tools/flashemu/run.sh
@@ -86,12 +91,169 @@ VARIANT(emu_mut_wait, "wait")
 VARIANT(emu_mut_frag_index, "frag-index")
 VARIANT(emu_mut_barrier, "barrier")
 VARIANT(emu_mut_dq_atomic, "dq-atomic")
-static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut_mask,    &variant_emu_mut_edge,
-                                   &variant_emu_mut_ldsm_order, &variant_emu_mut_no_trans, &variant_emu_mut_wait,
-                                   &variant_emu_mut_frag_index, &variant_emu_mut_barrier, &variant_emu_mut_dq_atomic};
+VARIANT(emu_mut_wg_wait, "wg-wait")
+VARIANT(emu_mut_wg_desc, "wg-desc")
+VARIANT(emu_mut_wg_overwrite, "wg-overwrite")
+VARIANT(emu_mut_wg_proxy, "wg-proxy")
+VARIANT(emu_mut_wg_fence, "wg-fence")
+VARIANT(emu_mut_wg_afrag, "wg-afrag")
+VARIANT(emu_mut_wg_trans, "wg-trans")
+static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut_mask,      &variant_emu_mut_edge,
+                                   &variant_emu_mut_ldsm_order, &variant_emu_mut_no_trans,   &variant_emu_mut_wait,
+                                   &variant_emu_mut_frag_index, &variant_emu_mut_barrier,   &variant_emu_mut_dq_atomic,
+                                   &variant_emu_mut_wg_wait,    &variant_emu_mut_wg_desc,    &variant_emu_mut_wg_overwrite,
+                                   &variant_emu_mut_wg_proxy,   &variant_emu_mut_wg_fence,   &variant_emu_mut_wg_afrag,
+                                   &variant_emu_mut_wg_trans};
 #else
 static const Variant *mutants[1];
 #endif
+
+/* ---- The emulator's wgmma on its own ------------------------------------------------------
+ *
+ * Before the kernels: the emulated wgmma.mma_async, run on one warpgroup by
+ * flashemu_wgmma_run (tools/flashemu/emu.cpp), against a plain matrix
+ * product, with the layouts written here apart from the emulator's, from
+ * the PTX ISA and CUTLASS (tools/flashemu/README.md gives each source):
+ *   the descriptor ("Matrix Descriptor Format"): start address / 16 in bits
+ *   0-13, LBO / 16 in bits 16-29, SBO / 16 in bits 32-45, swizzle mode in
+ *   62-63 (0: none);
+ *   no swizzle ("Shared Memory Matrix Layout"; CUTLASS make_gmma_desc's
+ *   INTERLEAVE layouts): core matrices of 8 rows of 16 bytes, contiguous;
+ *   K-major, a row is 8 K values of one M (or N) index; MN-major, 8 M (or
+ *   N) values of one K index; LBO from a core matrix to the next along K,
+ *   SBO to the next along M or N;
+ *   the fragments ("Register Fragments" for wgmma .m64nNk16; CUTLASS
+ *   ALayout_64x16 and CLayout_64xN): thread t of the warpgroup, warp w =
+ *   t / 32, lane l: accumulator d_i is D[16w + l/4 + 8 ((i/2) mod 2)]
+ *   [8 (i/4) + 2 (l mod 4) + i mod 2]; A register a_i, half h, is
+ *   A[16w + l/4 + 8 (i mod 2)][2 (l mod 4) + 8 (i/2) + h].
+ * Small integers, so that every sum is exact in f32 and the comparison is
+ * exact.  Then what makes a wrong kernel show: accumulators read before
+ * the wait are NaN; shared memory changed between the issue and the wait,
+ * a product issued with no wgmma.fence, and a cp.async-written operand
+ * read with no fence.proxy.async each stop the emulator (in a child). */
+void flashemu_wgmma_run(int ab, int n, int a_in_regs, int trans_a, int trans_b, uint64_t da, uint64_t db,
+                        const void *image, size_t smem_bytes, const uint32_t (*a_regs)[4], const float *c, float *d,
+                        float *early, int how, int poke);
+
+static uint64_t wg_desc_of(uint32_t start, uint32_t lbo, uint32_t sbo) {
+    return (uint64_t)(start / 16) | (uint64_t)(lbo / 16) << 16 | (uint64_t)(sbo / 16) << 32;
+}
+static size_t wg_byte_of(bool mn_major, uint32_t start, uint32_t lbo, uint32_t sbo, int mn, int k) {
+    size_t core = start + (size_t)(mn / 8) * sbo + (size_t)(k / 8) * lbo;
+    return mn_major ? core + (size_t)(k % 8) * 16 + (size_t)(mn % 8) * 2 : core + (size_t)(mn % 8) * 16 + (size_t)(k % 8) * 2;
+}
+
+typedef struct {
+    int n, ab, a_in_regs, trans_a, trans_b;
+    uint32_t a_at, a_lbo, a_sbo, b_at, b_lbo, b_sbo;
+    int swap_b;      /* B's descriptor with its LBO and SBO exchanged (the data laid out right) */
+} WgCase;
+
+enum { WG_SMEM = 24576 };
+
+/* runs one product; returns how many of the 128 x n/2 registers differ from
+ * the plain product (exact), and with `early`, how many read before the wait
+ * were not NaN */
+static int wg_run(const WgCase *w, Rng *rng, int how, int *not_nan, int poke) {
+    int n = w->n, nd = n / 2;
+    static float A[64][16], B[16][256], C[64][256];
+    static unsigned char image[WG_SMEM];
+    static uint32_t regs[128][4];
+    static float c[128 * 128], d[128 * 128], early[128 * 128];
+    memset(image, 0xff, sizeof image);                  /* NaN where nothing is put */
+    for (int i = 0; i < 64; i++)
+        for (int k = 0; k < 16; k++) A[i][k] = (float)((int)rng_below(rng, 9) - 4);
+    for (int k = 0; k < 16; k++)
+        for (int j = 0; j < n; j++) B[k][j] = (float)((int)rng_below(rng, 9) - 4);
+    for (int i = 0; i < 64; i++)
+        for (int j = 0; j < n; j++) C[i][j] = (float)((int)rng_below(rng, 33) - 16);
+    uint16_t (*cv)(float) = w->ab == 0 ? f32_to_bf16 : f32_to_f16;
+    for (int i = 0; i < 64; i++)
+        for (int k = 0; k < 16; k++) {
+            uint16_t h = cv(A[i][k]);
+            memcpy(image + wg_byte_of(w->trans_a, w->a_at, w->a_lbo, w->a_sbo, i, k), &h, 2);
+        }
+    for (int k = 0; k < 16; k++)
+        for (int j = 0; j < n; j++) {
+            uint16_t h = cv(B[k][j]);
+            memcpy(image + wg_byte_of(w->trans_b, w->b_at, w->b_lbo, w->b_sbo, j, k), &h, 2);
+        }
+    for (int t = 0; t < 128; t++) {
+        int wp = t / 32, l = t % 32;
+        for (int i = 0; i < 4; i++) {
+            int row = 16 * wp + l / 4 + 8 * (i % 2), col = 2 * (l % 4) + 8 * (i / 2);
+            regs[t][i] = (uint32_t)cv(A[row][col]) | (uint32_t)cv(A[row][col + 1]) << 16;
+        }
+        for (int i = 0; i < nd; i++) c[t * nd + i] = C[16 * wp + l / 4 + 8 * (i / 2 % 2)][8 * (i / 4) + 2 * (l % 4) + i % 2];
+    }
+    flashemu_wgmma_run(w->ab, n, w->a_in_regs, w->trans_a, w->trans_b, wg_desc_of(w->a_at, w->a_lbo, w->a_sbo),
+                       w->swap_b ? wg_desc_of(w->b_at, w->b_sbo, w->b_lbo) : wg_desc_of(w->b_at, w->b_lbo, w->b_sbo), image, WG_SMEM, regs, c, d, early, how, poke);
+    int bad = 0;
+    if (not_nan) *not_nan = 0;
+    for (int t = 0; t < 128; t++) {
+        int wp = t / 32, l = t % 32;
+        for (int i = 0; i < nd; i++) {
+            int row = 16 * wp + l / 4 + 8 * (i / 2 % 2), col = 8 * (i / 4) + 2 * (l % 4) + i % 2;
+            float want = C[row][col];
+            for (int k = 0; k < 16; k++) want += A[row][k] * B[k][col];
+            bad += d[t * nd + i] != want;
+            if (not_nan) *not_nan += !isnan(early[t * nd + i]);
+        }
+    }
+    return bad;
+}
+
+/* a product the emulator must stop, in a child process: true if it did */
+static bool wg_stops(const WgCase *w, int how, int poke) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        FILE *f = freopen("/dev/null", "w", stderr);
+        (void)f;
+        Rng rng;
+        rng_seed(&rng, 5);
+        wg_run(w, &rng, how, NULL, poke);
+        _exit(0);
+    }
+    int status;
+    if (waitpid(pid, &status, 0) < 0) die("waitpid: %s", strerror(errno));
+    return !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void test_wgmma_unit(Check *t) {
+    Rng rng;
+    rng_seed(&rng, 29);
+    int ns[] = {8, 64, 128, 256};
+    for (int ni = 0; ni < 4; ni++)
+        for (int ab = 0; ab < 2; ab++)
+            for (int form = 0; form < 3; form++)       /* A: smem K-major, smem M-major, registers */
+                for (int tb = 0; tb < 2; tb++) {
+                    int n = ns[ni];
+                    /* A: its core matrices down K first (LBO 128, SBO 256); B: along N first with a
+                     * gap of 16 bytes after each core matrix (SBO 144, LBO 144 n / 8) */
+                    WgCase w = {n, ab, form == 2, form == 1, tb, 64, 128, 256, 4096, 144u * (uint32_t)n / 8, 144, 0};
+                    int bad = wg_run(&w, &rng, 0, NULL, 0);
+                    check_true(t, bad == 0, "wgmma m64n%dk16 %s, A %s, B %s-major: %d of %d registers differ from the "
+                               "plain product", n, ab ? "f16" : "bf16",
+                               form == 2 ? "in registers" : form ? "M-major" : "K-major", tb ? "N" : "K", bad, 64 * n);
+                }
+    WgCase w = {64, 0, 0, 0, 1, 64, 128, 256, 4096, 144 * 8, 144, 0};
+    WgCase swapped = w;                      /* LBO and SBO exchanged: the layout rule must matter */
+    int notnan, bad = wg_run(&w, &rng, 1, &notnan, 0);
+    check_true(t, bad == 0 && notnan == 0, "wgmma: accumulators read before the wait are NaN (%d not), right after it",
+               notnan);
+    swapped.swap_b = 1;
+    bad = wg_run(&swapped, &rng, 0, NULL, 0);
+    check_true(t, bad > 0, "wgmma: B's descriptor with LBO and SBO exchanged gives a different product (%d registers)",
+               bad);
+    check_true(t, wg_stops(&w, 2, 4096 + 3), "wgmma: shared memory changed between the issue and the wait stops it");
+    check_true(t, wg_stops(&w, 3, 0), "wgmma: a product with no wgmma.fence before it stops it");
+    check_true(t, wg_stops(&w, 4, 4096), "wgmma: an operand written by cp.async with no fence.proxy.async stops it");
+    check_true(t, !wg_stops(&w, 5, 4096), "wgmma: ... and with the fence it runs");
+    check_true(t, !wg_stops(&w, 0, 0), "wgmma: a correct product does not stop (the child's check is not vacuous)");
+}
 
 /* ---- Buffers with guards ------------------------------------------------------------- */
 
@@ -230,8 +392,10 @@ static int run_cases(Check *t, const Variant *var, bool verbose, uint64_t seed) 
     return -1;
 }
 
-/* A mutant, in a child process: exit 0 if some case is over its bound, 1 if
- * every case passed; a stop of the emulator (die, a signal) is a catch too. */
+/* A mutant, in a child process: exit 0 if some case is over its bound,
+ * ALL_PASSED if every case passed; a stop of the emulator (die, which
+ * exits 1, or a signal) is a catch too. */
+enum { ALL_PASSED = 10 };
 static void test_mutant(Check *t, const Variant *var, bool verbose) {
     fflush(stdout);
     pid_t pid = fork();
@@ -245,7 +409,7 @@ static void test_mutant(Check *t, const Variant *var, bool verbose) {
         int n = run_cases(NULL, var, verbose, 99);
         if (n >= 0 && verbose) printf("  mutant %s: caught at case %d\n", var->name, n);
         fflush(stdout);
-        _exit(n >= 0 ? 0 : 1);
+        _exit(n >= 0 ? 0 : ALL_PASSED);
     }
     int status;
     if (waitpid(pid, &status, 0) < 0) die("waitpid: %s", strerror(errno));
@@ -255,10 +419,10 @@ static void test_mutant(Check *t, const Variant *var, bool verbose) {
         check_true(t, false, "mutation %s no longer matches flash.cu (update tools/flashemu/gen.py's MUTATIONS)",
                    var->name);
     else
-        check_true(t, !(exited && code == 1), "mutation %s is caught (%s)", var->name,
+        check_true(t, !(exited && code == ALL_PASSED), "mutation %s is caught (%s)", var->name,
                    !exited ? "the emulator stopped it: a signal"
                    : code == 0 ? "a case over its bound"
-                   : code == 1 ? "NOT CAUGHT: every case within its bounds"
+                   : code == ALL_PASSED ? "NOT CAUGHT: every case within its bounds"
                                : "the emulator stopped it");
 }
 
@@ -271,6 +435,7 @@ int main(void) {
     if (vs && sscanf(vs, "%d-%d", &first_version, &versions) != 2) first_version = 1, versions = atoi(vs);
     if (getenv("FLASH_EMU_SHAPES")) parse_shapes(getenv("FLASH_EMU_SHAPES"));
     if (vs && (versions < first_version || first_version < 1)) die("FLASH_EMU_VERSIONS=%s: a positive number", getenv("FLASH_EMU_VERSIONS"));
+    if (!only || strcmp(only, "wgmma") == 0) test_wgmma_unit(&t);
     if (!only || strcmp(only, "orig") == 0) {
         run_cases(&t, &variant_emu_orig, verbose, 12);
         if (!getenv("FLASHEMU_CP_ASYNC") && !getenv("FLASHEMU_ORDER")) {   /* the other schedule */

@@ -532,10 +532,9 @@ void emu_cp_async_wait(int n) {
  *    is computed, and its D written, at the wait_group that completes it
  *    (an operation still in flight on the same registers leaves them NaN);
  *  - the shared memory it reads: read at the issue and again at the wait,
- *    and the two must be equal bit for bit (the operands may be read at any
- *    time until the wait: 9.7.15.5, "the contents of ... shared memory must
- *    not be modified until the wgmma.mma_async completes"), else the
- *    emulator stops; the data must have been made visible to the async
+ *    and the two must be equal bit for bit (the operation is complete only
+ *    at its wait, so the operands may be read at any time until then), else
+ *    the emulator stops; the data must have been made visible to the async
  *    proxy (9.7.15.4): a 16-byte chunk written by a thread's cp.async or
  *    stmatrix (the generic proxy) and not followed by that thread's
  *    fence.proxy.async stops the emulator when a wgmma reads it;
@@ -784,3 +783,47 @@ static void wg_exit_check(void) {
 }
 
 static const char *wg_waiting_at(void) { return wg_name[wgroups[cur->tid / 128].op]; }
+
+/* ---- A harness for the unit test of wgmma (tests/test_flash_emu.c) -------------------------
+ *
+ * One block of 128 threads (one warpgroup) and smem_bytes of shared memory,
+ * which starts as the caller's image; each thread gives a_regs[t][0..3] as
+ * its A registers when a_in_regs, and its n/2 accumulator registers start
+ * as c[t * n/2 + i]; it fences, issues one .m64nNk16 (scale-d 1), commits,
+ * waits, and writes its registers to d[t * n/2 + i].  How, by `how`:
+ *   0  as above;
+ *   1  the registers are read before the wait as well, into early[];
+ *   2  thread 0 changes byte `poke` of shared memory between the issue and the wait;
+ *   3  no wgmma.fence before the issue;
+ *   4  thread 0 copies the first 16 bytes of the image with cp.async into
+ *      shared address `poke` (and waits for it) before the issue, without
+ *      fence.proxy.async; 5: the same with the fence.
+ * A stop of the emulator (2, 3, 4) ends the process, as everywhere. */
+extern "C" void flashemu_wgmma_run(int ab, int n, int a_in_regs, int trans_a, int trans_b, uint64_t da, uint64_t db,
+                                   const void *image, size_t smem_bytes, const uint32_t (*a_regs)[4], const float *c,
+                                   float *d, float *early, int how, int poke) {
+    std::function<void()> body = [&] {
+        int t = (int)threadIdx.x, nd = n / 2;
+        if (t == 0) memcpy(emu_dynamic_smem(), image, smem_bytes);
+        __syncthreads();
+        if (how >= 4 && t == 0) {
+            emu_cp_async((uint32_t)poke, image, 16, 16);
+            emu_cp_async_commit();
+            emu_cp_async_wait(0);
+            if (how == 5) emu_fence_proxy_async();
+        }
+        __syncthreads();
+        std::vector<float> r(c + (size_t)t * nd, c + (size_t)(t + 1) * nd);
+        std::vector<float *> p(nd);
+        for (int i = 0; i < nd; i++) p[i] = &r[i];
+        if (how != 3) emu_wgmma_fence();
+        emu_wgmma_mma((EmuAB)ab, n, p.data(), a_in_regs ? a_regs[t] : nullptr, da, db, 1, 1, 1, trans_a, trans_b);
+        emu_wgmma_commit();
+        if (how == 1)
+            for (int i = 0; i < nd; i++) early[(size_t)t * nd + i] = r[i];
+        if (how == 2 && t == 0) emu_dynamic_smem()[poke] ^= 0x40;
+        emu_wgmma_wait(0);
+        for (int i = 0; i < nd; i++) d[(size_t)t * nd + i] = r[i];
+    };
+    emu_run_grid(dim3(1), dim3(128), smem_bytes, body, "wgmma unit test");
+}
