@@ -13,7 +13,9 @@
  *   5: the forward pass on wgmma; and any later version the file's
  *   flash_check accepts), head size (64, 128) and
  *   mask (causal or not), on T = 1, 17, 80 and 130 (B = 1 or 2, 2 heads;
- *   no T a multiple of a tile but 1), fresh random inputs each: forward
+ *   no T a multiple of a tile but 1) and on B = 2, 3 heads, T = 80 in the
+ *   runtime's packed qkv layout (FlashLayout strides: q, k, v and dq, dk,
+ *   dv side by side in [B][T][3C]), fresh random inputs each: forward
  *   (o, lse) and backward (dq, dk, dv) against the chapter's CPU reference
  *   (attention_reference and attention_reference_backward, in double),
  *   within test_ch12_gpu's bounds (bf16 2e-2 forward, 4e-2 backward; fp16
@@ -304,29 +306,66 @@ typedef struct {
     size_t nonfinite;   /* NaN or inf in o, lse, dq, dk, dv (also an error of rel_err's: counted apart, to report) */
 } EmuResult;
 
-static EmuResult emu_case(const Variant *var, DType dt, int version, int B, int H, int T, int d, bool causal, Rng *rng) {
+/* Where element (b, h, t, i) of tensor `which` (0 q, 1 k, 2 v, 3 dout, 4 o,
+ * 5 dq, 6 dk, 7 dv) lies: its buffer and offset.  Each tensor its own
+ * [B][H][T][d] buffer, or with `packed` the runtime's layout: q, k, v in
+ * one [B][T][3C] buffer (k at +C, v at +2C), dq, dk, dv likewise in
+ * another, o and dout [B][T][C] (gpu.h's FlashLayout in and out). */
+typedef struct { bool packed; int B, H, T, d; FlashLayout in, out; } Lay;
+static int lay_buffer(const Lay *L, int which) {
+    if (!L->packed) return which;
+    return which < 3 ? 0 : which == 3 ? 3 : which == 4 ? 4 : 5;
+}
+static size_t lay_at(const Lay *L, int which, int b, int h, int t, int i) {
+    bool is_in = which < 3 || which >= 5;
+    FlashLayout f = is_in ? L->in : L->out;
+    size_t base = L->packed && is_in ? (size_t)((which < 3 ? which : which - 5) * L->H * L->d) : 0;
+    return base + (size_t)b * f.b + (size_t)h * f.h + (size_t)t * f.t + (size_t)i;
+}
+
+static EmuResult emu_case(const Variant *var, DType dt, int version, int B, int H, int T, int d, bool causal, bool packed,
+                          Rng *rng) {
     size_t nh = (size_t)T * d, n = (size_t)B * H * nh, nl = (size_t)B * H * T;
     float *x[9];                                        /* q k v dout, then o lse dq dk dv from the kernels */
     for (int i = 0; i < 9; i++) x[i] = xcalloc(n, sizeof(float));
     for (int i = 0; i < 4; i++) fill_normal(x[i], n, rng), round_to(dt, x[i], n);
-    size_t bytes = n * 2, sbytes = var->scratch(B, H, T, d);
-    uint16_t *buf[8];                                   /* q k v dout o dq dk dv */
-    for (int i = 0; i < 8; i++) buf[i] = guarded(bytes), memset(buf[i], 0, bytes);
-    for (int i = 0; i < 4; i++) to16(dt, buf[i], x[i], n);
+    Lay L = {packed, B, H, T, d, layout_bhtd(H, T, d), layout_bhtd(H, T, d)};
+    if (packed) {
+        int C = H * d;
+        L.in = (FlashLayout){(long long)T * 3 * C, d, 3 * C}, L.out = (FlashLayout){(long long)T * C, d, C};
+    }
+    size_t bytes[8], sbytes = var->scratch(B, H, T, d);
+    uint16_t *buf[8] = {0};                             /* by lay_buffer: q k v dout o dq dk dv, or qkv - - dout o dqkv */
+    for (int i = 0; i < 8; i++) bytes[i] = packed && (i == 0 || i == 5) ? 3 * n * 2 : n * 2;
+    for (int i = 0; i < 8; i++)
+        if (lay_buffer(&L, i) == i) buf[i] = guarded(bytes[i]), memset(buf[i], 0, bytes[i]);
+    for (int w = 0; w < 4; w++)                          /* q k v dout into their places */
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < H; h++)
+                for (int t = 0; t < T; t++)
+                    to16(dt, buf[lay_buffer(&L, w)] + lay_at(&L, w, b, h, t, 0), x[w] + (((size_t)b * H + h) * T + t) * d,
+                         (size_t)d);
     float *lse = guarded(nl * sizeof(float));
     void *scr = guarded(sbytes);
     memset(scr, 0xff, sbytes);                          /* the kernels must not count on zeroed scratch */
-    FlashLayout L = layout_bhtd(H, T, d);
     Gpu *g = var->gpu();
-    var->fwd(g, dt, version, buf[4], lse, buf[0], buf[1], buf[2], B, H, T, d, causal, L, L);
-    var->bwd(g, dt, version, buf[5], buf[6], buf[7], buf[3], buf[0], buf[1], buf[2], buf[4], lse, scr, B, H, T, d,
-             causal, L, L);
+    uint16_t *p[8];
+    for (int w = 0; w < 8; w++) p[w] = buf[lay_buffer(&L, w)] + lay_at(&L, w, 0, 0, 0, 0);
+    var->fwd(g, dt, version, p[4], lse, p[0], p[1], p[2], B, H, T, d, causal, L.in, L.out);
+    var->bwd(g, dt, version, p[5], p[6], p[7], p[3], p[0], p[1], p[2], p[4], lse, scr, B, H, T, d, causal, L.in, L.out);
     EmuResult r = {.guards = guards_intact(lse, nl * sizeof(float)) && guards_intact(scr, sbytes)};
-    for (int i = 0; i < 8; i++) r.guards &= guards_intact(buf[i], bytes);
-    from16(dt, x[4], buf[4], n);
+    for (int i = 0; i < 8; i++)
+        if (buf[i]) r.guards &= guards_intact(buf[i], bytes[i]);
+    int from[5] = {4, -1, 5, 6, 7};                     /* x[4 + k] from tensor from[k] (lse apart) */
+    for (int k = 0; k < 5; k++)
+        for (int b = 0; k != 1 && b < B; b++)
+            for (int h = 0; h < H; h++)
+                for (int t = 0; t < T; t++)
+                    from16(dt, x[4 + k] + (((size_t)b * H + h) * T + t) * d,
+                           buf[lay_buffer(&L, from[k])] + lay_at(&L, from[k], b, h, t, 0), (size_t)d);
     memcpy(x[5], lse, nl * sizeof(float));
-    for (int i = 0; i < 3; i++) from16(dt, x[6 + i], buf[5 + i], n);
-    for (int i = 0; i < 8; i++) guarded_free(buf[i], bytes);
+    for (int i = 0; i < 8; i++)
+        if (buf[i]) guarded_free(buf[i], bytes[i]);
     guarded_free(lse, nl * sizeof(float)), guarded_free(scr, sbytes);
     for (int i = 4; i < 9; i++)
         for (size_t j = 0; j < (i == 5 ? nl : n); j++) r.nonfinite += !isfinite(x[i][j]);
@@ -344,17 +383,18 @@ static bool within(const EmuResult *r, DType dt) {
 /* ---- The cases ------------------------------------------------------------------------ */
 
 enum { MAXSHAPES = 16 };
-static int shapes[MAXSHAPES][3] = {{1, 2, 1}, {2, 2, 17}, {1, 2, 80}, {1, 2, 130}};   /* B, H, T */
-static int NSHAPES = 4;
+/* B, H, T, and 1 for the runtime's packed qkv layout */
+static int shapes[MAXSHAPES][4] = {{1, 2, 1, 0}, {2, 2, 17, 0}, {1, 2, 80, 0}, {1, 2, 130, 0}, {2, 3, 80, 1}};
+static int NSHAPES = 5;
 
-/* FLASH_EMU_SHAPES="B:H:T,B:H:T,..." in place of the four above */
+/* FLASH_EMU_SHAPES="B:H:T,B:H:T,..." in place of the five above (none packed) */
 static void parse_shapes(const char *s) {
     NSHAPES = 0;
     for (const char *p = s; *p;) {
         int b, h, t, used;
         if (NSHAPES == MAXSHAPES || sscanf(p, "%d:%d:%d%n", &b, &h, &t, &used) != 3 || b < 1 || h < 1 || t < 1)
             die("FLASH_EMU_SHAPES=%s: B:H:T,... (at most %d, each positive)", s, MAXSHAPES);
-        shapes[NSHAPES][0] = b, shapes[NSHAPES][1] = h, shapes[NSHAPES][2] = t, NSHAPES++;
+        shapes[NSHAPES][0] = b, shapes[NSHAPES][1] = h, shapes[NSHAPES][2] = t, shapes[NSHAPES][3] = 0, NSHAPES++;
         p += used;
         if (*p == ',') p++;
     }
@@ -376,12 +416,14 @@ static int run_cases(Check *t, const Variant *var, bool verbose, uint64_t seed) 
                 for (int d = 64; d <= 128; d *= 2)
                     for (int causal = 0; causal < 2; causal++, n++) {
                         int B = shapes[s][0], H = shapes[s][1], T = shapes[s][2];
-                        EmuResult r = emu_case(var, dts[di], version, B, H, T, d, causal, &rng);
+                        bool packed = shapes[s][3];
+                        EmuResult r = emu_case(var, dts[di], version, B, H, T, d, causal, packed, &rng);
                         bool ok = within(&r, dts[di]);
                         char line[300];
                         snprintf(line, sizeof line,
-                                 "%s: %s v%d d%d %s B%d H%d T%d: o %.2e lse %.2e dq %.2e dk %.2e dv %.2e%s%s (bounds %g, %g)",
+                                 "%s: %s v%d d%d %s B%d H%d T%d%s: o %.2e lse %.2e dq %.2e dk %.2e dv %.2e%s%s (bounds %g, %g)",
                                  var->name, dtype_name(dts[di]), version, d, causal ? "causal" : "full", B, H, T,
+                                 packed ? " packed qkv" : "",
                                  r.e.o, r.e.lse, r.e.dq, r.e.dk, r.e.dv, r.guards ? "" : ", WROTE OUTSIDE A BUFFER",
                                  r.nonfinite ? ", NaN OR INF IN THE RESULTS" : "",
                                  bound_forward(dts[di]), bound_backward(dts[di]));
