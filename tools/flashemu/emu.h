@@ -2,7 +2,8 @@
  * to run on the CPU: the CUDA built-ins it uses (threadIdx, __syncthreads,
  * __shfl_xor_sync, atomicAdd, the 16-bit types and their conversions, the
  * runtime calls of the launches), the instructions its inline PTX names
- * (cp.async, ldmatrix, stmatrix, mma.sync m16n8k16), and the launch itself.
+ * (cp.async, ldmatrix, stmatrix, mma.sync m16n8k16, and Hopper's wgmma with
+ * fence.proxy.async, warpgroup-collective), and the launch itself.
  *
  * Each CUDA thread of a block is a coroutine (tools/flashemu/emu.cpp runs
  * them on one OS thread, one block after another); a warp-collective

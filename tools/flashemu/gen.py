@@ -15,7 +15,10 @@ and launch code stays as written):
   - each inline-PTX statement asm(...) becomes a call of the emulator's
     function for its instruction (cp.async, its commit and wait, ldmatrix,
     stmatrix, mma.sync m16n8k16 with bf16 or f16 inputs and f32
-    accumulators), its operands passed as the constraints say: outputs by
+    accumulators, wgmma.fence / commit_group / wait_group / mma_async
+    m64nNk16 with f32 accumulators, fence.proxy.async; a scope { } with a
+    .reg .pred set by setp.ne.b32 for wgmma's scale-d), its operands
+    passed as the constraints say: outputs by
     address, inputs by value; an instruction the emulator does not know
     becomes a call that stops the program with its text;
   - extern __shared__ T name[] becomes a pointer to the launch's dynamic
