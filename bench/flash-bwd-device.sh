@@ -92,7 +92,7 @@ say "correctness done at +${SECONDS}s"
 pack
 
 # timings, one program at a time on an otherwise idle GPU
-run_step speed "$(limit 50 40)" "$memopt" speed --device cuda --out "$out/data"
+run_step speed "$(limit 90 80)" "$memopt" speed --device cuda --out "$out/data"
 run_step torch "$(limit 60 45)" python3 "$torchpy" "$out/data"
 [ -f "$out/data/ch12-speed.tsv" ] && say "$(python3 bench/flash_bwd_summary.py speed "$out/data" 2>&1)"
 pack
