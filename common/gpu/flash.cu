@@ -671,9 +671,12 @@ template <int N> __device__ __forceinline__ void wg_wait() { __trap(); }
 #endif
 /* this thread's shared memory writes (cp.async's too) made visible to wgmma's reads */
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
-/* n accumulator registers: no read or write of them moves across this point */
+/* n accumulator (or A) registers: no read or write of them moves across this point */
 __device__ __forceinline__ void wg_hold(float *r, int n) {
     for (int i = 0; i < n; i++) asm volatile("" : "+f"(r[i])::"memory");
+}
+__device__ __forceinline__ void wg_hold(uint32_t *r, int n) {
+    for (int i = 0; i < n; i++) asm volatile("" : "+r"(r[i])::"memory");
 }
 
 /* d (64 x 64 a warpgroup, 32 f32 a thread) = A (64 x 16) B (16 x 64) + (acc ? d : 0):
@@ -777,6 +780,7 @@ __global__ void __launch_bounds__(NWG * 128) flash5_forward_kernel(T *o, float *
         fence_proxy_async();
         __syncthreads();
         const T *Kj = Ks + (j % 2) * BC * D, *Vj = Vs + (j % 2) * BC * D;
+        wg_hold(s[0][0], BC / 2);
         wg_fence();
         for (int kk = 0; kk < D / 16; kk++)
             wgmma_ss<T>(s[0][0], wg_desc(Qs + wg * 64 * D + kk * 128, 128, 16 * D), wg_desc(Kj + kk * 128, 128, 16 * D), kk);
@@ -823,6 +827,8 @@ __global__ void __launch_bounds__(NWG * 128) flash5_forward_kernel(T *o, float *
             a[kk][2] = pack2<T>(s[0][2 * kk + 1][0], s[0][2 * kk + 1][1]);
             a[kk][3] = pack2<T>(s[0][2 * kk + 1][2], s[0][2 * kk + 1][3]);
         }
+        wg_hold(acc[0][0], D / 2);
+        wg_hold(a[0], BC / 4);
         wg_fence();
         for (int kk = 0; kk < BC / 16; kk++)
             for (int dn = 0; dn < D / 64; dn++)
