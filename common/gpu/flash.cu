@@ -15,11 +15,11 @@
  *              backward pass is version 2's);
  *   version 4  version 3's forward pass; a backward pass with eight warps
  *              (128 keys) a block, the next query tile loaded while this
- *              one is computed, dQ added two floats at a time (not yet
- *              run on a GPU);
+ *              one is computed, dQ added two floats at a time;
  *   version 5  version 4's backward pass; a forward pass on Hopper's
  *              warpgroup instructions (wgmma, sm_90a), 64 query rows a
- *              warpgroup, two warpgroups a block (not yet run on a GPU). */
+ *              warpgroup, two warpgroups a block (correct on the H200, but
+ *              no faster there than version 3's forward pass). */
 #include "internal.cuh"
 
 /* ---- What both versions share ------------------------------------------------------ */
