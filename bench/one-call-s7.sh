@@ -2,7 +2,7 @@
 # one device call (session 7): versions 4 and 5 checked and timed (flash-bwd-device.sh without ncu),
 # then chapter 8's bench with version 4 in the GPT beside PyTorch at B 16, then the book's GPU suites.
 set -u
-cd "$(dirname "$0")"
+cd "$(dirname "$0")/.."   # (run as it ran: from the staged tree's root, where it was one-call.sh)
 export PATH=/usr/local/cuda/bin:$PATH BOOK_ROOT=$PWD NO_PROGRESS=1 PYTHONUNBUFFERED=1
 o=$OUT
 STEPS="build test-ch12-gpu memcheck racecheck synccheck test-gpt-gpu speed torch sass" BUDGET=290 \
