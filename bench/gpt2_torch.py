@@ -150,8 +150,11 @@ def sdpa_backend(step):
         print(f"sdpa backend: profiler failed: {type(ex).__name__}", flush=True)
         return "unknown"
     found = []
+    # cuDNN's own kernels carry "flash" in their names too (..._sdpa_sm90_flash_fprop_wgmma_...):
+    # a kernel counts for the first tag whose keys it contains, cudnn first
     for tag, keys in (("cudnn", ("cudnn",)), ("flash", ("flash",)), ("efficient", ("fmha", "efficient", "mem_eff"))):
-        hits = sorted(n for n in names if any(k in n.lower() for k in keys))
+        hits = sorted(n for n in names if any(k in n.lower() for k in keys) and
+                      (tag == "cudnn" or "cudnn" not in n.lower()))
         if hits:
             found.append(tag)
             print(f"sdpa backend {tag}: " + "; ".join(h[:120] for h in hits[:4]), flush=True)
