@@ -138,8 +138,9 @@ def bench(label, model, opt, B, warm, steps):
 def sdpa_backend(step):
     """Which of scaled_dot_product_attention's backends one more step ran, from
     the names of the CUDA kernels it launched (torch.profiler): flash, cudnn,
-    efficient (memory-efficient), or math (none of the fused ones); the names
-    themselves go to the log."""
+    efficient (memory-efficient), or math (none of the fused ones; "none-seen"
+    when the profile caught no kernel at all); the names themselves go to the
+    log."""
     try:
         from torch.profiler import profile, ProfilerActivity
         with profile(activities=[ProfilerActivity.CUDA]) as prof:
@@ -149,6 +150,8 @@ def sdpa_backend(step):
     except Exception as ex:   # a profiler that cannot run here: say so, go on
         print(f"sdpa backend: profiler failed: {type(ex).__name__}", flush=True)
         return "unknown"
+    if not names:   # a profile that saw no kernel at all (CUDA graph replays can hide them): no claim
+        return "none-seen"
     found = []
     # cuDNN's own kernels carry "flash" in their names too (..._sdpa_sm90_flash_fprop_wgmma_...):
     # a kernel counts for the first tag whose keys it contains, cudnn first
