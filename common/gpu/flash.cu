@@ -22,7 +22,7 @@
  *              no faster there than version 3's forward pass). */
 #include "internal.cuh"
 
-/* ---- What both versions share ------------------------------------------------------ */
+/* ---- What every version shares ----------------------------------------------------- */
 
 #define LOG2E 1.4426950408889634f
 
