@@ -493,6 +493,11 @@ build/bin/bench-matmul: bench/matmul.c $(LIBCOMMON)
 	$(if $(BLAS),,@echo "make bench needs OpenBLAS: sudo apt-get install libopenblas-dev"; exit 1)
 	$(CC) $(ALLCFLAGS) -O3 -o $@ $< $(LIBCOMMON) $(BLAS) $(LDLIBS)
 
+# issue 25: the GPT's training step with each fusion (GPT_FUSE_*) off and on (a GPU)
+build/bin/bench-fuse: bench/fuse.c $(LIBCOMMON)
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) -o $@ $< $(LIBCOMMON) $(LDLIBS)
+
 bench: build/bin/bench-matmul
 	build/bin/bench-matmul --out figures/data
 

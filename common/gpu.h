@@ -141,6 +141,8 @@ void linear_dgelu_backward_cuda(Gpu *g, DType dt, void *dinp, const void *dout, 
                                 const void *pre, int N, int C, int OC);
 void linear_residual_forward_cuda(Gpu *g, DType dt, void *out, const void *inp, const void *weight,
                                   const void *bias, const void *res, int N, int C, int OC);
+/* how many calls of the three above fell back to separate kernels, since the program started */
+size_t linear_fused_fallbacks(void);
 
 /* ---- The layers of nn.h -------------------------------------------------------- */
 

@@ -167,11 +167,16 @@ extern "C" void linear_backward_cuda(Gpu *g, DType dt, void *dinp, void *dweight
 
 /* ---- Fused linear layers (cuBLASLt epilogues) ------------------------------------ */
 
+static size_t fused_fallbacks;   /* calls that cuBLASLt refused (linear_fused_fallbacks) */
+
+extern "C" size_t linear_fused_fallbacks(void) { return fused_fallbacks; }
+
 extern "C" void linear_gelu_forward_cuda(Gpu *g, DType dt, void *out, void *pre, const void *inp, const void *weight,
                                          const void *bias, int N, int C, int OC) {
     if (N <= 0 || OC <= 0) return;
     LtEpilogue e = {bias ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS : CUBLASLT_EPILOGUE_GELU_AUX, bias, pre, NULL};
     if (C > 0 && lt_matmul(g, dt, true, OC, N, C, weight, inp, out, &e)) return;
+    fused_fallbacks++;
     linear_forward_cuda(g, dt, pre, inp, weight, bias, N, C, OC);
     gelu_forward_cuda(g, dt, out, pre, (size_t)N * OC);
 }
@@ -182,6 +187,7 @@ extern "C" void linear_dgelu_backward_cuda(Gpu *g, DType dt, void *dinp, const v
     /* dinp^T[C, N] = weight^T (weight [OC, C] row-major: column-major C x OC, not transposed) dout^T[OC, N] */
     LtEpilogue e = {CUBLASLT_EPILOGUE_DGELU, NULL, (void *)pre, NULL};
     if (OC > 0 && lt_matmul(g, dt, false, C, N, OC, weight, dout, dinp, &e)) return;
+    fused_fallbacks++;
     gemm_cuda(g, dt, false, false, N, C, OC, 1.0f, dout, OC, weight, C, 0.0f, dinp, C);
     gelu_backward_set_cuda(g, dt, dinp, dinp, pre, (size_t)N * C);
 }
@@ -192,6 +198,7 @@ extern "C" void linear_residual_forward_cuda(Gpu *g, DType dt, void *out, const 
     LtEpilogue e = {bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT, bias, NULL, res};
     if (out == res) die("linear_residual_forward_cuda: out must not be res (the product is added to a copy)");
     if (C > 0 && lt_matmul(g, dt, true, OC, N, C, weight, inp, out, &e)) return;
+    fused_fallbacks++;
     linear_forward_cuda(g, dt, out, inp, weight, bias, N, C, OC);
     residual_forward_cuda(g, dt, out, res, out, (size_t)N * OC);
 }
