@@ -38,7 +38,7 @@ static int cmp_double(const void *a, const void *b) {
 static int int_arg(const char *flag, const char *v, int lo, int hi) {
     char *end;
     long x = strtol(v, &end, 10);
-    if (*end || x < lo || x > hi) die("bench-fuse: %s takes an integer in [%d, %d], not '%s'", flag, lo, hi, v);
+    if (*end || x < lo || x > hi) die("%s takes an integer in [%d, %d], not '%s'", flag, lo, hi, v);
     return (int)x;
 }
 
@@ -58,9 +58,9 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--steps") == 0 && i + 1 < argc) S = int_arg("--steps", argv[++i], 1, MAXS);
         else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) R = int_arg("--rounds", argv[++i], 1, 20);
         else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) out = argv[++i];
-        else die("bench-fuse: unknown argument '%s' (see --help)", argv[i]);
+        else die("unknown argument '%s' (see --help)", argv[i]);
     }
-    if (!gpu_available()) die("bench-fuse: no CUDA device (or a build without CUDA)");
+    if (!gpu_available()) die("no CUDA device (or a build without CUDA)");
     Gpu *g = gpu_open(0);
     GptConfig c = gpt2_small_config(50304);
     int T = 1024;
@@ -94,7 +94,7 @@ int main(int argc, char **argv) {
     Provenance prov;
     provenance_init(&prov, "build/bin/bench-fuse", 1);
     GpuInfo info = gpu_info(g);
-    char dev[160];
+    char dev[300];
     snprintf(dev, sizeof dev, "cuda (%s)", info.name);
     provenance_set_device(&prov, dev);
     Tsv *t = out ? tsv_create(out, "bench-fuse", &prov, "GPT-2 small training step (bf16, T 1024) by fusion, wall clock",
