@@ -4,7 +4,7 @@
  * one model, so that the differences are the fusions' and not the loan's.
  *
  * For R rounds, each configuration in turn (none, gelu, residual, gelu-set,
- * gelu+residual, all): switch it on (gpt_set_fusions), two warm-up steps,
+ * bgrad, gelu+residual, all): switch it on (gpt_set_fusions), two warm-up steps,
  * then S steps timed one by one (wall clock around gpt_step and a
  * synchronization, as chapter 8's bench times them).  The rounds interleave
  * the configurations so that a drift of the clock or of the temperature
@@ -71,8 +71,8 @@ int main(int argc, char **argv) {
     rng_seed(&rng, 25);
     for (int i = 0; i < B * T; i++) tok[i] = (int32_t)rng_below(&rng, 50257), tgt[i] = (int32_t)rng_below(&rng, 50257);
     GptAdamW o = {.lr = 6e-4f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f, .grad_clip = 1.0f};
-    const unsigned cfg[] = {0, GPT_FUSE_GELU, GPT_FUSE_RESIDUAL, GPT_FUSE_GELU_SET, GPT_FUSE_GELU | GPT_FUSE_RESIDUAL,
-                            GPT_FUSE_ALL};
+    const unsigned cfg[] = {0, GPT_FUSE_GELU, GPT_FUSE_RESIDUAL, GPT_FUSE_GELU_SET, GPT_FUSE_BGRAD,
+                            GPT_FUSE_GELU | GPT_FUSE_RESIDUAL, GPT_FUSE_ALL};
     enum { NC = sizeof cfg / sizeof cfg[0] };
     double *ms = xcalloc((size_t)NC * R * S, sizeof *ms);
     float first[NC];

@@ -216,6 +216,10 @@ static void op_linear_forward(Gpt *m, void *out, const void *inp, const void *w,
 static void op_linear_backward(Gpt *m, void *dinp, void *dw, void *db, const void *dout, const void *inp,
                                const void *w, int N, int C, int OC) {
     if (dinp) op_gemm(m, false, false, N, C, OC, 1.0f, dout, OC, w, C, 0.0f, dinp, C);
+    if (dw && db && m->gpu && (m->fuse & GPT_FUSE_BGRAD)) {   /* the bias's sums in the weight product's epilogue */
+        linear_backward_weight_bgrad_cuda(m->gpu, m->dt, dw, db, dout, inp, N, C, OC);
+        return;
+    }
     if (dw) op_gemm(m, true, false, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C);
     if (db) {
         if (m->gpu) linear_backward_cuda(m->gpu, m->dt, NULL, NULL, db, dout, NULL, NULL, N, C, OC);
@@ -296,7 +300,8 @@ static void op_residual_forward(Gpt *m, void *out, const void *a, const void *b,
 
 /* ---- Fusions (GPT_FUSE_*; the GPU only) ---------------------------------------------------------- */
 
-static const char *const FUSE_NAMES[] = {"gelu", "residual", "gelu-set"};
+static const char *const FUSE_NAMES[] = {"gelu", "residual", "gelu-set", "bgrad"};
+#define NFUSE 4
 
 unsigned gpt_fusions_parse(const char *s) {
     unsigned f = 0;
@@ -307,9 +312,9 @@ unsigned gpt_fusions_parse(const char *s) {
         bool known = false;
         if (n == 0 || (n == 4 && strncmp(p, "none", 4) == 0)) known = true;
         else if (n == 3 && strncmp(p, "all", 3) == 0) f |= GPT_FUSE_ALL, known = true;
-        for (int i = 0; i < 3 && !known; i++)
+        for (int i = 0; i < NFUSE && !known; i++)
             if (strlen(FUSE_NAMES[i]) == n && strncmp(p, FUSE_NAMES[i], n) == 0) f |= 1u << i, known = true;
-        if (!known) die("GPT_FUSE: unknown fusion '%.*s' in '%s' (gelu, residual, gelu-set, all, none)", (int)n, p, s);
+        if (!known) die("GPT_FUSE: unknown fusion '%.*s' in '%s' (gelu, residual, gelu-set, bgrad, all, none)", (int)n, p, s);
         p += n + (p[n] == ',');
     }
     return f;
@@ -318,7 +323,7 @@ unsigned gpt_fusions_parse(const char *s) {
 const char *gpt_fusions_name(unsigned fuse, char *buf, size_t len) {
     size_t at = 0;
     if (len) buf[0] = 0;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < NFUSE; i++)
         if (fuse & (1u << i) && at < len) at += (size_t)snprintf(buf + at, len - at, "%s%s", at ? "," : "", FUSE_NAMES[i]);
     if (!at && len) snprintf(buf, len, "none");
     return buf;

@@ -230,13 +230,20 @@ int gpt_segment_blocks(const GptConfig *c, const GptMemOptions *o);
  *   GPT_FUSE_GELU_SET: without GPT_FUSE_GELU, GELU's backward pass
  *     overwrites dfch (gelu_backward_set_cuda) instead of adding into a
  *     zeroed dfch: no memset.
+ *   GPT_FUSE_BGRAD: each linear layer's bias gradient is summed in the
+ *     epilogue of its weight-gradient product (linear_backward_weight_bgrad_cuda)
+ *     instead of by a second pass over the output's gradient.
  * The results equal the unfused step's to rounding (a fused product rounds
- * once where the unfused one rounds twice).  gpt_new_opts takes the
+ * once where the unfused one rounds twice; the fused bias gradient twice
+ * where the unfused rounds once).  With GPT_FUSE_GELU,
+ * GPT_RECOMPUTE_SELECTIVE rebuilds GELU's output with the GELU kernel from
+ * the stored (rounded) input, so its gradients equal the fused step's to
+ * rounding, not bit for bit.  gpt_new_opts takes the
  * switches from the environment variable GPT_FUSE, a comma-separated list
- * of gelu, residual, gelu-set, all, none (unset: none; anything else: a
+ * of gelu, residual, gelu-set, bgrad, all, none (unset: none; anything else: a
  * one-line error), so that a program times them without a new flag;
  * gpt_set_fusions sets them on a model. */
-enum { GPT_FUSE_GELU = 1, GPT_FUSE_RESIDUAL = 2, GPT_FUSE_GELU_SET = 4, GPT_FUSE_ALL = 7 };
+enum { GPT_FUSE_GELU = 1, GPT_FUSE_RESIDUAL = 2, GPT_FUSE_GELU_SET = 4, GPT_FUSE_BGRAD = 8, GPT_FUSE_ALL = 15 };
 /* the switches a GPT_FUSE string names (NULL or empty: 0); dies with one line on an unknown name */
 unsigned gpt_fusions_parse(const char *s);
 /* "none", or the names of the switches, comma-separated, into buf */

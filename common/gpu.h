@@ -141,7 +141,14 @@ void linear_dgelu_backward_cuda(Gpu *g, DType dt, void *dinp, const void *dout, 
                                 const void *pre, int N, int C, int OC);
 void linear_residual_forward_cuda(Gpu *g, DType dt, void *out, const void *inp, const void *weight,
                                   const void *bias, const void *res, int N, int C, int OC);
-/* how many calls of the three above fell back to separate kernels, since the program started */
+/* linear_backward_weight_bgrad_cuda: linear_backward_cuda's dweight and
+ *     dbias (both ADDED), the bias's column sums of dout taken in the
+ *     weight product's epilogue (BGRADB) instead of a second pass over
+ *     dout: cuBLASLt writes them to scratch in dt, and they are added to
+ *     dbias (two roundings in bf16 where the separate sums make one). */
+void linear_backward_weight_bgrad_cuda(Gpu *g, DType dt, void *dweight, void *dbias, const void *dout,
+                                       const void *inp, int N, int C, int OC);
+/* how many calls of the four above fell back to separate kernels, since the program started */
 size_t linear_fused_fallbacks(void);
 
 /* ---- The layers of nn.h -------------------------------------------------------- */

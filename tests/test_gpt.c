@@ -421,12 +421,12 @@ static void test_fusion_switches(Check *t) {
     check_true(t, gpt_fusions_parse(NULL) == 0 && gpt_fusions_parse("") == 0 && gpt_fusions_parse("none") == 0,
                "GPT_FUSE unset, empty or none: no fusion");
     check_true(t, gpt_fusions_parse("gelu") == GPT_FUSE_GELU && gpt_fusions_parse("residual,gelu-set") ==
-                   (GPT_FUSE_RESIDUAL | GPT_FUSE_GELU_SET) && gpt_fusions_parse("all") == GPT_FUSE_ALL &&
+                   (GPT_FUSE_RESIDUAL | GPT_FUSE_GELU_SET) && gpt_fusions_parse("all") == GPT_FUSE_ALL && gpt_fusions_parse("bgrad") == GPT_FUSE_BGRAD &&
                    gpt_fusions_parse("gelu,,none") == GPT_FUSE_GELU,
                "GPT_FUSE names each switch; all is every one");
     char buf[64];
     check_true(t, strcmp(gpt_fusions_name(0, buf, sizeof buf), "none") == 0 &&
-                   strcmp(gpt_fusions_name(GPT_FUSE_ALL, buf, sizeof buf), "gelu,residual,gelu-set") == 0 &&
+                   strcmp(gpt_fusions_name(GPT_FUSE_ALL, buf, sizeof buf), "gelu,residual,gelu-set,bgrad") == 0 &&
                    gpt_fusions_parse(gpt_fusions_name(GPT_FUSE_GELU | GPT_FUSE_GELU_SET, buf, sizeof buf)) ==
                    (GPT_FUSE_GELU | GPT_FUSE_GELU_SET),
                "gpt_fusions_name writes what gpt_fusions_parse reads");

@@ -270,7 +270,7 @@ static void test_fusions(Check *t, Gpu *g, DType dt) {
     gpt_forward_backward(ref, tok, tgt, B, T), gpt_get_grads(ref, gr2);   /* a second pass, added */
     double bound = fmax(4 * spread, dt == DT_F32 ? 1e-4 : dt == DT_BF16 ? 5e-2 : 1e-2);
     double cbound = dt == DT_F32 ? 1e-3 : dt == DT_BF16 ? 1e-1 : 2e-2, lbound = dt == DT_F32 ? 1e-5 : dt == DT_BF16 ? 2e-2 : 4e-3;
-    unsigned masks[] = {GPT_FUSE_GELU, GPT_FUSE_RESIDUAL, GPT_FUSE_GELU_SET, GPT_FUSE_ALL};
+    unsigned masks[] = {GPT_FUSE_GELU, GPT_FUSE_RESIDUAL, GPT_FUSE_GELU_SET, GPT_FUSE_BGRAD, GPT_FUSE_ALL};
     for (size_t k = 0; k < sizeof masks / sizeof masks[0]; k++) {
         char nm[64];
         gpt_fusions_name(masks[k], nm, sizeof nm);

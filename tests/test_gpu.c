@@ -151,7 +151,8 @@ static void test_linear(Ctx *c, int N, int C, int OC) {
 /* The fused linear layers (cuBLASLt's epilogues, or their fallback when
  * cuBLASLt refuses the shape: OC = 29 and C = 77 below) against nn.h: GELU
  * after the product (its input kept), GELU's derivative applied to the
- * input gradient (overwriting a poisoned buffer), the residual added. */
+ * input gradient (overwriting a poisoned buffer), the residual added, the
+ * bias gradient summed in the weight gradient's product. */
 static void test_fused_linear(Ctx *c, int N, int C, int OC) {
     size_t no = (size_t)N * OC, ni = (size_t)N * C;
     float *x = hrand(c, ni, 1), *w = hrand(c, (size_t)OC * C, 0.1f), *b = hrand(c, OC, 0.3f), *res = hrand(c, no, 1);
@@ -180,6 +181,14 @@ static void test_fused_linear(Ctx *c, int N, int C, int OC) {
     void *PD = dev(c, pd, no), *PR = dev(c, q, no);
     gelu_backward_set_cuda(c->g, c->dt, PD, PD, PR, no);
     EXPECT(PD, gd, no, "gelu backward, overwriting in place", N, OC);
+    /* the weight's and the bias's gradients, the bias's sums in the epilogue, both added to random values */
+    float *dw = hrand(c, (size_t)OC * C, 1), *db = hrand(c, OC, 1);
+    void *DW = dev(c, dw, (size_t)OC * C), *DB = dev(c, db, OC);
+    linear_backward(NULL, dw, db, dy, x, w, N, C, OC);
+    linear_backward_weight_bgrad_cuda(c->g, c->dt, DW, DB, DY, X, N, C, OC);
+    EXPECT(DW, dw, (size_t)OC * C, "linear dweight, bias sums in the epilogue", N, C);
+    EXPECT(DB, db, OC, "linear dbias, summed in the epilogue (added)", N, C);
+    gpu_free(DW), gpu_free(DB), free(dw), free(db);
     gpu_free(X), gpu_free(W), gpu_free(Bi), gpu_free(R), gpu_free(PRE), gpu_free(Y), gpu_free(DY), gpu_free(P), gpu_free(DX);
     gpu_free(PD), gpu_free(PR);
     free(x), free(w), free(b), free(res), free(pre), free(y), free(dy), free(p), free(prod), free(dx), free(pd), free(gd), free(q);

@@ -76,12 +76,13 @@ template <typename T> static void colsum_add(Gpu *g, T *dst, const T *x, int N, 
     LAUNCH_CHECK("colsum_final");
 }
 
-/* One cuBLASLt product with an epilogue, column-major D[m, n] = op(A) B
+/* One cuBLASLt product with an epilogue, column-major D[m, n] = op(A) op(B)
  * (+ beta C) with the epilogue's extras: A stored k x m (opA T) or m x k
- * (opA N), B k x n, C and D m x n, all packed (leading dimension the row
- * count).  bias: [m] (the BIAS epilogues); aux: m x n, leading dimension m,
- * GELU's input (written by GELU_AUX_BIAS, read by DGELU); res: C for
- * beta = 1 (NULL: beta = 0).  Returns false when cuBLASLt has no algorithm
+ * (opA N), B n x k (opB T) or k x n (opB N), C and D m x n, all packed
+ * (leading dimension the row count).  bias: [m] (the BIAS epilogues), or
+ * the bias gradient [n] that BGRADB writes; aux: m x n, leading dimension
+ * m, GELU's input (written by GELU_AUX_BIAS, read by DGELU); res: C for
+ * beta = 1 (NULL: beta = 0; D itself: D accumulates).  Returns false when cuBLASLt has no algorithm
  * for the request (odd sizes, an aux leading dimension that is no multiple
  * of 8, a misaligned pointer), and the caller falls back to separate
  * kernels. */
@@ -92,18 +93,18 @@ typedef struct {
     const void *res;
 } LtEpilogue;
 
-static bool lt_matmul(Gpu *g, DType dt, bool ta, int m, int n, int k, const void *A, const void *B, void *D,
+static bool lt_matmul(Gpu *g, DType dt, bool ta, bool tb, int m, int n, int k, const void *A, const void *B, void *D,
                       const LtEpilogue *e) {
     if (e->aux && (m % 8 != 0 || !aligned16(e->aux))) return false;
     cudaDataType_t t = cuda_type(dt);
     cublasLtMatmulDesc_t desc;
     cublasLtMatrixLayout_t la, lb, lc;
     cublasLtMatmulPreference_t pref;
-    cublasOperation_t opA = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opN = CUBLAS_OP_N;
+    cublasOperation_t opA = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opB = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
     size_t ws = LT_WORKSPACE;
     CUBLAS_CHECK(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &opA, sizeof opA));
-    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opN, sizeof opN));
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opB, sizeof opB));
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &e->epi, sizeof e->epi));
     if (e->bias) CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &e->bias, sizeof e->bias));
     if (e->aux) {
@@ -112,7 +113,7 @@ static bool lt_matmul(Gpu *g, DType dt, bool ta, int m, int n, int k, const void
         CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &ld, sizeof ld));
     }
     CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&la, t, ta ? k : m, ta ? m : k, ta ? k : m));
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lb, t, k, n, k));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lb, t, tb ? n : k, tb ? k : n, tb ? n : k));
     CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lc, t, m, n, m));
     CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
     CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
@@ -143,7 +144,7 @@ static bool lt_matmul(Gpu *g, DType dt, bool ta, int m, int n, int k, const void
 static bool lt_linear(Gpu *g, DType dt, void *out, const void *inp, const void *weight, const void *bias, int N, int C,
                       int OC) {
     LtEpilogue e = {CUBLASLT_EPILOGUE_BIAS, bias, NULL, NULL};
-    return lt_matmul(g, dt, true, OC, N, C, weight, inp, out, &e);
+    return lt_matmul(g, dt, true, false, OC, N, C, weight, inp, out, &e);
 }
 
 extern "C" void linear_forward_cuda(Gpu *g, DType dt, void *out, const void *inp, const void *weight,
@@ -175,7 +176,7 @@ extern "C" void linear_gelu_forward_cuda(Gpu *g, DType dt, void *out, void *pre,
                                          const void *bias, int N, int C, int OC) {
     if (N <= 0 || OC <= 0) return;
     LtEpilogue e = {bias ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS : CUBLASLT_EPILOGUE_GELU_AUX, bias, pre, NULL};
-    if (C > 0 && lt_matmul(g, dt, true, OC, N, C, weight, inp, out, &e)) return;
+    if (C > 0 && lt_matmul(g, dt, true, false, OC, N, C, weight, inp, out, &e)) return;
     fused_fallbacks++;
     linear_forward_cuda(g, dt, pre, inp, weight, bias, N, C, OC);
     gelu_forward_cuda(g, dt, out, pre, (size_t)N * OC);
@@ -186,7 +187,7 @@ extern "C" void linear_dgelu_backward_cuda(Gpu *g, DType dt, void *dinp, const v
     if (N <= 0 || C <= 0) return;
     /* dinp^T[C, N] = weight^T (weight [OC, C] row-major: column-major C x OC, not transposed) dout^T[OC, N] */
     LtEpilogue e = {CUBLASLT_EPILOGUE_DGELU, NULL, (void *)pre, NULL};
-    if (OC > 0 && lt_matmul(g, dt, false, C, N, OC, weight, dout, dinp, &e)) return;
+    if (OC > 0 && lt_matmul(g, dt, false, false, C, N, OC, weight, dout, dinp, &e)) return;
     fused_fallbacks++;
     gemm_cuda(g, dt, false, false, N, C, OC, 1.0f, dout, OC, weight, C, 0.0f, dinp, C);
     gelu_backward_set_cuda(g, dt, dinp, dinp, pre, (size_t)N * C);
@@ -197,8 +198,24 @@ extern "C" void linear_residual_forward_cuda(Gpu *g, DType dt, void *out, const 
     if (N <= 0 || OC <= 0) return;
     LtEpilogue e = {bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT, bias, NULL, res};
     if (out == res) die("linear_residual_forward_cuda: out must not be res (the product is added to a copy)");
-    if (C > 0 && lt_matmul(g, dt, true, OC, N, C, weight, inp, out, &e)) return;
+    if (C > 0 && lt_matmul(g, dt, true, false, OC, N, C, weight, inp, out, &e)) return;
     fused_fallbacks++;
     linear_forward_cuda(g, dt, out, inp, weight, bias, N, C, OC);
     residual_forward_cuda(g, dt, out, res, out, (size_t)N * OC);
+}
+
+extern "C" void linear_backward_weight_bgrad_cuda(Gpu *g, DType dt, void *dweight, void *dbias, const void *dout,
+                                                  const void *inp, int N, int C, int OC) {
+    if (OC <= 0 || C <= 0 || N <= 0) return;
+    /* dweight^T[C, OC] += inp^T[C, N] dout[N, OC]: A = inp (column-major C x N), B = dout (column-major OC x N,
+     * transposed); BGRADB sums B over k = N: the column sums of dout, into scratch, then added to dbias */
+    size_t e = dtype_size(dt);
+    void *tmp = dbias ? scratch(g, ((size_t)OC * e + 255) / 256 * 256) : NULL;
+    LtEpilogue ep = {dbias ? CUBLASLT_EPILOGUE_BGRADB : CUBLASLT_EPILOGUE_DEFAULT, tmp, NULL, dweight};
+    if (lt_matmul(g, dt, false, true, C, OC, N, inp, dout, dweight, &ep)) {
+        if (dbias) residual_backward_cuda(g, dt, dbias, NULL, tmp, (size_t)OC);
+        return;
+    }
+    fused_fallbacks++;
+    linear_backward_cuda(g, dt, NULL, dweight, dbias, dout, inp, NULL, N, C, OC);
 }
