@@ -17,7 +17,8 @@
  * Usage: bench-fuse [--batch B] [--steps S] [--rounds R] [--out DIR]
  *   --out DIR: write DIR/bench-fuse.tsv and DIR/bench-fuse-profile.tsv
  * Correctness is tests/test_gpu.c's and tests/test_gpt_gpu.c's (test_fusions),
- * not this program's; it only prints each configuration's first loss. */
+ * not this program's; it only prints each configuration's loss on the first
+ * step from the same initialization (they should agree to bf16's rounding). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,12 +78,15 @@ int main(int argc, char **argv) {
     double *ms = xcalloc((size_t)NC * R * S, sizeof *ms);
     float first[NC];
     size_t fb0 = linear_fused_fallbacks();
+    for (int k = 0; k < NC; k++) {   /* each configuration's first step from the same initialization */
+        gpt_init(m, 1);
+        gpt_set_fusions(m, cfg[k]);
+        first[k] = gpt_step(m, tok, tgt, B, T, &o, NULL);
+    }
     for (int r = 0; r < R; r++)
         for (int k = 0; k < NC; k++) {
             gpt_set_fusions(m, cfg[k]);
-            float l = gpt_step(m, tok, tgt, B, T, &o, NULL);
-            if (r == 0) first[k] = l;
-            gpt_step(m, tok, tgt, B, T, &o, NULL);
+            gpt_step(m, tok, tgt, B, T, &o, NULL), gpt_step(m, tok, tgt, B, T, &o, NULL);
             for (int s = 0; s < S; s++) {
                 gpu_sync(g);
                 double t0 = now_seconds();
