@@ -126,15 +126,16 @@ void linear_backward_cuda(Gpu *g, DType dt, void *dinp, void *dweight, void *dbi
  * ones: OC, or C for the backward pass, not a multiple of 8).
  *   linear_gelu_forward_cuda: pre = inp weight^T + bias (GELU's input, kept
  *     for the backward pass) and out = gelu(pre) in one product (epilogue
- *     GELU_AUX_BIAS: out is GELU of the f32 sum, not of its rounding);
+ *     GELU_AUX_BIAS, which applies GELU before rounding the sum, so out may
+ *     differ from gelu_forward_cuda of pre by a rounding step);
  *   linear_dgelu_backward_cuda: dinp [N,C] = (dout [N,OC] weight [OC,C]) *
  *     gelu'(pre [N,C]), OVERWRITTEN (epilogue DGELU): the input gradient of
  *     a linear layer whose input was gelu(pre), GELU's backward pass folded
  *     in; the weight's and bias's gradients are linear_backward_cuda's;
  *   linear_residual_forward_cuda: out = inp weight^T + bias + res (beta 1
  *     with C = res, one rounding), out != res.
- * cuBLAS documents its GELU only as "GELU"; tests/test_gpu.c checks in f32
- * that it is the tanh form that gelu_forward_cuda computes. */
+ * cuBLAS documents its GELU only as "GELU"; tests/test_gpu.c checks, in f32
+ * and f16, that it is the tanh form that gelu_forward_cuda computes. */
 void linear_gelu_forward_cuda(Gpu *g, DType dt, void *out, void *pre, const void *inp, const void *weight,
                               const void *bias, int N, int C, int OC);
 void linear_dgelu_backward_cuda(Gpu *g, DType dt, void *dinp, const void *dout, const void *weight,
