@@ -487,11 +487,37 @@ test-c: $(FUZZ_BINS) build/tests/fault_trainer
 fuzz: $(FUZZ_BINS) build/tests/fault_trainer
 	tests/fuzz/run $(FUZZ_SECONDS)
 
+# Issue 25: common/gpu/activations.cu under the same emulator (tests/test_act_emu.c):
+# GELU's overwriting backward pass and its neighbours, checked without a GPU.
+build/flashemu/act.cpp: tools/flashemu/gen.py common/gpu/internal.cuh common/gpu/activations.cu
+	@mkdir -p $(@D)
+	$(PYTHON) tools/flashemu/gen.py common/gpu/activations.cu common/gpu/internal.cuh $@ --prefix emu_act
+
+build/flashemu/act.o: FLASHEMU_CXXFLAGS += -Wno-unknown-pragmas
+
+build/tests/test_act_emu: tests/test_act_emu.c build/flashemu/emu.o build/flashemu/act.o $(LIBCOMMON_CPU) $(TEST_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) -DTESTING -o $@ $< build/flashemu/emu.o build/flashemu/act.o $(LIBCOMMON_CPU) $(LDLIBS) -lstdc++
+
+build/asan/flashemu/act.o: build/flashemu/act.cpp tools/flashemu/emu.h $(COMMON_HDR)
+	@mkdir -p $(@D)
+	$(CXX) $(FLASHEMU_CXXFLAGS) -Wno-unknown-pragmas $(ASANFLAGS) -c $< -o $@
+
+build/asan/tests/test_act_emu: tests/test_act_emu.c build/asan/flashemu/emu.o build/asan/flashemu/act.o $(ASAN_LIB) $(TEST_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) $(ASANFLAGS) -DTESTING -o $@ $< build/asan/flashemu/emu.o build/asan/flashemu/act.o $(ASAN_LIB) \
+	  $(LDLIBS) -lstdc++
+
 # ---- Benchmarks ----------------------------------------------------------------
 build/bin/bench-matmul: bench/matmul.c $(LIBCOMMON)
 	@mkdir -p $(@D)
 	$(if $(BLAS),,@echo "make bench needs OpenBLAS: sudo apt-get install libopenblas-dev"; exit 1)
 	$(CC) $(ALLCFLAGS) -O3 -o $@ $< $(LIBCOMMON) $(BLAS) $(LDLIBS)
+
+# issue 25: the GPT's training step with each fusion (GPT_FUSE_*) off and on (a GPU)
+build/bin/bench-fuse: bench/fuse.c $(LIBCOMMON)
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) -o $@ $< $(LIBCOMMON) $(LDLIBS)
 
 bench: build/bin/bench-matmul
 	build/bin/bench-matmul --out figures/data
