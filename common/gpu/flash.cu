@@ -935,8 +935,7 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
     T *Ks = reinterpret_cast<T *>(smem), *Vs = Ks + BC * D, *Q2 = Vs + BC * D, *dO2 = Q2 + 2 * BR * D;
     T *dSs = dO2 + 2 * BR * D;                                /* dS^T: BC keys x BR queries, core matrices */
     float *l2 = reinterpret_cast<float *>(dSs + BC * BR), *d2 = l2 + 2 * BR;   /* L and D, two stages each */
-    int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tig = lane % 4;
-    int wg = __shfl_sync(0xffffffff, warp / 4, 0);           /* the same in the whole warp, as the compiler sees */
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tig = lane % 4, wg = warp / 4;
     int bh = blockIdx.x, b = bh / NH, h = bh % NH, k0 = blockIdx.y * BC;
     size_t ib = b * in.b + h * in.h, ob = b * out.b + h * out.h;
     load_tile_core<T, D, BC, THREADS>(Ks, k + ib, in.t, k0, Tn);
@@ -950,6 +949,10 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
             cp_async4(l2 + s * BR + r, lse + x, ok);
             cp_async4(d2 + s * BR + r, dd + x, ok);
         }
+    };
+    int j = lane / 8, key = 16 * warp + 8 * (j % 2) + lane % 8;    /* the row of dS^T this lane stores */
+    auto store_ds = [&](int kq, const uint32_t r[4]) {             /* queries 16 kq to 16 kq + 15 */
+        stsm_x4(dSs + key / 8 * 8 * BR + (2 * kq + j / 2) * 64 + key % 8 * 8, r);
     };
 
     float dka[D / 8][4] = {}, dva[D / 8][4] = {};          /* this warp's 16 keys x D */
@@ -993,7 +996,6 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
                 }
 
             uint32_t pa[BR / 16][4], sa[BR / 16][4];                      /* P^T and dS^T as A fragments */
-            int j = lane / 8, key = 16 * warp + 8 * (j % 2) + lane % 8;    /* the row of dS^T this lane stores */
             for (int kq = 0; kq < BR / 16; kq++) {
                 pa[kq][0] = pack2<T>(st[2 * kq][0], st[2 * kq][1]), pa[kq][1] = pack2<T>(st[2 * kq][2], st[2 * kq][3]);
                 pa[kq][2] = pack2<T>(st[2 * kq + 1][0], st[2 * kq + 1][1]);
@@ -1001,7 +1003,7 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
                 sa[kq][0] = pack2<T>(dpt[2 * kq][0], dpt[2 * kq][1]), sa[kq][1] = pack2<T>(dpt[2 * kq][2], dpt[2 * kq][3]);
                 sa[kq][2] = pack2<T>(dpt[2 * kq + 1][0], dpt[2 * kq + 1][1]);
                 sa[kq][3] = pack2<T>(dpt[2 * kq + 1][2], dpt[2 * kq + 1][3]);
-                stsm_x4(dSs + key / 8 * 8 * BR + (2 * kq + j / 2) * 64 + key % 8 * 8, sa[kq]);
+                store_ds(kq, sa[kq]);
             }
             fence_proxy_async();                               /* dS^T visible to the products of dQ */
             wg_hold(dva[0], D / 2), wg_hold(dka[0], D / 2);
@@ -1016,14 +1018,17 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
             wg_wait<0>();
             wg_hold(dva[0], D / 2), wg_hold(dka[0], D / 2);
             wg_hold(pa[0], BR / 4), wg_hold(sa[0], BR / 4);
+        } else {
+            const uint32_t zero[4] = {};
+            for (int kq = 0; kq < BR / 16; kq++) store_ds(kq, zero);
+            fence_proxy_async();
         }
         __syncthreads();                                   /* every warpgroup's dS^T is in shared memory */
 
-        int nks = 4 * min(NWG, (kend - k0 + 63) / 64);    /* 16-key steps of the warpgroups that took part */
         float dqa[DN / 8][4] = {};                         /* dQ: this warp's 16 queries x DN columns */
         wg_hold(dqa[0], DN / 2);
         wg_fence();
-        for (int kk = 0; kk < nks; kk++)
+        for (int kk = 0; kk < BC / 16; kk++)
             wgmma_ss_t<T, DN>(dqa[0], wg_desc(dSs + kk * 16 * BR, 16 * BR, 128),
                               wg_desc(Ks + kk * 16 * D + wg * DN * 8, 16 * D, 128), kk);
         wg_commit();
