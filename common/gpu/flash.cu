@@ -915,7 +915,6 @@ template <> __device__ __forceinline__ void wgmma_ss_t<f16, 32>(float d[16], uin
 template <typename T, int N> __device__ __forceinline__ void wgmma_ss_t(float *, uint64_t, uint64_t, int) { __trap(); }
 #endif
 
-
 #define V7_BR 64   /* query rows per tile */
 
 /* The backward pass on warpgroups: NWG warpgroups, each owning 64 keys
@@ -950,6 +949,9 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
             cp_async4(d2 + s * BR + r, dd + x, ok);
         }
     };
+    int q_first = causal ? k0 / BR * BR : 0;                /* the first tile that sees the block's keys */
+    load_query_tile(q_first, 0);
+    cp_async_commit();                                     /* one group with the keys and values */
     int j = lane / 8, key = 16 * warp + 8 * (j % 2) + lane % 8;    /* the row of dS^T this lane stores */
     auto store_ds = [&](int kq, const uint32_t r[4]) {             /* queries 16 kq to 16 kq + 15 */
         stsm_x4(dSs + key / 8 * 8 * BR + (2 * kq + j / 2) * 64 + key % 8 * 8, r);
@@ -958,9 +960,6 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
     float dka[D / 8][4] = {}, dva[D / 8][4] = {};          /* this warp's 16 keys x D */
     float sl = scale * LOG2E;
     int key0 = k0 + warp * 16 + g;                         /* this thread's keys: key0 and key0 + 8 */
-    int q_first = causal ? k0 / BR * BR : 0;
-    load_query_tile(q_first, 0);
-    cp_async_commit();
     for (int q0 = q_first, s = 0; q0 < Tn; q0 += BR, s ^= 1) {
         cp_async_wait<0>();
         fence_proxy_async();
