@@ -270,6 +270,49 @@ static void test_wgmma_unit(Check *t) {
     check_true(t, !wg_stops(&w, 0, 0), "wgmma: a correct product does not stop (the child's check is not vacuous)");
 }
 
+/* ---- The emulator's stmatrix on its own ----------------------------------------------------
+ *
+ * Version 7 stores dS^T with stmatrix .x4, which no earlier kernel used.
+ * The layout, written here from the PTX ISA (section "stmatrix": the
+ * fragments are ldmatrix's, section "ldmatrix"): lanes 8m..8m+7 give the
+ * addresses of rows 0..7 of matrix m; register m of lane l holds row l/4,
+ * columns 2 (l mod 4) and 2 (l mod 4) + 1 of matrix m, the lower column in
+ * the low 16 bits; with .trans, row and column exchanged.  Each value is
+ * distinct, the rows are 32 bytes apart (16 bytes of gap, which must stay
+ * as they were), and the matrices in reverse order of their lanes. */
+void flashemu_stmatrix_run(int trans, const uint32_t *addr, const uint32_t (*regs)[4], const void *image,
+                           void *image_out, size_t smem_bytes);
+
+static int stmatrix_case(int trans) {
+    enum { BYTES = 32 * 32 };
+    uint32_t addr[32], regs[32][4];
+    uint16_t image[BYTES / 2], out[BYTES / 2], want[BYTES / 2];
+    for (int i = 0; i < BYTES / 2; i++) image[i] = want[i] = (uint16_t)(0xa000 + i);
+    for (int l = 0; l < 32; l++) addr[l] = (uint32_t)((3 - l / 8) * 8 + l % 8) * 32;   /* matrix l/8, row l%8 */
+    for (int l = 0; l < 32; l++)
+        for (int m = 0; m < 4; m++) {
+            uint16_t lo = (uint16_t)(m * 64 + l * 2), hi = (uint16_t)(lo + 1);
+            regs[l][m] = (uint32_t)lo | (uint32_t)hi << 16;
+            for (int h = 0; h < 2; h++) {
+                int r = l / 4, c = 2 * (l % 4) + h;
+                if (trans) { int x = r; r = c, c = x; }
+                want[(addr[8 * m + r] + 2 * c) / 2] = h ? hi : lo;
+            }
+        }
+    flashemu_stmatrix_run(trans, addr, (const uint32_t(*)[4])regs, image, out, BYTES);
+    int bad = 0;
+    for (int i = 0; i < BYTES / 2; i++) bad += out[i] != want[i];
+    return bad;
+}
+
+static void test_stmatrix_unit(Check *t) {
+    for (int trans = 0; trans < 2; trans++) {
+        int bad = stmatrix_case(trans);
+        check_true(t, bad == 0, "stmatrix .x4%s: %d of 512 shared memory halves differ from the ISA's layout",
+                   trans ? ".trans" : "", bad);
+    }
+}
+
 /* ---- Buffers with guards ------------------------------------------------------------- */
 
 enum { GUARD = 256 };   /* bytes before and after each buffer */
@@ -490,7 +533,7 @@ int main(void) {
     if (vs && sscanf(vs, "%d-%d", &first_version, &versions) != 2) first_version = 1, versions = atoi(vs);
     if (getenv("FLASH_EMU_SHAPES")) parse_shapes(getenv("FLASH_EMU_SHAPES"));
     if (vs && (versions < first_version || first_version < 1)) die("FLASH_EMU_VERSIONS=%s: a positive number", getenv("FLASH_EMU_VERSIONS"));
-    if (!only || strcmp(only, "wgmma") == 0) test_wgmma_unit(&t);
+    if (!only || strcmp(only, "wgmma") == 0) test_wgmma_unit(&t), test_stmatrix_unit(&t);
     if (!only || strcmp(only, "orig") == 0) {
         run_cases(&t, &variant_emu_orig, verbose, 12);
         if (!getenv("FLASHEMU_CP_ASYNC") && !getenv("FLASHEMU_ORDER")) {   /* the other schedule */
