@@ -27,7 +27,7 @@
 #   test-gpt-gpu   the GPT on the GPU (flash attention inside it; checkpointing's
 #                  self-calibrated bound)
 #     (these five run side by side: correctness only, nothing timed meanwhile)
-#   speed          ch12-memopt speed: versions 1-4, fwd and fwd+bwd, B16 H12 T1024
+#   speed          ch12-memopt speed: every version (memopt.nw's FLASH_VERSIONS), fwd and fwd+bwd, B16 H12 T1024
 #                  d64 and B4 H16 T4096 d128, causal bf16, CUDA events, medians
 #   torch          ch12-torch.py: PyTorch SDPA's cuDNN, flash, efficient and math
 #                  back ends, same shapes, same rule (same process kind, same call)
