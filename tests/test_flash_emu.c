@@ -240,8 +240,8 @@ static bool wg_stops(const WgCase *w, int how, int poke) {
 static void test_wgmma_unit(Check *t) {
     Rng rng;
     rng_seed(&rng, 29);
-    int ns[] = {8, 64, 128, 256};
-    for (int ni = 0; ni < 4; ni++)
+    int ns[] = {8, 32, 64, 128, 256};   /* 32: version 7's dQ at d 64 */
+    for (int ni = 0; ni < 5; ni++)
         for (int ab = 0; ab < 2; ab++)
             for (int form = 0; form < 3; form++)       /* A: smem K-major, smem M-major, registers */
                 for (int tb = 0; tb < 2; tb++) {
