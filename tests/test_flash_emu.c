@@ -65,6 +65,7 @@ typedef struct {
     void *(*gpu)(void);
     const int *applied;
     const int *versions;   /* the versions the file has, 1 to this (gen.py reads flash_check) */
+    const int *missing;    /* ...less these (bit v: version v), which flash_check refuses */
 } Variant;
 
 #define VARIANT(P, NAME)                                                                                             \
@@ -75,10 +76,10 @@ typedef struct {
                                  bool, FlashLayout, FlashLayout);                                                   \
     size_t P##_flash_backward_scratch_bytes(int, int, int, int);                                                    \
     void *P##_gpu(void);                                                                                            \
-    extern const int P##_mutation_applied, P##_versions;                                                           \
+    extern const int P##_mutation_applied, P##_versions, P##_versions_missing;                                     \
     static const Variant variant_##P = {NAME, P##_flash_forward_cuda, P##_flash_backward_cuda,                       \
                                         P##_flash_backward_scratch_bytes, P##_gpu, &P##_mutation_applied,            \
-                                        &P##_versions};
+                                        &P##_versions, &P##_versions_missing};
 
 /* the kernel file as the chapter has it, and its mutants (tools/flashemu/gen.py --list-mutations);
  * FLASH_EMU_NO_MUTANTS: the kernel file only (tools/flashemu/run.sh, for another copy of flash.cu) */
@@ -100,12 +101,24 @@ VARIANT(emu_mut_wg_proxy, "wg-proxy")
 VARIANT(emu_mut_wg_fence, "wg-fence")
 VARIANT(emu_mut_wg_afrag, "wg-afrag")
 VARIANT(emu_mut_wg_trans, "wg-trans")
+VARIANT(emu_mut_v7_stsm, "v7-stsm")
+VARIANT(emu_mut_v7_proxy, "v7-proxy")
+VARIANT(emu_mut_v7_trans_a, "v7-trans-a")
+VARIANT(emu_mut_v7_lbo, "v7-lbo")
+VARIANT(emu_mut_v7_zero, "v7-zero")
+VARIANT(emu_mut_v7_stage, "v7-stage")
+VARIANT(emu_mut_v7_fence, "v7-fence")
+VARIANT(emu_mut_v7_wait, "v7-wait")
+VARIANT(emu_mut_v7_dqcol, "v7-dqcol")
 static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut_mask,      &variant_emu_mut_edge,
                                    &variant_emu_mut_ldsm_order, &variant_emu_mut_no_trans,   &variant_emu_mut_wait,
                                    &variant_emu_mut_frag_index, &variant_emu_mut_barrier,   &variant_emu_mut_dq_atomic,
                                    &variant_emu_mut_wg_wait,    &variant_emu_mut_wg_desc,    &variant_emu_mut_wg_overwrite,
                                    &variant_emu_mut_wg_proxy,   &variant_emu_mut_wg_fence,   &variant_emu_mut_wg_afrag,
-                                   &variant_emu_mut_wg_trans};
+                                   &variant_emu_mut_wg_trans, &variant_emu_mut_v7_stsm, &variant_emu_mut_v7_proxy,
+                                   &variant_emu_mut_v7_trans_a, &variant_emu_mut_v7_lbo, &variant_emu_mut_v7_zero,
+                                   &variant_emu_mut_v7_stage, &variant_emu_mut_v7_fence, &variant_emu_mut_v7_wait,
+                                   &variant_emu_mut_v7_dqcol};
 #else
 static const Variant *mutants[1];
 #endif
@@ -227,8 +240,8 @@ static bool wg_stops(const WgCase *w, int how, int poke) {
 static void test_wgmma_unit(Check *t) {
     Rng rng;
     rng_seed(&rng, 29);
-    int ns[] = {8, 64, 128, 256};
-    for (int ni = 0; ni < 4; ni++)
+    int ns[] = {8, 32, 64, 128, 256};   /* 32: version 7's dQ at d 64 */
+    for (int ni = 0; ni < 5; ni++)
         for (int ab = 0; ab < 2; ab++)
             for (int form = 0; form < 3; form++)       /* A: smem K-major, smem M-major, registers */
                 for (int tb = 0; tb < 2; tb++) {
@@ -255,6 +268,49 @@ static void test_wgmma_unit(Check *t) {
     check_true(t, wg_stops(&w, 4, 4096), "wgmma: an operand written by cp.async with no fence.proxy.async stops it");
     check_true(t, !wg_stops(&w, 5, 4096), "wgmma: ... and with the fence it runs");
     check_true(t, !wg_stops(&w, 0, 0), "wgmma: a correct product does not stop (the child's check is not vacuous)");
+}
+
+/* ---- The emulator's stmatrix on its own ----------------------------------------------------
+ *
+ * Version 7 stores dS^T with stmatrix .x4, which no earlier kernel used.
+ * The layout, written here from the PTX ISA (section "stmatrix": the
+ * fragments are ldmatrix's, section "ldmatrix"): lanes 8m..8m+7 give the
+ * addresses of rows 0..7 of matrix m; register m of lane l holds row l/4,
+ * columns 2 (l mod 4) and 2 (l mod 4) + 1 of matrix m, the lower column in
+ * the low 16 bits; with .trans, row and column exchanged.  Each value is
+ * distinct, the rows are 32 bytes apart (16 bytes of gap, which must stay
+ * as they were), and the matrices in reverse order of their lanes. */
+void flashemu_stmatrix_run(int trans, const uint32_t *addr, const uint32_t (*regs)[4], const void *image,
+                           void *image_out, size_t smem_bytes);
+
+static int stmatrix_case(int trans) {
+    enum { BYTES = 32 * 32 };
+    uint32_t addr[32], regs[32][4];
+    uint16_t image[BYTES / 2], out[BYTES / 2], want[BYTES / 2];
+    for (int i = 0; i < BYTES / 2; i++) image[i] = want[i] = (uint16_t)(0xa000 + i);
+    for (int l = 0; l < 32; l++) addr[l] = (uint32_t)((3 - l / 8) * 8 + l % 8) * 32;   /* matrix l/8, row l%8 */
+    for (int l = 0; l < 32; l++)
+        for (int m = 0; m < 4; m++) {
+            uint16_t lo = (uint16_t)(m * 64 + l * 2), hi = (uint16_t)(lo + 1);
+            regs[l][m] = (uint32_t)lo | (uint32_t)hi << 16;
+            for (int h = 0; h < 2; h++) {
+                int r = l / 4, c = 2 * (l % 4) + h;
+                if (trans) { int x = r; r = c, c = x; }
+                want[(addr[8 * m + r] + 2 * c) / 2] = h ? hi : lo;
+            }
+        }
+    flashemu_stmatrix_run(trans, addr, (const uint32_t(*)[4])regs, image, out, BYTES);
+    int bad = 0;
+    for (int i = 0; i < BYTES / 2; i++) bad += out[i] != want[i];
+    return bad;
+}
+
+static void test_stmatrix_unit(Check *t) {
+    for (int trans = 0; trans < 2; trans++) {
+        int bad = stmatrix_case(trans);
+        check_true(t, bad == 0, "stmatrix .x4%s: %d of 512 shared memory halves differ from the ISA's layout",
+                   trans ? ".trans" : "", bad);
+    }
 }
 
 /* ---- Buffers with guards ------------------------------------------------------------- */
@@ -413,7 +469,7 @@ static int run_cases(Check *t, const Variant *var, bool verbose, uint64_t seed) 
     for (int s = 0; s < NSHAPES; s++)
         for (int di = 0; di < 2; di++)
             for (int version = first_version; version <= (versions ? versions : *var->versions); version++)
-                for (int d = 64; d <= 128; d *= 2)
+                for (int d = 64; d <= 128 && !(*var->missing >> version & 1); d *= 2)
                     for (int causal = 0; causal < 2; causal++, n++) {
                         int B = shapes[s][0], H = shapes[s][1], T = shapes[s][2];
                         bool packed = shapes[s][3];
@@ -477,7 +533,7 @@ int main(void) {
     if (vs && sscanf(vs, "%d-%d", &first_version, &versions) != 2) first_version = 1, versions = atoi(vs);
     if (getenv("FLASH_EMU_SHAPES")) parse_shapes(getenv("FLASH_EMU_SHAPES"));
     if (vs && (versions < first_version || first_version < 1)) die("FLASH_EMU_VERSIONS=%s: a positive number", getenv("FLASH_EMU_VERSIONS"));
-    if (!only || strcmp(only, "wgmma") == 0) test_wgmma_unit(&t);
+    if (!only || strcmp(only, "wgmma") == 0) test_wgmma_unit(&t), test_stmatrix_unit(&t);
     if (!only || strcmp(only, "orig") == 0) {
         run_cases(&t, &variant_emu_orig, verbose, 12);
         if (!getenv("FLASHEMU_CP_ASYNC") && !getenv("FLASHEMU_ORDER")) {   /* the other schedule */

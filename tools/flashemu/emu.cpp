@@ -827,3 +827,22 @@ extern "C" void flashemu_wgmma_run(int ab, int n, int a_in_regs, int trans_a, in
     };
     emu_run_grid(dim3(1), dim3(128), smem_bytes, body, "wgmma unit test");
 }
+
+/* ---- A harness for the unit test of stmatrix (tests/test_flash_emu.c) -----------------------
+ *
+ * One warp and smem_bytes of shared memory, which starts as the caller's
+ * image: lane l executes stmatrix .x4 (with .trans if `trans`) of its
+ * registers regs[l][0..3] at shared address addr[l]; the shared memory
+ * after it is copied to image_out. */
+extern "C" void flashemu_stmatrix_run(int trans, const uint32_t *addr, const uint32_t (*regs)[4], const void *image,
+                                      void *image_out, size_t smem_bytes) {
+    std::function<void()> body = [&] {
+        int l = (int)threadIdx.x;
+        if (l == 0) memcpy(emu_dynamic_smem(), image, smem_bytes);
+        __syncthreads();
+        emu_stmatrix(4, trans != 0, addr[l], regs[l][0], regs[l][1], regs[l][2], regs[l][3]);
+        __syncthreads();
+        if (l == 0) memcpy(image_out, emu_dynamic_smem(), smem_bytes);
+    };
+    emu_run_grid(dim3(1), dim3(32), smem_bytes, body, "stmatrix unit test");
+}

@@ -33,8 +33,9 @@ index, a missing mask, ...; --list-mutations), each a text replacement of
 the first place its text occurs (the earliest version's, where a later
 version repeats a line); if the text does not occur, the generated file's
 NAME_mutation_applied is 0 and the entry points stop the program.
-NAME_versions is the number of versions the file's flash_check accepts
-(3 if it cannot tell).
+NAME_versions is the highest version the file's flash_check accepts
+(3 if it cannot tell), NAME_versions_missing a bit mask of the versions
+below it that it refuses (`|| version == N` on the same line).
 """
 import os
 import re
@@ -87,6 +88,33 @@ MUTATIONS = {
     "wg-trans": ("version 5 forward: V read K-major (imm-trans-b 0) in the bf16 product P V",
                  "{%32, %33, %34, %35}, %36, p, 1, 1, 1;",
                  "{%32, %33, %34, %35}, %36, p, 1, 1, 0;"),
+    "v7-stsm": ("version 7 backward: dS^T stored by stmatrix with the two 8-key halves of a warp's rows taken as query halves",
+                "8 * (j % 2) + lane % 8",
+                "8 * (j / 2) + lane % 8"),
+    "v7-proxy": ("version 7 backward: no fence.proxy.async between dS^T's stmatrix and the products of dQ that read it",
+                 "            fence_proxy_async();                               /* dS^T visible to the products of dQ */\n",
+                 ""),
+    "v7-trans-a": ("version 7 backward: dS read K-major (imm-trans-a 0) in the bf16 product dQ = dS K of d 64 (N 32)",
+                   "%16, %17, p, 1, 1, 1, 1;",
+                   "%16, %17, p, 1, 1, 0, 1;"),
+    "v7-lbo": ("version 7 backward: dS's descriptor with the wrong leading byte offset (8 BR bytes for 16 BR)",
+               "wg_desc(dSs + kk * 16 * BR, 16 * BR, 128)",
+               "wg_desc(dSs + kk * 16 * BR, 8 * BR, 128)"),
+    "v7-zero": ("version 7 backward: a warpgroup that skips its products leaves its rows of dS^T as they were",
+                "for (int kq = 0; kq < BR / 16; kq++) store_ds(kq, zero);",
+                "for (int kq = 0; kq < BR / 16 && false; kq++) store_ds(kq, zero);"),
+    "v7-stage": ("version 7 backward: the next query tile requested into the stage being read",
+                 "            load_query_tile(q0 + BR, s ^ 1);\n            cp_async_commit();",
+                 "            load_query_tile(q0 + BR, s);\n            cp_async_commit();"),
+    "v7-fence": ("version 7 backward: no wgmma.fence before the products of dQ",
+                 "        wg_hold(dqa[0], DN / 2);\n        wg_fence();\n",
+                 "        wg_hold(dqa[0], DN / 2);\n"),
+    "v7-wait": ("version 7 backward: S^T and dP^T read before their wgmma.wait_group",
+                "            wg_commit();\n            wg_wait<0>();\n            wg_hold(st[0], BR / 2);",
+                "            wg_commit();\n            wg_hold(st[0], BR / 2);"),
+    "v7-dqcol": ("version 7 backward: K's columns for a warpgroup's half of dQ found 8 times too near",
+                 "wg * DN * 8, 16 * D, 128)",
+                 "wg * DN, 16 * D, 128)"),
     "dq-atomic": ("version 2 backward: the second element of each dQ pair added from the first's register",
                   "atomicAdd(dst + dt * 8 + 1, dqa[dt][2 * r + 1]);",
                   "atomicAdd(dst + dt * 8 + 1, dqa[dt][2 * r]);"),
@@ -387,8 +415,11 @@ def main(argv):
         else:
             applied = 0
             print("gen.py: mutation %s does not match %s: not applied" % (mutate, flash), file=sys.stderr)
-    mv = re.search(r"version\s*<\s*1\s*\|\|\s*version\s*>\s*(\d+)", src)
+    mv = re.search(r"version\s*<\s*1\s*\|\|\s*version\s*>\s*(\d+)([^\n]*)", src)
     versions = int(mv.group(1)) if mv else 3
+    missing = 0                        # versions below that flash_check refuses too (version == N on its line)
+    for n in re.findall(r"\|\|\s*version\s*==\s*(\d+)", mv.group(2) if mv else ""):
+        missing |= 1 << int(n)
     inc = '#include "internal.cuh"\n'
     if src.count(inc) != 1:
         fail('%s does not include "internal.cuh" once' % flash)
@@ -409,6 +440,7 @@ def main(argv):
         f.write("\n}  // namespace %s\n\n" % prefix)
         f.write('extern "C" const int %s_mutation_applied = %d;\n' % (prefix, applied))
         f.write('extern "C" const int %s_versions = %d;\n' % (prefix, versions))
+        f.write('extern "C" const int %s_versions_missing = %d;\n' % (prefix, missing))
         f.write('extern "C" void *%s_gpu(void) {\n    static %s::Gpu g{};\n    g.info.major = 9, g.info.minor = 0;   '
                 '/* an H200 */\n    return &g;\n}\n' % (prefix, prefix))
     os.replace(out + ".tmp", out)
