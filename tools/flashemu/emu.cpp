@@ -96,7 +96,12 @@ struct Warp {
 /* FLASHEMU_CP_ASYNC=eager: a cp.async lands at once, as it is issued (the
  * other extreme from landing at the wait: an overwrite of a tile that other
  * warps still read then shows); FLASHEMU_ORDER=reverse: the threads of a
- * block run last to first (another interleaving between barriers). */
+ * block run last to first (another interleaving between barriers);
+ * FLASHEMU_ORDER=first (reverse_order 2): the lowest-numbered thread that
+ * can go on always goes on, so the first warps, and the first warpgroup,
+ * run as far ahead of the others as the kernel's barriers let them (a
+ * missing barrier between warpgroups then shows: one reads what the other
+ * has not yet copied, or overwrites what it still reads). */
 static int eager = -1, reverse_order;
 
 extern "C" void flashemu_mode(int eager_copies, int reverse) { eager = eager_copies, reverse_order = reverse; }
@@ -222,7 +227,7 @@ void emu_run_grid(dim3 grid, dim3 block, size_t smem_bytes, const std::function<
     if (eager < 0) {
         const char *e = getenv("FLASHEMU_CP_ASYNC"), *o = getenv("FLASHEMU_ORDER");
         eager = e && strcmp(e, "eager") == 0;
-        reverse_order = o && strcmp(o, "reverse") == 0;
+        reverse_order = o && strcmp(o, "reverse") == 0 ? 1 : o && strcmp(o, "first") == 0 ? 2 : 0;
     }
     if (nthreads == 0 || nthreads > 1024) fail("a block of %zu threads (1 to 1024)", nthreads);
     if (grid.x == 0 || grid.y == 0 || grid.z == 0) fail("an empty grid");
@@ -264,8 +269,11 @@ void emu_run_grid(dim3 grid, dim3 block, size_t smem_bytes, const std::function<
                 for (;;) {                   /* round robin until every thread is done */
                     bool ran = false;
                     for (size_t i = 0; i < nthreads; i++) {
-                        Thread &t = threads[reverse_order ? nthreads - 1 - i : i];
-                        if (t.state == RUNNABLE) resume(t), ran = true;
+                        Thread &t = threads[reverse_order == 1 ? nthreads - 1 - i : i];
+                        if (t.state == RUNNABLE) {
+                            resume(t), ran = true;
+                            if (reverse_order == 2) break;   /* then from the first thread again */
+                        }
                     }
                     if (live_threads == 0) break;
                     if (!ran) {
