@@ -20,10 +20,9 @@
  *              warpgroup instructions (wgmma, sm_90a), 64 query rows a
  *              warpgroup, two warpgroups a block (correct on the H200, but
  *              no faster there than version 3's forward pass);
- *   version 6  version 5 with the products overlapping the softmax: the
- *              scores of the next key tile and P V of this one in flight
- *              while the softmax runs (wait_group 1), three stages of key
- *              and value tiles (checked on the CPU emulator only). */
+ *   version 6  version 5 with the products overlapping the softmax (the
+ *              next tile's scores and this one's P V in flight during it),
+ *              three key/value stages (checked on the CPU emulator only). */
 #include "internal.cuh"
 
 /* ---- What both versions share ------------------------------------------------------ */
