@@ -14,8 +14,9 @@
 # then run (carry [".gpu/s8f"], timeout_s 600):
 #   cd .gpu/s8f && BOOK_GIT=<commit> BOOK_DATE=<utc> bash bench/one-call-s8-fwd.sh
 # Steps, each logged under $OUT/logs (bench/step.sh), one line each in $OUT/summary.txt:
-#   build          make NOTANGLE=1 -j16 test_ch12_gpu and ch12-memopt; ptxas -v of
-#                  flash.cu (registers, spills, any "wgmma serialized" warning)
+#   build          make NOTANGLE=1 -j16 test_ch12_gpu and ch12-memopt
+#   ptxas          nvcc -Xptxas -v of flash.cu (registers, spills, any "wgmma
+#                  serialized" warning, C7514)
 #   test-ch12-gpu  the chapter's GPU suite: versions 1-6 against the CPU on awkward
 #                  shapes, accumulation, packed qkv (version 6 forward and backward),
 #                  the quick check/speed/sweep/precision runs
@@ -53,7 +54,7 @@ pack() { tar czf "$out/s8-fwd.tar.gz" -C "$out" data logs 2> /dev/null; }
 : > "$summary"
 say "# bench/one-call-s8-fwd.sh, BOOK_GIT ${BOOK_GIT:-?}, BOOK_DATE ${BOOK_DATE:-?}"
 say "$(nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader 2>&1 | head -2)"
-steps=" ${STEPS:-build test-ch12-gpu memcheck racecheck synccheck speed torch ncu-v6} "
+steps=" ${STEPS:-build ptxas test-ch12-gpu memcheck racecheck synccheck speed torch ncu-v6} "
 step_logs=$out/logs step_data=$out/data step_via=bench/one-call-s8-fwd.sh step_after=pack
 . bench/step.sh
 
@@ -61,9 +62,9 @@ run_step build 200 make NOTANGLE=1 -j16 $t12 $memopt
 for f in "$t12" "$memopt"; do
   [ -x "$f" ] || { say "build failed: no $f (logs/build.txt)"; tail -20 "$out/logs/build.txt" >> "$summary"; pack; exit 1; }
 done
-nvcc -std=c++17 -O3 -gencode arch=compute_90a,code=sm_90a -Icommon -Xptxas -v -c common/gpu/flash.cu \
-  -o /tmp/flash-ptxas.o > "$out/logs/ptxas.txt" 2>&1
-say "ptxas: $(grep -c 'C7514\|serialized' "$out/logs/ptxas.txt") serialization warnings;" \
+run_step ptxas 120 nvcc -std=c++17 -O3 -gencode arch=compute_90a,code=sm_90a -Icommon -Xptxas -v -c common/gpu/flash.cu \
+  -o /tmp/flash-ptxas.o
+[ -f "$out/logs/ptxas.txt" ] && say "ptxas: $(grep -c 'C7514\|serialized' "$out/logs/ptxas.txt") serialization warnings;" \
   "$(grep -A2 'Function properties for _Z21flash[56]_forward' "$out/logs/ptxas.txt" | grep -o 'Used [0-9]* registers' | tr '\n' ' ')"
 say "build done at +${SECONDS}s"
 
