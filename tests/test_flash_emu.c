@@ -149,7 +149,8 @@ static const Variant *mutants[1];
  * the wait are NaN; shared memory changed between the issue and the wait,
  * a product issued with no wgmma.fence, a cp.async-written operand
  * read with no fence.proxy.async, a register of A written between the
- * issue and the wait, and an operand read while a cp.async into it is in
+ * issue and the wait, an operand read while a cp.async into it is in
+ * flight, and a cp.async into an operand issued while the product is in
  * flight each stop the emulator (in a child). */
 void flashemu_wgmma_run(int ab, int n, int a_in_regs, int trans_a, int trans_b, uint64_t da, uint64_t db,
                         const void *image, size_t smem_bytes, const uint32_t (*a_regs)[4], const float *c, float *d,
@@ -277,6 +278,8 @@ static void test_wgmma_unit(Check *t) {
     check_true(t, !wg_stops(&wr, 0, 0), "wgmma: ... and left alone, it runs");
     check_true(t, wg_stops(&w, 7, 4096), "wgmma: an operand that a cp.async still in flight writes stops it");
     check_true(t, !wg_stops(&w, 7, 20480), "wgmma: ... and a cp.async in flight elsewhere does not");
+    check_true(t, wg_stops(&w, 8, 4096), "wgmma: a cp.async into an operand while the product is in flight stops it");
+    check_true(t, !wg_stops(&w, 8, 20480), "wgmma: ... and one elsewhere does not");
     check_true(t, !wg_stops(&w, 0, 0), "wgmma: a correct product does not stop (the child's check is not vacuous)");
 }
 

@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <unordered_map>
 #include <vector>
 
@@ -60,6 +61,7 @@ enum State { RUNNABLE, AT_BARRIER, AT_WARP, AT_WARPGROUP, DONE };
 struct Copy { uint32_t dst; const unsigned char *src; int cp_size, src_size; };
 static std::vector<int> chunk_pending;      /* per 16-byte chunk of shared memory: cp.async copies into it
                                                issued and not yet landed (the deferred schedule) */
+static std::vector<int> chunk_wg_reads;     /* per 16-byte chunk: wgmma.mma_async in flight that read it */
 
 struct Thread {
     EmuCoords coords;
@@ -490,6 +492,8 @@ void emu_cp_async(uint32_t dst, const void *src, int cp_size, int src_size) {
     if (src_size < 0 || src_size > cp_size) fail("cp.async with src-size %d", src_size);
     shared_at(dst, (size_t)cp_size, (size_t)cp_size, "cp.async");
     if ((uintptr_t)src % (uintptr_t)cp_size) fail("cp.async from a global address not %d-byte aligned", cp_size);
+    if (chunk_wg_reads[dst / 16])
+        fail("cp.async into shared address %u, which a wgmma.mma_async in flight (not yet waited for) reads", dst);
     Copy c{dst, (const unsigned char *)src, cp_size, src_size};
     if (eager) {
         memcpy(smem + c.dst, c.src, (size_t)c.src_size);
@@ -609,7 +613,8 @@ static void mark_written(Thread *t, uint32_t addr, size_t bytes) {
 }
 
 /* the rows x 16 operand read through a descriptor, 16-bit values as read now */
-static void read_operand(uint64_t d, bool mn_major, int rows, std::vector<uint16_t> &out, bool check_fence) {
+static void read_operand(uint64_t d, bool mn_major, int rows, std::vector<uint16_t> &out, bool check_fence,
+                         std::vector<uint32_t> *chunks = nullptr) {
     Desc x = decode_desc(d);
     out.assign((size_t)rows * 16, 0);
     for (int r = 0; r < rows; r++)
@@ -623,6 +628,7 @@ static void read_operand(uint64_t d, bool mn_major, int rows, std::vector<uint16
             if (check_fence && chunk_pending[a / 16])
                 fail("wgmma reads shared address %u, which a cp.async in flight (not yet waited for) writes", a);
             memcpy(&out[(size_t)r * 16 + k], smem + a, 2);
+            if (chunks && (chunks->empty() || chunks->back() != a / 16)) chunks->push_back(a / 16);
         }
 }
 
@@ -635,6 +641,7 @@ struct WgOp {
     std::vector<float *> d;       /* 128 threads x n/2 registers */
     std::vector<float> c;         /* C, where not chained */
     std::vector<char> chained;    /* C is the result of an earlier operation in flight */
+    std::vector<uint32_t> chunks;         /* the 16-byte chunks of shared memory it reads */
     std::vector<const uint32_t *> a_at;   /* A in registers: where each thread's four are, */
     std::vector<uint32_t> a_val;          /* and what they held at the issue */
 };
@@ -730,9 +737,12 @@ static void wg_issue(WarpGroup &g) {
                 op.a_val.push_back(g.stage[t].a[i]);
             }
     } else {
-        read_operand(op.da, op.trans_a, 64, op.A, true);
+        read_operand(op.da, op.trans_a, 64, op.A, true, &op.chunks);
     }
-    read_operand(op.db, op.trans_b, op.n, op.B, true);
+    read_operand(op.db, op.trans_b, op.n, op.B, true, &op.chunks);
+    std::sort(op.chunks.begin(), op.chunks.end());
+    op.chunks.erase(std::unique(op.chunks.begin(), op.chunks.end()), op.chunks.end());
+    for (uint32_t c : op.chunks) chunk_wg_reads[c]++;
     int nd = op.n / 2;
     op.d.resize((size_t)128 * nd), op.c.resize((size_t)128 * nd), op.chained.resize((size_t)128 * nd);
     for (int t = 0; t < 128; t++)
@@ -760,6 +770,7 @@ static void wg_execute(WarpGroup &g, WgOp &op) {
         if (op.a_at[i] && *op.a_at[i] != op.a_val[i])
             fail("register a%zu of thread %zu of the warpgroup, A of a wgmma.mma_async, written between the issue "
                  "and its wgmma.wait_group", i % 4, i / 4);
+    for (uint32_t c : op.chunks) chunk_wg_reads[c]--;
     int nd = op.n / 2;
     for (int t = 0; t < 128; t++)
         for (int i = 0; i < nd; i++) {
@@ -799,6 +810,7 @@ static void wg_reset(size_t nthreads, size_t smem_bytes) {
     for (WarpGroup &g : wgroups) g.arrived = 0, g.fenced = false;
     chunk_writer.assign(smem_bytes / 16 + 2, 0);
     chunk_pending.assign(smem_bytes / 16 + 2, 0);
+    chunk_wg_reads.assign(smem_bytes / 16 + 2, 0);
 }
 
 static void wg_exit_check(void) {
@@ -826,8 +838,10 @@ static const char *wg_waiting_at(void) { return wg_name[wgroups[cur->tid / 128].
  *      fence.proxy.async; 5: the same with the fence;
  *   6  thread 0 changes its A register a0 between the issue and the wait;
  *   7  thread 0 requests that cp.async before the issue and waits for it
- *      only after the product's wait (then fences).
- * A stop of the emulator (2, 3, 4, 6, 7 where the copy lands in an operand)
+ *      only after the product's wait (then fences);
+ *   8  thread 0 requests that cp.async between the issue and the wait, and
+ *      waits for it after the product's wait.
+ * A stop of the emulator (2, 3, 4, 6, 7 and 8 where the copy lands in an operand)
  * ends the process, as everywhere. */
 extern "C" void flashemu_wgmma_run(int ab, int n, int a_in_regs, int trans_a, int trans_b, uint64_t da, uint64_t db,
                                    const void *image, size_t smem_bytes, const uint32_t (*a_regs)[4], const float *c,
@@ -858,8 +872,9 @@ extern "C" void flashemu_wgmma_run(int ab, int n, int a_in_regs, int trans_a, in
             for (int i = 0; i < nd; i++) early[(size_t)t * nd + i] = r[i];
         if (how == 2 && t == 0) emu_dynamic_smem()[poke] ^= 0x40;
         if (how == 6 && t == 0) ar[0] ^= 1;
+        if (how == 8 && t == 0) emu_cp_async((uint32_t)poke, image, 16, 16), emu_cp_async_commit();
         emu_wgmma_wait(0);
-        if (how == 7 && t == 0) emu_cp_async_wait(0), emu_fence_proxy_async();
+        if ((how == 7 || how == 8) && t == 0) emu_cp_async_wait(0), emu_fence_proxy_async();
         for (int i = 0; i < nd; i++) d[(size_t)t * nd + i] = r[i];
     };
     emu_run_grid(dim3(1), dim3(128), smem_bytes, body, "wgmma unit test");
