@@ -20,6 +20,9 @@
  *              warpgroup instructions (wgmma, sm_90a), 64 query rows a
  *              warpgroup, two warpgroups a block (correct on the H200, but
  *              no faster there than version 3's forward pass);
+ *   version 6  version 5 with the products overlapping the softmax (the
+ *              next tile's scores and this one's P V in flight during it),
+ *              three key/value stages (checked on the CPU emulator only);
  *   version 7  version 3's forward pass; a backward pass on wgmma, 64 keys
  *              a warpgroup, two warpgroups a block, dS^T through shared
  *              memory by stmatrix for dQ (checked on the CPU emulator only). */
@@ -32,7 +35,7 @@
 static void flash_check(const char *who, DType dt, int version, int B, int NH, int T, int hs) {
     if (B < 1 || NH < 1 || T < 1) die("%s: B = %d, NH = %d, T = %d must be positive", who, B, NH, T);
     if (hs != 64 && hs != 128) die("%s: head size %d is not supported (64 or 128)", who, hs);
-    if (version < 1 || version > 7 || version == 6) die("%s: version %d does not exist (1 to 5, 7)", who, version);
+    if (version < 1 || version > 7) die("%s: version %d does not exist (1 to 7)", who, version);
     if (version >= 2 && dt != DT_BF16 && dt != DT_F16)
         die("%s: versions 2 to 7 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
     if ((long long)B * NH > 65535) die("%s: B * NH = %lld is more than 65535", who, (long long)B * NH);
@@ -857,6 +860,145 @@ __global__ void __launch_bounds__(NWG * 128) flash5_forward_kernel(T *o, float *
         }
 }
 
+#define V6_BC 64       /* keys per tile */
+#define V6_STAGES 3    /* key and value tiles in shared memory */
+
+/* The forward pass of version 5 with the products overlapping the softmax:
+ * a step issues the scores of tile j + 1 and P V of tile j, waits for the
+ * scores only, and does the softmax of tile j + 1 while P V runs; three
+ * stages of key and value tiles.  NWG warpgroups of 64 query rows. */
+template <typename T, int D, int NWG>
+__global__ void __launch_bounds__(NWG * 128) flash6_forward_kernel(T *o, float *lse, const T *q, const T *k, const T *v,
+                                                                   int NH, int Tn, FlashLayout in, FlashLayout out,
+                                                                   float scale, bool causal) {
+    constexpr int MT = 1, BR = 64 * NWG, BC = V6_BC, NS = V6_STAGES, THREADS = NWG * 128;
+    extern __shared__ __align__(16) unsigned char smem[];
+    T *Qs = reinterpret_cast<T *>(smem), *Ks = Qs + BR * D, *Vs = Ks + NS * BC * D;
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tig = lane % 4, wg = warp / 4;
+    int nqb = (Tn + BR - 1) / BR, qb = causal ? nqb - 1 - (int)blockIdx.x : (int)blockIdx.x;
+    int bh = blockIdx.y, b = bh / NH, h = bh % NH, q0 = qb * BR, wrow = warp * 16;
+    const T *qg = q + b * in.b + h * in.h, *kg = k + b * in.b + h * in.h, *vg = v + b * in.b + h * in.h;
+    int nkv = (Tn + BC - 1) / BC;
+    if (causal) nkv = min(nkv, (q0 + BR - 1) / BC + 1);
+    load_tile_core<T, D, BR, THREADS>(Qs, qg, in.t, q0, Tn);
+    load_tile_core<T, D, BC, THREADS>(Ks, kg, in.t, 0, Tn);
+    load_tile_core<T, D, BC, THREADS>(Vs, vg, in.t, 0, Tn);
+    cp_async_commit();
+    if (nkv > 1) {
+        load_tile_core<T, D, BC, THREADS>(Ks + BC * D, kg, in.t, BC, Tn);
+        load_tile_core<T, D, BC, THREADS>(Vs + BC * D, vg, in.t, BC, Tn);
+    }
+    cp_async_commit();
+    uint32_t a[BC / 16][4];                 /* P as A fragments, 16 keys each: the tensor cores' until the wait */
+    float s[MT][BC / 8][4] = {};            /* S, then P: this warp's 16 rows x 64 keys (wgmma's d0..d31) */
+    float acc[MT][D / 8][4] = {};           /* O, unnormalized: 16 rows x D (two 64-column products for D = 128) */
+    float m[MT][2], l[MT][2];               /* running maxima (base 2) and sums of rows g and g + 8 */
+    m[0][0] = m[0][1] = -INFINITY, l[0][0] = l[0][1] = 0;
+    float sl = scale * LOG2E;
+    cp_async_wait<1>();
+    fence_proxy_async();
+    __syncthreads();
+    wg_hold(s[0][0], BC / 2);
+    wg_fence();
+    for (int kk = 0; kk < D / 16; kk++)
+        wgmma_ss<T>(s[0][0], wg_desc(Qs + wg * 64 * D + kk * 128, 128, 16 * D), wg_desc(Ks + kk * 128, 128, 16 * D), kk);
+    wg_commit();
+    wg_wait<0>();
+    wg_hold(s[0][0], BC / 2);
+    for (int j = 0; j < nkv; j++) {
+        bool edge = (j + 1) * BC > Tn || (causal && (j + 1) * BC - 1 > q0);
+        for (int mt = 0; mt < MT; mt++)
+            for (int nt = 0; nt < BC / 8; nt++)
+                for (int e = 0; e < 4; e++) {
+                    int col = j * BC + nt * 8 + tig * 2 + e % 2, row = q0 + wrow + mt * 16 + g + e / 2 * 8;
+                    s[mt][nt][e] *= sl;
+                    if (edge && (col >= Tn || (causal && col > row))) s[mt][nt][e] = -INFINITY;
+                }
+
+        float alpha[2];
+        for (int r = 0; r < 2; r++) {
+            float mx = m[0][r];
+            for (int nt = 0; nt < BC / 8; nt++) mx = fmaxf(mx, fmaxf(s[0][nt][2 * r], s[0][nt][2 * r + 1]));
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+            float mu = mx == -INFINITY ? 0.0f : mx;     /* a row with nothing seen yet: keep exp2 finite */
+            float sum = 0;
+            alpha[r] = exp2f(m[0][r] - mu);
+            for (int nt = 0; nt < BC / 8; nt++) {
+                s[0][nt][2 * r] = exp2f(s[0][nt][2 * r] - mu);
+                s[0][nt][2 * r + 1] = exp2f(s[0][nt][2 * r + 1] - mu);
+                sum += s[0][nt][2 * r] + s[0][nt][2 * r + 1];
+            }
+            l[0][r] = l[0][r] * alpha[r] + sum;
+            m[0][r] = mx;
+        }
+
+        wg_wait<0>();
+        wg_hold(acc[0][0], D / 2);
+        for (int dt = 0; dt < D / 8; dt++)
+            for (int r = 0; r < 2; r++) acc[0][dt][2 * r] *= alpha[r], acc[0][dt][2 * r + 1] *= alpha[r];
+
+        for (int kk = 0; kk < BC / 16; kk++) {
+            a[kk][0] = pack2<T>(s[0][2 * kk][0], s[0][2 * kk][1]);
+            a[kk][1] = pack2<T>(s[0][2 * kk][2], s[0][2 * kk][3]);
+            a[kk][2] = pack2<T>(s[0][2 * kk + 1][0], s[0][2 * kk + 1][1]);
+            a[kk][3] = pack2<T>(s[0][2 * kk + 1][2], s[0][2 * kk + 1][3]);
+        }
+        if (j + 1 == nkv) break;
+
+        cp_async_wait<0>();
+        fence_proxy_async();
+        __syncthreads();
+        if (j + 2 < nkv) {
+            load_tile_core<T, D, BC, THREADS>(Ks + (j + 2) % NS * BC * D, kg, in.t, (j + 2) * BC, Tn);
+            load_tile_core<T, D, BC, THREADS>(Vs + (j + 2) % NS * BC * D, vg, in.t, (j + 2) * BC, Tn);
+        }
+        cp_async_commit();
+
+        const T *Kn = Ks + (j + 1) % NS * BC * D, *Vj = Vs + j % NS * BC * D;
+        wg_hold(s[0][0], BC / 2);
+        wg_hold(acc[0][0], D / 2);
+        wg_hold(a[0], BC / 4);
+        wg_fence();
+        for (int kk = 0; kk < D / 16; kk++)
+            wgmma_ss<T>(s[0][0], wg_desc(Qs + wg * 64 * D + kk * 128, 128, 16 * D), wg_desc(Kn + kk * 128, 128, 16 * D), kk);
+        wg_commit();
+        for (int kk = 0; kk < BC / 16; kk++)
+            for (int dn = 0; dn < D / 64; dn++)
+                wgmma_rs<T>(acc[0][8 * dn], a[kk], wg_desc(Vj + kk * 16 * D + dn * 512, 16 * D, 128));
+        wg_commit();
+        wg_wait<1>();
+        wg_hold(s[0][0], BC / 2);
+    }
+    {
+        const T *Vj = Vs + (nkv - 1) % NS * BC * D;
+        wg_hold(acc[0][0], D / 2);
+        wg_hold(a[0], BC / 4);
+        wg_fence();
+        for (int kk = 0; kk < BC / 16; kk++)
+            for (int dn = 0; dn < D / 64; dn++)
+                wgmma_rs<T>(acc[0][8 * dn], a[kk], wg_desc(Vj + kk * 16 * D + dn * 512, 16 * D, 128));
+        wg_commit();
+        wg_wait<0>();
+        wg_hold(acc[0][0], D / 2);
+    }
+
+    T *og = o + b * out.b + h * out.h;
+    for (int mt = 0; mt < MT; mt++)
+        for (int r = 0; r < 2; r++) {
+            float lr = l[mt][r];
+            lr += __shfl_xor_sync(0xffffffffu, lr, 1);
+            lr += __shfl_xor_sync(0xffffffffu, lr, 2);
+            int row = q0 + wrow + mt * 16 + g + r * 8;
+            if (row >= Tn) continue;
+            float inv = 1.0f / lr;
+            for (int dt = 0; dt < D / 8; dt++)
+                *reinterpret_cast<uint32_t *>(og + row * out.t + dt * 8 + tig * 2) =
+                    pack2<T>(acc[mt][dt][2 * r] * inv, acc[mt][dt][2 * r + 1] * inv);
+            if (tig == 0) lse[(size_t)bh * Tn + row] = (m[mt][r] + log2f(lr)) / LOG2E;
+        }
+}
+
 /* four 8 x 8 matrices of 16-bit values from fragments r[0..3] to shared memory;
  * lane l gives the address of row l % 8 of matrix l / 8 */
 __device__ __forceinline__ void stsm_x4(void *p, const uint32_t r[4]) {
@@ -1112,6 +1254,21 @@ static void flash5_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, con
 }
 
 template <typename T, int D, int NWG>
+static void flash6_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, const T *v, int B, int NH, int Tn,
+                           FlashLayout in, FlashLayout out, float scale, bool causal) {
+    if (g->info.major != 9 || g->info.minor != 0)
+        die("flash_forward_cuda: version 6 needs a GPU of compute capability 9.0 (Hopper), not %d.%d",
+            g->info.major, g->info.minor);
+    constexpr int BR = 64 * NWG;
+    size_t smem = (size_t)(BR + 2 * V6_STAGES * V6_BC) * D * sizeof(T);
+    auto kern = flash6_forward_kernel<T, D, NWG>;
+    CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    dim3 grid((Tn + BR - 1) / BR, B * NH);
+    kern<<<grid, NWG * 128, smem, g->stream>>>(o, lse, q, k, v, NH, Tn, in, out, scale, causal);
+    LAUNCH_CHECK("flash6_forward");
+}
+
+template <typename T, int D, int NWG>
 static void flash7_backward(Gpu *g, T *dk, T *dv, float *dq_acc, const T *dout, const T *q, const T *k, const T *v,
                             const float *lse, const float *dd, int B, int NH, int Tn, FlashLayout in,
                             FlashLayout out, float scale, bool causal) {
@@ -1148,6 +1305,8 @@ static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *
             flash2_forward<T, 128, 4, 2, false>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 5 && hs == 64) flash5_forward<T, 64, 2>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 5 && hs == 128) flash5_forward<T, 128, 2>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 6 && hs == 64) flash6_forward<T, 64, 2>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 6 && hs == 128) flash6_forward<T, 128, 2>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
     }
 }
 

@@ -115,6 +115,53 @@ MUTATIONS = {
     "v7-dqcol": ("version 7 backward: K's columns for a warpgroup's half of dQ found 8 times too near",
                  "wg * DN * 8, 16 * D, 128)",
                  "wg * DN, 16 * D, 128)"),
+    "v6-wait-pv": ("version 6 forward: wait_group 1 (should be 0) before rescaling O: P V of the previous tile still in flight",
+                   ('        wg_wait<0>();\n'
+                       '        wg_hold(acc[0][0], D / 2);\n'
+                       '        for (int dt = 0; dt < D / 8; dt++)\n'
+                       '            for (int r = 0; r < 2; r++) acc[0][dt][2 * r] *= alpha[r], acc[0][dt][2 * r + 1] *= alpha[r];\n'),
+                   ('        wg_wait<1>();\n'
+                       '        wg_hold(acc[0][0], D / 2);\n'
+                       '        for (int dt = 0; dt < D / 8; dt++)\n'
+                       '            for (int r = 0; r < 2; r++) acc[0][dt][2 * r] *= alpha[r], acc[0][dt][2 * r + 1] *= alpha[r];\n')),
+    "v6-wait-s": ("version 6 forward: the scores of the next tile not waited for (no wait_group 1)",
+                  "        wg_wait<1>();\n        wg_hold(s[0][0], BC / 2);\n    }",
+                  "        wg_hold(s[0][0], BC / 2);\n    }"),
+    "v6-barrier": ("version 6 forward: no barrier between the warpgroups' use of a stage and its next copy",
+                   "        cp_async_wait<0>();\n        fence_proxy_async();\n        __syncthreads();\n        if (j + 2 < nkv) {",
+                   "        cp_async_wait<0>();\n        fence_proxy_async();\n        if (j + 2 < nkv) {"),
+    "v6-two-stages": ("version 6 forward: two stages of key and value tiles (tile j + 2 overwrites V_j)",
+                      "#define V6_STAGES 3",
+                      "#define V6_STAGES 2"),
+    "v6-stage": ("version 6 forward: key tile j + 2 requested into the stage of tile j + 1, whose scores are next",
+                 "load_tile_core<T, D, BC, THREADS>(Ks + (j + 2) % NS * BC * D",
+                 "load_tile_core<T, D, BC, THREADS>(Ks + (j + 1) % NS * BC * D"),
+    "v6-pack-early": ("version 6 forward: P packed into A's registers before the previous P V is waited for",
+                      ('        wg_wait<0>();\n'
+                       '        wg_hold(acc[0][0], D / 2);\n'
+                       '        for (int dt = 0; dt < D / 8; dt++)\n'
+                       '            for (int r = 0; r < 2; r++) acc[0][dt][2 * r] *= alpha[r], acc[0][dt][2 * r + 1] *= alpha[r];\n'
+                       '\n'
+                       '        for (int kk = 0; kk < BC / 16; kk++) {\n'
+                       '            a[kk][0] = pack2<T>(s[0][2 * kk][0], s[0][2 * kk][1]);\n'
+                       '            a[kk][1] = pack2<T>(s[0][2 * kk][2], s[0][2 * kk][3]);\n'
+                       '            a[kk][2] = pack2<T>(s[0][2 * kk + 1][0], s[0][2 * kk + 1][1]);\n'
+                       '            a[kk][3] = pack2<T>(s[0][2 * kk + 1][2], s[0][2 * kk + 1][3]);\n'
+                       '        }\n'),
+                      ('        for (int kk = 0; kk < BC / 16; kk++) {\n'
+                       '            a[kk][0] = pack2<T>(s[0][2 * kk][0], s[0][2 * kk][1]);\n'
+                       '            a[kk][1] = pack2<T>(s[0][2 * kk][2], s[0][2 * kk][3]);\n'
+                       '            a[kk][2] = pack2<T>(s[0][2 * kk + 1][0], s[0][2 * kk + 1][1]);\n'
+                       '            a[kk][3] = pack2<T>(s[0][2 * kk + 1][2], s[0][2 * kk + 1][3]);\n'
+                       '        }\n'
+                       '\n'
+                       '        wg_wait<0>();\n'
+                       '        wg_hold(acc[0][0], D / 2);\n'
+                       '        for (int dt = 0; dt < D / 8; dt++)\n'
+                       '            for (int r = 0; r < 2; r++) acc[0][dt][2 * r] *= alpha[r], acc[0][dt][2 * r + 1] *= alpha[r];\n')),
+    "v6-last-stage": ("version 6 forward: the last tile's product reads the wrong value stage",
+                      "const T *Vj = Vs + (nkv - 1) % NS * BC * D;",
+                      "const T *Vj = Vs + nkv % NS * BC * D;"),
     "dq-atomic": ("version 2 backward: the second element of each dQ pair added from the first's register",
                   "atomicAdd(dst + dt * 8 + 1, dqa[dt][2 * r + 1]);",
                   "atomicAdd(dst + dt * 8 + 1, dqa[dt][2 * r]);"),
@@ -300,8 +347,11 @@ def translate_asm(body):
                 if len(a) != 4:
                     fail("wgmma with A in %d registers (4) in %r" % (len(a), ins))
                 pre += "const uint32_t emu_wa[] = {%s}; " % ", ".join("(uint32_t)" + val(x) for x in a)
-            calls.append("{ %semu_wgmma_mma(%s, %d, emu_wd, %s, %s, (uint64_t)%s, (int)%s, %s, %s, %s, %s); }"
+                pre += "const uint32_t *emu_wa_at[] = {%s}; " % ", ".join(
+                    "(const uint32_t *)emu_lvalue_at(%s)" % val(x) for x in a)
+            calls.append("{ %semu_wgmma_mma(%s, %d, emu_wd, %s, %s, %s, (uint64_t)%s, (int)%s, %s, %s, %s, %s); }"
                          % (pre, "EMU_BF16" if ab == "bf16" else "EMU_F16", n, "emu_wa" if a_reg else "nullptr",
+                            "emu_wa_at" if a_reg else "nullptr",
                             "0" if a_reg else "(uint64_t)" + val(ops[1]), val(ops[2]), scale_d, val(rest[1]),
                             val(rest[2]), val(trans[0]), val(trans[1])))
         else:
