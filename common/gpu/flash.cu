@@ -20,15 +20,12 @@
  *              warpgroup instructions (wgmma, sm_90a), 64 query rows a
  *              warpgroup, two warpgroups a block (correct on the H200, but
  *              no faster there than version 3's forward pass);
- *   version 6  version 5 with the products overlapping the softmax (the
- *              next tile's scores and this one's P V in flight during it),
- *              three key/value stages (checked on the CPU emulator only);
- *   version 7  version 3's forward pass; a backward pass on wgmma, 64 keys
- *              a warpgroup, two warpgroups a block, dS^T through shared
- *              memory by stmatrix for dQ (checked on the CPU emulator only). */
+ *   version 6  version 5 with the softmax overlapping the products (wait_group
+ *              1), three key/value stages (run on the CPU emulator only);
+ *   version 7  version 3's forward pass; a backward pass on wgmma, two
+ *              warpgroups, dS^T by stmatrix for dQ (CPU emulator only). */
 #include "internal.cuh"
-
-/* ---- What both versions share ------------------------------------------------------ */
+/* ---- What every version shares --------------------------------------------------- */
 
 #define LOG2E 1.4426950408889634f
 
