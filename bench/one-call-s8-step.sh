@@ -48,12 +48,20 @@ log "PyTorch B 16 and 64, eager, compiled, CUDA graphs"
 BOOK_COMMAND="python3 bench/gpt2_torch.py --out figures/data --batch 16 64 --cudagraphs (bench/one-call-s8-step.sh)" \
   timeout 190 python3 bench/gpt2_torch.py --out "$o/data" --batch 16 64 --cudagraphs > "$o/torch.log" 2>&1; echo "exit $?"
 grep -E 'PyTorch|rror' "$o/torch.log" | head -12
-left=$(( 400 - SECONDS ))
+left=$(( ${STEP_BUDGET:-400} - SECONDS ))
 log "ch08-transformer bench with GPT_FUSE=all (${left}s left)"
 if [ "$left" -gt 60 ]; then
   mkdir -p "$o/ch08-all"
   GPT_FUSE=all BOOK_COMMAND="GPT_FUSE=all build/bin/ch08-transformer bench --device cuda --out figures/data (bench/one-call-s8-step.sh)" \
     timeout "$left" build/bin/ch08-transformer bench --device cuda --out "$o/ch08-all" > "$o/ch08-all.log" 2>&1; echo "exit $?"
   grep -E 'bench:|rror' "$o/ch08-all.log" | head -12
+fi
+left=$(( ${STEP_BUDGET:-400} + ${PLAIN_BUDGET:-0} - SECONDS ))
+if [ "${PLAIN_BUDGET:-0}" -gt 0 ] && [ "$left" -gt 60 ]; then
+  log "ch08-transformer bench, no fusions (${left}s left)"
+  mkdir -p "$o/ch08-plain"
+  BOOK_COMMAND="build/bin/ch08-transformer bench --device cuda --out figures/data (bench/one-call-s8-step.sh)" \
+    timeout "$left" build/bin/ch08-transformer bench --device cuda --out "$o/ch08-plain" > "$o/ch08-plain.log" 2>&1; echo "exit $?"
+  grep -E 'bench:|rror' "$o/ch08-plain.log" | head -12
 fi
 log "end"

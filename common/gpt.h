@@ -182,8 +182,11 @@ typedef struct {
     int segment;            /* GPT_RECOMPUTE_SEGMENTS: blocks a segment (0: the integer nearest sqrt(L)) */
 } GptMemOptions;
 
+#define GPT_FLASH_VERSION 7
+
 /* attention (chapter 12).  GPT_ATTENTION_FLASH, the default (zero, and
- * gpt_new's): gpu.h's flash attention (version 4) where the model allows it,
+ * gpt_new's): gpu.h's flash attention (GPT_FLASH_VERSION: version 3's
+ * forward pass, version 7's wgmma backward) where the model allows it,
  * gpt_flash_allowed (a GPU, bf16 or f16, head size 64 or 128), and the plain
  * path where it does not; Gpt.flash says which was taken.
  * GPT_ATTENTION_PLAIN: chapter 8's batched GEMMs everywhere, which keep
