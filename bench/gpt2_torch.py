@@ -150,18 +150,28 @@ def sdpa_backend(step):
     except Exception as ex:   # a profiler that cannot run here: say so, go on
         print(f"sdpa backend: profiler failed: {type(ex).__name__}", flush=True)
         return "unknown"
-    if not names:   # a profile that saw no kernel at all (CUDA graph replays can hide them): no claim
-        return "none-seen"
-    found = []
-    # cuDNN's own kernels carry "flash" in their names too (..._sdpa_sm90_flash_fprop_wgmma_...):
-    # a kernel counts for the first tag whose keys it contains, cudnn first
+    tag, hits = classify_kernels(names)
+    for t, h in hits:
+        print(f"sdpa backend {t}: " + "; ".join(x[:120] for x in h[:4]), flush=True)
+    return tag
+
+
+def classify_kernels(names):
+    """(tag, [(backend, its kernel names)]) for a set of CUDA kernel names: each
+    name counts for the first backend whose keys it contains, cuDNN first, since
+    cuDNN's own kernels carry "flash" in their names too
+    (..._sdpa_sm90_flash_fprop_wgmma_...); the tag joins the backends found with
+    "+", is "math" when none of the fused ones ran, and "none-seen" when there
+    were no names at all (a profile that saw no kernel makes no claim)."""
+    if not names:
+        return "none-seen", []
+    found, seen = [], set()
     for tag, keys in (("cudnn", ("cudnn",)), ("flash", ("flash",)), ("efficient", ("fmha", "efficient", "mem_eff"))):
-        hits = sorted(n for n in names if any(k in n.lower() for k in keys) and
-                      (tag == "cudnn" or "cudnn" not in n.lower()))
+        hits = sorted(n for n in names if n not in seen and any(k in n.lower() for k in keys))
+        seen.update(hits)
         if hits:
-            found.append(tag)
-            print(f"sdpa backend {tag}: " + "; ".join(h[:120] for h in hits[:4]), flush=True)
-    return "+".join(found) if found else "math"
+            found.append((tag, hits))
+    return ("+".join(t for t, _ in found) if found else "math"), found
 
 
 def main():
