@@ -174,6 +174,28 @@ def classify_kernels(names):
     return ("+".join(t for t, _ in found) if found else "math"), found
 
 
+def write_rows(a, rows):
+    """OUT/NAME.tsv with the rows measured so far, through a temporary name, so
+    that a run cut off by its time limit leaves every configuration it finished."""
+    os.makedirs(a.out, exist_ok=True)
+    path = os.path.join(a.out, a.name + ".tsv")
+    date = os.environ.get("BOOK_DATE", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    with open(path + ".tmp", "w") as f:
+        f.write(f"# {a.name}: PyTorch training steps on the GPT-2 small shape, eager and torch.compile\n")
+        args = sys.argv[1:]   # the command as a reader runs it: the data into figures/data, wherever this run wrote
+        if "--out" in args and args.index("--out") + 1 < len(args):
+            args[args.index("--out") + 1] = "figures/data"
+        f.write(f"# command: python3 bench/gpt2_torch.py {' '.join(args)}\n")
+        f.write(f"# device: cuda ({torch.cuda.get_device_name()}); torch {torch.__version__}\n")
+        f.write(f"# date: {date}\n# git: {os.environ.get('BOOK_GIT', 'unknown')}\n")
+        f.write("impl\tbatch\tT\tms_per_step\ttokens_per_s\tmfu\twarmup_s\tms_min\tms_max\tsteps\tms_back_to_back\t"
+                "peak_reserved_gb\tpeak_allocated_gb\tsdpa_backend\n")
+        for impl, B, ms, tok, mfu, warm_s, lo, hi, b2b, res, alloc, backend in rows:
+            f.write(f"{impl}\t{B}\t{TCTX}\t{ms:.3f}\t{tok:.0f}\t{mfu:.4f}\t{warm_s:.1f}\t{lo:.3f}\t{hi:.3f}\t{a.steps}\t"
+                    f"{b2b:.3f}\t{res:.3f}\t{alloc:.3f}\t{backend}\n")
+    os.replace(path + ".tmp", path)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="figures/data")
@@ -198,27 +220,11 @@ def main():
             try:
                 r = bench(f"PyTorch {mode}", run, opt, B, 5 if mode == "eager" else 10, a.steps)
                 rows.append((f"pytorch-{mode}", B) + r)
+                write_rows(a, rows)
             except Exception as ex:   # out of memory at a large batch, or a compiler failure: say so, go on
                 print(f"PyTorch {mode} B {B}: {type(ex).__name__}: {str(ex).splitlines()[0][:200]}", flush=True)
             del model, opt, run
             torch.cuda.empty_cache()
-    os.makedirs(a.out, exist_ok=True)
-    path = os.path.join(a.out, a.name + ".tsv")
-    date = os.environ.get("BOOK_DATE", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
-    with open(path + ".tmp", "w") as f:
-        f.write(f"# {a.name}: PyTorch training steps on the GPT-2 small shape, eager and torch.compile\n")
-        args = sys.argv[1:]   # the command as a reader runs it: the data into figures/data, wherever this run wrote
-        if "--out" in args and args.index("--out") + 1 < len(args):
-            args[args.index("--out") + 1] = "figures/data"
-        f.write(f"# command: python3 bench/gpt2_torch.py {' '.join(args)}\n")
-        f.write(f"# device: cuda ({torch.cuda.get_device_name()}); torch {torch.__version__}\n")
-        f.write(f"# date: {date}\n# git: {os.environ.get('BOOK_GIT', 'unknown')}\n")
-        f.write("impl\tbatch\tT\tms_per_step\ttokens_per_s\tmfu\twarmup_s\tms_min\tms_max\tsteps\tms_back_to_back\t"
-                "peak_reserved_gb\tpeak_allocated_gb\tsdpa_backend\n")
-        for impl, B, ms, tok, mfu, warm_s, lo, hi, b2b, res, alloc, backend in rows:
-            f.write(f"{impl}\t{B}\t{TCTX}\t{ms:.3f}\t{tok:.0f}\t{mfu:.4f}\t{warm_s:.1f}\t{lo:.3f}\t{hi:.3f}\t{a.steps}\t"
-                    f"{b2b:.3f}\t{res:.3f}\t{alloc:.3f}\t{backend}\n")
-    os.replace(path + ".tmp", path)
     return 0
 
 
