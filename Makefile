@@ -399,7 +399,9 @@ build/asan/tests/%: tests/%.c $(ASAN_LIB) $(TEST_HDR)
 # another copy of flash.cu.
 FLASHEMU_SRC      ?= build/12-memopt/flash.cu.in
 FLASHEMU_MUTANTS  := v1-mask mask edge ldsm-order no-trans wait frag-index barrier dq-atomic \
-                     wg-wait wg-desc wg-overwrite wg-proxy wg-fence wg-afrag wg-trans
+                     wg-wait wg-desc wg-overwrite wg-proxy wg-fence wg-afrag wg-trans \
+                     v7-stsm v7-proxy v7-trans-a v7-lbo v7-zero v7-stage v7-fence v7-wait v7-dqcol \
+                     v6-wait-pv v6-wait-s v6-barrier v6-two-stages v6-stage v6-pack-early v6-last-stage
 FLASHEMU_CXXFLAGS := -std=c++17 -O2 -g -fno-strict-aliasing -Wall -Wextra -Wno-unused-function \
                      -Wno-unused-parameter -Wno-unused-variable -Icommon -Itools/flashemu
 FLASHEMU_OBJ      := build/flashemu/emu.o build/flashemu/orig.o $(patsubst %,build/flashemu/mut-%.o,$(FLASHEMU_MUTANTS))
@@ -487,11 +489,37 @@ test-c: $(FUZZ_BINS) build/tests/fault_trainer
 fuzz: $(FUZZ_BINS) build/tests/fault_trainer
 	tests/fuzz/run $(FUZZ_SECONDS)
 
+# Issue 25: common/gpu/activations.cu under the same emulator (tests/test_act_emu.c):
+# GELU's overwriting backward pass and its neighbours, checked without a GPU.
+build/flashemu/act.cpp: tools/flashemu/gen.py common/gpu/internal.cuh common/gpu/activations.cu
+	@mkdir -p $(@D)
+	$(PYTHON) tools/flashemu/gen.py common/gpu/activations.cu common/gpu/internal.cuh $@ --prefix emu_act
+
+build/flashemu/act.o: FLASHEMU_CXXFLAGS += -Wno-unknown-pragmas
+
+build/tests/test_act_emu: tests/test_act_emu.c build/flashemu/emu.o build/flashemu/act.o $(LIBCOMMON_CPU) $(TEST_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) -DTESTING -o $@ $< build/flashemu/emu.o build/flashemu/act.o $(LIBCOMMON_CPU) $(LDLIBS) -lstdc++
+
+build/asan/flashemu/act.o: build/flashemu/act.cpp tools/flashemu/emu.h $(COMMON_HDR)
+	@mkdir -p $(@D)
+	$(CXX) $(FLASHEMU_CXXFLAGS) -Wno-unknown-pragmas $(ASANFLAGS) -c $< -o $@
+
+build/asan/tests/test_act_emu: tests/test_act_emu.c build/asan/flashemu/emu.o build/asan/flashemu/act.o $(ASAN_LIB) $(TEST_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) $(ASANFLAGS) -DTESTING -o $@ $< build/asan/flashemu/emu.o build/asan/flashemu/act.o $(ASAN_LIB) \
+	  $(LDLIBS) -lstdc++
+
 # ---- Benchmarks ----------------------------------------------------------------
 build/bin/bench-matmul: bench/matmul.c $(LIBCOMMON)
 	@mkdir -p $(@D)
 	$(if $(BLAS),,@echo "make bench needs OpenBLAS: sudo apt-get install libopenblas-dev"; exit 1)
 	$(CC) $(ALLCFLAGS) -O3 -o $@ $< $(LIBCOMMON) $(BLAS) $(LDLIBS)
+
+# issue 25: the GPT's training step with each fusion (GPT_FUSE_*) off and on (a GPU)
+build/bin/bench-fuse: bench/fuse.c $(LIBCOMMON)
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) -o $@ $< $(LIBCOMMON) $(LDLIBS)
 
 bench: build/bin/bench-matmul
 	build/bin/bench-matmul --out figures/data

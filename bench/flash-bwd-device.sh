@@ -27,17 +27,18 @@
 #   test-gpt-gpu   the GPT on the GPU (flash attention inside it; checkpointing's
 #                  self-calibrated bound)
 #     (these five run side by side: correctness only, nothing timed meanwhile)
-#   speed          ch12-memopt speed: versions 1-4, fwd and fwd+bwd, B16 H12 T1024
+#   speed          ch12-memopt speed: every version (memopt.nw's FLASH_VERSIONS), fwd and fwd+bwd, B16 H12 T1024
 #                  d64 and B4 H16 T4096 d128, causal bf16, CUDA events, medians
 #   torch          ch12-torch.py: PyTorch SDPA's cuDNN, flash, efficient and math
 #                  back ends, same shapes, same rule (same process kind, same call)
-#   ncu-v2, ncu-v4 Nsight Compute, --set full, the first d64 launch of each
+#   ncu-v2, ncu-v4, ncu-v7
+#                  Nsight Compute, --set full, the first d64 launch of each
 #                  backward kernel (ch12-memopt speed, killed after it)
 #   sass           cuobjdump: the atomic and reduction instructions of each kernel
 # STEPS (names above, space-separated) runs only those.  MOCK=1 runs the script's
 # logic with stand-ins for the GPU programs (no GPU, no nvcc), to test it.
-# Out: $OUT/flash-bwd.tar.gz (data, logs), $OUT/summary.txt, $OUT/ncu-v2.ncu-rep,
-# $OUT/ncu-v4.ncu-rep.
+# Out: $OUT/flash-bwd.tar.gz (data, logs), $OUT/summary.txt, $OUT/ncu-vN.ncu-rep
+# for each ncu step run.
 set -u -o pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-build/gpu-out}
@@ -61,7 +62,7 @@ pack() { tar czf "$out/flash-bwd.tar.gz" -C "$out" data logs 2> /dev/null; }
 : > "$summary"
 say "# bench/flash-bwd-device.sh, BOOK_GIT ${BOOK_GIT:-?}, BOOK_DATE ${BOOK_DATE:-?}"
 say "$(nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader 2>&1 | head -2)"
-steps=" ${STEPS:-build test-ch12-gpu memcheck racecheck synccheck test-gpt-gpu speed torch ncu-v2 ncu-v4 sass} "
+steps=" ${STEPS:-build test-ch12-gpu memcheck racecheck synccheck test-gpt-gpu speed torch ncu-v2 ncu-v4 ncu-v7 sass} "
 step_logs=$out/logs step_data=$out/data step_via=bench/flash-bwd-device.sh step_after=
 . bench/step.sh
 
@@ -104,8 +105,9 @@ if [ "$ncu_bin" = none ]; then
 elif [ -n "$ncu_bin" ] || [ "${MOCK:-0}" = 1 ]; then
   ncu_bin=${ncu_bin:-ncu}
   scratch=$(mktemp -d)
-  for v in 2 4; do
-    run_step ncu-v$v "$(limit 30 25)" "$ncu_bin" --clock-control none --set full -k "regex:flash${v}_backward_kernel" -c 1 \
+  for v in 2 4 7; do
+    case "$steps" in *" ncu-v$v "*) ;; *) continue ;; esac
+    run_step ncu-v$v "$(limit ${NCU_S:-30} 25)" "$ncu_bin" --clock-control none --set full -k "regex:flash${v}_backward_kernel" -c 1 \
       --kill yes -f -o "$out/ncu-v$v" "$memopt" speed --device cuda --out "$scratch"
     if [ -f "$out/ncu-v$v.ncu-rep" ]; then
       "$ncu_bin" --import "$out/ncu-v$v.ncu-rep" --page details > "$out/logs/ncu-v$v-details.txt" 2>&1

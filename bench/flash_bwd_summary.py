@@ -47,6 +47,11 @@ def speed(data):
             ba, bb = a["fwd+bwd"] - a["fwd"], b["fwd+bwd"] - b["fwd"]
             print(f"{shape}: version 4's backward against version 2's (as versions 3 and 4 run them): "
                   f"{bb:.4f} ms against {ba:.4f} ms, {ba / bb:.2f}x")
+        c = rows.get((shape, "ours v7"))
+        if b and c and "fwd+bwd" in b and "fwd+bwd" in c:
+            bb, bc = b["fwd+bwd"] - b["fwd"], c["fwd+bwd"] - c["fwd"]
+            print(f"{shape}: version 7's backward (wgmma) against version 4's (both after version 3's forward): "
+                  f"{bc:.4f} ms against {bb:.4f} ms, {bb / bc:.2f}x")
 
 
 WANT = [("gpu__time_duration.sum", "duration"), ("launch__registers_per_thread", "registers/thread"),

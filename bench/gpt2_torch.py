@@ -150,18 +150,50 @@ def sdpa_backend(step):
     except Exception as ex:   # a profiler that cannot run here: say so, go on
         print(f"sdpa backend: profiler failed: {type(ex).__name__}", flush=True)
         return "unknown"
-    if not names:   # a profile that saw no kernel at all (CUDA graph replays can hide them): no claim
-        return "none-seen"
-    found = []
-    # cuDNN's own kernels carry "flash" in their names too (..._sdpa_sm90_flash_fprop_wgmma_...):
-    # a kernel counts for the first tag whose keys it contains, cudnn first
+    tag, hits = classify_kernels(names)
+    for t, h in hits:
+        print(f"sdpa backend {t}: " + "; ".join(x[:120] for x in h[:4]), flush=True)
+    return tag
+
+
+def classify_kernels(names):
+    """(tag, [(backend, its kernel names)]) for a set of CUDA kernel names: each
+    name counts for the first backend whose keys it contains, cuDNN first, since
+    cuDNN's own kernels carry "flash" in their names too
+    (..._sdpa_sm90_flash_fprop_wgmma_...); the tag joins the backends found with
+    "+", is "math" when none of the fused ones ran, and "none-seen" when there
+    were no names at all (a profile that saw no kernel makes no claim)."""
+    if not names:
+        return "none-seen", []
+    found, seen = [], set()
     for tag, keys in (("cudnn", ("cudnn",)), ("flash", ("flash",)), ("efficient", ("fmha", "efficient", "mem_eff"))):
-        hits = sorted(n for n in names if any(k in n.lower() for k in keys) and
-                      (tag == "cudnn" or "cudnn" not in n.lower()))
+        hits = sorted(n for n in names if n not in seen and any(k in n.lower() for k in keys))
+        seen.update(hits)
         if hits:
-            found.append(tag)
-            print(f"sdpa backend {tag}: " + "; ".join(h[:120] for h in hits[:4]), flush=True)
-    return "+".join(found) if found else "math"
+            found.append((tag, hits))
+    return ("+".join(t for t, _ in found) if found else "math"), found
+
+
+def write_rows(a, rows):
+    """OUT/NAME.tsv with the rows measured so far, through a temporary name, so
+    that a run cut off by its time limit leaves every configuration it finished."""
+    os.makedirs(a.out, exist_ok=True)
+    path = os.path.join(a.out, a.name + ".tsv")
+    date = os.environ.get("BOOK_DATE", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    with open(path + ".tmp", "w") as f:
+        f.write(f"# {a.name}: PyTorch training steps on the GPT-2 small shape, eager and torch.compile\n")
+        args = sys.argv[1:]   # the command as a reader runs it: the data into figures/data, wherever this run wrote
+        if "--out" in args and args.index("--out") + 1 < len(args):
+            args[args.index("--out") + 1] = "figures/data"
+        f.write(f"# command: python3 bench/gpt2_torch.py {' '.join(args)}\n")
+        f.write(f"# device: cuda ({torch.cuda.get_device_name()}); torch {torch.__version__}\n")
+        f.write(f"# date: {date}\n# git: {os.environ.get('BOOK_GIT', 'unknown')}\n")
+        f.write("impl\tbatch\tT\tms_per_step\ttokens_per_s\tmfu\twarmup_s\tms_min\tms_max\tsteps\tms_back_to_back\t"
+                "peak_reserved_gb\tpeak_allocated_gb\tsdpa_backend\n")
+        for impl, B, ms, tok, mfu, warm_s, lo, hi, b2b, res, alloc, backend in rows:
+            f.write(f"{impl}\t{B}\t{TCTX}\t{ms:.3f}\t{tok:.0f}\t{mfu:.4f}\t{warm_s:.1f}\t{lo:.3f}\t{hi:.3f}\t{a.steps}\t"
+                    f"{b2b:.3f}\t{res:.3f}\t{alloc:.3f}\t{backend}\n")
+    os.replace(path + ".tmp", path)
 
 
 def main():
@@ -188,27 +220,11 @@ def main():
             try:
                 r = bench(f"PyTorch {mode}", run, opt, B, 5 if mode == "eager" else 10, a.steps)
                 rows.append((f"pytorch-{mode}", B) + r)
+                write_rows(a, rows)
             except Exception as ex:   # out of memory at a large batch, or a compiler failure: say so, go on
                 print(f"PyTorch {mode} B {B}: {type(ex).__name__}: {str(ex).splitlines()[0][:200]}", flush=True)
             del model, opt, run
             torch.cuda.empty_cache()
-    os.makedirs(a.out, exist_ok=True)
-    path = os.path.join(a.out, a.name + ".tsv")
-    date = os.environ.get("BOOK_DATE", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
-    with open(path + ".tmp", "w") as f:
-        f.write(f"# {a.name}: PyTorch training steps on the GPT-2 small shape, eager and torch.compile\n")
-        args = sys.argv[1:]   # the command as a reader runs it: the data into figures/data, wherever this run wrote
-        if "--out" in args and args.index("--out") + 1 < len(args):
-            args[args.index("--out") + 1] = "figures/data"
-        f.write(f"# command: python3 bench/gpt2_torch.py {' '.join(args)}\n")
-        f.write(f"# device: cuda ({torch.cuda.get_device_name()}); torch {torch.__version__}\n")
-        f.write(f"# date: {date}\n# git: {os.environ.get('BOOK_GIT', 'unknown')}\n")
-        f.write("impl\tbatch\tT\tms_per_step\ttokens_per_s\tmfu\twarmup_s\tms_min\tms_max\tsteps\tms_back_to_back\t"
-                "peak_reserved_gb\tpeak_allocated_gb\tsdpa_backend\n")
-        for impl, B, ms, tok, mfu, warm_s, lo, hi, b2b, res, alloc, backend in rows:
-            f.write(f"{impl}\t{B}\t{TCTX}\t{ms:.3f}\t{tok:.0f}\t{mfu:.4f}\t{warm_s:.1f}\t{lo:.3f}\t{hi:.3f}\t{a.steps}\t"
-                    f"{b2b:.3f}\t{res:.3f}\t{alloc:.3f}\t{backend}\n")
-    os.replace(path + ".tmp", path)
     return 0
 
 

@@ -216,6 +216,10 @@ static void op_linear_forward(Gpt *m, void *out, const void *inp, const void *w,
 static void op_linear_backward(Gpt *m, void *dinp, void *dw, void *db, const void *dout, const void *inp,
                                const void *w, int N, int C, int OC) {
     if (dinp) op_gemm(m, false, false, N, C, OC, 1.0f, dout, OC, w, C, 0.0f, dinp, C);
+    if (dw && db && m->gpu && (m->fuse & GPT_FUSE_BGRAD)) {   /* the bias's sums in the weight product's epilogue */
+        linear_backward_weight_bgrad_cuda(m->gpu, m->dt, dw, db, dout, inp, N, C, OC);
+        return;
+    }
     if (dw) op_gemm(m, true, false, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C);
     if (db) {
         if (m->gpu) linear_backward_cuda(m->gpu, m->dt, NULL, NULL, db, dout, NULL, NULL, N, C, OC);
@@ -253,7 +257,7 @@ static void op_attention_forward(Gpt *m, int l) {
     int B = m->B, T = m->T;
     if (m->flash) {
         const void *q = a->qkv[l];
-        flash_forward_cuda(m->gpu, m->dt, 4, a->atty[l], a->att_lse[l], q, at(m, a->qkv[l], c->C), at(m, a->qkv[l], 2 * c->C),
+        flash_forward_cuda(m->gpu, m->dt, GPT_FLASH_VERSION, a->atty[l], a->att_lse[l], q, at(m, a->qkv[l], c->C), at(m, a->qkv[l], 2 * c->C),
                            B, c->NH, T, c->C / c->NH, true, flash_qkv(m), flash_out(m));
     } else if (m->gpu) {
         attention_forward_cuda(m->gpu, m->dt, a->atty[l], a->att[l], a->qkv[l], a->att_scratch, B, T, c->C, c->NH);
@@ -269,7 +273,7 @@ static void op_attention_backward(Gpt *m, int l) {
     int B = m->B, T = m->T;
     if (m->flash) {
         size_t C = (size_t)c->C;
-        flash_backward_cuda(m->gpu, m->dt, 4, a->dqkv, at(m, a->dqkv, C), at(m, a->dqkv, 2 * C), a->datty, a->qkv[l],
+        flash_backward_cuda(m->gpu, m->dt, GPT_FLASH_VERSION, a->dqkv, at(m, a->dqkv, C), at(m, a->dqkv, 2 * C), a->datty, a->qkv[l],
                             at(m, a->qkv[l], C), at(m, a->qkv[l], 2 * C), a->atty[l], a->att_lse[l], a->att_scratch, B,
                             c->NH, T, c->C / c->NH, true, flash_qkv(m), flash_out(m));
     } else if (m->gpu) {
@@ -292,6 +296,54 @@ static void op_gelu_backward(Gpt *m, void *dinp, const void *dout, const void *i
 static void op_residual_forward(Gpt *m, void *out, const void *a, const void *b, size_t n) {
     if (m->gpu) residual_forward_cuda(m->gpu, m->dt, out, a, b, n);
     else residual_forward(out, a, b, n);
+}
+
+/* ---- Fusions (GPT_FUSE_*; the GPU only) ---------------------------------------------------------- */
+
+static const char *const FUSE_NAMES[] = {"gelu", "residual", "gelu-set", "bgrad"};
+#define NFUSE 4
+
+unsigned gpt_fusions_parse(const char *s) {
+    unsigned f = 0;
+    if (!s) return 0;
+    const char *p = s;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        bool known = false;
+        if (n == 0 || (n == 4 && strncmp(p, "none", 4) == 0)) known = true;
+        else if (n == 3 && strncmp(p, "all", 3) == 0) f |= GPT_FUSE_ALL, known = true;
+        for (int i = 0; i < NFUSE && !known; i++)
+            if (strlen(FUSE_NAMES[i]) == n && strncmp(p, FUSE_NAMES[i], n) == 0) f |= 1u << i, known = true;
+        if (!known) die("GPT_FUSE: unknown fusion '%.*s' in '%s' (gelu, residual, gelu-set, bgrad, all, none)", (int)n, p, s);
+        p += n + (p[n] == ',');
+    }
+    return f;
+}
+
+const char *gpt_fusions_name(unsigned fuse, char *buf, size_t len) {
+    size_t at = 0;
+    if (len) buf[0] = 0;
+    for (int i = 0; i < NFUSE; i++)
+        if (fuse & (1u << i) && at < len) at += (size_t)snprintf(buf + at, len - at, "%s%s", at ? "," : "", FUSE_NAMES[i]);
+    if (!at && len) snprintf(buf, len, "none");
+    return buf;
+}
+
+void gpt_set_fusions(Gpt *m, unsigned fuse) { m->fuse = fuse & GPT_FUSE_ALL; }
+
+static bool fusing(const Gpt *m, unsigned f) { return m->gpu && (m->fuse & f); }
+
+/* The output projection of an attention or feed-forward half and its
+ * residual add: out = res + inp w^T + b, in the product's epilogue under
+ * GPT_FUSE_RESIDUAL, else through the scratch buffer and the residual kernel. */
+static void op_projection_residual(Gpt *m, const char *name, void *out, const void *res, const void *inp, const void *w,
+                                   const void *b, int N, int C, int OC) {
+    if (fusing(m, GPT_FUSE_RESIDUAL)) {
+        TIMED(m, name, linear_residual_forward_cuda(m->gpu, m->dt, out, inp, w, b, res, N, C, OC));
+        return;
+    }
+    TIMED(m, name, op_linear_forward(m, m->a.scratch, inp, w, b, N, C, OC));
+    TIMED(m, "residual fwd", op_residual_forward(m, out, res, m->a.scratch, (size_t)N * OC));
 }
 
 /* ---- Making and freeing a model ------------------------------------------------------------------ */
@@ -456,6 +508,7 @@ Gpt *gpt_new_opts(const GptConfig *c, Gpu *g, DType dt, int Bmax, int Tmax, cons
     if (g && dt != DT_F32 && dt != DT_BF16 && dt != DT_F16) die("gpt_new: dtype %s is not supported on the GPU", dtype_name(dt));
     Gpt *m = xcalloc(1, sizeof *m);
     m->cfg = *c, m->gpu = g, m->dt = dt, m->Bmax = Bmax, m->Tmax = Tmax;
+    m->fuse = gpt_fusions_parse(getenv("GPT_FUSE"));
     m->ntensors = gpt_num_tensors(c);
     m->info = xcalloc(m->ntensors, sizeof *m->info);
     m->nparams = gpt_layout(c, m->info, &m->ndecay);
@@ -659,13 +712,17 @@ static void forward_block(Gpt *m, int l) {
     TIMED(m, "layernorm fwd", op_layernorm_forward(m, a->ln1[l], a->ln1_mean[l], a->ln1_rstd[l], x, w[GPT_LN1W], w[GPT_LN1B], N, C));
     TIMED(m, "matmul fwd: qkv", op_linear_forward(m, a->qkv[l], a->ln1[l], w[GPT_QKVW], w[GPT_QKVB], N, C, 3 * C));
     TIMED(m, "attention fwd", op_attention_forward(m, l));
-    TIMED(m, "matmul fwd: attn proj", op_linear_forward(m, a->scratch, a->atty[l], w[GPT_ATTPROJW], w[GPT_ATTPROJB], N, C, C));
-    TIMED(m, "residual fwd", op_residual_forward(m, a->res2[l], x, a->scratch, (size_t)N * C));
+    op_projection_residual(m, fusing(m, GPT_FUSE_RESIDUAL) ? "matmul fwd: attn proj + residual" : "matmul fwd: attn proj",
+                           a->res2[l], x, a->atty[l], w[GPT_ATTPROJW], w[GPT_ATTPROJB], N, C, C);
     TIMED(m, "layernorm fwd", op_layernorm_forward(m, a->ln2[l], a->ln2_mean[l], a->ln2_rstd[l], a->res2[l], w[GPT_LN2W], w[GPT_LN2B], N, C));
-    TIMED(m, "matmul fwd: fc", op_linear_forward(m, a->fch[l], a->ln2[l], w[GPT_FCW], w[GPT_FCB], N, C, F));
-    TIMED(m, "gelu fwd", op_gelu_forward(m, a->fchg[l], a->fch[l], (size_t)N * F));
-    TIMED(m, "matmul fwd: fc proj", op_linear_forward(m, a->scratch, a->fchg[l], w[GPT_FCPROJW], w[GPT_FCPROJB], N, F, C));
-    TIMED(m, "residual fwd", op_residual_forward(m, a->res3[l], a->res2[l], a->scratch, (size_t)N * C));
+    if (fusing(m, GPT_FUSE_GELU)) {
+        TIMED(m, "matmul fwd: fc + gelu", linear_gelu_forward_cuda(m->gpu, m->dt, a->fchg[l], a->fch[l], a->ln2[l], w[GPT_FCW], w[GPT_FCB], N, C, F));
+    } else {
+        TIMED(m, "matmul fwd: fc", op_linear_forward(m, a->fch[l], a->ln2[l], w[GPT_FCW], w[GPT_FCB], N, C, F));
+        TIMED(m, "gelu fwd", op_gelu_forward(m, a->fchg[l], a->fch[l], (size_t)N * F));
+    }
+    op_projection_residual(m, fusing(m, GPT_FUSE_RESIDUAL) ? "matmul fwd: fc proj + residual" : "matmul fwd: fc proj",
+                           a->res3[l], a->res2[l], a->fchg[l], w[GPT_FCPROJW], w[GPT_FCPROJB], N, F, C);
 }
 
 static void forward_blocks(Gpt *m) {
@@ -739,9 +796,20 @@ static void backward_block(Gpt *m, int l) {
     void *const *gw = m->g.layer[l];
     const void *x = block_input(m, l);
     /* dres is the gradient of the block's output: the feed-forward half */
-    TIMED(m, "matmul bwd: fc proj", op_linear_backward(m, a->dfchg, gw[GPT_FCPROJW], gw[GPT_FCPROJB], a->dres, a->fchg[l], w[GPT_FCPROJW], N, F, C));
-    TIMED(m, "memset", dev_zero(m, a->dfch, (size_t)N * F * e));
-    TIMED(m, "gelu bwd", op_gelu_backward(m, a->dfch, a->dfchg, a->fch[l], (size_t)N * F));
+    if (fusing(m, GPT_FUSE_GELU)) {   /* dfch = (dres w) gelu'(fch) in the product's epilogue; then the weight's gradients */
+        TIMED(m, "matmul bwd: fc proj + gelu", {
+            linear_dgelu_backward_cuda(m->gpu, m->dt, a->dfch, a->dres, w[GPT_FCPROJW], a->fch[l], N, F, C);
+            op_linear_backward(m, NULL, gw[GPT_FCPROJW], gw[GPT_FCPROJB], a->dres, a->fchg[l], w[GPT_FCPROJW], N, F, C);
+        });
+    } else {
+        TIMED(m, "matmul bwd: fc proj", op_linear_backward(m, a->dfchg, gw[GPT_FCPROJW], gw[GPT_FCPROJB], a->dres, a->fchg[l], w[GPT_FCPROJW], N, F, C));
+        if (fusing(m, GPT_FUSE_GELU_SET)) {
+            TIMED(m, "gelu bwd", gelu_backward_set_cuda(m->gpu, m->dt, a->dfch, a->dfchg, a->fch[l], (size_t)N * F));
+        } else {
+            TIMED(m, "memset", dev_zero(m, a->dfch, (size_t)N * F * e));
+            TIMED(m, "gelu bwd", op_gelu_backward(m, a->dfch, a->dfchg, a->fch[l], (size_t)N * F));
+        }
+    }
     TIMED(m, "matmul bwd: fc", op_linear_backward(m, a->dln, gw[GPT_FCW], gw[GPT_FCB], a->dfch, a->ln2[l], w[GPT_FCW], N, C, F));
     TIMED(m, "layernorm bwd", op_layernorm_backward(m, a->dres, gw[GPT_LN2W], gw[GPT_LN2B], a->dln, a->res2[l], w[GPT_LN2W],
                                                     a->ln2_mean[l], a->ln2_rstd[l], N, C));

@@ -182,8 +182,11 @@ typedef struct {
     int segment;            /* GPT_RECOMPUTE_SEGMENTS: blocks a segment (0: the integer nearest sqrt(L)) */
 } GptMemOptions;
 
+#define GPT_FLASH_VERSION 7
+
 /* attention (chapter 12).  GPT_ATTENTION_FLASH, the default (zero, and
- * gpt_new's): gpu.h's flash attention (version 4) where the model allows it,
+ * gpt_new's): gpu.h's flash attention (GPT_FLASH_VERSION: version 3's
+ * forward pass, version 7's wgmma backward) where the model allows it,
  * gpt_flash_allowed (a GPU, bf16 or f16, head size 64 or 128), and the plain
  * path where it does not; Gpt.flash says which was taken.
  * GPT_ATTENTION_PLAIN: chapter 8's batched GEMMs everywhere, which keep
@@ -217,6 +220,38 @@ bool gpt_flash_allowed(const GptConfig *c, DType dt, bool gpu);
 /* the blocks a segment that o asks for (0 unless o->recompute is GPT_RECOMPUTE_SEGMENTS) */
 int gpt_segment_blocks(const GptConfig *c, const GptMemOptions *o);
 
+/* Fusions (the GPU's training step; issue 25).  Each is a switch, off by
+ * default, so that one run can time the step with and without it; the CPU
+ * ignores them (it computes the same thing unfused).
+ *   GPT_FUSE_GELU: the feed-forward network's first product computes GELU
+ *     in cuBLASLt's epilogue (linear_gelu_forward_cuda: fch kept as GELU's
+ *     input, fchg its output), and the second product's input gradient
+ *     applies GELU's derivative in its epilogue (linear_dgelu_backward_cuda:
+ *     dfch overwritten): no GELU kernels, no zeroing of dfch, dfchg unused.
+ *   GPT_FUSE_RESIDUAL: both output projections add the residual stream in
+ *     their epilogue (linear_residual_forward_cuda): no residual kernels.
+ *   GPT_FUSE_GELU_SET: without GPT_FUSE_GELU, GELU's backward pass
+ *     overwrites dfch (gelu_backward_set_cuda) instead of adding into a
+ *     zeroed dfch: no memset.
+ *   GPT_FUSE_BGRAD: each linear layer's bias gradient is summed in the
+ *     epilogue of its weight-gradient product (linear_backward_weight_bgrad_cuda)
+ *     instead of by a second pass over the output's gradient.
+ * The results equal the unfused step's to rounding (a fused product rounds
+ * once where the unfused one rounds twice; the fused bias gradient twice
+ * where the unfused rounds once).  With GPT_FUSE_GELU,
+ * GPT_RECOMPUTE_SELECTIVE rebuilds GELU's output with the GELU kernel from
+ * the stored (rounded) input, so its gradients equal the fused step's to
+ * rounding, not bit for bit.  gpt_new_opts takes the
+ * switches from the environment variable GPT_FUSE, a comma-separated list
+ * of gelu, residual, gelu-set, bgrad, all, none (unset: none; anything else: a
+ * one-line error), so that a program times them without a new flag;
+ * gpt_set_fusions sets them on a model. */
+enum { GPT_FUSE_GELU = 1, GPT_FUSE_RESIDUAL = 2, GPT_FUSE_GELU_SET = 4, GPT_FUSE_BGRAD = 8, GPT_FUSE_ALL = 15 };
+/* the switches a GPT_FUSE string names (NULL or empty: 0); dies with one line on an unknown name */
+unsigned gpt_fusions_parse(const char *s);
+/* "none", or the names of the switches, comma-separated, into buf */
+const char *gpt_fusions_name(unsigned fuse, char *buf, size_t len);
+
 #define GPT_MAX_EVENTS (2 * GPT_MAX_LAYERS + 8)
 typedef struct {
     char what[40];          /* "embedding", "forward block 3", "head", "backward head", "backward block 3" */
@@ -245,6 +280,7 @@ typedef struct {
     GptMemOptions mem;      /* gpt_new_opts's options (all off for gpt_new) */
     bool flash;             /* the attention runs through flash.cu (mem.attention and gpt_flash_allowed) */
     int segment;            /* GPT_RECOMPUTE_SEGMENTS: blocks a segment, resolved; else 0 */
+    unsigned fuse;          /* GPT_FUSE_* switches (GPT_FUSE in the environment when made; gpt_set_fusions) */
     void **owned;           /* every activation buffer (not with the arena), freed by gpt_free */
     size_t nowned;
     Arena *arena;           /* mem.arena: the activations' arena, else NULL */
@@ -266,6 +302,9 @@ size_t gpt_activation_bytes_opts(const GptConfig *c, DType dt, int B, int T, con
 /* Bytes gpt_new would allocate on a GPU for activations and scratch (the
  * attention's scratch counted only where a GPU is available). */
 size_t gpt_activation_bytes(const GptConfig *c, DType dt, int B, int T);
+
+/* Set the fusion switches (GPT_FUSE_*) of a model; on the CPU they change nothing. */
+void gpt_set_fusions(Gpt *m, unsigned fuse);
 
 /* GPT-2's initialization: every weight N(0, 0.02), the two output
  * projections of each block (attn.c_proj, mlp.c_proj) N(0, 0.02/sqrt(2L)),

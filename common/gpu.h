@@ -120,6 +120,38 @@ void linear_backward_cuda(Gpu *g, DType dt, void *dinp, void *dweight, void *dbi
                           const void *dout, const void *inp, const void *weight,
                           int N, int C, int OC);
 
+/* Linear layers fused with their neighbours through cuBLASLt's epilogues
+ * (the GPT's switches, gpt.h GPT_FUSE_*).  Each falls back to the separate
+ * kernels when cuBLASLt has no algorithm for the request (for the GELU
+ * ones: OC, or C for the backward pass, not a multiple of 8).
+ *   linear_gelu_forward_cuda: pre = inp weight^T + bias (GELU's input, kept
+ *     for the backward pass) and out = gelu(pre) in one product (epilogue
+ *     GELU_AUX_BIAS, which applies GELU before rounding the sum, so out may
+ *     differ from gelu_forward_cuda of pre by a rounding step);
+ *   linear_dgelu_backward_cuda: dinp [N,C] = (dout [N,OC] weight [OC,C]) *
+ *     gelu'(pre [N,C]), OVERWRITTEN (epilogue DGELU): the input gradient of
+ *     a linear layer whose input was gelu(pre), GELU's backward pass folded
+ *     in; the weight's and bias's gradients are linear_backward_cuda's;
+ *   linear_residual_forward_cuda: out = inp weight^T + bias + res (beta 1
+ *     with C = res, one rounding), out != res.
+ * cuBLAS documents its GELU only as "GELU"; tests/test_gpu.c checks, in f32
+ * and f16, that it is the tanh form that gelu_forward_cuda computes. */
+void linear_gelu_forward_cuda(Gpu *g, DType dt, void *out, void *pre, const void *inp, const void *weight,
+                              const void *bias, int N, int C, int OC);
+void linear_dgelu_backward_cuda(Gpu *g, DType dt, void *dinp, const void *dout, const void *weight,
+                                const void *pre, int N, int C, int OC);
+void linear_residual_forward_cuda(Gpu *g, DType dt, void *out, const void *inp, const void *weight,
+                                  const void *bias, const void *res, int N, int C, int OC);
+/* linear_backward_weight_bgrad_cuda: linear_backward_cuda's dweight and
+ *     dbias (both ADDED), the bias's column sums of dout taken in the
+ *     weight product's epilogue (BGRADB) instead of a second pass over
+ *     dout: cuBLASLt writes them to scratch in dt, and they are added to
+ *     dbias (two roundings in bf16 where the separate sums make one). */
+void linear_backward_weight_bgrad_cuda(Gpu *g, DType dt, void *dweight, void *dbias, const void *dout,
+                                       const void *inp, int N, int C, int OC);
+/* how many calls of the four above fell back to separate kernels, since the program started */
+size_t linear_fused_fallbacks(void);
+
 /* ---- The layers of nn.h -------------------------------------------------------- */
 
 void embedding_forward_cuda(Gpu *g, DType dt, void *out, const int32_t *tokens, const void *wte,
@@ -160,6 +192,8 @@ void rmsnorm_backward_cuda(Gpu *g, DType dt, void *dinp, void *dweight, const vo
  * (the same function; relative error about 1e-7 against tanhf's). */
 void gelu_forward_cuda(Gpu *g, DType dt, void *out, const void *inp, size_t n);
 void gelu_backward_cuda(Gpu *g, DType dt, void *dinp, const void *dout, const void *inp, size_t n);
+/* dinp = gelu'(inp) dout, OVERWRITTEN (gelu_backward_cuda adds); dinp may be dout */
+void gelu_backward_set_cuda(Gpu *g, DType dt, void *dinp, const void *dout, const void *inp, size_t n);
 
 void swiglu_forward_cuda(Gpu *g, DType dt, void *out, const void *inp, int N, int H);
 void swiglu_backward_cuda(Gpu *g, DType dt, void *dinp, const void *dout, const void *inp, int N, int H);
@@ -207,8 +241,11 @@ void attention_backward_cuda(Gpu *g, DType dt, void *dqkv, const void *dout, con
  * version 3's forward pass, a backward pass of 8 warps (128 keys) a block
  * with the next query tile prefetched; version 5: version 4's backward
  * pass, a forward pass on Hopper's wgmma (bf16, f16; the forward pass dies
- * with one line on a GPU that is not compute capability 9.0; not yet run
- * on a GPU).  hs is 64 or 128; the scale is 1/sqrt(hs);
+ * with one line on a GPU that is not compute capability 9.0); version 6:
+ * version 5 with the forward pass's products overlapping its softmax (the
+ * same limits; not yet run on a GPU); version 7: version 3's forward pass,
+ * a backward pass on wgmma (two warpgroups, 128 keys a block; compute
+ * capability 9.0 only, as version 5; not yet run on a GPU).  hs is 64 or 128; the scale is 1/sqrt(hs);
  * causal masks key j > query i.  lse[B*NH*T] (f32) receives each row's
  * log-sum-exp of the scaled scores (natural log), which the backward pass
  * reads.  The backward pass adds into dq, dk, dv (+=); scratch must hold

@@ -1,10 +1,12 @@
 /* test_ch12_gpu.c -- chapter 12 on a GPU: the runtime's flash attention
- * (common/gpu/flash.cu), all five versions, against the chapter's CPU reference.
+ * (common/gpu/flash.cu), every version (FLASH_VERSIONS), against the chapter's CPU reference.
  *
  *   every combination of dtype (bf16, fp16), version (1: a thread per row;
  *   2: tensor cores; 3: two row tiles per warp; 4: version 3's forward, the
  *   backward pass of 8 warps with a prefetched query tile; 5: the forward
- *   pass on wgmma with version 4's backward), head size (64, 128) and
+ *   pass on wgmma with version 4's backward; 6: version 5's forward with the
+ *   products overlapping the softmax, three key stages; 7: version 3's
+ *   forward, the backward pass on wgmma), head size (64, 128) and
  *   mask (causal or not), on shapes that break kernels: T = 1; T = 77 and
  *   200 (no multiple of a tile; 200 is two of version 4's key blocks, the
  *   second partial, and four of its query tiles, both stages used twice);
@@ -16,8 +18,8 @@
  *   flash attention reading the runtime's packed qkv in place (strides)
  *   agrees with the plain attention_forward_cuda / attention_backward_cuda
  *   (causal, bf16, B = 2, T = 200, 3 heads of 64), with version 2's backward
- *   pass and with version 4's after version 3's forward, and with version 5
- *   forward and backward;
+ *   pass and with version 4's and version 7's after version 3's forward, and
+ *   with versions 5 and 6 forward and backward;
  *   the check, speed and sweep experiments in --quick mode write their files;
  *   mixed precision: one GPT made in f32 and fp16 from one seed, B 256 and
  *   T 64 (N = 2^14 positions, so that every logit gradient, (p - y) / N, is
@@ -30,11 +32,13 @@
  *   (4 runs; underflow counted both ways, alike; the histogram holds every
  *   nonzero gradient).  CH12_MIXED_ONLY=1 runs only these.
  * CH12_SANITIZE=1 (set by the compute-sanitizer runs) keeps to the smallest
- * shapes (T = 70 for the third), plus, for versions 4 and 5 alone, B = 2 and
+ * shapes (T = 70 for the third), plus, for versions 4 to 7, B = 2 and
  * T = 200, so that racecheck sees version 4's prefetch overwrite a stage that
  * was read (at T = 70, d = 64 has only two query tiles) and a second, partial
- * key block with its masked warps, and version 5's key stages each used
- * twice (four key tiles); and skips the experiments.  Without a GPU (or a build without
+ * key block with its masked warps, version 5's key stages each used
+ * twice (four key tiles), version 6's first stage used twice, and version
+ * 7's query stages each used twice and a second key block whose second
+ * warpgroup stores zeros; and skips the experiments.  Without a GPU (or a build without
  * CUDA) it prints "skipped: ..." and the closing line with nothing checked. */
 #include "memopt.c"
 
@@ -48,11 +52,11 @@ static void test_cases(Check *t, Gpu *g, bool small) {
     Rng rng;
     rng_seed(&rng, 12);
     for (int di = 0; di < 2; di++)
-        for (int version = 1; version <= 5; version++)
+        for (int vi = 0; vi < NFLASH_VERSIONS; vi++)
             for (int d = 64; d <= 128; d *= 2)
                 for (int causal = 0; causal < 2; causal++)
-                    for (int s = 0; s < (small && version >= 4 ? 4 : 3); s++) {
-                        int B = shapes[s][0], H = shapes[s][1], T = shapes[s][2];
+                    for (int s = 0; s < (small && FLASH_VERSIONS[vi] >= 4 ? 4 : 3); s++) {
+                        int B = shapes[s][0], H = shapes[s][1], T = shapes[s][2], version = FLASH_VERSIONS[vi];
                         Errors e = check_case(g, dts[di], version, B, H, T, d, causal, &rng);
                         double bf = bound_forward(dts[di]), bb = bound_backward(dts[di]);
                         check_true(t, e.o <= bf && e.lse <= bf && e.dq <= bb && e.dk <= bb && e.dv <= bb,
@@ -96,8 +100,8 @@ static void test_accumulates(Check *t, Gpu *g, int version) {
 }
 
 /* Flash attention on the packed qkv of the runtime's plain attention, the
- * backward pass of version bwd (2, 4 or 5), the forward pass of version 3
- * (version 5 with bwd = 5). */
+ * backward pass of version bwd (2, 4, 5, 6 or 7), the forward pass of version 3
+ * (version bwd with bwd = 5 or 6). */
 static void test_packed(Check *t, Gpu *g, int bwd) {
     int B = 2, T = 200, H = 3, d = 64, C = H * d;
     size_t nqkv = (size_t)B * T * 3 * C, nout = (size_t)B * T * C;
@@ -118,11 +122,11 @@ static void test_packed(Check *t, Gpu *g, int bwd) {
     FlashLayout in = {(long long)T * 3 * C, d, 3 * C}, ol = {(long long)T * C, d, C};
     const char *q = qkv, *k = (const char *)qkv + (size_t)C * 2, *v = (const char *)qkv + (size_t)2 * C * 2;
     char *dq = dqkv2, *dk = (char *)dqkv2 + (size_t)C * 2, *dv = (char *)dqkv2 + (size_t)2 * C * 2;
-    flash_forward_cuda(g, dt, bwd == 5 ? 5 : 3, out2, lse, q, k, v, B, H, T, d, true, in, ol);
+    flash_forward_cuda(g, dt, bwd >= 5 ? bwd : 3, out2, lse, q, k, v, B, H, T, d, true, in, ol);
     flash_backward_cuda(g, dt, bwd, dq, dk, dv, dout, q, k, v, out2, lse, fscr, B, H, T, d, true, in, ol);
     gpu_download_f32(g, dt, a, out1, nout), gpu_download_f32(g, dt, b, out2, nout);
     check_true(t, rel_err(b, a, nout, 1e-30) <= 2e-2,
-               "packed qkv: flash output (version %d) = plain attention_forward_cuda (%.2e)", bwd == 5 ? 5 : 3,
+               "packed qkv: flash output (version %d) = plain attention_forward_cuda (%.2e)", bwd >= 5 ? bwd : 3,
                rel_err(b, a, nout, 1e-30));
     gpu_download_f32(g, dt, a, dqkv1, nqkv), gpu_download_f32(g, dt, b, dqkv2, nqkv);
     check_true(t, rel_err(b, a, nqkv, 1e-30) <= 4e-2,
@@ -256,17 +260,19 @@ static void test_experiments(Check *t) {
     check_true(t, experiment_check(&r) == 0, "check --device cuda --quick runs");
     TsvTable *c = load(t, dir, "ch12-check");
     if (c) {
-        bool all = tsv_rows(c) == 120;
+        bool all = tsv_rows(c) == 24 * NFLASH_VERSIONS;
         for (size_t i = 0; i < tsv_rows(c); i++) all &= num(t, c, i, "pass") == 1;
-        check_true(t, all, "ch12-check: 120 cases (5 versions), every one within its bounds");
+        check_true(t, all, "ch12-check: %d cases (%d versions), every one within its bounds", 24 * NFLASH_VERSIONS,
+                   NFLASH_VERSIONS);
         tsv_free(c);
     }
     check_true(t, experiment_speed(&r) == 0, "speed --device cuda --quick runs");
     TsvTable *s = load(t, dir, "ch12-speed");
     if (s) {
-        bool ok = tsv_rows(s) == 20;
+        bool ok = tsv_rows(s) == 4 * NFLASH_VERSIONS;
         for (size_t i = 0; i < tsv_rows(s); i++) ok &= num(t, s, i, "ms") > 0 && num(t, s, i, "tflops") > 0;
-        check_true(t, ok, "ch12-speed: 20 rows (5 versions, 2 shapes, 2 passes) of positive times");
+        check_true(t, ok, "ch12-speed: %d rows (%d versions, 2 shapes, 2 passes) of positive times", 4 * NFLASH_VERSIONS,
+                   NFLASH_VERSIONS);
         tsv_free(s);
     }
     check_true(t, experiment_sweep(&r) == 0, "sweep --device cuda --quick runs");
@@ -304,7 +310,10 @@ int main(void) {
     test_accumulates(&t, g, 3);
     test_accumulates(&t, g, 4);
     test_accumulates(&t, g, 5);
-    if (!small) test_packed(&t, g, 2), test_packed(&t, g, 4), test_packed(&t, g, 5);
+    test_accumulates(&t, g, 6);
+    test_accumulates(&t, g, 7);
+    if (!small) test_packed(&t, g, 2), test_packed(&t, g, 4), test_packed(&t, g, 5), test_packed(&t, g, 6),
+        test_packed(&t, g, 7);
     gpu_close(g);
     if (!small) test_experiments(&t), test_precision_quick(&t);
     return check_summary(&t);

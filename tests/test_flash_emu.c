@@ -15,24 +15,30 @@
  *   mask (causal or not), on T = 1, 17, 80 and 130 (B = 1 or 2, 2 heads;
  *   no T a multiple of a tile but 1) and on B = 2, 3 heads, T = 80 in the
  *   runtime's packed qkv layout (FlashLayout strides: q, k, v and dq, dk,
- *   dv side by side in [B][T][3C]), fresh random inputs each: forward
+ *   dv side by side in [B][T][3C]), and for versions 5 on at B = 1, 1 head,
+ *   T = 300 (five key tiles: every stage reused), fresh random inputs each: forward
  *   (o, lse) and backward (dq, dk, dv) against the chapter's CPU reference
  *   (attention_reference and attention_reference_backward, in double),
  *   within test_ch12_gpu's bounds (bf16 2e-2 forward, 4e-2 backward; fp16
  *   4e-3, 8e-3; chapter 12's reference_errors), and every result finite
  *   (rel_err counts a NaN as infinite too; the count is kept to report); no kernel writes
  *   outside its buffers (guard bytes on both sides of each one); all of it
- *   twice: once with each cp.async landing at its wait and the threads run
- *   first to last between barriers, once with each landing as it is issued
- *   and the threads run last to first (two schedules a correct kernel
- *   must not care about);
+ *   three times: once with each cp.async landing at its wait and the threads
+ *   run first to last between barriers, once with each landing as it is
+ *   issued and the threads run last to first, and once landing at the wait
+ *   with the lowest-numbered thread that can go on always going on (the
+ *   first warpgroup as far ahead of the second as the barriers allow):
+ *   three schedules a correct kernel must not care about; a mutant is run
+ *   in the first schedule and, if every case passes there, in the third;
  *   first, the emulated wgmma on its own against a plain product, with the
  *   layouts written here apart from the emulator's (test_wgmma_unit);
  *   the emulator can fail: each mutation of gen.py (a dropped mask, a wrong
  *   fragment index, a wrong ldmatrix order, a missing .trans, a missing
  *   wait or barrier, and version 5's: a missing wgmma wait_group, fence or
  *   proxy fence, a wrong descriptor stride, a key tile overwritten while a
- *   product reads it, ...) applied to a copy of the same flash.cu is caught:
+ *   product reads it, ...; version 6's: a wait_group 1 that should be 0, a
+ *   missing wait_group 1 or barrier, two stages for three, a wrong stage,
+ *   P packed while the product reading it is in flight) applied to a copy of the same flash.cu is caught:
  *   some case of its kernels is over its bound, or the emulator stops it
  *   (each mutant runs in a child process, so a stop is a catch).
  * FLASH_EMU_ONLY=NAME runs only the cases of variant NAME ("orig", "wgmma"
@@ -65,6 +71,7 @@ typedef struct {
     void *(*gpu)(void);
     const int *applied;
     const int *versions;   /* the versions the file has, 1 to this (gen.py reads flash_check) */
+    const int *missing;    /* ...less these (bit v: version v), which flash_check refuses */
 } Variant;
 
 #define VARIANT(P, NAME)                                                                                             \
@@ -75,10 +82,10 @@ typedef struct {
                                  bool, FlashLayout, FlashLayout);                                                   \
     size_t P##_flash_backward_scratch_bytes(int, int, int, int);                                                    \
     void *P##_gpu(void);                                                                                            \
-    extern const int P##_mutation_applied, P##_versions;                                                           \
+    extern const int P##_mutation_applied, P##_versions, P##_versions_missing;                                     \
     static const Variant variant_##P = {NAME, P##_flash_forward_cuda, P##_flash_backward_cuda,                       \
                                         P##_flash_backward_scratch_bytes, P##_gpu, &P##_mutation_applied,            \
-                                        &P##_versions};
+                                        &P##_versions, &P##_versions_missing};
 
 /* the kernel file as the chapter has it, and its mutants (tools/flashemu/gen.py --list-mutations);
  * FLASH_EMU_NO_MUTANTS: the kernel file only (tools/flashemu/run.sh, for another copy of flash.cu) */
@@ -100,12 +107,34 @@ VARIANT(emu_mut_wg_proxy, "wg-proxy")
 VARIANT(emu_mut_wg_fence, "wg-fence")
 VARIANT(emu_mut_wg_afrag, "wg-afrag")
 VARIANT(emu_mut_wg_trans, "wg-trans")
+VARIANT(emu_mut_v7_stsm, "v7-stsm")
+VARIANT(emu_mut_v7_proxy, "v7-proxy")
+VARIANT(emu_mut_v7_trans_a, "v7-trans-a")
+VARIANT(emu_mut_v7_lbo, "v7-lbo")
+VARIANT(emu_mut_v7_zero, "v7-zero")
+VARIANT(emu_mut_v7_stage, "v7-stage")
+VARIANT(emu_mut_v7_fence, "v7-fence")
+VARIANT(emu_mut_v7_wait, "v7-wait")
+VARIANT(emu_mut_v7_dqcol, "v7-dqcol")
+VARIANT(emu_mut_v6_wait_pv, "v6-wait-pv")
+VARIANT(emu_mut_v6_wait_s, "v6-wait-s")
+VARIANT(emu_mut_v6_barrier, "v6-barrier")
+VARIANT(emu_mut_v6_two_stages, "v6-two-stages")
+VARIANT(emu_mut_v6_stage, "v6-stage")
+VARIANT(emu_mut_v6_pack_early, "v6-pack-early")
+VARIANT(emu_mut_v6_last_stage, "v6-last-stage")
 static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut_mask,      &variant_emu_mut_edge,
                                    &variant_emu_mut_ldsm_order, &variant_emu_mut_no_trans,   &variant_emu_mut_wait,
                                    &variant_emu_mut_frag_index, &variant_emu_mut_barrier,   &variant_emu_mut_dq_atomic,
                                    &variant_emu_mut_wg_wait,    &variant_emu_mut_wg_desc,    &variant_emu_mut_wg_overwrite,
                                    &variant_emu_mut_wg_proxy,   &variant_emu_mut_wg_fence,   &variant_emu_mut_wg_afrag,
-                                   &variant_emu_mut_wg_trans};
+                                   &variant_emu_mut_wg_trans, &variant_emu_mut_v7_stsm, &variant_emu_mut_v7_proxy,
+                                   &variant_emu_mut_v7_trans_a, &variant_emu_mut_v7_lbo, &variant_emu_mut_v7_zero,
+                                   &variant_emu_mut_v7_stage, &variant_emu_mut_v7_fence, &variant_emu_mut_v7_wait,
+                                   &variant_emu_mut_v7_dqcol,
+                                   &variant_emu_mut_v6_wait_pv, &variant_emu_mut_v6_wait_s,
+                                   &variant_emu_mut_v6_barrier, &variant_emu_mut_v6_two_stages, &variant_emu_mut_v6_stage,
+                                   &variant_emu_mut_v6_pack_early, &variant_emu_mut_v6_last_stage};
 #else
 static const Variant *mutants[1];
 #endif
@@ -132,8 +161,11 @@ static const Variant *mutants[1];
  * Small integers, so that every sum is exact in f32 and the comparison is
  * exact.  Then what makes a wrong kernel show: accumulators read before
  * the wait are NaN; shared memory changed between the issue and the wait,
- * a product issued with no wgmma.fence, and a cp.async-written operand
- * read with no fence.proxy.async each stop the emulator (in a child). */
+ * a product issued with no wgmma.fence, a cp.async-written operand
+ * read with no fence.proxy.async, a register of A written between the
+ * issue and the wait, an operand read while a cp.async into it is in
+ * flight, and a cp.async into an operand issued while the product is in
+ * flight each stop the emulator (in a child). */
 void flashemu_wgmma_run(int ab, int n, int a_in_regs, int trans_a, int trans_b, uint64_t da, uint64_t db,
                         const void *image, size_t smem_bytes, const uint32_t (*a_regs)[4], const float *c, float *d,
                         float *early, int how, int poke);
@@ -227,8 +259,8 @@ static bool wg_stops(const WgCase *w, int how, int poke) {
 static void test_wgmma_unit(Check *t) {
     Rng rng;
     rng_seed(&rng, 29);
-    int ns[] = {8, 64, 128, 256};
-    for (int ni = 0; ni < 4; ni++)
+    int ns[] = {8, 32, 64, 128, 256};   /* 32: version 7's dQ at d 64 */
+    for (int ni = 0; ni < 5; ni++)
         for (int ab = 0; ab < 2; ab++)
             for (int form = 0; form < 3; form++)       /* A: smem K-major, smem M-major, registers */
                 for (int tb = 0; tb < 2; tb++) {
@@ -254,7 +286,58 @@ static void test_wgmma_unit(Check *t) {
     check_true(t, wg_stops(&w, 3, 0), "wgmma: a product with no wgmma.fence before it stops it");
     check_true(t, wg_stops(&w, 4, 4096), "wgmma: an operand written by cp.async with no fence.proxy.async stops it");
     check_true(t, !wg_stops(&w, 5, 4096), "wgmma: ... and with the fence it runs");
+    WgCase wr = w;                           /* A in registers */
+    wr.a_in_regs = 1;
+    check_true(t, wg_stops(&wr, 6, 0), "wgmma: a register of A written between the issue and the wait stops it");
+    check_true(t, !wg_stops(&wr, 0, 0), "wgmma: ... and left alone, it runs");
+    check_true(t, wg_stops(&w, 7, 4096), "wgmma: an operand that a cp.async still in flight writes stops it");
+    check_true(t, !wg_stops(&w, 7, 20480), "wgmma: ... and a cp.async in flight elsewhere does not");
+    check_true(t, wg_stops(&w, 8, 4096), "wgmma: a cp.async into an operand while the product is in flight stops it");
+    check_true(t, !wg_stops(&w, 8, 20480), "wgmma: ... and one elsewhere does not");
     check_true(t, !wg_stops(&w, 0, 0), "wgmma: a correct product does not stop (the child's check is not vacuous)");
+}
+
+/* ---- The emulator's stmatrix on its own ----------------------------------------------------
+ *
+ * Version 7 stores dS^T with stmatrix .x4, which no earlier kernel used.
+ * The layout, written here from the PTX ISA (section "stmatrix": the
+ * fragments are ldmatrix's, section "ldmatrix"): lanes 8m..8m+7 give the
+ * addresses of rows 0..7 of matrix m; register m of lane l holds row l/4,
+ * columns 2 (l mod 4) and 2 (l mod 4) + 1 of matrix m, the lower column in
+ * the low 16 bits; with .trans, row and column exchanged.  Each value is
+ * distinct, the rows are 32 bytes apart (16 bytes of gap, which must stay
+ * as they were), and the matrices in reverse order of their lanes. */
+void flashemu_stmatrix_run(int trans, const uint32_t *addr, const uint32_t (*regs)[4], const void *image,
+                           void *image_out, size_t smem_bytes);
+
+static int stmatrix_case(int trans) {
+    enum { BYTES = 32 * 32 };
+    uint32_t addr[32], regs[32][4];
+    uint16_t image[BYTES / 2], out[BYTES / 2], want[BYTES / 2];
+    for (int i = 0; i < BYTES / 2; i++) image[i] = want[i] = (uint16_t)(0xa000 + i);
+    for (int l = 0; l < 32; l++) addr[l] = (uint32_t)((3 - l / 8) * 8 + l % 8) * 32;   /* matrix l/8, row l%8 */
+    for (int l = 0; l < 32; l++)
+        for (int m = 0; m < 4; m++) {
+            uint16_t lo = (uint16_t)(m * 64 + l * 2), hi = (uint16_t)(lo + 1);
+            regs[l][m] = (uint32_t)lo | (uint32_t)hi << 16;
+            for (int h = 0; h < 2; h++) {
+                int r = l / 4, c = 2 * (l % 4) + h;
+                if (trans) { int x = r; r = c, c = x; }
+                want[(addr[8 * m + r] + 2 * c) / 2] = h ? hi : lo;
+            }
+        }
+    flashemu_stmatrix_run(trans, addr, (const uint32_t(*)[4])regs, image, out, BYTES);
+    int bad = 0;
+    for (int i = 0; i < BYTES / 2; i++) bad += out[i] != want[i];
+    return bad;
+}
+
+static void test_stmatrix_unit(Check *t) {
+    for (int trans = 0; trans < 2; trans++) {
+        int bad = stmatrix_case(trans);
+        check_true(t, bad == 0, "stmatrix .x4%s: %d of 512 shared memory halves differ from the ISA's layout",
+                   trans ? ".trans" : "", bad);
+    }
 }
 
 /* ---- Buffers with guards ------------------------------------------------------------- */
@@ -384,17 +467,21 @@ static bool within(const EmuResult *r, DType dt) {
 
 enum { MAXSHAPES = 16 };
 /* B, H, T, and 1 for the runtime's packed qkv layout */
-static int shapes[MAXSHAPES][4] = {{1, 2, 1, 0}, {2, 2, 17, 0}, {1, 2, 80, 0}, {1, 2, 130, 0}, {2, 3, 80, 1}};
-static int NSHAPES = 5;
+/* B, H, T, packed, the first version run on it: T = 300 (five key tiles)
+ * for the wgmma versions alone, so that version 6's three stages are each
+ * used twice or more and the tile after a reused stage is read */
+static int shapes[MAXSHAPES][5] = {{1, 2, 1, 0, 1}, {2, 2, 17, 0, 1}, {1, 2, 80, 0, 1}, {1, 2, 130, 0, 1}, {2, 3, 80, 1, 1},
+                                   {1, 1, 300, 0, 5}};
+static int NSHAPES = 6;
 
-/* FLASH_EMU_SHAPES="B:H:T,B:H:T,..." in place of the five above (none packed) */
+/* FLASH_EMU_SHAPES="B:H:T,B:H:T,..." in place of the six above (none packed, every version) */
 static void parse_shapes(const char *s) {
     NSHAPES = 0;
     for (const char *p = s; *p;) {
         int b, h, t, used;
         if (NSHAPES == MAXSHAPES || sscanf(p, "%d:%d:%d%n", &b, &h, &t, &used) != 3 || b < 1 || h < 1 || t < 1)
             die("FLASH_EMU_SHAPES=%s: B:H:T,... (at most %d, each positive)", s, MAXSHAPES);
-        shapes[NSHAPES][0] = b, shapes[NSHAPES][1] = h, shapes[NSHAPES][2] = t, shapes[NSHAPES][3] = 0, NSHAPES++;
+        shapes[NSHAPES][0] = b, shapes[NSHAPES][1] = h, shapes[NSHAPES][2] = t, shapes[NSHAPES][3] = 0, shapes[NSHAPES][4] = 1, NSHAPES++;
         p += used;
         if (*p == ',') p++;
     }
@@ -412,8 +499,9 @@ static int run_cases(Check *t, const Variant *var, bool verbose, uint64_t seed) 
     int n = 0;
     for (int s = 0; s < NSHAPES; s++)
         for (int di = 0; di < 2; di++)
-            for (int version = first_version; version <= (versions ? versions : *var->versions); version++)
-                for (int d = 64; d <= 128; d *= 2)
+            for (int version = first_version > shapes[s][4] ? first_version : shapes[s][4];
+                 version <= (versions ? versions : *var->versions); version++)
+                for (int d = 64; d <= 128 && !(*var->missing >> version & 1); d *= 2)
                     for (int causal = 0; causal < 2; causal++, n++) {
                         int B = shapes[s][0], H = shapes[s][1], T = shapes[s][2];
                         bool packed = shapes[s][3];
@@ -449,6 +537,10 @@ static void test_mutant(Check *t, const Variant *var, bool verbose) {
             (void)f;
         }
         int n = run_cases(NULL, var, verbose, 99);
+        if (n < 0) {                        /* not seen: the schedule that runs the first threads ahead */
+            flashemu_mode(0, 2);
+            n = run_cases(NULL, var, verbose, 98);
+        }
         if (n >= 0 && verbose) printf("  mutant %s: caught at case %d\n", var->name, n);
         fflush(stdout);
         _exit(n >= 0 ? 0 : ALL_PASSED);
@@ -477,7 +569,7 @@ int main(void) {
     if (vs && sscanf(vs, "%d-%d", &first_version, &versions) != 2) first_version = 1, versions = atoi(vs);
     if (getenv("FLASH_EMU_SHAPES")) parse_shapes(getenv("FLASH_EMU_SHAPES"));
     if (vs && (versions < first_version || first_version < 1)) die("FLASH_EMU_VERSIONS=%s: a positive number", getenv("FLASH_EMU_VERSIONS"));
-    if (!only || strcmp(only, "wgmma") == 0) test_wgmma_unit(&t);
+    if (!only || strcmp(only, "wgmma") == 0) test_wgmma_unit(&t), test_stmatrix_unit(&t);
     if (!only || strcmp(only, "orig") == 0) {
         run_cases(&t, &variant_emu_orig, verbose, 12);
         if (!getenv("FLASHEMU_CP_ASYNC") && !getenv("FLASHEMU_ORDER")) {   /* the other schedule */
@@ -485,6 +577,9 @@ int main(void) {
             other.name = "orig (cp.async landing at once, threads last to first)";
             flashemu_mode(1, 1);
             run_cases(&t, &other, verbose, 13);
+            other.name = "orig (cp.async landing at the wait, the first threads ahead)";
+            flashemu_mode(0, 2);
+            run_cases(&t, &other, verbose, 14);
             flashemu_mode(0, 0);
         }
     }

@@ -22,7 +22,9 @@
  *   training: a few steps lower the loss of a repeated batch; the profile
  *     counts the layer calls;
  *   recomputation (gradient checkpointing): every policy gives the same
- *     loss, gradients and steps, bit for bit, in fewer bytes.
+ *     loss, gradients and steps, bit for bit, in fewer bytes;
+ *   the fusion switches (GPT_FUSE_*): parsed and named, an unknown name
+ *     refused, and no change on the CPU.
  * Run from the repository root (make test does). */
 #include <math.h>
 #include <stdlib.h>
@@ -410,6 +412,43 @@ static void test_recompute(Check *t) {
     free(h), free(g0), free(g1), free(p0), free(p1);
 }
 
+static void parse_fuse(void *ctx) { gpt_fusions_parse(ctx); }
+
+/* The fusion switches (GPT_FUSE_*, issue 25): their names both ways, an
+ * unknown name refused with one line, and on the CPU no change at all (the
+ * fused kernels are the GPU's; tests/test_gpt_gpu.c checks them there). */
+static void test_fusion_switches(Check *t) {
+    check_true(t, gpt_fusions_parse(NULL) == 0 && gpt_fusions_parse("") == 0 && gpt_fusions_parse("none") == 0,
+               "GPT_FUSE unset, empty or none: no fusion");
+    check_true(t, gpt_fusions_parse("gelu") == GPT_FUSE_GELU && gpt_fusions_parse("residual,gelu-set") ==
+                   (GPT_FUSE_RESIDUAL | GPT_FUSE_GELU_SET) && gpt_fusions_parse("all") == GPT_FUSE_ALL && gpt_fusions_parse("bgrad") == GPT_FUSE_BGRAD &&
+                   gpt_fusions_parse("gelu,,none") == GPT_FUSE_GELU,
+               "GPT_FUSE names each switch; all is every one");
+    char buf[64];
+    check_true(t, strcmp(gpt_fusions_name(0, buf, sizeof buf), "none") == 0 &&
+                   strcmp(gpt_fusions_name(GPT_FUSE_ALL, buf, sizeof buf), "gelu,residual,gelu-set,bgrad") == 0 &&
+                   gpt_fusions_parse(gpt_fusions_name(GPT_FUSE_GELU | GPT_FUSE_GELU_SET, buf, sizeof buf)) ==
+                   (GPT_FUSE_GELU | GPT_FUSE_GELU_SET),
+               "gpt_fusions_name writes what gpt_fusions_parse reads");
+    expect_die(t, parse_fuse, "gelu,fast", "fast", "GPT_FUSE with an unknown name stops with one line naming it");
+    GptConfig c = {.V = 13, .maxT = 8, .L = 2, .NH = 2, .C = 8, .F = 20};
+    int B = 2, T = 8, N = B * T;
+    Gpt *a = gpt_new(&c, NULL, DT_F32, B, T), *b = gpt_new(&c, NULL, DT_F32, B, T);
+    gpt_set_fusions(a, 0), gpt_set_fusions(b, GPT_FUSE_ALL);
+    float *h = xcalloc(a->nparams, 4), *ga = xcalloc(a->nparams, 4), *gb = xcalloc(a->nparams, 4);
+    gpt_perturb(h, a, 6, 0.3, 0.1, 0.05);
+    gpt_set_params(a, h), gpt_set_params(b, h);
+    int32_t tok[16], tgt[16];
+    for (int i = 0; i < N; i++) tok[i] = (i * 5 + 2) % 13, tgt[i] = (i * 3 + 4) % 13;
+    gpt_zero_grad(a), gpt_zero_grad(b);
+    float la = gpt_forward_backward(a, tok, tgt, B, T), lb = gpt_forward_backward(b, tok, tgt, B, T);
+    gpt_get_grads(a, ga), gpt_get_grads(b, gb);
+    check_true(t, b->fuse == GPT_FUSE_ALL && la == lb && memcmp(ga, gb, a->nparams * 4) == 0,
+               "on the CPU the switches change nothing: the same loss and gradients, bit for bit");
+    free(h), free(ga), free(gb);
+    gpt_free(a), gpt_free(b);
+}
+
 int main(void) {
     Check t;
     check_init(&t, "gpt");
@@ -420,6 +459,7 @@ int main(void) {
     test_files(&t);
     test_hf_fixture(&t);
     test_training(&t);
+    test_fusion_switches(&t);
     remove_tree(tmpdir());
     return check_summary(&t);
 }

@@ -19,7 +19,9 @@
  *     gradient within the dtype's bound of the plain path's and the CPU's;
  *   gradient checkpointing (selective, every block, sqrt(L), segments of 3):
  *     plain attention bit for bit as without it, flash within 4 times the
- *     spread of two runs without it (or 2^-8, relative, if more).
+ *     spread of two runs without it (or 2^-8, relative, if more);
+ *   the step's fusions (GPT_FUSE_*) in f32, bf16 and f16 against the
+ *     unfused step and the CPU (test_fusions says how).
  * Without a GPU (or a build without CUDA) it prints "skipped: ..." and the
  * closing line with nothing checked, which tests/run reports as skipped. */
 #include <math.h>
@@ -231,6 +233,110 @@ static void test_recompute_gpu(Check *t, Gpu *g, DType dt, int attention) {
     gpt_free(ref);
 }
 
+/* The fusions of the training step (gpt.h GPT_FUSE_*), each alone and all
+ * together, against the same model unfused and the CPU: the loss, every
+ * gradient after one pass and after two passes without zeroing (the
+ * fusions overwrite activation gradients, never a weight's, which must
+ * still add up), every fused product through cuBLASLt in bf16 and f16 (no
+ * fallback at these sizes; f32's fallbacks are printed), and the profile without the operations a fusion removes.
+ * Bounds, normwise per tensor: f32 1e-4 of the unfused (they differ by
+ * where a sum is rounded), bf16 5e-2 and f16 1e-2 (one rounding of an
+ * activation fewer or more: 2^-9 or 2^-12 relative, compounded over the
+ * layers), or 4 times the spread of the unfused path's two runs (flash
+ * attention's atomic dQ) if that is more; against the CPU the bounds of
+ * test_devices and test_flash. Then 20 bf16 training steps with every
+ * fusion against 20 without, from one seed on the same batches. */
+static void test_fusions(Check *t, Gpu *g, DType dt) {
+    GptConfig c = {.V = 96, .maxT = 128, .L = 2, .NH = 2, .C = 128, .F = 512};
+    int B = 3, T = 100, N = B * T;
+    Gpt *cpu = gpt_new(&c, NULL, DT_F32, B, T), *ref = gpt_new(&c, g, dt, B, T), *m = gpt_new(&c, g, dt, B, T);
+    gpt_set_fusions(ref, 0);
+    const char *dn = dt == DT_F32 ? "f32" : dt == DT_BF16 ? "bf16" : "f16";
+    size_t np = cpu->nparams;
+    float *h = xcalloc(np, 4), *gc = xcalloc(np, 4), *gr = xcalloc(np, 4), *gr2 = xcalloc(np, 4), *gf = xcalloc(np, 4);
+    float *gf2 = xcalloc(np, 4), *gs = xcalloc(np, 4);
+    gpt_perturb(h, cpu, 11, 0.2, 0.1, 0.05);
+    int32_t *tok = xmalloc_array(N, 4), *tgt = xmalloc_array(N, 4);
+    Rng r;
+    rng_seed(&r, 12);
+    for (int i = 0; i < N; i++) tok[i] = (int32_t)rng_below(&r, 96), tgt[i] = i % 13 == 0 ? -1 : (int32_t)rng_below(&r, 96);
+    float lc = grads_of(cpu, h, tok, tgt, B, T, gc), lr = grads_of(ref, h, tok, tgt, B, T, gr);
+    double spread = 0;
+    if (ref->flash) {
+        grads_of(ref, h, tok, tgt, B, T, gs);
+        for (size_t i = 0; i < ref->ntensors; i++)
+            spread = fmax(spread, relnorm(gs + ref->info[i].offset, gr + ref->info[i].offset, ref->info[i].numel));
+    }
+    gpt_forward_backward(ref, tok, tgt, B, T), gpt_get_grads(ref, gr2);   /* a second pass, added */
+    double bound = fmax(4 * spread, dt == DT_F32 ? 1e-4 : dt == DT_BF16 ? 5e-2 : 1e-2);
+    double cbound = dt == DT_F32 ? 1e-3 : dt == DT_BF16 ? 1e-1 : 2e-2, lbound = dt == DT_F32 ? 1e-5 : dt == DT_BF16 ? 2e-2 : 4e-3;
+    unsigned masks[] = {GPT_FUSE_GELU, GPT_FUSE_RESIDUAL, GPT_FUSE_GELU_SET, GPT_FUSE_BGRAD, GPT_FUSE_ALL};
+    for (size_t k = 0; k < sizeof masks / sizeof masks[0]; k++) {
+        char nm[64];
+        gpt_fusions_name(masks[k], nm, sizeof nm);
+        gpt_set_fusions(m, masks[k]);
+        size_t fb = linear_fused_fallbacks();
+        float lf = grads_of(m, h, tok, tgt, B, T, gf);
+        gpt_forward_backward(m, tok, tgt, B, T), gpt_get_grads(m, gf2);
+        if (dt == DT_F32)   /* f32 may lack epilogue kernels: reported; the step's dtypes must have them */
+            printf("  GPU f32 fuse %s: %zu fused products fell back to separate kernels\n", nm, linear_fused_fallbacks() - fb);
+        else
+            check_true(t, linear_fused_fallbacks() == fb, "GPU %s fuse %s: every fused product in cuBLASLt (%zu fallbacks)",
+                       dn, nm, linear_fused_fallbacks() - fb);
+        check_close(t, lf, lr, lbound, 0, "GPU %s fuse %s: loss %.6f, unfused %.6f, CPU %.6f", dn, nm, lf, lr, lc);
+        double w1 = 0, w2 = 0, wc = 0, wrc = 0;
+        for (size_t i = 0; i < m->ntensors; i++) {
+            const GptTensorInfo *ti = &m->info[i];
+            w1 = fmax(w1, relnorm(gf + ti->offset, gr + ti->offset, ti->numel));
+            w2 = fmax(w2, relnorm(gf2 + ti->offset, gr2 + ti->offset, ti->numel));
+            wc = fmax(wc, relnorm(gf + ti->offset, gc + ti->offset, ti->numel));
+            wrc = fmax(wrc, relnorm(gr + ti->offset, gc + ti->offset, ti->numel));
+        }
+        check_true(t, w1 <= bound && w2 <= bound,
+                   "GPU %s fuse %s: every gradient within %.1e of the unfused (worst %.2e; two passes added %.2e)", dn, nm,
+                   bound, w1, w2);
+        check_true(t, wc <= cbound, "GPU %s fuse %s: every gradient within %.0e of the CPU's (worst %.2e; unfused %.2e)",
+                   dn, nm, cbound, wc, wrc);
+        /* the profile of a step: the operations the fusion removes are gone */
+        gpt_profile_start(m);
+        GptAdamW o = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f, .grad_clip = 1};
+        gpt_step(m, tok, tgt, B, T, &o, NULL);
+        GptProfileRow rows[48];
+        int n = gpt_profile_report(m, rows, 48), memsets = 0;
+        bool gelu = false, residual = false;
+        for (int i = 0; i < n; i++) {
+            gelu |= strncmp(rows[i].name, "gelu ", 5) == 0;
+            residual |= strcmp(rows[i].name, "residual fwd") == 0;
+            if (strcmp(rows[i].name, "memset") == 0) memsets = rows[i].calls;
+        }
+        gpt_profile_stop(m);
+        bool want_gelu = !(masks[k] & GPT_FUSE_GELU), want_res = !(masks[k] & GPT_FUSE_RESIDUAL);
+        int want_memsets = masks[k] & (GPT_FUSE_GELU | GPT_FUSE_GELU_SET) ? c.L + 2 : 2 * c.L + 2;
+        check_true(t, gelu == want_gelu && residual == want_res && memsets == want_memsets,
+                   "GPU %s fuse %s: the step's profile has %sGELU kernels, %sresidual kernels, %d memsets (%d expected)", dn,
+                   nm, gelu ? "" : "no ", residual ? "" : "no ", memsets, want_memsets);
+    }
+    if (dt == DT_BF16) {   /* training: every fusion against none */
+        gpt_set_fusions(m, GPT_FUSE_ALL);
+        gpt_init(ref, 5), gpt_init(m, 5);
+        GptAdamW o = {.lr = 3e-3f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f, .grad_clip = 1};
+        double worst = 0;
+        float first = 0, last = 0;
+        for (int s = 0; s < 20; s++) {
+            for (int i = 0; i < N; i++) tok[i] = (int32_t)rng_below(&r, 96), tgt[i] = (tok[i] * 7 + 3) % 96;
+            float a = gpt_step(ref, tok, tgt, B, T, &o, NULL), b = gpt_step(m, tok, tgt, B, T, &o, NULL);
+            worst = fmax(worst, fabs(a - b));
+            if (s == 0) first = a;
+            last = a;
+        }
+        check_true(t, worst < 5e-2 && last < first,
+                   "20 bf16 training steps, every fusion against none: losses within 5e-2 nats (worst %.2e; %.3f to %.3f)",
+                   worst, first, last);
+    }
+    free(h), free(gc), free(gr), free(gr2), free(gf), free(gf2), free(gs), free(tok), free(tgt);
+    gpt_free(cpu), gpt_free(ref), gpt_free(m);
+}
+
 int main(void) {
     Check t;
     check_init(&t, "gpt-gpu");
@@ -249,6 +355,9 @@ int main(void) {
     test_recompute_gpu(&t, g, DT_F32, GPT_ATTENTION_PLAIN);
     test_recompute_gpu(&t, g, DT_BF16, GPT_ATTENTION_PLAIN);
     test_recompute_gpu(&t, g, DT_BF16, GPT_ATTENTION_FLASH);
+    test_fusions(&t, g, DT_F32);
+    test_fusions(&t, g, DT_BF16);
+    test_fusions(&t, g, DT_F16);
     gpu_close(g);
     return check_summary(&t);
 }

@@ -148,6 +148,113 @@ static void test_linear(Ctx *c, int N, int C, int OC) {
     free(x), free(w), free(b), free(dy), free(dx), free(dw), free(db), free(y);
 }
 
+/* The fused linear layers (cuBLASLt's epilogues, or their fallback when
+ * cuBLASLt refuses the shape: OC = 29 and C = 77 below) against nn.h: GELU
+ * after the product (its input kept), GELU's derivative applied to the
+ * input gradient (overwriting a poisoned buffer), the residual added, the
+ * bias gradient summed in the weight gradient's product. */
+static void test_fused_linear(Ctx *c, int N, int C, int OC) {
+    size_t no = (size_t)N * OC, ni = (size_t)N * C;
+    float *x = hrand(c, ni, 1), *w = hrand(c, (size_t)OC * C, 0.1f), *b = hrand(c, OC, 0.3f), *res = hrand(c, no, 1);
+    float *pre = xmalloc_array(no, 4), *y = xmalloc_array(no, 4);
+    void *X = dev(c, x, ni), *W = dev(c, w, (size_t)OC * C), *Bi = dev(c, b, OC), *R = dev(c, res, no);
+    void *PRE = dev_poisoned(c, no, dtype_size(c->dt)), *Y = dev_poisoned(c, no, dtype_size(c->dt));
+    linear_forward(pre, x, w, b, N, C, OC);
+    gelu_forward(y, pre, no);
+    linear_gelu_forward_cuda(c->g, c->dt, Y, PRE, X, W, Bi, N, C, OC);
+    EXPECT(PRE, pre, no, "linear+gelu forward: gelu's input", N, OC);
+    EXPECT(Y, y, no, "linear+gelu forward: gelu's output", N, OC);
+    for (size_t i = 0; i < no; i++) y[i] = pre[i] + res[i];   /* pre holds x w^T + b */
+    gpu_free(Y), Y = dev_poisoned(c, no, dtype_size(c->dt));
+    linear_residual_forward_cuda(c->g, c->dt, Y, X, W, Bi, R, N, C, OC);
+    EXPECT(Y, y, no, "linear+residual forward", N, OC);
+    /* dinp [N,C] = (dy [N,OC] w [OC,C]) gelu'(p [N,C]) */
+    float *dy = hrand(c, no, 1), *p = hrand(c, ni, 1.5f), *prod = xmalloc_array(ni, 4), *dx = xcalloc(ni, 4);
+    matmul_ref_f32(false, false, N, C, OC, 1.0f, dy, OC, w, C, 0.0f, prod, C);
+    gelu_backward(dx, prod, p, ni);
+    void *DY = dev(c, dy, no), *P = dev(c, p, ni), *DX = dev_poisoned(c, ni, dtype_size(c->dt));
+    linear_dgelu_backward_cuda(c->g, c->dt, DX, DY, W, P, N, C, OC);
+    EXPECT(DX, dx, ni, "linear+dgelu backward (overwrites)", N, C);
+    /* gelu's backward pass that overwrites, in place */
+    float *pd = hcopy(dy, no), *gd = xcalloc(no, 4), *q = hrand(c, no, 1.5f);
+    gelu_backward(gd, pd, q, no);
+    void *PD = dev(c, pd, no), *PR = dev(c, q, no);
+    gelu_backward_set_cuda(c->g, c->dt, PD, PD, PR, no);
+    EXPECT(PD, gd, no, "gelu backward, overwriting in place", N, OC);
+    /* the weight's and the bias's gradients, the bias's sums in the epilogue, both added to random values */
+    float *dw = hrand(c, (size_t)OC * C, 1), *db = hrand(c, OC, 1);
+    void *DW = dev(c, dw, (size_t)OC * C), *DB = dev(c, db, OC);
+    linear_backward(NULL, dw, db, dy, x, w, N, C, OC);
+    linear_backward_weight_bgrad_cuda(c->g, c->dt, DW, DB, DY, X, N, C, OC);
+    EXPECT(DW, dw, (size_t)OC * C, "linear dweight, bias sums in the epilogue", N, C);
+    EXPECT(DB, db, OC, "linear dbias, summed in the epilogue (added)", N, C);
+    gpu_free(DW), gpu_free(DB), free(dw), free(db);
+    gpu_free(X), gpu_free(W), gpu_free(Bi), gpu_free(R), gpu_free(PRE), gpu_free(Y), gpu_free(DY), gpu_free(P), gpu_free(DX);
+    gpu_free(PD), gpu_free(PR);
+    free(x), free(w), free(b), free(res), free(pre), free(y), free(dy), free(p), free(prod), free(dx), free(pd), free(gd), free(q);
+}
+
+/* Which GELU cuBLASLt's epilogues compute (its documentation says only
+ * "GELU").  A product that is exactly the bias (zero input) puts 2048
+ * values on [-6, 6] through GELU_AUX_BIAS, and a product that is exactly 1
+ * through DGELU; the results' deviations from the tanh form (ours, nn.h)
+ * are projected on the difference between the erf form and the tanh form
+ * (at most 4.7e-4, and 8.7e-4 in the slope): a coefficient near 0 says
+ * tanh, near 1 says erf, whatever noise a fast tanh or the output's
+ * rounding adds.  In f32 (the clear answer) and in f16 (the rounding of
+ * the output, up to 2e-3 here, is noise the projection averages over the
+ * 2048 values: a coefficient within 0.35 of 0).  It must be tanh, within
+ * 2e-3 (f32) or 6e-3 (f16) of ours everywhere, and through cuBLASLt (no
+ * fallback, else the comparison would be of our own kernel; in f32, where
+ * cuBLASLt may have no epilogue kernel, a fallback is reported and the
+ * form left to f16). */
+static void test_lt_gelu_form(Ctx *c) {
+    int N = 8, C = 8, OC = 2048;
+    size_t n = (size_t)N * OC, es = dtype_size(c->dt);
+    float *x = xcalloc((size_t)N * C, 4), *w = xcalloc((size_t)OC * C, 4), *b = xmalloc_array(OC, 4);
+    for (int o = 0; o < OC; o++) b[o] = round_to(c->dt, -6.0f + 12.0f * (float)o / (OC - 1));
+    void *X = dev(c, x, (size_t)N * C), *W = dev(c, w, (size_t)OC * C), *Bi = dev(c, b, OC);
+    void *PRE = dev_poisoned(c, n, es), *Y = dev_poisoned(c, n, es);
+    size_t fb = linear_fused_fallbacks();
+    linear_gelu_forward_cuda(c->g, c->dt, Y, PRE, X, W, Bi, N, C, OC);
+    /* slope: dinp [N, OC] = (dy [N, 8] w1 [8, OC]) gelu'(pre), dy = e_0 rows, w1 row 0 all ones */
+    float *dy = xcalloc((size_t)N * C, 4), *w1 = xcalloc((size_t)C * OC, 4);
+    for (int r = 0; r < N; r++) dy[(size_t)r * C] = 1;
+    for (int o = 0; o < OC; o++) w1[o] = 1;
+    void *DY = dev(c, dy, (size_t)N * C), *W1 = dev(c, w1, (size_t)C * OC), *DX = dev_poisoned(c, n, es);
+    linear_dgelu_backward_cuda(c->g, c->dt, DX, DY, W1, PRE, N, OC, C);
+    const char *dn = dtype_name(c->dt);
+    size_t fell = linear_fused_fallbacks() - fb;
+    if (fell && c->dt == DT_F32) {   /* no f32 epilogue kernel: f16 answers (the GPT's step is bf16) */
+        printf("  f32: cuBLASLt took %zu of the two GELU products to the fallback; the form is judged in f16\n", fell);
+        goto done;
+    }
+    check_true(c->t, fell == 0, "%s GELU_AUX_BIAS and DGELU ran in cuBLASLt (%zu fallbacks)", dn, fell);
+    float *gy = xmalloc_array(n, 4), *gd = xmalloc_array(n, 4);
+    gpu_download_f32(c->g, c->dt, gy, Y, n), gpu_download_f32(c->g, c->dt, gd, DX, n);
+    double num[2] = {0, 0}, den[2] = {0, 0}, worst[2] = {0, 0};
+    for (size_t i = 0; i < n; i++) {
+        double v = b[i % OC], u = 0.7978845608028654 * (v + 0.044715 * v * v * v);
+        double du = 0.7978845608028654 * (1 + 3 * 0.044715 * v * v);
+        double t = 0.5 * v * (1 + tanh(u)), e = 0.5 * v * (1 + erf(v / sqrt(2.0)));
+        double dt_ = 0.5 * (1 + tanh(u)) + 0.5 * v * (1 - tanh(u) * tanh(u)) * du;
+        double de = 0.5 * (1 + erf(v / sqrt(2.0))) + v * exp(-0.5 * v * v) / sqrt(2 * M_PI);
+        num[0] += (gy[i] - t) * (e - t), den[0] += (e - t) * (e - t), worst[0] = fmax(worst[0], fabs(gy[i] - t));
+        num[1] += (gd[i] - dt_) * (de - dt_), den[1] += (de - dt_) * (de - dt_), worst[1] = fmax(worst[1], fabs(gd[i] - dt_));
+    }
+    double k0 = num[0] / den[0], k1 = num[1] / den[1], kb = c->dt == DT_F32 ? 0.2 : 0.35, wb = c->dt == DT_F32 ? 2e-3 : 6e-3;
+    check_true(c->t, fabs(k0) < kb && worst[0] < wb,
+               "%s: cuBLASLt's GELU is the tanh form: erf coefficient %.3f (0 tanh, 1 erf), %.2e from ours at worst", dn,
+               k0, worst[0]);
+    check_true(c->t, fabs(k1) < kb && worst[1] < wb,
+               "%s: cuBLASLt's DGELU is the tanh form's slope: erf coefficient %.3f, %.2e from ours at worst", dn, k1,
+               worst[1]);
+    free(gy), free(gd);
+done:
+    gpu_free(X), gpu_free(W), gpu_free(Bi), gpu_free(PRE), gpu_free(Y), gpu_free(DY), gpu_free(W1), gpu_free(DX);
+    free(x), free(w), free(b), free(dy), free(w1);
+}
+
 static void test_gemm_transposes(Ctx *c) {
     int M = 33, N = 47, K = 29;
     for (int ta = 0; ta < 2; ta++)
@@ -484,7 +591,9 @@ int main(void) {
     rng_seed(&r, 20261128);
     test_arena(&t, g);
     test_try_malloc(&t, g);
-    Ctx c32 = {g, &t, &r, DT_F32};
+    Ctx c32 = {g, &t, &r, DT_F32}, c16 = {g, &t, &r, DT_F16};
+    test_lt_gelu_form(&c32);
+    test_lt_gelu_form(&c16);
     test_axpby(&c32, 100003);
     test_rmsprop(&c32, 10007);
     DType dts[3] = {DT_F32, DT_BF16, DT_F16};
@@ -494,6 +603,9 @@ int main(void) {
         test_gemm_transposes(&c);
         test_linear(&c, 37, 77, 29);
         test_linear(&c, 64, 768, 256);
+        test_fused_linear(&c, 37, 77, 29);
+        test_fused_linear(&c, 64, 768, 256);
+        test_fused_linear(&c, 50, 128, 3072);
         test_embedding(&c, 3, 17, 40, 101, false);
         test_embedding(&c, 4, 33, 77, 50, true);
         test_embedding(&c, 8, 128, 768, 5003, false);

@@ -74,6 +74,30 @@ template <typename T, int U> __global__ void gelu_bwd_kernel(T *dinp, const T *d
     }
 }
 
+/* The same with dinp OVERWRITTEN (dinp = gelu'(inp) dout): no zeroed buffer
+ * to add into, one stream fewer; dinp may be dout (in place). */
+template <typename T, int U> __global__ void gelu_bwd_set_kernel(T *dinp, const T *dout, const T *inp, size_t n) {
+    constexpr int P = Pack<T>::N;
+    size_t p0 = (size_t)blockIdx.x * U * blockDim.x + threadIdx.x;
+    Pack<T> x[U], d[U];
+#pragma unroll
+    for (int k = 0; k < U; k++) {
+        size_t p = p0 + (size_t)k * blockDim.x;
+        if ((p + 1) * P <= n) x[k] = load_pack(inp + p * P), d[k] = load_pack(dout + p * P);
+    }
+#pragma unroll
+    for (int k = 0; k < U; k++) {
+        size_t p = p0 + (size_t)k * blockDim.x;
+        if ((p + 1) * P <= n) {
+#pragma unroll
+            for (int j = 0; j < P; j++) d[k].v[j] = fromf<T>(gelu_grad(tof(x[k].v[j])) * tof(d[k].v[j]));
+            store_pack(dinp + p * P, d[k]);
+        } else {
+            for (size_t i = p * P; i < n; i++) dinp[i] = fromf<T>(gelu_grad(tof(inp[i])) * tof(dout[i]));
+        }
+    }
+}
+
 /* One pack per thread; the thread holding the tail finishes it one by one. */
 template <typename T, typename Full, typename Scalar>
 __device__ __forceinline__ void packed_map(size_t n, Full full, Scalar scalar) {
@@ -137,6 +161,11 @@ extern "C" void gelu_forward_cuda(Gpu *g, DType dt, void *out, const void *inp, 
 extern "C" void gelu_backward_cuda(Gpu *g, DType dt, void *dinp, const void *dout, const void *inp, size_t n) {
     check_aligned(dinp, __func__), check_aligned(dout, __func__), check_aligned(inp, __func__);
     DISPATCH(dt, T, LAUNCH_PACKED_U(gelu_bwd_kernel, T, GELU_U, n, (T *)dinp, (const T *)dout, (const T *)inp, n))
+}
+
+extern "C" void gelu_backward_set_cuda(Gpu *g, DType dt, void *dinp, const void *dout, const void *inp, size_t n) {
+    check_aligned(dinp, __func__), check_aligned(dout, __func__), check_aligned(inp, __func__);
+    DISPATCH(dt, T, LAUNCH_PACKED_U(gelu_bwd_set_kernel, T, GELU_U, n, (T *)dinp, (const T *)dout, (const T *)inp, n))
 }
 
 extern "C" void residual_forward_cuda(Gpu *g, DType dt, void *out, const void *a, const void *b, size_t n) {

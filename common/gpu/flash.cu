@@ -19,19 +19,22 @@
  *   version 5  version 4's backward pass; a forward pass on Hopper's
  *              warpgroup instructions (wgmma, sm_90a), 64 query rows a
  *              warpgroup, two warpgroups a block (correct on the H200, but
- *              no faster there than version 3's forward pass). */
+ *              no faster there than version 3's forward pass);
+ *   version 6  version 5 with the softmax overlapping the products (wait_group
+ *              1), three key/value stages (run on the CPU emulator only);
+ *   version 7  version 3's forward pass; a backward pass on wgmma, two
+ *              warpgroups, dS^T by stmatrix for dQ (CPU emulator only). */
 #include "internal.cuh"
-
-/* ---- What every version shares ----------------------------------------------------- */
+/* ---- What every version shares --------------------------------------------------- */
 
 #define LOG2E 1.4426950408889634f
 
 static void flash_check(const char *who, DType dt, int version, int B, int NH, int T, int hs) {
     if (B < 1 || NH < 1 || T < 1) die("%s: B = %d, NH = %d, T = %d must be positive", who, B, NH, T);
     if (hs != 64 && hs != 128) die("%s: head size %d is not supported (64 or 128)", who, hs);
-    if (version < 1 || version > 5) die("%s: version %d does not exist (1 to 5)", who, version);
+    if (version < 1 || version > 7) die("%s: version %d does not exist (1 to 7)", who, version);
     if (version >= 2 && dt != DT_BF16 && dt != DT_F16)
-        die("%s: versions 2 to 5 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
+        die("%s: versions 2 to 7 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
     if ((long long)B * NH > 65535) die("%s: B * NH = %lld is more than 65535", who, (long long)B * NH);
 }
 
@@ -854,6 +857,341 @@ __global__ void __launch_bounds__(NWG * 128) flash5_forward_kernel(T *o, float *
         }
 }
 
+#define V6_BC 64       /* keys per tile */
+#define V6_STAGES 3    /* key and value tiles in shared memory */
+
+/* The forward pass of version 5 with the products overlapping the softmax:
+ * a step issues the scores of tile j + 1 and P V of tile j, waits for the
+ * scores only, and does the softmax of tile j + 1 while P V runs; three
+ * stages of key and value tiles.  NWG warpgroups of 64 query rows. */
+template <typename T, int D, int NWG>
+__global__ void __launch_bounds__(NWG * 128) flash6_forward_kernel(T *o, float *lse, const T *q, const T *k, const T *v,
+                                                                   int NH, int Tn, FlashLayout in, FlashLayout out,
+                                                                   float scale, bool causal) {
+    constexpr int MT = 1, BR = 64 * NWG, BC = V6_BC, NS = V6_STAGES, THREADS = NWG * 128;
+    extern __shared__ __align__(16) unsigned char smem[];
+    T *Qs = reinterpret_cast<T *>(smem), *Ks = Qs + BR * D, *Vs = Ks + NS * BC * D;
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tig = lane % 4, wg = warp / 4;
+    int nqb = (Tn + BR - 1) / BR, qb = causal ? nqb - 1 - (int)blockIdx.x : (int)blockIdx.x;
+    int bh = blockIdx.y, b = bh / NH, h = bh % NH, q0 = qb * BR, wrow = warp * 16;
+    const T *qg = q + b * in.b + h * in.h, *kg = k + b * in.b + h * in.h, *vg = v + b * in.b + h * in.h;
+    int nkv = (Tn + BC - 1) / BC;
+    if (causal) nkv = min(nkv, (q0 + BR - 1) / BC + 1);
+    load_tile_core<T, D, BR, THREADS>(Qs, qg, in.t, q0, Tn);
+    load_tile_core<T, D, BC, THREADS>(Ks, kg, in.t, 0, Tn);
+    load_tile_core<T, D, BC, THREADS>(Vs, vg, in.t, 0, Tn);
+    cp_async_commit();
+    if (nkv > 1) {
+        load_tile_core<T, D, BC, THREADS>(Ks + BC * D, kg, in.t, BC, Tn);
+        load_tile_core<T, D, BC, THREADS>(Vs + BC * D, vg, in.t, BC, Tn);
+    }
+    cp_async_commit();
+    uint32_t a[BC / 16][4];                 /* P as A fragments, 16 keys each: the tensor cores' until the wait */
+    float s[MT][BC / 8][4] = {};            /* S, then P: this warp's 16 rows x 64 keys (wgmma's d0..d31) */
+    float acc[MT][D / 8][4] = {};           /* O, unnormalized: 16 rows x D (two 64-column products for D = 128) */
+    float m[MT][2], l[MT][2];               /* running maxima (base 2) and sums of rows g and g + 8 */
+    m[0][0] = m[0][1] = -INFINITY, l[0][0] = l[0][1] = 0;
+    float sl = scale * LOG2E;
+    cp_async_wait<1>();
+    fence_proxy_async();
+    __syncthreads();
+    wg_hold(s[0][0], BC / 2);
+    wg_fence();
+    for (int kk = 0; kk < D / 16; kk++)
+        wgmma_ss<T>(s[0][0], wg_desc(Qs + wg * 64 * D + kk * 128, 128, 16 * D), wg_desc(Ks + kk * 128, 128, 16 * D), kk);
+    wg_commit();
+    wg_wait<0>();
+    wg_hold(s[0][0], BC / 2);
+    for (int j = 0; j < nkv; j++) {
+        bool edge = (j + 1) * BC > Tn || (causal && (j + 1) * BC - 1 > q0);
+        for (int mt = 0; mt < MT; mt++)
+            for (int nt = 0; nt < BC / 8; nt++)
+                for (int e = 0; e < 4; e++) {
+                    int col = j * BC + nt * 8 + tig * 2 + e % 2, row = q0 + wrow + mt * 16 + g + e / 2 * 8;
+                    s[mt][nt][e] *= sl;
+                    if (edge && (col >= Tn || (causal && col > row))) s[mt][nt][e] = -INFINITY;
+                }
+
+        float alpha[2];
+        for (int r = 0; r < 2; r++) {
+            float mx = m[0][r];
+            for (int nt = 0; nt < BC / 8; nt++) mx = fmaxf(mx, fmaxf(s[0][nt][2 * r], s[0][nt][2 * r + 1]));
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+            float mu = mx == -INFINITY ? 0.0f : mx;     /* a row with nothing seen yet: keep exp2 finite */
+            float sum = 0;
+            alpha[r] = exp2f(m[0][r] - mu);
+            for (int nt = 0; nt < BC / 8; nt++) {
+                s[0][nt][2 * r] = exp2f(s[0][nt][2 * r] - mu);
+                s[0][nt][2 * r + 1] = exp2f(s[0][nt][2 * r + 1] - mu);
+                sum += s[0][nt][2 * r] + s[0][nt][2 * r + 1];
+            }
+            l[0][r] = l[0][r] * alpha[r] + sum;
+            m[0][r] = mx;
+        }
+
+        wg_wait<0>();
+        wg_hold(acc[0][0], D / 2);
+        for (int dt = 0; dt < D / 8; dt++)
+            for (int r = 0; r < 2; r++) acc[0][dt][2 * r] *= alpha[r], acc[0][dt][2 * r + 1] *= alpha[r];
+
+        for (int kk = 0; kk < BC / 16; kk++) {
+            a[kk][0] = pack2<T>(s[0][2 * kk][0], s[0][2 * kk][1]);
+            a[kk][1] = pack2<T>(s[0][2 * kk][2], s[0][2 * kk][3]);
+            a[kk][2] = pack2<T>(s[0][2 * kk + 1][0], s[0][2 * kk + 1][1]);
+            a[kk][3] = pack2<T>(s[0][2 * kk + 1][2], s[0][2 * kk + 1][3]);
+        }
+        if (j + 1 == nkv) break;
+
+        cp_async_wait<0>();
+        fence_proxy_async();
+        __syncthreads();
+        if (j + 2 < nkv) {
+            load_tile_core<T, D, BC, THREADS>(Ks + (j + 2) % NS * BC * D, kg, in.t, (j + 2) * BC, Tn);
+            load_tile_core<T, D, BC, THREADS>(Vs + (j + 2) % NS * BC * D, vg, in.t, (j + 2) * BC, Tn);
+        }
+        cp_async_commit();
+
+        const T *Kn = Ks + (j + 1) % NS * BC * D, *Vj = Vs + j % NS * BC * D;
+        wg_hold(s[0][0], BC / 2);
+        wg_hold(acc[0][0], D / 2);
+        wg_hold(a[0], BC / 4);
+        wg_fence();
+        for (int kk = 0; kk < D / 16; kk++)
+            wgmma_ss<T>(s[0][0], wg_desc(Qs + wg * 64 * D + kk * 128, 128, 16 * D), wg_desc(Kn + kk * 128, 128, 16 * D), kk);
+        wg_commit();
+        for (int kk = 0; kk < BC / 16; kk++)
+            for (int dn = 0; dn < D / 64; dn++)
+                wgmma_rs<T>(acc[0][8 * dn], a[kk], wg_desc(Vj + kk * 16 * D + dn * 512, 16 * D, 128));
+        wg_commit();
+        wg_wait<1>();
+        wg_hold(s[0][0], BC / 2);
+    }
+    {
+        const T *Vj = Vs + (nkv - 1) % NS * BC * D;
+        wg_hold(acc[0][0], D / 2);
+        wg_hold(a[0], BC / 4);
+        wg_fence();
+        for (int kk = 0; kk < BC / 16; kk++)
+            for (int dn = 0; dn < D / 64; dn++)
+                wgmma_rs<T>(acc[0][8 * dn], a[kk], wg_desc(Vj + kk * 16 * D + dn * 512, 16 * D, 128));
+        wg_commit();
+        wg_wait<0>();
+        wg_hold(acc[0][0], D / 2);
+    }
+
+    T *og = o + b * out.b + h * out.h;
+    for (int mt = 0; mt < MT; mt++)
+        for (int r = 0; r < 2; r++) {
+            float lr = l[mt][r];
+            lr += __shfl_xor_sync(0xffffffffu, lr, 1);
+            lr += __shfl_xor_sync(0xffffffffu, lr, 2);
+            int row = q0 + wrow + mt * 16 + g + r * 8;
+            if (row >= Tn) continue;
+            float inv = 1.0f / lr;
+            for (int dt = 0; dt < D / 8; dt++)
+                *reinterpret_cast<uint32_t *>(og + row * out.t + dt * 8 + tig * 2) =
+                    pack2<T>(acc[mt][dt][2 * r] * inv, acc[mt][dt][2 * r + 1] * inv);
+            if (tig == 0) lse[(size_t)bh * Tn + row] = (m[mt][r] + log2f(lr)) / LOG2E;
+        }
+}
+
+/* four 8 x 8 matrices of 16-bit values from fragments r[0..3] to shared memory;
+ * lane l gives the address of row l % 8 of matrix l / 8 */
+__device__ __forceinline__ void stsm_x4(void *p, const uint32_t r[4]) {
+    asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(smem_addr(p)), "r"(r[0]),
+                 "r"(r[1]), "r"(r[2]), "r"(r[3])
+                 : "memory");
+}
+
+/* d (64 x N a warpgroup) = A (64 x 16) B (16 x N) + (acc ? d : 0), A and B MN-major */
+template <typename T, int N>
+__device__ __forceinline__ void wgmma_ss_t(float d[N / 2], uint64_t da, uint64_t db, int acc);
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+template <> __device__ __forceinline__ void wgmma_ss_t<bf16, 64>(float d[32], uint64_t da, uint64_t db, int acc) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
+                 "%32, %33, p, 1, 1, 1, 1;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+                   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+                 : "l"(da), "l"(db), "r"(acc));
+}
+template <> __device__ __forceinline__ void wgmma_ss_t<bf16, 32>(float d[16], uint64_t da, uint64_t db, int acc) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %18, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16 "
+                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15}, "
+                 "%16, %17, p, 1, 1, 1, 1;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
+                 : "l"(da), "l"(db), "r"(acc));
+}
+template <> __device__ __forceinline__ void wgmma_ss_t<f16, 64>(float d[32], uint64_t da, uint64_t db, int acc) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
+                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
+                 "%32, %33, p, 1, 1, 1, 1;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+                   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+                 : "l"(da), "l"(db), "r"(acc));
+}
+template <> __device__ __forceinline__ void wgmma_ss_t<f16, 32>(float d[16], uint64_t da, uint64_t db, int acc) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %18, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n32k16.f32.f16.f16 "
+                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15}, "
+                 "%16, %17, p, 1, 1, 1, 1;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
+                 : "l"(da), "l"(db), "r"(acc));
+}
+#else
+template <typename T, int N> __device__ __forceinline__ void wgmma_ss_t(float *, uint64_t, uint64_t, int) { __trap(); }
+#endif
+
+#define V7_BR 64   /* query rows per tile */
+
+/* The backward pass on warpgroups: NWG warpgroups, each owning 64 keys
+ * (BC = 64 NWG a block); for each query tile, S^T = K Q^T and dP^T = V dO^T
+ * by wgmma, P^T and dS^T in registers as the A operands of dV += P^T dO and
+ * dK += dS^T Q; dS^T through shared memory (stmatrix) for dQ = dS K, each
+ * warpgroup D / NWG of dQ's columns, added with float2 atomics.  The next
+ * query tile, its dO, lse and D come into a second stage by cp.async. */
+template <typename T, int D, int NWG>
+__global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv, float *dq_acc, const T *dout,
+                                                                    const T *q, const T *k, const T *v,
+                                                                    const float *lse, const float *dd, int NH, int Tn,
+                                                                    FlashLayout in, FlashLayout out, float scale,
+                                                                    bool causal) {
+    constexpr int BR = V7_BR, BC = 64 * NWG, THREADS = NWG * 128, DN = D / NWG;   /* DN: dQ's columns a warpgroup */
+    extern __shared__ __align__(16) unsigned char smem[];
+    T *Ks = reinterpret_cast<T *>(smem), *Vs = Ks + BC * D, *Q2 = Vs + BC * D, *dO2 = Q2 + 2 * BR * D;
+    T *dSs = dO2 + 2 * BR * D;                                /* dS^T: BC keys x BR queries, core matrices */
+    float *l2 = reinterpret_cast<float *>(dSs + BC * BR), *d2 = l2 + 2 * BR;   /* L and D, two stages each */
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tig = lane % 4, wg = warp / 4;
+    int bh = blockIdx.x, b = bh / NH, h = bh % NH, k0 = blockIdx.y * BC;
+    size_t ib = b * in.b + h * in.h, ob = b * out.b + h * out.h;
+    load_tile_core<T, D, BC, THREADS>(Ks, k + ib, in.t, k0, Tn);
+    load_tile_core<T, D, BC, THREADS>(Vs, v + ib, in.t, k0, Tn);
+    auto load_query_tile = [&](int qt, int s) {            /* rows qt, qt + 1, ... into stage s */
+        load_tile_core<T, D, BR, THREADS>(Q2 + s * BR * D, q + ib, in.t, qt, Tn);
+        load_tile_core<T, D, BR, THREADS>(dO2 + s * BR * D, dout + ob, out.t, qt, Tn);
+        for (int r = threadIdx.x; r < BR; r += THREADS) {
+            bool ok = qt + r < Tn;
+            size_t x = (size_t)bh * Tn + (ok ? qt + r : 0);
+            cp_async4(l2 + s * BR + r, lse + x, ok);
+            cp_async4(d2 + s * BR + r, dd + x, ok);
+        }
+    };
+    int q_first = causal ? k0 / BR * BR : 0;                /* the first tile that sees the block's keys */
+    load_query_tile(q_first, 0);
+    cp_async_commit();                                     /* one group with the keys and values */
+    int j = lane / 8, key = 16 * warp + 8 * (j % 2) + lane % 8;    /* the row of dS^T this lane stores */
+    auto store_ds = [&](int kq, const uint32_t r[4]) {             /* queries 16 kq to 16 kq + 15 */
+        stsm_x4(dSs + key / 8 * 8 * BR + (2 * kq + j / 2) * 64 + key % 8 * 8, r);
+    };
+
+    float dka[D / 8][4] = {}, dva[D / 8][4] = {};          /* this warp's 16 keys x D */
+    float sl = scale * LOG2E;
+    int key0 = k0 + warp * 16 + g;                         /* this thread's keys: key0 and key0 + 8 */
+    for (int q0 = q_first, s = 0; q0 < Tn; q0 += BR, s ^= 1) {
+        cp_async_wait<0>();
+        fence_proxy_async();
+        __syncthreads();                                   /* the tile is here; the last tile's products are done */
+        if (q0 + BR < Tn) {
+            load_query_tile(q0 + BR, s ^ 1);
+            cp_async_commit();
+        }
+        const T *Qs = Q2 + s * BR * D, *dOs = dO2 + s * BR * D;
+        const float *ls = l2 + s * BR, *ds_ = d2 + s * BR;
+        int kend = causal ? min(q0 + BR, Tn) : Tn;         /* keys below kend see some query of the tile */
+        if (k0 + 64 * wg < kend) {
+            float st[BR / 8][4] = {}, dpt[BR / 8][4] = {};     /* S^T, dP^T: 64 keys x 64 queries, wgmma's d0..d31 */
+            wg_hold(st[0], BR / 2);
+            wg_hold(dpt[0], BR / 2);
+            wg_fence();
+            for (int kk = 0; kk < D / 16; kk++) {
+                wgmma_ss<T>(st[0], wg_desc(Ks + wg * 64 * D + kk * 128, 128, 16 * D), wg_desc(Qs + kk * 128, 128, 16 * D), kk);
+                wgmma_ss<T>(dpt[0], wg_desc(Vs + wg * 64 * D + kk * 128, 128, 16 * D), wg_desc(dOs + kk * 128, 128, 16 * D), kk);
+            }
+            wg_commit();
+            wg_wait<0>();
+            wg_hold(st[0], BR / 2);
+            wg_hold(dpt[0], BR / 2);
+
+            for (int nt = 0; nt < BR / 8; nt++)                /* P^T, then dS^T = P^T (dP^T - dd) */
+                for (int e = 0; e < 4; e++) {
+                    int c = nt * 8 + tig * 2 + e % 2, qi = q0 + c, key = key0 + e / 2 * 8;
+                    bool keep = qi < Tn && key < Tn && !(causal && key > qi);
+                    float p = keep ? exp2f(st[nt][e] * sl - ls[c] * LOG2E) : 0.0f;
+                    st[nt][e] = p;
+                    dpt[nt][e] = p * (dpt[nt][e] - ds_[c]);
+                }
+
+            uint32_t pa[BR / 16][4], sa[BR / 16][4];                      /* P^T and dS^T as A fragments */
+            for (int kq = 0; kq < BR / 16; kq++) {
+                pa[kq][0] = pack2<T>(st[2 * kq][0], st[2 * kq][1]), pa[kq][1] = pack2<T>(st[2 * kq][2], st[2 * kq][3]);
+                pa[kq][2] = pack2<T>(st[2 * kq + 1][0], st[2 * kq + 1][1]);
+                pa[kq][3] = pack2<T>(st[2 * kq + 1][2], st[2 * kq + 1][3]);
+                sa[kq][0] = pack2<T>(dpt[2 * kq][0], dpt[2 * kq][1]), sa[kq][1] = pack2<T>(dpt[2 * kq][2], dpt[2 * kq][3]);
+                sa[kq][2] = pack2<T>(dpt[2 * kq + 1][0], dpt[2 * kq + 1][1]);
+                sa[kq][3] = pack2<T>(dpt[2 * kq + 1][2], dpt[2 * kq + 1][3]);
+                store_ds(kq, sa[kq]);
+            }
+            fence_proxy_async();                               /* dS^T visible to the products of dQ */
+            wg_hold(dva[0], D / 2), wg_hold(dka[0], D / 2);
+            wg_hold(pa[0], BR / 4), wg_hold(sa[0], BR / 4);
+            wg_fence();
+            for (int kq = 0; kq < BR / 16; kq++)
+                for (int dn = 0; dn < D / 64; dn++) {
+                    wgmma_rs<T>(dva[8 * dn], pa[kq], wg_desc(dOs + kq * 16 * D + dn * 512, 16 * D, 128));
+                    wgmma_rs<T>(dka[8 * dn], sa[kq], wg_desc(Qs + kq * 16 * D + dn * 512, 16 * D, 128));
+                }
+            wg_commit();
+            wg_wait<0>();
+            wg_hold(dva[0], D / 2), wg_hold(dka[0], D / 2);
+            wg_hold(pa[0], BR / 4), wg_hold(sa[0], BR / 4);
+        } else {
+            const uint32_t zero[4] = {};
+            for (int kq = 0; kq < BR / 16; kq++) store_ds(kq, zero);
+            fence_proxy_async();
+        }
+        __syncthreads();                                   /* every warpgroup's dS^T is in shared memory */
+
+        float dqa[DN / 8][4] = {};                         /* dQ: this warp's 16 queries x DN columns */
+        wg_hold(dqa[0], DN / 2);
+        wg_fence();
+        for (int kk = 0; kk < BC / 16; kk++)
+            wgmma_ss_t<T, DN>(dqa[0], wg_desc(dSs + kk * 16 * BR, 16 * BR, 128),
+                              wg_desc(Ks + kk * 16 * D + wg * DN * 8, 16 * D, 128), kk);
+        wg_commit();
+        wg_wait<0>();
+        wg_hold(dqa[0], DN / 2);
+        for (int r = 0; r < 2; r++) {
+            int qi = q0 + warp % 4 * 16 + g + r * 8;
+            if (qi >= Tn) continue;
+            float *dst = dq_acc + ((size_t)bh * Tn + qi) * D + wg * DN + tig * 2;
+            for (int dt = 0; dt < DN / 8; dt++) atomic_add2(dst + dt * 8, dqa[dt][2 * r], dqa[dt][2 * r + 1]);
+        }
+    }
+
+    for (int r = 0; r < 2; r++) {                          /* dK (scaled) and dV, added to what is there */
+        int key = key0 + r * 8;
+        if (key >= Tn) continue;
+        for (int dt = 0; dt < D / 8; dt++)
+            for (int e = 0; e < 2; e++) {
+                T *pk = dk + ib + key * in.t + dt * 8 + tig * 2 + e, *pv = dv + ib + key * in.t + dt * 8 + tig * 2 + e;
+                *pk = fromf<T>(tof(*pk) + dka[dt][2 * r + e] * scale);
+                *pv = fromf<T>(tof(*pv) + dva[dt][2 * r + e]);
+            }
+    }
+}
+
 /* ---- The entry points ------------------------------------------------------------------ */
 
 template <typename T, int D, int NW, int MT, bool QREG>
@@ -912,6 +1250,39 @@ static void flash5_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, con
     LAUNCH_CHECK("flash5_forward");
 }
 
+template <typename T, int D, int NWG>
+static void flash6_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, const T *v, int B, int NH, int Tn,
+                           FlashLayout in, FlashLayout out, float scale, bool causal) {
+    if (g->info.major != 9 || g->info.minor != 0)
+        die("flash_forward_cuda: version 6 needs a GPU of compute capability 9.0 (Hopper), not %d.%d",
+            g->info.major, g->info.minor);
+    constexpr int BR = 64 * NWG;
+    size_t smem = (size_t)(BR + 2 * V6_STAGES * V6_BC) * D * sizeof(T);
+    auto kern = flash6_forward_kernel<T, D, NWG>;
+    CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    dim3 grid((Tn + BR - 1) / BR, B * NH);
+    kern<<<grid, NWG * 128, smem, g->stream>>>(o, lse, q, k, v, NH, Tn, in, out, scale, causal);
+    LAUNCH_CHECK("flash6_forward");
+}
+
+template <typename T, int D, int NWG>
+static void flash7_backward(Gpu *g, T *dk, T *dv, float *dq_acc, const T *dout, const T *q, const T *k, const T *v,
+                            const float *lse, const float *dd, int B, int NH, int Tn, FlashLayout in,
+                            FlashLayout out, float scale, bool causal) {
+    if (g->info.major != 9 || g->info.minor != 0)
+        die("flash_backward_cuda: version 7 needs a GPU of compute capability 9.0 (Hopper), not %d.%d",
+            g->info.major, g->info.minor);
+    constexpr int BC = 64 * NWG;
+    size_t smem = (size_t)(2 * BC + 4 * V7_BR) * D * sizeof(T) + (size_t)BC * V7_BR * sizeof(T) +
+                  4 * V7_BR * sizeof(float);
+    auto kern = flash7_backward_kernel<T, D, NWG>;
+    CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    dim3 grid(B * NH, (Tn + BC - 1) / BC);
+    if (grid.y > 65535) die("flash_backward_cuda: T = %d needs %u key blocks, more than 65535", Tn, grid.y);
+    kern<<<grid, NWG * 128, smem, g->stream>>>(dk, dv, dq_acc, dout, q, k, v, lse, dd, NH, Tn, in, out, scale, causal);
+    LAUNCH_CHECK("flash7_backward");
+}
+
 /* one dtype's launches: version 2 exists for the 16-bit types only */
 template <typename T>
 static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *q, const T *k, const T *v, int B,
@@ -925,12 +1296,14 @@ static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *
     if constexpr (sizeof(T) == 2) {
         if (version == 2 && hs == 64) flash2_forward<T, 64, 4, 1, true>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 2 && hs == 128) flash2_forward<T, 128, 4, 1, true>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
-        if ((version == 3 || version == 4) && hs == 64)
+        if ((version == 3 || version == 4 || version == 7) && hs == 64)
             flash2_forward<T, 64, 4, 2, true>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
-        if ((version == 3 || version == 4) && hs == 128)
+        if ((version == 3 || version == 4 || version == 7) && hs == 128)
             flash2_forward<T, 128, 4, 2, false>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 5 && hs == 64) flash5_forward<T, 64, 2>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 5 && hs == 128) flash5_forward<T, 128, 2>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 6 && hs == 64) flash6_forward<T, 64, 2>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 6 && hs == 128) flash6_forward<T, 128, 2>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
     }
 }
 
@@ -953,7 +1326,11 @@ static void flash_backward_typed(Gpu *g, int version, T *dq, T *dk, T *dv, const
     if constexpr (sizeof(T) == 2) {
         if (version < 2) return;                /* version 3 changes the forward pass only */
         CUDA_CHECK(cudaMemsetAsync(dq_acc, 0, rows * hs * sizeof(float), g->stream));
-        if (version >= 4 && hs == 64)
+        if (version == 7 && hs == 64)
+            flash7_backward<T, 64, 2>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
+        else if (version == 7)
+            flash7_backward<T, 128, 2>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
+        else if (version >= 4 && hs == 64)
             flash4_backward<T, 64, 64, 8>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
         else if (version >= 4)
             flash4_backward<T, 128, 32, 8>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);

@@ -76,29 +76,45 @@ template <typename T> static void colsum_add(Gpu *g, T *dst, const T *x, int N, 
     LAUNCH_CHECK("colsum_final");
 }
 
-/* out = inp weight^T + bias in one cuBLASLt call, the bias added in the
- * GEMM's epilogue (no second pass over out).  Column-major, that is
- * out^T[OC, N] = weight[OC, C] inp^T[C, N]: A = weight stored as a
- * column-major C x OC matrix, transposed; B = inp as C x N.  Returns false
- * when cuBLASLt has no algorithm for the shape (odd sizes), and the caller
- * falls back to a GEMM and a bias kernel. */
-static bool lt_linear(Gpu *g, DType dt, void *out, const void *inp, const void *weight, const void *bias, int N, int C,
-                      int OC) {
+/* One cuBLASLt product with an epilogue, column-major D[m, n] = op(A) op(B)
+ * (+ beta C) with the epilogue's extras: A stored k x m (opA T) or m x k
+ * (opA N), B n x k (opB T) or k x n (opB N), C and D m x n, all packed
+ * (leading dimension the row count).  bias: [m] (the BIAS epilogues), or
+ * the bias gradient [n] that BGRADB writes; aux: m x n, leading dimension
+ * m, GELU's input (written by GELU_AUX_BIAS, read by DGELU); res: C for
+ * beta = 1 (NULL: beta = 0; D itself: D accumulates).  Returns false when cuBLASLt has no algorithm
+ * for the request (odd sizes, an aux leading dimension that is no multiple
+ * of 8, a misaligned pointer), and the caller falls back to separate
+ * kernels. */
+typedef struct {
+    cublasLtEpilogue_t epi;
+    const void *bias;
+    void *aux;
+    const void *res;
+} LtEpilogue;
+
+static bool lt_matmul(Gpu *g, DType dt, bool ta, bool tb, int m, int n, int k, const void *A, const void *B, void *D,
+                      const LtEpilogue *e) {
+    if (e->aux && (m % 8 != 0 || !aligned16(e->aux))) return false;
     cudaDataType_t t = cuda_type(dt);
     cublasLtMatmulDesc_t desc;
     cublasLtMatrixLayout_t la, lb, lc;
     cublasLtMatmulPreference_t pref;
-    cublasOperation_t opT = CUBLAS_OP_T, opN = CUBLAS_OP_N;
-    cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+    cublasOperation_t opA = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opB = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
     size_t ws = LT_WORKSPACE;
     CUBLAS_CHECK(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &opT, sizeof opT));
-    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opN, sizeof opN));
-    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
-    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&la, t, C, OC, C));
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lb, t, C, N, C));
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lc, t, OC, N, OC));
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &opA, sizeof opA));
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opB, sizeof opB));
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &e->epi, sizeof e->epi));
+    if (e->bias) CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &e->bias, sizeof e->bias));
+    if (e->aux) {
+        int64_t ld = m;
+        CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &e->aux, sizeof e->aux));
+        CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &ld, sizeof ld));
+    }
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&la, t, ta ? k : m, ta ? m : k, ta ? k : m));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lb, t, tb ? n : k, tb ? k : n, tb ? n : k));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lc, t, m, n, m));
     CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
     CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
     cublasLtMatmulHeuristicResult_t heur;
@@ -106,8 +122,9 @@ static bool lt_linear(Gpu *g, DType dt, void *out, const void *inp, const void *
     cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(g->lt, desc, la, lb, lc, lc, pref, 1, &heur, &found);
     bool ok = st == CUBLAS_STATUS_SUCCESS && found > 0;
     if (ok) {
-        float alpha = 1.0f, beta = 0.0f;
-        CUBLAS_CHECK(cublasLtMatmul(g->lt, desc, &alpha, weight, la, inp, lb, &beta, out, lc, out, lc, &heur.algo,
+        float alpha = 1.0f, beta = e->res ? 1.0f : 0.0f;
+        const void *C = e->res ? e->res : D;
+        CUBLAS_CHECK(cublasLtMatmul(g->lt, desc, &alpha, A, la, B, lb, &beta, C, lc, D, lc, &heur.algo,
                                     g->lt_workspace, LT_WORKSPACE, g->stream));
     }
     CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
@@ -116,6 +133,18 @@ static bool lt_linear(Gpu *g, DType dt, void *out, const void *inp, const void *
     CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(lc));
     CUBLAS_CHECK(cublasLtMatmulDescDestroy(desc));
     return ok;
+}
+
+/* out = inp weight^T + bias in one cuBLASLt call, the bias added in the
+ * GEMM's epilogue (no second pass over out).  Column-major, that is
+ * out^T[OC, N] = weight[OC, C] inp^T[C, N]: A = weight stored as a
+ * column-major C x OC matrix, transposed; B = inp as C x N.  Returns false
+ * when cuBLASLt has no algorithm for the shape (odd sizes), and the caller
+ * falls back to a GEMM and a bias kernel. */
+static bool lt_linear(Gpu *g, DType dt, void *out, const void *inp, const void *weight, const void *bias, int N, int C,
+                      int OC) {
+    LtEpilogue e = {CUBLASLT_EPILOGUE_BIAS, bias, NULL, NULL};
+    return lt_matmul(g, dt, true, false, OC, N, C, weight, inp, out, &e);
 }
 
 extern "C" void linear_forward_cuda(Gpu *g, DType dt, void *out, const void *inp, const void *weight,
@@ -136,3 +165,57 @@ extern "C" void linear_backward_cuda(Gpu *g, DType dt, void *dinp, void *dweight
     if (dbias) DISPATCH(dt, T, colsum_add<T>(g, (T *)dbias, (const T *)dout, N, OC))
 }
 
+
+/* ---- Fused linear layers (cuBLASLt epilogues) ------------------------------------ */
+
+static size_t fused_fallbacks;   /* calls that cuBLASLt refused (linear_fused_fallbacks) */
+
+extern "C" size_t linear_fused_fallbacks(void) { return fused_fallbacks; }
+
+extern "C" void linear_gelu_forward_cuda(Gpu *g, DType dt, void *out, void *pre, const void *inp, const void *weight,
+                                         const void *bias, int N, int C, int OC) {
+    if (N <= 0 || OC <= 0) return;
+    LtEpilogue e = {bias ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS : CUBLASLT_EPILOGUE_GELU_AUX, bias, pre, NULL};
+    if (C > 0 && lt_matmul(g, dt, true, false, OC, N, C, weight, inp, out, &e)) return;
+    fused_fallbacks++;
+    linear_forward_cuda(g, dt, pre, inp, weight, bias, N, C, OC);
+    gelu_forward_cuda(g, dt, out, pre, (size_t)N * OC);
+}
+
+extern "C" void linear_dgelu_backward_cuda(Gpu *g, DType dt, void *dinp, const void *dout, const void *weight,
+                                           const void *pre, int N, int C, int OC) {
+    if (N <= 0 || C <= 0) return;
+    /* dinp^T[C, N] = weight^T (weight [OC, C] row-major: column-major C x OC, not transposed) dout^T[OC, N] */
+    LtEpilogue e = {CUBLASLT_EPILOGUE_DGELU, NULL, (void *)pre, NULL};
+    if (OC > 0 && lt_matmul(g, dt, false, false, C, N, OC, weight, dout, dinp, &e)) return;
+    fused_fallbacks++;
+    gemm_cuda(g, dt, false, false, N, C, OC, 1.0f, dout, OC, weight, C, 0.0f, dinp, C);
+    gelu_backward_set_cuda(g, dt, dinp, dinp, pre, (size_t)N * C);
+}
+
+extern "C" void linear_residual_forward_cuda(Gpu *g, DType dt, void *out, const void *inp, const void *weight,
+                                             const void *bias, const void *res, int N, int C, int OC) {
+    if (N <= 0 || OC <= 0) return;
+    LtEpilogue e = {bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT, bias, NULL, res};
+    if (out == res) die("linear_residual_forward_cuda: out must not be res (the product is added to a copy)");
+    if (C > 0 && lt_matmul(g, dt, true, false, OC, N, C, weight, inp, out, &e)) return;
+    fused_fallbacks++;
+    linear_forward_cuda(g, dt, out, inp, weight, bias, N, C, OC);
+    residual_forward_cuda(g, dt, out, res, out, (size_t)N * OC);
+}
+
+extern "C" void linear_backward_weight_bgrad_cuda(Gpu *g, DType dt, void *dweight, void *dbias, const void *dout,
+                                                  const void *inp, int N, int C, int OC) {
+    if (OC <= 0 || C <= 0 || N <= 0) return;
+    /* dweight^T[C, OC] += inp^T[C, N] dout[N, OC]: A = inp (column-major C x N), B = dout (column-major OC x N,
+     * transposed); BGRADB sums B over k = N: the column sums of dout, into scratch, then added to dbias */
+    size_t e = dtype_size(dt);
+    void *tmp = dbias ? scratch(g, ((size_t)OC * e + 255) / 256 * 256) : NULL;
+    LtEpilogue ep = {dbias ? CUBLASLT_EPILOGUE_BGRADB : CUBLASLT_EPILOGUE_DEFAULT, tmp, NULL, dweight};
+    if (lt_matmul(g, dt, false, true, C, OC, N, inp, dout, dweight, &ep)) {
+        if (dbias) residual_backward_cuda(g, dt, dbias, NULL, tmp, (size_t)OC);
+        return;
+    }
+    fused_fallbacks++;
+    linear_backward_cuda(g, dt, NULL, dweight, dbias, dout, inp, NULL, N, C, OC);
+}

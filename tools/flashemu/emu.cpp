@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <unordered_map>
 #include <vector>
 
@@ -58,6 +59,9 @@ static size_t sched_size;
 enum State { RUNNABLE, AT_BARRIER, AT_WARP, AT_WARPGROUP, DONE };
 
 struct Copy { uint32_t dst; const unsigned char *src; int cp_size, src_size; };
+static std::vector<int> chunk_pending;      /* per 16-byte chunk of shared memory: cp.async copies into it
+                                               issued and not yet landed (the deferred schedule) */
+static std::vector<int> chunk_wg_reads;     /* per 16-byte chunk: wgmma.mma_async in flight that read it */
 
 struct Thread {
     EmuCoords coords;
@@ -94,7 +98,12 @@ struct Warp {
 /* FLASHEMU_CP_ASYNC=eager: a cp.async lands at once, as it is issued (the
  * other extreme from landing at the wait: an overwrite of a tile that other
  * warps still read then shows); FLASHEMU_ORDER=reverse: the threads of a
- * block run last to first (another interleaving between barriers). */
+ * block run last to first (another interleaving between barriers);
+ * FLASHEMU_ORDER=first (reverse_order 2): the lowest-numbered thread that
+ * can go on always goes on, so the first warps, and the first warpgroup,
+ * run as far ahead of the others as the kernel's barriers let them (a
+ * missing barrier between warpgroups then shows: one reads what the other
+ * has not yet copied, or overwrites what it still reads). */
 static int eager = -1, reverse_order;
 
 extern "C" void flashemu_mode(int eager_copies, int reverse) { eager = eager_copies, reverse_order = reverse; }
@@ -220,7 +229,7 @@ void emu_run_grid(dim3 grid, dim3 block, size_t smem_bytes, const std::function<
     if (eager < 0) {
         const char *e = getenv("FLASHEMU_CP_ASYNC"), *o = getenv("FLASHEMU_ORDER");
         eager = e && strcmp(e, "eager") == 0;
-        reverse_order = o && strcmp(o, "reverse") == 0;
+        reverse_order = o && strcmp(o, "reverse") == 0 ? 1 : o && strcmp(o, "first") == 0 ? 2 : 0;
     }
     if (nthreads == 0 || nthreads > 1024) fail("a block of %zu threads (1 to 1024)", nthreads);
     if (grid.x == 0 || grid.y == 0 || grid.z == 0) fail("an empty grid");
@@ -262,8 +271,11 @@ void emu_run_grid(dim3 grid, dim3 block, size_t smem_bytes, const std::function<
                 for (;;) {                   /* round robin until every thread is done */
                     bool ran = false;
                     for (size_t i = 0; i < nthreads; i++) {
-                        Thread &t = threads[reverse_order ? nthreads - 1 - i : i];
-                        if (t.state == RUNNABLE) resume(t), ran = true;
+                        Thread &t = threads[reverse_order == 1 ? nthreads - 1 - i : i];
+                        if (t.state == RUNNABLE) {
+                            resume(t), ran = true;
+                            if (reverse_order == 2) break;   /* then from the first thread again */
+                        }
                     }
                     if (live_threads == 0) break;
                     if (!ran) {
@@ -480,6 +492,8 @@ void emu_cp_async(uint32_t dst, const void *src, int cp_size, int src_size) {
     if (src_size < 0 || src_size > cp_size) fail("cp.async with src-size %d", src_size);
     shared_at(dst, (size_t)cp_size, (size_t)cp_size, "cp.async");
     if ((uintptr_t)src % (uintptr_t)cp_size) fail("cp.async from a global address not %d-byte aligned", cp_size);
+    if (chunk_wg_reads[dst / 16])
+        fail("cp.async into shared address %u, which a wgmma.mma_async in flight (not yet waited for) reads", dst);
     Copy c{dst, (const unsigned char *)src, cp_size, src_size};
     if (eager) {
         memcpy(smem + c.dst, c.src, (size_t)c.src_size);
@@ -487,6 +501,7 @@ void emu_cp_async(uint32_t dst, const void *src, int cp_size, int src_size) {
         mark_written(cur, c.dst, (size_t)c.cp_size);
     } else {
         cur->open.push_back(c);
+        chunk_pending[c.dst / 16]++;
     }
 }
 
@@ -502,6 +517,7 @@ static void complete_groups(Thread *t, size_t keep) {
             memcpy(d, c.src, (size_t)c.src_size);
             memset(d + c.src_size, 0, (size_t)(c.cp_size - c.src_size));
             mark_written(t, c.dst, (size_t)c.cp_size);
+            chunk_pending[c.dst / 16]--;
         }
         t->groups.erase(t->groups.begin());
     }
@@ -597,7 +613,8 @@ static void mark_written(Thread *t, uint32_t addr, size_t bytes) {
 }
 
 /* the rows x 16 operand read through a descriptor, 16-bit values as read now */
-static void read_operand(uint64_t d, bool mn_major, int rows, std::vector<uint16_t> &out, bool check_fence) {
+static void read_operand(uint64_t d, bool mn_major, int rows, std::vector<uint16_t> &out, bool check_fence,
+                         std::vector<uint32_t> *chunks = nullptr) {
     Desc x = decode_desc(d);
     out.assign((size_t)rows * 16, 0);
     for (int r = 0; r < rows; r++)
@@ -608,7 +625,10 @@ static void read_operand(uint64_t d, bool mn_major, int rows, std::vector<uint16
                 fail("wgmma reads shared address %u, written by thread %d (generic proxy) with no fence.proxy.async "
                      "after the write",
                      a, chunk_writer[a / 16] - 1);
+            if (check_fence && chunk_pending[a / 16])
+                fail("wgmma reads shared address %u, which a cp.async in flight (not yet waited for) writes", a);
             memcpy(&out[(size_t)r * 16 + k], smem + a, 2);
+            if (chunks && (chunks->empty() || chunks->back() != a / 16)) chunks->push_back(a / 16);
         }
 }
 
@@ -621,8 +641,11 @@ struct WgOp {
     std::vector<float *> d;       /* 128 threads x n/2 registers */
     std::vector<float> c;         /* C, where not chained */
     std::vector<char> chained;    /* C is the result of an earlier operation in flight */
+    std::vector<uint32_t> chunks;         /* the 16-byte chunks of shared memory it reads */
+    std::vector<const uint32_t *> a_at;   /* A in registers: where each thread's four are, */
+    std::vector<uint32_t> a_val;          /* and what they held at the issue */
 };
-struct WgStage { float **d; const uint32_t *a; uint64_t da, db; int scale_d; };
+struct WgStage { float **d; const uint32_t *a; const uint32_t *const *a_at; uint64_t da, db; int scale_d; };
 struct WarpGroup {
     int arrived, op, n, ab, a_reg, sa, sb, ta, tb, arg;
     bool fenced;
@@ -672,14 +695,14 @@ void emu_wgmma_wait(int n) {
     wg_arrive(WG_WAIT, 0, 0, 0, 0, 0, 0, 0, n);
 }
 
-void emu_wgmma_mma(EmuAB ab, int n, float **d, const uint32_t *a, uint64_t da, uint64_t db, int scale_d, int scale_a,
-                   int scale_b, int trans_a, int trans_b) {
+void emu_wgmma_mma(EmuAB ab, int n, float **d, const uint32_t *a, const uint32_t *const *a_at, uint64_t da,
+                   uint64_t db, int scale_d, int scale_a, int scale_b, int trans_a, int trans_b) {
     if (n < 8 || n > 256 || n % 8) fail("wgmma.mma_async .m64n%dk16", n);
     if ((scale_a != 1 && scale_a != -1) || (scale_b != 1 && scale_b != -1)) fail("wgmma imm-scale-a/b not 1 or -1");
     if ((trans_a != 0 && trans_a != 1) || (trans_b != 0 && trans_b != 1)) fail("wgmma imm-trans-a/b not 0 or 1");
     if (a && trans_a) fail("wgmma with A in registers takes no imm-trans-a");
     WarpGroup &g = wgroups[cur->tid / 128];
-    g.stage[cur->tid % 128] = WgStage{d, a, da, db, scale_d ? 1 : 0};
+    g.stage[cur->tid % 128] = WgStage{d, a, a_at, da, db, scale_d ? 1 : 0};
     wg_arrive(WG_MMA, n, ab, a != nullptr, scale_a, scale_b, trans_a, trans_b);
 }
 
@@ -708,10 +731,18 @@ static void wg_issue(WarpGroup &g) {
                     emu_wgmma_a_frag(t, i, h, &r, &c);
                     op.A[(size_t)r * 16 + c] = (uint16_t)(g.stage[t].a[i] >> (16 * h));
                 }
+        for (int t = 0; t < 128; t++)
+            for (int i = 0; i < 4; i++) {
+                op.a_at.push_back(g.stage[t].a_at ? g.stage[t].a_at[i] : nullptr);
+                op.a_val.push_back(g.stage[t].a[i]);
+            }
     } else {
-        read_operand(op.da, op.trans_a, 64, op.A, true);
+        read_operand(op.da, op.trans_a, 64, op.A, true, &op.chunks);
     }
-    read_operand(op.db, op.trans_b, op.n, op.B, true);
+    read_operand(op.db, op.trans_b, op.n, op.B, true, &op.chunks);
+    std::sort(op.chunks.begin(), op.chunks.end());
+    op.chunks.erase(std::unique(op.chunks.begin(), op.chunks.end()), op.chunks.end());
+    for (uint32_t c : op.chunks) chunk_wg_reads[c]++;
     int nd = op.n / 2;
     op.d.resize((size_t)128 * nd), op.c.resize((size_t)128 * nd), op.chained.resize((size_t)128 * nd);
     for (int t = 0; t < 128; t++)
@@ -735,6 +766,11 @@ static void wg_execute(WarpGroup &g, WgOp &op) {
     read_operand(op.db, op.trans_b, op.n, B, false);
     if (A != op.A || B != op.B)
         fail("shared memory read by a wgmma.mma_async changed between its issue and its wgmma.wait_group");
+    for (size_t i = 0; i < op.a_at.size(); i++)
+        if (op.a_at[i] && *op.a_at[i] != op.a_val[i])
+            fail("register a%zu of thread %zu of the warpgroup, A of a wgmma.mma_async, written between the issue "
+                 "and its wgmma.wait_group", i % 4, i / 4);
+    for (uint32_t c : op.chunks) chunk_wg_reads[c]--;
     int nd = op.n / 2;
     for (int t = 0; t < 128; t++)
         for (int i = 0; i < nd; i++) {
@@ -773,6 +809,8 @@ static void wg_reset(size_t nthreads, size_t smem_bytes) {
     wgroups.assign((nthreads + 127) / 128, WarpGroup());
     for (WarpGroup &g : wgroups) g.arrived = 0, g.fenced = false;
     chunk_writer.assign(smem_bytes / 16 + 2, 0);
+    chunk_pending.assign(smem_bytes / 16 + 2, 0);
+    chunk_wg_reads.assign(smem_bytes / 16 + 2, 0);
 }
 
 static void wg_exit_check(void) {
@@ -797,8 +835,14 @@ static const char *wg_waiting_at(void) { return wg_name[wgroups[cur->tid / 128].
  *   3  no wgmma.fence before the issue;
  *   4  thread 0 copies the first 16 bytes of the image with cp.async into
  *      shared address `poke` (and waits for it) before the issue, without
- *      fence.proxy.async; 5: the same with the fence.
- * A stop of the emulator (2, 3, 4) ends the process, as everywhere. */
+ *      fence.proxy.async; 5: the same with the fence;
+ *   6  thread 0 changes its A register a0 between the issue and the wait;
+ *   7  thread 0 requests that cp.async before the issue and waits for it
+ *      only after the product's wait (then fences);
+ *   8  thread 0 requests that cp.async between the issue and the wait, and
+ *      waits for it after the product's wait.
+ * A stop of the emulator (2, 3, 4, 6, 7 and 8 where the copy lands in an operand)
+ * ends the process, as everywhere. */
 extern "C" void flashemu_wgmma_run(int ab, int n, int a_in_regs, int trans_a, int trans_b, uint64_t da, uint64_t db,
                                    const void *image, size_t smem_bytes, const uint32_t (*a_regs)[4], const float *c,
                                    float *d, float *early, int how, int poke) {
@@ -816,14 +860,41 @@ extern "C" void flashemu_wgmma_run(int ab, int n, int a_in_regs, int trans_a, in
         std::vector<float> r(c + (size_t)t * nd, c + (size_t)(t + 1) * nd);
         std::vector<float *> p(nd);
         for (int i = 0; i < nd; i++) p[i] = &r[i];
+        uint32_t ar[4] = {0, 0, 0, 0};
+        const uint32_t *ar_at[4] = {&ar[0], &ar[1], &ar[2], &ar[3]};
+        if (a_in_regs) memcpy(ar, a_regs[t], sizeof ar);
+        if (how == 7 && t == 0) emu_cp_async((uint32_t)poke, image, 16, 16), emu_cp_async_commit();
         if (how != 3) emu_wgmma_fence();
-        emu_wgmma_mma((EmuAB)ab, n, p.data(), a_in_regs ? a_regs[t] : nullptr, da, db, 1, 1, 1, trans_a, trans_b);
+        emu_wgmma_mma((EmuAB)ab, n, p.data(), a_in_regs ? ar : nullptr, a_in_regs ? ar_at : nullptr, da, db, 1, 1, 1,
+                      trans_a, trans_b);
         emu_wgmma_commit();
         if (how == 1)
             for (int i = 0; i < nd; i++) early[(size_t)t * nd + i] = r[i];
         if (how == 2 && t == 0) emu_dynamic_smem()[poke] ^= 0x40;
+        if (how == 6 && t == 0) ar[0] ^= 1;
+        if (how == 8 && t == 0) emu_cp_async((uint32_t)poke, image, 16, 16), emu_cp_async_commit();
         emu_wgmma_wait(0);
+        if ((how == 7 || how == 8) && t == 0) emu_cp_async_wait(0), emu_fence_proxy_async();
         for (int i = 0; i < nd; i++) d[(size_t)t * nd + i] = r[i];
     };
     emu_run_grid(dim3(1), dim3(128), smem_bytes, body, "wgmma unit test");
+}
+
+/* ---- A harness for the unit test of stmatrix (tests/test_flash_emu.c) -----------------------
+ *
+ * One warp and smem_bytes of shared memory, which starts as the caller's
+ * image: lane l executes stmatrix .x4 (with .trans if `trans`) of its
+ * registers regs[l][0..3] at shared address addr[l]; the shared memory
+ * after it is copied to image_out. */
+extern "C" void flashemu_stmatrix_run(int trans, const uint32_t *addr, const uint32_t (*regs)[4], const void *image,
+                                      void *image_out, size_t smem_bytes) {
+    std::function<void()> body = [&] {
+        int l = (int)threadIdx.x;
+        if (l == 0) memcpy(emu_dynamic_smem(), image, smem_bytes);
+        __syncthreads();
+        emu_stmatrix(4, trans != 0, addr[l], regs[l][0], regs[l][1], regs[l][2], regs[l][3]);
+        __syncthreads();
+        if (l == 0) memcpy(image_out, emu_dynamic_smem(), smem_bytes);
+    };
+    emu_run_grid(dim3(1), dim3(32), smem_bytes, body, "stmatrix unit test");
 }

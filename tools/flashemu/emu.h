@@ -215,14 +215,19 @@ void emu_mma_m16n8k16(EmuAB ab, float *d0, float *d1, float *d2, float *d3, uint
                       uint32_t a3, uint32_t b0, uint32_t b1, float c0, float c1, float c2, float c3);
 /* wgmma (PTX ISA 9.7.15, emu.cpp): .m64nNk16 with f32 accumulators, A from a
  * shared memory descriptor (a null) or from four .f16x2 registers per thread
- * (a), B from a descriptor; d: the thread's N/2 accumulator registers.
+ * (a: their values; a_at: where the kernel keeps them, each null if unknown,
+ * so that a write before the wait shows), B from a descriptor; d: the
+ * thread's N/2 accumulator registers.
  * fence.proxy.async makes the thread's earlier shared memory writes visible
  * to the wgmma operations (the async proxy). */
 void emu_wgmma_fence(void);
 void emu_wgmma_commit(void);
 void emu_wgmma_wait(int n);
-void emu_wgmma_mma(EmuAB ab, int n, float **d, const uint32_t *a, uint64_t da, uint64_t db, int scale_d, int scale_a,
-                   int scale_b, int trans_a, int trans_b);
+void emu_wgmma_mma(EmuAB ab, int n, float **d, const uint32_t *a, const uint32_t *const *a_at, uint64_t da,
+                   uint64_t db, int scale_d, int scale_a, int scale_b, int trans_a, int trans_b);
+/* the address of an operand that is an lvalue, else null (gen.py's a_at) */
+template <typename V> const V *emu_lvalue_at(V &x) { return &x; }
+template <typename V> const V *emu_lvalue_at(V &&) { return nullptr; }
 void emu_fence_proxy_async(void);
 /* the fragment layouts the emulator uses (thread t of the warpgroup, register i, half h) */
 void emu_wgmma_a_frag(int t, int i, int h, int *row, int *col);

@@ -33,8 +33,9 @@ index, a missing mask, ...; --list-mutations), each a text replacement of
 the first place its text occurs (the earliest version's, where a later
 version repeats a line); if the text does not occur, the generated file's
 NAME_mutation_applied is 0 and the entry points stop the program.
-NAME_versions is the number of versions the file's flash_check accepts
-(3 if it cannot tell).
+NAME_versions is the highest version the file's flash_check accepts
+(3 if it cannot tell), NAME_versions_missing a bit mask of the versions
+below it that it refuses (`|| version == N` on the same line).
 """
 import os
 import re
@@ -87,6 +88,80 @@ MUTATIONS = {
     "wg-trans": ("version 5 forward: V read K-major (imm-trans-b 0) in the bf16 product P V",
                  "{%32, %33, %34, %35}, %36, p, 1, 1, 1;",
                  "{%32, %33, %34, %35}, %36, p, 1, 1, 0;"),
+    "v7-stsm": ("version 7 backward: dS^T stored by stmatrix with the two 8-key halves of a warp's rows taken as query halves",
+                "8 * (j % 2) + lane % 8",
+                "8 * (j / 2) + lane % 8"),
+    "v7-proxy": ("version 7 backward: no fence.proxy.async between dS^T's stmatrix and the products of dQ that read it",
+                 "            fence_proxy_async();                               /* dS^T visible to the products of dQ */\n",
+                 ""),
+    "v7-trans-a": ("version 7 backward: dS read K-major (imm-trans-a 0) in the bf16 product dQ = dS K of d 64 (N 32)",
+                   "%16, %17, p, 1, 1, 1, 1;",
+                   "%16, %17, p, 1, 1, 0, 1;"),
+    "v7-lbo": ("version 7 backward: dS's descriptor with the wrong leading byte offset (8 BR bytes for 16 BR)",
+               "wg_desc(dSs + kk * 16 * BR, 16 * BR, 128)",
+               "wg_desc(dSs + kk * 16 * BR, 8 * BR, 128)"),
+    "v7-zero": ("version 7 backward: a warpgroup that skips its products leaves its rows of dS^T as they were",
+                "for (int kq = 0; kq < BR / 16; kq++) store_ds(kq, zero);",
+                "for (int kq = 0; kq < BR / 16 && false; kq++) store_ds(kq, zero);"),
+    "v7-stage": ("version 7 backward: the next query tile requested into the stage being read",
+                 "            load_query_tile(q0 + BR, s ^ 1);\n            cp_async_commit();",
+                 "            load_query_tile(q0 + BR, s);\n            cp_async_commit();"),
+    "v7-fence": ("version 7 backward: no wgmma.fence before the products of dQ",
+                 "        wg_hold(dqa[0], DN / 2);\n        wg_fence();\n",
+                 "        wg_hold(dqa[0], DN / 2);\n"),
+    "v7-wait": ("version 7 backward: S^T and dP^T read before their wgmma.wait_group",
+                "            wg_commit();\n            wg_wait<0>();\n            wg_hold(st[0], BR / 2);",
+                "            wg_commit();\n            wg_hold(st[0], BR / 2);"),
+    "v7-dqcol": ("version 7 backward: K's columns for a warpgroup's half of dQ found 8 times too near",
+                 "wg * DN * 8, 16 * D, 128)",
+                 "wg * DN, 16 * D, 128)"),
+    "v6-wait-pv": ("version 6 forward: wait_group 1 (should be 0) before rescaling O: P V of the previous tile still in flight",
+                   ('        wg_wait<0>();\n'
+                       '        wg_hold(acc[0][0], D / 2);\n'
+                       '        for (int dt = 0; dt < D / 8; dt++)\n'
+                       '            for (int r = 0; r < 2; r++) acc[0][dt][2 * r] *= alpha[r], acc[0][dt][2 * r + 1] *= alpha[r];\n'),
+                   ('        wg_wait<1>();\n'
+                       '        wg_hold(acc[0][0], D / 2);\n'
+                       '        for (int dt = 0; dt < D / 8; dt++)\n'
+                       '            for (int r = 0; r < 2; r++) acc[0][dt][2 * r] *= alpha[r], acc[0][dt][2 * r + 1] *= alpha[r];\n')),
+    "v6-wait-s": ("version 6 forward: the scores of the next tile not waited for (no wait_group 1)",
+                  "        wg_wait<1>();\n        wg_hold(s[0][0], BC / 2);\n    }",
+                  "        wg_hold(s[0][0], BC / 2);\n    }"),
+    "v6-barrier": ("version 6 forward: no barrier between the warpgroups' use of a stage and its next copy",
+                   "        cp_async_wait<0>();\n        fence_proxy_async();\n        __syncthreads();\n        if (j + 2 < nkv) {",
+                   "        cp_async_wait<0>();\n        fence_proxy_async();\n        if (j + 2 < nkv) {"),
+    "v6-two-stages": ("version 6 forward: two stages of key and value tiles (tile j + 2 overwrites V_j)",
+                      "#define V6_STAGES 3",
+                      "#define V6_STAGES 2"),
+    "v6-stage": ("version 6 forward: key tile j + 2 requested into the stage of tile j + 1, whose scores are next",
+                 "load_tile_core<T, D, BC, THREADS>(Ks + (j + 2) % NS * BC * D",
+                 "load_tile_core<T, D, BC, THREADS>(Ks + (j + 1) % NS * BC * D"),
+    "v6-pack-early": ("version 6 forward: P packed into A's registers before the previous P V is waited for",
+                      ('        wg_wait<0>();\n'
+                       '        wg_hold(acc[0][0], D / 2);\n'
+                       '        for (int dt = 0; dt < D / 8; dt++)\n'
+                       '            for (int r = 0; r < 2; r++) acc[0][dt][2 * r] *= alpha[r], acc[0][dt][2 * r + 1] *= alpha[r];\n'
+                       '\n'
+                       '        for (int kk = 0; kk < BC / 16; kk++) {\n'
+                       '            a[kk][0] = pack2<T>(s[0][2 * kk][0], s[0][2 * kk][1]);\n'
+                       '            a[kk][1] = pack2<T>(s[0][2 * kk][2], s[0][2 * kk][3]);\n'
+                       '            a[kk][2] = pack2<T>(s[0][2 * kk + 1][0], s[0][2 * kk + 1][1]);\n'
+                       '            a[kk][3] = pack2<T>(s[0][2 * kk + 1][2], s[0][2 * kk + 1][3]);\n'
+                       '        }\n'),
+                      ('        for (int kk = 0; kk < BC / 16; kk++) {\n'
+                       '            a[kk][0] = pack2<T>(s[0][2 * kk][0], s[0][2 * kk][1]);\n'
+                       '            a[kk][1] = pack2<T>(s[0][2 * kk][2], s[0][2 * kk][3]);\n'
+                       '            a[kk][2] = pack2<T>(s[0][2 * kk + 1][0], s[0][2 * kk + 1][1]);\n'
+                       '            a[kk][3] = pack2<T>(s[0][2 * kk + 1][2], s[0][2 * kk + 1][3]);\n'
+                       '        }\n'
+                       '\n'
+                       '        wg_wait<0>();\n'
+                       '        wg_hold(acc[0][0], D / 2);\n'
+                       '        for (int dt = 0; dt < D / 8; dt++)\n'
+                       '            for (int r = 0; r < 2; r++) acc[0][dt][2 * r] *= alpha[r], acc[0][dt][2 * r + 1] *= alpha[r];\n')),
+    "v6-last-stage": ("version 6 forward: the last tile's product reads the wrong value stage",
+                      "const T *Vj = Vs + (nkv - 1) % NS * BC * D;",
+                      "const T *Vj = Vs + nkv % NS * BC * D;"),
     "dq-atomic": ("version 2 backward: the second element of each dQ pair added from the first's register",
                   "atomicAdd(dst + dt * 8 + 1, dqa[dt][2 * r + 1]);",
                   "atomicAdd(dst + dt * 8 + 1, dqa[dt][2 * r]);"),
@@ -272,8 +347,11 @@ def translate_asm(body):
                 if len(a) != 4:
                     fail("wgmma with A in %d registers (4) in %r" % (len(a), ins))
                 pre += "const uint32_t emu_wa[] = {%s}; " % ", ".join("(uint32_t)" + val(x) for x in a)
-            calls.append("{ %semu_wgmma_mma(%s, %d, emu_wd, %s, %s, (uint64_t)%s, (int)%s, %s, %s, %s, %s); }"
+                pre += "const uint32_t *emu_wa_at[] = {%s}; " % ", ".join(
+                    "(const uint32_t *)emu_lvalue_at(%s)" % val(x) for x in a)
+            calls.append("{ %semu_wgmma_mma(%s, %d, emu_wd, %s, %s, %s, (uint64_t)%s, (int)%s, %s, %s, %s, %s); }"
                          % (pre, "EMU_BF16" if ab == "bf16" else "EMU_F16", n, "emu_wa" if a_reg else "nullptr",
+                            "emu_wa_at" if a_reg else "nullptr",
                             "0" if a_reg else "(uint64_t)" + val(ops[1]), val(ops[2]), scale_d, val(rest[1]),
                             val(rest[2]), val(trans[0]), val(trans[1])))
         else:
@@ -387,8 +465,11 @@ def main(argv):
         else:
             applied = 0
             print("gen.py: mutation %s does not match %s: not applied" % (mutate, flash), file=sys.stderr)
-    mv = re.search(r"version\s*<\s*1\s*\|\|\s*version\s*>\s*(\d+)", src)
+    mv = re.search(r"version\s*<\s*1\s*\|\|\s*version\s*>\s*(\d+)([^\n]*)", src)
     versions = int(mv.group(1)) if mv else 3
+    missing = 0                        # versions below that flash_check refuses too (version == N on its line)
+    for n in re.findall(r"\|\|\s*version\s*==\s*(\d+)", mv.group(2) if mv else ""):
+        missing |= 1 << int(n)
     inc = '#include "internal.cuh"\n'
     if src.count(inc) != 1:
         fail('%s does not include "internal.cuh" once' % flash)
@@ -409,6 +490,7 @@ def main(argv):
         f.write("\n}  // namespace %s\n\n" % prefix)
         f.write('extern "C" const int %s_mutation_applied = %d;\n' % (prefix, applied))
         f.write('extern "C" const int %s_versions = %d;\n' % (prefix, versions))
+        f.write('extern "C" const int %s_versions_missing = %d;\n' % (prefix, missing))
         f.write('extern "C" void *%s_gpu(void) {\n    static %s::Gpu g{};\n    g.info.major = 9, g.info.minor = 0;   '
                 '/* an H200 */\n    return &g;\n}\n' % (prefix, prefix))
     os.replace(out + ".tmp", out)
