@@ -251,13 +251,20 @@ static FlashLayout flash_out(const Gpt *m) {
     return (FlashLayout){(long long)m->T * C, C / m->cfg.NH, C};
 }
 
+/* The flash version the GPT runs: GPT_FLASH_VERSION on Hopper (compute
+ * capability 9.0, which its wgmma backward pass needs), else version 4. */
+static int flash_version(const Gpt *m) {
+    GpuInfo i = gpu_info(m->gpu);
+    return i.major == 9 && i.minor == 0 ? GPT_FLASH_VERSION : GPT_FLASH_VERSION_ELSEWHERE;
+}
+
 static void op_attention_forward(Gpt *m, int l) {
     const GptConfig *c = &m->cfg;
     GptActivations *a = &m->a;
     int B = m->B, T = m->T;
     if (m->flash) {
         const void *q = a->qkv[l];
-        flash_forward_cuda(m->gpu, m->dt, GPT_FLASH_VERSION, a->atty[l], a->att_lse[l], q, at(m, a->qkv[l], c->C), at(m, a->qkv[l], 2 * c->C),
+        flash_forward_cuda(m->gpu, m->dt, flash_version(m), a->atty[l], a->att_lse[l], q, at(m, a->qkv[l], c->C), at(m, a->qkv[l], 2 * c->C),
                            B, c->NH, T, c->C / c->NH, true, flash_qkv(m), flash_out(m));
     } else if (m->gpu) {
         attention_forward_cuda(m->gpu, m->dt, a->atty[l], a->att[l], a->qkv[l], a->att_scratch, B, T, c->C, c->NH);
@@ -273,7 +280,7 @@ static void op_attention_backward(Gpt *m, int l) {
     int B = m->B, T = m->T;
     if (m->flash) {
         size_t C = (size_t)c->C;
-        flash_backward_cuda(m->gpu, m->dt, GPT_FLASH_VERSION, a->dqkv, at(m, a->dqkv, C), at(m, a->dqkv, 2 * C), a->datty, a->qkv[l],
+        flash_backward_cuda(m->gpu, m->dt, flash_version(m), a->dqkv, at(m, a->dqkv, C), at(m, a->dqkv, 2 * C), a->datty, a->qkv[l],
                             at(m, a->qkv[l], C), at(m, a->qkv[l], 2 * C), a->atty[l], a->att_lse[l], a->att_scratch, B,
                             c->NH, T, c->C / c->NH, true, flash_qkv(m), flash_out(m));
     } else if (m->gpu) {

@@ -182,11 +182,13 @@ typedef struct {
     int segment;            /* GPT_RECOMPUTE_SEGMENTS: blocks a segment (0: the integer nearest sqrt(L)) */
 } GptMemOptions;
 
-#define GPT_FLASH_VERSION 7
+#define GPT_FLASH_VERSION 7            /* on compute capability 9.0 (Hopper) */
+#define GPT_FLASH_VERSION_ELSEWHERE 4  /* on any other GPU: mma.sync only */
 
 /* attention (chapter 12).  GPT_ATTENTION_FLASH, the default (zero, and
  * gpt_new's): gpu.h's flash attention (GPT_FLASH_VERSION: version 3's
- * forward pass, version 7's wgmma backward) where the model allows it,
+ * forward pass, version 7's wgmma backward, on Hopper; version 4 on other
+ * GPUs) where the model allows it,
  * gpt_flash_allowed (a GPU, bf16 or f16, head size 64 or 128), and the plain
  * path where it does not; Gpt.flash says which was taken.
  * GPT_ATTENTION_PLAIN: chapter 8's batched GEMMs everywhere, which keep

@@ -243,9 +243,10 @@ void attention_backward_cuda(Gpu *g, DType dt, void *dqkv, const void *dout, con
  * pass, a forward pass on Hopper's wgmma (bf16, f16; the forward pass dies
  * with one line on a GPU that is not compute capability 9.0); version 6:
  * version 5 with the forward pass's products overlapping its softmax (the
- * same limits; not yet run on a GPU); version 7: version 3's forward pass,
+ * same limits; correct on the H200, no faster); version 7: version 3's forward pass,
  * a backward pass on wgmma (two warpgroups, 128 keys a block; compute
- * capability 9.0 only, as version 5; not yet run on a GPU).  hs is 64 or 128; the scale is 1/sqrt(hs);
+ * capability 9.0 only, as version 5; the fastest backward pass, and the GPT's
+ * on Hopper).  hs is 64 or 128; the scale is 1/sqrt(hs);
  * causal masks key j > query i.  lse[B*NH*T] (f32) receives each row's
  * log-sum-exp of the scaled scores (natural log), which the backward pass
  * reads.  The backward pass adds into dq, dk, dv (+=); scratch must hold

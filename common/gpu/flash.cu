@@ -21,9 +21,9 @@
  *              warpgroup, two warpgroups a block (correct on the H200, but
  *              no faster there than version 3's forward pass);
  *   version 6  version 5 with the softmax overlapping the products (wait_group
- *              1), three key/value stages (run on the CPU emulator only);
- *   version 7  version 3's forward pass; a backward pass on wgmma, two
- *              warpgroups, dS^T by stmatrix for dQ (CPU emulator only). */
+ *              1), three key/value stages (correct on the H200; no faster);
+ *   version 7  version 3's forward pass; a backward pass on wgmma, two warpgroups,
+ *              dS^T by stmatrix for dQ (the fastest backward; the GPT's). */
 #include "internal.cuh"
 /* ---- What every version shares --------------------------------------------------- */
 
