@@ -9,22 +9,20 @@ import) and runs it on kernel names of the kinds the H200's profiles logged
 of the forms PyTorch's kernels take): cuDNN's attention, whose names
 also say "flash", counts as cudnn only; FlashAttention-2's as flash; the
 memory-efficient kernels as efficient; none of them as math; no names at
-all as none-seen.  The closing line is "N passed, N failed"."""
+all as none-seen.  It also checks bench/torch_log_tsv.py, which reads the
+script's printed lines back into a data file, on a line of the H100 log.
+The closing line is "N passed, N failed"."""
 import ast
 import os
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-passed = failed = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from pycheck import Checks  # noqa: E402
+import torch_log_tsv  # noqa: E402
 
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL: " + what)
+check = Checks()
 
 
 def load():
@@ -32,9 +30,8 @@ def load():
     tree = ast.parse(open(path, encoding="utf-8").read(), path)
     fns = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "classify_kernels"]
     if len(fns) != 1:
-        print("FAIL: bench/gpt2_torch.py has no function classify_kernels")
-        print("0 passed, 1 failed")
-        sys.exit(1)
+        check(False, "bench/gpt2_torch.py has a function classify_kernels")
+        sys.exit(check.finish())
     env = {}
     exec(compile(ast.Module(body=fns, type_ignores=[]), path, "exec"), env)
     return env["classify_kernels"]
@@ -64,5 +61,14 @@ tag, _ = classify({CUDNN_F, FA2_B})
 check(tag == "cudnn+flash", "cuDNN's forward with FlashAttention-2's backward gives %r" % tag)
 tag, _ = classify({CUDNN_F.upper()})
 check(tag == "cudnn", "the match ignores case: %r" % tag)
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+LOG = """sdpa backend cudnn: cudnn_generated_fort_native_sdpa_sm90_flash_fprop_wgmma_f16
+PyTorch compile  B  16     38.79 ms/step     422.3k tok/s  MFU  36.5%  back to back 36.85 ms  (warm-up 28.2 s, loss 0.727, attention cudnn)
+PyTorch compile-cudagraphs  B  64    137.16 ms/step     477.8k tok/s  MFU  41.3%  back to back 136.05 ms  (warm-up 42.1 s, loss 6.329, attention none-seen)
+PyTorch compile B 64: OutOfMemoryError: CUDA out of memory"""
+rows = torch_log_tsv.parse(LOG)
+check(rows == [("pytorch-compile", 16, 38.79, 36.85, "cudnn"),
+               ("pytorch-compile-cudagraphs", 64, 137.16, 136.05, "none-seen")],
+      "torch_log_tsv.parse reads the two configuration lines and nothing else: %r" % (rows,))
+check(torch_log_tsv.parse("") == [], "an empty log gives no rows")
+check(round(16 * torch_log_tsv.T * 1000 / 38.79) == 422377, "tokens a second from the logged ms (422.3k as printed)")
+sys.exit(check.finish())
