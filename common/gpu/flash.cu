@@ -483,15 +483,24 @@ __global__ void __launch_bounds__(128) flash2_backward_kernel(T *dk, T *dv, floa
         }
     }
 
-    for (int r = 0; r < 2; r++) {                          /* dK (scaled) and dV, added to what is there */
-        int key = key0 + r * 8;
-        if (key >= Tn) continue;
-        for (int dt = 0; dt < D / 8; dt++)
-            for (int e = 0; e < 2; e++) {
-                T *pk = dk + ib + key * in.t + dt * 8 + tig * 2 + e, *pv = dv + ib + key * in.t + dt * 8 + tig * 2 + e;
-                *pk = fromf<T>(tof(*pk) + dka[dt][2 * r + e] * scale);
-                *pv = fromf<T>(tof(*pv) + dva[dt][2 * r + e]);
-            }
+    {                                                      /* dK (scaled) and dV, added to what is there */
+        uint32_t wk[2][D / 8] = {}, wv[2][D / 8] = {};     /* every load first, then every store */
+        for (int r = 0; r < 2; r++)
+            for (int dt = 0; dt < D / 8; dt++)
+                if (key0 + r * 8 < Tn) {
+                    size_t x = ib + (key0 + r * 8) * in.t + dt * 8 + tig * 2;
+                    wk[r][dt] = *reinterpret_cast<const uint32_t *>(dk + x);
+                    wv[r][dt] = *reinterpret_cast<const uint32_t *>(dv + x);
+                }
+        for (int r = 0; r < 2; r++)
+            for (int dt = 0; dt < D / 8; dt++)
+                if (key0 + r * 8 < Tn) {
+                    size_t x = ib + (key0 + r * 8) * in.t + dt * 8 + tig * 2;
+                    const T *hk = reinterpret_cast<const T *>(&wk[r][dt]), *hv = reinterpret_cast<const T *>(&wv[r][dt]);
+                    *reinterpret_cast<uint32_t *>(dk + x) =
+                        pack2<T>(tof(hk[0]) + dka[dt][2 * r] * scale, tof(hk[1]) + dka[dt][2 * r + 1] * scale);
+                    *reinterpret_cast<uint32_t *>(dv + x) = pack2<T>(tof(hv[0]) + dva[dt][2 * r], tof(hv[1]) + dva[dt][2 * r + 1]);
+                }
     }
 }
 
@@ -640,15 +649,24 @@ __global__ void __launch_bounds__(NW * 32) flash4_backward_kernel(T *dk, T *dv, 
         }
     }
 
-    for (int r = 0; r < 2; r++) {                          /* dK (scaled) and dV, added to what is there */
-        int key = key0 + r * 8;
-        if (key >= Tn) continue;
-        for (int dt = 0; dt < D / 8; dt++)
-            for (int e = 0; e < 2; e++) {
-                T *pk = dk + ib + key * in.t + dt * 8 + tig * 2 + e, *pv = dv + ib + key * in.t + dt * 8 + tig * 2 + e;
-                *pk = fromf<T>(tof(*pk) + dka[dt][2 * r + e] * scale);
-                *pv = fromf<T>(tof(*pv) + dva[dt][2 * r + e]);
-            }
+    {                                                      /* dK (scaled) and dV, added to what is there */
+        uint32_t wk[2][D / 8] = {}, wv[2][D / 8] = {};     /* every load first, then every store */
+        for (int r = 0; r < 2; r++)
+            for (int dt = 0; dt < D / 8; dt++)
+                if (key0 + r * 8 < Tn) {
+                    size_t x = ib + (key0 + r * 8) * in.t + dt * 8 + tig * 2;
+                    wk[r][dt] = *reinterpret_cast<const uint32_t *>(dk + x);
+                    wv[r][dt] = *reinterpret_cast<const uint32_t *>(dv + x);
+                }
+        for (int r = 0; r < 2; r++)
+            for (int dt = 0; dt < D / 8; dt++)
+                if (key0 + r * 8 < Tn) {
+                    size_t x = ib + (key0 + r * 8) * in.t + dt * 8 + tig * 2;
+                    const T *hk = reinterpret_cast<const T *>(&wk[r][dt]), *hv = reinterpret_cast<const T *>(&wv[r][dt]);
+                    *reinterpret_cast<uint32_t *>(dk + x) =
+                        pack2<T>(tof(hk[0]) + dka[dt][2 * r] * scale, tof(hk[1]) + dka[dt][2 * r + 1] * scale);
+                    *reinterpret_cast<uint32_t *>(dv + x) = pack2<T>(tof(hv[0]) + dva[dt][2 * r], tof(hv[1]) + dva[dt][2 * r + 1]);
+                }
     }
 }
 /* ---- Version 5: the warpgroup instructions of Hopper (sm_90a) -------------------------------- */
@@ -1180,15 +1198,24 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
         }
     }
 
-    for (int r = 0; r < 2; r++) {                          /* dK (scaled) and dV, added to what is there */
-        int key = key0 + r * 8;
-        if (key >= Tn) continue;
-        for (int dt = 0; dt < D / 8; dt++)
-            for (int e = 0; e < 2; e++) {
-                T *pk = dk + ib + key * in.t + dt * 8 + tig * 2 + e, *pv = dv + ib + key * in.t + dt * 8 + tig * 2 + e;
-                *pk = fromf<T>(tof(*pk) + dka[dt][2 * r + e] * scale);
-                *pv = fromf<T>(tof(*pv) + dva[dt][2 * r + e]);
-            }
+    {                                                      /* dK (scaled) and dV, added to what is there */
+        uint32_t wk[2][D / 8] = {}, wv[2][D / 8] = {};     /* every load first, then every store */
+        for (int r = 0; r < 2; r++)
+            for (int dt = 0; dt < D / 8; dt++)
+                if (key0 + r * 8 < Tn) {
+                    size_t x = ib + (key0 + r * 8) * in.t + dt * 8 + tig * 2;
+                    wk[r][dt] = *reinterpret_cast<const uint32_t *>(dk + x);
+                    wv[r][dt] = *reinterpret_cast<const uint32_t *>(dv + x);
+                }
+        for (int r = 0; r < 2; r++)
+            for (int dt = 0; dt < D / 8; dt++)
+                if (key0 + r * 8 < Tn) {
+                    size_t x = ib + (key0 + r * 8) * in.t + dt * 8 + tig * 2;
+                    const T *hk = reinterpret_cast<const T *>(&wk[r][dt]), *hv = reinterpret_cast<const T *>(&wv[r][dt]);
+                    *reinterpret_cast<uint32_t *>(dk + x) =
+                        pack2<T>(tof(hk[0]) + dka[dt][2 * r] * scale, tof(hk[1]) + dka[dt][2 * r + 1] * scale);
+                    *reinterpret_cast<uint32_t *>(dv + x) = pack2<T>(tof(hv[0]) + dva[dt][2 * r], tof(hv[1]) + dva[dt][2 * r + 1]);
+                }
     }
 }
 
