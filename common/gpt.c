@@ -255,7 +255,7 @@ static FlashLayout flash_out(const Gpt *m) {
  * capability 9.0, which its wgmma backward pass needs), else version 4. */
 static int flash_version(const Gpt *m) {
     GpuInfo i = gpu_info(m->gpu);
-    return i.major == 9 && i.minor == 0 ? GPT_FLASH_VERSION : GPT_FLASH_VERSION_ELSEWHERE;
+    return gpu_has_wgmma(&i) ? GPT_FLASH_VERSION : GPT_FLASH_VERSION_ELSEWHERE;
 }
 
 static void op_attention_forward(Gpt *m, int l) {

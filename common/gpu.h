@@ -72,6 +72,9 @@ bool gpu_available(void);                  /* built with CUDA and a device prese
 Gpu *gpu_open(int device);                 /* dies with one line if not available */
 void gpu_close(Gpu *g);                    /* NULL is fine */
 GpuInfo gpu_info(const Gpu *g);
+/* Whether the GPU has Hopper's warpgroup instructions (wgmma, sm_90a): compute
+ * capability 9.0 exactly, which flash attention's versions 5 to 7 need. */
+static inline bool gpu_has_wgmma(const GpuInfo *i) { return i->major == 9 && i->minor == 0; }
 void gpu_sync(Gpu *g);                     /* wait for the stream; check for errors */
 
 /* ---- Memory -------------------------------------------------------------------- */

@@ -1265,7 +1265,7 @@ static void flash4_backward(Gpu *g, T *dk, T *dv, float *dq_acc, const T *dout, 
 template <typename T, int D, int NWG>
 static void flash5_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, const T *v, int B, int NH, int Tn,
                            FlashLayout in, FlashLayout out, float scale, bool causal) {
-    if (g->info.major != 9 || g->info.minor != 0)
+    if (!gpu_has_wgmma(&g->info))
         die("flash_forward_cuda: version 5 needs a GPU of compute capability 9.0 (Hopper), not %d.%d",
             g->info.major, g->info.minor);
     constexpr int BR = 64 * NWG;
@@ -1280,7 +1280,7 @@ static void flash5_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, con
 template <typename T, int D, int NWG>
 static void flash6_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, const T *v, int B, int NH, int Tn,
                            FlashLayout in, FlashLayout out, float scale, bool causal) {
-    if (g->info.major != 9 || g->info.minor != 0)
+    if (!gpu_has_wgmma(&g->info))
         die("flash_forward_cuda: version 6 needs a GPU of compute capability 9.0 (Hopper), not %d.%d",
             g->info.major, g->info.minor);
     constexpr int BR = 64 * NWG;
@@ -1296,7 +1296,7 @@ template <typename T, int D, int NWG>
 static void flash7_backward(Gpu *g, T *dk, T *dv, float *dq_acc, const T *dout, const T *q, const T *k, const T *v,
                             const float *lse, const float *dd, int B, int NH, int Tn, FlashLayout in,
                             FlashLayout out, float scale, bool causal) {
-    if (g->info.major != 9 || g->info.minor != 0)
+    if (!gpu_has_wgmma(&g->info))
         die("flash_backward_cuda: version 7 needs a GPU of compute capability 9.0 (Hopper), not %d.%d",
             g->info.major, g->info.minor);
     constexpr int BC = 64 * NWG;
