@@ -6,7 +6,8 @@
 
 A build without nvcc (and the AddressSanitizer build, always) links this
 file instead of the CUDA objects.  For every function the input declares (a
-C header: its top-level prototypes) or defines for C (a .cu file: its
+C header: its top-level prototypes; a static inline function the header
+defines needs none) or defines for C (a .cu file: its
 extern "C" definitions, with gpu.h and the .cu's quoted .h includes), it writes a definition that ends the program with
 one line saying the program was built without CUDA; gpu_available returns
 false and gpu_close does nothing, so a program can ask and can clean up.
@@ -52,14 +53,18 @@ def prototypes_from_header(text, where):
     text = strip_comments(text)
     text = re.sub(r"^\s*#.*$", " ", text, flags=re.M)
     text = text.replace('extern "C" {', " ")
-    protos, depth, cur = [], 0, ""
+    protos, depth, cur, inline = [], 0, "", False
     for ch in text:
         if ch == "{":
+            if depth == 0 and cur.split()[:1] == ["static"]:  # a static inline function: defined here, no stub
+                inline = True
             depth += 1
         elif ch == "}":
             depth -= 1
             if depth < 0:  # the close of extern "C"
                 depth = 0
+            if depth == 0 and inline:
+                cur, inline = "", False
             continue
         if depth:
             cur += ch
