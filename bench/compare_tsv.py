@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""bench/compare_tsv.py -- data files that compare rows of other data files,
+so that a ratio in the prose comes from a file and is not typed (a data
+reference reads one row of one file).
+
+    python3 bench/compare_tsv.py step OURS_ALL.tsv OURS_UNFUSED.tsv TORCH.tsv OUT.tsv NOTE
+    python3 bench/compare_tsv.py epilogue DIR OUT.tsv NOTE
+
+step: chapter 8's bench with every fusion (OURS_ALL, a ch08-bench.tsv with
+ms_back_to_back) and with none (OURS_UNFUSED), against PyTorch's
+(TORCH, a ch08-bench-torch.tsv), all from one device call.  For each of
+ours (fusions all, none), the flash attention's batch of 16 and its largest
+batch, and each timing (step: the median of steps timed one at a time;
+back-to-back: the mean of as many steps run with one synchronization at
+the end), a row with our tokens a second and its ratio to each of
+PyTorch's modes, timed the same way, at 16 or at PyTorch's largest batch.
+
+epilogue: chapter 12's speed experiment run in turn by a binary after a
+change and one before it (DIR/after-R/ch12-speed.tsv and
+DIR/before-R/ch12-speed.tsv, R = 1, 2, ...), as bench/one-call-s10-flash.sh
+does.  For each shape and version, the backward pass's time (fwd+bwd less
+fwd) of each round, their mean before and after, and before / after.
+
+OUT is written through a temporary name; its provenance lines are those of
+the first input (command, device, date, git), with this command and NOTE
+added.  A missing file, column or row is an error (one line, exit 1)."""
+import os
+import sys
+
+
+def die(msg):
+    sys.stderr.write("compare_tsv.py: %s\n" % msg)
+    sys.exit(1)
+
+
+def read_tsv(path):
+    """(provenance {key: value}, [row dicts]) of a data file"""
+    try:
+        lines = open(path, encoding="utf-8").read().splitlines()
+    except OSError as e:
+        die("%s: %s" % (path, e.strerror))
+    prov, body = {}, []
+    for line in lines:
+        if line.startswith("#"):
+            key, _, val = line[1:].strip().partition(":")
+            prov.setdefault(key.strip(), val.strip())
+        elif line.strip():
+            body.append(line.split("\t"))
+    if not body:
+        die("%s: no header line" % path)
+    head = body[0]
+    return prov, [dict(zip(head, r)) for r in body[1:]]
+
+
+def num(row, col, path):
+    if col not in row:
+        die("%s: no column %s" % (path, col))
+    return float(row[col])
+
+
+def pick(rows, path, **want):
+    got = [r for r in rows if all(r.get(k) == str(v) for k, v in want.items())]
+    if len(got) != 1:
+        die("%s: %d rows where %s (want 1)" % (path, len(got), want))
+    return got[0]
+
+
+def step_rows(all_rows, unf_rows, torch_rows, paths, T=1024):
+    """[(ours, batch, torch_batch, timing, tokens_per_s, over_eager, over_compile, over_cudagraphs)]"""
+    tb = [int(r["batch"]) for r in torch_rows]
+    if not tb:
+        die("%s: no rows" % paths[2])
+    out = []
+    for ours, rows, path in (("all fusions", all_rows, paths[0]), ("no fusion", unf_rows, paths[1])):
+        flash = [r for r in rows if r.get("attention") == "flash"]
+        if not flash:
+            die("%s: no flash rows" % path)
+        for size in ("16", "largest"):
+            r = pick(flash, path, batch=16) if size == "16" else max(flash, key=lambda x: int(x["batch"]))
+            b = int(r["batch"])
+            t_b = 16 if size == "16" else max(tb)
+            for timing, col in (("step", "ms_per_step"), ("back-to-back", "ms_back_to_back")):
+                ours_tps = b * T * 1000 / num(r, col, path)
+                ratios = []
+                for impl in ("pytorch-eager", "pytorch-compile", "pytorch-compile-cudagraphs"):
+                    tr = pick(torch_rows, paths[2], impl=impl, batch=t_b)
+                    ratios.append(ours_tps / (t_b * T * 1000 / num(tr, col, paths[2])))
+                out.append((ours, b, t_b, timing, ours_tps) + tuple(ratios))
+    return out
+
+
+def epilogue_rows(rounds):
+    """rounds: {("before"|"after", R): rows}; [(shape, version, bwd ms of each round..., mean before, mean after, ratio)]"""
+    keys = sorted({(r["shape"], int(r["version"])) for rows in rounds.values() for r in rows})
+    out = []
+    for shape, version in keys:
+        per = {}
+        for (when, rnd), rows in sorted(rounds.items()):
+            f = pick(rows, "%s-%d" % (when, rnd), shape=shape, version=version, **{"pass": "fwd"})
+            fb = pick(rows, "%s-%d" % (when, rnd), shape=shape, version=version, **{"pass": "fwd+bwd"})
+            per.setdefault(when, []).append(float(fb["ms"]) - float(f["ms"]))
+        if set(per) != {"before", "after"}:
+            die("%s version %d: not timed both before and after" % (shape, version))
+        b, a = sum(per["before"]) / len(per["before"]), sum(per["after"]) / len(per["after"])
+        out.append((shape, version, per["before"], per["after"], b, a, b / a))
+    return out
+
+
+def write(path, prov, title, command, note, head, rows):
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write("# %s: %s\n" % (os.path.basename(path)[:-4], title))
+        f.write("# command: %s (from: %s)\n" % (command, prov.get("command", "?")))
+        f.write("# device: %s\n# date: %s\n# git: %s\n" % (prov.get("device", "?"), prov.get("date", "?"), prov.get("git", "?")))
+        f.write("# note: %s\n" % note)
+        f.write("\t".join(head) + "\n")
+        for r in rows:
+            f.write("\t".join(r) + "\n")
+    os.replace(tmp, path)
+
+
+def main(argv):
+    if len(argv) == 7 and argv[1] == "step":
+        paths = argv[2:5]
+        (prov, a), (_, u), (_, t) = (read_tsv(p) for p in paths)
+        rows = step_rows(a, u, t, paths)
+        write(argv[5], prov, "our GPT-2 small step against PyTorch's, one device call: tokens/s and ratios",
+              "python3 " + " ".join(argv[:6]), argv[6],
+              ["ours", "batch", "torch_batch", "timing", "tokens_per_s", "over_eager", "over_compile", "over_cudagraphs"],
+              [(o, str(b), str(tb), tm, "%.0f" % tps, "%.4f" % e, "%.4f" % c, "%.4f" % g)
+               for o, b, tb, tm, tps, e, c, g in rows])
+        return 0
+    if len(argv) == 5 and argv[1] == "epilogue":
+        d = argv[2]
+        rounds, prov = {}, None
+        for name in sorted(os.listdir(d)) if os.path.isdir(d) else die("%s: not a directory" % d):
+            when, _, rnd = name.partition("-")
+            if when in ("before", "after") and rnd.isdigit() and os.path.isdir(os.path.join(d, name)):
+                p, rows = read_tsv(os.path.join(d, name, "ch12-speed.tsv"))
+                rounds[(when, int(rnd))] = rows
+                prov = prov or p
+        if not rounds:
+            die("%s: no before-R or after-R directories" % d)
+        rows = epilogue_rows(rounds)
+        n = max(len(r[2]) for r in rows)
+        write(argv[3], prov, "backward pass (fwd+bwd - fwd), ms, with chapter 12's dK/dV epilogue before and after its change",
+              "python3 " + " ".join(argv[:4]), argv[4],
+              ["shape", "version"] + ["before_%d" % (i + 1) for i in range(n)] + ["after_%d" % (i + 1) for i in range(n)]
+              + ["before_ms", "after_ms", "speedup"],
+              [(s, str(v)) + tuple("%.4f" % x for x in bs) + tuple("%.4f" % x for x in as_) + ("%.4f" % b, "%.4f" % a, "%.4f" % r)
+               for s, v, bs, as_, b, a, r in rows])
+        return 0
+    sys.stderr.write(__doc__.split("\n\n")[1] + "\n")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
