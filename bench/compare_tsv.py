@@ -12,7 +12,7 @@ ms_back_to_back) and with none (OURS_UNFUSED), against PyTorch's
 ours (fusions all, none), the flash attention's batch of 16 and its largest
 batch, and each timing (step: the median of steps timed one at a time;
 back-to-back: the mean of as many steps run with one synchronization at
-the end), a row with our tokens a second and its ratio to each of
+the end), a row with our tokens a second (and in thousands) and its ratio to each of
 PyTorch's modes, timed the same way, at 16 or at PyTorch's largest batch.
 
 epilogue: chapter 12's speed experiment run in turn by a binary after a
@@ -126,8 +126,9 @@ def main(argv):
         rows = step_rows(a, u, t, paths)
         write(argv[5], prov, "our GPT-2 small step against PyTorch's, one device call: tokens/s and ratios",
               "python3 " + " ".join(argv[:6]), argv[6],
-              ["ours", "batch", "torch_batch", "timing", "tokens_per_s", "over_eager", "over_compile", "over_cudagraphs"],
-              [(o, str(b), str(tb), tm, "%.0f" % tps, "%.4f" % e, "%.4f" % c, "%.4f" % g)
+              ["ours", "batch", "torch_batch", "timing", "tokens_per_s", "ktokens_per_s", "over_eager", "over_compile",
+               "over_cudagraphs"],
+              [(o, str(b), str(tb), tm, "%.0f" % tps, "%.1f" % (tps / 1000), "%.4f" % e, "%.4f" % c, "%.4f" % g)
                for o, b, tb, tm, tps, e, c, g in rows])
         return 0
     if len(argv) == 5 and argv[1] == "epilogue":

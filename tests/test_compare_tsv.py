@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""tests/test_compare_tsv.py: bench/compare_tsv.py, which writes the data
+files of ratios between other data files (chapter 8's step against
+PyTorch's, chapter 12's backward pass before and after a change).
+
+On small files written here, whose answers are worked by hand: a step of
+10 ms at a batch of 16 against PyTorch's 20 ms is 1,638,400 tokens a second
+and a ratio of 2; the largest batch is matched with PyTorch's largest; the
+back-to-back columns are used for the back-to-back rows; before/after is
+the mean over the rounds of (fwd+bwd - fwd).  Then the errors: a missing
+column or row, an empty directory, each one line on stderr and exit 1,
+and no file (nor its temporary) left behind.  The closing line is
+"N passed, N failed"."""
+import os
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pycheck import Checks  # noqa: E402
+
+check = Checks()
+SCRIPT = os.path.join(ROOT, "bench", "compare_tsv.py")
+PROV = "# x: title\n# command: cmd\n# device: cuda (Test GPU)\n# date: 2026-12-05T00:00Z\n# git: abc1234\n"
+
+
+def write(path, head, rows):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(PROV + "\t".join(head) + "\n" + "".join("\t".join(map(str, r)) + "\n" for r in rows))
+
+
+def run(*args):
+    p = subprocess.run([sys.executable, SCRIPT] + list(args), capture_output=True, text=True)
+    return p.returncode, p.stdout, p.stderr
+
+
+def read(path):
+    lines = [l for l in open(path).read().splitlines() if not l.startswith("#")]
+    head = lines[0].split("\t")
+    return [dict(zip(head, l.split("\t"))) for l in lines[1:]], open(path).read()
+
+
+def near(a, b):
+    return abs(float(a) - b) <= 1e-3 * max(1.0, abs(b))
+
+
+with tempfile.TemporaryDirectory() as d:
+    ours_h = ["impl", "attention", "batch", "T", "ms_per_step", "tokens_per_s", "ms_back_to_back"]
+    write(f"{d}/all.tsv", ours_h, [("ours", "plain", 16, 1024, 99, 0, 99), ("ours", "flash", 16, 1024, 10, 0, 8),
+                                   ("ours", "flash", 128, 1024, 100, 0, 100)])
+    write(f"{d}/none.tsv", ours_h, [("ours", "flash", 16, 1024, 20, 0, 20), ("ours", "flash", 64, 1024, 50, 0, 50)])
+    th = ["impl", "batch", "T", "ms_per_step", "ms_back_to_back"]
+    write(f"{d}/torch.tsv", th, [("pytorch-eager", 16, 1024, 40, 40), ("pytorch-compile", 16, 1024, 20, 16),
+                                 ("pytorch-compile-cudagraphs", 16, 1024, 10, 10),
+                                 ("pytorch-eager", 64, 1024, 100, 100), ("pytorch-compile", 64, 1024, 50, 50),
+                                 ("pytorch-compile-cudagraphs", 64, 1024, 40, 40)])
+    rc, _, err = run("step", f"{d}/all.tsv", f"{d}/none.tsv", f"{d}/torch.tsv", f"{d}/out.tsv", "a note")
+    check(rc == 0, "step: exit 0 (stderr %r)" % err)
+    rows, text = read(f"{d}/out.tsv")
+    check(len(rows) == 8, "step: 8 rows (2 configurations x 2 batches x 2 timings), got %d" % len(rows))
+    r = {(x["ours"], x["batch"], x["timing"]): x for x in rows}
+    a = r.get(("all fusions", "16", "step"), {})
+    check(near(a.get("tokens_per_s", 0), 1638400), "step: 16 x 1024 tokens in 10 ms is 1,638,400 a second")
+    check(near(a.get("over_eager", 0), 4.0) and near(a.get("over_compile", 0), 2.0) and near(a.get("over_cudagraphs", 0), 1.0),
+          "step: ratios 40/10, 20/10, 10/10 (%s)" % a)
+    b = r.get(("all fusions", "16", "back-to-back"), {})
+    check(near(b.get("over_compile", 0), 2.0) and near(b.get("tokens_per_s", 0), 16 * 1024 * 1000 / 8),
+          "step: back to back uses ms_back_to_back on both sides (16/8) (%s)" % b)
+    c = r.get(("all fusions", "128", "step"), {})
+    check(c.get("torch_batch") == "64" and near(c.get("over_cudagraphs", 0), (128 / 100) / (64 / 40)),
+          "step: the largest batch (128) against PyTorch's largest (64): (128/100)/(64/40) (%s)" % c)
+    n = r.get(("no fusion", "64", "step"), {})
+    check(near(n.get("over_eager", 0), (64 / 50) / (64 / 100)), "step: the unfused file's own largest batch (%s)" % n)
+    check("# note: a note" in text and "# device: cuda (Test GPU)" in text and "# git: abc1234" in text,
+          "step: the note and the first input's provenance are in the output")
+    check(not os.path.exists(f"{d}/out.tsv.tmp"), "step: no temporary file left")
+
+    sh = ["shape", "B", "H", "T", "d", "version", "pass", "ms", "tflops"]
+    for when, rnd, fb in (("before", 1, 3.0), ("before", 2, 3.2), ("after", 1, 2.0), ("after", 2, 2.2)):
+        write(f"{d}/ab/{when}-{rnd}/ch12-speed.tsv", sh,
+              [("S", 1, 1, 1, 64, 7, "fwd", 1.0, 0), ("S", 1, 1, 1, 64, 7, "fwd+bwd", fb, 0)])
+    rc, _, err = run("epilogue", f"{d}/ab", f"{d}/ep.tsv", "n")
+    check(rc == 0, "epilogue: exit 0 (stderr %r)" % err)
+    rows, _ = read(f"{d}/ep.tsv")
+    e = rows[0] if rows else {}
+    check(near(e.get("before_ms", 0), 2.1) and near(e.get("after_ms", 0), 1.1) and near(e.get("speedup", 0), 2.1 / 1.1),
+          "epilogue: means of (fwd+bwd - fwd), 2.1 before and 1.1 after, and their ratio (%s)" % e)
+    check(near(e.get("before_1", 0), 2.0) and near(e.get("after_2", 0), 1.2), "epilogue: each round kept (%s)" % e)
+
+    for args, what in ((["step", f"{d}/none.tsv", f"{d}/none.tsv", f"{d}/none.tsv", f"{d}/bad.tsv", "n"], "a file with no PyTorch rows"),
+                       (["step", f"{d}/all.tsv", f"{d}/none.tsv", f"{d}/missing.tsv", f"{d}/bad.tsv", "n"], "a missing file"),
+                       (["epilogue", f"{d}/all.tsv", f"{d}/bad.tsv", "n"], "a file for a directory")):
+        rc, _, err = run(*args)
+        check(rc == 1 and err.count("\n") == 1 and err.startswith("compare_tsv.py: "),
+              "%s: one line on stderr, exit 1 (rc %d, %r)" % (what, rc, err))
+        check(not os.path.exists(f"{d}/bad.tsv") and not os.path.exists(f"{d}/bad.tsv.tmp"), "%s: nothing written" % what)
+    write(f"{d}/noback.tsv", ["impl", "attention", "batch", "T", "ms_per_step"], [("ours", "flash", 16, 1024, 10)])
+    rc, _, err = run("step", f"{d}/noback.tsv", f"{d}/none.tsv", f"{d}/torch.tsv", f"{d}/bad.tsv", "n")
+    check(rc == 1 and "ms_back_to_back" in err, "step: a bench file without ms_back_to_back is named (%r)" % err)
+    rc, _, _ = run("nonsense")
+    check(rc == 2, "an unknown command: usage, exit 2")
+
+sys.exit(check.finish())
