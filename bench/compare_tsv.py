@@ -11,8 +11,9 @@ ms_back_to_back) and with none (OURS_UNFUSED), against PyTorch's
 (TORCH, a ch08-bench-torch.tsv), all from one device call.  For each of
 ours (fusions all, none), the flash attention's batch of 16 and its largest
 batch, and each timing (step: the median of steps timed one at a time;
-back-to-back: the mean of as many steps run with one synchronization at
-the end), a row with our tokens a second (and in thousands) and its ratio to each of
+back-to-back: the mean of as many steps run with no synchronization
+between them by the timer, though our step still waits inside for its
+loss and gradient norm), a row with our tokens a second (and in thousands) and its ratio to each of
 PyTorch's modes, timed the same way, at 16 or at PyTorch's largest batch.
 
 epilogue: chapter 12's speed experiment run in turn by a binary after a
@@ -23,7 +24,8 @@ fwd) of each round, their mean before and after, and before / after.
 
 OUT is written through a temporary name; its provenance lines are those of
 the first input (command, device, date, git), with this command and NOTE
-added.  A missing file, column or row is an error (one line, exit 1)."""
+added.  step's three inputs must be of one call (the same git, date and
+device), and each pair of rows compared of one T.  A missing file, column or row is an error (one line, exit 1)."""
 import os
 import sys
 
@@ -65,7 +67,7 @@ def pick(rows, path, **want):
     return got[0]
 
 
-def step_rows(all_rows, unf_rows, torch_rows, paths, T=1024):
+def step_rows(all_rows, unf_rows, torch_rows, paths):
     """[(ours, batch, torch_batch, timing, tokens_per_s, over_eager, over_compile, over_cudagraphs)]"""
     tb = [int(r["batch"]) for r in torch_rows]
     if not tb:
@@ -77,13 +79,15 @@ def step_rows(all_rows, unf_rows, torch_rows, paths, T=1024):
             die("%s: no flash rows" % path)
         for size in ("16", "largest"):
             r = pick(flash, path, batch=16) if size == "16" else max(flash, key=lambda x: int(x["batch"]))
-            b = int(r["batch"])
+            b, T = int(r["batch"]), int(num(r, "T", path))
             t_b = 16 if size == "16" else max(tb)
             for timing, col in (("step", "ms_per_step"), ("back-to-back", "ms_back_to_back")):
                 ours_tps = b * T * 1000 / num(r, col, path)
                 ratios = []
                 for impl in ("pytorch-eager", "pytorch-compile", "pytorch-compile-cudagraphs"):
                     tr = pick(torch_rows, paths[2], impl=impl, batch=t_b)
+                    if int(num(tr, "T", paths[2])) != T:
+                        die("%s: T %s, but %s has T %d" % (paths[2], tr["T"], path, T))
                     ratios.append(ours_tps / (t_b * T * 1000 / num(tr, col, paths[2])))
                 out.append((ours, b, t_b, timing, ours_tps) + tuple(ratios))
     return out
@@ -110,7 +114,7 @@ def write(path, prov, title, command, note, head, rows):
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write("# %s: %s\n" % (os.path.basename(path)[:-4], title))
-        f.write("# command: %s (from: %s)\n" % (command, prov.get("command", "?")))
+        f.write("# command: %s (the first input's command: %s)\n" % (command, prov.get("command", "?")))
         f.write("# device: %s\n# date: %s\n# git: %s\n" % (prov.get("device", "?"), prov.get("date", "?"), prov.get("git", "?")))
         f.write("# note: %s\n" % note)
         f.write("\t".join(head) + "\n")
@@ -122,7 +126,13 @@ def write(path, prov, title, command, note, head, rows):
 def main(argv):
     if len(argv) == 7 and argv[1] == "step":
         paths = argv[2:5]
-        (prov, a), (_, u), (_, t) = (read_tsv(p) for p in paths)
+        (prov, a), (pu, u), (pt, t) = (read_tsv(p) for p in paths)
+        for p2, pp in ((paths[1], pu), (paths[2], pt)):
+            for key in ("git", "date"):
+                if pp.get(key) != prov.get(key):
+                    die("%s: %s %s, but %s has %s (not one device call)" % (p2, key, pp.get(key), paths[0], prov.get(key)))
+            if pp.get("device", "").split(";")[0] != prov.get("device", "").split(";")[0]:
+                die("%s: device %s, but %s has %s" % (p2, pp.get("device"), paths[0], prov.get("device")))
         rows = step_rows(a, u, t, paths)
         write(argv[5], prov, "our GPT-2 small step against PyTorch's, one device call: tokens/s and ratios",
               "python3 " + " ".join(argv[:6]), argv[6],
@@ -144,6 +154,8 @@ def main(argv):
             die("%s: no before-R or after-R directories" % d)
         rows = epilogue_rows(rounds)
         n = max(len(r[2]) for r in rows)
+        if any(len(r[2]) != n or len(r[3]) != n for r in rows):
+            die("%s: not as many rounds before as after for every shape and version" % d)
         write(argv[3], prov, "backward pass (fwd+bwd - fwd), ms, with chapter 12's dK/dV epilogue before and after its change",
               "python3 " + " ".join(argv[:4]), argv[4],
               ["shape", "version"] + ["before_%d" % (i + 1) for i in range(n)] + ["after_%d" % (i + 1) for i in range(n)]

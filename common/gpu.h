@@ -252,7 +252,8 @@ void attention_backward_cuda(Gpu *g, DType dt, void *dqkv, const void *dout, con
  * on Hopper).  hs is 64 or 128; the scale is 1/sqrt(hs);
  * causal masks key j > query i.  lse[B*NH*T] (f32) receives each row's
  * log-sum-exp of the scaled scores (natural log), which the backward pass
- * reads.  The backward pass adds into dq, dk, dv (+=); scratch must hold
+ * reads.  The backward pass adds into dq, dk, dv (+=), which must not
+ * overlap one another or the inputs; scratch must hold
  * flash_backward_scratch_bytes. */
 typedef struct { long long b, h, t; } FlashLayout;
 void flash_forward_cuda(Gpu *g, DType dt, int version, void *o, float *lse, const void *q, const void *k,

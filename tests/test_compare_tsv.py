@@ -9,7 +9,8 @@ and a ratio of 2; the largest batch is matched with PyTorch's largest; the
 back-to-back columns are used for the back-to-back rows; before/after is
 the mean over the rounds of (fwd+bwd - fwd).  Then the errors: a missing
 column or row, an empty directory, each one line on stderr and exit 1,
-and no file (nor its temporary) left behind.  The closing line is
+and no file (nor its temporary) left behind; inputs of two calls (another
+git line) and rows of different T refused; T read from the files.  The closing line is
 "N passed, N failed"."""
 import os
 import subprocess
@@ -99,6 +100,20 @@ with tempfile.TemporaryDirectory() as d:
     write(f"{d}/noback.tsv", ["impl", "attention", "batch", "T", "ms_per_step"], [("ours", "flash", 16, 1024, 10)])
     rc, _, err = run("step", f"{d}/noback.tsv", f"{d}/none.tsv", f"{d}/torch.tsv", f"{d}/bad.tsv", "n")
     check(rc == 1 and "ms_back_to_back" in err, "step: a bench file without ms_back_to_back is named (%r)" % err)
+    with open(f"{d}/othergit.tsv", "w") as f:
+        f.write(open(f"{d}/torch.tsv").read().replace("# git: abc1234", "# git: def5678"))
+    rc, _, err = run("step", f"{d}/all.tsv", f"{d}/none.tsv", f"{d}/othergit.tsv", f"{d}/bad.tsv", "n")
+    check(rc == 1 and "not one device call" in err, "step: inputs of two calls (another git) refused (%r)" % err)
+    write(f"{d}/all512.tsv", ours_h, [("ours", "flash", 16, 512, 10, 0, 8), ("ours", "flash", 32, 512, 20, 0, 20)])
+    write(f"{d}/none512.tsv", ours_h, [("ours", "flash", 16, 512, 20, 0, 20)])
+    write(f"{d}/torch512.tsv", th, [(i, b, 512, 10, 10) for b in (16, 64) for i in
+                                    ("pytorch-eager", "pytorch-compile", "pytorch-compile-cudagraphs")])
+    rc, _, err = run("step", f"{d}/all512.tsv", f"{d}/none512.tsv", f"{d}/torch512.tsv", f"{d}/t512.tsv", "n")
+    rows, _ = read(f"{d}/t512.tsv") if rc == 0 else ([], "")
+    t = {(x["ours"], x["batch"], x["timing"]): x for x in rows}.get(("all fusions", "16", "step"), {})
+    check(rc == 0 and near(t.get("tokens_per_s", 0), 16 * 512 * 100), "step: T is read from the files (512), not assumed (%s %r)" % (t, err))
+    rc, _, err = run("step", f"{d}/all512.tsv", f"{d}/none512.tsv", f"{d}/torch.tsv", f"{d}/bad.tsv", "n")
+    check(rc == 1 and "has T" in err, "step: rows of different T are not compared (%r)" % err)
     rc, _, _ = run("nonsense")
     check(rc == 2, "an unknown command: usage, exit 2")
 
