@@ -389,6 +389,39 @@ static void test_flop_count(Check *t) {
                "flops: causal is half");
 }
 
+/* The counts of chapter 12's paragraphs on the dK/dV epilogue (version 2's
+ * section and version 7's profile): the query tiles a block of version 7's
+ * backward pass visits under the causal mask (its loop: q0 from
+ * k0 / BR * BR to T in steps of BR = V7_BR = 64, blocks of BC = 128 keys,
+ * as flash.cu has them), 16 - 2j and 9 on average at T = 1,024, 64 - 2j and
+ * 33 at T = 4,096; and the excess sectors of the old and new epilogue at
+ * B 16, H 12, T 1,024, d 64, whose difference is the change between the
+ * two Nsight Compute profiles (bench/logs: 18,087,936 - 11,796,480). */
+static void test_epilogue_counts(Check *t) {
+    const int BR = 64, BC = 128;
+    const int Ts[2] = {1024, 4096}, means[2] = {9, 33};
+    for (int k = 0; k < 2; k++) {
+        int T = Ts[k], blocks = 0, tiles = 0, formula = 1;
+        for (int k0 = 0; k0 < T; k0 += BC, blocks++) {
+            int n = 0;
+            for (int q0 = k0 / BR * BR; q0 < T; q0 += BR) n++;
+            formula &= n == T / BR - 2 * (k0 / BC);
+            tiles += n;
+        }
+        check_true(t, formula, "epilogue: block j of T = %d sees %d - 2j query tiles", T, T / BR);
+        check_true(t, tiles == means[k] * blocks, "epilogue: T = %d, %d tiles over %d blocks, %d on average", T, tiles,
+                   blocks, means[k]);
+    }
+    long long warps = 16LL * 12 * (1024 / BC) * 8;            /* 192 heads x 8 key blocks, 8 warps a block */
+    long long old_excess = warps * 2 * 8 * 2 * 2 * 2 * (8 - 2);  /* rows, column pairs, values, tensors, load+store */
+    long long new_excess = warps * 2 * 8 * 2 * 2 * (8 - 4);      /* rows, column pairs, tensors, load+store */
+    check_true(t, warps == 12288 && old_excess == 9437184 && new_excess == 3145728,
+               "epilogue: 12,288 warps, 9,437,184 and 3,145,728 excess sectors (%lld, %lld, %lld)", warps, old_excess,
+               new_excess);
+    check_true(t, old_excess - new_excess == 18087936LL - 11796480LL,
+               "epilogue: their difference is the two profiles' difference, 6,291,456");
+}
+
 /* Mixed precision: the fp16 thresholds two ways, the scaler's rules, lost
  * updates, and the runtime's loss scale on the CPU (exact). */
 static void test_fates(Check *t) {
@@ -870,6 +903,7 @@ int main(void) {
     test_exercise_window(&t);
     test_exercise_io_range(&t);
     test_flop_count(&t);
+    test_epilogue_counts(&t);
     test_fates(&t);
     test_scaler(&t);
     test_master(&t);
