@@ -374,6 +374,29 @@ __global__ void __launch_bounds__(NW * 32) flash2_forward_kernel(T *o, float *ls
         }
 }
 
+/* Add a thread's share of a warp's dK (times scale) and dV, keys key0 and
+ * key0 + 8 of the accumulators' fragments, into dk and dv (row stride ts).
+ * Each row's values are all loaded before any is stored. */
+template <typename T, int D>
+__device__ __forceinline__ void add_dk_dv(T *dk, T *dv, size_t ts, int key0, int Tn, int tig,
+                                          const float (&dka)[D / 8][4], const float (&dva)[D / 8][4], float scale) {
+    for (int r = 0; r < 2; r++) {
+        if (key0 + r * 8 >= Tn) continue;
+        size_t x0 = (size_t)(key0 + r * 8) * ts + tig * 2;
+        uint32_t wk[D / 8], wv[D / 8];                  /* the row's loads first ... */
+        for (int dt = 0; dt < D / 8; dt++) {
+            wk[dt] = *reinterpret_cast<const uint32_t *>(dk + x0 + dt * 8);
+            wv[dt] = *reinterpret_cast<const uint32_t *>(dv + x0 + dt * 8);
+        }
+        for (int dt = 0; dt < D / 8; dt++) {            /* ... then its stores */
+            const T *hk = reinterpret_cast<const T *>(&wk[dt]), *hv = reinterpret_cast<const T *>(&wv[dt]);
+            *reinterpret_cast<uint32_t *>(dk + x0 + dt * 8) =
+                pack2<T>(tof(hk[0]) + dka[dt][2 * r] * scale, tof(hk[1]) + dka[dt][2 * r + 1] * scale);
+            *reinterpret_cast<uint32_t *>(dv + x0 + dt * 8) =
+                pack2<T>(tof(hv[0]) + dva[dt][2 * r], tof(hv[1]) + dva[dt][2 * r + 1]);
+        }
+    }
+}
 /* The backward pass.  A block owns 64 keys (a warp 16 of them) and walks the
  * query tiles of BR rows that can see them, keeping dK and dV in registers;
  * each warp computes S^T = K Q^T for its keys, so that P^T and dS^T are A
@@ -483,25 +506,7 @@ __global__ void __launch_bounds__(128) flash2_backward_kernel(T *dk, T *dv, floa
         }
     }
 
-    {                                                      /* dK (scaled) and dV, added to what is there */
-        uint32_t wk[2][D / 8] = {}, wv[2][D / 8] = {};     /* every load first, then every store */
-        for (int r = 0; r < 2; r++)
-            for (int dt = 0; dt < D / 8; dt++)
-                if (key0 + r * 8 < Tn) {
-                    size_t x = ib + (key0 + r * 8) * in.t + dt * 8 + tig * 2;
-                    wk[r][dt] = *reinterpret_cast<const uint32_t *>(dk + x);
-                    wv[r][dt] = *reinterpret_cast<const uint32_t *>(dv + x);
-                }
-        for (int r = 0; r < 2; r++)
-            for (int dt = 0; dt < D / 8; dt++)
-                if (key0 + r * 8 < Tn) {
-                    size_t x = ib + (key0 + r * 8) * in.t + dt * 8 + tig * 2;
-                    const T *hk = reinterpret_cast<const T *>(&wk[r][dt]), *hv = reinterpret_cast<const T *>(&wv[r][dt]);
-                    *reinterpret_cast<uint32_t *>(dk + x) =
-                        pack2<T>(tof(hk[0]) + dka[dt][2 * r] * scale, tof(hk[1]) + dka[dt][2 * r + 1] * scale);
-                    *reinterpret_cast<uint32_t *>(dv + x) = pack2<T>(tof(hv[0]) + dva[dt][2 * r], tof(hv[1]) + dva[dt][2 * r + 1]);
-                }
-    }
+    add_dk_dv<T, D>(dk + ib, dv + ib, in.t, key0, Tn, tig, dka, dva, scale);
 }
 
 /* dq += scale dq_acc */
@@ -649,25 +654,7 @@ __global__ void __launch_bounds__(NW * 32) flash4_backward_kernel(T *dk, T *dv, 
         }
     }
 
-    {                                                      /* dK (scaled) and dV, added to what is there */
-        uint32_t wk[2][D / 8] = {}, wv[2][D / 8] = {};     /* every load first, then every store */
-        for (int r = 0; r < 2; r++)
-            for (int dt = 0; dt < D / 8; dt++)
-                if (key0 + r * 8 < Tn) {
-                    size_t x = ib + (key0 + r * 8) * in.t + dt * 8 + tig * 2;
-                    wk[r][dt] = *reinterpret_cast<const uint32_t *>(dk + x);
-                    wv[r][dt] = *reinterpret_cast<const uint32_t *>(dv + x);
-                }
-        for (int r = 0; r < 2; r++)
-            for (int dt = 0; dt < D / 8; dt++)
-                if (key0 + r * 8 < Tn) {
-                    size_t x = ib + (key0 + r * 8) * in.t + dt * 8 + tig * 2;
-                    const T *hk = reinterpret_cast<const T *>(&wk[r][dt]), *hv = reinterpret_cast<const T *>(&wv[r][dt]);
-                    *reinterpret_cast<uint32_t *>(dk + x) =
-                        pack2<T>(tof(hk[0]) + dka[dt][2 * r] * scale, tof(hk[1]) + dka[dt][2 * r + 1] * scale);
-                    *reinterpret_cast<uint32_t *>(dv + x) = pack2<T>(tof(hv[0]) + dva[dt][2 * r], tof(hv[1]) + dva[dt][2 * r + 1]);
-                }
-    }
+    add_dk_dv<T, D>(dk + ib, dv + ib, in.t, key0, Tn, tig, dka, dva, scale);
 }
 /* ---- Version 5: the warpgroup instructions of Hopper (sm_90a) -------------------------------- */
 
@@ -1198,25 +1185,7 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
         }
     }
 
-    {                                                      /* dK (scaled) and dV, added to what is there */
-        uint32_t wk[2][D / 8] = {}, wv[2][D / 8] = {};     /* every load first, then every store */
-        for (int r = 0; r < 2; r++)
-            for (int dt = 0; dt < D / 8; dt++)
-                if (key0 + r * 8 < Tn) {
-                    size_t x = ib + (key0 + r * 8) * in.t + dt * 8 + tig * 2;
-                    wk[r][dt] = *reinterpret_cast<const uint32_t *>(dk + x);
-                    wv[r][dt] = *reinterpret_cast<const uint32_t *>(dv + x);
-                }
-        for (int r = 0; r < 2; r++)
-            for (int dt = 0; dt < D / 8; dt++)
-                if (key0 + r * 8 < Tn) {
-                    size_t x = ib + (key0 + r * 8) * in.t + dt * 8 + tig * 2;
-                    const T *hk = reinterpret_cast<const T *>(&wk[r][dt]), *hv = reinterpret_cast<const T *>(&wv[r][dt]);
-                    *reinterpret_cast<uint32_t *>(dk + x) =
-                        pack2<T>(tof(hk[0]) + dka[dt][2 * r] * scale, tof(hk[1]) + dka[dt][2 * r + 1] * scale);
-                    *reinterpret_cast<uint32_t *>(dv + x) = pack2<T>(tof(hv[0]) + dva[dt][2 * r], tof(hv[1]) + dva[dt][2 * r + 1]);
-                }
-    }
+    add_dk_dv<T, D>(dk + ib, dv + ib, in.t, key0, Tn, tig, dka, dva, scale);
 }
 
 /* ---- The entry points ------------------------------------------------------------------ */
