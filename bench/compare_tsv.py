@@ -7,7 +7,8 @@ reference reads one row of one file).
     python3 bench/compare_tsv.py epilogue DIR OUT.tsv NOTE
 
 step: chapter 8's bench with every fusion (OURS_ALL, a ch08-bench.tsv with
-ms_back_to_back) and with none (OURS_UNFUSED), against PyTorch's
+ms_back_to_back; where it has the column fusions, not "none") and with
+none (OURS_UNFUSED; fusions "none" where it has the column), against PyTorch's
 (TORCH, a ch08-bench-torch.tsv), all from one device call.  For each of
 ours (fusions all, none), the flash attention's batch of 16 and its largest
 batch, and each timing (step: the median of steps timed one at a time;
@@ -79,6 +80,9 @@ def step_rows(all_rows, unf_rows, torch_rows, paths):
             die("%s: no flash rows" % path)
         for size in ("16", "largest"):
             r = pick(flash, path, batch=16) if size == "16" else max(flash, key=lambda x: int(x["batch"]))
+            fz = r.get("fusions")   # the column came in session 11; older files lack it
+            if fz is not None and (fz == "none") != (ours == "no fusion"):
+                die("%s: batch %s ran with fusions %s, but the file is read as %s" % (path, r["batch"], fz, ours))
             b, T = int(r["batch"]), int(num(r, "T", path))
             t_b = 16 if size == "16" else max(tb)
             for timing, col in (("step", "ms_per_step"), ("back-to-back", "ms_back_to_back")):

@@ -515,7 +515,8 @@ Gpt *gpt_new_opts(const GptConfig *c, Gpu *g, DType dt, int Bmax, int Tmax, cons
     if (g && dt != DT_F32 && dt != DT_BF16 && dt != DT_F16) die("gpt_new: dtype %s is not supported on the GPU", dtype_name(dt));
     Gpt *m = xcalloc(1, sizeof *m);
     m->cfg = *c, m->gpu = g, m->dt = dt, m->Bmax = Bmax, m->Tmax = Tmax;
-    m->fuse = gpt_fusions_parse(getenv("GPT_FUSE"));
+    const char *fe = getenv("GPT_FUSE");   /* unset: every fusion in bf16 and f16 on the GPU, none in f32 (gpt.h) */
+    m->fuse = fe ? gpt_fusions_parse(fe) : g && dt != DT_F32 ? GPT_FUSE_ALL : 0;
     m->ntensors = gpt_num_tensors(c);
     m->info = xcalloc(m->ntensors, sizeof *m->info);
     m->nparams = gpt_layout(c, m->info, &m->ndecay);

@@ -222,9 +222,15 @@ bool gpt_flash_allowed(const GptConfig *c, DType dt, bool gpu);
 /* the blocks a segment that o asks for (0 unless o->recompute is GPT_RECOMPUTE_SEGMENTS) */
 int gpt_segment_blocks(const GptConfig *c, const GptMemOptions *o);
 
-/* Fusions (the GPU's training step; issue 25).  Each is a switch, off by
- * default, so that one run can time the step with and without it; the CPU
- * ignores them (it computes the same thing unfused).
+/* Fusions (the GPU's training step; issue 25).  Each is a switch, so that
+ * one run can time the step with and without it; the CPU ignores them (it
+ * computes the same thing unfused).  A model made on the GPU in bf16 or f16
+ * has them all on, in f32 none.  The f32 step is the one held tightly to
+ * the CPU's (tests/test_gpt_gpu.c), and with the fusions one logit in
+ * 24,576 came out 1.05e-5 from the CPU's, outside that bound: cuBLASLt
+ * computes GELU its own way (bench/logs/s10-44e62b6-h100/3-fuse-*); in
+ * bf16 and f16 such differences are smaller than the rounding of the
+ * stored activations.
  *   GPT_FUSE_GELU: the feed-forward network's first product computes GELU
  *     in cuBLASLt's epilogue (linear_gelu_forward_cuda: fch kept as GELU's
  *     input, fchg its output), and the second product's input gradient
@@ -245,8 +251,9 @@ int gpt_segment_blocks(const GptConfig *c, const GptMemOptions *o);
  * the stored (rounded) input, so its gradients equal the fused step's to
  * rounding, not bit for bit.  gpt_new_opts takes the
  * switches from the environment variable GPT_FUSE, a comma-separated list
- * of gelu, residual, gelu-set, bgrad, all, none (unset: none; anything else: a
- * one-line error), so that a program times them without a new flag;
+ * of gelu, residual, gelu-set, bgrad, all, none (unset: the default above;
+ * empty: none; anything else: a one-line error), so that a program times
+ * them without a new flag;
  * gpt_set_fusions sets them on a model. */
 enum { GPT_FUSE_GELU = 1, GPT_FUSE_RESIDUAL = 2, GPT_FUSE_GELU_SET = 4, GPT_FUSE_BGRAD = 8, GPT_FUSE_ALL = 15 };
 /* the switches a GPT_FUSE string names (NULL or empty: 0); dies with one line on an unknown name */
@@ -282,7 +289,7 @@ typedef struct {
     GptMemOptions mem;      /* gpt_new_opts's options (all off for gpt_new) */
     bool flash;             /* the attention runs through flash.cu (mem.attention and gpt_flash_allowed) */
     int segment;            /* GPT_RECOMPUTE_SEGMENTS: blocks a segment, resolved; else 0 */
-    unsigned fuse;          /* GPT_FUSE_* switches (GPT_FUSE in the environment when made; gpt_set_fusions) */
+    unsigned fuse;          /* GPT_FUSE_* switches (by dtype, or GPT_FUSE in the environment, when made; gpt_set_fusions) */
     void **owned;           /* every activation buffer (not with the arena), freed by gpt_free */
     size_t nowned;
     Arena *arena;           /* mem.arena: the activations' arena, else NULL */

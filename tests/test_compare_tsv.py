@@ -104,6 +104,14 @@ with tempfile.TemporaryDirectory() as d:
         f.write(open(f"{d}/torch.tsv").read().replace("# git: abc1234", "# git: def5678"))
     rc, _, err = run("step", f"{d}/all.tsv", f"{d}/none.tsv", f"{d}/othergit.tsv", f"{d}/bad.tsv", "n")
     check(rc == 1 and "not one device call" in err, "step: inputs of two calls (another git) refused (%r)" % err)
+    fh = ours_h + ["fusions"]
+    write(f"{d}/allf.tsv", fh, [("ours", "flash", 16, 1024, 10, 0, 8, "gelu,residual,gelu-set,bgrad")])
+    write(f"{d}/nonef.tsv", fh, [("ours", "flash", 16, 1024, 20, 0, 20, "none")])
+    rc, _, err = run("step", f"{d}/allf.tsv", f"{d}/nonef.tsv", f"{d}/torch.tsv", f"{d}/okf.tsv", "n")
+    check(rc == 0, "step: files with the fusions column, each as named, accepted (%r)" % err)
+    rc, _, err = run("step", f"{d}/nonef.tsv", f"{d}/allf.tsv", f"{d}/torch.tsv", f"{d}/bad.tsv", "n")
+    check(rc == 1 and "fusions none" in err and not os.path.exists(f"{d}/bad.tsv"),
+          "step: the unfused file given as the fused one is refused by its fusions column (%r)" % err)
     write(f"{d}/all512.tsv", ours_h, [("ours", "flash", 16, 512, 10, 0, 8), ("ours", "flash", 32, 512, 20, 0, 20)])
     write(f"{d}/none512.tsv", ours_h, [("ours", "flash", 16, 512, 20, 0, 20)])
     write(f"{d}/torch512.tsv", th, [(i, b, 512, 10, 10) for b in (16, 64) for i in
