@@ -15,7 +15,9 @@ batch, and each timing (step: the median of steps timed one at a time;
 back-to-back: the mean of as many steps run with no synchronization
 between them by the timer, though our step still waits inside for its
 loss and gradient norm), a row with our tokens a second (and in thousands) and its ratio to each of
-PyTorch's modes, timed the same way, at 16 or at PyTorch's largest batch.
+PyTorch's modes, timed the same way, at 16 or at the largest batch that
+mode ran (torch_batch: one number, or eager/compile/graphs where they
+differ, as when eager runs out of memory first).
 
 epilogue: chapter 12's speed experiment run in turn by a binary after a
 change and one before it (DIR/after-R/ch12-speed.tsv and
@@ -84,15 +86,18 @@ def step_rows(all_rows, unf_rows, torch_rows, paths):
             if fz is not None and (fz == "none") != (ours == "no fusion"):
                 die("%s: batch %s ran with fusions %s, but the file is read as %s" % (path, r["batch"], fz, ours))
             b, T = int(r["batch"]), int(num(r, "T", path))
-            t_b = 16 if size == "16" else max(tb)
+            impls = ("pytorch-eager", "pytorch-compile", "pytorch-compile-cudagraphs")
+            t_bs = [16 if size == "16" else max([int(x["batch"]) for x in torch_rows if x.get("impl") == i] or [0])
+                    for i in impls]   # each of PyTorch's modes at 16, or at the largest batch it ran
+            t_b = str(t_bs[0]) if len(set(t_bs)) == 1 else "/".join(map(str, t_bs))
             for timing, col in (("step", "ms_per_step"), ("back-to-back", "ms_back_to_back")):
                 ours_tps = b * T * 1000 / num(r, col, path)
                 ratios = []
-                for impl in ("pytorch-eager", "pytorch-compile", "pytorch-compile-cudagraphs"):
-                    tr = pick(torch_rows, paths[2], impl=impl, batch=t_b)
+                for impl, t_bi in zip(impls, t_bs):
+                    tr = pick(torch_rows, paths[2], impl=impl, batch=t_bi)
                     if int(num(tr, "T", paths[2])) != T:
                         die("%s: T %s, but %s has T %d" % (paths[2], tr["T"], path, T))
-                    ratios.append(ours_tps / (t_b * T * 1000 / num(tr, col, paths[2])))
+                    ratios.append(ours_tps / (t_bi * T * 1000 / num(tr, col, paths[2])))
                 out.append((ours, b, t_b, timing, ours_tps) + tuple(ratios))
     return out
 

@@ -104,6 +104,16 @@ with tempfile.TemporaryDirectory() as d:
         f.write(open(f"{d}/torch.tsv").read().replace("# git: abc1234", "# git: def5678"))
     rc, _, err = run("step", f"{d}/all.tsv", f"{d}/none.tsv", f"{d}/othergit.tsv", f"{d}/bad.tsv", "n")
     check(rc == 1 and "not one device call" in err, "step: inputs of two calls (another git) refused (%r)" % err)
+    write(f"{d}/torch128.tsv", th, [("pytorch-eager", 16, 1024, 40, 40), ("pytorch-compile", 16, 1024, 20, 16),
+                                    ("pytorch-compile-cudagraphs", 16, 1024, 10, 10),
+                                    ("pytorch-eager", 64, 1024, 100, 100), ("pytorch-compile", 128, 1024, 80, 80),
+                                    ("pytorch-compile-cudagraphs", 128, 1024, 64, 64)])
+    rc, _, err = run("step", f"{d}/all.tsv", f"{d}/none.tsv", f"{d}/torch128.tsv", f"{d}/o128.tsv", "n")
+    rows, _ = read(f"{d}/o128.tsv") if rc == 0 else ([], "")
+    c = {(x["ours"], x["batch"], x["timing"]): x for x in rows}.get(("all fusions", "128", "step"), {})
+    check(c.get("torch_batch") == "64/128/128" and near(c.get("over_eager", 0), (128 / 100) / (64 / 100))
+          and near(c.get("over_cudagraphs", 0), (128 / 100) / (128 / 64)),
+          "step: each PyTorch mode at its own largest batch (eager 64, compiled 128) (%s)" % c)
     fh = ours_h + ["fusions"]
     write(f"{d}/allf.tsv", fh, [("ours", "flash", 16, 1024, 10, 0, 8, "gelu,residual,gelu-set,bgrad")])
     write(f"{d}/nonef.tsv", fh, [("ours", "flash", 16, 1024, 20, 0, 20, "none")])
