@@ -9,7 +9,8 @@
 #   2. chapter 8's bench as it ships (GPT_FUSE unset: the default fusions):
 #      both attentions, B 16 and the largest batch, one step at a time and
 #      back to back;
-#   3. PyTorch's bench/gpt2_torch.py --batch 16 64 128 --cudagraphs, within
+#   3. PyTorch's bench/gpt2_torch.py --batch $TORCH_BATCHES (default
+#      "16 64 128") --cudagraphs, within
 #      TORCH_S (default 400) seconds (it writes its data file after each
 #      configuration, so what finishes is kept);
 #   4. chapter 8's bench with no fusion (GPT_FUSE empty), with what is left
@@ -32,9 +33,10 @@ log "ch08-transformer bench, default fusions"
 BOOK_COMMAND="build/bin/ch08-transformer bench --device cuda --out figures/data (bench/one-call-s11-step.sh)" \
   timeout 200 build/bin/ch08-transformer bench --device cuda --out "$o/ch08-default" > "$o/ch08-default.log" 2>&1; echo "exit $?"
 grep -E 'bench:|rror' "$o/ch08-default.log" | head -12
-log "PyTorch B 16, 64 and 128, eager, compiled, CUDA graphs (at most ${TORCH_S:-400} s)"
-BOOK_COMMAND="python3 bench/gpt2_torch.py --out figures/data --batch 16 64 128 --cudagraphs (bench/one-call-s11-step.sh)" \
-  timeout "${TORCH_S:-400}" python3 bench/gpt2_torch.py --out "$o/data" --batch 16 64 128 --cudagraphs > "$o/torch.log" 2>&1; echo "exit $?"
+tb=${TORCH_BATCHES:-16 64 128}
+log "PyTorch B $tb, eager, compiled, CUDA graphs (at most ${TORCH_S:-400} s)"
+BOOK_COMMAND="python3 bench/gpt2_torch.py --out figures/data --batch $tb --cudagraphs (bench/one-call-s11-step.sh)" \
+  timeout "${TORCH_S:-400}" python3 bench/gpt2_torch.py --out "$o/data" --batch $tb --cudagraphs > "$o/torch.log" 2>&1; echo "exit $?"
 grep -E 'PyTorch|rror' "$o/torch.log" | head -12
 left=$(( ${STEP_BUDGET:-590} - SECONDS ))
 log "ch08-transformer bench, no fusion (${left}s left)"
