@@ -18,7 +18,6 @@
 #      the two binaries timed in turn, after, before, after, before
 #      (CH12_SPEED_VERSIONS=247: the versions whose backward kernels end with
 #      the chunk), into $OUT/ab.tar.gz.
-# FLASH_STEPS overrides step 1's list of steps (session 11).
 # Read $OUT/summary.txt first.
 set -u
 cd "$(dirname "$0")/.."
@@ -26,7 +25,7 @@ export PATH=/usr/local/cuda/bin:$PATH BOOK_ROOT=$PWD NO_PROGRESS=1
 : "${OUT:=build/gpu-out}"
 mkdir -p "$OUT"
 export OUT
-STEPS="${FLASH_STEPS:-build test-ch12-gpu memcheck racecheck synccheck test-gpt-gpu speed torch ncu-v7 sass}" BUDGET=${BUDGET:-300} NCU_S=60 \
+STEPS="build test-ch12-gpu memcheck racecheck synccheck test-gpt-gpu speed torch ncu-v7 sass" BUDGET=${BUDGET:-300} NCU_S=60 \
   bash bench/flash-bwd-device.sh > "$OUT/fb.txt" 2>&1
 echo "== flash-bwd-device.sh exit $? at ${SECONDS}s"
 cat "$OUT/summary.txt"

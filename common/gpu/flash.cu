@@ -1079,7 +1079,7 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
     T *dSs = dO2 + 2 * BR * D;                                /* dS^T: BC keys x BR queries, core matrices */
     float *l2 = reinterpret_cast<float *>(dSs + BC * BR), *d2 = l2 + 2 * BR;   /* L and D, two stages each */
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tig = lane % 4, wg = warp / 4;
-    int bh = blockIdx.y, b = bh / NH, h = bh % NH, k0 = blockIdx.x * BC;   /* a head's key blocks side by side in x */
+    int bh = blockIdx.x, b = bh / NH, h = bh % NH, k0 = blockIdx.y * BC;
     size_t ib = b * in.b + h * in.h, ob = b * out.b + h * out.h;
     load_tile_core<T, D, BC, THREADS>(Ks, k + ib, in.t, k0, Tn);
     load_tile_core<T, D, BC, THREADS>(Vs, v + ib, in.t, k0, Tn);
@@ -1273,8 +1273,8 @@ static void flash7_backward(Gpu *g, T *dk, T *dv, float *dq_acc, const T *dout, 
                   4 * V7_BR * sizeof(float);
     auto kern = flash7_backward_kernel<T, D, NWG>;
     CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    dim3 grid((Tn + BC - 1) / BC, B * NH);
-    if (grid.y > 65535) die("flash_backward_cuda: %d sequences of %d heads are %u blocks in y, more than 65535", B, NH, grid.y);
+    dim3 grid(B * NH, (Tn + BC - 1) / BC);
+    if (grid.y > 65535) die("flash_backward_cuda: T = %d needs %u key blocks, more than 65535", Tn, grid.y);
     kern<<<grid, NWG * 128, smem, g->stream>>>(dk, dv, dq_acc, dout, q, k, v, lse, dd, NH, Tn, in, out, scale, causal);
     LAUNCH_CHECK("flash7_backward");
 }
