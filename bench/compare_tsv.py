@@ -8,7 +8,8 @@ reference reads one row of one file).
 
 step: chapter 8's bench with every fusion (OURS_ALL, a ch08-bench.tsv with
 ms_back_to_back; where it has the column fusions, not "none") and with
-none (OURS_UNFUSED; fusions "none" where it has the column), against PyTorch's
+none (OURS_UNFUSED; fusions "none" where it has the column; "-": none
+timed, no rows for it), against PyTorch's
 (TORCH, a ch08-bench-torch.tsv), all from one device call.  For each of
 ours (fusions all, none), the flash attention's batch of 16 and its largest
 batch, and each timing (step: the median of steps timed one at a time;
@@ -77,6 +78,8 @@ def step_rows(all_rows, unf_rows, torch_rows, paths):
         die("%s: no rows" % paths[2])
     out = []
     for ours, rows, path in (("all fusions", all_rows, paths[0]), ("no fusion", unf_rows, paths[1])):
+        if rows is None:   # OURS_UNFUSED given as "-"
+            continue
         flash = [r for r in rows if r.get("attention") == "flash"]
         if not flash:
             die("%s: no flash rows" % path)
@@ -135,8 +138,10 @@ def write(path, prov, title, command, note, head, rows):
 def main(argv):
     if len(argv) == 7 and argv[1] == "step":
         paths = argv[2:5]
-        (prov, a), (pu, u), (pt, t) = (read_tsv(p) for p in paths)
+        (prov, a), (pu, u), (pt, t) = (read_tsv(p) if p != "-" else ({}, None) for p in paths)
         for p2, pp in ((paths[1], pu), (paths[2], pt)):
+            if p2 == "-":
+                continue
             for key in ("git", "date"):
                 if pp.get(key) != prov.get(key):
                     die("%s: %s %s, but %s has %s (not one device call)" % (p2, key, pp.get(key), paths[0], prov.get(key)))

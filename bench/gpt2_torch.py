@@ -215,8 +215,11 @@ def main():
             rest = [p for p in model.parameters() if p.dim() < 2]
             opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}],
                                     lr=6e-4, betas=(0.9, 0.95), eps=1e-8, fused=True)
-            run = (torch.compile(model) if mode == "compile" else
-                   torch.compile(model, mode="reduce-overhead") if mode == "compile-cudagraphs" else model)
+            # each configuration compiled afresh for its own static shapes: without the reset, a second
+            # batch size makes dynamo recompile with the batch dimension symbolic (automatic dynamic shapes)
+            torch._dynamo.reset()
+            run = (torch.compile(model, dynamic=False) if mode == "compile" else
+                   torch.compile(model, mode="reduce-overhead", dynamic=False) if mode == "compile-cudagraphs" else model)
             try:
                 r = bench(f"PyTorch {mode}", run, opt, B, 5 if mode == "eager" else 10, a.steps)
                 rows.append((f"pytorch-{mode}", B) + r)

@@ -114,6 +114,10 @@ with tempfile.TemporaryDirectory() as d:
     check(c.get("torch_batch") == "64/128/128" and near(c.get("over_eager", 0), (128 / 100) / (64 / 100))
           and near(c.get("over_cudagraphs", 0), (128 / 100) / (128 / 64)),
           "step: each PyTorch mode at its own largest batch (eager 64, compiled 128) (%s)" % c)
+    rc, _, err = run("step", f"{d}/all.tsv", "-", f"{d}/torch.tsv", f"{d}/nou.tsv", "n")
+    rows, _ = read(f"{d}/nou.tsv") if rc == 0 else ([], "")
+    check(rc == 0 and len(rows) == 4 and all(x["ours"] == "all fusions" for x in rows),
+          "step: no unfused file ('-'): the fused rows only (rc %d, %d rows, %r)" % (rc, len(rows), err))
     fh = ours_h + ["fusions"]
     write(f"{d}/allf.tsv", fh, [("ours", "flash", 16, 1024, 10, 0, 8, "gelu,residual,gelu-set,bgrad")])
     write(f"{d}/nonef.tsv", fh, [("ours", "flash", 16, 1024, 20, 0, 20, "none")])
