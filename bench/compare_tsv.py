@@ -71,6 +71,9 @@ def pick(rows, path, **want):
     return got[0]
 
 
+ALL_FUSIONS = "gelu,residual,gelu-set,bgrad"   # gpt_fusions_name(GPT_FUSE_ALL)
+
+
 def step_rows(all_rows, unf_rows, torch_rows, paths):
     """[(ours, batch, torch_batch, timing, tokens_per_s, over_eager, over_compile, over_cudagraphs)]"""
     tb = [int(r["batch"]) for r in torch_rows]
@@ -85,12 +88,17 @@ def step_rows(all_rows, unf_rows, torch_rows, paths):
             die("%s: no flash rows" % path)
         for size in ("16", "largest"):
             r = pick(flash, path, batch=16) if size == "16" else max(flash, key=lambda x: int(x["batch"]))
+            if size == "largest" and int(r["batch"]) == 16:   # no larger batch was timed: nothing more to compare
+                continue
             fz = r.get("fusions")   # the column came in session 11; older files lack it
-            if fz is not None and (fz == "none") != (ours == "no fusion"):
+            if fz is not None and fz != ("none" if ours == "no fusion" else ALL_FUSIONS):
                 die("%s: batch %s ran with fusions %s, but the file is read as %s" % (path, r["batch"], fz, ours))
             b, T = int(r["batch"]), int(num(r, "T", path))
             impls = ("pytorch-eager", "pytorch-compile", "pytorch-compile-cudagraphs")
-            t_bs = [16 if size == "16" else max([int(x["batch"]) for x in torch_rows if x.get("impl") == i] or [0])
+            for i in impls:
+                if not any(x.get("impl") == i for x in torch_rows):
+                    die("%s: no rows of %s" % (paths[2], i))
+            t_bs = [16 if size == "16" else max(int(x["batch"]) for x in torch_rows if x.get("impl") == i)
                     for i in impls]   # each of PyTorch's modes at 16, or at the largest batch it ran
             t_b = str(t_bs[0]) if len(set(t_bs)) == 1 else "/".join(map(str, t_bs))
             for timing, col in (("step", "ms_per_step"), ("back-to-back", "ms_back_to_back")):

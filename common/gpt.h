@@ -228,9 +228,11 @@ int gpt_segment_blocks(const GptConfig *c, const GptMemOptions *o);
  * has them all on, in f32 none.  The f32 step is the one held tightly to
  * the CPU's (tests/test_gpt_gpu.c), and with the fusions one logit in
  * 24,576 came out 1.05e-5 from the CPU's, outside that bound: cuBLASLt
- * computes GELU its own way (bench/logs/s10-44e62b6-h100/3-fuse-*); in
- * bf16 and f16 such differences are smaller than the rounding of the
- * stored activations.
+ * computes GELU its own way (bench/logs/s10-44e62b6-h100/3-fuse-*).  Only
+ * GELU's fusion was implicated, but all four stay off in f32, so that the
+ * f32 step is the unfused one the book derives.  In bf16 and f16,
+ * test_fusions holds the fused step to the unfused one and to the CPU
+ * within those dtypes' bounds.
  *   GPT_FUSE_GELU: the feed-forward network's first product computes GELU
  *     in cuBLASLt's epilogue (linear_gelu_forward_cuda: fch kept as GELU's
  *     input, fchg its output), and the second product's input gradient

@@ -118,11 +118,22 @@ with tempfile.TemporaryDirectory() as d:
     rows, _ = read(f"{d}/nou.tsv") if rc == 0 else ([], "")
     check(rc == 0 and len(rows) == 4 and all(x["ours"] == "all fusions" for x in rows),
           "step: no unfused file ('-'): the fused rows only (rc %d, %d rows, %r)" % (rc, len(rows), err))
+    write(f"{d}/only16.tsv", ours_h, [("ours", "flash", 16, 1024, 10, 0, 8)])
+    rc, _, err = run("step", f"{d}/only16.tsv", "-", f"{d}/torch.tsv", f"{d}/o16.tsv", "n")
+    rows, _ = read(f"{d}/o16.tsv") if rc == 0 else ([], "")
+    check(rc == 0 and len(rows) == 2 and all(x["batch"] == "16" for x in rows),
+          "step: a bench of batch 16 only gives no 'largest' rows (rc %d, %d rows, %r)" % (rc, len(rows), err))
+    write(f"{d}/nographs.tsv", th, [("pytorch-eager", 16, 1024, 40, 40), ("pytorch-compile", 16, 1024, 20, 16)])
+    rc, _, err = run("step", f"{d}/all.tsv", "-", f"{d}/nographs.tsv", f"{d}/bad.tsv", "n")
+    check(rc == 1 and "no rows of pytorch-compile-cudagraphs" in err, "step: a PyTorch mode with no rows is named (%r)" % err)
     fh = ours_h + ["fusions"]
     write(f"{d}/allf.tsv", fh, [("ours", "flash", 16, 1024, 10, 0, 8, "gelu,residual,gelu-set,bgrad")])
     write(f"{d}/nonef.tsv", fh, [("ours", "flash", 16, 1024, 20, 0, 20, "none")])
     rc, _, err = run("step", f"{d}/allf.tsv", f"{d}/nonef.tsv", f"{d}/torch.tsv", f"{d}/okf.tsv", "n")
     check(rc == 0, "step: files with the fusions column, each as named, accepted (%r)" % err)
+    write(f"{d}/gelu.tsv", fh, [("ours", "flash", 16, 1024, 10, 0, 8, "gelu")])
+    rc, _, err = run("step", f"{d}/gelu.tsv", "-", f"{d}/torch.tsv", f"{d}/bad.tsv", "n")
+    check(rc == 1 and "fusions gelu," in err, "step: a file with some fusions is not read as all of them (%r)" % err)
     rc, _, err = run("step", f"{d}/nonef.tsv", f"{d}/allf.tsv", f"{d}/torch.tsv", f"{d}/bad.tsv", "n")
     check(rc == 1 and "fusions none" in err and not os.path.exists(f"{d}/bad.tsv"),
           "step: the unfused file given as the fused one is refused by its fusions column (%r)" % err)
