@@ -5,6 +5,7 @@ reference reads one row of one file).
 
     python3 bench/compare_tsv.py step OURS_ALL.tsv OURS_UNFUSED.tsv TORCH.tsv OUT.tsv NOTE
     python3 bench/compare_tsv.py epilogue DIR OUT.tsv NOTE
+    python3 bench/compare_tsv.py bwd SPEED.tsv OUT.tsv NOTE
 
 step: chapter 8's bench with every fusion (OURS_ALL, a ch08-bench.tsv with
 ms_back_to_back; where it has the column fusions, not "none") and with
@@ -25,6 +26,10 @@ change and one before it (DIR/after-R/ch12-speed.tsv and
 DIR/before-R/ch12-speed.tsv, R = 1, 2, ...), as bench/one-call-s10-flash.sh
 does.  For each shape and version, the backward pass's time (fwd+bwd less
 fwd) of each round, their mean before and after, and before / after.
+
+bwd: chapter 12's speed table (a ch12-speed.tsv): for each shape and
+version, the backward pass's time (fwd+bwd less fwd, one run) and version
+4's backward time over it (how many times as fast as version 4's).
 
 OUT is written through a temporary name; its provenance lines are those of
 the first input (command, device, date, git), with this command and NOTE
@@ -130,6 +135,22 @@ def epilogue_rows(rounds):
     return out
 
 
+def bwd_rows(rows, path):
+    """[(shape, version, bwd ms, version 4's bwd ms / this one's)]"""
+    keys = sorted({(r["shape"], int(r["version"])) for r in rows})
+    bwd = {}
+    for shape, version in keys:
+        f = pick(rows, path, shape=shape, version=version, **{"pass": "fwd"})
+        fb = pick(rows, path, shape=shape, version=version, **{"pass": "fwd+bwd"})
+        bwd[(shape, version)] = num(fb, "ms", path) - num(f, "ms", path)
+    out = []
+    for shape, version in keys:
+        if (shape, 4) not in bwd:
+            die("%s: no version 4 at %s" % (path, shape))
+        out.append((shape, version, bwd[(shape, version)], bwd[(shape, 4)] / bwd[(shape, version)]))
+    return out
+
+
 def write(path, prov, title, command, note, head, rows):
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
@@ -162,6 +183,13 @@ def main(argv):
                "over_cudagraphs"],
               [(o, str(b), str(tb), tm, "%.0f" % tps, "%.1f" % (tps / 1000), "%.4f" % e, "%.4f" % c, "%.4f" % g)
                for o, b, tb, tm, tps, e, c, g in rows])
+        return 0
+    if len(argv) == 5 and argv[1] == "bwd":
+        prov, rows = read_tsv(argv[2])
+        out = bwd_rows(rows, argv[2])
+        write(argv[3], prov, "backward pass (fwd+bwd - fwd), ms, of each version, and version 4's over it",
+              "python3 " + " ".join(argv[:4]), argv[4], ["shape", "version", "bwd_ms", "over_v4"],
+              [(sh, str(v), "%.4f" % b, "%.4f" % r) for sh, v, b, r in out])
         return 0
     if len(argv) == 5 and argv[1] == "epilogue":
         d = argv[2]

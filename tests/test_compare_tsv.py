@@ -90,6 +90,17 @@ with tempfile.TemporaryDirectory() as d:
           "epilogue: means of (fwd+bwd - fwd), 2.1 before and 1.1 after, and their ratio (%s)" % e)
     check(near(e.get("before_1", 0), 2.0) and near(e.get("after_2", 0), 1.2), "epilogue: each round kept (%s)" % e)
 
+    write(f"{d}/speed.tsv", sh, [("S", 1, 1, 1, 64, v, p, ms, 0) for v, p, ms in
+                                 ((4, "fwd", 1.0), (4, "fwd+bwd", 4.0), (7, "fwd", 1.0), (7, "fwd+bwd", 3.0))])
+    rc, _, err = run("bwd", f"{d}/speed.tsv", f"{d}/bwd.tsv", "n")
+    rows, _ = read(f"{d}/bwd.tsv") if rc == 0 else ([], "")
+    b = {x["version"]: x for x in rows}
+    check(rc == 0 and near(b.get("7", {}).get("bwd_ms", 0), 2.0) and near(b.get("7", {}).get("over_v4", 0), 1.5)
+          and near(b.get("4", {}).get("over_v4", 0), 1.0),
+          "bwd: version 7's backward 3 - 1 = 2 ms, version 4's 3, so 1.5 (%r %r)" % (rows, err))
+    write(f"{d}/speed7.tsv", sh, [("S", 1, 1, 1, 64, 7, "fwd", 1.0, 0), ("S", 1, 1, 1, 64, 7, "fwd+bwd", 3.0, 0)])
+    rc, _, err = run("bwd", f"{d}/speed7.tsv", f"{d}/bad.tsv", "n")
+    check(rc == 1 and "no version 4" in err and not os.path.exists(f"{d}/bad.tsv"), "bwd: no version 4 to compare with is named (%r)" % err)
     for args, what in ((["step", f"{d}/none.tsv", f"{d}/none.tsv", f"{d}/none.tsv", f"{d}/bad.tsv", "n"], "a file with no PyTorch rows"),
                        (["step", f"{d}/all.tsv", f"{d}/none.tsv", f"{d}/missing.tsv", f"{d}/bad.tsv", "n"], "a missing file"),
                        (["epilogue", f"{d}/all.tsv", f"{d}/bad.tsv", "n"], "a file for a directory")):
