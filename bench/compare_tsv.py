@@ -118,6 +118,13 @@ def step_rows(all_rows, unf_rows, torch_rows, paths):
     return out
 
 
+def bwd_ms(rows, path, shape, version):
+    """the backward pass's time in one speed file: fwd+bwd less fwd"""
+    f = pick(rows, path, shape=shape, version=version, **{"pass": "fwd"})
+    fb = pick(rows, path, shape=shape, version=version, **{"pass": "fwd+bwd"})
+    return num(fb, "ms", path) - num(f, "ms", path)
+
+
 def epilogue_rows(rounds):
     """rounds: {("before"|"after", R): rows}; [(shape, version, bwd ms of each round..., mean before, mean after, ratio)]"""
     keys = sorted({(r["shape"], int(r["version"])) for rows in rounds.values() for r in rows})
@@ -125,9 +132,7 @@ def epilogue_rows(rounds):
     for shape, version in keys:
         per = {}
         for (when, rnd), rows in sorted(rounds.items()):
-            f = pick(rows, "%s-%d" % (when, rnd), shape=shape, version=version, **{"pass": "fwd"})
-            fb = pick(rows, "%s-%d" % (when, rnd), shape=shape, version=version, **{"pass": "fwd+bwd"})
-            per.setdefault(when, []).append(float(fb["ms"]) - float(f["ms"]))
+            per.setdefault(when, []).append(bwd_ms(rows, "%s-%d" % (when, rnd), shape, version))
         if set(per) != {"before", "after"}:
             die("%s version %d: not timed both before and after" % (shape, version))
         b, a = sum(per["before"]) / len(per["before"]), sum(per["after"]) / len(per["after"])
@@ -138,11 +143,7 @@ def epilogue_rows(rounds):
 def bwd_rows(rows, path):
     """[(shape, version, bwd ms, version 4's bwd ms / this one's)]"""
     keys = sorted({(r["shape"], int(r["version"])) for r in rows})
-    bwd = {}
-    for shape, version in keys:
-        f = pick(rows, path, shape=shape, version=version, **{"pass": "fwd"})
-        fb = pick(rows, path, shape=shape, version=version, **{"pass": "fwd+bwd"})
-        bwd[(shape, version)] = num(fb, "ms", path) - num(f, "ms", path)
+    bwd = {(shape, version): bwd_ms(rows, path, shape, version) for shape, version in keys}
     out = []
     for shape, version in keys:
         if (shape, 4) not in bwd:

@@ -420,6 +420,11 @@ static void test_epilogue_counts(Check *t) {
                new_excess);
     check_true(t, old_excess - new_excess == 18087936LL - 11796480LL,
                "epilogue: their difference is the two profiles' difference, 6,291,456");
+    /* a thread's four-byte loads: d/8 pairs of each of dK and dV a row, two rows; loaded first, all are
+     * held at once (64 registers at d = 128), a row at a time half of them (32), 16 a row at d = 64 */
+    int per_row64 = 64 / 8 * 2, per_row128 = 128 / 8 * 2;
+    check_true(t, per_row64 == 16 && 2 * per_row128 == 64 && per_row128 == 32,
+               "epilogue: 16 loads a row at d 64; 64 registers held at d 128 loading both rows first, 32 a row at a time");
 }
 
 /* Mixed precision: the fp16 thresholds two ways, the scaler's rules, lost
