@@ -23,7 +23,9 @@
  *   version 6  version 5 with the softmax overlapping the products (wait_group
  *              1), three key/value stages (correct on the H200; no faster);
  *   version 7  version 3's forward pass; a backward pass on wgmma, two warpgroups,
- *              dS^T by stmatrix for dQ (the fastest backward; the GPT's). */
+ *              dS^T by stmatrix for dQ (the fastest backward; the GPT's);
+ *   version 8  version 7's backward pass; version 6's forward pass with
+ *              tiles of 128 keys and products 128 columns wide. */
 #include "internal.cuh"
 /* ---- What every version shares --------------------------------------------------- */
 
@@ -32,9 +34,9 @@
 static void flash_check(const char *who, DType dt, int version, int B, int NH, int T, int hs) {
     if (B < 1 || NH < 1 || T < 1) die("%s: B = %d, NH = %d, T = %d must be positive", who, B, NH, T);
     if (hs != 64 && hs != 128) die("%s: head size %d is not supported (64 or 128)", who, hs);
-    if (version < 1 || version > 7) die("%s: version %d does not exist (1 to 7)", who, version);
+    if (version < 1 || version > 8) die("%s: version %d does not exist (1 to 8)", who, version);
     if (version >= 2 && dt != DT_BF16 && dt != DT_F16)
-        die("%s: versions 2 to 7 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
+        die("%s: versions 2 to 8 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
     if ((long long)B * NH > 65535) die("%s: B * NH = %lld is more than 65535", who, (long long)B * NH);
 }
 
@@ -744,6 +746,96 @@ template <> __device__ __forceinline__ void wgmma_rs<f16>(float d[32], const uin
 template <typename T> __device__ __forceinline__ void wgmma_ss(float[32], uint64_t, uint64_t, int) { __trap(); }
 template <typename T> __device__ __forceinline__ void wgmma_rs(float[32], const uint32_t[4], uint64_t) { __trap(); }
 #endif
+/* d (64 x 128 a warpgroup, 64 f32 a thread): the products above, N = 128 */
+template <typename T> __device__ __forceinline__ void wgmma_ss128(float d[64], uint64_t da, uint64_t db, int acc);
+template <typename T> __device__ __forceinline__ void wgmma_rs128(float d[64], const uint32_t a[4], uint64_t db);
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+template <> __device__ __forceinline__ void wgmma_ss128<bf16>(float d[64], uint64_t da, uint64_t db, int acc) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+                 "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+                 "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+                 "%64, %65, p, 1, 1, 0, 0;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+                   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+                   "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+                   "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+                   "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+                   "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+                 : "l"(da), "l"(db), "r"(acc));
+}
+template <> __device__ __forceinline__ void wgmma_rs128<bf16>(float d[64], const uint32_t a[4], uint64_t db) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+                 "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+                 "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+                 "{%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+                   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+                   "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+                   "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+                   "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+                   "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
+}
+template <> __device__ __forceinline__ void wgmma_ss128<f16>(float d[64], uint64_t da, uint64_t db, int acc) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 "
+                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+                 "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+                 "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+                 "%64, %65, p, 1, 1, 0, 0;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+                   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+                   "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+                   "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+                   "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+                   "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+                 : "l"(da), "l"(db), "r"(acc));
+}
+template <> __device__ __forceinline__ void wgmma_rs128<f16>(float d[64], const uint32_t a[4], uint64_t db) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 "
+                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+                 "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+                 "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+                 "{%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+                   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+                   "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+                   "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+                   "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+                   "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
+}
+#else
+template <typename T> __device__ __forceinline__ void wgmma_ss128(float[64], uint64_t, uint64_t, int) { __trap(); }
+template <typename T> __device__ __forceinline__ void wgmma_rs128(float[64], const uint32_t[4], uint64_t) { __trap(); }
+#endif
+template <typename T, int N> __device__ __forceinline__ void wgmma_ss_n(float *d, uint64_t da, uint64_t db, int acc) {
+    static_assert(N == 64 || N == 128, "wgmma_ss_n: N is 64 or 128");
+    if constexpr (N == 64) wgmma_ss<T>(d, da, db, acc);
+    else wgmma_ss128<T>(d, da, db, acc);
+}
+template <typename T, int N> __device__ __forceinline__ void wgmma_rs_n(float *d, const uint32_t a[4], uint64_t db) {
+    static_assert(N == 64 || N == 128, "wgmma_rs_n: N is 64 or 128");
+    if constexpr (N == 64) wgmma_rs<T>(d, a, db);
+    else wgmma_rs128<T>(d, a, db);
+}
 /* rows [row0, row0 + R) of a head (row stride ld elements, D per row) into
  * shared memory as core matrices of 8 x 8 (see the text); rows past Tn zeros */
 template <typename T, int D, int R, int THREADS>
@@ -862,18 +954,22 @@ __global__ void __launch_bounds__(NWG * 128) flash5_forward_kernel(T *o, float *
         }
 }
 
-#define V6_BC 64       /* keys per tile */
 #define V6_STAGES 3    /* key and value tiles in shared memory */
+#ifndef V8_NWG_D64
+#define V8_NWG_D64 2   /* version 8's warpgroups a block at d = 64 */
+#endif
 
 /* The forward pass of version 5 with the products overlapping the softmax:
  * a step issues the scores of tile j + 1 and P V of tile j, waits for the
  * scores only, and does the softmax of tile j + 1 while P V runs; three
- * stages of key and value tiles.  NWG warpgroups of 64 query rows. */
-template <typename T, int D, int NWG>
+ * stages of key and value tiles.  NWG warpgroups of 64 query rows, BC keys
+ * a tile (64 or 128), PN columns of O a product of P V (64, or D).
+ * Version 6 is <T, D, 2, 64, 64>; version 8 <T, D, NWG, 128, D>. */
+template <typename T, int D, int NWG, int BC, int PN>
 __global__ void __launch_bounds__(NWG * 128) flash6_forward_kernel(T *o, float *lse, const T *q, const T *k, const T *v,
                                                                    int NH, int Tn, FlashLayout in, FlashLayout out,
                                                                    float scale, bool causal) {
-    constexpr int MT = 1, BR = 64 * NWG, BC = V6_BC, NS = V6_STAGES, THREADS = NWG * 128;
+    constexpr int MT = 1, BR = 64 * NWG, NS = V6_STAGES, THREADS = NWG * 128;
     extern __shared__ __align__(16) unsigned char smem[];
     T *Qs = reinterpret_cast<T *>(smem), *Ks = Qs + BR * D, *Vs = Ks + NS * BC * D;
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tig = lane % 4, wg = warp / 4;
@@ -903,7 +999,7 @@ __global__ void __launch_bounds__(NWG * 128) flash6_forward_kernel(T *o, float *
     wg_hold(s[0][0], BC / 2);
     wg_fence();
     for (int kk = 0; kk < D / 16; kk++)
-        wgmma_ss<T>(s[0][0], wg_desc(Qs + wg * 64 * D + kk * 128, 128, 16 * D), wg_desc(Ks + kk * 128, 128, 16 * D), kk);
+        wgmma_ss_n<T, BC>(s[0][0], wg_desc(Qs + wg * 64 * D + kk * 128, 128, 16 * D), wg_desc(Ks + kk * 128, 128, 16 * D), kk);
     wg_commit();
     wg_wait<0>();
     wg_hold(s[0][0], BC / 2);
@@ -963,11 +1059,11 @@ __global__ void __launch_bounds__(NWG * 128) flash6_forward_kernel(T *o, float *
         wg_hold(a[0], BC / 4);
         wg_fence();
         for (int kk = 0; kk < D / 16; kk++)
-            wgmma_ss<T>(s[0][0], wg_desc(Qs + wg * 64 * D + kk * 128, 128, 16 * D), wg_desc(Kn + kk * 128, 128, 16 * D), kk);
+            wgmma_ss_n<T, BC>(s[0][0], wg_desc(Qs + wg * 64 * D + kk * 128, 128, 16 * D), wg_desc(Kn + kk * 128, 128, 16 * D), kk);
         wg_commit();
         for (int kk = 0; kk < BC / 16; kk++)
-            for (int dn = 0; dn < D / 64; dn++)
-                wgmma_rs<T>(acc[0][8 * dn], a[kk], wg_desc(Vj + kk * 16 * D + dn * 512, 16 * D, 128));
+            for (int dn = 0; dn < D / PN; dn++)
+                wgmma_rs_n<T, PN>(acc[0][PN / 8 * dn], a[kk], wg_desc(Vj + kk * 16 * D + dn * PN * 8, 16 * D, 128));
         wg_commit();
         wg_wait<1>();
         wg_hold(s[0][0], BC / 2);
@@ -978,8 +1074,8 @@ __global__ void __launch_bounds__(NWG * 128) flash6_forward_kernel(T *o, float *
         wg_hold(a[0], BC / 4);
         wg_fence();
         for (int kk = 0; kk < BC / 16; kk++)
-            for (int dn = 0; dn < D / 64; dn++)
-                wgmma_rs<T>(acc[0][8 * dn], a[kk], wg_desc(Vj + kk * 16 * D + dn * 512, 16 * D, 128));
+            for (int dn = 0; dn < D / PN; dn++)
+                wgmma_rs_n<T, PN>(acc[0][PN / 8 * dn], a[kk], wg_desc(Vj + kk * 16 * D + dn * PN * 8, 16 * D, 128));
         wg_commit();
         wg_wait<0>();
         wg_hold(acc[0][0], D / 2);
@@ -1246,15 +1342,15 @@ static void flash5_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, con
     LAUNCH_CHECK("flash5_forward");
 }
 
-template <typename T, int D, int NWG>
+template <typename T, int D, int NWG, int BC, int PN>
 static void flash6_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, const T *v, int B, int NH, int Tn,
                            FlashLayout in, FlashLayout out, float scale, bool causal) {
     if (!gpu_has_wgmma(&g->info))
-        die("flash_forward_cuda: version 6 needs a GPU of compute capability 9.0 (Hopper), not %d.%d",
-            g->info.major, g->info.minor);
+        die("flash_forward_cuda: version %d needs a GPU of compute capability 9.0 (Hopper), not %d.%d",
+            BC == 64 ? 6 : 8, g->info.major, g->info.minor);
     constexpr int BR = 64 * NWG;
-    size_t smem = (size_t)(BR + 2 * V6_STAGES * V6_BC) * D * sizeof(T);
-    auto kern = flash6_forward_kernel<T, D, NWG>;
+    size_t smem = (size_t)(BR + 2 * V6_STAGES * BC) * D * sizeof(T);
+    auto kern = flash6_forward_kernel<T, D, NWG, BC, PN>;
     CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     dim3 grid((Tn + BR - 1) / BR, B * NH);
     kern<<<grid, NWG * 128, smem, g->stream>>>(o, lse, q, k, v, NH, Tn, in, out, scale, causal);
@@ -1298,8 +1394,12 @@ static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *
             flash2_forward<T, 128, 4, 2, false>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 5 && hs == 64) flash5_forward<T, 64, 2>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 5 && hs == 128) flash5_forward<T, 128, 2>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
-        if (version == 6 && hs == 64) flash6_forward<T, 64, 2>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
-        if (version == 6 && hs == 128) flash6_forward<T, 128, 2>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 6 && hs == 64) flash6_forward<T, 64, 2, 64, 64>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 6 && hs == 128) flash6_forward<T, 128, 2, 64, 64>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 8 && hs == 64)
+            flash6_forward<T, 64, V8_NWG_D64, 128, 64>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 8 && hs == 128)
+            flash6_forward<T, 128, 2, 128, 128>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
     }
 }
 
@@ -1322,9 +1422,9 @@ static void flash_backward_typed(Gpu *g, int version, T *dq, T *dk, T *dv, const
     if constexpr (sizeof(T) == 2) {
         if (version < 2) return;                /* version 3 changes the forward pass only */
         CUDA_CHECK(cudaMemsetAsync(dq_acc, 0, rows * hs * sizeof(float), g->stream));
-        if (version == 7 && hs == 64)
+        if (version >= 7 && hs == 64)
             flash7_backward<T, 64, 2>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
-        else if (version == 7)
+        else if (version >= 7)
             flash7_backward<T, 128, 2>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
         else if (version >= 4 && hs == 64)
             flash4_backward<T, 64, 64, 8>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
