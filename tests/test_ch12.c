@@ -427,6 +427,29 @@ static void test_epilogue_counts(Check *t) {
                "epilogue: 16 loads a row at d 64; 64 registers held at d 128 loading both rows first, 32 a row at a time");
 }
 
+/* Version 8's arithmetic (section "Version 8"): a wgmma m64nNk16 with both
+ * operands in shared memory does 2 * 64 * N * 16 FLOPs and reads (64 + N) * 16
+ * two-byte elements; at 4,096 FLOPs and 128 shared bytes an SM a clock the
+ * reads take (64 + N) / (2 N) of the product's time: 1 at N = 64, 3/4 at 128,
+ * 1/2 with A in registers; shared memory and registers of a block. */
+static void test_v8_arithmetic(Check *t) {
+    double ratio[2];
+    for (int i = 0; i < 2; i++) {
+        int N = 64 << i;
+        double flops = 2.0 * 64 * N * 16, bytes = (64.0 + N) * 16 * 2;
+        ratio[i] = (bytes / 128) / (flops / 4096);
+    }
+    double rs = (128.0 * 16 * 2 / 128) / (2.0 * 64 * 128 * 16 / 4096);
+    check_true(t, ratio[0] == 1.0 && ratio[1] == 0.75 && rs == 0.5,
+               "version 8: shared reads / product time %.2f at N 64, %.2f at N 128, %.2f with A in registers",
+               ratio[0], ratio[1], rs);
+    size_t smem128 = (size_t)(128 + 2 * 3 * 128) * 128 * 2, smem64 = (size_t)(128 + 2 * 3 * 128) * 64 * 2;   /* Q, 3 stages of K and V */
+    check_true(t, smem128 == 224 * 1024 && smem64 == 112 * 1024 && smem128 <= 227 * 1024,
+               "version 8: 224 KiB of shared memory a block at d 128 (at most 227), 112 KiB at d 64");
+    int regs64 = (163 + 7) / 8 * 8 * 256;   /* ptxas's 163 registers, allocated 8 at a time, 256 threads */
+    check_true(t, regs64 == 43008 && 2 * regs64 > 65536, "version 8: 43,008 registers a block at d 64, so one block an SM");
+}
+
 /* Mixed precision: the fp16 thresholds two ways, the scaler's rules, lost
  * updates, and the runtime's loss scale on the CPU (exact). */
 static void test_fates(Check *t) {
@@ -909,6 +932,7 @@ int main(void) {
     test_exercise_io_range(&t);
     test_flop_count(&t);
     test_epilogue_counts(&t);
+    test_v8_arithmetic(&t);
     test_fates(&t);
     test_scaler(&t);
     test_master(&t);
