@@ -6,6 +6,7 @@ reference reads one row of one file).
     python3 bench/compare_tsv.py step OURS_ALL.tsv OURS_UNFUSED.tsv TORCH.tsv OUT.tsv NOTE
     python3 bench/compare_tsv.py epilogue DIR OUT.tsv NOTE
     python3 bench/compare_tsv.py bwd SPEED.tsv OUT.tsv NOTE
+    python3 bench/compare_tsv.py variants DIR OUT.tsv NOTE
 
 step: chapter 8's bench with every fusion (OURS_ALL, a ch08-bench.tsv with
 ms_back_to_back; where it has the column fusions, not "none") and with
@@ -30,6 +31,13 @@ fwd) of each round, their mean before and after, and before / after.
 bwd: chapter 12's speed table (a ch12-speed.tsv): for each shape and
 version, the backward pass's time (fwd+bwd less fwd, one run) and version
 4's backward time over it (how many times as fast as version 4's).
+
+variants: chapter 12's speed experiment run in turn by the tree's binary
+and by binaries built with variants of flash.cu (DIR/NAME-R/ch12-speed.tsv,
+NAME "tree" and each variant's, R = 1, 2, ...), as
+bench/one-call-s12-v8.sh does.  For each variant, shape, version and pass,
+the time of each round, their mean, the tree's mean, and the tree's over
+the variant's (above 1: the variant is faster).
 
 OUT is written through a temporary name; its provenance lines are those of
 the first input (command, device, date, git), with this command and NOTE
@@ -152,6 +160,30 @@ def bwd_rows(rows, path):
     return out
 
 
+def variant_rows(rounds):
+    """rounds: {(NAME, R): rows}; [(variant, shape, version, pass, ms of each round..., mean, tree's mean, ratio)]"""
+    means = {}
+    for (name, rnd), rows in sorted(rounds.items()):
+        for r in rows:
+            key = (name, r["shape"], int(r["version"]), r["pass"])
+            means.setdefault(key, []).append(num(r, "ms", "%s-%d" % (name, rnd)))
+    n = max(len(v) for v in means.values())
+    if any(len(v) != n for v in means.values()):
+        die("not as many rounds of every binary, shape, version and pass")
+    out = []
+    for (name, shape, version, ps), ms in sorted(means.items()):
+        if name == "tree":
+            continue
+        tree = means.get(("tree", shape, version, ps))
+        if tree is None:
+            die("%s %s version %d %s: the tree's binary did not time it" % (name, shape, version, ps))
+        m, t = sum(ms) / n, sum(tree) / n
+        out.append((name, shape, version, ps, ms, m, t, t / m))
+    if not out:
+        die("no variant besides the tree's binary")
+    return out
+
+
 def write(path, prov, title, command, note, head, rows):
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
@@ -213,6 +245,26 @@ def main(argv):
               + ["before_ms", "after_ms", "speedup"],
               [(s, str(v)) + tuple("%.4f" % x for x in bs) + tuple("%.4f" % x for x in as_) + ("%.4f" % b, "%.4f" % a, "%.4f" % r)
                for s, v, bs, as_, b, a, r in rows])
+        return 0
+    if len(argv) == 5 and argv[1] == "variants":
+        d = argv[2]
+        rounds, prov = {}, None
+        for name in sorted(os.listdir(d)) if os.path.isdir(d) else die("%s: not a directory" % d):
+            base, _, rnd = name.rpartition("-")
+            if base and rnd.isdigit() and os.path.isdir(os.path.join(d, name)):
+                p, rows = read_tsv(os.path.join(d, name, "ch12-speed.tsv"))
+                rounds[(base, int(rnd))] = rows
+                if base == "tree" and int(rnd) == 1:
+                    prov = p
+        if prov is None:
+            die("%s: no tree-1 directory (the tree's binary, first round)" % d)
+        rows = variant_rows(rounds)
+        n = len(rows[0][4])
+        write(argv[3], prov, "chapter 12's speed experiment with variants of flash.cu against the tree's, ms, in turn",
+              "python3 " + " ".join(argv[:4]), argv[4],
+              ["variant", "shape", "version", "pass"] + ["ms_%d" % (i + 1) for i in range(n)] + ["ms", "tree_ms", "tree_over"],
+              [(v, s, str(ver), ps) + tuple("%.4f" % x for x in ms) + ("%.4f" % m, "%.4f" % t, "%.4f" % r)
+               for v, s, ver, ps, ms, m, t, r in rows])
         return 0
     sys.stderr.write(__doc__.split("\n\n")[1] + "\n")
     return 2

@@ -7,7 +7,8 @@ On small files written here, whose answers are worked by hand: a step of
 10 ms at a batch of 16 against PyTorch's 20 ms is 1,638,400 tokens a second
 and a ratio of 2; the largest batch is matched with PyTorch's largest; the
 back-to-back columns are used for the back-to-back rows; before/after is
-the mean over the rounds of (fwd+bwd - fwd).  Then the errors: a missing
+the mean over the rounds of (fwd+bwd - fwd); a variant's mean against the
+tree's.  Then the errors: a missing
 column or row, an empty directory, each one line on stderr and exit 1,
 and no file (nor its temporary) left behind; inputs of two calls (another
 git line) and rows of different T refused; T read from the files.  The closing line is
@@ -89,6 +90,19 @@ with tempfile.TemporaryDirectory() as d:
     check(near(e.get("before_ms", 0), 2.1) and near(e.get("after_ms", 0), 1.1) and near(e.get("speedup", 0), 2.1 / 1.1),
           "epilogue: means of (fwd+bwd - fwd), 2.1 before and 1.1 after, and their ratio (%s)" % e)
     check(near(e.get("before_1", 0), 2.0) and near(e.get("after_2", 0), 1.2), "epilogue: each round kept (%s)" % e)
+
+    for name, rnd, ms in (("tree", 1, 2.0), ("tree", 2, 2.2), ("wide", 1, 1.0), ("wide", 2, 1.1)):
+        write(f"{d}/var/{name}-{rnd}/ch12-speed.tsv", sh, [("S", 1, 1, 1, 64, 8, "fwd", ms, 0)])
+    rc, _, err = run("variants", f"{d}/var", f"{d}/var.tsv", "n")
+    rows, _ = read(f"{d}/var.tsv") if rc == 0 else ([], "")
+    v = rows[0] if rows else {}
+    check(rc == 0 and len(rows) == 1 and v.get("variant") == "wide" and near(v.get("ms", 0), 1.05)
+          and near(v.get("tree_ms", 0), 2.1) and near(v.get("tree_over", 0), 2.0) and near(v.get("ms_2", 0), 1.1),
+          "variants: the variant's mean 1.05 against the tree's 2.1, so 2 (rc %d, %r %r)" % (rc, rows, err))
+    write(f"{d}/var1/tree-1/ch12-speed.tsv", sh, [("S", 1, 1, 1, 64, 8, "fwd", 2.0, 0)])
+    rc, _, err = run("variants", f"{d}/var1", f"{d}/bad.tsv", "n")
+    check(rc == 1 and "no variant" in err and not os.path.exists(f"{d}/bad.tsv"),
+          "variants: a directory with only the tree's binary is refused (%r)" % err)
 
     write(f"{d}/speed.tsv", sh, [("S", 1, 1, 1, 64, v, p, ms, 0) for v, p, ms in
                                  ((4, "fwd", 1.0), (4, "fwd+bwd", 4.0), (7, "fwd", 1.0), (7, "fwd+bwd", 3.0))])
