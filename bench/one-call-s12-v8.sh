@@ -5,7 +5,10 @@
 # and PyTorch's SDPA back ends, then variants of flash.cu timed against the
 # tree's in turn, in the same call.  Staged as dev/GUIDE.md says, with the
 # variants added to the staged tree as bench/variant-NAME.cu (each a whole
-# common/gpu/flash.cu); then, with carry [".gpu/NAME"], timeout_s 600:
+# common/gpu/flash.cu, written by `python3 bench/s12_variants.py` and
+# ignored by git; the emulator can check each: FLASH_EMU_VERSIONS=7-8
+# tools/flashemu/run.sh bench/variant-NAME.cu); then, with carry
+# [".gpu/NAME"], timeout_s 600:
 #   cd .gpu/NAME && BOOK_GIT=<commit> BOOK_DATE=<utc> bash bench/one-call-s12-v8.sh
 # Steps:
 #   1. bench/flash-bwd-device.sh, STEPS (default: build, test_ch12_gpu,
@@ -13,7 +16,9 @@
 #      BUDGET (default 300) seconds;
 #   2. for each bench/variant-*.cu: ch12-memopt built with it; then the
 #      tree's binary and the variants timed in turn, twice
-#      (CH12_SPEED_VERSIONS=$AB_VERSIONS, default 378), into $OUT/ab.tar.gz.
+#      (CH12_SPEED_VERSIONS=$AB_VERSIONS, default 378; 78 suffices, version
+#      7's forward pass being version 3's), into $OUT/ab.tar.gz, which
+#      `python3 bench/compare_tsv.py variants DIR OUT.tsv NOTE` tabulates.
 # Read $OUT/summary.txt first.
 set -u
 cd "$(dirname "$0")/.."

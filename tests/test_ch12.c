@@ -446,6 +446,15 @@ static void test_v8_arithmetic(Check *t) {
     size_t smem128 = (size_t)(128 + 2 * 3 * 128) * 128 * 2, smem64 = (size_t)(128 + 2 * 3 * 128) * 64 * 2;   /* Q, 3 stages of K and V */
     check_true(t, smem128 == 224 * 1024 && smem64 == 112 * 1024 && smem128 <= 227 * 1024,
                "version 8: 224 KiB of shared memory a block at d 128 (at most 227), 112 KiB at d 64");
+    double n8 = (64.0 + 8) / (2 * 8), n256 = (64.0 + 256) / (2 * 256);
+    check_true(t, n8 == 4.5 && n256 == 0.625, "exercise 13: the ratio is 4.5 at N 8 and 0.625 at N 256");
+    bool half = true;
+    for (int N = 8; N <= 256; N += 8) half &= (32.0 * N / 128) / (2048.0 * N / 4096) == 0.5;
+    check_true(t, half, "exercise 13: with A in registers the ratio is 1/2 at every N from 8 to 256");
+    int over64 = 163 - (64 + 32 + 32), over128 = 207 - (64 + 32 + 64);
+    int k256_64 = 128 + 64 + 32 + over64, k256_128 = 128 + 64 + 64 + over128;
+    check_true(t, over64 == 35 && over128 == 47 && k256_64 == 259 && k256_128 == 303 && k256_64 > 255,
+               "exercise 13: tiles of 256 keys need %d registers at d 64 and %d at d 128, over 255", k256_64, k256_128);
     int regs64 = (163 + 7) / 8 * 8 * 256;   /* ptxas's 163 registers, allocated 8 at a time, 256 threads */
     check_true(t, regs64 == 43008 && 2 * regs64 > 65536, "version 8: 43,008 registers a block at d 64, so one block an SM");
 }

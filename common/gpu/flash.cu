@@ -25,7 +25,8 @@
  *   version 7  version 3's forward pass; a backward pass on wgmma, two warpgroups,
  *              dS^T by stmatrix for dQ (the fastest backward; the GPT's);
  *   version 8  version 7's backward pass; version 6's forward pass with
- *              tiles of 128 keys and products 128 columns wide. */
+ *              tiles of 128 keys and products 128 columns wide (checked
+ *              on the CPU emulator; not yet run on a GPU). */
 #include "internal.cuh"
 /* ---- What every version shares --------------------------------------------------- */
 
