@@ -871,8 +871,8 @@ __global__ void __launch_bounds__(NWG * 128) flash5_forward_kernel(T *o, float *
     load_tile_core<T, D, BC, THREADS>(Ks, kg, in.t, 0, Tn);
     load_tile_core<T, D, BC, THREADS>(Vs, vg, in.t, 0, Tn);
     cp_async_commit();
-    float s[MT][BC / 8][4] = {};            /* S, then P: this warp's 16 rows x 64 keys (wgmma's d0..d31) */
-    float acc[MT][D / 8][4] = {};           /* O, unnormalized: 16 rows x D (two 64-column products for D = 128) */
+    float s[MT][BC / 8][4] = {};            /* S, then P: this warp's 16 rows x BC keys (wgmma's d0..d(BC/2 - 1)) */
+    float acc[MT][D / 8][4] = {};           /* O, unnormalized: 16 rows x D (versions 5, 6: two 64-column products at D 128) */
     float m[MT][2], l[MT][2];               /* running maxima (base 2) and sums of rows g and g + 8 */
     m[0][0] = m[0][1] = -INFINITY, l[0][0] = l[0][1] = 0;
     float sl = scale * LOG2E;
@@ -989,8 +989,8 @@ __global__ void __launch_bounds__(NWG * 128) flash6_forward_kernel(T *o, float *
     }
     cp_async_commit();
     uint32_t a[BC / 16][4];                 /* P as A fragments, 16 keys each: the tensor cores' until the wait */
-    float s[MT][BC / 8][4] = {};            /* S, then P: this warp's 16 rows x 64 keys (wgmma's d0..d31) */
-    float acc[MT][D / 8][4] = {};           /* O, unnormalized: 16 rows x D (two 64-column products for D = 128) */
+    float s[MT][BC / 8][4] = {};            /* S, then P: this warp's 16 rows x BC keys (wgmma's d0..d(BC/2 - 1)) */
+    float acc[MT][D / 8][4] = {};           /* O, unnormalized: 16 rows x D (versions 5, 6: two 64-column products at D 128) */
     float m[MT][2], l[MT][2];               /* running maxima (base 2) and sums of rows g and g + 8 */
     m[0][0] = m[0][1] = -INFINITY, l[0][0] = l[0][1] = 0;
     float sl = scale * LOG2E;
