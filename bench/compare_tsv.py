@@ -34,10 +34,11 @@ version, the backward pass's time (fwd+bwd less fwd, one run) and version
 
 variants: chapter 12's speed experiment run in turn by the tree's binary
 and by binaries built with variants of flash.cu (DIR/NAME-R/ch12-speed.tsv,
-NAME "tree" and each variant's, R = 1, 2, ...), as
-bench/one-call-s12-v8.sh does.  For each variant, shape, version and pass,
-the time of each round, their mean, the tree's mean, and the tree's over
-the variant's (above 1: the variant is faster).
+NAME "tree" and each variant's, R = 1, 2, ...; a directory without the
+file, a round that failed, is left out), as bench/one-call-s12-v8.sh does.
+For each variant, shape, version and pass, how many rounds timed it and
+each round's time, their mean, the tree's mean, and the tree's over the
+variant's (above 1: the variant is faster).
 
 OUT is written through a temporary name; its provenance lines are those of
 the first input (command, device, date, git), with this command and NOTE
@@ -161,26 +162,23 @@ def bwd_rows(rows, path):
 
 
 def variant_rows(rounds):
-    """rounds: {(NAME, R): rows}; [(variant, shape, version, pass, ms of each round..., mean, tree's mean, ratio)]"""
-    means = {}
+    """rounds: {(NAME, R): rows}; [(variant, shape, version, pass, ms of each round, mean, tree's mean, ratio)]"""
+    times = {}
     for (name, rnd), rows in sorted(rounds.items()):
         for r in rows:
             key = (name, r["shape"], int(r["version"]), r["pass"])
-            means.setdefault(key, []).append(num(r, "ms", "%s-%d" % (name, rnd)))
-    n = max(len(v) for v in means.values())
-    if any(len(v) != n for v in means.values()):
-        die("not as many rounds of every binary, shape, version and pass")
+            times.setdefault(key, []).append(num(r, "ms", "%s-%d" % (name, rnd)))
     out = []
-    for (name, shape, version, ps), ms in sorted(means.items()):
+    for (name, shape, version, ps), ms in sorted(times.items()):
         if name == "tree":
             continue
-        tree = means.get(("tree", shape, version, ps))
+        tree = times.get(("tree", shape, version, ps))
         if tree is None:
             die("%s %s version %d %s: the tree's binary did not time it" % (name, shape, version, ps))
-        m, t = sum(ms) / n, sum(tree) / n
+        m, t = sum(ms) / len(ms), sum(tree) / len(tree)
         out.append((name, shape, version, ps, ms, m, t, t / m))
     if not out:
-        die("no variant besides the tree's binary")
+        die("no variant besides the tree's binary, or no rows")
     return out
 
 
@@ -251,7 +249,7 @@ def main(argv):
         rounds, prov = {}, None
         for name in sorted(os.listdir(d)) if os.path.isdir(d) else die("%s: not a directory" % d):
             base, _, rnd = name.rpartition("-")
-            if base and rnd.isdigit() and os.path.isdir(os.path.join(d, name)):
+            if base and rnd.isdigit() and os.path.isfile(os.path.join(d, name, "ch12-speed.tsv")):
                 p, rows = read_tsv(os.path.join(d, name, "ch12-speed.tsv"))
                 rounds[(base, int(rnd))] = rows
                 if base == "tree" and int(rnd) == 1:
@@ -259,12 +257,11 @@ def main(argv):
         if prov is None:
             die("%s: no tree-1 directory (the tree's binary, first round)" % d)
         rows = variant_rows(rounds)
-        n = len(rows[0][4])
         write(argv[3], prov, "chapter 12's speed experiment with variants of flash.cu against the tree's, ms, in turn",
               "python3 " + " ".join(argv[:4]), argv[4],
-              ["variant", "shape", "version", "pass"] + ["ms_%d" % (i + 1) for i in range(n)] + ["ms", "tree_ms", "tree_over"],
-              [(v, s, str(ver), ps) + tuple("%.4f" % x for x in ms) + ("%.4f" % m, "%.4f" % t, "%.4f" % r)
-               for v, s, ver, ps, ms, m, t, r in rows])
+              ["variant", "shape", "version", "pass", "rounds", "ms_each", "ms", "tree_ms", "tree_over"],
+              [(v, sh, str(ver), ps, str(len(ms)), ",".join("%.4f" % x for x in ms), "%.4f" % m, "%.4f" % t, "%.4f" % r)
+               for v, sh, ver, ps, ms, m, t, r in rows])
         return 0
     sys.stderr.write(__doc__.split("\n\n")[1] + "\n")
     return 2

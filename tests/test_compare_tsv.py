@@ -97,8 +97,23 @@ with tempfile.TemporaryDirectory() as d:
     rows, _ = read(f"{d}/var.tsv") if rc == 0 else ([], "")
     v = rows[0] if rows else {}
     check(rc == 0 and len(rows) == 1 and v.get("variant") == "wide" and near(v.get("ms", 0), 1.05)
-          and near(v.get("tree_ms", 0), 2.1) and near(v.get("tree_over", 0), 2.0) and near(v.get("ms_2", 0), 1.1),
+          and near(v.get("tree_ms", 0), 2.1) and near(v.get("tree_over", 0), 2.0) and v.get("ms_each") == "1.0000,1.1000"
+          and v.get("rounds") == "2",
           "variants: the variant's mean 1.05 against the tree's 2.1, so 2 (rc %d, %r %r)" % (rc, rows, err))
+    os.makedirs(f"{d}/var/wide-3")   # a round that failed: no file, left out
+    write(f"{d}/var/odd-1/ch12-speed.tsv", sh, [("S", 1, 1, 1, 64, 8, "fwd", 4.4, 0)])
+    rc, _, err = run("variants", f"{d}/var", f"{d}/var2.tsv", "n")
+    rows, _ = read(f"{d}/var2.tsv") if rc == 0 else ([], "")
+    o = {x["variant"]: x for x in rows}
+    check(rc == 0 and o.get("odd", {}).get("rounds") == "1" and near(o.get("odd", {}).get("tree_over", 0), 2.1 / 4.4)
+          and o.get("wide", {}).get("rounds") == "2",
+          "variants: a failed round's directory is left out, a variant of one round is its own mean (rc %d, %r %r)"
+          % (rc, rows, err))
+    write(f"{d}/var3/tree-1/ch12-speed.tsv", sh, [("S", 1, 1, 1, 64, 8, "fwd", 2.0, 0)])
+    write(f"{d}/var3/x-1/ch12-speed.tsv", sh, [("S", 1, 1, 1, 64, 7, "fwd", 2.0, 0)])
+    rc, _, err = run("variants", f"{d}/var3", f"{d}/bad.tsv", "n")
+    check(rc == 1 and "did not time it" in err and not os.path.exists(f"{d}/bad.tsv"),
+          "variants: a row the tree's binary did not time is named (%r)" % err)
     write(f"{d}/var1/tree-1/ch12-speed.tsv", sh, [("S", 1, 1, 1, 64, 8, "fwd", 2.0, 0)])
     rc, _, err = run("variants", f"{d}/var1", f"{d}/bad.tsv", "n")
     check(rc == 1 and "no variant" in err and not os.path.exists(f"{d}/bad.tsv"),

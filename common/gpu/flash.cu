@@ -965,7 +965,7 @@ __global__ void __launch_bounds__(NWG * 128) flash5_forward_kernel(T *o, float *
  * scores only, and does the softmax of tile j + 1 while P V runs; three
  * stages of key and value tiles.  NWG warpgroups of 64 query rows, BC keys
  * a tile (64 or 128), PN columns of O a product of P V (64, or D).
- * Version 6 is <T, D, 2, 64, 64>; version 8 <T, D, NWG, 128, D>. */
+ * Version 6 is <T, D, 2, 64, 64>; version 8 <T, D, 2, 128, D> (V8_NWG_D64 at D 64). */
 template <typename T, int D, int NWG, int BC, int PN>
 __global__ void __launch_bounds__(NWG * 128) flash6_forward_kernel(T *o, float *lse, const T *q, const T *k, const T *v,
                                                                    int NH, int Tn, FlashLayout in, FlashLayout out,
@@ -1348,7 +1348,7 @@ static void flash6_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, con
                            FlashLayout in, FlashLayout out, float scale, bool causal) {
     if (!gpu_has_wgmma(&g->info))
         die("flash_forward_cuda: version %d needs a GPU of compute capability 9.0 (Hopper), not %d.%d",
-            BC == 64 ? 6 : 8, g->info.major, g->info.minor);
+            BC == 64 && PN == 64 ? 6 : 8, g->info.major, g->info.minor);
     constexpr int BR = 64 * NWG;
     size_t smem = (size_t)(BR + 2 * V6_STAGES * BC) * D * sizeof(T);
     auto kern = flash6_forward_kernel<T, D, NWG, BC, PN>;
