@@ -435,10 +435,10 @@ static void test_epilogue_counts(Check *t) {
 static char *slurp(const char *path, size_t *len);
 
 /* the registers ptxas gave the bf16 flash6_forward_kernel whose mangled
- * template arguments contain args (bench/logs/s12-ptxas/ptxas-v8.txt); -1 if absent */
-static int ptxas_registers(const char *args) {
+ * template arguments contain args, in a log of bench/logs/s12-ptxas/; -1 if absent */
+static int ptxas_registers(const char *path, const char *args) {
     size_t n;
-    char *log = slurp("bench/logs/s12-ptxas/ptxas-v8.txt", &n), *p;
+    char *log = slurp(path, &n), *p;
     int regs = -1;
     if (!log) return -1;
     log = xrealloc(log, n + 1), log[n] = '\0', p = log;
@@ -471,7 +471,8 @@ static void test_v8_arithmetic(Check *t) {
     bool half = true;
     for (int N = 8; N <= 256; N += 8) half &= (32.0 * N / 128) / (2048.0 * N / 4096) == 0.5;
     check_true(t, half, "exercise 13: with A in registers the ratio is 1/2 at every N from 8 to 256");
-    int r64 = ptxas_registers("Li64ELi2ELi128ELi64E"), r128 = ptxas_registers("Li128ELi2ELi128ELi128E");
+    const char *v8log = "bench/logs/s12-ptxas/ptxas-v8.txt", *nwg3log = "bench/logs/s12-ptxas/ptxas-v8-nwg3.txt";
+    int r64 = ptxas_registers(v8log, "Li64ELi2ELi128ELi64E"), r128 = ptxas_registers(v8log, "Li128ELi2ELi128ELi128E");
     check_true(t, r64 == 163 && r128 == 207, "version 8: the ptxas log gives 163 registers at d 64, 207 at d 128 (%d, %d)",
                r64, r128);
     int over64 = r64 - (64 + 32 + 32), over128 = r128 - (64 + 32 + 64);
@@ -480,6 +481,10 @@ static void test_v8_arithmetic(Check *t) {
                "exercise 13: tiles of 256 keys need %d registers at d 64 and %d at d 128, over 255", k256_64, k256_128);
     int regs64 = (r64 + 7) / 8 * 8 * 256;   /* ptxas's registers, allocated 8 at a time, 256 threads */
     check_true(t, regs64 == 43008 && 2 * regs64 > 65536, "version 8: 43,008 registers a block at d 64, so one block an SM");
+    /* the variant of three warpgroups: 384 threads may have 65,536 / 384 = 170.7 registers, 168 in multiples of 8 */
+    int r3 = ptxas_registers(nwg3log, "Li64ELi3ELi128ELi64E"), cap384 = 65536 / 384 / 8 * 8;
+    check_true(t, cap384 == 168 && r3 == 163 && r3 <= cap384,
+               "version 8, three warpgroups at d 64: %d registers (the log), within the %d that 384 threads allow", r3, cap384);
 }
 
 /* Mixed precision: the fp16 thresholds two ways, the scaler's rules, lost
