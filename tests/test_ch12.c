@@ -487,6 +487,50 @@ static void test_v8_arithmetic(Check *t) {
                "version 8, three warpgroups at d 64: %d registers (the log), within the %d that 384 threads allow", r3, cap384);
 }
 
+/* the registers and spill-store bytes ptxas gave the bf16 flash9_forward_kernel
+ * whose mangled template arguments contain args, in a log of bench/logs/s13-ptxas/;
+ * whether the log warns that the d 128 kernel's products are serialized */
+static void ptxas_v9(const char *path, const char *args, int *regs, int *spill, bool *serialized) {
+    size_t n;
+    char *log = slurp(path, &n), *p;
+    *regs = *spill = -1, *serialized = false;
+    if (!log) return;
+    log = xrealloc(log, n + 1), log[n] = '\0', p = log;
+    *serialized = strstr(log, "serialized due to insufficient register resources for the function "
+                              "'_Z21flash9_forward_kernelI13__nv_bfloat16Li128E") != NULL;
+    while (*regs < 0 && (p = strstr(p, "Compiling entry function '_Z21flash9_forward_kernelI13__nv_bfloat16")) != NULL) {
+        char *end = strchr(p, '\n'), *props = end ? strstr(end, "bytes stack frame, ") : NULL;
+        char *used = end ? strstr(end, "Used ") : NULL;
+        bool mine = end && memmem(p, (size_t)(end - p), args, strlen(args)) != NULL;
+        if (mine && props && used) *spill = atoi(props + strlen("bytes stack frame, ")), *regs = atoi(used + 5);
+        p = end ? end : p + 1;
+    }
+    free(log);
+}
+
+/* Version 9's budget (section "Version 9"): 384 threads may have 168
+ * registers each; the producer's warpgroup at 40 and two consumers' at 232
+ * fit the SM's 65,536 and cover version 8's 207; ptxas spills without
+ * setmaxnreg and not with it; shared memory with the barriers. */
+static void test_v9_arithmetic(Check *t) {
+    int cap384 = 65536 / 384 / 8 * 8, budget = 128 * 40 + 256 * 232;
+    int r8 = ptxas_registers("bench/logs/s12-ptxas/ptxas-v8.txt", "Li128ELi2ELi128ELi128E");
+    check_true(t, cap384 == 168 && budget == 64512 && budget <= 65536 && r8 == 207 && 207 > cap384 && 232 >= r8,
+               "version 9: 128 x 40 + 256 x 232 = %d registers <= 65,536; 232 covers version 8's %d, 168 does not",
+               budget, r8);
+    int regs, spill, regs0, spill0;
+    bool ser, ser0;
+    ptxas_v9("bench/logs/s13-ptxas/ptxas-v9.txt", "Li128ELi2ELi128ELi128E", &regs, &spill, &ser);
+    ptxas_v9("bench/logs/s13-ptxas/ptxas-v9-no-setmaxnreg.txt", "Li128ELi2ELi128ELi128E", &regs0, &spill0, &ser0);
+    check_true(t, regs == 168 && spill == 0 && !ser, "version 9 at d 128: ptxas reports the launch's %d registers, %d bytes "
+               "spilled, %s", regs, spill, ser ? "products serialized" : "no serialization");
+    check_true(t, regs0 == 168 && spill0 > 0 && ser0, "version 9 at d 128 without setmaxnreg: %d registers, %d bytes "
+               "spilled, %s", regs0, spill0, ser0 ? "products serialized" : "no serialization");
+    size_t smem = (size_t)(128 + 2 * 3 * 128) * 128 * 2 + 3 * 3 * 8;
+    check_true(t, smem == 224 * 1024 + 72 && smem <= 227 * 1024, "version 9: %zu bytes of shared memory at d 128, within 227 KiB",
+               smem);
+}
+
 /* Mixed precision: the fp16 thresholds two ways, the scaler's rules, lost
  * updates, and the runtime's loss scale on the CPU (exact). */
 static void test_fates(Check *t) {
@@ -970,6 +1014,7 @@ int main(void) {
     test_flop_count(&t);
     test_epilogue_counts(&t);
     test_v8_arithmetic(&t);
+    test_v9_arithmetic(&t);
     test_fates(&t);
     test_scaler(&t);
     test_master(&t);

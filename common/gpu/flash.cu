@@ -26,6 +26,9 @@
  *              dS^T by stmatrix for dQ (the fastest backward; the GPT's);
  *   version 8  version 7's backward pass; version 6's forward pass with
  *              tiles of 128 keys and products 128 columns wide (checked
+ *              on the CPU emulator; not yet run on a GPU);
+ *   version 9  version 8 with the loads given to a warp of their own, which
+ *              signals the computing warpgroups through mbarriers (checked
  *              on the CPU emulator; not yet run on a GPU). */
 #include "internal.cuh"
 /* ---- What every version shares --------------------------------------------------- */
@@ -35,9 +38,9 @@
 static void flash_check(const char *who, DType dt, int version, int B, int NH, int T, int hs) {
     if (B < 1 || NH < 1 || T < 1) die("%s: B = %d, NH = %d, T = %d must be positive", who, B, NH, T);
     if (hs != 64 && hs != 128) die("%s: head size %d is not supported (64 or 128)", who, hs);
-    if (version < 1 || version > 8) die("%s: version %d does not exist (1 to 8)", who, version);
+    if (version < 1 || version > 9) die("%s: version %d does not exist (1 to 9)", who, version);
     if (version >= 2 && dt != DT_BF16 && dt != DT_F16)
-        die("%s: versions 2 to 8 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
+        die("%s: versions 2 to 9 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
     if ((long long)B * NH > 65535) die("%s: B * NH = %lld is more than 65535", who, (long long)B * NH);
 }
 
@@ -838,14 +841,20 @@ template <typename T, int N> __device__ __forceinline__ void wgmma_rs_n(float *d
     else wgmma_rs128<T>(d, a, db);
 }
 /* rows [row0, row0 + R) of a head (row stride ld elements, D per row) into
- * shared memory as core matrices of 8 x 8 (see the text); rows past Tn zeros */
+ * shared memory as core matrices of 8 x 8 (see the text); rows past Tn zeros;
+ * THREADS threads share the pieces, this one (tid) starting at piece tid */
 template <typename T, int D, int R, int THREADS>
-__device__ __forceinline__ void load_tile_core(T *dst, const T *src, long long ld, int row0, int Tn) {
-    for (int i = threadIdx.x; i < R * D / 8; i += THREADS) {
+__device__ __forceinline__ void load_tile_core_by(T *dst, const T *src, long long ld, int row0, int Tn, int tid) {
+    for (int i = tid; i < R * D / 8; i += THREADS) {
         int r = i / D * 8 + i % 8, c = i / 8 % (D / 8) * 8, row = row0 + r;
         bool ok = row < Tn;
         cp_async16(dst + i * 8, ok ? src + row * ld + c : src, ok);
     }
+}
+/* the same by all THREADS threads of the block, thread t starting at piece t */
+template <typename T, int D, int R, int THREADS>
+__device__ __forceinline__ void load_tile_core(T *dst, const T *src, long long ld, int row0, int Tn) {
+    load_tile_core_by<T, D, R, THREADS>(dst, src, ld, row0, Tn, threadIdx.x);
 }
 
 #define V5_BC 64   /* keys per tile */
@@ -1069,6 +1078,190 @@ __global__ void __launch_bounds__(NWG * 128) flash6_forward_kernel(T *o, float *
         wg_wait<1>();
         wg_hold(s[0][0], BC / 2);
     }
+    {
+        const T *Vj = Vs + (nkv - 1) % NS * BC * D;
+        wg_hold(acc[0][0], D / 2);
+        wg_hold(a[0], BC / 4);
+        wg_fence();
+        for (int kk = 0; kk < BC / 16; kk++)
+            for (int dn = 0; dn < D / PN; dn++)
+                wgmma_rs_n<T, PN>(acc[0][PN / 8 * dn], a[kk], wg_desc(Vj + kk * 16 * D + dn * PN * 8, 16 * D, 128));
+        wg_commit();
+        wg_wait<0>();
+        wg_hold(acc[0][0], D / 2);
+    }
+
+    T *og = o + b * out.b + h * out.h;
+    for (int mt = 0; mt < MT; mt++)
+        for (int r = 0; r < 2; r++) {
+            float lr = l[mt][r];
+            lr += __shfl_xor_sync(0xffffffffu, lr, 1);
+            lr += __shfl_xor_sync(0xffffffffu, lr, 2);
+            int row = q0 + wrow + mt * 16 + g + r * 8;
+            if (row >= Tn) continue;
+            float inv = 1.0f / lr;
+            for (int dt = 0; dt < D / 8; dt++)
+                *reinterpret_cast<uint32_t *>(og + row * out.t + dt * 8 + tig * 2) =
+                    pack2<T>(acc[mt][dt][2 * r] * inv, acc[mt][dt][2 * r + 1] * inv);
+            if (tig == 0) lse[(size_t)bh * Tn + row] = (m[mt][r] + log2f(lr)) / LOG2E;
+        }
+}
+
+/* mbarriers: an 8-byte object in shared memory counting arrivals, phase by phase */
+__device__ __forceinline__ void mbar_init(uint64_t *bar, int count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint64_t *bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_addr(bar)) : "memory");
+}
+/* arrive on bar once all of this thread's earlier cp.async copies have landed (init counts it) */
+__device__ __forceinline__ void cp_async_mbar_arrive(uint64_t *bar) {
+    asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(smem_addr(bar)) : "memory");
+}
+/* has the phase of this parity completed? */
+__device__ __forceinline__ bool mbar_test(uint64_t *bar, int parity) {
+    uint32_t done;
+    asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+                 : "=r"(done)
+                 : "r"(smem_addr(bar)), "r"(parity)
+                 : "memory");
+    return done;
+}
+__device__ __forceinline__ void mbar_wait(uint64_t *bar, int parity) {
+    while (!mbar_test(bar, parity)) {
+    }
+}
+/* this warpgroup's registers a thread from here on: fewer (give them back) or more (wait for them);
+ * sm_90a only, like wgmma (elsewhere version 9 stops at its first product) */
+template <int N> __device__ __forceinline__ void wg_set_registers(bool more) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    if (more) asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
+    else asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N));
+#endif
+}
+
+#define V9_PRODUCER_REGS 40    /* registers a thread: the producer's warpgroup, and */
+#define V9_CONSUMER_REGS 232   /* each of two consumers' (128 x 40 + 256 x 232 <= 65,536) */
+
+/* Version 8's forward pass with its loads given to a warpgroup of their own:
+ * NWG warpgroups of 64 query rows compute; warpgroup NWG copies key and
+ * value tiles into three stages by cp.async and says so through mbarriers,
+ * and the computing warps free a stage by arriving on its third.  After the
+ * query tile, no barrier of the whole block. */
+template <typename T, int D, int NWG, int BC, int PN>
+__global__ void __launch_bounds__(NWG * 128 + 128, 1) flash9_forward_kernel(T *o, float *lse, const T *q, const T *k,
+                                                                        const T *v, int NH, int Tn, FlashLayout in,
+                                                                        FlashLayout out, float scale, bool causal) {
+    constexpr int MT = 1, BR = 64 * NWG, NS = V6_STAGES, THREADS = NWG * 128 + 128;
+    extern __shared__ __align__(16) unsigned char smem[];
+    T *Qs = reinterpret_cast<T *>(smem), *Ks = Qs + BR * D, *Vs = Ks + NS * BC * D;
+    uint64_t *kfull = reinterpret_cast<uint64_t *>(Vs + NS * BC * D), *vfull = kfull + NS, *vfree = vfull + NS;
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tig = lane % 4, wg = warp / 4;
+    int nqb = (Tn + BR - 1) / BR, qb = causal ? nqb - 1 - (int)blockIdx.x : (int)blockIdx.x;
+    int bh = blockIdx.y, b = bh / NH, h = bh % NH, q0 = qb * BR, wrow = warp * 16;
+    const T *qg = q + b * in.b + h * in.h, *kg = k + b * in.b + h * in.h, *vg = v + b * in.b + h * in.h;
+    int nkv = (Tn + BC - 1) / BC;
+    if (causal) nkv = min(nkv, (q0 + BR - 1) / BC + 1);
+    if (threadIdx.x == 0)
+        for (int st = 0; st < NS; st++) mbar_init(kfull + st, 128), mbar_init(vfull + st, 128), mbar_init(vfree + st, 4 * NWG);
+    load_tile_core<T, D, BR, THREADS>(Qs, qg, in.t, q0, Tn);
+    cp_async_commit();
+    cp_async_wait<0>();
+    fence_proxy_async();
+    __syncthreads();
+    uint32_t a[BC / 16][4];                 /* P as A fragments, 16 keys each: the tensor cores' until the wait */
+    if (wg == NWG) {
+        wg_set_registers<V9_PRODUCER_REGS>(false);
+        for (int j = 0; j < nkv; j++) {
+            int st = j % NS;
+            if (j >= NS) mbar_wait(vfree + st, (j / NS - 1) % 2);
+            load_tile_core_by<T, D, BC, 128>(Ks + st * BC * D, kg, in.t, j * BC, Tn, threadIdx.x - NWG * 128);
+            cp_async_mbar_arrive(kfull + st);
+            load_tile_core_by<T, D, BC, 128>(Vs + st * BC * D, vg, in.t, j * BC, Tn, threadIdx.x - NWG * 128);
+            cp_async_mbar_arrive(vfull + st);
+        }
+        cp_async_commit();
+        cp_async_wait<0>();
+        return;
+    }
+    wg_set_registers<V9_CONSUMER_REGS>(true);
+    float s[MT][BC / 8][4] = {};            /* S, then P: this warp's 16 rows x BC keys (wgmma's d0..d(BC/2 - 1)) */
+    float acc[MT][D / 8][4] = {};           /* O, unnormalized: 16 rows x D (versions 5, 6: two 64-column products at D 128) */
+    float m[MT][2], l[MT][2];               /* running maxima (base 2) and sums of rows g and g + 8 */
+    m[0][0] = m[0][1] = -INFINITY, l[0][0] = l[0][1] = 0;
+    float sl = scale * LOG2E;
+    mbar_wait(kfull, 0);
+    fence_proxy_async();
+    wg_hold(s[0][0], BC / 2);
+    wg_fence();
+    for (int kk = 0; kk < D / 16; kk++)
+        wgmma_ss_n<T, BC>(s[0][0], wg_desc(Qs + wg * 64 * D + kk * 128, 128, 16 * D), wg_desc(Ks + kk * 128, 128, 16 * D), kk);
+    wg_commit();
+    wg_wait<0>();
+    wg_hold(s[0][0], BC / 2);
+    for (int j = 0; j < nkv; j++) {
+        bool edge = (j + 1) * BC > Tn || (causal && (j + 1) * BC - 1 > q0);
+        for (int mt = 0; mt < MT; mt++)
+            for (int nt = 0; nt < BC / 8; nt++)
+                for (int e = 0; e < 4; e++) {
+                    int col = j * BC + nt * 8 + tig * 2 + e % 2, row = q0 + wrow + mt * 16 + g + e / 2 * 8;
+                    s[mt][nt][e] *= sl;
+                    if (edge && (col >= Tn || (causal && col > row))) s[mt][nt][e] = -INFINITY;
+                }
+
+        float alpha[2];
+        for (int r = 0; r < 2; r++) {
+            float mx = m[0][r];
+            for (int nt = 0; nt < BC / 8; nt++) mx = fmaxf(mx, fmaxf(s[0][nt][2 * r], s[0][nt][2 * r + 1]));
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+            float mu = mx == -INFINITY ? 0.0f : mx;     /* a row with nothing seen yet: keep exp2 finite */
+            float sum = 0;
+            alpha[r] = exp2f(m[0][r] - mu);
+            for (int nt = 0; nt < BC / 8; nt++) {
+                s[0][nt][2 * r] = exp2f(s[0][nt][2 * r] - mu);
+                s[0][nt][2 * r + 1] = exp2f(s[0][nt][2 * r + 1] - mu);
+                sum += s[0][nt][2 * r] + s[0][nt][2 * r + 1];
+            }
+            l[0][r] = l[0][r] * alpha[r] + sum;
+            m[0][r] = mx;
+        }
+
+        wg_wait<0>();
+        wg_hold(acc[0][0], D / 2);
+        for (int dt = 0; dt < D / 8; dt++)
+            for (int r = 0; r < 2; r++) acc[0][dt][2 * r] *= alpha[r], acc[0][dt][2 * r + 1] *= alpha[r];
+        if (j > 0 && lane == 0) mbar_arrive(vfree + (j - 1) % NS);
+
+        for (int kk = 0; kk < BC / 16; kk++) {
+            a[kk][0] = pack2<T>(s[0][2 * kk][0], s[0][2 * kk][1]);
+            a[kk][1] = pack2<T>(s[0][2 * kk][2], s[0][2 * kk][3]);
+            a[kk][2] = pack2<T>(s[0][2 * kk + 1][0], s[0][2 * kk + 1][1]);
+            a[kk][3] = pack2<T>(s[0][2 * kk + 1][2], s[0][2 * kk + 1][3]);
+        }
+        if (j + 1 == nkv) break;
+
+        mbar_wait(kfull + (j + 1) % NS, (j + 1) / NS % 2);
+        mbar_wait(vfull + j % NS, j / NS % 2);
+        fence_proxy_async();
+
+        const T *Kn = Ks + (j + 1) % NS * BC * D, *Vj = Vs + j % NS * BC * D;
+        wg_hold(s[0][0], BC / 2);
+        wg_hold(acc[0][0], D / 2);
+        wg_hold(a[0], BC / 4);
+        wg_fence();
+        for (int kk = 0; kk < D / 16; kk++)
+            wgmma_ss_n<T, BC>(s[0][0], wg_desc(Qs + wg * 64 * D + kk * 128, 128, 16 * D), wg_desc(Kn + kk * 128, 128, 16 * D), kk);
+        wg_commit();
+        for (int kk = 0; kk < BC / 16; kk++)
+            for (int dn = 0; dn < D / PN; dn++)
+                wgmma_rs_n<T, PN>(acc[0][PN / 8 * dn], a[kk], wg_desc(Vj + kk * 16 * D + dn * PN * 8, 16 * D, 128));
+        wg_commit();
+        wg_wait<1>();
+        wg_hold(s[0][0], BC / 2);
+    }
+    mbar_wait(vfull + (nkv - 1) % NS, (nkv - 1) / NS % 2);
+    fence_proxy_async();
     {
         const T *Vj = Vs + (nkv - 1) % NS * BC * D;
         wg_hold(acc[0][0], D / 2);
@@ -1358,6 +1551,21 @@ static void flash6_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, con
     LAUNCH_CHECK("flash6_forward");
 }
 
+template <typename T, int D, int NWG, int BC, int PN>
+static void flash9_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, const T *v, int B, int NH, int Tn,
+                           FlashLayout in, FlashLayout out, float scale, bool causal) {
+    if (!gpu_has_wgmma(&g->info))
+        die("flash_forward_cuda: version 9 needs a GPU of compute capability 9.0 (Hopper), not %d.%d",
+            g->info.major, g->info.minor);
+    constexpr int BR = 64 * NWG;
+    size_t smem = (size_t)(BR + 2 * V6_STAGES * BC) * D * sizeof(T) + 3 * V6_STAGES * sizeof(uint64_t);
+    auto kern = flash9_forward_kernel<T, D, NWG, BC, PN>;
+    CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    dim3 grid((Tn + BR - 1) / BR, B * NH);
+    kern<<<grid, NWG * 128 + 128, smem, g->stream>>>(o, lse, q, k, v, NH, Tn, in, out, scale, causal);
+    LAUNCH_CHECK("flash9_forward");
+}
+
 template <typename T, int D, int NWG>
 static void flash7_backward(Gpu *g, T *dk, T *dv, float *dq_acc, const T *dout, const T *q, const T *k, const T *v,
                             const float *lse, const float *dd, int B, int NH, int Tn, FlashLayout in,
@@ -1401,6 +1609,9 @@ static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *
             flash6_forward<T, 64, V8_NWG_D64, 128, 64>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 8 && hs == 128)
             flash6_forward<T, 128, 2, 128, 128>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 9 && hs == 64) flash9_forward<T, 64, 2, 128, 64>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 9 && hs == 128)
+            flash9_forward<T, 128, 2, 128, 128>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
     }
 }
 
