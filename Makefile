@@ -404,7 +404,8 @@ FLASHEMU_MUTANTS  := v1-mask mask edge ldsm-order no-trans wait frag-index barri
                      v6-wait-pv v6-wait-s v6-barrier v6-two-stages v6-stage v6-pack-early v6-last-stage
 FLASHEMU_CXXFLAGS := -std=c++17 -O2 -g -fno-strict-aliasing -Wall -Wextra -Wno-unused-function \
                      -Wno-unused-parameter -Wno-unused-variable -Icommon -Itools/flashemu
-FLASHEMU_OBJ      := build/flashemu/emu.o build/flashemu/orig.o $(patsubst %,build/flashemu/mut-%.o,$(FLASHEMU_MUTANTS))
+FLASHEMU_OBJ      := build/flashemu/emu.o build/flashemu/mbar.o build/flashemu/orig.o \
+                     $(patsubst %,build/flashemu/mut-%.o,$(FLASHEMU_MUTANTS))
 FLASHEMU_GEN      := tools/flashemu/gen.py common/gpu/internal.cuh build/12-memopt/.tangled
 
 .SECONDARY: $(patsubst %.o,%.cpp,$(filter-out build/flashemu/emu.o,$(FLASHEMU_OBJ)))
@@ -412,6 +413,11 @@ FLASHEMU_GEN      := tools/flashemu/gen.py common/gpu/internal.cuh build/12-memo
 build/flashemu/orig.cpp: $(FLASHEMU_GEN) $(FLASHEMU_SRC)
 	@mkdir -p $(@D)
 	$(PYTHON) tools/flashemu/gen.py $(FLASHEMU_SRC) common/gpu/internal.cuh $@ --prefix emu_orig
+
+# the emulator's own test kernel for mbarrier and named barriers (test_mbar_unit)
+build/flashemu/mbar.cpp: tools/flashemu/gen.py common/gpu/internal.cuh tools/flashemu/mbar_test.cu
+	@mkdir -p $(@D)
+	$(PYTHON) tools/flashemu/gen.py tools/flashemu/mbar_test.cu common/gpu/internal.cuh $@ --prefix emu_mbart
 
 build/flashemu/mut-%.cpp: $(FLASHEMU_GEN) $(FLASHEMU_SRC)
 	@mkdir -p $(@D)
@@ -430,7 +436,11 @@ build/tests/test_flash_emu: tests/test_flash_emu.c $(FLASHEMU_OBJ) $(LIBCOMMON_C
 
 # The AddressSanitizer build runs the kernel file as the chapter has it (no
 # mutants), so that a kernel reading or writing past a buffer stops it.
-FLASHEMU_ASAN_OBJ := build/asan/flashemu/emu.o build/asan/flashemu/orig.o
+FLASHEMU_ASAN_OBJ := build/asan/flashemu/emu.o build/asan/flashemu/mbar.o build/asan/flashemu/orig.o
+
+build/asan/flashemu/mbar.o: build/flashemu/mbar.cpp tools/flashemu/emu.h $(COMMON_HDR)
+	@mkdir -p $(@D)
+	$(CXX) $(FLASHEMU_CXXFLAGS) $(ASANFLAGS) -c $< -o $@
 
 build/asan/flashemu/emu.o: tools/flashemu/emu.cpp tools/flashemu/emu.h $(COMMON_HDR)
 	@mkdir -p $(@D)

@@ -42,7 +42,7 @@
  *   some case of its kernels is over its bound, or the emulator stops it
  *   (each mutant runs in a child process, so a stop is a catch).
  * FLASH_EMU_ONLY=NAME runs only the cases of variant NAME ("orig", "wgmma"
- * for the unit test, or a mutation) and prints each case (FLASH_EMU_VERBOSE=1 prints them all);
+ * for the wgmma and stmatrix unit tests, "mbar" for the mbarrier one, or a mutation) and prints each case (FLASH_EMU_VERBOSE=1 prints them all);
  * FLASH_EMU_VERSIONS=N checks versions 1 to N, =M-N versions M to N (all
  * that the file's flash_check accepts); FLASH_EMU_SHAPES=B:H:T,...
  * replaces the shapes.  tools/flashemu/run.sh
@@ -294,6 +294,12 @@ static void test_wgmma_unit(Check *t) {
     check_true(t, !wg_stops(&w, 7, 20480), "wgmma: ... and a cp.async in flight elsewhere does not");
     check_true(t, wg_stops(&w, 8, 4096), "wgmma: a cp.async into an operand while the product is in flight stops it");
     check_true(t, !wg_stops(&w, 8, 20480), "wgmma: ... and one elsewhere does not");
+    check_true(t, wg_stops(&w, 9, 4096), "wgmma: an operand that a cp.async attached to an incomplete mbarrier "
+               "phase writes stops it");
+    check_true(t, !wg_stops(&w, 10, 4096), "wgmma: ... and once the phase has completed, seen by a try_wait and "
+               "followed by fence.proxy.async, it runs");
+    check_true(t, wg_stops(&w, 11, 4096), "wgmma: ... but a fence.proxy.async by a thread that did not wait for the "
+               "phase leaves the landed copy unfenced (it stops)");
     check_true(t, !wg_stops(&w, 0, 0), "wgmma: a correct product does not stop (the child's check is not vacuous)");
 }
 
@@ -338,6 +344,84 @@ static void test_stmatrix_unit(Check *t) {
         check_true(t, bad == 0, "stmatrix .x4%s: %d of 512 shared memory halves differ from the ISA's layout",
                    trans ? ".trans" : "", bad);
     }
+}
+
+/* ---- The emulator's mbarrier and named barriers on their own ---------------------------------
+ *
+ * tools/flashemu/mbar_test.cu, rewritten by gen.py like flash.cu (so the
+ * asm literals of the warp-specialized kernel's helpers are translated as
+ * well as emulated): a producer warp copies 7 tiles of 512 bytes by
+ * cp.async through two stages, arriving on each stage's full barrier with
+ * cp.async.mbarrier.arrive.noinc; two consumer warps wait for it, copy the
+ * tile out and arrive on the stage's empty barrier (each barrier through 3
+ * or 4 phases); then a bar.arrive / bar.sync 1 hands a byte from the
+ * producer to the consumers.  The semantics checked (PTX ISA, section
+ * "mbarrier"): a phase completes at its count's last arrival, try_wait.parity
+ * P is true once the phase of parity P has completed, a cp.async tracked by
+ * the barrier lands by the time its phase completes.  Right in the three
+ * schedules with the producer first or last; a consumer reading a stage
+ * before its wait sees the 0xff fill; the copy a noinc arrive took over is
+ * not landed by a later cp.async.wait_group (it belongs to the phase); a
+ * bar.sync counting too few threads passes before the producer's store (in
+ * the schedule that runs the first threads ahead); and a missing arrive
+ * (mbarrier or bar.arrive), an uninitialized or misaligned barrier and a
+ * re-init of a barrier in use each stop the emulator with one line. */
+#include "expect_die.h"
+
+void emu_mbart_mbar_test_run(const unsigned char *src, unsigned char *out, int tiles, int producer_warp, int how,
+                             unsigned char *probe);
+enum { MBT_TILES = 7, MBT_BYTES = MBT_TILES * 512 };
+static unsigned char mbt_src[MBT_BYTES], mbt_out[MBT_BYTES], mbt_probe[2];
+
+static int mbt_run(int how, int producer_warp) {   /* the bytes of out that differ from src */
+    for (int i = 0; i < MBT_BYTES; i++) mbt_src[i] = (unsigned char)((i * 7 + 1) % 251), mbt_out[i] = 0;
+    mbt_probe[0] = mbt_probe[1] = 0;
+    emu_mbart_mbar_test_run(mbt_src, mbt_out, MBT_TILES, producer_warp, how, mbt_probe);
+    int bad = 0;
+    for (int i = 0; i < MBT_BYTES; i++) bad += mbt_out[i] != mbt_src[i];
+    return bad;
+}
+
+static void mbt_die(void *how) { mbt_run(*(int *)how, 2); }
+
+static void test_mbar_unit(Check *t) {
+    static const int modes[3][2] = {{0, 0}, {1, 1}, {0, 2}};
+    static const char *mode_name[3] = {"deferred, round robin", "eager, reverse", "deferred, first ahead"};
+    for (int m = 0; m < 3; m++)
+        for (int pw = 0; pw <= 2; pw += 2) {
+            flashemu_mode(modes[m][0], modes[m][1]);
+            int bad = mbt_run(0, pw);
+            check_true(t, bad == 0 && mbt_probe[1] == 0x5a,
+                       "mbarrier pipeline (%s, producer warp %d): %d of %d bytes wrong, the byte after bar.sync 0x%02x "
+                       "(0x5a)", mode_name[m], pw, bad, MBT_BYTES, mbt_probe[1]);
+        }
+    flashemu_mode(0, 0);
+    int bad = mbt_run(1, 2), ff = 0;
+    for (int i = 0; i < 512; i++) ff += mbt_out[i] == 0xff;
+    check_true(t, bad > 0 && ff == 512, "mbarrier: a consumer reading before its wait sees the 0xff fill (%d of 512 bytes "
+               "of tile 0, %d bytes wrong)", ff, bad);
+    bad = mbt_run(6, 2);
+    check_true(t, bad == 0 && mbt_probe[0] == 0xff, "mbarrier: a copy taken over by cp.async.mbarrier.arrive.noinc is "
+               "not landed by cp.async.wait_all (read 0x%02x), but by its phase (%d bytes wrong)", mbt_probe[0], bad);
+    flashemu_mode(0, 2);
+    bad = mbt_run(7, 2);
+    check_true(t, mbt_probe[1] == 0xff, "bar.sync counting only the consumers passes before the producer's store "
+               "(read 0x%02x)", mbt_probe[1]);
+    flashemu_mode(0, 0);
+    static int hows[] = {2, 8, 3, 4, 5};
+    expect_die(t, mbt_die, &hows[0], "kernel mbar_pipeline, block (0, 0, 0), thread 0: deadlock: no thread can go on "
+               "(this one waits at mbarrier.try_wait.parity 1 on shared address 1032 (31 of 32 arrivals",
+               "mbarrier: an arrive missing");
+    expect_die(t, mbt_die, &hows[1], "thread 0: deadlock: no thread can go on (this one waits at bar.sync 1 (64 of 96",
+               "bar.sync: the producer's bar.arrive missing");
+    expect_die(t, mbt_die, &hows[2], "thread 0: mbarrier.arrive on shared address 1048, where no mbarrier.init made an "
+               "mbarrier (uninitialized)",
+               "mbarrier: an arrive on an uninitialized barrier");
+    expect_die(t, mbt_die, &hows[3], "thread 0: mbarrier.init at shared address 1028: not 8-byte aligned",
+               "mbarrier: a misaligned barrier");
+    expect_die(t, mbt_die, &hows[4], "thread 0: mbarrier.init of the mbarrier at shared address 1040 while it is in use "
+               "(1 of 64 arrivals", "mbarrier: a re-init of a barrier in use");
+    flashemu_mode(-1, 0);                  /* the schedule from the environment again, as at the start */
 }
 
 /* ---- Buffers with guards ------------------------------------------------------------- */
@@ -570,6 +654,7 @@ int main(void) {
     if (getenv("FLASH_EMU_SHAPES")) parse_shapes(getenv("FLASH_EMU_SHAPES"));
     if (vs && (versions < first_version || first_version < 1)) die("FLASH_EMU_VERSIONS=%s: a positive number", getenv("FLASH_EMU_VERSIONS"));
     if (!only || strcmp(only, "wgmma") == 0) test_wgmma_unit(&t), test_stmatrix_unit(&t);
+    if (!only || strcmp(only, "mbar") == 0) test_mbar_unit(&t);
     if (!only || strcmp(only, "orig") == 0) {
         run_cases(&t, &variant_emu_orig, verbose, 12);
         if (!getenv("FLASHEMU_CP_ASYNC") && !getenv("FLASHEMU_ORDER")) {   /* the other schedule */

@@ -56,12 +56,16 @@ static const void *sched_bottom;
 static size_t sched_size;
 #endif
 
-enum State { RUNNABLE, AT_BARRIER, AT_WARP, AT_WARPGROUP, DONE };
+enum State { RUNNABLE, AT_BARRIER, AT_WARP, AT_WARPGROUP, AT_MBARRIER, AT_NAMED_BARRIER, DONE };
 
-struct Copy { uint32_t dst; const unsigned char *src; int cp_size, src_size; };
+struct Copy { uint32_t dst; const unsigned char *src; int cp_size, src_size; int tid; };
 static std::vector<int> chunk_pending;      /* per 16-byte chunk of shared memory: cp.async copies into it
                                                issued and not yet landed (the deferred schedule) */
 static std::vector<int> chunk_wg_reads;     /* per 16-byte chunk: wgmma.mma_async in flight that read it */
+static std::vector<int> chunk_writer;       /* per 16-byte chunk of shared memory: the thread + 1 whose
+                                               generic write is not yet fenced, MB_LANDED, or 0 */
+enum { MB_LANDED = -1 };                    /* chunk_writer: written by a copy that an mbarrier phase landed */
+typedef std::pair<uint32_t, int> ChunkBy;   /* a 16-byte chunk and its chunk_writer when written */
 
 struct Thread {
     EmuCoords coords;
@@ -77,6 +81,13 @@ struct Thread {
     std::vector<std::vector<Copy>> groups;    /* committed, oldest first, not yet done */
     std::vector<uint32_t> unfenced;           /* 16-byte chunks of shared memory this thread wrote
                                                  (generic proxy) since its last fence.proxy.async */
+    uint32_t mbar_addr;                       /* AT_MBARRIER: the mbarrier and the parity it waits for */
+    int mbar_parity;
+    int named_bar;                            /* AT_NAMED_BARRIER: the barrier's id */
+    std::vector<ChunkBy> eager_landed;        /* eager schedule: chunks its copies wrote since its last
+                                                 cp.async.mbarrier.arrive or wait_group */
+    std::vector<ChunkBy> observed;            /* chunks written by copies of mbarrier phases this thread
+                                                 has seen complete (try_wait), until its fence.proxy.async */
 };
 
 /* what the lanes of a warp bring to a collective operation, and get back */
@@ -155,6 +166,8 @@ static void wg_reset(size_t nthreads, size_t smem_bytes);
 static void wg_exit_check(void);
 static const char *wg_waiting_at(void);
 static void mark_written(Thread *t, uint32_t addr, size_t bytes);
+static void mbar_reset(void);
+static const char *mbar_waiting_at(const Thread &t);
 
 static void thread_main(void) {
 #ifdef EMU_ASAN
@@ -263,10 +276,11 @@ void emu_run_grid(dim3 grid, dim3 block, size_t smem_bytes, const std::function<
                     t.tid = (int)i, t.warp = (int)(i / 32), t.lane = (int)(i % 32);
                     t.state = RUNNABLE;
                     t.stack = stacks[i];
-                    t.open.clear(), t.groups.clear(), t.unfenced.clear();
+                    t.open.clear(), t.groups.clear(), t.unfenced.clear(), t.eager_landed.clear(), t.observed.clear();
                     start(t);
                 }
                 wg_reset(nthreads, smem_bytes);
+                mbar_reset();                /* the last block's mbarriers and named barriers are forgotten */
                 live_threads = (int)nthreads, at_barrier = 0;
                 for (;;) {                   /* round robin until every thread is done */
                     bool ran = false;
@@ -285,6 +299,7 @@ void emu_run_grid(dim3 grid, dim3 block, size_t smem_bytes, const std::function<
                         fail("deadlock: no thread can go on (this one waits at %s)",
                              cur->state == AT_BARRIER     ? "__syncthreads"
                              : cur->state == AT_WARPGROUP ? wg_waiting_at()
+                             : cur->state == AT_MBARRIER || cur->state == AT_NAMED_BARRIER ? mbar_waiting_at(*cur)
                                                           : op_name[warps[cur->warp].op]);
                     }
                 }
@@ -494,11 +509,12 @@ void emu_cp_async(uint32_t dst, const void *src, int cp_size, int src_size) {
     if ((uintptr_t)src % (uintptr_t)cp_size) fail("cp.async from a global address not %d-byte aligned", cp_size);
     if (chunk_wg_reads[dst / 16])
         fail("cp.async into shared address %u, which a wgmma.mma_async in flight (not yet waited for) reads", dst);
-    Copy c{dst, (const unsigned char *)src, cp_size, src_size};
+    Copy c{dst, (const unsigned char *)src, cp_size, src_size, cur->tid};
     if (eager) {
         memcpy(smem + c.dst, c.src, (size_t)c.src_size);
         memset(smem + c.dst + c.src_size, 0, (size_t)(c.cp_size - c.src_size));
         mark_written(cur, c.dst, (size_t)c.cp_size);
+        cur->eager_landed.push_back(ChunkBy(c.dst / 16, cur->tid + 1));
     } else {
         cur->open.push_back(c);
         chunk_pending[c.dst / 16]++;
@@ -510,22 +526,202 @@ void emu_cp_async_commit(void) {
     cur->open.clear();
 }
 
+static void land(const Copy &c) {
+    unsigned char *d = smem + c.dst;
+    memcpy(d, c.src, (size_t)c.src_size);
+    memset(d + c.src_size, 0, (size_t)(c.cp_size - c.src_size));
+    mark_written(&threads[(size_t)c.tid], c.dst, (size_t)c.cp_size);
+    chunk_pending[c.dst / 16]--;
+}
+
 static void complete_groups(Thread *t, size_t keep) {
     while (t->groups.size() > keep) {
-        for (const Copy &c : t->groups.front()) {
-            unsigned char *d = smem + c.dst;
-            memcpy(d, c.src, (size_t)c.src_size);
-            memset(d + c.src_size, 0, (size_t)(c.cp_size - c.src_size));
-            mark_written(t, c.dst, (size_t)c.cp_size);
-            chunk_pending[c.dst / 16]--;
-        }
+        for (const Copy &c : t->groups.front()) land(c);
         t->groups.erase(t->groups.begin());
     }
 }
 
 void emu_cp_async_wait(int n) {
     if (n < 0) fail("cp.async.wait_group %d", n);
+    cur->eager_landed.clear();
     complete_groups(cur, (size_t)n);
+}
+
+/* ---- mbarrier (PTX ISA, "Parallel Synchronization and Communication Instructions: mbarrier") ----
+ *
+ * An mbarrier is an 8-byte object in shared memory (8-byte aligned) with a
+ * phase (its parity starts 0), an expected arrival count set by
+ * mbarrier.init (1 to 2^20 - 1) and a pending count.  An arrive counts one
+ * arrival down; the arrival that brings it to 0 completes the current
+ * phase: the phase bit flips and the pending count is reset to the
+ * expected one.  try_wait.parity P is true iff the phase of parity P has
+ * completed, i.e. the current phase bit differs from P.  The emulator keeps
+ * each barrier's state in a map from its shared address, made by
+ * mbarrier.init (shared memory starts as 0xff bytes, so an arrive on, or a
+ * wait for, an address that no init made a barrier stops it), forgotten
+ * when the block ends.  What it stops: a misaligned or out-of-range
+ * address, an arrive or wait on an uninitialized barrier, an init of a
+ * barrier whose phase has arrivals in (a re-init while in use), a count out
+ * of range.
+ *
+ * cp.async.mbarrier.arrive.noinc: an arrival that happens when every
+ * cp.async the thread issued before it has completed (.noinc: the init's
+ * count includes it).  Since a cp.async lands lazily here, the thread's
+ * copies not yet landed (committed or not) are taken out of its groups and
+ * attached to the barrier's current phase; the arrival counts at once, and
+ * the attached copies land when the phase completes, before any thread can
+ * see it complete.  A later cp.async.wait_group does not land them (their
+ * groups stay, empty, so the group counts are unchanged); until they land
+ * they count as in flight for wgmma's check of its operands.  For the
+ * async proxy, the chunks a phase's copies wrote (landed at its completion,
+ * or eagerly before the arrive) are made visible to wgmma by a
+ * fence.proxy.async of a thread that has seen the phase complete (a
+ * try_wait that returned true), after it: the consumer's wait-then-fence.
+ *
+ * A try_wait that finds the phase not complete blocks the thread (it
+ * yields, as at a barrier) until the barrier's phase changes, then answers
+ * again: the time limit of try_wait is the implementation's, unbounded
+ * here, so a loop `while (!try_wait) {}` waits as on hardware; a thread that
+ * would poll and do other work in between is not modelled (it waits at the
+ * first poll).  Every live thread blocked (at a barrier, a collective, or
+ * on an mbarrier phase that no runnable thread can complete) is the
+ * scheduler's deadlock. */
+
+struct MBar {
+    uint32_t expected, pending;
+    int phase;
+    std::vector<Copy> attached;   /* cp.async copies whose arrival is in this phase, landed when it completes */
+    std::vector<ChunkBy> chunks;  /* what this phase's copies wrote (landed at the completion, or eagerly) */
+    std::vector<ChunkBy> landed[2];   /* ... of the last completed phase of each parity */
+};
+static std::unordered_map<uint32_t, MBar> mbars;
+
+/* named barriers (bar.sync / bar.arrive with an id): threads in, threads expected */
+struct NamedBar { int arrived, count; };
+static NamedBar named_bars[16];
+
+static void mbar_reset(void) {
+    mbars.clear();
+    for (NamedBar &b : named_bars) b.arrived = 0, b.count = 0;
+}
+
+static MBar &mbar_at(uint32_t addr, const char *what) {
+    shared_at(addr, 8, 8, what);
+    auto it = mbars.find(addr);
+    if (it == mbars.end())
+        fail("%s on shared address %u, where no mbarrier.init made an mbarrier (uninitialized)", what, addr);
+    return it->second;
+}
+
+static void mbar_arrive_on(MBar &b, uint32_t addr) {
+    if (--b.pending > 0) return;
+    for (const Copy &c : b.attached) {          /* before anyone can see the phase complete */
+        memcpy(smem + c.dst, c.src, (size_t)c.src_size);
+        memset(smem + c.dst + c.src_size, 0, (size_t)(c.cp_size - c.src_size));
+        chunk_pending[c.dst / 16]--;
+        chunk_writer[c.dst / 16] = MB_LANDED;  /* for the async proxy: fenced by a thread that waited */
+        b.chunks.push_back(ChunkBy(c.dst / 16, MB_LANDED));
+    }
+    b.attached.clear();
+    b.landed[b.phase] = std::move(b.chunks);
+    b.chunks.clear();
+    b.phase ^= 1;
+    b.pending = b.expected;
+    for (Thread &t : threads)
+        if (t.state == AT_MBARRIER && t.mbar_addr == addr) t.state = RUNNABLE;
+}
+
+void emu_mbar_init(uint32_t addr, int count) {
+    shared_at(addr, 8, 8, "mbarrier.init");
+    if (count < 1 || count > (1 << 20) - 1) fail("mbarrier.init with count %d (1 to 2^20 - 1)", count);
+    auto it = mbars.find(addr);
+    if (it != mbars.end() && (it->second.pending != it->second.expected || !it->second.attached.empty()))
+        fail("mbarrier.init of the mbarrier at shared address %u while it is in use (%u of %u arrivals of its phase in)",
+             addr, it->second.expected - it->second.pending, it->second.expected);
+    MBar &b = mbars[addr];
+    b.expected = b.pending = (uint32_t)count;
+    b.phase = 0;
+    b.attached.clear(), b.chunks.clear(), b.landed[0].clear(), b.landed[1].clear();
+}
+
+void emu_mbar_arrive(uint32_t addr) {
+    MBar &b = mbar_at(addr, "mbarrier.arrive");
+    mbar_arrive_on(b, addr);
+}
+
+void emu_cp_async_mbar_arrive(uint32_t addr) {
+    MBar &b = mbar_at(addr, "cp.async.mbarrier.arrive.noinc");
+    for (std::vector<Copy> &g : cur->groups) {
+        b.attached.insert(b.attached.end(), g.begin(), g.end());
+        g.clear();
+    }
+    b.attached.insert(b.attached.end(), cur->open.begin(), cur->open.end());
+    cur->open.clear();
+    b.chunks.insert(b.chunks.end(), cur->eager_landed.begin(), cur->eager_landed.end());   /* landed already */
+    cur->eager_landed.clear();
+    mbar_arrive_on(b, addr);
+}
+
+bool emu_mbar_try_wait(uint32_t addr, int parity) {
+    parity &= 1;                                  /* the phase's parity: the operand's low bit */
+    if (mbar_at(addr, "mbarrier.try_wait.parity").phase == parity) {
+        cur->state = AT_MBARRIER;
+        cur->mbar_addr = addr, cur->mbar_parity = parity;
+        yield_to_scheduler();                     /* until the barrier's phase changes */
+    }
+    MBar &b = mbar_at(addr, "mbarrier.try_wait.parity");
+    if (b.phase == parity) return false;
+    cur->observed.insert(cur->observed.end(), b.landed[parity].begin(), b.landed[parity].end());
+    return true;
+}
+
+/* bar.sync / bar.arrive (PTX ISA, "bar, barrier"): barrier id 0 to 15, a
+ * thread count that is a multiple of 32 (-1: the whole block).  Arrivals
+ * are counted per thread here (the hardware counts warps: a warp's lanes
+ * arrive together), and the barrier completes when `count` threads are in;
+ * bar.sync waits for that, bar.arrive does not.  Every arrival of one phase
+ * must give the same count.  bar.sync 0 for the whole block is
+ * __syncthreads; id 0 with another count is not emulated (it would share
+ * __syncthreads's barrier). */
+static void named_arrive(int id, int count, bool wait) {
+    const char *what = wait ? "bar.sync" : "bar.arrive";
+    if (id < 0 || id > 15) fail("%s with barrier id %d (0 to 15)", what, id);
+    if (count == -1) count = (int)threads.size();
+    if (count <= 0 || count % 32 || (size_t)count > (threads.size() + 31) / 32 * 32)
+        fail("%s %d with thread count %d (a multiple of 32, at most the block's)", what, id, count);
+    if (id == 0) {
+        if (!wait || (size_t)count != threads.size())
+            fail("%s 0 with a thread count of %d: barrier 0 is __syncthreads's, only bar.sync 0 of the whole block "
+                 "is emulated", what, count);
+        __syncthreads();
+        return;
+    }
+    NamedBar &b = named_bars[id];
+    if (b.arrived == 0) b.count = count;
+    else if (b.count != count) fail("%s %d with thread count %d while its phase began with %d", what, id, count, b.count);
+    if (wait) cur->state = AT_NAMED_BARRIER, cur->named_bar = id;
+    if (++b.arrived == b.count) {
+        b.arrived = 0;
+        for (Thread &t : threads)
+            if (t.state == AT_NAMED_BARRIER && t.named_bar == id) t.state = RUNNABLE;
+    }
+    if (wait) yield_to_scheduler();
+}
+
+void emu_bar_sync(int id, int count) { named_arrive(id, count, true); }
+void emu_bar_arrive(int id, int count) { named_arrive(id, count, false); }
+
+static const char *mbar_waiting_at(const Thread &t) {
+    static char buf[160];
+    if (t.state == AT_NAMED_BARRIER)
+        snprintf(buf, sizeof buf, "bar.sync %d (%d of %d threads in)", t.named_bar, named_bars[t.named_bar].arrived,
+                 named_bars[t.named_bar].count);
+    else {
+        const MBar &b = mbars[t.mbar_addr];
+        snprintf(buf, sizeof buf, "mbarrier.try_wait.parity %d on shared address %u (%u of %u arrivals of its phase in)",
+                 t.mbar_parity, t.mbar_addr, b.expected - b.pending, b.expected);
+    }
+    return buf;
 }
 
 [[noreturn]] void emu_misaligned(const char *what, const void *p) {
@@ -603,8 +799,6 @@ static uint32_t desc_elem_addr(const Desc &x, bool mn_major, int r, int k) {
     return x.start + (uint32_t)(r / 8) * x.sbo + (uint32_t)(k / 8) * x.lbo + (uint32_t)(k % 8) * 16 + (uint32_t)(r % 8) * 2;
 }
 
-static std::vector<int> chunk_writer;       /* per 16-byte chunk of shared memory: the thread + 1 whose
-                                               generic write is not yet fenced, or 0 */
 static void mark_written(Thread *t, uint32_t addr, size_t bytes) {
     for (uint32_t c = addr / 16; c < (addr + bytes + 15) / 16; c++) {
         if (chunk_writer[c] != t->tid + 1) t->unfenced.push_back(c);
@@ -621,6 +815,9 @@ static void read_operand(uint64_t d, bool mn_major, int rows, std::vector<uint16
         for (int k = 0; k < 16; k++) {
             uint32_t a = desc_elem_addr(x, mn_major, r, k);
             shared_at(a & ~15u, 16, 16, "a wgmma operand");
+            if (check_fence && chunk_writer[a / 16] == MB_LANDED)
+                fail("wgmma reads shared address %u, written by a cp.async that an mbarrier phase landed, with no "
+                     "fence.proxy.async after it by a thread that waited for the phase", a);
             if (check_fence && chunk_writer[a / 16])
                 fail("wgmma reads shared address %u, written by thread %d (generic proxy) with no fence.proxy.async "
                      "after the write",
@@ -710,6 +907,9 @@ void emu_fence_proxy_async(void) {
     for (uint32_t c : cur->unfenced)
         if (chunk_writer[c] == cur->tid + 1) chunk_writer[c] = 0;
     cur->unfenced.clear();
+    for (const ChunkBy &c : cur->observed)      /* copies of mbarrier phases it waited for */
+        if (chunk_writer[c.first] == c.second) chunk_writer[c.first] = 0;
+    cur->observed.clear();
 }
 
 static float val16(int ab, uint16_t h) { return ab == EMU_BF16 ? bf16_to_f32(h) : f16_to_f32(h); }
@@ -840,8 +1040,16 @@ static const char *wg_waiting_at(void) { return wg_name[wgroups[cur->tid / 128].
  *   7  thread 0 requests that cp.async before the issue and waits for it
  *      only after the product's wait (then fences);
  *   8  thread 0 requests that cp.async between the issue and the wait, and
- *      waits for it after the product's wait.
- * A stop of the emulator (2, 3, 4, 6, 7 and 8 where the copy lands in an operand)
+ *      waits for it after the product's wait;
+ *   9  before the issue, thread 0 initializes an mbarrier (count 2) in the
+ *      last 8 bytes of shared memory, requests that cp.async, makes a
+ *      cp.async.mbarrier.arrive.noinc on the barrier (the phase does not
+ *      complete: the copy is attached to it, still in flight), waits for its
+ *      groups and fences; 10: the same with count 1 (the phase completes at
+ *      the arrive, and the copy lands), and a try_wait.parity 0 that sees
+ *      the phase complete before the fence; 11: count 1, with no try_wait
+ *      (a fence by a thread that has not seen the phase complete).
+ * A stop of the emulator (2, 3, 4, 6, 7, 8, 9 and 11 where the copy lands in an operand)
  * ends the process, as everywhere. */
 extern "C" void flashemu_wgmma_run(int ab, int n, int a_in_regs, int trans_a, int trans_b, uint64_t da, uint64_t db,
                                    const void *image, size_t smem_bytes, const uint32_t (*a_regs)[4], const float *c,
@@ -850,11 +1058,20 @@ extern "C" void flashemu_wgmma_run(int ab, int n, int a_in_regs, int trans_a, in
         int t = (int)threadIdx.x, nd = n / 2;
         if (t == 0) memcpy(emu_dynamic_smem(), image, smem_bytes);
         __syncthreads();
-        if (how >= 4 && t == 0) {
+        if (how >= 4 && how <= 8 && t == 0) {
             emu_cp_async((uint32_t)poke, image, 16, 16);
             emu_cp_async_commit();
             emu_cp_async_wait(0);
             if (how == 5) emu_fence_proxy_async();
+        }
+        if (how >= 9 && how <= 11 && t == 0) {
+            emu_mbar_init((uint32_t)smem_bytes - 8, how == 9 ? 2 : 1);
+            emu_cp_async((uint32_t)poke, image, 16, 16);
+            emu_cp_async_mbar_arrive((uint32_t)smem_bytes - 8);
+            emu_cp_async_commit();
+            emu_cp_async_wait(0);
+            if (how == 10 && !emu_mbar_try_wait((uint32_t)smem_bytes - 8, 0)) die("the phase did not complete");
+            emu_fence_proxy_async();
         }
         __syncthreads();
         std::vector<float> r(c + (size_t)t * nd, c + (size_t)(t + 1) * nd);

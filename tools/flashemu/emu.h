@@ -2,8 +2,9 @@
  * to run on the CPU: the CUDA built-ins it uses (threadIdx, __syncthreads,
  * __shfl_xor_sync, atomicAdd, the 16-bit types and their conversions, the
  * runtime calls of the launches), the instructions its inline PTX names
- * (cp.async, ldmatrix, stmatrix, mma.sync m16n8k16, and Hopper's wgmma with
- * fence.proxy.async, warpgroup-collective), and the launch itself.
+ * (cp.async, ldmatrix, stmatrix, mma.sync m16n8k16, Hopper's wgmma with
+ * fence.proxy.async, warpgroup-collective, mbarrier with cp.async's
+ * arrive, named barriers), and the launch itself.
  *
  * Each CUDA thread of a block is a coroutine (tools/flashemu/emu.cpp runs
  * them on one OS thread, one block after another); a warp-collective
@@ -229,6 +230,21 @@ void emu_wgmma_mma(EmuAB ab, int n, float **d, const uint32_t *a, const uint32_t
 template <typename V> const V *emu_lvalue_at(V &x) { return &x; }
 template <typename V> const V *emu_lvalue_at(V &&) { return nullptr; }
 void emu_fence_proxy_async(void);
+/* mbarrier (PTX ISA, section "Parallel Synchronization and Communication
+ * Instructions: mbarrier"), .shared::cta .b64, at a shared address:
+ * init with an expected arrival count; arrive (the state result discarded);
+ * cp.async.mbarrier.arrive.noinc (an arrival that the thread's earlier
+ * cp.async copies complete: they land when the phase completes);
+ * try_wait.parity (true once the phase of that parity has completed; a
+ * thread whose phase has not completed yields until it does). */
+void emu_mbar_init(uint32_t addr, int count);
+void emu_mbar_arrive(uint32_t addr);
+void emu_cp_async_mbar_arrive(uint32_t addr);
+bool emu_mbar_try_wait(uint32_t addr, int parity);
+/* bar.sync / bar.arrive a, b: the named barrier a (0 to 15) with b threads
+ * (a multiple of 32; -1: every thread of the block) */
+void emu_bar_sync(int id, int count);
+void emu_bar_arrive(int id, int count);
 /* the fragment layouts the emulator uses (thread t of the warpgroup, register i, half h) */
 void emu_wgmma_a_frag(int t, int i, int h, int *row, int *col);
 void emu_wgmma_d_frag(int t, int i, int *row, int *col);

@@ -17,7 +17,11 @@ and launch code stays as written):
     stmatrix, mma.sync m16n8k16 with bf16 or f16 inputs and f32
     accumulators, wgmma.fence / commit_group / wait_group / mma_async
     m64nNk16 with f32 accumulators, fence.proxy.async; a scope { } with a
-    .reg .pred set by setp.ne.b32 for wgmma's scale-d), its operands
+    .reg .pred set by setp.ne.b32 for wgmma's scale-d; mbarrier.init,
+    mbarrier.arrive with the state discarded (_), cp.async.mbarrier.arrive
+    .noinc, all .shared(::cta).b64, and mbarrier.try_wait.parity into a
+    .reg .pred read by selp.{u32,s32,b32}; bar.sync / bar.arrive with a
+    barrier id and a thread count), its operands
     passed as the constraints say: outputs by
     address, inputs by value; an instruction the emulator does not know
     becomes a call that stops the program with its text;
@@ -323,6 +327,23 @@ def translate_asm(body):
             calls.append("emu_wgmma_%s()" % ("fence" if "fence" in mn else "commit"))
         elif mn == "wgmma.wait_group.sync.aligned":
             calls.append("emu_wgmma_wait((int)%s)" % val(ops[0]))
+        elif re.fullmatch(r"mbarrier\.init\.shared(::cta)?\.b64", mn) and len(ops) == 2:
+            calls.append("emu_mbar_init((uint32_t)%s, (int)%s)" % (addr(ops[0]), val(ops[1])))
+        elif re.fullmatch(r"mbarrier\.arrive\.shared(::cta)?\.b64", mn) and len(ops) == 2 and ops[0] == "_":
+            calls.append("emu_mbar_arrive((uint32_t)%s)" % addr(ops[1]))
+        elif re.fullmatch(r"cp\.async\.mbarrier\.arrive\.noinc\.shared(::cta)?\.b64", mn) and len(ops) == 1:
+            calls.append("emu_cp_async_mbar_arrive((uint32_t)%s)" % addr(ops[0]))
+        elif re.fullmatch(r"mbarrier\.try_wait\.parity\.shared(::cta)?\.b64", mn) and len(ops) == 3 and ops[0] in preds:
+            # the predicate becomes a local of the do { } while (0) that the asm statement turns into
+            preds[ops[0]] = "emu_pred_" + ops[0]
+            calls.append("bool emu_pred_%s = emu_mbar_try_wait((uint32_t)%s, (int)%s)" % (ops[0], addr(ops[1]), val(ops[2])))
+        elif re.fullmatch(r"selp\.(u32|s32|b32)", mn) and len(ops) == 4 and preds.get(ops[3]):
+            calls.append("*%s = (%s)(%s ? %s : %s)" % (ref(ops[0]), "int32_t" if mn.endswith("s32") else "uint32_t",
+                                                       preds[ops[3]], val(ops[1]), val(ops[2])))
+        elif mn in ("bar.sync", "barrier.sync", "bar.arrive", "barrier.arrive") and len(ops) in (1, 2) \
+                and not (mn.endswith("arrive") and len(ops) == 1):
+            calls.append("emu_bar_%s((int)%s, %s)" % (mn.split(".")[1], val(ops[0]),
+                                                      "(int)" + val(ops[1]) if len(ops) == 2 else "-1"))
         elif mn in ("fence.proxy.async", "fence.proxy.async.shared::cta"):
             calls.append("emu_fence_proxy_async()")
         elif re.fullmatch(r"wgmma\.mma_async\.sync\.aligned\.m64n\d+k16\.f32\.(bf16|f16)\.(bf16|f16)", mn):

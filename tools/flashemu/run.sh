@@ -19,7 +19,9 @@ flags="-std=c++17 -O2 -g -fno-strict-aliasing -Wall -Wextra -Wno-unused-function
 python3 tools/flashemu/gen.py "$src" "$internal" "$dir/orig.cpp" --prefix emu_orig
 ${CXX:-g++} $flags -c "$dir/orig.cpp" -o "$dir/orig.o"
 ${CXX:-g++} $flags -c tools/flashemu/emu.cpp -o "$dir/emu.o"
+python3 tools/flashemu/gen.py tools/flashemu/mbar_test.cu "$internal" "$dir/mbar.cpp" --prefix emu_mbart
+${CXX:-g++} $flags -c "$dir/mbar.cpp" -o "$dir/mbar.o"
 ${CC:-gcc} -std=c11 -D_GNU_SOURCE -O2 -g -Icommon -Ibuild/12-memopt -DTESTING -DFLASH_EMU_NO_MUTANTS \
-  $san -DBOOK_ROOT="\"$PWD\"" -o "$dir/test_flash_emu" tests/test_flash_emu.c "$dir/emu.o" "$dir/orig.o" \
+  $san -DBOOK_ROOT="\"$PWD\"" -o "$dir/test_flash_emu" tests/test_flash_emu.c "$dir/emu.o" "$dir/mbar.o" "$dir/orig.o" \
   build/libcommon-cpu.a -lm -lpthread -lstdc++ -fopenmp
 FLASH_EMU_ONLY=orig "$dir/test_flash_emu"
