@@ -16,7 +16,8 @@
  *   no T a multiple of a tile but 1) and on B = 2, 3 heads, T = 80 in the
  *   runtime's packed qkv layout (FlashLayout strides: q, k, v and dq, dk,
  *   dv side by side in [B][T][3C]), and for versions 5 on at B = 1, 1 head,
- *   T = 300 (five key tiles: every stage reused), fresh random inputs each: forward
+ *   T = 300 (five key tiles: every stage reused), and for versions 8 on at
+ *   T = 520 (five tiles of 128 keys), fresh random inputs each: forward
  *   (o, lse) and backward (dq, dk, dv) against the chapter's CPU reference
  *   (attention_reference and attention_reference_backward, in double),
  *   within test_ch12_gpu's bounds (bf16 2e-2 forward, 4e-2 backward; fp16
@@ -123,6 +124,11 @@ VARIANT(emu_mut_v6_two_stages, "v6-two-stages")
 VARIANT(emu_mut_v6_stage, "v6-stage")
 VARIANT(emu_mut_v6_pack_early, "v6-pack-early")
 VARIANT(emu_mut_v6_last_stage, "v6-last-stage")
+VARIANT(emu_mut_v9_kfull, "v9-kfull")
+VARIANT(emu_mut_v9_vfree, "v9-vfree")
+VARIANT(emu_mut_v9_parity, "v9-parity")
+VARIANT(emu_mut_v9_free_early, "v9-free-early")
+VARIANT(emu_mut_v9_last_wait, "v9-last-wait")
 static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut_mask,      &variant_emu_mut_edge,
                                    &variant_emu_mut_ldsm_order, &variant_emu_mut_no_trans,   &variant_emu_mut_wait,
                                    &variant_emu_mut_frag_index, &variant_emu_mut_barrier,   &variant_emu_mut_dq_atomic,
@@ -134,7 +140,9 @@ static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut
                                    &variant_emu_mut_v7_dqcol,
                                    &variant_emu_mut_v6_wait_pv, &variant_emu_mut_v6_wait_s,
                                    &variant_emu_mut_v6_barrier, &variant_emu_mut_v6_two_stages, &variant_emu_mut_v6_stage,
-                                   &variant_emu_mut_v6_pack_early, &variant_emu_mut_v6_last_stage};
+                                   &variant_emu_mut_v6_pack_early, &variant_emu_mut_v6_last_stage,
+                                   &variant_emu_mut_v9_kfull, &variant_emu_mut_v9_vfree, &variant_emu_mut_v9_parity,
+                                   &variant_emu_mut_v9_free_early, &variant_emu_mut_v9_last_wait};
 #else
 static const Variant *mutants[1];
 #endif
@@ -553,12 +561,14 @@ enum { MAXSHAPES = 16 };
 /* B, H, T, and 1 for the runtime's packed qkv layout */
 /* B, H, T, packed, the first version run on it: T = 300 (five key tiles)
  * for the wgmma versions alone, so that version 6's three stages are each
- * used twice or more and the tile after a reused stage is read */
+ * used twice or more and the tile after a reused stage is read; T = 520
+ * (five key tiles of 128) for versions 8 and 9, so that their stages are
+ * reused too, and version 9's barriers complete phases of both parities */
 static int shapes[MAXSHAPES][5] = {{1, 2, 1, 0, 1}, {2, 2, 17, 0, 1}, {1, 2, 80, 0, 1}, {1, 2, 130, 0, 1}, {2, 3, 80, 1, 1},
-                                   {1, 1, 300, 0, 5}};
-static int NSHAPES = 6;
+                                   {1, 1, 300, 0, 5}, {1, 1, 520, 0, 8}};
+static int NSHAPES = 7;
 
-/* FLASH_EMU_SHAPES="B:H:T,B:H:T,..." in place of the six above (none packed, every version) */
+/* FLASH_EMU_SHAPES="B:H:T,B:H:T,..." in place of the seven above (none packed, every version) */
 static void parse_shapes(const char *s) {
     NSHAPES = 0;
     for (const char *p = s; *p;) {

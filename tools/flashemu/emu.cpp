@@ -710,6 +710,9 @@ static void named_arrive(int id, int count, bool wait) {
 
 void emu_bar_sync(int id, int count) { named_arrive(id, count, true); }
 void emu_bar_arrive(int id, int count) { named_arrive(id, count, false); }
+void emu_setmaxnreg(bool inc, int n) {
+    if (n < 24 || n > 256 || n % 8) fail("setmaxnreg.%s %d: the count must be 24 to 256, a multiple of 8", inc ? "inc" : "dec", n);
+}
 
 static const char *mbar_waiting_at(const Thread &t) {
     static char buf[160];

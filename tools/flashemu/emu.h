@@ -244,6 +244,8 @@ bool emu_mbar_try_wait(uint32_t addr, int parity);
 /* bar.sync / bar.arrive a, b: the named barrier a (0 to 15) with b threads
  * (a multiple of 32; -1: every thread of the block) */
 void emu_bar_sync(int id, int count);
+/* setmaxnreg.inc / .dec: registers are not modelled; the count is checked (24 to 256, a multiple of 8) */
+void emu_setmaxnreg(bool inc, int n);
 void emu_bar_arrive(int id, int count);
 /* the fragment layouts the emulator uses (thread t of the warpgroup, register i, half h) */
 void emu_wgmma_a_frag(int t, int i, int h, int *row, int *col);

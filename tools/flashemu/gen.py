@@ -17,7 +17,9 @@ and launch code stays as written):
     stmatrix, mma.sync m16n8k16 with bf16 or f16 inputs and f32
     accumulators, wgmma.fence / commit_group / wait_group / mma_async
     m64nNk16 with f32 accumulators, fence.proxy.async; a scope { } with a
-    .reg .pred set by setp.ne.b32 for wgmma's scale-d; mbarrier.init,
+    .reg .pred set by setp.ne.b32 for wgmma's scale-d; setmaxnreg.inc/.dec
+    (registers are not modelled: its count is checked, 24 to 256 in steps
+    of 8, and nothing else happens); mbarrier.init,
     mbarrier.arrive with the state discarded (_), cp.async.mbarrier.arrive
     .noinc, all .shared(::cta).b64, and mbarrier.try_wait.parity into a
     .reg .pred read by selp.{u32,s32,b32}; bar.sync / bar.arrive with a
@@ -166,6 +168,17 @@ MUTATIONS = {
     "v6-last-stage": ("version 6 forward: the last tile's product reads the wrong value stage",
                       "const T *Vj = Vs + (nkv - 1) % NS * BC * D;",
                       "const T *Vj = Vs + nkv % NS * BC * D;"),
+    "v9-kfull": ("version 9 forward: the scores of the next tile computed without waiting for its key tile to land",
+                 "        mbar_wait(kfull + (j + 1) % NS, (j + 1) / NS % 2);\n", ""),
+    "v9-vfree": ("version 9 forward: the producer refills a stage without waiting for the consumers to free it",
+                 "    if (j >= NS) mbar_wait(vfree + st, (j / NS - 1) % 2);\n", ""),
+    "v9-parity": ("version 9 forward: the wait for a value tile always asks for phase parity 0",
+                  "mbar_wait(vfull + j % NS, j / NS % 2);", "mbar_wait(vfull + j % NS, 0);"),
+    "v9-free-early": ("version 9 forward: a stage freed before the product that reads its value tile is issued",
+                      "if (j > 0 && lane == 0) mbar_arrive(vfree + (j - 1) % NS);",
+                      "if (lane == 0) mbar_arrive(vfree + j % NS);"),
+    "v9-last-wait": ("version 9 forward: the last value tile read without waiting for it to land",
+                     "    mbar_wait(vfull + (nkv - 1) % NS, (nkv - 1) / NS % 2);\n", ""),
     "dq-atomic": ("version 2 backward: the second element of each dQ pair added from the first's register",
                   "atomicAdd(dst + dt * 8 + 1, dqa[dt][2 * r + 1]);",
                   "atomicAdd(dst + dt * 8 + 1, dqa[dt][2 * r]);"),
@@ -344,6 +357,8 @@ def translate_asm(body):
                 and not (mn.endswith("arrive") and len(ops) == 1):
             calls.append("emu_bar_%s((int)%s, %s)" % (mn.split(".")[1], val(ops[0]),
                                                       "(int)" + val(ops[1]) if len(ops) == 2 else "-1"))
+        elif re.fullmatch(r"setmaxnreg\.(inc|dec)\.sync\.aligned\.u32", mn) and len(ops) == 1:
+            calls.append("emu_setmaxnreg(%s, (int)%s)" % ("true" if ".inc." in mn else "false", val(ops[0])))
         elif mn in ("fence.proxy.async", "fence.proxy.async.shared::cta"):
             calls.append("emu_fence_proxy_async()")
         elif re.fullmatch(r"wgmma\.mma_async\.sync\.aligned\.m64n\d+k16\.f32\.(bf16|f16)\.(bf16|f16)", mn):
