@@ -526,6 +526,9 @@ static void test_v9_arithmetic(Check *t) {
                "spilled, %s", regs, spill, ser ? "products serialized" : "no serialization");
     check_true(t, regs0 == 168 && spill0 > 0 && ser0, "version 9 at d 128 without setmaxnreg: %d registers, %d bytes "
                "spilled, %s", regs0, spill0, ser0 ? "products serialized" : "no serialization");
+    int cap512 = (65536 - 128 * 24) / 384 / 8 * 8;   /* exercise 14: three consumer warpgroups, the producer at 24 */
+    check_true(t, cap512 == 160 && cap512 < r8 && r8 - cap512 == 47,
+               "exercise 14: three consumers may have %d registers a thread, 47 short of version 8's %d", cap512, r8);
     size_t smem = (size_t)(128 + 2 * 3 * 128) * 128 * 2 + 3 * 3 * 8;
     check_true(t, smem == 224 * 1024 + 72 && smem <= 227 * 1024, "version 9: %zu bytes of shared memory at d 128, within 227 KiB",
                smem);
