@@ -512,12 +512,30 @@ static void ptxas_v9(const char *path, const char *args, int *regs, int *spill, 
  * registers each; the producer's warpgroup at 40 and two consumers' at 232
  * fit the SM's 65,536 and cover version 8's 207; ptxas spills without
  * setmaxnreg and not with it; shared memory with the barriers. */
+/* the value of #define NAME in common/gpu/flash.cu, -1 if absent */
+static int flash_define(const char *name) {
+    size_t n;
+    char *src = slurp("common/gpu/flash.cu", &n), key[64];
+    int v = -1;
+    if (!src) return -1;
+    src = xrealloc(src, n + 1), src[n] = '\0';
+    snprintf(key, sizeof key, "#define %s ", name);
+    char *p = strstr(src, key);
+    if (p) v = atoi(p + strlen(key));
+    free(src);
+    return v;
+}
+
 static void test_v9_arithmetic(Check *t) {
-    int cap384 = 65536 / 384 / 8 * 8, budget = 128 * 40 + 256 * 232;
+    int P = flash_define("V9_PRODUCER_REGS"), C = flash_define("V9_CONSUMER_REGS");
+    int cap384 = 65536 / 384 / 8 * 8, budget = 128 * P + 256 * C;
     int r8 = ptxas_registers("bench/logs/s12-ptxas/ptxas-v8.txt", "Li128ELi2ELi128ELi128E");
-    check_true(t, cap384 == 168 && budget == 64512 && budget <= 65536 && r8 == 207 && 207 > cap384 && 232 >= r8,
-               "version 9: 128 x 40 + 256 x 232 = %d registers <= 65,536; 232 covers version 8's %d, 168 does not",
-               budget, r8);
+    bool legal = P >= 24 && P <= 256 && P % 8 == 0 && C >= 24 && C <= 256 && C % 8 == 0;
+    check_true(t, legal && cap384 == 168 && budget == 64512 && budget <= 384 * cap384 && r8 == 207 && r8 > cap384 && C >= r8,
+               "version 9: flash.cu's %d and %d registers: 128 x %d + 256 x %d = %d <= 384 x 168, the launch's; "
+               "%d covers version 8's %d, 168 does not", P, C, P, C, budget, C, r8);
+    check_true(t, 128 * 24 + 256 * 240 == 65536 && 65536 > 384 * cap384,
+               "version 9: 24 and 240 would fill the SM's 65,536, more than the block's pool of 64,512");
     int regs, spill, regs0, spill0;
     bool ser, ser0;
     ptxas_v9("bench/logs/s13-ptxas/ptxas-v9.txt", "Li128ELi2ELi128ELi128E", &regs, &spill, &ser);
@@ -526,6 +544,12 @@ static void test_v9_arithmetic(Check *t) {
                "spilled, %s", regs, spill, ser ? "products serialized" : "no serialization");
     check_true(t, regs0 == 168 && spill0 > 0 && ser0, "version 9 at d 128 without setmaxnreg: %d registers, %d bytes "
                "spilled, %s", regs0, spill0, ser0 ? "products serialized" : "no serialization");
+    int r64, s64, r64n, s64n;
+    bool x1, x2;
+    ptxas_v9("bench/logs/s13-ptxas/ptxas-v9.txt", "Li64ELi2ELi128ELi64E", &r64, &s64, &x1);
+    ptxas_v9("bench/logs/s13-ptxas/ptxas-v9-no-setmaxnreg.txt", "Li64ELi2ELi128ELi64E", &r64n, &s64n, &x2);
+    check_true(t, r64 == 168 && r64n == 157 && s64 == 0 && s64n == 0,
+               "version 9 at d 64: %d registers reported with setmaxnreg (the launch's), %d without", r64, r64n);
     int cap512 = (65536 - 128 * 24) / 384 / 8 * 8;   /* exercise 14: three consumer warpgroups, the producer at 24 */
     check_true(t, cap512 == 160 && cap512 < r8 && r8 - cap512 == 47,
                "exercise 14: three consumers may have %d registers a thread, 47 short of version 8's %d", cap512, r8);

@@ -23,9 +23,9 @@
  *   (causal, bf16, B = 2, T = 200, 3 heads of 64), with version 2's backward
  *   pass and with version 4's and version 7's after version 3's forward, and
  *   with versions 5, 6, 8 and 9 forward and backward; versions 8 and 9 also
- *   at B = 1, H = 2, T = 520 (five key tiles of 128, so that their three
- *   stages are reused, and version 9's barriers go through both parities
- *   twice), in every run, the sanitizers' included;
+  *   at B = 1, H = 2, T = 520 (five key tiles of 128, so that their three
+ *   stages are reused, and version 9's barriers complete phases of both
+ *   parities), in every run, the sanitizers' included;
  *   the check, speed and sweep experiments in --quick mode write their files;
  *   mixed precision: one GPT made in f32 and fp16 from one seed, B 256 and
  *   T 64 (N = 2^14 positions, so that every logit gradient, (p - y) / N, is

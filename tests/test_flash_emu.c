@@ -17,7 +17,8 @@
  *   runtime's packed qkv layout (FlashLayout strides: q, k, v and dq, dk,
  *   dv side by side in [B][T][3C]), and for versions 5 on at B = 1, 1 head,
  *   T = 300 (five key tiles: every stage reused), and for versions 8 on at
- *   T = 520 (five tiles of 128 keys), fresh random inputs each: forward
+ *   T = 520 (five tiles of 128 keys), and for version 9 at T = 900 (eight),
+ *   fresh random inputs each: forward
  *   (o, lse) and backward (dq, dk, dv) against the chapter's CPU reference
  *   (attention_reference and attention_reference_backward, in double),
  *   within test_ch12_gpu's bounds (bf16 2e-2 forward, 4e-2 backward; fp16
@@ -129,6 +130,8 @@ VARIANT(emu_mut_v9_vfree, "v9-vfree")
 VARIANT(emu_mut_v9_parity, "v9-parity")
 VARIANT(emu_mut_v9_free_early, "v9-free-early")
 VARIANT(emu_mut_v9_last_wait, "v9-last-wait")
+VARIANT(emu_mut_v9_fence, "v9-fence")
+VARIANT(emu_mut_v9_free_count, "v9-free-count")
 static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut_mask,      &variant_emu_mut_edge,
                                    &variant_emu_mut_ldsm_order, &variant_emu_mut_no_trans,   &variant_emu_mut_wait,
                                    &variant_emu_mut_frag_index, &variant_emu_mut_barrier,   &variant_emu_mut_dq_atomic,
@@ -142,7 +145,8 @@ static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut
                                    &variant_emu_mut_v6_barrier, &variant_emu_mut_v6_two_stages, &variant_emu_mut_v6_stage,
                                    &variant_emu_mut_v6_pack_early, &variant_emu_mut_v6_last_stage,
                                    &variant_emu_mut_v9_kfull, &variant_emu_mut_v9_vfree, &variant_emu_mut_v9_parity,
-                                   &variant_emu_mut_v9_free_early, &variant_emu_mut_v9_last_wait};
+                                   &variant_emu_mut_v9_free_early, &variant_emu_mut_v9_last_wait,
+                                   &variant_emu_mut_v9_fence, &variant_emu_mut_v9_free_count};
 #else
 static const Variant *mutants[1];
 #endif
@@ -563,12 +567,14 @@ enum { MAXSHAPES = 16 };
  * for the wgmma versions alone, so that version 6's three stages are each
  * used twice or more and the tile after a reused stage is read; T = 520
  * (five key tiles of 128) for versions 8 and 9, so that their stages are
- * reused too, and version 9's barriers complete phases of both parities */
+ * reused too, and version 9's barriers complete phases of both parities;
+ * T = 900 (eight tiles of 128) for version 9, so that a stage's barriers
+ * complete phases of parity 0, 1 and 0 again */
 static int shapes[MAXSHAPES][5] = {{1, 2, 1, 0, 1}, {2, 2, 17, 0, 1}, {1, 2, 80, 0, 1}, {1, 2, 130, 0, 1}, {2, 3, 80, 1, 1},
-                                   {1, 1, 300, 0, 5}, {1, 1, 520, 0, 8}};
-static int NSHAPES = 7;
+                                   {1, 1, 300, 0, 5}, {1, 1, 520, 0, 8}, {1, 1, 900, 0, 9}};
+static int NSHAPES = 8;
 
-/* FLASH_EMU_SHAPES="B:H:T,B:H:T,..." in place of the seven above (none packed, every version) */
+/* FLASH_EMU_SHAPES="B:H:T,B:H:T,..." in place of the eight above (none packed, every version) */
 static void parse_shapes(const char *s) {
     NSHAPES = 0;
     for (const char *p = s; *p;) {

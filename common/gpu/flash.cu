@@ -27,7 +27,7 @@
  *   version 8  version 7's backward pass; version 6's forward pass with
  *              tiles of 128 keys and products 128 columns wide (checked
  *              on the CPU emulator; not yet run on a GPU);
- *   version 9  version 8 with the loads given to a warp of their own, which
+  *   version 9  version 8 with the loads given to a warpgroup of their own, which
  *              signals the computing warpgroups through mbarriers (checked
  *              on the CPU emulator; not yet run on a GPU). */
 #include "internal.cuh"
@@ -683,7 +683,8 @@ __device__ __forceinline__ void wg_fence() { __trap(); }
 __device__ __forceinline__ void wg_commit() { __trap(); }
 template <int N> __device__ __forceinline__ void wg_wait() { __trap(); }
 #endif
-/* this thread's shared memory writes (cp.async's too) made visible to wgmma's reads */
+/* shared memory writes this thread has seen (its own, cp.async's too, or copies whose mbarrier
+ * phase it waited for) made visible to wgmma's reads */
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 /* n accumulator (or A) registers: no read or write of them moves across this point */
 __device__ __forceinline__ void wg_hold(float *r, int n) {
@@ -1131,8 +1132,9 @@ __device__ __forceinline__ void mbar_wait(uint64_t *bar, int parity) {
     while (!mbar_test(bar, parity)) {
     }
 }
+
 /* this warpgroup's registers a thread from here on: fewer (give them back) or more (wait for them);
- * sm_90a only, like wgmma (elsewhere version 9 stops at its first product) */
+ * sm_90a only, like wgmma (built for another target, version 9 stops at its first product anyway) */
 template <int N> __device__ __forceinline__ void wg_set_registers(bool more) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     if (more) asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
@@ -1141,7 +1143,7 @@ template <int N> __device__ __forceinline__ void wg_set_registers(bool more) {
 }
 
 #define V9_PRODUCER_REGS 40    /* registers a thread: the producer's warpgroup, and */
-#define V9_CONSUMER_REGS 232   /* each of two consumers' (128 x 40 + 256 x 232 <= 65,536) */
+#define V9_CONSUMER_REGS 232   /* each of two consumers' (128 x 40 + 256 x 232 = 384 x 168, the launch's) */
 
 /* Version 8's forward pass with its loads given to a warpgroup of their own:
  * NWG warpgroups of 64 query rows compute; warpgroup NWG copies key and
