@@ -399,7 +399,51 @@ static int mbt_run(int how, int producer_warp) {   /* the bytes of out that diff
 
 static void mbt_die(void *how) { mbt_run(*(int *)how, 2); }
 
+/* The asm literal of each `asm volatile("...")` in text that mentions
+ * `word`, into out (at most n); returns how many. */
+static int asm_literals(const char *text, const char *word, char out[][160], int n) {
+    int k = 0;
+    for (const char *p = strstr(text, "asm volatile(\""); p && k < n; p = strstr(p + 1, "asm volatile(\"")) {
+        const char *a = p + strlen("asm volatile(\""), *e = strchr(a, '"');
+        if (!e || e - a >= 160) continue;
+        char lit[160];
+        memcpy(lit, a, (size_t)(e - a));
+        lit[e - a] = 0;
+        if (strstr(lit, word)) strcpy(out[k++], lit);
+    }
+    return k;
+}
+
+/* mbar_test.cu carries its own copy of the kernel's mbarrier helpers (gen.py
+ * translates the file apart from flash.cu): hold the two copies' asm
+ * literals equal, each one of either found in the other. */
+static void test_mbar_helpers_match(Check *t) {
+    char err[256], a[16][160], b[16][160];
+    char *pa = xasprintf("%s/common/gpu/flash.cu", book_root()), *pb = xasprintf("%s/tools/flashemu/mbar_test.cu", book_root());
+    char *fa = file_read(pa, NULL, err, sizeof err), *fb = fa ? file_read(pb, NULL, err, sizeof err) : NULL;
+    if (!fa || !fb) {
+        check_true(t, false, "mbarrier helpers: %s", err);
+    } else {
+        int na = asm_literals(fa, "mbarrier", a, 16), nb = asm_literals(fb, "mbarrier", b, 16), missing = 0;
+        const char *first = "";
+        for (int i = 0; i < na; i++) {
+            bool found = false;
+            for (int j = 0; j < nb; j++) found |= strcmp(a[i], b[j]) == 0;
+            if (!found && !missing++) first = a[i];
+        }
+        for (int j = 0; j < nb; j++) {
+            bool found = false;
+            for (int i = 0; i < na; i++) found |= strcmp(a[i], b[j]) == 0;
+            if (!found && !missing++) first = b[j];
+        }
+        check_true(t, na > 0 && missing == 0, "mbarrier helpers: flash.cu's %d asm literals and mbar_test.cu's %d are "
+                   "the same (%d in one only%s%s)", na, nb, missing, missing ? ", e.g. " : "", first);
+    }
+    free(fa), free(fb), free(pa), free(pb);
+}
+
 static void test_mbar_unit(Check *t) {
+    test_mbar_helpers_match(t);
     static const int modes[3][2] = {{0, 0}, {1, 1}, {0, 2}};
     static const char *mode_name[3] = {"deferred, round robin", "eager, reverse", "deferred, first ahead"};
     for (int m = 0; m < 3; m++)
