@@ -24,7 +24,7 @@
  *              1), three key/value stages (correct on the H200; no faster);
  *   version 7  version 3's forward pass; a backward pass on wgmma, two warpgroups,
  *              dS^T by stmatrix for dQ (the fastest backward; the GPT's);
-  *   version 8  version 7's backward pass; version 6's forward pass with
+ *   version 8  version 7's backward pass; version 6's forward pass with
  *              tiles of 128 keys and products 128 columns wide (correct on
  *              the H200; slower than version 3's forward pass);
  *   version 9  version 8 with the loads given to a warpgroup of their own, which
