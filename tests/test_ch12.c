@@ -558,6 +558,33 @@ static void test_v9_arithmetic(Check *t) {
                smem);
 }
 
+/* The value of metric `name` in an ncu data file (bench/ncu_tsv.py's rows), NAN if absent. */
+static double ncu_metric(const TsvTable *d, const char *name) {
+    for (size_t i = 0; d && i < tsv_rows(d); i++)
+        if (strcmp(tsv_cell(d, i, tsv_col(d, "metric")), name) == 0) return tsv_num(d, i, tsv_col(d, "value"));
+    return NAN;
+}
+
+/* Version 9's excess global sectors, counted in the text (@sec:ch12-v9):
+ * B4 H16 T4096 d128 causal, 128 query rows a block, 128-key tiles, rows of
+ * 256 bytes (8 sectors); the profile's total less its excess is the ideal
+ * count, and the excess is the ideal count of the Q, K, V loads and O stores. */
+static void test_v9_sectors(Check *t) {
+    char err[256], *path = xasprintf("%s/figures/data/ch12-ncu-v9-s13.tsv", book_root());
+    TsvTable *d = tsv_load(path, err, sizeof err);
+    long long heads = 4 * 16, qblocks = 4096 / 128, tiles = 0;
+    for (long long qb = 0; qb < qblocks; qb++) tiles += qb + 1;
+    long long kv = 2 * tiles * 128 * 8, q = 4096 * 8, o = 4096 * 8, lse = 4096 * 4 / 32;
+    double total = ncu_metric(d, "global_sectors"), excess = ncu_metric(d, "global_sectors_excess");
+    check_true(t, d && tiles == 528 && kv == 1081344 && heads * (kv + q + o + lse) == 73433088 &&
+                      total - excess == 73433088 && excess == heads * (kv + q + o),
+               "version 9's profile: %.0f sectors less %.0f excess = %lld, the ideal count (528 key and value tiles a "
+               "head, 1,081,344 sectors; Q and O 32,768 each; lse 512; 64 heads); the excess is Q, K, V and O's "
+               "count again%s%s", total, excess, heads * (kv + q + o + lse), d ? "" : ": ", d ? "" : err);
+    tsv_free(d);
+    free(path);
+}
+
 /* Mixed precision: the fp16 thresholds two ways, the scaler's rules, lost
  * updates, and the runtime's loss scale on the CPU (exact). */
 static void test_fates(Check *t) {
@@ -1042,6 +1069,7 @@ int main(void) {
     test_epilogue_counts(&t);
     test_v8_arithmetic(&t);
     test_v9_arithmetic(&t);
+    test_v9_sectors(&t);
     test_fates(&t);
     test_scaler(&t);
     test_master(&t);
