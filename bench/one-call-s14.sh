@@ -52,20 +52,22 @@ if has ab && ls bench/variant-*.cu > /dev/null 2>&1 && [ -x $memopt ]; then
       grep -v '^#' $ab/$w-$round/ch12-speed.tsv 2> /dev/null | awk -F'\t' 'NR==1{for(i=1;i<=NF;i++)h[$i]=i; next} $h["pass"]=="fwd"{print "   ", $h["shape"], "v" $h["version"], $h["pass"], $h["ms"], "ms", $h["tflops"]}'
     done
   done
-  ncu_prog=/tmp/abbin/memopt-tree   # the tree's, for ncu
-fi
+  fi
 ncu_bin=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2> /dev/null | head -1)
 if has ncu && [ -n "$ncu_bin" ]; then
-  for d in 128 64; do
+  for spec in "tree 128" "sector 128" "tree 64"; do
+    read -r w d <<< "$spec"
+    prog=/tmp/abbin/memopt-$w; [ -x $prog ] || { [ $w = tree ] && prog=$memopt || continue; }
     CH12_SPEED_VERSIONS=9 timeout ${NCU_S:-45} "$ncu_bin" --clock-control none --set full --import-source yes \
       --kernel-name-base demangled -k "regex:flash9_forward_kernel<__nv_bfloat16, .int.$d," -c 1 --kill yes -f \
-      -o /tmp/ncu9-d$d ${ncu_prog:-$memopt} speed --device cuda --out /tmp/ncu-scratch > "$OUT/ncu9-d$d.log" 2>&1
-    echo "== ncu d$d exit $? at ${SECONDS}s"
-    if [ -f /tmp/ncu9-d$d.ncu-rep ]; then
-      "$ncu_bin" --import /tmp/ncu9-d$d.ncu-rep --page details > "$OUT/ncu9-d$d-details.txt" 2>&1
-      "$ncu_bin" --import /tmp/ncu9-d$d.ncu-rep --page source --csv --print-source sass > "$OUT/ncu9-d$d-sass.csv" 2>&1
-      echo "   source page: exit $? $(wc -l < "$OUT/ncu9-d$d-sass.csv") lines"
-      cp /tmp/ncu9-d$d.ncu-rep "$OUT/"
+      -o /tmp/ncu9-$w-d$d $prog speed --device cuda --out /tmp/ncu-scratch > "$OUT/ncu9-$w-d$d.log" 2>&1
+    echo "== ncu $w d$d exit $? at ${SECONDS}s"
+    if [ -f /tmp/ncu9-$w-d$d.ncu-rep ]; then
+      "$ncu_bin" --import /tmp/ncu9-$w-d$d.ncu-rep --page details > "$OUT/ncu9-$w-d$d-details.txt" 2>&1
+      "$ncu_bin" --import /tmp/ncu9-$w-d$d.ncu-rep --page source --csv --print-source sass > "$OUT/ncu9-$w-d$d-sass.csv" 2>&1
+      echo "   source page: exit $? $(wc -l < "$OUT/ncu9-$w-d$d-sass.csv") lines"
+      grep -E "L2 Cache Throughput|excessive|Duration" "$OUT/ncu9-$w-d$d-details.txt" | head -5
+      [ $w = tree ] && [ $d = 128 ] && cp /tmp/ncu9-$w-d$d.ncu-rep "$OUT/"
     fi
   done
 fi
