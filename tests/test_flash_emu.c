@@ -583,6 +583,67 @@ static void tmt_es2(void *unused) {
     emu_tmat_tma_test_encode(map, tmt_x, 2, dims, strides, box, es, 0);
 }
 
+/* wgmma reading TMA's 128-byte-swizzled tiles (tma_test.cu's tma_wgmma): D = A B^T, A 64 x 64, B 128 x 64
+ * (small integers, so every sum is exact in f32), against the plain product; the accumulator fragment as
+ * test_wgmma_unit has it (thread t of warp w, lane l: d_i is D[16w + l/4 + 8((i/2) mod 2)][8(i/4) + 2(l mod 4)
+ * + i mod 2]). */
+void emu_tmat_tma_test_wgmma(int form, const void *a, const void *b, int how, float *out);
+static int twg_run(int form, int how) {   /* registers that differ from the plain product */
+    static float A[64][64], B[128][64], d[128 * 64];
+    static uint16_t ag[64 * 64], bg[128 * 64];
+    for (int m = 0; m < 64; m++)
+        for (int k = 0; k < 64; k++) A[m][k] = (float)((m * 7 + k * 3) % 9 - 4);
+    for (int n = 0; n < 128; n++)
+        for (int k = 0; k < 64; k++) B[n][k] = (float)((n * 5 + k * 11) % 7 - 3);
+    for (int m = 0; m < 64; m++)
+        for (int k = 0; k < 64; k++) ag[form == 1 ? k * 64 + m : m * 64 + k] = f32_to_bf16(A[m][k]);
+    for (int n = 0; n < 128; n++)
+        for (int k = 0; k < 64; k++) bg[form == 0 ? n * 64 + k : k * 128 + n] = f32_to_bf16(B[n][k]);
+    emu_tmat_tma_test_wgmma(form, ag, bg, how, d);
+    int bad = 0;
+    for (int t = 0; t < 128; t++) {
+        int wp = t / 32, l = t % 32;
+        for (int i = 0; i < 64; i++) {
+            int row = 16 * wp + l / 4 + 8 * (i / 2 % 2), col = 8 * (i / 4) + 2 * (l % 4) + i % 2;
+            float want = 0;
+            for (int k = 0; k < 64; k++) want += A[row][k] * B[col][k];
+            bad += d[t * 64 + i] != want;
+        }
+    }
+    return bad;
+}
+
+static void twg_die(void *how) { twg_run(0, *(int *)how); }
+
+static void test_tma_wgmma(Check *t) {
+    static const int modes[3][2] = {{0, 0}, {1, 1}, {0, 2}};
+    static const char *form_name[3] = {"A and B K-major", "A M-major, B N-major", "A K-major, B N-major"};
+    for (int m = 0; m < 3; m++) {
+        flashemu_mode(modes[m][0], modes[m][1]);
+        for (int form = 0; form < 3; form++) {
+            int bad = twg_run(form, 0);
+            check_true(t, bad == 0, "TMA + wgmma m64n128k16 (schedule %d), 128-byte swizzle, %s: %d of %d registers "
+                       "differ from the plain product", m, form_name[form], bad, 128 * 64);
+        }
+    }
+    flashemu_mode(0, 0);
+    int bad = twg_run(0, 2);
+    check_true(t, bad > 0, "TMA + wgmma: the swizzled tiles read through descriptors without the swizzle mode give a "
+               "different product (%d registers)", bad);
+    bad = twg_run(2, 3);
+    check_true(t, bad > 0, "TMA + wgmma: B N-major with LBO 0 (its second 64 N values from the first) gives a "
+               "different product (%d registers)", bad);
+    static int incomplete = 1;
+    expect_die(t, twg_die, &incomplete, "wgmma reads shared address 0, "
+               "which a copy in flight writes (a cp.async not yet waited for, or one whose mbarrier phase has not "
+               "completed)", "TMA + wgmma: a product reading a box whose mbarrier phase is incomplete stops");
+    static int off_atom = 4;
+    expect_die(t, twg_die, &off_atom, "a wgmma K-major descriptor with the 128-byte swizzle, start address "
+               "128, LBO 16, SBO 1024: only atoms 1024-byte aligned are emulated",
+               "TMA + wgmma: a swizzled descriptor whose start is not in an atom's first row stops (not emulated)");
+    flashemu_mode(-1, 0);
+}
+
 static void test_tma_unit(Check *t) {
     static const int modes[3][2] = {{0, 0}, {1, 1}, {0, 2}};
     static const char *mode_name[3] = {"deferred, round robin", "eager, reverse", "deferred, first ahead"};
@@ -651,6 +712,7 @@ static void test_tma_unit(Check *t) {
     test_tma_encode(t);
     expect_die(t, tmt_es2, NULL, "cuTensorMapEncodeTiled with an element stride of 2: not emulated",
                "TMA: an element stride of 2 stops (not emulated)");
+    test_tma_wgmma(t);
     flashemu_mode(-1, 0);
 }
 

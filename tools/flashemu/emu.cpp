@@ -973,13 +973,30 @@ static Desc decode_desc(uint64_t d) {
     x.mode = (int)(d >> 62);
     if (d & (3ull << 14 | 3ull << 30 | 7ull << 46 | 0x3ffull << 52))
         fail("a wgmma descriptor 0x%016llx with bits set where the ISA has none", (unsigned long long)d);
-    if (x.mode != 0) fail("a wgmma descriptor with swizzle mode %d: only mode 0 (none) is emulated", x.mode);
+    if (x.mode == 2 || x.mode == 3)
+        fail("a wgmma descriptor with swizzle mode %d (%d B): only modes 0 (none) and 1 (128 B) are emulated", x.mode,
+             x.mode == 2 ? 64 : 32);
+    if (x.mode == 1 && x.base != 0)
+        fail("a wgmma descriptor with the 128-byte swizzle and base offset %d: only 0 is emulated (atoms 1024-byte "
+             "aligned)", x.base);
     return x;
 }
 /* no swizzle: core matrices of 8 rows of 16 bytes, each contiguous (128 bytes);
  * K-major: a core row is 8 K values of one M/N index; MN-major: 8 M/N values
  * of one K index; LBO steps between core matrices along K, SBO along M/N */
 static uint32_t desc_elem_addr(const Desc &x, bool mn_major, int r, int k) {
+    if (x.mode == 1) {
+        /* the 128-byte swizzle (CUTLASS make_gmma_desc, LayoutType::B128, in bf16/f16 elements; PTX ISA
+         * "Shared Memory Matrix Layout", atoms of 8 x 128 bytes): K-major ((8,m),(8,2)):((64,SBO),(1,8)), rows of
+         * 128 bytes, K's 32 bytes within a row, LBO unused; MN-major ((8,8,m),(8,k)):((1,8,LBO),(64,SBO)): 64
+         * M/N values in a 128-byte row, a row per K index, SBO between groups of 8 K rows, LBO between groups of
+         * 64 M/N values.  Then each 16-byte chunk's address bits 4-6 XOR bits 7-9 (Swizzle<3,4,3>) of the
+         * absolute address, which is how a start address advanced along K within an atom works. */
+        uint32_t a = !mn_major ? x.start + (uint32_t)(r / 8) * x.sbo + (uint32_t)(r % 8) * 128 + (uint32_t)k * 2
+                               : x.start + (uint32_t)(r / 64) * x.lbo + (uint32_t)(r % 64) * 2 + (uint32_t)(k % 8) * 128 +
+                                     (uint32_t)(k / 8) * x.sbo;
+        return a ^ ((a >> 7) & 7) << 4;
+    }
     if (!mn_major) return x.start + (uint32_t)(r / 8) * x.sbo + (uint32_t)(k / 8) * x.lbo + (uint32_t)(r % 8) * 16 + (uint32_t)(k % 8) * 2;
     return x.start + (uint32_t)(r / 8) * x.sbo + (uint32_t)(k / 8) * x.lbo + (uint32_t)(k % 8) * 16 + (uint32_t)(r % 8) * 2;
 }
@@ -995,6 +1012,15 @@ static void mark_written(Thread *t, uint32_t addr, size_t bytes) {
 static void read_operand(uint64_t d, bool mn_major, int rows, std::vector<uint16_t> &out, bool check_fence,
                          std::vector<uint32_t> *chunks = nullptr) {
     Desc x = decode_desc(d);
+    if (x.mode == 1) {   /* what the emulated layout assumes: the atoms 1024-byte aligned (base offset 0) */
+        bool ok = !mn_major ? x.start % 1024 <= 96 && x.sbo % 1024 == 0
+                            : x.start % 1024 == 0 && x.sbo % 1024 == 0 && (rows <= 64 || x.lbo % 1024 == 0);
+        if (!ok)
+            fail("a wgmma %s descriptor with the 128-byte swizzle, start address %u, LBO %u, SBO %u: only atoms "
+                 "1024-byte aligned are emulated (%s)", mn_major ? "MN-major" : "K-major", x.start, x.lbo, x.sbo,
+                 !mn_major ? "start within 96 bytes of a 1024-byte boundary, SBO a multiple of 1024"
+                           : "start, SBO and LBO multiples of 1024");
+    }
     out.assign((size_t)rows * 16, 0);
     for (int r = 0; r < rows; r++)
         for (int k = 0; k < 16; k++) {
@@ -1008,7 +1034,8 @@ static void read_operand(uint64_t d, bool mn_major, int rows, std::vector<uint16
                      "after the write",
                      a, chunk_writer[a / 16] - 1);
             if (check_fence && chunk_pending[a / 16])
-                fail("wgmma reads shared address %u, which a cp.async in flight (not yet waited for) writes", a);
+                fail("wgmma reads shared address %u, which a copy in flight writes (a cp.async not yet waited for, or "
+                     "one whose mbarrier phase has not completed)", a);
             memcpy(&out[(size_t)r * 16 + k], smem + a, 2);
             if (chunks && (chunks->empty() || chunks->back() != a / 16)) chunks->push_back(a / 16);
         }

@@ -133,3 +133,96 @@ extern "C" void tma_test_box(const void *base, int B, int T, int H, int D, int b
     if (how == TMT_BAD_MAP) memset(&map, 0, sizeof map);
     tma_box<<<1, 64, 2 * TMT_AREA + 256 + 8>>>(map, c0, c1, c2, c3, box0 * box1 * 2, how, out);
 }
+
+/* ---- wgmma reading tiles that TMA wrote with the 128-byte swizzle ---------------------------------
+ *
+ * tma_wgmma: one warpgroup; the last thread loads A (64 x 64) and B (128 x 64, N x K) by TMA with
+ * CU_TENSOR_MAP_SWIZZLE_128B into shared memory (form 0: both K-major, a box {64 K, 64 or 128 rows};
+ * form 1: both MN-major, A as [K][M] in one box {64 M, 64 K}, B as [K][N] in two boxes {64 N, 64 K}
+ * 8 KiB apart; form 2: A K-major, B N-major), the warpgroup waits for the mbarrier and, with no
+ * fence.proxy.async (the copies are the async proxy's), computes D (64 x 128) = A B^T in four
+ * wgmma.m64n128k16, its descriptors those of CUTLASS's make_gmma_desc for the 128-byte swizzle:
+ * K-major start + 32 bytes per K step, SBO 1024 (8 rows of 128 bytes), LBO unused (16);
+ * MN-major start + 2048 bytes per K step (16 rows of 128 bytes), SBO 1024 (8 K rows), LBO 8192 (the
+ * next 64 M/N values).  out[t * 64 + i]: thread t's accumulator register i.  `how`: TWG_* below. */
+__device__ __forceinline__ uint64_t desc_sw128(const void *p, uint32_t lbo, uint32_t sbo, bool swizzle = true) {
+    uint64_t d = (smem_addr(p) & 0x3ffff) / 16;
+    d |= (uint64_t)(lbo / 16) << 16;
+    d |= (uint64_t)(sbo / 16) << 32;
+    if (swizzle) d |= 1ull << 62;   /* layout type 1: the 128-byte swizzle */
+    return d;
+}
+__device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wg_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+/* d (64 x 128) += A (64 x 16) B (16 x 128), bf16; TA, TB: imm-trans-a, imm-trans-b (1: MN-major) */
+template <int TA, int TB> __device__ __forceinline__ void wgmma128(float d[64], uint64_t da, uint64_t db) {
+    asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+                 "%64, %65, 1, 1, 1, %66, %67;\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+                   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+                   "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+                   "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+                   "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+                   "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+                 : "l"(da), "l"(db), "n"(TA), "n"(TB));
+}
+
+enum {
+    TWG_OK = 0,
+    TWG_INCOMPLETE,        /* the barrier counts 2 arrivals, the producer makes one, and no thread waits: the
+                              products read tiles whose copies have not landed */
+    TWG_NO_SWIZZLE_DESC,   /* the descriptors without the swizzle mode (a no-swizzle reading of the tiles) */
+    TWG_LBO_ZERO,          /* B's MN-major descriptor with LBO 0 (its second 64 N values read from the first) */
+    TWG_OFF_ATOM,          /* A's K-major start 128 bytes further (a row on, not at an atom's first row) */
+};
+
+__global__ void tma_wgmma(const __grid_constant__ CUtensorMap ma, const __grid_constant__ CUtensorMap mb, int form,
+                          int how, float *out) {
+    extern __shared__ __align__(1024) unsigned char smem[];
+    unsigned char *As = smem, *Bs = smem + 8192;
+    uint64_t *full = (uint64_t *)(smem + 8192 + 16384);
+    int producer = blockDim.x - 1;
+    if ((int)threadIdx.x == producer) mbar_init(full, how == TWG_INCOMPLETE ? 2 : 1);
+    __syncthreads();
+    if ((int)threadIdx.x == producer) {
+        mbar_arrive_expect_tx(full, 8192 + 16384);
+        tma_load_2d(As, &ma, 0, 0, full);
+        tma_load_2d(Bs, &mb, 0, 0, full);
+        if (form != 0) tma_load_2d(Bs + 8192, &mb, 64, 0, full);
+    }
+    if (how != TWG_INCOMPLETE) mbar_wait(full, 0);
+    bool sw = how != TWG_NO_SWIZZLE_DESC;
+    float d[64];
+    for (int i = 0; i < 64; i++) d[i] = 0;
+    wg_fence();
+    for (int kk = 0; kk < 4; kk++) {
+        uint64_t da = form == 1 ? desc_sw128(As + kk * 2048, 8192, 1024, sw)
+                                : desc_sw128(As + kk * 32 + (how == TWG_OFF_ATOM ? 128 : 0), 16, 1024, sw);
+        uint64_t db = form == 0 ? desc_sw128(Bs + kk * 32, 16, 1024, sw)
+                                : desc_sw128(Bs + kk * 2048, how == TWG_LBO_ZERO ? 0 : 8192, 1024, sw);
+        if (form == 0) wgmma128<0, 0>(d, da, db);
+        else if (form == 1) wgmma128<1, 1>(d, da, db);
+        else wgmma128<0, 1>(d, da, db);
+    }
+    wg_commit();
+    wg_wait0();
+    for (int i = 0; i < 64; i++) out[threadIdx.x * 64 + i] = d[i];
+}
+
+/* a: A's bf16 values as stored in global memory, [64 M][64 K] (form 0, 2) or [64 K][64 M] (form 1);
+ * b: B's, [128 N][64 K] (form 0) or [64 K][128 N] (forms 1, 2); out: 128 x 64 floats */
+extern "C" void tma_test_wgmma(int form, const void *a, const void *b, int how, float *out) {
+    CUtensorMap ma, mb;
+    uint64_t adims[2] = {64, 64}, astr[1] = {128};
+    uint64_t bdims_k[2] = {64, 128}, bstr_k[1] = {128}, bdims_n[2] = {128, 64}, bstr_n[1] = {256};
+    uint32_t abox[2] = {64, 64}, bbox_k[2] = {64, 128}, bbox_n[2] = {64, 64}, es[2] = {1, 1};
+    if (tma_test_encode(&ma, (void *)a, 2, adims, astr, abox, es, 3) != CUDA_SUCCESS ||
+        tma_test_encode(&mb, (void *)b, 2, form == 0 ? bdims_k : bdims_n, form == 0 ? bstr_k : bstr_n,
+                        form == 0 ? bbox_k : bbox_n, es, 3) != CUDA_SUCCESS)
+        die("tma_test: a tensor map was refused");
+    tma_wgmma<<<1, 128, 8192 + 16384 + 8>>>(ma, mb, form, how, out);
+}
