@@ -496,8 +496,8 @@ static void test_mbar_unit(Check *t) {
  * (PTX ISA, "cp.async.bulk.tensor" and "Tensor Memory Accelerator": the box
  * packed in shared memory, its first dimension fastest; elements outside the
  * tensor zero; the 128-byte swizzle as CUTLASS's Swizzle<3,4,3>: byte offset
- * o's bits 4-6 XOR its bits 7-9).  Checked: the boxes {8, 64} and {64, 64}
- * (and {64, 64} swizzled) hanging past T's end or before its start, in the
+ * o's bits 4-6 XOR its bits 7-9; 64-byte Swizzle<2,4,3>, 32-byte <1,4,3>).  Checked: the boxes {8, 64} and {64, 64}
+ * (and {64, 64}, {32, 64}, {16, 64} with the 128-, 64- and 32-byte swizzles) hanging past T's end or before its start, in the
  * three schedules; the copy issued before the expect_tx, and expect_tx apart
  * from the arrive; a read before the wait sees the 0xff fill; a second copy
  * whose bytes the phase does not expect has not landed when the phase
@@ -527,7 +527,7 @@ static void tmt_expect(const TmtCase *k) {
             bool in = g0 >= 0 && g0 < TMT_D && g1 >= 0 && g1 < TMT_T && g2 >= 0 && g2 < TMT_H && g3 >= 0 && g3 < TMT_B;
             uint16_t v = in ? tmt_x[g3][g1][g2][g0] : 0;
             unsigned off = (unsigned)(i1 * k->box0 + i0) * 2;
-            if (k->swizzle == 3) off ^= ((off >> 7) & 7) << 4;
+            if (k->swizzle) off ^= ((off >> 7) & ((1u << k->swizzle) - 1)) << 4;   /* 32B: 1 bit, 64B: 2, 128B: 3 */
             memcpy(tmt_want + off, &v, 2);
         }
 }
@@ -654,15 +654,18 @@ static void test_tma_unit(Check *t) {
         {64, 64, 3, {0, -10, 2, 1}, TMT_OK},   /* rows -10 to -1 before T's start */
         {64, 8, 3, {-3, 3, 0, 1}, TMT_OK},     /* the first 3 elements of each row before D's start (part of a chunk) */
         {64, 8, 0, {5, 3, 0, 1}, TMT_OK},      /* the last 5 past D's end */
+        {32, 64, 2, {16, 60, 1, 1}, TMT_OK},   /* the 64-byte swizzle (Swizzle<2,4,3>), rows 100 to 123 past T */
+        {16, 64, 1, {40, 7, 2, 0}, TMT_OK},    /* the 32-byte swizzle (Swizzle<1,4,3>) */
     };
     for (int m = 0; m < 3; m++) {
         flashemu_mode(modes[m][0], modes[m][1]);
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
             const TmtCase *k = &cases[i];
             int bad = tmt_run(k), untouched = tmt_count(TMT_AREA, 2 * TMT_AREA, 0xff);
+            static const char *swz[] = {"", " 32-byte swizzle", " 64-byte swizzle", " 128-byte swizzle"};
             check_true(t, bad == 0 && untouched == TMT_AREA, "TMA (%s): box {%d, %d}%s at (%d, %d, %d, %d): %d of %d "
                        "bytes differ from the expected layout, %d of the other area's %d bytes not 0xff", mode_name[m],
-                       k->box0, k->box1, k->swizzle ? " 128-byte swizzle" : "", k->c[0], k->c[1], k->c[2], k->c[3], bad,
+                       k->box0, k->box1, swz[k->swizzle], k->c[0], k->c[1], k->c[2], k->c[3], bad,
                        k->box0 * k->box1 * 2, TMT_AREA - untouched, TMT_AREA);
         }
         TmtCase first = {64, 64, 3, {0, 40, 1, 1}, TMT_COPY_FIRST}, sep = first;

@@ -814,10 +814,13 @@ void emu_tma_load(int rank, uint32_t dst, const void *tmap, const int32_t *c, ui
  * 16-byte aligned; each global dimension 1 to 2^32; the rank - 1 global
  * strides (bytes, dimensions 1 on) multiples of 16 and below 2^40; each box
  * dimension 1 to 256, the inner one a multiple of 16 bytes, and with a
- * swizzle at most its span (32, 64 or 128 bytes); element strides 1 to 8.
- * Else CUDA_ERROR_INVALID_VALUE.  Valid but not emulated (the program
- * stops): element strides other than 1, interleaved layouts, the NaN
- * out-of-bounds fill. */
+ * swizzle at most its span (32, 64 or 128 bytes); element strides 1 to 8
+ * (cuda.h, cuTensorMapEncodeTiled's comment).  Else CUDA_ERROR_INVALID_VALUE;
+ * so also the packed 4- and 6-bit types and the Blackwell swizzle modes
+ * (enum values emu.h does not name).  Valid but not emulated (the program
+ * stops): element strides other than 1 (dimensions 1 on; the first is
+ * ignored), interleaved layouts, the NaN out-of-bounds fill.  Not checked:
+ * that the strides grow with the dimensions. */
 CUresult emu_tensor_map_encode_tiled(CUtensorMap *tensorMap, CUtensorMapDataType tensorDataType,
                                      cuuint32_t tensorRank, void *globalAddress, const cuuint64_t *globalDim,
                                      const cuuint64_t *globalStrides, const cuuint32_t *boxDim,
@@ -840,7 +843,7 @@ CUresult emu_tensor_map_encode_tiled(CUtensorMap *tensorMap, CUtensorMapDataType
     if (boxDim[0] * (cuuint32_t)esize % 16) return CUDA_ERROR_INVALID_VALUE;
     if (swizzle != CU_TENSOR_MAP_SWIZZLE_NONE && boxDim[0] * (cuuint32_t)esize > (cuuint32_t)swizzle_span(swizzle))
         return CUDA_ERROR_INVALID_VALUE;
-    for (cuuint32_t i = 0; i < tensorRank; i++)
+    for (cuuint32_t i = 1; i < tensorRank; i++)   /* elementStrides[0] is ignored without interleave (cuda.h) */
         if (elementStrides[i] != 1) die("flashemu: cuTensorMapEncodeTiled with an element stride of %u: not emulated (1 only)", elementStrides[i]);
     if (interleave != CU_TENSOR_MAP_INTERLEAVE_NONE) die("flashemu: cuTensorMapEncodeTiled with an interleaved layout: not emulated");
     if (oobFill != CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) die("flashemu: cuTensorMapEncodeTiled with the NaN out-of-bounds fill: not emulated");

@@ -4,7 +4,8 @@
  * runtime calls of the launches), the instructions its inline PTX names
  * (cp.async, ldmatrix, stmatrix, mma.sync m16n8k16, Hopper's wgmma with
  * fence.proxy.async, warpgroup-collective, mbarrier with cp.async's
- * arrive, named barriers), and the launch itself.
+ * arrive and the transaction count, the bulk tensor copy (TMA), named
+ * barriers), the driver API's tensor map encoding, and the launch itself.
  *
  * Each CUDA thread of a block is a coroutine (tools/flashemu/emu.cpp runs
  * them on one OS thread, one block after another); a warp-collective

@@ -10,7 +10,8 @@ What is rewritten (and nothing else: every line of the kernels, helpers
 and launch code stays as written):
   - #include "internal.cuh" becomes the text of internal.cuh, less its CUDA
     includes and its extern "C" include of gpu.h and util.h (emu.h has
-    them); the whole file goes into namespace NAME, so that several
+    them); the file's own #include <cuda.h> and <cudaTypedefs.h> (the
+    driver API's tensor maps, which emu.h declares) are removed; the whole file goes into namespace NAME, so that several
     generated files (a kernel file and its mutants) link into one program;
   - each inline-PTX statement asm(...) becomes a call of the emulator's
     function for its instruction (cp.async, its commit and wait, ldmatrix,
@@ -22,8 +23,11 @@ and launch code stays as written):
     of 8, and nothing else happens); mbarrier.init,
     mbarrier.arrive with the state discarded (_), cp.async.mbarrier.arrive
     .noinc, all .shared(::cta).b64, and mbarrier.try_wait.parity into a
-    .reg .pred read by selp.{u32,s32,b32}; bar.sync / bar.arrive with a
-    barrier id and a thread count), its operands
+    .reg .pred read by selp.{u32,s32,b32}; mbarrier.arrive.expect_tx (state
+    discarded) and mbarrier.expect_tx, and cp.async.bulk.tensor.{2,3,4,5}d
+    .shared::cluster(or ::cta).global.tile.mbarrier::complete_tx::bytes
+    [dst], [map, {coordinates}], [mbarrier] (TMA); bar.sync / bar.arrive
+    with a barrier id and a thread count), its operands
     passed as the constraints say: outputs by
     address, inputs by value; an instruction the emulator does not know
     becomes a call that stops the program with its text;
