@@ -61,8 +61,8 @@ enum State { RUNNABLE, AT_BARRIER, AT_WARP, AT_WARPGROUP, AT_MBARRIER, AT_NAMED_
 /* a copy of cp_size bytes into shared address dst: bytes [skip, src_size) from src[0 ..], the rest zeros
  * (cp.async: skip 0; a chunk of a bulk tensor copy, tma: written by the async proxy) */
 struct Copy { uint32_t dst; const unsigned char *src; int cp_size, src_size; int tid; int skip = 0; bool tma = false; };
-static std::vector<int> chunk_pending;      /* per 16-byte chunk of shared memory: cp.async copies into it
-                                               issued and not yet landed (the deferred schedule) */
+static std::vector<int> chunk_pending;      /* per 16-byte chunk of shared memory: cp.async or bulk tensor copies
+                                               into it issued and not yet landed (the deferred schedule) */
 static std::vector<int> chunk_wg_reads;     /* per 16-byte chunk: wgmma.mma_async in flight that read it */
 static std::vector<int> chunk_writer;       /* per 16-byte chunk of shared memory: the thread + 1 whose
                                                generic write is not yet fenced, MB_LANDED, or 0 */
@@ -596,7 +596,8 @@ struct MBar {
     uint32_t expected, pending;
     int phase;
     long long tx;                 /* the current phase's tx-count: expected bytes less the bytes of its copies */
-    std::vector<Copy> attached;   /* cp.async copies whose arrival is in this phase, landed when it completes */
+    std::vector<Copy> attached;   /* cp.async copies whose arrival is in this phase, and the chunks of bulk tensor
+                                     copies whose bytes it counts, landed when it completes */
     std::vector<ChunkBy> chunks;  /* what this phase's copies wrote (landed at the completion, or eagerly) */
     std::vector<ChunkBy> landed[2];   /* ... of the last completed phase of each parity */
 };
@@ -649,7 +650,8 @@ static void mbar_arrive_on(MBar &b, uint32_t addr, const char *what) {
     mbar_complete_if_done(b, addr);
 }
 
-/* the tx-count's range (PTX ISA, "mbarrier": "tx-count ... range -(2^20 - 1) to 2^20 - 1") */
+/* the tx-count's range, -(2^20 - 1) to 2^20 - 1 (PTX ISA, "mbarrier", its tx-count; as the brief for this
+ * code states it, the ISA's sentence not re-read here) */
 static void mbar_add_tx(MBar &b, uint32_t addr, long long bytes, const char *what) {
     b.tx += bytes;
     if (b.tx > (1 << 20) - 1 || b.tx < -((1 << 20) - 1))
@@ -662,8 +664,8 @@ void emu_mbar_init(uint32_t addr, int count) {
     if (count < 1 || count > (1 << 20) - 1) fail("mbarrier.init with count %d (1 to 2^20 - 1)", count);
     auto it = mbars.find(addr);
     if (it != mbars.end() && (it->second.pending != it->second.expected || !it->second.attached.empty() || it->second.tx != 0))
-        fail("mbarrier.init of the mbarrier at shared address %u while it is in use (%u of %u arrivals of its phase in)",
-             addr, it->second.expected - it->second.pending, it->second.expected);
+        fail("mbarrier.init of the mbarrier at shared address %u while it is in use (%u of %u arrivals of its phase in, "
+             "tx-count %lld)", addr, it->second.expected - it->second.pending, it->second.expected, it->second.tx);
     MBar &b = mbars[addr];
     b.expected = b.pending = (uint32_t)count;
     b.phase = 0, b.tx = 0;
