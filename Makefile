@@ -405,7 +405,7 @@ FLASHEMU_MUTANTS  := v1-mask mask edge ldsm-order no-trans wait frag-index barri
                      v9-kfull v9-vfree v9-parity v9-free-early v9-last-wait v9-fence v9-free-count
 FLASHEMU_CXXFLAGS := -std=c++17 -O2 -g -fno-strict-aliasing -Wall -Wextra -Wno-unused-function \
                      -Wno-unused-parameter -Wno-unused-variable -Icommon -Itools/flashemu
-FLASHEMU_OBJ      := build/flashemu/emu.o build/flashemu/mbar.o build/flashemu/orig.o \
+FLASHEMU_OBJ      := build/flashemu/emu.o build/flashemu/mbar.o build/flashemu/tma.o build/flashemu/orig.o \
                      $(patsubst %,build/flashemu/mut-%.o,$(FLASHEMU_MUTANTS))
 FLASHEMU_GEN      := tools/flashemu/gen.py common/gpu/internal.cuh build/12-memopt/.tangled
 
@@ -419,6 +419,13 @@ build/flashemu/orig.cpp: $(FLASHEMU_GEN) $(FLASHEMU_SRC)
 build/flashemu/mbar.cpp: tools/flashemu/gen.py common/gpu/internal.cuh tools/flashemu/mbar_test.cu
 	@mkdir -p $(@D)
 	$(PYTHON) tools/flashemu/gen.py tools/flashemu/mbar_test.cu common/gpu/internal.cuh $@ --prefix emu_mbart
+
+# ... and for the bulk tensor copy (TMA) and the mbarrier's tx-count (test_tma_unit); -Wno-psabi: g++'s
+# note on passing the 128-byte-aligned CUtensorMap by value (the kernel's __grid_constant__ parameter)
+build/flashemu/tma.o build/asan/flashemu/tma.o: FLASHEMU_CXXFLAGS += -Wno-psabi
+build/flashemu/tma.cpp: tools/flashemu/gen.py common/gpu/internal.cuh tools/flashemu/tma_test.cu
+	@mkdir -p $(@D)
+	$(PYTHON) tools/flashemu/gen.py tools/flashemu/tma_test.cu common/gpu/internal.cuh $@ --prefix emu_tmat
 
 build/flashemu/mut-%.cpp: $(FLASHEMU_GEN) $(FLASHEMU_SRC)
 	@mkdir -p $(@D)
@@ -437,9 +444,13 @@ build/tests/test_flash_emu: tests/test_flash_emu.c $(FLASHEMU_OBJ) $(LIBCOMMON_C
 
 # The AddressSanitizer build runs the kernel file as the chapter has it (no
 # mutants), so that a kernel reading or writing past a buffer stops it.
-FLASHEMU_ASAN_OBJ := build/asan/flashemu/emu.o build/asan/flashemu/mbar.o build/asan/flashemu/orig.o
+FLASHEMU_ASAN_OBJ := build/asan/flashemu/emu.o build/asan/flashemu/mbar.o build/asan/flashemu/tma.o build/asan/flashemu/orig.o
 
 build/asan/flashemu/mbar.o: build/flashemu/mbar.cpp tools/flashemu/emu.h $(COMMON_HDR)
+	@mkdir -p $(@D)
+	$(CXX) $(FLASHEMU_CXXFLAGS) $(ASANFLAGS) -c $< -o $@
+
+build/asan/flashemu/tma.o: build/flashemu/tma.cpp tools/flashemu/emu.h $(COMMON_HDR)
 	@mkdir -p $(@D)
 	$(CXX) $(FLASHEMU_CXXFLAGS) $(ASANFLAGS) -c $< -o $@
 

@@ -47,7 +47,7 @@
  *   some case of its kernels is over its bound, or the emulator stops it
  *   (each mutant runs in a child process, so a stop is a catch).
  * FLASH_EMU_ONLY=NAME runs only the cases of variant NAME ("orig", "wgmma"
- * for the wgmma and stmatrix unit tests, "mbar" for the mbarrier one, or a mutation) and prints each case (FLASH_EMU_VERBOSE=1 prints them all);
+ * for the wgmma and stmatrix unit tests, "mbar" for the mbarrier one, "tma" for the bulk tensor copy's, or a mutation) and prints each case (FLASH_EMU_VERBOSE=1 prints them all);
  * FLASH_EMU_VERSIONS=N checks versions 1 to N, =M-N versions M to N (all
  * that the file's flash_check accepts); FLASH_EMU_SHAPES=B:H:T,...
  * replaces the shapes.  tools/flashemu/run.sh
@@ -483,6 +483,242 @@ static void test_mbar_unit(Check *t) {
     flashemu_mode(-1, 0);                  /* the schedule from the environment again, as at the start */
 }
 
+/* ---- The emulator's bulk tensor copy (TMA) and the mbarrier's tx-count on their own ------------
+ *
+ * tools/flashemu/tma_test.cu, rewritten by gen.py like flash.cu (its asm
+ * literals are those a TMA kernel uses, its host code encodes the tensor map
+ * through cudaGetDriverEntryPointByVersion): one thread makes
+ * mbarrier.arrive.expect_tx with a box's bytes and copies the box of a 4-D
+ * bf16 tensor [B][T][H][D] (dimensions D, T, H, B; D contiguous) into shared
+ * memory with cp.async.bulk.tensor.4d (the block's last thread, so that the
+ * others reach their wait before the copy in the round-robin order); 64 threads wait for the phase and copy
+ * shared memory out.  The layout is written here apart from the emulator
+ * (PTX ISA, "cp.async.bulk.tensor" and "Tensor Memory Accelerator": the box
+ * packed in shared memory, its first dimension fastest; elements outside the
+ * tensor zero; the 128-byte swizzle as CUTLASS's Swizzle<3,4,3>: byte offset
+ * o's bits 4-6 XOR its bits 7-9; 64-byte Swizzle<2,4,3>, 32-byte <1,4,3>).  Checked: the boxes {8, 64} and {64, 64}
+ * (and {64, 64}, {32, 64}, {16, 64} with the 128-, 64- and 32-byte swizzles) hanging past T's end or before its start, in the
+ * three schedules; the copy issued before the expect_tx, and expect_tx apart
+ * from the arrive; a read before the wait sees the 0xff fill; a second copy
+ * whose bytes the phase does not expect has not landed when the phase
+ * completes; too many bytes expected is a deadlock; an uninitialized
+ * barrier, a misaligned or too-long destination, a map the encode function
+ * did not make, a tx-count out of range and a swizzled box row shorter than
+ * the swizzle's span each stop the emulator with one line; the encode
+ * function refuses a misaligned address, a stride not a multiple of 16, a
+ * box dimension 0 or 257 and an inner box of 256 bytes with the 128-byte
+ * swizzle, and stops on an element stride of 2 (not emulated). */
+void emu_tmat_tma_test_box(const void *base, int B, int T, int H, int D, int box0, int box1, int swizzle, int c0,
+                           int c1, int c2, int c3, int how, unsigned char *out);
+int emu_tmat_tma_test_encode(void *map, void *base, int rank, const uint64_t *dims, const uint64_t *strides,
+                             const uint32_t *box, const uint32_t *estrides, int swizzle);
+enum { TMT_B = 2, TMT_T = 100, TMT_H = 3, TMT_D = 64, TMT_AREA = 8192 };
+enum { TMT_OK, TMT_COPY_FIRST, TMT_SEPARATE, TMT_READ_EARLY, TMT_TX_MORE, TMT_TX_FEWER, TMT_UNINIT, TMT_MISALIGNED,
+       TMT_PAST_END, TMT_BAD_MAP, TMT_TX_RANGE };
+static uint16_t tmt_x[TMT_B][TMT_T][TMT_H][TMT_D];
+static unsigned char tmt_out[2 * TMT_AREA], tmt_want[TMT_AREA];
+typedef struct { int box0, box1, swizzle, c[4], how; } TmtCase;
+
+/* the expected box bytes (box0 box1 2 of them) in tmt_want */
+static void tmt_expect(const TmtCase *k) {
+    for (int i1 = 0; i1 < k->box1; i1++)
+        for (int i0 = 0; i0 < k->box0; i0++) {
+            int g0 = k->c[0] + i0, g1 = k->c[1] + i1, g2 = k->c[2], g3 = k->c[3];
+            bool in = g0 >= 0 && g0 < TMT_D && g1 >= 0 && g1 < TMT_T && g2 >= 0 && g2 < TMT_H && g3 >= 0 && g3 < TMT_B;
+            uint16_t v = in ? tmt_x[g3][g1][g2][g0] : 0;
+            unsigned off = (unsigned)(i1 * k->box0 + i0) * 2;
+            if (k->swizzle) off ^= ((off >> 7) & ((1u << k->swizzle) - 1)) << 4;   /* 32B: 1 bit, 64B: 2, 128B: 3 */
+            memcpy(tmt_want + off, &v, 2);
+        }
+}
+
+/* runs the case; returns how many bytes of the box area differ from the expected */
+static int tmt_run(const TmtCase *k) {
+    for (int i = 0; i < TMT_B * TMT_T * TMT_H * TMT_D; i++) (&tmt_x[0][0][0][0])[i] = (uint16_t)(0x3c00 + i % 20011);
+    memset(tmt_out, 0, sizeof tmt_out);
+    emu_tmat_tma_test_box(tmt_x, TMT_B, TMT_T, TMT_H, TMT_D, k->box0, k->box1, k->swizzle, k->c[0], k->c[1], k->c[2],
+                          k->c[3], k->how, tmt_out);
+    tmt_expect(k);
+    int bad = 0, bytes = k->box0 * k->box1 * 2;
+    for (int i = 0; i < bytes; i++) bad += tmt_out[i] != tmt_want[i];
+    return bad;
+}
+
+static int tmt_count(int from, int to, unsigned char v) {
+    int n = 0;
+    for (int i = from; i < to; i++) n += tmt_out[i] == v;
+    return n;
+}
+
+static void tmt_die(void *k) { tmt_run((const TmtCase *)k); }
+
+static void test_tma_encode(Check *t) {
+    static _Alignas(128) unsigned char map[128];
+    uint64_t dims[4] = {TMT_D, TMT_T, TMT_H, TMT_B}, strides[3] = {TMT_H * TMT_D * 2, TMT_D * 2, TMT_T * TMT_H * TMT_D * 2};
+    uint32_t box[4] = {64, 64, 1, 1}, es[4] = {1, 1, 1, 1};
+    unsigned char *base = (unsigned char *)tmt_x;
+    check_true(t, emu_tmat_tma_test_encode(map, base, 4, dims, strides, box, es, 3) == 0,
+               "cuTensorMapEncodeTiled: a valid map (box {64, 64, 1, 1}, 128-byte swizzle) is accepted");
+    check_true(t, emu_tmat_tma_test_encode(map, base + 8, 4, dims, strides, box, es, 0) == 1,
+               "cuTensorMapEncodeTiled: a global address not 16-byte aligned: CUDA_ERROR_INVALID_VALUE");
+    uint64_t bad_strides[3] = {TMT_H * TMT_D * 2 + 8, TMT_D * 2, TMT_T * TMT_H * TMT_D * 2};
+    check_true(t, emu_tmat_tma_test_encode(map, base, 4, dims, bad_strides, box, es, 0) == 1,
+               "cuTensorMapEncodeTiled: a stride not a multiple of 16: CUDA_ERROR_INVALID_VALUE");
+    uint32_t box0[4] = {64, 0, 1, 1}, box257[4] = {64, 257, 1, 1}, wide[4] = {128, 8, 1, 1};
+    check_true(t, emu_tmat_tma_test_encode(map, base, 4, dims, strides, box0, es, 0) == 1,
+               "cuTensorMapEncodeTiled: a box dimension 0: CUDA_ERROR_INVALID_VALUE");
+    check_true(t, emu_tmat_tma_test_encode(map, base, 4, dims, strides, box257, es, 0) == 1,
+               "cuTensorMapEncodeTiled: a box dimension 257: CUDA_ERROR_INVALID_VALUE");
+    check_true(t, emu_tmat_tma_test_encode(map, base, 4, dims, strides, wide, es, 3) == 1,
+               "cuTensorMapEncodeTiled: an inner box of 256 bytes with the 128-byte swizzle: CUDA_ERROR_INVALID_VALUE");
+    check_true(t, emu_tmat_tma_test_encode(map, base, 4, dims, strides, wide, es, 0) == 0,
+               "cuTensorMapEncodeTiled: ... and without the swizzle it is accepted");
+}
+
+static void tmt_es2(void *unused) {
+    (void)unused;
+    static _Alignas(128) unsigned char map[128];
+    uint64_t dims[2] = {TMT_D, TMT_T * TMT_H * TMT_B}, strides[1] = {TMT_D * 2};
+    uint32_t box[2] = {64, 8}, es[2] = {1, 2};
+    emu_tmat_tma_test_encode(map, tmt_x, 2, dims, strides, box, es, 0);
+}
+
+/* wgmma reading TMA's 128-byte-swizzled tiles (tma_test.cu's tma_wgmma): D = A B^T, A 64 x 64, B 128 x 64
+ * (small integers, so every sum is exact in f32), against the plain product; the accumulator fragment as
+ * test_wgmma_unit has it (thread t of warp w, lane l: d_i is D[16w + l/4 + 8((i/2) mod 2)][8(i/4) + 2(l mod 4)
+ * + i mod 2]). */
+void emu_tmat_tma_test_wgmma(int form, const void *a, const void *b, int how, float *out);
+static int twg_run(int form, int how) {   /* registers that differ from the plain product */
+    static float A[64][64], B[128][64], d[128 * 64];
+    static uint16_t ag[64 * 64], bg[128 * 64];
+    for (int m = 0; m < 64; m++)
+        for (int k = 0; k < 64; k++) A[m][k] = (float)((m * 7 + k * 3) % 9 - 4);
+    for (int n = 0; n < 128; n++)
+        for (int k = 0; k < 64; k++) B[n][k] = (float)((n * 5 + k * 11) % 7 - 3);
+    for (int m = 0; m < 64; m++)
+        for (int k = 0; k < 64; k++) ag[form == 1 ? k * 64 + m : m * 64 + k] = f32_to_bf16(A[m][k]);
+    for (int n = 0; n < 128; n++)
+        for (int k = 0; k < 64; k++) bg[form == 0 ? n * 64 + k : k * 128 + n] = f32_to_bf16(B[n][k]);
+    emu_tmat_tma_test_wgmma(form, ag, bg, how, d);
+    int bad = 0;
+    for (int t = 0; t < 128; t++) {
+        int wp = t / 32, l = t % 32;
+        for (int i = 0; i < 64; i++) {
+            int row = 16 * wp + l / 4 + 8 * (i / 2 % 2), col = 8 * (i / 4) + 2 * (l % 4) + i % 2;
+            float want = 0;
+            for (int k = 0; k < 64; k++) want += A[row][k] * B[col][k];
+            bad += d[t * 64 + i] != want;
+        }
+    }
+    return bad;
+}
+
+static void twg_die(void *how) { twg_run(0, *(int *)how); }
+
+static void test_tma_wgmma(Check *t) {
+    static const int modes[3][2] = {{0, 0}, {1, 1}, {0, 2}};
+    static const char *form_name[3] = {"A and B K-major", "A M-major, B N-major", "A K-major, B N-major"};
+    for (int m = 0; m < 3; m++) {
+        flashemu_mode(modes[m][0], modes[m][1]);
+        for (int form = 0; form < 3; form++) {
+            int bad = twg_run(form, 0);
+            check_true(t, bad == 0, "TMA + wgmma m64n128k16 (schedule %d), 128-byte swizzle, %s: %d of %d registers "
+                       "differ from the plain product", m, form_name[form], bad, 128 * 64);
+        }
+    }
+    flashemu_mode(0, 0);
+    int bad = twg_run(0, 2);
+    check_true(t, bad > 0, "TMA + wgmma: the swizzled tiles read through descriptors without the swizzle mode give a "
+               "different product (%d registers)", bad);
+    bad = twg_run(2, 3);
+    check_true(t, bad > 0, "TMA + wgmma: B N-major with LBO 0 (its second 64 N values from the first) gives a "
+               "different product (%d registers)", bad);
+    static int incomplete = 1;
+    expect_die(t, twg_die, &incomplete, "wgmma reads shared address 0, "
+               "which a copy in flight writes (a cp.async not yet waited for, or one whose mbarrier phase has not "
+               "completed)", "TMA + wgmma: a product reading a box whose mbarrier phase is incomplete stops");
+    static int off_atom = 4;
+    expect_die(t, twg_die, &off_atom, "a wgmma K-major descriptor with the 128-byte swizzle, start address "
+               "128, LBO 16, SBO 1024: only atoms 1024-byte aligned are emulated",
+               "TMA + wgmma: a swizzled descriptor whose start is not in an atom's first row stops (not emulated)");
+    flashemu_mode(-1, 0);
+}
+
+static void test_tma_unit(Check *t) {
+    static const int modes[3][2] = {{0, 0}, {1, 1}, {0, 2}};
+    static const char *mode_name[3] = {"deferred, round robin", "eager, reverse", "deferred, first ahead"};
+    static const TmtCase cases[] = {
+        {8, 64, 0, {8, 50, 2, 1}, TMT_OK},     /* rows 100 to 113 past T: zeros */
+        {64, 64, 0, {0, 64, 1, 1}, TMT_OK},    /* rows 100 to 127 past T */
+        {64, 64, 3, {0, 64, 1, 0}, TMT_OK},    /* the same, 128-byte swizzle */
+        {64, 64, 3, {0, -10, 2, 1}, TMT_OK},   /* rows -10 to -1 before T's start */
+        {64, 8, 3, {-3, 3, 0, 1}, TMT_OK},     /* the first 3 elements of each row before D's start (part of a chunk) */
+        {64, 8, 0, {5, 3, 0, 1}, TMT_OK},      /* the last 5 past D's end */
+        {32, 64, 2, {16, 60, 1, 1}, TMT_OK},   /* the 64-byte swizzle (Swizzle<2,4,3>), rows 100 to 123 past T */
+        {16, 64, 1, {40, 7, 2, 0}, TMT_OK},    /* the 32-byte swizzle (Swizzle<1,4,3>) */
+    };
+    for (int m = 0; m < 3; m++) {
+        flashemu_mode(modes[m][0], modes[m][1]);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            const TmtCase *k = &cases[i];
+            int bad = tmt_run(k), untouched = tmt_count(TMT_AREA, 2 * TMT_AREA, 0xff);
+            static const char *swz[] = {"", " 32-byte swizzle", " 64-byte swizzle", " 128-byte swizzle"};
+            check_true(t, bad == 0 && untouched == TMT_AREA, "TMA (%s): box {%d, %d}%s at (%d, %d, %d, %d): %d of %d "
+                       "bytes differ from the expected layout, %d of the other area's %d bytes not 0xff", mode_name[m],
+                       k->box0, k->box1, swz[k->swizzle], k->c[0], k->c[1], k->c[2], k->c[3], bad,
+                       k->box0 * k->box1 * 2, TMT_AREA - untouched, TMT_AREA);
+        }
+        TmtCase first = {64, 64, 3, {0, 40, 1, 1}, TMT_COPY_FIRST}, sep = first;
+        sep.how = TMT_SEPARATE;
+        int bad = tmt_run(&first);
+        check_true(t, bad == 0, "TMA (%s): the copy issued before its arrive.expect_tx (tx-count negative a while): %d "
+                   "bytes wrong", mode_name[m], bad);
+        bad = tmt_run(&sep);
+        check_true(t, bad == 0, "TMA (%s): mbarrier.expect_tx, the copy, then mbarrier.arrive: %d bytes wrong",
+                   mode_name[m], bad);
+    }
+    flashemu_mode(0, 0);
+    TmtCase early = {64, 64, 0, {0, 0, 0, 0}, TMT_READ_EARLY}, fewer = early;
+    tmt_run(&early);
+    int ff = tmt_count(0, TMT_AREA, 0xff);
+    check_true(t, ff == TMT_AREA, "TMA: a read of the box before the wait sees the 0xff fill (%d of %d bytes)", ff,
+               TMT_AREA);
+    fewer.how = TMT_TX_FEWER;
+    int bad = tmt_run(&fewer);
+    ff = tmt_count(TMT_AREA, 2 * TMT_AREA, 0xff);
+    check_true(t, bad == 0 && ff == TMT_AREA, "TMA: two copies, one's bytes expected: the phase completes with the first "
+               "(%d bytes wrong), the second has not landed (%d of %d bytes still 0xff)", bad, ff, TMT_AREA);
+    static const TmtCase dies[] = {
+        {64, 64, 0, {0, 0, 0, 0}, TMT_TX_MORE}, {64, 64, 0, {0, 0, 0, 0}, TMT_UNINIT},
+        {64, 64, 0, {0, 0, 0, 0}, TMT_MISALIGNED}, {64, 64, 0, {0, 0, 0, 0}, TMT_PAST_END},
+        {64, 64, 0, {0, 0, 0, 0}, TMT_BAD_MAP}, {64, 64, 0, {0, 0, 0, 0}, TMT_TX_RANGE},
+        {8, 64, 3, {0, 0, 0, 0}, TMT_OK}, {64, 64, 3, {0, 0, 0, 0}, TMT_MISALIGNED},
+    };
+    expect_die(t, tmt_die, (void *)&dies[0], "kernel tma_box, block (0, 0, 0), thread 0: deadlock: no thread can go on "
+               "(this one waits at mbarrier.try_wait.parity 0 on shared address 16640 (1 of 1 arrivals of its phase in, "
+               "tx-count 16)", "TMA: 16 bytes more expected than copied: a deadlock");
+    expect_die(t, tmt_die, (void *)&dies[1], "thread 0: mbarrier.try_wait.parity on shared address 16640, where no "
+               "mbarrier.init made an mbarrier (uninitialized)", "TMA: an uninitialized barrier");
+    expect_die(t, tmt_die, (void *)&dies[2], "thread 63: cp.async.bulk.tensor at shared address 16: not 128-byte aligned",
+               "TMA: a destination not 128-byte aligned");
+    expect_die(t, tmt_die, (void *)&dies[3], "thread 63: cp.async.bulk.tensor at shared address 8576, past the end of "
+               "dynamic shared memory (16648 bytes)", "TMA: a box past the end of shared memory");
+    expect_die(t, tmt_die, (void *)&dies[4], "that cuTensorMapEncodeTiled (the emulator's) did not make",
+               "TMA: a tensor map the encode function did not make");
+    expect_die(t, tmt_die, (void *)&dies[5], "thread 63: mbarrier.expect_tx: the tx-count of the mbarrier at shared address "
+               "16640 is 1048576, outside -(2^20 - 1) to 2^20 - 1", "TMA: a tx-count out of range");
+    expect_die(t, tmt_die, (void *)&dies[6], "cp.async.bulk.tensor with the 128-byte swizzle and a box's inner dimension "
+               "of 16 bytes: only a box row of exactly the swizzle's span is emulated",
+               "TMA: a swizzled box row shorter than the span (not emulated)");
+    expect_die(t, tmt_die, (void *)&dies[7], "thread 63: cp.async.bulk.tensor at shared address 16: not 1024-byte aligned",
+               "TMA: a 128-byte swizzled box not 1024-byte aligned");
+    test_tma_encode(t);
+    expect_die(t, tmt_es2, NULL, "cuTensorMapEncodeTiled with an element stride of 2: not emulated",
+               "TMA: an element stride of 2 stops (not emulated)");
+    test_tma_wgmma(t);
+    flashemu_mode(-1, 0);
+}
+
 /* ---- Buffers with guards ------------------------------------------------------------- */
 
 enum { GUARD = 256 };   /* bytes before and after each buffer */
@@ -725,6 +961,7 @@ int main(void) {
     if (vs && (versions < first_version || first_version < 1)) die("FLASH_EMU_VERSIONS=%s: a positive number", getenv("FLASH_EMU_VERSIONS"));
     if (!only || strcmp(only, "wgmma") == 0) test_wgmma_unit(&t), test_stmatrix_unit(&t);
     if (!only || strcmp(only, "mbar") == 0) test_mbar_unit(&t);
+    if (!only || strcmp(only, "tma") == 0) test_tma_unit(&t);
     if (!only || strcmp(only, "orig") == 0) {
         run_cases(&t, &variant_emu_orig, verbose, 12);
         if (!getenv("FLASHEMU_CP_ASYNC") && !getenv("FLASHEMU_ORDER")) {   /* the other schedule */

@@ -58,9 +58,11 @@ static size_t sched_size;
 
 enum State { RUNNABLE, AT_BARRIER, AT_WARP, AT_WARPGROUP, AT_MBARRIER, AT_NAMED_BARRIER, DONE };
 
-struct Copy { uint32_t dst; const unsigned char *src; int cp_size, src_size; int tid; };
-static std::vector<int> chunk_pending;      /* per 16-byte chunk of shared memory: cp.async copies into it
-                                               issued and not yet landed (the deferred schedule) */
+/* a copy of cp_size bytes into shared address dst: bytes [skip, src_size) from src[0 ..], the rest zeros
+ * (cp.async: skip 0; a chunk of a bulk tensor copy, tma: written by the async proxy) */
+struct Copy { uint32_t dst; const unsigned char *src; int cp_size, src_size; int tid; int skip = 0; bool tma = false; };
+static std::vector<int> chunk_pending;      /* per 16-byte chunk of shared memory: cp.async or bulk tensor copies
+                                               into it issued and not yet landed (the deferred schedule) */
 static std::vector<int> chunk_wg_reads;     /* per 16-byte chunk: wgmma.mma_async in flight that read it */
 static std::vector<int> chunk_writer;       /* per 16-byte chunk of shared memory: the thread + 1 whose
                                                generic write is not yet fenced, MB_LANDED, or 0 */
@@ -502,6 +504,12 @@ static void compute(Warp &w) {
 
 /* ---- cp.async (PTX ISA 9.7.9.25.3): issued, committed into groups, done at a wait ---- */
 
+static void copy_bytes(const Copy &c) {
+    unsigned char *d = smem + c.dst;
+    memset(d, 0, (size_t)c.cp_size);
+    if (c.src_size > c.skip) memcpy(d + c.skip, c.src, (size_t)(c.src_size - c.skip));
+}
+
 void emu_cp_async(uint32_t dst, const void *src, int cp_size, int src_size) {
     if (cp_size != 4 && cp_size != 8 && cp_size != 16) fail("cp.async of %d bytes", cp_size);
     if (src_size < 0 || src_size > cp_size) fail("cp.async with src-size %d", src_size);
@@ -511,8 +519,7 @@ void emu_cp_async(uint32_t dst, const void *src, int cp_size, int src_size) {
         fail("cp.async into shared address %u, which a wgmma.mma_async in flight (not yet waited for) reads", dst);
     Copy c{dst, (const unsigned char *)src, cp_size, src_size, cur->tid};
     if (eager) {
-        memcpy(smem + c.dst, c.src, (size_t)c.src_size);
-        memset(smem + c.dst + c.src_size, 0, (size_t)(c.cp_size - c.src_size));
+        copy_bytes(c);
         mark_written(cur, c.dst, (size_t)c.cp_size);
         cur->eager_landed.push_back(ChunkBy(c.dst / 16, cur->tid + 1));
     } else {
@@ -527,9 +534,7 @@ void emu_cp_async_commit(void) {
 }
 
 static void land(const Copy &c) {
-    unsigned char *d = smem + c.dst;
-    memcpy(d, c.src, (size_t)c.src_size);
-    memset(d + c.src_size, 0, (size_t)(c.cp_size - c.src_size));
+    copy_bytes(c);
     mark_written(&threads[(size_t)c.tid], c.dst, (size_t)c.cp_size);
     chunk_pending[c.dst / 16]--;
 }
@@ -590,7 +595,9 @@ void emu_cp_async_wait(int n) {
 struct MBar {
     uint32_t expected, pending;
     int phase;
-    std::vector<Copy> attached;   /* cp.async copies whose arrival is in this phase, landed when it completes */
+    long long tx;                 /* the current phase's tx-count: expected bytes less the bytes of its copies */
+    std::vector<Copy> attached;   /* cp.async copies whose arrival is in this phase, and the chunks of bulk tensor
+                                     copies whose bytes it counts, landed when it completes */
     std::vector<ChunkBy> chunks;  /* what this phase's copies wrote (landed at the completion, or eagerly) */
     std::vector<ChunkBy> landed[2];   /* ... of the last completed phase of each parity */
 };
@@ -613,12 +620,16 @@ static MBar &mbar_at(uint32_t addr, const char *what) {
     return it->second;
 }
 
-static void mbar_arrive_on(MBar &b, uint32_t addr) {
-    if (--b.pending > 0) return;
+/* the phase completes when its pending arrivals and its tx-count are both 0 */
+static void mbar_complete_if_done(MBar &b, uint32_t addr) {
+    if (b.pending > 0 || b.tx != 0) return;
     for (const Copy &c : b.attached) {          /* before anyone can see the phase complete */
-        memcpy(smem + c.dst, c.src, (size_t)c.src_size);
-        memset(smem + c.dst + c.src_size, 0, (size_t)(c.cp_size - c.src_size));
+        copy_bytes(c);
         chunk_pending[c.dst / 16]--;
+        if (c.tma) {                           /* written by the async proxy: no fence needed for wgmma */
+            chunk_writer[c.dst / 16] = 0;
+            continue;
+        }
         chunk_writer[c.dst / 16] = MB_LANDED;  /* for the async proxy: fenced by a thread that waited */
         b.chunks.push_back(ChunkBy(c.dst / 16, MB_LANDED));
     }
@@ -631,22 +642,39 @@ static void mbar_arrive_on(MBar &b, uint32_t addr) {
         if (t.state == AT_MBARRIER && t.mbar_addr == addr) t.state = RUNNABLE;
 }
 
+static void mbar_arrive_on(MBar &b, uint32_t addr, const char *what) {
+    if (b.pending == 0)           /* all arrivals in, the phase waits for its tx-count to reach 0 */
+        fail("%s on the mbarrier at shared address %u: more arrivals than its phase expects (%u of %u in, "
+             "tx-count %lld)", what, addr, b.expected, b.expected, b.tx);
+    b.pending--;
+    mbar_complete_if_done(b, addr);
+}
+
+/* the tx-count's range, -(2^20 - 1) to 2^20 - 1 (PTX ISA, "mbarrier", its tx-count; as the brief for this
+ * code states it, the ISA's sentence not re-read here) */
+static void mbar_add_tx(MBar &b, uint32_t addr, long long bytes, const char *what) {
+    b.tx += bytes;
+    if (b.tx > (1 << 20) - 1 || b.tx < -((1 << 20) - 1))
+        fail("%s: the tx-count of the mbarrier at shared address %u is %lld, outside -(2^20 - 1) to 2^20 - 1", what,
+             addr, b.tx);
+}
+
 void emu_mbar_init(uint32_t addr, int count) {
     shared_at(addr, 8, 8, "mbarrier.init");
     if (count < 1 || count > (1 << 20) - 1) fail("mbarrier.init with count %d (1 to 2^20 - 1)", count);
     auto it = mbars.find(addr);
-    if (it != mbars.end() && (it->second.pending != it->second.expected || !it->second.attached.empty()))
-        fail("mbarrier.init of the mbarrier at shared address %u while it is in use (%u of %u arrivals of its phase in)",
-             addr, it->second.expected - it->second.pending, it->second.expected);
+    if (it != mbars.end() && (it->second.pending != it->second.expected || !it->second.attached.empty() || it->second.tx != 0))
+        fail("mbarrier.init of the mbarrier at shared address %u while it is in use (%u of %u arrivals of its phase in, "
+             "tx-count %lld)", addr, it->second.expected - it->second.pending, it->second.expected, it->second.tx);
     MBar &b = mbars[addr];
     b.expected = b.pending = (uint32_t)count;
-    b.phase = 0;
+    b.phase = 0, b.tx = 0;
     b.attached.clear(), b.chunks.clear(), b.landed[0].clear(), b.landed[1].clear();
 }
 
 void emu_mbar_arrive(uint32_t addr) {
     MBar &b = mbar_at(addr, "mbarrier.arrive");
-    mbar_arrive_on(b, addr);
+    mbar_arrive_on(b, addr, "mbarrier.arrive");
 }
 
 void emu_cp_async_mbar_arrive(uint32_t addr) {
@@ -659,7 +687,7 @@ void emu_cp_async_mbar_arrive(uint32_t addr) {
     cur->open.clear();
     b.chunks.insert(b.chunks.end(), cur->eager_landed.begin(), cur->eager_landed.end());   /* landed already */
     cur->eager_landed.clear();
-    mbar_arrive_on(b, addr);
+    mbar_arrive_on(b, addr, "cp.async.mbarrier.arrive.noinc");
 }
 
 bool emu_mbar_try_wait(uint32_t addr, int parity) {
@@ -673,6 +701,165 @@ bool emu_mbar_try_wait(uint32_t addr, int parity) {
     if (b.phase == parity) return false;
     cur->observed.insert(cur->observed.end(), b.landed[parity].begin(), b.landed[parity].end());
     return true;
+}
+
+/* ---- The tx-count and the bulk tensor copy (TMA) -----------------------------------------
+ *
+ * PTX ISA, "mbarrier" (its "tx-count" and "Phase Completion"): a phase
+ * completes when its pending arrivals and its tx-count are both 0;
+ * mbarrier.expect_tx adds bytes to the current phase's tx-count,
+ * mbarrier.arrive.expect_tx adds them and then arrives; the completion of a
+ * cp.async.bulk.tensor with .mbarrier::complete_tx::bytes takes the bytes it
+ * wrote (the whole box, out-of-bounds elements included, which are zeros)
+ * off.  Here the copy's bytes are taken off at its issue, and its 16-byte
+ * chunks are attached to the barrier's current phase, landing when the
+ * phase completes (before anyone can see it complete), like the copies of
+ * cp.async.mbarrier.arrive.noinc; a copy issued before its expect_tx makes
+ * the count negative for a while, which is allowed.  Until they land, the
+ * chunks count as in flight for wgmma's operand check.  The copy is the
+ * async proxy's: its chunks need no fence.proxy.async before a wgmma reads
+ * them.  In the eager schedule a copy lands at its issue. */
+
+void emu_mbar_expect_tx(uint32_t addr, int bytes) {
+    MBar &b = mbar_at(addr, "mbarrier.expect_tx");
+    mbar_add_tx(b, addr, bytes, "mbarrier.expect_tx");
+    mbar_complete_if_done(b, addr);
+}
+
+void emu_mbar_arrive_expect_tx(uint32_t addr, int bytes) {
+    MBar &b = mbar_at(addr, "mbarrier.arrive.expect_tx");
+    mbar_add_tx(b, addr, bytes, "mbarrier.arrive.expect_tx");
+    mbar_arrive_on(b, addr, "mbarrier.arrive.expect_tx");
+}
+
+/* what the emulator's cuTensorMapEncodeTiled keeps in the 128 bytes of a CUtensorMap */
+struct TmapImpl {
+    uint32_t magic;
+    uint8_t rank, esize, swizzle, dtype;
+    const unsigned char *base;
+    uint64_t dim[5];
+    uint64_t stride[4];           /* bytes, of dimensions 1 to rank - 1 */
+    uint16_t box[5];
+};
+static_assert(sizeof(TmapImpl) <= sizeof(CUtensorMap), "the tensor map's contents fit its 128 bytes");
+enum { TMAP_MAGIC = 0x7e45a9d1 };
+
+/* the swizzle modes' span in bytes (CU_TENSOR_MAP_SWIZZLE_32B, 64B, 128B: 1, 2, 3) */
+static int swizzle_span(int mode) { return mode == 0 ? 16 : 16 << mode; }
+
+/* 16-byte chunk at shared address a under a swizzle mode: bits [4, 4 + mode) XOR bits [7, 7 + mode)
+ * (CUTLASS Swizzle<mode, 4, 3>) */
+static uint32_t swizzle_addr(uint32_t a, int mode) {
+    return mode == 0 ? a : a ^ ((a >> 7) & ((1u << mode) - 1)) << 4;
+}
+
+void emu_tma_load(int rank, uint32_t dst, const void *tmap, const int32_t *c, uint32_t bar) {
+    const char *what = "cp.async.bulk.tensor";
+    if (!tmap || (uintptr_t)tmap % 64) fail("%s with a tensor map at %p: not 64-byte aligned", what, tmap);
+    TmapImpl m;
+    memcpy(&m, tmap, sizeof m);
+    if (m.magic != TMAP_MAGIC)
+        fail("%s with a tensor map at %p that cuTensorMapEncodeTiled (the emulator's) did not make", what, tmap);
+    if (m.rank != rank) fail("%s.%dd with a tensor map of rank %d", what, rank, (int)m.rank);
+    MBar &b = mbar_at(bar, what);
+    int rowbytes = m.box[0] * m.esize, span = swizzle_span(m.swizzle);
+    size_t rows = 1;
+    for (int k = 1; k < rank; k++) rows *= m.box[k];
+    size_t bytes = rows * (size_t)rowbytes;
+    shared_at(dst, bytes, m.swizzle ? (size_t)span * 8 : 128, what);
+    if (m.swizzle && rowbytes != span)
+        fail("%s with the %d-byte swizzle and a box's inner dimension of %d bytes: only a box row of exactly the "
+             "swizzle's span is emulated", what, span, rowbytes);
+    std::vector<Copy> chunks;
+    for (size_t r = 0; r < rows; r++) {
+        const unsigned char *row = m.base;
+        bool inside = true;
+        size_t rest = r;
+        for (int k = 1; k < rank; k++) {
+            long long g = (long long)c[k] + (long long)(rest % m.box[k]);
+            rest /= m.box[k];
+            if (g < 0 || g >= (long long)m.dim[k]) inside = false;
+            else row += (size_t)g * m.stride[k - 1];
+        }
+        for (int q = 0; q < rowbytes / 16; q++) {
+            int n = 16 / m.esize;                             /* elements in a chunk */
+            long long g0 = (long long)c[0] + (long long)q * n;
+            long long lo = g0 < 0 ? -g0 : 0, hi = (long long)m.dim[0] - g0;
+            if (hi > n) hi = n;
+            uint32_t a = swizzle_addr(dst + (uint32_t)(r * (size_t)rowbytes) + 16u * (uint32_t)q, m.swizzle);
+            if (chunk_wg_reads[a / 16])
+                fail("%s into shared address %u, which a wgmma.mma_async in flight (not yet waited for) reads", what, a);
+            Copy cc{a, row, 16, 0, cur->tid};
+            cc.tma = true;
+            if (inside && hi > lo) {
+                cc.skip = (int)lo * m.esize, cc.src_size = (int)hi * m.esize;
+                cc.src = row + (size_t)(g0 + lo) * m.esize;
+            }
+            chunks.push_back(cc);
+        }
+    }
+    mbar_add_tx(b, bar, -(long long)bytes, what);
+    for (const Copy &cc : chunks) {
+        if (eager) {
+            copy_bytes(cc);
+            chunk_writer[cc.dst / 16] = 0;
+        } else {
+            b.attached.push_back(cc);
+            chunk_pending[cc.dst / 16]++;
+        }
+    }
+    mbar_complete_if_done(b, bar);
+}
+
+/* cuTensorMapEncodeTiled, as the driver API's documentation states its
+ * checks: a tensor map 64-byte aligned; rank 1 to 5; the global address
+ * 16-byte aligned; each global dimension 1 to 2^32; the rank - 1 global
+ * strides (bytes, dimensions 1 on) multiples of 16 and below 2^40; each box
+ * dimension 1 to 256, the inner one a multiple of 16 bytes, and with a
+ * swizzle at most its span (32, 64 or 128 bytes); element strides 1 to 8
+ * (cuda.h, cuTensorMapEncodeTiled's comment).  Else CUDA_ERROR_INVALID_VALUE;
+ * so also the packed 4- and 6-bit types and the Blackwell swizzle modes
+ * (enum values emu.h does not name).  Valid but not emulated (the program
+ * stops): element strides other than 1 (dimensions 1 on; the first is
+ * ignored), interleaved layouts, the NaN out-of-bounds fill.  Not checked:
+ * that the strides grow with the dimensions. */
+CUresult emu_tensor_map_encode_tiled(CUtensorMap *tensorMap, CUtensorMapDataType tensorDataType,
+                                     cuuint32_t tensorRank, void *globalAddress, const cuuint64_t *globalDim,
+                                     const cuuint64_t *globalStrides, const cuuint32_t *boxDim,
+                                     const cuuint32_t *elementStrides, CUtensorMapInterleave interleave,
+                                     CUtensorMapSwizzle swizzle, CUtensorMapL2promotion l2Promotion,
+                                     CUtensorMapFloatOOBfill oobFill) {
+    static const int esizes[] = {1, 2, 4, 4, 8, 8, 2, 4, 8, 2, 4, 4, 4};
+    if (!tensorMap || (uintptr_t)tensorMap % 64 || (unsigned)tensorDataType > 12 || tensorRank < 1 || tensorRank > 5 ||
+        !globalAddress || (uintptr_t)globalAddress % 16 || !globalDim || !boxDim || !elementStrides ||
+        (tensorRank > 1 && !globalStrides) || (unsigned)interleave > 2 || (unsigned)l2Promotion > 3 ||
+        (unsigned)oobFill > 1 || (unsigned)swizzle > 3)
+        return CUDA_ERROR_INVALID_VALUE;
+    int esize = esizes[tensorDataType];
+    for (cuuint32_t i = 0; i < tensorRank; i++) {
+        if (globalDim[i] == 0 || globalDim[i] > (1ull << 32)) return CUDA_ERROR_INVALID_VALUE;
+        if (i + 1 < tensorRank && (globalStrides[i] % 16 || globalStrides[i] >= (1ull << 40))) return CUDA_ERROR_INVALID_VALUE;
+        if (boxDim[i] == 0 || boxDim[i] > 256) return CUDA_ERROR_INVALID_VALUE;
+        if (elementStrides[i] == 0 || elementStrides[i] > 8) return CUDA_ERROR_INVALID_VALUE;
+    }
+    if (boxDim[0] * (cuuint32_t)esize % 16) return CUDA_ERROR_INVALID_VALUE;
+    if (swizzle != CU_TENSOR_MAP_SWIZZLE_NONE && boxDim[0] * (cuuint32_t)esize > (cuuint32_t)swizzle_span(swizzle))
+        return CUDA_ERROR_INVALID_VALUE;
+    for (cuuint32_t i = 1; i < tensorRank; i++)   /* elementStrides[0] is ignored without interleave (cuda.h) */
+        if (elementStrides[i] != 1) die("flashemu: cuTensorMapEncodeTiled with an element stride of %u: not emulated (1 only)", elementStrides[i]);
+    if (interleave != CU_TENSOR_MAP_INTERLEAVE_NONE) die("flashemu: cuTensorMapEncodeTiled with an interleaved layout: not emulated");
+    if (oobFill != CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) die("flashemu: cuTensorMapEncodeTiled with the NaN out-of-bounds fill: not emulated");
+    TmapImpl m;
+    memset(&m, 0, sizeof m);
+    m.magic = TMAP_MAGIC, m.rank = (uint8_t)tensorRank, m.esize = (uint8_t)esize, m.swizzle = (uint8_t)swizzle;
+    m.dtype = (uint8_t)tensorDataType, m.base = (const unsigned char *)globalAddress;
+    for (cuuint32_t i = 0; i < tensorRank; i++) {
+        m.dim[i] = globalDim[i], m.box[i] = (uint16_t)boxDim[i];
+        if (i + 1 < tensorRank) m.stride[i] = globalStrides[i];
+    }
+    memset(tensorMap, 0, sizeof *tensorMap);
+    memcpy(tensorMap, &m, sizeof m);
+    return CUDA_SUCCESS;
 }
 
 /* bar.sync / bar.arrive (PTX ISA, "bar, barrier"): barrier id 0 to 15, a
@@ -715,14 +902,14 @@ void emu_setmaxnreg(bool inc, int n) {
 }
 
 static const char *mbar_waiting_at(const Thread &t) {
-    static char buf[160];
+    static char buf[200];
     if (t.state == AT_NAMED_BARRIER)
         snprintf(buf, sizeof buf, "bar.sync %d (%d of %d threads in)", t.named_bar, named_bars[t.named_bar].arrived,
                  named_bars[t.named_bar].count);
     else {
         const MBar &b = mbars[t.mbar_addr];
-        snprintf(buf, sizeof buf, "mbarrier.try_wait.parity %d on shared address %u (%u of %u arrivals of its phase in)",
-                 t.mbar_parity, t.mbar_addr, b.expected - b.pending, b.expected);
+        snprintf(buf, sizeof buf, "mbarrier.try_wait.parity %d on shared address %u (%u of %u arrivals of its phase in, "
+                 "tx-count %lld)", t.mbar_parity, t.mbar_addr, b.expected - b.pending, b.expected, b.tx);
     }
     return buf;
 }
@@ -791,13 +978,30 @@ static Desc decode_desc(uint64_t d) {
     x.mode = (int)(d >> 62);
     if (d & (3ull << 14 | 3ull << 30 | 7ull << 46 | 0x3ffull << 52))
         fail("a wgmma descriptor 0x%016llx with bits set where the ISA has none", (unsigned long long)d);
-    if (x.mode != 0) fail("a wgmma descriptor with swizzle mode %d: only mode 0 (none) is emulated", x.mode);
+    if (x.mode == 2 || x.mode == 3)
+        fail("a wgmma descriptor with swizzle mode %d (%d B): only modes 0 (none) and 1 (128 B) are emulated", x.mode,
+             x.mode == 2 ? 64 : 32);
+    if (x.mode == 1 && x.base != 0)
+        fail("a wgmma descriptor with the 128-byte swizzle and base offset %d: only 0 is emulated (atoms 1024-byte "
+             "aligned)", x.base);
     return x;
 }
 /* no swizzle: core matrices of 8 rows of 16 bytes, each contiguous (128 bytes);
  * K-major: a core row is 8 K values of one M/N index; MN-major: 8 M/N values
  * of one K index; LBO steps between core matrices along K, SBO along M/N */
 static uint32_t desc_elem_addr(const Desc &x, bool mn_major, int r, int k) {
+    if (x.mode == 1) {
+        /* the 128-byte swizzle (CUTLASS make_gmma_desc, LayoutType::B128, in bf16/f16 elements; PTX ISA
+         * "Shared Memory Matrix Layout", atoms of 8 x 128 bytes): K-major ((8,m),(8,2)):((64,SBO),(1,8)), rows of
+         * 128 bytes, K's 32 bytes within a row, LBO unused; MN-major ((8,8,m),(8,k)):((1,8,LBO),(64,SBO)): 64
+         * M/N values in a 128-byte row, a row per K index, SBO between groups of 8 K rows, LBO between groups of
+         * 64 M/N values.  Then each 16-byte chunk's address bits 4-6 XOR bits 7-9 (Swizzle<3,4,3>) of the
+         * absolute address, which is how a start address advanced along K within an atom works. */
+        uint32_t a = !mn_major ? x.start + (uint32_t)(r / 8) * x.sbo + (uint32_t)(r % 8) * 128 + (uint32_t)k * 2
+                               : x.start + (uint32_t)(r / 64) * x.lbo + (uint32_t)(r % 64) * 2 + (uint32_t)(k % 8) * 128 +
+                                     (uint32_t)(k / 8) * x.sbo;
+        return a ^ ((a >> 7) & 7) << 4;
+    }
     if (!mn_major) return x.start + (uint32_t)(r / 8) * x.sbo + (uint32_t)(k / 8) * x.lbo + (uint32_t)(r % 8) * 16 + (uint32_t)(k % 8) * 2;
     return x.start + (uint32_t)(r / 8) * x.sbo + (uint32_t)(k / 8) * x.lbo + (uint32_t)(k % 8) * 16 + (uint32_t)(r % 8) * 2;
 }
@@ -813,6 +1017,15 @@ static void mark_written(Thread *t, uint32_t addr, size_t bytes) {
 static void read_operand(uint64_t d, bool mn_major, int rows, std::vector<uint16_t> &out, bool check_fence,
                          std::vector<uint32_t> *chunks = nullptr) {
     Desc x = decode_desc(d);
+    if (x.mode == 1) {   /* what the emulated layout assumes: the atoms 1024-byte aligned (base offset 0) */
+        bool ok = !mn_major ? x.start % 1024 <= 96 && x.sbo % 1024 == 0
+                            : x.start % 1024 == 0 && x.sbo % 1024 == 0 && (rows <= 64 || x.lbo % 1024 == 0);
+        if (!ok)
+            fail("a wgmma %s descriptor with the 128-byte swizzle, start address %u, LBO %u, SBO %u: only atoms "
+                 "1024-byte aligned are emulated (%s)", mn_major ? "MN-major" : "K-major", x.start, x.lbo, x.sbo,
+                 !mn_major ? "start within 96 bytes of a 1024-byte boundary, SBO a multiple of 1024"
+                           : "start, SBO and LBO multiples of 1024");
+    }
     out.assign((size_t)rows * 16, 0);
     for (int r = 0; r < rows; r++)
         for (int k = 0; k < 16; k++) {
@@ -826,7 +1039,8 @@ static void read_operand(uint64_t d, bool mn_major, int rows, std::vector<uint16
                      "after the write",
                      a, chunk_writer[a / 16] - 1);
             if (check_fence && chunk_pending[a / 16])
-                fail("wgmma reads shared address %u, which a cp.async in flight (not yet waited for) writes", a);
+                fail("wgmma reads shared address %u, which a copy in flight writes (a cp.async not yet waited for, or "
+                     "one whose mbarrier phase has not completed)", a);
             memcpy(&out[(size_t)r * 16 + k], smem + a, 2);
             if (chunks && (chunks->empty() || chunks->back() != a / 16)) chunks->push_back(a / 16);
         }

@@ -4,7 +4,8 @@
  * runtime calls of the launches), the instructions its inline PTX names
  * (cp.async, ldmatrix, stmatrix, mma.sync m16n8k16, Hopper's wgmma with
  * fence.proxy.async, warpgroup-collective, mbarrier with cp.async's
- * arrive, named barriers), and the launch itself.
+ * arrive and the transaction count, the bulk tensor copy (TMA), named
+ * barriers), the driver API's tensor map encoding, and the launch itself.
  *
  * Each CUDA thread of a block is a coroutine (tools/flashemu/emu.cpp runs
  * them on one OS thread, one block after another); a warp-collective
@@ -241,6 +242,17 @@ void emu_mbar_init(uint32_t addr, int count);
 void emu_mbar_arrive(uint32_t addr);
 void emu_cp_async_mbar_arrive(uint32_t addr);
 bool emu_mbar_try_wait(uint32_t addr, int parity);
+/* The transaction count of an mbarrier phase and the bulk tensor copy (TMA)
+ * (PTX ISA, "mbarrier": "tx-count"; "cp.async.bulk.tensor"):
+ * expect_tx adds bytes to the current phase's tx-count, arrive_expect_tx
+ * adds them and arrives; a bulk tensor copy of `rank` dimensions (2 to 5) of
+ * the box at coordinates c[] of the tensor map at tmap into shared address
+ * dst takes the box's bytes off the tx-count of the barrier at bar at its
+ * issue and lands when that phase completes.  The phase completes when its
+ * pending arrivals and its tx-count are both 0. */
+void emu_mbar_expect_tx(uint32_t addr, int bytes);
+void emu_mbar_arrive_expect_tx(uint32_t addr, int bytes);
+void emu_tma_load(int rank, uint32_t dst, const void *tmap, const int32_t *c, uint32_t bar);
 /* bar.sync / bar.arrive a, b: the named barrier a (0 to 15) with b threads
  * (a multiple of 32; -1: every thread of the block) */
 void emu_bar_sync(int id, int count);
@@ -251,6 +263,69 @@ void emu_bar_arrive(int id, int count);
 void emu_wgmma_a_frag(int t, int i, int h, int *row, int *col);
 void emu_wgmma_d_frag(int t, int i, int *row, int *col);
 [[noreturn]] void emu_unsupported(const char *ptx);
+
+/* ---- Tensor maps (the driver's cuTensorMapEncodeTiled, for TMA) ---------------------
+ *
+ * As /usr/local/cuda/include/cuda.h and cudaTypedefs.h (CUDA 12) declare
+ * them; the map is opaque, 128 bytes; emu.cpp's encode function checks the
+ * arguments as the driver's documentation states (returning
+ * CUDA_ERROR_INVALID_VALUE) and stores what emu_tma_load needs, with a magic
+ * number, in the 128 bytes.  cudaGetDriverEntryPointByVersion gives it for
+ * "cuTensorMapEncodeTiled". */
+typedef uint32_t cuuint32_t;
+typedef uint64_t cuuint64_t;
+typedef struct CUtensorMap_st {
+    alignas(128) cuuint64_t opaque[16];
+} CUtensorMap;
+static_assert(sizeof(CUtensorMap) == 128, "a tensor map is 128 bytes");
+typedef enum CUresult_enum { CUDA_SUCCESS = 0, CUDA_ERROR_INVALID_VALUE = 1 } CUresult;
+typedef enum CUtensorMapDataType_enum {
+    CU_TENSOR_MAP_DATA_TYPE_UINT8 = 0, CU_TENSOR_MAP_DATA_TYPE_UINT16, CU_TENSOR_MAP_DATA_TYPE_UINT32,
+    CU_TENSOR_MAP_DATA_TYPE_INT32, CU_TENSOR_MAP_DATA_TYPE_UINT64, CU_TENSOR_MAP_DATA_TYPE_INT64,
+    CU_TENSOR_MAP_DATA_TYPE_FLOAT16, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, CU_TENSOR_MAP_DATA_TYPE_FLOAT64,
+    CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, CU_TENSOR_MAP_DATA_TYPE_FLOAT32_FTZ, CU_TENSOR_MAP_DATA_TYPE_TFLOAT32,
+    CU_TENSOR_MAP_DATA_TYPE_TFLOAT32_FTZ
+} CUtensorMapDataType;
+typedef enum CUtensorMapInterleave_enum {
+    CU_TENSOR_MAP_INTERLEAVE_NONE = 0, CU_TENSOR_MAP_INTERLEAVE_16B, CU_TENSOR_MAP_INTERLEAVE_32B
+} CUtensorMapInterleave;
+typedef enum CUtensorMapSwizzle_enum {
+    CU_TENSOR_MAP_SWIZZLE_NONE = 0, CU_TENSOR_MAP_SWIZZLE_32B, CU_TENSOR_MAP_SWIZZLE_64B, CU_TENSOR_MAP_SWIZZLE_128B
+} CUtensorMapSwizzle;
+typedef enum CUtensorMapL2promotion_enum {
+    CU_TENSOR_MAP_L2_PROMOTION_NONE = 0, CU_TENSOR_MAP_L2_PROMOTION_L2_64B, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
+    CU_TENSOR_MAP_L2_PROMOTION_L2_256B
+} CUtensorMapL2promotion;
+typedef enum CUtensorMapFloatOOBfill_enum {
+    CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE = 0, CU_TENSOR_MAP_FLOAT_OOB_FILL_NAN_REQUEST_ZERO_FMA
+} CUtensorMapFloatOOBfill;
+typedef CUresult (*PFN_cuTensorMapEncodeTiled_v12000)(
+    CUtensorMap *tensorMap, CUtensorMapDataType tensorDataType, cuuint32_t tensorRank, void *globalAddress,
+    const cuuint64_t *globalDim, const cuuint64_t *globalStrides, const cuuint32_t *boxDim,
+    const cuuint32_t *elementStrides, CUtensorMapInterleave interleave, CUtensorMapSwizzle swizzle,
+    CUtensorMapL2promotion l2Promotion, CUtensorMapFloatOOBfill oobFill);
+/* cudaTypedefs.h has the _v12000 name only; the plain one for convenience */
+typedef PFN_cuTensorMapEncodeTiled_v12000 PFN_cuTensorMapEncodeTiled;
+CUresult emu_tensor_map_encode_tiled(CUtensorMap *tensorMap, CUtensorMapDataType tensorDataType,
+                                     cuuint32_t tensorRank, void *globalAddress, const cuuint64_t *globalDim,
+                                     const cuuint64_t *globalStrides, const cuuint32_t *boxDim,
+                                     const cuuint32_t *elementStrides, CUtensorMapInterleave interleave,
+                                     CUtensorMapSwizzle swizzle, CUtensorMapL2promotion l2Promotion,
+                                     CUtensorMapFloatOOBfill oobFill);
+enum cudaGetDriverEntryPointFlags { cudaEnableDefault = 0, cudaEnableLegacyStream = 1, cudaEnablePerThreadDefaultStream = 2 };
+enum cudaDriverEntryPointQueryResult {
+    cudaDriverEntryPointSuccess = 0, cudaDriverEntryPointSymbolNotFound = 1, cudaDriverEntryPointVersionNotSufficent = 2
+};
+#define cudaErrorSymbolNotFound 500
+static inline cudaError_t cudaGetDriverEntryPointByVersion(const char *symbol, void **funcPtr, unsigned int cudaVersion,
+                                                           unsigned long long flags,
+                                                           cudaDriverEntryPointQueryResult *status = nullptr) {
+    (void)cudaVersion, (void)flags;
+    bool found = symbol && strcmp(symbol, "cuTensorMapEncodeTiled") == 0;
+    if (funcPtr) *funcPtr = found ? (void *)emu_tensor_map_encode_tiled : nullptr;
+    if (status) *status = found ? cudaDriverEntryPointSuccess : cudaDriverEntryPointSymbolNotFound;
+    return found ? cudaSuccess : cudaErrorSymbolNotFound;
+}
 
 /* ---- The launch ------------------------------------------------------------------ */
 

@@ -10,7 +10,8 @@ What is rewritten (and nothing else: every line of the kernels, helpers
 and launch code stays as written):
   - #include "internal.cuh" becomes the text of internal.cuh, less its CUDA
     includes and its extern "C" include of gpu.h and util.h (emu.h has
-    them); the whole file goes into namespace NAME, so that several
+    them); the file's own #include <cuda.h> and <cudaTypedefs.h> (the
+    driver API's tensor maps, which emu.h declares) are removed; the whole file goes into namespace NAME, so that several
     generated files (a kernel file and its mutants) link into one program;
   - each inline-PTX statement asm(...) becomes a call of the emulator's
     function for its instruction (cp.async, its commit and wait, ldmatrix,
@@ -22,8 +23,11 @@ and launch code stays as written):
     of 8, and nothing else happens); mbarrier.init,
     mbarrier.arrive with the state discarded (_), cp.async.mbarrier.arrive
     .noinc, all .shared(::cta).b64, and mbarrier.try_wait.parity into a
-    .reg .pred read by selp.{u32,s32,b32}; bar.sync / bar.arrive with a
-    barrier id and a thread count), its operands
+    .reg .pred read by selp.{u32,s32,b32}; mbarrier.arrive.expect_tx (state
+    discarded) and mbarrier.expect_tx, and cp.async.bulk.tensor.{2,3,4,5}d
+    .shared::cluster(or ::cta).global.tile.mbarrier::complete_tx::bytes
+    [dst], [map, {coordinates}], [mbarrier] (TMA); bar.sync / bar.arrive
+    with a barrier id and a thread count), its operands
     passed as the constraints say: outputs by
     address, inputs by value; an instruction the emulator does not know
     becomes a call that stops the program with its text;
@@ -349,6 +353,26 @@ def translate_asm(body):
             calls.append("emu_mbar_init((uint32_t)%s, (int)%s)" % (addr(ops[0]), val(ops[1])))
         elif re.fullmatch(r"mbarrier\.arrive\.shared(::cta)?\.b64", mn) and len(ops) == 2 and ops[0] == "_":
             calls.append("emu_mbar_arrive((uint32_t)%s)" % addr(ops[1]))
+        elif re.fullmatch(r"mbarrier\.arrive\.expect_tx\.shared(::cta)?\.b64", mn) and len(ops) == 3 and ops[0] == "_":
+            calls.append("emu_mbar_arrive_expect_tx((uint32_t)%s, (int)%s)" % (addr(ops[1]), val(ops[2])))
+        elif re.fullmatch(r"mbarrier\.expect_tx\.shared(::cta)?\.b64", mn) and len(ops) == 2:
+            calls.append("emu_mbar_expect_tx((uint32_t)%s, (int)%s)" % (addr(ops[0]), val(ops[1])))
+        elif re.fullmatch(r"cp\.async\.bulk\.tensor\.[2-5]d\.shared::(cluster|cta)\.global\.tile"
+                          r"\.mbarrier::complete_tx::bytes", mn) and len(ops) == 3:
+            # [dst], [tensor map, {c0, c1, ...}], [mbarrier]
+            rank = int(re.search(r"\.(\d)d\.", mn).group(1))
+            src = ops[1].strip()
+            if not (src.startswith("[") and src.endswith("]")):
+                fail("expected [tensor map, {coordinates}] in %r" % ins)
+            parts = split_top(src[1:-1], ",")
+            if len(parts) != 2:
+                fail("expected [tensor map, {coordinates}] in %r" % ins)
+            coords = vec(parts[1])
+            if len(coords) != rank:
+                fail("%s with %d coordinates in %r" % (mn, len(coords), ins))
+            calls.append("{ const int32_t emu_tc[] = {%s}; emu_tma_load(%d, (uint32_t)%s, (const void *)(uintptr_t)%s, "
+                         "emu_tc, (uint32_t)%s); }" % (", ".join("(int32_t)" + val(x) for x in coords), rank,
+                                                       addr(ops[0]), val(parts[0]), addr(ops[2])))
         elif re.fullmatch(r"cp\.async\.mbarrier\.arrive\.noinc\.shared(::cta)?\.b64", mn) and len(ops) == 1:
             calls.append("emu_cp_async_mbar_arrive((uint32_t)%s)" % addr(ops[0]))
         elif re.fullmatch(r"mbarrier\.try_wait\.parity\.shared(::cta)?\.b64", mn) and len(ops) == 3 and ops[0] in preds:
@@ -471,7 +495,8 @@ def rewrite(src):
 
 def internal_text(path):
     src = open(path).read()
-    src = re.sub(r"^#include <(cublasLt|cublas_v2|cuda_bf16|cuda_fp16|cuda_runtime)\.h>\n", "", src, flags=re.M)
+    src = re.sub(r"^#include <(cublasLt|cublas_v2|cuda_bf16|cuda_fp16|cuda_runtime|cuda|cudaTypedefs)\.h>\n", "", src,
+                 flags=re.M)
     src = re.sub(r'#define _Noreturn.*?\nextern "C" \{.*?\}\n#undef _Noreturn\n', "", src, flags=re.S)
     if "extern \"C\"" in src:
         fail("%s: its extern \"C\" include block has changed; update gen.py's internal_text" % path)
@@ -511,6 +536,8 @@ def main(argv):
     missing = 0                        # versions below that flash_check refuses too (version == N on its line)
     for n in re.findall(r"\|\|\s*version\s*==\s*(\d+)", mv.group(2) if mv else ""):
         missing |= 1 << int(n)
+    # the driver API's headers (TMA's tensor maps): emu.h has what is needed of them
+    src = re.sub(r"^#include <(cuda|cudaTypedefs)\.h>\n", "\n", src, flags=re.M)
     inc = '#include "internal.cuh"\n'
     if src.count(inc) != 1:
         fail('%s does not include "internal.cuh" once' % flash)
