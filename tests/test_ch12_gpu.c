@@ -318,9 +318,9 @@ int main(void) {
         return check_summary(&t);
     }
     test_cases(&t, g, small);
-    for (int v = first_version; v <= 9; v++) test_accumulates(&t, g, v);
-    int packed[] = {2, 4, 5, 6, 7, 8, 9};
-    for (int i = 0; i < 7; i++)
+    for (int v = first_version; v <= 10; v++) test_accumulates(&t, g, v);
+    int packed[] = {2, 4, 5, 6, 7, 8, 9, 10};
+    for (int i = 0; i < 8; i++)
         if (!small && packed[i] >= first_version) test_packed(&t, g, packed[i]);
     gpu_close(g);
     if (!small && first_version == 1) test_experiments(&t), test_precision_quick(&t);

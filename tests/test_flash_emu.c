@@ -414,21 +414,26 @@ static int asm_literals(const char *text, const char *word, char out[][160], int
     return k;
 }
 
-/* mbar_test.cu carries its own copy of the kernel's mbarrier helpers (gen.py
- * translates the file apart from flash.cu): hold the two copies' asm
- * literals equal, each one of either found in the other. */
+/* mbar_test.cu and tma_test.cu carry their own copies of the kernel's
+ * mbarrier and TMA helpers (gen.py translates them apart from flash.cu):
+ * every such asm literal of flash.cu is one of theirs, so that each helper
+ * the kernels use is unit-tested, and each of mbar_test.cu's is flash.cu's. */
 static void test_mbar_helpers_match(Check *t) {
-    char err[256], a[16][160], b[16][160];
+    char err[256], a[16][160], b[16][160], c[16][160];
     char *pa = xasprintf("%s/common/gpu/flash.cu", book_root()), *pb = xasprintf("%s/tools/flashemu/mbar_test.cu", book_root());
+    char *pc = xasprintf("%s/tools/flashemu/tma_test.cu", book_root());
     char *fa = file_read(pa, NULL, err, sizeof err), *fb = fa ? file_read(pb, NULL, err, sizeof err) : NULL;
-    if (!fa || !fb) {
+    char *fc = fb ? file_read(pc, NULL, err, sizeof err) : NULL;
+    if (!fa || !fb || !fc) {
         check_true(t, false, "mbarrier helpers: %s", err);
     } else {
-        int na = asm_literals(fa, "mbarrier", a, 16), nb = asm_literals(fb, "mbarrier", b, 16), missing = 0;
+        int na = asm_literals(fa, "mbarrier", a, 16), nb = asm_literals(fb, "mbarrier", b, 16);
+        int nc = asm_literals(fc, "mbarrier", c, 16), missing = 0;
         const char *first = "";
         for (int i = 0; i < na; i++) {
             bool found = false;
             for (int j = 0; j < nb; j++) found |= strcmp(a[i], b[j]) == 0;
+            for (int j = 0; j < nc; j++) found |= strcmp(a[i], c[j]) == 0;
             if (!found && !missing++) first = a[i];
         }
         for (int j = 0; j < nb; j++) {
@@ -436,10 +441,11 @@ static void test_mbar_helpers_match(Check *t) {
             for (int i = 0; i < na; i++) found |= strcmp(a[i], b[j]) == 0;
             if (!found && !missing++) first = b[j];
         }
-        check_true(t, na > 0 && missing == 0, "mbarrier helpers: flash.cu's %d asm literals and mbar_test.cu's %d are "
-                   "the same (%d in one only%s%s)", na, nb, missing, missing ? ", e.g. " : "", first);
+        check_true(t, na > 0 && missing == 0, "mbarrier and TMA helpers: each of flash.cu's %d asm literals is mbar_test.cu's "
+                   "or tma_test.cu's, and each of mbar_test.cu's %d is flash.cu's (%d not%s%s)", na, nb, missing,
+                   missing ? ", e.g. " : "", first);
     }
-    free(fa), free(fb), free(pa), free(pb);
+    free(fa), free(fb), free(fc), free(pa), free(pb), free(pc);
 }
 
 static void test_mbar_unit(Check *t) {

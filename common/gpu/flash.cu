@@ -29,7 +29,13 @@
  *              the H200; slower than version 3's forward pass);
  *   version 9  version 8 with the loads given to a warpgroup of their own, which
  *              signals the computing warpgroups through mbarriers (correct on
- *              the H200; our fastest forward pass at d 128, not at d 64). */
+ *              the H200; our fastest forward pass at d 128, not at d 64);
+ *   version 10 version 9 with its producer's loads made by one thread
+ *              through TMA (cp.async.bulk.tensor), tiles laid out 16-byte
+ *              column by column. */
+/* CUtensorMap, and the type of cuTensorMapEncodeTiled (version 10) */
+#include <cuda.h>
+#include <cudaTypedefs.h>
 #include "internal.cuh"
 /* ---- What every version shares --------------------------------------------------- */
 
@@ -38,9 +44,9 @@
 static void flash_check(const char *who, DType dt, int version, int B, int NH, int T, int hs) {
     if (B < 1 || NH < 1 || T < 1) die("%s: B = %d, NH = %d, T = %d must be positive", who, B, NH, T);
     if (hs != 64 && hs != 128) die("%s: head size %d is not supported (64 or 128)", who, hs);
-    if (version < 1 || version > 9) die("%s: version %d does not exist (1 to 9)", who, version);
+    if (version < 1 || version > 10) die("%s: version %d does not exist (1 to 10)", who, version);
     if (version >= 2 && dt != DT_BF16 && dt != DT_F16)
-        die("%s: versions 2 to 9 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
+        die("%s: versions 2 to 10 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
     if ((long long)B * NH > 65535) die("%s: B * NH = %lld is more than 65535", who, (long long)B * NH);
 }
 
@@ -981,6 +987,9 @@ __global__ void __launch_bounds__(NWG * 128) flash6_forward_kernel(T *o, float *
                                                                    int NH, int Tn, FlashLayout in, FlashLayout out,
                                                                    float scale, bool causal) {
     constexpr int MT = 1, BR = 64 * NWG, NS = V6_STAGES, THREADS = NWG * 128;
+    /* a descriptor's start for k-step kk is the tile + kk * KSTEP elements, its strides KLBO and KSBO bytes; for the
+     * values also + dn * PN * VNSTEP elements for columns dn * PN on; versions 6 to 9 */
+    constexpr int KSTEP = 128, KLBO = 128, KSBO = 16 * D, VSTEP = 16 * D, VNSTEP = 8, VLBO = 16 * D, VSBO = 128;
     extern __shared__ __align__(16) unsigned char smem[];
     T *Qs = reinterpret_cast<T *>(smem), *Ks = Qs + BR * D, *Vs = Ks + NS * BC * D;
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tig = lane % 4, wg = warp / 4;
@@ -1010,7 +1019,7 @@ __global__ void __launch_bounds__(NWG * 128) flash6_forward_kernel(T *o, float *
     wg_hold(s[0][0], BC / 2);
     wg_fence();
     for (int kk = 0; kk < D / 16; kk++)
-        wgmma_ss_n<T, BC>(s[0][0], wg_desc(Qs + wg * 64 * D + kk * 128, 128, 16 * D), wg_desc(Ks + kk * 128, 128, 16 * D), kk);
+        wgmma_ss_n<T, BC>(s[0][0], wg_desc(Qs + wg * 64 * D + kk * 128, 128, 16 * D), wg_desc(Ks + kk * KSTEP, KLBO, KSBO), kk);
     wg_commit();
     wg_wait<0>();
     wg_hold(s[0][0], BC / 2);
@@ -1070,11 +1079,11 @@ __global__ void __launch_bounds__(NWG * 128) flash6_forward_kernel(T *o, float *
         wg_hold(a[0], BC / 4);
         wg_fence();
         for (int kk = 0; kk < D / 16; kk++)
-            wgmma_ss_n<T, BC>(s[0][0], wg_desc(Qs + wg * 64 * D + kk * 128, 128, 16 * D), wg_desc(Kn + kk * 128, 128, 16 * D), kk);
+            wgmma_ss_n<T, BC>(s[0][0], wg_desc(Qs + wg * 64 * D + kk * 128, 128, 16 * D), wg_desc(Kn + kk * KSTEP, KLBO, KSBO), kk);
         wg_commit();
         for (int kk = 0; kk < BC / 16; kk++)
             for (int dn = 0; dn < D / PN; dn++)
-                wgmma_rs_n<T, PN>(acc[0][PN / 8 * dn], a[kk], wg_desc(Vj + kk * 16 * D + dn * PN * 8, 16 * D, 128));
+                wgmma_rs_n<T, PN>(acc[0][PN / 8 * dn], a[kk], wg_desc(Vj + kk * VSTEP + dn * PN * VNSTEP, VLBO, VSBO));
         wg_commit();
         wg_wait<1>();
         wg_hold(s[0][0], BC / 2);
@@ -1086,7 +1095,7 @@ __global__ void __launch_bounds__(NWG * 128) flash6_forward_kernel(T *o, float *
         wg_fence();
         for (int kk = 0; kk < BC / 16; kk++)
             for (int dn = 0; dn < D / PN; dn++)
-                wgmma_rs_n<T, PN>(acc[0][PN / 8 * dn], a[kk], wg_desc(Vj + kk * 16 * D + dn * PN * 8, 16 * D, 128));
+                wgmma_rs_n<T, PN>(acc[0][PN / 8 * dn], a[kk], wg_desc(Vj + kk * VSTEP + dn * PN * VNSTEP, VLBO, VSBO));
         wg_commit();
         wg_wait<0>();
         wg_hold(acc[0][0], D / 2);
@@ -1133,6 +1142,18 @@ __device__ __forceinline__ void mbar_wait(uint64_t *bar, int parity) {
     }
 }
 
+/* the transaction count: expect `bytes` more in the current phase, and arrive */
+__device__ __forceinline__ void mbar_arrive_expect_tx(uint64_t *bar, uint32_t bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(bytes) : "memory");
+}
+/* the box of the tensor map at coordinates (c0, c1, c2, c3) into dst; its bytes complete bar's transaction */
+__device__ __forceinline__ void tma_load_4d(void *dst, const CUtensorMap *map, int c0, int c1, int c2, int c3,
+                                            uint64_t *bar) {
+    asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+                 " [%0], [%1, {%2, %3, %4, %5}], [%6];\n"
+                 ::"r"(smem_addr(dst)), "l"(map), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(smem_addr(bar))
+                 : "memory");
+}
 /* this warpgroup's registers a thread from here on: fewer (give them back) or more (wait for them);
  * sm_90a only, like wgmma (built for another target, version 9 stops at its first product anyway) */
 template <int N> __device__ __forceinline__ void wg_set_registers(bool more) {
@@ -1150,13 +1171,17 @@ template <int N> __device__ __forceinline__ void wg_set_registers(bool more) {
  * value tiles into three stages by cp.async and says so through mbarriers,
  * and the computing warps free a stage by arriving on its third.  After the
  * query tile, no barrier of the whole block. */
-template <typename T, int D, int NWG, int BC, int PN>
-__global__ void __launch_bounds__(NWG * 128 + 128, 1) flash9_forward_kernel(T *o, float *lse, const T *q, const T *k,
-                                                                        const T *v, int NH, int Tn, FlashLayout in,
-                                                                        FlashLayout out, float scale, bool causal) {
+template <typename T, int D, int NWG, int BC, int PN, bool TMA>
+__global__ void __launch_bounds__(NWG * 128 + 128, 1)
+    flash9_forward_kernel(T *o, float *lse, const T *q, const T *k, const T *v, int NH, int Tn, FlashLayout in,
+                          FlashLayout out, float scale, bool causal, const __grid_constant__ CUtensorMap kmap,
+                          const __grid_constant__ CUtensorMap vmap) {
     constexpr int MT = 1, BR = 64 * NWG, NS = V6_STAGES, THREADS = NWG * 128 + 128;
-    extern __shared__ __align__(16) unsigned char smem[];
-    T *Qs = reinterpret_cast<T *>(smem), *Ks = Qs + BR * D, *Vs = Ks + NS * BC * D;
+    /* version 10: 16-byte columns of BC rows one after another, as TMA lays out a box of 8 x BC */
+    constexpr int KSTEP = TMA ? 16 * BC : 128, KLBO = TMA ? 16 * BC : 128, KSBO = TMA ? 128 : 16 * D;
+    constexpr int VSTEP = TMA ? 128 : 16 * D, VNSTEP = TMA ? BC : 8, VLBO = TMA ? 128 : 16 * D, VSBO = TMA ? 16 * BC : 128;
+    extern __shared__ __align__(128) unsigned char smem9[];   /* TMA's boxes land on 128-byte boundaries */
+    T *Qs = reinterpret_cast<T *>(smem9), *Ks = Qs + BR * D, *Vs = Ks + NS * BC * D;
     uint64_t *kfull = reinterpret_cast<uint64_t *>(Vs + NS * BC * D), *vfull = kfull + NS, *vfree = vfull + NS;
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tig = lane % 4, wg = warp / 4;
     int nqb = (Tn + BR - 1) / BR, qb = causal ? nqb - 1 - (int)blockIdx.x : (int)blockIdx.x;
@@ -1165,7 +1190,8 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1) flash9_forward_kernel(T *o
     int nkv = (Tn + BC - 1) / BC;
     if (causal) nkv = min(nkv, (q0 + BR - 1) / BC + 1);
     if (threadIdx.x == 0)
-        for (int st = 0; st < NS; st++) mbar_init(kfull + st, 128), mbar_init(vfull + st, 128), mbar_init(vfree + st, 4 * NWG);
+        for (int st = 0; st < NS; st++)   /* version 10: one arrival, its producer's, and the tile's bytes */
+            mbar_init(kfull + st, TMA ? 1 : 128), mbar_init(vfull + st, TMA ? 1 : 128), mbar_init(vfree + st, 4 * NWG);
     load_tile_core<T, D, BR, THREADS>(Qs, qg, in.t, q0, Tn);
     cp_async_commit();
     cp_async_wait<0>();
@@ -1174,16 +1200,29 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1) flash9_forward_kernel(T *o
     uint32_t a[BC / 16][4];                 /* P as A fragments, 16 keys each: the tensor cores' until the wait */
     if (wg == NWG) {
         wg_set_registers<V9_PRODUCER_REGS>(false);
-        for (int j = 0; j < nkv; j++) {
-            int st = j % NS;
-            if (j >= NS) mbar_wait(vfree + st, (j / NS - 1) % 2);
-            load_tile_core_by<T, D, BC, 128>(Ks + st * BC * D, kg, in.t, j * BC, Tn, threadIdx.x - NWG * 128);
-            cp_async_mbar_arrive(kfull + st);
-            load_tile_core_by<T, D, BC, 128>(Vs + st * BC * D, vg, in.t, j * BC, Tn, threadIdx.x - NWG * 128);
-            cp_async_mbar_arrive(vfull + st);
+        if constexpr (TMA) {
+            if (threadIdx.x == NWG * 128) {
+                for (int j = 0; j < nkv; j++) {
+                    int st = j % NS;
+                    if (j >= NS) mbar_wait(vfree + st, (j / NS - 1) % 2);
+                    mbar_arrive_expect_tx(kfull + st, BC * D * sizeof(T));
+                    for (int c = 0; c < D / 8; c++) tma_load_4d(Ks + st * BC * D + c * BC * 8, &kmap, c * 8, j * BC, h, b, kfull + st);
+                    mbar_arrive_expect_tx(vfull + st, BC * D * sizeof(T));
+                    for (int c = 0; c < D / 8; c++) tma_load_4d(Vs + st * BC * D + c * BC * 8, &vmap, c * 8, j * BC, h, b, vfull + st);
+                }
+            }
+        } else {
+            for (int j = 0; j < nkv; j++) {
+                int st = j % NS;
+                if (j >= NS) mbar_wait(vfree + st, (j / NS - 1) % 2);
+                load_tile_core_by<T, D, BC, 128>(Ks + st * BC * D, kg, in.t, j * BC, Tn, threadIdx.x - NWG * 128);
+                cp_async_mbar_arrive(kfull + st);
+                load_tile_core_by<T, D, BC, 128>(Vs + st * BC * D, vg, in.t, j * BC, Tn, threadIdx.x - NWG * 128);
+                cp_async_mbar_arrive(vfull + st);
+            }
+            cp_async_commit();
+            cp_async_wait<0>();
         }
-        cp_async_commit();
-        cp_async_wait<0>();
         return;
     }
     wg_set_registers<V9_CONSUMER_REGS>(true);
@@ -1197,7 +1236,7 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1) flash9_forward_kernel(T *o
     wg_hold(s[0][0], BC / 2);
     wg_fence();
     for (int kk = 0; kk < D / 16; kk++)
-        wgmma_ss_n<T, BC>(s[0][0], wg_desc(Qs + wg * 64 * D + kk * 128, 128, 16 * D), wg_desc(Ks + kk * 128, 128, 16 * D), kk);
+        wgmma_ss_n<T, BC>(s[0][0], wg_desc(Qs + wg * 64 * D + kk * 128, 128, 16 * D), wg_desc(Ks + kk * KSTEP, KLBO, KSBO), kk);
     wg_commit();
     wg_wait<0>();
     wg_hold(s[0][0], BC / 2);
@@ -1253,11 +1292,11 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1) flash9_forward_kernel(T *o
         wg_hold(a[0], BC / 4);
         wg_fence();
         for (int kk = 0; kk < D / 16; kk++)
-            wgmma_ss_n<T, BC>(s[0][0], wg_desc(Qs + wg * 64 * D + kk * 128, 128, 16 * D), wg_desc(Kn + kk * 128, 128, 16 * D), kk);
+            wgmma_ss_n<T, BC>(s[0][0], wg_desc(Qs + wg * 64 * D + kk * 128, 128, 16 * D), wg_desc(Kn + kk * KSTEP, KLBO, KSBO), kk);
         wg_commit();
         for (int kk = 0; kk < BC / 16; kk++)
             for (int dn = 0; dn < D / PN; dn++)
-                wgmma_rs_n<T, PN>(acc[0][PN / 8 * dn], a[kk], wg_desc(Vj + kk * 16 * D + dn * PN * 8, 16 * D, 128));
+                wgmma_rs_n<T, PN>(acc[0][PN / 8 * dn], a[kk], wg_desc(Vj + kk * VSTEP + dn * PN * VNSTEP, VLBO, VSBO));
         wg_commit();
         wg_wait<1>();
         wg_hold(s[0][0], BC / 2);
@@ -1271,7 +1310,7 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1) flash9_forward_kernel(T *o
         wg_fence();
         for (int kk = 0; kk < BC / 16; kk++)
             for (int dn = 0; dn < D / PN; dn++)
-                wgmma_rs_n<T, PN>(acc[0][PN / 8 * dn], a[kk], wg_desc(Vj + kk * 16 * D + dn * PN * 8, 16 * D, 128));
+                wgmma_rs_n<T, PN>(acc[0][PN / 8 * dn], a[kk], wg_desc(Vj + kk * VSTEP + dn * PN * VNSTEP, VLBO, VSBO));
         wg_commit();
         wg_wait<0>();
         wg_hold(acc[0][0], D / 2);
@@ -1553,18 +1592,44 @@ static void flash6_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, con
     LAUNCH_CHECK("flash6_forward");
 }
 
-template <typename T, int D, int NWG, int BC, int PN>
+/* m: the [B][T][NH][D]-strided tensor at base (strides in elements, as in), in boxes of 8 columns x BC rows */
+static CUtensorMapDataType tma_dtype(const bf16 *) { return CU_TENSOR_MAP_DATA_TYPE_BFLOAT16; }
+static CUtensorMapDataType tma_dtype(const f16 *) { return CU_TENSOR_MAP_DATA_TYPE_FLOAT16; }
+template <typename T>
+static void tensor_map_rows(CUtensorMap *m, const T *base, FlashLayout in, int B, int NH, int Tn, int D, int BC) {
+    static PFN_cuTensorMapEncodeTiled_v12000 encode = NULL;
+    if (!encode) {
+        cudaDriverEntryPointQueryResult found;
+        void *fn = NULL;
+        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found) !=
+                cudaSuccess || found != cudaDriverEntryPointSuccess || !fn)
+            die("flash_forward_cuda: version 10: the driver has no cuTensorMapEncodeTiled");
+        encode = (PFN_cuTensorMapEncodeTiled_v12000)fn;
+    }
+    cuuint64_t dims[4] = {(cuuint64_t)D, (cuuint64_t)Tn, (cuuint64_t)NH, (cuuint64_t)B};
+    cuuint64_t strides[3] = {(cuuint64_t)in.t * sizeof(T), (cuuint64_t)in.h * sizeof(T), (cuuint64_t)in.b * sizeof(T)};
+    cuuint32_t box[4] = {8, (cuuint32_t)BC, 1, 1}, step[4] = {1, 1, 1, 1};
+    CUresult r = encode(m, tma_dtype(base), 4, (void *)base, dims, strides, box, step, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
+                        CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (r != CUDA_SUCCESS)
+        die("flash_forward_cuda: version 10: cuTensorMapEncodeTiled refused the map (error %d; strides %lld, %lld, %lld "
+            "elements)", (int)r, (long long)in.t, (long long)in.h, (long long)in.b);
+}
+template <typename T, int D, int NWG, int BC, int PN, bool TMA>
 static void flash9_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, const T *v, int B, int NH, int Tn,
                            FlashLayout in, FlashLayout out, float scale, bool causal) {
     if (!gpu_has_wgmma(&g->info))
-        die("flash_forward_cuda: version 9 needs a GPU of compute capability 9.0 (Hopper), not %d.%d",
+        die("flash_forward_cuda: version %d needs a GPU of compute capability 9.0 (Hopper), not %d.%d", TMA ? 10 : 9,
             g->info.major, g->info.minor);
     constexpr int BR = 64 * NWG;
     size_t smem = (size_t)(BR + 2 * V6_STAGES * BC) * D * sizeof(T) + 3 * V6_STAGES * sizeof(uint64_t);
-    auto kern = flash9_forward_kernel<T, D, NWG, BC, PN>;
+    CUtensorMap kmap, vmap;   /* version 9 passes them unused */
+    memset(&kmap, 0, sizeof kmap), memset(&vmap, 0, sizeof vmap);
+    if (TMA) tensor_map_rows<T>(&kmap, k, in, B, NH, Tn, D, BC), tensor_map_rows<T>(&vmap, v, in, B, NH, Tn, D, BC);
+    auto kern = flash9_forward_kernel<T, D, NWG, BC, PN, TMA>;
     CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     dim3 grid((Tn + BR - 1) / BR, B * NH);
-    kern<<<grid, NWG * 128 + 128, smem, g->stream>>>(o, lse, q, k, v, NH, Tn, in, out, scale, causal);
+    kern<<<grid, NWG * 128 + 128, smem, g->stream>>>(o, lse, q, k, v, NH, Tn, in, out, scale, causal, kmap, vmap);
     LAUNCH_CHECK("flash9_forward");
 }
 
@@ -1611,9 +1676,14 @@ static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *
             flash6_forward<T, 64, V8_NWG_D64, 128, 64>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 8 && hs == 128)
             flash6_forward<T, 128, 2, 128, 128>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
-        if (version == 9 && hs == 64) flash9_forward<T, 64, 2, 128, 64>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 9 && hs == 64)
+            flash9_forward<T, 64, 2, 128, 64, false>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 9 && hs == 128)
-            flash9_forward<T, 128, 2, 128, 128>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+            flash9_forward<T, 128, 2, 128, 128, false>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 10 && hs == 64)
+            flash9_forward<T, 64, 2, 128, 64, true>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 10 && hs == 128)
+            flash9_forward<T, 128, 2, 128, 128, true>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
     }
 }
 

@@ -15,7 +15,7 @@ dir=$(mktemp -d /tmp/flashemu-XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 san=""
 [ "${ASAN:-0}" = 1 ] && san="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all"
-flags="-std=c++17 -O2 -g -fno-strict-aliasing -Wall -Wextra -Wno-unused-function -Wno-unused-parameter -Wno-unused-variable -Icommon -Itools/flashemu $san"
+flags="-std=c++17 -O2 -g -fno-strict-aliasing -Wall -Wextra -Wno-unused-function -Wno-unused-parameter -Wno-unused-variable -Wno-psabi -Icommon -Itools/flashemu $san"
 python3 tools/flashemu/gen.py "$src" "$internal" "$dir/orig.cpp" --prefix emu_orig
 ${CXX:-g++} $flags -c "$dir/orig.cpp" -o "$dir/orig.o"
 ${CXX:-g++} $flags -c tools/flashemu/emu.cpp -o "$dir/emu.o"
