@@ -404,7 +404,7 @@ FLASHEMU_MUTANTS  := v1-mask mask edge ldsm-order no-trans wait frag-index barri
                      v6-wait-pv v6-wait-s v6-barrier v6-two-stages v6-stage v6-pack-early v6-last-stage \
                      v9-kfull v9-vfree v9-parity v9-free-early v9-last-wait v9-fence v9-free-count
 FLASHEMU_CXXFLAGS := -std=c++17 -O2 -g -fno-strict-aliasing -Wall -Wextra -Wno-unused-function \
-                     -Wno-unused-parameter -Wno-unused-variable -Icommon -Itools/flashemu
+                     -Wno-unused-parameter -Wno-unused-variable -Wno-psabi -Icommon -Itools/flashemu
 FLASHEMU_OBJ      := build/flashemu/emu.o build/flashemu/mbar.o build/flashemu/tma.o build/flashemu/orig.o \
                      $(patsubst %,build/flashemu/mut-%.o,$(FLASHEMU_MUTANTS))
 FLASHEMU_GEN      := tools/flashemu/gen.py common/gpu/internal.cuh build/12-memopt/.tangled
@@ -420,9 +420,8 @@ build/flashemu/mbar.cpp: tools/flashemu/gen.py common/gpu/internal.cuh tools/fla
 	@mkdir -p $(@D)
 	$(PYTHON) tools/flashemu/gen.py tools/flashemu/mbar_test.cu common/gpu/internal.cuh $@ --prefix emu_mbart
 
-# ... and for the bulk tensor copy (TMA) and the mbarrier's tx-count (test_tma_unit); -Wno-psabi: g++'s
-# note on passing the 128-byte-aligned CUtensorMap by value (the kernel's __grid_constant__ parameter)
-build/flashemu/tma.o build/asan/flashemu/tma.o: FLASHEMU_CXXFLAGS += -Wno-psabi
+# ... and for the bulk tensor copy (TMA) and the mbarrier's tx-count (test_tma_unit).  (-Wno-psabi above:
+# g++'s note on passing the 128-byte-aligned CUtensorMap by value, the kernels' __grid_constant__ parameter)
 build/flashemu/tma.cpp: tools/flashemu/gen.py common/gpu/internal.cuh tools/flashemu/tma_test.cu
 	@mkdir -p $(@D)
 	$(PYTHON) tools/flashemu/gen.py tools/flashemu/tma_test.cu common/gpu/internal.cuh $@ --prefix emu_tmat

@@ -22,7 +22,7 @@ ${CXX:-g++} $flags -c tools/flashemu/emu.cpp -o "$dir/emu.o"
 python3 tools/flashemu/gen.py tools/flashemu/mbar_test.cu "$internal" "$dir/mbar.cpp" --prefix emu_mbart
 ${CXX:-g++} $flags -c "$dir/mbar.cpp" -o "$dir/mbar.o"
 python3 tools/flashemu/gen.py tools/flashemu/tma_test.cu "$internal" "$dir/tma.cpp" --prefix emu_tmat
-${CXX:-g++} $flags -Wno-psabi -c "$dir/tma.cpp" -o "$dir/tma.o"
+${CXX:-g++} $flags -c "$dir/tma.cpp" -o "$dir/tma.o"
 ${CC:-gcc} -std=c11 -D_GNU_SOURCE -O2 -g -Icommon -Ibuild/12-memopt -DTESTING -DFLASH_EMU_NO_MUTANTS \
   $san -DBOOK_ROOT="\"$PWD\"" -o "$dir/test_flash_emu" tests/test_flash_emu.c "$dir/emu.o" "$dir/mbar.o" "$dir/tma.o" "$dir/orig.o" \
   build/libcommon-cpu.a -lm -lpthread -lstdc++ -fopenmp
