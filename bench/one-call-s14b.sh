@@ -38,7 +38,7 @@ grep -v '^#' "$OUT/data/ch12-speed.tsv" 2> /dev/null | awk -F'\t' 'NR==1{for(i=1
 timeout 70 python3 build/12-memopt/ch12-torch.py "$OUT/data" > "$OUT/torch.txt" 2>&1
 echo "== torch exit $? at ${SECONDS}s"; tail -12 "$OUT/torch.txt"
 ncu_bin=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2> /dev/null | head -1)
-for v in 10 9; do
+for v in ${NCU_VERSIONS:-10 9}; do
   [ -n "$ncu_bin" ] || break
   CH12_SPEED_VERSIONS=$v timeout ${NCU_S:-45} "$ncu_bin" --clock-control none --set full --import-source yes \
     --kernel-name-base demangled -k "regex:flash9_forward_kernel<__nv_bfloat16, .int.128," -c 1 --kill yes -f \

@@ -585,6 +585,27 @@ static void test_v9_sectors(Check *t) {
     free(path);
 }
 
+/* Version 9's mbarrier waits at B4 H16 T4096 d128, causal, counted as the
+ * text counts them (@sec:ch12-v10): a block with n key tiles makes 2n waits
+ * in each of its 8 consumer warps and max(0, n - 3) in each of its 4
+ * producer warps; against the polls its profile counted, about 72 a wait. */
+static void test_v9_polls(Check *t) {
+    char err[256], *path = xasprintf("%s/figures/data/ch12-sass-s14a.tsv", book_root());
+    TsvTable *d = tsv_load(path, err, sizeof err);
+    long long waits = 0;
+    for (int n = 1; n <= 4096 / 128; n++) waits += 8 * 2 * n + 4 * (n > 3 ? n - 3 : 0);
+    waits *= 4 * 16;
+    double polls = NAN;
+    for (size_t i = 0; d && i < tsv_rows(d); i++)
+        if (strcmp(tsv_cell(d, i, tsv_col(d, "kernel")), "v9") == 0 &&
+            strcmp(tsv_cell(d, i, tsv_col(d, "metric")), "inst_trywait") == 0)
+            polls = tsv_num(d, i, tsv_col(d, "value"));
+    check_true(t, waits == 652032 && fabs(polls / waits - 72) < 0.5, "version 9: %lld mbarrier waits, %.0f polls: %.1f a "
+               "wait (the text's 72)%s%s", waits, polls, polls / waits, d ? "" : ": ", d ? "" : err);
+    tsv_free(d);
+    free(path);
+}
+
 /* Mixed precision: the fp16 thresholds two ways, the scaler's rules, lost
  * updates, and the runtime's loss scale on the CPU (exact). */
 static void test_fates(Check *t) {
@@ -1070,6 +1091,7 @@ int main(void) {
     test_v8_arithmetic(&t);
     test_v9_arithmetic(&t);
     test_v9_sectors(&t);
+    test_v9_polls(&t);
     test_fates(&t);
     test_scaler(&t);
     test_master(&t);

@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""bench/sass_tsv.py -- what the chapter quotes from Nsight Compute's source
+page (`ncu --import R --page source --csv --print-source sass`), as a data
+file: for each LABEL=CSV given, the warp-level instructions the kernel
+executed, in all and by kind of instruction (its SASS opcode), and the
+stall samples:
+
+    python3 bench/sass_tsv.py OUT.tsv "DEVICE" "DATE" "GIT" "COMMAND" LABEL=FILE.csv ...
+
+rows `kernel metric value`: inst (all), inst_ldgsts (cp.async), inst_tma
+(UTMALDG, the bulk tensor copy), inst_syncs (the mbarriers' instructions:
+arrive, try_wait), inst_bra, inst_hgmma (wgmma), inst_mufu (exp2),
+inst_int (IMAD, IADD3, LEA, SHF, LOP3, ISETP, VIADD and their uniform U-
+forms: address and index arithmetic), inst_trywait (SYNCS.PHASECHK, one
+poll of an mbarrier's phase each) and samples (warp stall samples, all);
+and each inst_X again as pct_inst_X, a percentage of inst.  Written through a temporary name; a file that
+is not a source page stops it (one line, exit 1)."""
+import csv
+import os
+import sys
+
+INT = {"IMAD", "IADD3", "LEA", "SHF", "LOP3", "ISETP", "VIADD", "IADD", "IMAD.WIDE"}
+
+
+def opcode(src):
+    w = src.split()
+    if w and w[0].startswith("@"):
+        w = w[1:]
+    return w[0].split(".")[0] if w else ""
+
+
+def summarize(path):
+    rows = list(csv.reader(open(path)))
+    head = next((i for i, r in enumerate(rows) if r[:2] == ["Address", "Source"]), None)
+    if head is None:
+        sys.exit("sass_tsv.py: %s: not an ncu source page (no Address, Source header)" % path)
+    h = {n: i for i, n in enumerate(rows[head])}
+
+    def num(r, c):
+        try:
+            return float(r[h[c]].replace(",", ""))
+        except (ValueError, IndexError):
+            return 0.0
+
+    out = {k: 0.0 for k in ("inst", "inst_ldgsts", "inst_tma", "inst_syncs", "inst_bra", "inst_hgmma", "inst_mufu",
+                            "inst_int", "inst_trywait", "samples")}
+    for r in rows[head + 1:]:
+        if len(r) < 3:
+            continue
+        op, e, smp = opcode(r[1]), num(r, "Instructions Executed"), num(r, "Warp Stall Sampling (All Samples)")
+        base = op[1:] if op.startswith("U") and op[1:] in INT else op
+        out["inst"] += e
+        out["samples"] += smp
+        key = {"LDGSTS": "inst_ldgsts", "UTMALDG": "inst_tma", "SYNCS": "inst_syncs", "BRA": "inst_bra",
+               "HGMMA": "inst_hgmma", "MUFU": "inst_mufu"}.get(op)
+        if key:
+            out[key] += e
+        if base in INT:
+            out["inst_int"] += e
+        if r[1].split()[-4:] and "SYNCS.PHASECHK" in r[1]:
+            out["inst_trywait"] += e
+    return out
+
+
+def main():
+    if len(sys.argv) < 7:
+        sys.exit("usage: sass_tsv.py OUT.tsv DEVICE DATE GIT COMMAND LABEL=FILE.csv ...")
+    out, device, date, git, command = sys.argv[1:6]
+    tmp = out + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("# %s: Nsight Compute's source page, the instructions executed and the stall samples, by kind of "
+                "instruction\n" % os.path.basename(out)[:-4])
+        f.write("# command: %s\n# device: %s\n# date: %s\n# git: %s\n" % (command, device, date, git))
+        f.write("kernel\tmetric\tvalue\n")
+        for arg in sys.argv[6:]:
+            label, path = arg.split("=", 1)
+            got = summarize(path)
+            for k, v in got.items():
+                f.write("%s\t%s\t%d\n" % (label, k, v))
+            for k, v in got.items():   # the same, as percentages of all instructions
+                if k.startswith("inst_"):
+                    f.write("%s\tpct_%s\t%.2f\n" % (label, k, 100 * v / got["inst"]))
+    os.replace(tmp, out)
+
+
+if __name__ == "__main__":
+    main()
