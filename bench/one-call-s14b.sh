@@ -40,7 +40,7 @@ echo "== torch exit $? at ${SECONDS}s"; tail -12 "$OUT/torch.txt"
 ncu_bin=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2> /dev/null | head -1)
 for v in ${NCU_VERSIONS:-10 9}; do
   [ -n "$ncu_bin" ] || break
-  CH12_SPEED_VERSIONS=$v timeout ${NCU_S:-45} "$ncu_bin" --clock-control none --set full --import-source yes \
+  CH12_SPEED_VERSIONS=$v, timeout ${NCU_S:-45} "$ncu_bin" --clock-control none --set full --import-source yes \
     --kernel-name-base demangled -k "regex:flash9_forward_kernel<__nv_bfloat16, .int.128," -c 1 --kill yes -f \
     -o /tmp/ncu-v$v $memopt speed --device cuda --out /tmp/ncu-scratch > "$OUT/ncu-v$v.log" 2>&1
   echo "== ncu v$v exit $? at ${SECONDS}s"
