@@ -553,6 +553,11 @@ static void test_v9_arithmetic(Check *t) {
     int cap512 = (65536 - 128 * 24) / 384 / 8 * 8;   /* exercise 14: three consumer warpgroups, the producer at 24 */
     check_true(t, cap512 == 160 && cap512 < r8 && r8 - cap512 == 47,
                "exercise 14: three consumers may have %d registers a thread, 47 short of version 8's %d", cap512, r8);
+    int tile = 128 * 128 * 2, v9_requests = tile / 16, v10_boxes = tile / (8 * 2 * 128), sw_boxes = tile / (64 * 2 * 128);
+    check_true(t, tile == 32768 && v9_requests == 2048 && v9_requests / 128 == 16 && 2 * v9_requests == 4096 &&
+                      v10_boxes == 16 && 2 * v10_boxes == 32 && 8 * 128 * 2 == 2048 && sw_boxes == 2 && 2 * sw_boxes == 4,
+               "exercise 15: a stage is %d cp.async requests (version 9), %d boxes of 8 x 128 (version 10), %d of 64 x 128 "
+               "swizzled", 2 * v9_requests, 2 * v10_boxes, 2 * sw_boxes);
     size_t smem = (size_t)(128 + 2 * 3 * 128) * 128 * 2 + 3 * 3 * 8;
     check_true(t, smem == 224 * 1024 + 72 && smem <= 227 * 1024, "version 9: %zu bytes of shared memory at d 128, within 227 KiB",
                smem);

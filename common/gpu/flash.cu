@@ -30,9 +30,10 @@
  *   version 9  version 8 with the loads given to a warpgroup of their own, which
  *              signals the computing warpgroups through mbarriers (correct on
  *              the H200; our fastest forward pass at d 128, not at d 64);
- *   version 10 version 9 with its producer's loads made by one thread
+  *   version 10 version 9 with its producer's loads made by one thread
  *              through TMA (cp.async.bulk.tensor), tiles laid out 16-byte
- *              column by column. */
+ *              column by column (correct on an H100; our fastest forward
+ *              pass at d 128 there, not at d 64). */
 /* CUtensorMap, and the type of cuTensorMapEncodeTiled (version 10) */
 #include <cuda.h>
 #include <cudaTypedefs.h>
@@ -1613,7 +1614,7 @@ static void tensor_map_rows(CUtensorMap *m, const T *base, FlashLayout in, int B
                         CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     if (r != CUDA_SUCCESS)
         die("flash_forward_cuda: version 10: cuTensorMapEncodeTiled refused the map (error %d; strides %lld, %lld, %lld "
-            "elements)", (int)r, (long long)in.t, (long long)in.h, (long long)in.b);
+                    "elements)", (int)r, (long long)in.t, (long long)in.h, (long long)in.b);
 }
 template <typename T, int D, int NWG, int BC, int PN, bool TMA>
 static void flash9_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, const T *v, int B, int NH, int Tn,
