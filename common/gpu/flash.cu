@@ -29,8 +29,8 @@
  *              the H200; slower than version 3's forward pass);
  *   version 9  version 8 with the loads given to a warpgroup of their own, which
  *              signals the computing warpgroups through mbarriers (correct on
- *              the H200; our fastest forward pass at d 128, not at d 64);
-  *   version 10 version 9 with its producer's loads made by one thread
+ *              the H200, where it was our fastest forward pass at d 128);
+ *   version 10 version 9 with its producer's loads made by one thread
  *              through TMA (cp.async.bulk.tensor), tiles laid out 16-byte
  *              column by column (correct on an H100; our fastest forward
  *              pass at d 128 there, not at d 64). */
