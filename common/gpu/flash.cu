@@ -1614,7 +1614,7 @@ static void tensor_map_rows(CUtensorMap *m, const T *base, FlashLayout in, int B
                         CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     if (r != CUDA_SUCCESS)
         die("flash_forward_cuda: version 10: cuTensorMapEncodeTiled refused the map (error %d; strides %lld, %lld, %lld "
-                    "elements)", (int)r, (long long)in.t, (long long)in.h, (long long)in.b);
+            "elements)", (int)r, (long long)in.t, (long long)in.h, (long long)in.b);
 }
 template <typename T, int D, int NWG, int BC, int PN, bool TMA>
 static void flash9_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, const T *v, int B, int NH, int Tn,
