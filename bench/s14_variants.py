@@ -37,7 +37,7 @@ def main():
     s = open(SRC).read()
     out = {
         "sector": once(s, MAP_OLD, MAP_NEW, "sector"),
-        "v9pn64": once(s, "flash9_forward<T, 128, 2, 128, 128>(", "flash9_forward<T, 128, 2, 128, 64>(", "v9pn64"),
+        "v9pn64": once(s, "flash9_forward<T, 128, 2, 128, 128, false>(", "flash9_forward<T, 128, 2, 128, 64, false>(", "v9pn64"),
     }
     for name, text in out.items():
         with open("bench/variant-%s.cu" % name, "w") as f:

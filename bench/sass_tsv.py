@@ -13,7 +13,10 @@ arrive, try_wait), inst_bra, inst_hgmma (wgmma), inst_mufu (exp2),
 inst_int (IMAD, IADD3, LEA, SHF, LOP3, ISETP, VIADD and their uniform U-
 forms: address and index arithmetic), inst_trywait (SYNCS.PHASECHK, one
 poll of an mbarrier's phase each) and samples (warp stall samples, all);
-and each inst_X again as pct_inst_X, a percentage of inst.  Written through a temporary name; a file that
+and each inst_X again as pct_inst_X, a percentage of inst; and
+ldgsts_{sectors,sectors_ideal,wavefronts,wavefronts_ideal}_per_warp: a
+cp.async warp instruction's global sectors and shared-memory wavefronts,
+as counted and as the profiler's ideal.  Written through a temporary name; a file that
 is not a source page stops it (one line, exit 1)."""
 import csv
 import os
@@ -44,6 +47,7 @@ def summarize(path):
 
     out = {k: 0.0 for k in ("inst", "inst_ldgsts", "inst_tma", "inst_syncs", "inst_bra", "inst_hgmma", "inst_mufu",
                             "inst_int", "inst_trywait", "samples")}
+    per = {k: 0.0 for k in ("sectors", "sectors_ideal", "wavefronts", "wavefronts_ideal")}
     for r in rows[head + 1:]:
         if len(r) < 3:
             continue
@@ -59,6 +63,13 @@ def summarize(path):
             out["inst_int"] += e
         if r[1].split()[-4:] and "SYNCS.PHASECHK" in r[1]:
             out["inst_trywait"] += e
+        if op == "LDGSTS":
+            per["sectors"] += num(r, "L2 Theoretical Sectors Global")
+            per["sectors_ideal"] += num(r, "L2 Theoretical Sectors Global Ideal")
+            per["wavefronts"] += num(r, "L1 Wavefronts Shared")
+            per["wavefronts_ideal"] += num(r, "L1 Wavefronts Shared Ideal")
+    for k, v in per.items():   # a cp.async warp instruction's sectors and shared wavefronts, counted and ideal
+        out["ldgsts_%s_per_warp" % k] = v / out["inst_ldgsts"] if out["inst_ldgsts"] else 0.0
     return out
 
 
@@ -76,7 +87,7 @@ def main():
             label, path = arg.split("=", 1)
             got = summarize(path)
             for k, v in got.items():
-                f.write("%s\t%s\t%d\n" % (label, k, v))
+                f.write("%s\t%s\t%s\n" % (label, k, ("%d" % v) if v == int(v) else ("%.2f" % v)))
             for k, v in got.items():   # the same, as percentages of all instructions
                 if k.startswith("inst_"):
                     f.write("%s\tpct_%s\t%.2f\n" % (label, k, 100 * v / got["inst"]))
