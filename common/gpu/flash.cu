@@ -45,9 +45,9 @@
 static void flash_check(const char *who, DType dt, int version, int B, int NH, int T, int hs) {
     if (B < 1 || NH < 1 || T < 1) die("%s: B = %d, NH = %d, T = %d must be positive", who, B, NH, T);
     if (hs != 64 && hs != 128) die("%s: head size %d is not supported (64 or 128)", who, hs);
-    if (version < 1 || version > 10) die("%s: version %d does not exist (1 to 10)", who, version);
+    if (version < 1 || version > 11) die("%s: version %d does not exist (1 to 11)", who, version);
     if (version >= 2 && dt != DT_BF16 && dt != DT_F16)
-        die("%s: versions 2 to 10 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
+        die("%s: versions 2 to 11 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
     if ((long long)B * NH > 65535) die("%s: B * NH = %lld is more than 65535", who, (long long)B * NH);
 }
 
@@ -672,11 +672,13 @@ __global__ void __launch_bounds__(NW * 32) flash4_backward_kernel(T *dk, T *dv, 
 /* ---- Version 5: the warpgroup instructions of Hopper (sm_90a) -------------------------------- */
 
 /* the matrix descriptor (PTX ISA, "Matrix Descriptor Format"): start address,
- * LBO and SBO in bytes, each divided by 16; no swizzle (bits 62-63 zero) */
-__device__ __forceinline__ uint64_t wg_desc(const void *p, uint32_t lbo, uint32_t sbo) {
+ * LBO and SBO in bytes, each divided by 16; no swizzle (bits 62-63 zero), or
+ * version 11's 128-byte swizzle (mode 1; base offset 0: its atoms start on 1024 bytes) */
+__device__ __forceinline__ uint64_t wg_desc(const void *p, uint32_t lbo, uint32_t sbo, bool sw128 = false) {
     uint64_t d = (smem_addr(p) & 0x3ffff) / 16;
     d |= (uint64_t)(lbo / 16) << 16;
     d |= (uint64_t)(sbo / 16) << 32;
+    d |= (uint64_t)sw128 << 62;
     return d;
 }
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)   /* wgmma exists in sm_90a's instruction set only */
@@ -988,9 +990,10 @@ __global__ void __launch_bounds__(NWG * 128) flash6_forward_kernel(T *o, float *
                                                                    int NH, int Tn, FlashLayout in, FlashLayout out,
                                                                    float scale, bool causal) {
     constexpr int MT = 1, BR = 64 * NWG, NS = V6_STAGES, THREADS = NWG * 128;
-    /* a descriptor's start for k-step kk is the tile + kk * KSTEP elements, its strides KLBO and KSBO bytes; for the
-     * values also + dn * PN * VNSTEP elements for columns dn * PN on; versions 6 to 9 */
-    constexpr int KSTEP = 128, KLBO = 128, KSBO = 16 * D, VSTEP = 16 * D, VNSTEP = 8, VLBO = 16 * D, VSBO = 128;
+    /* the descriptors of k-step kk of a key tile t (K-major) and of k-step kk, columns dn * PN on, of a value tile t
+     * (MN-major): start, LBO and SBO; versions 6 to 9 */
+    auto kdesc = [](const T *t, int kk) { return wg_desc(t + kk * 128, 128, 16 * D); };
+    auto vdesc = [](const T *t, int kk, int dn) { return wg_desc(t + kk * 16 * D + dn * PN * 8, 16 * D, 128); };
     extern __shared__ __align__(16) unsigned char smem[];
     T *Qs = reinterpret_cast<T *>(smem), *Ks = Qs + BR * D, *Vs = Ks + NS * BC * D;
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tig = lane % 4, wg = warp / 4;
@@ -1020,7 +1023,7 @@ __global__ void __launch_bounds__(NWG * 128) flash6_forward_kernel(T *o, float *
     wg_hold(s[0][0], BC / 2);
     wg_fence();
     for (int kk = 0; kk < D / 16; kk++)
-        wgmma_ss_n<T, BC>(s[0][0], wg_desc(Qs + wg * 64 * D + kk * 128, 128, 16 * D), wg_desc(Ks + kk * KSTEP, KLBO, KSBO), kk);
+        wgmma_ss_n<T, BC>(s[0][0], wg_desc(Qs + wg * 64 * D + kk * 128, 128, 16 * D), kdesc(Ks, kk), kk);
     wg_commit();
     wg_wait<0>();
     wg_hold(s[0][0], BC / 2);
@@ -1080,11 +1083,11 @@ __global__ void __launch_bounds__(NWG * 128) flash6_forward_kernel(T *o, float *
         wg_hold(a[0], BC / 4);
         wg_fence();
         for (int kk = 0; kk < D / 16; kk++)
-            wgmma_ss_n<T, BC>(s[0][0], wg_desc(Qs + wg * 64 * D + kk * 128, 128, 16 * D), wg_desc(Kn + kk * KSTEP, KLBO, KSBO), kk);
+            wgmma_ss_n<T, BC>(s[0][0], wg_desc(Qs + wg * 64 * D + kk * 128, 128, 16 * D), kdesc(Kn, kk), kk);
         wg_commit();
         for (int kk = 0; kk < BC / 16; kk++)
             for (int dn = 0; dn < D / PN; dn++)
-                wgmma_rs_n<T, PN>(acc[0][PN / 8 * dn], a[kk], wg_desc(Vj + kk * VSTEP + dn * PN * VNSTEP, VLBO, VSBO));
+                wgmma_rs_n<T, PN>(acc[0][PN / 8 * dn], a[kk], vdesc(Vj, kk, dn));
         wg_commit();
         wg_wait<1>();
         wg_hold(s[0][0], BC / 2);
@@ -1096,7 +1099,7 @@ __global__ void __launch_bounds__(NWG * 128) flash6_forward_kernel(T *o, float *
         wg_fence();
         for (int kk = 0; kk < BC / 16; kk++)
             for (int dn = 0; dn < D / PN; dn++)
-                wgmma_rs_n<T, PN>(acc[0][PN / 8 * dn], a[kk], wg_desc(Vj + kk * VSTEP + dn * PN * VNSTEP, VLBO, VSBO));
+                wgmma_rs_n<T, PN>(acc[0][PN / 8 * dn], a[kk], vdesc(Vj, kk, dn));
         wg_commit();
         wg_wait<0>();
         wg_hold(acc[0][0], D / 2);
@@ -1172,16 +1175,25 @@ template <int N> __device__ __forceinline__ void wg_set_registers(bool more) {
  * value tiles into three stages by cp.async and says so through mbarriers,
  * and the computing warps free a stage by arriving on its third.  After the
  * query tile, no barrier of the whole block. */
-template <typename T, int D, int NWG, int BC, int PN, bool TMA>
+template <typename T, int D, int NWG, int BC, int PN, bool TMA, bool SW>
 __global__ void __launch_bounds__(NWG * 128 + 128, 1)
     flash9_forward_kernel(T *o, float *lse, const T *q, const T *k, const T *v, int NH, int Tn, FlashLayout in,
                           FlashLayout out, float scale, bool causal, const __grid_constant__ CUtensorMap kmap,
                           const __grid_constant__ CUtensorMap vmap) {
     constexpr int MT = 1, BR = 64 * NWG, NS = V6_STAGES, THREADS = NWG * 128 + 128;
-    /* version 10: 16-byte columns of BC rows one after another, as TMA lays out a box of 8 x BC */
-    constexpr int KSTEP = TMA ? 16 * BC : 128, KLBO = TMA ? 16 * BC : 128, KSBO = TMA ? 128 : 16 * D;
-    constexpr int VSTEP = TMA ? 128 : 16 * D, VNSTEP = TMA ? BC : 8, VLBO = TMA ? 128 : 16 * D, VSBO = TMA ? 16 * BC : 128;
-    extern __shared__ __align__(128) unsigned char smem9[];   /* TMA's boxes land on 128-byte boundaries */
+    /* version 10: 16-byte columns of BC rows one after another, as TMA lays out boxes of 8 x BC; version 11: boxes of
+     * 64 columns x BC rows, rows of 128 bytes, swizzled (its k-steps 32 bytes apart within a row, then a box apart) */
+    auto kdesc = [](const T *t, int kk) {
+        if constexpr (SW) return wg_desc(t + kk % 4 * 16 + kk / 4 * 64 * BC, 16, 1024, true);
+        else if constexpr (TMA) return wg_desc(t + kk * 16 * BC, 16 * BC, 128);
+        else return wg_desc(t + kk * 128, 128, 16 * D);
+    };
+    auto vdesc = [](const T *t, int kk, int dn) {
+        if constexpr (SW) return wg_desc(t + kk * 16 * 64 + dn * PN * BC, 64 * 2 * BC, 1024, true);
+        else if constexpr (TMA) return wg_desc(t + kk * 128 + dn * PN * BC, 128, 16 * BC);
+        else return wg_desc(t + kk * 16 * D + dn * PN * 8, 16 * D, 128);
+    };
+    extern __shared__ __align__(1024) unsigned char smem9[];   /* TMA's boxes: 128-byte boundaries, 1024 swizzled */
     T *Qs = reinterpret_cast<T *>(smem9), *Ks = Qs + BR * D, *Vs = Ks + NS * BC * D;
     uint64_t *kfull = reinterpret_cast<uint64_t *>(Vs + NS * BC * D), *vfull = kfull + NS, *vfree = vfull + NS;
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tig = lane % 4, wg = warp / 4;
@@ -1193,6 +1205,7 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
     if (threadIdx.x == 0)
         for (int st = 0; st < NS; st++)   /* version 10: one arrival, its producer's, and the tile's bytes */
             mbar_init(kfull + st, TMA ? 1 : 128), mbar_init(vfull + st, TMA ? 1 : 128), mbar_init(vfree + st, 4 * NWG);
+    if (SW && smem_addr(smem9) % 1024) __trap();   /* the swizzle's pattern is of 1024-byte blocks, from the tile's start */
     load_tile_core<T, D, BR, THREADS>(Qs, qg, in.t, q0, Tn);
     cp_async_commit();
     cp_async_wait<0>();
@@ -1203,14 +1216,17 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
         wg_set_registers<V9_PRODUCER_REGS>(false);
         if constexpr (TMA) {
             if (threadIdx.x == NWG * 128) {
+                constexpr int BW = SW ? 64 : 8;   /* a box's columns: 16 bytes, or 128 swizzled */
                 for (int j = 0; j < nkv; j++) {
                     int st = j % NS;
                     if (j >= NS) mbar_wait(vfree + st, (j / NS - 1) % 2);
                     mbar_arrive_expect_tx(kfull + st, BC * D * sizeof(T));
-                    for (int c = 0; c < D / 8; c++) tma_load_4d(Ks + st * BC * D + c * BC * 8, &kmap, c * 8, j * BC, h, b, kfull + st);
+                    for (int c = 0; c < D / BW; c++) tma_load_4d(Ks + st * BC * D + c * BC * BW, &kmap, c * BW, j * BC, h, b, kfull + st);
                     mbar_arrive_expect_tx(vfull + st, BC * D * sizeof(T));
-                    for (int c = 0; c < D / 8; c++) tma_load_4d(Vs + st * BC * D + c * BC * 8, &vmap, c * 8, j * BC, h, b, vfull + st);
+                    for (int c = 0; c < D / BW; c++) tma_load_4d(Vs + st * BC * D + c * BC * BW, &vmap, c * BW, j * BC, h, b, vfull + st);
                 }
+                for (int j = max(nkv - NS, 0); j < nkv; j++)   /* leave only once every copy asked for has landed */
+                    mbar_wait(kfull + j % NS, j / NS % 2), mbar_wait(vfull + j % NS, j / NS % 2);
             }
         } else {
             for (int j = 0; j < nkv; j++) {
@@ -1237,7 +1253,7 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
     wg_hold(s[0][0], BC / 2);
     wg_fence();
     for (int kk = 0; kk < D / 16; kk++)
-        wgmma_ss_n<T, BC>(s[0][0], wg_desc(Qs + wg * 64 * D + kk * 128, 128, 16 * D), wg_desc(Ks + kk * KSTEP, KLBO, KSBO), kk);
+        wgmma_ss_n<T, BC>(s[0][0], wg_desc(Qs + wg * 64 * D + kk * 128, 128, 16 * D), kdesc(Ks, kk), kk);
     wg_commit();
     wg_wait<0>();
     wg_hold(s[0][0], BC / 2);
@@ -1293,11 +1309,11 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
         wg_hold(a[0], BC / 4);
         wg_fence();
         for (int kk = 0; kk < D / 16; kk++)
-            wgmma_ss_n<T, BC>(s[0][0], wg_desc(Qs + wg * 64 * D + kk * 128, 128, 16 * D), wg_desc(Kn + kk * KSTEP, KLBO, KSBO), kk);
+            wgmma_ss_n<T, BC>(s[0][0], wg_desc(Qs + wg * 64 * D + kk * 128, 128, 16 * D), kdesc(Kn, kk), kk);
         wg_commit();
         for (int kk = 0; kk < BC / 16; kk++)
             for (int dn = 0; dn < D / PN; dn++)
-                wgmma_rs_n<T, PN>(acc[0][PN / 8 * dn], a[kk], wg_desc(Vj + kk * VSTEP + dn * PN * VNSTEP, VLBO, VSBO));
+                wgmma_rs_n<T, PN>(acc[0][PN / 8 * dn], a[kk], vdesc(Vj, kk, dn));
         wg_commit();
         wg_wait<1>();
         wg_hold(s[0][0], BC / 2);
@@ -1311,7 +1327,7 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
         wg_fence();
         for (int kk = 0; kk < BC / 16; kk++)
             for (int dn = 0; dn < D / PN; dn++)
-                wgmma_rs_n<T, PN>(acc[0][PN / 8 * dn], a[kk], wg_desc(Vj + kk * VSTEP + dn * PN * VNSTEP, VLBO, VSBO));
+                wgmma_rs_n<T, PN>(acc[0][PN / 8 * dn], a[kk], vdesc(Vj, kk, dn));
         wg_commit();
         wg_wait<0>();
         wg_hold(acc[0][0], D / 2);
@@ -1593,41 +1609,43 @@ static void flash6_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, con
     LAUNCH_CHECK("flash6_forward");
 }
 
-/* m: the [B][T][NH][D]-strided tensor at base (strides in elements, as in), in boxes of 8 columns x BC rows */
+/* m: the [B][T][NH][D]-strided tensor at base (strides in elements, as in), in boxes of 8 columns x BC rows, or
+ * (sw) of 64 columns x BC rows, each row of 128 bytes swizzled */
 static CUtensorMapDataType tma_dtype(const bf16 *) { return CU_TENSOR_MAP_DATA_TYPE_BFLOAT16; }
 static CUtensorMapDataType tma_dtype(const f16 *) { return CU_TENSOR_MAP_DATA_TYPE_FLOAT16; }
 template <typename T>
-static void tensor_map_rows(CUtensorMap *m, const T *base, FlashLayout in, int B, int NH, int Tn, int D, int BC) {
+static void tensor_map_rows(CUtensorMap *m, const T *base, FlashLayout in, int B, int NH, int Tn, int D, int BC, bool sw) {
     static PFN_cuTensorMapEncodeTiled_v12000 encode = NULL;
     if (!encode) {
         cudaDriverEntryPointQueryResult found;
         void *fn = NULL;
         if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found) !=
                 cudaSuccess || found != cudaDriverEntryPointSuccess || !fn)
-            die("flash_forward_cuda: version 10: the driver has no cuTensorMapEncodeTiled");
+            die("flash_forward_cuda: versions 10 and 11: the driver has no cuTensorMapEncodeTiled");
         encode = (PFN_cuTensorMapEncodeTiled_v12000)fn;
     }
     cuuint64_t dims[4] = {(cuuint64_t)D, (cuuint64_t)Tn, (cuuint64_t)NH, (cuuint64_t)B};
     cuuint64_t strides[3] = {(cuuint64_t)in.t * sizeof(T), (cuuint64_t)in.h * sizeof(T), (cuuint64_t)in.b * sizeof(T)};
-    cuuint32_t box[4] = {8, (cuuint32_t)BC, 1, 1}, step[4] = {1, 1, 1, 1};
-    CUresult r = encode(m, tma_dtype(base), 4, (void *)base, dims, strides, box, step, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
-                        CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    cuuint32_t box[4] = {sw ? 64u : 8u, (cuuint32_t)BC, 1, 1}, step[4] = {1, 1, 1, 1};
+    CUresult r = encode(m, tma_dtype(base), 4, (void *)base, dims, strides, box, step, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                        sw ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
+                        CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     if (r != CUDA_SUCCESS)
-        die("flash_forward_cuda: version 10: cuTensorMapEncodeTiled refused the map (error %d; strides %lld, %lld, %lld "
+        die("flash_forward_cuda: versions 10 and 11: cuTensorMapEncodeTiled refused the map (error %d; strides %lld, %lld, %lld "
             "elements)", (int)r, (long long)in.t, (long long)in.h, (long long)in.b);
 }
-template <typename T, int D, int NWG, int BC, int PN, bool TMA>
+template <typename T, int D, int NWG, int BC, int PN, bool TMA, bool SW>
 static void flash9_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, const T *v, int B, int NH, int Tn,
                            FlashLayout in, FlashLayout out, float scale, bool causal) {
     if (!gpu_has_wgmma(&g->info))
-        die("flash_forward_cuda: version %d needs a GPU of compute capability 9.0 (Hopper), not %d.%d", TMA ? 10 : 9,
+        die("flash_forward_cuda: version %d needs a GPU of compute capability 9.0 (Hopper), not %d.%d", SW ? 11 : TMA ? 10 : 9,
             g->info.major, g->info.minor);
     constexpr int BR = 64 * NWG;
     size_t smem = (size_t)(BR + 2 * V6_STAGES * BC) * D * sizeof(T) + 3 * V6_STAGES * sizeof(uint64_t);
     CUtensorMap kmap, vmap;   /* version 9 passes them unused */
     memset(&kmap, 0, sizeof kmap), memset(&vmap, 0, sizeof vmap);
-    if (TMA) tensor_map_rows<T>(&kmap, k, in, B, NH, Tn, D, BC), tensor_map_rows<T>(&vmap, v, in, B, NH, Tn, D, BC);
-    auto kern = flash9_forward_kernel<T, D, NWG, BC, PN, TMA>;
+    if (TMA) tensor_map_rows<T>(&kmap, k, in, B, NH, Tn, D, BC, SW), tensor_map_rows<T>(&vmap, v, in, B, NH, Tn, D, BC, SW);
+    auto kern = flash9_forward_kernel<T, D, NWG, BC, PN, TMA, SW>;
     CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     dim3 grid((Tn + BR - 1) / BR, B * NH);
     kern<<<grid, NWG * 128 + 128, smem, g->stream>>>(o, lse, q, k, v, NH, Tn, in, out, scale, causal, kmap, vmap);
@@ -1678,13 +1696,17 @@ static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *
         if (version == 8 && hs == 128)
             flash6_forward<T, 128, 2, 128, 128>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 9 && hs == 64)
-            flash9_forward<T, 64, 2, 128, 64, false>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+            flash9_forward<T, 64, 2, 128, 64, false, false>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 9 && hs == 128)
-            flash9_forward<T, 128, 2, 128, 128, false>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+            flash9_forward<T, 128, 2, 128, 128, false, false>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 10 && hs == 64)
-            flash9_forward<T, 64, 2, 128, 64, true>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+            flash9_forward<T, 64, 2, 128, 64, true, false>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 11 && hs == 64)
+            flash9_forward<T, 64, 2, 128, 64, true, true>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 10 && hs == 128)
-            flash9_forward<T, 128, 2, 128, 128, true>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+            flash9_forward<T, 128, 2, 128, 128, true, false>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 11 && hs == 128)
+            flash9_forward<T, 128, 2, 128, 128, true, true>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
     }
 }
 
