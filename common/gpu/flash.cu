@@ -45,9 +45,9 @@
 static void flash_check(const char *who, DType dt, int version, int B, int NH, int T, int hs) {
     if (B < 1 || NH < 1 || T < 1) die("%s: B = %d, NH = %d, T = %d must be positive", who, B, NH, T);
     if (hs != 64 && hs != 128) die("%s: head size %d is not supported (64 or 128)", who, hs);
-    if (version < 1 || version > 11) die("%s: version %d does not exist (1 to 11)", who, version);
+    if (version < 1 || version > 12) die("%s: version %d does not exist (1 to 12)", who, version);
     if (version >= 2 && dt != DT_BF16 && dt != DT_F16)
-        die("%s: versions 2 to 11 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
+        die("%s: versions 2 to 12 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
     if ((long long)B * NH > 65535) die("%s: B * NH = %lld is more than 65535", who, (long long)B * NH);
 }
 
@@ -1158,6 +1158,13 @@ __device__ __forceinline__ void tma_load_4d(void *dst, const CUtensorMap *map, i
                  ::"r"(smem_addr(dst)), "l"(map), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(smem_addr(bar))
                  : "memory");
 }
+/* 2^x as one ex2.approx.ftz.f32 (subnormal inputs and results flushed to zero); exp2f adds a scaling on
+ * each side of it, for results below 2^-126 */
+__device__ __forceinline__ float ex2_approx(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
 /* this warpgroup's registers a thread from here on: fewer (give them back) or more (wait for them);
  * sm_90a only, like wgmma (built for another target, version 9 stops at its first product anyway) */
 template <int N> __device__ __forceinline__ void wg_set_registers(bool more) {
@@ -1175,11 +1182,12 @@ template <int N> __device__ __forceinline__ void wg_set_registers(bool more) {
  * value tiles into three stages by cp.async and says so through mbarriers,
  * and the computing warps free a stage by arriving on its third.  After the
  * query tile, no barrier of the whole block. */
-template <typename T, int D, int NWG, int BC, int PN, bool TMA, bool SW>
+template <typename T, int D, int NWG, int BC, int PN, int V>
 __global__ void __launch_bounds__(NWG * 128 + 128, 1)
     flash9_forward_kernel(T *o, float *lse, const T *q, const T *k, const T *v, int NH, int Tn, FlashLayout in,
                           FlashLayout out, float scale, bool causal, const __grid_constant__ CUtensorMap kmap,
                           const __grid_constant__ CUtensorMap vmap) {
+    constexpr bool TMA = V >= 10, SW = V >= 11;   /* V: the version, 9 to 12 */
     constexpr int MT = 1, BR = 64 * NWG, NS = V6_STAGES, THREADS = NWG * 128 + 128;
     /* version 10: 16-byte columns of BC rows one after another, as TMA lays out boxes of 8 x BC; version 11: boxes of
      * 64 columns x BC rows, rows of 128 bytes, swizzled (its k-steps 32 bytes apart within a row, then a box apart) */
@@ -1258,31 +1266,56 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
     wg_wait<0>();
     wg_hold(s[0][0], BC / 2);
     for (int j = 0; j < nkv; j++) {
-        bool edge = (j + 1) * BC > Tn || (causal && (j + 1) * BC - 1 > q0);
-        for (int mt = 0; mt < MT; mt++)
-            for (int nt = 0; nt < BC / 8; nt++)
-                for (int e = 0; e < 4; e++) {
-                    int col = j * BC + nt * 8 + tig * 2 + e % 2, row = q0 + wrow + mt * 16 + g + e / 2 * 8;
-                    s[mt][nt][e] *= sl;
-                    if (edge && (col >= Tn || (causal && col > row))) s[mt][nt][e] = -INFINITY;
-                }
-
         float alpha[2];
-        for (int r = 0; r < 2; r++) {
-            float mx = m[0][r];
-            for (int nt = 0; nt < BC / 8; nt++) mx = fmaxf(mx, fmaxf(s[0][nt][2 * r], s[0][nt][2 * r + 1]));
-            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-            float mu = mx == -INFINITY ? 0.0f : mx;     /* a row with nothing seen yet: keep exp2 finite */
-            float sum = 0;
-            alpha[r] = exp2f(m[0][r] - mu);
-            for (int nt = 0; nt < BC / 8; nt++) {
-                s[0][nt][2 * r] = exp2f(s[0][nt][2 * r] - mu);
-                s[0][nt][2 * r + 1] = exp2f(s[0][nt][2 * r + 1] - mu);
-                sum += s[0][nt][2 * r] + s[0][nt][2 * r + 1];
+        if constexpr (V >= 12) {
+            if ((j + 1) * BC > Tn || (causal && (j + 1) * BC - 1 > q0))
+                for (int nt = 0; nt < BC / 8; nt++)
+                    for (int e = 0; e < 4; e++) {
+                        int col = j * BC + nt * 8 + tig * 2 + e % 2, row = q0 + wrow + g + e / 2 * 8;
+                        if (col >= Tn || (causal && col > row)) s[0][nt][e] = -INFINITY;
+                    }
+            for (int r = 0; r < 2; r++) {
+                float mx = -INFINITY;   /* the raw scores' maximum; times sl (> 0), the scaled scores' */
+                for (int nt = 0; nt < BC / 8; nt++) mx = fmaxf(mx, fmaxf(s[0][nt][2 * r], s[0][nt][2 * r + 1]));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+                mx = fmaxf(m[0][r], mx * sl);
+                float mu = mx == -INFINITY ? 0.0f : mx, sum = 0;
+                alpha[r] = ex2_approx(m[0][r] - mu);
+                for (int nt = 0; nt < BC / 8; nt++) {
+                    s[0][nt][2 * r] = ex2_approx(fmaf(s[0][nt][2 * r], sl, -mu));
+                    s[0][nt][2 * r + 1] = ex2_approx(fmaf(s[0][nt][2 * r + 1], sl, -mu));
+                    sum += s[0][nt][2 * r] + s[0][nt][2 * r + 1];
+                }
+                l[0][r] = l[0][r] * alpha[r] + sum;
+                m[0][r] = mx;
             }
-            l[0][r] = l[0][r] * alpha[r] + sum;
-            m[0][r] = mx;
+        } else {
+            bool edge = (j + 1) * BC > Tn || (causal && (j + 1) * BC - 1 > q0);
+            for (int mt = 0; mt < MT; mt++)
+                for (int nt = 0; nt < BC / 8; nt++)
+                    for (int e = 0; e < 4; e++) {
+                        int col = j * BC + nt * 8 + tig * 2 + e % 2, row = q0 + wrow + mt * 16 + g + e / 2 * 8;
+                        s[mt][nt][e] *= sl;
+                        if (edge && (col >= Tn || (causal && col > row))) s[mt][nt][e] = -INFINITY;
+                    }
+
+            for (int r = 0; r < 2; r++) {
+                float mx = m[0][r];
+                for (int nt = 0; nt < BC / 8; nt++) mx = fmaxf(mx, fmaxf(s[0][nt][2 * r], s[0][nt][2 * r + 1]));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+                float mu = mx == -INFINITY ? 0.0f : mx;     /* a row with nothing seen yet: keep exp2 finite */
+                float sum = 0;
+                alpha[r] = exp2f(m[0][r] - mu);
+                for (int nt = 0; nt < BC / 8; nt++) {
+                    s[0][nt][2 * r] = exp2f(s[0][nt][2 * r] - mu);
+                    s[0][nt][2 * r + 1] = exp2f(s[0][nt][2 * r + 1] - mu);
+                    sum += s[0][nt][2 * r] + s[0][nt][2 * r + 1];
+                }
+                l[0][r] = l[0][r] * alpha[r] + sum;
+                m[0][r] = mx;
+            }
         }
 
         wg_wait<0>();
@@ -1634,18 +1667,21 @@ static void tensor_map_rows(CUtensorMap *m, const T *base, FlashLayout in, int B
         die("flash_forward_cuda: versions 10 and 11: cuTensorMapEncodeTiled refused the map (error %d; strides %lld, %lld, %lld "
             "elements)", (int)r, (long long)in.t, (long long)in.h, (long long)in.b);
 }
-template <typename T, int D, int NWG, int BC, int PN, bool TMA, bool SW>
+template <typename T, int D, int NWG, int BC, int PN, int V>
 static void flash9_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, const T *v, int B, int NH, int Tn,
                            FlashLayout in, FlashLayout out, float scale, bool causal) {
     if (!gpu_has_wgmma(&g->info))
-        die("flash_forward_cuda: version %d needs a GPU of compute capability 9.0 (Hopper), not %d.%d", SW ? 11 : TMA ? 10 : 9,
+        die("flash_forward_cuda: version %d needs a GPU of compute capability 9.0 (Hopper), not %d.%d", V,
             g->info.major, g->info.minor);
     constexpr int BR = 64 * NWG;
     size_t smem = (size_t)(BR + 2 * V6_STAGES * BC) * D * sizeof(T) + 3 * V6_STAGES * sizeof(uint64_t);
     CUtensorMap kmap, vmap;   /* version 9 passes them unused */
     memset(&kmap, 0, sizeof kmap), memset(&vmap, 0, sizeof vmap);
-    if (TMA) tensor_map_rows<T>(&kmap, k, in, B, NH, Tn, D, BC, SW), tensor_map_rows<T>(&vmap, v, in, B, NH, Tn, D, BC, SW);
-    auto kern = flash9_forward_kernel<T, D, NWG, BC, PN, TMA, SW>;
+    if (V >= 10) {   /* versions 10 and 11 on: TMA, in boxes of 8 columns (10) or 64, swizzled (11 on) */
+        tensor_map_rows<T>(&kmap, k, in, B, NH, Tn, D, BC, V >= 11);
+        tensor_map_rows<T>(&vmap, v, in, B, NH, Tn, D, BC, V >= 11);
+    }
+    auto kern = flash9_forward_kernel<T, D, NWG, BC, PN, V>;
     CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     dim3 grid((Tn + BR - 1) / BR, B * NH);
     kern<<<grid, NWG * 128 + 128, smem, g->stream>>>(o, lse, q, k, v, NH, Tn, in, out, scale, causal, kmap, vmap);
@@ -1696,17 +1732,21 @@ static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *
         if (version == 8 && hs == 128)
             flash6_forward<T, 128, 2, 128, 128>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 9 && hs == 64)
-            flash9_forward<T, 64, 2, 128, 64, false, false>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+            flash9_forward<T, 64, 2, 128, 64, 9>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 9 && hs == 128)
-            flash9_forward<T, 128, 2, 128, 128, false, false>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+            flash9_forward<T, 128, 2, 128, 128, 9>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 10 && hs == 64)
-            flash9_forward<T, 64, 2, 128, 64, true, false>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+            flash9_forward<T, 64, 2, 128, 64, 10>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 11 && hs == 64)
-            flash9_forward<T, 64, 2, 128, 64, true, true>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+            flash9_forward<T, 64, 2, 128, 64, 11>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 12 && hs == 64)
+            flash9_forward<T, 64, 2, 128, 64, 12>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 10 && hs == 128)
-            flash9_forward<T, 128, 2, 128, 128, true, false>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+            flash9_forward<T, 128, 2, 128, 128, 10>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 11 && hs == 128)
-            flash9_forward<T, 128, 2, 128, 128, true, true>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+            flash9_forward<T, 128, 2, 128, 128, 11>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 12 && hs == 128)
+            flash9_forward<T, 128, 2, 128, 128, 12>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
     }
 }
 

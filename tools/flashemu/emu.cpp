@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cmath>
 #include <unordered_map>
 #include <vector>
 
@@ -1118,6 +1119,12 @@ void emu_wgmma_mma(EmuAB ab, int n, float **d, const uint32_t *a, const uint32_t
     WarpGroup &g = wgroups[cur->tid / 128];
     g.stage[cur->tid % 128] = WgStage{d, a, a_at, da, db, scale_d ? 1 : 0};
     wg_arrive(WG_MMA, n, ab, a != nullptr, scale_a, scale_b, trans_a, trans_b);
+}
+
+float emu_ex2_approx_ftz(float x) {
+    if (std::fpclassify(x) == FP_SUBNORMAL) x = 0.0f;
+    float y = exp2f(x);
+    return std::fpclassify(y) == FP_SUBNORMAL ? 0.0f : y;
 }
 
 void emu_fence_proxy_async(void) {

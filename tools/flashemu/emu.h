@@ -231,6 +231,9 @@ void emu_wgmma_mma(EmuAB ab, int n, float **d, const uint32_t *a, const uint32_t
 template <typename V> const V *emu_lvalue_at(V &x) { return &x; }
 template <typename V> const V *emu_lvalue_at(V &&) { return nullptr; }
 void emu_fence_proxy_async(void);
+/* ex2.approx.ftz.f32: 2^x, subnormal inputs and results flushed to zero (computed exactly here; the ISA's
+ * approximation is within 2 ulp, far inside the cases' bounds) */
+float emu_ex2_approx_ftz(float x);
 /* mbarrier (PTX ISA, section "Parallel Synchronization and Communication
  * Instructions: mbarrier"), .shared::cta .b64, at a shared address:
  * init with an expected arrival count; arrive (the state result discarded);

@@ -388,6 +388,8 @@ def translate_asm(body):
                                                       "(int)" + val(ops[1]) if len(ops) == 2 else "-1"))
         elif re.fullmatch(r"setmaxnreg\.(inc|dec)\.sync\.aligned\.u32", mn) and len(ops) == 1:
             calls.append("emu_setmaxnreg(%s, (int)%s)" % ("true" if ".inc." in mn else "false", val(ops[0])))
+        elif mn == "ex2.approx.ftz.f32" and len(ops) == 2:
+            calls.append("*%s = emu_ex2_approx_ftz(%s)" % (ref(ops[0]), val(ops[1])))
         elif mn in ("fence.proxy.async", "fence.proxy.async.shared::cta"):
             calls.append("emu_fence_proxy_async()")
         elif re.fullmatch(r"wgmma\.mma_async\.sync\.aligned\.m64n\d+k16\.f32\.(bf16|f16)\.(bf16|f16)", mn):
