@@ -46,7 +46,7 @@ def summarize(path):
             return 0.0
 
     out = {k: 0.0 for k in ("inst", "inst_ldgsts", "inst_tma", "inst_syncs", "inst_bra", "inst_hgmma", "inst_mufu",
-                            "inst_int", "inst_trywait", "samples")}
+                            "inst_int", "inst_trywait", "inst_fmul", "inst_ffma", "inst_fsetp", "inst_fsel", "samples")}
     per = {k: 0.0 for k in ("sectors", "sectors_ideal", "wavefronts", "wavefronts_ideal")}
     for r in rows[head + 1:]:
         if len(r) < 3:
@@ -56,7 +56,8 @@ def summarize(path):
         out["inst"] += e
         out["samples"] += smp
         key = {"LDGSTS": "inst_ldgsts", "UTMALDG": "inst_tma", "SYNCS": "inst_syncs", "BRA": "inst_bra",
-               "HGMMA": "inst_hgmma", "MUFU": "inst_mufu"}.get(op)
+               "HGMMA": "inst_hgmma", "MUFU": "inst_mufu", "FMUL": "inst_fmul", "FFMA": "inst_ffma",
+               "FSETP": "inst_fsetp", "FSEL": "inst_fsel"}.get(op)
         if key:
             out[key] += e
         if base in INT:

@@ -611,6 +611,47 @@ static void test_v9_polls(Check *t) {
     free(path);
 }
 
+/* One metric of one kernel's row in a sass_tsv.py file (NAN if absent). */
+static double sass_metric(TsvTable *d, const char *kernel, const char *metric) {
+    for (size_t i = 0; d && i < tsv_rows(d); i++)
+        if (strcmp(tsv_cell(d, i, tsv_col(d, "kernel")), kernel) == 0 &&
+            strcmp(tsv_cell(d, i, tsv_col(d, "metric")), metric) == 0)
+            return tsv_num(d, i, tsv_col(d, "value"));
+    return NAN;
+}
+
+/* Version 12 against version 11 (@sec:ch12-v12), from their profiles: the
+ * same exponentials and products; per exponential 2.9 FMUL, 1.0 FSETP and
+  * 0.9 FSEL fewer (the text's, to one decimal); and exercise 16: of a
+ * head's 528 (query tile, key tile) pairs at T 4096, 32 are edge tiles;
+ * version 11's FSEL count less 66 a warp-tile leaves 4 a warp, and with
+ * that, 64 a warp on the edge tiles and 2 a warp-tile is version 12's count
+ * exactly. */
+static void test_v12_instructions(Check *t) {
+    char err[256], *p11 = xasprintf("%s/figures/data/ch12-sass-v11-s15.tsv", book_root()),
+                   *p12 = xasprintf("%s/figures/data/ch12-sass-v12-s15.tsv", book_root());
+    TsvTable *a = tsv_load(p11, err, sizeof err), *b = a ? tsv_load(p12, err, sizeof err) : NULL;
+    double mufu = sass_metric(a, "v11", "inst_mufu"), mufu12 = sass_metric(b, "v12", "inst_mufu");
+    double dfmul = (sass_metric(a, "v11", "inst_fmul") - sass_metric(b, "v12", "inst_fmul")) / mufu;
+    double dfsetp = (sass_metric(a, "v11", "inst_fsetp") - sass_metric(b, "v12", "inst_fsetp")) / mufu;
+    double dfsel = (sass_metric(a, "v11", "inst_fsel") - sass_metric(b, "v12", "inst_fsel")) / mufu;
+    bool same = mufu == mufu12 && sass_metric(a, "v11", "inst_hgmma") == sass_metric(b, "v12", "inst_hgmma");
+    check_true(t, a && b && same && fabs(dfmul - 2.9) < 0.05 && fabs(dfsetp - 1.0) < 0.05 && fabs(dfsel - 0.9) < 0.05,
+               "version 12: the same %.0f exponentials as version 11; per exponential %.2f FMUL, %.2f FSETP, %.2f FSEL "
+               "fewer (the text's 2.9, 1.0, 0.9)%s%s", mufu, dfmul, dfsetp, dfsel, b ? "" : ": ", b ? "" : err);
+    long long pairs = 0, edge = 0;
+    for (int qb = 0; qb < 4096 / 128; qb++)
+        for (int j = 0; j <= qb; j++) pairs++, edge += (j + 1) * 128 - 1 > qb * 128;
+        double fsel11 = sass_metric(a, "v11", "inst_fsel"), fsel12 = sass_metric(b, "v12", "inst_fsel");
+    long long wtiles = pairs * 64 * 8, warps = 4096 / 128 * 64 * 8, end = (long long)fsel11 - wtiles * 66;
+    long long predict = edge * 64 * 8 * 64 + wtiles * 2 + end;
+    check_true(t, pairs == 528 && edge == 32 && wtiles == 270336 && end == 4 * warps && predict == (long long)fsel12,
+               "ex 16: 528 tile pairs a head, 32 on the edge; %lld FSEL at the end (%lld a warp); version 12's predicted "
+               "%lld, profiled %.0f", end, end / warps, predict, fsel12);
+    tsv_free(a), tsv_free(b);
+    free(p11), free(p12);
+}
+
 /* Mixed precision: the fp16 thresholds two ways, the scaler's rules, lost
  * updates, and the runtime's loss scale on the CPU (exact). */
 static void test_fates(Check *t) {
@@ -1096,6 +1137,7 @@ int main(void) {
     test_v8_arithmetic(&t);
     test_v9_arithmetic(&t);
     test_v9_sectors(&t);
+    test_v12_instructions(&t);
     test_v9_polls(&t);
     test_fates(&t);
     test_scaler(&t);

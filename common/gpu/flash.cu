@@ -32,9 +32,13 @@
  *              the H200, where it was our fastest forward pass at d 128);
  *   version 10 version 9 with its producer's loads made by one thread
  *              through TMA (cp.async.bulk.tensor), tiles laid out 16-byte
- *              column by column (correct on an H100; our fastest forward
- *              pass at d 128 there, not at d 64). */
-/* CUtensorMap, and the type of cuTensorMapEncodeTiled (version 10) */
+ *              column by column (correct on an H100);
+ *   version 11 version 10 with boxes of 64 columns, rows of 128 bytes, in the
+ *              128-byte swizzle (correct on an H100);
+ *   version 12 version 11 with fewer instructions in the softmax: masks on the
+ *              edge tiles only, the scale inside the exponential's FFMA,
+ *              ex2.approx (correct on an H100; our fastest forward pass). */
+/* CUtensorMap, and the type of cuTensorMapEncodeTiled (versions 10 to 12) */
 #include <cuda.h>
 #include <cudaTypedefs.h>
 #include "internal.cuh"
