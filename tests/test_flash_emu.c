@@ -862,7 +862,7 @@ enum { MAXSHAPES = 16 };
  * parity 0, 1 and 0 again (version 9 passed it in session 13; left out for
  * CI's time) */
 static int shapes[MAXSHAPES][5] = {{1, 2, 1, 0, 1}, {2, 2, 17, 0, 1}, {1, 2, 80, 0, 1}, {1, 2, 130, 0, 1}, {2, 3, 80, 1, 1},
-                                   {1, 1, 300, 0, 5}, {1, 1, 520, 0, 8}, {1, 1, 900, 0, 12}};
+                                   {1, 1, 300, 0, 5}, {1, 1, 520, 0, 8}, {1, 1, 900, 0, 13}};
 static int NSHAPES = 8;
 
 /* FLASH_EMU_SHAPES="B:H:T,B:H:T,..." in place of the eight above (none packed, every version) */

@@ -49,9 +49,9 @@
 static void flash_check(const char *who, DType dt, int version, int B, int NH, int T, int hs) {
     if (B < 1 || NH < 1 || T < 1) die("%s: B = %d, NH = %d, T = %d must be positive", who, B, NH, T);
     if (hs != 64 && hs != 128) die("%s: head size %d is not supported (64 or 128)", who, hs);
-    if (version < 1 || version > 12) die("%s: version %d does not exist (1 to 12)", who, version);
+    if (version < 1 || version > 13) die("%s: version %d does not exist (1 to 13)", who, version);
     if (version >= 2 && dt != DT_BF16 && dt != DT_F16)
-        die("%s: versions 2 to 12 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
+        die("%s: versions 2 to 13 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
     if ((long long)B * NH > 65535) die("%s: B * NH = %lld is more than 65535", who, (long long)B * NH);
 }
 
@@ -1452,7 +1452,7 @@ template <typename T, int N> __device__ __forceinline__ void wgmma_ss_t(float *,
  * dK += dS^T Q; dS^T through shared memory (stmatrix) for dQ = dS K, each
  * warpgroup D / NWG of dQ's columns, added with float2 atomics.  The next
  * query tile, its dO, lse and D come into a second stage by cp.async. */
-template <typename T, int D, int NWG>
+template <typename T, int D, int NWG, bool FAST>
 __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv, float *dq_acc, const T *dout,
                                                                     const T *q, const T *k, const T *v,
                                                                     const float *lse, const float *dd, int NH, int Tn,
@@ -1514,14 +1514,30 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
             wg_hold(st[0], BR / 2);
             wg_hold(dpt[0], BR / 2);
 
-            for (int nt = 0; nt < BR / 8; nt++)                /* P^T, then dS^T = P^T (dP^T - dd) */
-                for (int e = 0; e < 4; e++) {
-                    int c = nt * 8 + tig * 2 + e % 2, qi = q0 + c, key = key0 + e / 2 * 8;
-                    bool keep = qi < Tn && key < Tn && !(causal && key > qi);
-                    float p = keep ? exp2f(st[nt][e] * sl - ls[c] * LOG2E) : 0.0f;
-                    st[nt][e] = p;
-                    dpt[nt][e] = p * (dpt[nt][e] - ds_[c]);
-                }
+            if constexpr (FAST) {   /* version 13 */
+                if (q0 + BR > Tn || k0 + BC > Tn || (causal && k0 + BC - 1 > q0))   /* an edge tile: some pair masked */
+                    for (int nt = 0; nt < BR / 8; nt++)
+                        for (int e = 0; e < 4; e++) {
+                            int qi = q0 + nt * 8 + tig * 2 + e % 2, key = key0 + e / 2 * 8;
+                            if (qi >= Tn || key >= Tn || (causal && key > qi)) st[nt][e] = -INFINITY;
+                        }
+                for (int nt = 0; nt < BR / 8; nt++)                /* P^T, then dS^T = P^T (dP^T - dd) */
+                    for (int e = 0; e < 4; e++) {
+                        int c = nt * 8 + tig * 2 + e % 2;
+                        float p = ex2_approx(fmaf(st[nt][e], sl, -ls[c] * LOG2E));
+                        st[nt][e] = p;
+                        dpt[nt][e] = p * (dpt[nt][e] - ds_[c]);
+                    }
+            } else {
+                for (int nt = 0; nt < BR / 8; nt++)                /* P^T, then dS^T = P^T (dP^T - dd) */
+                    for (int e = 0; e < 4; e++) {
+                        int c = nt * 8 + tig * 2 + e % 2, qi = q0 + c, key = key0 + e / 2 * 8;
+                        bool keep = qi < Tn && key < Tn && !(causal && key > qi);
+                        float p = keep ? exp2f(st[nt][e] * sl - ls[c] * LOG2E) : 0.0f;
+                        st[nt][e] = p;
+                        dpt[nt][e] = p * (dpt[nt][e] - ds_[c]);
+                    }
+            }
 
             uint32_t pa[BR / 16][4], sa[BR / 16][4];                      /* P^T and dS^T as A fragments */
             for (int kq = 0; kq < BR / 16; kq++) {
@@ -1692,17 +1708,17 @@ static void flash9_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, con
     LAUNCH_CHECK("flash9_forward");
 }
 
-template <typename T, int D, int NWG>
+template <typename T, int D, int NWG, bool FAST>
 static void flash7_backward(Gpu *g, T *dk, T *dv, float *dq_acc, const T *dout, const T *q, const T *k, const T *v,
                             const float *lse, const float *dd, int B, int NH, int Tn, FlashLayout in,
                             FlashLayout out, float scale, bool causal) {
     if (!gpu_has_wgmma(&g->info))
-        die("flash_backward_cuda: version 7 needs a GPU of compute capability 9.0 (Hopper), not %d.%d",
-            g->info.major, g->info.minor);
+        die("flash_backward_cuda: version %d needs a GPU of compute capability 9.0 (Hopper), not %d.%d",
+            FAST ? 13 : 7, g->info.major, g->info.minor);
     constexpr int BC = 64 * NWG;
     size_t smem = (size_t)(2 * BC + 4 * V7_BR) * D * sizeof(T) + (size_t)BC * V7_BR * sizeof(T) +
                   4 * V7_BR * sizeof(float);
-    auto kern = flash7_backward_kernel<T, D, NWG>;
+    auto kern = flash7_backward_kernel<T, D, NWG, FAST>;
     CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     dim3 grid(B * NH, (Tn + BC - 1) / BC);
     if (grid.y > 65535) die("flash_backward_cuda: T = %d needs %u key blocks, more than 65535", Tn, grid.y);
@@ -1743,13 +1759,13 @@ static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *
             flash9_forward<T, 64, 2, 128, 64, 10>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 11 && hs == 64)
             flash9_forward<T, 64, 2, 128, 64, 11>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
-        if (version == 12 && hs == 64)
+        if ((version == 12 || version == 13) && hs == 64)
             flash9_forward<T, 64, 2, 128, 64, 12>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 10 && hs == 128)
             flash9_forward<T, 128, 2, 128, 128, 10>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 11 && hs == 128)
             flash9_forward<T, 128, 2, 128, 128, 11>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
-        if (version == 12 && hs == 128)
+        if ((version == 12 || version == 13) && hs == 128)
             flash9_forward<T, 128, 2, 128, 128, 12>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
     }
 }
@@ -1773,10 +1789,14 @@ static void flash_backward_typed(Gpu *g, int version, T *dq, T *dk, T *dv, const
     if constexpr (sizeof(T) == 2) {
         if (version < 2) return;                /* version 3 changes the forward pass only */
         CUDA_CHECK(cudaMemsetAsync(dq_acc, 0, rows * hs * sizeof(float), g->stream));
-        if (version >= 7 && hs == 64)
-            flash7_backward<T, 64, 2>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
+        if (version >= 13 && hs == 64)
+            flash7_backward<T, 64, 2, true>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
+        else if (version >= 13)
+            flash7_backward<T, 128, 2, true>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
+        else if (version >= 7 && hs == 64)
+            flash7_backward<T, 64, 2, false>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
         else if (version >= 7)
-            flash7_backward<T, 128, 2>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
+            flash7_backward<T, 128, 2, false>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
         else if (version >= 4 && hs == 64)
             flash4_backward<T, 64, 64, 8>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
         else if (version >= 4)
