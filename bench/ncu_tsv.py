@@ -23,6 +23,7 @@ TABLE = {   # details-page metric name -> (key, unit)
     "One or More Eligible": ("issue_pct", "%"),
     "Duration": ("duration", None),
     "Registers Per Thread": ("registers", "register/thread"),
+    "Local Memory Spilling Requests": ("spill_requests", "requests"),
 }
 
 
@@ -34,9 +35,9 @@ def main():
     rows = {}
     for line in text.splitlines():
         for name, (key, unit) in TABLE.items():
-            m = re.match(r"\s+%s\s+(\S+)\s+([\d,.]+)\s*$" % re.escape(name), line)
+            m = re.match(r"\s+%s\s+(?:(\S+)\s+)?([\d,.]+)\s*$" % re.escape(name), line)   # a count has no unit
             if m and key not in rows:
-                u, v = m.group(1), float(m.group(2).replace(",", ""))
+                u, v = m.group(1) or unit, float(m.group(2).replace(",", ""))
                 if key == "duration":
                     v, u, key = (v / 1000, "ms", "duration_ms") if u == "us" else (v, u, "duration_ms")
                 rows[key] = (v, u)

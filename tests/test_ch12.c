@@ -639,17 +639,33 @@ static void test_v12_instructions(Check *t) {
     check_true(t, a && b && same && fabs(dfmul - 2.9) < 0.05 && fabs(dfsetp - 1.0) < 0.05 && fabs(dfsel - 0.9) < 0.05,
                "version 12: the same %.0f exponentials as version 11; per exponential %.2f FMUL, %.2f FSETP, %.2f FSEL "
                "fewer (the text's 2.9, 1.0, 0.9)%s%s", mufu, dfmul, dfsetp, dfsel, b ? "" : ": ", b ? "" : err);
-    long long pairs = 0, edge = 0;
+    long long pairs = 0, edge = 0, pairs1k = 0, edge1k = 0;
     for (int qb = 0; qb < 4096 / 128; qb++)
         for (int j = 0; j <= qb; j++) pairs++, edge += (j + 1) * 128 - 1 > qb * 128;
-        double fsel11 = sass_metric(a, "v11", "inst_fsel"), fsel12 = sass_metric(b, "v12", "inst_fsel");
-    long long wtiles = pairs * 64 * 8, warps = 4096 / 128 * 64 * 8, end = (long long)fsel11 - wtiles * 66;
+    for (int qb = 0; qb < 1024 / 128; qb++)
+        for (int j = 0; j <= qb; j++) pairs1k++, edge1k += (j + 1) * 128 - 1 > qb * 128;
+    double fsel11 = sass_metric(a, "v11", "inst_fsel"), fsel12 = sass_metric(b, "v12", "inst_fsel");
+    long long wtiles = pairs * 64 * 8, warps = 4096 / 128 * 64 * 8, end = a && b ? (long long)fsel11 - wtiles * 66 : 0;
     long long predict = edge * 64 * 8 * 64 + wtiles * 2 + end;
-    check_true(t, pairs == 528 && edge == 32 && wtiles == 270336 && end == 4 * warps && predict == (long long)fsel12,
-               "ex 16: 528 tile pairs a head, 32 on the edge; %lld FSEL at the end (%lld a warp); version 12's predicted "
-               "%lld, profiled %.0f", end, end / warps, predict, fsel12);
+    check_true(t, a && b && pairs == 528 && edge == 32 && pairs1k == 36 && edge1k == 8 && wtiles == 270336 &&
+                      end == 4 * warps && predict == (long long)(a && b ? fsel12 : 0),
+               "ex 16: 528 tile pairs a head, 32 on the edge (T 1024: 36, 8); %lld FSEL at the end (%lld a warp); "
+               "version 12's predicted %lld, profiled %.0f%s%s", a && b ? end : 0, a && b ? end / warps : 0, predict,
+               fsel12, b ? "" : ": ", b ? "" : err);
+    double f11 = sass_metric(a, "v11", "inst_fmul"), f12 = sass_metric(b, "v12", "inst_fmul");
+    check_true(t, a && b && f11 - 260.0 * wtiles == f12 - 66.0 * wtiles && f11 - 260.0 * wtiles >= 0,
+               "version 11: 260 FMUL a warp-tile (64 scale, 64 rescale, 2 x 66 around the exponentials), version 12 66, "
+               "the same %.0f outside the loop", f11 - 260.0 * wtiles);
     tsv_free(a), tsv_free(b);
     free(p11), free(p12);
+    /* version 13's backward kernel at d 128: its spills, 6 a warp (64 heads x 32 key blocks x 8 warps) */
+    char *p13 = xasprintf("%s/figures/data/ch12-ncu-bwd-v13-s15.tsv", book_root());
+    TsvTable *c = tsv_load(p13, err, sizeof err);
+    double spills = ncu_metric(c, "spill_requests");
+    check_true(t, c && spills == 6 * 64 * 32 * 8, "version 13: %.0f spill requests, 6 a warp%s%s", spills,
+               c ? "" : ": ", c ? "" : err);
+    tsv_free(c);
+    free(p13);
 }
 
 /* Mixed precision: the fp16 thresholds two ways, the scaler's rules, lost

@@ -37,7 +37,9 @@
  *              128-byte swizzle (correct on an H100);
  *   version 12 version 11 with fewer instructions in the softmax: masks on the
  *              edge tiles only, the scale inside the exponential's FFMA,
- *              ex2.approx (correct on an H100; our fastest forward pass). */
+ *              ex2.approx (correct on an H100; our fastest forward pass);
+ *   version 13 version 12's forward pass; version 7's backward pass with
+ *              version 12's cuts (correct on an H100; our fastest backward). */
 /* CUtensorMap, and the type of cuTensorMapEncodeTiled (versions 10 to 12) */
 #include <cuda.h>
 #include <cudaTypedefs.h>
@@ -1674,7 +1676,7 @@ static void tensor_map_rows(CUtensorMap *m, const T *base, FlashLayout in, int B
         void *fn = NULL;
         if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found) !=
                 cudaSuccess || found != cudaDriverEntryPointSuccess || !fn)
-            die("flash_forward_cuda: versions 10 and 11: the driver has no cuTensorMapEncodeTiled");
+            die("flash_forward_cuda: versions 10 to 13: the driver has no cuTensorMapEncodeTiled");
         encode = (PFN_cuTensorMapEncodeTiled_v12000)fn;
     }
     cuuint64_t dims[4] = {(cuuint64_t)D, (cuuint64_t)Tn, (cuuint64_t)NH, (cuuint64_t)B};
@@ -1684,7 +1686,7 @@ static void tensor_map_rows(CUtensorMap *m, const T *base, FlashLayout in, int B
                         sw ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
                         CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     if (r != CUDA_SUCCESS)
-        die("flash_forward_cuda: versions 10 and 11: cuTensorMapEncodeTiled refused the map (error %d; strides %lld, %lld, %lld "
+        die("flash_forward_cuda: versions 10 to 13: cuTensorMapEncodeTiled refused the map (error %d; strides %lld, %lld, %lld "
             "elements)", (int)r, (long long)in.t, (long long)in.h, (long long)in.b);
 }
 template <typename T, int D, int NWG, int BC, int PN, int V>
@@ -1697,7 +1699,7 @@ static void flash9_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, con
     size_t smem = (size_t)(BR + 2 * V6_STAGES * BC) * D * sizeof(T) + 3 * V6_STAGES * sizeof(uint64_t);
     CUtensorMap kmap, vmap;   /* version 9 passes them unused */
     memset(&kmap, 0, sizeof kmap), memset(&vmap, 0, sizeof vmap);
-    if (V >= 10) {   /* versions 10 and 11 on: TMA, in boxes of 8 columns (10) or 64, swizzled (11 on) */
+    if (V >= 10) {   /* version 10 on: TMA, in boxes of 8 columns (10) or 64, swizzled (11 on) */
         tensor_map_rows<T>(&kmap, k, in, B, NH, Tn, D, BC, V >= 11);
         tensor_map_rows<T>(&vmap, v, in, B, NH, Tn, D, BC, V >= 11);
     }
