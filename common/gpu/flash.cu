@@ -23,7 +23,7 @@
  *   version 6  version 5 with the softmax overlapping the products (wait_group
  *              1), three key/value stages (correct on the H200; no faster);
  *   version 7  version 3's forward pass; a backward pass on wgmma, two warpgroups,
- *              dS^T by stmatrix for dQ (the fastest backward; the GPT's);
+ *              dS^T by stmatrix for dQ (the GPT's; version 13's is faster);
  *   version 8  version 7's backward pass; version 6's forward pass with
  *              tiles of 128 keys and products 128 columns wide (correct on
  *              the H200; slower than version 3's forward pass);
