@@ -34,7 +34,11 @@
  *   with the lowest-numbered thread that can go on always going on (the
  *   first warpgroup as far ahead of the second as the barriers allow):
  *   three schedules a correct kernel must not care about (under ASan the
- *   shapes of T = 520 and 900 are left out); a mutant is run in the first
+ *   first schedule alone, without the shapes of T = 520 and 900: ASan's copy
+ *   is there for the addresses, which do not depend on the schedule); each
+ *   schedule's cases of one dtype, and each mutant, are a job, run in a
+ *   child process, as many at once as the machine has cores (run_jobs);
+ *   a mutant is run in the first
  *   schedule and, if every case passes there, in the third, on every
  *   version, or, a mutant vN-... of version N's kernel (N >= 5), on versions
  *   N and up;
@@ -46,14 +50,16 @@
  *   proxy fence, a wrong descriptor stride, a key tile overwritten while a
  *   product reads it, ...; version 6's: a wait_group 1 that should be 0, a
  *   missing wait_group 1 or barrier, two stages for three, a wrong stage,
- *   P packed while the product reading it is in flight) applied to a copy of the same flash.cu is caught:
+ *   P packed while the product reading it is in flight; version 13's: a query tile
+ *   stored unswizzled, its second block of columns looked for in the wrong place) applied to a copy of the same flash.cu is caught:
  *   some case of its kernels is over its bound, or the emulator stops it
  *   (each mutant runs in a child process, so a stop is a catch).
  * FLASH_EMU_ONLY=NAME runs only the cases of variant NAME ("orig", "wgmma"
  * for the wgmma and stmatrix unit tests, "mbar" for the mbarrier one, "tma" for the bulk tensor copy's, or a mutation) and prints each case (FLASH_EMU_VERBOSE=1 prints them all);
  * FLASH_EMU_VERSIONS=N checks versions 1 to N, =M-N versions M to N (all
  * that the file's flash_check accepts); FLASH_EMU_SHAPES=B:H:T,...
- * replaces the shapes.  tools/flashemu/run.sh
+ * replaces the shapes; FLASH_EMU_JOBS=N runs N jobs at once (1 when the
+ * cases print).  tools/flashemu/run.sh
  * builds this suite against another copy of flash.cu. */
 #include <errno.h>
 #include <sys/wait.h>
@@ -138,6 +144,8 @@ VARIANT(emu_mut_v9_free_early, "v9-free-early")
 VARIANT(emu_mut_v9_last_wait, "v9-last-wait")
 VARIANT(emu_mut_v9_fence, "v9-fence")
 VARIANT(emu_mut_v9_free_count, "v9-free-count")
+VARIANT(emu_mut_v13_swizzle, "v13-swizzle")
+VARIANT(emu_mut_v13_block, "v13-block")
 static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut_mask,      &variant_emu_mut_edge,
                                    &variant_emu_mut_ldsm_order, &variant_emu_mut_no_trans,   &variant_emu_mut_wait,
                                    &variant_emu_mut_frag_index, &variant_emu_mut_barrier,   &variant_emu_mut_dq_atomic,
@@ -152,7 +160,8 @@ static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut
                                    &variant_emu_mut_v6_pack_early, &variant_emu_mut_v6_last_stage,
                                    &variant_emu_mut_v9_kfull, &variant_emu_mut_v9_vfree, &variant_emu_mut_v9_parity,
                                    &variant_emu_mut_v9_free_early, &variant_emu_mut_v9_last_wait,
-                                   &variant_emu_mut_v9_fence, &variant_emu_mut_v9_free_count};
+                                   &variant_emu_mut_v9_fence, &variant_emu_mut_v9_free_count,
+                                   &variant_emu_mut_v13_swizzle, &variant_emu_mut_v13_block};
 #else
 static const Variant *mutants[1];
 #endif
@@ -934,13 +943,13 @@ static void test_backward_owners(Check *t, const Variant *var) {
     free(f), free(lse), free(o), free(scr);
 }
 
-static int run_cases(Check *t, const Variant *var, bool verbose, uint64_t seed) {
+static int run_cases(Check *t, const Variant *var, bool verbose, uint64_t seed, int dtypes) {
     DType dts[2] = {DT_BF16, DT_F16};
     Rng rng;
     rng_seed(&rng, seed);
     int n = 0;
     for (int s = 0; s < NSHAPES; s++)
-        for (int di = 0; di < 2; di++)
+        for (int di = 0; di < 2; di++) if (dtypes >> di & 1)
             for (int version = first_version > shapes[s][4] ? first_version : shapes[s][4];
                  version <= (versions ? versions : *var->versions); version++)
                 for (int d = 64; d <= 128 && !(*var->missing >> version & 1); d *= 2)
@@ -984,10 +993,10 @@ static void test_mutant(Check *t, const Variant *var, bool verbose) {
         }
         int vn;                             /* a mutant of version N's kernel ("vN-...", N >= 5) runs versions N on */
         if (sscanf(var->name, "v%d-", &vn) == 1 && vn >= 5 && vn > first_version) first_version = vn;
-        int n = run_cases(NULL, var, verbose, 99);
+        int n = run_cases(NULL, var, verbose, 99, 3);
         if (n < 0) {                        /* not seen: the schedule that runs the first threads ahead */
             flashemu_mode(0, 2);
-            n = run_cases(NULL, var, verbose, 98);
+            n = run_cases(NULL, var, verbose, 98, 3);
         }
         if (n >= 0 && verbose) printf("  mutant %s: caught at case %d\n", var->name, n);
         fflush(stdout);
@@ -1008,11 +1017,91 @@ static void test_mutant(Check *t, const Variant *var, bool verbose) {
                                : "the emulator stopped it");
 }
 
+/* ---- Jobs side by side --------------------------------------------------------------------
+ *
+ * The cases of the chapter's kernels, one job for each schedule and dtype,
+ * and each mutant, a job of its own, run in child processes, as many at a
+ * time as the machine has cores (at most 8; FLASH_EMU_JOBS=N sets it; one
+ * at a time when the cases print, FLASH_EMU_ONLY or FLASH_EMU_VERBOSE):
+ * each child keeps its own Check and sends its two counts back through a
+ * pipe; a child that dies without sending them counts as a failure.  CI's
+ * machine has two cores, and the emulator is one thread. */
+typedef struct {
+    int kind;                               /* 0..2: the kernels' cases in schedule `kind`; 3: a mutant */
+    int arg;                                /* the dtype (1 bf16, 2 fp16), or the mutant's index */
+} Job;
+
+static bool verbose_cases;
+
+static void run_job(Check *t, Job j) {
+    if (j.kind == 3) {
+        test_mutant(t, mutants[j.arg], verbose_cases);
+        return;
+    }
+    static const char *names[3] = {"orig", "orig (cp.async landing at once, threads last to first)",
+                                   "orig (cp.async landing at the wait, the first threads ahead)"};
+    static const int modes[3][2] = {{0, 0}, {1, 1}, {0, 2}};
+    Variant v = variant_emu_orig;
+    v.name = names[j.kind];
+    if (j.kind > 0) flashemu_mode(modes[j.kind][0], modes[j.kind][1]);
+    if (j.kind == 0 && j.arg == 1) test_backward_owners(t, &variant_emu_orig);
+    run_cases(t, &v, verbose_cases, 12 + (uint64_t)j.kind * 2 + (uint64_t)(j.arg - 1), j.arg);
+    if (j.kind > 0) flashemu_mode(0, 0);
+}
+
+static void run_jobs(Check *t, const Job *jobs, int n, int width) {
+    if (width <= 1) {                       /* in order, in this process */
+        for (int i = 0; i < n; i++) run_job(t, jobs[i]);
+        return;
+    }
+    pid_t *pid = xcalloc((size_t)n, sizeof *pid);
+    int *fd = xcalloc((size_t)n, sizeof *fd), started = 0, running = 0;
+    for (int done = 0; done < n; done++) {
+        for (; running < width && started < n; started++, running++) {
+            int p[2];
+            if (pipe(p) != 0) die("pipe: %s", strerror(errno));
+            fflush(stdout), fflush(stderr);
+            pid[started] = fork();
+            if (pid[started] < 0) die("fork: %s", strerror(errno));
+            if (pid[started] == 0) {
+                close(p[0]);
+                Check c;
+                check_init(&c, t->suite);
+                run_job(&c, jobs[started]);
+                int counts[2] = {c.passed, c.failed};
+                fflush(stdout), fflush(stderr);
+                _exit(write(p[1], counts, sizeof counts) == (ssize_t)sizeof counts ? 0 : 1);
+            }
+            close(p[1]);
+            fd[started] = p[0];
+        }
+        int status, k = 0;
+        pid_t w = waitpid(-1, &status, 0);
+        if (w < 0) die("waitpid: %s", strerror(errno));
+        while (k < started && pid[k] != w) k++;
+        if (k == started) {                 /* not one of ours */
+            done--;
+            continue;
+        }
+        int counts[2];
+        bool got = read(fd[k], counts, sizeof counts) == (ssize_t)sizeof counts && WIFEXITED(status) &&
+                   WEXITSTATUS(status) == 0;
+        close(fd[k]);
+        if (got) t->passed += counts[0], t->failed += counts[1];
+        else check_true(t, false, "job %d (kind %d, %d) ended without its counts (%s %d)", k, jobs[k].kind, jobs[k].arg,
+                        WIFSIGNALED(status) ? "signal" : "exit status",
+                        WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+        running--;
+    }
+    free(pid), free(fd);
+}
+
 int main(void) {
     Check t;
     check_init(&t, "flash_emu");
     const char *only = getenv("FLASH_EMU_ONLY");
     bool verbose = only != NULL || getenv("FLASH_EMU_VERBOSE");
+    verbose_cases = verbose;
     const char *vs = getenv("FLASH_EMU_VERSIONS");
     if (vs && sscanf(vs, "%d-%d", &first_version, &versions) != 2) first_version = 1, versions = atoi(vs);
     if (getenv("FLASH_EMU_SHAPES")) parse_shapes(getenv("FLASH_EMU_SHAPES"));
@@ -1020,24 +1109,27 @@ int main(void) {
     else NSHAPES = 6;                       /* under ASan, T = 520 and 900 left out: the plain run has them */
 #endif
     if (vs && (versions < first_version || first_version < 1)) die("FLASH_EMU_VERSIONS=%s: a positive number", getenv("FLASH_EMU_VERSIONS"));
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int width = getenv("FLASH_EMU_JOBS") ? atoi(getenv("FLASH_EMU_JOBS")) : verbose ? 1 : cores < 1 ? 1 : cores > 8 ? 8 : (int)cores;
+    if (width < 1) die("FLASH_EMU_JOBS=%s: a positive number", getenv("FLASH_EMU_JOBS"));
     if (!only || strcmp(only, "wgmma") == 0) test_wgmma_unit(&t), test_stmatrix_unit(&t);
     if (!only || strcmp(only, "mbar") == 0) test_mbar_unit(&t);
     if (!only || strcmp(only, "tma") == 0) test_tma_unit(&t);
+    Job jobs[6 + sizeof mutants / sizeof mutants[0]];
+    int n = 0;
     if (!only || strcmp(only, "orig") == 0) {
-        test_backward_owners(&t, &variant_emu_orig);
-        run_cases(&t, &variant_emu_orig, verbose, 12);
-        if (!getenv("FLASHEMU_CP_ASYNC") && !getenv("FLASHEMU_ORDER")) {   /* the other schedule */
-            Variant other = variant_emu_orig;
-            other.name = "orig (cp.async landing at once, threads last to first)";
-            flashemu_mode(1, 1);
-            run_cases(&t, &other, verbose, 13);
-            other.name = "orig (cp.async landing at the wait, the first threads ahead)";
-            flashemu_mode(0, 2);
-            run_cases(&t, &other, verbose, 14);
-            flashemu_mode(0, 0);
-        }
+        /* the other two schedules, unless the environment fixes one (tools/flashemu/run.sh); under ASan the
+         * first alone: which addresses a kernel touches does not depend on the order its threads run in or
+         * on when a copy lands, and ASan's copy is there for the addresses */
+        int schedules = getenv("FLASHEMU_CP_ASYNC") || getenv("FLASHEMU_ORDER") ? 1 : 3;
+#ifdef __SANITIZE_ADDRESS__
+        schedules = 1;
+#endif
+        for (int k = 0; k < schedules; k++)
+            for (int dt = 1; dt <= 2; dt++) jobs[n++] = (Job){k, dt};
     }
     for (size_t i = 0; i < sizeof mutants / sizeof mutants[0] && mutants[i]; i++)
-        if (!only || strcmp(only, mutants[i]->name) == 0) test_mutant(&t, mutants[i], verbose);
+        if (!only || strcmp(only, mutants[i]->name) == 0) jobs[n++] = (Job){3, (int)i};
+    run_jobs(&t, jobs, n, width);
     return check_summary(&t);
 }
