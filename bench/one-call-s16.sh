@@ -15,11 +15,12 @@
 set -u
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/cuda/bin:$PATH NO_PROGRESS=1 PYTHONUNBUFFERED=1
-: "${OUT:=build/gpu-out}" "${OLD:?OLD: the older tree's folder}"
+: "${OUT:=build/gpu-out}" "${OLD:?OLD: the folder of the older tree}"
 NEW=$PWD; OLD=$(cd "$OLD" && pwd)
 L=/tmp/s16-logs; rm -rf $L; mkdir -p "$L/data-a" "$L/data-old" "$L/data-b" "$OUT"
 finish() { tar -C /tmp -czf "$OUT/logs.tgz" s16-logs; echo "== end at ${SECONDS}s"; }
 trap finish EXIT
+trap 'exit 143' TERM
 echo "# bench/one-call-s16.sh BOOK_GIT ${BOOK_GIT:-?} OLD_GIT ${OLD_GIT:-?} $(date -u +%Y-%m-%dT%H:%MZ)"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader
 memopt=build/bin/ch12-memopt t12=build/tests/test_ch12_gpu
@@ -50,9 +51,9 @@ speed() {   # speed TREE VERSIONS DIR LABEL
 vs=${SPEED_VERSIONS:-3,7,11,12,13}
 speed "$NEW" "$vs" "$L/data-a" "this tree, first"
 speed "$OLD" "${OLD_VERSIONS:-12,13}" "$L/data-old" "the old tree"
-speed "$NEW" "$vs" "$L/data-b" "this tree, again"
 timeout 80 python3 build/12-memopt/ch12-torch.py "$L/data-a" > "$L/torch.txt" 2>&1
 echo "== torch exit $? at ${SECONDS}s"; tail -12 "$L/torch.txt"
+speed "$NEW" "$vs" "$L/data-b" "this tree, again"
 ncu_bin=/usr/local/cuda/bin/ncu v=${NCU_VERSION:-13}
 for t in new old; do
   dir=$NEW; [ $t = old ] && dir=$OLD
