@@ -50,7 +50,8 @@
  *   proxy fence, a wrong descriptor stride, a key tile overwritten while a
  *   product reads it, ...; version 6's: a wait_group 1 that should be 0, a
  *   missing wait_group 1 or barrier, two stages for three, a wrong stage,
- *   P packed while the product reading it is in flight) applied to a copy of the same flash.cu is caught:
+ *   P packed while the product reading it is in flight; version 13's: its causal edge test
+ *   missing a key block that crosses the diagonal) applied to a copy of the same flash.cu is caught:
  *   some case of its kernels is over its bound, or the emulator stops it
  *   (each mutant runs in a child process, so a stop is a catch).
  * FLASH_EMU_ONLY=NAME runs only the cases of variant NAME ("orig", "wgmma"
@@ -143,6 +144,7 @@ VARIANT(emu_mut_v9_free_early, "v9-free-early")
 VARIANT(emu_mut_v9_last_wait, "v9-last-wait")
 VARIANT(emu_mut_v9_fence, "v9-fence")
 VARIANT(emu_mut_v9_free_count, "v9-free-count")
+VARIANT(emu_mut_v13_mask, "v13-mask")
 static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut_mask,      &variant_emu_mut_edge,
                                    &variant_emu_mut_ldsm_order, &variant_emu_mut_no_trans,   &variant_emu_mut_wait,
                                    &variant_emu_mut_frag_index, &variant_emu_mut_barrier,   &variant_emu_mut_dq_atomic,
@@ -157,7 +159,8 @@ static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut
                                    &variant_emu_mut_v6_pack_early, &variant_emu_mut_v6_last_stage,
                                    &variant_emu_mut_v9_kfull, &variant_emu_mut_v9_vfree, &variant_emu_mut_v9_parity,
                                    &variant_emu_mut_v9_free_early, &variant_emu_mut_v9_last_wait,
-                                   &variant_emu_mut_v9_fence, &variant_emu_mut_v9_free_count};
+                                   &variant_emu_mut_v9_fence, &variant_emu_mut_v9_free_count,
+                                   &variant_emu_mut_v13_mask};
 #else
 static const Variant *mutants[1];
 #endif

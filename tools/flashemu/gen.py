@@ -188,6 +188,9 @@ MUTATIONS = {
                  "        mbar_wait(vfull + j % NS, j / NS % 2);\n"),
     "v9-free-count": ("version 9 forward: a stage's vfree expects one warpgroup's arrivals (4), not every consumer warp's",
                       "mbar_init(vfree + st, 4 * NWG)", "mbar_init(vfree + st, 4)"),
+    "v13-mask": ("version 13 backward: the causal edge test compares the tiles' ends, so a key block reaching past "
+                 "the query tile's first query but not its last goes unmasked",
+                 "(causal && k0 + BC - 1 > q0))", "(causal && k0 + BC > q0 + BR))"),
     "dq-atomic": ("version 2 backward: the second element of each dQ pair added from the first's register",
                   "atomicAdd(dst + dt * 8 + 1, dqa[dt][2 * r + 1]);",
                   "atomicAdd(dst + dt * 8 + 1, dqa[dt][2 * r]);"),
