@@ -905,6 +905,7 @@ static void parse_shapes(const char *s) {
  * the first case over its bound and return how many cases passed before it
  * (-1: none failed). */
 static int versions = 0, first_version = 1;   /* 0: all the file has; FLASH_EMU_VERSIONS=N or M-N */
+static int only_shape = -1;                 /* >= 0: run_cases runs that shape alone (run_job) */
 
 /* backward_owner's claim, checked: on one small case (bf16, B 1, H 2, T 80,
  * d 64, causal), from the same forward outputs, each version that does not
@@ -1034,7 +1035,6 @@ typedef struct {
 } Job;
 
 static bool verbose_cases;
-static int only_shape = -1;                 /* >= 0: run_cases runs that shape alone */
 
 static void run_job(Check *t, Job j) {
     if (j.kind == 3) {
