@@ -1024,7 +1024,7 @@ static void test_mutant(Check *t, const Variant *var, bool verbose) {
  *
  * The cases of the chapter's kernels, one job for each schedule and dtype,
  * and each mutant, a job of its own, run in child processes, as many at a
- * time as the machine has cores (at most 8; FLASH_EMU_JOBS=N sets it; one
+ * time as this process may use cores (at most 8; FLASH_EMU_JOBS=N sets it; one
  * at a time when the cases print, FLASH_EMU_ONLY or FLASH_EMU_VERBOSE):
  * each child keeps its own Check and sends its two counts back through a
  * pipe; a child that dies without sending them counts as a failure.  CI's
@@ -1047,7 +1047,7 @@ static void run_job(Check *t, Job j) {
     Variant v = variant_emu_orig;
     v.name = names[j.kind];
     if (j.kind > 0) flashemu_mode(modes[j.kind][0], modes[j.kind][1]);
-    if (j.kind == 0 && j.arg == 1) test_backward_owners(t, &variant_emu_orig);
+    if (j.kind == 0 && j.arg == 1) test_backward_owners(t, &variant_emu_orig);   /* once, in the first job */
 #ifdef __SANITIZE_ADDRESS__
     if (j.kind > 0 && !getenv("FLASH_EMU_SHAPES")) only_shape = 3;   /* T = 130: see main */
 #endif
