@@ -1446,6 +1446,18 @@ template <> __device__ __forceinline__ void wgmma_ss_t<f16, 32>(float d[16], uin
 template <typename T, int N> __device__ __forceinline__ void wgmma_ss_t(float *, uint64_t, uint64_t, int) { __trap(); }
 #endif
 
+/* rows [row0, row0 + R) of a head (row stride ld elements, D per row) into shared memory as D / 64 blocks of
+ * 64 columns, each R rows of 128 bytes, the 16-byte piece c of row r at place c ^ r % 8 (TMA's 128-byte
+ * swizzle, dst on a 1024-byte boundary); eight threads a row, so that each 128 bytes of a row are one request;
+ * rows past Tn zeros */
+template <typename T, int D, int R, int THREADS>
+__device__ __forceinline__ void load_tile_sw128(T *dst, const T *src, long long ld, int row0, int Tn) {
+    for (int i = threadIdx.x; i < R * D / 8; i += THREADS) {
+        int c = i % 8, r = i / 8 % R, cb = i / 8 / R, row = row0 + r;
+        bool ok = row < Tn;
+        cp_async16(dst + cb * 64 * R + r * 64 + (c ^ r % 8) * 8, ok ? src + row * ld + cb * 64 + c * 8 : src, ok);
+    }
+}
 #define V7_BR 64   /* query rows per tile */
 
 /* The backward pass on warpgroups: NWG warpgroups, each owning 64 keys
@@ -1461,8 +1473,9 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
                                                                     FlashLayout in, FlashLayout out, float scale,
                                                                     bool causal) {
     constexpr int BR = V7_BR, BC = 64 * NWG, THREADS = NWG * 128, DN = D / NWG;   /* DN: dQ's columns a warpgroup */
-    extern __shared__ __align__(16) unsigned char smem[];
-    T *Ks = reinterpret_cast<T *>(smem), *Vs = Ks + BC * D, *Q2 = Vs + BC * D, *dO2 = Q2 + 2 * BR * D;
+    extern __shared__ __align__(1024) unsigned char smem7[];   /* version 13's swizzled tiles: 1024-byte blocks */
+    T *Ks = reinterpret_cast<T *>(smem7), *Vs = Ks + BC * D, *Q2 = Vs + BC * D, *dO2 = Q2 + 2 * BR * D;
+    if (FAST && smem_addr(smem7) % 1024) __trap();
     T *dSs = dO2 + 2 * BR * D;                                /* dS^T: BC keys x BR queries, core matrices */
     float *l2 = reinterpret_cast<float *>(dSs + BC * BR), *d2 = l2 + 2 * BR;   /* L and D, two stages each */
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tig = lane % 4, wg = warp / 4;
@@ -1471,8 +1484,13 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
     load_tile_core<T, D, BC, THREADS>(Ks, k + ib, in.t, k0, Tn);
     load_tile_core<T, D, BC, THREADS>(Vs, v + ib, in.t, k0, Tn);
     auto load_query_tile = [&](int qt, int s) {            /* rows qt, qt + 1, ... into stage s */
-        load_tile_core<T, D, BR, THREADS>(Q2 + s * BR * D, q + ib, in.t, qt, Tn);
-        load_tile_core<T, D, BR, THREADS>(dO2 + s * BR * D, dout + ob, out.t, qt, Tn);
+        if constexpr (FAST) {                              /* version 13: swizzled */
+            load_tile_sw128<T, D, BR, THREADS>(Q2 + s * BR * D, q + ib, in.t, qt, Tn);
+            load_tile_sw128<T, D, BR, THREADS>(dO2 + s * BR * D, dout + ob, out.t, qt, Tn);
+        } else {
+            load_tile_core<T, D, BR, THREADS>(Q2 + s * BR * D, q + ib, in.t, qt, Tn);
+            load_tile_core<T, D, BR, THREADS>(dO2 + s * BR * D, dout + ob, out.t, qt, Tn);
+        }
         for (int r = threadIdx.x; r < BR; r += THREADS) {
             bool ok = qt + r < Tn;
             size_t x = (size_t)bh * Tn + (ok ? qt + r : 0);
@@ -1483,6 +1501,14 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
     int q_first = causal ? k0 / BR * BR : 0;                /* the first tile that sees the block's keys */
     load_query_tile(q_first, 0);
     cp_async_commit();                                     /* one group with the keys and values */
+    auto qdesc = [](const T *t, int kk) {                  /* a query tile as K-major B: columns 16 kk on */
+        if constexpr (FAST) return wg_desc(t + kk % 4 * 16 + kk / 4 * 64 * BR, 16, 1024, true);
+        else return wg_desc(t + kk * 128, 128, 16 * D);
+    };
+    auto qdesc_mn = [](const T *t, int kq, int dn) {       /* as MN-major B: rows 16 kq on, columns 64 dn on */
+        if constexpr (FAST) return wg_desc(t + kq * 16 * 64 + dn * 64 * BR, 64 * 2 * BR, 1024, true);
+        else return wg_desc(t + kq * 16 * D + dn * 512, 16 * D, 128);
+    };
     int j = lane / 8, key = 16 * warp + 8 * (j % 2) + lane % 8;    /* the row of dS^T this lane stores */
     auto store_ds = [&](int kq, const uint32_t r[4]) {             /* queries 16 kq to 16 kq + 15 */
         stsm_x4(dSs + key / 8 * 8 * BR + (2 * kq + j / 2) * 64 + key % 8 * 8, r);
@@ -1508,8 +1534,8 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
             wg_hold(dpt[0], BR / 2);
             wg_fence();
             for (int kk = 0; kk < D / 16; kk++) {
-                wgmma_ss<T>(st[0], wg_desc(Ks + wg * 64 * D + kk * 128, 128, 16 * D), wg_desc(Qs + kk * 128, 128, 16 * D), kk);
-                wgmma_ss<T>(dpt[0], wg_desc(Vs + wg * 64 * D + kk * 128, 128, 16 * D), wg_desc(dOs + kk * 128, 128, 16 * D), kk);
+                wgmma_ss<T>(st[0], wg_desc(Ks + wg * 64 * D + kk * 128, 128, 16 * D), qdesc(Qs, kk), kk);
+                wgmma_ss<T>(dpt[0], wg_desc(Vs + wg * 64 * D + kk * 128, 128, 16 * D), qdesc(dOs, kk), kk);
             }
             wg_commit();
             wg_wait<0>();
@@ -1557,8 +1583,8 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
             wg_fence();
             for (int kq = 0; kq < BR / 16; kq++)
                 for (int dn = 0; dn < D / 64; dn++) {
-                    wgmma_rs<T>(dva[8 * dn], pa[kq], wg_desc(dOs + kq * 16 * D + dn * 512, 16 * D, 128));
-                    wgmma_rs<T>(dka[8 * dn], sa[kq], wg_desc(Qs + kq * 16 * D + dn * 512, 16 * D, 128));
+                    wgmma_rs<T>(dva[8 * dn], pa[kq], qdesc_mn(dOs, kq, dn));
+                    wgmma_rs<T>(dka[8 * dn], sa[kq], qdesc_mn(Qs, kq, dn));
                 }
             wg_commit();
             wg_wait<0>();

@@ -191,6 +191,10 @@ MUTATIONS = {
     "v13-mask": ("version 13 backward: the causal edge test compares the tiles' ends, so a key block reaching past "
                  "the query tile's first query but not its last goes unmasked",
                  "(causal && k0 + BC - 1 > q0))", "(causal && k0 + BC > q0 + BR))"),
+    "v13-swizzle": ("version 13 backward: the query and dO tiles' pieces stored in row order, the descriptors saying swizzled",
+                    "r * 64 + (c ^ r % 8) * 8", "r * 64 + c * 8"),
+    "v13-block": ("version 13 backward: the query tile's second block of 64 columns looked for D, not BR, rows on",
+                  "kk / 4 * 64 * BR, 16, 1024, true", "kk / 4 * 64 * D, 16, 1024, true"),
     "dq-atomic": ("version 2 backward: the second element of each dQ pair added from the first's register",
                   "atomicAdd(dst + dt * 8 + 1, dqa[dt][2 * r + 1]);",
                   "atomicAdd(dst + dt * 8 + 1, dqa[dt][2 * r]);"),
