@@ -151,6 +151,7 @@ VARIANT(emu_mut_v9_free_count, "v9-free-count")
 VARIANT(emu_mut_v13_mask, "v13-mask")
 VARIANT(emu_mut_v13_swizzle, "v13-swizzle")
 VARIANT(emu_mut_v13_block, "v13-block")
+VARIANT(emu_mut_v13_turn, "v13-turn")
 static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut_mask,      &variant_emu_mut_edge,
                                    &variant_emu_mut_ldsm_order, &variant_emu_mut_no_trans,   &variant_emu_mut_wait,
                                    &variant_emu_mut_frag_index, &variant_emu_mut_barrier,   &variant_emu_mut_dq_atomic,
@@ -167,7 +168,7 @@ static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut
                                    &variant_emu_mut_v9_free_early, &variant_emu_mut_v9_last_wait,
                                    &variant_emu_mut_v9_fence, &variant_emu_mut_v9_free_count,
                                    &variant_emu_mut_v13_mask, &variant_emu_mut_v13_swizzle,
-                                   &variant_emu_mut_v13_block};
+                                   &variant_emu_mut_v13_block, &variant_emu_mut_v13_turn};
 #else
 static const Variant *mutants[1];
 #endif

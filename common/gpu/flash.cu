@@ -1180,6 +1180,15 @@ template <int N> __device__ __forceinline__ void wg_set_registers(bool more) {
 #endif
 }
 
+/* bar.sync / bar.arrive: hardware barriers 1 to 15 of the block, for n threads (a multiple of 32); arriving
+ * does not wait.  Version 13's forward pass takes turns at two of them. */
+#define V13_TURN 1   /* warpgroup w waits at barrier V13_TURN + w */
+__device__ __forceinline__ void bar_sync(int id, int n) {
+    asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(n) : "memory");
+}
+__device__ __forceinline__ void bar_arrive(int id, int n) {
+    asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(n) : "memory");
+}
 #define V9_PRODUCER_REGS 40    /* registers a thread: the producer's warpgroup, and */
 #define V9_CONSUMER_REGS 232   /* each of two consumers' (128 x 40 + 256 x 232 = 384 x 168, the launch's) */
 
@@ -1193,7 +1202,7 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
     flash9_forward_kernel(T *o, float *lse, const T *q, const T *k, const T *v, int NH, int Tn, FlashLayout in,
                           FlashLayout out, float scale, bool causal, const __grid_constant__ CUtensorMap kmap,
                           const __grid_constant__ CUtensorMap vmap) {
-    constexpr bool TMA = V >= 10, SW = V >= 11;   /* V: the version, 9 to 12 */
+    constexpr bool TMA = V >= 10, SW = V >= 11, PP = V >= 13;   /* V: the version, 9 to 13 */
     constexpr int MT = 1, BR = 64 * NWG, NS = V6_STAGES, THREADS = NWG * 128 + 128;
     /* version 10: 16-byte columns of BC rows one after another, as TMA lays out boxes of 8 x BC; version 11: boxes of
      * 64 columns x BC rows, rows of 128 bytes, swizzled (its k-steps 32 bytes apart within a row, then a box apart) */
@@ -1262,8 +1271,10 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
     float m[MT][2], l[MT][2];               /* running maxima (base 2) and sums of rows g and g + 8 */
     m[0][0] = m[0][1] = -INFINITY, l[0][0] = l[0][1] = 0;
     float sl = scale * LOG2E;
+    if (PP && wg == 1) bar_arrive(V13_TURN, 256);     /* version 13: warpgroup 0 takes the first turn */
     mbar_wait(kfull, 0);
     fence_proxy_async();
+    if (PP) bar_sync(V13_TURN + wg, 256);
     wg_hold(s[0][0], BC / 2);
     wg_fence();
     for (int kk = 0; kk < D / 16; kk++)
@@ -1271,6 +1282,7 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
     wg_commit();
     wg_wait<0>();
     wg_hold(s[0][0], BC / 2);
+    if (PP) bar_arrive(V13_TURN + 1 - wg, 256);
     for (int j = 0; j < nkv; j++) {
         float alpha[2];
         if constexpr (V >= 12) {
@@ -1342,6 +1354,7 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
         mbar_wait(vfull + j % NS, j / NS % 2);
         fence_proxy_async();
 
+        if (PP) bar_sync(V13_TURN + wg, 256);          /* version 13: wait for this warpgroup's turn */
         const T *Kn = Ks + (j + 1) % NS * BC * D, *Vj = Vs + j % NS * BC * D;
         wg_hold(s[0][0], BC / 2);
         wg_hold(acc[0][0], D / 2);
@@ -1354,11 +1367,13 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
             for (int dn = 0; dn < D / PN; dn++)
                 wgmma_rs_n<T, PN>(acc[0][PN / 8 * dn], a[kk], vdesc(Vj, kk, dn));
         wg_commit();
+        if (PP) bar_arrive(V13_TURN + 1 - wg, 256);    /* and give the other its turn */
         wg_wait<1>();
         wg_hold(s[0][0], BC / 2);
     }
     mbar_wait(vfull + (nkv - 1) % NS, (nkv - 1) / NS % 2);
     fence_proxy_async();
+    if (PP) bar_sync(V13_TURN + wg, 256);
     {
         const T *Vj = Vs + (nkv - 1) % NS * BC * D;
         wg_hold(acc[0][0], D / 2);
@@ -1371,6 +1386,8 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
         wg_wait<0>();
         wg_hold(acc[0][0], D / 2);
     }
+    if (PP) bar_arrive(V13_TURN + 1 - wg, 256);
+    if (PP && wg == 0) bar_sync(V13_TURN, 256);       /* warpgroup 1's last arrival */
 
     T *og = o + b * out.b + h * out.h;
     for (int mt = 0; mt < MT; mt++)
@@ -1787,14 +1804,18 @@ static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *
             flash9_forward<T, 64, 2, 128, 64, 10>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 11 && hs == 64)
             flash9_forward<T, 64, 2, 128, 64, 11>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
-        if ((version == 12 || version == 13) && hs == 64)
+        if (version == 12 && hs == 64)
             flash9_forward<T, 64, 2, 128, 64, 12>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 13 && hs == 64)
+            flash9_forward<T, 64, 2, 128, 64, 13>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 10 && hs == 128)
             flash9_forward<T, 128, 2, 128, 128, 10>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 11 && hs == 128)
             flash9_forward<T, 128, 2, 128, 128, 11>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
-        if ((version == 12 || version == 13) && hs == 128)
+        if (version == 12 && hs == 128)
             flash9_forward<T, 128, 2, 128, 128, 12>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 13 && hs == 128)
+            flash9_forward<T, 128, 2, 128, 128, 13>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
     }
 }
 

@@ -195,6 +195,8 @@ MUTATIONS = {
                     "r * 64 + (c ^ r % 8) * 8", "r * 64 + c * 8"),
     "v13-block": ("version 13 backward: the query tile's second block of 64 columns looked for D, not BR, rows on",
                   "kk / 4 * 64 * BR, 16, 1024, true", "kk / 4 * 64 * D, 16, 1024, true"),
+    "v13-turn": ("version 13 forward: warpgroup 1 does not give warpgroup 0 its first turn, so both wait",
+                 "    if (PP && wg == 1) bar_arrive(V13_TURN, 256);", "    if (false) bar_arrive(V13_TURN, 256);"),
     "dq-atomic": ("version 2 backward: the second element of each dQ pair added from the first's register",
                   "atomicAdd(dst + dt * 8 + 1, dqa[dt][2 * r + 1]);",
                   "atomicAdd(dst + dt * 8 + 1, dqa[dt][2 * r]);"),
