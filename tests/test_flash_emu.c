@@ -17,7 +17,7 @@
  *   runtime's packed qkv layout (FlashLayout strides: q, k, v and dq, dk,
  *   dv side by side in [B][T][3C]), and for versions 5 on at B = 1, 1 head,
  *   T = 300 (five key tiles: every stage reused), and for versions 8 on at
-  *   T = 520 (five tiles of 128 keys), and for version 13 at T = 900 (eight),
+  *   T = 520 (five tiles of 128 keys), and for versions 13 on at T = 900 (eight),
  *   each backward kernel under the version that owns it only (backward_owner:
  *   versions 3, 5 and 6 and 8 to 12 launch an earlier version's, and are
  *   checked forward only),
@@ -52,8 +52,9 @@
  *   product reads it, ...; version 6's: a wait_group 1 that should be 0, a
  *   missing wait_group 1 or barrier, two stages for three, a wrong stage,
  *   P packed while the product reading it is in flight; version 13's: its causal edge test
- *   missing a key block that crosses the diagonal, a query tile
- *   stored unswizzled, its second block of columns looked for in the wrong place) applied to a copy of the same flash.cu is caught:
+ *   missing a key block that crosses the diagonal; version 14's: a query tile
+ *   stored unswizzled, its second block of columns looked for in the wrong place,
+ *   the forward pass's first turn never given) applied to a copy of the same flash.cu is caught:
  *   some case of its kernels is over its bound, or the emulator stops it
  *   (each mutant runs in a child process, so a stop is a catch).
  * FLASH_EMU_ONLY=NAME runs only the cases of variant NAME ("orig", "wgmma"
@@ -149,9 +150,9 @@ VARIANT(emu_mut_v9_last_wait, "v9-last-wait")
 VARIANT(emu_mut_v9_fence, "v9-fence")
 VARIANT(emu_mut_v9_free_count, "v9-free-count")
 VARIANT(emu_mut_v13_mask, "v13-mask")
-VARIANT(emu_mut_v13_swizzle, "v13-swizzle")
-VARIANT(emu_mut_v13_block, "v13-block")
-VARIANT(emu_mut_v13_turn, "v13-turn")
+VARIANT(emu_mut_v14_swizzle, "v14-swizzle")
+VARIANT(emu_mut_v14_block, "v14-block")
+VARIANT(emu_mut_v14_turn, "v14-turn")
 static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut_mask,      &variant_emu_mut_edge,
                                    &variant_emu_mut_ldsm_order, &variant_emu_mut_no_trans,   &variant_emu_mut_wait,
                                    &variant_emu_mut_frag_index, &variant_emu_mut_barrier,   &variant_emu_mut_dq_atomic,
@@ -167,8 +168,8 @@ static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut
                                    &variant_emu_mut_v9_kfull, &variant_emu_mut_v9_vfree, &variant_emu_mut_v9_parity,
                                    &variant_emu_mut_v9_free_early, &variant_emu_mut_v9_last_wait,
                                    &variant_emu_mut_v9_fence, &variant_emu_mut_v9_free_count,
-                                   &variant_emu_mut_v13_mask, &variant_emu_mut_v13_swizzle,
-                                   &variant_emu_mut_v13_block, &variant_emu_mut_v13_turn};
+                                   &variant_emu_mut_v13_mask, &variant_emu_mut_v14_swizzle,
+                                   &variant_emu_mut_v14_block, &variant_emu_mut_v14_turn};
 #else
 static const Variant *mutants[1];
 #endif

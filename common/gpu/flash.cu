@@ -39,7 +39,10 @@
  *              edge tiles only, the scale inside the exponential's FFMA,
  *              ex2.approx (correct on an H100; our fastest forward pass);
  *   version 13 version 12's forward pass; version 7's backward pass with
- *              version 12's cuts (correct on an H100; our fastest backward). */
+ *              version 12's cuts (correct on an H100);
+ *   version 14 version 12's forward pass with its two computing warpgroups
+ *              taking turns at the tensor cores; version 13's backward pass
+ *              with its query tiles swizzled. */
 /* CUtensorMap, and the type of cuTensorMapEncodeTiled (versions 10 to 12) */
 #include <cuda.h>
 #include <cudaTypedefs.h>
@@ -51,9 +54,9 @@
 static void flash_check(const char *who, DType dt, int version, int B, int NH, int T, int hs) {
     if (B < 1 || NH < 1 || T < 1) die("%s: B = %d, NH = %d, T = %d must be positive", who, B, NH, T);
     if (hs != 64 && hs != 128) die("%s: head size %d is not supported (64 or 128)", who, hs);
-    if (version < 1 || version > 13) die("%s: version %d does not exist (1 to 13)", who, version);
+    if (version < 1 || version > 14) die("%s: version %d does not exist (1 to 14)", who, version);
     if (version >= 2 && dt != DT_BF16 && dt != DT_F16)
-        die("%s: versions 2 to 13 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
+        die("%s: versions 2 to 14 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
     if ((long long)B * NH > 65535) die("%s: B * NH = %lld is more than 65535", who, (long long)B * NH);
 }
 
@@ -1181,8 +1184,8 @@ template <int N> __device__ __forceinline__ void wg_set_registers(bool more) {
 }
 
 /* bar.sync / bar.arrive: hardware barriers 1 to 15 of the block, for n threads (a multiple of 32); arriving
- * does not wait.  Version 13's forward pass takes turns at two of them. */
-#define V13_TURN 1   /* warpgroup w waits at barrier V13_TURN + w */
+ * does not wait.  Version 14's forward pass takes turns at two of them. */
+#define V14_TURN 1   /* warpgroup w waits at barrier V14_TURN + w */
 __device__ __forceinline__ void bar_sync(int id, int n) {
     asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(n) : "memory");
 }
@@ -1202,7 +1205,7 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
     flash9_forward_kernel(T *o, float *lse, const T *q, const T *k, const T *v, int NH, int Tn, FlashLayout in,
                           FlashLayout out, float scale, bool causal, const __grid_constant__ CUtensorMap kmap,
                           const __grid_constant__ CUtensorMap vmap) {
-    constexpr bool TMA = V >= 10, SW = V >= 11, PP = V >= 13;   /* V: the version, 9 to 13 */
+    constexpr bool TMA = V >= 10, SW = V >= 11, PP = V >= 14;   /* V: the version, 9 to 14 */
     constexpr int MT = 1, BR = 64 * NWG, NS = V6_STAGES, THREADS = NWG * 128 + 128;
     /* version 10: 16-byte columns of BC rows one after another, as TMA lays out boxes of 8 x BC; version 11: boxes of
      * 64 columns x BC rows, rows of 128 bytes, swizzled (its k-steps 32 bytes apart within a row, then a box apart) */
@@ -1271,10 +1274,10 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
     float m[MT][2], l[MT][2];               /* running maxima (base 2) and sums of rows g and g + 8 */
     m[0][0] = m[0][1] = -INFINITY, l[0][0] = l[0][1] = 0;
     float sl = scale * LOG2E;
-    if (PP && wg == 1) bar_arrive(V13_TURN, 256);     /* version 13: warpgroup 0 takes the first turn */
+    if (PP && wg == 1) bar_arrive(V14_TURN, 256);     /* version 14: warpgroup 0 takes the first turn */
     mbar_wait(kfull, 0);
     fence_proxy_async();
-    if (PP) bar_sync(V13_TURN + wg, 256);
+    if (PP) bar_sync(V14_TURN + wg, 256);
     wg_hold(s[0][0], BC / 2);
     wg_fence();
     for (int kk = 0; kk < D / 16; kk++)
@@ -1282,7 +1285,7 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
     wg_commit();
     wg_wait<0>();
     wg_hold(s[0][0], BC / 2);
-    if (PP) bar_arrive(V13_TURN + 1 - wg, 256);
+    if (PP) bar_arrive(V14_TURN + 1 - wg, 256);
     for (int j = 0; j < nkv; j++) {
         float alpha[2];
         if constexpr (V >= 12) {
@@ -1354,7 +1357,7 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
         mbar_wait(vfull + j % NS, j / NS % 2);
         fence_proxy_async();
 
-        if (PP) bar_sync(V13_TURN + wg, 256);          /* version 13: wait for this warpgroup's turn */
+        if (PP) bar_sync(V14_TURN + wg, 256);          /* version 14: wait for this warpgroup's turn */
         const T *Kn = Ks + (j + 1) % NS * BC * D, *Vj = Vs + j % NS * BC * D;
         wg_hold(s[0][0], BC / 2);
         wg_hold(acc[0][0], D / 2);
@@ -1367,13 +1370,13 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
             for (int dn = 0; dn < D / PN; dn++)
                 wgmma_rs_n<T, PN>(acc[0][PN / 8 * dn], a[kk], vdesc(Vj, kk, dn));
         wg_commit();
-        if (PP) bar_arrive(V13_TURN + 1 - wg, 256);    /* and give the other its turn */
+        if (PP) bar_arrive(V14_TURN + 1 - wg, 256);    /* and give the other its turn */
         wg_wait<1>();
         wg_hold(s[0][0], BC / 2);
     }
     mbar_wait(vfull + (nkv - 1) % NS, (nkv - 1) / NS % 2);
     fence_proxy_async();
-    if (PP) bar_sync(V13_TURN + wg, 256);
+    if (PP) bar_sync(V14_TURN + wg, 256);
     {
         const T *Vj = Vs + (nkv - 1) % NS * BC * D;
         wg_hold(acc[0][0], D / 2);
@@ -1386,8 +1389,8 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
         wg_wait<0>();
         wg_hold(acc[0][0], D / 2);
     }
-    if (PP) bar_arrive(V13_TURN + 1 - wg, 256);
-    if (PP && wg == 0) bar_sync(V13_TURN, 256);       /* warpgroup 1's last arrival */
+    if (PP) bar_arrive(V14_TURN + 1 - wg, 256);
+    if (PP && wg == 0) bar_sync(V14_TURN, 256);       /* warpgroup 1's last arrival */
 
     T *og = o + b * out.b + h * out.h;
     for (int mt = 0; mt < MT; mt++)
@@ -1483,16 +1486,16 @@ __device__ __forceinline__ void load_tile_sw128(T *dst, const T *src, long long 
  * dK += dS^T Q; dS^T through shared memory (stmatrix) for dQ = dS K, each
  * warpgroup D / NWG of dQ's columns, added with float2 atomics.  The next
  * query tile, its dO, lse and D come into a second stage by cp.async. */
-template <typename T, int D, int NWG, bool FAST>
+template <typename T, int D, int NWG, bool FAST, bool SWQ>
 __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv, float *dq_acc, const T *dout,
                                                                     const T *q, const T *k, const T *v,
                                                                     const float *lse, const float *dd, int NH, int Tn,
                                                                     FlashLayout in, FlashLayout out, float scale,
                                                                     bool causal) {
     constexpr int BR = V7_BR, BC = 64 * NWG, THREADS = NWG * 128, DN = D / NWG;   /* DN: dQ's columns a warpgroup */
-    extern __shared__ __align__(1024) unsigned char smem7[];   /* version 13's swizzled tiles: 1024-byte blocks */
+    extern __shared__ __align__(1024) unsigned char smem7[];   /* version 14's swizzled tiles: 1024-byte blocks */
     T *Ks = reinterpret_cast<T *>(smem7), *Vs = Ks + BC * D, *Q2 = Vs + BC * D, *dO2 = Q2 + 2 * BR * D;
-    if (FAST && smem_addr(smem7) % 1024) __trap();
+    if (SWQ && smem_addr(smem7) % 1024) __trap();
     T *dSs = dO2 + 2 * BR * D;                                /* dS^T: BC keys x BR queries, core matrices */
     float *l2 = reinterpret_cast<float *>(dSs + BC * BR), *d2 = l2 + 2 * BR;   /* L and D, two stages each */
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tig = lane % 4, wg = warp / 4;
@@ -1501,7 +1504,7 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
     load_tile_core<T, D, BC, THREADS>(Ks, k + ib, in.t, k0, Tn);
     load_tile_core<T, D, BC, THREADS>(Vs, v + ib, in.t, k0, Tn);
     auto load_query_tile = [&](int qt, int s) {            /* rows qt, qt + 1, ... into stage s */
-        if constexpr (FAST) {                              /* version 13: swizzled */
+        if constexpr (SWQ) {                               /* version 14: swizzled */
             load_tile_sw128<T, D, BR, THREADS>(Q2 + s * BR * D, q + ib, in.t, qt, Tn);
             load_tile_sw128<T, D, BR, THREADS>(dO2 + s * BR * D, dout + ob, out.t, qt, Tn);
         } else {
@@ -1519,11 +1522,11 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
     load_query_tile(q_first, 0);
     cp_async_commit();                                     /* one group with the keys and values */
     auto qdesc = [](const T *t, int kk) {                  /* a query tile as K-major B: columns 16 kk on */
-        if constexpr (FAST) return wg_desc(t + kk % 4 * 16 + kk / 4 * 64 * BR, 16, 1024, true);
+        if constexpr (SWQ) return wg_desc(t + kk % 4 * 16 + kk / 4 * 64 * BR, 16, 1024, true);
         else return wg_desc(t + kk * 128, 128, 16 * D);
     };
     auto qdesc_mn = [](const T *t, int kq, int dn) {       /* as MN-major B: rows 16 kq on, columns 64 dn on */
-        if constexpr (FAST) return wg_desc(t + kq * 16 * 64 + dn * 64 * BR, 64 * 2 * BR, 1024, true);
+        if constexpr (SWQ) return wg_desc(t + kq * 16 * 64 + dn * 64 * BR, 64 * 2 * BR, 1024, true);
         else return wg_desc(t + kq * 16 * D + dn * 512, 16 * D, 128);
     };
     int j = lane / 8, key = 16 * warp + 8 * (j % 2) + lane % 8;    /* the row of dS^T this lane stores */
@@ -1559,7 +1562,7 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
             wg_hold(st[0], BR / 2);
             wg_hold(dpt[0], BR / 2);
 
-            if constexpr (FAST) {   /* version 13 */
+            if constexpr (FAST) {   /* versions 13 and 14 */
                 if (q0 + BR > Tn || k0 + BC > Tn || (causal && k0 + BC - 1 > q0))   /* an edge tile: some pair masked */
                     for (int nt = 0; nt < BR / 8; nt++)
                         for (int e = 0; e < 4; e++) {
@@ -1719,7 +1722,7 @@ static void tensor_map_rows(CUtensorMap *m, const T *base, FlashLayout in, int B
         void *fn = NULL;
         if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found) !=
                 cudaSuccess || found != cudaDriverEntryPointSuccess || !fn)
-            die("flash_forward_cuda: versions 10 to 13: the driver has no cuTensorMapEncodeTiled");
+            die("flash_forward_cuda: versions 10 to 14: the driver has no cuTensorMapEncodeTiled");
         encode = (PFN_cuTensorMapEncodeTiled_v12000)fn;
     }
     cuuint64_t dims[4] = {(cuuint64_t)D, (cuuint64_t)Tn, (cuuint64_t)NH, (cuuint64_t)B};
@@ -1729,7 +1732,7 @@ static void tensor_map_rows(CUtensorMap *m, const T *base, FlashLayout in, int B
                         sw ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
                         CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     if (r != CUDA_SUCCESS)
-        die("flash_forward_cuda: versions 10 to 13: cuTensorMapEncodeTiled refused the map (error %d; strides %lld, %lld, %lld "
+        die("flash_forward_cuda: versions 10 to 14: cuTensorMapEncodeTiled refused the map (error %d; strides %lld, %lld, %lld "
             "elements)", (int)r, (long long)in.t, (long long)in.h, (long long)in.b);
 }
 template <typename T, int D, int NWG, int BC, int PN, int V>
@@ -1753,17 +1756,17 @@ static void flash9_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, con
     LAUNCH_CHECK("flash9_forward");
 }
 
-template <typename T, int D, int NWG, bool FAST>
+template <typename T, int D, int NWG, bool FAST, bool SWQ>
 static void flash7_backward(Gpu *g, T *dk, T *dv, float *dq_acc, const T *dout, const T *q, const T *k, const T *v,
                             const float *lse, const float *dd, int B, int NH, int Tn, FlashLayout in,
                             FlashLayout out, float scale, bool causal) {
     if (!gpu_has_wgmma(&g->info))
         die("flash_backward_cuda: version %d needs a GPU of compute capability 9.0 (Hopper), not %d.%d",
-            FAST ? 13 : 7, g->info.major, g->info.minor);
+            SWQ ? 14 : FAST ? 13 : 7, g->info.major, g->info.minor);
     constexpr int BC = 64 * NWG;
     size_t smem = (size_t)(2 * BC + 4 * V7_BR) * D * sizeof(T) + (size_t)BC * V7_BR * sizeof(T) +
                   4 * V7_BR * sizeof(float);
-    auto kern = flash7_backward_kernel<T, D, NWG, FAST>;
+    auto kern = flash7_backward_kernel<T, D, NWG, FAST, SWQ>;
     CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     dim3 grid(B * NH, (Tn + BC - 1) / BC);
     if (grid.y > 65535) die("flash_backward_cuda: T = %d needs %u key blocks, more than 65535", Tn, grid.y);
@@ -1807,7 +1810,9 @@ static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *
         if (version == 12 && hs == 64)
             flash9_forward<T, 64, 2, 128, 64, 12>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 13 && hs == 64)
-            flash9_forward<T, 64, 2, 128, 64, 13>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+            flash9_forward<T, 64, 2, 128, 64, 12>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 14 && hs == 64)
+            flash9_forward<T, 64, 2, 128, 64, 14>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 10 && hs == 128)
             flash9_forward<T, 128, 2, 128, 128, 10>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 11 && hs == 128)
@@ -1815,7 +1820,9 @@ static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *
         if (version == 12 && hs == 128)
             flash9_forward<T, 128, 2, 128, 128, 12>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 13 && hs == 128)
-            flash9_forward<T, 128, 2, 128, 128, 13>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+            flash9_forward<T, 128, 2, 128, 128, 12>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 14 && hs == 128)
+            flash9_forward<T, 128, 2, 128, 128, 14>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
     }
 }
 
@@ -1838,14 +1845,18 @@ static void flash_backward_typed(Gpu *g, int version, T *dq, T *dk, T *dv, const
     if constexpr (sizeof(T) == 2) {
         if (version < 2) return;                /* version 3 changes the forward pass only */
         CUDA_CHECK(cudaMemsetAsync(dq_acc, 0, rows * hs * sizeof(float), g->stream));
-        if (version >= 13 && hs == 64)
-            flash7_backward<T, 64, 2, true>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
-        else if (version >= 13)
-            flash7_backward<T, 128, 2, true>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
+        if (version >= 14 && hs == 64)
+            flash7_backward<T, 64, 2, true, true>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
+        else if (version >= 14)
+            flash7_backward<T, 128, 2, true, true>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
+        else if (version == 13 && hs == 64)
+            flash7_backward<T, 64, 2, true, false>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
+        else if (version == 13)
+            flash7_backward<T, 128, 2, true, false>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
         else if (version >= 7 && hs == 64)
-            flash7_backward<T, 64, 2, false>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
+            flash7_backward<T, 64, 2, false, false>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
         else if (version >= 7)
-            flash7_backward<T, 128, 2, false>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
+            flash7_backward<T, 128, 2, false, false>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
         else if (version >= 4 && hs == 64)
             flash4_backward<T, 64, 64, 8>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
         else if (version >= 4)
