@@ -9,7 +9,7 @@
 #   TEST_S [90]             test_ch12_gpu's time limit; 0 skips the suite
 #   SANITIZE_FIRST [14]     racecheck and memcheck of versions >= it (small shapes); empty: none
 #   SPEED_VERSIONS [3,7,12,13,14]  versions timed, before and after PyTorch's back ends
-#   NCU [version 14's bf16 backward at d 128 and forward at d 64]  lines of VERSION:REGEX:
+#   NCU [version 14's bf16 backward at d 128, forward at d 64, backward at d 64]  lines of VERSION:REGEX:
 #                           each a kernel ncu profiles (details page), run as that version
 set -u
 cd "$(dirname "$0")/.."
@@ -65,4 +65,5 @@ while IFS= read -r job; do
     grep -E "^ +(Duration|L2 Cache Throughput|DRAM Throughput|Compute .SM. Throughput|Memory Throughput|Issue Slots Busy|Eligible Warps|Registers Per|L2 Hit|Local Memory Spilling Requests )" "$L/ncu-$i-details.txt" | head -12
   else tail -5 "$L/ncu-$i.log"; fi
 done <<< "${NCU-14:flash7_backward_kernel<__nv_bfloat16, .int.128, .int.2, .bool.1, .bool.1>
-14:flash9_forward_kernel<__nv_bfloat16, .int.64, .int.2, .int.128, .int.64, .int.14>}"
+14:flash9_forward_kernel<__nv_bfloat16, .int.64, .int.2, .int.128, .int.64, .int.14>
+14:flash7_backward_kernel<__nv_bfloat16, .int.64, .int.2, .bool.1, .bool.1>}"
