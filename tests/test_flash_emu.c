@@ -54,7 +54,7 @@
  *   P packed while the product reading it is in flight; version 13's: its causal edge test
  *   missing a key block that crosses the diagonal; version 14's: a query tile
  *   stored unswizzled, its second block of columns looked for in the wrong place,
- *   the forward pass's first turn never given) applied to a copy of the same flash.cu is caught:
+ *   the forward pass's first turn never given, or its last arrival never waited for) applied to a copy of the same flash.cu is caught:
  *   some case of its kernels is over its bound, or the emulator stops it
  *   (each mutant runs in a child process, so a stop is a catch).
  * FLASH_EMU_ONLY=NAME runs only the cases of variant NAME ("orig", "wgmma"
@@ -153,6 +153,7 @@ VARIANT(emu_mut_v13_mask, "v13-mask")
 VARIANT(emu_mut_v14_swizzle, "v14-swizzle")
 VARIANT(emu_mut_v14_block, "v14-block")
 VARIANT(emu_mut_v14_turn, "v14-turn")
+VARIANT(emu_mut_v14_last_turn, "v14-last-turn")
 static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut_mask,      &variant_emu_mut_edge,
                                    &variant_emu_mut_ldsm_order, &variant_emu_mut_no_trans,   &variant_emu_mut_wait,
                                    &variant_emu_mut_frag_index, &variant_emu_mut_barrier,   &variant_emu_mut_dq_atomic,
@@ -169,7 +170,8 @@ static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut
                                    &variant_emu_mut_v9_free_early, &variant_emu_mut_v9_last_wait,
                                    &variant_emu_mut_v9_fence, &variant_emu_mut_v9_free_count,
                                    &variant_emu_mut_v13_mask, &variant_emu_mut_v14_swizzle,
-                                   &variant_emu_mut_v14_block, &variant_emu_mut_v14_turn};
+                                   &variant_emu_mut_v14_block, &variant_emu_mut_v14_turn,
+                                   &variant_emu_mut_v14_last_turn};
 #else
 static const Variant *mutants[1];
 #endif

@@ -306,6 +306,11 @@ void emu_run_grid(dim3 grid, dim3 block, size_t smem_bytes, const std::function<
                                                           : op_name[warps[cur->warp].op]);
                     }
                 }
+                cur = &threads[0];           /* every arrival at a named barrier waited for: none left half met */
+                for (int id = 1; id < 16; id++)
+                    if (named_bars[id].arrived)
+                        fail("the block ended with %d of %d threads in at named barrier %d (an arrival no thread "
+                             "waited for)", named_bars[id].arrived, named_bars[id].count, id);
             }
     cur = nullptr;
     emu_coords = nullptr;

@@ -257,7 +257,9 @@ void emu_mbar_expect_tx(uint32_t addr, int bytes);
 void emu_mbar_arrive_expect_tx(uint32_t addr, int bytes);
 void emu_tma_load(int rank, uint32_t dst, const void *tmap, const int32_t *c, uint32_t bar);
 /* bar.sync / bar.arrive a, b: the named barrier a (0 to 15) with b threads
- * (a multiple of 32; -1: every thread of the block) */
+ * (a multiple of 32; -1: every thread of the block); a block that ends with
+ * arrivals at a named barrier that no thread waited for is stopped (the
+ * emulator's rule: the kernels leave no barrier half met) */
 void emu_bar_sync(int id, int count);
 /* setmaxnreg.inc / .dec: registers are not modelled; the count is checked (24 to 256, a multiple of 8) */
 void emu_setmaxnreg(bool inc, int n);

@@ -197,6 +197,9 @@ MUTATIONS = {
                   "kk / 4 * 64 * BR, 16, 1024, true", "kk / 4 * 64 * D, 16, 1024, true"),
     "v14-turn": ("version 14 forward: warpgroup 1 does not give warpgroup 0 its first turn, so both wait",
                  "    if (PP && wg == 1) bar_arrive(V14_TURN, 256);", "    if (false) bar_arrive(V14_TURN, 256);"),
+    "v14-last-turn": ("version 14 forward: warpgroup 0 does not wait for warpgroup 1's last arrival, which is left "
+                      "half met at the block's end",
+                      "    if (PP && wg == 0) bar_sync(V14_TURN, 256);", "    if (false) bar_sync(V14_TURN, 256);"),
     "dq-atomic": ("version 2 backward: the second element of each dQ pair added from the first's register",
                   "atomicAdd(dst + dt * 8 + 1, dqa[dt][2 * r + 1]);",
                   "atomicAdd(dst + dt * 8 + 1, dqa[dt][2 * r]);"),
