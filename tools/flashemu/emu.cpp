@@ -149,6 +149,8 @@ EmuCoords *emu_coords;
         cur ? cur->tid : -1, msg);
 }
 
+static void named_bars_check(void);
+
 static void yield_to_scheduler(void) {
 #ifdef EMU_ASAN
     void *fake = nullptr;
@@ -306,11 +308,8 @@ void emu_run_grid(dim3 grid, dim3 block, size_t smem_bytes, const std::function<
                                                           : op_name[warps[cur->warp].op]);
                     }
                 }
-                cur = &threads[0];           /* every arrival at a named barrier waited for: none left half met */
-                for (int id = 1; id < 16; id++)
-                    if (named_bars[id].arrived)
-                        fail("the block ended with %d of %d threads in at named barrier %d (an arrival no thread "
-                             "waited for)", named_bars[id].arrived, named_bars[id].count, id);
+                cur = &threads[0];
+                named_bars_check();
             }
     cur = nullptr;
     emu_coords = nullptr;
@@ -612,6 +611,14 @@ static std::unordered_map<uint32_t, MBar> mbars;
 /* named barriers (bar.sync / bar.arrive with an id): threads in, threads expected */
 struct NamedBar { int arrived, count; };
 static NamedBar named_bars[16];
+
+/* at a block's end: every arrival at a named barrier waited for, none left half met */
+static void named_bars_check(void) {
+    for (int id = 1; id < 16; id++)
+        if (named_bars[id].arrived)
+            fail("the block ended with %d of %d threads in at named barrier %d (an arrival no thread waited for)",
+                 named_bars[id].arrived, named_bars[id].count, id);
+}
 
 static void mbar_reset(void) {
     mbars.clear();
