@@ -756,6 +756,68 @@ static void test_v14(Check *t) {
     free(pa), free(pb), free(pt), free(pab), free(p13), free(p14), free(n13), free(n14);
 }
 
+/* Version 14's turns as the kernel takes them, played out: warpgroup 1 arrives at barrier 1, then each warpgroup
+ * w, for nkv + 1 turns, waits at barrier 1 + w and arrives at the other's; warpgroup 0 (if last) waits at barrier
+ * 1 once more.  A barrier counts warpgroups in (2 complete a phase: a waiter and an arrival); a warpgroup runs
+ * until it waits on a phase not yet complete.  True if both finish; left[b]: arrivals at barrier b at the end. */
+static bool turns_run(int nkv, int last, int left[3], int *waits0) {
+    enum { ARRIVE, WAIT };
+    int ops[2][2 * 80 + 4][2], n[2] = {0, 0}, pc[2] = {0, 0}, in[3] = {0, 0, 0};
+    bool waiting[2] = {false, false};
+    ops[1][n[1]][0] = ARRIVE, ops[1][n[1]++][1] = 1;
+    for (int w = 0; w < 2; w++)
+        for (int k = 0; k <= nkv; k++) {
+            ops[w][n[w]][0] = WAIT, ops[w][n[w]++][1] = 1 + w;
+            ops[w][n[w]][0] = ARRIVE, ops[w][n[w]++][1] = 2 - w;
+        }
+    if (last) ops[0][n[0]][0] = WAIT, ops[0][n[0]++][1] = 1;
+    *waits0 = 0;
+    for (int k = 0; k < n[0]; k++) *waits0 += ops[0][k][0] == WAIT;
+    int gen[3] = {0, 0, 0}, at[2] = {0, 0};   /* a barrier's completed phases; the phase a waiter waits on */
+    for (bool moved = true; moved;) {
+        moved = false;
+        for (int w = 0; w < 2; w++)
+            while (pc[w] < n[w]) {
+                int op = ops[w][pc[w]][0], b = ops[w][pc[w]][1];
+                if (op == WAIT && waiting[w]) {
+                    if (gen[b] == at[w]) break;         /* its phase has not completed */
+                    waiting[w] = false, pc[w]++, moved = true;
+                    continue;
+                }
+                if (op == WAIT) waiting[w] = true, at[w] = gen[b];
+                if (++in[b] == 2) in[b] = 0, gen[b]++;
+                if (op == ARRIVE) pc[w]++;
+                moved = true;
+            }
+    }
+    for (int b = 0; b < 3; b++) left[b] = in[b];
+    return pc[0] == n[0] && pc[1] == n[1];
+}
+
+/* Exercise 17: version 14's turns counted for nkv = 1 to 64 key tiles (each warpgroup nkv + 1 turns; warpgroup 1's
+ * opening arrival; warpgroup 0's last wait), and the swizzled query tile's piece 3 of row 10, columns 64-127, as
+ * load_tile_sw128 places it (R 64, D 128, 256 threads): element 4,744, byte 9,488, thread 83, pass 2 (from 0). */
+static void test_ex17_turns(Check *t) {
+    bool balanced = true, unbalanced = true;
+    for (int nkv = 1; nkv <= 64; nkv++)
+        for (int last = 0; last < 2; last++) {
+            int left[3], waits0;
+            bool done = turns_run(nkv, last, left, &waits0);
+            if (last) balanced = balanced && done && left[1] == 0 && left[2] == 0 && waits0 == nkv + 2;
+            else unbalanced = unbalanced && done && left[1] == 1 && left[2] == 0;
+        }
+    int R = 64, D = 128, THREADS = 256, found = -1, pass = -1;
+    long elem = -1;
+    for (int i = 0; i < R * D / 8; i++) {
+        int c = i % 8, r = i / 8 % R, cb = i / 8 / R;
+        if (r == 10 && cb == 1 && c == 3) elem = cb * 64 * R + r * 64 + (c ^ r % 8) * 8, found = i % THREADS, pass = i / THREADS;
+    }
+    check_true(t, balanced && unbalanced && elem == 4744 && 2 * elem == 9488 && found == 83 && pass == 2,
+               "ex 17: the turns balance (nkv + 2 waits and arrivals at barrier 1) and leave one arrival without the "
+               "last wait; piece 3 of row 10's second block at element %ld (byte %ld), thread %d, pass %d",
+               elem, 2 * elem, found, pass);
+}
+
 /* Version 12 against version 11 (@sec:ch12-v12), from their profiles: the
  * same exponentials and products; per exponential 2.9 FMUL, 1.0 FSETP and
   * 0.9 FSEL fewer (the text's, to one decimal); and exercise 16: of a
@@ -1292,6 +1354,7 @@ int main(void) {
     test_v12_instructions(&t);
     test_v13_against_fa2(&t);
     test_v14(&t);
+    test_ex17_turns(&t);
     test_v9_polls(&t);
     test_fates(&t);
     test_scaler(&t);
