@@ -16,7 +16,9 @@ poll of an mbarrier's phase each) and samples (warp stall samples, all);
 and each inst_X again as pct_inst_X, a percentage of inst; and
 ldgsts_{sectors,sectors_ideal,wavefronts,wavefronts_ideal}_per_warp: a
 cp.async warp instruction's global sectors and shared-memory wavefronts,
-as counted and as the profiler's ideal.  Written through a temporary name; a file that
+as counted and as the profiler's ideal; ldgsts_top_n, the cp.async
+instructions executed most often (the same count: a kernel's loop), and
+ldgsts_top_{sectors,...}_per_warp, the same four for those alone.  Written through a temporary name; a file that
 is not a source page stops it (one line, exit 1)."""
 import csv
 import os
@@ -71,6 +73,14 @@ def summarize(path):
             per["wavefronts_ideal"] += num(r, "L1 Wavefronts Shared Ideal")
     for k, v in per.items():   # a cp.async warp instruction's sectors and shared wavefronts, counted and ideal
         out["ldgsts_%s_per_warp" % k] = v / out["inst_ldgsts"] if out["inst_ldgsts"] else 0.0
+    # the cp.async instructions executed most often (a kernel's loop), apart: how many, and the same per warp
+    ld = [r for r in rows[head + 1:] if len(r) >= 3 and opcode(r[1]) == "LDGSTS"]
+    most = max((num(r, "Instructions Executed") for r in ld), default=0.0)
+    top = [r for r in ld if most and num(r, "Instructions Executed") == most]
+    out["ldgsts_top_n"] = float(len(top))
+    for k, c in (("sectors", "L2 Theoretical Sectors Global"), ("sectors_ideal", "L2 Theoretical Sectors Global Ideal"),
+                 ("wavefronts", "L1 Wavefronts Shared"), ("wavefronts_ideal", "L1 Wavefronts Shared Ideal")):
+        out["ldgsts_top_%s_per_warp" % k] = sum(num(r, c) for r in top) / (most * len(top)) if top else 0.0
     return out
 
 

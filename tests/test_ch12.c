@@ -716,6 +716,17 @@ static void test_v14(Check *t) {
     check_true(t, f12.n == 4 && f14.n == 5 && f14.lo > f12.hi && gain >= 0.03 && gain <= 0.04,
                "d 64 forward: version 14 %.1f to %.1f (%d runs), version 12 %.1f to %.1f (%d): faster in every run, "
                "%.1f%% by the medians (the text's 3 to 4%%)", f14.lo, f14.hi, f14.n, f12.lo, f12.hi, f12.n, 100 * gain);
+    /* the sweeps' low cells at d 128: version 14's forward below all its runs alone, version 13's step no faster
+     * than version 12's there (and faster in @sec:ch12-v13's run, ch12-speed-s15b) */
+    char *p15 = xasprintf("%s/figures/data/ch12-speed-s15b.tsv", book_root());
+    TsvTable *c15 = tsv_load(p15, err, sizeof err);
+    bool low = speed_cell(a, d128, "version", "14", "fwd") < g14.lo && speed_cell(b, d128, "version", "14", "fwd") < g14.lo &&
+               speed_cell(a, d128, "version", "13", "fwd+bwd") <= speed_cell(a, d128, "version", "12", "fwd+bwd") &&
+               speed_cell(c15, d128, "version", "13", "fwd+bwd") > speed_cell(c15, d128, "version", "12", "fwd+bwd");
+    check_true(t, c15 && low, "d 128 sweeps: version 14's forward cells below its runs alone, version 13's step no "
+               "faster than version 12's (faster in ch12-speed-s15b)%s%s", c15 ? "" : ": ", c15 ? "" : err);
+    tsv_free(c15);
+    free(p15);
     check_true(t, g14.lo <= g12.hi && g12.lo <= g14.hi && late_a > apart && late_b > apart,
                "d 128 forward: the ranges overlap (%.1f-%.1f, %.1f-%.1f; medians %.1f%% apart); version 13's rows, "
                "version 12's kernel, %.1f%% and %.1f%% behind version 12's in the one-tree passes", g14.lo, g14.hi,
@@ -747,6 +758,13 @@ static void test_v14(Check *t) {
          *n14 = xasprintf("%s/figures/data/ch12-ncu-bwd-v14-s17.tsv", book_root());
     TsvTable *s13 = tsv_load(p13, err, sizeof err), *s14 = s13 ? tsv_load(p14, err, sizeof err) : NULL,
              *c13 = s14 ? tsv_load(n13, err, sizeof err) : NULL, *c14 = c13 ? tsv_load(n14, err, sizeof err) : NULL;
+    bool ideal = sass_metric(s14, "v14", "ldgsts_top_n") == 8 && sass_metric(s13, "v13", "ldgsts_top_n") == 8 &&
+                 sass_metric(s14, "v14", "ldgsts_top_sectors_per_warp") == sass_metric(s14, "v14", "ldgsts_top_sectors_ideal_per_warp") &&
+                 sass_metric(s14, "v14", "ldgsts_top_wavefronts_per_warp") == sass_metric(s14, "v14", "ldgsts_top_wavefronts_ideal_per_warp") &&
+                 sass_metric(s13, "v13", "ldgsts_top_sectors_per_warp") == 32 && sass_metric(s13, "v13", "ldgsts_top_wavefronts_per_warp") == 32 &&
+                 sass_metric(s13, "v13", "ldgsts_top_sectors_ideal_per_warp") == 16 && sass_metric(s13, "v13", "ldgsts_top_wavefronts_ideal_per_warp") == 4;
+    check_true(t, s14 && ideal, "the query tiles' 8 copy instructions: version 13 at 32 sectors and 32 wavefronts a warp "
+               "(one a thread; ideal 16 and 4), version 14 at the ideal");
     check_true(t, c14 && sass_metric(s14, "v14", "inst_int") > sass_metric(s13, "v13", "inst_int") &&
                       ncu_metric(c14, "issue_pct") > ncu_metric(c13, "issue_pct") &&
                       sass_metric(s14, "v14", "ldgsts_sectors_per_warp") < sass_metric(s13, "v13", "ldgsts_sectors_per_warp"),
