@@ -687,10 +687,11 @@ static AbRuns ab_runs(const TsvTable *d, const char *shape, const char *version,
     return r;
 }
 
-/* @sec:ch12-v14, as the text says it: the step (fwd+bwd) faster than version 13's at both shapes in both passes
- * of the first call; there, at d 128, version 13's forward rows (version 12's kernel) behind version 12's by more
- * than the alternating runs put versions 12 and 14 apart; in those runs version 14's forward pass faster than
- * version 12's in every run at d 64, by 3 to 4% of the medians, and the two ranges overlapping at d 128; version
+/* @sec:ch12-v14, as the text says it: in the runs alone, version 14's step (fwd+bwd) faster than version 13's one
+ * run and every run of version 12's at both shapes; its backward pass alone slower than FlashAttention-2's at d 64
+ * and faster at d 128 (the sweep); in the sweeps, at d 128, version 13's forward rows (version 12's kernel) behind
+ * version 12's by more than the runs alone put versions 12 and 14 apart (< 2%); in those runs version 14's forward
+ * pass faster than version 12's in every run at d 64, 3.5% by the medians, the ranges overlapping at d 128; version
  * 14's step at d 128 near 300 (within 4%) in all seven of its measurements and at or above it in five; cuDNN ahead
  * in all four cells; the goals: met at d 128, short at d 64; more integer instructions in version 14's backward
  * kernel than in version 13's, and a warp to issue in more of its cycles. */
@@ -702,20 +703,42 @@ static void test_v14(Check *t) {
     TsvTable *a = tsv_load(pa, err, sizeof err), *b = a ? tsv_load(pb, err, sizeof err) : NULL,
              *tt = b ? tsv_load(pt, err, sizeof err) : NULL, *ab = tt ? tsv_load(pab, err, sizeof err) : NULL;
     const char *d64 = "B16H12T1024d64", *d128 = "B4H16T4096d128", *shapes[] = {d64, d128};
-    bool step = true;
-    for (int h = 0; h < 2; h++)
-        step = step && speed_cell(a, shapes[h], "version", "14", "fwd+bwd") > speed_cell(a, shapes[h], "version", "13", "fwd+bwd") &&
-               speed_cell(b, shapes[h], "version", "14", "fwd+bwd") > speed_cell(b, shapes[h], "version", "13", "fwd+bwd");
-    check_true(t, ab && step, "version 14's step faster than version 13's at both shapes, in both passes%s%s",
-               ab ? "" : ": ", ab ? "" : err);
+    bool step = true;   /* the runs alone: version 14's slowest step above version 13's one run and version 12's fastest */
+    for (int h = 0; h < 2; h++) {
+        AbRuns s12 = ab_runs(ab, shapes[h], "12", "fwd+bwd"), s13 = ab_runs(ab, shapes[h], "13", "fwd+bwd"),
+               s14 = ab_runs(ab, shapes[h], "14", "fwd+bwd");
+        step = step && s13.n == 1 && s14.n == 5 && s14.lo > s13.hi && s14.lo > s12.hi;
+    }
+    check_true(t, ab && step, "version 14's step faster than version 13's (its one run) and version 12's in every run "
+               "alone, at both shapes%s%s", ab ? "" : ": ", ab ? "" : err);
+    /* the step at d 64 level with FlashAttention-2's only through the forward pass: the backward alone (step less
+     * forward) slower than FlashAttention-2's at d 64 and faster at d 128, in the sweep */
+    double ms14[2], msfa[2];
+    for (int h = 0; h < 2; h++) {
+        double st = NAN, fw = NAN, fst = NAN, ffw = NAN;
+        for (size_t i = 0; a && i < tsv_rows(a); i++)
+            if (!strcmp(tsv_cell(a, i, tsv_col(a, "shape")), shapes[h]) && !strcmp(tsv_cell(a, i, tsv_col(a, "version")), "14")) {
+                if (!strcmp(tsv_cell(a, i, tsv_col(a, "pass")), "fwd")) fw = tsv_num(a, i, tsv_col(a, "ms"));
+                else st = tsv_num(a, i, tsv_col(a, "ms"));
+            }
+        for (size_t i = 0; tt && i < tsv_rows(tt); i++)
+            if (!strcmp(tsv_cell(tt, i, tsv_col(tt, "shape")), shapes[h]) && !strcmp(tsv_cell(tt, i, tsv_col(tt, "backend")), "flash")) {
+                if (!strcmp(tsv_cell(tt, i, tsv_col(tt, "pass")), "fwd")) ffw = tsv_num(tt, i, tsv_col(tt, "ms"));
+                else fst = tsv_num(tt, i, tsv_col(tt, "ms"));
+            }
+        ms14[h] = st - fw, msfa[h] = fst - ffw;
+    }
+    check_true(t, ms14[0] > msfa[0] && ms14[1] < msfa[1], "the backward pass alone: version 14 %.3f ms against "
+               "FlashAttention-2's %.3f at d 64 (slower), %.3f against %.3f at d 128 (faster)", ms14[0], msfa[0], ms14[1],
+               msfa[1]);
     AbRuns f12 = ab_runs(ab, d64, "12", "fwd"), f14 = ab_runs(ab, d64, "14", "fwd");
     AbRuns g12 = ab_runs(ab, d128, "12", "fwd"), g14 = ab_runs(ab, d128, "14", "fwd");
     double gain = f14.median / f12.median - 1, apart = fabs(g14.median / g12.median - 1);
     double late_a = 1 - speed_cell(a, d128, "version", "13", "fwd") / speed_cell(a, d128, "version", "12", "fwd");
     double late_b = 1 - speed_cell(b, d128, "version", "13", "fwd") / speed_cell(b, d128, "version", "12", "fwd");
-    check_true(t, f12.n == 4 && f14.n == 5 && f14.lo > f12.hi && gain >= 0.03 && gain <= 0.04,
+    check_true(t, f12.n == 4 && f14.n == 5 && f14.lo > f12.hi && gain >= 0.0345 && gain < 0.0355,
                "d 64 forward: version 14 %.1f to %.1f (%d runs), version 12 %.1f to %.1f (%d): faster in every run, "
-               "%.1f%% by the medians (the text's 3 to 4%%)", f14.lo, f14.hi, f14.n, f12.lo, f12.hi, f12.n, 100 * gain);
+               "%.1f%% by the medians (the text's 3.5%%)", f14.lo, f14.hi, f14.n, f12.lo, f12.hi, f12.n, 100 * gain);
     /* the sweeps' low cells at d 128: version 14's forward below all its runs alone, version 13's step no faster
      * than version 12's there (and faster in @sec:ch12-v13's run, ch12-speed-s15b) */
     char *p15 = xasprintf("%s/figures/data/ch12-speed-s15b.tsv", book_root());
@@ -727,7 +750,7 @@ static void test_v14(Check *t) {
                "faster than version 12's (faster in ch12-speed-s15b)%s%s", c15 ? "" : ": ", c15 ? "" : err);
     tsv_free(c15);
     free(p15);
-    check_true(t, g14.lo <= g12.hi && g12.lo <= g14.hi && late_a > apart && late_b > apart,
+    check_true(t, g14.lo <= g12.hi && g12.lo <= g14.hi && apart < 0.02 && late_a > apart && late_b > apart,
                "d 128 forward: the ranges overlap (%.1f-%.1f, %.1f-%.1f; medians %.1f%% apart); version 13's rows, "
                "version 12's kernel, %.1f%% and %.1f%% behind version 12's in the one-tree passes", g14.lo, g14.hi,
                g12.lo, g12.hi, 100 * apart, 100 * late_a, 100 * late_b);
@@ -737,7 +760,7 @@ static void test_v14(Check *t) {
         if (strcmp(tsv_cell(ab, i, tsv_col(ab, "shape")), d128) == 0 && strcmp(tsv_cell(ab, i, tsv_col(ab, "version")), "14") == 0 &&
             strcmp(tsv_cell(ab, i, tsv_col(ab, "pass")), "fwd+bwd") == 0)
             steps[k++] = tsv_num(ab, i, tsv_col(ab, "tflops"));
-    bool near = k == 7;
+    bool near = k == 7 && ab_runs(ab, d128, "14", "fwd+bwd").n == 5;
     for (int i = 0; i < k; i++) near = near && fabs(steps[i] / 300 - 1) < 0.04, at += steps[i] >= 300;
     check_true(t, near && at == 5, "d 128 step: version 14 within 4%% of 300 in all %d measurements, at or above it "
                "in %d (the text: every run near, most above)", k, at);
