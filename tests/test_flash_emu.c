@@ -19,7 +19,7 @@
  *   T = 300 (five key tiles: every stage reused), and for versions 8 on at
   *   T = 520 (five tiles of 128 keys), and for versions 13 on at T = 900 (eight),
  *   each backward kernel under the version that owns it only (backward_owner:
- *   versions 3, 5 and 6 and 8 to 12 launch an earlier version's, and are
+ *   versions 3, 5 and 6, 8 to 12 and 15 launch an earlier version's, and are
  *   checked forward only),
  *   fresh random inputs each: forward
  *   (o, lse) and backward (dq, dk, dv) against the chapter's CPU reference
@@ -817,7 +817,7 @@ static size_t lay_at(const Lay *L, int which, int b, int h, int t, int i) {
  * instantiation): a version that shares an earlier one's is checked forward only, its backward pass
  * having been checked, on the same shapes, under the version that owns it (CI's time). */
 static int backward_owner(int version) {
-    return version <= 1 ? 1 : version <= 3 ? 2 : version <= 6 ? 4 : version <= 12 ? 7 : version;
+    return version <= 1 ? 1 : version <= 3 ? 2 : version <= 6 ? 4 : version <= 12 ? 7 : version <= 14 ? version : 14;
 }
 
 static EmuResult emu_case(const Variant *var, DType dt, int version, int B, int H, int T, int d, bool causal, bool packed,
