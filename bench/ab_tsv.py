@@ -31,7 +31,8 @@ def main():
         sys.exit("usage: bench/ab_tsv.py OUT.tsv NAME DESCRIPTION COMMAND GIT RUNDIR...")
     out, name, desc, command, git, dirs = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6:]
     devices, dates, body, header = set(), [], [], None
-    for d in dirs:
+    runnum = lambda d: int(m.group(1)) if (m := re.search(r"run(\d+)-v\d+/?$", d)) else -1
+    for d in sorted(dirs, key=runnum):
         m = re.search(r"run(\d+)-v\d+/?$", d)
         if not m:
             sys.exit(f"bench/ab_tsv.py: {d}: not a folder named runN-vV")

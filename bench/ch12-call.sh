@@ -4,9 +4,12 @@
 #   cd .gpu/NAME && BOOK_GIT=<commit> OUT=$OUT timeout 580 bash bench/ch12-call.sh > $OUT/call.txt 2>&1
 # Logs go to a scratch folder that ends as $OUT/logs.tgz; what the prose
 # needs is printed to call.txt.  Parts, in this order (defaults in brackets):
+#   SKIP_BUILD [""]      non-empty: use the carried binaries (built elsewhere without -march=native)
 #   TEST_S [90]          test_ch12_gpu's time limit; 0 skips the suite
+#   SUITE_FIRST [1]      the suite's first version (CH12_FIRST_VERSION; above 1, no experiments or mixed precision)
 #   SANITIZE_FIRST [15]  racecheck and memcheck of versions >= it on small shapes, beside the suite; empty: none
 #   SPEED_VERSIONS [3,7,12,14,15]  versions timed in one sweep before PyTorch's back ends and one after; empty: none
+#   NO_TORCH [""]        non-empty: the first sweep alone
 #   AB [""]              versions timed alone, each in its own process, in this order ("14 15 15 14 ...")
 #   NCU [""]             lines VERSION:REGEX, each a kernel ncu profiles (details and source pages)
 # (bench/one-call-s15.sh and -s17.sh, and ab-s17.sh, are earlier calls as they ran.)
@@ -21,11 +24,15 @@ trap 'exit 143' TERM
 echo "# bench/ch12-call.sh BOOK_GIT ${BOOK_GIT:-?} $(date -u +%Y-%m-%dT%H:%MZ)"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader
 memopt=build/bin/ch12-memopt t12=build/tests/test_ch12_gpu
-make NOTANGLE=1 -j16 $t12 $memopt > "$L/build.txt" 2>&1
-echo "== build exit $? at ${SECONDS}s"; tail -3 "$L/build.txt"
+if [ -n "${SKIP_BUILD:-}" ]; then   # binaries built elsewhere and carried (without -march=native)
+  echo "== build skipped: $(ls -l $t12 $memopt | awk '{print $5, $9}' | tr '\n' ' ')"
+else
+  make NOTANGLE=1 -j16 $t12 $memopt > "$L/build.txt" 2>&1
+  echo "== build exit $? at ${SECONDS}s"; tail -3 "$L/build.txt"
+fi
 
 if [ "${TEST_S:-90}" != 0 ]; then
-  timeout ${TEST_S:-90} $t12 > "$L/test-ch12-gpu.txt" 2>&1 &
+  CH12_FIRST_VERSION=${SUITE_FIRST:-1} timeout ${TEST_S:-90} $t12 > "$L/test-ch12-gpu.txt" 2>&1 &
   sf=${SANITIZE_FIRST-15}
   if [ -n "$sf" ]; then
     for tool in racecheck memcheck; do
@@ -55,9 +62,11 @@ speed() {   # speed VERSIONS DIR LABEL
 vs=${SPEED_VERSIONS-3,7,12,14,15}
 if [ -n "$vs" ]; then
   speed "$vs" "$L/data-a" "sweep, first"
-  timeout 80 python3 build/12-memopt/ch12-torch.py "$L/data-a" > "$L/torch.txt" 2>&1
-  echo "== torch exit $? at ${SECONDS}s"; tail -12 "$L/torch.txt"
-  speed "$vs" "$L/data-b" "sweep, again"
+  if [ -z "${NO_TORCH:-}" ]; then
+    timeout 80 python3 build/12-memopt/ch12-torch.py "$L/data-a" > "$L/torch.txt" 2>&1
+    echo "== torch exit $? at ${SECONDS}s"; tail -12 "$L/torch.txt"
+    speed "$vs" "$L/data-b" "sweep, again"
+  fi
 fi
 
 i=0
