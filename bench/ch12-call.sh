@@ -7,8 +7,8 @@
 #   SKIP_BUILD [""]      non-empty: use the carried binaries (built elsewhere without -march=native)
 #   TEST_S [90]          test_ch12_gpu's time limit; 0 skips the suite
 #   SUITE_FIRST [1]      the suite's first version (CH12_FIRST_VERSION; above 1, no experiments or mixed precision)
-#   SANITIZE_FIRST [15]  racecheck and memcheck of versions >= it on small shapes, beside the suite; empty: none
-#   SPEED_VERSIONS [3,7,12,14,15]  versions timed in one sweep before PyTorch's back ends and one after; empty: none
+#   SANITIZE_FIRST [14]  racecheck and memcheck of versions >= it on small shapes, beside the suite; empty: none
+#   SPEED_VERSIONS [3,7,12,14]  versions timed in one sweep before PyTorch's back ends and one after; empty: none
 #   NO_TORCH [""]        non-empty: the first sweep alone
 #   AB [""]              versions timed alone, each in its own process, in this order ("14 15 15 14 ...")
 #   NCU [""]             lines VERSION:REGEX, each a kernel ncu profiles (details and source pages)
@@ -33,7 +33,7 @@ fi
 
 if [ "${TEST_S:-90}" != 0 ]; then
   CH12_FIRST_VERSION=${SUITE_FIRST:-1} timeout ${TEST_S:-90} $t12 > "$L/test-ch12-gpu.txt" 2>&1 &
-  sf=${SANITIZE_FIRST-15}
+  sf=${SANITIZE_FIRST-14}
   if [ -n "$sf" ]; then
     for tool in racecheck memcheck; do
       CH12_FIRST_VERSION=$sf CH12_SANITIZE=1 timeout ${TEST_S:-90} compute-sanitizer --tool $tool --error-exitcode 1 \
@@ -59,7 +59,7 @@ speed() {   # speed VERSIONS DIR LABEL
     CH12_SPEED_VERSIONS=$1 timeout 100 $memopt speed --device cuda --out "$2" > "$2.txt" 2>&1
   echo "== speed $3 exit $? at ${SECONDS}s"; rows "$2/ch12-speed.tsv"
 }
-vs=${SPEED_VERSIONS-3,7,12,14,15}
+vs=${SPEED_VERSIONS-3,7,12,14}
 if [ -n "$vs" ]; then
   speed "$vs" "$L/data-a" "sweep, first"
   if [ -z "${NO_TORCH:-}" ]; then
