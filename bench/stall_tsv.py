@@ -5,16 +5,23 @@ data file the prose can name:
 
     python3 bench/stall_tsv.py OUT.tsv NAME "DESCRIPTION" "DEVICE" "DATE" "GIT" "COMMAND" FILE.csv[.gz]
 
-rows `kind key sass executed samples pct reason reason_pct`:
+rows `kind key sass executed samples pct reason reason_pct`, each pct a
+share of all samples (the page's "Warp Stall Sampling (All Samples)"):
   kind=reason  each stall reason's samples (stall_X columns, all samples,
-               issued ones included as `selected`), pct of all;
+               issued ones included as `selected`); key=unexported, the
+               samples of reasons the page has no column for (on Hopper,
+               some at the wgmma instructions themselves);
   kind=inst    the 12 instructions with the most samples: key is the
                instruction's index on the page, sass its text, reason the
                reason with most of its samples;
   kind=span    key=loop_wait: the most-executed `DEPBAR.LE SB0` (a
                cp.async.wait_group) and every instruction after it through
-               the next BAR.SYNC, summed (the wait for copies to land, the
-               fences and the block's barrier at the top of a loop);
+               the first branch after the next BAR.SYNC (a
+               BAR.SYNC.DEFER_BLOCKING's wait is counted at a later
+               instruction), summed: the wait for copies to land, the fences
+               and the block's barrier at the top of a loop;
+               key=tail: the first LDG.E (a plain global load) and every
+               instruction after it (in these kernels, the epilogue);
                key=wgmma_wait: every WARPGROUP.DEPBAR (wgmma.wait_group);
                key=all: every sample.
 Written through a temporary name; a file that is not a source page stops
@@ -41,7 +48,7 @@ def main():
     reasons = [k for k in H if k.startswith("stall_") and "(Not Issued)" not in k]
     num = lambda r, k: int(r[ix[k]]) if r[ix[k]] not in ("", "-") else 0
     per = [collections.Counter({k[6:]: num(r, k) for k in reasons}) for r in body]
-    samples = [sum(c.values()) for c in per]
+    samples = [num(r, "Warp Stall Sampling (All Samples)") for r in body]
     total = sum(samples)
     if total == 0:
         sys.exit(f"bench/stall_tsv.py: {path}: no stall samples")
@@ -51,6 +58,7 @@ def main():
     tot = collections.Counter()
     for c in per:
         tot.update(c)
+    tot["unexported"] = total - sum(tot.values())
     for k, v in tot.most_common():
         out_rows.append(("reason", k, "-", "-", v, 100 * v / total, k, 100.0))
 
@@ -69,6 +77,7 @@ def main():
     if dep:
         start = max(dep, key=lambda i: ex[i])
         end = next((j for j in range(start, len(body)) if src[j].startswith("BAR.SYNC")), start)
+        end = next((j for j in range(end, len(body)) if "BRA " in src[j]), end)
         span = list(range(start, end + 1))
         k, p = top_reason(span)
         s = sum(samples[i] for i in span)
@@ -79,6 +88,13 @@ def main():
         k, p = top_reason(wg)
         s = sum(samples[i] for i in wg)
         out_rows.append(("span", "wgmma_wait", f"WARPGROUP.DEPBAR ({len(wg)} instructions)", sum(ex[i] for i in wg), s,
+                         100 * s / total, k, p))
+    ldg = next((i for i in range(len(body)) if src[i].startswith("LDG.E")), None)
+    if ldg is not None:
+        tail = list(range(ldg, len(body)))
+        k, p = top_reason(tail)
+        s = sum(samples[i] for i in tail)
+        out_rows.append(("span", "tail", f"{src[ldg]} .. the end ({len(tail)} instructions)", ex[ldg], s,
                          100 * s / total, k, p))
     out_rows.append(("span", "all", "-", sum(ex), total, 100.0, tot.most_common(1)[0][0], 100 * tot.most_common(1)[0][1] / total))
     tmp = out + ".tmp"

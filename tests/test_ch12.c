@@ -696,8 +696,9 @@ static AbRuns ab_runs(const TsvTable *d, const char *shape, const char *version,
  * in all four cells; the goals: met at d 128, short at d 64; more integer instructions in version 14's backward
  * kernel than in version 13's, and a warp to issue in more of its cycles. */
 /* The d 64 backward kernel's stall samples (version 14's section, ch12-stall-bwd-v14-d64-s17): the long
- * scoreboard the first reason; the loop's top (copies landing, fences, the block's barrier) above the
- * products' waits; the two epilogue instructions the text names are PRMT waiting on the long scoreboard,
+ * scoreboard the first reason; the loop's top (copies landing, fences, the block's barrier) and the epilogue
+ * each above the products' waits; the second barrier's BSSY waits at a barrier; the two epilogue
+ * instructions the text names are PRMT waiting on the long scoreboard,
  * run once a warp; and the loop's top runs 9 times a warp on average, as the causal count says: a block of
  * 128 keys at kb loops over (1,024 - 128 kb) / 64 query tiles. */
 static double stall_cell(const TsvTable *d, const char *kind, const char *key, const char *col) {
@@ -720,13 +721,14 @@ static void test_stall_bwd_d64(Check *t) {
     TsvTable *d = tsv_load(p, err, sizeof err);
     double lsb = stall_cell(d, "reason", "long_sb", "pct"), loop = stall_cell(d, "span", "loop_wait", "pct"),
            wg = stall_cell(d, "span", "wgmma_wait", "pct"), tops = stall_cell(d, "span", "loop_wait", "executed"),
-           warps = stall_cell(d, "inst", "2996", "executed");
+           warps = stall_cell(d, "inst", "2996", "executed"), tail = stall_cell(d, "span", "tail", "pct");
     bool first = true;   /* long_sb the reason with most samples */
     for (size_t i = 0; d && i < tsv_rows(d); i++)
         if (!strcmp(tsv_cell(d, i, tsv_col(d, "kind")), "reason")) first = first && tsv_num(d, i, tsv_col(d, "pct")) <= lsb;
     int tiles = 0;
     for (int kb = 0; kb < 8; kb++) tiles += (1024 - 128 * kb) / 64;
-    check_true(t, d && first && loop > wg && stall_is(d, "2996", "PRMT", "long_sb") && stall_is(d, "2849", "PRMT", "long_sb") &&
+    check_true(t, d && first && loop > wg && tail > wg && stall_is(d, "2645", "BSSY", "barrier") &&
+                      stall_is(d, "2996", "PRMT", "long_sb") && stall_is(d, "2849", "PRMT", "long_sb") &&
                       warps == 12288 && warps == 16 * 12 * 8 * 8 && tops / warps == 9 && tiles == 72 && tiles / 8 == 9,
                "d 64 backward stalls: long scoreboard first (%.1f%%), the loop's top %.1f%% above the products' waits "
                "%.1f%%, two epilogue PRMTs on the long scoreboard, the loop's top %.0f times over %.0f warps (9 a warp, "
