@@ -687,14 +687,6 @@ static AbRuns ab_runs(const TsvTable *d, const char *shape, const char *version,
     return r;
 }
 
-/* @sec:ch12-v14, as the text says it: in the runs alone, version 14's step (fwd+bwd) faster than version 13's one
- * run and every run of version 12's at both shapes; its backward pass alone slower than FlashAttention-2's at d 64
- * and faster at d 128 (the sweep); in the sweeps, at d 128, version 13's forward rows (version 12's kernel) behind
- * version 12's by more than the runs alone put versions 12 and 14 apart (< 2%); in those runs version 14's forward
- * pass faster than version 12's in every run at d 64, 3.5% by the medians, the ranges overlapping at d 128; version
- * 14's step at d 128 near 300 (within 4%) in all seven of its measurements and at or above it in five; cuDNN ahead
- * in all four cells; the goals: met at d 128, short at d 64; more integer instructions in version 14's backward
- * kernel than in version 13's, and a warp to issue in more of its cycles. */
 /* The d 64 backward kernel's stall samples (version 14's section, ch12-stall-bwd-v14-d64-s17): the long
  * scoreboard the first reason; the loop's top (copies landing, fences, the block's barrier) and the epilogue
  * each above the products' waits; the second barrier's BSSY waits at a barrier; the two epilogue
@@ -738,6 +730,14 @@ static void test_stall_bwd_d64(Check *t) {
     free(p);
 }
 
+/* @sec:ch12-v14, as the text says it: in the runs alone, version 14's step (fwd+bwd) faster than version 13's one
+ * run and every run of version 12's at both shapes; its backward pass alone slower than FlashAttention-2's at d 64
+ * and faster at d 128 (the sweep); in the sweeps, at d 128, version 13's forward rows (version 12's kernel) behind
+ * version 12's by more than the runs alone put versions 12 and 14 apart (< 2%); in those runs version 14's forward
+ * pass faster than version 12's in every run at d 64, 3.5% by the medians, the ranges overlapping at d 128; version
+ * 14's step at d 128 near 300 (within 4%) in all seven of its measurements and at or above it in five; cuDNN ahead
+ * in all four cells; the goals: met at d 128, short at d 64; more integer instructions in version 14's backward
+ * kernel than in version 13's, and a warp to issue in more of its cycles. */
 static void test_v14(Check *t) {
     char err[256], *pa = xasprintf("%s/figures/data/ch12-speed-s17.tsv", book_root()),
                    *pb = xasprintf("%s/figures/data/ch12-speed-s17b.tsv", book_root()),
