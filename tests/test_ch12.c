@@ -730,6 +730,38 @@ static void test_stall_bwd_d64(Check *t) {
     free(p);
 }
 
+/* Version 16's budget (section "Versions 15 and 16"): three consumer warpgroups and the producer, 512
+ * threads, launched at 128 registers each; the producer at 24 and the consumers at 160 fit; ptxas finds the
+ * kernel in them at d 64 with no spill, and spills without setmaxnreg; and what 192 query rows cost at
+ * T = 1,024 under the causal mask: the 64-row by 128-key products the blocks issue, against 128 rows. */
+static int causal_products(int T, int BR, int BC) {   /* a block's nkv, as flash9_forward_kernel finds it */
+    int n = 0;
+    for (int q0 = 0; q0 < T; q0 += BR) {
+        int nkv = (T + BC - 1) / BC, c = (q0 + BR - 1) / BC + 1;
+        n += BR / 64 * (c < nkv ? c : nkv);
+    }
+    return n;
+}
+
+static void test_v16(Check *t) {
+    int P = flash_define("V16_PRODUCER_REGS"), C = flash_define("V16_CONSUMER_REGS");
+    int cap512 = 65536 / 512 / 8 * 8, budget = 128 * P + 384 * C;
+    check_true(t, P == 24 && C == 160 && cap512 == 128 && budget == 64512 && budget <= 512 * cap512,
+               "version 16: flash.cu's %d and %d registers: 128 x %d + 384 x %d = %d <= 512 x %d, the launch's", P, C, P,
+               C, budget, cap512);
+    int regs, spill, regs0, spill0;
+    bool ser, ser0;
+    ptxas_v9("bench/logs/s18-ptxas/ptxas-v16.txt", "Li64ELi3ELi128ELi64ELi16E", &regs, &spill, &ser);
+    ptxas_v9("bench/logs/s18-ptxas/ptxas-v16-no-setmaxnreg.txt", "Li64ELi3ELi128ELi64ELi16E", &regs0, &spill0, &ser0);
+    check_true(t, regs == 128 && spill == 0 && regs0 <= 128 && spill0 > 0,
+               "version 16 at d 64: ptxas reports the launch's %d registers and %d bytes spilled; without setmaxnreg "
+               "%d and %d bytes spilled", regs, spill, regs0, spill0);
+    int p128 = causal_products(1024, 128, 128), p192 = causal_products(1024, 192, 128);
+    check_true(t, p128 == 72 && p192 == 96 && 3 * p192 == 4 * p128 && (1024 + 191) / 192 == 6 && 1024 - 5 * 192 == 64,
+               "T 1,024, causal: blocks of 192 rows issue %d products of 64 x 128 against %d for 128 rows (a third "
+               "more); 6 blocks a head, the last with 64 rows", p192, p128);
+}
+
 /* @sec:ch12-v14, as the text says it: in the runs alone, version 14's step (fwd+bwd) faster than version 13's one
  * run and every run of version 12's at both shapes; its backward pass alone slower than FlashAttention-2's at d 64
  * and faster at d 128 (the sweep); in the sweeps, at d 128, version 13's forward rows (version 12's kernel) behind
@@ -1439,6 +1471,7 @@ int main(void) {
     test_v13_against_fa2(&t);
     test_v14(&t);
     test_stall_bwd_d64(&t);
+    test_v16(&t);
     test_ex17_turns(&t);
     test_v9_polls(&t);
     test_fates(&t);

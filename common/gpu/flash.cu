@@ -42,8 +42,12 @@
  *              version 12's cuts (correct on an H100);
  *   version 14 version 12's forward pass with its two computing warpgroups
  *              taking turns at the tensor cores; version 13's backward pass
- *              with its query tiles swizzled. */
-/* CUtensorMap, and the type of cuTensorMapEncodeTiled (versions 10 to 12) */
+ *              with its query tiles swizzled;
+ *   version 15 version 14 with the first and last turns given at the issue
+ *              of their products, not after; version 14's backward pass;
+ *   version 16 version 15 with three computing warpgroups, 192 query rows a
+ *              block, at d 64 (version 15 at d 128). */
+/* CUtensorMap, and the type of cuTensorMapEncodeTiled (versions 10 on) */
 #include <cuda.h>
 #include <cudaTypedefs.h>
 #include "internal.cuh"
@@ -54,9 +58,9 @@
 static void flash_check(const char *who, DType dt, int version, int B, int NH, int T, int hs) {
     if (B < 1 || NH < 1 || T < 1) die("%s: B = %d, NH = %d, T = %d must be positive", who, B, NH, T);
     if (hs != 64 && hs != 128) die("%s: head size %d is not supported (64 or 128)", who, hs);
-    if (version < 1 || version > 14) die("%s: version %d does not exist (1 to 14)", who, version);
+    if (version < 1 || version > 16) die("%s: version %d does not exist (1 to 16)", who, version);
     if (version >= 2 && dt != DT_BF16 && dt != DT_F16)
-        die("%s: versions 2 to 14 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
+        die("%s: versions 2 to 16 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
     if ((long long)B * NH > 65535) die("%s: B * NH = %lld is more than 65535", who, (long long)B * NH);
 }
 
@@ -1194,6 +1198,8 @@ __device__ __forceinline__ void bar_arrive(int id, int n) {
 }
 #define V9_PRODUCER_REGS 40    /* registers a thread: the producer's warpgroup, and */
 #define V9_CONSUMER_REGS 232   /* each of two consumers' (128 x 40 + 256 x 232 = 384 x 168, the launch's) */
+#define V16_PRODUCER_REGS 24   /* and with three consumers (version 16 at d 64): 128 x 24 + 384 x 160 = 512 x 128 */
+#define V16_CONSUMER_REGS 160
 
 /* Version 8's forward pass with its loads given to a warpgroup of their own:
  * NWG warpgroups of 64 query rows compute; warpgroup NWG copies key and
@@ -1205,7 +1211,7 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
     flash9_forward_kernel(T *o, float *lse, const T *q, const T *k, const T *v, int NH, int Tn, FlashLayout in,
                           FlashLayout out, float scale, bool causal, const __grid_constant__ CUtensorMap kmap,
                           const __grid_constant__ CUtensorMap vmap) {
-    constexpr bool TMA = V >= 10, SW = V >= 11, PP = V >= 14;   /* V: the version, 9 to 14 */
+    constexpr bool TMA = V >= 10, SW = V >= 11, PP = V >= 14, AT_ISSUE = V >= 15;   /* V: the version, 9 to 16 */
     constexpr int MT = 1, BR = 64 * NWG, NS = V6_STAGES, THREADS = NWG * 128 + 128;
     /* version 10: 16-byte columns of BC rows one after another, as TMA lays out boxes of 8 x BC; version 11: boxes of
      * 64 columns x BC rows, rows of 128 bytes, swizzled (its k-steps 32 bytes apart within a row, then a box apart) */
@@ -1239,7 +1245,7 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
     __syncthreads();
     uint32_t a[BC / 16][4];                 /* P as A fragments, 16 keys each: the tensor cores' until the wait */
     if (wg == NWG) {
-        wg_set_registers<V9_PRODUCER_REGS>(false);
+        wg_set_registers<NWG == 2 ? V9_PRODUCER_REGS : V16_PRODUCER_REGS>(false);
         if constexpr (TMA) {
             if (threadIdx.x == NWG * 128) {
                 constexpr int BW = SW ? 64 : 8;   /* a box's columns: 16 bytes, or 128 swizzled */
@@ -1268,13 +1274,13 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
         }
         return;
     }
-    wg_set_registers<V9_CONSUMER_REGS>(true);
+    wg_set_registers<NWG == 2 ? V9_CONSUMER_REGS : V16_CONSUMER_REGS>(true);
     float s[MT][BC / 8][4] = {};            /* S, then P: this warp's 16 rows x BC keys (wgmma's d0..d(BC/2 - 1)) */
     float acc[MT][D / 8][4] = {};           /* O, unnormalized: 16 rows x D (versions 5, 6: two 64-column products at D 128) */
     float m[MT][2], l[MT][2];               /* running maxima (base 2) and sums of rows g and g + 8 */
     m[0][0] = m[0][1] = -INFINITY, l[0][0] = l[0][1] = 0;
     float sl = scale * LOG2E;
-    if (PP && wg == 1) bar_arrive(V14_TURN, 256);     /* version 14: warpgroup 0 takes the first turn */
+    if (PP && wg == NWG - 1) bar_arrive(V14_TURN, 256);   /* version 14: warpgroup 0 takes the first turn */
     mbar_wait(kfull, 0);
     fence_proxy_async();
     if (PP) bar_sync(V14_TURN + wg, 256);
@@ -1283,9 +1289,10 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
     for (int kk = 0; kk < D / 16; kk++)
         wgmma_ss_n<T, BC>(s[0][0], wg_desc(Qs + wg * 64 * D + kk * 128, 128, 16 * D), kdesc(Ks, kk), kk);
     wg_commit();
+    if (AT_ISSUE) bar_arrive(V14_TURN + (wg + 1) % NWG, 256);          /* version 15: the turn given at the issue */
     wg_wait<0>();
     wg_hold(s[0][0], BC / 2);
-    if (PP) bar_arrive(V14_TURN + 1 - wg, 256);
+    if (PP && !AT_ISSUE) bar_arrive(V14_TURN + (wg + 1) % NWG, 256);   /* version 14: once the scores are in */
     for (int j = 0; j < nkv; j++) {
         float alpha[2];
         if constexpr (V >= 12) {
@@ -1370,14 +1377,14 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
             for (int dn = 0; dn < D / PN; dn++)
                 wgmma_rs_n<T, PN>(acc[0][PN / 8 * dn], a[kk], vdesc(Vj, kk, dn));
         wg_commit();
-        if (PP) bar_arrive(V14_TURN + 1 - wg, 256);    /* and give the other its turn */
+        if (PP) bar_arrive(V14_TURN + (wg + 1) % NWG, 256);   /* and give the next its turn */
         wg_wait<1>();
         wg_hold(s[0][0], BC / 2);
     }
     mbar_wait(vfull + (nkv - 1) % NS, (nkv - 1) / NS % 2);
     fence_proxy_async();
-    if (PP) bar_sync(V14_TURN + wg, 256);
     {
+        if (PP) bar_sync(V14_TURN + wg, 256);
         const T *Vj = Vs + (nkv - 1) % NS * BC * D;
         wg_hold(acc[0][0], D / 2);
         wg_hold(a[0], BC / 4);
@@ -1386,11 +1393,12 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
             for (int dn = 0; dn < D / PN; dn++)
                 wgmma_rs_n<T, PN>(acc[0][PN / 8 * dn], a[kk], vdesc(Vj, kk, dn));
         wg_commit();
+        if (AT_ISSUE) bar_arrive(V14_TURN + (wg + 1) % NWG, 256);          /* version 15 */
         wg_wait<0>();
         wg_hold(acc[0][0], D / 2);
+        if (PP && !AT_ISSUE) bar_arrive(V14_TURN + (wg + 1) % NWG, 256);   /* version 14 */
     }
-    if (PP) bar_arrive(V14_TURN + 1 - wg, 256);
-    if (PP && wg == 0) bar_sync(V14_TURN, 256);       /* warpgroup 1's last arrival */
+    if (PP && wg == 0) bar_sync(V14_TURN, 256);           /* the last warpgroup's last arrival */
 
     T *og = o + b * out.b + h * out.h;
     for (int mt = 0; mt < MT; mt++)
@@ -1722,7 +1730,7 @@ static void tensor_map_rows(CUtensorMap *m, const T *base, FlashLayout in, int B
         void *fn = NULL;
         if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found) !=
                 cudaSuccess || found != cudaDriverEntryPointSuccess || !fn)
-            die("flash_forward_cuda: versions 10 to 14: the driver has no cuTensorMapEncodeTiled");
+            die("flash_forward_cuda: versions 10 to 16: the driver has no cuTensorMapEncodeTiled");
         encode = (PFN_cuTensorMapEncodeTiled_v12000)fn;
     }
     cuuint64_t dims[4] = {(cuuint64_t)D, (cuuint64_t)Tn, (cuuint64_t)NH, (cuuint64_t)B};
@@ -1732,7 +1740,7 @@ static void tensor_map_rows(CUtensorMap *m, const T *base, FlashLayout in, int B
                         sw ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
                         CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     if (r != CUDA_SUCCESS)
-        die("flash_forward_cuda: versions 10 to 14: cuTensorMapEncodeTiled refused the map (error %d; strides %lld, %lld, %lld "
+        die("flash_forward_cuda: versions 10 to 16: cuTensorMapEncodeTiled refused the map (error %d; strides %lld, %lld, %lld "
             "elements)", (int)r, (long long)in.t, (long long)in.h, (long long)in.b);
 }
 template <typename T, int D, int NWG, int BC, int PN, int V>
@@ -1813,6 +1821,10 @@ static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *
             flash9_forward<T, 64, 2, 128, 64, 12>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 14 && hs == 64)
             flash9_forward<T, 64, 2, 128, 64, 14>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 15 && hs == 64)
+            flash9_forward<T, 64, 2, 128, 64, 15>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 16 && hs == 64)
+            flash9_forward<T, 64, 3, 128, 64, 16>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 10 && hs == 128)
             flash9_forward<T, 128, 2, 128, 128, 10>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 11 && hs == 128)
@@ -1823,6 +1835,8 @@ static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *
             flash9_forward<T, 128, 2, 128, 128, 12>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 14 && hs == 128)
             flash9_forward<T, 128, 2, 128, 128, 14>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if ((version == 15 || version == 16) && hs == 128)
+            flash9_forward<T, 128, 2, 128, 128, 15>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
     }
 }
 

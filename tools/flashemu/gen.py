@@ -195,8 +195,8 @@ MUTATIONS = {
                     "r * 64 + (c ^ r % 8) * 8", "r * 64 + c * 8"),
     "v14-block": ("version 14 backward: the query tile's second block of 64 columns looked for D, not BR, rows on",
                   "kk / 4 * 64 * BR, 16, 1024, true", "kk / 4 * 64 * D, 16, 1024, true"),
-    "v14-turn": ("version 14 forward: warpgroup 1 does not give warpgroup 0 its first turn, so both wait",
-                 "    if (PP && wg == 1) bar_arrive(V14_TURN, 256);", "    if (false) bar_arrive(V14_TURN, 256);"),
+    "v14-turn": ("version 14 forward: the last warpgroup does not give warpgroup 0 its first turn, so all wait",
+                 "    if (PP && wg == NWG - 1) bar_arrive(V14_TURN, 256);", "    if (false) bar_arrive(V14_TURN, 256);"),
     "v14-last-turn": ("version 14 forward: warpgroup 0 does not wait for warpgroup 1's last arrival, which is left "
                       "half met at the block's end",
                       "    if (PP && wg == 0) bar_sync(V14_TURN, 256);", "    if (false) bar_sync(V14_TURN, 256);"),
