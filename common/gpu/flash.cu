@@ -1613,7 +1613,7 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
             wg_hold(st[0], BR / 2);
             wg_hold(dpt[0], BR / 2);
 
-            if constexpr (FAST) {   /* versions 13 and 14 */
+            if constexpr (FAST) {   /* versions 13 on */
                 if (q0 + BR > Tn || k0 + BC > Tn || (causal && k0 + BC - 1 > q0))   /* an edge tile: some pair masked */
                     for (int nt = 0; nt < BR / 8; nt++)
                         for (int e = 0; e < 4; e++) {
