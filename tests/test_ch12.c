@@ -762,6 +762,67 @@ static void test_v16(Check *t) {
                "more); 6 blocks a head, the last with 64 rows", p192, p128);
 }
 
+/* Version 17's shared memory (section "Version 17"): version 7's (2 Bc + 4 Br) d + Bc Br elements and 4 Br
+ * floats, plus a third stage of query and dO tiles and their L and D, plus the old dK and dV rows padded to
+ * d + 8; within the 227 KiB a block may have at d 64, over it at d 128 (where either change alone would fit);
+ * the padded rows free of bank conflicts at the epilogue's reads (lane g = lane / 4 on rows, tig = lane % 4
+ * on column pairs), unpadded ones eight lanes to a bank; ptxas's registers and spill for the kernel at d 64
+ * against version 14's (bench/s19_ptxas.sh). */
+static size_t v17_smem(int d, int stages, bool old_rows) {
+    int Bc = 128, Br = 64;
+    return (size_t)(2 * Bc + 2 * stages * Br) * d * 2 + (size_t)Bc * Br * 2 + 2 * stages * Br * 4 +
+           (old_rows ? (size_t)2 * Bc * (d + 8) * 2 : 0);
+}
+
+static int banks_of_a_read(int ld) {   /* distinct banks of one warp's 4-byte reads, at a row stride of ld elements */
+    unsigned seen = 0;
+    for (int lane = 0; lane < 32; lane++) seen |= 1u << ((lane / 4 * ld * 2 / 4 + lane % 4) % 32);
+    return __builtin_popcount(seen);
+}
+
+/* registers and spill-store bytes of the flash7_backward_kernel whose mangled template arguments contain args */
+static void ptxas_v7(const char *path, const char *args, int *regs, int *spill) {
+    size_t n;
+    char *log = slurp(path, &n), *p;
+    *regs = *spill = -1;
+    if (!log) return;
+    log = xrealloc(log, n + 1), log[n] = '\0', p = log;
+    while (*regs < 0 && (p = strstr(p, "Compiling entry function '_Z22flash7_backward_kernelI")) != NULL) {
+        char *end = strchr(p, '\n'), *props = end ? strstr(end, "bytes stack frame, ") : NULL;
+        char *used = end ? strstr(end, "Used ") : NULL;
+        bool mine = end && memmem(p, (size_t)(end - p), args, strlen(args)) != NULL;
+        if (mine && props && used) *spill = atoi(props + strlen("bytes stack frame, ")), *regs = atoi(used + 5);
+        p = end ? end : p + 1;
+    }
+    free(log);
+}
+
+static void test_v17(Check *t) {
+    size_t v14_64 = v17_smem(64, 2, false), v14_128 = v17_smem(128, 2, false), s64 = v17_smem(64, 3, true),
+           s128 = v17_smem(128, 3, true), stage128 = v17_smem(128, 3, false), rows128 = v17_smem(128, 2, true),
+           limit = 227 * 1024;
+    check_true(t, v14_64 == 82944 && v14_128 == 148480 && s64 == 136704 && 2 * s64 == 267 * 1024 && s64 <= limit,
+               "version 17 at d 64: %zu bytes of shared memory (133.5 KiB; version 14's %zu), within 227 KiB", s64, v14_64);
+    check_true(t, s128 == 251392 && 2 * s128 == 491 * 1024 && s128 > limit && stage128 == 181760 && stage128 <= limit &&
+                      rows128 == 218112 && rows128 <= limit,
+               "version 17 at d 128 would take %zu bytes (245.5 KiB), over 227 KiB; the third stage alone %zu, the old "
+               "rows alone %zu, each within", s128, stage128, rows128);
+    size_t old_at = (size_t)(2 * 128 + 6 * 64) * 64 * 2 + 128 * 64 * 2 + 6 * 64 * 4;   /* bytes before the old rows */
+    check_true(t, old_at == 99840 && old_at % 16 == 0 && (64 + 8) * 2 == 144 && 144 % 16 == 0 &&
+                      (2 * 128 * 64 * 2) % 1024 == 0 && (64 * 64 * 2) % 1024 == 0,
+               "version 17's layout: the old rows at byte %zu and their rows of 144 bytes on 16-byte boundaries; the "
+               "query stages (8 KiB each) on 1,024-byte ones", old_at);
+    int b72 = banks_of_a_read(72), b64 = banks_of_a_read(64);
+    check_true(t, b72 == 32 && b64 == 4, "epilogue reads of the old rows: %d banks at rows of 72 elements, %d at 64", b72,
+               b64);
+    int r14, s14, r17, s17;
+    ptxas_v7("bench/logs/s19-ptxas/ptxas-v17.txt", "13__nv_bfloat16Li64ELi2ELb1ELb1ELb0E", &r14, &s14);
+    ptxas_v7("bench/logs/s19-ptxas/ptxas-v17.txt", "13__nv_bfloat16Li64ELi2ELb1ELb1ELb1E", &r17, &s17);
+    check_true(t, r14 == 203 && r17 == 206 && s14 == 0 && s17 == 0 && r17 <= 255,
+               "ptxas, bf16 at d 64: version 17's backward kernel %d registers, %d bytes spilled; version 14's %d and %d",
+               r17, s17, r14, s14);
+}
+
 /* @sec:ch12-v14, as the text says it: in the runs alone, version 14's step (fwd+bwd) faster than version 13's one
  * run and every run of version 12's at both shapes; its backward pass alone slower than FlashAttention-2's at d 64
  * and faster at d 128 (the sweep); in the sweeps, at d 128, version 13's forward rows (version 12's kernel) behind
@@ -1472,6 +1533,7 @@ int main(void) {
     test_v14(&t);
     test_stall_bwd_d64(&t);
     test_v16(&t);
+    test_v17(&t);
     test_ex17_turns(&t);
     test_v9_polls(&t);
     test_fates(&t);

@@ -21,7 +21,9 @@
  *   each backward kernel under the version that owns it only (backward_owner:
  *   versions 3, 5 and 6, 8 to 12, 15 and 16 launch an earlier version's, and are
  *   checked forward only; version 16 at d 128 launches version 15's kernels, and is
- *   not run: forward_owner),
+ *   not run: forward_owner; version 17 at d 64 launches version 16's forward kernel
+ *   and its own backward kernel, run twice so that the second adds into values not
+ *   zero (adds_from_copy), and at d 128 versions 15 and 14's, and is not run),
  *   fresh random inputs each: forward
  *   (o, lse) and backward (dq, dk, dv) against the chapter's CPU reference
  *   (attention_reference and attention_reference_backward, in double),
@@ -55,7 +57,9 @@
  *   P packed while the product reading it is in flight; version 13's: its causal edge test
  *   missing a key block that crosses the diagonal; version 14's: a query tile
  *   stored unswizzled, its second block of columns looked for in the wrong place,
- *   the forward pass's first turn never given, or its last arrival never waited for) applied to a copy of the same flash.cu is caught:
+ *   the forward pass's first turn never given, or its last arrival never waited for;
+ *   version 17's: its wait for a query tile one group too shallow, a tile requested
+ *   into the next tile's stage, the old dK and dV rows read at an unpadded stride) applied to a copy of the same flash.cu is caught:
  *   some case of its kernels is over its bound, or the emulator stops it
  *   (each mutant runs in a child process, so a stop is a catch).
  * FLASH_EMU_ONLY=NAME runs only the cases of variant NAME ("orig", "wgmma"
@@ -155,6 +159,9 @@ VARIANT(emu_mut_v14_swizzle, "v14-swizzle")
 VARIANT(emu_mut_v14_block, "v14-block")
 VARIANT(emu_mut_v14_turn, "v14-turn")
 VARIANT(emu_mut_v14_last_turn, "v14-last-turn")
+VARIANT(emu_mut_v17_wait, "v17-wait")
+VARIANT(emu_mut_v17_stage, "v17-stage")
+VARIANT(emu_mut_v17_stride, "v17-stride")
 static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut_mask,      &variant_emu_mut_edge,
                                    &variant_emu_mut_ldsm_order, &variant_emu_mut_no_trans,   &variant_emu_mut_wait,
                                    &variant_emu_mut_frag_index, &variant_emu_mut_barrier,   &variant_emu_mut_dq_atomic,
@@ -172,7 +179,8 @@ static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut
                                    &variant_emu_mut_v9_fence, &variant_emu_mut_v9_free_count,
                                    &variant_emu_mut_v13_mask, &variant_emu_mut_v14_swizzle,
                                    &variant_emu_mut_v14_block, &variant_emu_mut_v14_turn,
-                                   &variant_emu_mut_v14_last_turn};
+                                   &variant_emu_mut_v14_last_turn, &variant_emu_mut_v17_wait,
+                                   &variant_emu_mut_v17_stage, &variant_emu_mut_v17_stride};
 #else
 static const Variant *mutants[1];
 #endif
@@ -814,19 +822,27 @@ static size_t lay_at(const Lay *L, int which, int b, int h, int t, int i) {
     return base + (size_t)b * f.b + (size_t)h * f.h + (size_t)t * f.t + (size_t)i;
 }
 
-/* The version whose backward kernel `version` launches (flash.cu's flash_backward_typed: the same
- * instantiation): a version that shares an earlier one's is checked forward only, its backward pass
- * having been checked, on the same shapes, under the version that owns it (CI's time). */
-static int backward_owner(int version) {
+/* The version whose backward kernel `version` launches at head size d (flash.cu's flash_backward_typed:
+ * the same instantiation): a version that shares an earlier one's is checked forward only, its backward
+ * pass having been checked, on the same shapes, under the version that owns it (CI's time).  Version 17
+ * has a backward kernel of its own at d 64 alone, version 14's at d 128. */
+static int backward_owner(int version, int d) {
+    if (version == 17) return d == 64 ? 17 : 14;
     return version <= 1 ? 1 : version <= 3 ? 2 : version <= 6 ? 4 : version <= 12 ? 7 : version <= 14 ? version : 14;
 }
 
 /* The version whose forward kernel `version` launches at head size d (flash_forward_typed): version 16
- * changes d 64 alone.  A case whose forward and backward kernels are both another version's is that
- * version's case, and is not run again. */
+ * changes d 64 alone, and version 17 launches version 16's (version 15's at d 128).  A case whose forward
+ * and backward kernels are both another version's is that version's case, and is not run again. */
 static int forward_owner(int version, int d) {
+    if (version == 17) return d == 64 ? 16 : 15;
     return version == 16 && d == 128 ? 15 : version;
 }
+
+/* Whether the backward kernel reads the old dk and dv through a copy made at its start (version 17 at
+ * d 64): emu_case then runs the backward pass twice, so that the second run adds into values that are
+ * not zero, and halves what it finds (2 g rounded once more, against g) */
+static bool adds_from_copy(int version, int d) { return version == 17 && d == 64; }
 
 static EmuResult emu_case(const Variant *var, DType dt, int version, int B, int H, int T, int d, bool causal, bool packed,
                           Rng *rng) {
@@ -857,8 +873,9 @@ static EmuResult emu_case(const Variant *var, DType dt, int version, int B, int 
     uint16_t *p[8];
     for (int w = 0; w < 8; w++) p[w] = buf[lay_buffer(&L, w)] + lay_at(&L, w, 0, 0, 0, 0);
     var->fwd(g, dt, version, p[4], lse, p[0], p[1], p[2], B, H, T, d, causal, L.in, L.out);
-    bool bwd = backward_owner(version) == version;
-    if (bwd) var->bwd(g, dt, version, p[5], p[6], p[7], p[3], p[0], p[1], p[2], p[4], lse, scr, B, H, T, d, causal, L.in, L.out);
+    bool bwd = backward_owner(version, d) == version, twice = bwd && adds_from_copy(version, d);
+    for (int run = 0; run < (twice ? 2 : 1) && bwd; run++)
+        var->bwd(g, dt, version, p[5], p[6], p[7], p[3], p[0], p[1], p[2], p[4], lse, scr, B, H, T, d, causal, L.in, L.out);
     EmuResult r = {.guards = guards_intact(lse, nl * sizeof(float)) && guards_intact(scr, sbytes)};
     for (int i = 0; i < 8; i++)
         if (buf[i]) r.guards &= guards_intact(buf[i], bytes[i]);
@@ -870,13 +887,15 @@ static EmuResult emu_case(const Variant *var, DType dt, int version, int B, int 
                     from16(dt, x[4 + k] + (((size_t)b * H + h) * T + t) * d,
                            buf[lay_buffer(&L, from[k])] + lay_at(&L, from[k], b, h, t, 0), (size_t)d);
     memcpy(x[5], lse, nl * sizeof(float));
+    for (int i = 6; i < 9 && twice; i++)
+        for (size_t j = 0; j < n; j++) x[i][j] *= 0.5f;
     for (int i = 0; i < 8; i++)
         if (buf[i]) guarded_free(buf[i], bytes[i]);
     guarded_free(lse, nl * sizeof(float)), guarded_free(scr, sbytes);
     for (int i = 4; i < 9; i++)
         for (size_t j = 0; j < (i == 5 ? nl : n); j++) r.nonfinite += !isfinite(x[i][j]);
     r.e = reference_errors(x, B, H, T, d, causal);   /* as chapter 12's check_case holds every head */
-    if (!bwd) r.e.dq = r.e.dk = r.e.dv = 0;           /* not run: checked under backward_owner(version) */
+    if (!bwd) r.e.dq = r.e.dk = r.e.dv = 0;           /* not run: checked under backward_owner(version, d) */
     for (int i = 0; i < 9; i++) free(x[i]);
     return r;
 }
@@ -925,10 +944,12 @@ static int only_shape = -1;                 /* >= 0: run_cases runs that shape a
 
 /* backward_owner's claim, checked: on one small case (bf16, B 1, H 2, T 80,
  * d 64, causal), from the same forward outputs, each version that does not
- * own its backward kernel writes the same dq, dk and dv bytes as its owner. */
+ * own its backward kernel writes the same dq, dk and dv bytes as its owner;
+ * at d 128 the same for the versions whose owner there is not their owner at
+ * d 64 (version 17, whose d 128 kernel is version 14's). */
 static void test_backward_owners(Check *t, const Variant *var) {
-    int B = 1, H = 2, T = 80, d = 64, last = versions ? versions : *var->versions, pairs = 0, same = 0, first_bad = 0;
-    size_t n = (size_t)B * H * T * d, nl = (size_t)B * H * T, sb = var->scratch(B, H, T, d);
+    int B = 1, H = 2, T = 80, last = versions ? versions : *var->versions, pairs = 0, same = 0, first_bad = 0;
+    size_t n = (size_t)B * H * T * 128, nl = (size_t)B * H * T, sb = var->scratch(B, H, T, 128);   /* room for d 128 */
     Rng rng;
     rng_seed(&rng, 5);
     float *f = xcalloc(n, sizeof(float)), *lse = xcalloc(nl, sizeof(float));
@@ -938,23 +959,26 @@ static void test_backward_owners(Check *t, const Variant *var) {
         fill_normal(f, n, &rng), round_to(DT_BF16, f, n), to16(DT_BF16, in[i], f, n);
     }
     void *scr = xcalloc(1, sb);
-    FlashLayout L = layout_bhtd(H, T, d);
     Gpu *gp = var->gpu();
-    for (int v = first_version; v <= last; v++) {
-        int w = backward_owner(v);
-        if (w == v || (*var->missing >> v & 1) || (*var->missing >> w & 1)) continue;
-        var->fwd(gp, DT_BF16, w, o, lse, in[0], in[1], in[2], B, H, T, d, true, L, L);
-        for (int k = 0; k < 2; k++) {
-            for (int i = 0; i < 3; i++) g[k][i] = xcalloc(n, 2);
-            memset(scr, 0xff, sb);
-            var->bwd(gp, DT_BF16, k ? w : v, g[k][0], g[k][1], g[k][2], in[3], in[0], in[1], in[2], o, lse, scr, B, H, T,
-                     d, true, L, L);
+    for (int d = 64; d <= 128; d *= 2)
+        for (int v = first_version; v <= last; v++) {
+            int w = backward_owner(v, d);
+            if (w == v || (*var->missing >> v & 1) || (*var->missing >> w & 1)) continue;
+            if (d == 128 && w == backward_owner(v, 64)) continue;   /* d 64 checked the claim */
+            FlashLayout L = layout_bhtd(H, T, d);
+            var->fwd(gp, DT_BF16, w, o, lse, in[0], in[1], in[2], B, H, T, d, true, L, L);
+            for (int k = 0; k < 2; k++) {
+                for (int i = 0; i < 3; i++) g[k][i] = xcalloc(n, 2);
+                memset(scr, 0xff, sb);
+                var->bwd(gp, DT_BF16, k ? w : v, g[k][0], g[k][1], g[k][2], in[3], in[0], in[1], in[2], o, lse, scr, B, H,
+                         T, d, true, L, L);
+            }
+            bool eq = true;
+            for (int i = 0; i < 3; i++)   /* the first B H T d elements: this d's */
+                eq &= memcmp(g[0][i], g[1][i], n / 128 * d * 2) == 0, free(g[0][i]), free(g[1][i]);
+            pairs++, same += eq;
+            if (!eq && !first_bad) first_bad = v;
         }
-        bool eq = true;
-        for (int i = 0; i < 3; i++) eq &= memcmp(g[0][i], g[1][i], n * 2) == 0, free(g[0][i]), free(g[1][i]);
-        pairs++, same += eq;
-        if (!eq && !first_bad) first_bad = v;
-    }
     check_true(t, pairs == 0 || same == pairs, "backward kernels: each of %d versions that launch an earlier version's "
                "writes its owner's dq, dk and dv bytes (%d the same; first differing: version %d, 0 for none)", pairs, same,
                first_bad);
@@ -973,14 +997,14 @@ static int run_cases(Check *t, const Variant *var, bool verbose, uint64_t seed, 
                  version <= (versions ? versions : *var->versions); version++)
                 for (int d = 64; d <= 128 && !(*var->missing >> version & 1); d *= 2)
                     for (int causal = 0; causal < 2; causal++, n++) {
-                        if (forward_owner(version, d) != version && backward_owner(version) != version) continue;
+                        if (forward_owner(version, d) != version && backward_owner(version, d) != version) continue;
                         int B = shapes[s][0], H = shapes[s][1], T = shapes[s][2];
                         bool packed = shapes[s][3];
                         EmuResult r = emu_case(var, dts[di], version, B, H, T, d, causal, packed, &rng);
                         bool ok = within(&r, dts[di]);
                         char line[340], own[48] = "";
-                        if (backward_owner(version) != version)
-                            snprintf(own, sizeof own, " (backward: version %d's, checked there)", backward_owner(version));
+                        if (backward_owner(version, d) != version)
+                            snprintf(own, sizeof own, " (backward: version %d's, checked there)", backward_owner(version, d));
                         snprintf(line, sizeof line,
                                  "%s: %s v%d d%d %s B%d H%d T%d%s: o %.2e lse %.2e dq %.2e dk %.2e dv %.2e%s%s%s (bounds %g, %g)",
                                  var->name, dtype_name(dts[di]), version, d, causal ? "causal" : "full", B, H, T,

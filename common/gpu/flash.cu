@@ -46,7 +46,11 @@
  *   version 15 version 14 with the first and last turns given at the issue
  *              of their products, not after; version 14's backward pass;
  *   version 16 version 15 with three computing warpgroups, 192 query rows a
- *              block, at d 64 (version 15 at d 128). */
+ *              block, at d 64 (version 15 at d 128);
+ *   version 17 version 16's forward pass; at d 64 version 14's backward pass
+ *              with its query tiles requested two ahead into three stages and
+ *              the old dK and dV rows copied in at the start (version 14's at
+ *              d 128). */
 /* CUtensorMap, and the type of cuTensorMapEncodeTiled (versions 10 on) */
 #include <cuda.h>
 #include <cudaTypedefs.h>
@@ -58,9 +62,9 @@
 static void flash_check(const char *who, DType dt, int version, int B, int NH, int T, int hs) {
     if (B < 1 || NH < 1 || T < 1) die("%s: B = %d, NH = %d, T = %d must be positive", who, B, NH, T);
     if (hs != 64 && hs != 128) die("%s: head size %d is not supported (64 or 128)", who, hs);
-    if (version < 1 || version > 16) die("%s: version %d does not exist (1 to 16)", who, version);
+    if (version < 1 || version > 17) die("%s: version %d does not exist (1 to 17)", who, version);
     if (version >= 2 && dt != DT_BF16 && dt != DT_F16)
-        die("%s: versions 2 to 16 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
+        die("%s: versions 2 to 17 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
     if ((long long)B * NH > 65535) die("%s: B * NH = %lld is more than 65535", who, (long long)B * NH);
 }
 
@@ -1486,6 +1490,27 @@ __device__ __forceinline__ void load_tile_sw128(T *dst, const T *src, long long 
         cp_async16(dst + cb * 64 * R + r * 64 + (c ^ r % 8) * 8, ok ? src + row * ld + cb * 64 + c * 8 : src, ok);
     }
 }
+/* add_dk_dv, the old values of the thread's rows read from ko and vo in shared memory (key key0 + 8 r at row
+ * key0 + 8 r - k0, rows of LD elements; version 17), the sums stored to dk and dv (row stride ts) */
+template <typename T, int D, int LD>
+__device__ __forceinline__ void add_dk_dv_old(T *dk, T *dv, size_t ts, const T *ko, const T *vo, int key0, int k0,
+                                              int Tn, int tig, const float (&dka)[D / 8][4],
+                                              const float (&dva)[D / 8][4], float scale) {
+    for (int r = 0; r < 2; r++) {
+        if (key0 + r * 8 >= Tn) continue;
+        size_t x0 = (size_t)(key0 + r * 8) * ts + tig * 2;
+        int y0 = (key0 - k0 + r * 8) * LD + tig * 2;   /* LD = 72: bank 4 g + tig + 4 dt, no conflict */
+        for (int dt = 0; dt < D / 8; dt++) {
+            uint32_t wk = *reinterpret_cast<const uint32_t *>(ko + y0 + dt * 8);
+            uint32_t wv = *reinterpret_cast<const uint32_t *>(vo + y0 + dt * 8);
+            const T *hk = reinterpret_cast<const T *>(&wk), *hv = reinterpret_cast<const T *>(&wv);
+            *reinterpret_cast<uint32_t *>(dk + x0 + dt * 8) =
+                pack2<T>(tof(hk[0]) + dka[dt][2 * r] * scale, tof(hk[1]) + dka[dt][2 * r + 1] * scale);
+            *reinterpret_cast<uint32_t *>(dv + x0 + dt * 8) =
+                pack2<T>(tof(hv[0]) + dva[dt][2 * r], tof(hv[1]) + dva[dt][2 * r + 1]);
+        }
+    }
+}
 #define V7_BR 64   /* query rows per tile */
 
 /* The backward pass on warpgroups: NWG warpgroups, each owning 64 keys
@@ -1494,23 +1519,29 @@ __device__ __forceinline__ void load_tile_sw128(T *dst, const T *src, long long 
  * dK += dS^T Q; dS^T through shared memory (stmatrix) for dQ = dS K, each
  * warpgroup D / NWG of dQ's columns, added with float2 atomics.  The next
  * query tile, its dO, lse and D come into a second stage by cp.async. */
-template <typename T, int D, int NWG, bool FAST, bool SWQ>
+template <typename T, int D, int NWG, bool FAST, bool SWQ, bool AHEAD>
 __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv, float *dq_acc, const T *dout,
                                                                     const T *q, const T *k, const T *v,
                                                                     const float *lse, const float *dd, int NH, int Tn,
                                                                     FlashLayout in, FlashLayout out, float scale,
                                                                     bool causal) {
     constexpr int BR = V7_BR, BC = 64 * NWG, THREADS = NWG * 128, DN = D / NWG;   /* DN: dQ's columns a warpgroup */
+    constexpr int NQ = AHEAD ? 3 : 2;                         /* stages of query tiles (version 17: three) */
     extern __shared__ __align__(1024) unsigned char smem7[];   /* version 14's swizzled tiles: 1024-byte blocks */
-    T *Ks = reinterpret_cast<T *>(smem7), *Vs = Ks + BC * D, *Q2 = Vs + BC * D, *dO2 = Q2 + 2 * BR * D;
+    T *Ks = reinterpret_cast<T *>(smem7), *Vs = Ks + BC * D, *Q2 = Vs + BC * D, *dO2 = Q2 + NQ * BR * D;
     if (SWQ && smem_addr(smem7) % 1024) __trap();
-    T *dSs = dO2 + 2 * BR * D;                                /* dS^T: BC keys x BR queries, core matrices */
-    float *l2 = reinterpret_cast<float *>(dSs + BC * BR), *d2 = l2 + 2 * BR;   /* L and D, two stages each */
+    T *dSs = dO2 + NQ * BR * D;                               /* dS^T: BC keys x BR queries, core matrices */
+    float *l2 = reinterpret_cast<float *>(dSs + BC * BR), *d2 = l2 + NQ * BR;   /* L and D, NQ stages each */
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tig = lane % 4, wg = warp / 4;
     int bh = blockIdx.x, b = bh / NH, h = bh % NH, k0 = blockIdx.y * BC;
     size_t ib = b * in.b + h * in.h, ob = b * out.b + h * out.h;
     load_tile_core<T, D, BC, THREADS>(Ks, k + ib, in.t, k0, Tn);
     load_tile_core<T, D, BC, THREADS>(Vs, v + ib, in.t, k0, Tn);
+    T *dKo = reinterpret_cast<T *>(d2 + NQ * BR), *dVo = dKo + BC * (D + 8);   /* version 17: the old dK, dV rows */
+    if constexpr (AHEAD) {
+        load_tile<T, D, D + 8, BC, THREADS>(dKo, dk + ib, in.t, k0, Tn);
+        load_tile<T, D, D + 8, BC, THREADS>(dVo, dv + ib, in.t, k0, Tn);
+    }
     auto load_query_tile = [&](int qt, int s) {            /* rows qt, qt + 1, ... into stage s */
         if constexpr (SWQ) {                               /* version 14: swizzled */
             load_tile_sw128<T, D, BR, THREADS>(Q2 + s * BR * D, q + ib, in.t, qt, Tn);
@@ -1529,6 +1560,10 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
     int q_first = causal ? k0 / BR * BR : 0;                /* the first tile that sees the block's keys */
     load_query_tile(q_first, 0);
     cp_async_commit();                                     /* one group with the keys and values */
+    if constexpr (AHEAD) {
+        if (q_first + BR < Tn) load_query_tile(q_first + BR, 1);
+        cp_async_commit();                                     /* group 1: the second tile, or nothing */
+    }
     auto qdesc = [](const T *t, int kk) {                  /* a query tile as K-major B: columns 16 kk on */
         if constexpr (SWQ) return wg_desc(t + kk % 4 * 16 + kk / 4 * 64 * BR, 16, 1024, true);
         else return wg_desc(t + kk * 128, 128, 16 * D);
@@ -1545,13 +1580,21 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
     float dka[D / 8][4] = {}, dva[D / 8][4] = {};          /* this warp's 16 keys x D */
     float sl = scale * LOG2E;
     int key0 = k0 + warp * 16 + g;                         /* this thread's keys: key0 and key0 + 8 */
-    for (int q0 = q_first, s = 0; q0 < Tn; q0 += BR, s ^= 1) {
-        cp_async_wait<0>();
-        fence_proxy_async();
-        __syncthreads();                                   /* the tile is here; the last tile's products are done */
-        if (q0 + BR < Tn) {
-            load_query_tile(q0 + BR, s ^ 1);
-            cp_async_commit();
+    for (int q0 = q_first, s = 0; q0 < Tn; q0 += BR, s = (s + 1) % NQ) {
+        if constexpr (AHEAD) {   /* version 17 */
+            cp_async_wait<1>();                        /* every group but the newest: this tile's is in */
+            fence_proxy_async();
+            __syncthreads();                           /* here for all threads; the last tile's products done */
+            if (q0 + 2 * BR < Tn) load_query_tile(q0 + 2 * BR, (s + 2) % 3);
+            cp_async_commit();                         /* a group every tile, empty past the end */
+        } else {
+            cp_async_wait<0>();
+            fence_proxy_async();
+            __syncthreads();                                   /* the tile is here; the last tile's products are done */
+            if (q0 + BR < Tn) {
+                load_query_tile(q0 + BR, s ^ 1);
+                cp_async_commit();
+            }
         }
         const T *Qs = Q2 + s * BR * D, *dOs = dO2 + s * BR * D;
         const float *ls = l2 + s * BR, *ds_ = d2 + s * BR;
@@ -1570,7 +1613,7 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
             wg_hold(st[0], BR / 2);
             wg_hold(dpt[0], BR / 2);
 
-            if constexpr (FAST) {   /* versions 13 and 14 */
+            if constexpr (FAST) {   /* versions 13 on */
                 if (q0 + BR > Tn || k0 + BC > Tn || (causal && k0 + BC - 1 > q0))   /* an edge tile: some pair masked */
                     for (int nt = 0; nt < BR / 8; nt++)
                         for (int e = 0; e < 4; e++) {
@@ -1642,7 +1685,10 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
         }
     }
 
-    add_dk_dv<T, D>(dk + ib, dv + ib, in.t, key0, Tn, tig, dka, dva, scale);
+    if constexpr (AHEAD)
+        add_dk_dv_old<T, D, D + 8>(dk + ib, dv + ib, in.t, dKo, dVo, key0, k0, Tn, tig, dka, dva, scale);
+    else
+        add_dk_dv<T, D>(dk + ib, dv + ib, in.t, key0, Tn, tig, dka, dva, scale);
 }
 
 /* ---- The entry points ------------------------------------------------------------------ */
@@ -1730,7 +1776,7 @@ static void tensor_map_rows(CUtensorMap *m, const T *base, FlashLayout in, int B
         void *fn = NULL;
         if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found) !=
                 cudaSuccess || found != cudaDriverEntryPointSuccess || !fn)
-            die("flash_forward_cuda: versions 10 to 16: the driver has no cuTensorMapEncodeTiled");
+            die("flash_forward_cuda: versions 10 to 17: the driver has no cuTensorMapEncodeTiled");
         encode = (PFN_cuTensorMapEncodeTiled_v12000)fn;
     }
     cuuint64_t dims[4] = {(cuuint64_t)D, (cuuint64_t)Tn, (cuuint64_t)NH, (cuuint64_t)B};
@@ -1740,7 +1786,7 @@ static void tensor_map_rows(CUtensorMap *m, const T *base, FlashLayout in, int B
                         sw ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
                         CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     if (r != CUDA_SUCCESS)
-        die("flash_forward_cuda: versions 10 to 16: cuTensorMapEncodeTiled refused the map (error %d; strides %lld, %lld, %lld "
+        die("flash_forward_cuda: versions 10 to 17: cuTensorMapEncodeTiled refused the map (error %d; strides %lld, %lld, %lld "
             "elements)", (int)r, (long long)in.t, (long long)in.h, (long long)in.b);
 }
 template <typename T, int D, int NWG, int BC, int PN, int V>
@@ -1764,17 +1810,17 @@ static void flash9_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, con
     LAUNCH_CHECK("flash9_forward");
 }
 
-template <typename T, int D, int NWG, bool FAST, bool SWQ>
+template <typename T, int D, int NWG, bool FAST, bool SWQ, bool AHEAD = false>
 static void flash7_backward(Gpu *g, T *dk, T *dv, float *dq_acc, const T *dout, const T *q, const T *k, const T *v,
                             const float *lse, const float *dd, int B, int NH, int Tn, FlashLayout in,
                             FlashLayout out, float scale, bool causal) {
     if (!gpu_has_wgmma(&g->info))
         die("flash_backward_cuda: version %d needs a GPU of compute capability 9.0 (Hopper), not %d.%d",
-            SWQ ? 14 : FAST ? 13 : 7, g->info.major, g->info.minor);
-    constexpr int BC = 64 * NWG;
-    size_t smem = (size_t)(2 * BC + 4 * V7_BR) * D * sizeof(T) + (size_t)BC * V7_BR * sizeof(T) +
-                  4 * V7_BR * sizeof(float);
-    auto kern = flash7_backward_kernel<T, D, NWG, FAST, SWQ>;
+            AHEAD ? 17 : SWQ ? 14 : FAST ? 13 : 7, g->info.major, g->info.minor);
+    constexpr int BC = 64 * NWG, NQ = AHEAD ? 3 : 2;   /* NQ: stages of query tiles */
+    size_t smem = (size_t)(2 * BC + 2 * NQ * V7_BR) * D * sizeof(T) + (size_t)BC * V7_BR * sizeof(T) +
+                  2 * NQ * V7_BR * sizeof(float) + (AHEAD ? (size_t)2 * BC * (D + 8) * sizeof(T) : 0);
+    auto kern = flash7_backward_kernel<T, D, NWG, FAST, SWQ, AHEAD>;
     CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     dim3 grid(B * NH, (Tn + BC - 1) / BC);
     if (grid.y > 65535) die("flash_backward_cuda: T = %d needs %u key blocks, more than 65535", Tn, grid.y);
@@ -1823,7 +1869,7 @@ static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *
             flash9_forward<T, 64, 2, 128, 64, 14>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 15 && hs == 64)
             flash9_forward<T, 64, 2, 128, 64, 15>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
-        if (version == 16 && hs == 64)
+        if ((version == 16 || version == 17) && hs == 64)
             flash9_forward<T, 64, 3, 128, 64, 16>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 10 && hs == 128)
             flash9_forward<T, 128, 2, 128, 128, 10>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
@@ -1835,7 +1881,7 @@ static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *
             flash9_forward<T, 128, 2, 128, 128, 12>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 14 && hs == 128)
             flash9_forward<T, 128, 2, 128, 128, 14>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
-        if ((version == 15 || version == 16) && hs == 128)
+        if ((version == 15 || version == 16 || version == 17) && hs == 128)
             flash9_forward<T, 128, 2, 128, 128, 15>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
     }
 }
@@ -1859,7 +1905,10 @@ static void flash_backward_typed(Gpu *g, int version, T *dq, T *dk, T *dv, const
     if constexpr (sizeof(T) == 2) {
         if (version < 2) return;                /* version 3 changes the forward pass only */
         CUDA_CHECK(cudaMemsetAsync(dq_acc, 0, rows * hs * sizeof(float), g->stream));
-        if (version >= 14 && hs == 64)
+        if (version == 17 && hs == 64)
+            flash7_backward<T, 64, 2, true, true, true>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out,
+                                                        scale, causal);
+        else if (version >= 14 && hs == 64)
             flash7_backward<T, 64, 2, true, true>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
         else if (version >= 14)
             flash7_backward<T, 128, 2, true, true>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);

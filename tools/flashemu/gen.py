@@ -203,6 +203,15 @@ MUTATIONS = {
     "dq-atomic": ("version 2 backward: the second element of each dQ pair added from the first's register",
                   "atomicAdd(dst + dt * 8 + 1, dqa[dt][2 * r + 1]);",
                   "atomicAdd(dst + dt * 8 + 1, dqa[dt][2 * r]);"),
+    "v17-wait": ("version 17 backward: the wait at a query tile's top leaves two groups in flight, not one, so the "
+                 "tile (at the first, the keys and values too) is read before its copies land",
+                 "cp_async_wait<1>();                        /* every group but the newest: this tile's is in */",
+                 "cp_async_wait<2>();                        /* every group but the newest: this tile's is in */"),
+    "v17-stage": ("version 17 backward: the tile two ahead requested into the next tile's stage, not the one just freed",
+                  "load_query_tile(q0 + 2 * BR, (s + 2) % 3);", "load_query_tile(q0 + 2 * BR, (s + 1) % 3);"),
+    "v17-stride": ("version 17 backward: the epilogue reads the old dK and dV rows at a stride of D elements, not the "
+                   "padded D + 8 they were copied at",
+                   "int y0 = (key0 - k0 + r * 8) * LD + tig * 2;", "int y0 = (key0 - k0 + r * 8) * D + tig * 2;"),
 }
 
 
