@@ -21,7 +21,7 @@
  *   each backward kernel under the version that owns it only (backward_owner:
  *   versions 3, 5 and 6, 8 to 12, 15 and 16 launch an earlier version's, and are
  *   checked forward only; version 16 at d 128 launches version 15's kernels, and is
- *   not run: forward_owner; version 17 at d 64 launches version 16's forward kernel
+ *   not run: forward_owner; version 17 at d 64 launches version 15's forward kernel
  *   and its own backward kernel, run twice so that the second adds into values not
  *   zero (adds_from_copy), and at d 128 versions 15 and 14's, and is not run),
  *   fresh random inputs each: forward
@@ -832,10 +832,10 @@ static int backward_owner(int version, int d) {
 }
 
 /* The version whose forward kernel `version` launches at head size d (flash_forward_typed): version 16
- * changes d 64 alone, and version 17 launches version 16's (version 15's at d 128).  A case whose forward
+ * changes d 64 alone, and version 17 launches version 15's (at both head sizes).  A case whose forward
  * and backward kernels are both another version's is that version's case, and is not run again. */
 static int forward_owner(int version, int d) {
-    if (version == 17) return d == 64 ? 16 : 15;
+    if (version == 17) return 15;
     return version == 16 && d == 128 ? 15 : version;
 }
 

@@ -47,7 +47,7 @@
  *              of their products, not after; version 14's backward pass;
  *   version 16 version 15 with three computing warpgroups, 192 query rows a
  *              block, at d 64 (version 15 at d 128);
- *   version 17 version 16's forward pass; at d 64 version 14's backward pass
+ *   version 17 version 15's forward pass; at d 64 version 14's backward pass
  *              with its query tiles requested two ahead into three stages and
  *              the old dK and dV rows copied in at the start (version 14's at
  *              d 128). */
@@ -1867,9 +1867,9 @@ static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *
             flash9_forward<T, 64, 2, 128, 64, 12>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 14 && hs == 64)
             flash9_forward<T, 64, 2, 128, 64, 14>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
-        if (version == 15 && hs == 64)
+        if ((version == 15 || version == 17) && hs == 64)
             flash9_forward<T, 64, 2, 128, 64, 15>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
-        if ((version == 16 || version == 17) && hs == 64)
+        if (version == 16 && hs == 64)
             flash9_forward<T, 64, 3, 128, 64, 16>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 10 && hs == 128)
             flash9_forward<T, 128, 2, 128, 128, 10>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
