@@ -23,7 +23,9 @@
  *   checked forward only; version 16 at d 128 launches version 15's kernels, and is
  *   not run: forward_owner; version 17 at d 64 launches version 15's forward kernel
  *   and its own backward kernel, run twice so that the second adds into values not
- *   zero (adds_from_copy), and at d 128 versions 15 and 14's, and is not run),
+ *   zero (adds_from_copy), and at d 128 versions 15 and 14's, and is not run;
+ *   version 18 has its own backward kernels at both head sizes, the d 64 one run
+ *   twice as version 17's),
  *   fresh random inputs each: forward
  *   (o, lse) and backward (dq, dk, dv) against the chapter's CPU reference
  *   (attention_reference and attention_reference_backward, in double),
@@ -162,6 +164,7 @@ VARIANT(emu_mut_v14_last_turn, "v14-last-turn")
 VARIANT(emu_mut_v17_wait, "v17-wait")
 VARIANT(emu_mut_v17_stage, "v17-stage")
 VARIANT(emu_mut_v17_stride, "v17-stride")
+VARIANT(emu_mut_v18_order, "v18-order")
 static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut_mask,      &variant_emu_mut_edge,
                                    &variant_emu_mut_ldsm_order, &variant_emu_mut_no_trans,   &variant_emu_mut_wait,
                                    &variant_emu_mut_frag_index, &variant_emu_mut_barrier,   &variant_emu_mut_dq_atomic,
@@ -180,7 +183,8 @@ static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut
                                    &variant_emu_mut_v13_mask, &variant_emu_mut_v14_swizzle,
                                    &variant_emu_mut_v14_block, &variant_emu_mut_v14_turn,
                                    &variant_emu_mut_v14_last_turn, &variant_emu_mut_v17_wait,
-                                   &variant_emu_mut_v17_stage, &variant_emu_mut_v17_stride};
+                                   &variant_emu_mut_v17_stage, &variant_emu_mut_v17_stride,
+                                   &variant_emu_mut_v18_order};
 #else
 static const Variant *mutants[1];
 #endif
@@ -825,24 +829,26 @@ static size_t lay_at(const Lay *L, int which, int b, int h, int t, int i) {
 /* The version whose backward kernel `version` launches at head size d (flash.cu's flash_backward_typed:
  * the same instantiation): a version that shares an earlier one's is checked forward only, its backward
  * pass having been checked, on the same shapes, under the version that owns it (CI's time).  Version 17
- * has a backward kernel of its own at d 64 alone, version 14's at d 128. */
+ * has a backward kernel of its own at d 64 alone, version 14's at d 128; version 18 its own at both
+ * (version 17's, or at d 128 version 14's, with the blocks numbered key block first). */
 static int backward_owner(int version, int d) {
+    if (version == 18) return 18;
     if (version == 17) return d == 64 ? 17 : 14;
     return version <= 1 ? 1 : version <= 3 ? 2 : version <= 6 ? 4 : version <= 12 ? 7 : version <= 14 ? version : 14;
 }
 
 /* The version whose forward kernel `version` launches at head size d (flash_forward_typed): version 16
- * changes d 64 alone, and version 17 launches version 15's (at both head sizes).  A case whose forward
+ * changes d 64 alone, and versions 17 and 18 launch version 15's (at both head sizes).  A case whose forward
  * and backward kernels are both another version's is that version's case, and is not run again. */
 static int forward_owner(int version, int d) {
-    if (version == 17) return 15;
+    if (version == 17 || version == 18) return 15;
     return version == 16 && d == 128 ? 15 : version;
 }
 
-/* Whether the backward kernel reads the old dk and dv through a copy made at its start (version 17 at
- * d 64): emu_case then runs the backward pass twice, so that the second run adds into values that are
+/* Whether the backward kernel reads the old dk and dv through a copy made at its start (versions 17
+ * and 18 at d 64): emu_case then runs the backward pass twice, so that the second run adds into values that are
  * not zero, and halves what it finds (2 g rounded once more, against g) */
-static bool adds_from_copy(int version, int d) { return version == 17 && d == 64; }
+static bool adds_from_copy(int version, int d) { return (version == 17 || version == 18) && d == 64; }
 
 static EmuResult emu_case(const Variant *var, DType dt, int version, int B, int H, int T, int d, bool causal, bool packed,
                           Rng *rng) {

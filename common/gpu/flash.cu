@@ -50,7 +50,10 @@
  *   version 17 version 15's forward pass; at d 64 version 14's backward pass
  *              with its query tiles requested two ahead into three stages and
  *              the old dK and dV rows copied in at the start (version 14's at
- *              d 128). */
+ *              d 128);
+ *   version 18 version 17 with the backward pass's blocks numbered key block
+ *              first, so that a head's key blocks run side by side (at d 128
+ *              on version 14's backward kernel). */
 /* CUtensorMap, and the type of cuTensorMapEncodeTiled (versions 10 on) */
 #include <cuda.h>
 #include <cudaTypedefs.h>
@@ -62,9 +65,9 @@
 static void flash_check(const char *who, DType dt, int version, int B, int NH, int T, int hs) {
     if (B < 1 || NH < 1 || T < 1) die("%s: B = %d, NH = %d, T = %d must be positive", who, B, NH, T);
     if (hs != 64 && hs != 128) die("%s: head size %d is not supported (64 or 128)", who, hs);
-    if (version < 1 || version > 17) die("%s: version %d does not exist (1 to 17)", who, version);
+    if (version < 1 || version > 18) die("%s: version %d does not exist (1 to 18)", who, version);
     if (version >= 2 && dt != DT_BF16 && dt != DT_F16)
-        die("%s: versions 2 to 17 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
+        die("%s: versions 2 to 18 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
     if ((long long)B * NH > 65535) die("%s: B * NH = %lld is more than 65535", who, (long long)B * NH);
 }
 
@@ -1519,7 +1522,7 @@ __device__ __forceinline__ void add_dk_dv_old(T *dk, T *dv, size_t ts, const T *
  * dK += dS^T Q; dS^T through shared memory (stmatrix) for dQ = dS K, each
  * warpgroup D / NWG of dQ's columns, added with float2 atomics.  The next
  * query tile, its dO, lse and D come into a second stage by cp.async. */
-template <typename T, int D, int NWG, bool FAST, bool SWQ, bool AHEAD>
+template <typename T, int D, int NWG, bool FAST, bool SWQ, bool AHEAD, bool HM>
 __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv, float *dq_acc, const T *dout,
                                                                     const T *q, const T *k, const T *v,
                                                                     const float *lse, const float *dd, int NH, int Tn,
@@ -1533,7 +1536,8 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
     T *dSs = dO2 + NQ * BR * D;                               /* dS^T: BC keys x BR queries, core matrices */
     float *l2 = reinterpret_cast<float *>(dSs + BC * BR), *d2 = l2 + NQ * BR;   /* L and D, NQ stages each */
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tig = lane % 4, wg = warp / 4;
-    int bh = blockIdx.x, b = bh / NH, h = bh % NH, k0 = blockIdx.y * BC;
+    int bh = HM ? blockIdx.y : blockIdx.x, b = bh / NH, h = bh % NH;   /* version 18 (HM): heads in y */
+    int k0 = (HM ? blockIdx.x : blockIdx.y) * BC;
     size_t ib = b * in.b + h * in.h, ob = b * out.b + h * out.h;
     load_tile_core<T, D, BC, THREADS>(Ks, k + ib, in.t, k0, Tn);
     load_tile_core<T, D, BC, THREADS>(Vs, v + ib, in.t, k0, Tn);
@@ -1776,7 +1780,7 @@ static void tensor_map_rows(CUtensorMap *m, const T *base, FlashLayout in, int B
         void *fn = NULL;
         if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found) !=
                 cudaSuccess || found != cudaDriverEntryPointSuccess || !fn)
-            die("flash_forward_cuda: versions 10 to 17: the driver has no cuTensorMapEncodeTiled");
+            die("flash_forward_cuda: versions 10 to 18: the driver has no cuTensorMapEncodeTiled");
         encode = (PFN_cuTensorMapEncodeTiled_v12000)fn;
     }
     cuuint64_t dims[4] = {(cuuint64_t)D, (cuuint64_t)Tn, (cuuint64_t)NH, (cuuint64_t)B};
@@ -1786,7 +1790,7 @@ static void tensor_map_rows(CUtensorMap *m, const T *base, FlashLayout in, int B
                         sw ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
                         CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     if (r != CUDA_SUCCESS)
-        die("flash_forward_cuda: versions 10 to 17: cuTensorMapEncodeTiled refused the map (error %d; strides %lld, %lld, %lld "
+        die("flash_forward_cuda: versions 10 to 18: cuTensorMapEncodeTiled refused the map (error %d; strides %lld, %lld, %lld "
             "elements)", (int)r, (long long)in.t, (long long)in.h, (long long)in.b);
 }
 template <typename T, int D, int NWG, int BC, int PN, int V>
@@ -1810,20 +1814,21 @@ static void flash9_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, con
     LAUNCH_CHECK("flash9_forward");
 }
 
-template <typename T, int D, int NWG, bool FAST, bool SWQ, bool AHEAD = false>
+template <typename T, int D, int NWG, bool FAST, bool SWQ, bool AHEAD = false, bool HM = false>
 static void flash7_backward(Gpu *g, T *dk, T *dv, float *dq_acc, const T *dout, const T *q, const T *k, const T *v,
                             const float *lse, const float *dd, int B, int NH, int Tn, FlashLayout in,
                             FlashLayout out, float scale, bool causal) {
     if (!gpu_has_wgmma(&g->info))
         die("flash_backward_cuda: version %d needs a GPU of compute capability 9.0 (Hopper), not %d.%d",
-            AHEAD ? 17 : SWQ ? 14 : FAST ? 13 : 7, g->info.major, g->info.minor);
+            HM ? 18 : AHEAD ? 17 : SWQ ? 14 : FAST ? 13 : 7, g->info.major, g->info.minor);
     constexpr int BC = 64 * NWG, NQ = AHEAD ? 3 : 2;   /* NQ: stages of query tiles */
     size_t smem = (size_t)(2 * BC + 2 * NQ * V7_BR) * D * sizeof(T) + (size_t)BC * V7_BR * sizeof(T) +
                   2 * NQ * V7_BR * sizeof(float) + (AHEAD ? (size_t)2 * BC * (D + 8) * sizeof(T) : 0);
-    auto kern = flash7_backward_kernel<T, D, NWG, FAST, SWQ, AHEAD>;
+    auto kern = flash7_backward_kernel<T, D, NWG, FAST, SWQ, AHEAD, HM>;
     CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    dim3 grid(B * NH, (Tn + BC - 1) / BC);
-    if (grid.y > 65535) die("flash_backward_cuda: T = %d needs %u key blocks, more than 65535", Tn, grid.y);
+    unsigned nkb = (Tn + BC - 1) / BC;                  /* key blocks a head */
+    dim3 grid = HM ? dim3(nkb, B * NH) : dim3(B * NH, nkb);   /* version 18: a head's key blocks side by side */
+    if (!HM && grid.y > 65535) die("flash_backward_cuda: T = %d needs %u key blocks, more than 65535", Tn, grid.y);
     kern<<<grid, NWG * 128, smem, g->stream>>>(dk, dv, dq_acc, dout, q, k, v, lse, dd, NH, Tn, in, out, scale, causal);
     LAUNCH_CHECK("flash7_backward");
 }
@@ -1867,7 +1872,7 @@ static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *
             flash9_forward<T, 64, 2, 128, 64, 12>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 14 && hs == 64)
             flash9_forward<T, 64, 2, 128, 64, 14>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
-        if ((version == 15 || version == 17) && hs == 64)
+        if ((version == 15 || version == 17 || version == 18) && hs == 64)
             flash9_forward<T, 64, 2, 128, 64, 15>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 16 && hs == 64)
             flash9_forward<T, 64, 3, 128, 64, 16>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
@@ -1881,7 +1886,7 @@ static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *
             flash9_forward<T, 128, 2, 128, 128, 12>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 14 && hs == 128)
             flash9_forward<T, 128, 2, 128, 128, 14>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
-        if ((version == 15 || version == 16 || version == 17) && hs == 128)
+        if ((version == 15 || version == 16 || version == 17 || version == 18) && hs == 128)
             flash9_forward<T, 128, 2, 128, 128, 15>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
     }
 }
@@ -1905,7 +1910,13 @@ static void flash_backward_typed(Gpu *g, int version, T *dq, T *dk, T *dv, const
     if constexpr (sizeof(T) == 2) {
         if (version < 2) return;                /* version 3 changes the forward pass only */
         CUDA_CHECK(cudaMemsetAsync(dq_acc, 0, rows * hs * sizeof(float), g->stream));
-        if (version == 17 && hs == 64)
+        if (version == 18 && hs == 64)
+            flash7_backward<T, 64, 2, true, true, true, true>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in,
+                                                              out, scale, causal);
+        else if (version == 18)
+            flash7_backward<T, 128, 2, true, true, false, true>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in,
+                                                               out, scale, causal);
+        else if (version == 17 && hs == 64)
             flash7_backward<T, 64, 2, true, true, true>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out,
                                                         scale, causal);
         else if (version >= 14 && hs == 64)

@@ -212,6 +212,9 @@ MUTATIONS = {
     "v17-stride": ("version 17 backward: the epilogue reads the old dK and dV rows at a stride of D elements, not the "
                    "padded D + 8 they were copied at",
                    "int y0 = (key0 - k0 + r * 8) * LD + tig * 2;", "int y0 = (key0 - k0 + r * 8) * D + tig * 2;"),
+    "v18-order": ("version 18 backward: the key block read from the head's index (blockIdx.y), so blocks of a head "
+                  "take one another's keys",
+                  "int k0 = (HM ? blockIdx.x : blockIdx.y) * BC;", "int k0 = (HM ? blockIdx.y : blockIdx.y) * BC;"),
 }
 
 
