@@ -7,6 +7,7 @@ details page (`ncu --import R --page details`), as a data file:
 writes OUT.tsv (through a temporary name) with the book's provenance header
 and rows `metric value unit`: the throughputs (sm_pct, l2_pct, dram_pct),
 the schedulers' (eligible_warps, issue_pct: cycles with a warp eligible),
+the L2 cache's hit rate (l2_hit_pct),
 duration_ms, registers, and the source counters' excess rule
 (global_sectors, global_sectors_excess, shared_wavefronts,
 shared_wavefronts_excess).  A metric the page lacks stops it (one line,
@@ -24,6 +25,7 @@ TABLE = {   # details-page metric name -> (key, unit)
     "Duration": ("duration", None),
     "Registers Per Thread": ("registers", "register/thread"),
     "Local Memory Spilling Requests": ("spill_requests", "requests"),
+    "L2 Hit Rate": ("l2_hit_pct", "%"),
 }
 
 

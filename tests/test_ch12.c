@@ -797,6 +797,21 @@ static void ptxas_v7(const char *path, const char *args, int *regs, int *spill) 
     free(log);
 }
 
+/* Version 18's count (section "Version 18"): at B 16, H 12, T 1,024, d 64 a head's Q and dO (bf16) and its
+ * f32 dQ rows are 512 KiB; 132 blocks, one an SM (206 registers a thread, allocated in eights, and 256
+ * threads: two blocks would need more than 65,536), are 132 heads numbered heads first (66 MiB, over the
+ * H100's 50 MB and the H200's 60 MB of L2) and 16.5 heads numbered key blocks first (8.25 MiB); the next
+ * key block of a head starts 192 blocks later, 1.45 rounds of 132. */
+static void test_v18(Check *t) {
+    long head = 1024L * 64 * 2 * 2 + 1024L * 64 * 4, heads = 16 * 12, kb = 1024 / 128, sms = 132;
+    long side = head * sms / kb * 2;   /* side: twice the bytes of 16.5 heads */
+    check_true(t, head == 512 * 1024 && head * sms == 66L << 20 &&
+                      (66L << 20) > 60000000L && side == 2 * 8448L * 1024 && 2 * 256 * 208 > 65536 &&
+                      heads * kb == 1536 && heads > sms && (double)heads / sms > 1.45 && (double)heads / sms < 1.46,
+               "version 18: a head's shared rows %ld bytes (512 KiB); 132 heads %ld MiB, over 60 MB; 16.5 heads %.2f MiB; "
+               "the next key block 192 blocks (1.45 rounds) on", head, head * sms >> 20, side / 2.0 / (1 << 20));
+}
+
 static void test_v17(Check *t) {
     size_t v14_64 = v17_smem(64, 2, false), v14_128 = v17_smem(128, 2, false), s64 = v17_smem(64, 3, true),
            s128 = v17_smem(128, 3, true), stage128 = v17_smem(128, 3, false), rows128 = v17_smem(128, 2, true),
@@ -1534,6 +1549,7 @@ int main(void) {
     test_stall_bwd_d64(&t);
     test_v16(&t);
     test_v17(&t);
+    test_v18(&t);
     test_ex17_turns(&t);
     test_v9_polls(&t);
     test_fates(&t);
