@@ -250,8 +250,8 @@ void attention_backward_cuda(Gpu *g, DType dt, void *dqkv, const void *dout, con
  * a backward pass on wgmma (two warpgroups, 128 keys a block; compute
  * capability 9.0 only, as version 5; the GPT's on Hopper); versions 8 to 18:
  * later forward and backward passes on Hopper, each a step further (chapter
- * 12 presents them and what each measured; version 14's the fastest of
- * versions 8 to 17, its forward pass level with version 12's at hs 128).  hs is 64 or 128; the scale is 1/sqrt(hs);
+ * 12 presents them and what each measured; version 14's forward pass the
+ * fastest, level with version 12's at hs 128; versions 15 to 18 no faster).  hs is 64 or 128; the scale is 1/sqrt(hs);
  * causal masks key j > query i.  lse[B*NH*T] (f32) receives each row's
  * log-sum-exp of the scaled scores (natural log), which the backward pass
  * reads.  The backward pass adds into dq, dk, dv (+=), which must not
