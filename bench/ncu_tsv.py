@@ -7,7 +7,9 @@ details page (`ncu --import R --page details`), as a data file:
 writes OUT.tsv (through a temporary name) with the book's provenance header
 and rows `metric value unit`: the throughputs (sm_pct, l2_pct, dram_pct),
 the schedulers' (eligible_warps, issue_pct: cycles with a warp eligible),
-the L2 cache's hit rate (l2_hit_pct),
+the L2 cache's hit rate (l2_hit_pct), the cycles an SM was active on
+average and the launch's elapsed cycles (sm_active_cycles, elapsed_cycles),
+and from them the share of the launch an SM stood idle (sm_idle_pct),
 duration_ms, registers, and the source counters' excess rule
 (global_sectors, global_sectors_excess, shared_wavefronts,
 shared_wavefronts_excess).  A metric the page lacks stops it (one line,
@@ -26,6 +28,8 @@ TABLE = {   # details-page metric name -> (key, unit)
     "Registers Per Thread": ("registers", "register/thread"),
     "Local Memory Spilling Requests": ("spill_requests", "requests"),
     "L2 Hit Rate": ("l2_hit_pct", "%"),
+    "SM Active Cycles": ("sm_active_cycles", "cycle"),
+    "Elapsed Cycles": ("elapsed_cycles", "cycle"),
 }
 
 
@@ -50,8 +54,11 @@ def main():
         if m:
             rows["%s_%s_excess" % (kind, what)] = (float(m.group(1)), what)
             rows["%s_%s" % (kind, what)] = (float(m.group(2)), what)
-    want = [k for k, _ in TABLE.values() if k != "duration"] + ["duration_ms", "global_sectors", "global_sectors_excess",
-                                                               "shared_wavefronts", "shared_wavefronts_excess"]
+    if "sm_active_cycles" in rows and "elapsed_cycles" in rows:   # the share of the launch an SM stood idle, on average
+        rows["sm_idle_pct"] = (round(100 * (1 - rows["sm_active_cycles"][0] / rows["elapsed_cycles"][0]), 2), "%")
+    want = [k for k, _ in TABLE.values() if k != "duration"] + ["sm_idle_pct", "duration_ms", "global_sectors",
+                                                               "global_sectors_excess", "shared_wavefronts",
+                                                               "shared_wavefronts_excess"]
     missing = [k for k in want if k not in rows]
     if missing:
         sys.exit("ncu_tsv.py: %s: no %s" % (src, ", ".join(missing)))

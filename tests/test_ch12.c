@@ -802,6 +802,36 @@ static void ptxas_v7(const char *path, const char *args, int *regs, int *spill) 
  * threads: two blocks would need more than 65,536), are 132 heads numbered heads first (66 MiB, over the
  * H100's 50 MB and the H200's 60 MB of L2) and 16.5 heads numbered key blocks first (8.25 MiB); the next
  * key block of a head starts 192 blocks later, 1.45 rounds of 132. */
+/* Version 18's order and the SMs' idle tail (section "Version 18"): blocks as list scheduling puts them,
+ * each on the SM that frees first, in the launch's order, a block of key block kb taking 16 - 2 kb query
+ * tiles and one more for its epilogue: numbered heads first the last SM frees at 118, key block first at
+ * 127, against the work's 116.4 spread evenly; with heads in groups of 24, key block first inside each,
+ * 117. */
+static double v18_makespan(int group) {   /* group 0: heads first (versions 7 to 17) */
+    enum { SMS = 132, HEADS = 192, KB = 8 };
+    double free_at[SMS] = {0}, end = 0;
+    int G = group ? group : HEADS;
+    for (int g0 = 0; g0 < HEADS; g0 += G)
+        for (int i = 0; i < G * KB && g0 + i % (group ? G : HEADS) < HEADS; i++) {
+            int kb = group ? i / G : i / HEADS;
+            int m = 0;
+            for (int j = 1; j < SMS; j++) if (free_at[j] < free_at[m]) m = j;
+            free_at[m] += 16 - 2 * kb + 1;
+            if (free_at[m] > end) end = free_at[m];
+        }
+    return end;
+}
+
+static void test_v18_order(Check *t) {
+    double heads_first = v18_makespan(0), work = 0;
+    for (int kb = 0; kb < 8; kb++) work += 192.0 * (16 - 2 * kb + 1);
+    /* key block first within each head: a group of one head */
+    double key_first = v18_makespan(1), grouped = v18_makespan(24);
+    check_true(t, heads_first == 118 && key_first == 127 && grouped == 117 && fabs(work / 132 - 116.36) < 0.01,
+               "version 18's order, list-scheduled: heads first %.0f, key block first %.0f, groups of 24 %.0f, the work "
+               "spread evenly %.2f", heads_first, key_first, grouped, work / 132);
+}
+
 static void test_v18(Check *t) {
     long head = 1024L * 64 * 2 * 2 + 1024L * 64 * 4, heads = 16 * 12, kb = 1024 / 128, sms = 132;
     long side = head * sms / kb * 2;   /* side: twice the bytes of 16.5 heads */
@@ -1550,6 +1580,7 @@ int main(void) {
     test_v16(&t);
     test_v17(&t);
     test_v18(&t);
+    test_v18_order(&t);
     test_ex17_turns(&t);
     test_v9_polls(&t);
     test_fates(&t);
