@@ -487,24 +487,36 @@ static void test_v8_arithmetic(Check *t) {
                "version 8, three warpgroups at d 64: %d registers (the log), within the %d that 384 threads allow", r3, cap384);
 }
 
-/* the registers and spill-store bytes ptxas gave the bf16 flash9_forward_kernel
- * whose mangled template arguments contain args, in a log of bench/logs/s13-ptxas/;
- * whether the log warns that the d 128 kernel's products are serialized */
-static void ptxas_v9(const char *path, const char *args, int *regs, int *spill, bool *serialized) {
+/* the registers and spill-store bytes ptxas gave the kernel whose entry line begins with entry (its mangled
+ * name's start) and whose mangled template arguments contain args, in a ptxas -v log (bench/logs/sNN-ptxas/) */
+static void ptxas_entry(const char *path, const char *entry, const char *args, int *regs, int *spill) {
     size_t n;
     char *log = slurp(path, &n), *p;
-    *regs = *spill = -1, *serialized = false;
+    *regs = *spill = -1;
     if (!log) return;
     log = xrealloc(log, n + 1), log[n] = '\0', p = log;
-    *serialized = strstr(log, "serialized due to insufficient register resources for the function "
-                              "'_Z21flash9_forward_kernelI13__nv_bfloat16Li128E") != NULL;
-    while (*regs < 0 && (p = strstr(p, "Compiling entry function '_Z21flash9_forward_kernelI13__nv_bfloat16")) != NULL) {
+    char *head = xasprintf("Compiling entry function '%s", entry);
+    while (*regs < 0 && (p = strstr(p, head)) != NULL) {
         char *end = strchr(p, '\n'), *props = end ? strstr(end, "bytes stack frame, ") : NULL;
         char *used = end ? strstr(end, "Used ") : NULL;
         bool mine = end && memmem(p, (size_t)(end - p), args, strlen(args)) != NULL;
         if (mine && props && used) *spill = atoi(props + strlen("bytes stack frame, ")), *regs = atoi(used + 5);
         p = end ? end : p + 1;
     }
+    free(head), free(log);
+}
+
+/* ptxas_entry for the bf16 flash9_forward_kernel (logs of bench/logs/s13-ptxas/ on); and whether the log warns
+ * that the d 128 kernel's products are serialized */
+static void ptxas_v9(const char *path, const char *args, int *regs, int *spill, bool *serialized) {
+    ptxas_entry(path, "_Z21flash9_forward_kernelI13__nv_bfloat16", args, regs, spill);
+    size_t n;
+    char *log = slurp(path, &n);
+    *serialized = false;
+    if (!log) return;
+    log = xrealloc(log, n + 1), log[n] = '\0';
+    *serialized = strstr(log, "serialized due to insufficient register resources for the function "
+                              "'_Z21flash9_forward_kernelI13__nv_bfloat16Li128E") != NULL;
     free(log);
 }
 
@@ -780,27 +792,15 @@ static int banks_of_a_read(int ld) {   /* distinct banks of one warp's 4-byte re
     return __builtin_popcount(seen);
 }
 
-/* registers and spill-store bytes of the flash7_backward_kernel whose mangled template arguments contain args */
+/* ptxas_entry for flash7_backward_kernel (args: its mangled template arguments, the dtype's included) */
 static void ptxas_v7(const char *path, const char *args, int *regs, int *spill) {
-    size_t n;
-    char *log = slurp(path, &n), *p;
-    *regs = *spill = -1;
-    if (!log) return;
-    log = xrealloc(log, n + 1), log[n] = '\0', p = log;
-    while (*regs < 0 && (p = strstr(p, "Compiling entry function '_Z22flash7_backward_kernelI")) != NULL) {
-        char *end = strchr(p, '\n'), *props = end ? strstr(end, "bytes stack frame, ") : NULL;
-        char *used = end ? strstr(end, "Used ") : NULL;
-        bool mine = end && memmem(p, (size_t)(end - p), args, strlen(args)) != NULL;
-        if (mine && props && used) *spill = atoi(props + strlen("bytes stack frame, ")), *regs = atoi(used + 5);
-        p = end ? end : p + 1;
-    }
-    free(log);
+    ptxas_entry(path, "_Z22flash7_backward_kernelI", args, regs, spill);
 }
 
 /* Version 18's count (section "Version 18"): at B 16, H 12, T 1,024, d 64 a head's Q and dO (bf16) and its
  * f32 dQ rows are 512 KiB; 132 blocks, one an SM (206 registers a thread, allocated in eights, and 256
  * threads: two blocks would need more than 65,536), are 132 heads numbered heads first (66 MiB, over the
- * H100's 50 MB and the H200's 60 MB of L2) and 16.5 heads numbered key blocks first (8.25 MiB); the next
+ * H100's 50 MiB and the H200's 60 MiB of L2) and 16.5 heads numbered key blocks first (8.25 MiB); the next
  * key block of a head starts 192 blocks later, 1.45 rounds of 132. */
 /* Version 18's order and the SMs' idle tail (section "Version 18"): blocks as list scheduling puts them,
  * each on the SM that frees first, in the launch's order, a block of key block kb taking 16 - 2 kb query
@@ -836,9 +836,9 @@ static void test_v18(Check *t) {
     long head = 1024L * 64 * 2 * 2 + 1024L * 64 * 4, heads = 16 * 12, kb = 1024 / 128, sms = 132;
     long side = head * sms / kb * 2;   /* side: twice the bytes of 16.5 heads */
     check_true(t, head == 512 * 1024 && head * sms == 66L << 20 &&
-                      (66L << 20) > 60000000L && side == 2 * 8448L * 1024 && 2 * 256 * 208 > 65536 &&
+                      (66L << 20) > (60L << 20) && side == 2 * 8448L * 1024 && 2 * 256 * 208 > 65536 &&
                       heads * kb == 1536 && heads > sms && (double)heads / sms > 1.45 && (double)heads / sms < 1.46,
-               "version 18: a head's shared rows %ld bytes (512 KiB); 132 heads %ld MiB, over 60 MB; 16.5 heads %.2f MiB; "
+               "version 18: a head's shared rows %ld bytes (512 KiB); 132 heads %ld MiB, over 60 MiB; 16.5 heads %.2f MiB; "
                "the next key block 192 blocks (1.45 rounds) on", head, head * sms >> 20, side / 2.0 / (1 << 20));
 }
 
