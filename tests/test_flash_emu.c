@@ -1046,8 +1046,9 @@ static void test_mutant(Check *t, const Variant *var, bool verbose) {
             (void)f;
         }
         int vn, n = -1;                     /* a mutant of version N's kernel ("vN-...", N >= 5) runs versions N on */
-        if (sscanf(var->name, "v%d-", &vn) == 1 && vn >= 5 && vn > first_version) first_version = vn;
-        if (sscanf(var->name, "v%d-", &vn) == 1 && vn >= 5 && (versions == 0 || versions > first_version)) {
+        bool versioned = sscanf(var->name, "v%d-", &vn) == 1 && vn >= 5;
+        if (versioned && vn > first_version) first_version = vn;
+        if (versioned && (versions == 0 || versions > first_version)) {
             int all = versions;             /* first version N alone, in both schedules: where its lines run */
             versions = first_version;
             n = run_cases(NULL, var, verbose, 97, 3);
