@@ -868,6 +868,57 @@ static void test_v17(Check *t) {
                r17, s17, r14, s14);
 }
 
+/* Version 19's counts (section "Version 19"): the tile of dQ at byte 137,216 (version 17's 136,704 rounded
+ * up to 1,024) and 153,600 bytes in all at d 64; at 148,480 (version 14's layout) and 181,248 at d 128, both
+ * within 227 KiB; a warp's store of 8 bytes a lane into the swizzled tile, served as two halves of 16 lanes,
+ * takes four wavefronts, eight unswizzled, two at best; a warpgroup's float2 atomics a tile at d 64, 1,024
+ * (8 a thread); and ptxas: version 19's d 64 kernel no more registers than version 17's, neither spilling. */
+static int v19_store_wavefronts(bool swizzled) {
+    int total = 0;
+    for (int half = 0; half < 2; half++) {
+        int most = 0;
+        for (int bank = 0; bank < 32; bank++) {
+            int words[32], n = 0;   /* the distinct 4-byte words of this half in this bank */
+            for (int lane = 16 * half; lane < 16 * half + 16; lane++) {
+                int g = lane / 4, tig = lane % 4, row = g, col = 2 * tig;   /* column block t = 0 */
+                int piece = col % 32 / 4, at = row * 128 + (swizzled ? piece ^ row % 8 : piece) * 16 + col % 4 * 4;
+                for (int w = at / 4; w < at / 4 + 2; w++) {
+                    bool dup = false;
+                    for (int i = 0; i < n; i++) dup |= words[i] == w;
+                    if (w % 32 == bank && !dup) words[n++] = w;
+                }
+            }
+            if (n > most) most = n;
+        }
+        total += most;
+    }
+    return total;
+}
+
+static void test_v19(Check *t) {
+    size_t at64 = (v17_smem(64, 3, true) + 1023) / 1024 * 1024, at128 = (v17_smem(128, 2, false) + 1023) / 1024 * 1024;
+    size_t all64 = at64 + 64 * 64 * 4, all128 = at128 + 64 * 128 * 4, limit = 227 * 1024;
+    check_true(t, at64 == 137216 && all64 == 153600 && all64 == 150 * 1024 && at128 == 148480 && all128 == 181248 &&
+                      all128 == 177 * 1024 && all64 <= limit && all128 <= limit && at64 % 1024 == 0 && at128 % 1024 == 0,
+               "version 19: dQ's tile at byte %zu, %zu bytes in all at d 64; at %zu, %zu in all at d 128; within 227 KiB",
+               at64, all64, at128, all128);
+    int sw = v19_store_wavefronts(true), plain = v19_store_wavefronts(false);
+    check_true(t, sw == 4 && plain == 8, "version 19's stores of dQ: %d wavefronts a warp swizzled, %d unswizzled (2 at best)",
+               sw, plain);
+    int per_thread = 2 * (64 / 2) / 8;   /* two rows, DN / 8 column blocks, DN = d / 2 */
+    check_true(t, per_thread == 8 && 128 * per_thread == 1024, "a warpgroup's float2 atomics a tile at d 64: %d a thread",
+               per_thread);
+    int r17, s17, r19, s19, r14, s14, r19b, s19b;
+    const char *log = "bench/logs/s20-ptxas/ptxas-v19.txt";
+    ptxas_v7(log, "13__nv_bfloat16Li64ELi2ELb1ELb1ELb1ELb0ELb0E", &r17, &s17);
+    ptxas_v7(log, "13__nv_bfloat16Li64ELi2ELb1ELb1ELb1ELb0ELb1E", &r19, &s19);
+    ptxas_v7(log, "13__nv_bfloat16Li128ELi2ELb1ELb1ELb0ELb0ELb0E", &r14, &s14);
+    ptxas_v7(log, "13__nv_bfloat16Li128ELi2ELb1ELb1ELb0ELb0ELb1E", &r19b, &s19b);
+    check_true(t, r19 <= r17 && s19 == 0 && s17 == 0 && r14 == 255 && r19b == 255 && s19b < s14,
+               "ptxas, bf16: version 19's backward kernel %d registers at d 64 (version 17's %d), no spill; at d 128 %d "
+               "and %d bytes spilled (version 14's %d and %d)", r19, r17, r19b, s19b, r14, s14);
+}
+
 /* @sec:ch12-v14, as the text says it: in the runs alone, version 14's step (fwd+bwd) faster than version 13's one
  * run and every run of version 12's at both shapes; its backward pass alone slower than FlashAttention-2's at d 64
  * and faster at d 128 (the sweep); in the sweeps, at d 128, version 13's forward rows (version 12's kernel) behind
@@ -1581,6 +1632,7 @@ int main(void) {
     test_v17(&t);
     test_v18(&t);
     test_v18_order(&t);
+    test_v19(&t);
     test_ex17_turns(&t);
     test_v9_polls(&t);
     test_fates(&t);

@@ -166,6 +166,10 @@ VARIANT(emu_mut_v17_wait, "v17-wait")
 VARIANT(emu_mut_v17_stage, "v17-stage")
 VARIANT(emu_mut_v17_stride, "v17-stride")
 VARIANT(emu_mut_v18_order, "v18-order")
+VARIANT(emu_mut_v19_fence, "v19-fence")
+VARIANT(emu_mut_v19_wait, "v19-wait")
+VARIANT(emu_mut_v19_bar, "v19-bar")
+VARIANT(emu_mut_v19_swz, "v19-swz")
 static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut_mask,      &variant_emu_mut_edge,
                                    &variant_emu_mut_ldsm_order, &variant_emu_mut_no_trans,   &variant_emu_mut_wait,
                                    &variant_emu_mut_frag_index, &variant_emu_mut_barrier,   &variant_emu_mut_dq_atomic,
@@ -185,7 +189,8 @@ static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut
                                    &variant_emu_mut_v14_block, &variant_emu_mut_v14_turn,
                                    &variant_emu_mut_v14_last_turn, &variant_emu_mut_v17_wait,
                                    &variant_emu_mut_v17_stage, &variant_emu_mut_v17_stride,
-                                   &variant_emu_mut_v18_order};
+                                   &variant_emu_mut_v18_order, &variant_emu_mut_v19_fence,
+                                   &variant_emu_mut_v19_wait, &variant_emu_mut_v19_bar, &variant_emu_mut_v19_swz};
 #else
 static const Variant *mutants[1];
 #endif
@@ -594,6 +599,60 @@ static int tmt_count(int from, int to, unsigned char v) {
 
 static void tmt_die(void *k) { tmt_run((const TmtCase *)k); }
 
+/* The bulk tensor reduction (tma_test.cu's tma_reduce, version 19's dQ): a box of 32 x 64 floats, value 1 + its
+ * index (each st.shared.v2 stores elements i and i + 1 as i + 1 and i + 2), added by one thread
+ * into a 3-D f32 tensor [2][100][64] (D contiguous) filled with 0.5 times each element's index; the expected
+ * tensor computed here, apart from the emulator (PTX ISA, "cp.reduce.async.bulk.tensor": each element of the
+ * box added into the tensor's element at the box's coordinates plus its own, elements outside the tensor
+ * skipped; the box in shared memory laid out as a load's, the 128-byte swizzle or none). */
+void emu_tmat_tma_test_reduce(float *base, int N, int T, int D, int c0, int c1, int c2, int swizzle, int how);
+enum { TRD_N = 2, TRD_T = 100, TRD_D = 64 };
+enum { TRD_OK, TRD_NO_FENCE, TRD_STORE_EARLY, TRD_NO_WAIT, TRD_STORE_AFTER };
+typedef struct { int c[3], swizzle, how; } TrdCase;
+static float trd_x[TRD_N][TRD_T][TRD_D];
+
+static int trd_run(const TrdCase *k) {   /* elements of the tensor that differ from the expected */
+    for (int i = 0; i < TRD_N * TRD_T * TRD_D; i++) (&trd_x[0][0][0])[i] = 0.5f * (float)i;
+    emu_tmat_tma_test_reduce(&trd_x[0][0][0], TRD_N, TRD_T, TRD_D, k->c[0], k->c[1], k->c[2], k->swizzle, k->how);
+    int bad = 0;
+    for (int n = 0; n < TRD_N; n++)
+        for (int r = 0; r < TRD_T; r++)
+            for (int d = 0; d < TRD_D; d++) {
+                int i0 = d - k->c[0], i1 = r - k->c[1];
+                bool in = n == k->c[2] && i0 >= 0 && i0 < 32 && i1 >= 0 && i1 < 64;
+                int i = i1 * 32 + i0;
+                float want = 0.5f * (float)((n * TRD_T + r) * TRD_D + d) + (in ? (float)(i + 1) : 0.0f);
+                bad += trd_x[n][r][d] != want;
+            }
+    return bad;
+}
+static void trd_die(void *k) { trd_run((const TrdCase *)k); }
+
+static void test_tma_reduce(Check *t) {
+    static const TrdCase cases[] = {
+        {{0, 0, 1}, 1, TRD_OK},     /* inside */
+        {{32, 40, 0}, 1, TRD_OK},   /* rows 100 to 103 past T: skipped */
+        {{-8, 3, 1}, 1, TRD_OK},    /* the first 8 columns before D's start (two chunks) */
+        {{16, 70, 1}, 0, TRD_OK},   /* no swizzle; rows 100 to 133 past T */
+        {{0, 0, 0}, 1, TRD_STORE_AFTER},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const TrdCase *k = &cases[i];
+        int bad = trd_run(k);
+        check_true(t, bad == 0, "TMA reduction: box {32, 64} at (%d, %d, %d)%s%s: %d of %d elements of the tensor "
+                   "differ from the expected", k->c[0], k->c[1], k->c[2], k->swizzle ? ", 128-byte swizzle" : "",
+                   k->how == TRD_STORE_AFTER ? ", a store after wait_group.read" : "", bad, TRD_N * TRD_T * TRD_D);
+    }
+    static const TrdCase dies[] = {{{0, 0, 0}, 1, TRD_NO_FENCE}, {{0, 0, 0}, 1, TRD_STORE_EARLY},
+                                   {{0, 0, 0}, 1, TRD_NO_WAIT}};
+    expect_die(t, trd_die, (void *)&dies[0], "cp.reduce.async.bulk.tensor reads shared address 0, written by thread 0 "
+               "(generic proxy) with no fence.proxy.async after the write", "TMA reduction: no fence after the stores");
+    expect_die(t, trd_die, (void *)&dies[1], "thread 0 writes shared address 0, which a bulk reduction reads whose group "
+               "its issuing thread has not waited for", "TMA reduction: a store into its box before the wait");
+    expect_die(t, trd_die, (void *)&dies[2], "the block ended with thread 0's bulk reductions not waited for",
+               "TMA reduction: a block that ends with it not waited for");
+}
+
 static void test_tma_encode(Check *t) {
     static _Alignas(128) unsigned char map[128];
     uint64_t dims[4] = {TMT_D, TMT_T, TMT_H, TMT_B}, strides[3] = {TMT_H * TMT_D * 2, TMT_D * 2, TMT_T * TMT_H * TMT_D * 2};
@@ -758,6 +817,7 @@ static void test_tma_unit(Check *t) {
     expect_die(t, tmt_es2, NULL, "cuTensorMapEncodeTiled with an element stride of 2: not emulated",
                "TMA: an element stride of 2 stops (not emulated)");
     test_tma_wgmma(t);
+    test_tma_reduce(t);
     flashemu_mode(-1, 0);
 }
 
@@ -831,18 +891,19 @@ static size_t lay_at(const Lay *L, int which, int b, int h, int t, int i) {
  * the same instantiation): a version that shares an earlier one's is checked forward only, its backward
  * pass having been checked, on the same shapes, under the version that owns it (CI's time).  Version 17
  * has a backward kernel of its own at d 64 alone, version 14's at d 128; version 18 its own at both
- * (version 17's, or at d 128 version 14's, with the blocks numbered key block first). */
+ * (version 17's, or at d 128 version 14's, with the blocks numbered key block first), and version 19 its
+ * own at both (the same two, with dQ added by bulk reductions). */
 static int backward_owner(int version, int d) {
-    if (version == 18) return 18;
+    if (version == 18 || version == 19) return version;
     if (version == 17) return d == 64 ? 17 : 14;
     return version <= 1 ? 1 : version <= 3 ? 2 : version <= 6 ? 4 : version <= 12 ? 7 : version <= 14 ? version : 14;
 }
 
 /* The version whose forward kernel `version` launches at head size d (flash_forward_typed): version 16
- * changes d 64 alone, and versions 17 and 18 launch version 15's (at both head sizes).  A case whose forward
+ * changes d 64 alone, and versions 17 to 19 launch version 15's (at both head sizes).  A case whose forward
  * and backward kernels are both another version's is that version's case, and is not run again. */
 static int forward_owner(int version, int d) {
-    if (version == 17 || version == 18) return 15;
+    if (version >= 17) return 15;
     return version == 16 && d == 128 ? 15 : version;
 }
 

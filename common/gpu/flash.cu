@@ -53,7 +53,11 @@
  *              d 128);
  *   version 18 version 17 with the backward pass's blocks numbered key block
  *              first, so that a head's key blocks run side by side (at d 128
- *              on version 14's backward kernel). */
+ *              on version 14's backward kernel);
+ *   version 19 version 17 with each warpgroup's part of dQ staged in shared
+ *              memory and added into the f32 buffer by one bulk reduction
+ *              (TMA) a tile, not by atomics (at d 128 on version 14's
+ *              backward kernel). */
 /* CUtensorMap, and the type of cuTensorMapEncodeTiled (versions 10 on) */
 #include <cuda.h>
 #include <cudaTypedefs.h>
@@ -65,9 +69,9 @@
 static void flash_check(const char *who, DType dt, int version, int B, int NH, int T, int hs) {
     if (B < 1 || NH < 1 || T < 1) die("%s: B = %d, NH = %d, T = %d must be positive", who, B, NH, T);
     if (hs != 64 && hs != 128) die("%s: head size %d is not supported (64 or 128)", who, hs);
-    if (version < 1 || version > 18) die("%s: version %d does not exist (1 to 18)", who, version);
+    if (version < 1 || version > 19) die("%s: version %d does not exist (1 to 19)", who, version);
     if (version >= 2 && dt != DT_BF16 && dt != DT_F16)
-        die("%s: versions 2 to 18 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
+        die("%s: versions 2 to 19 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
     if ((long long)B * NH > 65535) die("%s: B * NH = %lld is more than 65535", who, (long long)B * NH);
 }
 
@@ -1514,7 +1518,33 @@ __device__ __forceinline__ void add_dk_dv_old(T *dk, T *dv, size_t ts, const T *
         }
     }
 }
+/* two floats to shared memory (st.shared, as the compiler's own store; written out so that the emulator sees it) */
+__device__ __forceinline__ void st_shared_f32x2(float *p, float a, float b) {
+    asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(smem_addr(p)), "f"(a), "f"(b) : "memory");
+}
+/* the box of the tensor map at (c0, c1, c2) += the floats at src in shared memory, by the TMA unit, in the
+ * thread's bulk group (bulk_commit closes it); bulk_wait_read<N>: at most N groups still reading their
+ * shared memory; bulk_wait<N>: at most N groups with their additions not done */
+__device__ __forceinline__ void tma_reduce_add_3d(const CUtensorMap *map, const float *src, int c0, int c1, int c2) {
+    asm volatile("cp.reduce.async.bulk.tensor.3d.global.shared::cta.add.tile.bulk_group [%0, {%1, %2, %3}], [%4];\n"
+                 ::"l"(map), "r"(c0), "r"(c1), "r"(c2), "r"(smem_addr(src)) : "memory");
+}
+__device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
+template <int N> __device__ __forceinline__ void bulk_wait_read() {
+    asm volatile("cp.async.bulk.wait_group.read %0;\n" ::"n"(N) : "memory");
+}
+template <int N> __device__ __forceinline__ void bulk_wait() {
+    asm volatile("cp.async.bulk.wait_group %0;\n" ::"n"(N) : "memory");
+}
+#define V19_DQ 3   /* warpgroup w's dQ tile: named barrier V19_DQ + w */
 #define V7_BR 64   /* query rows per tile */
+/* the byte where version 19's BR x D floats of dQ begin: after the rest of version 7's shared memory (with
+ * version 17's third stage and old rows under AHEAD), on a 1024-byte boundary */
+template <typename T, int D, int NWG, bool AHEAD> __host__ __device__ constexpr size_t v7_dq_at() {
+    return ((size_t)(2 * 64 * NWG + 2 * (AHEAD ? 3 : 2) * V7_BR) * D * sizeof(T) + (size_t)64 * NWG * V7_BR * sizeof(T) +
+            2 * (AHEAD ? 3 : 2) * V7_BR * sizeof(float) + (AHEAD ? (size_t)2 * 64 * NWG * (D + 8) * sizeof(T) : 0) +
+            1023) / 1024 * 1024;
+}
 
 /* The backward pass on warpgroups: NWG warpgroups, each owning 64 keys
  * (BC = 64 NWG a block); for each query tile, S^T = K Q^T and dP^T = V dO^T
@@ -1522,12 +1552,13 @@ __device__ __forceinline__ void add_dk_dv_old(T *dk, T *dv, size_t ts, const T *
  * dK += dS^T Q; dS^T through shared memory (stmatrix) for dQ = dS K, each
  * warpgroup D / NWG of dQ's columns, added with float2 atomics.  The next
  * query tile, its dO, lse and D come into a second stage by cp.async. */
-template <typename T, int D, int NWG, bool FAST, bool SWQ, bool AHEAD, bool HM>
+template <typename T, int D, int NWG, bool FAST, bool SWQ, bool AHEAD, bool HM, bool DQB>
 __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv, float *dq_acc, const T *dout,
                                                                     const T *q, const T *k, const T *v,
                                                                     const float *lse, const float *dd, int NH, int Tn,
                                                                     FlashLayout in, FlashLayout out, float scale,
-                                                                    bool causal) {
+                                                                    bool causal,
+                                                                    const __grid_constant__ CUtensorMap dqmap) {
     constexpr int BR = V7_BR, BC = 64 * NWG, THREADS = NWG * 128, DN = D / NWG;   /* DN: dQ's columns a warpgroup */
     constexpr int NQ = AHEAD ? 3 : 2;                         /* stages of query tiles (version 17: three) */
     extern __shared__ __align__(1024) unsigned char smem7[];   /* version 14's swizzled tiles: 1024-byte blocks */
@@ -1542,6 +1573,7 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
     load_tile_core<T, D, BC, THREADS>(Ks, k + ib, in.t, k0, Tn);
     load_tile_core<T, D, BC, THREADS>(Vs, v + ib, in.t, k0, Tn);
     T *dKo = reinterpret_cast<T *>(d2 + NQ * BR), *dVo = dKo + BC * (D + 8);   /* version 17: the old dK, dV rows */
+    float *dQs = reinterpret_cast<float *>(smem7 + v7_dq_at<T, D, NWG, AHEAD>());   /* version 19: BR x D of dQ */
     if constexpr (AHEAD) {
         load_tile<T, D, D + 8, BC, THREADS>(dKo, dk + ib, in.t, k0, Tn);
         load_tile<T, D, D + 8, BC, THREADS>(dVo, dv + ib, in.t, k0, Tn);
@@ -1681,11 +1713,31 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
         wg_commit();
         wg_wait<0>();
         wg_hold(dqa[0], DN / 2);
-        for (int r = 0; r < 2; r++) {
-            int qi = q0 + warp % 4 * 16 + g + r * 8;
-            if (qi >= Tn) continue;
-            float *dst = dq_acc + ((size_t)bh * Tn + qi) * D + wg * DN + tig * 2;
-            for (int dt = 0; dt < DN / 8; dt++) atomic_add2(dst + dt * 8, dqa[dt][2 * r], dqa[dt][2 * r + 1]);
+        if constexpr (DQB) {   /* version 19 */
+            float *dQw = dQs + wg * BR * DN;                   /* this warpgroup's BR x DN floats: DN / 32 boxes of 32 columns */
+            if (threadIdx.x % 128 == 0) bulk_wait_read<0>();   /* the last tile's reduction has read them */
+            bar_sync(V19_DQ + wg, 128);
+            for (int r = 0; r < 2; r++) {
+                int row = warp % 4 * 16 + g + r * 8;
+                for (int dt = 0; dt < DN / 8; dt++) {
+                    int col = dt * 8 + tig * 2;                /* box col / 32, 16-byte piece col % 32 / 4, swizzled */
+                    st_shared_f32x2(dQw + col / 32 * BR * 32 + row * 32 + ((col % 32 / 4) ^ row % 8) * 4 + col % 4,
+                                    dqa[dt][2 * r], dqa[dt][2 * r + 1]);
+                }
+            }
+            fence_proxy_async();                               /* the stores visible to the TMA unit */
+            bar_sync(V19_DQ + wg, 128);
+            if (threadIdx.x % 128 == 0) {
+                for (int c = 0; c < DN / 32; c++) tma_reduce_add_3d(&dqmap, dQw + c * BR * 32, wg * DN + c * 32, q0, bh);
+                bulk_commit();
+            }
+        } else {
+            for (int r = 0; r < 2; r++) {
+                int qi = q0 + warp % 4 * 16 + g + r * 8;
+                if (qi >= Tn) continue;
+                float *dst = dq_acc + ((size_t)bh * Tn + qi) * D + wg * DN + tig * 2;
+                for (int dt = 0; dt < DN / 8; dt++) atomic_add2(dst + dt * 8, dqa[dt][2 * r], dqa[dt][2 * r + 1]);
+            }
         }
     }
 
@@ -1693,6 +1745,8 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
         add_dk_dv_old<T, D, D + 8>(dk + ib, dv + ib, in.t, dKo, dVo, key0, k0, Tn, tig, dka, dva, scale);
     else
         add_dk_dv<T, D>(dk + ib, dv + ib, in.t, key0, Tn, tig, dka, dva, scale);
+    if constexpr (DQB)   /* version 19: the last reduction done before the block's shared memory goes */
+        if (threadIdx.x % 128 == 0) bulk_wait<0>();
 }
 
 /* ---- The entry points ------------------------------------------------------------------ */
@@ -1772,17 +1826,21 @@ static void flash6_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, con
  * (sw) of 64 columns x BC rows, each row of 128 bytes swizzled */
 static CUtensorMapDataType tma_dtype(const bf16 *) { return CU_TENSOR_MAP_DATA_TYPE_BFLOAT16; }
 static CUtensorMapDataType tma_dtype(const f16 *) { return CU_TENSOR_MAP_DATA_TYPE_FLOAT16; }
-template <typename T>
-static void tensor_map_rows(CUtensorMap *m, const T *base, FlashLayout in, int B, int NH, int Tn, int D, int BC, bool sw) {
+static PFN_cuTensorMapEncodeTiled_v12000 tma_encoder(const char *who) {
     static PFN_cuTensorMapEncodeTiled_v12000 encode = NULL;
     if (!encode) {
         cudaDriverEntryPointQueryResult found;
         void *fn = NULL;
         if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found) !=
                 cudaSuccess || found != cudaDriverEntryPointSuccess || !fn)
-            die("flash_forward_cuda: versions 10 to 18: the driver has no cuTensorMapEncodeTiled");
+            die("%s: versions 10 to 19: the driver has no cuTensorMapEncodeTiled", who);
         encode = (PFN_cuTensorMapEncodeTiled_v12000)fn;
     }
+    return encode;
+}
+template <typename T>
+static void tensor_map_rows(CUtensorMap *m, const T *base, FlashLayout in, int B, int NH, int Tn, int D, int BC, bool sw) {
+    PFN_cuTensorMapEncodeTiled_v12000 encode = tma_encoder("flash_forward_cuda");
     cuuint64_t dims[4] = {(cuuint64_t)D, (cuuint64_t)Tn, (cuuint64_t)NH, (cuuint64_t)B};
     cuuint64_t strides[3] = {(cuuint64_t)in.t * sizeof(T), (cuuint64_t)in.h * sizeof(T), (cuuint64_t)in.b * sizeof(T)};
     cuuint32_t box[4] = {sw ? 64u : 8u, (cuuint32_t)BC, 1, 1}, step[4] = {1, 1, 1, 1};
@@ -1790,8 +1848,22 @@ static void tensor_map_rows(CUtensorMap *m, const T *base, FlashLayout in, int B
                         sw ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
                         CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     if (r != CUDA_SUCCESS)
-        die("flash_forward_cuda: versions 10 to 18: cuTensorMapEncodeTiled refused the map (error %d; strides %lld, %lld, %lld "
+        die("flash_forward_cuda: versions 10 to 19: cuTensorMapEncodeTiled refused the map (error %d; strides %lld, %lld, %lld "
             "elements)", (int)r, (long long)in.t, (long long)in.h, (long long)in.b);
+}
+/* the f32 buffer of dQ, [B NH][T][D], for version 19's reductions: boxes of 32 columns x 64 rows of one head, rows
+ * of 128 bytes swizzled; rows past T are outside the tensor, and a reduction leaves them alone */
+static void tensor_map_dq(CUtensorMap *m, float *dq_acc, int BNH, int Tn, int D) {
+    if ((uintptr_t)dq_acc % 16) die("flash_backward_cuda: version 19: scratch %p is not 16-byte aligned", (void *)dq_acc);
+    cuuint64_t dims[3] = {(cuuint64_t)D, (cuuint64_t)Tn, (cuuint64_t)BNH};
+    cuuint64_t strides[2] = {(cuuint64_t)D * sizeof(float), (cuuint64_t)Tn * D * sizeof(float)};
+    cuuint32_t box[3] = {32, V7_BR, 1}, step[3] = {1, 1, 1};
+    CUresult r = tma_encoder("flash_backward_cuda")(m, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 3, dq_acc, dims, strides, box,
+                                                    step, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                                                    CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (r != CUDA_SUCCESS)
+        die("flash_backward_cuda: version 19: cuTensorMapEncodeTiled refused the map of dQ (error %d, T = %d, d = %d)",
+            (int)r, Tn, D);
 }
 template <typename T, int D, int NWG, int BC, int PN, int V>
 static void flash9_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, const T *v, int B, int NH, int Tn,
@@ -1814,22 +1886,25 @@ static void flash9_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, con
     LAUNCH_CHECK("flash9_forward");
 }
 
-template <typename T, int D, int NWG, bool FAST, bool SWQ, bool AHEAD = false, bool HM = false>
+template <typename T, int D, int NWG, bool FAST, bool SWQ, bool AHEAD = false, bool HM = false, bool DQB = false>
 static void flash7_backward(Gpu *g, T *dk, T *dv, float *dq_acc, const T *dout, const T *q, const T *k, const T *v,
                             const float *lse, const float *dd, int B, int NH, int Tn, FlashLayout in,
                             FlashLayout out, float scale, bool causal) {
     if (!gpu_has_wgmma(&g->info))
         die("flash_backward_cuda: version %d needs a GPU of compute capability 9.0 (Hopper), not %d.%d",
-            HM ? 18 : AHEAD ? 17 : SWQ ? 14 : FAST ? 13 : 7, g->info.major, g->info.minor);
-    constexpr int BC = 64 * NWG, NQ = AHEAD ? 3 : 2;   /* NQ: stages of query tiles */
-    size_t smem = (size_t)(2 * BC + 2 * NQ * V7_BR) * D * sizeof(T) + (size_t)BC * V7_BR * sizeof(T) +
-                  2 * NQ * V7_BR * sizeof(float) + (AHEAD ? (size_t)2 * BC * (D + 8) * sizeof(T) : 0);
-    auto kern = flash7_backward_kernel<T, D, NWG, FAST, SWQ, AHEAD, HM>;
+            DQB ? 19 : HM ? 18 : AHEAD ? 17 : SWQ ? 14 : FAST ? 13 : 7, g->info.major, g->info.minor);
+    size_t smem = v7_dq_at<T, D, NWG, AHEAD>() + (DQB ? (size_t)V7_BR * D * sizeof(float) : 0);
+    CUtensorMap dqmap;   /* versions before 19 pass it unused */
+    memset(&dqmap, 0, sizeof dqmap);
+    if (DQB) tensor_map_dq(&dqmap, dq_acc, B * NH, Tn, D);
+    auto kern = flash7_backward_kernel<T, D, NWG, FAST, SWQ, AHEAD, HM, DQB>;
     CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    constexpr int BC = 64 * NWG;
     unsigned nkb = (Tn + BC - 1) / BC;                  /* key blocks a head */
     dim3 grid = HM ? dim3(nkb, B * NH) : dim3(B * NH, nkb);   /* version 18: a head's key blocks side by side */
     if (!HM && grid.y > 65535) die("flash_backward_cuda: T = %d needs %u key blocks, more than 65535", Tn, grid.y);
-    kern<<<grid, NWG * 128, smem, g->stream>>>(dk, dv, dq_acc, dout, q, k, v, lse, dd, NH, Tn, in, out, scale, causal);
+    kern<<<grid, NWG * 128, smem, g->stream>>>(dk, dv, dq_acc, dout, q, k, v, lse, dd, NH, Tn, in, out, scale, causal,
+                                                dqmap);
     LAUNCH_CHECK("flash7_backward");
 }
 
@@ -1872,7 +1947,7 @@ static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *
             flash9_forward<T, 64, 2, 128, 64, 12>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 14 && hs == 64)
             flash9_forward<T, 64, 2, 128, 64, 14>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
-        if ((version == 15 || version == 17 || version == 18) && hs == 64)
+        if ((version == 15 || version >= 17) && hs == 64)
             flash9_forward<T, 64, 2, 128, 64, 15>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 16 && hs == 64)
             flash9_forward<T, 64, 3, 128, 64, 16>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
@@ -1886,7 +1961,7 @@ static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *
             flash9_forward<T, 128, 2, 128, 128, 12>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 14 && hs == 128)
             flash9_forward<T, 128, 2, 128, 128, 14>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
-        if ((version == 15 || version == 16 || version == 17 || version == 18) && hs == 128)
+        if (version >= 15 && hs == 128)
             flash9_forward<T, 128, 2, 128, 128, 15>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
     }
 }
@@ -1910,7 +1985,13 @@ static void flash_backward_typed(Gpu *g, int version, T *dq, T *dk, T *dv, const
     if constexpr (sizeof(T) == 2) {
         if (version < 2) return;                /* version 3 changes the forward pass only */
         CUDA_CHECK(cudaMemsetAsync(dq_acc, 0, rows * hs * sizeof(float), g->stream));
-        if (version == 18 && hs == 64)
+        if (version == 19 && hs == 64)
+            flash7_backward<T, 64, 2, true, true, true, false, true>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH,
+                                                                     Tn, in, out, scale, causal);
+        else if (version == 19)
+            flash7_backward<T, 128, 2, true, true, false, false, true>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B,
+                                                                       NH, Tn, in, out, scale, causal);
+        else if (version == 18 && hs == 64)
             flash7_backward<T, 64, 2, true, true, true, true>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in,
                                                               out, scale, causal);
         else if (version == 18)

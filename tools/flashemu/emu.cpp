@@ -65,6 +65,10 @@ struct Copy { uint32_t dst; const unsigned char *src; int cp_size, src_size; int
 static std::vector<int> chunk_pending;      /* per 16-byte chunk of shared memory: cp.async or bulk tensor copies
                                                into it issued and not yet landed (the deferred schedule) */
 static std::vector<int> chunk_wg_reads;     /* per 16-byte chunk: wgmma.mma_async in flight that read it */
+static std::vector<int> chunk_bulk_reads;   /* per 16-byte chunk: bulk reductions that read it, their group
+                                               not yet completed by the issuing thread's wait_group */
+/* a bulk tensor reduction, done at its issue: the chunks it read, held until its group is waited for */
+struct BulkOp { std::vector<uint32_t> chunks; };
 static std::vector<int> chunk_writer;       /* per 16-byte chunk of shared memory: the thread + 1 whose
                                                generic write is not yet fenced, MB_LANDED, or 0 */
 enum { MB_LANDED = -1 };                    /* chunk_writer: written by a copy that an mbarrier phase landed */
@@ -91,6 +95,8 @@ struct Thread {
                                                  cp.async.mbarrier.arrive or wait_group */
     std::vector<ChunkBy> observed;            /* chunks written by copies of mbarrier phases this thread
                                                  has seen complete (try_wait), until its fence.proxy.async */
+    std::vector<BulkOp> bulk_open;            /* bulk reductions issued, not yet committed */
+    std::vector<std::vector<BulkOp>> bulk_groups;   /* committed bulk groups, oldest first, not yet waited for */
 };
 
 /* what the lanes of a warp bring to a collective operation, and get back */
@@ -150,6 +156,7 @@ EmuCoords *emu_coords;
 }
 
 static void named_bars_check(void);
+static void bulk_check(void);
 
 static void yield_to_scheduler(void) {
 #ifdef EMU_ASAN
@@ -282,6 +289,7 @@ void emu_run_grid(dim3 grid, dim3 block, size_t smem_bytes, const std::function<
                     t.state = RUNNABLE;
                     t.stack = stacks[i];
                     t.open.clear(), t.groups.clear(), t.unfenced.clear(), t.eager_landed.clear(), t.observed.clear();
+                    t.bulk_open.clear(), t.bulk_groups.clear();
                     start(t);
                 }
                 wg_reset(nthreads, smem_bytes);
@@ -310,6 +318,7 @@ void emu_run_grid(dim3 grid, dim3 block, size_t smem_bytes, const std::function<
                 }
                 cur = &threads[0];
                 named_bars_check();
+                bulk_check();
             }
     cur = nullptr;
     emu_coords = nullptr;
@@ -802,6 +811,8 @@ void emu_tma_load(int rank, uint32_t dst, const void *tmap, const int32_t *c, ui
             uint32_t a = swizzle_addr(dst + (uint32_t)(r * (size_t)rowbytes) + 16u * (uint32_t)q, m.swizzle);
             if (chunk_wg_reads[a / 16])
                 fail("%s into shared address %u, which a wgmma.mma_async in flight (not yet waited for) reads", what, a);
+            if (chunk_bulk_reads[a / 16])
+                fail("%s into shared address %u, which a bulk reduction not yet waited for reads", what, a);
             Copy cc{a, row, 16, 0, cur->tid};
             cc.tma = true;
             if (inside && hi > lo) {
@@ -822,6 +833,95 @@ void emu_tma_load(int rank, uint32_t dst, const void *tmap, const int32_t *c, ui
         }
     }
     mbar_complete_if_done(b, bar);
+}
+
+/* The bulk tensor reduction (emu.h): read at its issue, added at once; its chunks held against stores until
+ * the issuing thread's wait_group completes its group. */
+void emu_tma_reduce_add(int rank, const void *tmap, const int32_t *c, uint32_t src) {
+    const char *what = "cp.reduce.async.bulk.tensor";
+    if (!tmap || (uintptr_t)tmap % 64) fail("%s with a tensor map at %p: not 64-byte aligned", what, tmap);
+    TmapImpl m;
+    memcpy(&m, tmap, sizeof m);
+    if (m.magic != TMAP_MAGIC)
+        fail("%s with a tensor map at %p that cuTensorMapEncodeTiled (the emulator's) did not make", what, tmap);
+    if (m.rank != rank) fail("%s.%dd with a tensor map of rank %d", what, rank, (int)m.rank);
+    if (m.dtype != CU_TENSOR_MAP_DATA_TYPE_FLOAT32)
+        fail("%s .add into a tensor of data type %d: only f32 is emulated", what, (int)m.dtype);
+    int rowbytes = m.box[0] * m.esize, span = swizzle_span(m.swizzle);
+    size_t rows = 1;
+    for (int k = 1; k < rank; k++) rows *= m.box[k];
+    shared_at(src, rows * (size_t)rowbytes, m.swizzle ? (size_t)span * 8 : 128, what);
+    if (m.swizzle && rowbytes != span)
+        fail("%s with the %d-byte swizzle and a box's inner dimension of %d bytes: only a box row of exactly the "
+             "swizzle's span is emulated", what, span, rowbytes);
+    BulkOp op;
+    for (size_t r = 0; r < rows; r++) {
+        unsigned char *row = (unsigned char *)m.base;
+        bool inside = true;
+        size_t rest = r;
+        for (int k = 1; k < rank; k++) {
+            long long g = (long long)c[k] + (long long)(rest % m.box[k]);
+            rest /= m.box[k];
+            if (g < 0 || g >= (long long)m.dim[k]) inside = false;
+            else row += (size_t)g * m.stride[k - 1];
+        }
+        for (int q = 0; q < rowbytes / 16; q++) {
+            uint32_t a = swizzle_addr(src + (uint32_t)(r * (size_t)rowbytes) + 16u * (uint32_t)q, m.swizzle);
+            if (chunk_writer[a / 16] == MB_LANDED)
+                fail("%s reads shared address %u, written by a cp.async that an mbarrier phase landed, with no "
+                     "fence.proxy.async after it by a thread that waited for the phase", what, a);
+            if (chunk_writer[a / 16])
+                fail("%s reads shared address %u, written by thread %d (generic proxy) with no fence.proxy.async after "
+                     "the write", what, a, chunk_writer[a / 16] - 1);
+            if (chunk_pending[a / 16])
+                fail("%s reads shared address %u, which a copy in flight writes", what, a);
+            op.chunks.push_back(a / 16);
+            chunk_bulk_reads[a / 16]++;
+            long long g0 = (long long)c[0] + (long long)q * 4;   /* four floats a chunk */
+            for (int e = 0; e < 4 && inside; e++)
+                if (g0 + e >= 0 && g0 + e < (long long)m.dim[0]) {
+                    float x, y;
+                    memcpy(&x, smem + a + 4 * e, 4);
+                    memcpy(&y, row + (size_t)(g0 + e) * 4, 4);
+                    y += x;
+                    memcpy(row + (size_t)(g0 + e) * 4, &y, 4);
+                }
+        }
+    }
+    cur->bulk_open.push_back(std::move(op));
+}
+
+void emu_bulk_commit(void) {
+    cur->bulk_groups.push_back(std::move(cur->bulk_open));   /* an empty group is a group too */
+    cur->bulk_open.clear();
+}
+
+void emu_bulk_wait(int n, bool read) {
+    (void)read;   /* the additions are made at the issue: .read and the full wait complete a group alike */
+    if (n < 0 || n > 63) fail("cp.async.bulk.wait_group %d", n);
+    while (cur->bulk_groups.size() > (size_t)n) {
+        for (const BulkOp &op : cur->bulk_groups.front())
+            for (uint32_t ch : op.chunks) chunk_bulk_reads[ch]--;
+        cur->bulk_groups.erase(cur->bulk_groups.begin());
+    }
+}
+
+/* at a block's end: every bulk reduction's group waited for by its thread */
+static void bulk_check(void) {
+    for (const Thread &t : threads)
+        if (!t.bulk_open.empty() || !t.bulk_groups.empty())
+            fail("the block ended with thread %d's bulk reductions not waited for (cp.async.bulk.wait_group): its "
+                 "shared memory is given back while they may still read it", t.tid);
+}
+
+void emu_st_shared(uint32_t addr, const void *v, int bytes) {
+    if (bytes != 4 && bytes != 8 && bytes != 16) fail("st.shared of %d bytes", bytes);
+    unsigned char *p = shared_at(addr, (size_t)bytes, (size_t)bytes, "st.shared");
+    if (chunk_wg_reads[addr / 16])
+        fail("st.shared to shared address %u, which a wgmma.mma_async in flight (not yet waited for) reads", addr);
+    if (chunk_pending[addr / 16]) fail("st.shared to shared address %u, which a copy in flight writes", addr);
+    mark_written(cur, addr, (size_t)bytes);
+    memcpy(p, v, (size_t)bytes);
 }
 
 /* cuTensorMapEncodeTiled, as the driver API's documentation states its
@@ -1021,6 +1121,9 @@ static uint32_t desc_elem_addr(const Desc &x, bool mn_major, int r, int k) {
 
 static void mark_written(Thread *t, uint32_t addr, size_t bytes) {
     for (uint32_t c = addr / 16; c < (addr + bytes + 15) / 16; c++) {
+        if (chunk_bulk_reads[c])
+            fail("thread %d writes shared address %u, which a bulk reduction reads whose group its issuing thread has "
+                 "not waited for (cp.async.bulk.wait_group.read)", t->tid, c * 16);
         if (chunk_writer[c] != t->tid + 1) t->unfenced.push_back(c);
         chunk_writer[c] = t->tid + 1;
     }
@@ -1247,6 +1350,7 @@ static void wg_reset(size_t nthreads, size_t smem_bytes) {
     chunk_writer.assign(smem_bytes / 16 + 2, 0);
     chunk_pending.assign(smem_bytes / 16 + 2, 0);
     chunk_wg_reads.assign(smem_bytes / 16 + 2, 0);
+    chunk_bulk_reads.assign(smem_bytes / 16 + 2, 0);
 }
 
 static void wg_exit_check(void) {

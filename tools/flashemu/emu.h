@@ -256,6 +256,19 @@ bool emu_mbar_try_wait(uint32_t addr, int parity);
 void emu_mbar_expect_tx(uint32_t addr, int bytes);
 void emu_mbar_arrive_expect_tx(uint32_t addr, int bytes);
 void emu_tma_load(int rank, uint32_t dst, const void *tmap, const int32_t *c, uint32_t bar);
+/* The bulk tensor reduction and its bulk groups (PTX ISA, "cp.reduce.async.bulk.tensor", .add on an f32
+ * tensor only; "cp.async.bulk.commit_group", "cp.async.bulk.wait_group"): the box at shared address src
+ * (laid out, and swizzled, as a load's) is read when the instruction is issued and added into the box of
+ * the tensor at coordinates c[], elements outside the tensor skipped.  Its chunks must have been written
+ * with a fence.proxy.async since (a store of the generic proxy: st.shared, stmatrix, cp.async), and none
+ * may be in flight from a copy.  Until the issuing thread's wait_group (with .read or without) completes
+ * its group, a store into a chunk it read stops the emulator, and so does a block that ends with a
+ * reduction not waited for.  st.shared: `bytes` bytes of `v` to shared address addr, a write of the
+ * generic proxy. */
+void emu_tma_reduce_add(int rank, const void *tmap, const int32_t *c, uint32_t src);
+void emu_bulk_commit(void);
+void emu_bulk_wait(int n, bool read);
+void emu_st_shared(uint32_t addr, const void *v, int bytes);
 /* bar.sync / bar.arrive a, b: the named barrier a (0 to 15) with b threads
  * (a multiple of 32; -1: every thread of the block); a block that ends with
  * arrivals at a named barrier that no thread waited for is stopped (the

@@ -26,7 +26,11 @@ and launch code stays as written):
     .reg .pred read by selp.{u32,s32,b32}; mbarrier.arrive.expect_tx (state
     discarded) and mbarrier.expect_tx, and cp.async.bulk.tensor.{2,3,4,5}d
     .shared::cluster(or ::cta).global.tile.mbarrier::complete_tx::bytes
-    [dst], [map, {coordinates}], [mbarrier] (TMA); bar.sync / bar.arrive
+    [dst], [map, {coordinates}], [mbarrier] (TMA);
+    cp.reduce.async.bulk.tensor.{1..5}d.global.shared::cta.add.tile
+    .bulk_group [map, {coordinates}], [src], cp.async.bulk.commit_group and
+    cp.async.bulk.wait_group(.read) (the TMA reduction); st.shared(.v2,.v4)
+    .f32/.b32/.u32 (a store the emulator tracks); bar.sync / bar.arrive
     with a barrier id and a thread count), its operands
     passed as the constraints say: outputs by
     address, inputs by value; an instruction the emulator does not know
@@ -215,6 +219,17 @@ MUTATIONS = {
     "v18-order": ("version 18 backward: the key block read from the head's index (blockIdx.y), so blocks of a head "
                   "take one another's keys",
                   "int k0 = (HM ? blockIdx.x : blockIdx.y) * BC;", "int k0 = (HM ? blockIdx.y : blockIdx.y) * BC;"),
+    "v19-fence": ("version 19 backward: no fence.proxy.async between the stores of dQ and the reduction that reads them",
+                  "fence_proxy_async();                               /* the stores visible to the TMA unit */", ""),
+    "v19-wait": ("version 19 backward: no wait for the last tile's reduction to read the staging tile before it is "
+                 "written again",
+                 "if (threadIdx.x % 128 == 0) bulk_wait_read<0>();   /* the last tile's reduction has read them */", ""),
+    "v19-bar": ("version 19 backward: no barrier between the warpgroup's stores of dQ and the reduction its first "
+                "thread issues",
+                "/* the stores visible to the TMA unit */\n            bar_sync(V19_DQ + wg, 128);",
+                "/* the stores visible to the TMA unit */\n"),
+    "v19-swz": ("version 19 backward: dQ stored unswizzled into a tile the reduction reads swizzled",
+                "((col % 32 / 4) ^ row % 8) * 4", "(col % 32 / 4) * 4"),
 }
 
 
@@ -397,6 +412,35 @@ def translate_asm(body):
             calls.append("{ const int32_t emu_tc[] = {%s}; emu_tma_load(%d, (uint32_t)%s, (const void *)(uintptr_t)%s, "
                          "emu_tc, (uint32_t)%s); }" % (", ".join("(int32_t)" + val(x) for x in coords), rank,
                                                        addr(ops[0]), val(parts[0]), addr(ops[2])))
+        elif re.fullmatch(r"cp\.reduce\.async\.bulk\.tensor\.[1-5]d\.global\.shared::cta\.add\.tile\.bulk_group", mn) \
+                and len(ops) == 2:
+            # [tensor map, {c0, c1, ...}], [src]: the box at src added into the tensor (version 19's dQ)
+            rank = int(re.search(r"\.(\d)d\.", mn).group(1))
+            dst = ops[0].strip()
+            if not (dst.startswith("[") and dst.endswith("]")):
+                fail("expected [tensor map, {coordinates}] in %r" % ins)
+            parts = split_top(dst[1:-1], ",")
+            if len(parts) != 2:
+                fail("expected [tensor map, {coordinates}] in %r" % ins)
+            coords = vec(parts[1])
+            if len(coords) != rank:
+                fail("%s with %d coordinates in %r" % (mn, len(coords), ins))
+            calls.append("{ const int32_t emu_tc[] = {%s}; emu_tma_reduce_add(%d, (const void *)(uintptr_t)%s, emu_tc, "
+                         "(uint32_t)%s); }" % (", ".join("(int32_t)" + val(x) for x in coords), rank, val(parts[0]),
+                                               addr(ops[1])))
+        elif mn == "cp.async.bulk.commit_group" and not ops:
+            calls.append("emu_bulk_commit()")
+        elif mn in ("cp.async.bulk.wait_group", "cp.async.bulk.wait_group.read") and len(ops) == 1:
+            calls.append("emu_bulk_wait((int)%s, %s)" % (val(ops[0]), "true" if mn.endswith(".read") else "false"))
+        elif re.fullmatch(r"st\.shared(::cta)?(\.v[24])?\.(f32|b32|u32)", mn) and len(ops) == 2:
+            # st.shared [addr], value or {values}: a store of the generic proxy that the emulator tracks
+            vals = vec(ops[1]) if ops[1].startswith("{") else [ops[1]]
+            want = int(mn.split(".v")[1][0]) if ".v" in mn else 1
+            if len(vals) != want:
+                fail("%s with %d values in %r" % (mn, len(vals), ins))
+            ty = "float" if mn.endswith("f32") else "uint32_t"
+            calls.append("{ const %s emu_sv[] = {%s}; emu_st_shared((uint32_t)%s, emu_sv, %d); }"
+                         % (ty, ", ".join("(%s)%s" % (ty, val(x)) for x in vals), addr(ops[0]), 4 * want))
         elif re.fullmatch(r"cp\.async\.mbarrier\.arrive\.noinc\.shared(::cta)?\.b64", mn) and len(ops) == 1:
             calls.append("emu_cp_async_mbar_arrive((uint32_t)%s)" % addr(ops[0]))
         elif re.fullmatch(r"mbarrier\.try_wait\.parity\.shared(::cta)?\.b64", mn) and len(ops) == 3 and ops[0] in preds:

@@ -226,3 +226,62 @@ extern "C" void tma_test_wgmma(int form, const void *a, const void *b, int how, 
         die("tma_test: a tensor map was refused");
     tma_wgmma<<<1, 128, 8192 + 16384 + 8>>>(ma, mb, form, how, out);
 }
+
+/* ---- The bulk tensor reduction (version 19's dQ) ------------------------------------------------
+ *
+ * tma_reduce: one block of 128 threads; thread t stores the floats 16 t to 16 t + 15 of a box of 32 x 64 f32
+ * (value 1 + its index) into shared memory by st.shared.v2.f32, at their place under the 128-byte swizzle
+ * (or none); every thread fences for the async proxy, the block meets, and thread 0 adds the box into the 3-D
+ * f32 tensor at (c0, c1, c2) by cp.reduce.async.bulk.tensor, commits, and waits for the group to have read
+ * its shared memory, then for its additions.  `how`: TRD_* below. */
+__device__ __forceinline__ void st_shared_f32x2(float *p, float a, float b) {
+    asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(smem_addr(p)), "f"(a), "f"(b) : "memory");
+}
+__device__ __forceinline__ void tma_reduce_add_3d(const CUtensorMap *map, const float *src, int c0, int c1, int c2) {
+    asm volatile("cp.reduce.async.bulk.tensor.3d.global.shared::cta.add.tile.bulk_group [%0, {%1, %2, %3}], [%4];\n"
+                 ::"l"(map), "r"(c0), "r"(c1), "r"(c2), "r"(smem_addr(src)) : "memory");
+}
+__device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void bulk_wait_read0() { asm volatile("cp.async.bulk.wait_group.read %0;\n" ::"n"(0) : "memory"); }
+__device__ __forceinline__ void bulk_wait0() { asm volatile("cp.async.bulk.wait_group %0;\n" ::"n"(0) : "memory"); }
+
+enum {
+    TRD_OK = 0,
+    TRD_NO_FENCE,          /* no fence.proxy.async between the stores and the reduction */
+    TRD_STORE_EARLY,       /* thread 0 stores into the box after issuing the reduction, before any wait */
+    TRD_NO_WAIT,           /* no wait at all: the block ends with the group outstanding */
+    TRD_STORE_AFTER,       /* thread 0 stores into the box after wait_group.read (allowed) */
+};
+
+__global__ void tma_reduce(const __grid_constant__ CUtensorMap map, int c0, int c1, int c2, int swizzle, int how) {
+    extern __shared__ __align__(1024) unsigned char smem[];
+    float *box = (float *)smem;
+    for (int i = 16 * (int)threadIdx.x; i < 16 * (int)threadIdx.x + 16; i += 2) {
+        int row = i / 32, col = i % 32, piece = col / 4;
+        float *p = box + row * 32 + (swizzle ? piece ^ row % 8 : piece) * 4 + col % 4;
+        st_shared_f32x2(p, 1.0f + i, 2.0f + i);
+    }
+    if (how != TRD_NO_FENCE) asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        tma_reduce_add_3d(&map, box, c0, c1, c2);
+        bulk_commit();
+        if (how == TRD_STORE_EARLY) st_shared_f32x2(box, 0.0f, 0.0f);
+        if (how != TRD_NO_WAIT) bulk_wait_read0();
+        if (how == TRD_STORE_AFTER) st_shared_f32x2(box, 0.0f, 0.0f);
+        if (how != TRD_NO_WAIT) bulk_wait0();
+    }
+}
+
+/* the 3-D f32 tensor [N][T][D] at base as a map of dimensions (D, T, N), the box {32, 64, 1}, the 128-byte
+ * swizzle (swizzle 1) or none; one launch of tma_reduce */
+extern "C" void tma_test_reduce(float *base, int N, int T, int D, int c0, int c1, int c2, int swizzle, int how) {
+    CUtensorMap map;
+    uint64_t dims[3] = {(uint64_t)D, (uint64_t)T, (uint64_t)N}, strides[2] = {(uint64_t)D * 4, (uint64_t)T * D * 4};
+    uint32_t box[3] = {32, 64, 1}, es[3] = {1, 1, 1};
+    if (encode_fn()(&map, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 3, base, dims, strides, box, es, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                    swizzle ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
+                    CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
+        die("tma_test: the tensor map of the reduction was refused");
+    tma_reduce<<<1, 128, 8192>>>(map, c0, c1, c2, swizzle, how);
+}
