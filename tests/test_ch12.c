@@ -832,6 +832,51 @@ static void test_v18_order(Check *t) {
                "spread evenly %.2f", heads_first, key_first, grouped, work / 132);
 }
 
+/* Version 20 (section "Version 20"): the launch's order puts every head's every key block in one block, once,
+ * for groups of any size, a short last group among them; the launch's model (v20_makespan) is version 18's
+ * (v18_makespan above: 118, 127, 117); and with an H100's 132 SMs and 50 MiB of L2 it takes groups of 24 heads
+ * at d 64 (T 1024, 192 heads) and of 4 at d 128 (T 4096, 64 heads); and the emulator's 2 SMs and 1 MiB groups
+ * of 2 on its case of 3 heads of 260. */
+static void test_v20(Check *t) {
+    int bad = 0, sizes = 0;
+    for (int BNH = 1; BNH <= 13; BNH++)
+        for (int nkb = 1; nkb <= 5; nkb++)
+            for (int hg = 1; hg <= BNH + 1; hg++, sizes++) {
+                int seen[13 * 5] = {0};
+                for (int L = 0; L < BNH * nkb; L++) {
+                    int bh, kb;
+                    v20_block(L, BNH, nkb, hg, &bh, &kb);
+                    if (bh < 0 || bh >= BNH || kb < 0 || kb >= nkb || seen[bh * nkb + kb]++) bad++;
+                }
+            }
+    int bh, kb;
+    v20_block(25, 7, 4, 3, &bh, &kb);   /* groups {0,1,2}, {3,4,5}, {6}: block 25 is the last group's kb 1 */
+    int bh2, kb2;
+    v20_block(13, 7, 4, 3, &bh2, &kb2);   /* the second group's 2nd block: place 1, kb 0, head 4 */
+    check_true(t, bad == 0 && bh == 6 && kb == 1 && bh2 == 4 && kb2 == 0,
+               "version 20's order: every head and key block one block's, %d group sizes (short last groups among "
+               "them), %d wrong; block 25 of 7 heads x 4 in groups of 3: head %d, key block %d", sizes, bad, bh, kb);
+    double heads_first = v20_makespan(192, 8, 16, 2, 192, 132), key_first = v20_makespan(192, 8, 16, 2, 1, 132),
+           g24 = v20_makespan(192, 8, 16, 2, 24, 132), g25 = v20_makespan(192, 8, 16, 2, 25, 132);
+    double d128_first = v20_makespan(64, 32, 64, 2, 64, 132), d128_g4 = v20_makespan(64, 32, 64, 2, 4, 132),
+           d128_g3 = v20_makespan(64, 32, 64, 2, 3, 132);
+    check_true(t, heads_first == v18_makespan(0) && key_first == v18_makespan(1) && g24 == v18_makespan(24) &&
+                      g25 == 122 && d128_first == 530 && d128_g4 == 528 && d128_g3 == 568,
+               "version 20's model: d 64 heads first %.0f, groups of 1 %.0f, 24 %.0f, 25 %.0f; d 128 heads first %.0f, "
+               "groups of 4 %.0f, of 3 %.0f", heads_first, key_first, g24, g25, d128_first, d128_g4, d128_g3);
+    size_t l2 = (size_t)50 << 20;
+    int h64 = v20_head_group(192, 8, 16, 2, 132, l2, (size_t)1024 * 64 * 8),
+        h128 = v20_head_group(64, 32, 64, 2, 132, l2, (size_t)4096 * 128 * 8),
+        emu = v20_head_group(3, 3, 5, 2, 2, (size_t)1 << 20, (size_t)260 * 64 * 8),
+        emu128 = v20_head_group(3, 3, 5, 2, 2, (size_t)1 << 20, (size_t)260 * 128 * 8),
+        full = v20_head_group(192, 8, 16, 0, 132, l2, (size_t)1024 * 64 * 8),
+        again = v20_head_group(192, 8, 16, 2, 132, l2, (size_t)1024 * 64 * 8);
+    check_true(t, h64 == 24 && h128 == 4 && emu == 2 && emu128 == 1 && full == 33 && again == 24,
+               "version 20's groups: %d heads at d 64 and %d at d 128 on an H100; %d and %d in the emulator's case; "
+               "%d not causal (every order ties: the largest within a third of the cache); %d asked again", h64, h128,
+               emu, emu128, full, again);
+}
+
 static void test_v18(Check *t) {
     long head = 1024L * 64 * 2 * 2 + 1024L * 64 * 4, heads = 16 * 12, kb = 1024 / 128, sms = 132;
     long side = head * sms / kb * 2;   /* side: twice the bytes of 16.5 heads */
@@ -1633,6 +1678,7 @@ int main(void) {
     test_v18(&t);
     test_v18_order(&t);
     test_v19(&t);
+    test_v20(&t);
     test_ex17_turns(&t);
     test_v9_polls(&t);
     test_fates(&t);

@@ -319,7 +319,7 @@ int main(void) {
     }
     test_cases(&t, g, small);
     for (int v = first_version; v <= 10; v++) test_accumulates(&t, g, v);
-    for (int v = first_version > 17 ? first_version : 17; v <= 19; v++) test_accumulates(&t, g, v);   /* the old rows copied at the start */
+    for (int v = first_version > 17 ? first_version : 17; v <= 20; v++) test_accumulates(&t, g, v);   /* the old rows copied at the start */
     int packed[] = {2, 4, 5, 6, 7, 8, 9, 10};
     for (int i = 0; i < 8; i++)
         if (!small && packed[i] >= first_version) test_packed(&t, g, packed[i]);

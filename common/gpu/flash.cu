@@ -57,7 +57,11 @@
  *   version 19 version 17 with each warpgroup's part of dQ staged in shared
  *              memory and added into the f32 buffer by one bulk reduction
  *              (TMA) a tile, not by atomics (at d 128 on version 14's
- *              backward kernel). */
+ *              backward kernel);
+ *   version 20 version 19 with the backward pass's blocks numbered in groups
+ *              of heads, key block first within a group, the group's size
+ *              chosen by a model of the schedule within a third of the L2
+ *              cache. */
 /* CUtensorMap, and the type of cuTensorMapEncodeTiled (versions 10 on) */
 #include <cuda.h>
 #include <cudaTypedefs.h>
@@ -69,9 +73,9 @@
 static void flash_check(const char *who, DType dt, int version, int B, int NH, int T, int hs) {
     if (B < 1 || NH < 1 || T < 1) die("%s: B = %d, NH = %d, T = %d must be positive", who, B, NH, T);
     if (hs != 64 && hs != 128) die("%s: head size %d is not supported (64 or 128)", who, hs);
-    if (version < 1 || version > 19) die("%s: version %d does not exist (1 to 19)", who, version);
+    if (version < 1 || version > 20) die("%s: version %d does not exist (1 to 20)", who, version);
     if (version >= 2 && dt != DT_BF16 && dt != DT_F16)
-        die("%s: versions 2 to 19 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
+        die("%s: versions 2 to 20 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
     if ((long long)B * NH > 65535) die("%s: B * NH = %lld is more than 65535", who, (long long)B * NH);
 }
 
@@ -1552,13 +1556,13 @@ template <typename T, int D, int NWG, bool AHEAD> __host__ __device__ constexpr 
  * dK += dS^T Q; dS^T through shared memory (stmatrix) for dQ = dS K, each
  * warpgroup D / NWG of dQ's columns, added with float2 atomics.  The next
  * query tile, its dO, lse and D come into a second stage by cp.async. */
-template <typename T, int D, int NWG, bool FAST, bool SWQ, bool AHEAD, bool HM, bool DQB>
+template <typename T, int D, int NWG, bool FAST, bool SWQ, bool AHEAD, bool HM, bool DQB, bool HG>
 __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv, float *dq_acc, const T *dout,
                                                                     const T *q, const T *k, const T *v,
                                                                     const float *lse, const float *dd, int NH, int Tn,
                                                                     FlashLayout in, FlashLayout out, float scale,
                                                                     bool causal,
-                                                                    const __grid_constant__ CUtensorMap dqmap) {
+                                                                    const __grid_constant__ CUtensorMap dqmap, int hg) {
     constexpr int BR = V7_BR, BC = 64 * NWG, THREADS = NWG * 128, DN = D / NWG;   /* DN: dQ's columns a warpgroup */
     constexpr int NQ = AHEAD ? 3 : 2;                         /* stages of query tiles (version 17: three) */
     extern __shared__ __align__(1024) unsigned char smem7[];   /* version 14's swizzled tiles: 1024-byte blocks */
@@ -1567,8 +1571,15 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
     T *dSs = dO2 + NQ * BR * D;                               /* dS^T: BC keys x BR queries, core matrices */
     float *l2 = reinterpret_cast<float *>(dSs + BC * BR), *d2 = l2 + NQ * BR;   /* L and D, NQ stages each */
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tig = lane % 4, wg = warp / 4;
-    int bh = HM ? blockIdx.y : blockIdx.x, b = bh / NH, h = bh % NH;   /* version 18 (HM): heads in y */
-    int k0 = (HM ? blockIdx.x : blockIdx.y) * BC;
+    int bh = HM ? blockIdx.y : blockIdx.x, kb = HM ? blockIdx.x : blockIdx.y;   /* version 18 (HM): heads in y */
+    if constexpr (HG) {   /* version 20: one dimension, heads in groups of hg */
+        int L = blockIdx.x, nkb = (Tn + BC - 1) / BC, BNH = gridDim.x / nkb;
+        {   /* groups of hg heads, the last perhaps of fewer (n); within a group, key block 0 of each head, then 1, ... */
+            int g0 = L / (hg * nkb) * hg, n = BNH - g0 < hg ? BNH - g0 : hg, i = L - g0 * nkb;
+            kb = i / n, bh = g0 + i % n;
+        }
+    }
+    int b = bh / NH, h = bh % NH, k0 = kb * BC;
     size_t ib = b * in.b + h * in.h, ob = b * out.b + h * out.h;
     load_tile_core<T, D, BC, THREADS>(Ks, k + ib, in.t, k0, Tn);
     load_tile_core<T, D, BC, THREADS>(Vs, v + ib, in.t, k0, Tn);
@@ -1833,7 +1844,7 @@ static PFN_cuTensorMapEncodeTiled_v12000 tma_encoder(const char *who) {
         void *fn = NULL;
         if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found) !=
                 cudaSuccess || found != cudaDriverEntryPointSuccess || !fn)
-            die("%s: versions 10 to 19: the driver has no cuTensorMapEncodeTiled", who);
+            die("%s: versions 10 to 20: the driver has no cuTensorMapEncodeTiled", who);
         encode = (PFN_cuTensorMapEncodeTiled_v12000)fn;
     }
     return encode;
@@ -1848,7 +1859,7 @@ static void tensor_map_rows(CUtensorMap *m, const T *base, FlashLayout in, int B
                         sw ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
                         CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     if (r != CUDA_SUCCESS)
-        die("flash_forward_cuda: versions 10 to 19: cuTensorMapEncodeTiled refused the map (error %d; strides %lld, %lld, %lld "
+        die("flash_forward_cuda: versions 10 to 20: cuTensorMapEncodeTiled refused the map (error %d; strides %lld, %lld, %lld "
             "elements)", (int)r, (long long)in.t, (long long)in.h, (long long)in.b);
 }
 /* the f32 buffer of dQ, [B NH][T][D], for version 19's reductions: boxes of 32 columns x 64 rows of one head, rows
@@ -1886,25 +1897,88 @@ static void flash9_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, con
     LAUNCH_CHECK("flash9_forward");
 }
 
-template <typename T, int D, int NWG, bool FAST, bool SWQ, bool AHEAD = false, bool HM = false, bool DQB = false>
+/* version 20's order: block L of BNH heads x nkb key blocks, in groups of hg heads; its head and key block */
+static void v20_block(int L, int BNH, int nkb, int hg, int *head, int *key_block) {
+    int bh, kb;
+    {   /* groups of hg heads, the last perhaps of fewer (n); within a group, key block 0 of each head, then 1, ... */
+        int g0 = L / (hg * nkb) * hg, n = BNH - g0 < hg ? BNH - g0 : hg, i = L - g0 * nkb;
+        kb = i / n, bh = g0 + i % n;
+    }
+    *head = bh, *key_block = kb;
+}
+
+/* When the last SM finishes, in units of a query tile, if the blocks go in version 20's order with groups of hg
+ * heads, each to the SM that frees first (a min-heap of their finishing times), and block (head, kb) takes
+ * nqt - step kb query tiles and one more for its epilogue (step: the query tiles a key block skips, causal) */
+static double v20_makespan(int BNH, int nkb, int nqt, int step, int hg, int sms) {
+    enum { MAX_SMS = 1024 };
+    double heap[MAX_SMS] = {0}, end = 0;
+    if (sms < 1) sms = 1;
+    if (sms > MAX_SMS) sms = MAX_SMS;
+    for (int L = 0; L < BNH * nkb; L++) {
+        int bh, kb;
+        v20_block(L, BNH, nkb, hg, &bh, &kb);
+        double t = heap[0] + (nqt - step * kb) + 1;   /* the block goes to the SM that frees first */
+        if (t > end) end = t;
+        int i = 0;                                     /* that SM's new time sifts down from the top */
+        for (;;) {
+            int c = 2 * i + 1;
+            if (c >= sms) break;
+            if (c + 1 < sms && heap[c + 1] < heap[c]) c++;
+            if (heap[c] >= t) break;
+            heap[i] = heap[c], i = c;
+        }
+        heap[i] = t;
+    }
+    return end;
+}
+
+/* The heads of a group: of the sizes whose rows (head_bytes a head) take at most a third of the L2 cache, the
+ * one the model finishes soonest, the larger on a tie; the answer for the last shape asked is kept */
+static int v20_head_group(int BNH, int nkb, int nqt, int step, int sms, size_t l2, size_t head_bytes) {
+    static long long last[6] = {-1};
+    static int last_hg = 1;
+    long long gmax = head_bytes ? (long long)(l2 / 3 / head_bytes) : BNH;
+    if (gmax > BNH) gmax = BNH;
+    if (gmax < 1) gmax = 1;
+    long long key[6] = {BNH, nkb, nqt, step, sms, gmax};
+    if (memcmp(key, last, sizeof key) == 0) return last_hg;
+    int best = 1;
+    double best_end = v20_makespan(BNH, nkb, nqt, step, 1, sms);
+    for (int hg = 2; hg <= gmax && nkb > 1; hg++) {   /* one key block a head: every size is the same order */
+        double end = v20_makespan(BNH, nkb, nqt, step, hg, sms);
+        if (end <= best_end) best = hg, best_end = end;
+    }
+    memcpy(last, key, sizeof key), last_hg = best;
+    return best;
+}
+template <typename T, int D, int NWG, bool FAST, bool SWQ, bool AHEAD = false, bool HM = false, bool DQB = false,
+          bool HG = false>
 static void flash7_backward(Gpu *g, T *dk, T *dv, float *dq_acc, const T *dout, const T *q, const T *k, const T *v,
                             const float *lse, const float *dd, int B, int NH, int Tn, FlashLayout in,
                             FlashLayout out, float scale, bool causal) {
     if (!gpu_has_wgmma(&g->info))
         die("flash_backward_cuda: version %d needs a GPU of compute capability 9.0 (Hopper), not %d.%d",
-            DQB ? 19 : HM ? 18 : AHEAD ? 17 : SWQ ? 14 : FAST ? 13 : 7, g->info.major, g->info.minor);
+            HG ? 20 : DQB ? 19 : HM ? 18 : AHEAD ? 17 : SWQ ? 14 : FAST ? 13 : 7, g->info.major, g->info.minor);
     size_t smem = v7_dq_at<T, D, NWG, AHEAD>() + (DQB ? (size_t)V7_BR * D * sizeof(float) : 0);
     CUtensorMap dqmap;   /* versions before 19 pass it unused */
     memset(&dqmap, 0, sizeof dqmap);
     if (DQB) tensor_map_dq(&dqmap, dq_acc, B * NH, Tn, D);
-    auto kern = flash7_backward_kernel<T, D, NWG, FAST, SWQ, AHEAD, HM, DQB>;
+    auto kern = flash7_backward_kernel<T, D, NWG, FAST, SWQ, AHEAD, HM, DQB, HG>;
     CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     constexpr int BC = 64 * NWG;
     unsigned nkb = (Tn + BC - 1) / BC;                  /* key blocks a head */
     dim3 grid = HM ? dim3(nkb, B * NH) : dim3(B * NH, nkb);   /* version 18: a head's key blocks side by side */
-    if (!HM && grid.y > 65535) die("flash_backward_cuda: T = %d needs %u key blocks, more than 65535", Tn, grid.y);
+    int hg = 0;                                          /* version 20: heads in groups of hg, in one dimension */
+    if (HG) {
+        if ((long long)nkb * B * NH > INT_MAX) die("flash_backward_cuda: version 20: %u x %d blocks, too many", nkb, B * NH);
+        hg = v20_head_group(B * NH, (int)nkb, (Tn + V7_BR - 1) / V7_BR, causal ? BC / V7_BR : 0, g->info.sms,
+                            g->info.l2, (size_t)Tn * D * (2 * sizeof(T) + sizeof(float)));
+        grid = dim3(nkb * B * NH);
+    }
+    if (!HM && !HG && grid.y > 65535) die("flash_backward_cuda: T = %d needs %u key blocks, more than 65535", Tn, grid.y);
     kern<<<grid, NWG * 128, smem, g->stream>>>(dk, dv, dq_acc, dout, q, k, v, lse, dd, NH, Tn, in, out, scale, causal,
-                                                dqmap);
+                                                dqmap, hg);
     LAUNCH_CHECK("flash7_backward");
 }
 
@@ -1985,7 +2059,13 @@ static void flash_backward_typed(Gpu *g, int version, T *dq, T *dk, T *dv, const
     if constexpr (sizeof(T) == 2) {
         if (version < 2) return;                /* version 3 changes the forward pass only */
         CUDA_CHECK(cudaMemsetAsync(dq_acc, 0, rows * hs * sizeof(float), g->stream));
-        if (version == 19 && hs == 64)
+        if (version == 20 && hs == 64)
+            flash7_backward<T, 64, 2, true, true, true, false, true, true>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B,
+                                                                           NH, Tn, in, out, scale, causal);
+        else if (version == 20)
+            flash7_backward<T, 128, 2, true, true, false, false, true, true>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd,
+                                                                             B, NH, Tn, in, out, scale, causal);
+        else if (version == 19 && hs == 64)
             flash7_backward<T, 64, 2, true, true, true, false, true>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH,
                                                                      Tn, in, out, scale, causal);
         else if (version == 19)

@@ -218,7 +218,7 @@ MUTATIONS = {
                    "int y0 = (key0 - k0 + r * 8) * LD + tig * 2;", "int y0 = (key0 - k0 + r * 8) * D + tig * 2;"),
     "v18-order": ("version 18 backward: the key block read from the head's index (blockIdx.y), so blocks of a head "
                   "take one another's keys",
-                  "int k0 = (HM ? blockIdx.x : blockIdx.y) * BC;", "int k0 = (HM ? blockIdx.y : blockIdx.y) * BC;"),
+                  "kb = HM ? blockIdx.x : blockIdx.y;", "kb = HM ? blockIdx.y : blockIdx.y;"),
     "v19-fence": ("version 19 backward: no fence.proxy.async between the stores of dQ and the reduction that reads them",
                   "fence_proxy_async();                               /* the stores visible to the TMA unit */", ""),
     "v19-wait": ("version 19 backward: no wait for the last tile's reduction to read the staging tile before it is "
@@ -230,6 +230,9 @@ MUTATIONS = {
                 "/* the stores visible to the TMA unit */\n"),
     "v19-swz": ("version 19 backward: dQ stored unswizzled into a tile the reduction reads swizzled",
                 "((col % 32 / 4) ^ row % 8) * 4", "(col % 32 / 4) * 4"),
+    "v20-order": ("version 20 backward: a block's head found from the group's full size, not its heads (n), so a "
+                  "short last group takes heads past the end",
+                  "kb = i / n, bh = g0 + i % n;", "kb = i / n, bh = g0 + i % hg;"),
 }
 
 
@@ -630,7 +633,7 @@ def main(argv):
         f.write('extern "C" const int %s_versions = %d;\n' % (prefix, versions))
         f.write('extern "C" const int %s_versions_missing = %d;\n' % (prefix, missing))
         f.write('extern "C" void *%s_gpu(void) {\n    static %s::Gpu g{};\n    g.info.major = 9, g.info.minor = 0;   '
-                '/* an H200 */\n    return &g;\n}\n' % (prefix, prefix))
+                '/* an H200 */\n    g.info.sms = 2, g.info.l2 = 1 << 20;   /* version 20 takes groups of 2 on 3 heads of 260 */\n    return &g;\n}\n' % (prefix, prefix))
     os.replace(out + ".tmp", out)
 
 
