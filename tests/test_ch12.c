@@ -871,6 +871,16 @@ static void test_v20(Check *t) {
         emu128 = v20_head_group(3, 3, 5, 2, 2, (size_t)1 << 20, (size_t)260 * 128 * 8),
         full = v20_head_group(192, 8, 16, 0, 132, l2, (size_t)1024 * 64 * 8),
         again = v20_head_group(192, 8, 16, 2, 132, l2, (size_t)1024 * 64 * 8);
+    int r19, s19, r20, s20, r19b, s19b, r20b, s20b;
+    const char *log = "bench/logs/s21-ptxas/ptxas-v20.txt";
+    ptxas_v7(log, "13__nv_bfloat16Li64ELi2ELb1ELb1ELb1ELb0ELb1ELb0E", &r19, &s19);
+    ptxas_v7(log, "13__nv_bfloat16Li64ELi2ELb1ELb1ELb1ELb0ELb1ELb1E", &r20, &s20);
+    ptxas_v7(log, "13__nv_bfloat16Li128ELi2ELb1ELb1ELb0ELb0ELb1ELb0E", &r19b, &s19b);
+    ptxas_v7(log, "13__nv_bfloat16Li128ELi2ELb1ELb1ELb0ELb0ELb1ELb1E", &r20b, &s20b);
+    check_true(t, r19 == 204 && r20 == 209 && s19 == 0 && s20 == 0 && r19b == 255 && r20b == 255 && s19b == 16 &&
+                      s20b == 60,
+               "ptxas, bf16: version 20's backward kernel %d registers at d 64 (version 19's %d), no spill; at d 128 %d "
+               "bytes spilled (version 19's %d)", r20, r19, s20b, s19b);
     check_true(t, h64 == 24 && h128 == 4 && emu == 2 && emu128 == 1 && full == 33 && again == 24,
                "version 20's groups: %d heads at d 64 and %d at d 128 on an H100; %d and %d in the emulator's case; "
                "%d not causal (every order ties: the largest within a third of the cache); %d asked again", h64, h128,
@@ -954,7 +964,7 @@ static void test_v19(Check *t) {
     check_true(t, per_thread == 8 && 128 * per_thread == 1024, "a warpgroup's float2 atomics a tile at d 64: %d a thread",
                per_thread);
     int r17, s17, r19, s19, r14, s14, r19b, s19b;
-    const char *log = "bench/logs/s20-ptxas/ptxas-v19.txt";
+    const char *log = "bench/logs/s21-ptxas/ptxas-v19.txt";
     ptxas_v7(log, "13__nv_bfloat16Li64ELi2ELb1ELb1ELb1ELb0ELb0E", &r17, &s17);
     ptxas_v7(log, "13__nv_bfloat16Li64ELi2ELb1ELb1ELb1ELb0ELb1E", &r19, &s19);
     ptxas_v7(log, "13__nv_bfloat16Li128ELi2ELb1ELb1ELb0ELb0ELb0E", &r14, &s14);

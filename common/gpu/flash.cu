@@ -1540,7 +1540,7 @@ template <int N> __device__ __forceinline__ void bulk_wait_read() {
 template <int N> __device__ __forceinline__ void bulk_wait() {
     asm volatile("cp.async.bulk.wait_group %0;\n" ::"n"(N) : "memory");
 }
-#define V19_DQ 3   /* warpgroup w's dQ tile: named barrier V19_DQ + w */
+#define V19_DQ 3   /* warpgroup w's dQ tile: named barrier V19_DQ + w (0 is __syncthreads, 1 and 2 V14_TURN's) */
 #define V7_BR 64   /* query rows per tile */
 /* the byte where version 19's BR x D floats of dQ begin: after the rest of version 7's shared memory (with
  * version 17's third stage and old rows under AHEAD), on a 1024-byte boundary */
@@ -1971,7 +1971,7 @@ static void flash7_backward(Gpu *g, T *dk, T *dv, float *dq_acc, const T *dout, 
     dim3 grid = HM ? dim3(nkb, B * NH) : dim3(B * NH, nkb);   /* version 18: a head's key blocks side by side */
     int hg = 0;                                          /* version 20: heads in groups of hg, in one dimension */
     if (HG) {
-        if ((long long)nkb * B * NH > INT_MAX) die("flash_backward_cuda: version 20: %u x %d blocks, too many", nkb, B * NH);
+        if ((long long)nkb * B * NH > 0x7fffffff) die("flash_backward_cuda: version 20: %u x %d blocks, too many", nkb, B * NH);
         hg = v20_head_group(B * NH, (int)nkb, (Tn + V7_BR - 1) / V7_BR, causal ? BC / V7_BR : 0, g->info.sms,
                             g->info.l2, (size_t)Tn * D * (2 * sizeof(T) + sizeof(float)));
         grid = dim3(nkb * B * NH);
