@@ -1952,6 +1952,7 @@ static int v20_head_group(int BNH, int nkb, int nqt, int step, int sms, size_t l
     memcpy(last, key, sizeof key), last_hg = best;
     return best;
 }
+static int v20_forced = 0, v20_used = 0;   /* version 20's group: forced (flash_head_group_force), last taken */
 template <typename T, int D, int NWG, bool FAST, bool SWQ, bool AHEAD = false, bool HM = false, bool DQB = false,
           bool HG = false>
 static void flash7_backward(Gpu *g, T *dk, T *dv, float *dq_acc, const T *dout, const T *q, const T *k, const T *v,
@@ -1972,9 +1973,10 @@ static void flash7_backward(Gpu *g, T *dk, T *dv, float *dq_acc, const T *dout, 
     int hg = 0;                                          /* version 20: heads in groups of hg, in one dimension */
     if (HG) {
         if ((long long)nkb * B * NH > 0x7fffffff) die("flash_backward_cuda: version 20: %u x %d blocks, too many", nkb, B * NH);
-        hg = v20_head_group(B * NH, (int)nkb, (Tn + V7_BR - 1) / V7_BR, causal ? BC / V7_BR : 0, g->info.sms,
-                            g->info.l2, (size_t)Tn * D * (2 * sizeof(T) + sizeof(float)));
-        grid = dim3(nkb * B * NH);
+        hg = v20_forced > 0 ? (v20_forced < B * NH ? v20_forced : B * NH)
+                            : v20_head_group(B * NH, (int)nkb, (Tn + V7_BR - 1) / V7_BR, causal ? BC / V7_BR : 0,
+                                             g->info.sms, g->info.l2, (size_t)Tn * D * (2 * sizeof(T) + sizeof(float)));
+        grid = dim3(nkb * B * NH), v20_used = hg;
     }
     if (!HM && !HG && grid.y > 65535) die("flash_backward_cuda: T = %d needs %u key blocks, more than 65535", Tn, grid.y);
     kern<<<grid, NWG * 128, smem, g->stream>>>(dk, dv, dq_acc, dout, q, k, v, lse, dd, NH, Tn, in, out, scale, causal,
@@ -2111,6 +2113,12 @@ extern "C" void flash_forward_cuda(Gpu *g, DType dt, int version, void *o, float
     DISPATCH(dt, Ty, flash_forward_typed<Ty>(g, version, (Ty *)o, lse, (const Ty *)q, (const Ty *)k, (const Ty *)v, B,
                                              NH, T, hs, causal, in, out, 1.0f / sqrtf((float)hs)))
 }
+
+extern "C" void flash_head_group_force(int n) {
+    if (n < 0) die("flash_head_group_force: %d heads a group", n);
+    v20_forced = n;
+}
+extern "C" int flash_head_group_used(void) { return v20_used; }
 
 extern "C" size_t flash_backward_scratch_bytes(int B, int NH, int T, int hs) {
     return ((size_t)B * NH * T * hs + (size_t)B * NH * T) * sizeof(float);
