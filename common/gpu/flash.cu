@@ -1574,7 +1574,7 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
     int bh = HM ? blockIdx.y : blockIdx.x, kb = HM ? blockIdx.x : blockIdx.y;   /* version 18 (HM): heads in y */
     if constexpr (HG) {   /* version 20: one dimension, heads in groups of hg */
         int L = blockIdx.x, nkb = (Tn + BC - 1) / BC, BNH = gridDim.x / nkb;
-        {   /* groups of hg heads, the last perhaps of fewer (n); within a group, key block 0 of each head, then 1, ... */
+        {   /* groups of hg heads, the last perhaps of fewer (n); in a group, key block 0 of each, then 1, ... */
             int g0 = L / (hg * nkb) * hg, n = BNH - g0 < hg ? BNH - g0 : hg, i = L - g0 * nkb;
             kb = i / n, bh = g0 + i % n;
         }
@@ -1900,7 +1900,7 @@ static void flash9_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, con
 /* version 20's order: block L of BNH heads x nkb key blocks, in groups of hg heads; its head and key block */
 static void v20_block(int L, int BNH, int nkb, int hg, int *head, int *key_block) {
     int bh, kb;
-    {   /* groups of hg heads, the last perhaps of fewer (n); within a group, key block 0 of each head, then 1, ... */
+    {   /* groups of hg heads, the last perhaps of fewer (n); in a group, key block 0 of each, then 1, ... */
         int g0 = L / (hg * nkb) * hg, n = BNH - g0 < hg ? BNH - g0 : hg, i = L - g0 * nkb;
         kb = i / n, bh = g0 + i % n;
     }
