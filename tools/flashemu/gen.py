@@ -230,9 +230,14 @@ MUTATIONS = {
                 "/* the stores visible to the TMA unit */\n"),
     "v19-swz": ("version 19 backward: dQ stored unswizzled into a tile the reduction reads swizzled",
                 "((col % 32 / 4) ^ row % 8) * 4", "(col % 32 / 4) * 4"),
-    "v20-order": ("version 20 backward: a block's head found from the group's full size, not its heads (n), so a "
-                  "short last group takes heads past the end",
-                  "kb = i / n, bh = g0 + i % n;", "kb = i / n, bh = g0 + i % hg;"),
+    "v20-order": ("version 20 backward: one head too many counted from the grid, so the last group is taken as full "
+                  "and its blocks go to heads past the end",
+                  "int L = blockIdx.x, nkb = (Tn + BC - 1) / BC, BNH = gridDim.x / nkb;",
+                  "int L = blockIdx.x, nkb = (Tn + BC - 1) / BC, BNH = gridDim.x / nkb + 1;"),
+    "v21-order": ("version 21 forward: one head too many counted from the grid, so the last group is taken as full "
+                  "and its blocks go to heads past the end",
+                  "int L = blockIdx.x, nkb = nqb, BNH = gridDim.x / nqb, kb;",
+                  "int L = blockIdx.x, nkb = nqb, BNH = gridDim.x / nqb + 1, kb;"),
 }
 
 
