@@ -262,10 +262,10 @@ typedef struct { long long b, h, t; } FlashLayout;
 void flash_forward_cuda(Gpu *g, DType dt, int version, void *o, float *lse, const void *q, const void *k,
                         const void *v, int B, int NH, int T, int hs, bool causal, FlashLayout in, FlashLayout out);
 size_t flash_backward_scratch_bytes(int B, int NH, int T, int hs);
-/* Versions 20 and 21's heads a group (chapter 12's groups experiment and tests): n > 0 makes every later launch of
- * version 20's backward pass and version 21's forward pass take groups of n heads (n >= B*NH: one group, heads
- * first); 0, the default, lets each launch choose by its model of the schedule.  flash_head_group_used: the group
- * size the last such launch took (0 before any).  Process-wide, not for threads launching at once. */
+/* Version 20's heads a group (chapter 12's groups experiment): n > 0 makes every later launch of version 20 take
+ * groups of n heads (n >= B*NH: one group, heads first); 0, the default, lets each launch choose by its model of
+ * the schedule.  flash_head_group_used: the group size the last launch of version 20 took (0 before any).
+ * Process-wide, not for threads launching at once. */
 void flash_head_group_force(int n);
 int flash_head_group_used(void);
 void flash_backward_cuda(Gpu *g, DType dt, int version, void *dq, void *dk, void *dv, const void *dout,

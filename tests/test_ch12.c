@@ -887,27 +887,6 @@ static void test_v20(Check *t) {
                emu, emu128, full, again);
 }
 
-/* Version 21 (section "Version 21"): the forward pass's blocks in version 20's order, each query block's cost its key
- * tiles plus one (BR = BC = 128: query block q visits q + 1): on an H100, 192 heads of 8 query blocks, the old order
- * (each head's blocks side by side, longest first) finishes at 69, the launch's choice, 66 heads a group (the most a
- * third of the cache holds at 256 KiB of K and V a head), at 65, the work spread evenly 64; 64 heads of 32 blocks at
- * d 128: 290 against 272 for groups of 8 (2 MiB a head); the emulator's case takes groups of 3 and 2. */
-static void test_v21(Check *t) {
-    size_t l2 = (size_t)50 << 20;
-    double old64 = v20_makespan(192, 8, 8, 1, 1, 132), old128 = v20_makespan(64, 32, 32, 1, 1, 132), even64 = 0;
-    for (int q = 0; q < 8; q++) even64 += 192.0 * (q + 2) / 132;
-    int h64 = v20_head_group(192, 8, 8, 1, 132, l2, (size_t)1024 * 64 * 4),
-        h128 = v20_head_group(64, 32, 32, 1, 132, l2, (size_t)4096 * 128 * 4),
-        emu64 = v20_head_group(3, 3, 3, 1, 2, (size_t)1 << 20, (size_t)260 * 64 * 4),
-        emu128 = v20_head_group(3, 3, 3, 1, 2, (size_t)1 << 20, (size_t)260 * 128 * 4);
-    double new64 = v20_makespan(192, 8, 8, 1, h64, 132), new128 = v20_makespan(64, 32, 32, 1, h128, 132);
-    check_true(t, old64 == 69 && h64 == 66 && new64 == 65 && fabs(even64 - 64) < 0.01 && old128 == 290 && h128 == 8 &&
-                      new128 == 272 && emu64 == 3 && emu128 == 2,
-               "version 21's forward order: d 64 the old order %.0f, groups of %d %.0f (evenly %.1f); d 128 %.0f against "
-               "groups of %d %.0f; the emulator's case %d and %d", old64, h64, new64, even64, old128, h128, new128,
-               emu64, emu128);
-}
-
 static void test_v18(Check *t) {
     long head = 1024L * 64 * 2 * 2 + 1024L * 64 * 4, heads = 16 * 12, kb = 1024 / 128, sms = 132;
     long side = head * sms / kb * 2;   /* side: twice the bytes of 16.5 heads */
@@ -1710,7 +1689,6 @@ int main(void) {
     test_v18_order(&t);
     test_v19(&t);
     test_v20(&t);
-    test_v21(&t);
     test_ex17_turns(&t);
     test_v9_polls(&t);
     test_fates(&t);

@@ -77,14 +77,15 @@ static void test_cases(Check *t, Gpu *g, bool small) {
                     }
 }
 
-/* Versions 20 and 21 with their groups forced to sizes that leave a short last group (on this GPU the model takes
+/* Version 20 with its groups forced to sizes that leave a short last group (on this GPU the model takes
  * one group of all the heads at these small shapes, every block running at once): each head's blocks found, the
- * launch taking the size asked.  Seven heads (five under a sanitizer) in groups of 2, 3 and 4. */
+ * launch taking the size asked.  Seven heads (five under a sanitizer) in groups of 2, 3 and 4: short last groups of
+ * 1, 1 and 3 heads (1, 2 and 1). */
 static void test_groups(Check *t, Gpu *g, bool small) {
     int B = small ? 5 : 7, H = 1, T = small ? 140 : 200, sizes[] = {2, 3, 4};
     Rng rng;
     rng_seed(&rng, 20);
-    for (int version = 20; version <= 21; version++)
+    for (int version = 20; version <= 20; version++)   /* (a later version of the same order would join here) */
         for (int i = 0; i < 3; i++)
             for (int d = 64; d <= 128; d *= 2) {
                 flash_head_group_force(sizes[i]);
@@ -340,7 +341,7 @@ int main(void) {
     }
     test_cases(&t, g, small);
     for (int v = first_version; v <= 10; v++) test_accumulates(&t, g, v);
-    for (int v = first_version > 17 ? first_version : 17; v <= 21; v++) test_accumulates(&t, g, v);   /* the old rows copied at the start */
+    for (int v = first_version > 17 ? first_version : 17; v <= 20; v++) test_accumulates(&t, g, v);   /* the old rows copied at the start */
     if (first_version <= 20) test_groups(&t, g, small);
     int packed[] = {2, 4, 5, 6, 7, 8, 9, 10};
     for (int i = 0; i < 8; i++)

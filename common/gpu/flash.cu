@@ -61,10 +61,7 @@
  *   version 20 version 19 with the backward pass's blocks numbered in groups
  *              of heads, key block first within a group, the group's size
  *              chosen by a model of the schedule within a third of the L2
- *              cache;
- *   version 21 version 20 with the forward pass's blocks in groups of heads
- *              too, a group's longest query blocks first (version 15's
- *              forward kernel otherwise). */
+ *              cache. */
 /* CUtensorMap, and the type of cuTensorMapEncodeTiled (versions 10 on) */
 #include <cuda.h>
 #include <cudaTypedefs.h>
@@ -76,9 +73,9 @@
 static void flash_check(const char *who, DType dt, int version, int B, int NH, int T, int hs) {
     if (B < 1 || NH < 1 || T < 1) die("%s: B = %d, NH = %d, T = %d must be positive", who, B, NH, T);
     if (hs != 64 && hs != 128) die("%s: head size %d is not supported (64 or 128)", who, hs);
-    if (version < 1 || version > 21) die("%s: version %d does not exist (1 to 21)", who, version);
+    if (version < 1 || version > 20) die("%s: version %d does not exist (1 to 20)", who, version);
     if (version >= 2 && dt != DT_BF16 && dt != DT_F16)
-        die("%s: versions 2 to 21 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
+        die("%s: versions 2 to 20 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
     if ((long long)B * NH > 65535) die("%s: B * NH = %lld is more than 65535", who, (long long)B * NH);
 }
 
@@ -1228,8 +1225,8 @@ template <typename T, int D, int NWG, int BC, int PN, int V>
 __global__ void __launch_bounds__(NWG * 128 + 128, 1)
     flash9_forward_kernel(T *o, float *lse, const T *q, const T *k, const T *v, int NH, int Tn, FlashLayout in,
                           FlashLayout out, float scale, bool causal, const __grid_constant__ CUtensorMap kmap,
-                          const __grid_constant__ CUtensorMap vmap, int hg) {
-    constexpr bool TMA = V >= 10, SW = V >= 11, PP = V >= 14, AT_ISSUE = V >= 15;   /* V: the version, 9 to 16, 21 */
+                          const __grid_constant__ CUtensorMap vmap) {
+    constexpr bool TMA = V >= 10, SW = V >= 11, PP = V >= 14, AT_ISSUE = V >= 15;   /* V: the version, 9 to 16 */
     constexpr int MT = 1, BR = 64 * NWG, NS = V6_STAGES, THREADS = NWG * 128 + 128;
     /* version 10: 16-byte columns of BC rows one after another, as TMA lays out boxes of 8 x BC; version 11: boxes of
      * 64 columns x BC rows, rows of 128 bytes, swizzled (its k-steps 32 bytes apart within a row, then a box apart) */
@@ -1247,16 +1244,8 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
     T *Qs = reinterpret_cast<T *>(smem9), *Ks = Qs + BR * D, *Vs = Ks + NS * BC * D;
     uint64_t *kfull = reinterpret_cast<uint64_t *>(Vs + NS * BC * D), *vfull = kfull + NS, *vfree = vfull + NS;
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tig = lane % 4, wg = warp / 4;
-    int nqb = (Tn + BR - 1) / BR, qb = causal ? nqb - 1 - (int)blockIdx.x : (int)blockIdx.x, bh = blockIdx.y;
-    if constexpr (V >= 21) {   /* version 21: one dimension, heads in groups of hg, a group's longest query blocks first */
-        int L = blockIdx.x, nkb = nqb, BNH = gridDim.x / nqb, kb;   /* the query blocks take the key blocks' part */
-        {   /* groups of hg heads, the last perhaps of fewer (n); in a group, key block 0 of each, then 1, ... */
-            int g0 = L / (hg * nkb) * hg, n = BNH - g0 < hg ? BNH - g0 : hg, i = L - g0 * nkb;
-            kb = i / n, bh = g0 + i % n;
-        }
-        qb = causal ? nqb - 1 - kb : kb;
-    }
-    int b = bh / NH, h = bh % NH, q0 = qb * BR, wrow = warp * 16;
+    int nqb = (Tn + BR - 1) / BR, qb = causal ? nqb - 1 - (int)blockIdx.x : (int)blockIdx.x;
+    int bh = blockIdx.y, b = bh / NH, h = bh % NH, q0 = qb * BR, wrow = warp * 16;
     const T *qg = q + b * in.b + h * in.h, *kg = k + b * in.b + h * in.h, *vg = v + b * in.b + h * in.h;
     int nkv = (Tn + BC - 1) / BC;
     if (causal) nkv = min(nkv, (q0 + BR - 1) / BC + 1);
@@ -1855,7 +1844,7 @@ static PFN_cuTensorMapEncodeTiled_v12000 tma_encoder(const char *who) {
         void *fn = NULL;
         if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found) !=
                 cudaSuccess || found != cudaDriverEntryPointSuccess || !fn)
-            die("%s: versions 10 to 21: the driver has no cuTensorMapEncodeTiled", who);
+            die("%s: versions 10 to 20: the driver has no cuTensorMapEncodeTiled", who);
         encode = (PFN_cuTensorMapEncodeTiled_v12000)fn;
     }
     return encode;
@@ -1870,7 +1859,7 @@ static void tensor_map_rows(CUtensorMap *m, const T *base, FlashLayout in, int B
                         sw ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
                         CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     if (r != CUDA_SUCCESS)
-        die("flash_forward_cuda: versions 10 to 21: cuTensorMapEncodeTiled refused the map (error %d; strides %lld, %lld, %lld "
+        die("flash_forward_cuda: versions 10 to 20: cuTensorMapEncodeTiled refused the map (error %d; strides %lld, %lld, %lld "
             "elements)", (int)r, (long long)in.t, (long long)in.h, (long long)in.b);
 }
 /* the f32 buffer of dQ, [B NH][T][D], for version 19's reductions: boxes of 32 columns x 64 rows of one head, rows
@@ -1887,6 +1876,27 @@ static void tensor_map_dq(CUtensorMap *m, float *dq_acc, int BNH, int Tn, int D)
         die("flash_backward_cuda: version 19: cuTensorMapEncodeTiled refused the map of dQ (error %d, T = %d, d = %d)",
             (int)r, Tn, D);
 }
+template <typename T, int D, int NWG, int BC, int PN, int V>
+static void flash9_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, const T *v, int B, int NH, int Tn,
+                           FlashLayout in, FlashLayout out, float scale, bool causal) {
+    if (!gpu_has_wgmma(&g->info))
+        die("flash_forward_cuda: version %d needs a GPU of compute capability 9.0 (Hopper), not %d.%d", V,
+            g->info.major, g->info.minor);
+    constexpr int BR = 64 * NWG;
+    size_t smem = (size_t)(BR + 2 * V6_STAGES * BC) * D * sizeof(T) + 3 * V6_STAGES * sizeof(uint64_t);
+    CUtensorMap kmap, vmap;   /* version 9 passes them unused */
+    memset(&kmap, 0, sizeof kmap), memset(&vmap, 0, sizeof vmap);
+    if (V >= 10) {   /* version 10 on: TMA, in boxes of 8 columns (10) or 64, swizzled (11 on) */
+        tensor_map_rows<T>(&kmap, k, in, B, NH, Tn, D, BC, V >= 11);
+        tensor_map_rows<T>(&vmap, v, in, B, NH, Tn, D, BC, V >= 11);
+    }
+    auto kern = flash9_forward_kernel<T, D, NWG, BC, PN, V>;
+    CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    dim3 grid((Tn + BR - 1) / BR, B * NH);
+    kern<<<grid, NWG * 128 + 128, smem, g->stream>>>(o, lse, q, k, v, NH, Tn, in, out, scale, causal, kmap, vmap);
+    LAUNCH_CHECK("flash9_forward");
+}
+
 /* version 20's order: block L of BNH heads x nkb key blocks, in groups of hg heads; its head and key block */
 static void v20_block(int L, int BNH, int nkb, int hg, int *head, int *key_block) {
     int bh, kb;
@@ -1942,36 +1952,7 @@ static int v20_head_group(int BNH, int nkb, int nqt, int step, int sms, size_t l
     memcpy(last, key, sizeof key), last_hg = best;
     return best;
 }
-static int v20_forced = 0, v20_used = 0;   /* versions 20 and 21's group: forced (flash_head_group_force), last taken */
-template <typename T, int D, int NWG, int BC, int PN, int V>
-static void flash9_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, const T *v, int B, int NH, int Tn,
-                           FlashLayout in, FlashLayout out, float scale, bool causal) {
-    if (!gpu_has_wgmma(&g->info))
-        die("flash_forward_cuda: version %d needs a GPU of compute capability 9.0 (Hopper), not %d.%d", V,
-            g->info.major, g->info.minor);
-    constexpr int BR = 64 * NWG;
-    size_t smem = (size_t)(BR + 2 * V6_STAGES * BC) * D * sizeof(T) + 3 * V6_STAGES * sizeof(uint64_t);
-    CUtensorMap kmap, vmap;   /* version 9 passes them unused */
-    memset(&kmap, 0, sizeof kmap), memset(&vmap, 0, sizeof vmap);
-    if (V >= 10) {   /* version 10 on: TMA, in boxes of 8 columns (10) or 64, swizzled (11 on) */
-        tensor_map_rows<T>(&kmap, k, in, B, NH, Tn, D, BC, V >= 11);
-        tensor_map_rows<T>(&vmap, v, in, B, NH, Tn, D, BC, V >= 11);
-    }
-    auto kern = flash9_forward_kernel<T, D, NWG, BC, PN, V>;
-    CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    int nqb = (Tn + BR - 1) / BR, hg = 0;
-    dim3 grid(nqb, B * NH);
-    if (V >= 21) {   /* version 21: heads in groups of hg, chosen as version 20's are; a head's K and V are shared */
-        if ((long long)nqb * B * NH > 0x7fffffff) die("flash_forward_cuda: version 21: %d x %d blocks, too many", nqb, B * NH);
-        hg = v20_forced > 0 ? (v20_forced < B * NH ? v20_forced : B * NH)
-                            : v20_head_group(B * NH, nqb, nqb, causal ? BR / BC : 0, g->info.sms, g->info.l2,
-                                             (size_t)Tn * D * 2 * sizeof(T));
-        grid = dim3(nqb * B * NH), v20_used = hg;
-    }
-    kern<<<grid, NWG * 128 + 128, smem, g->stream>>>(o, lse, q, k, v, NH, Tn, in, out, scale, causal, kmap, vmap, hg);
-    LAUNCH_CHECK("flash9_forward");
-}
-
+static int v20_forced = 0, v20_used = 0;   /* version 20's group: forced (flash_head_group_force), last taken */
 template <typename T, int D, int NWG, bool FAST, bool SWQ, bool AHEAD = false, bool HM = false, bool DQB = false,
           bool HG = false>
 static void flash7_backward(Gpu *g, T *dk, T *dv, float *dq_acc, const T *dout, const T *q, const T *k, const T *v,
@@ -2042,10 +2023,8 @@ static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *
             flash9_forward<T, 64, 2, 128, 64, 12>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 14 && hs == 64)
             flash9_forward<T, 64, 2, 128, 64, 14>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
-        if ((version == 15 || (version >= 17 && version <= 20)) && hs == 64)
+        if ((version == 15 || version >= 17) && hs == 64)
             flash9_forward<T, 64, 2, 128, 64, 15>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
-        if (version == 21 && hs == 64)
-            flash9_forward<T, 64, 2, 128, 64, 21>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 16 && hs == 64)
             flash9_forward<T, 64, 3, 128, 64, 16>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 10 && hs == 128)
@@ -2058,10 +2037,8 @@ static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *
             flash9_forward<T, 128, 2, 128, 128, 12>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 14 && hs == 128)
             flash9_forward<T, 128, 2, 128, 128, 14>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
-        if (version >= 15 && version <= 20 && hs == 128)
+        if (version >= 15 && hs == 128)
             flash9_forward<T, 128, 2, 128, 128, 15>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
-        if (version == 21 && hs == 128)
-            flash9_forward<T, 128, 2, 128, 128, 21>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
     }
 }
 
@@ -2084,10 +2061,10 @@ static void flash_backward_typed(Gpu *g, int version, T *dq, T *dk, T *dv, const
     if constexpr (sizeof(T) == 2) {
         if (version < 2) return;                /* version 3 changes the forward pass only */
         CUDA_CHECK(cudaMemsetAsync(dq_acc, 0, rows * hs * sizeof(float), g->stream));
-        if (version >= 20 && hs == 64)   /* version 21's backward pass is version 20's */
+        if (version == 20 && hs == 64)
             flash7_backward<T, 64, 2, true, true, true, false, true, true>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B,
                                                                            NH, Tn, in, out, scale, causal);
-        else if (version >= 20)
+        else if (version == 20)
             flash7_backward<T, 128, 2, true, true, false, false, true, true>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd,
                                                                              B, NH, Tn, in, out, scale, causal);
         else if (version == 19 && hs == 64)

@@ -234,10 +234,6 @@ MUTATIONS = {
                   "and its blocks go to heads past the end",
                   "int L = blockIdx.x, nkb = (Tn + BC - 1) / BC, BNH = gridDim.x / nkb;",
                   "int L = blockIdx.x, nkb = (Tn + BC - 1) / BC, BNH = gridDim.x / nkb + 1;"),
-    "v21-order": ("version 21 forward: one head too many counted from the grid, so the last group is taken as full "
-                  "and its blocks go to heads past the end",
-                  "int L = blockIdx.x, nkb = nqb, BNH = gridDim.x / nqb, kb;",
-                  "int L = blockIdx.x, nkb = nqb, BNH = gridDim.x / nqb + 1, kb;"),
 }
 
 
