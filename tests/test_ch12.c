@@ -887,6 +887,20 @@ static void test_v20(Check *t) {
                emu, emu128, full, again);
 }
 
+/* Exercise 18's answers: block 9 of five heads of three key blocks in groups of two; the launch's choice at d 128 on a
+ * GPU of 132 SMs and 60 MiB of L2 (the bound allows 5; the model's times for 1 to 5) */
+static void test_ex18_groups(Check *t) {
+    int bh, kb;
+    v20_block(9, 5, 3, 2, &bh, &kb);
+    double m[5];
+    for (int h = 1; h <= 5; h++) m[h - 1] = v20_makespan(64, 32, 64, 2, h, 132);
+    int pick = v20_head_group(64, 32, 64, 2, 132, (size_t)60 << 20, (size_t)4096 * 128 * 8);
+    check_true(t, bh == 3 && kb == 1 && m[0] == 564 && m[1] == 556 && m[2] == 568 && m[3] == 528 && m[4] == 550 &&
+                      pick == 4 && ((size_t)60 << 20) / 3 / ((size_t)4096 * 128 * 8) == 5,
+               "exercise 18: block 9 is head %d's key block %d; at 60 MiB the bound allows 5, the model's times %.0f %.0f "
+               "%.0f %.0f %.0f, the launch takes %d", bh, kb, m[0], m[1], m[2], m[3], m[4], pick);
+}
+
 static void test_v18(Check *t) {
     long head = 1024L * 64 * 2 * 2 + 1024L * 64 * 4, heads = 16 * 12, kb = 1024 / 128, sms = 132;
     long side = head * sms / kb * 2;   /* side: twice the bytes of 16.5 heads */
@@ -1689,6 +1703,7 @@ int main(void) {
     test_v18_order(&t);
     test_v19(&t);
     test_v20(&t);
+    test_ex18_groups(&t);
     test_ex17_turns(&t);
     test_v9_polls(&t);
     test_fates(&t);

@@ -1897,7 +1897,8 @@ static void flash9_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, con
     LAUNCH_CHECK("flash9_forward");
 }
 
-/* version 20's order: block L of BNH heads x nkb key blocks, in groups of hg heads; its head and key block */
+/* version 20's order: block L of BNH heads x nkb key blocks, in groups of hg heads (hg >= 1, hg * nkb within an int:
+ * the callers keep hg <= BNH); its head and key block */
 static void v20_block(int L, int BNH, int nkb, int hg, int *head, int *key_block) {
     int bh, kb;
     {   /* groups of hg heads, the last perhaps of fewer (n); in a group, key block 0 of each, then 1, ... */
