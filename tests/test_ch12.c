@@ -887,6 +887,52 @@ static void test_v20(Check *t) {
                emu, emu128, full, again);
 }
 
+/* Spearman's rank correlation of x and y (n values; ties get their mean rank) */
+static double spearman(const double *x, const double *y, int n) {
+    double rx[64], ry[64], mx = 0, my = 0, sxy = 0, sxx = 0, syy = 0;
+    for (int i = 0; i < n; i++) {
+        double lx = 0, ex = 0, ly = 0, ey = 0;
+        for (int j = 0; j < n; j++) lx += x[j] < x[i], ex += x[j] == x[i], ly += y[j] < y[i], ey += y[j] == y[i];
+        rx[i] = lx + (ex - 1) / 2, ry[i] = ly + (ey - 1) / 2, mx += rx[i] / n, my += ry[i] / n;
+    }
+    for (int i = 0; i < n; i++)
+        sxy += (rx[i] - mx) * (ry[i] - my), sxx += (rx[i] - mx) * (rx[i] - mx), syy += (ry[i] - my) * (ry[i] - my);
+    return sxy / sqrt(sxx * syy);
+}
+
+/* Versions 19 and 20's numbers the text computes from the data: the rank correlation of the model's finishing
+ * time (sooner first) with the measured TFLOP/s over the forced sizes of ch12-groups.tsv, 0.94 at d 128 and 0.35
+ * at d 64; and version 19's profile against version 17's: 3,538,944 more shared-memory wavefronts (110,592 warp
+ * tiles x 8 stores x 4) and 7,077,888 fewer global sectors (x 8 atomics x 8 sectors). */
+static void test_v20_data(Check *t) {
+    char err[256], *p = xasprintf("%s/figures/data/ch12-groups.tsv", book_root());
+    TsvTable *d = tsv_load(p, err, sizeof err);
+    double rho[2] = {NAN, NAN};
+    const char *shapes[2] = {"B16H12T1024d64", "B4H16T4096d128"};
+    for (int s = 0; s < 2 && d; s++) {
+        double m[64], f[64];
+        int n = 0;
+        for (size_t r = 0; r < tsv_rows(d) && n < 64; r++)
+            if (!strcmp(tsv_cell(d, r, tsv_col(d, "shape")), shapes[s]) && tsv_num(d, r, tsv_col(d, "hg")) > 0)
+                m[n] = -tsv_num(d, r, tsv_col(d, "model")), f[n++] = tsv_num(d, r, tsv_col(d, "tflops"));
+        rho[s] = spearman(m, f, n);
+    }
+    check_true(t, d && fabs(rho[0] - 0.35) < 0.005 && fabs(rho[1] - 0.94) < 0.005,
+               "ch12-groups: the model's rank correlation with the measured step %.2f at d 64, %.2f at d 128%s%s",
+               rho[0], rho[1], d ? "" : ": ", d ? "" : err);
+    tsv_free(d), free(p);
+    char *p17 = xasprintf("%s/figures/data/ch12-ncu-bwd-v17-d64-s19.tsv", book_root()),
+         *p19 = xasprintf("%s/figures/data/ch12-ncu-bwd-v19-d64-s21.tsv", book_root());
+    TsvTable *a = tsv_load(p17, err, sizeof err), *b = a ? tsv_load(p19, err, sizeof err) : NULL;
+    double wf = b ? ncu_metric(b, "shared_wavefronts") - ncu_metric(a, "shared_wavefronts") : NAN,
+           gs = b ? ncu_metric(a, "global_sectors") - ncu_metric(b, "global_sectors") : NAN;
+    long long tiles = 1536LL * 2 * 4 * 9;   /* blocks x warpgroups x warps x query tiles a block on average */
+    check_true(t, b && tiles == 110592 && wf == tiles * 8 * 4 && wf == 3538944 && gs == tiles * 8 * 8 && gs == 7077888,
+               "version 19 against 17: %.0f more shared wavefronts (%lld warp tiles x 8 stores x 4), %.0f fewer global "
+               "sectors (x 8 atomics x 8)%s%s", wf, tiles, gs, b ? "" : ": ", b ? "" : err);
+    tsv_free(a), tsv_free(b), free(p17), free(p19);
+}
+
 /* Exercise 18's answers: block 9 of five heads of three key blocks in groups of two; the launch's choice at d 128 on a
  * GPU of 132 SMs and 60 MiB of L2 (the bound allows 5; the model's times for 1 to 5) */
 static void test_ex18_groups(Check *t) {
@@ -1704,6 +1750,7 @@ int main(void) {
     test_v19(&t);
     test_v20(&t);
     test_ex18_groups(&t);
+    test_v20_data(&t);
     test_ex17_turns(&t);
     test_v9_polls(&t);
     test_fates(&t);
