@@ -775,14 +775,34 @@ static uint32_t swizzle_addr(uint32_t a, int mode) {
     return mode == 0 ? a : a ^ ((a >> 7) & ((1u << mode) - 1)) << 4;
 }
 
-void emu_tma_load(int rank, uint32_t dst, const void *tmap, const int32_t *c, uint32_t bar) {
-    const char *what = "cp.async.bulk.tensor";
+/* The emulator's tensor map at tmap, checked for an instruction `what` of the given rank */
+static TmapImpl tmap_of(const void *tmap, int rank, const char *what) {
     if (!tmap || (uintptr_t)tmap % 64) fail("%s with a tensor map at %p: not 64-byte aligned", what, tmap);
     TmapImpl m;
     memcpy(&m, tmap, sizeof m);
     if (m.magic != TMAP_MAGIC)
         fail("%s with a tensor map at %p that cuTensorMapEncodeTiled (the emulator's) did not make", what, tmap);
     if (m.rank != rank) fail("%s.%dd with a tensor map of rank %d", what, rank, (int)m.rank);
+    return m;
+}
+
+/* Row r of the box at coordinates c (dimensions 1 to rank - 1, the first fastest): its address in the tensor, and
+ * whether it lies inside the tensor (outside, the address is not to be used) */
+static unsigned char *box_row(const TmapImpl &m, const int32_t *c, int rank, size_t r, bool *inside) {
+    unsigned char *row = (unsigned char *)m.base;
+    *inside = true;
+    for (int k = 1; k < rank; k++) {
+        long long g = (long long)c[k] + (long long)(r % m.box[k]);
+        r /= m.box[k];
+        if (g < 0 || g >= (long long)m.dim[k]) *inside = false;
+        else row += (size_t)g * m.stride[k - 1];
+    }
+    return row;
+}
+
+void emu_tma_load(int rank, uint32_t dst, const void *tmap, const int32_t *c, uint32_t bar) {
+    const char *what = "cp.async.bulk.tensor";
+    TmapImpl m = tmap_of(tmap, rank, what);
     MBar &b = mbar_at(bar, what);
     int rowbytes = m.box[0] * m.esize, span = swizzle_span(m.swizzle);
     size_t rows = 1;
@@ -794,15 +814,8 @@ void emu_tma_load(int rank, uint32_t dst, const void *tmap, const int32_t *c, ui
              "swizzle's span is emulated", what, span, rowbytes);
     std::vector<Copy> chunks;
     for (size_t r = 0; r < rows; r++) {
-        const unsigned char *row = m.base;
-        bool inside = true;
-        size_t rest = r;
-        for (int k = 1; k < rank; k++) {
-            long long g = (long long)c[k] + (long long)(rest % m.box[k]);
-            rest /= m.box[k];
-            if (g < 0 || g >= (long long)m.dim[k]) inside = false;
-            else row += (size_t)g * m.stride[k - 1];
-        }
+        bool inside;
+        const unsigned char *row = box_row(m, c, rank, r, &inside);
         for (int q = 0; q < rowbytes / 16; q++) {
             int n = 16 / m.esize;                             /* elements in a chunk */
             long long g0 = (long long)c[0] + (long long)q * n;
@@ -839,12 +852,7 @@ void emu_tma_load(int rank, uint32_t dst, const void *tmap, const int32_t *c, ui
  * the issuing thread's wait_group completes its group. */
 void emu_tma_reduce_add(int rank, const void *tmap, const int32_t *c, uint32_t src) {
     const char *what = "cp.reduce.async.bulk.tensor";
-    if (!tmap || (uintptr_t)tmap % 64) fail("%s with a tensor map at %p: not 64-byte aligned", what, tmap);
-    TmapImpl m;
-    memcpy(&m, tmap, sizeof m);
-    if (m.magic != TMAP_MAGIC)
-        fail("%s with a tensor map at %p that cuTensorMapEncodeTiled (the emulator's) did not make", what, tmap);
-    if (m.rank != rank) fail("%s.%dd with a tensor map of rank %d", what, rank, (int)m.rank);
+    TmapImpl m = tmap_of(tmap, rank, what);
     if (m.dtype != CU_TENSOR_MAP_DATA_TYPE_FLOAT32)
         fail("%s .add into a tensor of data type %d: only f32 is emulated", what, (int)m.dtype);
     int rowbytes = m.box[0] * m.esize, span = swizzle_span(m.swizzle);
@@ -856,15 +864,8 @@ void emu_tma_reduce_add(int rank, const void *tmap, const int32_t *c, uint32_t s
              "swizzle's span is emulated", what, span, rowbytes);
     BulkOp op;
     for (size_t r = 0; r < rows; r++) {
-        unsigned char *row = (unsigned char *)m.base;
-        bool inside = true;
-        size_t rest = r;
-        for (int k = 1; k < rank; k++) {
-            long long g = (long long)c[k] + (long long)(rest % m.box[k]);
-            rest /= m.box[k];
-            if (g < 0 || g >= (long long)m.dim[k]) inside = false;
-            else row += (size_t)g * m.stride[k - 1];
-        }
+        bool inside;
+        unsigned char *row = box_row(m, c, rank, r, &inside);
         for (int q = 0; q < rowbytes / 16; q++) {
             uint32_t a = swizzle_addr(src + (uint32_t)(r * (size_t)rowbytes) + 16u * (uint32_t)q, m.swizzle);
             if (chunk_writer[a / 16] == MB_LANDED)

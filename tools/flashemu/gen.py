@@ -337,6 +337,17 @@ def translate_asm(body):
             fail("expected a vector operand {...} in %r" % ptx)
         return [t for t in split_top(tok[1:-1], ",")]
 
+    def tensor_operand(tok, mn, ins):   # [tensor map, {c0, c1, ...}]: rank (the mnemonic's .Nd), map, coordinates
+        rank = int(re.search(r"\.(\d)d\.", mn).group(1))
+        tok = tok.strip()
+        parts = split_top(tok[1:-1], ",") if tok.startswith("[") and tok.endswith("]") else []
+        if len(parts) != 2:
+            fail("expected [tensor map, {coordinates}] in %r" % ins)
+        coords = vec(parts[1])
+        if len(coords) != rank:
+            fail("%s with %d coordinates in %r" % (mn, len(coords), ins))
+        return rank, parts[0], coords
+
     def addr(tok):
         tok = tok.strip()
         if not (tok.startswith("[") and tok.endswith("]")):
@@ -403,34 +414,16 @@ def translate_asm(body):
         elif re.fullmatch(r"cp\.async\.bulk\.tensor\.[2-5]d\.shared::(cluster|cta)\.global\.tile"
                           r"\.mbarrier::complete_tx::bytes", mn) and len(ops) == 3:
             # [dst], [tensor map, {c0, c1, ...}], [mbarrier]
-            rank = int(re.search(r"\.(\d)d\.", mn).group(1))
-            src = ops[1].strip()
-            if not (src.startswith("[") and src.endswith("]")):
-                fail("expected [tensor map, {coordinates}] in %r" % ins)
-            parts = split_top(src[1:-1], ",")
-            if len(parts) != 2:
-                fail("expected [tensor map, {coordinates}] in %r" % ins)
-            coords = vec(parts[1])
-            if len(coords) != rank:
-                fail("%s with %d coordinates in %r" % (mn, len(coords), ins))
+            rank, tmap, coords = tensor_operand(ops[1], mn, ins)
             calls.append("{ const int32_t emu_tc[] = {%s}; emu_tma_load(%d, (uint32_t)%s, (const void *)(uintptr_t)%s, "
                          "emu_tc, (uint32_t)%s); }" % (", ".join("(int32_t)" + val(x) for x in coords), rank,
-                                                       addr(ops[0]), val(parts[0]), addr(ops[2])))
+                                                       addr(ops[0]), val(tmap), addr(ops[2])))
         elif re.fullmatch(r"cp\.reduce\.async\.bulk\.tensor\.[1-5]d\.global\.shared::cta\.add\.tile\.bulk_group", mn) \
                 and len(ops) == 2:
             # [tensor map, {c0, c1, ...}], [src]: the box at src added into the tensor (version 19's dQ)
-            rank = int(re.search(r"\.(\d)d\.", mn).group(1))
-            dst = ops[0].strip()
-            if not (dst.startswith("[") and dst.endswith("]")):
-                fail("expected [tensor map, {coordinates}] in %r" % ins)
-            parts = split_top(dst[1:-1], ",")
-            if len(parts) != 2:
-                fail("expected [tensor map, {coordinates}] in %r" % ins)
-            coords = vec(parts[1])
-            if len(coords) != rank:
-                fail("%s with %d coordinates in %r" % (mn, len(coords), ins))
+            rank, tmap, coords = tensor_operand(ops[0], mn, ins)
             calls.append("{ const int32_t emu_tc[] = {%s}; emu_tma_reduce_add(%d, (const void *)(uintptr_t)%s, emu_tc, "
-                         "(uint32_t)%s); }" % (", ".join("(int32_t)" + val(x) for x in coords), rank, val(parts[0]),
+                         "(uint32_t)%s); }" % (", ".join("(int32_t)" + val(x) for x in coords), rank, val(tmap),
                                                addr(ops[1])))
         elif mn == "cp.async.bulk.commit_group" and not ops:
             calls.append("emu_bulk_commit()")
