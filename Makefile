@@ -409,7 +409,8 @@ FLASHEMU_MUTANTS  := v1-mask mask edge ldsm-order no-trans wait frag-index barri
                      v6-wait-pv v6-wait-s v6-barrier v6-two-stages v6-stage v6-pack-early v6-last-stage \
                      v9-kfull v9-vfree v9-parity v9-free-early v9-last-wait v9-fence v9-free-count \
                      v13-mask v14-swizzle v14-block v14-turn v14-last-turn \
-                     v17-wait v17-stage v17-stride v18-order v19-fence v19-wait v19-bar v19-swz v20-order
+                     v17-wait v17-stage v17-stride v18-order v19-fence v19-wait v19-bar v19-swz v20-order \
+                     v21-qfree v21-last-stage v21-snake
 FLASHEMU_CXXFLAGS := -std=c++17 -O2 -g -fno-strict-aliasing -Wall -Wextra -Wno-unused-function \
                      -Wno-unused-parameter -Wno-unused-variable -Wno-psabi -Icommon -Itools/flashemu
 FLASHEMU_OBJ      := build/flashemu/emu.o build/flashemu/mbar.o build/flashemu/tma.o build/flashemu/orig.o \

@@ -887,6 +887,33 @@ static void test_v20(Check *t) {
                emu, emu128, full, again);
 }
 
+/* Version 21 (section "Version 21"): at B 16, H 12, T 1,024, d 64 on 132 SMs, 1,536 query tiles (8 a head, the
+ * longest, 8 key tiles, first) in rounds of 132, each round the other way round (the kernel's tile_of): every block
+ * has 11 or 12 tiles and 52 or 53 key tiles (52.4 even); rounds all one way 48 to 56; the old order's blocks by
+ * version 18's model (a block's ends one key tile more) finish at 69, version 21's, its ends but the last hidden, at
+ * most 53 + 1. */
+static void test_v21(Check *t) {
+    enum { SMS = 132, BNH = 192, NQB = 8 };
+    int ntiles = NQB * BNH, lo = 1 << 30, hi = 0, clo = 1 << 30, chi = 0, olo = 1 << 30, ohi = 0, total = 0;
+    for (int p = 0; p < SMS; p++) {
+        int keys = 0, tiles = 0, one_way = 0;
+        for (int i = 0;; i++) {
+            int tile = i * SMS + (i % 2 ? SMS - 1 - p : p), straight = i * SMS + p;
+            if (straight < ntiles) one_way += NQB - straight / BNH;
+            if (tile >= ntiles) break;
+            keys += NQB - tile / BNH, tiles++;   /* query block NQB - 1 - tile / BNH has that many key tiles */
+        }
+        lo = keys < lo ? keys : lo, hi = keys > hi ? keys : hi, clo = tiles < clo ? tiles : clo;
+        chi = tiles > chi ? tiles : chi, olo = one_way < olo ? one_way : olo, ohi = one_way > ohi ? one_way : ohi;
+        total += keys;
+    }
+    double old = v20_makespan(BNH, NQB, NQB, 1, 1, SMS), even = (double)total / SMS;
+    check_true(t, total == 6912 && lo == 52 && hi == 53 && clo == 11 && chi == 12 && olo == 48 && ohi == 56 &&
+                      fabs(even - 52.36) < 0.01 && old == 69,
+               "version 21's tiles: %d to %d key tiles a block (%d to %d tiles; evenly %.2f), rounds one way %d to %d; "
+               "the old order by version 18's model %.0f", lo, hi, clo, chi, even, olo, ohi, old);
+}
+
 /* Spearman's rank correlation of x and y (n values; ties get their mean rank) */
 static double spearman(const double *x, const double *y, int n) {
     double rx[64], ry[64], mx = 0, my = 0, sxy = 0, sxx = 0, syy = 0;
@@ -1749,6 +1776,7 @@ int main(void) {
     test_v18_order(&t);
     test_v19(&t);
     test_v20(&t);
+    test_v21(&t);
     test_ex18_groups(&t);
     test_v20_data(&t);
     test_ex17_turns(&t);

@@ -61,7 +61,11 @@
  *   version 20 version 19 with the backward pass's blocks numbered in groups
  *              of heads, key block first within a group, the group's size
  *              chosen by a model of the schedule within a third of the L2
- *              cache. */
+ *              cache;
+ *   version 21 version 20 with a persistent forward pass: a block an SM,
+ *              each taking query tiles in turn, the longest first, its
+ *              producer loading the next tile's queries (by TMA) and keys
+ *              while the consumers finish the last. */
 /* CUtensorMap, and the type of cuTensorMapEncodeTiled (versions 10 on) */
 #include <cuda.h>
 #include <cudaTypedefs.h>
@@ -73,9 +77,9 @@
 static void flash_check(const char *who, DType dt, int version, int B, int NH, int T, int hs) {
     if (B < 1 || NH < 1 || T < 1) die("%s: B = %d, NH = %d, T = %d must be positive", who, B, NH, T);
     if (hs != 64 && hs != 128) die("%s: head size %d is not supported (64 or 128)", who, hs);
-    if (version < 1 || version > 20) die("%s: version %d does not exist (1 to 20)", who, version);
+    if (version < 1 || version > 21) die("%s: version %d does not exist (1 to 21)", who, version);
     if (version >= 2 && dt != DT_BF16 && dt != DT_F16)
-        die("%s: versions 2 to 20 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
+        die("%s: versions 2 to 21 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
     if ((long long)B * NH > 65535) die("%s: B * NH = %lld is more than 65535", who, (long long)B * NH);
 }
 
@@ -1022,6 +1026,8 @@ __global__ void __launch_bounds__(NWG * 128) flash6_forward_kernel(T *o, float *
      * (MN-major): start, LBO and SBO; versions 6 to 9 */
     auto kdesc = [](const T *t, int kk) { return wg_desc(t + kk * 128, 128, 16 * D); };
     auto vdesc = [](const T *t, int kk, int dn) { return wg_desc(t + kk * 16 * D + dn * PN * 8, 16 * D, 128); };
+    /* warpgroup w's 64 query rows of the tile at t, k-step kk (K-major, as the keys) */
+    auto qdesc = [](const T *t, int w, int kk) { return wg_desc(t + w * 64 * D + kk * 128, 128, 16 * D); };
     extern __shared__ __align__(16) unsigned char smem[];
     T *Qs = reinterpret_cast<T *>(smem), *Ks = Qs + BR * D, *Vs = Ks + NS * BC * D;
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tig = lane % 4, wg = warp / 4;
@@ -1040,6 +1046,7 @@ __global__ void __launch_bounds__(NWG * 128) flash6_forward_kernel(T *o, float *
     }
     cp_async_commit();
     uint32_t a[BC / 16][4];                 /* P as A fragments, 16 keys each: the tensor cores' until the wait */
+    constexpr int j0 = 0;                   /* key tiles loaded before this query tile's (version 21: a block has many) */
     float s[MT][BC / 8][4] = {};            /* S, then P: this warp's 16 rows x BC keys (wgmma's d0..d(BC/2 - 1)) */
     float acc[MT][D / 8][4] = {};           /* O, unnormalized: 16 rows x D (versions 5, 6: two 64-column products at D 128) */
     float m[MT][2], l[MT][2];               /* running maxima (base 2) and sums of rows g and g + 8 */
@@ -1051,7 +1058,7 @@ __global__ void __launch_bounds__(NWG * 128) flash6_forward_kernel(T *o, float *
     wg_hold(s[0][0], BC / 2);
     wg_fence();
     for (int kk = 0; kk < D / 16; kk++)
-        wgmma_ss_n<T, BC>(s[0][0], wg_desc(Qs + wg * 64 * D + kk * 128, 128, 16 * D), kdesc(Ks, kk), kk);
+        wgmma_ss_n<T, BC>(s[0][0], qdesc(Qs, wg, kk), kdesc(Ks + j0 % NS * BC * D, kk), kk);
     wg_commit();
     wg_wait<0>();
     wg_hold(s[0][0], BC / 2);
@@ -1105,13 +1112,13 @@ __global__ void __launch_bounds__(NWG * 128) flash6_forward_kernel(T *o, float *
         }
         cp_async_commit();
 
-        const T *Kn = Ks + (j + 1) % NS * BC * D, *Vj = Vs + j % NS * BC * D;
+        const T *Kn = Ks + (j0 + j + 1) % NS * BC * D, *Vj = Vs + (j0 + j) % NS * BC * D;
         wg_hold(s[0][0], BC / 2);
         wg_hold(acc[0][0], D / 2);
         wg_hold(a[0], BC / 4);
         wg_fence();
         for (int kk = 0; kk < D / 16; kk++)
-            wgmma_ss_n<T, BC>(s[0][0], wg_desc(Qs + wg * 64 * D + kk * 128, 128, 16 * D), kdesc(Kn, kk), kk);
+            wgmma_ss_n<T, BC>(s[0][0], qdesc(Qs, wg, kk), kdesc(Kn, kk), kk);
         wg_commit();
         for (int kk = 0; kk < BC / 16; kk++)
             for (int dn = 0; dn < D / PN; dn++)
@@ -1121,7 +1128,7 @@ __global__ void __launch_bounds__(NWG * 128) flash6_forward_kernel(T *o, float *
         wg_hold(s[0][0], BC / 2);
     }
     {
-        const T *Vj = Vs + (nkv - 1) % NS * BC * D;
+        const T *Vj = Vs + (j0 + nkv - 1) % NS * BC * D;
         wg_hold(acc[0][0], D / 2);
         wg_hold(a[0], BC / 4);
         wg_fence();
@@ -1225,8 +1232,8 @@ template <typename T, int D, int NWG, int BC, int PN, int V>
 __global__ void __launch_bounds__(NWG * 128 + 128, 1)
     flash9_forward_kernel(T *o, float *lse, const T *q, const T *k, const T *v, int NH, int Tn, FlashLayout in,
                           FlashLayout out, float scale, bool causal, const __grid_constant__ CUtensorMap kmap,
-                          const __grid_constant__ CUtensorMap vmap) {
-    constexpr bool TMA = V >= 10, SW = V >= 11, PP = V >= 14, AT_ISSUE = V >= 15;   /* V: the version, 9 to 16 */
+                          const __grid_constant__ CUtensorMap vmap, const __grid_constant__ CUtensorMap qmap, int BNH) {
+    constexpr bool TMA = V >= 10, SW = V >= 11, PP = V >= 14, AT_ISSUE = V >= 15, PERSIST = V >= 21;   /* V: 9 to 16, 21 */
     constexpr int MT = 1, BR = 64 * NWG, NS = V6_STAGES, THREADS = NWG * 128 + 128;
     /* version 10: 16-byte columns of BC rows one after another, as TMA lays out boxes of 8 x BC; version 11: boxes of
      * 64 columns x BC rows, rows of 128 bytes, swizzled (its k-steps 32 bytes apart within a row, then a box apart) */
@@ -1240,23 +1247,45 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
         else if constexpr (TMA) return wg_desc(t + kk * 128 + dn * PN * BC, 128, 16 * BC);
         else return wg_desc(t + kk * 16 * D + dn * PN * 8, 16 * D, 128);
     };
+    /* warpgroup w's 64 query rows, k-step kk: version 21's from TMA as the keys' (boxes of 64 columns x BR rows,
+     * swizzled; w's rows 64 on within each box), the others' core matrices loaded by the block's threads */
+    auto qdesc = [](const T *t, int w, int kk) {
+        if constexpr (V >= 21) return wg_desc(t + w * 64 * 64 + kk % 4 * 16 + kk / 4 * 64 * BR, 16, 1024, true);
+        else return wg_desc(t + w * 64 * D + kk * 128, 128, 16 * D);
+    };
     extern __shared__ __align__(1024) unsigned char smem9[];   /* TMA's boxes: 128-byte boundaries, 1024 swizzled */
     T *Qs = reinterpret_cast<T *>(smem9), *Ks = Qs + BR * D, *Vs = Ks + NS * BC * D;
     uint64_t *kfull = reinterpret_cast<uint64_t *>(Vs + NS * BC * D), *vfull = kfull + NS, *vfree = vfull + NS;
-    int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tig = lane % 4, wg = warp / 4;
-    int nqb = (Tn + BR - 1) / BR, qb = causal ? nqb - 1 - (int)blockIdx.x : (int)blockIdx.x;
-    int bh = blockIdx.y, b = bh / NH, h = bh % NH, q0 = qb * BR, wrow = warp * 16;
+    uint64_t *qfull = vfree + NS, *qfree = qfull + 1;   /* version 21: the query tile landed, and read */
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tig = lane % 4, wg = warp / 4, wrow = warp * 16;
+    /* tile t: query block t / BNH of head t % BNH, counted from the last, so that under the causal mask the longest
+     * come first.  Before version 21 a block of the grid (query blocks, BNH) takes one tile, blockIdx.x * BNH +
+     * blockIdx.y; version 21's blocks, one an SM, take tiles in rounds of gridDim.x, each round the other way round */
+    int nqb = (Tn + BR - 1) / BR, ntiles = nqb * BNH, b = 0, h = 0, bh = 0, q0 = 0, nkv = 0;
+    auto tile_of = [&](int i) {   /* this block's i-th tile (ntiles or more: there is none) */
+        if constexpr (PERSIST) return i * (int)gridDim.x + (i % 2 ? (int)gridDim.x - 1 - (int)blockIdx.x : (int)blockIdx.x);
+        else return i ? ntiles : (int)blockIdx.x * BNH + (int)blockIdx.y;
+    };
+    auto find_tile = [&](int t) {
+        int qb = causal ? nqb - 1 - t / BNH : t / BNH;
+        bh = t % BNH, b = bh / NH, h = bh % NH, q0 = qb * BR;
+        nkv = (Tn + BC - 1) / BC;
+        if (causal) nkv = min(nkv, (q0 + BR - 1) / BC + 1);
+    };
+    find_tile(tile_of(0));
     const T *qg = q + b * in.b + h * in.h, *kg = k + b * in.b + h * in.h, *vg = v + b * in.b + h * in.h;
-    int nkv = (Tn + BC - 1) / BC;
-    if (causal) nkv = min(nkv, (q0 + BR - 1) / BC + 1);
-    if (threadIdx.x == 0)
+    if (threadIdx.x == 0) {
         for (int st = 0; st < NS; st++)   /* version 10: one arrival, its producer's, and the tile's bytes */
             mbar_init(kfull + st, TMA ? 1 : 128), mbar_init(vfull + st, TMA ? 1 : 128), mbar_init(vfree + st, 4 * NWG);
+        if (PERSIST) mbar_init(qfull, 1), mbar_init(qfree, 4 * NWG);
+    }
     if (SW && smem_addr(smem9) % 1024) __trap();   /* the swizzle's pattern is of 1024-byte blocks, from the tile's start */
-    load_tile_core<T, D, BR, THREADS>(Qs, qg, in.t, q0, Tn);
-    cp_async_commit();
-    cp_async_wait<0>();
-    fence_proxy_async();
+    if (!PERSIST) {   /* before version 21 every thread copies the block's one query tile */
+        load_tile_core<T, D, BR, THREADS>(Qs, qg, in.t, q0, Tn);
+        cp_async_commit();
+        cp_async_wait<0>();
+        fence_proxy_async();
+    }
     __syncthreads();
     uint32_t a[BC / 16][4];                 /* P as A fragments, 16 keys each: the tensor cores' until the wait */
     if (wg == NWG) {
@@ -1264,16 +1293,26 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
         if constexpr (TMA) {
             if (threadIdx.x == NWG * 128) {
                 constexpr int BW = SW ? 64 : 8;   /* a box's columns: 16 bytes, or 128 swizzled */
-                for (int j = 0; j < nkv; j++) {
-                    int st = j % NS;
-                    if (j >= NS) mbar_wait(vfree + st, (j / NS - 1) % 2);
-                    mbar_arrive_expect_tx(kfull + st, BC * D * sizeof(T));
-                    for (int c = 0; c < D / BW; c++) tma_load_4d(Ks + st * BC * D + c * BC * BW, &kmap, c * BW, j * BC, h, b, kfull + st);
-                    mbar_arrive_expect_tx(vfull + st, BC * D * sizeof(T));
-                    for (int c = 0; c < D / BW; c++) tma_load_4d(Vs + st * BC * D + c * BC * BW, &vmap, c * BW, j * BC, h, b, vfull + st);
+                int i = 0, n = 0;                  /* the block's query tiles and key tiles so far */
+                for (int t = tile_of(0); t < ntiles; t = tile_of(++i)) {   /* before version 21, one tile */
+                    find_tile(t);
+                    if (PERSIST) {   /* version 21: the tile's queries, once every score of the tile before is in */
+                        if (i > 0) mbar_wait(qfree, (i - 1) % 2);
+                        mbar_arrive_expect_tx(qfull, BR * D * sizeof(T));
+                        for (int c = 0; c < D / 64; c++) tma_load_4d(Qs + c * BR * 64, &qmap, c * 64, q0, h, b, qfull);
+                    }
+                    for (int j = 0; j < nkv; j++, n++) {
+                        int st = n % NS;
+                        if (n >= NS) mbar_wait(vfree + st, (n / NS - 1) % 2);
+                        mbar_arrive_expect_tx(kfull + st, BC * D * sizeof(T));
+                        for (int c = 0; c < D / BW; c++) tma_load_4d(Ks + st * BC * D + c * BC * BW, &kmap, c * BW, j * BC, h, b, kfull + st);
+                        mbar_arrive_expect_tx(vfull + st, BC * D * sizeof(T));
+                        for (int c = 0; c < D / BW; c++) tma_load_4d(Vs + st * BC * D + c * BC * BW, &vmap, c * BW, j * BC, h, b, vfull + st);
+                    }
                 }
-                for (int j = max(nkv - NS, 0); j < nkv; j++)   /* leave only once every copy asked for has landed */
-                    mbar_wait(kfull + j % NS, j / NS % 2), mbar_wait(vfull + j % NS, j / NS % 2);
+                for (int m = max(n - NS, 0); m < n; m++)   /* leave only once every copy asked for has landed */
+                    mbar_wait(kfull + m % NS, m / NS % 2), mbar_wait(vfull + m % NS, m / NS % 2);
+                if (PERSIST && i > 0) mbar_wait(qfull, (i - 1) % 2);
             }
         } else {
             for (int j = 0; j < nkv; j++) {
@@ -1290,145 +1329,152 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
         return;
     }
     wg_set_registers<NWG == 2 ? V9_CONSUMER_REGS : V16_CONSUMER_REGS>(true);
-    float s[MT][BC / 8][4] = {};            /* S, then P: this warp's 16 rows x BC keys (wgmma's d0..d(BC/2 - 1)) */
-    float acc[MT][D / 8][4] = {};           /* O, unnormalized: 16 rows x D (versions 5, 6: two 64-column products at D 128) */
-    float m[MT][2], l[MT][2];               /* running maxima (base 2) and sums of rows g and g + 8 */
-    m[0][0] = m[0][1] = -INFINITY, l[0][0] = l[0][1] = 0;
-    float sl = scale * LOG2E;
     if (PP && wg == NWG - 1) bar_arrive(V14_TURN, 256);   /* version 14: warpgroup 0 takes the first turn */
-    mbar_wait(kfull, 0);
-    fence_proxy_async();
-    if (PP) bar_sync(V14_TURN + wg, 256);
-    wg_hold(s[0][0], BC / 2);
-    wg_fence();
-    for (int kk = 0; kk < D / 16; kk++)
-        wgmma_ss_n<T, BC>(s[0][0], wg_desc(Qs + wg * 64 * D + kk * 128, 128, 16 * D), kdesc(Ks, kk), kk);
-    wg_commit();
-    if (AT_ISSUE) bar_arrive(V14_TURN + (wg + 1) % NWG, 256);          /* version 15: the turn given at the issue */
-    wg_wait<0>();
-    wg_hold(s[0][0], BC / 2);
-    if (PP && !AT_ISSUE) bar_arrive(V14_TURN + (wg + 1) % NWG, 256);   /* version 14: once the scores are in */
-    for (int j = 0; j < nkv; j++) {
-        float alpha[2];
-        if constexpr (V >= 12) {
-            if ((j + 1) * BC > Tn || (causal && (j + 1) * BC - 1 > q0))
-                for (int nt = 0; nt < BC / 8; nt++)
-                    for (int e = 0; e < 4; e++) {
-                        int col = j * BC + nt * 8 + tig * 2 + e % 2, row = q0 + wrow + g + e / 2 * 8;
-                        if (col >= Tn || (causal && col > row)) s[0][nt][e] = -INFINITY;
-                    }
-            for (int r = 0; r < 2; r++) {
-                float mx = -INFINITY;   /* the raw scores' maximum; times sl (> 0), the scaled scores' */
-                for (int nt = 0; nt < BC / 8; nt++) mx = fmaxf(mx, fmaxf(s[0][nt][2 * r], s[0][nt][2 * r + 1]));
-                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-                mx = fmaxf(m[0][r], mx * sl);
-                float mu = mx == -INFINITY ? 0.0f : mx, sum = 0;
-                alpha[r] = ex2_approx(m[0][r] - mu);
-                for (int nt = 0; nt < BC / 8; nt++) {
-                    s[0][nt][2 * r] = ex2_approx(fmaf(s[0][nt][2 * r], sl, -mu));
-                    s[0][nt][2 * r + 1] = ex2_approx(fmaf(s[0][nt][2 * r + 1], sl, -mu));
-                    sum += s[0][nt][2 * r] + s[0][nt][2 * r + 1];
-                }
-                l[0][r] = l[0][r] * alpha[r] + sum;
-                m[0][r] = mx;
-            }
-        } else {
-            bool edge = (j + 1) * BC > Tn || (causal && (j + 1) * BC - 1 > q0);
-            for (int mt = 0; mt < MT; mt++)
-                for (int nt = 0; nt < BC / 8; nt++)
-                    for (int e = 0; e < 4; e++) {
-                        int col = j * BC + nt * 8 + tig * 2 + e % 2, row = q0 + wrow + mt * 16 + g + e / 2 * 8;
-                        s[mt][nt][e] *= sl;
-                        if (edge && (col >= Tn || (causal && col > row))) s[mt][nt][e] = -INFINITY;
-                    }
-
-            for (int r = 0; r < 2; r++) {
-                float mx = m[0][r];
-                for (int nt = 0; nt < BC / 8; nt++) mx = fmaxf(mx, fmaxf(s[0][nt][2 * r], s[0][nt][2 * r + 1]));
-                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-                float mu = mx == -INFINITY ? 0.0f : mx;     /* a row with nothing seen yet: keep exp2 finite */
-                float sum = 0;
-                alpha[r] = exp2f(m[0][r] - mu);
-                for (int nt = 0; nt < BC / 8; nt++) {
-                    s[0][nt][2 * r] = exp2f(s[0][nt][2 * r] - mu);
-                    s[0][nt][2 * r + 1] = exp2f(s[0][nt][2 * r + 1] - mu);
-                    sum += s[0][nt][2 * r] + s[0][nt][2 * r + 1];
-                }
-                l[0][r] = l[0][r] * alpha[r] + sum;
-                m[0][r] = mx;
-            }
-        }
-
-        wg_wait<0>();
-        wg_hold(acc[0][0], D / 2);
-        for (int dt = 0; dt < D / 8; dt++)
-            for (int r = 0; r < 2; r++) acc[0][dt][2 * r] *= alpha[r], acc[0][dt][2 * r + 1] *= alpha[r];
-        if (j > 0 && lane == 0) mbar_arrive(vfree + (j - 1) % NS);
-
-        for (int kk = 0; kk < BC / 16; kk++) {
-            a[kk][0] = pack2<T>(s[0][2 * kk][0], s[0][2 * kk][1]);
-            a[kk][1] = pack2<T>(s[0][2 * kk][2], s[0][2 * kk][3]);
-            a[kk][2] = pack2<T>(s[0][2 * kk + 1][0], s[0][2 * kk + 1][1]);
-            a[kk][3] = pack2<T>(s[0][2 * kk + 1][2], s[0][2 * kk + 1][3]);
-        }
-        if (j + 1 == nkv) break;
-
-        mbar_wait(kfull + (j + 1) % NS, (j + 1) / NS % 2);
-        mbar_wait(vfull + j % NS, j / NS % 2);
+    for (int i = 0, j0 = 0, t = tile_of(0); t < ntiles; t = tile_of(++i)) {   /* before version 21, one tile */
+        find_tile(t);
+        float s[MT][BC / 8][4] = {};            /* S, then P: this warp's 16 rows x BC keys (wgmma's d0..d(BC/2 - 1)) */
+        float acc[MT][D / 8][4] = {};           /* O, unnormalized: 16 rows x D (versions 5, 6: two 64-column products at D 128) */
+        float m[MT][2], l[MT][2];               /* running maxima (base 2) and sums of rows g and g + 8 */
+        m[0][0] = m[0][1] = -INFINITY, l[0][0] = l[0][1] = 0;
+        float sl = scale * LOG2E;
+        if (PERSIST) mbar_wait(qfull, i % 2);   /* version 21: the tile's queries */
+        mbar_wait(kfull + j0 % NS, j0 / NS % 2);
         fence_proxy_async();
-
-        if (PP) bar_sync(V14_TURN + wg, 256);          /* version 14: wait for this warpgroup's turn */
-        const T *Kn = Ks + (j + 1) % NS * BC * D, *Vj = Vs + j % NS * BC * D;
+        if (PP) bar_sync(V14_TURN + wg, 256);
         wg_hold(s[0][0], BC / 2);
-        wg_hold(acc[0][0], D / 2);
-        wg_hold(a[0], BC / 4);
         wg_fence();
         for (int kk = 0; kk < D / 16; kk++)
-            wgmma_ss_n<T, BC>(s[0][0], wg_desc(Qs + wg * 64 * D + kk * 128, 128, 16 * D), kdesc(Kn, kk), kk);
+            wgmma_ss_n<T, BC>(s[0][0], qdesc(Qs, wg, kk), kdesc(Ks + j0 % NS * BC * D, kk), kk);
         wg_commit();
-        for (int kk = 0; kk < BC / 16; kk++)
-            for (int dn = 0; dn < D / PN; dn++)
-                wgmma_rs_n<T, PN>(acc[0][PN / 8 * dn], a[kk], vdesc(Vj, kk, dn));
-        wg_commit();
-        if (PP) bar_arrive(V14_TURN + (wg + 1) % NWG, 256);   /* and give the next its turn */
-        wg_wait<1>();
-        wg_hold(s[0][0], BC / 2);
-    }
-    mbar_wait(vfull + (nkv - 1) % NS, (nkv - 1) / NS % 2);
-    fence_proxy_async();
-    {
-        if (PP) bar_sync(V14_TURN + wg, 256);
-        const T *Vj = Vs + (nkv - 1) % NS * BC * D;
-        wg_hold(acc[0][0], D / 2);
-        wg_hold(a[0], BC / 4);
-        wg_fence();
-        for (int kk = 0; kk < BC / 16; kk++)
-            for (int dn = 0; dn < D / PN; dn++)
-                wgmma_rs_n<T, PN>(acc[0][PN / 8 * dn], a[kk], vdesc(Vj, kk, dn));
-        wg_commit();
-        if (AT_ISSUE) bar_arrive(V14_TURN + (wg + 1) % NWG, 256);          /* version 15 */
+        if (AT_ISSUE) bar_arrive(V14_TURN + (wg + 1) % NWG, 256);          /* version 15: the turn given at the issue */
         wg_wait<0>();
-        wg_hold(acc[0][0], D / 2);
-        if (PP && !AT_ISSUE) bar_arrive(V14_TURN + (wg + 1) % NWG, 256);   /* version 14 */
+        wg_hold(s[0][0], BC / 2);
+        if (PP && !AT_ISSUE) bar_arrive(V14_TURN + (wg + 1) % NWG, 256);   /* version 14: once the scores are in */
+        for (int j = 0; j < nkv; j++) {
+            float alpha[2];
+            if constexpr (V >= 12) {
+                if ((j + 1) * BC > Tn || (causal && (j + 1) * BC - 1 > q0))
+                    for (int nt = 0; nt < BC / 8; nt++)
+                        for (int e = 0; e < 4; e++) {
+                            int col = j * BC + nt * 8 + tig * 2 + e % 2, row = q0 + wrow + g + e / 2 * 8;
+                            if (col >= Tn || (causal && col > row)) s[0][nt][e] = -INFINITY;
+                        }
+                for (int r = 0; r < 2; r++) {
+                    float mx = -INFINITY;   /* the raw scores' maximum; times sl (> 0), the scaled scores' */
+                    for (int nt = 0; nt < BC / 8; nt++) mx = fmaxf(mx, fmaxf(s[0][nt][2 * r], s[0][nt][2 * r + 1]));
+                    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+                    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+                    mx = fmaxf(m[0][r], mx * sl);
+                    float mu = mx == -INFINITY ? 0.0f : mx, sum = 0;
+                    alpha[r] = ex2_approx(m[0][r] - mu);
+                    for (int nt = 0; nt < BC / 8; nt++) {
+                        s[0][nt][2 * r] = ex2_approx(fmaf(s[0][nt][2 * r], sl, -mu));
+                        s[0][nt][2 * r + 1] = ex2_approx(fmaf(s[0][nt][2 * r + 1], sl, -mu));
+                        sum += s[0][nt][2 * r] + s[0][nt][2 * r + 1];
+                    }
+                    l[0][r] = l[0][r] * alpha[r] + sum;
+                    m[0][r] = mx;
+                }
+            } else {
+                bool edge = (j + 1) * BC > Tn || (causal && (j + 1) * BC - 1 > q0);
+                for (int mt = 0; mt < MT; mt++)
+                    for (int nt = 0; nt < BC / 8; nt++)
+                        for (int e = 0; e < 4; e++) {
+                            int col = j * BC + nt * 8 + tig * 2 + e % 2, row = q0 + wrow + mt * 16 + g + e / 2 * 8;
+                            s[mt][nt][e] *= sl;
+                            if (edge && (col >= Tn || (causal && col > row))) s[mt][nt][e] = -INFINITY;
+                        }
+
+                for (int r = 0; r < 2; r++) {
+                    float mx = m[0][r];
+                    for (int nt = 0; nt < BC / 8; nt++) mx = fmaxf(mx, fmaxf(s[0][nt][2 * r], s[0][nt][2 * r + 1]));
+                    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+                    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+                    float mu = mx == -INFINITY ? 0.0f : mx;     /* a row with nothing seen yet: keep exp2 finite */
+                    float sum = 0;
+                    alpha[r] = exp2f(m[0][r] - mu);
+                    for (int nt = 0; nt < BC / 8; nt++) {
+                        s[0][nt][2 * r] = exp2f(s[0][nt][2 * r] - mu);
+                        s[0][nt][2 * r + 1] = exp2f(s[0][nt][2 * r + 1] - mu);
+                        sum += s[0][nt][2 * r] + s[0][nt][2 * r + 1];
+                    }
+                    l[0][r] = l[0][r] * alpha[r] + sum;
+                    m[0][r] = mx;
+                }
+            }
+
+            wg_wait<0>();
+            wg_hold(acc[0][0], D / 2);
+            for (int dt = 0; dt < D / 8; dt++)
+                for (int r = 0; r < 2; r++) acc[0][dt][2 * r] *= alpha[r], acc[0][dt][2 * r + 1] *= alpha[r];
+            if (j > 0 && lane == 0) mbar_arrive(vfree + (j0 + j - 1) % NS);
+
+            for (int kk = 0; kk < BC / 16; kk++) {
+                a[kk][0] = pack2<T>(s[0][2 * kk][0], s[0][2 * kk][1]);
+                a[kk][1] = pack2<T>(s[0][2 * kk][2], s[0][2 * kk][3]);
+                a[kk][2] = pack2<T>(s[0][2 * kk + 1][0], s[0][2 * kk + 1][1]);
+                a[kk][3] = pack2<T>(s[0][2 * kk + 1][2], s[0][2 * kk + 1][3]);
+            }
+            if (j + 1 == nkv) break;
+
+            mbar_wait(kfull + (j0 + j + 1) % NS, (j0 + j + 1) / NS % 2);
+            mbar_wait(vfull + (j0 + j) % NS, (j0 + j) / NS % 2);
+            fence_proxy_async();
+
+            if (PP) bar_sync(V14_TURN + wg, 256);          /* version 14: wait for this warpgroup's turn */
+            const T *Kn = Ks + (j0 + j + 1) % NS * BC * D, *Vj = Vs + (j0 + j) % NS * BC * D;
+            wg_hold(s[0][0], BC / 2);
+            wg_hold(acc[0][0], D / 2);
+            wg_hold(a[0], BC / 4);
+            wg_fence();
+            for (int kk = 0; kk < D / 16; kk++)
+                wgmma_ss_n<T, BC>(s[0][0], qdesc(Qs, wg, kk), kdesc(Kn, kk), kk);
+            wg_commit();
+            for (int kk = 0; kk < BC / 16; kk++)
+                for (int dn = 0; dn < D / PN; dn++)
+                    wgmma_rs_n<T, PN>(acc[0][PN / 8 * dn], a[kk], vdesc(Vj, kk, dn));
+            wg_commit();
+            if (PP) bar_arrive(V14_TURN + (wg + 1) % NWG, 256);   /* and give the next its turn */
+            wg_wait<1>();
+            wg_hold(s[0][0], BC / 2);
+        }
+        if (PERSIST && lane == 0) mbar_arrive(qfree);   /* every score of the tile is in: the queries' buffer is free */
+        mbar_wait(vfull + (j0 + nkv - 1) % NS, (j0 + nkv - 1) / NS % 2);
+        fence_proxy_async();
+        {
+            if (PP) bar_sync(V14_TURN + wg, 256);
+            const T *Vj = Vs + (j0 + nkv - 1) % NS * BC * D;
+            wg_hold(acc[0][0], D / 2);
+            wg_hold(a[0], BC / 4);
+            wg_fence();
+            for (int kk = 0; kk < BC / 16; kk++)
+                for (int dn = 0; dn < D / PN; dn++)
+                    wgmma_rs_n<T, PN>(acc[0][PN / 8 * dn], a[kk], vdesc(Vj, kk, dn));
+            wg_commit();
+            if (AT_ISSUE) bar_arrive(V14_TURN + (wg + 1) % NWG, 256);          /* version 15 */
+            wg_wait<0>();
+            wg_hold(acc[0][0], D / 2);
+            if (PP && !AT_ISSUE) bar_arrive(V14_TURN + (wg + 1) % NWG, 256);   /* version 14 */
+        }
+        if (PERSIST && lane == 0) mbar_arrive(vfree + (j0 + nkv - 1) % NS);   /* and the last stage, for the next */
+
+        T *og = o + b * out.b + h * out.h;
+        for (int mt = 0; mt < MT; mt++)
+            for (int r = 0; r < 2; r++) {
+                float lr = l[mt][r];
+                lr += __shfl_xor_sync(0xffffffffu, lr, 1);
+                lr += __shfl_xor_sync(0xffffffffu, lr, 2);
+                int row = q0 + wrow + mt * 16 + g + r * 8;
+                if (row >= Tn) continue;
+                float inv = 1.0f / lr;
+                for (int dt = 0; dt < D / 8; dt++)
+                    *reinterpret_cast<uint32_t *>(og + row * out.t + dt * 8 + tig * 2) =
+                        pack2<T>(acc[mt][dt][2 * r] * inv, acc[mt][dt][2 * r + 1] * inv);
+                if (tig == 0) lse[(size_t)bh * Tn + row] = (m[mt][r] + log2f(lr)) / LOG2E;
+            }
+        j0 += nkv;
     }
     if (PP && wg == 0) bar_sync(V14_TURN, 256);           /* the last warpgroup's last arrival */
-
-    T *og = o + b * out.b + h * out.h;
-    for (int mt = 0; mt < MT; mt++)
-        for (int r = 0; r < 2; r++) {
-            float lr = l[mt][r];
-            lr += __shfl_xor_sync(0xffffffffu, lr, 1);
-            lr += __shfl_xor_sync(0xffffffffu, lr, 2);
-            int row = q0 + wrow + mt * 16 + g + r * 8;
-            if (row >= Tn) continue;
-            float inv = 1.0f / lr;
-            for (int dt = 0; dt < D / 8; dt++)
-                *reinterpret_cast<uint32_t *>(og + row * out.t + dt * 8 + tig * 2) =
-                    pack2<T>(acc[mt][dt][2 * r] * inv, acc[mt][dt][2 * r + 1] * inv);
-            if (tig == 0) lse[(size_t)bh * Tn + row] = (m[mt][r] + log2f(lr)) / LOG2E;
-        }
 }
 
 /* four 8 x 8 matrices of 16-bit values from fragments r[0..3] to shared memory;
@@ -1844,7 +1890,7 @@ static PFN_cuTensorMapEncodeTiled_v12000 tma_encoder(const char *who) {
         void *fn = NULL;
         if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found) !=
                 cudaSuccess || found != cudaDriverEntryPointSuccess || !fn)
-            die("%s: versions 10 to 20: the driver has no cuTensorMapEncodeTiled", who);
+            die("%s: versions 10 to 21: the driver has no cuTensorMapEncodeTiled", who);
         encode = (PFN_cuTensorMapEncodeTiled_v12000)fn;
     }
     return encode;
@@ -1859,7 +1905,7 @@ static void tensor_map_rows(CUtensorMap *m, const T *base, FlashLayout in, int B
                         sw ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
                         CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     if (r != CUDA_SUCCESS)
-        die("flash_forward_cuda: versions 10 to 20: cuTensorMapEncodeTiled refused the map (error %d; strides %lld, %lld, %lld "
+        die("flash_forward_cuda: versions 10 to 21: cuTensorMapEncodeTiled refused the map (error %d; strides %lld, %lld, %lld "
             "elements)", (int)r, (long long)in.t, (long long)in.h, (long long)in.b);
 }
 /* the f32 buffer of dQ, [B NH][T][D], for version 19's reductions: boxes of 32 columns x 64 rows of one head, rows
@@ -1883,17 +1929,24 @@ static void flash9_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, con
         die("flash_forward_cuda: version %d needs a GPU of compute capability 9.0 (Hopper), not %d.%d", V,
             g->info.major, g->info.minor);
     constexpr int BR = 64 * NWG;
-    size_t smem = (size_t)(BR + 2 * V6_STAGES * BC) * D * sizeof(T) + 3 * V6_STAGES * sizeof(uint64_t);
-    CUtensorMap kmap, vmap;   /* version 9 passes them unused */
-    memset(&kmap, 0, sizeof kmap), memset(&vmap, 0, sizeof vmap);
+    size_t smem = (size_t)(BR + 2 * V6_STAGES * BC) * D * sizeof(T) + (3 * V6_STAGES + 2) * sizeof(uint64_t);
+    CUtensorMap kmap, vmap, qmap;   /* version 9 passes them unused, versions 10 to 20 the last */
+    memset(&kmap, 0, sizeof kmap), memset(&vmap, 0, sizeof vmap), memset(&qmap, 0, sizeof qmap);
     if (V >= 10) {   /* version 10 on: TMA, in boxes of 8 columns (10) or 64, swizzled (11 on) */
         tensor_map_rows<T>(&kmap, k, in, B, NH, Tn, D, BC, V >= 11);
         tensor_map_rows<T>(&vmap, v, in, B, NH, Tn, D, BC, V >= 11);
     }
+    if (V >= 21) tensor_map_rows<T>(&qmap, q, in, B, NH, Tn, D, BR, true);   /* version 21: the queries too */
     auto kern = flash9_forward_kernel<T, D, NWG, BC, PN, V>;
     CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    dim3 grid((Tn + BR - 1) / BR, B * NH);
-    kern<<<grid, NWG * 128 + 128, smem, g->stream>>>(o, lse, q, k, v, NH, Tn, in, out, scale, causal, kmap, vmap);
+    int nqb = (Tn + BR - 1) / BR;
+    dim3 grid(nqb, B * NH);
+    if (V >= 21) {   /* version 21: a block an SM (fewer if there are fewer tiles), each taking tiles in turn */
+        if ((long long)nqb * B * NH > 0x7fffffff) die("flash_forward_cuda: version 21: %d x %d tiles, too many", nqb, B * NH);
+        grid = dim3(nqb * B * NH < g->info.sms ? nqb * B * NH : g->info.sms);
+    }
+    kern<<<grid, NWG * 128 + 128, smem, g->stream>>>(o, lse, q, k, v, NH, Tn, in, out, scale, causal, kmap, vmap, qmap,
+                                                      B * NH);
     LAUNCH_CHECK("flash9_forward");
 }
 
@@ -2024,8 +2077,10 @@ static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *
             flash9_forward<T, 64, 2, 128, 64, 12>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 14 && hs == 64)
             flash9_forward<T, 64, 2, 128, 64, 14>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
-        if ((version == 15 || version >= 17) && hs == 64)
+        if ((version == 15 || (version >= 17 && version <= 20)) && hs == 64)
             flash9_forward<T, 64, 2, 128, 64, 15>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 21 && hs == 64)
+            flash9_forward<T, 64, 2, 128, 64, 21>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 16 && hs == 64)
             flash9_forward<T, 64, 3, 128, 64, 16>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 10 && hs == 128)
@@ -2038,8 +2093,10 @@ static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *
             flash9_forward<T, 128, 2, 128, 128, 12>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 14 && hs == 128)
             flash9_forward<T, 128, 2, 128, 128, 14>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
-        if (version >= 15 && hs == 128)
+        if (version >= 15 && version <= 20 && hs == 128)
             flash9_forward<T, 128, 2, 128, 128, 15>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 21 && hs == 128)
+            flash9_forward<T, 128, 2, 128, 128, 21>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
     }
 }
 
@@ -2062,10 +2119,10 @@ static void flash_backward_typed(Gpu *g, int version, T *dq, T *dk, T *dv, const
     if constexpr (sizeof(T) == 2) {
         if (version < 2) return;                /* version 3 changes the forward pass only */
         CUDA_CHECK(cudaMemsetAsync(dq_acc, 0, rows * hs * sizeof(float), g->stream));
-        if (version == 20 && hs == 64)
+        if (version >= 20 && hs == 64)   /* version 21's backward pass is version 20's */
             flash7_backward<T, 64, 2, true, true, true, false, true, true>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B,
                                                                            NH, Tn, in, out, scale, causal);
-        else if (version == 20)
+        else if (version >= 20)
             flash7_backward<T, 128, 2, true, true, false, false, true, true>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd,
                                                                              B, NH, Tn, in, out, scale, causal);
         else if (version == 19 && hs == 64)

@@ -234,6 +234,15 @@ MUTATIONS = {
                   "and its blocks go to heads past the end",
                   "int L = blockIdx.x, nkb = (Tn + BC - 1) / BC, BNH = gridDim.x / nkb;",
                   "int L = blockIdx.x, nkb = (Tn + BC - 1) / BC, BNH = gridDim.x / nkb + 1;"),
+    "v21-qfree": ("version 21 forward: the producer asks for the next tile's queries without waiting for the consumers "
+                  "to have read the last tile's",
+                  "if (i > 0) mbar_wait(qfree, (i - 1) % 2);", ""),
+    "v21-last-stage": ("version 21 forward: the consumers never free a tile's last stage, so the producer waits for "
+                       "ever once the ring comes round to it",
+                       "if (PERSIST && lane == 0) mbar_arrive(vfree + (j0 + nkv - 1) % NS);", ""),
+    "v21-snake": ("version 21 forward: the reversed rounds off by one, so block p takes place G - p (one tile of the "
+                  "round done twice, another not at all)",
+                  "(int)gridDim.x - 1 - (int)blockIdx.x", "(int)gridDim.x - (int)blockIdx.x"),
 }
 
 
@@ -627,7 +636,7 @@ def main(argv):
         f.write('extern "C" const int %s_versions = %d;\n' % (prefix, versions))
         f.write('extern "C" const int %s_versions_missing = %d;\n' % (prefix, missing))
         f.write('extern "C" void *%s_gpu(void) {\n    static %s::Gpu g{};\n    g.info.major = 9, g.info.minor = 0;   '
-                '/* an H200 */\n    g.info.sms = 2, g.info.l2 = 1 << 20;   /* version 20 takes groups of 2 on 3 heads of 260 */\n    return &g;\n}\n' % (prefix, prefix))
+                '/* an H200 */\n    g.info.sms = 2, g.info.l2 = 1 << 20;   /* version 20 takes groups of 2 on 3 heads of 260; version 21 launches 2 blocks */\n    return &g;\n}\n' % (prefix, prefix))
     os.replace(out + ".tmp", out)
 
 
