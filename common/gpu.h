@@ -268,6 +268,10 @@ size_t flash_backward_scratch_bytes(int B, int NH, int T, int hs);
  * Process-wide, not for threads launching at once. */
 void flash_head_group_force(int n);
 int flash_head_group_used(void);
+/* Version 21's forward pass (persistent: a block an SM, each taking query tiles in turn): n > 0 makes every later
+ * launch start n blocks (or as many as there are tiles, if fewer), so that small shapes give a block several
+ * tiles (chapter 12's tests); 0, the default, one block an SM.  Process-wide, as flash_head_group_force. */
+void flash_forward_blocks_force(int n);
 void flash_backward_cuda(Gpu *g, DType dt, int version, void *dq, void *dk, void *dv, const void *dout,
                          const void *q, const void *k, const void *v, const void *o, const float *lse,
                          void *scratch, int B, int NH, int T, int hs, bool causal, FlashLayout in,

@@ -81,6 +81,27 @@ static void test_cases(Check *t, Gpu *g, bool small) {
  * one group of all the heads at these small shapes, every block running at once): each head's blocks found, the
  * launch taking the size asked.  Seven heads (five under a sanitizer) in groups of 2, 3 and 4: short last groups of
  * 1, 1 and 3 heads (1, 2 and 1). */
+/* Version 21 with its blocks forced to fewer than its tiles (on this GPU a small shape has fewer tiles than SMs, a
+ * block each): one block taking every tile, two and five taking them in rounds both ways round, the ring of stages
+ * and its parities running across tiles of different lengths under the mask.  B 3, H 2, T 300 (three query tiles
+ * a head, 18 in all; under a sanitizer B 2, H 1, T 260: six). */
+static void test_persistent(Check *t, Gpu *g, bool small) {
+    int B = small ? 2 : 3, H = small ? 1 : 2, T = small ? 260 : 300, blocks[] = {1, 2, 5};
+    Rng rng;
+    rng_seed(&rng, 21);
+    for (int i = 0; i < 3; i++)
+        for (int d = 64; d <= 128; d *= 2)
+            for (int causal = 0; causal < 2; causal++) {
+                flash_forward_blocks_force(blocks[i]);
+                Errors e = check_case(g, DT_BF16, 21, B, H, T, d, causal, &rng);
+                double bf = bound_forward(DT_BF16), bb = bound_backward(DT_BF16);
+                check_true(t, e.o <= bf && e.lse <= bf && e.dq <= bb && e.dk <= bb && e.dv <= bb,
+                           "v21 d%d %s B%d H%d T%d in %d blocks: o %.2e lse %.2e dq %.2e", d, causal ? "causal" : "full",
+                           B, H, T, blocks[i], e.o, e.lse, e.dq);
+            }
+    flash_forward_blocks_force(0);
+}
+
 static void test_groups(Check *t, Gpu *g, bool small) {
     int B = small ? 5 : 7, H = 1, T = small ? 140 : 200, sizes[] = {2, 3, 4};
     Rng rng;
@@ -342,6 +363,7 @@ int main(void) {
     for (int v = first_version; v <= 10; v++) test_accumulates(&t, g, v);
     for (int v = first_version > 17 ? first_version : 17; v <= 20; v++) test_accumulates(&t, g, v);   /* the old rows copied at the start */
     if (first_version <= 20) test_groups(&t, g, small);
+    if (first_version <= 21) test_persistent(&t, g, small);
     int packed[] = {2, 4, 5, 6, 7, 8, 9, 10};
     for (int i = 0; i < 8; i++)
         if (!small && packed[i] >= first_version) test_packed(&t, g, packed[i]);

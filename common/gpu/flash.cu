@@ -1922,6 +1922,7 @@ static void tensor_map_dq(CUtensorMap *m, float *dq_acc, int BNH, int Tn, int D)
         die("flash_backward_cuda: version 19: cuTensorMapEncodeTiled refused the map of dQ (error %d, T = %d, d = %d)",
             (int)r, Tn, D);
 }
+static int v21_forced = 0;   /* version 21's blocks, if forced (flash_forward_blocks_force; 0: one an SM) */
 template <typename T, int D, int NWG, int BC, int PN, int V>
 static void flash9_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, const T *v, int B, int NH, int Tn,
                            FlashLayout in, FlashLayout out, float scale, bool causal) {
@@ -1943,7 +1944,8 @@ static void flash9_forward(Gpu *g, T *o, float *lse, const T *q, const T *k, con
     dim3 grid(nqb, B * NH);
     if (V >= 21) {   /* version 21: a block an SM (fewer if there are fewer tiles), each taking tiles in turn */
         if ((long long)nqb * B * NH > 0x7fffffff) die("flash_forward_cuda: version 21: %d x %d tiles, too many", nqb, B * NH);
-        grid = dim3(nqb * B * NH < g->info.sms ? nqb * B * NH : g->info.sms);
+        int blocks = v21_forced > 0 ? v21_forced : g->info.sms;
+        grid = dim3(nqb * B * NH < blocks ? nqb * B * NH : blocks);
     }
     kern<<<grid, NWG * 128 + 128, smem, g->stream>>>(o, lse, q, k, v, NH, Tn, in, out, scale, causal, kmap, vmap, qmap,
                                                       B * NH);
@@ -2177,6 +2179,10 @@ extern "C" void flash_head_group_force(int n) {
     v20_forced = n;
 }
 extern "C" int flash_head_group_used(void) { return v20_used; }
+extern "C" void flash_forward_blocks_force(int n) {
+    if (n < 0) die("flash_forward_blocks_force: %d blocks", n);
+    v21_forced = n;
+}
 
 extern "C" size_t flash_backward_scratch_bytes(int B, int NH, int T, int hs) {
     return ((size_t)B * NH * T * hs + (size_t)B * NH * T) * sizeof(float);
