@@ -912,6 +912,13 @@ static void test_v21(Check *t) {
                       fabs(even - 52.36) < 0.01 && old == 69,
                "version 21's tiles: %d to %d key tiles a block (%d to %d tiles; evenly %.2f), rounds one way %d to %d; "
                "the old order by version 18's model %.0f", lo, hi, clo, chi, even, olo, ohi, old);
+    int r64, s64, r128, s128;
+    bool x64, x128;
+    ptxas_v9("bench/logs/s22-ptxas/ptxas-v21.txt", "Li64ELi2ELi128ELi64ELi21E", &r64, &s64, &x64);
+    ptxas_v9("bench/logs/s22-ptxas/ptxas-v21.txt", "Li128ELi2ELi128ELi128ELi21E", &r128, &s128, &x128);
+    check_true(t, r64 == 168 && r128 == 168 && s64 == 0 && s128 == 0 && !x128,
+               "ptxas, bf16: version 21's forward kernel at the launch's %d and %d registers, %d and %d bytes spilled, "
+               "its products %s", r64, r128, s64, s128, x128 ? "serialized" : "not serialized");
 }
 
 /* Spearman's rank correlation of x and y (n values; ties get their mean rank) */
