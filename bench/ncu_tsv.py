@@ -12,7 +12,8 @@ average and the launch's elapsed cycles (sm_active_cycles, elapsed_cycles),
 and from them the share of the launch an SM stood idle (sm_idle_pct),
 duration_ms, registers, and the source counters' excess rule
 (global_sectors, global_sectors_excess, shared_wavefronts,
-shared_wavefronts_excess).  A metric the page lacks stops it (one line,
+shared_wavefronts_excess; left out when the page has no such rule, which
+fires only where it finds excess).  A metric the page lacks stops it (one line,
 exit 1), and nothing is written."""
 import os
 import re
@@ -59,6 +60,9 @@ def main():
     want = [k for k, _ in TABLE.values() if k != "duration"] + ["sm_idle_pct", "duration_ms", "global_sectors",
                                                                "global_sectors_excess", "shared_wavefronts",
                                                                "shared_wavefronts_excess"]
+    for kind, what in (("global", "sectors"), ("shared", "wavefronts")):   # a rule that did not fire: no rows
+        if "%s_%s" % (kind, what) not in rows and ("uncoalesced %s accesses" % kind) not in flat:
+            want = [k for k in want if not k.startswith("%s_%s" % (kind, what))]
     missing = [k for k in want if k not in rows]
     if missing:
         sys.exit("ncu_tsv.py: %s: no %s" % (src, ", ".join(missing)))

@@ -907,11 +907,25 @@ static void test_v21(Check *t) {
         chi = tiles > chi ? tiles : chi, olo = one_way < olo ? one_way : olo, ohi = one_way > ohi ? one_way : ohi;
         total += keys;
     }
-    double old = v20_makespan(BNH, NQB, NQB, 1, 1, SMS), even = (double)total / SMS;
+    double old = v20_makespan(BNH, NQB, NQB, 1, 1, SMS), even = (double)total / SMS, sm[SMS] = {0}, lpt = 0;
+    for (int tile = 0; tile < ntiles; tile++) {   /* the tiles longest first, each to the SM that frees first */
+        int first = 0;
+        for (int p = 1; p < SMS; p++) first = sm[p] < sm[first] ? p : first;
+        sm[first] += NQB - tile / BNH + 1, lpt = sm[first] > lpt ? sm[first] : lpt;
+    }
+    int ends_lo = 1 << 30, ends_hi = 0;   /* the snake's rounds with every tile's start and finish one key tile */
+    for (int p = 0; p < SMS; p++) {
+        int sum = 0;
+        for (int i = 0, tile = p; tile < ntiles; i++, tile = i * SMS + (i % 2 ? SMS - 1 - p : p)) sum += NQB - tile / BNH + 1;
+        ends_lo = sum < ends_lo ? sum : ends_lo, ends_hi = sum > ends_hi ? sum : ends_hi;
+    }
     check_true(t, total == 6912 && lo == 52 && hi == 53 && clo == 11 && chi == 12 && olo == 48 && ohi == 56 &&
-                      fabs(even - 52.36) < 0.01 && old == 69,
+                      fabs(even - 52.36) < 0.01 && old == 69 && lpt == 65 && ends_lo == 63 && ends_hi == 65 &&
+                      hi + 1 == 54,
                "version 21's tiles: %d to %d key tiles a block (%d to %d tiles; evenly %.2f), rounds one way %d to %d; "
-               "the old order by version 18's model %.0f", lo, hi, clo, chi, even, olo, ohi, old);
+               "by version 18's model (a tile's start and finish one key tile) the old order %.0f, the tiles longest "
+               "first to the SM that frees first %.0f, the snake %d to %d, its ends hidden but the last %d",
+               lo, hi, clo, chi, even, olo, ohi, old, lpt, ends_lo, ends_hi, hi + 1);
     int r64, s64, r128, s128;
     bool x64, x128;
     ptxas_v9("bench/logs/s22-ptxas/ptxas-v21.txt", "Li64ELi2ELi128ELi64ELi21E", &r64, &s64, &x64);

@@ -1046,7 +1046,7 @@ __global__ void __launch_bounds__(NWG * 128) flash6_forward_kernel(T *o, float *
     }
     cp_async_commit();
     uint32_t a[BC / 16][4];                 /* P as A fragments, 16 keys each: the tensor cores' until the wait */
-    constexpr int j0 = 0;                   /* key tiles loaded before this query tile's (version 21: a block has many) */
+    constexpr int n0 = 0;                   /* key tiles loaded before this query tile's (version 21: a block has many) */
     float s[MT][BC / 8][4] = {};            /* S, then P: this warp's 16 rows x BC keys (wgmma's d0..d(BC/2 - 1)) */
     float acc[MT][D / 8][4] = {};           /* O, unnormalized: 16 rows x D (versions 5, 6: two 64-column products at D 128) */
     float m[MT][2], l[MT][2];               /* running maxima (base 2) and sums of rows g and g + 8 */
@@ -1058,7 +1058,7 @@ __global__ void __launch_bounds__(NWG * 128) flash6_forward_kernel(T *o, float *
     wg_hold(s[0][0], BC / 2);
     wg_fence();
     for (int kk = 0; kk < D / 16; kk++)
-        wgmma_ss_n<T, BC>(s[0][0], qdesc(Qs, wg, kk), kdesc(Ks + j0 % NS * BC * D, kk), kk);
+        wgmma_ss_n<T, BC>(s[0][0], qdesc(Qs, wg, kk), kdesc(Ks + n0 % NS * BC * D, kk), kk);
     wg_commit();
     wg_wait<0>();
     wg_hold(s[0][0], BC / 2);
@@ -1112,7 +1112,7 @@ __global__ void __launch_bounds__(NWG * 128) flash6_forward_kernel(T *o, float *
         }
         cp_async_commit();
 
-        const T *Kn = Ks + (j0 + j + 1) % NS * BC * D, *Vj = Vs + (j0 + j) % NS * BC * D;
+        const T *Kn = Ks + (n0 + j + 1) % NS * BC * D, *Vj = Vs + (n0 + j) % NS * BC * D;
         wg_hold(s[0][0], BC / 2);
         wg_hold(acc[0][0], D / 2);
         wg_hold(a[0], BC / 4);
@@ -1128,7 +1128,7 @@ __global__ void __launch_bounds__(NWG * 128) flash6_forward_kernel(T *o, float *
         wg_hold(s[0][0], BC / 2);
     }
     {
-        const T *Vj = Vs + (j0 + nkv - 1) % NS * BC * D;
+        const T *Vj = Vs + (n0 + nkv - 1) % NS * BC * D;
         wg_hold(acc[0][0], D / 2);
         wg_hold(a[0], BC / 4);
         wg_fence();
@@ -1330,7 +1330,7 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
     }
     wg_set_registers<NWG == 2 ? V9_CONSUMER_REGS : V16_CONSUMER_REGS>(true);
     if (PP && wg == NWG - 1) bar_arrive(V14_TURN, 256);   /* version 14: warpgroup 0 takes the first turn */
-    for (int i = 0, j0 = 0, t = tile_of(0); t < ntiles; t = tile_of(++i)) {   /* before version 21, one tile */
+    for (int i = 0, n0 = 0, t = tile_of(0); t < ntiles; t = tile_of(++i)) {   /* before version 21, one tile */
         find_tile(t);
         float s[MT][BC / 8][4] = {};            /* S, then P: this warp's 16 rows x BC keys (wgmma's d0..d(BC/2 - 1)) */
         float acc[MT][D / 8][4] = {};           /* O, unnormalized: 16 rows x D (versions 5, 6: two 64-column products at D 128) */
@@ -1338,13 +1338,13 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
         m[0][0] = m[0][1] = -INFINITY, l[0][0] = l[0][1] = 0;
         float sl = scale * LOG2E;
         if (PERSIST) mbar_wait(qfull, i % 2);   /* version 21: the tile's queries */
-        mbar_wait(kfull + j0 % NS, j0 / NS % 2);
+        mbar_wait(kfull + n0 % NS, n0 / NS % 2);
         fence_proxy_async();
         if (PP) bar_sync(V14_TURN + wg, 256);
         wg_hold(s[0][0], BC / 2);
         wg_fence();
         for (int kk = 0; kk < D / 16; kk++)
-            wgmma_ss_n<T, BC>(s[0][0], qdesc(Qs, wg, kk), kdesc(Ks + j0 % NS * BC * D, kk), kk);
+            wgmma_ss_n<T, BC>(s[0][0], qdesc(Qs, wg, kk), kdesc(Ks + n0 % NS * BC * D, kk), kk);
         wg_commit();
         if (AT_ISSUE) bar_arrive(V14_TURN + (wg + 1) % NWG, 256);          /* version 15: the turn given at the issue */
         wg_wait<0>();
@@ -1407,7 +1407,7 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
             wg_hold(acc[0][0], D / 2);
             for (int dt = 0; dt < D / 8; dt++)
                 for (int r = 0; r < 2; r++) acc[0][dt][2 * r] *= alpha[r], acc[0][dt][2 * r + 1] *= alpha[r];
-            if (j > 0 && lane == 0) mbar_arrive(vfree + (j0 + j - 1) % NS);
+            if (j > 0 && lane == 0) mbar_arrive(vfree + (n0 + j - 1) % NS);
 
             for (int kk = 0; kk < BC / 16; kk++) {
                 a[kk][0] = pack2<T>(s[0][2 * kk][0], s[0][2 * kk][1]);
@@ -1417,12 +1417,12 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
             }
             if (j + 1 == nkv) break;
 
-            mbar_wait(kfull + (j0 + j + 1) % NS, (j0 + j + 1) / NS % 2);
-            mbar_wait(vfull + (j0 + j) % NS, (j0 + j) / NS % 2);
+            mbar_wait(kfull + (n0 + j + 1) % NS, (n0 + j + 1) / NS % 2);
+            mbar_wait(vfull + (n0 + j) % NS, (n0 + j) / NS % 2);
             fence_proxy_async();
 
             if (PP) bar_sync(V14_TURN + wg, 256);          /* version 14: wait for this warpgroup's turn */
-            const T *Kn = Ks + (j0 + j + 1) % NS * BC * D, *Vj = Vs + (j0 + j) % NS * BC * D;
+            const T *Kn = Ks + (n0 + j + 1) % NS * BC * D, *Vj = Vs + (n0 + j) % NS * BC * D;
             wg_hold(s[0][0], BC / 2);
             wg_hold(acc[0][0], D / 2);
             wg_hold(a[0], BC / 4);
@@ -1439,11 +1439,11 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
             wg_hold(s[0][0], BC / 2);
         }
         if (PERSIST && lane == 0) mbar_arrive(qfree);   /* every score of the tile is in: the queries' buffer is free */
-        mbar_wait(vfull + (j0 + nkv - 1) % NS, (j0 + nkv - 1) / NS % 2);
+        mbar_wait(vfull + (n0 + nkv - 1) % NS, (n0 + nkv - 1) / NS % 2);
         fence_proxy_async();
         {
             if (PP) bar_sync(V14_TURN + wg, 256);
-            const T *Vj = Vs + (j0 + nkv - 1) % NS * BC * D;
+            const T *Vj = Vs + (n0 + nkv - 1) % NS * BC * D;
             wg_hold(acc[0][0], D / 2);
             wg_hold(a[0], BC / 4);
             wg_fence();
@@ -1456,7 +1456,7 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
             wg_hold(acc[0][0], D / 2);
             if (PP && !AT_ISSUE) bar_arrive(V14_TURN + (wg + 1) % NWG, 256);   /* version 14 */
         }
-        if (PERSIST && lane == 0) mbar_arrive(vfree + (j0 + nkv - 1) % NS);   /* and the last stage, for the next */
+        if (PERSIST && lane == 0) mbar_arrive(vfree + (n0 + nkv - 1) % NS);   /* and the last stage, for the next */
 
         T *og = o + b * out.b + h * out.h;
         for (int mt = 0; mt < MT; mt++)
@@ -1472,7 +1472,7 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
                         pack2<T>(acc[mt][dt][2 * r] * inv, acc[mt][dt][2 * r + 1] * inv);
                 if (tig == 0) lse[(size_t)bh * Tn + row] = (m[mt][r] + log2f(lr)) / LOG2E;
             }
-        j0 += nkv;
+        n0 += nkv;
     }
     if (PP && wg == 0) bar_sync(V14_TURN, 256);           /* the last warpgroup's last arrival */
 }

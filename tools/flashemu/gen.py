@@ -239,7 +239,7 @@ MUTATIONS = {
                   "if (i > 0) mbar_wait(qfree, (i - 1) % 2);", ""),
     "v21-last-stage": ("version 21 forward: the consumers never free a tile's last stage, so the producer waits for "
                        "ever once the ring comes round to it",
-                       "if (PERSIST && lane == 0) mbar_arrive(vfree + (j0 + nkv - 1) % NS);", ""),
+                       "if (PERSIST && lane == 0) mbar_arrive(vfree + (n0 + nkv - 1) % NS);", ""),
     "v21-snake": ("version 21 forward: the reversed rounds off by one, so block p takes place G - p (one tile of the "
                   "round done twice, another not at all)",
                   "(int)gridDim.x - 1 - (int)blockIdx.x", "(int)gridDim.x - (int)blockIdx.x"),
