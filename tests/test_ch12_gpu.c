@@ -77,31 +77,44 @@ static void test_cases(Check *t, Gpu *g, bool small) {
                     }
 }
 
-/* Version 20 with its groups forced to sizes that leave a short last group (on this GPU the model takes
- * one group of all the heads at these small shapes, every block running at once): each head's blocks found, the
- * launch taking the size asked.  Seven heads (five under a sanitizer) in groups of 2, 3 and 4: short last groups of
- * 1, 1 and 3 heads (1, 2 and 1). */
-/* Version 21 with its blocks forced to fewer than its tiles (on this GPU a small shape has fewer tiles than SMs, a
- * block each): one block taking every tile, two and five taking them in rounds both ways round, the ring of stages
+/* Versions 21 and 22 with their blocks forced to fewer than their tiles (on this GPU a small shape has fewer tiles
+ * than SMs, a block each): one block taking every tile, two and five taking them in rounds both ways round, the ring of stages
  * and its parities running across tiles of different lengths under the mask.  B 3, H 2, T 300 (three query tiles
- * a head, 18 in all; under a sanitizer B 2, H 1, T 260: six). */
+ * a head, 18 in all; under a sanitizer B 2, H 1, T 260: six); then, but under a sanitizer, the launch's own
+ * blocks on more tiles than this GPU has SMs. */
 static void test_persistent(Check *t, Gpu *g, bool small) {
     int B = small ? 2 : 3, H = small ? 1 : 2, T = small ? 260 : 300, blocks[] = {1, 2, 5};
     Rng rng;
     rng_seed(&rng, 21);
-    for (int i = 0; i < 3; i++)
-        for (int d = 64; d <= 128; d *= 2)
-            for (int causal = 0; causal < 2; causal++) {
-                flash_forward_blocks_force(blocks[i]);
-                Errors e = check_case(g, DT_BF16, 21, B, H, T, d, causal, &rng);
-                double bf = bound_forward(DT_BF16), bb = bound_backward(DT_BF16);
-                check_true(t, e.o <= bf && e.lse <= bf && e.dq <= bb && e.dk <= bb && e.dv <= bb,
-                           "v21 d%d %s B%d H%d T%d in %d blocks: o %.2e lse %.2e dq %.2e", d, causal ? "causal" : "full",
-                           B, H, T, blocks[i], e.o, e.lse, e.dq);
-            }
+    for (int version = 21; version <= 22; version++)
+        for (int i = 0; i < 3; i++)
+            for (int d = 64; d <= 128; d *= 2)
+                for (int causal = 0; causal < 2; causal++) {
+                    flash_forward_blocks_force(blocks[i]);
+                    Errors e = check_case(g, DT_BF16, version, B, H, T, d, causal, &rng);
+                    double bf = bound_forward(DT_BF16), bb = bound_backward(DT_BF16);
+                    check_true(t, e.o <= bf && e.lse <= bf && e.dq <= bb && e.dk <= bb && e.dv <= bb,
+                               "v%d d%d %s B%d H%d T%d in %d blocks: o %.2e lse %.2e dq %.2e", version, d,
+                               causal ? "causal" : "full", B, H, T, blocks[i], e.o, e.lse, e.dq);
+                }
     flash_forward_blocks_force(0);
+    if (small) return;
+    for (int causal = 0; causal < 2; causal++) {   /* the launch's own blocks, one an SM, with more tiles than SMs */
+        int tiles = 4 * 8 * ((1100 + 127) / 128);   /* B 4, H 8, T 1,100: 288 */
+        for (int version = 21; version <= 22; version++) {
+            Errors e = check_case(g, DT_BF16, version, 4, 8, 1100, 64, causal, &rng);
+            double bf = bound_forward(DT_BF16), bb = bound_backward(DT_BF16);
+            check_true(t, e.o <= bf && e.lse <= bf && e.dq <= bb && e.dk <= bb && e.dv <= bb,
+                       "v%d d64 %s B4 H8 T1100, %d tiles on the launch's own blocks: o %.2e lse %.2e", version,
+                       causal ? "causal" : "full", tiles, e.o, e.lse);
+        }
+    }
 }
 
+/* Version 20 with its groups forced to sizes that leave a short last group (on this GPU the model takes
+ * one group of all the heads at these small shapes, every block running at once): each head's blocks found, the
+ * launch taking the size asked.  Seven heads (five under a sanitizer) in groups of 2, 3 and 4: short last groups of
+ * 1, 1 and 3 heads (1, 2 and 1). */
 static void test_groups(Check *t, Gpu *g, bool small) {
     int B = small ? 5 : 7, H = 1, T = small ? 140 : 200, sizes[] = {2, 3, 4};
     Rng rng;
@@ -363,7 +376,7 @@ int main(void) {
     for (int v = first_version; v <= 10; v++) test_accumulates(&t, g, v);
     for (int v = first_version > 17 ? first_version : 17; v <= 20; v++) test_accumulates(&t, g, v);   /* the old rows copied at the start */
     if (first_version <= 20) test_groups(&t, g, small);
-    if (first_version <= 21) test_persistent(&t, g, small);
+    if (first_version <= 22) test_persistent(&t, g, small);
     int packed[] = {2, 4, 5, 6, 7, 8, 9, 10};
     for (int i = 0; i < 8; i++)
         if (!small && packed[i] >= first_version) test_packed(&t, g, packed[i]);

@@ -65,7 +65,10 @@
  *   version 21 version 20 with a persistent forward pass: a block an SM,
  *              each taking query tiles in turn, the longest first, its
  *              producer loading the next tile's queries (by TMA) and keys
- *              while the consumers finish the last. */
+ *              while the consumers finish the last;
+ *   version 22 version 21 with a head's query tiles side by side (the
+ *              heads one after another), so that the tiles running at
+ *              once share few heads' keys and values in the L2 cache. */
 /* CUtensorMap, and the type of cuTensorMapEncodeTiled (versions 10 on) */
 #include <cuda.h>
 #include <cudaTypedefs.h>
@@ -77,9 +80,9 @@
 static void flash_check(const char *who, DType dt, int version, int B, int NH, int T, int hs) {
     if (B < 1 || NH < 1 || T < 1) die("%s: B = %d, NH = %d, T = %d must be positive", who, B, NH, T);
     if (hs != 64 && hs != 128) die("%s: head size %d is not supported (64 or 128)", who, hs);
-    if (version < 1 || version > 21) die("%s: version %d does not exist (1 to 21)", who, version);
+    if (version < 1 || version > 22) die("%s: version %d does not exist (1 to 22)", who, version);
     if (version >= 2 && dt != DT_BF16 && dt != DT_F16)
-        die("%s: versions 2 to 21 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
+        die("%s: versions 2 to 22 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
     if ((long long)B * NH > 65535) die("%s: B * NH = %lld is more than 65535", who, (long long)B * NH);
 }
 
@@ -1233,7 +1236,7 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
     flash9_forward_kernel(T *o, float *lse, const T *q, const T *k, const T *v, int NH, int Tn, FlashLayout in,
                           FlashLayout out, float scale, bool causal, const __grid_constant__ CUtensorMap kmap,
                           const __grid_constant__ CUtensorMap vmap, const __grid_constant__ CUtensorMap qmap, int BNH) {
-    constexpr bool TMA = V >= 10, SW = V >= 11, PP = V >= 14, AT_ISSUE = V >= 15, PERSIST = V >= 21;   /* V: 9 to 16, 21 */
+    constexpr bool TMA = V >= 10, SW = V >= 11, PP = V >= 14, AT_ISSUE = V >= 15, PERSIST = V >= 21;   /* V: 9 to 16, 21, 22 */
     constexpr int MT = 1, BR = 64 * NWG, NS = V6_STAGES, THREADS = NWG * 128 + 128;
     /* version 10: 16-byte columns of BC rows one after another, as TMA lays out boxes of 8 x BC; version 11: boxes of
      * 64 columns x BC rows, rows of 128 bytes, swizzled (its k-steps 32 bytes apart within a row, then a box apart) */
@@ -1267,8 +1270,9 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
         else return i ? ntiles : (int)blockIdx.x * BNH + (int)blockIdx.y;
     };
     auto find_tile = [&](int t) {
-        int qb = causal ? nqb - 1 - t / BNH : t / BNH;
-        bh = t % BNH, b = bh / NH, h = bh % NH, q0 = qb * BR;
+        int qb = V >= 22 ? t % nqb : t / BNH;   /* version 22: a head's tiles side by side, heads one after another */
+        qb = causal ? nqb - 1 - qb : qb;
+        bh = V >= 22 ? t / nqb : t % BNH, b = bh / NH, h = bh % NH, q0 = qb * BR;
         nkv = (Tn + BC - 1) / BC;
         if (causal) nkv = min(nkv, (q0 + BR - 1) / BC + 1);
     };
@@ -1278,6 +1282,7 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
         for (int st = 0; st < NS; st++)   /* version 10: one arrival, its producer's, and the tile's bytes */
             mbar_init(kfull + st, TMA ? 1 : 128), mbar_init(vfull + st, TMA ? 1 : 128), mbar_init(vfree + st, 4 * NWG);
         if (PERSIST) mbar_init(qfull, 1), mbar_init(qfree, 4 * NWG);
+        if (PERSIST) fence_proxy_async();   /* the inits seen by TMA (before, this thread's fence after the queries' copy) */
     }
     if (SW && smem_addr(smem9) % 1024) __trap();   /* the swizzle's pattern is of 1024-byte blocks, from the tile's start */
     if (!PERSIST) {   /* before version 21 every thread copies the block's one query tile */
@@ -1457,6 +1462,7 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
             if (PP && !AT_ISSUE) bar_arrive(V14_TURN + (wg + 1) % NWG, 256);   /* version 14 */
         }
         if (PERSIST && lane == 0) mbar_arrive(vfree + (n0 + nkv - 1) % NS);   /* and the last stage, for the next */
+        if (PP && !PERSIST && wg == 0) bar_sync(V14_TURN, 256);   /* the last warpgroup's last arrival */
 
         T *og = o + b * out.b + h * out.h;
         for (int mt = 0; mt < MT; mt++)
@@ -1474,7 +1480,7 @@ __global__ void __launch_bounds__(NWG * 128 + 128, 1)
             }
         n0 += nkv;
     }
-    if (PP && wg == 0) bar_sync(V14_TURN, 256);           /* the last warpgroup's last arrival */
+    if (PP && PERSIST && wg == 0) bar_sync(V14_TURN, 256);   /* version 21: once, after the block's last tile */
 }
 
 /* four 8 x 8 matrices of 16-bit values from fragments r[0..3] to shared memory;
@@ -1890,7 +1896,7 @@ static PFN_cuTensorMapEncodeTiled_v12000 tma_encoder(const char *who) {
         void *fn = NULL;
         if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found) !=
                 cudaSuccess || found != cudaDriverEntryPointSuccess || !fn)
-            die("%s: versions 10 to 21: the driver has no cuTensorMapEncodeTiled", who);
+            die("%s: versions 10 to 22: the driver has no cuTensorMapEncodeTiled", who);
         encode = (PFN_cuTensorMapEncodeTiled_v12000)fn;
     }
     return encode;
@@ -1905,7 +1911,7 @@ static void tensor_map_rows(CUtensorMap *m, const T *base, FlashLayout in, int B
                         sw ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
                         CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     if (r != CUDA_SUCCESS)
-        die("flash_forward_cuda: versions 10 to 21: cuTensorMapEncodeTiled refused the map (error %d; strides %lld, %lld, %lld "
+        die("flash_forward_cuda: versions 10 to 22: cuTensorMapEncodeTiled refused the map (error %d; strides %lld, %lld, %lld "
             "elements)", (int)r, (long long)in.t, (long long)in.h, (long long)in.b);
 }
 /* the f32 buffer of dQ, [B NH][T][D], for version 19's reductions: boxes of 32 columns x 64 rows of one head, rows
@@ -2083,6 +2089,8 @@ static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *
             flash9_forward<T, 64, 2, 128, 64, 15>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 21 && hs == 64)
             flash9_forward<T, 64, 2, 128, 64, 21>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 22 && hs == 64)
+            flash9_forward<T, 64, 2, 128, 64, 22>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 16 && hs == 64)
             flash9_forward<T, 64, 3, 128, 64, 16>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 10 && hs == 128)
@@ -2099,6 +2107,8 @@ static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *
             flash9_forward<T, 128, 2, 128, 128, 15>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 21 && hs == 128)
             flash9_forward<T, 128, 2, 128, 128, 21>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
+        if (version == 22 && hs == 128)
+            flash9_forward<T, 128, 2, 128, 128, 22>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
     }
 }
 
@@ -2121,7 +2131,7 @@ static void flash_backward_typed(Gpu *g, int version, T *dq, T *dk, T *dv, const
     if constexpr (sizeof(T) == 2) {
         if (version < 2) return;                /* version 3 changes the forward pass only */
         CUDA_CHECK(cudaMemsetAsync(dq_acc, 0, rows * hs * sizeof(float), g->stream));
-        if (version >= 20 && hs == 64)   /* version 21's backward pass is version 20's */
+        if (version >= 20 && hs == 64)   /* versions 21 and 22's backward pass is version 20's */
             flash7_backward<T, 64, 2, true, true, true, false, true, true>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B,
                                                                            NH, Tn, in, out, scale, causal);
         else if (version >= 20)

@@ -240,9 +240,12 @@ MUTATIONS = {
     "v21-last-stage": ("version 21 forward: the consumers never free a tile's last stage, so the producer waits for "
                        "ever once the ring comes round to it",
                        "if (PERSIST && lane == 0) mbar_arrive(vfree + (n0 + nkv - 1) % NS);", ""),
-    "v21-snake": ("version 21 forward: the reversed rounds off by one, so block p takes place G - p (one tile of the "
-                  "round done twice, another not at all)",
+    "v21-snake": ("version 21 forward: the reversed rounds off by one, so block p takes place G - p: place 0 of a "
+                  "reversed round is done by no block (and block 0 takes the next round's first tile early)",
                   "(int)gridDim.x - 1 - (int)blockIdx.x", "(int)gridDim.x - (int)blockIdx.x"),
+    "v22-order": ("version 22 forward: a tile's head found by the old count (heads fastest) while its query block is "
+                  "found head by head, so some tiles are done twice and others never",
+                  "bh = V >= 22 ? t / nqb : t % BNH,", "bh = t % BNH,"),
 }
 
 
