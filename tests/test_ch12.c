@@ -891,7 +891,7 @@ static void test_v20(Check *t) {
  * longest, 8 key tiles, first) in rounds of 132, each round the other way round (the kernel's tile_of): every block
  * has 11 or 12 tiles and 52 or 53 key tiles (52.4 even); rounds all one way 48 to 56; the old order's blocks by
  * version 18's model (a block's ends one key tile more) finish at 69, version 21's, its ends but the last hidden, at
- * most 53 + 1. */
+ * most 53 + 1; version 22's, a head's tiles side by side, 46 to 54 key tiles a block. */
 static void test_v21(Check *t) {
     enum { SMS = 132, BNH = 192, NQB = 8 };
     int ntiles = NQB * BNH, lo = 1 << 30, hi = 0, clo = 1 << 30, chi = 0, olo = 1 << 30, ohi = 0, total = 0;
@@ -919,6 +919,16 @@ static void test_v21(Check *t) {
         for (int i = 0, tile = p; tile < ntiles; i++, tile = i * SMS + (i % 2 ? SMS - 1 - p : p)) sum += NQB - tile / BNH + 1;
         ends_lo = sum < ends_lo ? sum : ends_lo, ends_hi = sum > ends_hi ? sum : ends_hi;
     }
+    int lo22 = 1 << 30, hi22 = 0, heads = 0, seen[BNH] = {0};   /* version 22: tile t is query block t % NQB of head t / NQB */
+    for (int p = 0; p < SMS; p++) {
+        int sum = 0;
+        for (int i = 0, tile = p; tile < ntiles; i++, tile = i * SMS + (i % 2 ? SMS - 1 - p : p)) sum += NQB - tile % NQB;
+        lo22 = sum < lo22 ? sum : lo22, hi22 = sum > hi22 ? sum : hi22;
+        heads += !seen[p / NQB]++;   /* the heads of the first round's tiles (version 21's: 132, one a tile) */
+    }
+    check_true(t, lo22 == 46 && hi22 == 54 && heads == 17,
+               "version 22's tiles: %d to %d key tiles a block; the first round's 132 tiles from %d heads", lo22, hi22,
+               heads);
     check_true(t, total == 6912 && lo == 52 && hi == 53 && clo == 11 && chi == 12 && olo == 48 && ohi == 56 &&
                       fabs(even - 52.36) < 0.01 && old == 69 && lpt == 65 && ends_lo == 63 && ends_hi == 65 &&
                       hi + 1 == 54,
