@@ -1040,6 +1040,35 @@ static void test_v21_data(Check *t) {
     tsv_free(a), tsv_free(b), free(p15), free(p21);
 }
 
+/* Exercise 19's answers: block 5's tiles at B 16, H 12, T 1,024 on 132 SMs and their key tiles in versions 21 and 22
+ * (52 and 48); the emulator's case in version 22; two consecutive rounds give 9 key tiles in version 22. */
+static void test_ex19(Check *t) {
+    int want[11] = {5, 258, 269, 522, 533, 786, 797, 1050, 1061, 1314, 1325}, n = 0, ok = 1, k21 = 0, k22 = 0;
+    for (int i = 0;; i++) {
+        int tile = i * 132 + (i % 2 ? 131 - 5 : 5);
+        if (tile >= 1536) break;
+        ok &= n < 11 && tile == want[n], n++;
+        k21 += 8 - tile / 192, k22 += 8 - tile % 8;
+    }
+    int emu[2][5] = {{0}}, ne[2] = {0}, pairs = 1;   /* (head, query block) as head * 10 + query block */
+    for (int p = 0; p < 2; p++)
+        for (int i = 0;; i++) {
+            int tile = i * 2 + (i % 2 ? 1 - p : p);
+            if (tile >= 9) break;
+            emu[p][ne[p]++] = tile / 3 * 10 + (2 - tile % 3);
+        }
+    for (int p = 0; p < 132; p++)
+        for (int i = 0; i + 1 < 11; i += 2) {
+            int t1 = i * 132 + (i % 2 ? 131 - p : p), t2 = (i + 1) * 132 + ((i + 1) % 2 ? 131 - p : p);
+            pairs &= (8 - t1 % 8) + (8 - t2 % 8) == 9;
+        }
+    int e0[5] = {2, 12, 11, 21, 20}, e1[4] = {1, 0, 10, 22};
+    check_true(t, ok && n == 11 && k21 == 52 && k22 == 48 && ne[0] == 5 && ne[1] == 4 && !memcmp(emu[0], e0, sizeof e0) &&
+                      !memcmp(emu[1], e1, sizeof e1) && pairs,
+               "exercise 19: block 5 has %d tiles, %d key tiles in version 21 and %d in version 22; the emulator's "
+               "blocks %d and %d tiles; two rounds give 9 key tiles: %s", n, k21, k22, ne[0], ne[1], pairs ? "yes" : "no");
+}
+
 /* Exercise 18's answers: block 9 of five heads of three key blocks in groups of two; the launch's choice at d 128 on a
  * GPU of 132 SMs and 60 MiB of L2 (the bound allows 5; the model's times for 1 to 5) */
 static void test_ex18_groups(Check *t) {
@@ -1859,6 +1888,7 @@ int main(void) {
     test_v21(&t);
     test_v21_data(&t);
     test_ex18_groups(&t);
+    test_ex19(&t);
     test_v20_data(&t);
     test_ex17_turns(&t);
     test_v9_polls(&t);
