@@ -946,9 +946,13 @@ static void test_v21(Check *t) {
     bool x64, x128;
     ptxas_v9("bench/logs/s22-ptxas/ptxas-v21.txt", "Li64ELi2ELi128ELi64ELi21E", &r64, &s64, &x64);
     ptxas_v9("bench/logs/s22-ptxas/ptxas-v21.txt", "Li128ELi2ELi128ELi128ELi21E", &r128, &s128, &x128);
-    check_true(t, r64 == 168 && r128 == 168 && s64 == 0 && s128 == 0 && !x128,
-               "ptxas, bf16: version 21's forward kernel at the launch's %d and %d registers, %d and %d bytes spilled, "
-               "its products %s", r64, r128, s64, s128, x128 ? "serialized" : "not serialized");
+    int q64, t64, q128, t128;
+    ptxas_v9("bench/logs/s22-ptxas/ptxas-v21.txt", "Li64ELi2ELi128ELi64ELi22E", &q64, &t64, &x64);
+    ptxas_v9("bench/logs/s22-ptxas/ptxas-v21.txt", "Li128ELi2ELi128ELi128ELi22E", &q128, &t128, &x128);
+    check_true(t, r64 == 168 && r128 == 168 && s64 == 0 && s128 == 0 && q64 == 168 && q128 == 168 && t64 == 0 &&
+                      t128 == 0 && !x128,
+               "ptxas, bf16: versions 21 and 22's forward kernels at the launch's %d and %d registers, %d, %d, %d and %d "
+               "bytes spilled, the products %s", r64, r128, s64, s128, t64, t128, x128 ? "serialized" : "not serialized");
 }
 
 /* Spearman's rank correlation of x and y (n values; ties get their mean rank) */
