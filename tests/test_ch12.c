@@ -932,6 +932,10 @@ static void test_v21(Check *t) {
         lo22 = sum < lo22 ? sum : lo22, hi22 = sum > hi22 ? sum : hi22;
         heads += !seen[p / NQB]++;   /* the heads of the first round's tiles (version 21's: 132, one a tile) */
     }
+    int second8 = 0, second7 = 0;   /* the second round, tiles 132 to 263: 60 of eight key tiles, 72 of seven */
+    for (int tile = SMS; tile < 2 * SMS; tile++) second8 += NQB - tile / BNH == 8, second7 += NQB - tile / BNH == 7;
+    check_true(t, second8 == 60 && second7 == 72, "version 21's second round: %d tiles of 8 key tiles, %d of 7", second8,
+               second7);
     check_true(t, lo22 == 46 && hi22 == 54 && heads == 17,
                "version 22's tiles: %d to %d key tiles a block; the first round's 132 tiles from %d heads", lo22, hi22,
                heads);
