@@ -175,6 +175,9 @@ VARIANT(emu_mut_v21_qfree, "v21-qfree")
 VARIANT(emu_mut_v21_last_stage, "v21-last-stage")
 VARIANT(emu_mut_v21_snake, "v21-snake")
 VARIANT(emu_mut_v22_order, "v22-order")
+VARIANT(emu_mut_v23_clear, "v23-clear")
+VARIANT(emu_mut_v23_shuffle, "v23-shuffle")
+VARIANT(emu_mut_v23_finish, "v23-finish")
 static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut_mask,      &variant_emu_mut_edge,
                                    &variant_emu_mut_ldsm_order, &variant_emu_mut_no_trans,   &variant_emu_mut_wait,
                                    &variant_emu_mut_frag_index, &variant_emu_mut_barrier,   &variant_emu_mut_dq_atomic,
@@ -198,7 +201,8 @@ static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut
                                    &variant_emu_mut_v19_wait, &variant_emu_mut_v19_bar, &variant_emu_mut_v19_swz,
                                    &variant_emu_mut_v20_order, &variant_emu_mut_v21_qfree,
                                    &variant_emu_mut_v21_last_stage, &variant_emu_mut_v21_snake,
-                                   &variant_emu_mut_v22_order};
+                                   &variant_emu_mut_v22_order, &variant_emu_mut_v23_clear,
+                                   &variant_emu_mut_v23_shuffle, &variant_emu_mut_v23_finish};
 #else
 static const Variant *mutants[1];
 #endif
@@ -901,8 +905,10 @@ static size_t lay_at(const Lay *L, int which, int b, int h, int t, int i) {
  * has a backward kernel of its own at d 64 alone, version 14's at d 128; version 18 its own at both
  * (version 17's, or at d 128 version 14's, with the blocks numbered key block first), and version 19 its
  * own at both (the same two, with dQ added by bulk reductions), and version 20 its own (version 19's, the blocks
- * in groups of heads); versions 21 and 22 launch version 20's. */
+ * in groups of heads); versions 21 and 22 launch version 20's, and version 23 its own (version 20's main
+ * kernel between two kernels of its own). */
 static int backward_owner(int version, int d) {
+    if (version >= 23) return version;
     if (version >= 21) return 20;
     if (version >= 18) return version;
     if (version == 17) return d == 64 ? 17 : 14;
@@ -911,9 +917,10 @@ static int backward_owner(int version, int d) {
 
 /* The version whose forward kernel `version` launches at head size d (flash_forward_typed): version 16
  * changes d 64 alone, versions 17 to 20 launch version 15's (at both head sizes), and versions 21 and 22 their
- * own (version 15's made persistent: the emulator's two SMs take the tiles of every case in two blocks).  A case whose forward
+ * own (version 15's made persistent: the emulator's two SMs take the tiles of every case in two blocks), and version 23 version 22's.  A case whose forward
  * and backward kernels are both another version's is that version's case, and is not run again. */
 static int forward_owner(int version, int d) {
+    if (version >= 23) return 22;
     if (version >= 21) return version;
     if (version >= 17) return 15;
     return version == 16 && d == 128 ? 15 : version;

@@ -68,7 +68,11 @@
  *              while the consumers finish the last;
  *   version 22 version 21 with a head's query tiles side by side (the
  *              heads one after another), so that the tiles running at
- *              once share few heads' keys and values in the L2 cache. */
+ *              once share few heads' keys and values in the L2 cache;
+ *   version 23 version 22 with the kernels before and after the backward
+ *              pass's main kernel made two of 16-byte loads: D_i computed
+ *              and the f32 buffer of dQ cleared in one, dQ finished in
+ *              the other. */
 /* CUtensorMap, and the type of cuTensorMapEncodeTiled (versions 10 on) */
 #include <cuda.h>
 #include <cudaTypedefs.h>
@@ -80,9 +84,9 @@
 static void flash_check(const char *who, DType dt, int version, int B, int NH, int T, int hs) {
     if (B < 1 || NH < 1 || T < 1) die("%s: B = %d, NH = %d, T = %d must be positive", who, B, NH, T);
     if (hs != 64 && hs != 128) die("%s: head size %d is not supported (64 or 128)", who, hs);
-    if (version < 1 || version > 22) die("%s: version %d does not exist (1 to 22)", who, version);
+    if (version < 1 || version > 23) die("%s: version %d does not exist (1 to 23)", who, version);
     if (version >= 2 && dt != DT_BF16 && dt != DT_F16)
-        die("%s: versions 2 to 22 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
+        die("%s: versions 2 to 23 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
     if ((long long)B * NH > 65535) die("%s: B * NH = %lld is more than 65535", who, (long long)B * NH);
 }
 
@@ -1812,6 +1816,54 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
         if (threadIdx.x % 128 == 0) bulk_wait<0>();
 }
 
+/* Version 23: the row sums D_i and the cleared f32 buffer of dQ in one pass, and dQ finished from it, each
+ * thread taking 8 columns of a row in 16-byte loads and stores (D / 8 threads a row; rows and strides on
+ * 16-byte boundaries, which flash_rows_vec checks at the launch) */
+template <typename T, int D>
+__global__ void flash_prep_kernel(float *dd, float *dq_acc, const T *dout, const T *o, int NH, int Tn,
+                                  FlashLayout out, int rows) {
+    constexpr int L = D / 8;                               /* threads a row: 8 or 16, a divisor of the warp */
+    size_t x = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    int row = (int)(x / L), c = (int)(x % L) * 8;
+    bool ok = row < rows;                                  /* every lane stays for the shuffles */
+    float s = 0;
+    if (ok) {
+        int bh = row / Tn, i = row % Tn, b = bh / NH, h = bh % NH;
+        size_t off = b * out.b + h * out.h + i * out.t + c;
+        uint4 wd = *reinterpret_cast<const uint4 *>(dout + off), wo = *reinterpret_cast<const uint4 *>(o + off);
+        const T *hd = reinterpret_cast<const T *>(&wd), *ho = reinterpret_cast<const T *>(&wo);
+        for (int e = 0; e < 8; e++) s += tof(hd[e]) * tof(ho[e]);
+        float4 *z = reinterpret_cast<float4 *>(dq_acc + (size_t)row * D + c);
+        z[0] = make_float4(0, 0, 0, 0), z[1] = make_float4(0, 0, 0, 0);
+    }
+    for (int m = L / 2; m > 0; m /= 2) s += __shfl_xor_sync(0xffffffffu, s, m);   /* the row's L partial sums */
+    if (ok && c == 0) dd[row] = s;
+}
+
+/* dq += scale dq_acc, 8 columns a thread */
+template <typename T, int D>
+__global__ void flash_dq_finish8_kernel(T *dq, const float *dq_acc, int NH, int Tn, FlashLayout in, float scale,
+                                        int rows) {
+    constexpr int L = D / 8;
+    size_t x = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    int row = (int)(x / L), c = (int)(x % L) * 8;
+    if (row >= rows) return;
+    int bh = row / Tn, i = row % Tn, b = bh / NH, h = bh % NH;
+    T *p = dq + b * in.b + h * in.h + i * in.t + c;
+    const float4 *a = reinterpret_cast<const float4 *>(dq_acc + (size_t)row * D + c);
+    float4 a0 = a[0], a1 = a[1];
+    float f[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+    uint4 w = *reinterpret_cast<const uint4 *>(p);
+    T *hw = reinterpret_cast<T *>(&w);
+    for (int e = 0; e < 8; e++) hw[e] = fromf<T>(tof(hw[e]) + f[e] * scale);
+    *reinterpret_cast<uint4 *>(p) = w;
+}
+
+/* whether a tensor's rows can be read in 16-byte pieces: its first element on a 16-byte boundary and every
+ * stride a multiple of 8 elements (of 2 bytes) */
+static bool flash_rows_vec(const void *p, FlashLayout f) {
+    return (uintptr_t)p % 16 == 0 && f.b % 8 == 0 && f.h % 8 == 0 && f.t % 8 == 0;
+}
 /* ---- The entry points ------------------------------------------------------------------ */
 
 template <typename T, int D, int NW, int MT, bool QREG>
@@ -2046,6 +2098,23 @@ static void flash7_backward(Gpu *g, T *dk, T *dv, float *dq_acc, const T *dout, 
     LAUNCH_CHECK("flash7_backward");
 }
 
+/* version 23's two kernels, D / 8 threads a row (the 16-bit types; flash_rows_vec true of the tensors) */
+template <typename T>
+static void flash_prep(Gpu *g, float *dd, float *dq_acc, const T *dout, const T *o, int NH, int Tn, int hs,
+                       FlashLayout out, int rows) {
+    unsigned blocks = blocks_for((size_t)rows * (hs / 8), 256);
+    if (hs == 64) flash_prep_kernel<T, 64><<<blocks, 256, 0, g->stream>>>(dd, dq_acc, dout, o, NH, Tn, out, rows);
+    else flash_prep_kernel<T, 128><<<blocks, 256, 0, g->stream>>>(dd, dq_acc, dout, o, NH, Tn, out, rows);
+    LAUNCH_CHECK("flash_prep");
+}
+template <typename T>
+static void flash_dq_finish8(Gpu *g, T *dq, const float *dq_acc, int NH, int Tn, int hs, FlashLayout in, float scale,
+                             int rows) {
+    unsigned blocks = blocks_for((size_t)rows * (hs / 8), 256);
+    if (hs == 64) flash_dq_finish8_kernel<T, 64><<<blocks, 256, 0, g->stream>>>(dq, dq_acc, NH, Tn, in, scale, rows);
+    else flash_dq_finish8_kernel<T, 128><<<blocks, 256, 0, g->stream>>>(dq, dq_acc, NH, Tn, in, scale, rows);
+    LAUNCH_CHECK("flash_dq_finish8");
+}
 /* one dtype's launches: version 2 exists for the 16-bit types only */
 template <typename T>
 static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *q, const T *k, const T *v, int B,
@@ -2089,7 +2158,7 @@ static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *
             flash9_forward<T, 64, 2, 128, 64, 15>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 21 && hs == 64)
             flash9_forward<T, 64, 2, 128, 64, 21>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
-        if (version == 22 && hs == 64)
+        if (version >= 22 && hs == 64)   /* version 23's forward pass is version 22's */
             flash9_forward<T, 64, 2, 128, 64, 22>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 16 && hs == 64)
             flash9_forward<T, 64, 3, 128, 64, 16>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
@@ -2107,7 +2176,7 @@ static void flash_forward_typed(Gpu *g, int version, T *o, float *lse, const T *
             flash9_forward<T, 128, 2, 128, 128, 15>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
         if (version == 21 && hs == 128)
             flash9_forward<T, 128, 2, 128, 128, 21>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
-        if (version == 22 && hs == 128)
+        if (version >= 22 && hs == 128)
             flash9_forward<T, 128, 2, 128, 128, 22>(g, o, lse, q, k, v, B, NH, Tn, in, out, scale, causal);
     }
 }
@@ -2117,8 +2186,15 @@ static void flash_backward_typed(Gpu *g, int version, T *dq, T *dk, T *dv, const
                                  const T *v, const T *o, const float *lse, float *dq_acc, float *dd, int B, int NH,
                                  int Tn, int hs, bool causal, FlashLayout in, FlashLayout out, float scale) {
     size_t rows = (size_t)B * NH * Tn;
-    flash_dot_kernel<T><<<blocks_for(rows, 8), 256, 0, g->stream>>>(dd, dout, o, NH, Tn, hs, out, (int)rows);
-    LAUNCH_CHECK("flash_dot");
+    bool v23 = false;   /* version 23: D_i with the buffer cleared, and dQ finished, 16 bytes a load */
+    if constexpr (sizeof(T) == 2)
+        v23 = version >= 23 && flash_rows_vec(dout, out) && flash_rows_vec(o, out) && flash_rows_vec(dq, in);
+    if (v23) {
+        flash_prep<T>(g, dd, dq_acc, dout, o, NH, Tn, hs, out, (int)rows);
+    } else {
+        flash_dot_kernel<T><<<blocks_for(rows, 8), 256, 0, g->stream>>>(dd, dout, o, NH, Tn, hs, out, (int)rows);
+        LAUNCH_CHECK("flash_dot");
+    }
     dim3 grid((Tn + V1_BR - 1) / V1_BR, B * NH);
     if (version == 1 && hs == 64) {
         flash1_dq_kernel<T, 64><<<grid, V1_BR, 0, g->stream>>>(dq, dout, q, k, v, lse, dd, NH, Tn, in, out, scale, causal);
@@ -2130,8 +2206,8 @@ static void flash_backward_typed(Gpu *g, int version, T *dq, T *dk, T *dv, const
     if (version == 1) LAUNCH_CHECK("flash1_backward");
     if constexpr (sizeof(T) == 2) {
         if (version < 2) return;                /* version 3 changes the forward pass only */
-        CUDA_CHECK(cudaMemsetAsync(dq_acc, 0, rows * hs * sizeof(float), g->stream));
-        if (version >= 20 && hs == 64)   /* versions 21 and 22's backward pass is version 20's */
+        if (!v23) CUDA_CHECK(cudaMemsetAsync(dq_acc, 0, rows * hs * sizeof(float), g->stream));
+        if (version >= 20 && hs == 64)   /* versions 21 to 23's main kernel is version 20's */
             flash7_backward<T, 64, 2, true, true, true, false, true, true>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B,
                                                                            NH, Tn, in, out, scale, causal);
         else if (version >= 20)
@@ -2170,9 +2246,13 @@ static void flash_backward_typed(Gpu *g, int version, T *dq, T *dk, T *dv, const
             flash4_backward<T, 128, 32, 8>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
         else if (hs == 64) flash2_backward<T, 64, 64>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
         else flash2_backward<T, 128, 32>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
-        flash_dq_finish_kernel<T><<<blocks_for(rows * hs, 256), 256, 0, g->stream>>>(dq, dq_acc, NH, Tn, hs, in, scale,
-                                                                                    rows * hs);
-        LAUNCH_CHECK("flash_dq_finish");
+        if (v23) {
+            flash_dq_finish8<T>(g, dq, dq_acc, NH, Tn, hs, in, scale, (int)rows);
+        } else {
+            flash_dq_finish_kernel<T><<<blocks_for(rows * hs, 256), 256, 0, g->stream>>>(dq, dq_acc, NH, Tn, hs, in,
+                                                                                        scale, rows * hs);
+            LAUNCH_CHECK("flash_dq_finish");
+        }
     }
 }
 

@@ -151,6 +151,7 @@ static inline float max(float a, float b) { return fmaxf(a, b); }
 
 struct alignas(8) float2 { float x, y; };
 struct alignas(16) float4 { float x, y, z, w; };
+struct alignas(16) uint4 { unsigned x, y, z, w; };   /* 16 bytes of 16-bit values (version 23's loads) */
 static inline float2 make_float2(float x, float y) { return float2{x, y}; }
 static inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
 

@@ -247,6 +247,14 @@ MUTATIONS = {
     "v22-order": ("version 22 forward: a tile's head found by the old count (heads fastest) while its query block is "
                   "found head by head, so some tiles are done twice and others never",
                   "bh = V >= 22 ? t / nqb : t % BNH,", "bh = t % BNH,"),
+    "v23-clear": ("version 23 backward: the buffer of dQ cleared in its first four columns of each thread's eight, the "
+                  "rest left as the scratch was",
+                  "z[0] = make_float4(0, 0, 0, 0), z[1] = make_float4(0, 0, 0, 0);", "z[0] = make_float4(0, 0, 0, 0);"),
+    "v23-shuffle": ("version 23 backward: D_i's shuffles start at a quarter of the row's threads, so each row's sum "
+                    "misses half its partial sums",
+                    "for (int m = L / 2; m > 0; m /= 2)", "for (int m = L / 4; m > 0; m /= 2)"),
+    "v23-finish": ("version 23 backward: the finish reads the buffer's first four columns twice and its last four never",
+                   "float4 a0 = a[0], a1 = a[1];", "float4 a0 = a[0], a1 = a[0];"),
 }
 
 
