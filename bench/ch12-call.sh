@@ -5,7 +5,8 @@
 # Logs go to a scratch folder that ends as $OUT/logs.tgz; what the prose
 # needs is printed to call.txt.  Parts, in this order (defaults in brackets):
 #   SKIP_BUILD [""]      non-empty: use the carried binaries (built elsewhere without -march=native)
-#   TEST_S [90]          test_ch12_gpu's time limit; 0 skips the suite
+#   TEST_S [90]          test_ch12_gpu's time limit; 0 skips the suite (it and the sanitizers print each case as
+#                        it passes, line-buffered, so a run cut by the limit still counts what it did)
 #   SUITE_FIRST [1]      the suite's first version (CH12_FIRST_VERSION; above 1, no experiments or mixed precision)
 #   SANITIZE_FIRST [14]  racecheck and memcheck of versions >= it on small shapes, beside the suite; empty: none
 #   SPEED_VERSIONS [3,7,12,14]  versions timed in one sweep before PyTorch's back ends and one after; empty: none
@@ -32,11 +33,11 @@ else
 fi
 
 if [ "${TEST_S:-90}" != 0 ]; then
-  CH12_FIRST_VERSION=${SUITE_FIRST:-1} timeout ${TEST_S:-90} $t12 > "$L/test-ch12-gpu.txt" 2>&1 &
+  CHECK_VERBOSE=1 CH12_FIRST_VERSION=${SUITE_FIRST:-1} timeout ${TEST_S:-90} stdbuf -oL $t12 > "$L/test-ch12-gpu.txt" 2>&1 &
   sf=${SANITIZE_FIRST-14}
   if [ -n "$sf" ]; then
     for tool in racecheck memcheck; do
-      CH12_FIRST_VERSION=$sf CH12_SANITIZE=1 timeout ${TEST_S:-90} compute-sanitizer --tool $tool --error-exitcode 1 \
+      CHECK_VERBOSE=1 CH12_FIRST_VERSION=$sf CH12_SANITIZE=1 timeout ${TEST_S:-90} stdbuf -oL compute-sanitizer --tool $tool --error-exitcode 1 \
         $t12 > "$L/$tool.txt" 2>&1 &
     done
   fi
@@ -44,6 +45,7 @@ if [ "${TEST_S:-90}" != 0 ]; then
   for f in test-ch12-gpu racecheck memcheck; do
     [ -f "$L/$f.txt" ] || continue
     echo "== $f: $(grep -E 'passed, [0-9]+ failed' "$L/$f.txt" | tail -1) $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$L/$f.txt" | tail -1)"
+    grep -q 'passed, [0-9]* failed' "$L/$f.txt" || echo "   (cut by TEST_S: $(grep -c '^ok ' "$L/$f.txt") cases ok so far)"
     grep -E '^FAIL' "$L/$f.txt" | head -8
   done
   echo "== tests done at ${SECONDS}s"

@@ -178,6 +178,10 @@ VARIANT(emu_mut_v22_order, "v22-order")
 VARIANT(emu_mut_v23_clear, "v23-clear")
 VARIANT(emu_mut_v23_shuffle, "v23-shuffle")
 VARIANT(emu_mut_v23_finish, "v23-finish")
+VARIANT(emu_mut_v24_parity, "v24-parity")
+VARIANT(emu_mut_v24_wait, "v24-wait")
+VARIANT(emu_mut_v24_counter, "v24-counter")
+VARIANT(emu_mut_v24_first, "v24-first")
 static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut_mask,      &variant_emu_mut_edge,
                                    &variant_emu_mut_ldsm_order, &variant_emu_mut_no_trans,   &variant_emu_mut_wait,
                                    &variant_emu_mut_frag_index, &variant_emu_mut_barrier,   &variant_emu_mut_dq_atomic,
@@ -202,7 +206,9 @@ static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut
                                    &variant_emu_mut_v20_order, &variant_emu_mut_v21_qfree,
                                    &variant_emu_mut_v21_last_stage, &variant_emu_mut_v21_snake,
                                    &variant_emu_mut_v22_order, &variant_emu_mut_v23_clear,
-                                   &variant_emu_mut_v23_shuffle, &variant_emu_mut_v23_finish};
+                                   &variant_emu_mut_v23_shuffle, &variant_emu_mut_v23_finish,
+                                   &variant_emu_mut_v24_parity, &variant_emu_mut_v24_wait,
+                                   &variant_emu_mut_v24_counter, &variant_emu_mut_v24_first};
 #else
 static const Variant *mutants[1];
 #endif
@@ -906,8 +912,9 @@ static size_t lay_at(const Lay *L, int which, int b, int h, int t, int i) {
  * (version 17's, or at d 128 version 14's, with the blocks numbered key block first), and version 19 its
  * own at both (the same two, with dQ added by bulk reductions), and version 20 its own (version 19's, the blocks
  * in groups of heads); versions 21 and 22 launch version 20's, and version 23 its own (version 20's main
- * kernel between two kernels of its own). */
+ * kernel between two kernels of its own), version 24 its own at d 64 (persistent) and version 23's at d 128. */
 static int backward_owner(int version, int d) {
+    if (version >= 24) return d == 64 ? 24 : 23;
     if (version >= 23) return version;
     if (version >= 21) return 20;
     if (version >= 18) return version;

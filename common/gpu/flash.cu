@@ -72,7 +72,11 @@
  *   version 23 version 22 with the kernels before and after the backward
  *              pass's main kernel made two of 16-byte loads: D_i computed
  *              and the f32 buffer of dQ cleared in one, dQ finished in
- *              the other. */
+ *              the other;
+ *   version 24 version 23 with a persistent backward pass at d 64: a block
+ *              an SM taking key blocks from a counter, the next one's
+ *              keys, values and first query tiles copied under the end
+ *              of the last. */
 /* CUtensorMap, and the type of cuTensorMapEncodeTiled (versions 10 on) */
 #include <cuda.h>
 #include <cudaTypedefs.h>
@@ -84,9 +88,9 @@
 static void flash_check(const char *who, DType dt, int version, int B, int NH, int T, int hs) {
     if (B < 1 || NH < 1 || T < 1) die("%s: B = %d, NH = %d, T = %d must be positive", who, B, NH, T);
     if (hs != 64 && hs != 128) die("%s: head size %d is not supported (64 or 128)", who, hs);
-    if (version < 1 || version > 23) die("%s: version %d does not exist (1 to 23)", who, version);
+    if (version < 1 || version > 24) die("%s: version %d does not exist (1 to 24)", who, version);
     if (version >= 2 && dt != DT_BF16 && dt != DT_F16)
-        die("%s: versions 2 to 23 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
+        die("%s: versions 2 to 24 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
     if ((long long)B * NH > 65535) die("%s: B * NH = %lld is more than 65535", who, (long long)B * NH);
 }
 
@@ -1820,8 +1824,8 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
  * thread taking 8 columns of a row in 16-byte loads and stores (D / 8 threads a row; rows and strides on
  * 16-byte boundaries, which flash_rows_vec checks at the launch) */
 template <typename T, int D>
-__global__ void flash_prep_kernel(float *dd, float *dq_acc, const T *dout, const T *o, int NH, int Tn,
-                                  FlashLayout out, int rows) {
+__global__ void flash_prep_kernel(float *dd, float *dq_acc, int *next_item, const T *dout, const T *o, int NH,
+                                  int Tn, FlashLayout out, int rows) {
     constexpr int L = D / 8;                               /* threads a row: 8 or 16, a divisor of the warp */
     size_t x = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
     int row = (int)(x / L), c = (int)(x % L) * 8;
@@ -1838,6 +1842,7 @@ __global__ void flash_prep_kernel(float *dd, float *dq_acc, const T *dout, const
     }
     for (int m = L / 2; m > 0; m /= 2) s += __shfl_xor_sync(0xffffffffu, s, m);   /* the row's L partial sums */
     if (ok && c == 0) dd[row] = s;
+    if (x == 0) *next_item = 0;                            /* version 24's counter of items */
 }
 
 /* dq += scale dq_acc, 8 columns a thread */
@@ -1863,6 +1868,223 @@ __global__ void flash_dq_finish8_kernel(T *dq, const float *dq_acc, int NH, int 
  * stride a multiple of 8 elements (of 2 bytes) */
 static bool flash_rows_vec(const void *p, FlashLayout f) {
     return (uintptr_t)p % 16 == 0 && f.b % 8 == 0 && f.h % 8 == 0 && f.t % 8 == 0;
+}
+/* Version 24's shared memory (d 64): two buffers of keys and values (an item's and the next's), three stages
+ * of query and dO tiles, dS^T, the stages' L and D, the next item's number, two buffers of old dK and dV
+ * rows, then, on a 1024-byte boundary, the BR x D floats of dQ */
+template <typename T, int D> __host__ __device__ constexpr size_t v24_dq_at() {
+    return ((size_t)(4 * 128 + 2 * 3 * V7_BR) * D * sizeof(T) + (size_t)128 * V7_BR * sizeof(T) +
+            2 * 3 * V7_BR * sizeof(float) + 16 + (size_t)4 * 128 * (D + 8) * sizeof(T) + 1023) / 1024 * 1024;
+}
+
+/* Version 24: version 20's backward pass made persistent.  A block an SM takes items (a key block of a head)
+ * in version 20's order, the next from a counter in device memory, and keeps one stream of query tiles
+ * through its three stages across items: a tile's copies are asked for two tiles ahead, the next item's
+ * first ones under the end of this item's, with that item's keys, values and old dK and dV rows, into the
+ * other of two buffers. */
+template <typename T, int D>
+__global__ void __launch_bounds__(256) flash24_backward_kernel(T *dk, T *dv, float *dq_acc, const T *dout,
+                                                               const T *q, const T *k, const T *v,
+                                                               const float *lse, const float *dd, int NH, int Tn,
+                                                               FlashLayout in, FlashLayout out, float scale,
+                                                               bool causal,
+                                                               const __grid_constant__ CUtensorMap dqmap, int hg,
+                                                               int BNH, int *next_item) {
+    constexpr int NWG = 2, BR = V7_BR, BC = 128, THREADS = 256, DN = D / NWG, NQ = 3;
+    constexpr bool SWQ = true, DQB = true;              /* as the chunks shared with version 20 read them */
+    extern __shared__ __align__(1024) unsigned char smem24[];
+    T *KV = reinterpret_cast<T *>(smem24), *Q2 = KV + 4 * BC * D, *dO2 = Q2 + NQ * BR * D, *dSs = dO2 + NQ * BR * D;
+    float *l2 = reinterpret_cast<float *>(dSs + BC * BR), *d2 = l2 + NQ * BR;   /* L and D, NQ stages each */
+    int *next_s = reinterpret_cast<int *>(d2 + NQ * BR);   /* the next item's number, from the counter */
+    T *dKo = reinterpret_cast<T *>(next_s + 4);             /* two buffers of old dK, dV rows, padded */
+    float *dQs = reinterpret_cast<float *>(smem24 + v24_dq_at<T, D>());
+    if (smem_addr(smem24) % 1024) __trap();
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tig = lane % 4, wg = warp / 4;
+    int nkb = (Tn + BC - 1) / BC, nitems = nkb * BNH;      /* items: a head's key block each */
+    auto find_item = [&](int L, int &kb, int &bh) {         /* item L: version 20's block L */
+        {   /* groups of hg heads, the last perhaps of fewer (n); in a group, key block 0 of each, then 1, ... */
+            int g0 = L / (hg * nkb) * hg, n = BNH - g0 < hg ? BNH - g0 : hg, i = L - g0 * nkb;
+            kb = i / n, bh = g0 + i % n;
+        }
+    };
+    auto first_row = [&](int L) {                           /* item L's first query tile */
+        int kb, bh;
+        find_item(L, kb, bh);
+        return causal ? kb * BC / BR * BR : 0;
+    };
+    int cL = blockIdx.x, cpar = 0, nL = -1;                 /* this item, its buffer; the next (-1: not known) */
+    int r = 0;                                              /* tiles asked for so far: tile r goes to stage r % 3 */
+    auto request = [&](int L, int par, int qt) {
+        int kb, bh;
+        find_item(L, kb, bh);
+        int b = bh / NH, h = bh % NH, k0 = kb * BC;
+        size_t ib = b * in.b + h * in.h, ob = b * out.b + h * out.h;
+        if (qt == (causal ? k0 / BR * BR : 0)) {            /* the item's first tile: its keys, values, old rows too */
+            T *Kp = KV + par * 2 * BC * D, *Op = dKo + par * 2 * BC * (D + 8);
+            load_tile_core<T, D, BC, THREADS>(Kp, k + ib, in.t, k0, Tn);
+            load_tile_core<T, D, BC, THREADS>(Kp + BC * D, v + ib, in.t, k0, Tn);
+            load_tile<T, D, D + 8, BC, THREADS>(Op, dk + ib, in.t, k0, Tn);
+            load_tile<T, D, D + 8, BC, THREADS>(Op + BC * (D + 8), dv + ib, in.t, k0, Tn);
+        }
+        int s = r % NQ;
+        load_tile_sw128<T, D, BR, THREADS>(Q2 + s * BR * D, q + ib, in.t, qt, Tn);
+        load_tile_sw128<T, D, BR, THREADS>(dO2 + s * BR * D, dout + ob, out.t, qt, Tn);
+        for (int i = threadIdx.x; i < BR; i += THREADS) {
+            bool ok = qt + i < Tn;
+            size_t x = (size_t)bh * Tn + (ok ? qt + i : 0);
+            cp_async4(l2 + s * BR + i, lse + x, ok);
+            cp_async4(d2 + s * BR + i, dd + x, ok);
+        }
+        cp_async_commit();                                  /* one group a tile */
+        r++;
+    };
+    auto qdesc = [](const T *t, int kk) {                  /* a query tile as K-major B: columns 16 kk on */
+        if constexpr (SWQ) return wg_desc(t + kk % 4 * 16 + kk / 4 * 64 * BR, 16, 1024, true);
+        else return wg_desc(t + kk * 128, 128, 16 * D);
+    };
+    auto qdesc_mn = [](const T *t, int kq, int dn) {       /* as MN-major B: rows 16 kq on, columns 64 dn on */
+        if constexpr (SWQ) return wg_desc(t + kq * 16 * 64 + dn * 64 * BR, 64 * 2 * BR, 1024, true);
+        else return wg_desc(t + kq * 16 * D + dn * 512, 16 * D, 128);
+    };
+    int j = lane / 8, key = 16 * warp + 8 * (j % 2) + lane % 8;    /* the row of dS^T this lane stores */
+    auto store_ds = [&](int kq, const uint32_t r[4]) {             /* queries 16 kq to 16 kq + 15 */
+        stsm_x4(dSs + key / 8 * 8 * BR + (2 * kq + j / 2) * 64 + key % 8 * 8, r);
+    };
+
+    /* the cursor: the next tile to ask for, query row rq of item rL (buffer rpar); none while rL < 0 */
+    int rL = cL, rpar = 0, rq = first_row(cL);
+    auto fill = [&](int c) {                                /* tiles c, c + 1, c + 2 may be held */
+        while (rL >= 0 && r < c + NQ) {
+            request(rL, rpar, rq);
+            rq += BR;
+            if (rq < Tn) continue;
+            if (rL == cL && nL >= 0 && nL < nitems) rL = nL, rpar = cpar ^ 1, rq = first_row(nL);
+            else rL = -1;                                   /* past the items known */
+        }
+    };
+    fill(0);
+    for (int c = 0;;) {                                    /* c: the tiles taken so far, all items */
+        int kb, bh;
+        find_item(cL, kb, bh);
+        int b = bh / NH, h = bh % NH, k0 = kb * BC, q_first = causal ? k0 / BR * BR : 0;
+        size_t ib = b * in.b + h * in.h;
+        const T *Ks = KV + cpar * 2 * BC * D, *Vs = Ks + BC * D;
+        if (threadIdx.x == 0) *next_s = gridDim.x + atomicAdd(next_item, 1);   /* the item after this one */
+        float dka[D / 8][4] = {}, dva[D / 8][4] = {};          /* this warp's 16 keys x D */
+        float sl = scale * LOG2E;
+        int key0 = k0 + warp * 16 + g;                         /* this thread's keys: key0 and key0 + 8 */
+        for (int q0 = q_first; q0 < Tn; q0 += BR, c++) {
+            int s = c % NQ;
+            if (r - c - 1 >= 1) cp_async_wait<1>();            /* every group but the newest: tile c's is in */
+            else cp_async_wait<0>();                           /* tile c is the newest asked for */
+            fence_proxy_async();
+            __syncthreads();                                   /* here for all threads; the last tile's products done */
+            if (q0 == q_first) {                               /* this item's first tile: its next item is known now */
+                nL = *next_s;
+                if (rL < 0 && nL < nitems) rL = nL, rpar = cpar ^ 1, rq = first_row(nL);
+            }
+            fill(c);
+            const T *Qs = Q2 + s * BR * D, *dOs = dO2 + s * BR * D;
+            const float *ls = l2 + s * BR, *ds_ = d2 + s * BR;
+            int kend = causal ? min(q0 + BR, Tn) : Tn;     /* keys below kend see some query of the tile */
+            if (k0 + 64 * wg < kend) {
+                float st[BR / 8][4] = {}, dpt[BR / 8][4] = {};     /* S^T, dP^T: 64 keys x 64 queries, wgmma's d0..d31 */
+                wg_hold(st[0], BR / 2);
+                wg_hold(dpt[0], BR / 2);
+                wg_fence();
+                for (int kk = 0; kk < D / 16; kk++) {
+                    wgmma_ss<T>(st[0], wg_desc(Ks + wg * 64 * D + kk * 128, 128, 16 * D), qdesc(Qs, kk), kk);
+                    wgmma_ss<T>(dpt[0], wg_desc(Vs + wg * 64 * D + kk * 128, 128, 16 * D), qdesc(dOs, kk), kk);
+                }
+                wg_commit();
+                wg_wait<0>();
+                wg_hold(st[0], BR / 2);
+                wg_hold(dpt[0], BR / 2);
+                if (q0 + BR > Tn || k0 + BC > Tn || (causal && k0 + BC - 1 > q0))   /* an edge tile: some pair masked */
+                    for (int nt = 0; nt < BR / 8; nt++)
+                        for (int e = 0; e < 4; e++) {
+                            int qi = q0 + nt * 8 + tig * 2 + e % 2, key = key0 + e / 2 * 8;
+                            if (qi >= Tn || key >= Tn || (causal && key > qi)) st[nt][e] = -INFINITY;
+                        }
+                for (int nt = 0; nt < BR / 8; nt++)                /* P^T, then dS^T = P^T (dP^T - dd) */
+                    for (int e = 0; e < 4; e++) {
+                        int c = nt * 8 + tig * 2 + e % 2;
+                        float p = ex2_approx(fmaf(st[nt][e], sl, -ls[c] * LOG2E));
+                        st[nt][e] = p;
+                        dpt[nt][e] = p * (dpt[nt][e] - ds_[c]);
+                    }
+                uint32_t pa[BR / 16][4], sa[BR / 16][4];                      /* P^T and dS^T as A fragments */
+                for (int kq = 0; kq < BR / 16; kq++) {
+                    pa[kq][0] = pack2<T>(st[2 * kq][0], st[2 * kq][1]), pa[kq][1] = pack2<T>(st[2 * kq][2], st[2 * kq][3]);
+                    pa[kq][2] = pack2<T>(st[2 * kq + 1][0], st[2 * kq + 1][1]);
+                    pa[kq][3] = pack2<T>(st[2 * kq + 1][2], st[2 * kq + 1][3]);
+                    sa[kq][0] = pack2<T>(dpt[2 * kq][0], dpt[2 * kq][1]), sa[kq][1] = pack2<T>(dpt[2 * kq][2], dpt[2 * kq][3]);
+                    sa[kq][2] = pack2<T>(dpt[2 * kq + 1][0], dpt[2 * kq + 1][1]);
+                    sa[kq][3] = pack2<T>(dpt[2 * kq + 1][2], dpt[2 * kq + 1][3]);
+                    store_ds(kq, sa[kq]);
+                }
+                fence_proxy_async();                               /* dS^T visible to the products of dQ */
+                wg_hold(dva[0], D / 2), wg_hold(dka[0], D / 2);
+                wg_hold(pa[0], BR / 4), wg_hold(sa[0], BR / 4);
+                wg_fence();
+                for (int kq = 0; kq < BR / 16; kq++)
+                    for (int dn = 0; dn < D / 64; dn++) {
+                        wgmma_rs<T>(dva[8 * dn], pa[kq], qdesc_mn(dOs, kq, dn));
+                        wgmma_rs<T>(dka[8 * dn], sa[kq], qdesc_mn(Qs, kq, dn));
+                    }
+                wg_commit();
+                wg_wait<0>();
+                wg_hold(dva[0], D / 2), wg_hold(dka[0], D / 2);
+                wg_hold(pa[0], BR / 4), wg_hold(sa[0], BR / 4);
+            } else {
+                const uint32_t zero[4] = {};
+                for (int kq = 0; kq < BR / 16; kq++) store_ds(kq, zero);
+                fence_proxy_async();
+            }
+            __syncthreads();                               /* every warpgroup's dS^T is in shared memory */
+
+            float dqa[DN / 8][4] = {};                         /* dQ: this warp's 16 queries x DN columns */
+            wg_hold(dqa[0], DN / 2);
+            wg_fence();
+            for (int kk = 0; kk < BC / 16; kk++)
+                wgmma_ss_t<T, DN>(dqa[0], wg_desc(dSs + kk * 16 * BR, 16 * BR, 128),
+                                  wg_desc(Ks + kk * 16 * D + wg * DN * 8, 16 * D, 128), kk);
+            wg_commit();
+            wg_wait<0>();
+            wg_hold(dqa[0], DN / 2);
+            if constexpr (DQB) {   /* version 19 */
+                float *dQw = dQs + wg * BR * DN;                   /* this warpgroup's BR x DN floats: DN / 32 boxes of 32 columns */
+                if (threadIdx.x % 128 == 0) bulk_wait_read<0>();   /* the last tile's reduction has read them */
+                bar_sync(V19_DQ + wg, 128);
+                for (int r = 0; r < 2; r++) {
+                    int row = warp % 4 * 16 + g + r * 8;
+                    for (int dt = 0; dt < DN / 8; dt++) {
+                        int col = dt * 8 + tig * 2;                /* box col / 32, 16-byte piece col % 32 / 4, swizzled */
+                        st_shared_f32x2(dQw + col / 32 * BR * 32 + row * 32 + ((col % 32 / 4) ^ row % 8) * 4 + col % 4,
+                                        dqa[dt][2 * r], dqa[dt][2 * r + 1]);
+                    }
+                }
+                fence_proxy_async();                               /* the stores visible to the TMA unit */
+                bar_sync(V19_DQ + wg, 128);
+                if (threadIdx.x % 128 == 0) {
+                    for (int c = 0; c < DN / 32; c++) tma_reduce_add_3d(&dqmap, dQw + c * BR * 32, wg * DN + c * 32, q0, bh);
+                    bulk_commit();
+                }
+            } else {
+                for (int r = 0; r < 2; r++) {
+                    int qi = q0 + warp % 4 * 16 + g + r * 8;
+                    if (qi >= Tn) continue;
+                    float *dst = dq_acc + ((size_t)bh * Tn + qi) * D + wg * DN + tig * 2;
+                    for (int dt = 0; dt < DN / 8; dt++) atomic_add2(dst + dt * 8, dqa[dt][2 * r], dqa[dt][2 * r + 1]);
+                }
+            }
+        }
+        add_dk_dv_old<T, D, D + 8>(dk + ib, dv + ib, in.t, dKo + cpar * 2 * BC * (D + 8),
+                                   dKo + cpar * 2 * BC * (D + 8) + BC * (D + 8), key0, k0, Tn, tig, dka, dva, scale);
+        if (nL >= nitems) break;
+        cL = nL, cpar ^= 1;
+    }
+    if (threadIdx.x % 128 == 0) bulk_wait<0>();        /* the last reduction done before the block's shared memory goes */
 }
 /* ---- The entry points ------------------------------------------------------------------ */
 
@@ -2067,6 +2289,13 @@ static int v20_head_group(int BNH, int nkb, int nqt, int step, int sms, size_t l
     return best;
 }
 static int v20_forced = 0, v20_used = 0;   /* version 20's group: forced (flash_head_group_force), last taken */
+/* a launch's group of heads in version 20's order (and version 24's): forced, or the model's */
+template <typename T, int D, int BC> static int v20_group(Gpu *g, int BNH, int nkb, int Tn, bool causal) {
+    v20_used = v20_forced > 0 ? (v20_forced < BNH ? v20_forced : BNH)
+                              : v20_head_group(BNH, nkb, (Tn + V7_BR - 1) / V7_BR, causal ? BC / V7_BR : 0, g->info.sms,
+                                               g->info.l2, (size_t)Tn * D * (2 * sizeof(T) + sizeof(float)));
+    return v20_used;
+}
 template <typename T, int D, int NWG, bool FAST, bool SWQ, bool AHEAD = false, bool HM = false, bool DQB = false,
           bool HG = false>
 static void flash7_backward(Gpu *g, T *dk, T *dv, float *dq_acc, const T *dout, const T *q, const T *k, const T *v,
@@ -2087,10 +2316,8 @@ static void flash7_backward(Gpu *g, T *dk, T *dv, float *dq_acc, const T *dout, 
     int hg = 0;                                          /* version 20: heads in groups of hg, in one dimension */
     if (HG) {
         if ((long long)nkb * B * NH > 0x7fffffff) die("flash_backward_cuda: version 20: %u x %d blocks, too many", nkb, B * NH);
-        hg = v20_forced > 0 ? (v20_forced < B * NH ? v20_forced : B * NH)
-                            : v20_head_group(B * NH, (int)nkb, (Tn + V7_BR - 1) / V7_BR, causal ? BC / V7_BR : 0,
-                                             g->info.sms, g->info.l2, (size_t)Tn * D * (2 * sizeof(T) + sizeof(float)));
-        grid = dim3(nkb * B * NH), v20_used = hg;
+        hg = v20_group<T, D, BC>(g, B * NH, (int)nkb, Tn, causal);
+        grid = dim3(nkb * B * NH);
     }
     if (!HM && !HG && grid.y > 65535) die("flash_backward_cuda: T = %d needs %u key blocks, more than 65535", Tn, grid.y);
     kern<<<grid, NWG * 128, smem, g->stream>>>(dk, dv, dq_acc, dout, q, k, v, lse, dd, NH, Tn, in, out, scale, causal,
@@ -2100,11 +2327,13 @@ static void flash7_backward(Gpu *g, T *dk, T *dv, float *dq_acc, const T *dout, 
 
 /* version 23's two kernels, D / 8 threads a row (the 16-bit types; flash_rows_vec true of the tensors) */
 template <typename T>
-static void flash_prep(Gpu *g, float *dd, float *dq_acc, const T *dout, const T *o, int NH, int Tn, int hs,
-                       FlashLayout out, int rows) {
+static void flash_prep(Gpu *g, float *dd, float *dq_acc, int *next_item, const T *dout, const T *o, int NH, int Tn,
+                       int hs, FlashLayout out, int rows) {
     unsigned blocks = blocks_for((size_t)rows * (hs / 8), 256);
-    if (hs == 64) flash_prep_kernel<T, 64><<<blocks, 256, 0, g->stream>>>(dd, dq_acc, dout, o, NH, Tn, out, rows);
-    else flash_prep_kernel<T, 128><<<blocks, 256, 0, g->stream>>>(dd, dq_acc, dout, o, NH, Tn, out, rows);
+    if (hs == 64)
+        flash_prep_kernel<T, 64><<<blocks, 256, 0, g->stream>>>(dd, dq_acc, next_item, dout, o, NH, Tn, out, rows);
+    else
+        flash_prep_kernel<T, 128><<<blocks, 256, 0, g->stream>>>(dd, dq_acc, next_item, dout, o, NH, Tn, out, rows);
     LAUNCH_CHECK("flash_prep");
 }
 template <typename T>
@@ -2114,6 +2343,29 @@ static void flash_dq_finish8(Gpu *g, T *dq, const float *dq_acc, int NH, int Tn,
     if (hs == 64) flash_dq_finish8_kernel<T, 64><<<blocks, 256, 0, g->stream>>>(dq, dq_acc, NH, Tn, in, scale, rows);
     else flash_dq_finish8_kernel<T, 128><<<blocks, 256, 0, g->stream>>>(dq, dq_acc, NH, Tn, in, scale, rows);
     LAUNCH_CHECK("flash_dq_finish8");
+}
+/* version 24 (d 64): a block an SM, or one an item if there are fewer; next_item (zeroed by flash_prep, or
+ * here) numbers the items taken after the first ones */
+template <typename T, int D>
+static void flash24_backward(Gpu *g, T *dk, T *dv, float *dq_acc, const T *dout, const T *q, const T *k, const T *v,
+                             const float *lse, const float *dd, int *next_item, bool cleared, int B, int NH, int Tn,
+                             FlashLayout in, FlashLayout out, float scale, bool causal) {
+    if (!gpu_has_wgmma(&g->info))
+        die("flash_backward_cuda: version 24 needs a GPU of compute capability 9.0 (Hopper), not %d.%d", g->info.major,
+            g->info.minor);
+    size_t smem = v24_dq_at<T, D>() + (size_t)V7_BR * D * sizeof(float);
+    CUtensorMap dqmap;
+    tensor_map_dq(&dqmap, dq_acc, B * NH, Tn, D);
+    auto kern = flash24_backward_kernel<T, D>;
+    CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    long long nkb = (Tn + 127) / 128, items = nkb * B * NH;
+    if (items > 0x7fffffff) die("flash_backward_cuda: version 24: %lld items, too many", items);
+    int hg = v20_group<T, D, 128>(g, B * NH, (int)nkb, Tn, causal);
+    int blocks = items < g->info.sms ? (int)items : g->info.sms;
+    if (!cleared) CUDA_CHECK(cudaMemsetAsync(next_item, 0, sizeof(int), g->stream));
+    kern<<<blocks, 256, smem, g->stream>>>(dk, dv, dq_acc, dout, q, k, v, lse, dd, NH, Tn, in, out, scale, causal, dqmap,
+                                           hg, B * NH, next_item);
+    LAUNCH_CHECK("flash24_backward");
 }
 /* one dtype's launches: version 2 exists for the 16-bit types only */
 template <typename T>
@@ -2187,10 +2439,11 @@ static void flash_backward_typed(Gpu *g, int version, T *dq, T *dk, T *dv, const
                                  int Tn, int hs, bool causal, FlashLayout in, FlashLayout out, float scale) {
     size_t rows = (size_t)B * NH * Tn;
     bool v23 = false;   /* version 23: D_i with the buffer cleared, and dQ finished, 16 bytes a load */
+    int *next_item = reinterpret_cast<int *>(dd + rows);   /* version 24's counter, after D_i */
     if constexpr (sizeof(T) == 2)
         v23 = version >= 23 && flash_rows_vec(dout, out) && flash_rows_vec(o, out) && flash_rows_vec(dq, in);
     if (v23) {
-        flash_prep<T>(g, dd, dq_acc, dout, o, NH, Tn, hs, out, (int)rows);
+        flash_prep<T>(g, dd, dq_acc, next_item, dout, o, NH, Tn, hs, out, (int)rows);
     } else {
         flash_dot_kernel<T><<<blocks_for(rows, 8), 256, 0, g->stream>>>(dd, dout, o, NH, Tn, hs, out, (int)rows);
         LAUNCH_CHECK("flash_dot");
@@ -2207,7 +2460,10 @@ static void flash_backward_typed(Gpu *g, int version, T *dq, T *dk, T *dv, const
     if constexpr (sizeof(T) == 2) {
         if (version < 2) return;                /* version 3 changes the forward pass only */
         if (!v23) CUDA_CHECK(cudaMemsetAsync(dq_acc, 0, rows * hs * sizeof(float), g->stream));
-        if (version >= 20 && hs == 64)   /* versions 21 to 23's main kernel is version 20's */
+        if (version >= 24 && hs == 64)
+            flash24_backward<T, 64>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, next_item, v23, B, NH, Tn, in, out, scale,
+                                    causal);
+        else if (version >= 20 && hs == 64)   /* versions 21 to 23's main kernel is version 20's (and 24's at d 128) */
             flash7_backward<T, 64, 2, true, true, true, false, true, true>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B,
                                                                            NH, Tn, in, out, scale, causal);
         else if (version >= 20)
@@ -2275,7 +2531,7 @@ extern "C" void flash_forward_blocks_force(int n) {
 }
 
 extern "C" size_t flash_backward_scratch_bytes(int B, int NH, int T, int hs) {
-    return ((size_t)B * NH * T * hs + (size_t)B * NH * T) * sizeof(float);
+    return ((size_t)B * NH * T * hs + (size_t)B * NH * T + 4) * sizeof(float);   /* dQ's buffer, D_i, a counter */
 }
 
 extern "C" void flash_backward_cuda(Gpu *g, DType dt, int version, void *dq, void *dk, void *dv, const void *dout,
