@@ -248,13 +248,16 @@ void attention_backward_cuda(Gpu *g, DType dt, void *dqkv, const void *dout, con
  * version 5 with the forward pass's products overlapping its softmax (the
  * same limits; correct on the H200, no faster); version 7: version 3's forward pass,
  * a backward pass on wgmma (two warpgroups, 128 keys a block; compute
- * capability 9.0 only, as version 5; the GPT's on Hopper); versions 8 to 22:
+ * capability 9.0 only, as version 5; the GPT's on Hopper); versions 8 to 24:
  * later forward and backward passes on Hopper, each a step further (chapter
  * 12 presents them and what each measured; before version 21, version 14's forward pass the
  * fastest, level with version 12's at hs 128; versions 15 to 18 no faster; version 19's
  * backward pass about 3% faster at hs 64, version 20's another 2.5% (its blocks in groups of heads); both need scratch at a multiple of 16 bytes, not 8;
  * version 21: version 20 with a persistent forward pass, a block an SM taking query tiles in turn, 27% faster at hs 64;
- * version 22: version 21 with a head's query tiles side by side, 32% faster than version 20 at hs 64, 8% at hs 128).  hs is 64 or 128; the scale is 1/sqrt(hs);
+ * version 22: version 21 with a head's query tiles side by side, 32% faster than version 20 at hs 64, 8% at hs 128;
+ * version 23: version 22 with the kernels around the backward pass's main one in 16-byte loads (D_i and the cleared
+ * dQ buffer in one pass, dQ finished in another); version 24: version 23 with a persistent backward pass at hs 64,
+ * a block an SM taking key blocks from a counter in the scratch).  hs is 64 or 128; the scale is 1/sqrt(hs);
  * causal masks key j > query i.  lse[B*NH*T] (f32) receives each row's
  * log-sum-exp of the scaled scores (natural log), which the backward pass
  * reads.  The backward pass adds into dq, dk, dv (+=), which must not

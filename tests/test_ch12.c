@@ -1048,6 +1048,26 @@ static void test_v21_data(Check *t) {
     tsv_free(a), tsv_free(b), free(p15), free(p21);
 }
 
+/* Versions 23 and 24's arithmetic in the prose: the elements and bytes the kernels around the backward pass
+ * move at the d 64 shape, their time at the H100's 3.35 TB/s; the shuffles of a row's partial sums; version 24's
+ * shared memory (v24_dq_at's terms, recomputed) against the 232,448 bytes a block may have. */
+static void test_v23(Check *t) {
+    long long n = 16LL * 12 * 1024 * 64;
+    double mb16 = n * 2 / 1e6, bytes = 2 * n * 2 + n * 4 + (n * 4 + n * 2 + n * 2);
+    int steps64 = 0, steps128 = 0;
+    for (int m = 64 / 8 / 2; m > 0; m /= 2) steps64++;
+    for (int m = 128 / 8 / 2; m > 0; m /= 2) steps128++;
+    size_t at = ((size_t)(4 * 128 + 2 * 3 * 64) * 64 * 2 + (size_t)128 * 64 * 2 + 2 * 3 * 64 * 4 + 2 * 32 + 16 +
+                 (size_t)4 * 128 * 72 * 2 + 1023) / 1024 * 1024,
+           smem = at + (size_t)64 * 64 * 4;
+    check_true(t, n == 12582912 && fabs(mb16 - 25.2) < 0.05 && fabs(bytes / 1e6 - 201.3) < 0.05 &&
+                      fabs(bytes / 3.35e12 * 1e6 - 60) < 0.5 && steps64 == 3 && steps128 == 4 && smem == 223232 &&
+                      smem <= 232448,
+               "version 23: %lld elements, %.1f MB a 16-bit tensor, %.1f MB moved, %.1f us at 3.35 TB/s; %d and %d "
+               "shuffles; version 24's shared memory %zu bytes", n, mb16, bytes / 1e6, bytes / 3.35e12 * 1e6,
+               steps64, steps128, smem);
+}
+
 /* Exercise 19's answers: block 5's tiles at B 16, H 12, T 1,024 on 132 SMs and their key tiles in versions 21 and 22
  * (52 and 48); the emulator's case in version 22; two consecutive rounds give 9 key tiles in version 22. */
 static void test_ex19(Check *t) {
@@ -1897,6 +1917,7 @@ int main(void) {
     test_v21_data(&t);
     test_ex18_groups(&t);
     test_ex19(&t);
+    test_v23(&t);
     test_v20_data(&t);
     test_ex17_turns(&t);
     test_v9_polls(&t);

@@ -1870,11 +1870,16 @@ static bool flash_rows_vec(const void *p, FlashLayout f) {
     return (uintptr_t)p % 16 == 0 && f.b % 8 == 0 && f.h % 8 == 0 && f.t % 8 == 0;
 }
 /* Version 24's shared memory (d 64): two buffers of keys and values (an item's and the next's), three stages
- * of query and dO tiles, dS^T, the stages' L and D, the next item's number, two buffers of old dK and dV
+ * of query and dO tiles, dS^T, the stages' L and D, the two items in hand, the next item's number, two buffers of old dK and dV
  * rows, then, on a 1024-byte boundary, the BR x D floats of dQ */
+struct Item24 {                 /* an item in hand: where its head's rows start, its first key and query tile */
+    long long ib, ob;
+    int k0, q_first, bh, pad;
+};
 template <typename T, int D> __host__ __device__ constexpr size_t v24_dq_at() {
     return ((size_t)(4 * 128 + 2 * 3 * V7_BR) * D * sizeof(T) + (size_t)128 * V7_BR * sizeof(T) +
-            2 * 3 * V7_BR * sizeof(float) + 16 + (size_t)4 * 128 * (D + 8) * sizeof(T) + 1023) / 1024 * 1024;
+            2 * 3 * V7_BR * sizeof(float) + 2 * sizeof(Item24) + 16 + (size_t)4 * 128 * (D + 8) * sizeof(T) + 1023) /
+           1024 * 1024;
 }
 
 /* Version 24: version 20's backward pass made persistent.  A block an SM takes items (a key block of a head)
@@ -1895,43 +1900,41 @@ __global__ void __launch_bounds__(256) flash24_backward_kernel(T *dk, T *dv, flo
     extern __shared__ __align__(1024) unsigned char smem24[];
     T *KV = reinterpret_cast<T *>(smem24), *Q2 = KV + 4 * BC * D, *dO2 = Q2 + NQ * BR * D, *dSs = dO2 + NQ * BR * D;
     float *l2 = reinterpret_cast<float *>(dSs + BC * BR), *d2 = l2 + NQ * BR;   /* L and D, NQ stages each */
-    int *next_s = reinterpret_cast<int *>(d2 + NQ * BR);   /* the next item's number, from the counter */
+    Item24 *slot = reinterpret_cast<Item24 *>(d2 + NQ * BR);   /* the items in hand, by buffer */
+    int *next_s = reinterpret_cast<int *>(slot + 2);        /* the next item's number, from the counter */
     T *dKo = reinterpret_cast<T *>(next_s + 4);             /* two buffers of old dK, dV rows, padded */
     float *dQs = reinterpret_cast<float *>(smem24 + v24_dq_at<T, D>());
     if (smem_addr(smem24) % 1024) __trap();
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tig = lane % 4, wg = warp / 4;
     int nkb = (Tn + BC - 1) / BC, nitems = nkb * BNH;      /* items: a head's key block each */
-    auto find_item = [&](int L, int &kb, int &bh) {         /* item L: version 20's block L */
+    auto decode = [&](int L, Item24 *it) {                  /* item L (version 20's block L) into a slot */
+        int kb, bh;
         {   /* groups of hg heads, the last perhaps of fewer (n); in a group, key block 0 of each, then 1, ... */
             int g0 = L / (hg * nkb) * hg, n = BNH - g0 < hg ? BNH - g0 : hg, i = L - g0 * nkb;
             kb = i / n, bh = g0 + i % n;
         }
+        int b = bh / NH, h = bh % NH;
+        it->ib = b * in.b + h * in.h, it->ob = b * out.b + h * out.h;
+        it->k0 = kb * BC, it->q_first = causal ? kb * BC / BR * BR : 0, it->bh = bh;
     };
-    auto first_row = [&](int L) {                           /* item L's first query tile */
-        int kb, bh;
-        find_item(L, kb, bh);
-        return causal ? kb * BC / BR * BR : 0;
-    };
-    int cL = blockIdx.x, cpar = 0, nL = -1;                 /* this item, its buffer; the next (-1: not known) */
+    if (threadIdx.x == 0) decode(blockIdx.x, slot);
+    __syncthreads();
+    int cpar = 0, nL = -1;                                  /* this item's buffer; the next item (-1: not known) */
     int r = 0;                                              /* tiles asked for so far: tile r goes to stage r % 3 */
-    auto request = [&](int L, int par, int qt) {
-        int kb, bh;
-        find_item(L, kb, bh);
-        int b = bh / NH, h = bh % NH, k0 = kb * BC;
-        size_t ib = b * in.b + h * in.h, ob = b * out.b + h * out.h;
-        if (qt == (causal ? k0 / BR * BR : 0)) {            /* the item's first tile: its keys, values, old rows too */
+    auto request = [&](const Item24 &it, int par, int qt) {
+        if (qt == it.q_first) {                             /* the item's first tile: its keys, values, old rows too */
             T *Kp = KV + par * 2 * BC * D, *Op = dKo + par * 2 * BC * (D + 8);
-            load_tile_core<T, D, BC, THREADS>(Kp, k + ib, in.t, k0, Tn);
-            load_tile_core<T, D, BC, THREADS>(Kp + BC * D, v + ib, in.t, k0, Tn);
-            load_tile<T, D, D + 8, BC, THREADS>(Op, dk + ib, in.t, k0, Tn);
-            load_tile<T, D, D + 8, BC, THREADS>(Op + BC * (D + 8), dv + ib, in.t, k0, Tn);
+            load_tile_core<T, D, BC, THREADS>(Kp, k + it.ib, in.t, it.k0, Tn);
+            load_tile_core<T, D, BC, THREADS>(Kp + BC * D, v + it.ib, in.t, it.k0, Tn);
+            load_tile<T, D, D + 8, BC, THREADS>(Op, dk + it.ib, in.t, it.k0, Tn);
+            load_tile<T, D, D + 8, BC, THREADS>(Op + BC * (D + 8), dv + it.ib, in.t, it.k0, Tn);
         }
         int s = r % NQ;
-        load_tile_sw128<T, D, BR, THREADS>(Q2 + s * BR * D, q + ib, in.t, qt, Tn);
-        load_tile_sw128<T, D, BR, THREADS>(dO2 + s * BR * D, dout + ob, out.t, qt, Tn);
+        load_tile_sw128<T, D, BR, THREADS>(Q2 + s * BR * D, q + it.ib, in.t, qt, Tn);
+        load_tile_sw128<T, D, BR, THREADS>(dO2 + s * BR * D, dout + it.ob, out.t, qt, Tn);
         for (int i = threadIdx.x; i < BR; i += THREADS) {
             bool ok = qt + i < Tn;
-            size_t x = (size_t)bh * Tn + (ok ? qt + i : 0);
+            size_t x = (size_t)it.bh * Tn + (ok ? qt + i : 0);
             cp_async4(l2 + s * BR + i, lse + x, ok);
             cp_async4(d2 + s * BR + i, dd + x, ok);
         }
@@ -1951,25 +1954,27 @@ __global__ void __launch_bounds__(256) flash24_backward_kernel(T *dk, T *dv, flo
         stsm_x4(dSs + key / 8 * 8 * BR + (2 * kq + j / 2) * 64 + key % 8 * 8, r);
     };
 
-    /* the cursor: the next tile to ask for, query row rq of item rL (buffer rpar); none while rL < 0 */
-    int rL = cL, rpar = 0, rq = first_row(cL);
+    /* the cursor: the next tile to ask for, query row rq of this item (rw 0) or the next (rw 1); none while rw < 0 */
+    int rw = 0, rq = slot[0].q_first;
     auto fill = [&](int c) {                                /* tiles c, c + 1, c + 2 may be held */
-        while (rL >= 0 && r < c + NQ) {
-            request(rL, rpar, rq);
+        while (rw >= 0 && r < c + NQ) {
+            request(slot[cpar ^ rw], cpar ^ rw, rq);
             rq += BR;
             if (rq < Tn) continue;
-            if (rL == cL && nL >= 0 && nL < nitems) rL = nL, rpar = cpar ^ 1, rq = first_row(nL);
-            else rL = -1;                                   /* past the items known */
+            if (rw == 0 && nL >= 0 && nL < nitems) rw = 1, rq = slot[cpar ^ 1].q_first;
+            else rw = -1;                                   /* past the items known */
         }
     };
     fill(0);
     for (int c = 0;;) {                                    /* c: the tiles taken so far, all items */
-        int kb, bh;
-        find_item(cL, kb, bh);
-        int b = bh / NH, h = bh % NH, k0 = kb * BC, q_first = causal ? k0 / BR * BR : 0;
-        size_t ib = b * in.b + h * in.h;
+        int k0 = slot[cpar].k0, q_first = slot[cpar].q_first, bh = slot[cpar].bh;
+        size_t ib = slot[cpar].ib;
         const T *Ks = KV + cpar * 2 * BC * D, *Vs = Ks + BC * D;
-        if (threadIdx.x == 0) *next_s = gridDim.x + atomicAdd(next_item, 1);   /* the item after this one */
+        if (threadIdx.x == 0) {                            /* the item after this one, into the other slot */
+            int n = gridDim.x + atomicAdd(next_item, 1);
+            *next_s = n;
+            if (n < nitems) decode(n, slot + (cpar ^ 1));
+        }
         float dka[D / 8][4] = {}, dva[D / 8][4] = {};          /* this warp's 16 keys x D */
         float sl = scale * LOG2E;
         int key0 = k0 + warp * 16 + g;                         /* this thread's keys: key0 and key0 + 8 */
@@ -1981,7 +1986,7 @@ __global__ void __launch_bounds__(256) flash24_backward_kernel(T *dk, T *dv, flo
             __syncthreads();                                   /* here for all threads; the last tile's products done */
             if (q0 == q_first) {                               /* this item's first tile: its next item is known now */
                 nL = *next_s;
-                if (rL < 0 && nL < nitems) rL = nL, rpar = cpar ^ 1, rq = first_row(nL);
+                if (rw < 0 && nL < nitems) rw = 1, rq = slot[cpar ^ 1].q_first;
             }
             fill(c);
             const T *Qs = Q2 + s * BR * D, *dOs = dO2 + s * BR * D;
@@ -2082,7 +2087,8 @@ __global__ void __launch_bounds__(256) flash24_backward_kernel(T *dk, T *dv, flo
         add_dk_dv_old<T, D, D + 8>(dk + ib, dv + ib, in.t, dKo + cpar * 2 * BC * (D + 8),
                                    dKo + cpar * 2 * BC * (D + 8) + BC * (D + 8), key0, k0, Tn, tig, dka, dva, scale);
         if (nL >= nitems) break;
-        cL = nL, cpar ^= 1;
+        cpar ^= 1;                                         /* the next item is this one now */
+        if (rw == 1) rw = 0;
     }
     if (threadIdx.x % 128 == 0) bulk_wait<0>();        /* the last reduction done before the block's shared memory goes */
 }

@@ -257,8 +257,7 @@ MUTATIONS = {
                    "float4 a0 = a[0], a1 = a[1];", "float4 a0 = a[0], a1 = a[0];"),
     "v24-parity": ("version 24 backward: the next item's keys, values and old rows asked for into this item's buffer, "
                    "which this item still reads",
-                   "nL < nitems) rL = nL, rpar = cpar ^ 1, rq = first_row(nL);\n            else rL = -1;",
-                   "nL < nitems) rL = nL, rpar = cpar, rq = first_row(nL);\n            else rL = -1;"),
+                   "request(slot[cpar ^ rw], cpar ^ rw, rq);", "request(slot[cpar ^ rw], cpar, rq);"),
     "v24-wait": ("version 24 backward: every tile waits for all groups but the newest, even when its own is the newest",
                  "if (r - c - 1 >= 1) cp_async_wait<1>();", "if (r - c - 1 >= 0) cp_async_wait<1>();"),
     "v24-counter": ("version 24 backward: the counter of items not cleared, so the items taken after the first ones "
@@ -266,7 +265,7 @@ MUTATIONS = {
                     "if (x == 0) *next_item = 0;", "if (x == 0) {}"),
     "v24-first": ("version 24 backward: an item's keys and values asked for with query tile 0, which a causal item past "
                   "the first key block never asks for",
-                  "if (qt == (causal ? k0 / BR * BR : 0)) {", "if (qt == 0) {"),
+                  "if (qt == it.q_first) {", "if (qt == 0) {"),
 }
 
 
