@@ -1068,6 +1068,36 @@ static void test_v23(Check *t) {
                steps64, steps128, smem);
 }
 
+/* the median of a column over the rows of one shape, version and pass */
+static double ab_median(TsvTable *d, const char *shape, int version, const char *pass, const char *col) {
+    double v[32];
+    int n = 0;
+    for (size_t r = 0; d && r < tsv_rows(d) && n < 32; r++)
+        if (!strcmp(tsv_cell(d, r, tsv_col(d, "shape")), shape) && tsv_num(d, r, tsv_col(d, "version")) == version &&
+            !strcmp(tsv_cell(d, r, tsv_col(d, "pass")), pass))
+            v[n++] = tsv_num(d, r, tsv_col(d, col));
+    if (!n) return NAN;
+    qsort(v, (size_t)n, sizeof v[0], cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* What version 23's section reads from its data: the d 64 step 11% faster than version 22's (the medians); at
+ * d 128 2.7 times the elements a tensor and a backward pass (the step's time less the forward pass's) some six
+ * times as long as at d 64. */
+static void test_v23_data(Check *t) {
+    char err[256], *p = xasprintf("%s/figures/data/ch12-speed-ab-s23.tsv", book_root());
+    TsvTable *d = tsv_load(p, err, sizeof err);
+    const char *s64 = "B16H12T1024d64", *s128 = "B4H16T4096d128";
+    double r = ab_median(d, s64, 23, "fwd+bwd", "tflops") / ab_median(d, s64, 22, "fwd+bwd", "tflops"),
+           b64 = ab_median(d, s64, 23, "fwd+bwd", "ms") - ab_median(d, s64, 23, "fwd", "ms"),
+           b128 = ab_median(d, s128, 23, "fwd+bwd", "ms") - ab_median(d, s128, 23, "fwd", "ms"),
+           el = 4.0 * 16 * 4096 * 128 / (16.0 * 12 * 1024 * 64);
+    check_true(t, d && fabs(r - 1.11) < 0.005 && fabs(el - 2.7) < 0.05 && b128 / b64 > 5.5 && b128 / b64 < 6.5,
+               "version 23's step %.3fx version 22's at d 64; at d 128 %.2fx the elements and a backward pass %.2fx as "
+               "long%s%s", r, el, b128 / b64, d ? "" : ": ", d ? "" : err);
+    tsv_free(d), free(p);
+}
+
 /* Exercise 19's answers: block 5's tiles at B 16, H 12, T 1,024 on 132 SMs and their key tiles in versions 21 and 22
  * (52 and 48); the emulator's case in version 22; two consecutive rounds give 9 key tiles in version 22. */
 static void test_ex19(Check *t) {
@@ -1918,6 +1948,7 @@ int main(void) {
     test_ex18_groups(&t);
     test_ex19(&t);
     test_v23(&t);
+    test_v23_data(&t);
     test_v20_data(&t);
     test_ex17_turns(&t);
     test_v9_polls(&t);
