@@ -277,6 +277,9 @@ int flash_head_group_used(void);
  * launch start n blocks (or as many as there are tiles, if fewer), so that small shapes give a block several
  * tiles (chapter 12's tests); 0, the default, one block an SM.  Process-wide, as flash_head_group_force. */
 void flash_forward_blocks_force(int n);
+/* Version 24's backward pass at hs 64 in n blocks (0: one an SM), so that tests can give each block several
+ * items on a GPU of many SMs. */
+void flash_backward_blocks_force(int n);
 void flash_backward_cuda(Gpu *g, DType dt, int version, void *dq, void *dk, void *dv, const void *dout,
                          const void *q, const void *k, const void *v, const void *o, const float *lse,
                          void *scratch, int B, int NH, int T, int hs, bool causal, FlashLayout in,

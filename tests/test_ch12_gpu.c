@@ -80,17 +80,20 @@ static void test_cases(Check *t, Gpu *g, bool small) {
 /* Versions 21 and 22 with their blocks forced to fewer than their tiles (on this GPU a small shape has fewer tiles
  * than SMs, a block each): one block taking every tile, two and five taking them in rounds both ways round, the ring of stages
  * and its parities running across tiles of different lengths under the mask.  B 3, H 2, T 300 (three query tiles
- * a head, 18 in all; under a sanitizer B 2, H 1, T 260: six); then, but under a sanitizer, the launch's own
- * blocks on more tiles than this GPU has SMs. */
+ * a head, 18 in all; under a sanitizer B 2, H 1, T 260: six); version 24 the same, its backward pass at d 64 in
+ * as many blocks (items of one key block a head, the last of one query tile under the mask at T 300); then, but
+ * under a sanitizer, the launch's own blocks on more tiles (and version 24's backward pass on more items) than this
+ * GPU has SMs. */
 static void test_persistent(Check *t, Gpu *g, bool small) {
     int B = small ? 2 : 3, H = small ? 1 : 2, T = small ? 260 : 300, blocks[] = {1, 2, 5};
     Rng rng;
     rng_seed(&rng, 21);
-    for (int version = 21; version <= 22; version++)
-        for (int i = 0; i < 3; i++)
+    for (int version = 21; version <= 24; version++)   /* 23: version 22's forward pass, its backward not persistent */
+        for (int i = 0; i < 3 && version != 23; i++)
             for (int d = 64; d <= 128; d *= 2)
                 for (int causal = 0; causal < 2; causal++) {
                     flash_forward_blocks_force(blocks[i]);
+                    flash_backward_blocks_force(blocks[i]);   /* version 24 at d 64: several items a block */
                     Errors e = check_case(g, DT_BF16, version, B, H, T, d, causal, &rng);
                     double bf = bound_forward(DT_BF16), bb = bound_backward(DT_BF16);
                     check_true(t, e.o <= bf && e.lse <= bf && e.dq <= bb && e.dk <= bb && e.dv <= bb,
@@ -98,10 +101,12 @@ static void test_persistent(Check *t, Gpu *g, bool small) {
                                causal ? "causal" : "full", B, H, T, blocks[i], e.o, e.lse, e.dq);
                 }
     flash_forward_blocks_force(0);
+    flash_backward_blocks_force(0);
     if (small) return;
     for (int causal = 0; causal < 2; causal++) {   /* the launch's own blocks, one an SM, with more tiles than SMs */
         int tiles = 2 * 40 * ((200 + 127) / 128);   /* B 2, H 40, T 200: 160 (an H100 has 132 SMs, an H200 too) */
-        for (int version = 21; version <= 22; version++) {
+        for (int version = 21; version <= 24; version++) {   /* version 24: 160 items of the backward pass too */
+            if (version == 23) continue;
             Errors e = check_case(g, DT_BF16, version, 2, 40, 200, 64, causal, &rng);
             double bf = bound_forward(DT_BF16), bb = bound_backward(DT_BF16);
             check_true(t, e.o <= bf && e.lse <= bf && e.dq <= bb && e.dk <= bb && e.dv <= bb,
@@ -376,7 +381,7 @@ int main(void) {
     for (int v = first_version; v <= 10; v++) test_accumulates(&t, g, v);
     for (int v = first_version > 17 ? first_version : 17; v <= 20; v++) test_accumulates(&t, g, v);   /* the old rows copied at the start */
     if (first_version <= 20) test_groups(&t, g, small);
-    if (first_version <= 22) test_persistent(&t, g, small);
+    if (first_version <= 24) test_persistent(&t, g, small);
     int packed[] = {2, 4, 5, 6, 7, 8, 9, 10};
     for (int i = 0; i < 8; i++)
         if (!small && packed[i] >= first_version) test_packed(&t, g, packed[i]);

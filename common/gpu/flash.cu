@@ -1980,7 +1980,8 @@ __global__ void __launch_bounds__(256) flash24_backward_kernel(T *dk, T *dv, flo
         int key0 = k0 + warp * 16 + g;                         /* this thread's keys: key0 and key0 + 8 */
         for (int q0 = q_first; q0 < Tn; q0 += BR, c++) {
             int s = c % NQ;
-            if (r - c - 1 >= 1) cp_async_wait<1>();            /* every group but the newest: tile c's is in */
+            if (r - c - 1 >= 2) cp_async_wait<2>();            /* tiles c + 1 and c + 2 asked for too (the first tile) */
+            else if (r - c - 1 == 1) cp_async_wait<1>();       /* every group but the newest: tile c's is in */
             else cp_async_wait<0>();                           /* tile c is the newest asked for */
             fence_proxy_async();
             __syncthreads();                                   /* here for all threads; the last tile's products done */
@@ -2350,8 +2351,9 @@ static void flash_dq_finish8(Gpu *g, T *dq, const float *dq_acc, int NH, int Tn,
     else flash_dq_finish8_kernel<T, 128><<<blocks, 256, 0, g->stream>>>(dq, dq_acc, NH, Tn, in, scale, rows);
     LAUNCH_CHECK("flash_dq_finish8");
 }
-/* version 24 (d 64): a block an SM, or one an item if there are fewer; next_item (zeroed by flash_prep, or
- * here) numbers the items taken after the first ones */
+/* version 24 (d 64): a block an SM, or one an item if there are fewer (or as many as flash_backward_blocks_force
+ * asked, for the tests); next_item (zeroed by flash_prep, or here) numbers the items taken after the first ones */
+static int v24_forced = 0;
 template <typename T, int D>
 static void flash24_backward(Gpu *g, T *dk, T *dv, float *dq_acc, const T *dout, const T *q, const T *k, const T *v,
                              const float *lse, const float *dd, int *next_item, bool cleared, int B, int NH, int Tn,
@@ -2368,6 +2370,7 @@ static void flash24_backward(Gpu *g, T *dk, T *dv, float *dq_acc, const T *dout,
     if (items > 0x7fffffff) die("flash_backward_cuda: version 24: %lld items, too many", items);
     int hg = v20_group<T, D, 128>(g, B * NH, (int)nkb, Tn, causal);
     int blocks = items < g->info.sms ? (int)items : g->info.sms;
+    if (v24_forced > 0 && v24_forced < blocks) blocks = v24_forced;
     if (!cleared) CUDA_CHECK(cudaMemsetAsync(next_item, 0, sizeof(int), g->stream));
     kern<<<blocks, 256, smem, g->stream>>>(dk, dv, dq_acc, dout, q, k, v, lse, dd, NH, Tn, in, out, scale, causal, dqmap,
                                            hg, B * NH, next_item);
@@ -2447,7 +2450,8 @@ static void flash_backward_typed(Gpu *g, int version, T *dq, T *dk, T *dv, const
     bool v23 = false;   /* version 23: D_i with the buffer cleared, and dQ finished, 16 bytes a load */
     int *next_item = reinterpret_cast<int *>(dd + rows);   /* version 24's counter, after D_i */
     if constexpr (sizeof(T) == 2)
-        v23 = version >= 23 && flash_rows_vec(dout, out) && flash_rows_vec(o, out) && flash_rows_vec(dq, in);
+        v23 = version >= 23 && flash_rows_vec(dout, out) && flash_rows_vec(o, out) && flash_rows_vec(dq, in) &&
+              (uintptr_t)dq_acc % 16 == 0;
     if (v23) {
         flash_prep<T>(g, dd, dq_acc, next_item, dout, o, NH, Tn, hs, out, (int)rows);
     } else {
@@ -2534,6 +2538,10 @@ extern "C" int flash_head_group_used(void) { return v20_used; }
 extern "C" void flash_forward_blocks_force(int n) {
     if (n < 0) die("flash_forward_blocks_force: %d blocks", n);
     v21_forced = n;
+}
+extern "C" void flash_backward_blocks_force(int n) {
+    if (n < 0) die("flash_backward_blocks_force: %d blocks", n);
+    v24_forced = n;
 }
 
 extern "C" size_t flash_backward_scratch_bytes(int B, int NH, int T, int hs) {

@@ -258,8 +258,9 @@ MUTATIONS = {
     "v24-parity": ("version 24 backward: the next item's keys, values and old rows asked for into this item's buffer, "
                    "which this item still reads",
                    "request(slot[cpar ^ rw], cpar ^ rw, rq);", "request(slot[cpar ^ rw], cpar, rq);"),
-    "v24-wait": ("version 24 backward: every tile waits for all groups but the newest, even when its own is the newest",
-                 "if (r - c - 1 >= 1) cp_async_wait<1>();", "if (r - c - 1 >= 0) cp_async_wait<1>();"),
+    "v24-wait": ("version 24 backward: a tile whose group is the newest asked for waits for all groups but the newest",
+                 "else cp_async_wait<0>();                           /* tile c is the newest",
+                 "else cp_async_wait<1>();                           /* tile c is the newest"),
     "v24-counter": ("version 24 backward: the counter of items not cleared, so the items taken after the first ones "
                     "start where the scratch's bytes say",
                     "if (x == 0) *next_item = 0;", "if (x == 0) {}"),
