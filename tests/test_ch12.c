@@ -1096,6 +1096,28 @@ static void test_v23_data(Check *t) {
                "version 23's step %.3fx version 22's at d 64; at d 128 %.2fx the elements and a backward pass %.2fx as "
                "long%s%s", r, el, b128 / b64, d ? "" : ": ", d ? "" : err);
     tsv_free(d), free(p);
+    /* version 22's kernels around the main one: its backward pass (s23's medians) less the main kernel's time (s23b's
+     * profile) about 127 us, more than a quarter of the backward pass, 23% of the step; the d 64 step of versions
+     * 23 and 24 in the last call (s23c) 7% short of 200 */
+    char *pa = xasprintf("%s/figures/data/ch12-speed-ab-s23.tsv", book_root()),
+         *pn = xasprintf("%s/figures/data/ch12-ncu-bwd-kernels-s23b.tsv", book_root()),
+         *pc = xasprintf("%s/figures/data/ch12-speed-ab-s23c.tsv", book_root());
+    TsvTable *a = tsv_load(pa, err, sizeof err), *n = a ? tsv_load(pn, err, sizeof err) : NULL,
+             *c = n ? tsv_load(pc, err, sizeof err) : NULL;
+    double step = ab_median(a, s64, 22, "fwd+bwd", "ms") * 1000, bwd = step - ab_median(a, s64, 22, "fwd", "ms") * 1000,
+           main_us = NAN, g23 = 200 / ab_median(c, s64, 23, "fwd+bwd", "tflops"),
+           g24 = 200 / ab_median(c, s64, 24, "fwd+bwd", "tflops");
+    for (size_t i = 0; n && i < tsv_rows(n); i++)
+        if (tsv_num(n, i, tsv_col(n, "version")) == 23 && tsv_num(n, i, tsv_col(n, "launch")) == 1 &&
+            !strcmp(tsv_cell(n, i, tsv_col(n, "metric")), "gpu__time_duration.sum"))
+            main_us = tsv_num(n, i, tsv_col(n, "value"));
+    double rest = bwd - main_us;
+    check_true(t, c && fabs(bwd - 450) < 2 && fabs(rest - 127) < 1.5 && rest / bwd > 0.25 && fabs(rest / step - 0.23) < 0.005 &&
+                      fabs(g23 - 1.07) < 0.005 && fabs(g24 - 1.07) < 0.01,
+               "version 22's backward pass %.1f us, %.1f of it outside the main kernel (%.3f of it, %.3f of the step); "
+               "200 is %.3fx and %.3fx versions 23 and 24's steps%s%s", bwd, rest, rest / bwd, rest / step, g23, g24,
+               c ? "" : ": ", c ? "" : err);
+    tsv_free(a), tsv_free(n), tsv_free(c), free(pa), free(pn), free(pc);
 }
 
 /* Exercise 19's answers: block 5's tiles at B 16, H 12, T 1,024 on 132 SMs and their key tiles in versions 21 and 22
