@@ -256,8 +256,9 @@ void attention_backward_cuda(Gpu *g, DType dt, void *dqkv, const void *dout, con
  * version 21: version 20 with a persistent forward pass, a block an SM taking query tiles in turn, 27% faster at hs 64;
  * version 22: version 21 with a head's query tiles side by side, 32% faster than version 20 at hs 64, 8% at hs 128;
  * version 23: version 22 with the kernels around the backward pass's main one in 16-byte loads (D_i and the cleared
- * dQ buffer in one pass, dQ finished in another); version 24: version 23 with a persistent backward pass at hs 64,
- * a block an SM taking key blocks from a counter in the scratch).  hs is 64 or 128; the scale is 1/sqrt(hs);
+ * dQ buffer in one pass, dQ finished in another), the forward and backward step 11% faster at hs 64; version 24:
+ * version 23 with a persistent backward pass at hs 64, a block an SM taking key blocks from a counter in the
+ * scratch, no faster).  hs is 64 or 128; the scale is 1/sqrt(hs);
  * causal masks key j > query i.  lse[B*NH*T] (f32) receives each row's
  * log-sum-exp of the scaled scores (natural log), which the backward pass
  * reads.  The backward pass adds into dq, dk, dv (+=), which must not
