@@ -1120,6 +1120,19 @@ static void test_v23_data(Check *t) {
     tsv_free(a), tsv_free(n), tsv_free(c), free(pa), free(pn), free(pc);
 }
 
+/* Exercise 20's answers: lane 21's partners at d 128 (29, 17, 23, 20), all in its group of 16; the two kernels'
+ * bytes at B 4, H 16, T 4,096, d 128 and their time at 3.35 TB/s; version 24's buffers at d 128 past 232,448 bytes. */
+static void test_ex20(Check *t) {
+    int want[4] = {29, 17, 23, 20}, k = 0, ok = 1;
+    for (int m = 128 / 16; m > 0; m /= 2, k++) ok &= (21 ^ m) == want[k] && (21 ^ m) / 16 == 21 / 16;
+    long long n = 4LL * 16 * 4096 * 128, bytes = n * (2 + 2 + 4 + 4 + 2 + 2);
+    long long smem = 4LL * 128 * 128 * 2 + 6LL * 64 * 128 * 2 + 128LL * 64 * 2;
+    check_true(t, ok && k == 4 && n == 33554432 && bytes == 536870912 && fabs(bytes / 3.35e12 * 1e6 - 160) < 0.5 &&
+                      smem == 245760 && smem > 232448,
+               "exercise 20: partners of lane 21 found: %s; %lld bytes, %.1f us; version 24 at d 128 %lld bytes",
+               ok ? "yes" : "no", bytes, bytes / 3.35e12 * 1e6, smem);
+}
+
 /* Exercise 19's answers: block 5's tiles at B 16, H 12, T 1,024 on 132 SMs and their key tiles in versions 21 and 22
  * (52 and 48); the emulator's case in version 22; two consecutive rounds give 9 key tiles in version 22. */
 static void test_ex19(Check *t) {
@@ -1971,6 +1984,7 @@ int main(void) {
     test_ex19(&t);
     test_v23(&t);
     test_v23_data(&t);
+    test_ex20(&t);
     test_v20_data(&t);
     test_ex17_turns(&t);
     test_v9_polls(&t);
