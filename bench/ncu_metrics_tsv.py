@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""bench/ncu_metrics_tsv.py OUT.tsv NAME DESCRIPTION COMMAND GIT DEVICE LOG:VERSION...: the kernels that
+"""bench/ncu_metrics_tsv.py OUT.tsv NAME DESCRIPTION COMMAND GIT DEVICE DATE LOG:VERSION...: the kernels that
 `ncu --metrics ...` printed (its text page, one block a launch: the kernel's line, then `name unit value`
 rows) as one data file, a row a launch and metric: version (the one given with its log), launch (1, 2, ...
 in the log's order), kernel (the name before its template arguments), metric, unit, value (thousands'
@@ -25,11 +25,11 @@ def launches(path):
 
 
 def main():
-    if len(sys.argv) < 8:
-        sys.exit("usage: bench/ncu_metrics_tsv.py OUT.tsv NAME DESCRIPTION COMMAND GIT DEVICE LOG:VERSION...")
-    out, name, desc, command, git, device = sys.argv[1:7]
+    if len(sys.argv) < 9:
+        sys.exit("usage: bench/ncu_metrics_tsv.py OUT.tsv NAME DESCRIPTION COMMAND GIT DEVICE DATE LOG:VERSION...")
+    out, name, desc, command, git, device, date = sys.argv[1:8]
     rows = []
-    for arg in sys.argv[7:]:
+    for arg in sys.argv[8:]:
         path, _, version = arg.rpartition(":")
         ls = launches(path)
         if not ls:
@@ -38,7 +38,7 @@ def main():
             rows += [[version, str(i), kernel, m, u, v] for m, u, v in metrics]
     tmp = out + ".tmp"
     with open(tmp, "w") as f:
-        f.write(f"# {name}: {desc}\n# command: {command}\n# device: {device}\n# git: {git}\n")
+        f.write(f"# {name}: {desc}\n# command: {command}\n# device: {device}\n# date: {date}\n# git: {git}\n")
         f.write("version\tlaunch\tkernel\tmetric\tunit\tvalue\n")
         for r in rows:
             f.write("\t".join(r) + "\n")
