@@ -1883,7 +1883,7 @@ template <typename T, int D> __host__ __device__ constexpr size_t v24_dq_at() {
 }
 
 /* Version 24: version 20's backward pass made persistent.  A block an SM takes items (a key block of a head)
- * in version 20's order, the next from a counter in device memory, and keeps one stream of query tiles
+ * in version 20's order, the next from a counter in device memory, and keeps one sequence of query tiles
  * through its three stages across items: a tile's copies are asked for two tiles ahead, the next item's
  * first ones under the end of this item's, with that item's keys, values and old dK and dV rows, into the
  * other of two buffers. */
