@@ -1870,8 +1870,8 @@ static bool flash_rows_vec(const void *p, FlashLayout f) {
     return (uintptr_t)p % 16 == 0 && f.b % 8 == 0 && f.h % 8 == 0 && f.t % 8 == 0;
 }
 /* Version 24's shared memory (d 64): two buffers of keys and values (an item's and the next's), three stages
- * of query and dO tiles, dS^T, the stages' L and D, the two items in hand, the next item's number, two buffers of old dK and dV
- * rows, then, on a 1024-byte boundary, the BR x D floats of dQ */
+ * of query and dO tiles, dS^T, the stages' L and D, the two items in hand, the next item's number, two buffers
+ * of old dK and dV rows, then, on a 1024-byte boundary, the BR x D floats of dQ */
 struct Item24 {                 /* an item in hand: where its head's rows start, its first key and query tile */
     long long ib, ob;
     int k0, q_first, bh, pad;
@@ -2091,7 +2091,7 @@ __global__ void __launch_bounds__(256) flash24_backward_kernel(T *dk, T *dv, flo
         cpar ^= 1;                                         /* the next item is this one now */
         if (rw == 1) rw = 0;
     }
-    if (threadIdx.x % 128 == 0) bulk_wait<0>();        /* the last reduction done before the block's shared memory goes */
+    if (threadIdx.x % 128 == 0) bulk_wait<0>();        /* the last reduction done before shared memory goes */
 }
 /* ---- The entry points ------------------------------------------------------------------ */
 
