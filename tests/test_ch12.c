@@ -1005,14 +1005,14 @@ static void test_v20_data(Check *t) {
     tsv_free(a), tsv_free(b), free(p17), free(p19);
 }
 
-/* median of the tflops of rows of ch12-speed-ab-s22 with the shape, version and pass given */
-static double ab22_median(TsvTable *d, const char *shape, int version, const char *pass) {
+/* the median of a column (ms, tflops) over the rows of an AB data file with the shape, version and pass given */
+static double ab_median(TsvTable *d, const char *shape, int version, const char *pass, const char *col) {
     double v[32];
     int n = 0;
     for (size_t r = 0; d && r < tsv_rows(d) && n < 32; r++)
         if (!strcmp(tsv_cell(d, r, tsv_col(d, "shape")), shape) && tsv_num(d, r, tsv_col(d, "version")) == version &&
             !strcmp(tsv_cell(d, r, tsv_col(d, "pass")), pass))
-            v[n++] = tsv_num(d, r, tsv_col(d, "tflops"));
+            v[n++] = tsv_num(d, r, tsv_col(d, col));
     if (!n) return NAN;
     qsort(v, (size_t)n, sizeof v[0], cmp_double);
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
@@ -1026,10 +1026,10 @@ static void test_v21_data(Check *t) {
     char err[256], *p = xasprintf("%s/figures/data/ch12-speed-ab-s22b.tsv", book_root());
     TsvTable *d = tsv_load(p, err, sizeof err);
     const char *s64 = "B16H12T1024d64", *s128 = "B4H16T4096d128";
-    double v20 = ab22_median(d, s64, 20, "fwd"), r21 = ab22_median(d, s64, 21, "fwd") / v20,
-           r22 = ab22_median(d, s64, 22, "fwd") / v20, w20 = ab22_median(d, s128, 20, "fwd"),
-           q21 = ab22_median(d, s128, 21, "fwd") / w20, q22 = ab22_median(d, s128, 22, "fwd") / w20,
-           share = (1 / ab22_median(d, s64, 22, "fwd")) / (3.5 / ab22_median(d, s64, 22, "fwd+bwd")), keys128 = 0;
+    double v20 = ab_median(d, s64, 20, "fwd", "tflops"), r21 = ab_median(d, s64, 21, "fwd", "tflops") / v20,
+           r22 = ab_median(d, s64, 22, "fwd", "tflops") / v20, w20 = ab_median(d, s128, 20, "fwd", "tflops"),
+           q21 = ab_median(d, s128, 21, "fwd", "tflops") / w20, q22 = ab_median(d, s128, 22, "fwd", "tflops") / w20,
+           share = (1 / ab_median(d, s64, 22, "fwd", "tflops")) / (3.5 / ab_median(d, s64, 22, "fwd+bwd", "tflops")), keys128 = 0;
     for (int q = 1; q <= 32; q++) keys128 += q / 32.0;
     check_true(t, d && fabs(r21 - 1.27) < 0.005 && fabs(r22 - 1.32) < 0.005 && fabs(69.0 / 54 - 1.28) < 0.005 &&
                       fabs(q21 - 1) < 0.01 && fabs(q22 - 1.08) < 0.005 && keys128 == 16.5 && share > 1 / 6.5 &&
@@ -1068,18 +1068,6 @@ static void test_v23(Check *t) {
                steps64, steps128, smem);
 }
 
-/* the median of a column over the rows of one shape, version and pass */
-static double ab_median(TsvTable *d, const char *shape, int version, const char *pass, const char *col) {
-    double v[32];
-    int n = 0;
-    for (size_t r = 0; d && r < tsv_rows(d) && n < 32; r++)
-        if (!strcmp(tsv_cell(d, r, tsv_col(d, "shape")), shape) && tsv_num(d, r, tsv_col(d, "version")) == version &&
-            !strcmp(tsv_cell(d, r, tsv_col(d, "pass")), pass))
-            v[n++] = tsv_num(d, r, tsv_col(d, col));
-    if (!n) return NAN;
-    qsort(v, (size_t)n, sizeof v[0], cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 /* What version 23's section reads from its data: the d 64 step 11% faster than version 22's (the medians); at
  * d 128 2.7 times the elements a tensor and a backward pass (the step's time less the forward pass's) some six
@@ -1118,6 +1106,32 @@ static void test_v23_data(Check *t) {
                "200 is %.3fx and %.3fx versions 23 and 24's steps%s%s", bwd, rest, rest / bwd, rest / step, g23, g24,
                c ? "" : ": ", c ? "" : err);
     tsv_free(a), tsv_free(n), tsv_free(c), free(pa), free(pn), free(pc);
+    /* version 24's section: version 20's shared memory at d 64 (v7_dq_at's terms, recomputed, and 16 KB of dQ), two
+     * blocks past an SM's 228 KB; its first tree 8.5% more instructions and 10% slower than version 23's main kernel
+     * (s23), the second's busiest unit a third busy (s23b) */
+    size_t v20 = ((size_t)(2 * 64 * 2 + 2 * 3 * 64) * 64 * 2 + (size_t)64 * 2 * 64 * 2 + 2 * 3 * 64 * 4 +
+                  (size_t)2 * 128 * 72 * 2 + 1023) / 1024 * 1024 + 64 * 64 * 4;
+    char *p1 = xasprintf("%s/figures/data/ch12-ncu-bwd-kernels-s23.tsv", book_root()),
+         *p2 = xasprintf("%s/figures/data/ch12-ncu-bwd-kernels-s23b.tsv", book_root());
+    TsvTable *k1 = tsv_load(p1, err, sizeof err), *k2 = k1 ? tsv_load(p2, err, sizeof err) : NULL;
+    double m[2][2][2] = {{{NAN}}};   /* [file][version 23, 24][time, instructions or throughput] */
+    for (int f = 0; f < 2; f++)
+        for (size_t i = 0; (f ? k2 : k1) && i < tsv_rows(f ? k2 : k1); i++) {
+            TsvTable *k = f ? k2 : k1;
+            int v = (int)tsv_num(k, i, tsv_col(k, "version")), launch = (int)tsv_num(k, i, tsv_col(k, "launch"));
+            const char *metric = tsv_cell(k, i, tsv_col(k, "metric"));
+            if ((v != 23 && v != 24) || launch != (f ? 1 : 2)) continue;
+            if (!strcmp(metric, "gpu__time_duration.sum")) m[f][v - 23][0] = tsv_num(k, i, tsv_col(k, "value"));
+            if (!strcmp(metric, f ? "sm__throughput.avg.pct_of_peak_sustained_elapsed" : "sm__inst_executed.sum"))
+                m[f][v - 23][1] = tsv_num(k, i, tsv_col(k, "value"));
+        }
+    double inst = m[0][1][1] / m[0][0][1], slow = m[0][1][0] / m[0][0][0];
+    check_true(t, k2 && v20 == 153600 && 2 * v20 > 228 * 1024 && fabs(inst - 1.085) < 0.005 && fabs(slow - 1.10) < 0.01 &&
+                      m[1][0][1] > 30 && m[1][0][1] < 37 && m[1][1][1] > 30 && m[1][1][1] < 37,
+               "version 20's shared memory %zu bytes; version 24's first tree %.3fx the instructions, %.3fx the time; "
+               "the SMs' busiest unit at %.1f%% and %.1f%%%s%s", v20, inst, slow, m[1][1][1], m[1][0][1],
+               k2 ? "" : ": ", k2 ? "" : err);
+    tsv_free(k1), tsv_free(k2), free(p1), free(p2);
 }
 
 /* Exercise 20's answers: lane 21's partners at d 128 (29, 17, 23, 20), all in its group of 16; the two kernels'
