@@ -1896,7 +1896,7 @@ __global__ void __launch_bounds__(256) flash24_backward_kernel(T *dk, T *dv, flo
                                                                const __grid_constant__ CUtensorMap dqmap, int hg,
                                                                int BNH, int *next_item) {
     constexpr int NWG = 2, BR = V7_BR, BC = 128, THREADS = 256, DN = D / NWG, NQ = 3;
-    constexpr bool SWQ = true, DQB = true;              /* as the chunks shared with version 20 read them */
+    constexpr bool FAST = true, SWQ = true, DQB = true;   /* as the chunks shared with version 20 read them */
     extern __shared__ __align__(1024) unsigned char smem24[];
     T *KV = reinterpret_cast<T *>(smem24), *Q2 = KV + 4 * BC * D, *dO2 = Q2 + NQ * BR * D, *dSs = dO2 + NQ * BR * D;
     float *l2 = reinterpret_cast<float *>(dSs + BC * BR), *d2 = l2 + NQ * BR;   /* L and D, NQ stages each */
@@ -1992,7 +1992,7 @@ __global__ void __launch_bounds__(256) flash24_backward_kernel(T *dk, T *dv, flo
             fill(c);
             const T *Qs = Q2 + s * BR * D, *dOs = dO2 + s * BR * D;
             const float *ls = l2 + s * BR, *ds_ = d2 + s * BR;
-            int kend = causal ? min(q0 + BR, Tn) : Tn;     /* keys below kend see some query of the tile */
+            int kend = causal ? min(q0 + BR, Tn) : Tn;         /* keys below kend see some query of the tile */
             if (k0 + 64 * wg < kend) {
                 float st[BR / 8][4] = {}, dpt[BR / 8][4] = {};     /* S^T, dP^T: 64 keys x 64 queries, wgmma's d0..d31 */
                 wg_hold(st[0], BR / 2);
@@ -2006,19 +2006,32 @@ __global__ void __launch_bounds__(256) flash24_backward_kernel(T *dk, T *dv, flo
                 wg_wait<0>();
                 wg_hold(st[0], BR / 2);
                 wg_hold(dpt[0], BR / 2);
-                if (q0 + BR > Tn || k0 + BC > Tn || (causal && k0 + BC - 1 > q0))   /* an edge tile: some pair masked */
-                    for (int nt = 0; nt < BR / 8; nt++)
+
+                if constexpr (FAST) {   /* versions 13 on */
+                    if (q0 + BR > Tn || k0 + BC > Tn || (causal && k0 + BC - 1 > q0))   /* an edge tile: some pair masked */
+                        for (int nt = 0; nt < BR / 8; nt++)
+                            for (int e = 0; e < 4; e++) {
+                                int qi = q0 + nt * 8 + tig * 2 + e % 2, key = key0 + e / 2 * 8;
+                                if (qi >= Tn || key >= Tn || (causal && key > qi)) st[nt][e] = -INFINITY;
+                            }
+                    for (int nt = 0; nt < BR / 8; nt++)                /* P^T, then dS^T = P^T (dP^T - dd) */
                         for (int e = 0; e < 4; e++) {
-                            int qi = q0 + nt * 8 + tig * 2 + e % 2, key = key0 + e / 2 * 8;
-                            if (qi >= Tn || key >= Tn || (causal && key > qi)) st[nt][e] = -INFINITY;
+                            int c = nt * 8 + tig * 2 + e % 2;
+                            float p = ex2_approx(fmaf(st[nt][e], sl, -ls[c] * LOG2E));
+                            st[nt][e] = p;
+                            dpt[nt][e] = p * (dpt[nt][e] - ds_[c]);
                         }
-                for (int nt = 0; nt < BR / 8; nt++)                /* P^T, then dS^T = P^T (dP^T - dd) */
-                    for (int e = 0; e < 4; e++) {
-                        int c = nt * 8 + tig * 2 + e % 2;
-                        float p = ex2_approx(fmaf(st[nt][e], sl, -ls[c] * LOG2E));
-                        st[nt][e] = p;
-                        dpt[nt][e] = p * (dpt[nt][e] - ds_[c]);
-                    }
+                } else {
+                    for (int nt = 0; nt < BR / 8; nt++)                /* P^T, then dS^T = P^T (dP^T - dd) */
+                        for (int e = 0; e < 4; e++) {
+                            int c = nt * 8 + tig * 2 + e % 2, qi = q0 + c, key = key0 + e / 2 * 8;
+                            bool keep = qi < Tn && key < Tn && !(causal && key > qi);
+                            float p = keep ? exp2f(st[nt][e] * sl - ls[c] * LOG2E) : 0.0f;
+                            st[nt][e] = p;
+                            dpt[nt][e] = p * (dpt[nt][e] - ds_[c]);
+                        }
+                }
+
                 uint32_t pa[BR / 16][4], sa[BR / 16][4];                      /* P^T and dS^T as A fragments */
                 for (int kq = 0; kq < BR / 16; kq++) {
                     pa[kq][0] = pack2<T>(st[2 * kq][0], st[2 * kq][1]), pa[kq][1] = pack2<T>(st[2 * kq][2], st[2 * kq][3]);
@@ -2047,7 +2060,7 @@ __global__ void __launch_bounds__(256) flash24_backward_kernel(T *dk, T *dv, flo
                 for (int kq = 0; kq < BR / 16; kq++) store_ds(kq, zero);
                 fence_proxy_async();
             }
-            __syncthreads();                               /* every warpgroup's dS^T is in shared memory */
+            __syncthreads();                                   /* every warpgroup's dS^T is in shared memory */
 
             float dqa[DN / 8][4] = {};                         /* dQ: this warp's 16 queries x DN columns */
             wg_hold(dqa[0], DN / 2);
