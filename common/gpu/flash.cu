@@ -88,9 +88,9 @@
 static void flash_check(const char *who, DType dt, int version, int B, int NH, int T, int hs) {
     if (B < 1 || NH < 1 || T < 1) die("%s: B = %d, NH = %d, T = %d must be positive", who, B, NH, T);
     if (hs != 64 && hs != 128) die("%s: head size %d is not supported (64 or 128)", who, hs);
-    if (version < 1 || version > 24) die("%s: version %d does not exist (1 to 24)", who, version);
+    if (version < 1 || version > 25) die("%s: version %d does not exist (1 to 25)", who, version);
     if (version >= 2 && dt != DT_BF16 && dt != DT_F16)
-        die("%s: versions 2 to 24 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
+        die("%s: versions 2 to 25 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
     if ((long long)B * NH > 65535) die("%s: B * NH = %lld is more than 65535", who, (long long)B * NH);
 }
 
@@ -1616,14 +1616,14 @@ template <typename T, int D, int NWG, bool AHEAD> __host__ __device__ constexpr 
  * dK += dS^T Q; dS^T through shared memory (stmatrix) for dQ = dS K, each
  * warpgroup D / NWG of dQ's columns, added with float2 atomics.  The next
  * query tile, its dO, lse and D come into a second stage by cp.async. */
-template <typename T, int D, int NWG, bool FAST, bool SWQ, bool AHEAD, bool HM, bool DQB, bool HG>
+template <typename T, int D, int NWG, bool FAST, bool SWQ, bool AHEAD, bool HM, bool DQB, bool HG, bool DW>
 __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv, float *dq_acc, const T *dout,
                                                                     const T *q, const T *k, const T *v,
                                                                     const float *lse, const float *dd, int NH, int Tn,
                                                                     FlashLayout in, FlashLayout out, float scale,
                                                                     bool causal,
                                                                     const __grid_constant__ CUtensorMap dqmap, int hg) {
-    constexpr int BR = V7_BR, BC = 64 * NWG, THREADS = NWG * 128, DN = D / NWG;   /* DN: dQ's columns a warpgroup */
+    constexpr int BR = V7_BR, BC = 64 * NWG, THREADS = NWG * 128, DN = DW ? D : D / NWG;   /* DN: dQ's columns a warpgroup */
     constexpr int NQ = AHEAD ? 3 : 2;                         /* stages of query tiles (version 17: three) */
     extern __shared__ __align__(1024) unsigned char smem7[];   /* version 14's swizzled tiles: 1024-byte blocks */
     T *Ks = reinterpret_cast<T *>(smem7), *Vs = Ks + BC * D, *Q2 = Vs + BC * D, *dO2 = Q2 + NQ * BR * D;
@@ -1756,58 +1756,86 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
                 store_ds(kq, sa[kq]);
             }
             fence_proxy_async();                               /* dS^T visible to the products of dQ */
+            if constexpr (DW) bar_sync(V19_DQ + wg, 128);      /* version 25: the warpgroup's own dS^T, for its dQ */
+            float dqa[DW ? DN / 8 : 1][4] = {};                /* version 25: dQ, this warp's 16 queries x d */
             wg_hold(dva[0], D / 2), wg_hold(dka[0], D / 2);
             wg_hold(pa[0], BR / 4), wg_hold(sa[0], BR / 4);
+            if constexpr (DW) wg_hold(dqa[0], DN / 2);
             wg_fence();
             for (int kq = 0; kq < BR / 16; kq++)
                 for (int dn = 0; dn < D / 64; dn++) {
                     wgmma_rs<T>(dva[8 * dn], pa[kq], qdesc_mn(dOs, kq, dn));
                     wgmma_rs<T>(dka[8 * dn], sa[kq], qdesc_mn(Qs, kq, dn));
                 }
+            if constexpr (DW)                                  /* version 25: dQ += dS K over the warpgroup's 64 keys */
+                for (int kk = 0; kk < 4; kk++)
+                    wgmma_ss_t<T, DN>(dqa[0], wg_desc(dSs + (4 * wg + kk) * 16 * BR, 16 * BR, 128),
+                                      wg_desc(Ks + (4 * wg + kk) * 16 * D, 16 * D, 128), kk);
             wg_commit();
             wg_wait<0>();
             wg_hold(dva[0], D / 2), wg_hold(dka[0], D / 2);
             wg_hold(pa[0], BR / 4), wg_hold(sa[0], BR / 4);
-        } else {
+            if constexpr (DW) {
+                wg_hold(dqa[0], DN / 2);
+                float *dQw = dQs + wg * BR * DN;                   /* this warpgroup's BR x DN floats: DN / 32 boxes of 32 columns */
+                if (threadIdx.x % 128 == 0) bulk_wait_read<0>();   /* the last tile's reduction has read them */
+                bar_sync(V19_DQ + wg, 128);
+                for (int r = 0; r < 2; r++) {
+                    int row = warp % 4 * 16 + g + r * 8;
+                    for (int dt = 0; dt < DN / 8; dt++) {
+                        int col = dt * 8 + tig * 2;                /* box col / 32, 16-byte piece col % 32 / 4, swizzled */
+                        st_shared_f32x2(dQw + col / 32 * BR * 32 + row * 32 + ((col % 32 / 4) ^ row % 8) * 4 + col % 4,
+                                        dqa[dt][2 * r], dqa[dt][2 * r + 1]);
+                    }
+                }
+                fence_proxy_async();                               /* the stores visible to the TMA unit */
+                bar_sync(V19_DQ + wg, 128);
+                if (threadIdx.x % 128 == 0) {
+                    for (int c = 0; c < DN / 32; c++) tma_reduce_add_3d(&dqmap, dQw + c * BR * 32, (DW ? 0 : wg * DN) + c * 32, q0, bh);
+                    bulk_commit();
+                }
+            }
+        } else if constexpr (!DW) {
             const uint32_t zero[4] = {};
             for (int kq = 0; kq < BR / 16; kq++) store_ds(kq, zero);
             fence_proxy_async();
         }
-        __syncthreads();                                   /* every warpgroup's dS^T is in shared memory */
-
-        float dqa[DN / 8][4] = {};                         /* dQ: this warp's 16 queries x DN columns */
-        wg_hold(dqa[0], DN / 2);
-        wg_fence();
-        for (int kk = 0; kk < BC / 16; kk++)
-            wgmma_ss_t<T, DN>(dqa[0], wg_desc(dSs + kk * 16 * BR, 16 * BR, 128),
-                              wg_desc(Ks + kk * 16 * D + wg * DN * 8, 16 * D, 128), kk);
-        wg_commit();
-        wg_wait<0>();
-        wg_hold(dqa[0], DN / 2);
-        if constexpr (DQB) {   /* version 19 */
-            float *dQw = dQs + wg * BR * DN;                   /* this warpgroup's BR x DN floats: DN / 32 boxes of 32 columns */
-            if (threadIdx.x % 128 == 0) bulk_wait_read<0>();   /* the last tile's reduction has read them */
-            bar_sync(V19_DQ + wg, 128);
-            for (int r = 0; r < 2; r++) {
-                int row = warp % 4 * 16 + g + r * 8;
-                for (int dt = 0; dt < DN / 8; dt++) {
-                    int col = dt * 8 + tig * 2;                /* box col / 32, 16-byte piece col % 32 / 4, swizzled */
-                    st_shared_f32x2(dQw + col / 32 * BR * 32 + row * 32 + ((col % 32 / 4) ^ row % 8) * 4 + col % 4,
-                                    dqa[dt][2 * r], dqa[dt][2 * r + 1]);
+        if constexpr (!DW) {
+            __syncthreads();                               /* every warpgroup's dS^T is in shared memory */
+            float dqa[DN / 8][4] = {};                         /* dQ: this warp's 16 queries x DN columns */
+            wg_hold(dqa[0], DN / 2);
+            wg_fence();
+            for (int kk = 0; kk < BC / 16; kk++)
+                wgmma_ss_t<T, DN>(dqa[0], wg_desc(dSs + kk * 16 * BR, 16 * BR, 128),
+                                  wg_desc(Ks + kk * 16 * D + wg * DN * 8, 16 * D, 128), kk);
+            wg_commit();
+            wg_wait<0>();
+            wg_hold(dqa[0], DN / 2);
+            if constexpr (DQB) {   /* version 19 */
+                float *dQw = dQs + wg * BR * DN;                   /* this warpgroup's BR x DN floats: DN / 32 boxes of 32 columns */
+                if (threadIdx.x % 128 == 0) bulk_wait_read<0>();   /* the last tile's reduction has read them */
+                bar_sync(V19_DQ + wg, 128);
+                for (int r = 0; r < 2; r++) {
+                    int row = warp % 4 * 16 + g + r * 8;
+                    for (int dt = 0; dt < DN / 8; dt++) {
+                        int col = dt * 8 + tig * 2;                /* box col / 32, 16-byte piece col % 32 / 4, swizzled */
+                        st_shared_f32x2(dQw + col / 32 * BR * 32 + row * 32 + ((col % 32 / 4) ^ row % 8) * 4 + col % 4,
+                                        dqa[dt][2 * r], dqa[dt][2 * r + 1]);
+                    }
                 }
-            }
-            fence_proxy_async();                               /* the stores visible to the TMA unit */
-            bar_sync(V19_DQ + wg, 128);
-            if (threadIdx.x % 128 == 0) {
-                for (int c = 0; c < DN / 32; c++) tma_reduce_add_3d(&dqmap, dQw + c * BR * 32, wg * DN + c * 32, q0, bh);
-                bulk_commit();
-            }
-        } else {
-            for (int r = 0; r < 2; r++) {
-                int qi = q0 + warp % 4 * 16 + g + r * 8;
-                if (qi >= Tn) continue;
-                float *dst = dq_acc + ((size_t)bh * Tn + qi) * D + wg * DN + tig * 2;
-                for (int dt = 0; dt < DN / 8; dt++) atomic_add2(dst + dt * 8, dqa[dt][2 * r], dqa[dt][2 * r + 1]);
+                fence_proxy_async();                               /* the stores visible to the TMA unit */
+                bar_sync(V19_DQ + wg, 128);
+                if (threadIdx.x % 128 == 0) {
+                    for (int c = 0; c < DN / 32; c++) tma_reduce_add_3d(&dqmap, dQw + c * BR * 32, (DW ? 0 : wg * DN) + c * 32, q0, bh);
+                    bulk_commit();
+                }
+            } else {
+                for (int r = 0; r < 2; r++) {
+                    int qi = q0 + warp % 4 * 16 + g + r * 8;
+                    if (qi >= Tn) continue;
+                    float *dst = dq_acc + ((size_t)bh * Tn + qi) * D + wg * DN + tig * 2;
+                    for (int dt = 0; dt < DN / 8; dt++) atomic_add2(dst + dt * 8, dqa[dt][2 * r], dqa[dt][2 * r + 1]);
+                }
             }
         }
     }
@@ -1896,7 +1924,7 @@ __global__ void __launch_bounds__(256) flash24_backward_kernel(T *dk, T *dv, flo
                                                                const __grid_constant__ CUtensorMap dqmap, int hg,
                                                                int BNH, int *next_item) {
     constexpr int NWG = 2, BR = V7_BR, BC = 128, THREADS = 256, DN = D / NWG, NQ = 3;
-    constexpr bool FAST = true, SWQ = true, DQB = true;   /* as the chunks shared with version 20 read them */
+    constexpr bool FAST = true, SWQ = true, DQB = true, DW = false;   /* as the chunks shared with version 20 read them */
     extern __shared__ __align__(1024) unsigned char smem24[];
     T *KV = reinterpret_cast<T *>(smem24), *Q2 = KV + 4 * BC * D, *dO2 = Q2 + NQ * BR * D, *dSs = dO2 + NQ * BR * D;
     float *l2 = reinterpret_cast<float *>(dSs + BC * BR), *d2 = l2 + NQ * BR;   /* L and D, NQ stages each */
@@ -2043,58 +2071,86 @@ __global__ void __launch_bounds__(256) flash24_backward_kernel(T *dk, T *dv, flo
                     store_ds(kq, sa[kq]);
                 }
                 fence_proxy_async();                               /* dS^T visible to the products of dQ */
+                if constexpr (DW) bar_sync(V19_DQ + wg, 128);      /* version 25: the warpgroup's own dS^T, for its dQ */
+                float dqa[DW ? DN / 8 : 1][4] = {};                /* version 25: dQ, this warp's 16 queries x d */
                 wg_hold(dva[0], D / 2), wg_hold(dka[0], D / 2);
                 wg_hold(pa[0], BR / 4), wg_hold(sa[0], BR / 4);
+                if constexpr (DW) wg_hold(dqa[0], DN / 2);
                 wg_fence();
                 for (int kq = 0; kq < BR / 16; kq++)
                     for (int dn = 0; dn < D / 64; dn++) {
                         wgmma_rs<T>(dva[8 * dn], pa[kq], qdesc_mn(dOs, kq, dn));
                         wgmma_rs<T>(dka[8 * dn], sa[kq], qdesc_mn(Qs, kq, dn));
                     }
+                if constexpr (DW)                                  /* version 25: dQ += dS K over the warpgroup's 64 keys */
+                    for (int kk = 0; kk < 4; kk++)
+                        wgmma_ss_t<T, DN>(dqa[0], wg_desc(dSs + (4 * wg + kk) * 16 * BR, 16 * BR, 128),
+                                          wg_desc(Ks + (4 * wg + kk) * 16 * D, 16 * D, 128), kk);
                 wg_commit();
                 wg_wait<0>();
                 wg_hold(dva[0], D / 2), wg_hold(dka[0], D / 2);
                 wg_hold(pa[0], BR / 4), wg_hold(sa[0], BR / 4);
-            } else {
+                if constexpr (DW) {
+                    wg_hold(dqa[0], DN / 2);
+                    float *dQw = dQs + wg * BR * DN;                   /* this warpgroup's BR x DN floats: DN / 32 boxes of 32 columns */
+                    if (threadIdx.x % 128 == 0) bulk_wait_read<0>();   /* the last tile's reduction has read them */
+                    bar_sync(V19_DQ + wg, 128);
+                    for (int r = 0; r < 2; r++) {
+                        int row = warp % 4 * 16 + g + r * 8;
+                        for (int dt = 0; dt < DN / 8; dt++) {
+                            int col = dt * 8 + tig * 2;                /* box col / 32, 16-byte piece col % 32 / 4, swizzled */
+                            st_shared_f32x2(dQw + col / 32 * BR * 32 + row * 32 + ((col % 32 / 4) ^ row % 8) * 4 + col % 4,
+                                            dqa[dt][2 * r], dqa[dt][2 * r + 1]);
+                        }
+                    }
+                    fence_proxy_async();                               /* the stores visible to the TMA unit */
+                    bar_sync(V19_DQ + wg, 128);
+                    if (threadIdx.x % 128 == 0) {
+                        for (int c = 0; c < DN / 32; c++) tma_reduce_add_3d(&dqmap, dQw + c * BR * 32, (DW ? 0 : wg * DN) + c * 32, q0, bh);
+                        bulk_commit();
+                    }
+                }
+            } else if constexpr (!DW) {
                 const uint32_t zero[4] = {};
                 for (int kq = 0; kq < BR / 16; kq++) store_ds(kq, zero);
                 fence_proxy_async();
             }
-            __syncthreads();                                   /* every warpgroup's dS^T is in shared memory */
-
-            float dqa[DN / 8][4] = {};                         /* dQ: this warp's 16 queries x DN columns */
-            wg_hold(dqa[0], DN / 2);
-            wg_fence();
-            for (int kk = 0; kk < BC / 16; kk++)
-                wgmma_ss_t<T, DN>(dqa[0], wg_desc(dSs + kk * 16 * BR, 16 * BR, 128),
-                                  wg_desc(Ks + kk * 16 * D + wg * DN * 8, 16 * D, 128), kk);
-            wg_commit();
-            wg_wait<0>();
-            wg_hold(dqa[0], DN / 2);
-            if constexpr (DQB) {   /* version 19 */
-                float *dQw = dQs + wg * BR * DN;                   /* this warpgroup's BR x DN floats: DN / 32 boxes of 32 columns */
-                if (threadIdx.x % 128 == 0) bulk_wait_read<0>();   /* the last tile's reduction has read them */
-                bar_sync(V19_DQ + wg, 128);
-                for (int r = 0; r < 2; r++) {
-                    int row = warp % 4 * 16 + g + r * 8;
-                    for (int dt = 0; dt < DN / 8; dt++) {
-                        int col = dt * 8 + tig * 2;                /* box col / 32, 16-byte piece col % 32 / 4, swizzled */
-                        st_shared_f32x2(dQw + col / 32 * BR * 32 + row * 32 + ((col % 32 / 4) ^ row % 8) * 4 + col % 4,
-                                        dqa[dt][2 * r], dqa[dt][2 * r + 1]);
+            if constexpr (!DW) {
+                __syncthreads();                               /* every warpgroup's dS^T is in shared memory */
+                float dqa[DN / 8][4] = {};                         /* dQ: this warp's 16 queries x DN columns */
+                wg_hold(dqa[0], DN / 2);
+                wg_fence();
+                for (int kk = 0; kk < BC / 16; kk++)
+                    wgmma_ss_t<T, DN>(dqa[0], wg_desc(dSs + kk * 16 * BR, 16 * BR, 128),
+                                      wg_desc(Ks + kk * 16 * D + wg * DN * 8, 16 * D, 128), kk);
+                wg_commit();
+                wg_wait<0>();
+                wg_hold(dqa[0], DN / 2);
+                if constexpr (DQB) {   /* version 19 */
+                    float *dQw = dQs + wg * BR * DN;                   /* this warpgroup's BR x DN floats: DN / 32 boxes of 32 columns */
+                    if (threadIdx.x % 128 == 0) bulk_wait_read<0>();   /* the last tile's reduction has read them */
+                    bar_sync(V19_DQ + wg, 128);
+                    for (int r = 0; r < 2; r++) {
+                        int row = warp % 4 * 16 + g + r * 8;
+                        for (int dt = 0; dt < DN / 8; dt++) {
+                            int col = dt * 8 + tig * 2;                /* box col / 32, 16-byte piece col % 32 / 4, swizzled */
+                            st_shared_f32x2(dQw + col / 32 * BR * 32 + row * 32 + ((col % 32 / 4) ^ row % 8) * 4 + col % 4,
+                                            dqa[dt][2 * r], dqa[dt][2 * r + 1]);
+                        }
                     }
-                }
-                fence_proxy_async();                               /* the stores visible to the TMA unit */
-                bar_sync(V19_DQ + wg, 128);
-                if (threadIdx.x % 128 == 0) {
-                    for (int c = 0; c < DN / 32; c++) tma_reduce_add_3d(&dqmap, dQw + c * BR * 32, wg * DN + c * 32, q0, bh);
-                    bulk_commit();
-                }
-            } else {
-                for (int r = 0; r < 2; r++) {
-                    int qi = q0 + warp % 4 * 16 + g + r * 8;
-                    if (qi >= Tn) continue;
-                    float *dst = dq_acc + ((size_t)bh * Tn + qi) * D + wg * DN + tig * 2;
-                    for (int dt = 0; dt < DN / 8; dt++) atomic_add2(dst + dt * 8, dqa[dt][2 * r], dqa[dt][2 * r + 1]);
+                    fence_proxy_async();                               /* the stores visible to the TMA unit */
+                    bar_sync(V19_DQ + wg, 128);
+                    if (threadIdx.x % 128 == 0) {
+                        for (int c = 0; c < DN / 32; c++) tma_reduce_add_3d(&dqmap, dQw + c * BR * 32, (DW ? 0 : wg * DN) + c * 32, q0, bh);
+                        bulk_commit();
+                    }
+                } else {
+                    for (int r = 0; r < 2; r++) {
+                        int qi = q0 + warp % 4 * 16 + g + r * 8;
+                        if (qi >= Tn) continue;
+                        float *dst = dq_acc + ((size_t)bh * Tn + qi) * D + wg * DN + tig * 2;
+                        for (int dt = 0; dt < DN / 8; dt++) atomic_add2(dst + dt * 8, dqa[dt][2 * r], dqa[dt][2 * r + 1]);
+                    }
                 }
             }
         }
@@ -2317,18 +2373,19 @@ template <typename T, int D, int BC> static int v20_group(Gpu *g, int BNH, int n
     return v20_used;
 }
 template <typename T, int D, int NWG, bool FAST, bool SWQ, bool AHEAD = false, bool HM = false, bool DQB = false,
-          bool HG = false>
+          bool HG = false, bool DW = false>
 static void flash7_backward(Gpu *g, T *dk, T *dv, float *dq_acc, const T *dout, const T *q, const T *k, const T *v,
                             const float *lse, const float *dd, int B, int NH, int Tn, FlashLayout in,
                             FlashLayout out, float scale, bool causal) {
     if (!gpu_has_wgmma(&g->info))
         die("flash_backward_cuda: version %d needs a GPU of compute capability 9.0 (Hopper), not %d.%d",
-            HG ? 20 : DQB ? 19 : HM ? 18 : AHEAD ? 17 : SWQ ? 14 : FAST ? 13 : 7, g->info.major, g->info.minor);
-    size_t smem = v7_dq_at<T, D, NWG, AHEAD>() + (DQB ? (size_t)V7_BR * D * sizeof(float) : 0);
+            DW ? 25 : HG ? 20 : DQB ? 19 : HM ? 18 : AHEAD ? 17 : SWQ ? 14 : FAST ? 13 : 7, g->info.major, g->info.minor);
+    static_assert(!DW || (DQB && D == 64), "version 25: d 64, with version 19's bulk reductions");
+    size_t smem = v7_dq_at<T, D, NWG, AHEAD>() + (DQB ? (size_t)V7_BR * D * sizeof(float) * (DW ? NWG : 1) : 0);
     CUtensorMap dqmap;   /* versions before 19 pass it unused */
     memset(&dqmap, 0, sizeof dqmap);
     if (DQB) tensor_map_dq(&dqmap, dq_acc, B * NH, Tn, D);
-    auto kern = flash7_backward_kernel<T, D, NWG, FAST, SWQ, AHEAD, HM, DQB, HG>;
+    auto kern = flash7_backward_kernel<T, D, NWG, FAST, SWQ, AHEAD, HM, DQB, HG, DW>;
     CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     constexpr int BC = 64 * NWG;
     unsigned nkb = (Tn + BC - 1) / BC;                  /* key blocks a head */
@@ -2483,7 +2540,10 @@ static void flash_backward_typed(Gpu *g, int version, T *dq, T *dk, T *dv, const
     if constexpr (sizeof(T) == 2) {
         if (version < 2) return;                /* version 3 changes the forward pass only */
         if (!v23) CUDA_CHECK(cudaMemsetAsync(dq_acc, 0, rows * hs * sizeof(float), g->stream));
-        if (version >= 24 && hs == 64)
+        if (version >= 25 && hs == 64)
+            flash7_backward<T, 64, 2, true, true, true, false, true, true, true>(g, dk, dv, dq_acc, dout, q, k, v, lse,
+                                                                                 dd, B, NH, Tn, in, out, scale, causal);
+        else if (version == 24 && hs == 64)
             flash24_backward<T, 64>(g, dk, dv, dq_acc, dout, q, k, v, lse, dd, next_item, v23, B, NH, Tn, in, out, scale,
                                     causal);
         else if (version >= 20 && hs == 64)   /* versions 21 to 23's main kernel is version 20's (and 24's at d 128) */
