@@ -88,9 +88,9 @@
 static void flash_check(const char *who, DType dt, int version, int B, int NH, int T, int hs) {
     if (B < 1 || NH < 1 || T < 1) die("%s: B = %d, NH = %d, T = %d must be positive", who, B, NH, T);
     if (hs != 64 && hs != 128) die("%s: head size %d is not supported (64 or 128)", who, hs);
-    if (version < 1 || version > 25) die("%s: version %d does not exist (1 to 25)", who, version);
+    if (version < 1 || version > 26) die("%s: version %d does not exist (1 to 26)", who, version);
     if (version >= 2 && dt != DT_BF16 && dt != DT_F16)
-        die("%s: versions 2 to 25 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
+        die("%s: versions 2 to 26 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
     if ((long long)B * NH > 65535) die("%s: B * NH = %lld is more than 65535", who, (long long)B * NH);
 }
 
@@ -1204,6 +1204,13 @@ __device__ __forceinline__ void tma_load_4d(void *dst, const CUtensorMap *map, i
                  ::"r"(smem_addr(dst)), "l"(map), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(smem_addr(bar))
                  : "memory");
 }
+/* the same for a map of two dimensions (version 26) */
+__device__ __forceinline__ void tma_load_2d(void *dst, const CUtensorMap *map, int c0, int c1, uint64_t *bar) {
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+                 " [%0], [%1, {%2, %3}], [%4];\n"
+                 ::"r"(smem_addr(dst)), "l"(map), "r"(c0), "r"(c1), "r"(smem_addr(bar))
+                 : "memory");
+}
 /* 2^x as one ex2.approx.ftz.f32 (subnormal inputs and results flushed to zero); exp2f adds a scaling on
  * each side of it, for results below 2^-126 */
 __device__ __forceinline__ float ex2_approx(float x) {
@@ -1609,6 +1616,15 @@ template <typename T, int D, int NWG, bool AHEAD> __host__ __device__ constexpr 
             2 * (AHEAD ? 3 : 2) * V7_BR * sizeof(float) + (AHEAD ? (size_t)2 * 64 * NWG * (D + 8) * sizeof(T) : 0) +
             1023) / 1024 * 1024;
 }
+#define V26_KEYS 5   /* version 26: the consumers' barrier once the keys are in (0 is __syncthreads, 1 to 4 above) */
+/* version 26: the query tiles' barriers, after version 25's two tiles of dQ */
+template <typename T, int D, int NWG, bool AHEAD> __host__ __device__ constexpr size_t v26_bar_at() {
+    return v7_dq_at<T, D, NWG, AHEAD>() + (size_t)NWG * V7_BR * D * sizeof(float);
+}
+/* version 26's tensor maps: the query tiles and dO (swizzled boxes of 64 x 64), lse and D (64 floats) */
+struct V26Maps {
+    CUtensorMap q, o, l, d;
+};
 
 /* The backward pass on warpgroups: NWG warpgroups, each owning 64 keys
  * (BC = 64 NWG a block); for each query tile, S^T = K Q^T and dP^T = V dO^T
@@ -1616,13 +1632,11 @@ template <typename T, int D, int NWG, bool AHEAD> __host__ __device__ constexpr 
  * dK += dS^T Q; dS^T through shared memory (stmatrix) for dQ = dS K, each
  * warpgroup D / NWG of dQ's columns, added with float2 atomics.  The next
  * query tile, its dO, lse and D come into a second stage by cp.async. */
-template <typename T, int D, int NWG, bool FAST, bool SWQ, bool AHEAD, bool HM, bool DQB, bool HG, bool DW>
-__global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv, float *dq_acc, const T *dout,
-                                                                    const T *q, const T *k, const T *v,
-                                                                    const float *lse, const float *dd, int NH, int Tn,
-                                                                    FlashLayout in, FlashLayout out, float scale,
-                                                                    bool causal,
-                                                                    const __grid_constant__ CUtensorMap dqmap, int hg) {
+template <typename T, int D, int NWG, bool FAST, bool SWQ, bool AHEAD, bool HM, bool DQB, bool HG, bool DW, bool TQ>
+__global__ void __launch_bounds__(NWG * 128 + (TQ ? 128 : 0), 1)
+flash7_backward_kernel(T *dk, T *dv, float *dq_acc, const T *dout, const T *q, const T *k, const T *v, const float *lse,
+                       const float *dd, int NH, int Tn, FlashLayout in, FlashLayout out, float scale, bool causal,
+                       const __grid_constant__ CUtensorMap dqmap, const __grid_constant__ V26Maps tq, int hg) {
     constexpr int BR = V7_BR, BC = 64 * NWG, THREADS = NWG * 128, DN = DW ? D : D / NWG;   /* DN: dQ's columns a warpgroup */
     constexpr int NQ = AHEAD ? 3 : 2;                         /* stages of query tiles (version 17: three) */
     extern __shared__ __align__(1024) unsigned char smem7[];   /* version 14's swizzled tiles: 1024-byte blocks */
@@ -1641,6 +1655,29 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
     }
     int b = bh / NH, h = bh % NH, k0 = kb * BC;
     size_t ib = b * in.b + h * in.h, ob = b * out.b + h * out.h;
+    uint64_t *qfull = reinterpret_cast<uint64_t *>(smem7 + v26_bar_at<T, D, NWG, AHEAD>()), *qfree = qfull + NQ;
+    if constexpr (TQ) {   /* version 26 */
+        if (threadIdx.x == 0) {
+            for (int st = 0; st < NQ; st++) mbar_init(qfull + st, 1), mbar_init(qfree + st, THREADS / 32);
+            fence_proxy_async();                               /* the inits seen by the TMA unit */
+        }
+        __syncthreads();
+        if (wg == NWG) {                                       /* the third warpgroup: one thread copies */
+            wg_set_registers<V9_PRODUCER_REGS>(false);
+            if (threadIdx.x == THREADS)
+                for (int q0 = causal ? k0 / BR * BR : 0, n = 0; q0 < Tn; q0 += BR, n++) {
+                    int st = n % NQ;
+                    if (n >= NQ) mbar_wait(qfree + st, (n / NQ - 1) % 2);   /* every warp is done with tile n - NQ */
+                    mbar_arrive_expect_tx(qfull + st, 2 * BR * D * sizeof(T) + 2 * BR * sizeof(float));
+                    tma_load_4d(Q2 + st * BR * D, &tq.q, 0, q0, h, b, qfull + st);
+                    tma_load_4d(dO2 + st * BR * D, &tq.o, 0, q0, h, b, qfull + st);
+                    tma_load_2d(l2 + st * BR, &tq.l, bh * Tn + q0, 0, qfull + st);
+                    tma_load_2d(d2 + st * BR, &tq.d, bh * Tn + q0, 0, qfull + st);
+                }
+            return;
+        }
+        wg_set_registers<V9_CONSUMER_REGS>(true);
+    }
     load_tile_core<T, D, BC, THREADS>(Ks, k + ib, in.t, k0, Tn);
     load_tile_core<T, D, BC, THREADS>(Vs, v + ib, in.t, k0, Tn);
     T *dKo = reinterpret_cast<T *>(d2 + NQ * BR), *dVo = dKo + BC * (D + 8);   /* version 17: the old dK, dV rows */
@@ -1665,9 +1702,9 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
         }
     };
     int q_first = causal ? k0 / BR * BR : 0;                /* the first tile that sees the block's keys */
-    load_query_tile(q_first, 0);
+    if constexpr (!TQ) load_query_tile(q_first, 0);
     cp_async_commit();                                     /* one group with the keys and values */
-    if constexpr (AHEAD) {
+    if constexpr (AHEAD && !TQ) {
         if (q_first + BR < Tn) load_query_tile(q_first + BR, 1);
         cp_async_commit();                                     /* group 1: the second tile, or nothing */
     }
@@ -1688,7 +1725,14 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
     float sl = scale * LOG2E;
     int key0 = k0 + warp * 16 + g;                         /* this thread's keys: key0 and key0 + 8 */
     for (int q0 = q_first, s = 0; q0 < Tn; q0 += BR, s = (s + 1) % NQ) {
-        if constexpr (AHEAD) {   /* version 17 */
+        if constexpr (TQ) {   /* version 26 */
+            if (q0 == q_first) {                                   /* keys, values and old rows: the one cp.async group */
+                cp_async_wait<0>();
+                fence_proxy_async();
+                bar_sync(V26_KEYS, THREADS);
+            }
+            mbar_wait(qfull + s, (q0 - q_first) / BR / NQ % 2);
+        } else if constexpr (AHEAD) {   /* version 17 */
             cp_async_wait<1>();                        /* every group but the newest: this tile's is in */
             fence_proxy_async();
             __syncthreads();                           /* here for all threads; the last tile's products done */
@@ -1837,6 +1881,10 @@ __global__ void __launch_bounds__(NWG * 128) flash7_backward_kernel(T *dk, T *dv
                     for (int dt = 0; dt < DN / 8; dt++) atomic_add2(dst + dt * 8, dqa[dt][2 * r], dqa[dt][2 * r + 1]);
                 }
             }
+        }
+        if constexpr (TQ) {   /* version 26: this warp is done with the stage */
+            __syncwarp();
+            if (lane == 0) mbar_arrive(qfree + s);
         }
     }
 
@@ -2364,6 +2412,19 @@ static int v20_head_group(int BNH, int nkb, int nqt, int step, int sms, size_t l
     memcpy(last, key, sizeof key), last_hg = best;
     return best;
 }
+/* n floats as a map of two dimensions, n x 1, in boxes of 64 (TMA has no map of one dimension here) */
+static void tensor_map_floats(CUtensorMap *m, const float *p, size_t n) {
+    cuuint64_t dims[2] = {(cuuint64_t)n, 1}, strides[1] = {(cuuint64_t)(n * sizeof(float) + 15) / 16 * 16};
+    cuuint32_t box[2] = {V7_BR, 1}, step[2] = {1, 1};
+    CUresult r = tma_encoder("flash_backward_cuda")(m, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 2, (void *)p, dims, strides, box,
+                                                    step, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
+                                                    CU_TENSOR_MAP_L2_PROMOTION_NONE, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (r != CUDA_SUCCESS) die("flash_backward_cuda: version 26: cuTensorMapEncodeTiled refused a map of %zu floats", n);
+}
+/* version 26: lse and D on 16-byte boundaries, and a head's row index bh T + t an int */
+static bool v26_ok(const float *lse, const float *dd, int BNH, int Tn) {
+    return (uintptr_t)lse % 16 == 0 && (uintptr_t)dd % 16 == 0 && (long long)BNH * Tn < 0x7fffffff;
+}
 static int v20_forced = 0, v20_used = 0;   /* version 20's group: forced (flash_head_group_force), last taken */
 /* a launch's group of heads in version 20's order (and version 24's): forced, or the model's */
 template <typename T, int D, int BC> static int v20_group(Gpu *g, int BNH, int nkb, int Tn, bool causal) {
@@ -2373,19 +2434,29 @@ template <typename T, int D, int BC> static int v20_group(Gpu *g, int BNH, int n
     return v20_used;
 }
 template <typename T, int D, int NWG, bool FAST, bool SWQ, bool AHEAD = false, bool HM = false, bool DQB = false,
-          bool HG = false, bool DW = false>
+          bool HG = false, bool DW = false, bool TQ = false>
 static void flash7_backward(Gpu *g, T *dk, T *dv, float *dq_acc, const T *dout, const T *q, const T *k, const T *v,
                             const float *lse, const float *dd, int B, int NH, int Tn, FlashLayout in,
                             FlashLayout out, float scale, bool causal) {
     if (!gpu_has_wgmma(&g->info))
         die("flash_backward_cuda: version %d needs a GPU of compute capability 9.0 (Hopper), not %d.%d",
-            DW ? 25 : HG ? 20 : DQB ? 19 : HM ? 18 : AHEAD ? 17 : SWQ ? 14 : FAST ? 13 : 7, g->info.major, g->info.minor);
+            TQ ? 26 : DW ? 25 : HG ? 20 : DQB ? 19 : HM ? 18 : AHEAD ? 17 : SWQ ? 14 : FAST ? 13 : 7, g->info.major, g->info.minor);
     static_assert(!DW || (DQB && D == 64), "version 25: d 64, with version 19's bulk reductions");
-    size_t smem = v7_dq_at<T, D, NWG, AHEAD>() + (DQB ? (size_t)V7_BR * D * sizeof(float) * (DW ? NWG : 1) : 0);
+    static_assert(!TQ || (DW && AHEAD && SWQ), "version 26: version 25's kernel, three stages, swizzled");
+    size_t smem = TQ ? v26_bar_at<T, D, NWG, AHEAD>() + 2 * 3 * sizeof(uint64_t)
+                     : v7_dq_at<T, D, NWG, AHEAD>() + (DQB ? (size_t)V7_BR * D * sizeof(float) * (DW ? NWG : 1) : 0);
     CUtensorMap dqmap;   /* versions before 19 pass it unused */
     memset(&dqmap, 0, sizeof dqmap);
     if (DQB) tensor_map_dq(&dqmap, dq_acc, B * NH, Tn, D);
-    auto kern = flash7_backward_kernel<T, D, NWG, FAST, SWQ, AHEAD, HM, DQB, HG, DW>;
+    V26Maps tq;          /* versions before 26 pass them unused */
+    memset(&tq, 0, sizeof tq);
+    if (TQ) {
+        tensor_map_rows<T>(&tq.q, q, in, B, NH, Tn, D, V7_BR, true);
+        tensor_map_rows<T>(&tq.o, dout, out, B, NH, Tn, D, V7_BR, true);
+        tensor_map_floats(&tq.l, lse, (size_t)B * NH * Tn);
+        tensor_map_floats(&tq.d, dd, (size_t)B * NH * Tn);
+    }
+    auto kern = flash7_backward_kernel<T, D, NWG, FAST, SWQ, AHEAD, HM, DQB, HG, DW, TQ>;
     CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     constexpr int BC = 64 * NWG;
     unsigned nkb = (Tn + BC - 1) / BC;                  /* key blocks a head */
@@ -2397,8 +2468,8 @@ static void flash7_backward(Gpu *g, T *dk, T *dv, float *dq_acc, const T *dout, 
         grid = dim3(nkb * B * NH);
     }
     if (!HM && !HG && grid.y > 65535) die("flash_backward_cuda: T = %d needs %u key blocks, more than 65535", Tn, grid.y);
-    kern<<<grid, NWG * 128, smem, g->stream>>>(dk, dv, dq_acc, dout, q, k, v, lse, dd, NH, Tn, in, out, scale, causal,
-                                                dqmap, hg);
+    kern<<<grid, NWG * 128 + (TQ ? 128 : 0), smem, g->stream>>>(dk, dv, dq_acc, dout, q, k, v, lse, dd, NH, Tn, in, out,
+                                                                scale, causal, dqmap, tq, hg);
     LAUNCH_CHECK("flash7_backward");
 }
 
@@ -2540,7 +2611,11 @@ static void flash_backward_typed(Gpu *g, int version, T *dq, T *dk, T *dv, const
     if constexpr (sizeof(T) == 2) {
         if (version < 2) return;                /* version 3 changes the forward pass only */
         if (!v23) CUDA_CHECK(cudaMemsetAsync(dq_acc, 0, rows * hs * sizeof(float), g->stream));
-        if (version >= 25 && hs == 64)
+        if (version >= 26 && hs == 64 && v26_ok(lse, dd, B * NH, Tn))
+            flash7_backward<T, 64, 2, true, true, true, false, true, true, true, true>(g, dk, dv, dq_acc, dout, q, k, v,
+                                                                                       lse, dd, B, NH, Tn, in, out,
+                                                                                       scale, causal);
+        else if (version >= 25 && hs == 64)
             flash7_backward<T, 64, 2, true, true, true, false, true, true, true>(g, dk, dv, dq_acc, dout, q, k, v, lse,
                                                                                  dd, B, NH, Tn, in, out, scale, causal);
         else if (version == 24 && hs == 64)
