@@ -182,6 +182,11 @@ VARIANT(emu_mut_v24_parity, "v24-parity")
 VARIANT(emu_mut_v24_wait, "v24-wait")
 VARIANT(emu_mut_v24_counter, "v24-counter")
 VARIANT(emu_mut_v24_first, "v24-first")
+VARIANT(emu_mut_v25_keys, "v25-keys")
+VARIANT(emu_mut_v26_free, "v26-free")
+VARIANT(emu_mut_v26_parity, "v26-parity")
+VARIANT(emu_mut_v26_keys, "v26-keys")
+VARIANT(emu_mut_v26_bytes, "v26-bytes")
 static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut_mask,      &variant_emu_mut_edge,
                                    &variant_emu_mut_ldsm_order, &variant_emu_mut_no_trans,   &variant_emu_mut_wait,
                                    &variant_emu_mut_frag_index, &variant_emu_mut_barrier,   &variant_emu_mut_dq_atomic,
@@ -208,7 +213,9 @@ static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut
                                    &variant_emu_mut_v22_order, &variant_emu_mut_v23_clear,
                                    &variant_emu_mut_v23_shuffle, &variant_emu_mut_v23_finish,
                                    &variant_emu_mut_v24_parity, &variant_emu_mut_v24_wait,
-                                   &variant_emu_mut_v24_counter, &variant_emu_mut_v24_first};
+                                   &variant_emu_mut_v24_counter, &variant_emu_mut_v24_first,
+                                   &variant_emu_mut_v25_keys, &variant_emu_mut_v26_free,
+                                   &variant_emu_mut_v26_parity, &variant_emu_mut_v26_keys, &variant_emu_mut_v26_bytes};
 #else
 static const Variant *mutants[1];
 #endif

@@ -267,6 +267,20 @@ MUTATIONS = {
     "v24-first": ("version 24 backward: an item's keys and values asked for with query tile 0, which a causal item past "
                   "the first key block never asks for",
                   "if (qt == it.q_first) {", "if (qt == 0) {"),
+    "v25-keys": ("version 25 backward: warpgroup 1's dQ taken from warpgroup 0's rows of dS^T",
+                 "wgmma_ss_t<T, DN>(dqa[0], wg_desc(dSs + (4 * wg + kk) * 16 * BR, 16 * BR, 128),",
+                 "wgmma_ss_t<T, DN>(dqa[0], wg_desc(dSs + kk * 16 * BR, 16 * BR, 128),"),
+    "v26-free": ("version 26 backward: the producer copies into a stage without waiting for the warps to free it",
+                 "if (n >= NQ) mbar_wait(qfree + st, (n / NQ - 1) % 2);",
+                 "if (n >= NQ) {}"),
+    "v26-parity": ("version 26 backward: every wait for a query tile asks for phase parity 0",
+                   "mbar_wait(qfull + s, (q0 - q_first) / BR / NQ % 2);", "mbar_wait(qfull + s, 0);"),
+    "v26-keys": ("version 26 backward: the keys, values and old rows read without waiting for their cp.async group",
+                 "if (q0 == q_first) {                                   /* keys, values and old rows",
+                 "if (false) {                                           /* keys, values and old rows"),
+    "v26-bytes": ("version 26 backward: a stage's barrier expects the bytes of Q and dO alone, not lse and D's",
+                  "mbar_arrive_expect_tx(qfull + st, 2 * BR * D * sizeof(T) + 2 * BR * sizeof(float));",
+                  "mbar_arrive_expect_tx(qfull + st, 2 * BR * D * sizeof(T));"),
 }
 
 
