@@ -921,6 +921,7 @@ static size_t lay_at(const Lay *L, int which, int b, int h, int t, int i) {
  * in groups of heads); versions 21 and 22 launch version 20's, and version 23 its own (version 20's main
  * kernel between two kernels of its own), version 24 its own at d 64 (persistent) and version 23's at d 128. */
 static int backward_owner(int version, int d) {
+    if (version >= 27) return d == 64 ? 27 : 23;
     if (version >= 26) return d == 64 ? 26 : 23;
     if (version >= 25) return d == 64 ? 25 : 23;
     if (version >= 24) return d == 64 ? 24 : 23;

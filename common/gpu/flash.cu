@@ -88,9 +88,9 @@
 static void flash_check(const char *who, DType dt, int version, int B, int NH, int T, int hs) {
     if (B < 1 || NH < 1 || T < 1) die("%s: B = %d, NH = %d, T = %d must be positive", who, B, NH, T);
     if (hs != 64 && hs != 128) die("%s: head size %d is not supported (64 or 128)", who, hs);
-    if (version < 1 || version > 26) die("%s: version %d does not exist (1 to 26)", who, version);
+    if (version < 1 || version > 27) die("%s: version %d does not exist (1 to 27)", who, version);
     if (version >= 2 && dt != DT_BF16 && dt != DT_F16)
-        die("%s: versions 2 to 26 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
+        die("%s: versions 2 to 27 (tensor cores) take bf16 or f16, not %s", who, dtype_name(dt));
     if ((long long)B * NH > 65535) die("%s: B * NH = %lld is more than 65535", who, (long long)B * NH);
 }
 
@@ -1632,7 +1632,8 @@ struct V26Maps {
  * dK += dS^T Q; dS^T through shared memory (stmatrix) for dQ = dS K, each
  * warpgroup D / NWG of dQ's columns, added with float2 atomics.  The next
  * query tile, its dO, lse and D come into a second stage by cp.async. */
-template <typename T, int D, int NWG, bool FAST, bool SWQ, bool AHEAD, bool HM, bool DQB, bool HG, bool DW, bool TQ>
+template <typename T, int D, int NWG, bool FAST, bool SWQ, bool AHEAD, bool HM, bool DQB, bool HG, bool DW, bool TQ,
+          bool PP>
 __global__ void __launch_bounds__(NWG * 128 + (TQ ? 128 : 0), 1)
 flash7_backward_kernel(T *dk, T *dv, float *dq_acc, const T *dout, const T *q, const T *k, const T *v, const float *lse,
                        const float *dd, int NH, int Tn, FlashLayout in, FlashLayout out, float scale, bool causal,
@@ -1724,6 +1725,7 @@ flash7_backward_kernel(T *dk, T *dv, float *dq_acc, const T *dout, const T *q, c
     float dka[D / 8][4] = {}, dva[D / 8][4] = {};          /* this warp's 16 keys x D */
     float sl = scale * LOG2E;
     int key0 = k0 + warp * 16 + g;                         /* this thread's keys: key0 and key0 + 8 */
+    if (PP && wg == 1) bar_arrive(V14_TURN, 256);      /* version 27: warpgroup 0 takes the first turn */
     for (int q0 = q_first, s = 0; q0 < Tn; q0 += BR, s = (s + 1) % NQ) {
         if constexpr (TQ) {   /* version 26 */
             if (q0 == q_first) {                                   /* keys, values and old rows: the one cp.async group */
@@ -1754,12 +1756,14 @@ flash7_backward_kernel(T *dk, T *dv, float *dq_acc, const T *dout, const T *q, c
             float st[BR / 8][4] = {}, dpt[BR / 8][4] = {};     /* S^T, dP^T: 64 keys x 64 queries, wgmma's d0..d31 */
             wg_hold(st[0], BR / 2);
             wg_hold(dpt[0], BR / 2);
+            if constexpr (PP) bar_sync(V14_TURN + wg, 256);    /* version 27: this warpgroup's turn to issue */
             wg_fence();
             for (int kk = 0; kk < D / 16; kk++) {
                 wgmma_ss<T>(st[0], wg_desc(Ks + wg * 64 * D + kk * 128, 128, 16 * D), qdesc(Qs, kk), kk);
                 wgmma_ss<T>(dpt[0], wg_desc(Vs + wg * 64 * D + kk * 128, 128, 16 * D), qdesc(dOs, kk), kk);
             }
             wg_commit();
+            if constexpr (PP) bar_arrive(V14_TURN + 1 - wg, 256);   /* and the other's */
             wg_wait<0>();
             wg_hold(st[0], BR / 2);
             wg_hold(dpt[0], BR / 2);
@@ -1805,6 +1809,7 @@ flash7_backward_kernel(T *dk, T *dv, float *dq_acc, const T *dout, const T *q, c
             wg_hold(dva[0], D / 2), wg_hold(dka[0], D / 2);
             wg_hold(pa[0], BR / 4), wg_hold(sa[0], BR / 4);
             if constexpr (DW) wg_hold(dqa[0], DN / 2);
+            if constexpr (PP) bar_sync(V14_TURN + wg, 256);    /* version 27 */
             wg_fence();
             for (int kq = 0; kq < BR / 16; kq++)
                 for (int dn = 0; dn < D / 64; dn++) {
@@ -1816,6 +1821,7 @@ flash7_backward_kernel(T *dk, T *dv, float *dq_acc, const T *dout, const T *q, c
                     wgmma_ss_t<T, DN>(dqa[0], wg_desc(dSs + (4 * wg + kk) * 16 * BR, 16 * BR, 128),
                                       wg_desc(Ks + (4 * wg + kk) * 16 * D, 16 * D, 128), kk);
             wg_commit();
+            if constexpr (PP) bar_arrive(V14_TURN + 1 - wg, 256);
             wg_wait<0>();
             wg_hold(dva[0], D / 2), wg_hold(dka[0], D / 2);
             wg_hold(pa[0], BR / 4), wg_hold(sa[0], BR / 4);
@@ -1839,6 +1845,8 @@ flash7_backward_kernel(T *dk, T *dv, float *dq_acc, const T *dout, const T *q, c
                     bulk_commit();
                 }
             }
+        } else if constexpr (PP) {   /* version 27: a warpgroup that skips the tile still takes its two turns */
+            for (int t = 0; t < 2; t++) bar_sync(V14_TURN + wg, 256), bar_arrive(V14_TURN + 1 - wg, 256);
         } else if constexpr (!DW) {
             const uint32_t zero[4] = {};
             for (int kq = 0; kq < BR / 16; kq++) store_ds(kq, zero);
@@ -1894,6 +1902,7 @@ flash7_backward_kernel(T *dk, T *dv, float *dq_acc, const T *dout, const T *q, c
         add_dk_dv<T, D>(dk + ib, dv + ib, in.t, key0, Tn, tig, dka, dva, scale);
     if constexpr (DQB)   /* version 19: the last reduction done before the block's shared memory goes */
         if (threadIdx.x % 128 == 0) bulk_wait<0>();
+    if (PP && wg == 0) bar_sync(V14_TURN, 256);        /* version 27: warpgroup 1's last turn given */
 }
 
 /* Version 23: the row sums D_i and the cleared f32 buffer of dQ in one pass, and dQ finished from it, each
@@ -1972,7 +1981,7 @@ __global__ void __launch_bounds__(256) flash24_backward_kernel(T *dk, T *dv, flo
                                                                const __grid_constant__ CUtensorMap dqmap, int hg,
                                                                int BNH, int *next_item) {
     constexpr int NWG = 2, BR = V7_BR, BC = 128, THREADS = 256, DN = D / NWG, NQ = 3;
-    constexpr bool FAST = true, SWQ = true, DQB = true, DW = false;   /* as the chunks shared with version 20 read them */
+    constexpr bool FAST = true, SWQ = true, DQB = true, DW = false, PP = false;   /* as the chunks shared with version 20 read them */
     extern __shared__ __align__(1024) unsigned char smem24[];
     T *KV = reinterpret_cast<T *>(smem24), *Q2 = KV + 4 * BC * D, *dO2 = Q2 + NQ * BR * D, *dSs = dO2 + NQ * BR * D;
     float *l2 = reinterpret_cast<float *>(dSs + BC * BR), *d2 = l2 + NQ * BR;   /* L and D, NQ stages each */
@@ -2073,12 +2082,14 @@ __global__ void __launch_bounds__(256) flash24_backward_kernel(T *dk, T *dv, flo
                 float st[BR / 8][4] = {}, dpt[BR / 8][4] = {};     /* S^T, dP^T: 64 keys x 64 queries, wgmma's d0..d31 */
                 wg_hold(st[0], BR / 2);
                 wg_hold(dpt[0], BR / 2);
+                if constexpr (PP) bar_sync(V14_TURN + wg, 256);    /* version 27: this warpgroup's turn to issue */
                 wg_fence();
                 for (int kk = 0; kk < D / 16; kk++) {
                     wgmma_ss<T>(st[0], wg_desc(Ks + wg * 64 * D + kk * 128, 128, 16 * D), qdesc(Qs, kk), kk);
                     wgmma_ss<T>(dpt[0], wg_desc(Vs + wg * 64 * D + kk * 128, 128, 16 * D), qdesc(dOs, kk), kk);
                 }
                 wg_commit();
+                if constexpr (PP) bar_arrive(V14_TURN + 1 - wg, 256);   /* and the other's */
                 wg_wait<0>();
                 wg_hold(st[0], BR / 2);
                 wg_hold(dpt[0], BR / 2);
@@ -2124,6 +2135,7 @@ __global__ void __launch_bounds__(256) flash24_backward_kernel(T *dk, T *dv, flo
                 wg_hold(dva[0], D / 2), wg_hold(dka[0], D / 2);
                 wg_hold(pa[0], BR / 4), wg_hold(sa[0], BR / 4);
                 if constexpr (DW) wg_hold(dqa[0], DN / 2);
+                if constexpr (PP) bar_sync(V14_TURN + wg, 256);    /* version 27 */
                 wg_fence();
                 for (int kq = 0; kq < BR / 16; kq++)
                     for (int dn = 0; dn < D / 64; dn++) {
@@ -2135,6 +2147,7 @@ __global__ void __launch_bounds__(256) flash24_backward_kernel(T *dk, T *dv, flo
                         wgmma_ss_t<T, DN>(dqa[0], wg_desc(dSs + (4 * wg + kk) * 16 * BR, 16 * BR, 128),
                                           wg_desc(Ks + (4 * wg + kk) * 16 * D, 16 * D, 128), kk);
                 wg_commit();
+                if constexpr (PP) bar_arrive(V14_TURN + 1 - wg, 256);
                 wg_wait<0>();
                 wg_hold(dva[0], D / 2), wg_hold(dka[0], D / 2);
                 wg_hold(pa[0], BR / 4), wg_hold(sa[0], BR / 4);
@@ -2158,6 +2171,8 @@ __global__ void __launch_bounds__(256) flash24_backward_kernel(T *dk, T *dv, flo
                         bulk_commit();
                     }
                 }
+            } else if constexpr (PP) {   /* version 27: a warpgroup that skips the tile still takes its two turns */
+                for (int t = 0; t < 2; t++) bar_sync(V14_TURN + wg, 256), bar_arrive(V14_TURN + 1 - wg, 256);
             } else if constexpr (!DW) {
                 const uint32_t zero[4] = {};
                 for (int kq = 0; kq < BR / 16; kq++) store_ds(kq, zero);
@@ -2434,15 +2449,16 @@ template <typename T, int D, int BC> static int v20_group(Gpu *g, int BNH, int n
     return v20_used;
 }
 template <typename T, int D, int NWG, bool FAST, bool SWQ, bool AHEAD = false, bool HM = false, bool DQB = false,
-          bool HG = false, bool DW = false, bool TQ = false>
+          bool HG = false, bool DW = false, bool TQ = false, bool PP = false>
 static void flash7_backward(Gpu *g, T *dk, T *dv, float *dq_acc, const T *dout, const T *q, const T *k, const T *v,
                             const float *lse, const float *dd, int B, int NH, int Tn, FlashLayout in,
                             FlashLayout out, float scale, bool causal) {
     if (!gpu_has_wgmma(&g->info))
         die("flash_backward_cuda: version %d needs a GPU of compute capability 9.0 (Hopper), not %d.%d",
-            TQ ? 26 : DW ? 25 : HG ? 20 : DQB ? 19 : HM ? 18 : AHEAD ? 17 : SWQ ? 14 : FAST ? 13 : 7, g->info.major, g->info.minor);
+            PP ? 27 : TQ ? 26 : DW ? 25 : HG ? 20 : DQB ? 19 : HM ? 18 : AHEAD ? 17 : SWQ ? 14 : FAST ? 13 : 7, g->info.major, g->info.minor);
     static_assert(!DW || (DQB && D == 64), "version 25: d 64, with version 19's bulk reductions");
     static_assert(!TQ || (DW && AHEAD && SWQ), "version 26: version 25's kernel, three stages, swizzled");
+    static_assert(!PP || (TQ && NWG == 2), "version 27: version 26's kernel, two warpgroups taking turns");
     size_t smem = TQ ? v26_bar_at<T, D, NWG, AHEAD>() + 2 * 3 * sizeof(uint64_t)
                      : v7_dq_at<T, D, NWG, AHEAD>() + (DQB ? (size_t)V7_BR * D * sizeof(float) * (DW ? NWG : 1) : 0);
     CUtensorMap dqmap;   /* versions before 19 pass it unused */
@@ -2456,7 +2472,7 @@ static void flash7_backward(Gpu *g, T *dk, T *dv, float *dq_acc, const T *dout, 
         tensor_map_floats(&tq.l, lse, (size_t)B * NH * Tn);
         tensor_map_floats(&tq.d, dd, (size_t)B * NH * Tn);
     }
-    auto kern = flash7_backward_kernel<T, D, NWG, FAST, SWQ, AHEAD, HM, DQB, HG, DW, TQ>;
+    auto kern = flash7_backward_kernel<T, D, NWG, FAST, SWQ, AHEAD, HM, DQB, HG, DW, TQ, PP>;
     CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     constexpr int BC = 64 * NWG;
     unsigned nkb = (Tn + BC - 1) / BC;                  /* key blocks a head */
@@ -2611,7 +2627,10 @@ static void flash_backward_typed(Gpu *g, int version, T *dq, T *dk, T *dv, const
     if constexpr (sizeof(T) == 2) {
         if (version < 2) return;                /* version 3 changes the forward pass only */
         if (!v23) CUDA_CHECK(cudaMemsetAsync(dq_acc, 0, rows * hs * sizeof(float), g->stream));
-        if (version >= 26 && hs == 64 && v26_ok(lse, dd, B * NH, Tn))
+        if (version >= 27 && hs == 64 && v26_ok(lse, dd, B * NH, Tn))
+            flash7_backward<T, 64, 2, true, true, true, false, true, true, true, true, true>(
+                g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
+        else if (version >= 26 && hs == 64 && v26_ok(lse, dd, B * NH, Tn))
             flash7_backward<T, 64, 2, true, true, true, false, true, true, true, true>(g, dk, dv, dq_acc, dout, q, k, v,
                                                                                        lse, dd, B, NH, Tn, in, out,
                                                                                        scale, causal);
