@@ -281,6 +281,12 @@ MUTATIONS = {
     "v26-bytes": ("version 26 backward: a stage's barrier expects the bytes of Q and dO alone, not lse and D's",
                   "mbar_arrive_expect_tx(qfull + st, 2 * BR * D * sizeof(T) + 2 * BR * sizeof(float));",
                   "mbar_arrive_expect_tx(qfull + st, 2 * BR * D * sizeof(T));"),
+    "v27-skip": ("version 27 backward: a warpgroup that skips a tile takes one turn, not two",
+                 "for (int t = 0; t < 2; t++) bar_sync(V14_TURN + wg, 256), bar_arrive(V14_TURN + 1 - wg, 256);",
+                 "for (int t = 0; t < 1; t++) bar_sync(V14_TURN + wg, 256), bar_arrive(V14_TURN + 1 - wg, 256);"),
+    "v27-last": ("version 27 backward: warpgroup 0 does not wait for warpgroup 1's last turn, left half met at the "
+                 "block's end",
+                 "if (PP && wg == 0) bar_sync(V14_TURN, 256);", "if (false) bar_sync(V14_TURN, 256);"),
 }
 
 
