@@ -1752,6 +1752,7 @@ flash7_backward_kernel(T *dk, T *dv, float *dq_acc, const T *dout, const T *q, c
         const T *Qs = Q2 + s * BR * D, *dOs = dO2 + s * BR * D;
         const float *ls = l2 + s * BR, *ds_ = d2 + s * BR;
         int kend = causal ? min(q0 + BR, Tn) : Tn;         /* keys below kend see some query of the tile */
+        float dqa[DN / 8][4] = {};                         /* dQ: this warp's 16 queries x DN columns */
         if (k0 + 64 * wg < kend) {
             float st[BR / 8][4] = {}, dpt[BR / 8][4] = {};     /* S^T, dP^T: 64 keys x 64 queries, wgmma's d0..d31 */
             wg_hold(st[0], BR / 2);
@@ -1805,7 +1806,6 @@ flash7_backward_kernel(T *dk, T *dv, float *dq_acc, const T *dout, const T *q, c
             }
             fence_proxy_async();                               /* dS^T visible to the products of dQ */
             if constexpr (DW) bar_sync(V19_DQ + wg, 128);      /* version 25: the warpgroup's own dS^T, for its dQ */
-            float dqa[DW ? DN / 8 : 1][4] = {};                /* version 25: dQ, this warp's 16 queries x d */
             wg_hold(dva[0], D / 2), wg_hold(dka[0], D / 2);
             wg_hold(pa[0], BR / 4), wg_hold(sa[0], BR / 4);
             if constexpr (DW) wg_hold(dqa[0], DN / 2);
@@ -1825,26 +1825,7 @@ flash7_backward_kernel(T *dk, T *dv, float *dq_acc, const T *dout, const T *q, c
             wg_wait<0>();
             wg_hold(dva[0], D / 2), wg_hold(dka[0], D / 2);
             wg_hold(pa[0], BR / 4), wg_hold(sa[0], BR / 4);
-            if constexpr (DW) {
-                wg_hold(dqa[0], DN / 2);
-                float *dQw = dQs + wg * BR * DN;                   /* this warpgroup's BR x DN floats: DN / 32 boxes of 32 columns */
-                if (threadIdx.x % 128 == 0) bulk_wait_read<0>();   /* the last tile's reduction has read them */
-                bar_sync(V19_DQ + wg, 128);
-                for (int r = 0; r < 2; r++) {
-                    int row = warp % 4 * 16 + g + r * 8;
-                    for (int dt = 0; dt < DN / 8; dt++) {
-                        int col = dt * 8 + tig * 2;                /* box col / 32, 16-byte piece col % 32 / 4, swizzled */
-                        st_shared_f32x2(dQw + col / 32 * BR * 32 + row * 32 + ((col % 32 / 4) ^ row % 8) * 4 + col % 4,
-                                        dqa[dt][2 * r], dqa[dt][2 * r + 1]);
-                    }
-                }
-                fence_proxy_async();                               /* the stores visible to the TMA unit */
-                bar_sync(V19_DQ + wg, 128);
-                if (threadIdx.x % 128 == 0) {
-                    for (int c = 0; c < DN / 32; c++) tma_reduce_add_3d(&dqmap, dQw + c * BR * 32, (DW ? 0 : wg * DN) + c * 32, q0, bh);
-                    bulk_commit();
-                }
-            }
+            if constexpr (DW) wg_hold(dqa[0], DN / 2);
         } else if constexpr (PP) {   /* version 27: a warpgroup that skips the tile still takes its two turns */
             for (int t = 0; t < 2; t++) bar_sync(V14_TURN + wg, 256), bar_arrive(V14_TURN + 1 - wg, 256);
         } else if constexpr (!DW) {
@@ -1854,7 +1835,6 @@ flash7_backward_kernel(T *dk, T *dv, float *dq_acc, const T *dout, const T *q, c
         }
         if constexpr (!DW) {
             __syncthreads();                               /* every warpgroup's dS^T is in shared memory */
-            float dqa[DN / 8][4] = {};                         /* dQ: this warp's 16 queries x DN columns */
             wg_hold(dqa[0], DN / 2);
             wg_fence();
             for (int kk = 0; kk < BC / 16; kk++)
@@ -1888,6 +1868,24 @@ flash7_backward_kernel(T *dk, T *dv, float *dq_acc, const T *dout, const T *q, c
                     float *dst = dq_acc + ((size_t)bh * Tn + qi) * D + wg * DN + tig * 2;
                     for (int dt = 0; dt < DN / 8; dt++) atomic_add2(dst + dt * 8, dqa[dt][2 * r], dqa[dt][2 * r + 1]);
                 }
+            }
+        } else if (k0 + 64 * wg < kend) {                  /* version 25: the warpgroup's own dQ */
+            float *dQw = dQs + wg * BR * DN;                   /* this warpgroup's BR x DN floats: DN / 32 boxes of 32 columns */
+            if (threadIdx.x % 128 == 0) bulk_wait_read<0>();   /* the last tile's reduction has read them */
+            bar_sync(V19_DQ + wg, 128);
+            for (int r = 0; r < 2; r++) {
+                int row = warp % 4 * 16 + g + r * 8;
+                for (int dt = 0; dt < DN / 8; dt++) {
+                    int col = dt * 8 + tig * 2;                /* box col / 32, 16-byte piece col % 32 / 4, swizzled */
+                    st_shared_f32x2(dQw + col / 32 * BR * 32 + row * 32 + ((col % 32 / 4) ^ row % 8) * 4 + col % 4,
+                                    dqa[dt][2 * r], dqa[dt][2 * r + 1]);
+                }
+            }
+            fence_proxy_async();                               /* the stores visible to the TMA unit */
+            bar_sync(V19_DQ + wg, 128);
+            if (threadIdx.x % 128 == 0) {
+                for (int c = 0; c < DN / 32; c++) tma_reduce_add_3d(&dqmap, dQw + c * BR * 32, (DW ? 0 : wg * DN) + c * 32, q0, bh);
+                bulk_commit();
             }
         }
         if constexpr (TQ) {   /* version 26: this warp is done with the stage */
@@ -2078,6 +2076,7 @@ __global__ void __launch_bounds__(256) flash24_backward_kernel(T *dk, T *dv, flo
             const T *Qs = Q2 + s * BR * D, *dOs = dO2 + s * BR * D;
             const float *ls = l2 + s * BR, *ds_ = d2 + s * BR;
             int kend = causal ? min(q0 + BR, Tn) : Tn;         /* keys below kend see some query of the tile */
+            float dqa[DN / 8][4] = {};                         /* dQ: this warp's 16 queries x DN columns */
             if (k0 + 64 * wg < kend) {
                 float st[BR / 8][4] = {}, dpt[BR / 8][4] = {};     /* S^T, dP^T: 64 keys x 64 queries, wgmma's d0..d31 */
                 wg_hold(st[0], BR / 2);
@@ -2131,7 +2130,6 @@ __global__ void __launch_bounds__(256) flash24_backward_kernel(T *dk, T *dv, flo
                 }
                 fence_proxy_async();                               /* dS^T visible to the products of dQ */
                 if constexpr (DW) bar_sync(V19_DQ + wg, 128);      /* version 25: the warpgroup's own dS^T, for its dQ */
-                float dqa[DW ? DN / 8 : 1][4] = {};                /* version 25: dQ, this warp's 16 queries x d */
                 wg_hold(dva[0], D / 2), wg_hold(dka[0], D / 2);
                 wg_hold(pa[0], BR / 4), wg_hold(sa[0], BR / 4);
                 if constexpr (DW) wg_hold(dqa[0], DN / 2);
@@ -2151,26 +2149,7 @@ __global__ void __launch_bounds__(256) flash24_backward_kernel(T *dk, T *dv, flo
                 wg_wait<0>();
                 wg_hold(dva[0], D / 2), wg_hold(dka[0], D / 2);
                 wg_hold(pa[0], BR / 4), wg_hold(sa[0], BR / 4);
-                if constexpr (DW) {
-                    wg_hold(dqa[0], DN / 2);
-                    float *dQw = dQs + wg * BR * DN;                   /* this warpgroup's BR x DN floats: DN / 32 boxes of 32 columns */
-                    if (threadIdx.x % 128 == 0) bulk_wait_read<0>();   /* the last tile's reduction has read them */
-                    bar_sync(V19_DQ + wg, 128);
-                    for (int r = 0; r < 2; r++) {
-                        int row = warp % 4 * 16 + g + r * 8;
-                        for (int dt = 0; dt < DN / 8; dt++) {
-                            int col = dt * 8 + tig * 2;                /* box col / 32, 16-byte piece col % 32 / 4, swizzled */
-                            st_shared_f32x2(dQw + col / 32 * BR * 32 + row * 32 + ((col % 32 / 4) ^ row % 8) * 4 + col % 4,
-                                            dqa[dt][2 * r], dqa[dt][2 * r + 1]);
-                        }
-                    }
-                    fence_proxy_async();                               /* the stores visible to the TMA unit */
-                    bar_sync(V19_DQ + wg, 128);
-                    if (threadIdx.x % 128 == 0) {
-                        for (int c = 0; c < DN / 32; c++) tma_reduce_add_3d(&dqmap, dQw + c * BR * 32, (DW ? 0 : wg * DN) + c * 32, q0, bh);
-                        bulk_commit();
-                    }
-                }
+                if constexpr (DW) wg_hold(dqa[0], DN / 2);
             } else if constexpr (PP) {   /* version 27: a warpgroup that skips the tile still takes its two turns */
                 for (int t = 0; t < 2; t++) bar_sync(V14_TURN + wg, 256), bar_arrive(V14_TURN + 1 - wg, 256);
             } else if constexpr (!DW) {
@@ -2180,7 +2159,6 @@ __global__ void __launch_bounds__(256) flash24_backward_kernel(T *dk, T *dv, flo
             }
             if constexpr (!DW) {
                 __syncthreads();                               /* every warpgroup's dS^T is in shared memory */
-                float dqa[DN / 8][4] = {};                         /* dQ: this warp's 16 queries x DN columns */
                 wg_hold(dqa[0], DN / 2);
                 wg_fence();
                 for (int kk = 0; kk < BC / 16; kk++)
@@ -2214,6 +2192,24 @@ __global__ void __launch_bounds__(256) flash24_backward_kernel(T *dk, T *dv, flo
                         float *dst = dq_acc + ((size_t)bh * Tn + qi) * D + wg * DN + tig * 2;
                         for (int dt = 0; dt < DN / 8; dt++) atomic_add2(dst + dt * 8, dqa[dt][2 * r], dqa[dt][2 * r + 1]);
                     }
+                }
+            } else if (k0 + 64 * wg < kend) {                  /* version 25: the warpgroup's own dQ */
+                float *dQw = dQs + wg * BR * DN;                   /* this warpgroup's BR x DN floats: DN / 32 boxes of 32 columns */
+                if (threadIdx.x % 128 == 0) bulk_wait_read<0>();   /* the last tile's reduction has read them */
+                bar_sync(V19_DQ + wg, 128);
+                for (int r = 0; r < 2; r++) {
+                    int row = warp % 4 * 16 + g + r * 8;
+                    for (int dt = 0; dt < DN / 8; dt++) {
+                        int col = dt * 8 + tig * 2;                /* box col / 32, 16-byte piece col % 32 / 4, swizzled */
+                        st_shared_f32x2(dQw + col / 32 * BR * 32 + row * 32 + ((col % 32 / 4) ^ row % 8) * 4 + col % 4,
+                                        dqa[dt][2 * r], dqa[dt][2 * r + 1]);
+                    }
+                }
+                fence_proxy_async();                               /* the stores visible to the TMA unit */
+                bar_sync(V19_DQ + wg, 128);
+                if (threadIdx.x % 128 == 0) {
+                    for (int c = 0; c < DN / 32; c++) tma_reduce_add_3d(&dqmap, dQw + c * BR * 32, (DW ? 0 : wg * DN) + c * 32, q0, bh);
+                    bulk_commit();
                 }
             }
         }
