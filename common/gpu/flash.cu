@@ -1672,8 +1672,8 @@ flash7_backward_kernel(T *dk, T *dv, float *dq_acc, const T *dout, const T *q, c
                     mbar_arrive_expect_tx(qfull + st, 2 * BR * D * sizeof(T) + 2 * BR * sizeof(float));
                     tma_load_4d(Q2 + st * BR * D, &tq.q, 0, q0, h, b, qfull + st);
                     tma_load_4d(dO2 + st * BR * D, &tq.o, 0, q0, h, b, qfull + st);
-                    tma_load_2d(l2 + st * BR, &tq.l, bh * Tn + q0, 0, qfull + st);
-                    tma_load_2d(d2 + st * BR, &tq.d, bh * Tn + q0, 0, qfull + st);
+                    tma_load_2d(l2 + st * BR, &tq.l, q0, bh, qfull + st);
+                    tma_load_2d(d2 + st * BR, &tq.d, q0, bh, qfull + st);
                 }
             return;
         }
@@ -2423,18 +2423,20 @@ static int v20_head_group(int BNH, int nkb, int nqt, int step, int sms, size_t l
     memcpy(last, key, sizeof key), last_hg = best;
     return best;
 }
-/* n floats as a map of two dimensions, n x 1, in boxes of 64 (TMA has no map of one dimension here) */
-static void tensor_map_floats(CUtensorMap *m, const float *p, size_t n) {
-    cuuint64_t dims[2] = {(cuuint64_t)n, 1}, strides[1] = {(cuuint64_t)(n * sizeof(float) + 15) / 16 * 16};
+/* BNH rows of Tn floats (lse or D) as a map, in boxes of 64 of a row; rows past Tn are outside */
+static void tensor_map_floats(CUtensorMap *m, const float *p, int Tn, int BNH) {
+    cuuint64_t dims[2] = {(cuuint64_t)Tn, (cuuint64_t)BNH}, strides[1] = {(cuuint64_t)Tn * sizeof(float)};
     cuuint32_t box[2] = {V7_BR, 1}, step[2] = {1, 1};
     CUresult r = tma_encoder("flash_backward_cuda")(m, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 2, (void *)p, dims, strides, box,
                                                     step, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
                                                     CU_TENSOR_MAP_L2_PROMOTION_NONE, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-    if (r != CUDA_SUCCESS) die("flash_backward_cuda: version 26: cuTensorMapEncodeTiled refused a map of %zu floats", n);
+    if (r != CUDA_SUCCESS)
+        die("flash_backward_cuda: version 26: cuTensorMapEncodeTiled refused a map of %d x %d floats", BNH, Tn);
 }
-/* version 26: lse and D on 16-byte boundaries, and a head's row index bh T + t an int */
-static bool v26_ok(const float *lse, const float *dd, int BNH, int Tn) {
-    return (uintptr_t)lse % 16 == 0 && (uintptr_t)dd % 16 == 0 && (long long)BNH * Tn < 0x7fffffff;
+/* version 26: lse and D on 16-byte boundaries, and rows of a multiple of 16 bytes (T a multiple of 4): a map's
+ * strides must be, and a box's first element in the row must be too */
+static bool v26_ok(const float *lse, const float *dd, int Tn) {
+    return (uintptr_t)lse % 16 == 0 && (uintptr_t)dd % 16 == 0 && Tn % 4 == 0;
 }
 static int v20_forced = 0, v20_used = 0;   /* version 20's group: forced (flash_head_group_force), last taken */
 /* a launch's group of heads in version 20's order (and version 24's): forced, or the model's */
@@ -2465,8 +2467,8 @@ static void flash7_backward(Gpu *g, T *dk, T *dv, float *dq_acc, const T *dout, 
     if (TQ) {
         tensor_map_rows<T>(&tq.q, q, in, B, NH, Tn, D, V7_BR, true);
         tensor_map_rows<T>(&tq.o, dout, out, B, NH, Tn, D, V7_BR, true);
-        tensor_map_floats(&tq.l, lse, (size_t)B * NH * Tn);
-        tensor_map_floats(&tq.d, dd, (size_t)B * NH * Tn);
+        tensor_map_floats(&tq.l, lse, Tn, B * NH);
+        tensor_map_floats(&tq.d, dd, Tn, B * NH);
     }
     auto kern = flash7_backward_kernel<T, D, NWG, FAST, SWQ, AHEAD, HM, DQB, HG, DW, TQ, PP>;
     CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
@@ -2623,10 +2625,10 @@ static void flash_backward_typed(Gpu *g, int version, T *dq, T *dk, T *dv, const
     if constexpr (sizeof(T) == 2) {
         if (version < 2) return;                /* version 3 changes the forward pass only */
         if (!v23) CUDA_CHECK(cudaMemsetAsync(dq_acc, 0, rows * hs * sizeof(float), g->stream));
-        if (version >= 27 && hs == 64 && v26_ok(lse, dd, B * NH, Tn))
+        if (version >= 27 && hs == 64 && v26_ok(lse, dd, Tn))
             flash7_backward<T, 64, 2, true, true, true, false, true, true, true, true, true>(
                 g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
-        else if (version >= 26 && hs == 64 && v26_ok(lse, dd, B * NH, Tn))
+        else if (version >= 26 && hs == 64 && v26_ok(lse, dd, Tn))
             flash7_backward<T, 64, 2, true, true, true, false, true, true, true, true>(g, dk, dv, dq_acc, dout, q, k, v,
                                                                                        lse, dd, B, NH, Tn, in, out,
                                                                                        scale, causal);

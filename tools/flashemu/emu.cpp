@@ -812,6 +812,11 @@ void emu_tma_load(int rank, uint32_t dst, const void *tmap, const int32_t *c, ui
     if (m.swizzle && rowbytes != span)
         fail("%s with the %d-byte swizzle and a box's inner dimension of %d bytes: only a box row of exactly the "
              "swizzle's span is emulated", what, span, rowbytes);
+    /* an H100 stops a box whose first element of the inner dimension is not on a 16-byte boundary of its row
+     * ("an illegal instruction", found with a map of lse at coordinate 77 of a row of floats) */
+    if ((long long)c[0] * m.esize % 16)
+        fail("%s at inner coordinate %d (%d-byte elements): the box's start is not on a 16-byte boundary", what, c[0],
+             m.esize);
     std::vector<Copy> chunks;
     for (size_t r = 0; r < rows; r++) {
         bool inside;
