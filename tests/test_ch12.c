@@ -1072,6 +1072,38 @@ static void test_v23(Check *t) {
 /* What version 23's section reads from its data: the d 64 step 11% faster than version 22's (the medians); at
  * d 128 2.7 times the elements a tensor and a backward pass (the step's time less the forward pass's) some six
  * times as long as at d 64. */
+/* Versions 25 to 27's numbers (sections "Version 25" to "Version 27"): version 25's shared memory at d 64 (version
+ * 20's less its one tile of dQ, and two), a stage's bytes for version 26's barrier, the L2 cache's reductions nearly
+ * doubled, version 26's step 9% faster than version 23's by medians and both its runs past 200 (s24) */
+static void test_v25_data(Check *t) {
+    size_t v7 = ((size_t)(2 * 64 * 2 + 2 * 3 * 64) * 64 * 2 + (size_t)64 * 2 * 64 * 2 + 2 * 3 * 64 * 4 +
+                 (size_t)2 * 128 * 72 * 2 + 1023) / 1024 * 1024,
+           v25 = v7 + 2 * 64 * 64 * 4, stage = 2 * 64 * 64 * 2 + 2 * 64 * 4;
+    check_true(t, v25 == 169984 && v25 + 48 <= 232448 && stage == 16896,
+               "version 25: %zu bytes of shared memory at d 64 (version 26 adds six barriers); a stage %zu bytes", v25,
+               stage);
+    char err[256], *pa = xasprintf("%s/figures/data/ch12-speed-ab-s24.tsv", book_root()),
+                   *pn = xasprintf("%s/figures/data/ch12-ncu-bwd-kernels-s24.tsv", book_root());
+    TsvTable *a = tsv_load(pa, err, sizeof err), *n = a ? tsv_load(pn, err, sizeof err) : NULL;
+    const char *s64 = "B16H12T1024d64";
+    double r = ab_median(a, s64, 26, "fwd+bwd", "tflops") / ab_median(a, s64, 23, "fwd+bwd", "tflops"), low = INFINITY;
+    for (size_t i = 0; a && i < tsv_rows(a); i++)
+        if (tsv_num(a, i, tsv_col(a, "version")) == 26 && !strcmp(tsv_cell(a, i, tsv_col(a, "shape")), s64) &&
+            !strcmp(tsv_cell(a, i, tsv_col(a, "pass")), "fwd+bwd"))
+            low = fmin(low, tsv_num(a, i, tsv_col(a, "tflops")));
+    double red[28] = {0};
+    for (size_t i = 0; n && i < tsv_rows(n); i++) {
+        int v = (int)tsv_num(n, i, tsv_col(n, "version"));
+        if (v >= 0 && v < 28 && tsv_num(n, i, tsv_col(n, "launch")) == 2 &&
+            !strcmp(tsv_cell(n, i, tsv_col(n, "metric")), "lts__t_sectors_op_red.sum"))
+            red[v] = tsv_num(n, i, tsv_col(n, "value"));
+    }
+    check_true(t, n && fabs(r - 1.09) < 0.005 && low > 200 && red[25] / red[23] > 1.85 && red[25] / red[23] < 2,
+               "version 26's step %.3fx version 23's by medians, its slower run %.1f TFLOP/s; version 25's reductions "
+               "%.2fx version 23's%s%s", r, low, red[25] / red[23], n ? "" : ": ", n ? "" : err);
+    tsv_free(a), tsv_free(n), free(pa), free(pn);
+}
+
 static void test_v23_data(Check *t) {
     char err[256], *p = xasprintf("%s/figures/data/ch12-speed-ab-s23.tsv", book_root());
     TsvTable *d = tsv_load(p, err, sizeof err);
@@ -1998,6 +2030,7 @@ int main(void) {
     test_ex19(&t);
     test_v23(&t);
     test_v23_data(&t);
+    test_v25_data(&t);
     test_ex20(&t);
     test_v20_data(&t);
     test_ex17_turns(&t);
