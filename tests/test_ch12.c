@@ -1098,6 +1098,13 @@ static void test_v25_data(Check *t) {
             !strcmp(tsv_cell(n, i, tsv_col(n, "metric")), "lts__t_sectors_op_red.sum"))
             red[v] = tsv_num(n, i, tsv_col(n, "value"));
     }
+    /* version 25's step against version 23's at d 64 inside the spread of the d 128 rows (one kernel for all four) */
+    double lo128 = INFINITY, hi128 = 0, gap = 1 - ab_median(a, s64, 25, "fwd+bwd", "tflops") / ab_median(a, s64, 23, "fwd+bwd", "tflops");
+    for (size_t i = 0; a && i < tsv_rows(a); i++)
+        if (!strcmp(tsv_cell(a, i, tsv_col(a, "shape")), "B4H16T4096d128") && !strcmp(tsv_cell(a, i, tsv_col(a, "pass")), "fwd+bwd"))
+            lo128 = fmin(lo128, tsv_num(a, i, tsv_col(a, "tflops"))), hi128 = fmax(hi128, tsv_num(a, i, tsv_col(a, "tflops")));
+    check_true(t, a && gap > 0 && gap < hi128 / lo128 - 1, "version 25's step %.3f below version 23's at d 64, the d 128 rows "
+               "spread over %.3f", gap, hi128 / lo128 - 1);
     check_true(t, n && fabs(r - 1.09) < 0.005 && low > 200 && red[25] / red[23] > 1.85 && red[25] / red[23] < 2,
                "version 26's step %.3fx version 23's by medians, its slower run %.1f TFLOP/s; version 25's reductions "
                "%.2fx version 23's%s%s", r, low, red[25] / red[23], n ? "" : ": ", n ? "" : err);

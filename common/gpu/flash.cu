@@ -1631,7 +1631,9 @@ struct V26Maps {
  * by wgmma, P^T and dS^T in registers as the A operands of dV += P^T dO and
  * dK += dS^T Q; dS^T through shared memory (stmatrix) for dQ = dS K, each
  * warpgroup D / NWG of dQ's columns, added with float2 atomics.  The next
- * query tile, its dO, lse and D come into a second stage by cp.async. */
+ * query tile, its dO, lse and D come into a second stage by cp.async.  Later versions, by their flags: three
+ * stages (17, AHEAD), dQ by bulk reductions (19, DQB), each warpgroup's own dQ (25, DW), the query tiles by TMA
+ * from a producer warpgroup (26, TQ), turns (27, PP). */
 template <typename T, int D, int NWG, bool FAST, bool SWQ, bool AHEAD, bool HM, bool DQB, bool HG, bool DW, bool TQ,
           bool PP>
 __global__ void __launch_bounds__(NWG * 128 + (TQ ? 128 : 0), 1)
@@ -2434,9 +2436,11 @@ static void tensor_map_floats(CUtensorMap *m, const float *p, int Tn, int BNH) {
         die("flash_backward_cuda: version 26: cuTensorMapEncodeTiled refused a map of %d x %d floats", BNH, Tn);
 }
 /* version 26: lse and D on 16-byte boundaries, and rows of a multiple of 16 bytes (T a multiple of 4): a map's
- * strides must be, and a box's first element in the row must be too */
-static bool v26_ok(const float *lse, const float *dd, int Tn) {
-    return (uintptr_t)lse % 16 == 0 && (uintptr_t)dd % 16 == 0 && Tn % 4 == 0;
+ * strides must be, and a box's first element in the row must be too; Q and dO's strides too (flash_rows_vec) */
+static bool v26_ok(const void *q, FlashLayout in, const void *dout, FlashLayout out, const float *lse, const float *dd,
+                   int Tn) {
+    return (uintptr_t)lse % 16 == 0 && (uintptr_t)dd % 16 == 0 && Tn % 4 == 0 && flash_rows_vec(q, in) &&
+           flash_rows_vec(dout, out);
 }
 static int v20_forced = 0, v20_used = 0;   /* version 20's group: forced (flash_head_group_force), last taken */
 /* a launch's group of heads in version 20's order (and version 24's): forced, or the model's */
@@ -2625,10 +2629,10 @@ static void flash_backward_typed(Gpu *g, int version, T *dq, T *dk, T *dv, const
     if constexpr (sizeof(T) == 2) {
         if (version < 2) return;                /* version 3 changes the forward pass only */
         if (!v23) CUDA_CHECK(cudaMemsetAsync(dq_acc, 0, rows * hs * sizeof(float), g->stream));
-        if (version >= 27 && hs == 64 && v26_ok(lse, dd, Tn))
+        if (version >= 27 && hs == 64 && v26_ok(q, in, dout, out, lse, dd, Tn))
             flash7_backward<T, 64, 2, true, true, true, false, true, true, true, true, true>(
                 g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
-        else if (version >= 26 && hs == 64 && v26_ok(lse, dd, Tn))
+        else if (version >= 26 && hs == 64 && v26_ok(q, in, dout, out, lse, dd, Tn))
             flash7_backward<T, 64, 2, true, true, true, false, true, true, true, true>(g, dk, dv, dq_acc, dout, q, k, v,
                                                                                        lse, dd, B, NH, Tn, in, out,
                                                                                        scale, causal);
