@@ -579,7 +579,8 @@ static void test_mbar_unit(Check *t) {
  * completes; too many bytes expected is a deadlock; an uninitialized
  * barrier, a misaligned or too-long destination, a map the encode function
  * did not make, a tx-count out of range and a swizzled box row shorter than
- * the swizzle's span each stop the emulator with one line; the encode
+ * the swizzle's span each stop the emulator with one line, as does a box whose
+ * first element is off a 16-byte boundary of its row; the encode
  * function refuses a misaligned address, a stride not a multiple of 16, a
  * box dimension 0 or 257 and an inner box of 256 bytes with the 128-byte
  * swizzle, and stops on an element stride of 2 (not emulated). */
@@ -781,8 +782,8 @@ static void test_tma_unit(Check *t) {
         {64, 64, 0, {0, 64, 1, 1}, TMT_OK},    /* rows 100 to 127 past T */
         {64, 64, 3, {0, 64, 1, 0}, TMT_OK},    /* the same, 128-byte swizzle */
         {64, 64, 3, {0, -10, 2, 1}, TMT_OK},   /* rows -10 to -1 before T's start */
-        {64, 8, 3, {-3, 3, 0, 1}, TMT_OK},     /* the first 3 elements of each row before D's start (part of a chunk) */
-        {64, 8, 0, {5, 3, 0, 1}, TMT_OK},      /* the last 5 past D's end */
+        {64, 8, 3, {-8, 3, 0, 1}, TMT_OK},     /* the first 8 elements of each row before D's start (one chunk) */
+        {64, 8, 0, {24, 3, 0, 1}, TMT_OK},     /* the last 24 past D's end */
         {32, 64, 2, {16, 60, 1, 1}, TMT_OK},   /* the 64-byte swizzle (Swizzle<2,4,3>), rows 100 to 123 past T */
         {16, 64, 1, {40, 7, 2, 0}, TMT_OK},    /* the 32-byte swizzle (Swizzle<1,4,3>) */
     };
@@ -822,6 +823,7 @@ static void test_tma_unit(Check *t) {
         {64, 64, 0, {0, 0, 0, 0}, TMT_MISALIGNED}, {64, 64, 0, {0, 0, 0, 0}, TMT_PAST_END},
         {64, 64, 0, {0, 0, 0, 0}, TMT_BAD_MAP}, {64, 64, 0, {0, 0, 0, 0}, TMT_TX_RANGE},
         {8, 64, 3, {0, 0, 0, 0}, TMT_OK}, {64, 64, 3, {0, 0, 0, 0}, TMT_MISALIGNED},
+        {64, 8, 0, {-3, 3, 0, 1}, TMT_OK}, {64, 8, 0, {5, 3, 0, 1}, TMT_OK},
     };
     expect_die(t, tmt_die, (void *)&dies[0], "kernel tma_box, block (0, 0, 0), thread 0: deadlock: no thread can go on "
                "(this one waits at mbarrier.try_wait.parity 0 on shared address 16640 (1 of 1 arrivals of its phase in, "
@@ -841,6 +843,12 @@ static void test_tma_unit(Check *t) {
                "TMA: a swizzled box row shorter than the span (not emulated)");
     expect_die(t, tmt_die, (void *)&dies[7], "thread 63: cp.async.bulk.tensor at shared address 16: not 1024-byte aligned",
                "TMA: a 128-byte swizzled box not 1024-byte aligned");
+    /* the box's first element off a 16-byte boundary of its row: an H100 stopped version 26's first tree with
+     * "an illegal instruction" at a map of lse whose box began at float 77; the emulator stops too */
+    expect_die(t, tmt_die, (void *)&dies[8], "thread 63: cp.async.bulk.tensor at inner coordinate -3 (2-byte elements): "
+               "the box's start is not on a 16-byte boundary", "TMA: a box starting 3 elements before the row (6 bytes) stops");
+    expect_die(t, tmt_die, (void *)&dies[9], "thread 63: cp.async.bulk.tensor at inner coordinate 5 (2-byte elements): "
+               "the box's start is not on a 16-byte boundary", "TMA: a box starting at element 5 (10 bytes) stops");
     test_tma_encode(t);
     expect_die(t, tmt_es2, NULL, "cuTensorMapEncodeTiled with an element stride of 2: not emulated",
                "TMA: an element stride of 2 stops (not emulated)");
