@@ -237,7 +237,8 @@ void attention_backward_cuda(Gpu *g, DType dt, void *dqkv, const void *dout, con
  * describes q, k, v and dq, dk, dv; "out" describes o and dout.  For
  * [B,NH,T,hs] tensors L = {NH*T*hs, T*hs, hs}; for the packed qkv of
  * attention_forward_cuda, in = {3*T*C, hs, 3*C} (k at +C, v at +2C) and
- * out = {T*C, hs, C}.  Rows must start 16-byte aligned (L.t a multiple of 8).
+ * out = {T*C, hs, C}.  Rows must start 16-byte aligned: for versions 2 to 27 every tensor's first element
+ * on a 16-byte boundary and L.b, L.h, L.t multiples of 8 (checked; one line and exit otherwise).
  * version 1: one thread per row on CUDA cores (any dtype); version 2:
  * tensor cores (bf16, f16); version 3: version 2 with 32 query rows per
  * warp in the forward pass (its backward pass is version 2's); version 4:

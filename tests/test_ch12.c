@@ -52,6 +52,14 @@
 #include "check.h"
 #include "chapter_test.h"
 
+/* the summary of x[lo..hi) merged as a tree of pairs (halves summarized apart, then merged), as a reduction
+ * across threads would */
+static Online online_tree(const float *x, int lo, int hi) {
+    if (hi - lo <= 1) return lo < hi ? online_step((Online){-INFINITY, 0}, x[lo]) : (Online){-INFINITY, 0};
+    int mid = lo + (hi - lo) / 2;
+    return online_merge(online_tree(x, lo, mid), online_tree(x, mid, hi));
+}
+
 static void test_online(Check *t) {
     Rng rng;
     rng_seed(&rng, 3);
@@ -71,12 +79,14 @@ static void test_online(Check *t) {
             Online b = online_blocks(x, n, block);
             worst_blocks = worst_of(worst_blocks, fabs(b.m - whole.m) + fabs(b.l - whole.l) / whole.l);
         }
+        Online tree = online_tree(x, 0, n);
+        worst_blocks = worst_of(worst_blocks, fabs(tree.m - whole.m) + fabs(tree.l - whole.l) / whole.l);
         bool finite = true;
         for (int i = 0; i < n; i++) finite &= isfinite(y1[i]) && (i >= masked || y1[i] == 0);
         check_true(t, finite, "online softmax, row %d (n = %d, %d masked): finite, zero where masked", trial, n, masked);
     }
     check_true(t, worst <= 1e-7, "online softmax = two-pass softmax (worst %.1e)", worst);
-    check_true(t, worst_blocks <= 1e-12, "block summaries merged = one summary, any block size (worst %.1e)", worst_blocks);
+    check_true(t, worst_blocks <= 1e-12, "block summaries merged = one summary, any block size, and merged as a tree of pairs (worst %.1e)", worst_blocks);
     Online e = online_merge((Online){-INFINITY, 0}, (Online){-INFINITY, 0});
     check_true(t, e.m == -INFINITY && e.l == 0, "two empty summaries merge into an empty one, not NaN");
     Online a = online_step(online_step((Online){-INFINITY, 0}, -INFINITY), 2.0);
@@ -258,6 +268,25 @@ static void test_exercise_order(Check *t) {
                rescaled_up, rescaled_down);
     check_close(t, a.l, l, 0, 1e-14, "  and both give the two-pass denominator: increasing %.15g", a.l);
     check_close(t, b.l, l, 0, 1e-14, "  decreasing %.15g", b.l);
+    /* in a random order, a rescaling at each record after the first: H_n - 1 on average */
+    Rng rng;
+    rng_stream(&rng, 12, 1);
+    enum { ROWS = 20000 };
+    double total = 0, harmonic = 0;
+    for (int k = 1; k <= N; k++) harmonic += 1.0 / k;
+    for (int row = 0; row < ROWS; row++) {
+        float x[N];
+        memcpy(x, up, sizeof x);
+        rng_shuffle(&rng, x, N, sizeof x[0]);
+        Online c = {-INFINITY, 0};
+        for (int i = 0; i < N; i++) {
+            Online c2 = online_step(c, x[i]);
+            total += i > 0 && c2.m != c.m;
+            c = c2;
+        }
+    }
+    check_close(t, total / ROWS, harmonic - 1, 0.05, 0, "exercise 1: %d random orders of %d scores rescale %.3f times "
+                "on average, H_%d - 1 = %.3f", ROWS, N, total / ROWS, N, harmonic - 1);
 }
 
 /* Exercise 3's solution: the CPU forward pass a block of Br query rows at a
@@ -379,6 +408,60 @@ static void test_exercise_io_range(Check *t) {
 /* The FLOP count of the speed tables: 4 T^2 d per head forward, half with
  * the mask, 3.5x for forward and backward; and the same count as the sum of
  * 2mnk over the products (two forward; five backward, S recomputed). */
+/* CH12_SPEED_VERSIONS: a list separated by commas ("26" is version 26, not 2 and 6); a name that is not a
+ * version is reported */
+static void test_speed_list(Check *t) {
+    check_true(t, speed_listed("26", 26) && !speed_listed("26", 2) && !speed_listed("26", 6),
+               "CH12_SPEED_VERSIONS=26 lists version 26 alone");
+    check_true(t, speed_listed("3,9,10", 10) && speed_listed("3,9,10", 3) && !speed_listed("3,9,10", 1) &&
+               speed_listed("23,", 23) && !speed_listed("23,", 0) && speed_listed(NULL, 17),
+               "a list with commas, a trailing comma, and no list (every version)");
+    char buf[48];
+    const char *bad = speed_list_bad("23,28", buf, sizeof buf);
+    check_true(t, bad && strcmp(bad, "28") == 0, "'23,28': 28 is not a version (got '%s')", bad ? bad : "(none)");
+    bad = speed_list_bad("2x", buf, sizeof buf);
+    check_true(t, bad && strcmp(bad, "2x") == 0, "'2x' is not a version");
+    check_true(t, !speed_list_bad("1,27,", buf, sizeof buf) && !speed_list_bad(NULL, buf, sizeof buf) &&
+               speed_list_bad("", buf, sizeof buf) && speed_list_bad(",,", buf, sizeof buf) &&
+               speed_list_bad("0", buf, sizeof buf),
+               "'1,27,' and no list are good; an empty list, ',,' and 0 are not");
+}
+
+/* "Why the master weights are f32": AdamW's |m_hat| / sqrt(v_hat) reaches 1.17 for beta 0.9 and 0.95, by
+ * Cauchy-Schwarz sqrt(sum a_k^2 / c_k) with a_k = (1 - b1) b1^k, c_k = (1 - b2) b2^k, attained by gradients
+ * growing as (b2 / b1)^k */
+static void test_adam_bound(Check *t) {
+    double b1 = 0.9, b2 = 0.95, bound = sqrt((1 - b1) * (1 - b1) / ((1 - b2) * (1 - b1 * b1 / b2)));
+    double m = 0, v = 0, worst = 0;
+    for (int step = 1; step <= 2000; step++) {
+        double g = pow(b2 / b1, step);
+        m = b1 * m + (1 - b1) * g, v = b2 * v + (1 - b2) * g * g;
+        worst = fmax(worst, (m / (1 - pow(b1, step))) / sqrt(v / (1 - pow(b2, step))));
+    }
+    check_true(t, fabs(bound - 1.165) < 1e-3 && worst <= bound + 1e-9 && worst > bound - 1e-3,
+               "AdamW's step ratio reaches %.4f (the bound %.4f) with gradients growing as (b2/b1)^t", worst, bound);
+    check_true(t, bound * 1e-3 < ldexp(1, -9), "so at a learning rate of 1e-3 a step at a bf16 gain of 1 is lost");
+}
+
+/* "The largest model": V independent logits of variance s2 give a first loss near ln V + s2 / 2; at GPT-2
+ * small's width (s2 = 768 * 0.02^2) 10.98, at 4,096 11.6 */
+static void test_first_loss(Check *t) {
+    Rng rng;
+    rng_stream(&rng, 12, 7);
+    int V = 50304, widths[2] = {768, 4096};
+    for (int w = 0; w < 2; w++) {
+        double s = 0.02 * sqrt((double)widths[w]), mean = 0;
+        for (int row = 0; row < 8; row++) {
+            double sum = 0;
+            for (int j = 0; j < V; j++) sum += exp(s * rng_normal(&rng));
+            mean += log(sum) / 8;
+        }
+        double want = log((double)V) + s * s / 2;
+        check_close(t, mean, want, 0.02, 0, "a first loss of %.3f for %d random logits of variance %.3f: ln V + "
+                    "%.3f = %.3f", mean, V, s * s, s * s / 2, want);
+    }
+}
+
 static void test_flop_count(Check *t) {
     int B = 3, H = 5, T = 100, d = 64;
     double mm = 2.0 * T * T * d;                         /* one T x T x d product */
@@ -2017,6 +2100,9 @@ int main(void) {
     test_exercise_window(&t);
     test_exercise_io_range(&t);
     test_flop_count(&t);
+    test_speed_list(&t);
+    test_adam_bound(&t);
+    test_first_loss(&t);
     test_epilogue_counts(&t);
     test_v8_arithmetic(&t);
     test_v9_arithmetic(&t);

@@ -1018,7 +1018,7 @@ static EmuResult emu_case(const Variant *var, DType dt, int version, int B, int 
 /* NaN counts as over the bound */
 static bool within(const EmuResult *r, DType dt) {
     double bf = bound_forward(dt), bb = bound_backward(dt);
-    return r->guards && r->nonfinite == 0 && r->e.o <= bf && r->e.lse <= bf && r->e.dq <= bb && r->e.dk <= bb && r->e.dv <= bb;
+    return r->guards && r->nonfinite == 0 && r->e.o <= bf && r->e.lse <= bound_lse() && r->e.dq <= bb && r->e.dk <= bb && r->e.dv <= bb;
 }
 
 /* ---- The cases ------------------------------------------------------------------------ */

@@ -21,7 +21,7 @@ extern "C" Gpu *gpu_open(int device) {
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess || n == 0)
-        die("--device cuda: no usable CUDA GPU here (CUDA says: %s); --device cpu runs everything",
+        die("--device cuda: no usable CUDA GPU here (CUDA says: %s); --device cpu runs what does not need the GPU",
             e != cudaSuccess ? cudaGetErrorString(e) : "no devices");
     if (device < 0 || device >= n) die("--device cuda: there is no GPU %d (this machine has %d)", device, n);
     Gpu *g = (Gpu *)xcalloc(1, sizeof *g);

@@ -76,7 +76,13 @@
  *   version 24 version 23 with a persistent backward pass at d 64: a block
  *              an SM taking key blocks from a counter, the next one's
  *              keys, values and first query tiles copied under the end
- *              of the last. */
+ *              of the last;
+ *   version 25 version 23 (not 24) with each warpgroup's own dQ over
+ *              its 64 keys at d 64 (no faster);
+ *   version 26 version 25 with the query tiles, dO, lse and D copied by
+ *              TMA from a producer warpgroup, on mbarriers;
+ *   version 27 version 26 with the two computing warpgroups taking turns
+ *              to issue their products (slower). */
 /* CUtensorMap, and the type of cuTensorMapEncodeTiled (versions 10 on) */
 #include <cuda.h>
 #include <cudaTypedefs.h>
@@ -411,7 +417,7 @@ __global__ void __launch_bounds__(NW * 32) flash2_forward_kernel(T *o, float *ls
                 }
             }
         }
-        __syncthreads();                    /* this stage is refilled two tiles from now */
+        __syncthreads();                    /* all done with this stage: the next step's first act refills it */
     }
 
     T *og = o + b * out.b + h * out.h;
@@ -1238,7 +1244,7 @@ __device__ __forceinline__ void bar_arrive(int id, int n) {
 }
 #define V9_PRODUCER_REGS 40    /* registers a thread: the producer's warpgroup, and */
 #define V9_CONSUMER_REGS 232   /* each of two consumers' (128 x 40 + 256 x 232 = 384 x 168, the launch's) */
-#define V16_PRODUCER_REGS 24   /* and with three consumers (version 16 at d 64): 128 x 24 + 384 x 160 = 512 x 128 */
+#define V16_PRODUCER_REGS 24   /* and with three consumers (version 16 at d 64): 128 x 24 + 384 x 160 = 64,512 */
 #define V16_CONSUMER_REGS 160
 
 /* Version 8's forward pass with its loads given to a warpgroup of their own:
@@ -1667,8 +1673,9 @@ flash7_backward_kernel(T *dk, T *dv, float *dq_acc, const T *dout, const T *q, c
         __syncthreads();
         if (wg == NWG) {                                       /* the third warpgroup: one thread copies */
             wg_set_registers<V9_PRODUCER_REGS>(false);
-            if (threadIdx.x == THREADS)
-                for (int q0 = causal ? k0 / BR * BR : 0, n = 0; q0 < Tn; q0 += BR, n++) {
+            if (threadIdx.x == THREADS) {
+                int n = 0;
+                for (int q0 = causal ? k0 / BR * BR : 0; q0 < Tn; q0 += BR, n++) {
                     int st = n % NQ;
                     if (n >= NQ) mbar_wait(qfree + st, (n / NQ - 1) % 2);   /* every warp is done with tile n - NQ */
                     mbar_arrive_expect_tx(qfull + st, 2 * BR * D * sizeof(T) + 2 * BR * sizeof(float));
@@ -1677,6 +1684,8 @@ flash7_backward_kernel(T *dk, T *dv, float *dq_acc, const T *dout, const T *q, c
                     tma_load_2d(l2 + st * BR, &tq.l, q0, bh, qfull + st);
                     tma_load_2d(d2 + st * BR, &tq.d, q0, bh, qfull + st);
                 }
+                for (int m = max(n - NQ, 0); m < n; m++) mbar_wait(qfull + m % NQ, m / NQ % 2);   /* its last copies landed */
+            }
             return;
         }
         wg_set_registers<V9_CONSUMER_REGS>(true);
@@ -2691,10 +2700,22 @@ static void flash_backward_typed(Gpu *g, int version, T *dq, T *dk, T *dv, const
     }
 }
 
+/* versions 2 to 27 copy rows in 16-byte pieces (cp.async, TMA) and store pairs of elements: a tensor's first
+ * element on a 16-byte boundary and its strides multiples of 8 elements, else a one-line error here rather than
+ * a misaligned address at the next synchronization */
+static void flash_check_rows(const char *who, int version, const char *name, const void *p, FlashLayout f) {
+    if (version >= 2 && !flash_rows_vec(p, f))
+        die("%s: versions 2 to 27 read %s in 16-byte pieces: its first element (%p) must be on a 16-byte boundary "
+            "and its strides (%lld, %lld, %lld) multiples of 8 elements", who, name, p, f.b, f.h, f.t);
+}
+
 extern "C" void flash_forward_cuda(Gpu *g, DType dt, int version, void *o, float *lse, const void *q, const void *k,
                                    const void *v, int B, int NH, int T, int hs, bool causal, FlashLayout in,
                                    FlashLayout out) {
-    flash_check("flash_forward_cuda", dt, version, B, NH, T, hs);
+    const char *who = "flash_forward_cuda";
+    flash_check(who, dt, version, B, NH, T, hs);
+    flash_check_rows(who, version, "q", q, in), flash_check_rows(who, version, "k", k, in);
+    flash_check_rows(who, version, "v", v, in), flash_check_rows(who, version, "o", o, out);
     DISPATCH(dt, Ty, flash_forward_typed<Ty>(g, version, (Ty *)o, lse, (const Ty *)q, (const Ty *)k, (const Ty *)v, B,
                                              NH, T, hs, causal, in, out, 1.0f / sqrtf((float)hs)))
 }
@@ -2721,8 +2742,13 @@ extern "C" void flash_backward_cuda(Gpu *g, DType dt, int version, void *dq, voi
                                     const void *q, const void *k, const void *v, const void *o, const float *lse,
                                     void *scratch, int B, int NH, int T, int hs, bool causal, FlashLayout in,
                                     FlashLayout out) {
-    flash_check("flash_backward_cuda", dt, version, B, NH, T, hs);
+    const char *who = "flash_backward_cuda";
+    flash_check(who, dt, version, B, NH, T, hs);
     if ((uintptr_t)scratch % 8) die("flash_backward_cuda: scratch %p is not 8-byte aligned", scratch);
+    const void *ins[6] = {q, k, v, dq, dk, dv}, *outs[2] = {o, dout};
+    const char *in_names[6] = {"q", "k", "v", "dq", "dk", "dv"}, *out_names[2] = {"o", "dout"};
+    for (int i = 0; i < 6; i++) flash_check_rows(who, version, in_names[i], ins[i], in);
+    for (int i = 0; i < 2; i++) flash_check_rows(who, version, out_names[i], outs[i], out);
     float *dq_acc = (float *)scratch, *dd = dq_acc + (size_t)B * NH * T * hs;
     DISPATCH(dt, Ty, flash_backward_typed<Ty>(g, version, (Ty *)dq, (Ty *)dk, (Ty *)dv, (const Ty *)dout,
                                               (const Ty *)q, (const Ty *)k, (const Ty *)v, (const Ty *)o, lse, dq_acc,
