@@ -462,6 +462,27 @@ static void test_first_loss(Check *t) {
     }
 }
 
+/* "What a segment costs": of every way to cut a chain of L equal blocks into s segments (2^(L-1) cuttings), the
+ * least longest segment is ceil(L / s), which equal lengths reach */
+static void test_uniform_segments(Check *t) {
+    enum { L = 12 };
+    int best[L + 1];
+    for (int s = 0; s <= L; s++) best[s] = L + 1;
+    for (unsigned cuts = 0; cuts < 1u << (L - 1); cuts++) {   /* bit i: a cut after block i + 1 */
+        int segs = 1, longest = 0, run = 0;
+        for (int i = 0; i < L; i++) {
+            run++;
+            if (i < L - 1 && cuts >> i & 1) longest = run > longest ? run : longest, run = 0, segs++;
+        }
+        longest = run > longest ? run : longest;
+        if (longest < best[segs]) best[segs] = longest;
+    }
+    bool ok = true;
+    for (int s = 1; s <= L; s++) ok &= best[s] == (L + s - 1) / s;
+    check_true(t, ok, "checkpointing: for every count of segments of a chain of %d equal blocks, the least longest "
+               "segment is ceil(L / s), the uniform cutting's", L);
+}
+
 static void test_flop_count(Check *t) {
     int B = 3, H = 5, T = 100, d = 64;
     double mm = 2.0 * T * T * d;                         /* one T x T x d product */
@@ -2103,6 +2124,7 @@ int main(void) {
     test_speed_list(&t);
     test_adam_bound(&t);
     test_first_loss(&t);
+    test_uniform_segments(&t);
     test_epilogue_counts(&t);
     test_v8_arithmetic(&t);
     test_v9_arithmetic(&t);
