@@ -60,6 +60,10 @@ MUTATIONS = {
     "v1-mask": ("version 1 forward: the causal limit on the keys of a row is dropped",
                 "        if (causal) jn = min(jn, i - j0 + 1);\n        for (int jj = 0; i < Tn && jj < jn; jj++) {\n            float s = 0;\n",
                 "        for (int jj = 0; i < Tn && jj < jn; jj++) {\n            float s = 0;\n"),
+    "lse-off": ("versions 2-3 forward: the log-sum-exp written 0.4% of a sum off (log of 1.004 l), the output "
+                "untouched: only L's own bound catches it",
+                "if (tig == 0) lse[(size_t)bh * Tn + row] = (m[mt][r] + log2f(lr)) / LOG2E;",
+                "if (tig == 0) lse[(size_t)bh * Tn + row] = (m[mt][r] + log2f(lr * 1.004f)) / LOG2E;"),
     "mask": ("versions 2-3 forward: the causal mask of the scores is dropped (the sequence-end mask kept)",
              "if (edge && (col >= Tn || (causal && col > row)))",
              "if (edge && col >= Tn)"),
