@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# (as it ran; CH12_SPEED_VERSIONS has since become a list with commas: the strings of digits below, "356" for versions 3, 5 and 6, would now be written "3,5,6")
 # bench/one-call-s10-flash.sh -- one device call (session 10): chapter 12's
 # flash attention after the change to "Write dK and dV, adding to what is
 # there" (every load of dK and dV first, then every store, four bytes at a

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# (as it ran; CH12_SPEED_VERSIONS has since become a list with commas: the strings of digits below, "356" for versions 3, 5 and 6, would now be written "3,5,6")
 # bench/one-call-s12-v8.sh -- one device call (session 12): chapter 12's
 # version 8 (version 6's forward kernel with tiles of 128 keys and products
 # 128 columns wide) checked, sanitized and timed beside every other version

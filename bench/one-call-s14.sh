@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# (as it ran; CH12_SPEED_VERSIONS has since become a list with commas: the strings of digits below, "356" for versions 3, 5 and 6, would now be written "3,5,6")
 # bench/one-call-s14.sh -- one device call (session 14): what session 13's
 # call left unchecked, and where version 9's forward kernel loses time.
 # Staged as dev/GUIDE.md says; with carry [".gpu/NAME"]:

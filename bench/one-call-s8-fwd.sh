@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# (as it ran; CH12_SPEED_VERSIONS has since become a list with commas: the strings of digits below, "356" for versions 3, 5 and 6, would now be written "3,5,6")
 # bench/one-call-s8-fwd.sh -- one device call (session 8, branch s8-fwd): chapter 12's
 # flash attention version 6 (the wgmma forward pass whose products overlap the
 # softmax: wait_group 1, three key/value stages), checked and timed beside

@@ -405,9 +405,6 @@ static void test_exercise_io_range(Check *t) {
     check_true(t, worst < 0.1, "  between, the ratio is 2 Br / d ~ M / 3d^2 (worst %.2f relative)", worst);
 }
 
-/* The FLOP count of the speed tables: 4 T^2 d per head forward, half with
- * the mask, 3.5x for forward and backward; and the same count as the sum of
- * 2mnk over the products (two forward; five backward, S recomputed). */
 /* CH12_SPEED_VERSIONS: a list separated by commas ("26" is version 26, not 2 and 6); a name that is not a
  * version is reported */
 static void test_speed_list(Check *t) {
@@ -481,8 +478,19 @@ static void test_uniform_segments(Check *t) {
     for (int s = 1; s <= L; s++) ok &= best[s] == (L + s - 1) / s;
     check_true(t, ok, "checkpointing: for every count of segments of a chain of %d equal blocks, the least longest "
                "segment is ceil(L / s), the uniform cutting's", L);
+    /* and the program's search over uniform k finds the least memory of any cutting, for a light block and heavy */
+    for (int i = 0; i < 2; i++) {
+        double b = i ? 16.04 : 0.5, c = 1, uniform = INFINITY, any = INFINITY;
+        for (int k = 1; k <= L; k++) uniform = fmin(uniform, segments_bytes(L, k, b, c));
+        for (int seg = 1; seg <= L; seg++) any = fmin(any, best[seg] * b + (seg - 1) * c);
+        check_close(t, uniform, any, 1e-12, 0, "segments_bytes over uniform k: %.4g, the best of every cutting: %.4g "
+                    "(b/c = %g)", uniform, any, b / c);
+    }
 }
 
+/* The FLOP count of the speed tables: 4 T^2 d per head forward, half with
+ * the mask, 3.5x for forward and backward; and the same count as the sum of
+ * 2mnk over the products (two forward; five backward, S recomputed). */
 static void test_flop_count(Check *t) {
     int B = 3, H = 5, T = 100, d = 64;
     double mm = 2.0 * T * T * d;                         /* one T x T x d product */

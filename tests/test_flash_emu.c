@@ -859,6 +859,27 @@ static void test_tma_unit(Check *t) {
     flashemu_mode(-1, 0);
 }
 
+/* ---- The entry points' check of 16-byte rows ----------------------------------------- */
+
+/* versions 2 to 27 read every tensor in 16-byte pieces: a q two elements into its buffer, or a row stride not a
+ * multiple of 8, stops the call with a line naming the tensor (before any kernel runs) */
+static _Alignas(16) uint16_t rows_buf[2 * 64 * 136 + 64];
+static float rows_lse[64];
+static void rows_forward(void *how) {
+    int h = *(int *)how;
+    uint16_t *q = rows_buf + (h == 0 ? 2 : 0);
+    FlashLayout in = {64 * 64, 64 * 64, h == 1 ? 68 : 64}, out = {64 * 64, 64 * 64, 64};
+    emu_orig_flash_forward_cuda(emu_orig_gpu(), DT_BF16, 7, rows_buf + 2 * 64 * 64, rows_lse, q, rows_buf, rows_buf, 1,
+                                1, 16, 64, true, in, out);
+}
+static void test_entry_rows(Check *t) {
+    static int offset = 0, stride = 1;
+    expect_die(t, rows_forward, &offset, "flash_forward_cuda: versions 2 to 27 read q in 16-byte pieces",
+               "entry point: q two elements into its buffer stops the call, naming q");
+    expect_die(t, rows_forward, &stride, "(4096, 4096, 68) multiples of 8 elements",
+               "entry point: a row stride of 68 elements stops the call");
+}
+
 /* ---- Buffers with guards ------------------------------------------------------------- */
 
 enum { GUARD = 256 };   /* bytes before and after each buffer */
@@ -1300,7 +1321,7 @@ int main(void) {
     if (width < 1) die("FLASH_EMU_JOBS=%s: a positive number", getenv("FLASH_EMU_JOBS"));
     if (!only || strcmp(only, "wgmma") == 0) test_wgmma_unit(&t), test_stmatrix_unit(&t);
     if (!only || strcmp(only, "mbar") == 0) test_mbar_unit(&t);
-    if (!only || strcmp(only, "tma") == 0) test_tma_unit(&t);
+    if (!only || strcmp(only, "tma") == 0) test_tma_unit(&t), test_entry_rows(&t);
     Job jobs[6 + sizeof mutants / sizeof mutants[0]];
     int n = 0;
     if (!only || strcmp(only, "orig") == 0) {
