@@ -412,7 +412,7 @@ FLASHEMU_MUTANTS  := v1-mask mask edge ldsm-order no-trans wait frag-index barri
                      v17-wait v17-stage v17-stride v18-order v19-fence v19-wait v19-bar v19-swz v20-order \
                      v21-qfree v21-last-stage v21-snake v22-order v23-clear v23-shuffle v23-finish \
                      v24-parity v24-wait v24-counter v24-first v25-keys v26-free v26-parity v26-keys \
-                     v26-bytes v27-skip v27-last lse-off
+                     v26-bytes v27-skip v27-last lse-off v26-ok
 FLASHEMU_CXXFLAGS := -std=c++17 -O2 -g -fno-strict-aliasing -Wall -Wextra -Wno-unused-function \
                      -Wno-unused-parameter -Wno-unused-variable -Wno-psabi -Icommon -Itools/flashemu
 FLASHEMU_OBJ      := build/flashemu/emu.o build/flashemu/mbar.o build/flashemu/tma.o build/flashemu/orig.o \

@@ -190,6 +190,7 @@ VARIANT(emu_mut_v26_bytes, "v26-bytes")
 VARIANT(emu_mut_v27_skip, "v27-skip")
 VARIANT(emu_mut_v27_last, "v27-last")
 VARIANT(emu_mut_lse_off, "lse-off")
+VARIANT(emu_mut_v26_ok, "v26-ok")
 static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut_mask,      &variant_emu_mut_edge,
                                    &variant_emu_mut_ldsm_order, &variant_emu_mut_no_trans,   &variant_emu_mut_wait,
                                    &variant_emu_mut_frag_index, &variant_emu_mut_barrier,   &variant_emu_mut_dq_atomic,
@@ -220,7 +221,7 @@ static const Variant *mutants[] = {&variant_emu_mut_v1_mask,    &variant_emu_mut
                                    &variant_emu_mut_v25_keys, &variant_emu_mut_v26_free,
                                    &variant_emu_mut_v26_parity, &variant_emu_mut_v26_keys, &variant_emu_mut_v26_bytes,
                                    &variant_emu_mut_v27_skip, &variant_emu_mut_v27_last,
-                                   &variant_emu_mut_lse_off};
+                                   &variant_emu_mut_lse_off, &variant_emu_mut_v26_ok};
 #else
 static const Variant *mutants[1];
 #endif
