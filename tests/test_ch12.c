@@ -123,6 +123,18 @@ static void test_io(Check *t) {
     check_close(t, ratio, 2.0 * Br / 64, 0, 0.02, "for large T the ratio is 2 Br / d (%.3f)", ratio);
 }
 
+/* Exercise 5's solution: without a mask the tile's B_c does not change the count; with the causal mask a finer
+ * B_c skips a little more of the diagonal (about 1% at T = 4,096, d = 64, B_r = 170) */
+static void test_exercise_io_bc(Check *t) {
+    long T = 4096, d = 64, Br = 170;
+    double full1 = io_tiled(T, d, Br, 1, false), full64 = io_tiled(T, d, Br, 64, false);
+    double c1 = io_tiled(T, d, Br, 1, true), c64 = io_tiled(T, d, Br, 64, true);
+    check_true(t, full1 == full64, "exercise 5: without a mask B_c = 1 and 64 move the same (%.0f, %.0f)", full1, full64);
+    check_true(t, c1 < c64 && c64 / c1 - 1 > 0.005 && c64 / c1 - 1 < 0.02,
+               "exercise 5: with the mask B_c = 64 moves %.1f%% more than B_c = 1 (%.0f, %.0f)", 100 * (c64 / c1 - 1), c64,
+               c1);
+}
+
 static void test_tiled_forward(Check *t) {
     int shapes[][3] = {{1, 8, 4}, {7, 8, 4}, {77, 16, 32}, {64, 32, 64}, {130, 64, 32}};   /* T, d, Bc */
     Rng rng;
@@ -2130,6 +2142,7 @@ int main(void) {
     test_exercise_io_range(&t);
     test_flop_count(&t);
     test_speed_list(&t);
+    test_exercise_io_bc(&t);
     test_adam_bound(&t);
     test_first_loss(&t);
     test_uniform_segments(&t);

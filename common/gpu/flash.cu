@@ -2445,11 +2445,9 @@ static void tensor_map_floats(CUtensorMap *m, const float *p, int Tn, int BNH) {
         die("flash_backward_cuda: version 26: cuTensorMapEncodeTiled refused a map of %d x %d floats", BNH, Tn);
 }
 /* version 26: lse and D on 16-byte boundaries, and rows of a multiple of 16 bytes (T a multiple of 4): a map's
- * strides must be, and a box's first element in the row must be too; Q and dO's strides too (flash_rows_vec) */
-static bool v26_ok(const void *q, FlashLayout in, const void *dout, FlashLayout out, const float *lse, const float *dd,
-                   int Tn) {
-    return (uintptr_t)lse % 16 == 0 && (uintptr_t)dd % 16 == 0 && Tn % 4 == 0 && flash_rows_vec(q, in) &&
-           flash_rows_vec(dout, out);
+ * strides must be, and a box's first element in the row must be too (Q and dO's rows the entry points check) */
+static bool v26_ok(const float *lse, const float *dd, int Tn) {
+    return (uintptr_t)lse % 16 == 0 && (uintptr_t)dd % 16 == 0 && Tn % 4 == 0;
 }
 static int v20_forced = 0, v20_used = 0;   /* version 20's group: forced (flash_head_group_force), last taken */
 /* a launch's group of heads in version 20's order (and version 24's): forced, or the model's */
@@ -2618,8 +2616,7 @@ static void flash_backward_typed(Gpu *g, int version, T *dq, T *dk, T *dv, const
     bool v23 = false;   /* version 23: D_i with the buffer cleared, and dQ finished, 16 bytes a load */
     int *next_item = reinterpret_cast<int *>(dd + rows);   /* version 24's counter, after D_i */
     if constexpr (sizeof(T) == 2)
-        v23 = version >= 23 && flash_rows_vec(dout, out) && flash_rows_vec(o, out) && flash_rows_vec(dq, in) &&
-              (uintptr_t)dq_acc % 16 == 0;
+        v23 = version >= 23 && (uintptr_t)dq_acc % 16 == 0;   /* dO, O and dq: the entry points check their rows */
     if (v23) {
         flash_prep<T>(g, dd, dq_acc, next_item, dout, o, NH, Tn, hs, out, (int)rows);
     } else {
@@ -2638,10 +2635,10 @@ static void flash_backward_typed(Gpu *g, int version, T *dq, T *dk, T *dv, const
     if constexpr (sizeof(T) == 2) {
         if (version < 2) return;                /* version 3 changes the forward pass only */
         if (!v23) CUDA_CHECK(cudaMemsetAsync(dq_acc, 0, rows * hs * sizeof(float), g->stream));
-        if (version >= 27 && hs == 64 && v26_ok(q, in, dout, out, lse, dd, Tn))
+        if (version >= 27 && hs == 64 && v26_ok(lse, dd, Tn))
             flash7_backward<T, 64, 2, true, true, true, false, true, true, true, true, true>(
                 g, dk, dv, dq_acc, dout, q, k, v, lse, dd, B, NH, Tn, in, out, scale, causal);
-        else if (version >= 26 && hs == 64 && v26_ok(q, in, dout, out, lse, dd, Tn))
+        else if (version >= 26 && hs == 64 && v26_ok(lse, dd, Tn))
             flash7_backward<T, 64, 2, true, true, true, false, true, true, true, true>(g, dk, dv, dq_acc, dout, q, k, v,
                                                                                        lse, dd, B, NH, Tn, in, out,
                                                                                        scale, causal);

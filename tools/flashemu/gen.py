@@ -287,8 +287,8 @@ MUTATIONS = {
                   "mbar_arrive_expect_tx(qfull + st, 2 * BR * D * sizeof(T));"),
     "v26-ok": ("version 26 backward: the launch takes version 26's kernel for any T, not only a multiple of 4 (its "
                "lse and D boxes then start off a 16-byte boundary)",
-               "(uintptr_t)dd % 16 == 0 && Tn % 4 == 0 && flash_rows_vec(q, in)",
-               "(uintptr_t)dd % 16 == 0 && flash_rows_vec(q, in)"),
+               "return (uintptr_t)lse % 16 == 0 && (uintptr_t)dd % 16 == 0 && Tn % 4 == 0;",
+               "return (uintptr_t)lse % 16 == 0 && (uintptr_t)dd % 16 == 0;"),
     "v27-skip": ("version 27 backward: a warpgroup that skips a tile takes one turn, not two",
                  "for (int t = 0; t < 2; t++) bar_sync(V14_TURN + wg, 256), bar_arrive(V14_TURN + 1 - wg, 256);",
                  "for (int t = 0; t < 1; t++) bar_sync(V14_TURN + wg, 256), bar_arrive(V14_TURN + 1 - wg, 256);"),
